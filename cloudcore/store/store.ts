@@ -1,0 +1,85 @@
+import type { AnyObject, Kind } from '../../protocol/index.js';
+
+/**
+ * The revisioned object store: the one place cloudcore keeps state.
+ *
+ * Every write (create, update, delete) bumps ONE global revision and stamps it on the object
+ * as `metadata.resourceVersion`, like etcd/kine. Watches replay every change after a given
+ * revision and then follow live writes. Backends: SQLite (default, `sqliteStore.ts`) and, later,
+ * Kubernetes; both must pass `test/store/conformance.ts`.
+ */
+
+export type ObjectOf<K extends Kind> = Extract<AnyObject, { kind: K }>;
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+export interface WatchEvent<T extends AnyObject = AnyObject> {
+  type: WatchEventType;
+  /** For DELETED: the last state, with resourceVersion set to the delete's revision. */
+  object: T;
+  /** Revision of this change (equals object.metadata.resourceVersion). */
+  revision: number;
+}
+
+export interface ListOptions {
+  /** Only objects bound to this node (see `boundNode`). */
+  node?: string;
+}
+
+export interface WatchOptions {
+  kind?: Kind;
+  node?: string;
+  /** Replay every matching change with revision > fromRevision, then follow live. */
+  fromRevision: number;
+}
+
+export interface Watch {
+  close(): void;
+}
+
+export interface Store {
+  /** Current global revision (0 for an empty store). */
+  revision(): Promise<number>;
+  /** Oldest revision a watch can still resume from; older requests throw GoneError. */
+  compactedRevision(): Promise<number>;
+
+  get<K extends Kind>(kind: K, name: string): Promise<ObjectOf<K> | undefined>;
+  list<K extends Kind>(kind: K, opts?: ListOptions): Promise<{ items: ObjectOf<K>[]; revision: number }>;
+
+  /** Fails with ConflictError if an object of that kind and name exists. Sets uid, creationTimestamp, generation=1. */
+  create<T extends AnyObject>(obj: T): Promise<T>;
+  /**
+   * Replaces an object. If `obj.metadata.resourceVersion` is set and differs from the stored
+   * one, fails with ConflictError (optimistic concurrency). NotFoundError if absent.
+   * `generation` is bumped when `spec` changed; uid and creationTimestamp are preserved.
+   */
+  update<T extends AnyObject>(obj: T): Promise<T>;
+  /** NotFoundError if absent; ConflictError if `resourceVersion` is given and stale. Returns the deleted object. */
+  delete<K extends Kind>(kind: K, name: string, opts?: { resourceVersion?: number }): Promise<ObjectOf<K>>;
+
+  /**
+   * Calls `onEvent` for each matching change after `fromRevision`, in revision order, first the
+   * replay, then live. Throws GoneError if fromRevision < compactedRevision().
+   */
+  watch(opts: WatchOptions, onEvent: (event: WatchEvent) => void): Promise<Watch>;
+
+  close(): Promise<void>;
+}
+
+/** Node an object is bound to, for per-node lists and watches; undefined for fleet-wide kinds. */
+export function boundNode(obj: AnyObject): string | undefined {
+  switch (obj.kind) {
+    case 'Workload': return obj.spec.nodeName;
+    case 'Event': return obj.spec.node;
+    default: return undefined;
+  }
+}
+
+export class StoreError extends Error {
+  constructor(message: string, readonly statusCode: number) { super(message); }
+}
+/** 409: exists already, or a stale resourceVersion. */
+export class ConflictError extends StoreError { constructor(m: string) { super(m, 409); } }
+export class NotFoundError extends StoreError { constructor(m: string) { super(m, 404); } }
+/** 410: the requested revision was compacted away; relist. */
+export class GoneError extends StoreError { constructor(m: string) { super(m, 410); } }

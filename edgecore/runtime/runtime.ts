@@ -1,0 +1,54 @@
+import type { WorkloadStatus, WorkloadTemplate } from '../../protocol/index.js';
+
+/**
+ * What edgecore asks of a workload runtime. Implementations: the process runtime
+ * (`processRuntime.ts`) and, later, the container runtime; one conformance suite checks both.
+ * A runtime supervises on its own (restart policy, back-off) and reports every state change
+ * through `onStatus`; edgecore turns those into outbox entries.
+ */
+
+export interface DesiredWorkload {
+  /** Local name, unique on the node (the app name). */
+  name: string;
+  /** App generation; changes when the template changes. */
+  generation: number;
+  template: WorkloadTemplate;
+}
+
+/** What a runtime must remember across edgecore restarts, kept by edgecore in its meta DB. */
+export interface WorkloadRecord {
+  name: string;
+  pid: number | null;
+  /** Process start time from /proc/<pid>/stat, to tell our process from a reused pid. */
+  startTicks: number | null;
+  status: WorkloadStatus;
+}
+
+export interface RecordKeeper {
+  save(record: WorkloadRecord): void;
+  remove(name: string): void;
+  load(): WorkloadRecord[];
+}
+
+export type StatusListener = (name: string, status: WorkloadStatus) => void;
+
+export interface Runtime {
+  /**
+   * Makes `desired` run. Starts it if absent; if the generation or template differs from
+   * what runs, stops the old one and starts the new one. Idempotent.
+   */
+  ensure(desired: DesiredWorkload): Promise<void>;
+  /** Stops and forgets a workload. Idempotent. */
+  remove(name: string): Promise<void>;
+  /** Current status of every workload the runtime knows. */
+  statuses(): Map<string, WorkloadStatus>;
+  onStatus(listener: StatusListener): void;
+  /** Last `tail` lines of the workload's combined stdout/stderr log. */
+  readLogs(name: string, tail: number): Promise<string[]>;
+  /**
+   * Leaves the node. `stopWorkloads: false` is how edgecore exits for an upgrade or restart
+   * when workloads should keep running if the runtime allows it (the process runtime stops
+   * them regardless: its children cannot outlive their log pipes).
+   */
+  shutdown(opts: { stopWorkloads: boolean }): Promise<void>;
+}

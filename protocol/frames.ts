@@ -1,0 +1,132 @@
+import { z } from 'zod';
+import { EdgeEventSchema, NameSchema, WorkloadSchema, WorkloadStatusSchema } from './resources.js';
+
+/**
+ * Frames on the cloud ⇄ edge WebSocket link. Every frame is one JSON text message with a
+ * `type`. Anything that does not parse against these schemas is refused with an `error`
+ * frame naming the problem; the link stays up.
+ */
+
+const revision = z.number().int().nonnegative();
+const seq = z.number().int().positive();
+
+// ---- edge → cloud ---------------------------------------------------------------------------
+
+export const AgentInfoSchema = z.strictObject({
+  version: z.string().max(64), os: z.string().max(64), arch: z.string().max(64), hostname: z.string().max(255),
+});
+
+/** First frame after connecting: where the edge's durable state stands. */
+export const HelloFrameSchema = z.strictObject({
+  type: z.literal('hello'),
+  protocolVersion: z.number().int().positive(),
+  node: NameSchema,
+  /** Random id created with the edge database; a new epoch means the edge lost its state. */
+  epoch: z.string().min(8).max(64),
+  /** Newest revision the edge has committed to its database. */
+  lastRevision: revision,
+  agent: AgentInfoSchema,
+});
+
+/** Sent after the edge committed everything up to `revision`. */
+export const AckFrameSchema = z.strictObject({ type: z.literal('ack'), node: NameSchema.optional(), revision });
+
+export const UpstreamEntrySchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    seq, kind: z.literal('workloadStatus'), key: z.string().max(300),
+    body: z.strictObject({ app: NameSchema, status: WorkloadStatusSchema }),
+  }),
+  z.strictObject({ seq, kind: z.literal('event'), key: z.string().max(300), body: EdgeEventSchema }),
+]);
+export type UpstreamEntry = z.infer<typeof UpstreamEntrySchema>;
+
+/** Outbox entries, oldest first. `node`, when present, must be the session's own node. */
+export const UpstreamFrameSchema = z.strictObject({
+  type: z.literal('upstream'),
+  node: NameSchema.optional(),
+  entries: z.array(UpstreamEntrySchema).min(1).max(1000),
+});
+
+export const PingFrameSchema = z.strictObject({ type: z.literal('ping'), t: z.number() });
+
+export const EdgeFrameSchema = z.discriminatedUnion('type', [
+  HelloFrameSchema, AckFrameSchema, UpstreamFrameSchema, PingFrameSchema,
+]);
+export type EdgeFrame = z.infer<typeof EdgeFrameSchema>;
+export type HelloFrame = z.infer<typeof HelloFrameSchema>;
+
+// ---- cloud → edge ---------------------------------------------------------------------------
+
+export const ChangeSchema = z.discriminatedUnion('op', [
+  z.strictObject({ op: z.literal('put'), object: WorkloadSchema }),
+  z.strictObject({ op: z.literal('delete'), kind: z.literal('Workload'), name: NameSchema }),
+]);
+export type Change = z.infer<typeof ChangeSchema>;
+
+/**
+ * Desired-state changes for this node. `snapshot` replaces the edge's whole desired set;
+ * `delta` applies on top. After committing, the edge's lastRevision becomes `revision`.
+ */
+export const SyncFrameSchema = z.strictObject({
+  type: z.literal('sync'),
+  mode: z.enum(['snapshot', 'delta']),
+  revision,
+  changes: z.array(ChangeSchema),
+});
+export type SyncFrame = z.infer<typeof SyncFrameSchema>;
+
+/** Cumulative: every upstream entry with seq ≤ `seq` is durable in the cloud. */
+export const UpstreamAckFrameSchema = z.strictObject({ type: z.literal('upstreamAck'), seq: z.number().int().nonnegative() });
+
+export const WelcomeFrameSchema = z.strictObject({
+  type: z.literal('welcome'),
+  protocolVersion: z.number().int().positive(),
+  mode: z.enum(['resume', 'snapshot']),
+  /** Highest upstream seq the cloud already holds for this epoch: the edge may drop those. */
+  upstreamSeq: z.number().int().nonnegative(),
+});
+
+export const PongFrameSchema = z.strictObject({ type: z.literal('pong'), t: z.number() });
+
+export const ErrorFrameSchema = z.strictObject({
+  type: z.literal('error'),
+  code: z.enum(['bad_frame', 'forbidden', 'protocol', 'too_large', 'internal']),
+  message: z.string(),
+  field: z.string().optional(),
+});
+
+export const CloudFrameSchema = z.discriminatedUnion('type', [
+  WelcomeFrameSchema, SyncFrameSchema, UpstreamAckFrameSchema, PongFrameSchema, ErrorFrameSchema,
+]);
+export type CloudFrame = z.infer<typeof CloudFrameSchema>;
+export type ErrorFrame = z.infer<typeof ErrorFrameSchema>;
+
+// ---- join (HTTP, before the link exists) ----------------------------------------------------
+
+export const JoinRequestSchema = z.strictObject({ node: NameSchema, token: z.string().min(1).max(512) });
+export const JoinResponseSchema = z.strictObject({ node: NameSchema, credential: z.string() });
+
+export const HUB_PATHS = { join: '/hub/v1/join', connect: '/hub/v1/connect' } as const;
+export const NODE_HEADER = 'x-edgefleet-node';
+
+// ---- parsing helpers ------------------------------------------------------------------------
+
+export type FrameParse<T> = { ok: true; frame: T } | { ok: false; error: ErrorFrame };
+
+/** Parses a raw text frame. The error names the first offending field. */
+export function parseFrame<T>(schema: z.ZodType<T>, raw: string): FrameParse<T> {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (err) {
+    return { ok: false, error: { type: 'error', code: 'bad_frame', message: `malformed JSON: ${(err as Error).message}` } };
+  }
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return { ok: true, frame: parsed.data };
+  const issue = parsed.error.issues[0]!;
+  const field = issue.path.join('.');
+  return {
+    ok: false,
+    error: { type: 'error', code: 'bad_frame', message: `${field ? `${field}: ` : ''}${issue.message}`, ...(field ? { field } : {}) },
+  };
+}

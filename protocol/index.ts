@@ -1,0 +1,5 @@
+export * from './version.js';
+export * from './labels.js';
+export * from './resources.js';
+export * from './frames.js';
+export * from './settings.js';

@@ -1,0 +1,197 @@
+import { z } from 'zod';
+import { LabelsSchema, LabelSelectorSchema } from './labels.js';
+
+/**
+ * Resources kept in the cloud store and, for node-bound kinds, mirrored on the edge.
+ * Shapes follow Kubernetes conventions (metadata/spec/status) so a Kubernetes store
+ * backend can map them onto CRDs one to one.
+ */
+
+/** DNS-1123 subdomain: what Kubernetes accepts as an object name. */
+export const NameSchema = z.string().min(1).max(253)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+    'must be lowercase alphanumerics, "-" or ".", starting and ending alphanumeric');
+
+export const ObjectMetaSchema = z.strictObject({
+  name: NameSchema,
+  uid: z.string().optional(),
+  /** Global store revision of the last write to this object; carry it back to get optimistic concurrency. */
+  resourceVersion: z.number().int().nonnegative().optional(),
+  generation: z.number().int().nonnegative().optional(),
+  creationTimestamp: z.string().optional(),
+  labels: LabelsSchema.optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+});
+export type ObjectMeta = z.infer<typeof ObjectMetaSchema>;
+
+export const RestartPolicySchema = z.enum(['Always', 'OnFailure', 'Never']);
+export type RestartPolicy = z.infer<typeof RestartPolicySchema>;
+
+const EnvSchema = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name'), z.string());
+
+export const ProcessTemplateSchema = z.strictObject({
+  runtime: z.literal('process'),
+  command: z.string().min(1),
+  args: z.array(z.string()).default([]),
+  env: EnvSchema.default({}),
+  workingDir: z.string().optional(),
+  restartPolicy: RestartPolicySchema.default('Always'),
+});
+export type ProcessTemplate = z.infer<typeof ProcessTemplateSchema>;
+
+/** What a workload runs. A discriminated union on `runtime` so new runtimes slot in. */
+export const WorkloadTemplateSchema = z.discriminatedUnion('runtime', [ProcessTemplateSchema]);
+export type WorkloadTemplate = z.infer<typeof WorkloadTemplateSchema>;
+
+// ---- App: operator-facing, bound to nodes by the scheduler ----------------------------------
+
+export const AppSpecSchema = z.strictObject({
+  selector: LabelSelectorSchema.default({}),
+  template: WorkloadTemplateSchema,
+});
+
+export const AppNodeStateSchema = z.strictObject({
+  node: z.string(),
+  state: z.string(),
+  restarts: z.number().int().nonnegative(),
+  lastError: z.string().optional(),
+  generation: z.number().int().optional(),
+});
+
+export const AppSchema = z.strictObject({
+  kind: z.literal('App'),
+  metadata: ObjectMetaSchema,
+  spec: AppSpecSchema,
+  status: z.strictObject({ nodes: z.array(AppNodeStateSchema) }).optional(),
+});
+export type App = z.infer<typeof AppSchema>;
+
+/** The body an operator sends to create or replace an app (kind optional, status ignored). */
+export const AppInputSchema = z.strictObject({
+  apiVersion: z.string().optional(),
+  kind: z.literal('App').optional(),
+  metadata: ObjectMetaSchema,
+  spec: AppSpecSchema,
+  status: z.unknown().optional(),
+});
+export type AppInput = z.infer<typeof AppInputSchema>;
+
+// ---- Workload: one app bound to one node; the unit the edge runs ----------------------------
+
+export const WorkloadStateSchema = z.enum(['Pending', 'Running', 'Exited', 'CrashLoop', 'Failed', 'Stopped']);
+export type WorkloadState = z.infer<typeof WorkloadStateSchema>;
+
+export const WorkloadStatusSchema = z.strictObject({
+  state: WorkloadStateSchema,
+  restarts: z.number().int().nonnegative(),
+  exitCode: z.number().int().nullable().optional(),
+  signal: z.string().nullable().optional(),
+  pid: z.number().int().nullable().optional(),
+  startedAt: z.string().nullable().optional(),
+  finishedAt: z.string().nullable().optional(),
+  lastError: z.string().nullable().optional(),
+  /** Generation of the app template the edge is running. */
+  generation: z.number().int().nonnegative(),
+  /** Edge wall-clock time the status was observed. */
+  observedAt: z.string(),
+});
+export type WorkloadStatus = z.infer<typeof WorkloadStatusSchema>;
+
+export const WorkloadSchema = z.strictObject({
+  kind: z.literal('Workload'),
+  metadata: ObjectMetaSchema,
+  spec: z.strictObject({
+    nodeName: NameSchema,
+    app: NameSchema,
+    /** App generation this template came from; the edge reports it back in status. */
+    generation: z.number().int().nonnegative(),
+    template: WorkloadTemplateSchema,
+  }),
+  status: WorkloadStatusSchema.optional(),
+});
+export type Workload = z.infer<typeof WorkloadSchema>;
+
+export function workloadName(app: string, node: string): string {
+  return `${app}.${node}`;
+}
+
+// ---- Node -----------------------------------------------------------------------------------
+
+export const NodePhaseSchema = z.enum(['Pending', 'Ready', 'Offline']);
+export type NodePhase = z.infer<typeof NodePhaseSchema>;
+
+export const NodeSchema = z.strictObject({
+  kind: z.literal('Node'),
+  metadata: ObjectMetaSchema,
+  spec: z.strictObject({}).default({}),
+  status: z.strictObject({
+    phase: NodePhaseSchema,
+    /** When the phase last changed. */
+    since: z.string(),
+    lastSeen: z.string().nullable(),
+    epoch: z.string().nullable(),
+    ackedRevision: z.number().int().nonnegative(),
+    agent: z.strictObject({
+      version: z.string(), os: z.string(), arch: z.string(), hostname: z.string(),
+    }).nullable(),
+  }),
+});
+export type Node = z.infer<typeof NodeSchema>;
+
+/** `PATCH /nodes/{name}`: a merge of labels; a null value removes the label. */
+export const NodePatchSchema = z.strictObject({
+  metadata: z.strictObject({
+    labels: z.record(z.string(), z.string().nullable()),
+    resourceVersion: z.number().int().nonnegative().optional(),
+  }),
+});
+
+// ---- Join tokens and node credentials (kept in the store, never listed by the API) ----------
+
+export const JoinTokenSchema = z.strictObject({
+  kind: z.literal('JoinToken'),
+  metadata: ObjectMetaSchema,
+  spec: z.strictObject({
+    node: NameSchema,
+    /** sha256 of the secret half; the secret itself is shown once, at creation. */
+    secretHash: z.string(),
+    expiresAt: z.string(),
+  }),
+  status: z.strictObject({ usedAt: z.string().nullable() }),
+});
+export type JoinToken = z.infer<typeof JoinTokenSchema>;
+
+export const TokenRequestSchema = z.strictObject({
+  node: NameSchema,
+  /** Lifetime in seconds; default one hour, at most 30 days. */
+  ttlSeconds: z.number().int().positive().max(30 * 24 * 3600).default(3600),
+});
+
+export const NodeCredentialSchema = z.strictObject({
+  kind: z.literal('NodeCredential'),
+  metadata: ObjectMetaSchema,
+  spec: z.strictObject({ node: NameSchema, secretHash: z.string(), issuedAt: z.string() }),
+});
+export type NodeCredential = z.infer<typeof NodeCredentialSchema>;
+
+// ---- Events reported by edges ---------------------------------------------------------------
+
+export const EdgeEventSchema = z.strictObject({
+  reason: z.string().max(128),
+  message: z.string().max(4096),
+  type: z.enum(['Normal', 'Warning']),
+  workload: z.string().optional(),
+  time: z.string(),
+});
+export type EdgeEvent = z.infer<typeof EdgeEventSchema>;
+
+export const EventSchema = z.strictObject({
+  kind: z.literal('Event'),
+  metadata: ObjectMetaSchema,
+  spec: EdgeEventSchema.extend({ node: NameSchema }),
+});
+export type Event = z.infer<typeof EventSchema>;
+
+export type AnyObject = App | Workload | Node | JoinToken | NodeCredential | Event;
+export type Kind = AnyObject['kind'];
+export const KINDS: readonly Kind[] = ['App', 'Workload', 'Node', 'JoinToken', 'NodeCredential', 'Event'];

@@ -1,0 +1,61 @@
+import { z } from 'zod';
+
+/**
+ * Layered settings for every binary: defaults < YAML file < environment < flags.
+ * Pure: callers read the file and the environment; this only merges and validates, and
+ * names the setting and where its bad value came from.
+ */
+
+export interface SettingLayers {
+  file?: Record<string, unknown>;
+  env?: Record<string, string | undefined>;
+  flags?: Record<string, unknown>;
+}
+
+export class SettingsError extends Error {
+  constructor(message: string, readonly setting: string) { super(message); }
+}
+
+/** `dataDir` → `EF_DATA_DIR` (with prefix `EF_`). */
+export function envName(prefix: string, key: string): string {
+  return prefix + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+/** `dataDir` → `--data-dir`. */
+export function flagName(key: string): string {
+  return '--' + key.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+}
+
+export function resolveSettings<S extends z.ZodObject>(schema: S, envPrefix: string, layers: SettingLayers): z.infer<S> {
+  const merged: Record<string, unknown> = {};
+  const origin: Record<string, string> = {};
+  const keys = Object.keys(schema.shape);
+  for (const [key, value] of Object.entries(layers.file ?? {})) {
+    if (!keys.includes(key)) throw new SettingsError(`unknown setting "${key}" in config file (known: ${keys.join(', ')})`, key);
+    merged[key] = value;
+    origin[key] = 'config file';
+  }
+  for (const key of keys) {
+    const name = envName(envPrefix, key);
+    const fromEnv = layers.env?.[name];
+    if (fromEnv !== undefined && fromEnv !== '') { merged[key] = fromEnv; origin[key] = `env ${name}`; }
+    const fromFlag = layers.flags?.[key];
+    if (fromFlag !== undefined) { merged[key] = fromFlag; origin[key] = `flag ${flagName(key)}`; }
+  }
+  const parsed = schema.safeParse(merged);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const key = String(issue.path[0] ?? '');
+  const from = origin[key] ? ` (from ${origin[key]})` : '';
+  throw new SettingsError(`invalid setting "${issue.path.join('.')}"${from}: ${issue.message}`, key);
+}
+
+/** Booleans from env/flags arrive as strings. */
+export const boolSetting = z.preprocess((v) => {
+  if (typeof v !== 'string') return v;
+  if (['true', '1', 'yes', 'on'].includes(v.toLowerCase())) return true;
+  if (['false', '0', 'no', 'off'].includes(v.toLowerCase())) return false;
+  return v;
+}, z.boolean());
+
+export const portSetting = z.coerce.number().int().min(0).max(65535);

@@ -1,0 +1,9 @@
+/** Wire protocol version. Bump the major when a frame changes incompatibly. */
+export const PROTOCOL_VERSION = 1;
+/** Release version reported by every binary and in node status. */
+export const EDGEFLEET_VERSION = '0.1.0';
+/** Largest WebSocket frame either side accepts; larger frames close the link with 1009. */
+export const MAX_FRAME_BYTES = 1024 * 1024;
+/** Edge heartbeat period; the cloud marks a node Offline after OFFLINE_AFTER_MS of silence. */
+export const HEARTBEAT_INTERVAL_MS = 30_000;
+export const OFFLINE_AFTER_MS = 3 * HEARTBEAT_INTERVAL_MS;
