@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parse as parseYaml } from 'yaml';
 
 /**
  * Layered settings for every binary: defaults < YAML file < environment < flags.
@@ -59,3 +60,16 @@ export const boolSetting = z.preprocess((v) => {
 }, z.boolean());
 
 export const portSetting = z.coerce.number().int().min(0).max(65535);
+
+/** Parses a YAML config file's text into a settings layer (the caller does the file I/O). */
+export function settingsFromYaml(text: string, source: string): Record<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new SettingsError(`config file ${source} is not valid YAML: ${(err as Error).message}`, 'config');
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new SettingsError(`config file ${source} must hold a YAML mapping of settings`, 'config');
+  return doc as Record<string, unknown>;
+}

@@ -1,0 +1,21 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
+
+export const CloudSettingsSchema = z.strictObject({
+  dataDir: z.string().min(1).default('./.data/cloudcore'),
+  host: z.string().min(1).default('127.0.0.1'),
+  port: portSetting.default(8080),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** A node silent for this long is Offline (its workloads stay bound). */
+  offlineAfterSeconds: z.coerce.number().positive().max(86_400).default(90),
+  /** Store events kept for watch/resume; older revisions force a snapshot. */
+  maxEvents: z.coerce.number().int().min(100).default(100_000),
+});
+export type CloudSettings = z.infer<typeof CloudSettingsSchema>;
+
+export function loadCloudSettings(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): CloudSettings {
+  const { config, ...rest } = flags;
+  const file = typeof config === 'string' ? settingsFromYaml(readFileSync(config, 'utf8'), config) : undefined;
+  return resolveSettings(CloudSettingsSchema, 'EF_CLOUD_', { file, env, flags: rest });
+}

@@ -1,0 +1,88 @@
+import type { Logger } from 'pino';
+import { ConflictError, NotFoundError, type Store, type Watch } from '../store/store.js';
+import { desiredWorkloads, planBindings } from './scheduling.js';
+
+/**
+ * I/O shell around `scheduling.ts`: watches Apps and Nodes, and after any change (batched)
+ * reconciles the Workload objects so each app is bound to exactly the nodes it selects.
+ * Conflicts (an edge status write racing ours) simply trigger another pass.
+ */
+export class Scheduler {
+  private watches: Watch[] = [];
+  private running = false;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  /** Resolves when the current pass (and any it triggered) has finished; for tests and shutdown. */
+  private idle: Promise<void> = Promise.resolve();
+  passes = 0;
+
+  constructor(private readonly store: Store, private readonly log: Logger, private readonly batchMs = 20) {}
+
+  async start(): Promise<void> {
+    const from = await this.store.revision();
+    for (const kind of ['App', 'Node'] as const) {
+      this.watches.push(await this.store.watch({ kind, fromRevision: from }, () => this.trigger()));
+    }
+    this.trigger();
+  }
+
+  trigger(): void {
+    if (this.stopped) return;
+    if (this.running) { this.again = true; return; }
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.idle = this.run();
+    }, this.batchMs);
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      do {
+        this.again = false;
+        await this.reconcile();
+      } while (this.again && !this.stopped);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'scheduling pass failed; retrying');
+      setTimeout(() => this.trigger(), 1000).unref();
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async reconcile(): Promise<void> {
+    this.passes++;
+    const [apps, nodes, workloads] = await Promise.all([
+      this.store.list('App'), this.store.list('Node'), this.store.list('Workload'),
+    ]);
+    const plan = planBindings(desiredWorkloads(apps.items, nodes.items), workloads.items);
+    for (const w of plan.create) await this.tolerate(() => this.store.create(w));
+    for (const w of plan.update) await this.tolerate(() => this.store.update(w));
+    for (const w of plan.remove) {
+      await this.tolerate(() => this.store.delete('Workload', w.metadata.name, { resourceVersion: w.metadata.resourceVersion }));
+    }
+    const changed = plan.create.length + plan.update.length + plan.remove.length;
+    if (changed > 0) {
+      this.log.info({ created: plan.create.length, updated: plan.update.length, removed: plan.remove.length }, 'workload bindings reconciled');
+    }
+  }
+
+  /** A conflict or vanished object means our view was stale: schedule another pass. */
+  private async tolerate(write: () => Promise<unknown>): Promise<void> {
+    try {
+      await write();
+    } catch (err) {
+      if (err instanceof ConflictError || err instanceof NotFoundError) this.again = true;
+      else throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    for (const w of this.watches) w.close();
+    await this.idle;
+  }
+}

@@ -1,0 +1,157 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import {
+  HUB_PATHS, JoinRequestSchema, MAX_FRAME_BYTES, NODE_HEADER, OFFLINE_AFTER_MS,
+} from '../../protocol/index.js';
+import type { Store, Watch } from '../store/store.js';
+import { JoinError, redeemJoinToken, verifyNodeCredential } from './credentials.js';
+import { NodeSession, type HubCounters } from './nodeSession.js';
+import { updateNodeStatus } from './nodeStatus.js';
+
+export interface HubOptions {
+  store: Store;
+  log: Logger;
+  /** A session silent for this long is considered dead and closed (node goes Offline). */
+  offlineAfterMs?: number;
+  /** How often liveness (lastSeen, acked revision) is written to Node status. */
+  livenessFlushMs?: number;
+}
+
+/**
+ * The edge-facing side of cloudcore: `POST /hub/v1/join` (token → node credential) and the
+ * WebSocket `GET /hub/v1/connect`, one NodeSession per connected node.
+ */
+export class Hub {
+  readonly sessions = new Map<string, NodeSession>();
+  readonly counters: HubCounters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, refused: 0, snapshots: 0 };
+  private readonly upstreamCursors = new Map<string, { epoch: string; seq: number }>();
+  private readonly persistedSeen = new Map<string, number>();
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+  private livenessTimer: NodeJS.Timeout | undefined;
+  private nodeWatch: Watch | undefined;
+  private readonly offlineAfterMs: number;
+  private closing = false;
+
+  constructor(private readonly opts: HubOptions) {
+    this.offlineAfterMs = opts.offlineAfterMs ?? OFFLINE_AFTER_MS;
+  }
+
+  /** Registers the join route and takes over WebSocket upgrades on the server's connect path. */
+  async register(app: FastifyInstance): Promise<void> {
+    app.post(HUB_PATHS.join, async (request, reply) => {
+      const parsed = JoinRequestSchema.safeParse(request.body);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        return reply.code(400).send({ error: `${issue.path.join('.')}: ${issue.message}`, field: issue.path.join('.') });
+      }
+      try {
+        const credential = await redeemJoinToken(this.opts.store, parsed.data.node, parsed.data.token);
+        this.opts.log.info({ node: parsed.data.node }, 'node joined');
+        return { node: parsed.data.node, credential };
+      } catch (err) {
+        if (!(err instanceof JoinError)) throw err;
+        this.opts.log.warn({ node: parsed.data.node, reason: err.message }, 'join refused');
+        return reply.code(err.statusCode).send({ error: err.message });
+      }
+    });
+    app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      void this.onUpgrade(req, socket, head);
+    });
+    // A deleted node loses its credential (API) and its live link (here).
+    this.nodeWatch = await this.opts.store.watch({ kind: 'Node', fromRevision: await this.opts.store.revision() }, (event) => {
+      if (event.type === 'DELETED') this.disconnect(event.object.metadata.name, 'node deleted');
+    });
+    this.livenessTimer = setInterval(() => void this.checkLiveness(), this.opts.livenessFlushMs ?? 15_000);
+    this.livenessTimer.unref();
+    app.addHook('onClose', async () => this.close());
+  }
+
+  private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname !== HUB_PATHS.connect) return rejectUpgrade(socket, 404, 'not found');
+    const auth = req.headers.authorization ?? '';
+    const credential = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+    const node = credential ? await verifyNodeCredential(this.opts.store, credential).catch(() => undefined) : undefined;
+    if (!node) {
+      this.opts.log.warn({ remote: req.socket.remoteAddress }, 'edge connect refused: bad credential');
+      return rejectUpgrade(socket, 401, 'node credential missing or not valid; join with a token first');
+    }
+    const claimed = req.headers[NODE_HEADER];
+    if (claimed !== undefined && claimed !== node) {
+      this.opts.log.warn({ node, claimed }, 'edge connect refused: header claims another node');
+      return rejectUpgrade(socket, 403, `credential belongs to "${node}", not "${String(claimed)}"`);
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(node, ws));
+  }
+
+  private attach(node: string, ws: WebSocket): void {
+    const previous = this.sessions.get(node);
+    // One live link per node: a reconnect after a half-open TCP connection replaces the old one.
+    if (previous) previous.terminate(4000, 'replaced by a newer connection');
+    const session = new NodeSession(node, ws, {
+      store: this.opts.store,
+      log: this.opts.log,
+      counters: this.counters,
+      upstreamCursors: this.upstreamCursors,
+      onClose: (s) => void this.onSessionClosed(s),
+    });
+    this.sessions.set(node, session);
+  }
+
+  private async onSessionClosed(session: NodeSession): Promise<void> {
+    if (this.sessions.get(session.node) !== session) return; // already replaced
+    this.sessions.delete(session.node);
+    // cloudcore going down is not the node going offline; the lifecycle controller decides after restart.
+    if (this.closing) return;
+    const nowIso = new Date().toISOString();
+    await updateNodeStatus(this.opts.store, session.node, (n) => ({
+      ...n.status,
+      phase: 'Offline',
+      since: n.status.phase === 'Offline' ? n.status.since : nowIso,
+      lastSeen: new Date(session.lastSeen).toISOString(),
+      ackedRevision: Math.max(n.status.ackedRevision, session.ackedRevision),
+    })).catch((err: Error) => this.opts.log.error({ node: session.node, err: err.message }, 'could not mark node offline'));
+  }
+
+  /** Closes silent sessions and writes lastSeen/acked revision of live ones (throttled). */
+  private async checkLiveness(): Promise<void> {
+    const now = Date.now();
+    for (const session of [...this.sessions.values()]) {
+      if (now - session.lastSeen > this.offlineAfterMs) {
+        this.opts.log.warn({ node: session.node }, 'no heartbeat: closing link');
+        session.terminate(4008, 'heartbeat timeout');
+        continue;
+      }
+      const persisted = this.persistedSeen.get(session.node) ?? 0;
+      if (session.lastSeen - persisted < 60_000) continue;
+      this.persistedSeen.set(session.node, session.lastSeen);
+      await updateNodeStatus(this.opts.store, session.node, (n) => ({
+        ...n.status,
+        lastSeen: new Date(session.lastSeen).toISOString(),
+        ackedRevision: Math.max(n.status.ackedRevision, session.ackedRevision),
+      })).catch((err: Error) => this.opts.log.error({ node: session.node, err: err.message }, 'could not record liveness'));
+    }
+  }
+
+  /** Ends a node's session, e.g. when the node was deleted. */
+  disconnect(node: string, reason: string): void {
+    this.sessions.get(node)?.terminate(4004, reason);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.nodeWatch?.close();
+    if (this.livenessTimer) clearInterval(this.livenessTimer);
+    for (const session of [...this.sessions.values()]) session.terminate(1001, 'cloudcore shutting down');
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}
+
+function rejectUpgrade(socket: Duplex, status: number, message: string): void {
+  const body = JSON.stringify({ error: message });
+  socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Not Found'}\r\n`
+    + `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}

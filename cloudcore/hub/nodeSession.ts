@@ -1,0 +1,224 @@
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import {
+  EdgeFrameSchema, PROTOCOL_VERSION, parseFrame,
+  type CloudFrame, type EdgeFrame, type ErrorFrame, type HelloFrame, type UpstreamEntry,
+} from '../../protocol/index.js';
+import { GoneError, type Store, type Watch } from '../store/store.js';
+import { updateNodeStatus } from './nodeStatus.js';
+import { decideResume, PendingChanges } from './syncCursor.js';
+import { applyUpstreamEntry } from './upstream.js';
+
+export interface HubCounters {
+  framesIn: number;
+  framesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  refused: number;
+  snapshots: number;
+}
+
+export interface SessionDeps {
+  store: Store;
+  log: Logger;
+  counters: HubCounters;
+  /** Upstream seq applied per node and epoch; outlives sessions so a reconnect skips resends. */
+  upstreamCursors: Map<string, { epoch: string; seq: number }>;
+  /** Called once when the session ends, whatever the reason. */
+  onClose: (session: NodeSession) => void;
+}
+
+/**
+ * One connected edge node. Owns the downstream cursor for that node (what is in flight,
+ * what is pending) and applies the node's upstream outbox. At most one sync frame is in
+ * flight: while the edge has not acked it, further changes coalesce per object.
+ */
+export class NodeSession {
+  private hello: HelloFrame | undefined;
+  private watch: Watch | undefined;
+  private readonly pending = new PendingChanges();
+  private inFlight: number | null = null;
+  private flushScheduled = false;
+  private upstreamChain: Promise<void> = Promise.resolve();
+  private lastUpstreamSeq = 0;
+  private closed = false;
+  lastSeen = Date.now();
+  ackedRevision = 0;
+  readonly connectedAt = Date.now();
+
+  constructor(readonly node: string, private readonly ws: WebSocket, private readonly deps: SessionDeps) {
+    ws.on('message', (data, isBinary) => this.onMessage(data.toString(), isBinary));
+    ws.on('close', (code, reason) => this.onSocketClose(code, reason.toString()));
+    ws.on('error', (err) => deps.log.warn({ node, err: err.message }, 'edge socket error'));
+  }
+
+  get epoch(): string | undefined { return this.hello?.epoch; }
+
+  /** Ends the session from the cloud side (replaced by a newer connection, node deleted, heartbeat lost). */
+  terminate(code: number, reason: string): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.close(code, reason);
+    else this.ws.terminate();
+    this.finish();
+  }
+
+  private send(frame: CloudFrame): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    const text = JSON.stringify(frame);
+    this.deps.counters.framesOut++;
+    this.deps.counters.bytesOut += Buffer.byteLength(text);
+    this.ws.send(text);
+  }
+
+  private refuse(error: ErrorFrame, detail: Record<string, unknown> = {}): void {
+    this.deps.counters.refused++;
+    this.deps.log.warn({ node: this.node, code: error.code, field: error.field, ...detail }, `refused frame: ${error.message}`);
+    this.send(error);
+  }
+
+  private onMessage(raw: string, isBinary: boolean): void {
+    this.deps.counters.framesIn++;
+    this.deps.counters.bytesIn += Buffer.byteLength(raw);
+    this.lastSeen = Date.now();
+    if (isBinary) return this.refuse({ type: 'error', code: 'bad_frame', message: 'binary frames are not accepted; send JSON text' });
+    const parsed = parseFrame(EdgeFrameSchema, raw);
+    if (!parsed.ok) return this.refuse(parsed.error);
+    const frame = parsed.frame;
+    if ('node' in frame && frame.node !== undefined && frame.node !== this.node) {
+      return this.refuse(
+        { type: 'error', code: 'forbidden', message: `frame claims node "${frame.node}" but this link belongs to "${this.node}"`, field: 'node' },
+        { claimed: frame.node },
+      );
+    }
+    if (frame.type === 'ping') return this.send({ type: 'pong', t: frame.t });
+    if (frame.type === 'hello') return void this.onHello(frame).catch((err: Error) => this.fail(err));
+    if (!this.hello) return this.refuse({ type: 'error', code: 'protocol', message: `"${frame.type}" before "hello": send hello first` });
+    this.onSyncFrame(frame);
+  }
+
+  private onSyncFrame(frame: Exclude<EdgeFrame, { type: 'hello' | 'ping' }>): void {
+    if (frame.type === 'ack') {
+      if (this.inFlight === null || frame.revision !== this.inFlight) {
+        return this.refuse({ type: 'error', code: 'protocol', message: `ack for revision ${frame.revision}, but ${this.inFlight ?? 'nothing'} is in flight`, field: 'revision' });
+      }
+      this.inFlight = null;
+      this.ackedRevision = frame.revision;
+      this.scheduleFlush();
+      return;
+    }
+    const entries = frame.entries;
+    this.upstreamChain = this.upstreamChain
+      .then(() => this.applyUpstream(entries))
+      .catch((err: Error) => this.fail(err));
+  }
+
+  private async applyUpstream(entries: UpstreamEntry[]): Promise<void> {
+    const epoch = this.hello!.epoch;
+    for (const entry of entries) {
+      if (entry.seq <= this.lastUpstreamSeq) continue; // already applied: a resend after a lost ack
+      await applyUpstreamEntry(this.deps.store, this.node, epoch, entry);
+      this.lastUpstreamSeq = entry.seq;
+      this.deps.upstreamCursors.set(this.node, { epoch, seq: entry.seq });
+    }
+    this.send({ type: 'upstreamAck', seq: this.lastUpstreamSeq });
+  }
+
+  private async onHello(hello: HelloFrame): Promise<void> {
+    if (this.hello) return this.refuse({ type: 'error', code: 'protocol', message: 'hello was already received on this link' });
+    if (hello.node !== this.node) {
+      this.refuse({ type: 'error', code: 'forbidden', message: `hello claims node "${hello.node}" but the credential belongs to "${this.node}"`, field: 'node' }, { claimed: hello.node });
+      return this.terminate(4003, 'node mismatch');
+    }
+    if (hello.protocolVersion !== PROTOCOL_VERSION) {
+      this.refuse({ type: 'error', code: 'protocol', message: `protocol version ${hello.protocolVersion} is not supported (cloud speaks ${PROTOCOL_VERSION})`, field: 'protocolVersion' });
+      return this.terminate(4002, 'protocol version');
+    }
+    this.hello = hello;
+    const { store } = this.deps;
+    const nodeObj = await store.get('Node', this.node);
+    const decision = decideResume({
+      knownEpoch: nodeObj?.status.epoch ?? null,
+      helloEpoch: hello.epoch,
+      helloRevision: hello.lastRevision,
+      compactedRevision: await store.compactedRevision(),
+      currentRevision: await store.revision(),
+    });
+    // Upstream seqs restart with a new edge database; the old cursor would skip new entries.
+    const cursor = this.deps.upstreamCursors.get(this.node);
+    this.lastUpstreamSeq = cursor && cursor.epoch === hello.epoch ? cursor.seq : 0;
+    this.send({ type: 'welcome', protocolVersion: PROTOCOL_VERSION, mode: decision.mode, upstreamSeq: this.lastUpstreamSeq });
+    const nowIso = new Date().toISOString();
+    await updateNodeStatus(store, this.node, (n) => ({
+      ...n.status,
+      phase: 'Ready',
+      since: n.status.phase === 'Ready' ? n.status.since : nowIso,
+      lastSeen: nowIso,
+      epoch: hello.epoch,
+      agent: hello.agent,
+    }));
+    if (this.closed) return;
+    if (decision.mode === 'snapshot') {
+      this.deps.counters.snapshots++;
+      this.deps.log.info({ node: this.node, reason: decision.reason }, 'sending full snapshot');
+      const { items, revision } = await store.list('Workload', { node: this.node });
+      if (this.closed) return;
+      this.inFlight = revision;
+      this.pending.advance(revision);
+      this.send({ type: 'sync', mode: 'snapshot', revision, changes: items.map((object) => ({ op: 'put', object })) });
+      await this.startWatch(revision);
+    } else {
+      this.deps.log.info({ node: this.node, fromRevision: decision.fromRevision }, 'resuming edge');
+      this.pending.advance(decision.fromRevision);
+      this.ackedRevision = decision.fromRevision;
+      try {
+        await this.startWatch(decision.fromRevision);
+      } catch (err) {
+        if (!(err instanceof GoneError)) throw err;
+        // Compacted between the decision and the watch: fall back to a snapshot on reconnect.
+        return this.terminate(4010, 'revision compacted, reconnect for a snapshot');
+      }
+    }
+  }
+
+  private async startWatch(fromRevision: number): Promise<void> {
+    this.watch = await this.deps.store.watch({ kind: 'Workload', node: this.node, fromRevision }, (event) => {
+      this.pending.add(event);
+      this.scheduleFlush();
+    });
+    if (this.closed) this.watch.close();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // Let a burst of store writes (one app update touching many objects) land in one frame.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    if (this.closed || this.inFlight !== null || this.pending.size === 0) return;
+    const { changes, revision } = this.pending.take();
+    this.inFlight = revision;
+    this.send({ type: 'sync', mode: 'delta', revision, changes });
+  }
+
+  private fail(err: Error): void {
+    this.deps.log.error({ node: this.node, err: err.message }, 'edge session failed');
+    this.send({ type: 'error', code: 'internal', message: 'internal error; reconnect' });
+    this.terminate(1011, 'internal error');
+  }
+
+  private onSocketClose(code: number, reason: string): void {
+    this.deps.log.info({ node: this.node, code, reason }, 'edge disconnected');
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.watch?.close();
+    this.deps.onClose(this);
+  }
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { pino } from 'pino';
+import { EDGEFLEET_VERSION, SettingsError } from '../protocol/index.js';
+import { loadCloudSettings } from './config.js';
+import { startCloudCore } from './server.js';
+
+const program = new Command('cloudcore')
+  .description('EdgeFleet cloud controller: REST API for operators, hub for edge nodes, scheduler.\n'
+    + 'Every flag can also be set by env (EF_CLOUD_<NAME>, e.g. EF_CLOUD_PORT) or a YAML file (--config).')
+  .version(EDGEFLEET_VERSION)
+  .option('--config <file>', 'YAML file with settings (keys as the flags in camelCase, e.g. dataDir)')
+  .option('--data-dir <dir>', 'where the SQLite store and operator tokens live (default ./.data/cloudcore)')
+  .option('--host <host>', 'listen address (default 127.0.0.1)')
+  .option('--port <port>', 'listen port (default 8080; 0 = any free port)')
+  .option('--offline-after-seconds <n>', 'silence after which a node is Offline (default 90)')
+  .option('--max-events <n>', 'store change events kept for watch and edge resume (default 100000)')
+  .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
+  .action(async (flags: Record<string, unknown>) => {
+    let settings;
+    try {
+      settings = loadCloudSettings(flags, process.env);
+    } catch (err) {
+      if (err instanceof SettingsError) {
+        process.stderr.write(`cloudcore: ${err.message}\n`);
+        process.exit(2);
+      }
+      throw err;
+    }
+    const log = pino({ level: settings.logLevel, base: { svc: 'cloudcore' } });
+    let core: Awaited<ReturnType<typeof startCloudCore>>;
+    try {
+      core = await startCloudCore(settings, log);
+    } catch (err) {
+      log.fatal({ err: (err as Error).message }, 'cloudcore failed to start');
+      log.flush();
+      process.exit(1);
+    }
+    log.info({ url: core.url, adminTokenFile: core.adminTokenPath }, 'cloudcore ready');
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      await core.close();
+      log.flush();
+      process.exit(0);
+    };
+    process.on('SIGINT', () => void stop('SIGINT'));
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+  });
+
+await program.parseAsync(process.argv);

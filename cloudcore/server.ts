@@ -1,0 +1,63 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { apiPlugin, registerErrorHandling } from './api/index.js';
+import type { CloudSettings } from './config.js';
+import { NodeLifecycle } from './controllers/nodeLifecycle.js';
+import { Scheduler } from './controllers/scheduler.js';
+import { Hub } from './hub/hub.js';
+import { ensureOperatorTokens } from './operatorTokens.js';
+import { openSqliteStore } from './store/sqliteStore.js';
+import type { Store } from './store/store.js';
+
+/**
+ * cloudcore, as a table of contents: one store, one HTTP server carrying the operator API
+ * (`/api/v1`) and the edge hub (`/hub/v1`), and the controllers that turn apps into
+ * per-node workloads and keep node status honest.
+ */
+export interface CloudCore {
+  url: string;
+  adminToken: string;
+  adminTokenPath: string;
+  store: Store;
+  hub: Hub;
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+export async function startCloudCore(settings: CloudSettings, log: Logger): Promise<CloudCore> {
+  mkdirSync(settings.dataDir, { recursive: true, mode: 0o700 });
+  const store = await openSqliteStore({ path: join(settings.dataDir, 'cloudcore.db'), maxEvents: settings.maxEvents });
+  const tokens = ensureOperatorTokens(settings.dataDir);
+  const offlineAfterMs = settings.offlineAfterSeconds * 1000;
+
+  const app: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger, disableRequestLogging: true, forceCloseConnections: true });
+  registerErrorHandling(app);
+  await app.register(apiPlugin, { store, tokens });
+  const hub = new Hub({ store, log, offlineAfterMs, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3) });
+  await hub.register(app);
+
+  const scheduler = new Scheduler(store, log);
+  await scheduler.start();
+  const lifecycle = new NodeLifecycle({
+    store, log, offlineAfterMs, isConnected: (node) => hub.sessions.has(node), intervalMs: Math.min(10_000, offlineAfterMs / 3),
+  });
+  lifecycle.start();
+
+  const address = await app.listen({ host: settings.host, port: settings.port });
+  return {
+    url: address,
+    adminToken: tokens.admin,
+    adminTokenPath: tokens.adminPath,
+    store,
+    hub,
+    app,
+    async close() {
+      await scheduler.stop();
+      await lifecycle.stop();
+      await app.close();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,174 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { arch, hostname, platform } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { EDGEFLEET_VERSION, type WorkloadState, type WorkloadStatus } from '../protocol/index.js';
+import type { EdgeSettings } from './config.js';
+import { CloudLink } from './link/cloudLink.js';
+import { JoinRefusedError, joinCloud } from './link/join.js';
+import { reconnectDelayMs } from './link/backoff.js';
+import { META_KEYS, MetaStore } from './meta/metaStore.js';
+import { ProcessRuntime } from './runtime/processRuntime.js';
+import type { Runtime } from './runtime/runtime.js';
+import { StatusServer } from './local/statusServer.js';
+
+/**
+ * edgecore wiring: meta DB → runtime (from local state first, cloud or not) → link → status.
+ * The node credential lives in its own file beside the database, so wiping the database
+ * (lost disk, reset) keeps the node's identity and makes the cloud resend everything.
+ */
+export class EdgeAgent {
+  private meta!: MetaStore;
+  private runtime!: Runtime;
+  private link: CloudLink | undefined;
+  private readonly status = new StatusServer(() => this.statusSnapshot());
+  private reconciling: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private joinTimer: NodeJS.Timeout | undefined;
+  private readonly lastState = new Map<string, WorkloadState>();
+  statusUrl = '';
+
+  constructor(private readonly settings: EdgeSettings, private readonly log: Logger) {}
+
+  async start(): Promise<void> {
+    const { dataDir } = this.settings;
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    this.meta = MetaStore.open(join(dataDir, 'edge.db'));
+    this.meta.setValue(META_KEYS.node, this.settings.node);
+    this.runtime = new ProcessRuntime({
+      logDir: join(dataDir, 'logs'),
+      records: this.meta.records,
+      logMaxBytes: this.settings.logMaxBytes,
+      logger: this.log,
+    });
+    this.runtime.onStatus((name, status) => this.onWorkloadStatus(name, status));
+    await (this.runtime as ProcessRuntime).recover();
+    // Autonomy: run what the local database says before even trying the cloud.
+    await this.reconcile();
+    this.statusUrl = await this.status.listen(this.settings.statusHost, this.settings.statusPort);
+    this.log.info({ statusUrl: this.statusUrl, workloads: this.meta.desiredWorkloads().length }, 'edgecore ready');
+    await this.startLink(0);
+  }
+
+  private credentialPath(): string { return join(this.settings.dataDir, 'node.credential'); }
+
+  private async startLink(attempt: number): Promise<void> {
+    if (this.stopping) return;
+    let credential = existsSync(this.credentialPath()) ? readFileSync(this.credentialPath(), 'utf8').trim() : '';
+    if (!credential) {
+      if (!this.settings.joinToken) {
+        this.log.error({}, 'node has no credential and no join token: create one with `edgectl token create NODE` and pass --join-token');
+        return;
+      }
+      try {
+        credential = await joinCloud(this.settings.cloudUrl, this.settings.node, this.settings.joinToken);
+        writeFileSync(this.credentialPath(), credential + '\n', { mode: 0o600 });
+        this.log.info({}, 'joined the fleet');
+      } catch (err) {
+        if (err instanceof JoinRefusedError) {
+          this.log.error({ err: err.message }, 'join refused; get a new token for this node');
+          this.joinError = err.message;
+          return;
+        }
+        this.joinError = (err as Error).message;
+        const delay = reconnectDelayMs(attempt);
+        this.log.warn({ err: this.joinError, retryInMs: delay }, 'cannot reach cloud to join; retrying');
+        this.joinTimer = setTimeout(() => void this.startLink(attempt + 1), delay);
+        return;
+      }
+    }
+    this.joinError = null;
+    this.link = new CloudLink({
+      cloudUrl: this.settings.cloudUrl,
+      node: this.settings.node,
+      credential,
+      state: this.meta,
+      agent: { version: EDGEFLEET_VERSION, os: platform(), arch: arch(), hostname: hostname() },
+      heartbeatMs: this.settings.heartbeatSeconds * 1000,
+      log: this.log,
+    });
+    this.link.on('desired', () => void this.reconcile());
+    this.link.start();
+  }
+
+  joinError: string | null = null;
+
+  /** Brings the runtime in line with the desired set in the local database. Serialized. */
+  reconcile(): Promise<void> {
+    this.reconciling = this.reconciling.then(async () => {
+      if (this.stopping) return;
+      const desired = this.meta.desiredWorkloads();
+      const wanted = new Set(desired.map((w) => w.spec.app));
+      for (const name of this.runtime.statuses().keys()) {
+        if (!wanted.has(name)) {
+          await this.runtime.remove(name);
+          this.lastState.delete(name);
+          this.log.info({ workload: name }, 'workload removed');
+        }
+      }
+      for (const w of desired) {
+        await this.runtime.ensure({ name: w.spec.app, generation: w.spec.generation, template: w.spec.template })
+          .catch((err: Error) => this.log.error({ workload: w.spec.app, err: err.message }, 'could not start workload'));
+      }
+    });
+    return this.reconciling;
+  }
+
+  private onWorkloadStatus(name: string, status: WorkloadStatus): void {
+    if (this.stopping || !this.meta.desiredWorkload(name)) return;
+    this.meta.enqueue('workloadStatus', name, { app: name, status });
+    const previous = this.lastState.get(name);
+    if (previous !== status.state) {
+      this.lastState.set(name, status.state);
+      const event = transitionEvent(name, status);
+      if (event) this.meta.enqueue('event', `${name}:${status.state}`, event);
+      this.log.info({ workload: name, state: status.state, pid: status.pid, exitCode: status.exitCode }, 'workload state');
+    }
+    this.link?.notifyOutbox();
+  }
+
+  statusSnapshot(): Record<string, unknown> {
+    const statuses = this.runtime.statuses();
+    return {
+      node: this.settings.node,
+      version: EDGEFLEET_VERSION,
+      link: {
+        cloudUrl: this.settings.cloudUrl,
+        state: this.link?.phase ?? (this.joinError ? 'join-failed' : 'disconnected'),
+        downSince: this.link?.downSince ? new Date(this.link.downSince).toISOString() : null,
+        lastError: this.link?.lastError ?? this.joinError,
+        stats: this.link?.stats ?? null,
+      },
+      sync: { epoch: this.meta.epoch(), lastRevision: this.meta.lastRevision() },
+      outbox: this.meta.outboxStats(),
+      // Template env is left out on purpose: it may carry secrets.
+      workloads: this.meta.desiredWorkloads().map((w) => ({
+        name: w.spec.app,
+        generation: w.spec.generation,
+        runtime: w.spec.template.runtime,
+        status: statuses.get(w.spec.app) ?? null,
+      })),
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.joinTimer);
+    await this.link?.stop();
+    await this.reconciling;
+    await this.runtime.shutdown({ stopWorkloads: !this.settings.keepWorkloadsOnExit });
+    await this.status.close();
+    this.meta.close();
+  }
+}
+
+function transitionEvent(name: string, s: WorkloadStatus) {
+  const time = s.observedAt;
+  switch (s.state) {
+    case 'Running': return { type: 'Normal' as const, reason: 'Started', message: `started ${name} (pid ${s.pid ?? '?'}, generation ${s.generation})`, workload: name, time };
+    case 'Exited': return { type: 'Normal' as const, reason: 'Exited', message: `${name} exited with code ${s.exitCode ?? '?'}${s.signal ? ` (signal ${s.signal})` : ''}`, workload: name, time };
+    case 'CrashLoop': return { type: 'Warning' as const, reason: 'BackOff', message: `${name} keeps failing (${s.restarts} restarts); backing off`, workload: name, time };
+    case 'Failed': return { type: 'Warning' as const, reason: 'Failed', message: `${name} failed: ${s.lastError ?? 'unknown error'}`, workload: name, time };
+    default: return undefined;
+  }
+}

@@ -1,0 +1,26 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { NameSchema, boolSetting, portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
+
+export const EdgeSettingsSchema = z.strictObject({
+  node: NameSchema,
+  cloudUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL of cloudcore, e.g. http://127.0.0.1:8080' }),
+  joinToken: z.string().min(1).optional(),
+  dataDir: z.string().min(1).default('./.data/edge'),
+  statusHost: z.string().min(1).default('127.0.0.1'),
+  statusPort: portSetting.default(10350),
+  heartbeatSeconds: z.coerce.number().positive().max(3600).default(30),
+  logMaxBytes: z.coerce.number().int().min(4096).default(1024 * 1024),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Leave workloads running when edgecore stops (only runtimes that can adopt them honour it). */
+  keepWorkloadsOnExit: boolSetting.default(false),
+});
+export type EdgeSettings = z.infer<typeof EdgeSettingsSchema>;
+
+/** Reads the optional YAML file; the caller passes flags already parsed by commander. */
+export function loadEdgeSettings(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): EdgeSettings {
+  const { config, ...rest } = flags;
+  const file = typeof config === 'string' ? settingsFromYaml(readFileSync(config, 'utf8'), config) : undefined;
+  return resolveSettings(EdgeSettingsSchema, 'EF_EDGE_', { file, env, flags: rest });
+}
+

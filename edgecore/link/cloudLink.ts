@@ -1,0 +1,233 @@
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import {
+  CloudFrameSchema, HEARTBEAT_INTERVAL_MS, HUB_PATHS, NODE_HEADER, PROTOCOL_VERSION, parseFrame,
+  type AgentInfoSchema, type CloudFrame, type EdgeFrame, type SyncFrame, type UpstreamEntry,
+} from '../../protocol/index.js';
+import type { z } from 'zod';
+import { DEFAULT_BACKOFF, reconnectDelayMs, type BackoffOptions } from './backoff.js';
+
+/**
+ * The edge end of the cloud link. Durable state lives behind `LinkState` (the edge's SQLite
+ * in edgecore, an in-memory stand-in in the fan-out benchmark); the link only moves frames:
+ * hello → welcome → sync (commit, then ack) and outbox → upstream (drop on upstreamAck).
+ */
+export interface LinkState {
+  epoch(): string;
+  lastRevision(): number;
+  /** Must be durable when it returns: the ack that follows promises the cloud it is. */
+  applySync(frame: SyncFrame): { changed: string[]; removed: string[] };
+  pending(limit: number): UpstreamEntry[];
+  ackUpTo(seq: number): number;
+}
+
+export type LinkPhase = 'connecting' | 'connected' | 'disconnected' | 'stopped';
+
+export interface LinkStats {
+  connects: number;
+  syncFrames: number;
+  snapshots: number;
+  changesReceived: number;
+  upstreamSent: number;
+  errorsFromCloud: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface CloudLinkOptions {
+  cloudUrl: string;
+  node: string;
+  credential: string;
+  state: LinkState;
+  agent: z.infer<typeof AgentInfoSchema>;
+  heartbeatMs?: number;
+  backoff?: BackoffOptions;
+  /** Upstream entries per frame. */
+  batchSize?: number;
+  maxPayload?: number;
+  log?: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
+}
+
+export interface CloudLinkEvents {
+  desired: [{ changed: string[]; removed: string[]; mode: 'snapshot' | 'delta' }];
+  phase: [LinkPhase];
+}
+
+export class CloudLink extends EventEmitter<CloudLinkEvents> {
+  phase: LinkPhase = 'disconnected';
+  /** When the link last went down (null while connected or before the first connect). */
+  downSince: number | null = Date.now();
+  lastError: string | null = null;
+  readonly stats: LinkStats = { connects: 0, syncFrames: 0, snapshots: 0, changesReceived: 0, upstreamSent: 0, errorsFromCloud: 0, bytesIn: 0, bytesOut: 0 };
+  private ws: WebSocket | undefined;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private lastHeard = 0;
+  private welcomed = false;
+  private upstreamInFlight: number | null = null;
+  private flushQueued = false;
+
+  constructor(private readonly opts: CloudLinkOptions) { super(); }
+
+  start(): void {
+    if (this.phase === 'stopped') return;
+    this.connect();
+  }
+
+  /** Tells the link the outbox has something new. */
+  notifyOutbox(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(() => { this.flushQueued = false; this.flushUpstream(); });
+  }
+
+  async stop(): Promise<void> {
+    this.setPhase('stopped');
+    clearTimeout(this.retryTimer);
+    clearInterval(this.heartbeatTimer);
+    const ws = this.ws;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return;
+    await new Promise<void>((resolve) => {
+      ws.once('close', () => resolve());
+      ws.close(1000, 'edgecore stopping');
+      setTimeout(() => { ws.terminate(); resolve(); }, 1000).unref();
+    });
+  }
+
+  private setPhase(phase: LinkPhase): void {
+    if (this.phase === phase || this.phase === 'stopped') return;
+    this.phase = phase;
+    if (phase === 'connected') this.downSince = null;
+    else if (this.downSince === null) this.downSince = Date.now();
+    this.emit('phase', phase);
+  }
+
+  private connect(): void {
+    this.setPhase('connecting');
+    const url = new URL(HUB_PATHS.connect, this.opts.cloudUrl.replace(/^http/, 'ws'));
+    const ws = new WebSocket(url, {
+      headers: { authorization: `Bearer ${this.opts.credential}`, [NODE_HEADER]: this.opts.node },
+      maxPayload: this.opts.maxPayload ?? 64 * 1024 * 1024,
+      perMessageDeflate: false,
+      handshakeTimeout: 10_000,
+    });
+    this.ws = ws;
+    this.welcomed = false;
+    this.upstreamInFlight = null;
+    ws.on('open', () => {
+      this.lastHeard = Date.now();
+      this.send({
+        type: 'hello', protocolVersion: PROTOCOL_VERSION, node: this.opts.node,
+        epoch: this.opts.state.epoch(), lastRevision: this.opts.state.lastRevision(), agent: this.opts.agent,
+      });
+      this.startHeartbeat();
+    });
+    ws.on('message', (data) => this.onMessage(data.toString()));
+    ws.on('unexpected-response', (_req, res) => {
+      this.lastError = `cloud refused the link: HTTP ${res.statusCode}`;
+      res.resume();
+    });
+    ws.on('error', (err) => { this.lastError = err.message; });
+    ws.on('close', (code, reason) => {
+      if (this.ws !== ws) return;
+      clearInterval(this.heartbeatTimer);
+      if (code !== 1000 && code !== 1006) this.lastError = `closed by cloud: ${code} ${reason.toString()}`;
+      this.opts.log?.warn({ code, reason: reason.toString(), error: this.lastError }, 'cloud link down');
+      if (this.phase === 'stopped') return;
+      this.setPhase('disconnected');
+      this.scheduleReconnect();
+    });
+  }
+
+  private scheduleReconnect(): void {
+    const delay = reconnectDelayMs(this.attempt++, this.opts.backoff ?? DEFAULT_BACKOFF);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private startHeartbeat(): void {
+    const every = this.opts.heartbeatMs ?? HEARTBEAT_INTERVAL_MS;
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = setInterval(() => {
+      // Two silent periods: the TCP connection is half-open (e.g. NAT dropped it); start over.
+      if (Date.now() - this.lastHeard > 2.5 * every) {
+        this.lastError = 'no answer from cloud within 2.5 heartbeats';
+        this.ws?.terminate();
+        return;
+      }
+      this.send({ type: 'ping', t: Date.now() });
+    }, every);
+  }
+
+  private send(frame: EdgeFrame): void {
+    if (this.ws?.readyState !== WebSocket.OPEN) return;
+    const text = JSON.stringify(frame);
+    this.stats.bytesOut += Buffer.byteLength(text);
+    this.ws.send(text);
+  }
+
+  private onMessage(raw: string): void {
+    this.lastHeard = Date.now();
+    this.stats.bytesIn += Buffer.byteLength(raw);
+    const parsed = parseFrame(CloudFrameSchema, raw);
+    if (!parsed.ok) {
+      this.opts.log?.warn({ error: parsed.error.message }, 'ignoring bad frame from cloud');
+      return;
+    }
+    this.handle(parsed.frame);
+  }
+
+  private handle(frame: CloudFrame): void {
+    switch (frame.type) {
+      case 'welcome':
+        this.welcomed = true;
+        this.attempt = 0;
+        this.lastError = null;
+        this.stats.connects++;
+        this.opts.state.ackUpTo(frame.upstreamSeq);
+        this.setPhase('connected');
+        this.opts.log?.info({ mode: frame.mode }, 'cloud link up');
+        this.flushUpstream();
+        return;
+      case 'sync': {
+        let result: { changed: string[]; removed: string[] };
+        try {
+          result = this.opts.state.applySync(frame);
+        } catch (err) {
+          // Not committed, so not acked: drop the link and let the cloud resend after reconnect.
+          this.lastError = `could not commit desired state: ${(err as Error).message}`;
+          this.opts.log?.warn({ revision: frame.revision }, this.lastError);
+          this.ws?.close(4400, 'sync frame refused');
+          return;
+        }
+        this.stats.syncFrames++;
+        this.stats.changesReceived += frame.changes.length;
+        if (frame.mode === 'snapshot') this.stats.snapshots++;
+        this.send({ type: 'ack', revision: frame.revision });
+        this.emit('desired', { ...result, mode: frame.mode });
+        return;
+      }
+      case 'upstreamAck':
+        this.opts.state.ackUpTo(frame.seq);
+        if (this.upstreamInFlight !== null && frame.seq >= this.upstreamInFlight) this.upstreamInFlight = null;
+        this.flushUpstream();
+        return;
+      case 'error':
+        this.stats.errorsFromCloud++;
+        this.lastError = `cloud: ${frame.message}`;
+        this.opts.log?.warn({ code: frame.code, field: frame.field }, `cloud refused a frame: ${frame.message}`);
+        return;
+      case 'pong':
+        return;
+    }
+  }
+
+  private flushUpstream(): void {
+    if (!this.welcomed || this.upstreamInFlight !== null) return;
+    const entries = this.opts.state.pending(this.opts.batchSize ?? 200);
+    if (entries.length === 0) return;
+    this.upstreamInFlight = entries[entries.length - 1]!.seq;
+    this.stats.upstreamSent += entries.length;
+    this.send({ type: 'upstream', entries });
+  }
+}

@@ -1,0 +1,25 @@
+import { HUB_PATHS, JoinResponseSchema } from '../../protocol/index.js';
+
+export class JoinRefusedError extends Error {}
+
+/**
+ * Presents a join token once and returns the node credential. A refusal (bad, expired,
+ * reused or other-node token) is final and throws JoinRefusedError; a network failure
+ * throws a plain Error so the caller can retry.
+ */
+export async function joinCloud(cloudUrl: string, node: string, token: string): Promise<string> {
+  const res = await fetch(new URL(HUB_PATHS.join, cloudUrl), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ node, token }),
+  });
+  const body: unknown = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const message = typeof body === 'object' && body !== null && 'error' in body ? String(body.error) : `HTTP ${res.status}`;
+    if (res.status >= 400 && res.status < 500) throw new JoinRefusedError(`join refused: ${message}`);
+    throw new Error(`join failed: ${message}`);
+  }
+  const parsed = JoinResponseSchema.safeParse(body);
+  if (!parsed.success || parsed.data.node !== node) throw new Error('join failed: unexpected answer from cloud');
+  return parsed.data.credential;
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { pino } from 'pino';
+import { EDGEFLEET_VERSION, SettingsError } from '../protocol/index.js';
+import { EdgeAgent } from './agent.js';
+import { loadEdgeSettings } from './config.js';
+
+const program = new Command('edgecore')
+  .description('EdgeFleet edge agent: syncs desired state from cloudcore and runs it, with or without the cloud.\n'
+    + 'Every flag can also be set by env (EF_EDGE_<NAME>, e.g. EF_EDGE_CLOUD_URL) or a YAML file (--config).')
+  .version(EDGEFLEET_VERSION)
+  .option('--config <file>', 'YAML file with settings (keys as the flags in camelCase, e.g. cloudUrl)')
+  .option('--node <name>', 'this node\'s name (must match its join token)')
+  .option('--cloud-url <url>', 'cloudcore URL, e.g. http://127.0.0.1:8080')
+  .option('--join-token <token>', 'one-time join token (only needed until the node has a credential)')
+  .option('--data-dir <dir>', 'where the edge database, credential and logs live (default ./.data/edge)')
+  .option('--status-host <host>', 'address of the local status API (default 127.0.0.1)')
+  .option('--status-port <port>', 'port of the local status API (default 10350; 0 = any free port)')
+  .option('--heartbeat-seconds <n>', 'heartbeat period (default 30)')
+  .option('--log-max-bytes <n>', 'per-workload log size before rotation (default 1 MiB)')
+  .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
+  .option('--keep-workloads-on-exit <bool>', 'leave workloads running when edgecore stops, where the runtime can adopt them')
+  .action(async (flags: Record<string, unknown>) => {
+    let settings;
+    try {
+      settings = loadEdgeSettings(flags, process.env);
+    } catch (err) {
+      if (err instanceof SettingsError) {
+        process.stderr.write(`edgecore: ${err.message}\n`);
+        process.exit(2);
+      }
+      throw err;
+    }
+    const log = pino({ level: settings.logLevel, base: { svc: 'edgecore', node: settings.node } });
+    const agent = new EdgeAgent(settings, log);
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      await agent.stop();
+      log.flush();
+      process.exit(0);
+    };
+    process.on('SIGINT', () => void stop('SIGINT'));
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    try {
+      await agent.start();
+    } catch (err) {
+      log.fatal({ err: (err as Error).message }, 'edgecore failed to start');
+      log.flush();
+      process.exit(1);
+    }
+  });
+
+await program.parseAsync(process.argv);

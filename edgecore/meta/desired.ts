@@ -1,0 +1,157 @@
+import type Database from 'better-sqlite3';
+import { WorkloadSchema, type SyncFrame, type Workload } from '../../protocol/index.js';
+import { STATE_KEYS, type Db, type StateTable } from './schema.js';
+
+/**
+ * The desired workload set: what the cloud wants this node to run. Written only by sync frames,
+ * read by the reconciler. Rows are keyed by `spec.app` (the local name a runtime knows).
+ */
+
+export interface SyncResult {
+  /** Apps added or whose stored object changed, sorted. */
+  changed: string[];
+  /** Apps no longer desired, sorted. */
+  removed: string[];
+}
+
+/** Thrown when a sync frame would move the edge's revision backwards. Nothing is changed. */
+export class RevisionRegressionError extends Error {
+  constructor(readonly frameRevision: number, readonly lastRevision: number) {
+    super(`sync frame revision ${frameRevision} is older than the committed revision ${lastRevision}`);
+    this.name = 'RevisionRegressionError';
+  }
+}
+
+/** Thrown when a frame carries an object bound to another node. Nothing is changed. */
+export class ForeignObjectError extends Error {
+  constructor(readonly app: string, readonly objectNode: string, readonly ownNode: string) {
+    super(`workload ${app} is bound to node ${objectNode}, not to this node (${ownNode})`);
+    this.name = 'ForeignObjectError';
+  }
+}
+
+/**
+ * JSON with object keys sorted, so "did this object change" does not depend on the key order
+ * the cloud happened to serialize with.
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const sorted: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
+    return sorted;
+  });
+}
+
+/**
+ * Compares the stored JSON of the touched apps before and after a sync. `undefined` means "no
+ * row". Apps whose JSON ends up identical are neither changed nor removed.
+ */
+export function diffDesired(
+  before: ReadonlyMap<string, string | undefined>,
+  after: ReadonlyMap<string, string | undefined>,
+): SyncResult {
+  const changed: string[] = [];
+  const removed: string[] = [];
+  const apps = new Set([...before.keys(), ...after.keys()]);
+  for (const app of apps) {
+    const was = before.get(app);
+    const now = after.get(app);
+    if (now === undefined) {
+      if (was !== undefined) removed.push(app);
+    } else if (was !== now) {
+      changed.push(app);
+    }
+  }
+  return { changed: changed.sort(), removed: removed.sort() };
+}
+
+interface DesiredRow { app: string; name: string; json: string }
+
+export class DesiredTable {
+  private readonly byApp: Database.Statement<[string], DesiredRow>;
+  private readonly byName: Database.Statement<[string], DesiredRow>;
+  private readonly all: Database.Statement<[], DesiredRow>;
+  private readonly upsert: Database.Statement<[string, string, string]>;
+  private readonly deleteApp: Database.Statement<[string]>;
+  private readonly deleteAll: Database.Statement<[]>;
+  private readonly applyTx: (frame: SyncFrame, ownNode: string | undefined) => SyncResult;
+
+  constructor(db: Db, private readonly state: StateTable) {
+    this.byApp = db.prepare('SELECT app, name, json FROM desired WHERE app = ?');
+    this.byName = db.prepare('SELECT app, name, json FROM desired WHERE name = ?');
+    this.all = db.prepare('SELECT app, name, json FROM desired ORDER BY app');
+    // The UNIQUE constraint on name rejects a frame that binds two apps to one object name.
+    this.upsert = db.prepare(`INSERT INTO desired (app, name, json) VALUES (?, ?, ?)
+      ON CONFLICT(app) DO UPDATE SET name = excluded.name, json = excluded.json`);
+    this.deleteApp = db.prepare('DELETE FROM desired WHERE app = ?');
+    this.deleteAll = db.prepare('DELETE FROM desired');
+    const tx = db.transaction((frame: SyncFrame, ownNode: string | undefined) => this.applyInside(frame, ownNode));
+    // IMMEDIATE: take the write lock up front so the revision check and the writes see one state.
+    this.applyTx = (frame, ownNode) => tx.immediate(frame, ownNode);
+  }
+
+  lastRevision(): number {
+    return this.state.getNumber(STATE_KEYS.lastRevision);
+  }
+
+  /** Applies a frame atomically; any throw (bad revision, foreign object, SQL error) rolls it all back. */
+  apply(frame: SyncFrame, ownNode: string | undefined): SyncResult {
+    return this.applyTx(frame, ownNode);
+  }
+
+  list(): Workload[] {
+    return this.all.all().map((row) => parseStored(row));
+  }
+
+  get(app: string): Workload | undefined {
+    const row = this.byApp.get(app);
+    return row ? parseStored(row) : undefined;
+  }
+
+  private applyInside(frame: SyncFrame, ownNode: string | undefined): SyncResult {
+    const last = this.lastRevision();
+    // The cloud's revisions only grow; an older frame means a confused or replayed sender, and
+    // applying it could resurrect deleted workloads. Refuse it rather than guess.
+    if (frame.revision < last) throw new RevisionRegressionError(frame.revision, last);
+
+    const before = new Map<string, string | undefined>();
+    const remember = (app: string, json: string | undefined): void => {
+      if (!before.has(app)) before.set(app, json);
+    };
+
+    if (frame.mode === 'snapshot') {
+      for (const row of this.all.all()) remember(row.app, row.json);
+      this.deleteAll.run();
+    }
+    for (const change of frame.changes) {
+      if (change.op === 'put') {
+        const object = change.object;
+        const app = object.spec.app;
+        // Defense in depth: the cloud filters per node, but a node must never run another's work.
+        if (ownNode !== undefined && object.spec.nodeName !== ownNode) {
+          throw new ForeignObjectError(app, object.spec.nodeName, ownNode);
+        }
+        remember(app, this.byApp.get(app)?.json);
+        this.upsert.run(app, object.metadata.name, canonicalJson(object));
+      } else {
+        // Deletes name the cloud object (metadata.name, i.e. "<app>.<node>"), not the app.
+        const row = this.byName.get(change.name);
+        if (row === undefined) continue;
+        remember(row.app, row.json);
+        this.deleteApp.run(row.app);
+      }
+    }
+    this.state.setNumber(STATE_KEYS.lastRevision, frame.revision);
+
+    const after = new Map<string, string | undefined>();
+    for (const app of before.keys()) after.set(app, this.byApp.get(app)?.json);
+    return diffDesired(before, after);
+  }
+}
+
+function parseStored(row: DesiredRow): Workload {
+  const parsed = WorkloadSchema.safeParse(JSON.parse(row.json));
+  if (!parsed.success) throw new Error(`stored desired workload ${row.app} is corrupt: ${parsed.error.message}`);
+  return parsed.data;
+}

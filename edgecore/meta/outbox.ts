@@ -1,0 +1,146 @@
+import type Database from 'better-sqlite3';
+import { UpstreamEntrySchema, type UpstreamEntry } from '../../protocol/index.js';
+import { STATE_KEYS, type Db, type StateTable } from './schema.js';
+
+/**
+ * The upstream outbox: everything the edge owes the cloud, persisted until the cloud acks it.
+ * Seqs grow monotonically within an epoch and are never reused, so a cumulative ack
+ * ("everything ≤ seq is durable") is unambiguous across reconnects and restarts.
+ */
+
+export type UpstreamKind = UpstreamEntry['kind'];
+export type UpstreamBody<K extends UpstreamKind> = Extract<UpstreamEntry, { kind: K }>['body'];
+
+export interface OutboxLimits {
+  /** Most pending events kept; past it the oldest are dropped. Default 10 000. */
+  maxEvents?: number;
+  /** Pending events older than this (by enqueue time) are dropped. Default 7 days. */
+  maxEventAgeMs?: number;
+}
+
+export const DEFAULT_OUTBOX_LIMITS: Required<OutboxLimits> = {
+  maxEvents: 10_000,
+  maxEventAgeMs: 7 * 24 * 3600 * 1000,
+};
+
+export interface OutboxStats {
+  depth: number;
+  /** Events dropped by the bounds over the life of this database. */
+  dropped: number;
+  oldestSeq: number | null;
+}
+
+interface OutboxRow { seq: number; kind: string; key: string; body: string }
+
+export function resolveLimits(limits: OutboxLimits | undefined): Required<OutboxLimits> {
+  const resolved = { ...DEFAULT_OUTBOX_LIMITS, ...stripUndefined(limits ?? {}) };
+  if (!Number.isSafeInteger(resolved.maxEvents) || resolved.maxEvents < 1) {
+    throw new RangeError(`maxEvents must be a positive integer, got ${resolved.maxEvents}`);
+  }
+  if (!(resolved.maxEventAgeMs > 0)) {
+    throw new RangeError(`maxEventAgeMs must be positive, got ${resolved.maxEventAgeMs}`);
+  }
+  return resolved;
+}
+
+function stripUndefined(limits: OutboxLimits): OutboxLimits {
+  const out: OutboxLimits = {};
+  if (limits.maxEvents !== undefined) out.maxEvents = limits.maxEvents;
+  if (limits.maxEventAgeMs !== undefined) out.maxEventAgeMs = limits.maxEventAgeMs;
+  return out;
+}
+
+export class Outbox {
+  private readonly insert: Database.Statement<[number, string, string, string, number]>;
+  private readonly deleteStatusKey: Database.Statement<[string]>;
+  private readonly countEvents: Database.Statement<[], { n: number }>;
+  private readonly dropOldestEvents: Database.Statement<[number]>;
+  private readonly dropEventsBefore: Database.Statement<[number]>;
+  private readonly selectPending: Database.Statement<[number], OutboxRow>;
+  private readonly deleteUpTo: Database.Statement<[number]>;
+  private readonly stats: Database.Statement<[], { depth: number; oldest: number | null }>;
+  private readonly enqueueTx: (kind: UpstreamKind, key: string, body: string) => number;
+  private readonly pruneTx: () => void;
+  private readonly ackTx: (seq: number) => number;
+
+  constructor(
+    db: Db,
+    private readonly state: StateTable,
+    private readonly limits: Required<OutboxLimits>,
+    private readonly now: () => number,
+  ) {
+    this.insert = db.prepare('INSERT INTO outbox (seq, kind, key, body, created_at) VALUES (?, ?, ?, ?, ?)');
+    this.deleteStatusKey = db.prepare(`DELETE FROM outbox WHERE kind = 'workloadStatus' AND key = ?`);
+    this.countEvents = db.prepare(`SELECT count(*) AS n FROM outbox WHERE kind = 'event'`);
+    this.dropOldestEvents = db.prepare(
+      `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE kind = 'event' ORDER BY seq LIMIT ?)`);
+    this.dropEventsBefore = db.prepare(`DELETE FROM outbox WHERE kind = 'event' AND created_at < ?`);
+    this.selectPending = db.prepare('SELECT seq, kind, key, body FROM outbox ORDER BY seq LIMIT ?');
+    this.deleteUpTo = db.prepare('DELETE FROM outbox WHERE seq <= ?');
+    this.stats = db.prepare('SELECT count(*) AS depth, min(seq) AS oldest FROM outbox');
+
+    const enqueue = db.transaction((kind: UpstreamKind, key: string, body: string): number => {
+      const seq = this.state.getNumber(STATE_KEYS.lastSeq) + 1;
+      this.state.setNumber(STATE_KEYS.lastSeq, seq);
+      // Only the newest status of a workload matters; the superseded entry is dropped and the
+      // new one goes to the back of the queue with a fresh seq (the cloud keeps the latest seq).
+      if (kind === 'workloadStatus') this.deleteStatusKey.run(key);
+      this.insert.run(seq, kind, key, body, this.now());
+      if (kind === 'event') this.pruneEvents();
+      return seq;
+    });
+    this.enqueueTx = (kind, key, body) => enqueue.immediate(kind, key, body);
+    const prune = db.transaction(() => this.pruneEvents());
+    this.pruneTx = () => prune.immediate();
+    const ack = db.transaction((upTo: number): number => {
+      // If the cloud holds seqs this database never issued (e.g. the file was restored from a
+      // backup under the same epoch), new entries must still get seqs above them, or the cloud
+      // would take them for duplicates and drop them.
+      if (upTo > this.state.getNumber(STATE_KEYS.lastSeq)) this.state.setNumber(STATE_KEYS.lastSeq, upTo);
+      return this.deleteUpTo.run(upTo).changes;
+    });
+    this.ackTx = (upTo) => ack.immediate(upTo);
+    // Limits may have been lowered since the last run; apply them before anything is sent.
+    this.pruneTx();
+  }
+
+  /** Validates and persists one entry; returns its seq. Throws (storing nothing) on a bad body. */
+  enqueue<K extends UpstreamKind>(kind: K, key: string, body: UpstreamBody<K>): number {
+    const parsed = UpstreamEntrySchema.safeParse({ seq: 1, kind, key, body });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new TypeError(`invalid outbox ${kind} entry: ${issue.path.join('.')}: ${issue.message}`);
+    }
+    return this.enqueueTx(kind, key, JSON.stringify(parsed.data.body));
+  }
+
+  /** Up to `limit` pending entries, oldest first. */
+  pending(limit: number): UpstreamEntry[] {
+    this.pruneTx();
+    const rows = this.selectPending.all(Math.max(0, Math.floor(limit)));
+    return rows.map((row) => {
+      const parsed = UpstreamEntrySchema.safeParse({ seq: row.seq, kind: row.kind, key: row.key, body: JSON.parse(row.body) });
+      if (!parsed.success) throw new Error(`outbox entry ${row.seq} is corrupt: ${parsed.error.message}`);
+      return parsed.data;
+    });
+  }
+
+  /** Cumulative ack: removes every entry with seq ≤ `seq`; returns how many were removed. */
+  ackUpTo(seq: number): number {
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError(`ack seq must be a non-negative integer, got ${seq}`);
+    return this.ackTx(seq);
+  }
+
+  outboxStats(): OutboxStats {
+    const row = this.stats.get()!;
+    return { depth: row.depth, dropped: this.state.getNumber(STATE_KEYS.dropped), oldestSeq: row.oldest };
+  }
+
+  /** Drops events past the age and count bounds, counting them. Call inside a transaction. */
+  private pruneEvents(): void {
+    let dropped = this.dropEventsBefore.run(this.now() - this.limits.maxEventAgeMs).changes;
+    const excess = this.countEvents.get()!.n - this.limits.maxEvents;
+    if (excess > 0) dropped += this.dropOldestEvents.run(excess).changes;
+    if (dropped > 0) this.state.setNumber(STATE_KEYS.dropped, this.state.getNumber(STATE_KEYS.dropped) + dropped);
+  }
+}
