@@ -1,0 +1,187 @@
+import { z } from 'zod';
+import {
+  AppSchema, EventSchema, NodeSchema, WorkloadSchema,
+  type App, type AppInput, type Event, type Node, type Workload,
+} from '../protocol/index.js';
+
+/**
+ * Typed client for the cloudcore REST API (docs/api.md). Answers are parsed with the protocol
+ * schemas, so a cloudcore that drifts from the contract fails loudly here instead of printing
+ * half-empty tables. Failures become one of two errors the CLI knows how to print.
+ */
+
+/** cloudcore answered with an error status; `message`/`field` come from its `{error, field}` body. */
+export class ApiError extends Error {
+  constructor(readonly status: number, message: string, readonly field?: string) { super(message); }
+}
+
+/** No HTTP answer at all: refused, DNS, TLS or timeout. */
+export class UnreachableError extends Error {
+  constructor(readonly server: string, readonly reason: string) {
+    super(`cannot reach cloudcore at ${server}: ${reason}`);
+  }
+}
+
+export interface ApiClientOptions {
+  server: string;
+  token?: string | undefined;
+  /** Per request; a wedged server should not hang the CLI forever. */
+  timeoutMs?: number;
+}
+
+const ListMeta = { resourceVersion: z.number().int().nonnegative() };
+export const NodeListSchema = z.object({ items: z.array(NodeSchema), ...ListMeta });
+export const AppListSchema = z.object({ items: z.array(AppSchema), ...ListMeta });
+export const WorkloadListSchema = z.object({ items: z.array(WorkloadSchema), ...ListMeta });
+export const EventListSchema = z.object({ items: z.array(EventSchema) });
+export const TokenResponseSchema = z.object({ token: z.string().min(1), node: z.string(), expiresAt: z.string() });
+const ErrorBodySchema = z.object({ error: z.string(), field: z.string().optional() });
+
+export type NodeList = z.infer<typeof NodeListSchema>;
+export type AppList = z.infer<typeof AppListSchema>;
+export type WorkloadList = z.infer<typeof WorkloadListSchema>;
+export type EventList = z.infer<typeof EventListSchema>;
+export type TokenResponse = z.infer<typeof TokenResponseSchema>;
+
+type Query = Record<string, string | number | undefined>;
+
+export class ApiClient {
+  private readonly base: string;
+
+  constructor(private readonly options: ApiClientOptions) {
+    // Keep any path prefix (a reverse proxy may mount cloudcore under /edgefleet).
+    this.base = options.server.replace(/\/+$/, '');
+  }
+
+  get server(): string { return this.options.server; }
+
+  listNodes(labelSelector?: string): Promise<NodeList> {
+    return this.request(NodeListSchema, 'GET', '/api/v1/nodes', { query: { labelSelector } });
+  }
+
+  getNode(name: string): Promise<Node> {
+    return this.request(NodeSchema, 'GET', `/api/v1/nodes/${enc(name)}`);
+  }
+
+  /** Merge patch: a null value removes the label. */
+  patchNodeLabels(name: string, labels: Record<string, string | null>): Promise<Node> {
+    return this.request(NodeSchema, 'PATCH', `/api/v1/nodes/${enc(name)}`, { body: { metadata: { labels } } });
+  }
+
+  deleteNode(name: string): Promise<Node> {
+    return this.request(NodeSchema, 'DELETE', `/api/v1/nodes/${enc(name)}`);
+  }
+
+  createToken(node: string, ttlSeconds: number): Promise<TokenResponse> {
+    return this.request(TokenResponseSchema, 'POST', '/api/v1/tokens', { body: { node, ttlSeconds } });
+  }
+
+  listApps(labelSelector?: string): Promise<AppList> {
+    return this.request(AppListSchema, 'GET', '/api/v1/apps', { query: { labelSelector } });
+  }
+
+  getApp(name: string): Promise<App> {
+    return this.request(AppSchema, 'GET', `/api/v1/apps/${enc(name)}`);
+  }
+
+  /** The app, or null when cloudcore has none by that name. */
+  async findApp(name: string): Promise<App | null> {
+    try {
+      return await this.getApp(name);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  createApp(app: AppInput): Promise<App> {
+    return this.request(AppSchema, 'POST', '/api/v1/apps', { body: app });
+  }
+
+  replaceApp(app: AppInput): Promise<App> {
+    return this.request(AppSchema, 'PUT', `/api/v1/apps/${enc(app.metadata.name)}`, { body: app });
+  }
+
+  deleteApp(name: string): Promise<App> {
+    return this.request(AppSchema, 'DELETE', `/api/v1/apps/${enc(name)}`);
+  }
+
+  listWorkloads(filter: { node?: string | undefined; app?: string | undefined } = {}): Promise<WorkloadList> {
+    return this.request(WorkloadListSchema, 'GET', '/api/v1/workloads', { query: filter });
+  }
+
+  listEvents(filter: { node?: string | undefined; limit?: number | undefined } = {}): Promise<EventList> {
+    return this.request(EventListSchema, 'GET', '/api/v1/events', { query: filter });
+  }
+
+  private async request<S extends z.ZodType>(
+    schema: S, method: string, path: string, opts: { query?: Query; body?: unknown } = {},
+  ): Promise<z.infer<S>> {
+    const url = this.base + path + queryString(opts.query);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
+      });
+    } catch (err) {
+      throw new UnreachableError(this.options.server, networkReason(err));
+    }
+    const text = await response.text();
+    if (!response.ok) throw toApiError(response, text, Boolean(this.options.token));
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      throw new ApiError(response.status, `unexpected answer from cloudcore (${method} ${path}): not JSON`);
+    }
+    const parsed = schema.safeParse(data);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new ApiError(response.status,
+        `unexpected answer from cloudcore (${method} ${path}): ${issue.path.join('.') || '(body)'}: ${issue.message}`);
+    }
+    return parsed.data;
+  }
+}
+
+function enc(segment: string): string {
+  return encodeURIComponent(segment);
+}
+
+function queryString(query: Query | undefined): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query ?? {})) {
+    if (v !== undefined && v !== '') params.set(k, String(v));
+  }
+  const s = params.toString();
+  return s ? `?${s}` : '';
+}
+
+function toApiError(response: Response, text: string, hadToken: boolean): ApiError {
+  let body: z.infer<typeof ErrorBodySchema> | undefined;
+  try {
+    const parsed = ErrorBodySchema.safeParse(JSON.parse(text));
+    if (parsed.success) body = parsed.data;
+  } catch { /* not JSON: fall back to the status line */ }
+  let message = body?.error ?? `${response.status} ${response.statusText || 'error'}`.trim();
+  // The most common first-run mistake: say how to fix it, not only what the server said.
+  if (response.status === 401 && !hadToken) message += ' (pass --token or set EF_TOKEN)';
+  return new ApiError(response.status, message, body?.field);
+}
+
+/** undici hides the useful part ("connect ECONNREFUSED 127.0.0.1:8080") in `cause`. */
+function networkReason(err: unknown): string {
+  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return 'request timed out';
+  const cause = err instanceof Error ? err.cause : undefined;
+  if (cause instanceof Error) {
+    const aggregate = cause instanceof AggregateError ? cause.errors.find((e): e is Error => e instanceof Error) : undefined;
+    return (aggregate ?? cause).message || cause.name;
+  }
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,116 @@
+import type { Command } from 'commander';
+import type { App, Workload } from '../../protocol/index.js';
+import { emit, outputOption, type Context } from '../context.js';
+import {
+  APP_COLUMNS, APP_NODE_COLUMNS, appFields, appNodeRows, appRow, EVENT_COLUMNS, eventRow, NODE_COLUMNS,
+  nodeFields, nodeRow, renderFields, renderTable, WORKLOAD_COLUMNS, workloadInstance, workloadRow,
+  type InstanceState, type OutputFormat,
+} from '../format.js';
+import { parseLimit, parseName, parseSelectorFlag } from '../parse.js';
+
+interface OutputOpts { output: OutputFormat }
+interface SelectorOpts extends OutputOpts { selector?: string }
+interface WorkloadOpts extends OutputOpts { node?: string; app?: string }
+interface EventOpts extends OutputOpts { node?: string; limit?: number }
+
+const SELECTOR_HELP = 'label selector, e.g. "env=prod,zone in (a,b),!legacy"';
+
+export function registerGet(program: Command, ctx: Context): void {
+  const get = program.command('get').description('show nodes, apps, workloads or events');
+
+  get.command('nodes')
+    .description('list edge nodes (AGE is the time in the current STATUS)')
+    .option('-l, --selector <selector>', SELECTOR_HELP, parseSelectorFlag)
+    .addOption(outputOption())
+    .action(async (opts: SelectorOpts, cmd: Command) => {
+      const list = await ctx.client(cmd).listNodes(opts.selector);
+      const now = ctx.now();
+      emit(ctx, opts.output, list, () => list.items.length === 0
+        ? 'No nodes found.\n'
+        : renderTable(NODE_COLUMNS, list.items.map((n) => nodeRow(n, now))));
+    });
+
+  get.command('node')
+    .description('show one node and the workloads bound to it')
+    .argument('<name>', 'node name')
+    .addOption(outputOption())
+    .action(async (name: string, opts: OutputOpts, cmd: Command) => {
+      const client = ctx.client(cmd);
+      const node = await client.getNode(parseName(name, 'node'));
+      if (opts.output !== 'table') return emit(ctx, opts.output, node, () => '');
+      const workloads = await client.listWorkloads({ node: node.metadata.name });
+      const now = ctx.now();
+      ctx.out(renderFields(nodeFields(node, now)) + '\n'
+        + workloadSection(workloads.items, now, 'No workloads on this node.'));
+    });
+
+  get.command('apps')
+    .description('list apps with how many of their nodes run the current generation')
+    .option('-l, --selector <selector>', SELECTOR_HELP, parseSelectorFlag)
+    .addOption(outputOption())
+    .action(async (opts: SelectorOpts, cmd: Command) => {
+      const client = ctx.client(cmd);
+      const list = await client.listApps(opts.selector);
+      if (opts.output !== 'table') return emit(ctx, opts.output, list, () => '');
+      if (list.items.length === 0) return ctx.out('No apps found.\n');
+      const instances = await instancesByApp(list.items, () => client.listWorkloads());
+      ctx.out(renderTable(APP_COLUMNS, list.items.map((app) => appRow(app, instances(app)))));
+    });
+
+  get.command('app')
+    .description('show one app and its state on every node it is bound to')
+    .argument('<name>', 'app name')
+    .addOption(outputOption())
+    .action(async (name: string, opts: OutputOpts, cmd: Command) => {
+      const app = await ctx.client(cmd).getApp(parseName(name, 'app'));
+      emit(ctx, opts.output, app, () => {
+        const rows = appNodeRows(app);
+        return renderFields(appFields(app, ctx.now())) + '\n'
+          + (rows.length === 0 ? 'No nodes match the selector yet.\n' : renderTable(APP_NODE_COLUMNS, rows));
+      });
+    });
+
+  get.command('workloads')
+    .description('list workloads: apps bound to nodes, with the state each edge reports')
+    .option('--node <name>', 'only workloads on this node', (v: string) => parseName(v, 'node'))
+    .option('--app <name>', 'only workloads of this app', (v: string) => parseName(v, 'app'))
+    .addOption(outputOption())
+    .action(async (opts: WorkloadOpts, cmd: Command) => {
+      const list = await ctx.client(cmd).listWorkloads({ node: opts.node, app: opts.app });
+      emit(ctx, opts.output, list, () => workloadSection(list.items, ctx.now(), 'No workloads found.'));
+    });
+
+  get.command('events')
+    .description('list events reported by edges, newest last')
+    .option('--node <name>', 'only events from this node', (v: string) => parseName(v, 'node'))
+    .option('--limit <n>', 'at most this many events (cloudcore default 100)', parseLimit)
+    .addOption(outputOption())
+    .action(async (opts: EventOpts, cmd: Command) => {
+      const list = await ctx.client(cmd).listEvents({ node: opts.node, limit: opts.limit });
+      const now = ctx.now();
+      emit(ctx, opts.output, list, () => list.items.length === 0
+        ? 'No events found.\n'
+        : renderTable(EVENT_COLUMNS, list.items.map((e) => eventRow(e, now))));
+    });
+}
+
+function workloadSection(items: Workload[], now: Date, empty: string): string {
+  return items.length === 0 ? `${empty}\n` : renderTable(WORKLOAD_COLUMNS, items.map((w) => workloadRow(w, now)));
+}
+
+/**
+ * Per-app instance states for the NODES column: from `status.nodes` when cloudcore put it on
+ * the list items, otherwise from one workload listing (never one request per app).
+ */
+async function instancesByApp(
+  apps: App[], listWorkloads: () => Promise<{ items: Workload[] }>,
+): Promise<(app: App) => InstanceState[]> {
+  if (apps.every((a) => a.status !== undefined)) return (app) => app.status!.nodes;
+  const byApp = new Map<string, InstanceState[]>();
+  for (const w of (await listWorkloads()).items) {
+    const list = byApp.get(w.spec.app) ?? [];
+    list.push(workloadInstance(w));
+    byApp.set(w.spec.app, list);
+  }
+  return (app) => app.status?.nodes ?? byApp.get(app.metadata.name) ?? [];
+}

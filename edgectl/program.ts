@@ -1,0 +1,60 @@
+import { Command, CommanderError } from 'commander';
+import { EDGEFLEET_VERSION, PROTOCOL_VERSION } from '../protocol/index.js';
+import { ApiError, UnreachableError } from './client.js';
+import { registerApply } from './commands/apply.js';
+import { registerDelete } from './commands/delete.js';
+import { registerGet } from './commands/get.js';
+import { registerLabel } from './commands/label.js';
+import { registerToken } from './commands/token.js';
+import { createContext, type CliIo } from './context.js';
+import { DEFAULT_SERVER, UsageError } from './parse.js';
+
+export type { CliIo } from './context.js';
+
+/**
+ * Runs edgectl with the user's arguments (`process.argv.slice(2)`) and returns the exit code.
+ * Never calls process.exit and writes only through `io`, so tests drive it in-process.
+ */
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    // Commander already printed its own message (or the help text).
+    if (err instanceof CommanderError) return err.exitCode;
+    io.stderr(errorMessage(err));
+    return 1;
+  }
+}
+
+function buildProgram(io: CliIo): Command {
+  const ctx = createContext(io);
+  const program = new Command('edgectl');
+  // Output and exit settings must be in place before subcommands are added: they inherit them.
+  program
+    .description('operate an EdgeFleet: nodes, apps, workloads and events via the cloudcore API')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .option('--server <url>', `cloudcore URL (env EF_SERVER, default ${DEFAULT_SERVER})`)
+    .option('--token <token>', 'operator bearer token (env EF_TOKEN)')
+    .option('--config <file>', 'YAML file with server and token (default ~/.edgefleet/config.yaml if present)');
+
+  registerGet(program, ctx);
+  registerApply(program, ctx);
+  registerDelete(program, ctx);
+  registerToken(program, ctx);
+  registerLabel(program, ctx);
+  program.command('version')
+    .description('print the edgectl version')
+    .action(() => ctx.out(`edgectl ${EDGEFLEET_VERSION} (protocol v${PROTOCOL_VERSION})\n`));
+  return program;
+}
+
+function errorMessage(err: unknown): string {
+  if (err instanceof ApiError) return `error: ${err.message}${err.field ? ` (field: ${err.field})` : ''}\n`;
+  if (err instanceof UnreachableError || err instanceof UsageError) return `error: ${err.message}\n`;
+  // A bug in edgectl itself: keep the stack, it is what a bug report needs.
+  return `error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`;
+}
