@@ -1,0 +1,378 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { statSync } from 'node:fs';
+import type { WorkloadStatus } from '../../protocol/index.js';
+import { CappedLogStore, LineSplitter } from './cappedLog.js';
+import { killGroupRemnants, readStartTicks, signalGroup, terminateOrphanGroup } from './processGroup.js';
+import {
+  DEFAULT_BACKOFF, isFailure, nextConsecutiveFailures, restartDelayMs, shouldRestart, stateAfterRun,
+  type BackoffSettings, type RunOutcome,
+} from './restartPolicy.js';
+import type { DesiredWorkload, RecordKeeper, Runtime, StatusListener } from './runtime.js';
+
+/**
+ * Runs workloads as host processes. Each workload is spawned detached (its own session and
+ * process group) so stopping it reaches everything it forked: SIGTERM to the group, SIGKILL after
+ * the grace period. When the main process exits on its own, leftovers in its group are SIGKILLed
+ * too (as a container's processes die with its init). stdout/stderr go to a capped log file.
+ *
+ * Environment: NOT edgecore's whole environment (it may hold credentials and settings meant for
+ * edgecore only), but a small allow-list (PATH, HOME, locale, TZ, …) overlaid with the template's
+ * `env`.
+ */
+
+export interface RuntimeLogger {
+  info(o: object, m?: string): void;
+  warn(o: object, m?: string): void;
+}
+
+export interface ProcessRuntimeOptions {
+  logDir: string;
+  records: RecordKeeper;
+  logMaxBytes?: number;
+  backoff?: BackoffSettings;
+  /** Time between SIGTERM and SIGKILL when stopping. Default 5 s. */
+  stopGraceMs?: number;
+  logger?: RuntimeLogger;
+}
+
+const DEFAULT_STOP_GRACE_MS = 5_000;
+const INHERITED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR'];
+const FALLBACK_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const silentLogger: RuntimeLogger = { info: () => {}, warn: () => {} };
+
+/** One start of a workload's process. */
+interface Run {
+  pid: number | null;
+  startTicks: number | null;
+  startedMs: number;
+  ended: boolean;
+  /** Set when we stop it on purpose: its exit is then not a crash and never restarts. */
+  stopping: boolean;
+  outcome: RunOutcome | null;
+  exited: Promise<void>;
+  markExited: () => void;
+}
+
+interface Supervised {
+  desired: DesiredWorkload;
+  templateKey: string;
+  status: WorkloadStatus;
+  run: Run | null;
+  consecutiveFailures: number;
+  restartTimer: NodeJS.Timeout | null;
+  /** Replaced, removed or shut down: no more restarts. */
+  retired: boolean;
+  /** Removed: late output must not recreate the deleted log. */
+  removed: boolean;
+}
+
+export class ProcessRuntime implements Runtime {
+  private readonly records: RecordKeeper;
+  private readonly logs: CappedLogStore;
+  private readonly backoff: BackoffSettings;
+  private readonly stopGraceMs: number;
+  private readonly logger: RuntimeLogger;
+  private readonly workloads = new Map<string, Supervised>();
+  private readonly listeners: StatusListener[] = [];
+  /** Per-name chain so ensure/remove/shutdown of one workload never interleave. */
+  private readonly queues = new Map<string, Promise<void>>();
+  private closed = false;
+
+  constructor(opts: ProcessRuntimeOptions) {
+    this.records = opts.records;
+    this.logs = new CappedLogStore(opts.logDir, opts.logMaxBytes);
+    this.backoff = opts.backoff ?? { ...DEFAULT_BACKOFF };
+    this.stopGraceMs = opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+    this.logger = opts.logger ?? silentLogger;
+  }
+
+  /**
+   * After an edgecore crash: kills workloads a previous instance left running (they lost their
+   * log pipes) and forgets every record; edgecore then `ensure`s the desired set afresh. A pid
+   * is only signalled when it is alive with the recorded start ticks, never after pid reuse.
+   */
+  async recover(): Promise<void> {
+    const records = this.records.load();
+    await Promise.all(records.map(async (record) => {
+      const { pid, startTicks } = record;
+      if (pid !== null && startTicks !== null && pid > 1 && pid !== process.pid && !this.ownsPid(pid)) {
+        const outcome = await terminateOrphanGroup(pid, startTicks, this.stopGraceMs);
+        if (outcome === 'killed') this.logger.info({ workload: record.name, pid }, 'stopped workload left by a previous edgecore');
+      }
+      if (!this.workloads.has(record.name)) this.records.remove(record.name);
+    }));
+  }
+
+  ensure(desired: DesiredWorkload): Promise<void> {
+    return this.serialize(desired.name, async () => {
+      if (this.closed) throw new Error('process runtime is shut down');
+      if (desired.template.runtime !== 'process') throw new Error(`process runtime cannot run a "${String(desired.template.runtime)}" workload`);
+      const templateKey = stableStringify(desired.template);
+      const existing = this.workloads.get(desired.name);
+      if (existing && existing.desired.generation === desired.generation && existing.templateKey === templateKey) return;
+      if (existing) await this.stopSupervised(existing);
+      const entry: Supervised = {
+        desired, templateKey, run: null, consecutiveFailures: 0, restartTimer: null, retired: false, removed: false,
+        status: { state: 'Pending', restarts: 0, generation: desired.generation, observedAt: now() },
+      };
+      this.workloads.set(desired.name, entry);
+      this.publish(entry, {});
+      this.startRun(entry);
+    });
+  }
+
+  remove(name: string): Promise<void> {
+    return this.serialize(name, async () => {
+      const entry = this.workloads.get(name);
+      if (entry) {
+        entry.removed = true;
+        const outcome = await this.stopSupervised(entry);
+        this.workloads.delete(name);
+        this.publish(entry, stoppedPatch(outcome), false);
+      }
+      this.records.remove(name);
+      this.logs.delete(name);
+    });
+  }
+
+  statuses(): Map<string, WorkloadStatus> {
+    return new Map([...this.workloads].map(([name, entry]) => [name, { ...entry.status }]));
+  }
+
+  onStatus(listener: StatusListener): void {
+    this.listeners.push(listener);
+  }
+
+  readLogs(name: string, tail: number): Promise<string[]> {
+    return this.logs.readTail(name, tail);
+  }
+
+  /** Stops every workload (see `Runtime.shutdown`: this runtime cannot leave them running). */
+  async shutdown(_opts: { stopWorkloads: boolean }): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.workloads.keys()].map((name) => this.serialize(name, async () => {
+      const entry = this.workloads.get(name);
+      if (!entry) return;
+      const outcome = await this.stopSupervised(entry);
+      this.publish(entry, stoppedPatch(outcome));
+    })));
+  }
+
+  // ---- supervision ----------------------------------------------------------------------------
+
+  private startRun(entry: Supervised): void {
+    const { name, template } = entry.desired;
+    let markExited = (): void => {};
+    const exited = new Promise<void>((resolve) => { markExited = resolve; });
+    const run: Run = { pid: null, startTicks: null, startedMs: Date.now(), ended: false, stopping: false, outcome: null, exited, markExited };
+    entry.run = run;
+
+    let child: ChildProcess;
+    try {
+      const cwdProblem = template.workingDir === undefined ? null : directoryProblem(template.workingDir);
+      if (cwdProblem !== null) throw new Error(cwdProblem);
+      child = spawn(template.command, template.args, {
+        cwd: template.workingDir,
+        env: workloadEnv(template.env),
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    } catch (err) {
+      this.endRun(entry, run, { exitCode: null, signal: null, spawnFailed: true }, errorMessage(err));
+      return;
+    }
+    child.on('error', (err) => {
+      if (run.pid === null) this.endRun(entry, run, { exitCode: null, signal: null, spawnFailed: true }, spawnErrorMessage(err, template.command));
+      else this.logger.warn({ workload: name, pid: run.pid, err: errorMessage(err) }, 'workload process error');
+    });
+    if (child.pid === undefined) return; // the spawn failed; 'error' follows on the next tick
+
+    run.pid = child.pid;
+    run.startTicks = readStartTicks(child.pid);
+    this.captureOutput(entry, child);
+    child.on('exit', (code, signal) => this.endRun(entry, run, { exitCode: code, signal, spawnFailed: false }, null));
+    this.publish(entry, {
+      state: 'Running', pid: child.pid, startedAt: new Date(run.startedMs).toISOString(),
+      finishedAt: null, exitCode: null, signal: null,
+    });
+    this.logger.info({ workload: name, pid: child.pid, restarts: entry.status.restarts }, 'workload started');
+  }
+
+  private captureOutput(entry: Supervised, child: ChildProcess): void {
+    let reportedWriteError = false;
+    const write = (lines: string[]): void => {
+      if (entry.removed || lines.length === 0) return;
+      try {
+        this.logs.append(entry.desired.name, lines);
+      } catch (err) {
+        // A full disk must not stop supervision; say so once per run.
+        if (!reportedWriteError) this.logger.warn({ workload: entry.desired.name, err: errorMessage(err) }, 'cannot write workload log');
+        reportedWriteError = true;
+      }
+    };
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream === null) continue;
+      const splitter = new LineSplitter();
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => write(splitter.push(chunk)));
+      stream.on('end', () => write(splitter.flush()));
+    }
+  }
+
+  /** A run is over: it exited, or it never started. Decides about the restart. */
+  private endRun(entry: Supervised, run: Run, outcome: RunOutcome, error: string | null): void {
+    if (run.ended) return;
+    run.ended = true;
+    run.outcome = outcome;
+    // Node has reaped the leader; whatever it forked and left in its group goes with it.
+    if (run.pid !== null) killGroupRemnants(run.pid);
+    run.markExited();
+    if (run.stopping || entry.retired || entry.run !== run) return;
+
+    const { name, template } = entry.desired;
+    entry.consecutiveFailures = nextConsecutiveFailures(entry.consecutiveFailures, Date.now() - run.startedMs, this.backoff.resetAfterMs);
+    const restart = shouldRestart(template.restartPolicy, outcome.exitCode, outcome.signal);
+    const failed = isFailure(outcome.exitCode, outcome.signal);
+    const lastError = error ?? (failed ? describeExit(outcome) : entry.status.lastError ?? null);
+    this.publish(entry, {
+      state: stateAfterRun(outcome, restart, entry.consecutiveFailures),
+      pid: null, exitCode: outcome.exitCode, signal: outcome.signal, finishedAt: now(), lastError,
+    });
+    if (!restart) {
+      this.logger.info({ workload: name, ...outcome, lastError }, 'workload ended');
+      return;
+    }
+    const delayMs = restartDelayMs(entry.consecutiveFailures, this.backoff);
+    this.logger[failed ? 'warn' : 'info']({ workload: name, ...outcome, lastError, delayMs }, 'workload ended; restarting after back-off');
+    entry.restartTimer = setTimeout(() => {
+      entry.restartTimer = null;
+      if (entry.retired || this.closed) return;
+      entry.status = { ...entry.status, restarts: entry.status.restarts + 1 };
+      this.startRun(entry);
+    }, delayMs);
+  }
+
+  /** Ends supervision of `entry`: no more restarts; its process group is terminated. */
+  private async stopSupervised(entry: Supervised): Promise<RunOutcome | null> {
+    entry.retired = true;
+    if (entry.restartTimer !== null) clearTimeout(entry.restartTimer);
+    entry.restartTimer = null;
+    const run = entry.run;
+    if (run === null) return null;
+    if (run.ended || run.pid === null) return run.ended ? run.outcome : null;
+    run.stopping = true;
+    const pid = run.pid;
+    // The leader has not been reaped (run not ended), so pid is still our group's id.
+    signalGroup(pid, 'SIGTERM');
+    if (!(await settlesWithin(run.exited, this.stopGraceMs))) {
+      this.logger.warn({ workload: entry.desired.name, pid, graceMs: this.stopGraceMs }, 'workload ignored SIGTERM; sending SIGKILL');
+      if (!run.ended) signalGroup(pid, 'SIGKILL');
+      if (!(await settlesWithin(run.exited, this.stopGraceMs))) {
+        this.logger.warn({ workload: entry.desired.name, pid }, 'workload did not exit after SIGKILL');
+      }
+    }
+    return run.outcome;
+  }
+
+  /** Updates the status, saves the record (unless `persist` is false) and tells listeners. */
+  private publish(entry: Supervised, patch: Partial<WorkloadStatus>, persist = true): void {
+    entry.status = { ...entry.status, ...patch, observedAt: now() };
+    const { name } = entry.desired;
+    const status = { ...entry.status };
+    const live = entry.run !== null && !entry.run.ended ? entry.run : null;
+    if (persist) {
+      try {
+        this.records.save({ name, pid: live?.pid ?? null, startTicks: live?.startTicks ?? null, status });
+      } catch (err) {
+        this.logger.warn({ workload: name, err: errorMessage(err) }, 'cannot save workload record');
+      }
+    }
+    for (const listener of this.listeners) {
+      try {
+        listener(name, { ...status });
+      } catch (err) {
+        this.logger.warn({ workload: name, err: errorMessage(err) }, 'workload status listener failed');
+      }
+    }
+  }
+
+  private ownsPid(pid: number): boolean {
+    return [...this.workloads.values()].some((entry) => entry.run?.pid === pid && !entry.run.ended);
+  }
+
+  private serialize(name: string, op: () => Promise<void>): Promise<void> {
+    const previous = this.queues.get(name) ?? Promise.resolve();
+    const result = previous.then(op);
+    const tail = result.catch(() => {});
+    this.queues.set(name, tail);
+    void tail.then(() => { if (this.queues.get(name) === tail) this.queues.delete(name); });
+    return result;
+  }
+}
+
+// ---- helpers ----------------------------------------------------------------------------------
+
+function stoppedPatch(outcome: RunOutcome | null): Partial<WorkloadStatus> {
+  const patch: Partial<WorkloadStatus> = { state: 'Stopped', pid: null };
+  if (outcome !== null && !outcome.spawnFailed) {
+    patch.exitCode = outcome.exitCode;
+    patch.signal = outcome.signal;
+    patch.finishedAt = now();
+  }
+  return patch;
+}
+
+export function workloadEnv(templateEnv: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of INHERITED_ENV) {
+    const value = process.env[key];
+    if (value !== undefined) env[key] = value;
+  }
+  env.PATH ??= FALLBACK_PATH;
+  return { ...env, ...templateEnv };
+}
+
+/** JSON with sorted object keys, so equal templates compare equal whatever their key order. */
+export function stableStringify(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v)
+    ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    : v));
+}
+
+function directoryProblem(path: string): string | null {
+  try {
+    return statSync(path).isDirectory() ? null : `workingDir ${JSON.stringify(path)} is not a directory`;
+  } catch {
+    return `workingDir ${JSON.stringify(path)} does not exist`;
+  }
+}
+
+function spawnErrorMessage(err: Error, command: string): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return `command not found: ${JSON.stringify(command)} (${err.message})`;
+  if (code === 'EACCES') return `command not executable: ${JSON.stringify(command)} (${err.message})`;
+  return `cannot start ${JSON.stringify(command)}: ${err.message}`;
+}
+
+function describeExit(outcome: RunOutcome): string {
+  return outcome.signal !== null ? `killed by signal ${outcome.signal}` : `exited with code ${outcome.exitCode}`;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+/** Whether `promise` settles within `ms`; the timer is cleared either way. */
+async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

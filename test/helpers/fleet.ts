@@ -1,0 +1,159 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { isAlive, waitFor } from './wait.js';
+
+/**
+ * Starts the real binaries (compiled to dist/ by `npm test`) as child processes, reads their
+ * JSON log lines, and cleans up everything it started: processes by pid, temp dirs, and any
+ * workload process groups the edges reported.
+ */
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+const DIST = join(ROOT, 'dist');
+
+export interface LogLine { msg?: string; [k: string]: unknown }
+
+export class Proc {
+  readonly lines: LogLine[] = [];
+  readonly stderr: string[] = [];
+  readonly exited: Promise<number | null>;
+  exitCode: number | null | undefined;
+
+  constructor(readonly child: ChildProcess) {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try { this.lines.push(JSON.parse(line) as LogLine); } catch { this.lines.push({ msg: line }); }
+    });
+    createInterface({ input: child.stderr! }).on('line', (line) => this.stderr.push(line));
+    this.exited = new Promise((res) => child.on('exit', (code) => { this.exitCode = code; res(code); }));
+  }
+
+  get pid(): number { return this.child.pid!; }
+
+  async waitForLog(msg: string, timeoutMs = 20_000): Promise<LogLine> {
+    return waitFor(`log "${msg}" from pid ${this.pid}`, () => {
+      if (this.exitCode !== undefined) throw new Error(`process exited (${this.exitCode}): ${this.stderr.join('\n')}`);
+      return this.lines.find((l) => l.msg === msg);
+    }, timeoutMs);
+  }
+
+  kill9(): Promise<number | null> { this.child.kill('SIGKILL'); return this.exited; }
+
+  async stop(timeoutMs = 10_000): Promise<void> {
+    if (this.exitCode !== undefined) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+export function runBin(bin: 'cloudcore' | 'edgecore' | 'edgectl', args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+  const child = spawn(process.execPath, [join(DIST, bin, 'main.js'), ...args], {
+    cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Proc(child);
+}
+
+export interface Cloud { proc: Proc; url: string; port: number; token: string; dataDir: string }
+export interface Edge { proc: Proc; node: string; statusUrl: string; dataDir: string }
+
+export interface EdgeStatus {
+  node: string;
+  link: { state: string; downSince: string | null; lastError: string | null; stats: { connects: number; syncFrames: number; snapshots: number; changesReceived: number } | null };
+  sync: { epoch: string; lastRevision: number };
+  outbox: { depth: number; dropped: number };
+  workloads: { name: string; generation: number; status: { state: string; pid?: number | null; restarts: number } | null }[];
+}
+
+export class Fleet {
+  private readonly procs: Proc[] = [];
+  private readonly dirs: string[] = [];
+  private readonly workloadPids = new Set<number>();
+  readonly root: string;
+
+  constructor() {
+    this.root = this.tempDir('edgefleet-test-');
+  }
+
+  tempDir(prefix = 'ef-'): string {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    this.dirs.push(dir);
+    return dir;
+  }
+
+  async startCloud(opts: { dataDir?: string; port?: number; extra?: string[] } = {}): Promise<Cloud> {
+    const dataDir = opts.dataDir ?? join(this.root, 'cloud');
+    const proc = runBin('cloudcore', ['--data-dir', dataDir, '--port', String(opts.port ?? 0), '--offline-after-seconds', '3', ...(opts.extra ?? [])]);
+    this.procs.push(proc);
+    const ready = await proc.waitForLog('cloudcore ready');
+    const url = String(ready.url);
+    return { proc, url, port: Number(new URL(url).port), token: readFileSync(join(dataDir, 'admin.token'), 'utf8').trim(), dataDir };
+  }
+
+  async startEdge(opts: { node: string; cloudUrl: string; joinToken?: string; dataDir?: string; extra?: string[] }): Promise<Edge> {
+    const dataDir = opts.dataDir ?? join(this.root, opts.node);
+    const args = ['--node', opts.node, '--cloud-url', opts.cloudUrl, '--data-dir', dataDir, '--status-port', '0', '--heartbeat-seconds', '1', ...(opts.extra ?? [])];
+    if (opts.joinToken) args.push('--join-token', opts.joinToken);
+    const proc = runBin('edgecore', args);
+    this.procs.push(proc);
+    const ready = await proc.waitForLog('edgecore ready');
+    return { proc, node: opts.node, statusUrl: String(ready.statusUrl), dataDir };
+  }
+
+  async edgeStatus(edge: Edge): Promise<EdgeStatus> {
+    const res = await fetch(`${edge.statusUrl}/status`);
+    const status = (await res.json()) as EdgeStatus;
+    for (const w of status.workloads) if (w.status?.pid) this.workloadPids.add(w.status.pid);
+    return status;
+  }
+
+  /** Stops every process started here, then kills any workload process group still alive. */
+  async cleanup(): Promise<void> {
+    await Promise.all(this.procs.map((p) => p.stop()));
+    for (const pid of this.workloadPids) {
+      if (isAlive(pid)) { try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ } }
+    }
+    for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Minimal REST client for tests (edgectl has the real one). */
+export function api(cloud: Cloud) {
+  const call = async <T = unknown>(method: string, path: string, body?: unknown, token = cloud.token): Promise<{ status: number; body: T }> => {
+    const res = await fetch(`${cloud.url}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+  };
+  return {
+    call,
+    async token(node: string, ttlSeconds?: number): Promise<string> {
+      const r = await call<{ token: string }>('POST', '/tokens', { node, ...(ttlSeconds ? { ttlSeconds } : {}) });
+      if (r.status !== 201) throw new Error(`token create failed: ${JSON.stringify(r.body)}`);
+      return r.body.token;
+    },
+  };
+}
+
+/** A process workload template that records each start in a file and then sleeps. */
+export function markerApp(name: string, marker: string, selector: Record<string, unknown> = {}, extraEnv: Record<string, string> = {}) {
+  return {
+    kind: 'App',
+    metadata: { name },
+    spec: {
+      selector,
+      template: {
+        runtime: 'process', command: '/bin/sh',
+        args: ['-c', `echo "started $EF_VERSION" >> "${marker}"; exec sleep 600`],
+        env: { EF_VERSION: 'v1', ...extraEnv },
+        restartPolicy: 'Always',
+      },
+    },
+  };
+}
