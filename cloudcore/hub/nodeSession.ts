@@ -83,6 +83,7 @@ export class NodeSession {
     const parsed = parseFrame(EdgeFrameSchema, raw);
     if (!parsed.ok) return this.refuse(parsed.error);
     const frame = parsed.frame;
+    if (frame.type === 'hello') return void this.onHello(frame).catch((err: Error) => this.fail(err));
     if ('node' in frame && frame.node !== undefined && frame.node !== this.node) {
       return this.refuse(
         { type: 'error', code: 'forbidden', message: `frame claims node "${frame.node}" but this link belongs to "${this.node}"`, field: 'node' },
@@ -90,7 +91,6 @@ export class NodeSession {
       );
     }
     if (frame.type === 'ping') return this.send({ type: 'pong', t: frame.t });
-    if (frame.type === 'hello') return void this.onHello(frame).catch((err: Error) => this.fail(err));
     if (!this.hello) return this.refuse({ type: 'error', code: 'protocol', message: `"${frame.type}" before "hello": send hello first` });
     this.onSyncFrame(frame);
   }

@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConflictError, GoneError } from '../store/store.js';
+import { ApiError, describeError } from './errors.js';
+import { startTestApi, type TestApi } from './testServer.js';
+
+describe('describeError', () => {
+  it('passes API and store errors through with their status', () => {
+    expect(describeError(new ApiError(400, 'x: bad', 'x'))).toEqual({ statusCode: 400, body: { error: 'x: bad', field: 'x' }, internal: false });
+    expect(describeError(new ConflictError('exists'))).toEqual({ statusCode: 409, body: { error: 'exists' }, internal: false });
+    expect(describeError(new GoneError('compacted')).statusCode).toBe(410);
+  });
+
+  it('hides unexpected errors behind a 500', () => {
+    expect(describeError(new TypeError('secret internals'))).toEqual({ statusCode: 500, body: { error: 'internal error' }, internal: true });
+    expect(describeError('a string')).toEqual({ statusCode: 500, body: { error: 'internal error' }, internal: true });
+  });
+});
+
+describe('API error answers over HTTP', () => {
+  let api: TestApi;
+  beforeAll(async () => {
+    api = await startTestApi({
+      configure: (app) => {
+        app.get('/boom', async () => { throw new Error('database password is hunter2'); });
+      },
+    });
+  });
+  afterAll(async () => { await api.close(); });
+
+  it('refuses malformed JSON with 400 and a clear message', async () => {
+    const res = await api.call('POST', '/apps', { rawBody: '{"metadata": {' });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ error: 'request body is not valid JSON' });
+  });
+
+  it('refuses a body that is not JSON with 415', async () => {
+    const res = await api.call('POST', '/apps', { rawBody: 'name=web', headers: { 'content-type': 'text/plain' } });
+    expect(res.status).toBe(415);
+    expect(res.body).toEqual({ error: expect.stringContaining('application/json') });
+    const form = await api.call('POST', '/tokens', { rawBody: 'node=a', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(form.status).toBe(415);
+  });
+
+  it('refuses a body over 1 MiB with 413 and stores nothing', async () => {
+    const big = {
+      metadata: { name: 'big', annotations: { blob: 'x'.repeat(1024 * 1024 + 10) } },
+      spec: { template: { runtime: 'process', command: '/bin/true' } },
+    };
+    const res = await api.call('POST', '/apps', { body: big });
+    expect(res.status).toBe(413);
+    expect(res.body).toEqual({ error: expect.stringContaining('larger than the limit') });
+    expect(await api.store.get('App', 'big')).toBeUndefined();
+  });
+
+  it('accepts a body just under the limit', async () => {
+    const near = {
+      metadata: { name: 'near', annotations: { blob: 'x'.repeat(1000 * 1000) } },
+      spec: { template: { runtime: 'process', command: '/bin/true' } },
+    };
+    expect((await api.call('POST', '/apps', { body: near })).status).toBe(201);
+  });
+
+  it('answers 404 as {error} for unknown routes, inside and outside /api/v1', async () => {
+    const inside = await api.call('GET', '/nope');
+    expect(inside.status).toBe(404);
+    expect(inside.body).toEqual({ error: 'no route for GET /api/v1/nope' });
+    const outside = await fetch(`${api.origin}/elsewhere`);
+    expect(outside.status).toBe(404);
+    expect(await outside.json()).toEqual({ error: 'no route for GET /elsewhere' });
+  });
+
+  it('answers 404 for a missing object', async () => {
+    const res = await api.call('GET', '/apps/ghost');
+    expect(res.status).toBe(404);
+    expect(res.body).toEqual({ error: expect.stringContaining('"ghost" not found') });
+  });
+
+  it('answers 500 without leaking the message or stack of an unexpected error', async () => {
+    const res = await fetch(`${api.origin}/boom`);
+    expect(res.status).toBe(500);
+    const text = await res.text();
+    expect(JSON.parse(text)).toEqual({ error: 'internal error' });
+    expect(text).not.toContain('hunter2');
+  });
+
+  it('names the query parameter at fault', async () => {
+    const bad = await api.call('GET', '/nodes?labelSelector=' + encodeURIComponent('zone in (a'));
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ field: 'labelSelector' });
+    const rv = await api.call('GET', '/apps?resourceVersion=3');
+    expect(rv.body).toEqual({ error: 'resourceVersion: is only allowed with watch=true', field: 'resourceVersion' });
+    const unknown = await api.call('GET', '/apps?labelselector=a');
+    expect(unknown.body).toEqual({ error: 'labelselector: unknown field', field: 'labelselector' });
+    const limit = await api.call('GET', '/events?limit=0');
+    expect(limit.status).toBe(400);
+    expect(limit.body).toMatchObject({ field: 'limit' });
+  });
+});

@@ -1,0 +1,83 @@
+import type { FastifyInstance } from 'fastify';
+import { StoreError } from '../store/store.js';
+
+/**
+ * Every API failure leaves as `{error, field?}` with the fitting status (docs/api.md).
+ * `describeError` is the pure mapping; `registerErrorHandling` wires it into a fastify scope.
+ */
+
+export interface ErrorBody {
+  error: string;
+  /** Dotted path of the one field at fault, when there is one. */
+  field?: string;
+}
+
+/** An error the API raises on purpose: its message is meant for the client. */
+export class ApiError extends Error {
+  constructor(readonly statusCode: number, message: string, readonly field?: string) {
+    super(message);
+  }
+}
+
+export interface DescribedError {
+  statusCode: number;
+  body: ErrorBody;
+  /** True when the cause is ours, not the client's: log it, tell the client nothing more. */
+  internal: boolean;
+}
+
+/** Largest request body the API accepts (an App is a few KiB; this leaves ample room). */
+export const API_BODY_LIMIT_BYTES = 1024 * 1024;
+
+/** Fastify's own request errors, reworded so an operator knows what to fix. */
+const FASTIFY_ERRORS: Record<string, { statusCode: number; error: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { statusCode: 413, error: `request body is larger than the limit of ${API_BODY_LIMIT_BYTES} bytes` },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { statusCode: 415, error: 'request body must be JSON: send content-type: application/json' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { statusCode: 400, error: 'request body is not valid JSON' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { statusCode: 400, error: 'request body is empty but content-type is application/json' },
+};
+
+function errorCode(err: Error): string | undefined {
+  return 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}
+
+function errorStatus(err: Error): number | undefined {
+  return 'statusCode' in err && typeof err.statusCode === 'number' ? err.statusCode : undefined;
+}
+
+const INTERNAL: DescribedError = { statusCode: 500, body: { error: 'internal error' }, internal: true };
+
+export function describeError(err: unknown): DescribedError {
+  if (err instanceof ApiError) {
+    const body: ErrorBody = { error: err.message };
+    if (err.field !== undefined) body.field = err.field;
+    return { statusCode: err.statusCode, body, internal: err.statusCode >= 500 };
+  }
+  if (err instanceof StoreError) {
+    // Store messages are written for clients (e.g. "store is closed" → 503), so they pass through.
+    return { statusCode: err.statusCode, body: { error: err.message }, internal: err.statusCode >= 500 };
+  }
+  if (!(err instanceof Error)) return INTERNAL;
+  const known = FASTIFY_ERRORS[errorCode(err) ?? ''];
+  if (known) return { statusCode: known.statusCode, body: { error: known.error }, internal: false };
+  // Other client errors fastify raises (bad content-length, malformed URL, …) carry a usable message.
+  const status = errorStatus(err);
+  if (status !== undefined && status >= 400 && status < 500) {
+    return { statusCode: status, body: { error: err.message }, internal: false };
+  }
+  return INTERNAL;
+}
+
+/** Sends every error and unknown route of `app`'s scope as `{error, field?}`. */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err, request, reply) => {
+    const described = describeError(err);
+    if (described.internal) request.log.error({ err }, 'request failed');
+    if (described.statusCode === 401) reply.header('www-authenticate', 'Bearer');
+    return reply.code(described.statusCode).send(described.body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const body: ErrorBody = { error: `no route for ${request.method} ${request.url.split('?')[0]}` };
+    return reply.code(404).send(body);
+  });
+}

@@ -1,0 +1,15 @@
+import type { FastifyInstance } from 'fastify';
+import type { ResourceRoutesOptions } from './routeContext.js';
+import { EventListQuery, type ZodTypeProvider } from './zodSchemas.js';
+
+/** Events reported by edges, in the order the cloud stored them (newest last). */
+export async function eventRoutes(app: FastifyInstance, { store }: ResourceRoutesOptions): Promise<void> {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+
+  api.get('/events', { schema: { querystring: EventListQuery } }, async (request) => {
+    const { node, limit } = request.query;
+    const { items } = await store.list('Event', { node });
+    const ordered = [...items].sort((a, b) => (a.metadata.resourceVersion ?? 0) - (b.metadata.resourceVersion ?? 0));
+    return { items: ordered.slice(-limit) };
+  });
+}

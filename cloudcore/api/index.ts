@@ -1,0 +1,68 @@
+import type { FastifyInstance } from 'fastify';
+import type { Store } from '../store/store.js';
+import { appRoutes } from './apps.js';
+import { bearerAuth, type ApiTokens } from './auth.js';
+import { API_BODY_LIMIT_BYTES, registerErrorHandling } from './errors.js';
+import { eventRoutes } from './events.js';
+import { nodeRoutes } from './nodes.js';
+import type { ResourceRoutesOptions } from './routeContext.js';
+import { tokenRoutes } from './tokens.js';
+import { WatchStreams } from './watchStream.js';
+import { workloadRoutes } from './workloads.js';
+import { zodValidatorCompiler } from './zodSchemas.js';
+
+/**
+ * The operator REST API (docs/api.md), mounted at `/api/v1`:
+ *
+ *   /api/v1                     JSON only, 1 MiB bodies, zod-validated, errors as {error, field?}
+ *   ├── GET /healthz            no auth
+ *   └── (bearer auth: admin, or readonly for GET)
+ *       ├── /nodes              list · watch · get · patch labels · delete
+ *       ├── /tokens             mint a join token
+ *       ├── /apps               list · watch · create · get (with status.nodes) · replace · delete
+ *       ├── /workloads          list · watch
+ *       └── /events             list
+ */
+
+export interface ApiOptions {
+  store: Store;
+  tokens: ApiTokens;
+}
+
+export type { ApiTokens, ApiRole } from './auth.js';
+export { registerErrorHandling } from './errors.js';
+
+export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise<void> {
+  const { store, tokens } = opts;
+  const watches = new WatchStreams(store);
+  // Watch responses never finish on their own; end them so the server can close.
+  app.addHook('preClose', async () => watches.closeAll());
+
+  await app.register(async (v1) => {
+    registerErrorHandling(v1);
+    v1.setValidatorCompiler(zodValidatorCompiler);
+    acceptJsonOnly(v1);
+    v1.addHook('onRoute', (route) => { route.bodyLimit ??= API_BODY_LIMIT_BYTES; });
+
+    v1.get('/healthz', async () => ({ ok: true, revision: await store.revision() }));
+
+    await v1.register(async (secured) => {
+      await secured.register(bearerAuth, { tokens });
+      const routeOptions: ResourceRoutesOptions = { store, watches };
+      await secured.register(nodeRoutes, routeOptions);
+      await secured.register(tokenRoutes, routeOptions);
+      await secured.register(appRoutes, routeOptions);
+      await secured.register(workloadRoutes, routeOptions);
+      await secured.register(eventRoutes, routeOptions);
+    });
+  }, { prefix: '/api/v1' });
+}
+
+/**
+ * Fastify also parses text/plain by default; the API answers 415 to anything that is not JSON.
+ * JSON merge-patch is JSON, so PATCH clients that label their body that way are understood.
+ */
+function acceptJsonOnly(app: FastifyInstance): void {
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('application/merge-patch+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+}

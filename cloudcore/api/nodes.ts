@@ -1,0 +1,76 @@
+import type { FastifyInstance } from 'fastify';
+import { matchesSelector, NodePatchSchema, type Node } from '../../protocol/index.js';
+import { ConflictError, NotFoundError, type Store } from '../store/store.js';
+import { mergeLabelPatch } from './labelPatch.js';
+import { getOrNotFound, type ResourceRoutesOptions } from './routeContext.js';
+import { NameParams, SelectableListQuery, type ZodTypeProvider } from './zodSchemas.js';
+
+/** Without a client resourceVersion, a label patch re-reads and retries when a concurrent write (e.g. a heartbeat) wins. */
+const PATCH_ATTEMPTS = 5;
+
+export async function nodeRoutes(app: FastifyInstance, { store, watches }: ResourceRoutesOptions): Promise<void> {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+
+  api.get('/nodes', { schema: { querystring: SelectableListQuery } }, async (request, reply) => {
+    const { labelSelector, watch, resourceVersion } = request.query;
+    const includes = (node: Node) => !labelSelector || matchesSelector(labelSelector, node.metadata.labels);
+    if (watch) return watches.serve(reply, { kind: 'Node', fromRevision: resourceVersion, includes });
+    const { items, revision } = await store.list('Node');
+    return { items: items.filter(includes), resourceVersion: revision };
+  });
+
+  api.get('/nodes/:name', { schema: { params: NameParams } }, async (request) =>
+    getOrNotFound(store, 'Node', request.params.name));
+
+  api.patch('/nodes/:name', { schema: { params: NameParams, body: NodePatchSchema } }, async (request) => {
+    const { labels, resourceVersion } = request.body.metadata;
+    for (let attempt = 1; ; attempt++) {
+      const node = await getOrNotFound(store, 'Node', request.params.name);
+      if (resourceVersion !== undefined && resourceVersion !== node.metadata.resourceVersion) {
+        throw new ConflictError(`node "${node.metadata.name}" has resourceVersion ${node.metadata.resourceVersion}, not ${resourceVersion}: re-read it and retry`);
+      }
+      const merged = mergeLabelPatch(node.metadata.labels, labels);
+      const { labels: _previous, ...metadata } = node.metadata;
+      const updated: Node = {
+        ...node,
+        metadata: Object.keys(merged).length > 0 ? { ...metadata, labels: merged } : metadata,
+      };
+      try {
+        return await store.update(updated);
+      } catch (err) {
+        if (err instanceof ConflictError && resourceVersion === undefined && attempt < PATCH_ATTEMPTS) continue;
+        throw err;
+      }
+    }
+  });
+
+  api.delete('/nodes/:name', { schema: { params: NameParams } }, async (request) => {
+    const name = request.params.name;
+    const deleted = await store.delete('Node', name);
+    await deleteNodeLeftovers(store, name);
+    return deleted;
+  });
+}
+
+/**
+ * What belongs to a deleted node: its credential (so the edge can no longer connect), its
+ * join tokens (so an unused one cannot bring the name back), and its Workloads (the scheduler
+ * would remove them too, but the operator should see the result at once).
+ */
+async function deleteNodeLeftovers(store: Store, node: string): Promise<void> {
+  await deleteIfPresent(store, 'NodeCredential', node);
+  const tokens = await store.list('JoinToken');
+  for (const token of tokens.items) {
+    if (token.spec.node === node) await deleteIfPresent(store, 'JoinToken', token.metadata.name);
+  }
+  const workloads = await store.list('Workload', { node });
+  for (const workload of workloads.items) await deleteIfPresent(store, 'Workload', workload.metadata.name);
+}
+
+async function deleteIfPresent(store: Store, kind: 'NodeCredential' | 'JoinToken' | 'Workload', name: string): Promise<void> {
+  try {
+    await store.delete(kind, name);
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err; // removed concurrently: fine
+  }
+}

@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { api, Fleet, markerApp, type Cloud } from '../helpers/fleet.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * Issue 2, test 6: bad frames and bad specs are refused with a clear error, the process keeps
+ * running, and nothing stored changes (the store revision stays where it was).
+ */
+describe('bad input', () => {
+  const fleet = new Fleet();
+  let cloud: Cloud;
+  let credential: string;
+
+  beforeAll(async () => {
+    cloud = await fleet.startCloud();
+    const token = await api(cloud).token('edge-1');
+    const r = await fetch(`${cloud.url}/hub/v1/join`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ node: 'edge-1', token }) });
+    credential = ((await r.json()) as { credential: string }).credential;
+    await api(cloud).token('edge-2');
+    await api(cloud).call('POST', '/apps', markerApp('web', '/dev/null'));
+    await waitFor('scheduler bound web to both nodes', async () => (await api(cloud).call<{ items: unknown[] }>('GET', '/workloads')).body.items.length === 2);
+  });
+  afterAll(() => fleet.cleanup());
+
+  const revision = async () => ((await (await fetch(`${cloud.url}/api/v1/healthz`)).json()) as { revision: number }).revision;
+
+  /** A raw WebSocket client speaking as edge-1, collecting every frame the cloud sends. */
+  async function rawEdge() {
+    const ws = new WebSocket(`${cloud.url.replace('http', 'ws')}/hub/v1/connect`, { headers: { authorization: `Bearer ${credential}` } });
+    const frames: { type: string; code?: string; message?: string; field?: string; mode?: string }[] = [];
+    let closed: { code: number; reason: string } | undefined;
+    ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+    ws.on('close', (code, reason) => { closed = { code, reason: reason.toString() }; });
+    await new Promise<void>((res, rej) => { ws.once('open', () => res()); ws.once('error', rej); });
+    return { ws, frames, closed: () => closed };
+  }
+
+  const hello = { type: 'hello', protocolVersion: 1, node: 'edge-1', epoch: 'epoch-1234567', lastRevision: 0, agent: { version: 't', os: 'linux', arch: 'x64', hostname: 'h' } };
+
+  it('malformed JSON, unknown frame types and bad fields get an error frame naming the problem; the link stays up', async () => {
+    const edge = await rawEdge();
+    edge.ws.send(JSON.stringify(hello));
+    await waitFor('welcome + snapshot', () => edge.frames.some((f) => f.type === 'sync'));
+    const rev = await revision();
+    edge.ws.send('{not json');
+    edge.ws.send(JSON.stringify({ type: 'teleport', to: 'mars' }));
+    edge.ws.send(JSON.stringify({ type: 'upstream', entries: [{ seq: 1, kind: 'workloadStatus', key: 'web', body: { app: 'web', status: { state: 'Exploded', restarts: 0, generation: 1, observedAt: 'now' } } }] }));
+    const errors = await waitFor('three errors', () => { const e = edge.frames.filter((f) => f.type === 'error'); return e.length >= 3 ? e : undefined; });
+    expect(errors[0]!.message).toContain('malformed JSON');
+    expect(errors[1]!.field).toBe('type');
+    expect(errors[2]!.field).toBe('entries.0.body.status.state');
+    // Still connected and answering.
+    edge.ws.send(JSON.stringify({ type: 'ping', t: 1 }));
+    await waitFor('pong', () => edge.frames.some((f) => f.type === 'pong'));
+    expect(edge.closed()).toBeUndefined();
+    expect(await revision()).toBe(rev);
+    edge.ws.close();
+  });
+
+  it('frames for another node are refused and logged; nothing is applied', async () => {
+    const edge = await rawEdge();
+    edge.ws.send(JSON.stringify(hello));
+    await waitFor('sync', () => edge.frames.some((f) => f.type === 'sync'));
+    const rev = await revision();
+    edge.ws.send(JSON.stringify({ type: 'upstream', node: 'edge-2', entries: [{ seq: 1, kind: 'event', key: 'x', body: { reason: 'Evil', message: 'spoof', type: 'Warning', time: new Date().toISOString() } }] }));
+    const err = await waitFor('forbidden', () => edge.frames.find((f) => f.type === 'error' && f.code === 'forbidden'));
+    expect(err.message).toContain('"edge-2"');
+    expect(await revision()).toBe(rev);
+    await waitFor('refusal logged', () => cloud.proc.lines.some((l) => String(l.msg).startsWith('refused frame') && l.claimed === 'edge-2'));
+    edge.ws.close();
+  });
+
+  it('a hello claiming another node closes the link', async () => {
+    const edge = await rawEdge();
+    edge.ws.send(JSON.stringify({ ...hello, node: 'edge-2' }));
+    await waitFor('closed', () => edge.closed());
+    expect(edge.closed()!.code).toBe(4003);
+    expect(edge.frames.find((f) => f.type === 'error')!.code).toBe('forbidden');
+    expect(edge.frames.some((f) => f.type === 'sync')).toBe(false);
+  });
+
+  it('an oversized frame closes that link with 1009; cloudcore keeps running', async () => {
+    const edge = await rawEdge();
+    edge.ws.send(JSON.stringify(hello));
+    await waitFor('sync', () => edge.frames.some((f) => f.type === 'sync'));
+    edge.ws.send('x'.repeat(2 * 1024 * 1024));
+    await waitFor('closed', () => edge.closed());
+    expect(edge.closed()!.code).toBe(1009);
+    expect((await fetch(`${cloud.url}/api/v1/healthz`)).status).toBe(200);
+  });
+
+  it('invalid app specs are refused naming the field, and nothing is stored', async () => {
+    const rev = await revision();
+    const bad: [unknown, string][] = [
+      [{ metadata: { name: 'x' }, spec: { template: { runtime: 'process', args: [] } } }, 'spec.template.command'],
+      [{ metadata: { name: 'Bad_Name' }, spec: { template: { runtime: 'process', command: 'x' } } }, 'metadata.name'],
+      [{ metadata: { name: 'x' }, spec: { template: { runtime: 'process', command: 'x', restartPolicy: 'Sometimes' } } }, 'spec.template.restartPolicy'],
+      [{ metadata: { name: 'x' }, spec: { template: { runtime: 'teleport', command: 'x' } } }, 'spec.template.runtime'],
+      [{ metadata: { name: 'x' }, spec: { selector: { matchExpressions: [{ key: 'a', operator: 'Near' }] }, template: { runtime: 'process', command: 'x' } } }, 'spec.selector.matchExpressions.0.operator'],
+    ];
+    for (const [body, field] of bad) {
+      const r = await api(cloud).call<{ error: string; field?: string }>('POST', '/apps', body);
+      expect(r.status, JSON.stringify(r.body)).toBe(400);
+      expect(r.body.field).toBe(field);
+      expect(r.body.error).toContain(field);
+    }
+    const malformed = await api(cloud).call<{ error: string }>('POST', '/apps', '{"metadata":');
+    expect(malformed.status).toBe(400);
+    expect(await revision()).toBe(rev);
+    expect((await api(cloud).call<{ items: unknown[] }>('GET', '/apps')).body.items).toHaveLength(1);
+  });
+});
