@@ -1,0 +1,71 @@
+import type { AnyObject } from '../../protocol/index.js';
+
+/**
+ * Pure metadata bookkeeping shared by store backends: what create/update stamp on an object.
+ * Kept free of I/O so the rules (uid, generation, resourceVersion) are unit-testable alone.
+ */
+
+/** A deep copy through JSON: the stored form is JSON, so this is exactly what a reader gets back. */
+export function cloneObject<T extends AnyObject>(obj: T): T {
+  return JSON.parse(JSON.stringify(obj)) as T;
+}
+
+/**
+ * JSON with object keys sorted, so two specs that differ only in key order compare equal
+ * (callers rebuild specs from YAML or spreads and must not bump generation for that).
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value)) ?? 'null';
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === 'object') {
+    const sorted: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      sorted[key] = sortKeys((value as Record<string, unknown>)[key]);
+    }
+    return sorted;
+  }
+  return value;
+}
+
+function specOf(obj: AnyObject): unknown {
+  return 'spec' in obj ? obj.spec : undefined;
+}
+
+export function specChanged(before: AnyObject, after: AnyObject): boolean {
+  return canonicalJson(specOf(before)) !== canonicalJson(specOf(after));
+}
+
+/** Returns a copy of `obj` as a freshly created object at `revision`. */
+export function stampCreated<T extends AnyObject>(obj: T, revision: number, uid: string, now: Date): T {
+  const created = cloneObject(obj);
+  created.metadata.uid = uid;
+  created.metadata.creationTimestamp = now.toISOString();
+  created.metadata.generation = 1;
+  created.metadata.resourceVersion = revision;
+  return created;
+}
+
+/**
+ * Returns a copy of `next` as the replacement of `stored` at `revision`: identity fields come from
+ * the stored object whatever the caller sent, generation moves only when the spec changed.
+ */
+export function stampUpdated<T extends AnyObject>(next: T, stored: AnyObject, revision: number): T {
+  const updated = cloneObject(next);
+  const storedGeneration = stored.metadata.generation ?? 1;
+  updated.metadata.uid = stored.metadata.uid;
+  updated.metadata.creationTimestamp = stored.metadata.creationTimestamp;
+  updated.metadata.generation = specChanged(stored, next) ? storedGeneration + 1 : storedGeneration;
+  updated.metadata.resourceVersion = revision;
+  return updated;
+}
+
+export function describeObject(kind: string, name: string): string {
+  return `${kind} "${name}"`;
+}
+
+export function staleVersionMessage(kind: string, name: string, given: number, stored: number): string {
+  return `${describeObject(kind, name)}: resourceVersion ${given} does not match the stored resourceVersion ${stored}; re-read and retry`;
+}

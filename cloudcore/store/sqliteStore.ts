@@ -1,0 +1,256 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { KINDS, type AnyObject, type Kind } from '../../protocol/index.js';
+import { applySchema, prepareStatements, type Statements } from './sqliteSchema.js';
+import {
+  boundNode, ConflictError, GoneError, NotFoundError, StoreError,
+  type ListOptions, type ObjectOf, type Store, type Watch, type WatchEvent, type WatchOptions,
+} from './store.js';
+import { describeObject, staleVersionMessage, stampCreated, stampUpdated } from './objectMeta.js';
+import { WatchHub, type LoggedChange } from './watchHub.js';
+
+/**
+ * The default Store backend: one SQLite file in WAL mode.
+ *
+ * Each write is one IMMEDIATE transaction that bumps the global revision in `meta`, writes the
+ * object row and appends the matching row to `events`, so the log never disagrees with the
+ * objects. Live watchers are notified right after the commit, synchronously, before the write's
+ * promise settles.
+ *
+ * One process owns the file: live watch delivery is in-process, so writes made by another
+ * process reach watchers only through a later replay.
+ */
+
+export const DEFAULT_MAX_EVENTS = 100_000;
+
+export interface SqliteStoreOptions {
+  /** Database file; its directory is created if missing. `:memory:` works for throwaway stores. */
+  path: string;
+  /** Events kept for watch replay; older ones are compacted away (watching from before them throws GoneError). */
+  maxEvents?: number;
+  /** Receives exceptions thrown by watch listeners; by default they are dropped. */
+  onListenerError?: (error: unknown) => void;
+}
+
+export async function openSqliteStore(opts: SqliteStoreOptions): Promise<SqliteStore> {
+  return SqliteStore.open(opts);
+}
+
+export class SqliteStore implements Store {
+  private readonly hub: WatchHub;
+  private closed = false;
+  // Each write runs as one IMMEDIATE transaction: taking the write lock up front avoids the
+  // SQLITE_BUSY that a deferred read-then-write transaction can hit under a concurrent writer.
+  private readonly createTx: (obj: AnyObject) => { object: AnyObject; change: LoggedChange };
+  private readonly updateTx: (obj: AnyObject) => { object: AnyObject; change: LoggedChange };
+  private readonly deleteTx: (kind: Kind, name: string, rv: number | undefined) => { object: AnyObject; change: LoggedChange };
+  private readonly listTx: (kind: Kind, node: string | undefined) => { items: AnyObject[]; revision: number };
+  private readonly replayTx: (opts: WatchOptions) => LoggedChange[];
+
+  static open(opts: SqliteStoreOptions): SqliteStore {
+    const maxEvents = opts.maxEvents ?? DEFAULT_MAX_EVENTS;
+    if (!Number.isInteger(maxEvents) || maxEvents < 1) {
+      throw new RangeError(`maxEvents must be a positive integer, got ${maxEvents}`);
+    }
+    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
+    const db = new Database(opts.path);
+    try {
+      db.pragma('journal_mode = WAL');
+      // NORMAL in WAL mode: a power cut may lose the last commits but never corrupts the file.
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 5000');
+      applySchema(db);
+      return new SqliteStore(db, prepareStatements(db), maxEvents, opts.onListenerError);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly sql: Statements,
+    private readonly maxEvents: number,
+    onListenerError: ((error: unknown) => void) | undefined,
+  ) {
+    this.hub = new WatchHub(onListenerError);
+    this.createTx = db.transaction((obj: AnyObject) => this.writeCreate(obj)).immediate;
+    this.updateTx = db.transaction((obj: AnyObject) => this.writeUpdate(obj)).immediate;
+    this.deleteTx = db.transaction((kind: Kind, name: string, rv: number | undefined) => this.writeDelete(kind, name, rv)).immediate;
+    this.listTx = db.transaction((kind: Kind, node: string | undefined) => this.readList(kind, node));
+    this.replayTx = db.transaction((opts: WatchOptions) => this.readReplay(opts));
+    // A smaller maxEvents than last time takes effect now rather than at the next write.
+    db.transaction(() => this.compact(this.sql.readMeta.get()!.revision)).immediate();
+  }
+
+  /** Path of the database file (for diagnostics). */
+  get path(): string {
+    return this.db.name;
+  }
+
+  /** Number of open watches (for metrics). */
+  get watchCount(): number {
+    return this.hub.size;
+  }
+
+  async revision(): Promise<number> {
+    this.assertOpen();
+    return this.sql.readMeta.get()!.revision;
+  }
+
+  async compactedRevision(): Promise<number> {
+    this.assertOpen();
+    return this.sql.readMeta.get()!.compacted_revision;
+  }
+
+  async get<K extends Kind>(kind: K, name: string): Promise<ObjectOf<K> | undefined> {
+    this.assertOpen();
+    const row = this.sql.getObject.get(kind, name);
+    return row ? (JSON.parse(row.body) as ObjectOf<K>) : undefined;
+  }
+
+  async list<K extends Kind>(kind: K, opts: ListOptions = {}): Promise<{ items: ObjectOf<K>[]; revision: number }> {
+    this.assertOpen();
+    const { items, revision } = this.listTx(kind, opts.node);
+    return { items: items as ObjectOf<K>[], revision };
+  }
+
+  async create<T extends AnyObject>(obj: T): Promise<T> {
+    this.assertWritable(obj);
+    const { object, change } = this.createTx(obj);
+    this.hub.publish(change);
+    return object as T;
+  }
+
+  async update<T extends AnyObject>(obj: T): Promise<T> {
+    this.assertWritable(obj);
+    const { object, change } = this.updateTx(obj);
+    this.hub.publish(change);
+    return object as T;
+  }
+
+  async delete<K extends Kind>(kind: K, name: string, opts: { resourceVersion?: number } = {}): Promise<ObjectOf<K>> {
+    this.assertOpen();
+    const { object, change } = this.deleteTx(kind, name, opts.resourceVersion);
+    this.hub.publish(change);
+    return object as ObjectOf<K>;
+  }
+
+  async watch(opts: WatchOptions, onEvent: (event: WatchEvent) => void): Promise<Watch> {
+    this.assertOpen();
+    if (!Number.isInteger(opts.fromRevision) || opts.fromRevision < 0) {
+      throw new StoreError(`fromRevision must be a non-negative integer, got ${opts.fromRevision}`, 400);
+    }
+    // Reading the replay and registering happen in one synchronous stretch, so no write can
+    // commit in between: the watcher sees every change exactly once.
+    const replay = this.replayTx(opts);
+    return this.hub.add(opts, replay, onEvent);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.hub.closeAll();
+    this.db.close();
+  }
+
+  // ---- transaction bodies (run inside better-sqlite3 transactions) ----------------------------
+
+  private writeCreate(obj: AnyObject): { object: AnyObject; change: LoggedChange } {
+    const { kind, metadata: { name } } = obj;
+    if (this.sql.getObject.get(kind, name)) {
+      throw new ConflictError(`${describeObject(kind, name)} already exists`);
+    }
+    const revision = this.nextRevision();
+    const object = stampCreated(obj, revision, randomUUID(), new Date());
+    const node = boundNode(object) ?? null;
+    const body = JSON.stringify(object);
+    this.sql.insertObject.run(kind, name, node, revision, body);
+    return { object, change: this.appendEvent(revision, 'ADDED', kind, name, node, body) };
+  }
+
+  private writeUpdate(obj: AnyObject): { object: AnyObject; change: LoggedChange } {
+    const { kind, metadata: { name, resourceVersion } } = obj;
+    const row = this.sql.getObject.get(kind, name);
+    if (!row) throw new NotFoundError(`${describeObject(kind, name)} not found`);
+    if (resourceVersion !== undefined && resourceVersion !== row.resource_version) {
+      throw new ConflictError(staleVersionMessage(kind, name, resourceVersion, row.resource_version));
+    }
+    const revision = this.nextRevision();
+    const object = stampUpdated(obj, JSON.parse(row.body) as AnyObject, revision);
+    const node = boundNode(object) ?? null;
+    const body = JSON.stringify(object);
+    this.sql.replaceObject.run(node, revision, body, kind, name);
+    return { object, change: this.appendEvent(revision, 'MODIFIED', kind, name, node, body) };
+  }
+
+  private writeDelete(kind: Kind, name: string, expectedRv: number | undefined): { object: AnyObject; change: LoggedChange } {
+    const row = this.sql.getObject.get(kind, name);
+    if (!row) throw new NotFoundError(`${describeObject(kind, name)} not found`);
+    if (expectedRv !== undefined && expectedRv !== row.resource_version) {
+      throw new ConflictError(staleVersionMessage(kind, name, expectedRv, row.resource_version));
+    }
+    const revision = this.nextRevision();
+    const object = JSON.parse(row.body) as AnyObject;
+    object.metadata.resourceVersion = revision;
+    const node = boundNode(object) ?? null;
+    this.sql.deleteObject.run(kind, name);
+    return { object, change: this.appendEvent(revision, 'DELETED', kind, name, node, JSON.stringify(object)) };
+  }
+
+  private nextRevision(): number {
+    const revision = this.sql.readMeta.get()!.revision + 1;
+    this.sql.setRevision.run(revision);
+    return revision;
+  }
+
+  private appendEvent(revision: number, type: LoggedChange['type'], kind: Kind, name: string, node: string | null, body: string): LoggedChange {
+    this.sql.appendEvent.run(revision, kind, name, node, type, body);
+    this.compact(revision);
+    return { revision, type, kind, node, body };
+  }
+
+  /**
+   * Keeps the newest `maxEvents` events. Every write appends exactly one event, so the log is the
+   * contiguous range (compacted, revision]; trimming it is a primary-key range delete.
+   */
+  private compact(revision: number): void {
+    const compactTo = revision - this.maxEvents;
+    if (compactTo <= this.sql.readMeta.get()!.compacted_revision) return;
+    this.sql.deleteEventsUpTo.run(compactTo);
+    this.sql.setCompacted.run(compactTo);
+  }
+
+  private readList(kind: Kind, node: string | undefined): { items: AnyObject[]; revision: number } {
+    const rows = node === undefined ? this.sql.listByKind.all(kind) : this.sql.listByKindNode.all(kind, node);
+    return {
+      items: rows.map((row) => JSON.parse(row.body) as AnyObject),
+      revision: this.sql.readMeta.get()!.revision,
+    };
+  }
+
+  private readReplay({ kind, node, fromRevision }: WatchOptions): LoggedChange[] {
+    const compacted = this.sql.readMeta.get()!.compacted_revision;
+    if (fromRevision < compacted) {
+      throw new GoneError(`revision ${fromRevision} has been compacted; the oldest revision a watch can resume from is ${compacted}; list again`);
+    }
+    if (kind !== undefined && node !== undefined) return this.sql.eventsOfKindNodeAfter.all(node, kind, fromRevision);
+    if (node !== undefined) return this.sql.eventsOfNodeAfter.all(node, fromRevision);
+    if (kind !== undefined) return this.sql.eventsOfKindAfter.all(kind, fromRevision);
+    return this.sql.eventsAfter.all(fromRevision);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreError('store is closed', 503);
+  }
+
+  private assertWritable(obj: AnyObject): void {
+    this.assertOpen();
+    if (!KINDS.includes(obj.kind)) throw new StoreError(`unknown kind ${JSON.stringify(obj.kind)}`, 400);
+    if (typeof obj.metadata?.name !== 'string' || obj.metadata.name === '') {
+      throw new StoreError(`${obj.kind} without metadata.name`, 400);
+    }
+  }
+}
