@@ -10,6 +10,7 @@ import { reconnectDelayMs } from './link/backoff.js';
 import { META_KEYS, MetaStore } from './meta/metaStore.js';
 import { ProcessRuntime } from './runtime/processRuntime.js';
 import type { Runtime } from './runtime/runtime.js';
+import { RuntimeRouter } from './runtime/runtimeRouter.js';
 import { StatusServer } from './local/statusServer.js';
 
 /**
@@ -20,6 +21,7 @@ import { StatusServer } from './local/statusServer.js';
 export class EdgeAgent {
   private meta!: MetaStore;
   private runtime!: Runtime;
+  private processRuntime!: ProcessRuntime;
   private link: CloudLink | undefined;
   private readonly status = new StatusServer(() => this.statusSnapshot());
   private reconciling: Promise<void> = Promise.resolve();
@@ -35,14 +37,15 @@ export class EdgeAgent {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     this.meta = MetaStore.open(join(dataDir, 'edge.db'));
     this.meta.setValue(META_KEYS.node, this.settings.node);
-    this.runtime = new ProcessRuntime({
+    this.processRuntime = new ProcessRuntime({
       logDir: join(dataDir, 'logs'),
       records: this.meta.records,
       logMaxBytes: this.settings.logMaxBytes,
       logger: this.log,
     });
+    this.runtime = new RuntimeRouter({ process: this.processRuntime });
     this.runtime.onStatus((name, status) => this.onWorkloadStatus(name, status));
-    await (this.runtime as ProcessRuntime).recover();
+    await this.processRuntime.recover();
     // Autonomy: run what the local database says before even trying the cloud.
     await this.reconcile();
     this.statusUrl = await this.status.listen(this.settings.statusHost, this.settings.statusPort);

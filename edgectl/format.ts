@@ -152,7 +152,7 @@ export function appFields(app: App, now: Date): Array<[string, string]> {
     ['Labels', formatLabels(app.metadata.labels)],
     ['Selector', formatSelector(app.spec.selector)],
     ['Runtime', t.runtime],
-    ['Command', [t.command, ...t.args].join(' ')],
+    ['Command', t.runtime === 'process' ? [t.command, ...t.args].join(' ') : [t.image, ...(t.command ?? []), ...(t.args ?? [])].join(' ')],
     ['Restart policy', t.restartPolicy],
     ['Nodes ready', countReady(app.metadata.generation, app.status?.nodes ?? [])],
     ['Created', created ? `${created} (${formatAge(created, now)} ago)` : NONE],

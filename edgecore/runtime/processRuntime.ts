@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
-import type { WorkloadStatus } from '../../protocol/index.js';
+import type { ProcessTemplate, WorkloadStatus } from '../../protocol/index.js';
 import { CappedLogStore, LineSplitter } from './cappedLog.js';
 import { killGroupRemnants, readStartTicks, signalGroup, terminateOrphanGroup } from './processGroup.js';
 import {
@@ -55,6 +55,7 @@ interface Run {
 
 interface Supervised {
   desired: DesiredWorkload;
+  template: ProcessTemplate;
   templateKey: string;
   status: WorkloadStatus;
   run: Run | null;
@@ -112,7 +113,7 @@ export class ProcessRuntime implements Runtime {
       if (existing && existing.desired.generation === desired.generation && existing.templateKey === templateKey) return;
       if (existing) await this.stopSupervised(existing);
       const entry: Supervised = {
-        desired, templateKey, run: null, consecutiveFailures: 0, restartTimer: null, retired: false, removed: false,
+        desired, template: desired.template, templateKey, run: null, consecutiveFailures: 0, restartTimer: null, retired: false, removed: false,
         status: { state: 'Pending', restarts: 0, generation: desired.generation, observedAt: now() },
       };
       this.workloads.set(desired.name, entry);
@@ -161,7 +162,8 @@ export class ProcessRuntime implements Runtime {
   // ---- supervision ----------------------------------------------------------------------------
 
   private startRun(entry: Supervised): void {
-    const { name, template } = entry.desired;
+    const { name } = entry.desired;
+    const { template } = entry;
     let markExited = (): void => {};
     const exited = new Promise<void>((resolve) => { markExited = resolve; });
     const run: Run = { pid: null, startTicks: null, startedMs: Date.now(), ended: false, stopping: false, outcome: null, exited, markExited };

@@ -1,0 +1,67 @@
+import type { WorkloadStatus, WorkloadTemplate } from '../../protocol/index.js';
+import type { DesiredWorkload, Runtime, StatusListener } from './runtime.js';
+
+type RuntimeKind = WorkloadTemplate['runtime'];
+
+/**
+ * Sends each workload to the runtime its template names (process, container). A node that
+ * has no runtime of that kind configured (no container engine, say) reports the workload
+ * Failed with the reason instead of silently ignoring it.
+ */
+export class RuntimeRouter implements Runtime {
+  private readonly owner = new Map<string, RuntimeKind>();
+  private readonly unplaced = new Map<string, WorkloadStatus>();
+  private readonly listeners: StatusListener[] = [];
+
+  constructor(private readonly runtimes: Partial<Record<RuntimeKind, Runtime>>) {
+    for (const runtime of Object.values(runtimes)) {
+      runtime.onStatus((name, status) => { for (const l of this.listeners) l(name, status); });
+    }
+  }
+
+  async ensure(desired: DesiredWorkload): Promise<void> {
+    const kind = desired.template.runtime;
+    const previous = this.owner.get(desired.name);
+    if (previous && previous !== kind) await this.runtimes[previous]?.remove(desired.name);
+    const runtime = this.runtimes[kind];
+    this.owner.set(desired.name, kind);
+    if (!runtime) {
+      const status: WorkloadStatus = {
+        state: 'Failed', restarts: 0, generation: desired.generation, observedAt: new Date().toISOString(),
+        lastError: `this node has no ${kind} runtime configured${kind === 'container' ? ' (start edgecore with --container-engine <socket>)' : ''}`,
+      };
+      const known = this.unplaced.get(desired.name);
+      if (known && known.lastError === status.lastError && known.generation === status.generation) return;
+      this.unplaced.set(desired.name, status);
+      for (const l of this.listeners) l(desired.name, status);
+      return;
+    }
+    this.unplaced.delete(desired.name);
+    await runtime.ensure(desired);
+  }
+
+  async remove(name: string): Promise<void> {
+    const kind = this.owner.get(name);
+    this.owner.delete(name);
+    this.unplaced.delete(name);
+    if (kind) await this.runtimes[kind]?.remove(name);
+  }
+
+  statuses(): Map<string, WorkloadStatus> {
+    const all = new Map(this.unplaced);
+    for (const runtime of Object.values(this.runtimes)) for (const [name, s] of runtime.statuses()) all.set(name, s);
+    return all;
+  }
+
+  onStatus(listener: StatusListener): void { this.listeners.push(listener); }
+
+  async readLogs(name: string, tail: number): Promise<string[]> {
+    const kind = this.owner.get(name);
+    const runtime = kind ? this.runtimes[kind] : undefined;
+    return runtime ? runtime.readLogs(name, tail) : [];
+  }
+
+  async shutdown(opts: { stopWorkloads: boolean }): Promise<void> {
+    await Promise.all(Object.values(this.runtimes).map((r) => r.shutdown(opts)));
+  }
+}
