@@ -6,7 +6,7 @@ import {
 } from '../../protocol/index.js';
 import { GoneError, type Store, type Watch } from '../store/store.js';
 import { updateNodeStatus } from './nodeStatus.js';
-import { decideResume, PendingChanges } from './syncCursor.js';
+import { decideResume, isEchoOfEdgeStatus, PendingChanges } from './syncCursor.js';
 import { applyUpstreamEntry } from './upstream.js';
 
 export interface HubCounters {
@@ -181,6 +181,7 @@ export class NodeSession {
 
   private async startWatch(fromRevision: number): Promise<void> {
     this.watch = await this.deps.store.watch({ kind: 'Workload', node: this.node, fromRevision }, (event) => {
+      if (isEchoOfEdgeStatus(event)) return;
       this.pending.add(event);
       this.scheduleFlush();
     });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Workload } from '../../protocol/index.js';
-import { decideResume, PendingChanges } from './syncCursor.js';
+import { decideResume, isEchoOfEdgeStatus, PendingChanges } from './syncCursor.js';
 
 const base = { knownEpoch: 'epoch-aaaa', helloEpoch: 'epoch-aaaa', helloRevision: 50, compactedRevision: 10, currentRevision: 100 };
 
@@ -52,5 +52,21 @@ describe('PendingChanges', () => {
     p.add({ type: 'DELETED', object: workload('a.edge-1', 3), revision: 3 });
     const { changes } = p.take();
     expect(changes.map((c) => (c.op === 'put' ? `put ${c.object.metadata.name}` : `delete ${c.name}`))).toEqual(['put b.edge-1', 'delete a.edge-1']);
+  });
+});
+
+describe('isEchoOfEdgeStatus', () => {
+  const w = workload('a.edge-1', 5);
+  it('skips a status-only write for the generation the edge already runs', () => {
+    const echoed = { ...w, status: { state: 'Running' as const, restarts: 0, generation: 1, observedAt: 't' } };
+    expect(isEchoOfEdgeStatus({ type: 'MODIFIED', object: echoed, revision: 5 })).toBe(true);
+  });
+  it('keeps a spec change the edge has not reported running yet', () => {
+    const newer = { ...w, spec: { ...w.spec, generation: 2 }, status: { state: 'Running' as const, restarts: 0, generation: 1, observedAt: 't' } };
+    expect(isEchoOfEdgeStatus({ type: 'MODIFIED', object: newer, revision: 6 })).toBe(false);
+  });
+  it('keeps additions, deletions and objects without status', () => {
+    expect(isEchoOfEdgeStatus({ type: 'ADDED', object: w, revision: 5 })).toBe(false);
+    expect(isEchoOfEdgeStatus({ type: 'MODIFIED', object: w, revision: 5 })).toBe(false);
   });
 });

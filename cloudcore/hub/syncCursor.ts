@@ -36,6 +36,17 @@ export function decideResume(input: ResumeInput): ResumeDecision {
 }
 
 /**
+ * True when a change is only the edge's own status coming back: the workload's status says
+ * the edge already runs this spec generation, so the edge holds this spec and needs nothing.
+ * Without this, every status report would bounce back down the link as a sync frame.
+ */
+export function isEchoOfEdgeStatus(event: WatchEvent): boolean {
+  if (event.type !== 'MODIFIED' || event.object.kind !== 'Workload') return false;
+  const { status, spec } = event.object;
+  return status !== undefined && status.generation === spec.generation;
+}
+
+/**
  * Changes waiting to go to one node. Only the newest version of each object matters, so a
  * later change to the same workload replaces an earlier one that has not been sent yet.
  */
