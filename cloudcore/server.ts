@@ -34,8 +34,8 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
 
   const app: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger, disableRequestLogging: true, forceCloseConnections: true });
   registerErrorHandling(app);
-  await app.register(apiPlugin, { store, tokens });
   const hub = new Hub({ store, log, offlineAfterMs, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3) });
+  await app.register(apiPlugin, { store, tokens, tunnel: hub });
   await hub.register(app);
 
   const scheduler = new Scheduler(store, log);

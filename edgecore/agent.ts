@@ -89,6 +89,7 @@ export class EdgeAgent {
       agent: { version: EDGEFLEET_VERSION, os: platform(), arch: arch(), hostname: hostname() },
       heartbeatMs: this.settings.heartbeatSeconds * 1000,
       log: this.log,
+      runtime: this.runtime,
     });
     this.link.on('desired', () => void this.reconcile());
     this.link.start();

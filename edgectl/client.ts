@@ -42,6 +42,8 @@ export type AppList = z.infer<typeof AppListSchema>;
 export type WorkloadList = z.infer<typeof WorkloadListSchema>;
 export type EventList = z.infer<typeof EventListSchema>;
 export type TokenResponse = z.infer<typeof TokenResponseSchema>;
+export const ExecAnswerSchema = z.object({ exitCode: z.number().int().nullable(), stdout: z.string(), stderr: z.string(), timedOut: z.boolean() });
+export type ExecAnswer = z.infer<typeof ExecAnswerSchema>;
 
 type Query = Record<string, string | number | undefined>;
 
@@ -114,9 +116,27 @@ export class ApiClient {
     return this.request(EventListSchema, 'GET', '/api/v1/events', { query: filter });
   }
 
-  private async request<S extends z.ZodType>(
-    schema: S, method: string, path: string, opts: { query?: Query; body?: unknown } = {},
-  ): Promise<z.infer<S>> {
+  /**
+   * Streams a workload's log through cloudcore and the node's link, calling `onText` with each
+   * chunk; resolves when the stream ends (at once without `follow`).
+   */
+  async streamLogs(node: string, workload: string, opts: { tail: number; follow: boolean }, onText: (text: string) => void): Promise<void> {
+    const path = `/api/v1/nodes/${enc(node)}/workloads/${enc(workload)}/logs`;
+    // A followed log has no end: no timeout, the user stops it with Ctrl-C.
+    const response = await this.send('GET', path, { query: { tail: opts.tail, follow: String(opts.follow) } }, opts.follow ? undefined : this.timeout());
+    const decoder = new TextDecoder();
+    for await (const chunk of response.body ?? []) onText(decoder.decode(chunk as Uint8Array, { stream: true }));
+  }
+
+  exec(node: string, workload: string, command: string[], timeoutSeconds: number): Promise<ExecAnswer> {
+    return this.request(ExecAnswerSchema, 'POST', `/api/v1/nodes/${enc(node)}/workloads/${enc(workload)}/exec`,
+      { body: { command, timeoutSeconds } }, AbortSignal.timeout((timeoutSeconds + 15) * 1000));
+  }
+
+  private timeout(): AbortSignal { return AbortSignal.timeout(this.options.timeoutMs ?? 30_000); }
+
+  /** Sends a request; a non-2xx answer becomes an ApiError, a network failure an UnreachableError. */
+  private async send(method: string, path: string, opts: { query?: Query; body?: unknown }, signal: AbortSignal | undefined): Promise<Response> {
     const url = this.base + path + queryString(opts.query);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
@@ -127,13 +147,20 @@ export class ApiClient {
         method,
         headers,
         ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
+        ...(signal ? { signal } : {}),
       });
     } catch (err) {
       throw new UnreachableError(this.options.server, networkReason(err));
     }
+    if (!response.ok) throw toApiError(response, await response.text(), Boolean(this.options.token));
+    return response;
+  }
+
+  private async request<S extends z.ZodType>(
+    schema: S, method: string, path: string, opts: { query?: Query; body?: unknown } = {}, signal = this.timeout(),
+  ): Promise<z.infer<S>> {
+    const response = await this.send(method, path, opts, signal);
     const text = await response.text();
-    if (!response.ok) throw toApiError(response, text, Boolean(this.options.token));
     let data: unknown;
     try {
       data = JSON.parse(text);

@@ -20,6 +20,7 @@ export interface CliIo {
 /** What every command handler gets: output, the clock, and a client built from the settings. */
 export interface Context {
   out: (s: string) => void;
+  err: (s: string) => void;
   now: () => Date;
   client: (cmd: Command) => ApiClient;
 }
@@ -34,6 +35,7 @@ export function createContext(io: CliIo): Context {
   const env = io.env ?? process.env;
   return {
     out: io.stdout,
+    err: io.stderr,
     now: io.now ?? (() => new Date()),
     // Settings are resolved per command, not up front, so `edgectl version` and `--help`
     // work even with a broken config file.
@@ -68,4 +70,9 @@ export function outputOption(): Option {
 /** json/yaml print the API answer verbatim; table prints the command's own view. */
 export function emit(ctx: Context, format: OutputFormat, data: unknown, table: () => string): void {
   ctx.out(format === 'table' ? table() : renderData(data, format));
+}
+
+/** Ends the command with this exit code and nothing more to print (e.g. `exec` passing on the remote command's code). */
+export class CommandExit extends Error {
+  constructor(readonly exitCode: number) { super(`exit ${exitCode}`); }
 }

@@ -5,8 +5,9 @@ import { registerApply } from './commands/apply.js';
 import { registerDelete } from './commands/delete.js';
 import { registerGet } from './commands/get.js';
 import { registerLabel } from './commands/label.js';
+import { registerNodeAccess } from './commands/nodeAccess.js';
 import { registerToken } from './commands/token.js';
-import { createContext, type CliIo } from './context.js';
+import { CommandExit, createContext, type CliIo } from './context.js';
 import { DEFAULT_SERVER, UsageError } from './parse.js';
 
 export type { CliIo } from './context.js';
@@ -23,6 +24,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   } catch (err) {
     // Commander already printed its own message (or the help text).
     if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof CommandExit) return err.exitCode;
     io.stderr(errorMessage(err));
     return 1;
   }
@@ -46,6 +48,7 @@ function buildProgram(io: CliIo): Command {
   registerDelete(program, ctx);
   registerToken(program, ctx);
   registerLabel(program, ctx);
+  registerNodeAccess(program, ctx);
   program.command('version')
     .description('print the edgectl version')
     .action(() => ctx.out(`edgectl ${EDGEFLEET_VERSION} (protocol v${PROTOCOL_VERSION})\n`));

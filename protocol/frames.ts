@@ -49,8 +49,23 @@ export const UpstreamFrameSchema = z.strictObject({
 
 export const PingFrameSchema = z.strictObject({ type: z.literal('ping'), t: z.number() });
 
+/** Answers to operator requests tunnelled through the link (logs, exec); `id` is the cloud's. */
+const requestId = z.string().min(1).max(64);
+
+/** A chunk of a workload's log; `done` ends the stream (with `error` if it failed). */
+export const LogsDataFrameSchema = z.strictObject({
+  type: z.literal('logsData'), id: requestId,
+  lines: z.array(z.string()).max(5000), done: z.boolean(), error: z.string().max(4096).optional(),
+});
+
+export const ExecResultFrameSchema = z.strictObject({
+  type: z.literal('execResult'), id: requestId,
+  exitCode: z.number().int().nullable(), stdout: z.string(), stderr: z.string(),
+  timedOut: z.boolean(), error: z.string().max(4096).optional(),
+});
+
 export const EdgeFrameSchema = z.discriminatedUnion('type', [
-  HelloFrameSchema, AckFrameSchema, UpstreamFrameSchema, PingFrameSchema,
+  HelloFrameSchema, AckFrameSchema, UpstreamFrameSchema, PingFrameSchema, LogsDataFrameSchema, ExecResultFrameSchema,
 ]);
 export type EdgeFrame = z.infer<typeof EdgeFrameSchema>;
 export type HelloFrame = z.infer<typeof HelloFrameSchema>;
@@ -95,9 +110,32 @@ export const ErrorFrameSchema = z.strictObject({
   field: z.string().optional(),
 });
 
+/** Operator asks for a workload's log: the last `tail` lines, then new ones while `follow`. */
+export const LogsRequestFrameSchema = z.strictObject({
+  type: z.literal('logsRequest'), id: requestId, workload: NameSchema,
+  tail: z.number().int().min(0).max(100_000), follow: z.boolean(),
+});
+
+/** Operator runs a command beside a workload (its env and working dir; inside its container). */
+export const ExecRequestFrameSchema = z.strictObject({
+  type: z.literal('execRequest'), id: requestId, workload: NameSchema,
+  command: z.array(z.string()).min(1).max(256), timeoutSeconds: z.number().int().min(1).max(3600),
+});
+
+/** The operator went away: stop streaming `id`. */
+export const StreamCancelFrameSchema = z.strictObject({ type: z.literal('streamCancel'), id: requestId });
+
 export const CloudFrameSchema = z.discriminatedUnion('type', [
   WelcomeFrameSchema, SyncFrameSchema, UpstreamAckFrameSchema, PongFrameSchema, ErrorFrameSchema,
+  LogsRequestFrameSchema, ExecRequestFrameSchema, StreamCancelFrameSchema,
 ]);
+export type LogsRequestFrame = z.infer<typeof LogsRequestFrameSchema>;
+export type ExecRequestFrame = z.infer<typeof ExecRequestFrameSchema>;
+export type LogsDataFrame = z.infer<typeof LogsDataFrameSchema>;
+export type ExecResultFrame = z.infer<typeof ExecResultFrameSchema>;
+
+/** Most output an exec returns per stream; the rest is cut and marked. */
+export const EXEC_OUTPUT_LIMIT_BYTES = 256 * 1024;
 export type CloudFrame = z.infer<typeof CloudFrameSchema>;
 export type ErrorFrame = z.infer<typeof ErrorFrameSchema>;
 

@@ -5,6 +5,7 @@ import { bearerAuth, type ApiTokens } from './auth.js';
 import { API_BODY_LIMIT_BYTES, registerErrorHandling } from './errors.js';
 import { eventRoutes } from './events.js';
 import { nodeRoutes } from './nodes.js';
+import { nodeStreamRoutes, type EdgeTunnel } from './nodeStreams.js';
 import type { ResourceRoutesOptions } from './routeContext.js';
 import { tokenRoutes } from './tokens.js';
 import { WatchStreams } from './watchStream.js';
@@ -20,6 +21,7 @@ import { zodValidatorCompiler } from './zodSchemas.js';
  *       ├── /nodes              list · watch · get · patch labels · delete
  *       ├── /tokens             mint a join token
  *       ├── /apps               list · watch · create · get (with status.nodes) · replace · delete
+ *       ├── /nodes/{n}/workloads/{w}/logs · exec   through the node's link (503 if not connected)
  *       ├── /workloads          list · watch
  *       └── /events             list
  */
@@ -27,6 +29,8 @@ import { zodValidatorCompiler } from './zodSchemas.js';
 export interface ApiOptions {
   store: Store;
   tokens: ApiTokens;
+  /** The hub's per-node request channels, for logs and exec; without it those routes answer 503. */
+  tunnel?: EdgeTunnel;
 }
 
 export type { ApiTokens, ApiRole } from './auth.js';
@@ -54,6 +58,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
       await secured.register(appRoutes, routeOptions);
       await secured.register(workloadRoutes, routeOptions);
       await secured.register(eventRoutes, routeOptions);
+      await secured.register(nodeStreamRoutes, { ...routeOptions, tunnel: opts.tunnel ?? { requestsFor: () => undefined } });
     });
   }, { prefix: '/api/v1' });
 }

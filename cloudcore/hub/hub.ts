@@ -136,6 +136,11 @@ export class Hub {
     }
   }
 
+  /** The request channel (logs, exec) of a connected node, for the API. */
+  requestsFor(node: string) {
+    return this.sessions.get(node)?.requests;
+  }
+
   /** Ends a node's session, e.g. when the node was deleted. */
   disconnect(node: string, reason: string): void {
     this.sessions.get(node)?.terminate(4004, reason);

@@ -6,6 +6,7 @@ import {
 } from '../../protocol/index.js';
 import { GoneError, type Store, type Watch } from '../store/store.js';
 import { updateNodeStatus } from './nodeStatus.js';
+import { OperatorRequests } from './operatorRequests.js';
 import { decideResume, isEchoOfEdgeStatus, PendingChanges } from './syncCursor.js';
 import { applyUpstreamEntry } from './upstream.js';
 
@@ -45,8 +46,11 @@ export class NodeSession {
   lastSeen = Date.now();
   ackedRevision = 0;
   readonly connectedAt = Date.now();
+  /** Operator logs/exec requests riding this link. */
+  readonly requests: OperatorRequests;
 
   constructor(readonly node: string, private readonly ws: WebSocket, private readonly deps: SessionDeps) {
+    this.requests = new OperatorRequests(node, (frame) => this.send(frame));
     ws.on('message', (data, isBinary) => this.onMessage(data.toString(), isBinary));
     ws.on('close', (code, reason) => this.onSocketClose(code, reason.toString()));
     ws.on('error', (err) => deps.log.warn({ node, err: err.message }, 'edge socket error'));
@@ -96,6 +100,8 @@ export class NodeSession {
   }
 
   private onSyncFrame(frame: Exclude<EdgeFrame, { type: 'hello' | 'ping' }>): void {
+    if (frame.type === 'logsData') return this.requests.onLogsData(frame);
+    if (frame.type === 'execResult') return this.requests.onExecResult(frame);
     if (frame.type === 'ack') {
       if (this.inFlight === null || frame.revision !== this.inFlight) {
         return this.refuse({ type: 'error', code: 'protocol', message: `ack for revision ${frame.revision}, but ${this.inFlight ?? 'nothing'} is in flight`, field: 'revision' });
@@ -220,6 +226,7 @@ export class NodeSession {
     if (this.closed) return;
     this.closed = true;
     this.watch?.close();
+    this.requests.closeAll(`node "${this.node}" disconnected`);
     this.deps.onClose(this);
   }
 }

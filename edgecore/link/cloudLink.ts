@@ -6,6 +6,8 @@ import {
 } from '../../protocol/index.js';
 import type { z } from 'zod';
 import { DEFAULT_BACKOFF, reconnectDelayMs, type BackoffOptions } from './backoff.js';
+import { EdgeOperatorRequests } from './operatorRequests.js';
+import type { Runtime } from '../runtime/runtime.js';
 
 /**
  * The edge end of the cloud link. Durable state lives behind `LinkState` (the edge's SQLite
@@ -46,6 +48,8 @@ export interface CloudLinkOptions {
   batchSize?: number;
   maxPayload?: number;
   log?: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
+  /** Runs operator requests (logs, exec) that arrive over the link. */
+  runtime?: Runtime;
 }
 
 export interface CloudLinkEvents {
@@ -67,8 +71,12 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
   private welcomed = false;
   private upstreamInFlight: number | null = null;
   private flushQueued = false;
+  private readonly requests: EdgeOperatorRequests | undefined;
 
-  constructor(private readonly opts: CloudLinkOptions) { super(); }
+  constructor(private readonly opts: CloudLinkOptions) {
+    super();
+    this.requests = opts.runtime ? new EdgeOperatorRequests(opts.runtime, (frame) => this.send(frame)) : undefined;
+  }
 
   start(): void {
     if (this.phase === 'stopped') return;
@@ -132,6 +140,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
     ws.on('close', (code, reason) => {
       if (this.ws !== ws) return;
       clearInterval(this.heartbeatTimer);
+      this.requests?.cancelAll();
       if (code !== 1000 && code !== 1006) this.lastError = `closed by cloud: ${code} ${reason.toString()}`;
       this.opts.log?.warn({ code, reason: reason.toString(), error: this.lastError }, 'cloud link down');
       if (this.phase === 'stopped') return;
@@ -219,7 +228,24 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
         return;
       case 'pong':
         return;
+      case 'logsRequest':
+      case 'execRequest':
+      case 'streamCancel':
+        return this.onOperatorRequest(frame);
     }
+  }
+
+  private onOperatorRequest(frame: Extract<CloudFrame, { type: 'logsRequest' | 'execRequest' | 'streamCancel' }>): void {
+    if (!this.requests) {
+      if (frame.type !== 'streamCancel') this.send(frame.type === 'logsRequest'
+        ? { type: 'logsData', id: frame.id, lines: [], done: true, error: 'this edge does not serve logs' }
+        : { type: 'execResult', id: frame.id, exitCode: null, stdout: '', stderr: '', timedOut: false, error: 'this edge does not serve exec' });
+      return;
+    }
+    const fail = (err: Error) => this.opts.log?.warn({ err: err.message, request: frame.type }, 'operator request failed');
+    if (frame.type === 'logsRequest') this.requests.onLogsRequest(frame).catch(fail);
+    else if (frame.type === 'execRequest') this.requests.onExecRequest(frame).catch(fail);
+    else this.requests.onCancel(frame.id);
   }
 
   private flushUpstream(): void {

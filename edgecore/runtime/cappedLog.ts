@@ -47,6 +47,8 @@ export class LineSplitter {
 
 export class CappedLogStore {
   private readonly sizes = new Map<string, number>();
+  /** Followers of a log (`edgectl logs -f`), told of every appended batch. */
+  private readonly followers = new Map<string, Set<(lines: string[]) => void>>();
 
   constructor(readonly logDir: string, readonly maxBytes = DEFAULT_LOG_MAX_BYTES) {
     if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new RangeError(`maxBytes must be a positive integer, got ${maxBytes}`);
@@ -60,8 +62,21 @@ export class CappedLogStore {
   }
 
   /** Appends whole lines (without their newline). */
+  /** Subscribes to lines appended from now on; returns the unsubscribe function. */
+  follow(name: string, onLines: (lines: string[]) => void): () => void {
+    assertSafeName(name);
+    const set = this.followers.get(name) ?? new Set();
+    set.add(onLines);
+    this.followers.set(name, set);
+    return () => {
+      set.delete(onLines);
+      if (set.size === 0) this.followers.delete(name);
+    };
+  }
+
   append(name: string, lines: readonly string[]): void {
     if (lines.length === 0) return;
+    for (const follower of this.followers.get(name) ?? []) follower([...lines]);
     const path = this.pathOf(name);
     let size = this.sizes.get(name) ?? fileSize(path);
     // Written in pieces of at most maxBytes so that what survives rotation stays contiguous.

@@ -2,12 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import type { ProcessTemplate, WorkloadStatus } from '../../protocol/index.js';
 import { CappedLogStore, LineSplitter } from './cappedLog.js';
+import { runExec } from './processExec.js';
 import { killGroupRemnants, readStartTicks, signalGroup, terminateOrphanGroup } from './processGroup.js';
 import {
   DEFAULT_BACKOFF, isFailure, nextConsecutiveFailures, restartDelayMs, shouldRestart, stateAfterRun,
   type BackoffSettings, type RunOutcome,
 } from './restartPolicy.js';
-import type { DesiredWorkload, RecordKeeper, Runtime, StatusListener } from './runtime.js';
+import type { DesiredWorkload, ExecResult, RecordKeeper, Runtime, StatusListener } from './runtime.js';
 
 /**
  * Runs workloads as host processes. Each workload is spawned detached (its own session and
@@ -146,6 +147,17 @@ export class ProcessRuntime implements Runtime {
 
   readLogs(name: string, tail: number): Promise<string[]> {
     return this.logs.readTail(name, tail);
+  }
+
+  followLogs(name: string, onLines: (lines: string[]) => void): () => void {
+    return this.logs.follow(name, onLines);
+  }
+
+  exec(name: string, command: string[], opts: { timeoutMs: number; maxOutputBytes: number }): Promise<ExecResult> {
+    const entry = this.workloads.get(name);
+    if (!entry) return Promise.reject(new Error(`no workload "${name}" on this node`));
+    const { template } = entry;
+    return runExec(command, { env: workloadEnv(template.env), cwd: template.workingDir, ...opts });
   }
 
   /** Stops every workload (see `Runtime.shutdown`: this runtime cannot leave them running). */

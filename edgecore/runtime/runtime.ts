@@ -30,6 +30,13 @@ export interface RecordKeeper {
   load(): WorkloadRecord[];
 }
 
+export interface ExecResult {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
 export type StatusListener = (name: string, status: WorkloadStatus) => void;
 
 export interface Runtime {
@@ -45,6 +52,13 @@ export interface Runtime {
   onStatus(listener: StatusListener): void;
   /** Last `tail` lines of the workload's combined stdout/stderr log. */
   readLogs(name: string, tail: number): Promise<string[]>;
+  /** Calls `onLines` with each batch of new log lines until the returned function is called. */
+  followLogs(name: string, onLines: (lines: string[]) => void): () => void;
+  /**
+   * Runs `command` beside the workload: with its env and working dir (process runtime), or
+   * inside its container. Output beyond `maxOutputBytes` per stream is cut.
+   */
+  exec(name: string, command: string[], opts: { timeoutMs: number; maxOutputBytes: number }): Promise<ExecResult>;
   /**
    * Leaves the node. `stopWorkloads: false` is how edgecore exits for an upgrade or restart
    * when workloads should keep running if the runtime allows it (the process runtime stops

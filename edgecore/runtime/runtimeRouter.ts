@@ -1,5 +1,5 @@
 import type { WorkloadStatus, WorkloadTemplate } from '../../protocol/index.js';
-import type { DesiredWorkload, Runtime, StatusListener } from './runtime.js';
+import type { DesiredWorkload, ExecResult, Runtime, StatusListener } from './runtime.js';
 
 type RuntimeKind = WorkloadTemplate['runtime'];
 
@@ -56,9 +56,23 @@ export class RuntimeRouter implements Runtime {
   onStatus(listener: StatusListener): void { this.listeners.push(listener); }
 
   async readLogs(name: string, tail: number): Promise<string[]> {
-    const kind = this.owner.get(name);
-    const runtime = kind ? this.runtimes[kind] : undefined;
+    const runtime = this.ownerOf(name);
     return runtime ? runtime.readLogs(name, tail) : [];
+  }
+
+  followLogs(name: string, onLines: (lines: string[]) => void): () => void {
+    return this.ownerOf(name)?.followLogs(name, onLines) ?? (() => undefined);
+  }
+
+  exec(name: string, command: string[], opts: { timeoutMs: number; maxOutputBytes: number }): Promise<ExecResult> {
+    const runtime = this.ownerOf(name);
+    if (!runtime) return Promise.reject(new Error(`workload "${name}" is not running on this node`));
+    return runtime.exec(name, command, opts);
+  }
+
+  private ownerOf(name: string): Runtime | undefined {
+    const kind = this.owner.get(name);
+    return kind ? this.runtimes[kind] : undefined;
   }
 
   async shutdown(opts: { stopWorkloads: boolean }): Promise<void> {

@@ -1,0 +1,195 @@
+#!/usr/bin/env node
+/**
+ * Fan-out benchmark: N simulated edges (real CloudLinks, in-memory edge state) against a real
+ * cloudcore child process. Measures how long one app bound to every node takes to reach and be
+ * acked by all of them (create, then update), what that costs per node on the wire, cloudcore's
+ * RSS/CPU, and the idle heartbeat traffic per node.
+ *
+ *   npm run bench:fanout -- --nodes 2000 --idle-seconds 60
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Command } from 'commander';
+import { z } from 'zod';
+import { startCloudcoreChild, type CloudcoreChild } from './cloudcoreProcess.js';
+import { ApiClient, connectFleet, nodeNames, prepareFleet, stopFleet, type SimulatedEdge } from './fleet.js';
+import { measureFanoutStep, measureIdle, settleCloud, type Probe } from './measure.js';
+import {
+  clockTicksPerSecond, loadAverage, openFilesLimit, procDelta, round, sampleProcess, sampleSelf,
+} from './procStats.js';
+import { summaryText, warningsFor, type FanoutReport } from './report.js';
+import { installWireCounters } from './wireCounters.js';
+
+const OptionsSchema = z.object({
+  nodes: z.coerce.number().int().min(1).max(20_000),
+  heartbeatSeconds: z.coerce.number().min(1).max(3600),
+  idleSeconds: z.coerce.number().min(0).max(3600),
+  timeoutSeconds: z.coerce.number().min(10).max(86_400),
+  restConcurrency: z.coerce.number().int().min(1).max(1000),
+  connectConcurrency: z.coerce.number().int().min(1).max(10_000),
+  cloudCpuProf: z.string().min(1).optional(),
+});
+type Options = z.infer<typeof OptionsSchema>;
+
+const APP = 'fanout-bench';
+
+function parseOptions(argv: string[]): Options {
+  const program = new Command('fanout')
+    .description('EdgeFleet fan-out benchmark: one app bound to N simulated edges')
+    .option('--nodes <n>', 'simulated edge nodes', '1000')
+    .option('--heartbeat-seconds <n>', 'edge heartbeat period', '30')
+    .option('--idle-seconds <n>', 'length of the idle measurement (0 skips it)', '60')
+    .option('--timeout-seconds <n>', 'abort the whole run after this long', '600')
+    .option('--rest-concurrency <n>', 'token mints and joins in flight at once', '50')
+    .option('--connect-concurrency <n>', 'links between start and snapshot at once', '200')
+    .option('--cloud-cpu-prof <dir>', 'run cloudcore under node --cpu-prof, profile written to <dir> on exit')
+    .parse(argv);
+  const parsed = OptionsSchema.safeParse(program.opts());
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const flag = `--${String(issue.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    process.stderr.write(`fanout: ${flag}: ${issue.message}\n`);
+    process.exit(2);
+  }
+  return parsed.data;
+}
+
+const log = (line: string) => process.stderr.write(`[fanout ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+
+/** Everything the run holds that must be released, whatever way it ends. */
+class Resources {
+  tempDir: string | undefined;
+  cloud: CloudcoreChild | undefined;
+  edges: SimulatedEdge[] = [];
+  private released = false;
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    const edges = this.edges;
+    if (edges.length > 0) {
+      log(`stopping ${edges.length} links`);
+      await Promise.race([stopFleet(edges), new Promise((r) => setTimeout(r, 30_000).unref())]);
+    }
+    if (this.cloud) {
+      log('stopping cloudcore (SIGTERM)');
+      const code = await this.cloud.stop();
+      if (code !== 0) log(`cloudcore exited with code ${code}`);
+    }
+    if (this.tempDir) rmSync(this.tempDir, { recursive: true, force: true });
+  }
+}
+
+async function run(opts: Options, res: Resources, deadline: number): Promise<FanoutReport> {
+  const limit = openFilesLimit();
+  if (limit !== undefined && opts.nodes + 200 > limit) {
+    throw new Error(`--nodes ${opts.nodes} needs about ${opts.nodes + 200} open files per process, the limit is ${limit} (ulimit -n)`);
+  }
+  const loadAverageStart = loadAverage();
+  const remainingMs = () => Math.max(1000, deadline - Date.now());
+  installWireCounters();
+  res.tempDir = mkdtempSync(join(tmpdir(), 'edgefleet-fanout-'));
+  const cpuProfDir = opts.cloudCpuProf ? resolve(opts.cloudCpuProf) : undefined;
+  if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
+  res.cloud = await startCloudcoreChild({
+    dataDir: join(res.tempDir, 'cloudcore'),
+    logPath: join(res.tempDir, 'cloudcore.log'),
+    // An edge the benchmark keeps busy must not be declared dead between two heartbeats.
+    offlineAfterSeconds: Math.max(90, 3 * opts.heartbeatSeconds),
+    ...(cpuProfDir ? { cpuProfDir } : {}),
+    readyTimeoutMs: 30_000,
+  });
+  const cloud = res.cloud;
+  log(`cloudcore pid ${cloud.pid} at ${cloud.url}`);
+  const clockTicks = clockTicksPerSecond();
+  const api = new ApiClient(cloud.url, cloud.adminToken);
+
+  const setupCloud0 = sampleProcess(cloud.pid, clockTicks);
+  const setupSelf0 = sampleSelf();
+  const fleetOpts = {
+    cloudUrl: cloud.url, api, nodes: nodeNames(opts.nodes), heartbeatMs: opts.heartbeatSeconds * 1000,
+    restConcurrency: opts.restConcurrency, connectConcurrency: opts.connectConcurrency, progress: log,
+  };
+  const prepared = await prepareFleet(fleetOpts);
+  res.edges = prepared.edges;
+  const connectMs = await connectFleet(prepared.edges, fleetOpts);
+  const fleet = { edges: prepared.edges, timings: { mintMs: prepared.mintMs, joinMs: prepared.joinMs, connectMs } };
+  const setupCloud1 = sampleProcess(cloud.pid, clockTicks);
+  const setupSelf1 = sampleSelf();
+  const probe: Probe = { cloudPid: cloud.pid, cloudSpawnedAt: cloud.spawnedAt, clockTicks, edges: fleet.edges };
+  log(`all ${opts.nodes} links connected; waiting for cloudcore to go quiet`);
+  const setupSettle = await settleCloud(probe);
+
+  const template = (marker: string) => ({ runtime: 'process', command: '/bin/true', args: [marker], restartPolicy: 'Never' });
+  log('step 1: POST /apps (empty selector)');
+  const create = await measureFanoutStep(probe, 'create', APP, 'v1', remainingMs(), () =>
+    api.request('POST', '/apps', { metadata: { name: APP }, spec: { selector: {}, template: template('v1') } }));
+  log(`  every node acked after ${create.allAckedMs} ms`);
+  log('step 2: PUT /apps/{name} (changed template)');
+  const update = await measureFanoutStep(probe, 'update', APP, 'v2', remainingMs(), () =>
+    api.request('PUT', `/apps/${APP}`, { metadata: { name: APP }, spec: { selector: {}, template: template('v2') } }));
+  log(`  every node acked after ${update.allAckedMs} ms`);
+
+  let idle = null;
+  if (opts.idleSeconds > 0) {
+    if (Date.now() + opts.idleSeconds * 1000 > deadline) throw new Error(`no time left for --idle-seconds ${opts.idleSeconds} within --timeout-seconds`);
+    log(`idle for ${opts.idleSeconds} s`);
+    idle = await measureIdle(probe, opts.idleSeconds, opts.heartbeatSeconds);
+  }
+  const cloudEnd = sampleProcess(cloud.pid, clockTicks);
+  const partial = { create, update, idle, heartbeatSeconds: opts.heartbeatSeconds, setupSettled: setupSettle.settled };
+  return {
+    bench: 'fanout',
+    nodes: opts.nodes,
+    heartbeatSeconds: opts.heartbeatSeconds,
+    idleSeconds: opts.idleSeconds,
+    node: process.version,
+    cpus: availableParallelism(),
+    loadAverageStart,
+    loadAverageEnd: loadAverage(),
+    setup: {
+      mintMs: round(fleet.timings.mintMs, 0), joinMs: round(fleet.timings.joinMs, 0), connectMs: round(fleet.timings.connectMs, 0),
+      cloud: procDelta(setupCloud0, setupCloud1), bench: procDelta(setupSelf0, setupSelf1),
+      settleMs: setupSettle.ms, cloudSettled: setupSettle.settled,
+    },
+    create, update, idle,
+    cloudRssEndMiB: round(cloudEnd.rssBytes / 2 ** 20, 1),
+    benchRssEndMiB: round(sampleSelf().rssBytes / 2 ** 20, 1),
+    cloudCpuProfileDir: cpuProfDir ?? null,
+    warnings: warningsFor(partial),
+  };
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv);
+  const res = new Resources();
+  const started = performance.now();
+  const deadline = Date.now() + opts.timeoutSeconds * 1000;
+  const abort = (why: string, code: number) => {
+    log(why);
+    const hardStop = setTimeout(() => process.exit(code), 45_000);
+    hardStop.unref();
+    void res.release().finally(() => process.exit(code));
+  };
+  const watchdog = setTimeout(() => abort(`ABORTED: the run exceeded --timeout-seconds ${opts.timeoutSeconds}; `
+    + `cloudcore log tail:\n${res.cloud?.logTail() ?? '(not started)'}`, 3), opts.timeoutSeconds * 1000);
+  process.once('SIGINT', () => abort('interrupted', 130));
+  process.once('SIGTERM', () => abort('terminated', 143));
+  try {
+    const report = await run(opts, res, deadline);
+    clearTimeout(watchdog);
+    await res.release();
+    process.stdout.write(`${summaryText(report)}\n(total ${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+  } catch (err) {
+    clearTimeout(watchdog);
+    log(`FAILED: ${(err as Error).message}`);
+    if (res.cloud && !res.cloud.exited()) log(`cloudcore log tail:\n${res.cloud.logTail()}`);
+    await res.release();
+    process.exitCode = 1;
+  }
+}
+
+await main();
