@@ -9,6 +9,7 @@ import { desiredWorkloads, planBindings } from './scheduling.js';
  */
 export class Scheduler {
   private watches: Watch[] = [];
+  private readonly nodeLabels = new Map<string, string>();
   private running = false;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
@@ -21,9 +22,17 @@ export class Scheduler {
 
   async start(): Promise<void> {
     const from = await this.store.revision();
-    for (const kind of ['App', 'Node'] as const) {
-      this.watches.push(await this.store.watch({ kind, fromRevision: from }, () => this.trigger()));
-    }
+    for (const node of (await this.store.list('Node')).items) this.nodeLabels.set(node.metadata.name, labelKey(node.metadata.labels));
+    this.watches.push(await this.store.watch({ kind: 'App', fromRevision: from }, () => this.trigger()));
+    this.watches.push(await this.store.watch({ kind: 'Node', fromRevision: from }, (event) => {
+      // Node status writes (heartbeats, phase) cannot change bindings: only membership and labels can.
+      const name = event.object.metadata.name;
+      const labels = labelKey(event.object.metadata.labels);
+      if (event.type === 'DELETED') this.nodeLabels.delete(name);
+      else if (this.nodeLabels.get(name) === labels) return;
+      else this.nodeLabels.set(name, labels);
+      this.trigger();
+    }));
     this.trigger();
   }
 
@@ -58,10 +67,14 @@ export class Scheduler {
       this.store.list('App'), this.store.list('Node'), this.store.list('Workload'),
     ]);
     const plan = planBindings(desiredWorkloads(apps.items, nodes.items), workloads.items);
-    for (const w of plan.create) await this.tolerate(() => this.store.create(w));
-    for (const w of plan.update) await this.tolerate(() => this.store.update(w));
+    let writes = 0;
+    // Yield now and then so the hub can start sending to the first nodes while the rest are written.
+    const pace = async () => { if (++writes % 100 === 0) await new Promise((r) => setImmediate(r)); };
+    for (const w of plan.create) { await this.tolerate(() => this.store.create(w)); await pace(); }
+    for (const w of plan.update) { await this.tolerate(() => this.store.update(w)); await pace(); }
     for (const w of plan.remove) {
       await this.tolerate(() => this.store.delete('Workload', w.metadata.name, { resourceVersion: w.metadata.resourceVersion }));
+      await pace();
     }
     const changed = plan.create.length + plan.update.length + plan.remove.length;
     if (changed > 0) {
@@ -85,4 +98,8 @@ export class Scheduler {
     for (const w of this.watches) w.close();
     await this.idle;
   }
+}
+
+function labelKey(labels: Record<string, string> | undefined): string {
+  return JSON.stringify(Object.entries(labels ?? {}).sort(([a], [b]) => a.localeCompare(b)));
 }
