@@ -130,7 +130,7 @@ describe('apply comparison', () => {
     const existing = makeApp('web', { matchLabels: { zone: 'a' } });
     const same = requestBody({
       metadata: { name: 'web' },
-      spec: { template: { restartPolicy: 'Always', env: {}, args: ['server.js'], command: '/usr/bin/node', runtime: 'process' }, selector: { matchLabels: { zone: 'a' } } },
+      spec: { template: { restartPolicy: 'Always', env: {}, args: ['server.js'], command: '/usr/bin/node', runtime: 'process', probes: {}, configs: [], secrets: [] }, selector: { matchLabels: { zone: 'a' } } },
     });
     expect(sameApp(existing, same)).toBe(true);
     expect(sameApp(existing, { ...same, metadata: { name: 'web', labels: { x: 'y' } } })).toBe(false);

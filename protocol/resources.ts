@@ -24,75 +24,8 @@ export const ObjectMetaSchema = z.strictObject({
 });
 export type ObjectMeta = z.infer<typeof ObjectMetaSchema>;
 
-export const RestartPolicySchema = z.enum(['Always', 'OnFailure', 'Never']);
-export type RestartPolicy = z.infer<typeof RestartPolicySchema>;
-
-const EnvSchema = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name'), z.string());
-
-export const ProcessTemplateSchema = z.strictObject({
-  runtime: z.literal('process'),
-  command: z.string().min(1),
-  args: z.array(z.string()).default([]),
-  env: EnvSchema.default({}),
-  workingDir: z.string().optional(),
-  restartPolicy: RestartPolicySchema.default('Always'),
-});
-export type ProcessTemplate = z.infer<typeof ProcessTemplateSchema>;
-
-/**
- * Image reference as Docker parses it: [registry[:port]/]path[:tag][@digest], lowercase path.
- * Checked here so a typo is refused by the API instead of failing on every node.
- */
-const imageReference = /^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
-
-/** Absolute path with no `..` segment: volumes must not climb out of where they are put. */
-const safeAbsolutePath = z.string().min(1).max(4096)
-  .refine((p) => p.startsWith('/'), 'must be an absolute path')
-  .refine((p) => !p.split('/').includes('..'), 'must not contain ".." segments');
-
-export const ContainerPortSchema = z.strictObject({
-  containerPort: z.number().int().min(1).max(65535),
-  hostPort: z.number().int().min(1).max(65535).optional(),
-  hostIP: z.string().optional(),
-  protocol: z.enum(['tcp', 'udp']).default('tcp'),
-});
-
-export const VolumeMountSchema = z.strictObject({
-  mountPath: safeAbsolutePath,
-  /** A directory on the node. */
-  hostPath: safeAbsolutePath.optional(),
-  /** An app-scoped data volume kept by the runtime across container re-creations. */
-  dataVolume: NameSchema.optional(),
-  readOnly: z.boolean().default(false),
-}).refine((v) => (v.hostPath === undefined) !== (v.dataVolume === undefined), { message: 'set exactly one of hostPath or dataVolume' });
-
-export const ResourceLimitsSchema = z.strictObject({
-  /** Bytes. */
-  memoryBytes: z.number().int().positive().optional(),
-  /** CPUs, e.g. 0.5. */
-  cpus: z.number().positive().max(1024).optional(),
-});
-
-export const ContainerTemplateSchema = z.strictObject({
-  runtime: z.literal('container'),
-  image: z.string().max(512).regex(imageReference, 'must be an image reference like "registry.local:5000/team/app:1.2"'),
-  imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
-  /** Node-local path of an image tarball (`docker save` format) to load when the image is missing: air-gapped sites. */
-  imageArchive: safeAbsolutePath.optional(),
-  command: z.array(z.string()).optional(),
-  args: z.array(z.string()).optional(),
-  env: EnvSchema.default({}),
-  workingDir: z.string().optional(),
-  ports: z.array(ContainerPortSchema).default([]),
-  volumes: z.array(VolumeMountSchema).default([]),
-  resources: ResourceLimitsSchema.default({}),
-  restartPolicy: RestartPolicySchema.default('Always'),
-});
-export type ContainerTemplate = z.infer<typeof ContainerTemplateSchema>;
-
-/** What a workload runs. A discriminated union on `runtime` so new runtimes slot in. */
-export const WorkloadTemplateSchema = z.discriminatedUnion('runtime', [ProcessTemplateSchema, ContainerTemplateSchema]);
-export type WorkloadTemplate = z.infer<typeof WorkloadTemplateSchema>;
+export * from './templates.js';
+import { WorkloadTemplateSchema } from './templates.js';
 
 // ---- App: operator-facing, bound to nodes by the scheduler ----------------------------------
 
@@ -141,6 +74,8 @@ export const WorkloadStatusSchema = z.strictObject({
   startedAt: z.string().nullable().optional(),
   finishedAt: z.string().nullable().optional(),
   lastError: z.string().nullable().optional(),
+  /** Readiness probe verdict; null when the workload has no readiness probe. */
+  ready: z.boolean().nullable().optional(),
   /** Generation of the app template the edge is running. */
   generation: z.number().int().nonnegative(),
   /** Edge wall-clock time the status was observed. */

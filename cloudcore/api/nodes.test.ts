@@ -110,7 +110,7 @@ describe('nodes, tokens and events API', () => {
     await redeemJoinToken(api.store, 'edge-5', token);
     const unused = await mintToken('edge-5');
     expect(await api.store.get('NodeCredential', 'edge-5')).toBeDefined();
-    const template = { runtime: 'process' as const, command: '/bin/true', args: [], env: {}, restartPolicy: 'Always' as const };
+    const template = { runtime: 'process' as const, command: '/bin/true', args: [], env: {}, restartPolicy: 'Always' as const, probes: {}, configs: [], secrets: [] };
     const workload = (node: string): Workload => ({
       kind: 'Workload', metadata: { name: `app.${node}` }, spec: { nodeName: node, app: 'app', generation: 1, template },
     });

@@ -84,7 +84,7 @@ describe('watch streams', () => {
   });
 
   it('filters workloads by node and app', async () => {
-    const template = { runtime: 'process' as const, command: '/bin/true', args: [], env: {}, restartPolicy: 'Always' as const };
+    const template = { runtime: 'process' as const, command: '/bin/true', args: [], env: {}, restartPolicy: 'Always' as const, probes: {}, configs: [], secrets: [] };
     const workload = (app: string, node: string): Workload => ({
       kind: 'Workload', metadata: { name: `${app}.${node}` }, spec: { nodeName: node, app, generation: 1, template },
     });

@@ -8,7 +8,7 @@ const node = (name: string, labels: Record<string, string>, phase: Node['status'
 });
 const app = (name: string, selector: App['spec']['selector'], generation = 1, command = 'sleep'): App => ({
   kind: 'App', metadata: { name, generation },
-  spec: { selector, template: { runtime: 'process', command, args: ['60'], env: {}, restartPolicy: 'Always' } },
+  spec: { selector, template: { runtime: 'process', command, args: ['60'], env: {}, restartPolicy: 'Always', probes: {}, configs: [], secrets: [] } },
 });
 
 describe('desiredWorkloads', () => {
@@ -31,7 +31,7 @@ describe('planBindings', () => {
   const nodes = [node('edge-1', { zone: 'a' }), node('edge-2', { zone: 'b' })];
   const existing = (name: string, nodeName: string, generation: number): Workload => ({
     kind: 'Workload', metadata: { name, resourceVersion: 7 },
-    spec: { nodeName, app: 'web', generation, template: { runtime: 'process', command: 'sleep', args: ['60'], env: {}, restartPolicy: 'Always' } },
+    spec: { nodeName, app: 'web', generation, template: { runtime: 'process', command: 'sleep', args: ['60'], env: {}, restartPolicy: 'Always', probes: {}, configs: [], secrets: [] } },
     status: { state: 'Running', restarts: 0, generation, observedAt: 't' },
   });
   it('moves a workload when labels change: removes the old binding, creates the new', () => {

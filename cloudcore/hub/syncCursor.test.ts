@@ -29,7 +29,7 @@ function workload(name: string, rv: number, command = 'sleep'): Workload {
   return {
     kind: 'Workload',
     metadata: { name, resourceVersion: rv },
-    spec: { nodeName: 'edge-1', app: name.split('.')[0]!, generation: 1, template: { runtime: 'process', command, args: [], env: {}, restartPolicy: 'Always' } },
+    spec: { nodeName: 'edge-1', app: name.split('.')[0]!, generation: 1, template: { runtime: 'process', command, args: [], env: {}, restartPolicy: 'Always', probes: {}, configs: [], secrets: [] } },
   };
 }
 

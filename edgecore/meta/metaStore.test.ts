@@ -19,7 +19,7 @@ function workload(app: string, opts: { node?: string; generation?: number; comma
     metadata: { name: workloadName(app, node), resourceVersion: 1 },
     spec: {
       nodeName: node, app, generation: opts.generation ?? 1,
-      template: { runtime: 'process', command: opts.command ?? '/bin/true', args: [], env: {}, restartPolicy: 'Always' },
+      template: { runtime: 'process', command: opts.command ?? '/bin/true', args: [], env: {}, restartPolicy: 'Always', probes: {}, configs: [], secrets: [] },
     },
   };
 }

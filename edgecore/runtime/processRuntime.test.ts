@@ -48,7 +48,7 @@ function newRuntime(opts: Partial<ProcessRuntimeOptions> = {}): ProcessRuntime {
 }
 
 function proc(command: string, args: string[], extra: Partial<ProcessTemplate> = {}): ProcessTemplate {
-  return { runtime: 'process', command, args, env: {}, restartPolicy: 'Always', ...extra };
+  return { runtime: 'process', command, args, env: {}, restartPolicy: 'Always', probes: {}, configs: [], secrets: [], ...extra };
 }
 
 const shell = (script: string, extra: Partial<ProcessTemplate> = {}): ProcessTemplate => proc(SH, ['-c', script], extra);
@@ -113,7 +113,7 @@ describe('ProcessRuntime', () => {
     try {
       const rt = newRuntime();
       const script = 'printf "%s %s|%s|%s\\n" "$GREETING" "$1" "$(pwd)" "${EDGEFLEET_TEST_SECRET:-unset}" > out.txt';
-      await rt.ensure({ name: 'env', generation: 1, template: proc(SH, ['-c', script, 'sh', 'world'], { env: { GREETING: 'hello' }, workingDir: dir, restartPolicy: 'Never' }) });
+      await rt.ensure({ name: 'env', generation: 1, template: proc(SH, ['-c', script, 'sh', 'world'], { env: { GREETING: 'hello' }, workingDir: dir, restartPolicy: 'Never', probes: {}, configs: [], secrets: [] }) });
       const status = await waitForStatus(rt, 'env', (s) => s.state === 'Exited');
       expect(status.exitCode).toBe(0);
       expect(readFileSync(join(dir, 'out.txt'), 'utf8')).toBe(`hello world|${dir}|unset\n`);
@@ -155,8 +155,8 @@ describe('ProcessRuntime', () => {
 
   it('Never leaves a failed process Failed', async () => {
     const rt = newRuntime();
-    await rt.ensure({ name: 'once', generation: 1, template: shell('exit 7', { restartPolicy: 'Never' }) });
-    await rt.ensure({ name: 'marker', generation: 1, template: shell('exit 1', { restartPolicy: 'Always' }) });
+    await rt.ensure({ name: 'once', generation: 1, template: shell('exit 7', { restartPolicy: 'Never', probes: {}, configs: [], secrets: [] }) });
+    await rt.ensure({ name: 'marker', generation: 1, template: shell('exit 1', { restartPolicy: 'Always', probes: {}, configs: [], secrets: [] }) });
     await waitForStatus(rt, 'marker', (s) => s.restarts >= 2); // several back-off periods have passed
     expect(rt.statuses().get('once')).toMatchObject({ state: 'Failed', exitCode: 7, restarts: 0, lastError: 'exited with code 7' });
     expect(statesOf('once')).toEqual(['Pending', 'Running', 'Failed']);
@@ -165,8 +165,8 @@ describe('ProcessRuntime', () => {
   it('reports a missing command as Failed with a clear lastError, retried under Always', async () => {
     const rt = newRuntime();
     await rt.ensure({ name: 'nocmd', generation: 1, template: proc('/nonexistent/edgefleet-no-such-command', []) });
-    await rt.ensure({ name: 'nocmd-never', generation: 1, template: proc('edgefleet-no-such-command', [], { restartPolicy: 'Never' }) });
-    await rt.ensure({ name: 'nodir', generation: 1, template: proc(SH, ['-c', 'true'], { workingDir: join(dir, 'missing'), restartPolicy: 'Never' }) });
+    await rt.ensure({ name: 'nocmd-never', generation: 1, template: proc('edgefleet-no-such-command', [], { restartPolicy: 'Never', probes: {}, configs: [], secrets: [] }) });
+    await rt.ensure({ name: 'nodir', generation: 1, template: proc(SH, ['-c', 'true'], { workingDir: join(dir, 'missing'), restartPolicy: 'Never', probes: {}, configs: [], secrets: [] }) });
     const retried = await waitForStatus(rt, 'nocmd', (s) => s.restarts >= 2);
     expect(retried.state).toBe('Failed');
     expect(retried.lastError).toMatch(/^command not found: "\/nonexistent\/edgefleet-no-such-command"/);
@@ -226,7 +226,7 @@ describe('ProcessRuntime', () => {
 
   it('kills what an exited process left in its group', async () => {
     const rt = newRuntime();
-    await rt.ensure({ name: 'leaver', generation: 1, template: shell(`sleep 300 & echo $! > ${dir}/left.pid; exit 0`, { restartPolicy: 'Never' }) });
+    await rt.ensure({ name: 'leaver', generation: 1, template: shell(`sleep 300 & echo $! > ${dir}/left.pid; exit 0`, { restartPolicy: 'Never', probes: {}, configs: [], secrets: [] }) });
     await waitForStatus(rt, 'leaver', (s) => s.state === 'Exited');
     const left = readPidFile(join(dir, 'left.pid'));
     strayPids.push(left);
@@ -235,7 +235,7 @@ describe('ProcessRuntime', () => {
 
   it('logs stdout and stderr lines', async () => {
     const rt = newRuntime();
-    await rt.ensure({ name: 'both', generation: 1, template: shell('echo to-stdout; echo to-stderr >&2; printf unterminated', { restartPolicy: 'Never' }) });
+    await rt.ensure({ name: 'both', generation: 1, template: shell('echo to-stdout; echo to-stderr >&2; printf unterminated', { restartPolicy: 'Never', probes: {}, configs: [], secrets: [] }) });
     await waitForAsync('both streams in the log', async () => (await rt.readLogs('both', 10)).length === 3);
     expect((await rt.readLogs('both', 10)).sort()).toEqual(['to-stderr', 'to-stdout', 'unterminated']);
   });
@@ -243,7 +243,7 @@ describe('ProcessRuntime', () => {
   it('caps the log file and returns its tail', async () => {
     const rt = newRuntime({ logMaxBytes: 2_000 });
     const program = "for (let i = 0; i < 1000; i++) console.log('line-' + i);";
-    await rt.ensure({ name: 'chatty', generation: 1, template: proc(process.execPath, ['-e', program], { restartPolicy: 'Never' }) });
+    await rt.ensure({ name: 'chatty', generation: 1, template: proc(process.execPath, ['-e', program], { restartPolicy: 'Never', probes: {}, configs: [], secrets: [] }) });
     await waitForStatus(rt, 'chatty', (s) => s.state === 'Exited');
     await waitForAsync('all output in the log', async () => (await rt.readLogs('chatty', 1)).includes('line-999'));
     const current = statSync(join(dir, 'logs', 'chatty.log')).size;

@@ -30,7 +30,7 @@ export function makeApp(name: string, opts: { generation?: number; status?: App[
     metadata: { name, resourceVersion: 7, generation: opts.generation ?? 1, creationTimestamp: minutesAgo(120) },
     spec: {
       selector: opts.matchLabels ? { matchLabels: opts.matchLabels } : {},
-      template: { runtime: 'process', command: '/usr/bin/node', args: ['server.js'], env: {}, restartPolicy: 'Always' },
+      template: { runtime: 'process', command: '/usr/bin/node', args: ['server.js'], env: {}, restartPolicy: 'Always', probes: {}, configs: [], secrets: [] },
     },
     ...(opts.status ? { status: opts.status } : {}),
   };
@@ -42,7 +42,7 @@ export function makeWorkload(app: string, node: string, state: 'Running' | 'Cras
     metadata: { name: `${app}.${node}`, resourceVersion: 9 },
     spec: {
       nodeName: node, app, generation,
-      template: { runtime: 'process', command: '/usr/bin/node', args: [], env: {}, restartPolicy: 'Always' },
+      template: { runtime: 'process', command: '/usr/bin/node', args: [], env: {}, restartPolicy: 'Always', probes: {}, configs: [], secrets: [] },
     },
     status: {
       state, restarts: state === 'CrashLoop' ? 4 : 0, generation, observedAt: minutesAgo(2),

@@ -5,7 +5,7 @@ import { MemoryLinkState } from './memoryLinkState.js';
 const workload = (app: string, node: string, marker: string): Workload => ({
   kind: 'Workload',
   metadata: { name: `${app}.${node}`, resourceVersion: 1 },
-  spec: { nodeName: node, app, generation: 1, template: { runtime: 'process', command: '/bin/true', args: [marker], env: {}, restartPolicy: 'Never' } },
+  spec: { nodeName: node, app, generation: 1, template: { runtime: 'process', command: '/bin/true', args: [marker], env: {}, restartPolicy: 'Never', probes: {}, configs: [], secrets: [] } },
 });
 
 describe('MemoryLinkState', () => {
