@@ -9,7 +9,7 @@ import { JoinRefusedError, joinCloud } from './link/join.js';
 import { reconnectDelayMs } from './link/backoff.js';
 import { META_KEYS, MetaStore } from './meta/metaStore.js';
 import { ProcessRuntime } from './runtime/processRuntime.js';
-import type { Runtime } from './runtime/runtime.js';
+import { materializeTemplate, removeWorkloadData } from './runtime/dataRefs.js';
 import { RuntimeRouter } from './runtime/runtimeRouter.js';
 import { StatusServer } from './local/statusServer.js';
 
@@ -20,7 +20,7 @@ import { StatusServer } from './local/statusServer.js';
  */
 export class EdgeAgent {
   private meta!: MetaStore;
-  private runtime!: Runtime;
+  private runtime!: RuntimeRouter;
   private processRuntime!: ProcessRuntime;
   private link: CloudLink | undefined;
   private readonly status = new StatusServer(() => this.statusSnapshot());
@@ -52,6 +52,9 @@ export class EdgeAgent {
     this.log.info({ statusUrl: this.statusUrl, workloads: this.meta.desiredWorkloads().length }, 'edgecore ready');
     await this.startLink(0);
   }
+
+  /** Where configs and secrets of workloads are written (root-only). */
+  private dataRoot(): string { return join(this.settings.dataDir, 'workload-data'); }
 
   private credentialPath(): string { return join(this.settings.dataDir, 'node.credential'); }
 
@@ -106,20 +109,32 @@ export class EdgeAgent {
       for (const name of this.runtime.statuses().keys()) {
         if (!wanted.has(name)) {
           await this.runtime.remove(name);
+          removeWorkloadData(this.dataRoot(), name);
           this.lastState.delete(name);
           this.log.info({ workload: name }, 'workload removed');
         }
       }
       for (const w of desired) {
-        await this.runtime.ensure({ name: w.spec.app, generation: w.spec.generation, template: w.spec.template })
+        const base = { name: w.spec.app, generation: w.spec.generation };
+        let template;
+        try {
+          template = materializeTemplate(w, this.dataRoot());
+        } catch (err) {
+          await this.runtime.markFailed({ ...base, template: w.spec.template }, (err as Error).message);
+          continue;
+        }
+        await this.runtime.ensure({ ...base, template })
           .catch((err: Error) => this.log.error({ workload: w.spec.app, err: err.message }, 'could not start workload'));
       }
     });
     return this.reconciling;
   }
 
-  private onWorkloadStatus(name: string, status: WorkloadStatus): void {
-    if (this.stopping || !this.meta.desiredWorkload(name)) return;
+  private onWorkloadStatus(name: string, reported: WorkloadStatus): void {
+    const desired = this.stopping ? undefined : this.meta.desiredWorkload(name);
+    if (!desired) return;
+    // Tells the cloud which version of the Workload this status is about (and not to echo it back).
+    const status: WorkloadStatus = { ...reported, observedGeneration: desired.metadata.generation ?? 0 };
     this.meta.enqueue('workloadStatus', name, { app: name, status });
     const previous = this.lastState.get(name);
     if (previous !== status.state) {

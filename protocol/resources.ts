@@ -60,6 +60,27 @@ export const AppInputSchema = z.strictObject({
 });
 export type AppInput = z.infer<typeof AppInputSchema>;
 
+// ---- Configs and secrets: key → value data used by workloads --------------------------------
+
+export const DataKeySchema = z.string().min(1).max(253).regex(/^[-._a-zA-Z0-9]+$/, 'must be letters, digits, "-", "_" or "."')
+  .refine((k) => k !== '.' && k !== '..', 'must not be "." or ".."');
+export const DataSchema = z.record(DataKeySchema, z.string())
+  .refine((d) => Object.entries(d).reduce((n, [k, v]) => n + k.length + v.length, 0) <= 1024 * 1024, 'data must be at most 1 MiB in all');
+
+export const ConfigSchema = z.strictObject({ kind: z.literal('Config'), metadata: ObjectMetaSchema, data: DataSchema });
+export type Config = z.infer<typeof ConfigSchema>;
+export const SecretSchema = z.strictObject({ kind: z.literal('Secret'), metadata: ObjectMetaSchema, data: DataSchema });
+export type Secret = z.infer<typeof SecretSchema>;
+
+/** Body of POST/PUT for configs and secrets. */
+export const DataObjectInputSchema = z.strictObject({
+  apiVersion: z.string().optional(),
+  kind: z.enum(['Config', 'Secret']).optional(),
+  metadata: ObjectMetaSchema,
+  data: DataSchema,
+});
+export type DataObjectInput = z.infer<typeof DataObjectInputSchema>;
+
 // ---- Workload: one app bound to one node; the unit the edge runs ----------------------------
 
 export const WorkloadStateSchema = z.enum(['Pending', 'Running', 'Exited', 'CrashLoop', 'Failed', 'Stopped']);
@@ -78,6 +99,8 @@ export const WorkloadStatusSchema = z.strictObject({
   ready: z.boolean().nullable().optional(),
   /** Generation of the app template the edge is running. */
   generation: z.number().int().nonnegative(),
+  /** `metadata.generation` of the Workload object the edge held when reporting (Kubernetes' observedGeneration). */
+  observedGeneration: z.number().int().nonnegative().optional(),
   /** Edge wall-clock time the status was observed. */
   observedAt: z.string(),
 });
@@ -92,6 +115,17 @@ export const WorkloadSchema = z.strictObject({
     /** App generation this template came from; the edge reports it back in status. */
     generation: z.number().int().nonnegative(),
     template: WorkloadTemplateSchema,
+    /**
+     * Contents of the configs and secrets the template refers to, copied in by the scheduler
+     * so a change to one rolls the workload and the edge has them offline. The API never
+     * shows secret values; the edge keeps them only in its root-only database.
+     */
+    resolved: z.strictObject({
+      configs: z.record(z.string(), DataSchema),
+      secrets: z.record(z.string(), DataSchema),
+      /** References that do not exist (yet): the edge reports the workload Failed naming them. */
+      missing: z.array(z.string()),
+    }).optional(),
   }),
   status: WorkloadStatusSchema.optional(),
 });
@@ -178,6 +212,6 @@ export const EventSchema = z.strictObject({
 });
 export type Event = z.infer<typeof EventSchema>;
 
-export type AnyObject = App | Workload | Node | JoinToken | NodeCredential | Event;
+export type AnyObject = App | Workload | Node | JoinToken | NodeCredential | Event | Config | Secret;
 export type Kind = AnyObject['kind'];
-export const KINDS: readonly Kind[] = ['App', 'Workload', 'Node', 'JoinToken', 'NodeCredential', 'Event'];
+export const KINDS: readonly Kind[] = ['App', 'Workload', 'Node', 'JoinToken', 'NodeCredential', 'Event', 'Config', 'Secret'];

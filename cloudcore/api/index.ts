@@ -3,6 +3,7 @@ import type { Store } from '../store/store.js';
 import { appRoutes } from './apps.js';
 import { bearerAuth, type ApiTokens } from './auth.js';
 import { API_BODY_LIMIT_BYTES, registerErrorHandling } from './errors.js';
+import { dataObjectRoutes } from './dataObjects.js';
 import { eventRoutes } from './events.js';
 import { nodeRoutes } from './nodes.js';
 import { nodeStreamRoutes, type EdgeTunnel } from './nodeStreams.js';
@@ -22,6 +23,7 @@ import { zodValidatorCompiler } from './zodSchemas.js';
  *       ├── /tokens             mint a join token
  *       ├── /apps               list · watch · create · get (with status.nodes) · replace · delete
  *       ├── /nodes/{n}/workloads/{w}/logs · exec   through the node's link (503 if not connected)
+ *       ├── /configs, /secrets  list · get · create · replace · delete (secret values write-only)
  *       ├── /workloads          list · watch
  *       └── /events             list
  */
@@ -58,6 +60,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
       await secured.register(appRoutes, routeOptions);
       await secured.register(workloadRoutes, routeOptions);
       await secured.register(eventRoutes, routeOptions);
+      await secured.register(dataObjectRoutes, routeOptions);
       await secured.register(nodeStreamRoutes, { ...routeOptions, tunnel: opts.tunnel ?? { requestsFor: () => undefined } });
     });
   }, { prefix: '/api/v1' });

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import type { AnyObject, Kind } from '../../protocol/index.js';
 import type { ObjectOf, Store, WatchEvent, WatchEventType } from '../store/store.js';
+import { present } from './present.js';
 import { SelectionFilter } from './watchFilter.js';
 
 /**
@@ -29,7 +30,7 @@ function isKind<K extends Kind>(obj: AnyObject, kind: K): obj is ObjectOf<K> {
 }
 
 function ndjsonLine(type: WatchEventType, object: AnyObject): string {
-  return `${JSON.stringify({ type, object })}\n`;
+  return `${JSON.stringify({ type, object: present(object) })}\n`;
 }
 
 /** The open watch streams of one API instance, so shutdown can end them. */

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Workload } from '../../protocol/index.js';
+import { present } from './present.js';
 import type { ResourceRoutesOptions } from './routeContext.js';
 import { WorkloadListQuery, type ZodTypeProvider } from './zodSchemas.js';
 
@@ -13,6 +14,6 @@ export async function workloadRoutes(app: FastifyInstance, { store, watches }: R
       (node === undefined || w.spec.nodeName === node) && (appName === undefined || w.spec.app === appName);
     if (watch) return watches.serve(reply, { kind: 'Workload', node, fromRevision: resourceVersion, includes });
     const { items, revision } = await store.list('Workload', { node });
-    return { items: items.filter(includes), resourceVersion: revision };
+    return { items: items.filter(includes).map(present), resourceVersion: revision };
   });
 }

@@ -23,7 +23,9 @@ export class Scheduler {
   async start(): Promise<void> {
     const from = await this.store.revision();
     for (const node of (await this.store.list('Node')).items) this.nodeLabels.set(node.metadata.name, labelKey(node.metadata.labels));
-    this.watches.push(await this.store.watch({ kind: 'App', fromRevision: from }, () => this.trigger()));
+    for (const kind of ['App', 'Config', 'Secret'] as const) {
+      this.watches.push(await this.store.watch({ kind, fromRevision: from }, () => this.trigger()));
+    }
     this.watches.push(await this.store.watch({ kind: 'Node', fromRevision: from }, (event) => {
       // Node status writes (heartbeats, phase) cannot change bindings: only membership and labels can.
       const name = event.object.metadata.name;
@@ -63,10 +65,14 @@ export class Scheduler {
 
   private async reconcile(): Promise<void> {
     this.passes++;
-    const [apps, nodes, workloads] = await Promise.all([
-      this.store.list('App'), this.store.list('Node'), this.store.list('Workload'),
+    const [apps, nodes, workloads, configs, secrets] = await Promise.all([
+      this.store.list('App'), this.store.list('Node'), this.store.list('Workload'), this.store.list('Config'), this.store.list('Secret'),
     ]);
-    const plan = planBindings(desiredWorkloads(apps.items, nodes.items), workloads.items);
+    const data = {
+      configs: new Map(configs.items.map((c) => [c.metadata.name, c.data])),
+      secrets: new Map(secrets.items.map((c) => [c.metadata.name, c.data])),
+    };
+    const plan = planBindings(desiredWorkloads(apps.items, nodes.items, data), workloads.items);
     let writes = 0;
     // Yield now and then so the hub can start sending to the first nodes while the rest are written.
     const pace = async () => { if (++writes % 100 === 0) await new Promise((r) => setImmediate(r)); };

@@ -1,6 +1,6 @@
 import {
   matchesSelector, workloadName,
-  type App, type Node, type Workload,
+  type App, type Node, type Workload, type WorkloadTemplate,
 } from '../../protocol/index.js';
 
 /**
@@ -11,9 +11,18 @@ import {
 
 export type WorkloadSpec = Workload['spec'];
 
-export function desiredWorkloads(apps: App[], nodes: Node[]): Map<string, WorkloadSpec> {
+/** Config and secret contents by name, as the store holds them. */
+export interface DataObjects {
+  configs: ReadonlyMap<string, Record<string, string>>;
+  secrets: ReadonlyMap<string, Record<string, string>>;
+}
+
+const NO_DATA: DataObjects = { configs: new Map(), secrets: new Map() };
+
+export function desiredWorkloads(apps: App[], nodes: Node[], data: DataObjects = NO_DATA): Map<string, WorkloadSpec> {
   const desired = new Map<string, WorkloadSpec>();
   for (const app of apps) {
+    const resolved = resolveData(app.spec.template, data);
     for (const node of nodes) {
       if (!matchesSelector(app.spec.selector, node.metadata.labels)) continue;
       desired.set(workloadName(app.metadata.name, node.metadata.name), {
@@ -21,10 +30,28 @@ export function desiredWorkloads(apps: App[], nodes: Node[]): Map<string, Worklo
         app: app.metadata.name,
         generation: app.metadata.generation ?? 1,
         template: app.spec.template,
+        ...(resolved ? { resolved } : {}),
       });
     }
   }
   return desired;
+}
+
+/** Copies in the configs and secrets a template refers to; undefined when it refers to none. */
+export function resolveData(template: WorkloadTemplate, data: DataObjects): WorkloadSpec['resolved'] {
+  if (template.configs.length === 0 && template.secrets.length === 0) return undefined;
+  const resolved: NonNullable<WorkloadSpec['resolved']> = { configs: {}, secrets: {}, missing: [] };
+  for (const [refs, source, target, kind] of [
+    [template.configs, data.configs, resolved.configs, 'config'],
+    [template.secrets, data.secrets, resolved.secrets, 'secret'],
+  ] as const) {
+    for (const ref of refs) {
+      const found = source.get(ref.name);
+      if (found) target[ref.name] = found;
+      else resolved.missing.push(`${kind} "${ref.name}"`);
+    }
+  }
+  return resolved;
 }
 
 export interface BindingPlan {
@@ -52,5 +79,6 @@ export function planBindings(desired: Map<string, WorkloadSpec>, existing: Workl
 
 function sameSpec(a: WorkloadSpec, b: WorkloadSpec): boolean {
   return a.nodeName === b.nodeName && a.app === b.app && a.generation === b.generation
-    && JSON.stringify(a.template) === JSON.stringify(b.template);
+    && JSON.stringify(a.template) === JSON.stringify(b.template)
+    && JSON.stringify(a.resolved) === JSON.stringify(b.resolved);
 }

@@ -56,13 +56,14 @@ describe('PendingChanges', () => {
 });
 
 describe('isEchoOfEdgeStatus', () => {
-  const w = workload('a.edge-1', 5);
-  it('skips a status-only write for the generation the edge already runs', () => {
-    const echoed = { ...w, status: { state: 'Running' as const, restarts: 0, generation: 1, observedAt: 't' } };
-    expect(isEchoOfEdgeStatus({ type: 'MODIFIED', object: echoed, revision: 5 })).toBe(true);
+  const base = workload('a.edge-1', 5);
+  const w = { ...base, metadata: { ...base.metadata, generation: 3 } };
+  const status = (observedGeneration: number) => ({ state: 'Running' as const, restarts: 0, generation: 1, observedGeneration, observedAt: 't' });
+  it('skips a status-only write for the object version the edge already holds', () => {
+    expect(isEchoOfEdgeStatus({ type: 'MODIFIED', object: { ...w, status: status(3) }, revision: 5 })).toBe(true);
   });
-  it('keeps a spec change the edge has not reported running yet', () => {
-    const newer = { ...w, spec: { ...w.spec, generation: 2 }, status: { state: 'Running' as const, restarts: 0, generation: 1, observedAt: 't' } };
+  it('keeps a spec change (new object generation) the edge has not seen, even with the same app generation', () => {
+    const newer = { ...w, metadata: { ...w.metadata, generation: 4 }, status: status(3) };
     expect(isEchoOfEdgeStatus({ type: 'MODIFIED', object: newer, revision: 6 })).toBe(false);
   });
   it('keeps additions, deletions and objects without status', () => {

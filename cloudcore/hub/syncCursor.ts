@@ -36,14 +36,15 @@ export function decideResume(input: ResumeInput): ResumeDecision {
 }
 
 /**
- * True when a change is only the edge's own status coming back: the workload's status says
- * the edge already runs this spec generation, so the edge holds this spec and needs nothing.
- * Without this, every status report would bounce back down the link as a sync frame.
+ * True when a change is only the edge's own status coming back: the status says the edge
+ * already holds this version of the object (`observedGeneration` = the object's generation,
+ * which the store bumps on every spec change), so there is nothing to send. Without this,
+ * every status report would bounce back down the link as a sync frame.
  */
 export function isEchoOfEdgeStatus(event: WatchEvent): boolean {
   if (event.type !== 'MODIFIED' || event.object.kind !== 'Workload') return false;
-  const { status, spec } = event.object;
-  return status !== undefined && status.generation === spec.generation;
+  const observed = event.object.status?.observedGeneration;
+  return observed !== undefined && observed === event.object.metadata.generation;
 }
 
 /**

@@ -26,18 +26,22 @@ export class RuntimeRouter implements Runtime {
     const runtime = this.runtimes[kind];
     this.owner.set(desired.name, kind);
     if (!runtime) {
-      const status: WorkloadStatus = {
-        state: 'Failed', restarts: 0, generation: desired.generation, observedAt: new Date().toISOString(),
-        lastError: `this node has no ${kind} runtime configured${kind === 'container' ? ' (start edgecore with --container-engine <socket>)' : ''}`,
-      };
-      const known = this.unplaced.get(desired.name);
-      if (known && known.lastError === status.lastError && known.generation === status.generation) return;
-      this.unplaced.set(desired.name, status);
-      for (const l of this.listeners) l(desired.name, status);
-      return;
+      return this.markFailed(desired, `this node has no ${kind} runtime configured${kind === 'container' ? ' (start edgecore with --container-engine <socket>)' : ''}`);
     }
     this.unplaced.delete(desired.name);
     await runtime.ensure(desired);
+  }
+
+  /** A workload that cannot be started at all (no runtime, missing config): stop what runs and report why. */
+  async markFailed(desired: DesiredWorkload, reason: string): Promise<void> {
+    const previous = this.owner.get(desired.name);
+    if (previous) await this.runtimes[previous]?.remove(desired.name);
+    this.owner.delete(desired.name);
+    const known = this.unplaced.get(desired.name);
+    if (known && known.lastError === reason && known.generation === desired.generation) return;
+    const status: WorkloadStatus = { state: 'Failed', restarts: 0, generation: desired.generation, observedAt: new Date().toISOString(), lastError: reason };
+    this.unplaced.set(desired.name, status);
+    for (const l of this.listeners) l(desired.name, status);
   }
 
   async remove(name: string): Promise<void> {
