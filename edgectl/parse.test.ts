@@ -94,7 +94,7 @@ describe('app files', () => {
     const [app] = parseAppFile(APP_YAML, 'app.yaml');
     expect(app!.metadata.name).toBe('web');
     expect(app!.spec.template).toEqual({
-      runtime: 'process', command: '/usr/bin/node', args: ['server.js'], env: {}, restartPolicy: 'Always',
+      runtime: 'process', command: '/usr/bin/node', args: ['server.js'], env: {}, restartPolicy: 'Always', probes: {}, configs: [], secrets: [],
     });
   });
 
