@@ -9,6 +9,7 @@ import { JoinRefusedError, joinCloud } from './link/join.js';
 import { reconnectDelayMs } from './link/backoff.js';
 import { META_KEYS, MetaStore } from './meta/metaStore.js';
 import { ProcessRuntime } from './runtime/processRuntime.js';
+import { ContainerRuntime } from './runtime/container/containerRuntime.js';
 import { materializeTemplate, removeWorkloadData } from './runtime/dataRefs.js';
 import { RuntimeRouter } from './runtime/runtimeRouter.js';
 import { StatusServer } from './local/statusServer.js';
@@ -22,6 +23,7 @@ export class EdgeAgent {
   private meta!: MetaStore;
   private runtime!: RuntimeRouter;
   private processRuntime!: ProcessRuntime;
+  private containerRuntime: ContainerRuntime | undefined;
   private link: CloudLink | undefined;
   private readonly status = new StatusServer(() => this.statusSnapshot());
   private reconciling: Promise<void> = Promise.resolve();
@@ -43,9 +45,19 @@ export class EdgeAgent {
       logMaxBytes: this.settings.logMaxBytes,
       logger: this.log,
     });
-    this.runtime = new RuntimeRouter({ process: this.processRuntime });
+    if (this.settings.containerEngine) {
+      this.containerRuntime = new ContainerRuntime({
+        socketPath: this.settings.containerEngine,
+        nodeName: this.settings.node,
+        dataVolumeDir: join(dataDir, 'volumes'),
+        logger: this.log,
+      });
+    }
+    this.runtime = new RuntimeRouter({ process: this.processRuntime, ...(this.containerRuntime ? { container: this.containerRuntime } : {}) });
     this.runtime.onStatus((name, status) => this.onWorkloadStatus(name, status));
     await this.processRuntime.recover();
+    // Containers outlive edgecore: take over the running ones instead of recreating them.
+    await this.containerRuntime?.adopt();
     // Autonomy: run what the local database says before even trying the cloud.
     await this.reconcile();
     this.statusUrl = await this.status.listen(this.settings.statusHost, this.settings.statusPort);
@@ -126,6 +138,9 @@ export class EdgeAgent {
         await this.runtime.ensure({ ...base, template })
           .catch((err: Error) => this.log.error({ workload: w.spec.app, err: err.message }, 'could not start workload'));
       }
+      // Owned containers this node no longer wants, including ones no runtime entry tracks.
+      await this.containerRuntime?.removeUndesired(wanted)
+        .catch((err: Error) => this.log.warn({ err: err.message }, 'could not clean up undesired containers'));
     });
     return this.reconciling;
   }

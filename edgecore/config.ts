@@ -12,6 +12,8 @@ export const EdgeSettingsSchema = z.strictObject({
   heartbeatSeconds: z.coerce.number().positive().max(3600).default(30),
   logMaxBytes: z.coerce.number().int().min(4096).default(1024 * 1024),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Unix socket of a Docker-API container engine (Docker, or `podman system service`); unset: process workloads only. */
+  containerEngine: z.string().min(1).optional(),
   /** Leave workloads running when edgecore stops (only runtimes that can adopt them honour it). */
   keepWorkloadsOnExit: boolSetting.default(false),
 });

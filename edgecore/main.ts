@@ -19,6 +19,7 @@ const program = new Command('edgecore')
   .option('--heartbeat-seconds <n>', 'heartbeat period (default 30)')
   .option('--log-max-bytes <n>', 'per-workload log size before rotation (default 1 MiB)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
+  .option('--container-engine <socket>', 'unix socket of a Docker-API engine (Docker or `podman system service`) to run container workloads')
   .option('--keep-workloads-on-exit <bool>', 'leave workloads running when edgecore stops, where the runtime can adopt them')
   .action(async (flags: Record<string, unknown>) => {
     let settings;

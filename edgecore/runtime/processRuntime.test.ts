@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -309,5 +311,131 @@ describe('ProcessRuntime.recover', () => {
     await new Promise((resolve) => setTimeout(resolve, 400)); // longer than the grace a kill would use
     expect(isLive(stranger, startTicks)).toBe(true);
     expect(records.load()).toEqual([]);
+  });
+});
+
+describe('ProcessRuntime probes', () => {
+  /** A port nothing listens on right now (bound, then released), for a workload to serve on. */
+  async function freePort(): Promise<number> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return port;
+  }
+
+  const node = (program: string, extra: Partial<ProcessTemplate>): ProcessTemplate => proc(process.execPath, ['-e', program], { workingDir: dir, ...extra });
+  const fast = { periodSeconds: 1, timeoutSeconds: 1, initialDelaySeconds: 0, failureThreshold: 1, successThreshold: 1 };
+
+  it('restarts a workload whose exec liveness probe starts failing (the probe runs with its env and cwd)', async () => {
+    writeFileSync(join(dir, 'alive'), '');
+    const rt = newRuntime();
+    const liveness = { ...fast, timeoutSeconds: 5, exec: { command: [SH, '-c', 'test -f "$MARKER"'] } };
+    await rt.ensure({ name: 'live', generation: 1, template: node('setInterval(() => {}, 1000)', { env: { MARKER: 'alive' }, probes: { liveness } }) });
+    const first = await waitForStatus(rt, 'live', (s) => s.state === 'Running');
+    expect(first.ready).toBeNull(); // no readiness probe
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // a passing check or two: no restart
+    expect(rt.statuses().get('live')).toMatchObject({ state: 'Running', pid: first.pid, restarts: 0 });
+
+    rmSync(join(dir, 'alive'));
+    const second = await waitForStatus(rt, 'live', (s) => s.state === 'Running' && s.restarts >= 1);
+    expect(second.pid).not.toBe(first.pid);
+    expect(second.lastError).toBe('liveness probe failed: command ["/bin/sh","-c","test -f \\"$MARKER\\""] exited with code 1');
+    expect(events.find((e) => e.name === 'live' && e.status.state === 'Exited')?.status).toMatchObject({ signal: 'SIGTERM', lastError: second.lastError });
+    await waitFor('the old process to be gone', () => !isLive(first.pid!));
+  });
+
+  it('a failed liveness probe under restartPolicy Never leaves the workload Failed', async () => {
+    const rt = newRuntime();
+    const liveness = { ...fast, exec: { command: ['false'] } };
+    await rt.ensure({ name: 'doomed', generation: 1, template: node('setInterval(() => {}, 1000)', { restartPolicy: 'Never', probes: { liveness } }) });
+    const failed = await waitForStatus(rt, 'doomed', (s) => s.state === 'Failed');
+    expect(failed).toMatchObject({ restarts: 0, pid: null, signal: 'SIGTERM', lastError: 'liveness probe failed: command ["false"] exited with code 1' });
+  });
+
+  it('keeps a workload that answers its HTTP liveness probe, and restarts it when it stops answering', async () => {
+    const port = await freePort();
+    // Logs each probe request with its pid; once a "hang" file appears it takes it and stops answering.
+    const program = `let hang = false; const fs = require('fs');
+      require('http').createServer((req, res) => {
+        console.log('probe', req.url, process.pid);
+        if (!hang && fs.existsSync('hang')) { hang = true; fs.unlinkSync('hang'); }
+        if (!hang) res.end('ok');
+      }).listen(${port}, '127.0.0.1');`;
+    const liveness = { ...fast, initialDelaySeconds: 1, failureThreshold: 2, httpGet: { port, path: '/healthz', host: '127.0.0.1', scheme: 'HTTP' as const } };
+    const rt = newRuntime();
+    await rt.ensure({ name: 'web', generation: 1, template: node(program, { probes: { liveness } }) });
+    const first = await waitForStatus(rt, 'web', (s) => s.state === 'Running');
+    const probedBy = async (pid: number): Promise<number> => (await rt.readLogs('web', 1_000)).filter((l) => l === `probe /healthz ${pid}`).length;
+    await waitForAsync('three answered probes', async () => (await probedBy(first.pid!)) >= 3);
+    expect(rt.statuses().get('web')).toMatchObject({ state: 'Running', pid: first.pid, restarts: 0 });
+
+    writeFileSync(join(dir, 'hang'), '');
+    const second = await waitForStatus(rt, 'web', (s) => s.state === 'Running' && s.restarts === 1);
+    expect(second.pid).not.toBe(first.pid);
+    expect(second.lastError).toBe(`liveness probe failed: HTTP GET http://127.0.0.1:${port}/healthz: timed out after 1000 ms`);
+    await waitForAsync('three answered probes of the new process', async () => (await probedBy(second.pid!)) >= 3);
+    expect(rt.statuses().get('web')).toMatchObject({ state: 'Running', pid: second.pid, restarts: 1 });
+  });
+
+  it('reports readiness from a TCP probe: false until the port opens, then following it', async () => {
+    const port = await freePort();
+    // Listens while a "ready" file exists.
+    const program = `const fs = require('fs'); let server = null;
+      setInterval(() => {
+        const want = fs.existsSync('ready');
+        if (want && !server) server = require('net').createServer((s) => s.destroy()).listen(${port}, '127.0.0.1');
+        else if (!want && server) { server.close(); server = null; }
+      }, 50);`;
+    const readiness = { ...fast, tcpSocket: { port, host: '127.0.0.1' } };
+    const rt = newRuntime();
+    await rt.ensure({ name: 'svc', generation: 1, template: node(program, { probes: { readiness } }) });
+    expect(events.find((e) => e.name === 'svc')!.status).toMatchObject({ state: 'Pending', ready: false });
+    expect(await waitForStatus(rt, 'svc', (s) => s.state === 'Running')).toMatchObject({ ready: false });
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // failing checks: still not ready
+    expect(rt.statuses().get('svc')!.ready).toBe(false);
+
+    writeFileSync(join(dir, 'ready'), '');
+    await waitForStatus(rt, 'svc', (s) => s.ready === true);
+    rmSync(join(dir, 'ready'));
+    await waitForStatus(rt, 'svc', (s) => s.ready === false);
+    writeFileSync(join(dir, 'ready'), '');
+    await waitForStatus(rt, 'svc', (s) => s.ready === true);
+
+    const readyValues = events.filter((e) => e.name === 'svc').map((e) => e.status.ready);
+    expect(readyValues.filter((v, k) => k === 0 || v !== readyValues[k - 1])).toEqual([false, true, false, true]);
+    expect(rt.statuses().get('svc')!.restarts).toBe(0); // readiness never restarts
+    await rt.remove('svc');
+    expect(events.at(-1)!.status).toMatchObject({ state: 'Stopped', ready: false });
+  });
+
+  it('stops probing when the workload is removed', async () => {
+    let httpProbes = 0;
+    let tcpProbes = 0;
+    const httpServer = createHttpServer((_req, res) => { httpProbes++; res.end('ok'); });
+    const tcpServer = createServer((socket) => { tcpProbes++; socket.destroy(); });
+    const listen = async (server: Server): Promise<number> => {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return (server.address() as AddressInfo).port;
+    };
+    try {
+      const httpPort = await listen(httpServer);
+      const tcpPort = await listen(tcpServer);
+      const rt = newRuntime();
+      const probes = {
+        liveness: { ...fast, failureThreshold: 3, httpGet: { port: httpPort, path: '/', host: '127.0.0.1', scheme: 'HTTP' as const } },
+        readiness: { ...fast, tcpSocket: { port: tcpPort, host: '127.0.0.1' } },
+      };
+      await rt.ensure({ name: 'probed', generation: 1, template: node('setInterval(() => {}, 1000)', { probes }) });
+      await waitFor('probes of both kinds', () => httpProbes >= 2 && tcpProbes >= 2);
+      expect(rt.statuses().get('probed')).toMatchObject({ state: 'Running', ready: true, restarts: 0 });
+      await rt.remove('probed');
+      const counts = [httpProbes, tcpProbes];
+      await new Promise((resolve) => setTimeout(resolve, 2_500)); // two and a half periods
+      expect([httpProbes, tcpProbes]).toEqual(counts);
+    } finally {
+      httpServer.closeAllConnections();
+      await Promise.all([httpServer, tcpServer].map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    }
   });
 });

@@ -1,14 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { statSync } from 'node:fs';
 import type { ProcessTemplate, WorkloadStatus } from '../../protocol/index.js';
 import { CappedLogStore, LineSplitter } from './cappedLog.js';
 import { runExec } from './processExec.js';
 import { killGroupRemnants, readStartTicks, signalGroup, terminateOrphanGroup } from './processGroup.js';
+import { initialReadiness, livenessFailureMessage, startRunProbes, type RunProbes, type WorkloadProbes } from './probes/runProbes.js';
 import {
   DEFAULT_BACKOFF, isFailure, nextConsecutiveFailures, restartDelayMs, shouldRestart, stateAfterRun,
   type BackoffSettings, type RunOutcome,
 } from './restartPolicy.js';
 import type { DesiredWorkload, ExecResult, RecordKeeper, Runtime, StatusListener } from './runtime.js';
+import {
+  describeExit, directoryProblem, errorMessage, now, settlesWithin, spawnErrorMessage, stableStringify, workloadEnv,
+} from './processSupport.js';
+
+export { stableStringify, workloadEnv } from './processSupport.js';
 
 /**
  * Runs workloads as host processes. Each workload is spawned detached (its own session and
@@ -19,6 +24,9 @@ import type { DesiredWorkload, ExecResult, RecordKeeper, Runtime, StatusListener
  * Environment: NOT edgecore's whole environment (it may hold credentials and settings meant for
  * edgecore only), but a small allow-list (PATH, HOME, locale, TZ, …) overlaid with the template's
  * `env`.
+ *
+ * Probes (`probes/`) run per run: a failed liveness probe terminates the group like a stop and
+ * counts as a failed run (restart per policy, with back-off); readiness sets `status.ready`.
  */
 
 export interface RuntimeLogger {
@@ -37,8 +45,8 @@ export interface ProcessRuntimeOptions {
 }
 
 const DEFAULT_STOP_GRACE_MS = 5_000;
-const INHERITED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR'];
-const FALLBACK_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** Output an exec probe keeps, per stream; only its start is quoted in `lastError`. */
+const PROBE_OUTPUT_BYTES = 4_096;
 const silentLogger: RuntimeLogger = { info: () => {}, warn: () => {} };
 
 /** One start of a workload's process. */
@@ -52,6 +60,9 @@ interface Run {
   outcome: RunOutcome | null;
   exited: Promise<void>;
   markExited: () => void;
+  probes: RunProbes | null;
+  /** Set when a failed liveness probe made us terminate it: the reason of the last check. */
+  livenessFailure: string | null;
 }
 
 interface Supervised {
@@ -115,7 +126,7 @@ export class ProcessRuntime implements Runtime {
       if (existing) await this.stopSupervised(existing);
       const entry: Supervised = {
         desired, template: desired.template, templateKey, run: null, consecutiveFailures: 0, restartTimer: null, retired: false, removed: false,
-        status: { state: 'Pending', restarts: 0, generation: desired.generation, observedAt: now() },
+        status: { state: 'Pending', restarts: 0, ready: initialReadiness(desired.template.probes), generation: desired.generation, observedAt: now() },
       };
       this.workloads.set(desired.name, entry);
       this.publish(entry, {});
@@ -130,7 +141,7 @@ export class ProcessRuntime implements Runtime {
         entry.removed = true;
         const outcome = await this.stopSupervised(entry);
         this.workloads.delete(name);
-        this.publish(entry, stoppedPatch(outcome), false);
+        this.publish(entry, stoppedPatch(outcome, entry.template.probes), false);
       }
       this.records.remove(name);
       this.logs.delete(name);
@@ -167,7 +178,7 @@ export class ProcessRuntime implements Runtime {
       const entry = this.workloads.get(name);
       if (!entry) return;
       const outcome = await this.stopSupervised(entry);
-      this.publish(entry, stoppedPatch(outcome));
+      this.publish(entry, stoppedPatch(outcome, entry.template.probes));
     })));
   }
 
@@ -178,8 +189,12 @@ export class ProcessRuntime implements Runtime {
     const { template } = entry;
     let markExited = (): void => {};
     const exited = new Promise<void>((resolve) => { markExited = resolve; });
-    const run: Run = { pid: null, startTicks: null, startedMs: Date.now(), ended: false, stopping: false, outcome: null, exited, markExited };
+    const run: Run = {
+      pid: null, startTicks: null, startedMs: Date.now(), ended: false, stopping: false, outcome: null, exited, markExited,
+      probes: null, livenessFailure: null,
+    };
     entry.run = run;
+    const env = workloadEnv(template.env);
 
     let child: ChildProcess;
     try {
@@ -187,7 +202,7 @@ export class ProcessRuntime implements Runtime {
       if (cwdProblem !== null) throw new Error(cwdProblem);
       child = spawn(template.command, template.args, {
         cwd: template.workingDir,
-        env: workloadEnv(template.env),
+        env,
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -207,9 +222,24 @@ export class ProcessRuntime implements Runtime {
     child.on('exit', (code, signal) => this.endRun(entry, run, { exitCode: code, signal, spawnFailed: false }, null));
     this.publish(entry, {
       state: 'Running', pid: child.pid, startedAt: new Date(run.startedMs).toISOString(),
-      finishedAt: null, exitCode: null, signal: null,
+      finishedAt: null, exitCode: null, signal: null, ready: initialReadiness(template.probes),
     });
     this.logger.info({ workload: name, pid: child.pid, restarts: entry.status.restarts }, 'workload started');
+    run.probes = startRunProbes(template.probes, {
+      exec: (command, timeoutMs) => runExec(command, { env, cwd: template.workingDir, timeoutMs, maxOutputBytes: PROBE_OUTPUT_BYTES }),
+    }, {
+      onReadyChange: (ready) => { if (entry.run === run && !run.ended) this.publish(entry, { ready }); },
+      onLivenessFailure: (reason) => this.failLiveness(entry, run, reason),
+      onHandlerError: (err) => this.logger.warn({ workload: name, err: errorMessage(err) }, 'probe handler failed'),
+    });
+  }
+
+  /** A failed liveness probe: terminate the group; `endRun` then treats the exit as a failure. */
+  private failLiveness(entry: Supervised, run: Run, reason: string): void {
+    if (run.ended || run.stopping || entry.run !== run || run.pid === null) return;
+    run.livenessFailure = reason;
+    this.logger.warn({ workload: entry.desired.name, pid: run.pid, reason }, 'liveness probe failed; terminating workload');
+    this.terminateRun(entry, run).catch((err: unknown) => this.logger.warn({ workload: entry.desired.name, err: errorMessage(err) }, 'cannot terminate workload'));
   }
 
   private captureOutput(entry: Supervised, child: ChildProcess): void {
@@ -238,6 +268,7 @@ export class ProcessRuntime implements Runtime {
     if (run.ended) return;
     run.ended = true;
     run.outcome = outcome;
+    run.probes?.stop();
     // Node has reaped the leader; whatever it forked and left in its group goes with it.
     if (run.pid !== null) killGroupRemnants(run.pid);
     run.markExited();
@@ -245,12 +276,14 @@ export class ProcessRuntime implements Runtime {
 
     const { name, template } = entry.desired;
     entry.consecutiveFailures = nextConsecutiveFailures(entry.consecutiveFailures, Date.now() - run.startedMs, this.backoff.resetAfterMs);
-    const restart = shouldRestart(template.restartPolicy, outcome.exitCode, outcome.signal);
-    const failed = isFailure(outcome.exitCode, outcome.signal);
-    const lastError = error ?? (failed ? describeExit(outcome) : entry.status.lastError ?? null);
+    // Killed for a failed liveness probe: a failure whatever the exit code (it may exit 0 on SIGTERM).
+    const probeFailure = run.livenessFailure;
+    const failed = probeFailure !== null || isFailure(outcome.exitCode, outcome.signal);
+    const restart = probeFailure !== null ? template.restartPolicy !== 'Never' : shouldRestart(template.restartPolicy, outcome.exitCode, outcome.signal);
+    const lastError = error ?? (probeFailure !== null ? livenessFailureMessage(probeFailure) : failed ? describeExit(outcome) : entry.status.lastError ?? null);
     this.publish(entry, {
-      state: stateAfterRun(outcome, restart, entry.consecutiveFailures),
-      pid: null, exitCode: outcome.exitCode, signal: outcome.signal, finishedAt: now(), lastError,
+      state: !restart && failed ? 'Failed' : stateAfterRun(outcome, restart, entry.consecutiveFailures),
+      pid: null, exitCode: outcome.exitCode, signal: outcome.signal, finishedAt: now(), lastError, ready: initialReadiness(template.probes),
     });
     if (!restart) {
       this.logger.info({ workload: name, ...outcome, lastError }, 'workload ended');
@@ -273,9 +306,17 @@ export class ProcessRuntime implements Runtime {
     entry.restartTimer = null;
     const run = entry.run;
     if (run === null) return null;
+    run.probes?.stop();
     if (run.ended || run.pid === null) return run.ended ? run.outcome : null;
     run.stopping = true;
+    await this.terminateRun(entry, run);
+    return run.outcome;
+  }
+
+  /** SIGTERM to the run's group, SIGKILL after the grace period; resolves once it exited (or gave up). */
+  private async terminateRun(entry: Supervised, run: Run): Promise<void> {
     const pid = run.pid;
+    if (pid === null || run.ended) return;
     // The leader has not been reaped (run not ended), so pid is still our group's id.
     signalGroup(pid, 'SIGTERM');
     if (!(await settlesWithin(run.exited, this.stopGraceMs))) {
@@ -285,7 +326,6 @@ export class ProcessRuntime implements Runtime {
         this.logger.warn({ workload: entry.desired.name, pid }, 'workload did not exit after SIGKILL');
       }
     }
-    return run.outcome;
   }
 
   /** Updates the status, saves the record (unless `persist` is false) and tells listeners. */
@@ -326,67 +366,12 @@ export class ProcessRuntime implements Runtime {
 
 // ---- helpers ----------------------------------------------------------------------------------
 
-function stoppedPatch(outcome: RunOutcome | null): Partial<WorkloadStatus> {
-  const patch: Partial<WorkloadStatus> = { state: 'Stopped', pid: null };
+function stoppedPatch(outcome: RunOutcome | null, probes: WorkloadProbes): Partial<WorkloadStatus> {
+  const patch: Partial<WorkloadStatus> = { state: 'Stopped', pid: null, ready: initialReadiness(probes) };
   if (outcome !== null && !outcome.spawnFailed) {
     patch.exitCode = outcome.exitCode;
     patch.signal = outcome.signal;
     patch.finishedAt = now();
   }
   return patch;
-}
-
-export function workloadEnv(templateEnv: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const key of INHERITED_ENV) {
-    const value = process.env[key];
-    if (value !== undefined) env[key] = value;
-  }
-  env.PATH ??= FALLBACK_PATH;
-  return { ...env, ...templateEnv };
-}
-
-/** JSON with sorted object keys, so equal templates compare equal whatever their key order. */
-export function stableStringify(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-    : v));
-}
-
-function directoryProblem(path: string): string | null {
-  try {
-    return statSync(path).isDirectory() ? null : `workingDir ${JSON.stringify(path)} is not a directory`;
-  } catch {
-    return `workingDir ${JSON.stringify(path)} does not exist`;
-  }
-}
-
-function spawnErrorMessage(err: Error, command: string): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return `command not found: ${JSON.stringify(command)} (${err.message})`;
-  if (code === 'EACCES') return `command not executable: ${JSON.stringify(command)} (${err.message})`;
-  return `cannot start ${JSON.stringify(command)}: ${err.message}`;
-}
-
-function describeExit(outcome: RunOutcome): string {
-  return outcome.signal !== null ? `killed by signal ${outcome.signal}` : `exited with code ${outcome.exitCode}`;
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function now(): string {
-  return new Date().toISOString();
-}
-
-/** Whether `promise` settles within `ms`; the timer is cleared either way. */
-async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); });
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
