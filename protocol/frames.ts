@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DeviceSchema, ReportedTwinSchema, TelemetrySampleSchema } from './devices.js';
 import { EdgeEventSchema, NameSchema, WorkloadSchema, WorkloadStatusSchema } from './resources.js';
 
 /**
@@ -32,6 +33,19 @@ export const HelloFrameSchema = z.strictObject({
 export const AckFrameSchema = z.strictObject({ type: z.literal('ack'), node: NameSchema.optional(), revision });
 
 export const UpstreamEntrySchema = z.discriminatedUnion('kind', [
+  /** The device's whole reported section as the edge holds it (coalesces per device). */
+  z.strictObject({
+    seq, kind: z.literal('twinReported'), key: z.string().max(300),
+    body: z.strictObject({
+      device: NameSchema, twin: ReportedTwinSchema, online: z.boolean(), lastSeen: z.string().nullable(),
+      observedGeneration: z.number().int().nonnegative(),
+    }),
+  }),
+  /** Telemetry samples of one device, oldest first (a bounded spool on the edge). */
+  z.strictObject({
+    seq, kind: z.literal('telemetry'), key: z.string().max(300),
+    body: z.strictObject({ device: NameSchema, samples: z.array(TelemetrySampleSchema).min(1).max(1000) }),
+  }),
   z.strictObject({
     seq, kind: z.literal('workloadStatus'), key: z.string().max(300),
     body: z.strictObject({ app: NameSchema, status: WorkloadStatusSchema }),
@@ -73,8 +87,8 @@ export type HelloFrame = z.infer<typeof HelloFrameSchema>;
 // ---- cloud → edge ---------------------------------------------------------------------------
 
 export const ChangeSchema = z.discriminatedUnion('op', [
-  z.strictObject({ op: z.literal('put'), object: WorkloadSchema }),
-  z.strictObject({ op: z.literal('delete'), kind: z.literal('Workload'), name: NameSchema }),
+  z.strictObject({ op: z.literal('put'), object: z.discriminatedUnion('kind', [WorkloadSchema, DeviceSchema]) }),
+  z.strictObject({ op: z.literal('delete'), kind: z.enum(['Workload', 'Device']), name: NameSchema }),
 ]);
 export type Change = z.infer<typeof ChangeSchema>;
 

@@ -3,3 +3,5 @@ export * from './labels.js';
 export * from './resources.js';
 export * from './frames.js';
 export * from './settings.js';
+export * from './devices.js';
+export * from './mqttTopics.js';

@@ -26,6 +26,7 @@ export type ObjectMeta = z.infer<typeof ObjectMetaSchema>;
 
 export * from './templates.js';
 import { WorkloadTemplateSchema } from './templates.js';
+import type { Device, DeviceModel } from './devices.js';
 
 // ---- App: operator-facing, bound to nodes by the scheduler ----------------------------------
 
@@ -212,6 +213,6 @@ export const EventSchema = z.strictObject({
 });
 export type Event = z.infer<typeof EventSchema>;
 
-export type AnyObject = App | Workload | Node | JoinToken | NodeCredential | Event | Config | Secret;
+export type AnyObject = App | Workload | Node | JoinToken | NodeCredential | Event | Config | Secret | DeviceModel | Device;
 export type Kind = AnyObject['kind'];
-export const KINDS: readonly Kind[] = ['App', 'Workload', 'Node', 'JoinToken', 'NodeCredential', 'Event', 'Config', 'Secret'];
+export const KINDS: readonly Kind[] = ['App', 'Workload', 'Node', 'JoinToken', 'NodeCredential', 'Event', 'Config', 'Secret', 'DeviceModel', 'Device'];

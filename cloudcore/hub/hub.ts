@@ -7,12 +7,15 @@ import {
   HUB_PATHS, JoinRequestSchema, MAX_FRAME_BYTES, NODE_HEADER, OFFLINE_AFTER_MS,
 } from '../../protocol/index.js';
 import type { Store, Watch } from '../store/store.js';
+import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { JoinError, redeemJoinToken, verifyNodeCredential } from './credentials.js';
 import { NodeSession, type HubCounters } from './nodeSession.js';
 import { updateNodeStatus } from './nodeStatus.js';
 
 export interface HubOptions {
   store: Store;
+  /** Where device telemetry from edges goes; without it telemetry entries are acked and dropped. */
+  telemetry?: TelemetryStore;
   log: Logger;
   /** A session silent for this long is considered dead and closed (node goes Offline). */
   offlineAfterMs?: number;
@@ -93,6 +96,7 @@ export class Hub {
     if (previous) previous.terminate(4000, 'replaced by a newer connection');
     const session = new NodeSession(node, ws, {
       store: this.opts.store,
+      ...(this.opts.telemetry ? { telemetry: this.opts.telemetry } : {}),
       log: this.opts.log,
       counters: this.counters,
       upstreamCursors: this.upstreamCursors,

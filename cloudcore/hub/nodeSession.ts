@@ -5,9 +5,10 @@ import {
   type CloudFrame, type EdgeFrame, type ErrorFrame, type HelloFrame, type UpstreamEntry,
 } from '../../protocol/index.js';
 import { GoneError, type Store, type Watch } from '../store/store.js';
+import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { updateNodeStatus } from './nodeStatus.js';
 import { OperatorRequests } from './operatorRequests.js';
-import { decideResume, isEchoOfEdgeStatus, PendingChanges } from './syncCursor.js';
+import { decideResume, isEchoOfEdgeStatus, isSynced, PendingChanges } from './syncCursor.js';
 import { applyUpstreamEntry } from './upstream.js';
 
 export interface HubCounters {
@@ -21,6 +22,7 @@ export interface HubCounters {
 
 export interface SessionDeps {
   store: Store;
+  telemetry?: TelemetryStore;
   log: Logger;
   counters: HubCounters;
   /** Upstream seq applied per node and epoch; outlives sessions so a reconnect skips resends. */
@@ -121,7 +123,7 @@ export class NodeSession {
     const epoch = this.hello!.epoch;
     for (const entry of entries) {
       if (entry.seq <= this.lastUpstreamSeq) continue; // already applied: a resend after a lost ack
-      await applyUpstreamEntry(this.deps.store, this.node, epoch, entry);
+      await applyUpstreamEntry(this.deps, this.node, epoch, entry);
       this.lastUpstreamSeq = entry.seq;
       this.deps.upstreamCursors.set(this.node, { epoch, seq: entry.seq });
     }
@@ -165,11 +167,15 @@ export class NodeSession {
     if (decision.mode === 'snapshot') {
       this.deps.counters.snapshots++;
       this.deps.log.info({ node: this.node, reason: decision.reason }, 'sending full snapshot');
-      const { items, revision } = await store.list('Workload', { node: this.node });
+      // One store, one revision: both lists read the same state (no await between writes here).
+      const workloads = await store.list('Workload', { node: this.node });
+      const devices = await store.list('Device', { node: this.node });
       if (this.closed) return;
+      const revision = Math.min(workloads.revision, devices.revision);
       this.inFlight = revision;
       this.pending.advance(revision);
-      this.send({ type: 'sync', mode: 'snapshot', revision, changes: items.map((object) => ({ op: 'put', object })) });
+      const changes = [...workloads.items, ...devices.items].map((object) => ({ op: 'put' as const, object }));
+      this.send({ type: 'sync', mode: 'snapshot', revision, changes });
       await this.startWatch(revision);
     } else {
       this.deps.log.info({ node: this.node, fromRevision: decision.fromRevision }, 'resuming edge');
@@ -186,8 +192,8 @@ export class NodeSession {
   }
 
   private async startWatch(fromRevision: number): Promise<void> {
-    this.watch = await this.deps.store.watch({ kind: 'Workload', node: this.node, fromRevision }, (event) => {
-      if (isEchoOfEdgeStatus(event)) return;
+    this.watch = await this.deps.store.watch({ node: this.node, fromRevision }, (event) => {
+      if (!isSynced(event.object) || isEchoOfEdgeStatus(event)) return;
       this.pending.add(event);
       this.scheduleFlush();
     });

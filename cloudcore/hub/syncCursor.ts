@@ -1,4 +1,4 @@
-import type { Change, Workload } from '../../protocol/index.js';
+import type { AnyObject, Change, Device, Workload } from '../../protocol/index.js';
 import type { WatchEvent } from '../store/store.js';
 
 /**
@@ -42,7 +42,7 @@ export function decideResume(input: ResumeInput): ResumeDecision {
  * every status report would bounce back down the link as a sync frame.
  */
 export function isEchoOfEdgeStatus(event: WatchEvent): boolean {
-  if (event.type !== 'MODIFIED' || event.object.kind !== 'Workload') return false;
+  if (event.type !== 'MODIFIED' || (event.object.kind !== 'Workload' && event.object.kind !== 'Device')) return false;
   const observed = event.object.status?.observedGeneration;
   return observed !== undefined && observed === event.object.metadata.generation;
 }
@@ -57,13 +57,13 @@ export class PendingChanges {
 
   add(event: WatchEvent): void {
     const obj = event.object;
-    if (obj.kind !== 'Workload') return;
-    const name = obj.metadata.name;
+    if (!isSynced(obj)) return;
+    const key = `${obj.kind}/${obj.metadata.name}`;
     // Delete and re-insert so iteration order follows the newest change.
-    this.byName.delete(name);
-    this.byName.set(name, event.type === 'DELETED'
-      ? { op: 'delete', kind: 'Workload', name }
-      : { op: 'put', object: obj as Workload });
+    this.byName.delete(key);
+    this.byName.set(key, event.type === 'DELETED'
+      ? { op: 'delete', kind: obj.kind, name: obj.metadata.name }
+      : { op: 'put', object: obj });
     this.maxRevision = Math.max(this.maxRevision, event.revision);
   }
 
@@ -81,4 +81,9 @@ export class PendingChanges {
     this.byName.clear();
     return { changes, revision: this.maxRevision };
   }
+}
+
+/** The kinds an edge holds: its workloads and its devices. */
+export function isSynced(obj: AnyObject): obj is Workload | Device {
+  return obj.kind === 'Workload' || obj.kind === 'Device';
 }

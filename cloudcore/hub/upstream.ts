@@ -1,42 +1,98 @@
-import { workloadName, type UpstreamEntry, type Workload } from '../../protocol/index.js';
+import { workloadName, type Device, type ReportedTwin, type UpstreamEntry, type Workload } from '../../protocol/index.js';
+import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { ConflictError, type Store } from '../store/store.js';
 
 /**
  * Applies what an edge reports (its outbox) to the store. Each entry is idempotent so a
- * resend after a lost ack changes nothing: statuses are keyed by workload and ordered by the
- * edge's observation time; events are named by (node, epoch, seq) and a duplicate create is
- * ignored.
+ * resend after a lost ack changes nothing: statuses are keyed by object and ordered by the
+ * edge's own clock or version; events are named by (node, epoch, seq) and a duplicate create
+ * is ignored; telemetry samples are appended (a resent batch may repeat samples: telemetry is
+ * at-least-once, like MQTT QoS 1).
  */
-export async function applyUpstreamEntry(store: Store, node: string, epoch: string, entry: UpstreamEntry): Promise<void> {
-  if (entry.kind === 'workloadStatus') {
-    await applyWorkloadStatus(store, node, entry.body.app, entry.body.status);
-    return;
-  }
-  try {
-    await store.create({
-      kind: 'Event',
-      metadata: { name: `${node}.${epoch.slice(0, 8).toLowerCase()}.${entry.seq}` },
-      spec: { ...entry.body, node },
-    });
-  } catch (err) {
-    if (!(err instanceof ConflictError)) throw err; // already recorded: a resend
+export interface UpstreamSinks {
+  store: Store;
+  telemetry?: TelemetryStore;
+}
+
+export async function applyUpstreamEntry(sinks: UpstreamSinks, node: string, epoch: string, entry: UpstreamEntry): Promise<void> {
+  switch (entry.kind) {
+    case 'workloadStatus':
+      return applyWorkloadStatus(sinks.store, node, entry.body.app, entry.body.status);
+    case 'twinReported':
+      return applyReportedTwin(sinks.store, node, entry.body);
+    case 'telemetry': {
+      const device = await sinks.store.get('Device', entry.body.device);
+      if (device?.spec.nodeName === node) await sinks.telemetry?.append(entry.body.device, entry.body.samples);
+      return;
+    }
+    case 'event':
+      try {
+        await sinks.store.create({
+          kind: 'Event',
+          metadata: { name: `${node}.${epoch.slice(0, 8).toLowerCase()}.${entry.seq}` },
+          spec: { ...entry.body, node },
+        });
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err; // already recorded: a resend
+      }
   }
 }
 
-async function applyWorkloadStatus(store: Store, node: string, app: string, status: NonNullable<Workload['status']>): Promise<void> {
-  const name = workloadName(app, node);
+/** Read-modify-write with optimistic concurrency, retried when an operator's write wins the race. */
+async function updateWithRetry<K extends 'Workload' | 'Device'>(
+  store: Store, kind: K, name: string, mutate: (current: Extract<Workload | Device, { kind: K }>) => Extract<Workload | Device, { kind: K }> | undefined,
+): Promise<void> {
   for (let attempt = 0; attempt < 5; attempt++) {
-    const current = await store.get('Workload', name);
-    // The app may have been deleted or moved away meanwhile: the report is moot.
-    if (!current || current.spec.nodeName !== node) return;
-    if (current.status && current.status.observedAt > status.observedAt) return; // older than what we hold
-    if (current.status && JSON.stringify(current.status) === JSON.stringify(status)) return;
+    const current = await store.get(kind, name) as Extract<Workload | Device, { kind: K }> | undefined;
+    if (!current) return;
+    const next = mutate(current);
+    if (!next) return;
     try {
-      await store.update({ ...current, status });
+      await store.update(next);
       return;
     } catch (err) {
-      if (!(err instanceof ConflictError)) throw err; // the scheduler wrote it meanwhile: retry
+      if (!(err instanceof ConflictError)) throw err;
     }
   }
-  throw new Error(`could not record status of workload ${name}: too many concurrent writes`);
+  throw new Error(`could not record status of ${kind.toLowerCase()} ${name}: too many concurrent writes`);
+}
+
+function applyWorkloadStatus(store: Store, node: string, app: string, status: NonNullable<Workload['status']>): Promise<void> {
+  return updateWithRetry(store, 'Workload', workloadName(app, node), (current) => {
+    // The app may have been deleted or moved away meanwhile: the report is moot.
+    if (current.spec.nodeName !== node) return undefined;
+    if (current.status && current.status.observedAt > status.observedAt) return undefined; // older than what we hold
+    if (current.status && JSON.stringify(current.status) === JSON.stringify(status)) return undefined;
+    return { ...current, status };
+  });
+}
+
+type TwinReport = Extract<UpstreamEntry, { kind: 'twinReported' }>['body'];
+
+function applyReportedTwin(store: Store, node: string, body: TwinReport): Promise<void> {
+  return updateWithRetry(store, 'Device', body.device, (current) => {
+    if (current.spec.nodeName !== node) return undefined; // another node's device: never theirs to write
+    const twin = mergeReported(current.status?.twin, body.twin);
+    const status = { twin, online: body.online, lastSeen: body.lastSeen, observedGeneration: body.observedGeneration };
+    if (current.status && JSON.stringify(current.status) === JSON.stringify(status)) return undefined;
+    return { ...current, status };
+  });
+}
+
+/**
+ * The device wins for reported. Normally the edge's version only grows and its whole section
+ * replaces ours; after an edge reset (version starts over) keep, per property, the newer value.
+ */
+export function mergeReported(current: ReportedTwin | undefined, incoming: ReportedTwin): ReportedTwin {
+  if (!current || incoming.version >= current.version) return incoming;
+  const reported = { ...current.reported };
+  const metadata = { ...current.metadata };
+  for (const [prop, value] of Object.entries(incoming.reported)) {
+    const at = incoming.metadata[prop]?.updatedAt ?? '';
+    if (at > (current.metadata[prop]?.updatedAt ?? '')) {
+      reported[prop] = value;
+      metadata[prop] = { updatedAt: at };
+    }
+  }
+  return { reported, metadata, version: current.version };
 }

@@ -70,6 +70,7 @@ export interface Store {
 export function boundNode(obj: AnyObject): string | undefined {
   switch (obj.kind) {
     case 'Workload': return obj.spec.nodeName;
+    case 'Device': return obj.spec.nodeName;
     case 'Event': return obj.spec.node;
     default: return undefined;
   }

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { WorkloadSchema, type SyncFrame, type Workload } from '../../protocol/index.js';
+import { DeviceSchema, WorkloadSchema, type Device, type SyncFrame, type Workload } from '../../protocol/index.js';
 import { STATE_KEYS, type Db, type StateTable } from './schema.js';
 
 /**
@@ -12,6 +12,8 @@ export interface SyncResult {
   changed: string[];
   /** Apps no longer desired, sorted. */
   removed: string[];
+  /** Devices added, changed or removed. */
+  devicesChanged: boolean;
 }
 
 /** Thrown when a sync frame would move the edge's revision backwards. Nothing is changed. */
@@ -63,7 +65,7 @@ export function diffDesired(
       changed.push(app);
     }
   }
-  return { changed: changed.sort(), removed: removed.sort() };
+  return { changed: changed.sort(), removed: removed.sort(), devicesChanged: false };
 }
 
 interface DesiredRow { app: string; name: string; json: string }
@@ -76,8 +78,22 @@ export class DesiredTable {
   private readonly deleteApp: Database.Statement<[string]>;
   private readonly deleteAll: Database.Statement<[]>;
   private readonly applyTx: (frame: SyncFrame, ownNode: string | undefined) => SyncResult;
+  private readonly devices: {
+    get: Database.Statement<[string], { json: string }>;
+    all: Database.Statement<[], { json: string }>;
+    upsert: Database.Statement<[string, string]>;
+    delete: Database.Statement<[string]>;
+    deleteAll: Database.Statement<[]>;
+  };
 
   constructor(db: Db, private readonly state: StateTable) {
+    this.devices = {
+      get: db.prepare('SELECT json FROM desired_devices WHERE name = ?'),
+      all: db.prepare('SELECT json FROM desired_devices ORDER BY name'),
+      upsert: db.prepare('INSERT INTO desired_devices (name, json) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET json = excluded.json'),
+      delete: db.prepare('DELETE FROM desired_devices WHERE name = ?'),
+      deleteAll: db.prepare('DELETE FROM desired_devices'),
+    };
     this.byApp = db.prepare('SELECT app, name, json FROM desired WHERE app = ?');
     this.byName = db.prepare('SELECT app, name, json FROM desired WHERE name = ?');
     this.all = db.prepare('SELECT app, name, json FROM desired ORDER BY app');
@@ -109,6 +125,14 @@ export class DesiredTable {
     return row ? parseStored(row) : undefined;
   }
 
+  listDevices(): Device[] {
+    return this.devices.all.all().map((row) => {
+      const parsed = DeviceSchema.safeParse(JSON.parse(row.json));
+      if (!parsed.success) throw new Error(`stored device is corrupt: ${parsed.error.message}`);
+      return parsed.data;
+    });
+  }
+
   private applyInside(frame: SyncFrame, ownNode: string | undefined): SyncResult {
     const last = this.lastRevision();
     // The cloud's revisions only grow; an older frame means a confused or replayed sender, and
@@ -120,12 +144,25 @@ export class DesiredTable {
       if (!before.has(app)) before.set(app, json);
     };
 
+    let devicesChanged = false;
     if (frame.mode === 'snapshot') {
       for (const row of this.all.all()) remember(row.app, row.json);
       this.deleteAll.run();
+      devicesChanged = this.devices.deleteAll.run().changes > 0;
     }
     for (const change of frame.changes) {
-      if (change.op === 'put') {
+      if (change.op === 'put' && change.object.kind === 'Device') {
+        const device = change.object;
+        if (ownNode !== undefined && device.spec.nodeName !== ownNode) {
+          throw new ForeignObjectError(device.metadata.name, device.spec.nodeName, ownNode);
+        }
+        const json = canonicalJson(device);
+        if (this.devices.get.get(device.metadata.name)?.json !== json) devicesChanged = true;
+        this.devices.upsert.run(device.metadata.name, json);
+        if (frame.mode === 'snapshot') devicesChanged = true;
+      } else if (change.op === 'delete' && change.kind === 'Device') {
+        devicesChanged = this.devices.delete.run(change.name).changes > 0 || devicesChanged;
+      } else if (change.op === 'put' && change.object.kind === 'Workload') {
         const object = change.object;
         const app = object.spec.app;
         // Defense in depth: the cloud filters per node, but a node must never run another's work.
@@ -134,7 +171,7 @@ export class DesiredTable {
         }
         remember(app, this.byApp.get(app)?.json);
         this.upsert.run(app, object.metadata.name, canonicalJson(object));
-      } else {
+      } else if (change.op === 'delete') {
         // Deletes name the cloud object (metadata.name, i.e. "<app>.<node>"), not the app.
         const row = this.byName.get(change.name);
         if (row === undefined) continue;
@@ -146,7 +183,7 @@ export class DesiredTable {
 
     const after = new Map<string, string | undefined>();
     for (const app of before.keys()) after.set(app, this.byApp.get(app)?.json);
-    return diffDesired(before, after);
+    return { ...diffDesired(before, after), devicesChanged };
   }
 }
 

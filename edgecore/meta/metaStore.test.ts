@@ -85,12 +85,12 @@ describe('applySync', () => {
 
   it('makes a snapshot the exact desired set', () => {
     const store = open();
-    expect(store.applySync(snapshot(5, [workload('b'), workload('a')]))).toEqual({ changed: ['a', 'b'], removed: [] });
+    expect(store.applySync(snapshot(5, [workload('b'), workload('a')]))).toEqual({ changed: ['a', 'b'], removed: [], devicesChanged: false });
     expect(store.desiredWorkloads().map((w) => w.spec.app)).toEqual(['a', 'b']);
 
     const result = store.applySync(snapshot(9, [workload('b'), workload('c'), workload('a', { generation: 2 })]));
-    expect(result).toEqual({ changed: ['a', 'c'], removed: [] });
-    expect(store.applySync(snapshot(10, [workload('c')]))).toEqual({ changed: [], removed: ['a', 'b'] });
+    expect(result).toEqual({ changed: ['a', 'c'], removed: [], devicesChanged: false });
+    expect(store.applySync(snapshot(10, [workload('c')]))).toEqual({ changed: [], removed: ['a', 'b'], devicesChanged: false });
     expect(store.desiredWorkloads()).toEqual([workload('c')]);
     expect(store.lastRevision()).toBe(10);
   });
@@ -106,7 +106,7 @@ describe('applySync', () => {
         { op: 'delete', kind: 'Workload', name: workloadName('never-existed', NODE) },
       ],
     });
-    expect(result).toEqual({ changed: ['a', 'c'], removed: ['b'] });
+    expect(result).toEqual({ changed: ['a', 'c'], removed: ['b'], devicesChanged: false });
     expect(store.desiredWorkload('a')?.spec.template.command).toBe('/bin/sleep');
     expect(store.desiredWorkload('b')).toBeUndefined();
     expect(store.lastRevision()).toBe(7);
@@ -118,7 +118,7 @@ describe('applySync', () => {
     const w = workload('a');
     const reordered: Workload = { spec: w.spec, metadata: w.metadata, kind: w.kind };
     expect(store.applySync({ type: 'sync', mode: 'delta', revision: 3, changes: [{ op: 'put', object: reordered }] }))
-      .toEqual({ changed: [], removed: [] });
+      .toEqual({ changed: [], removed: [], devicesChanged: false });
   });
 
   it('reports a put then delete of a new app in one delta as nothing', () => {
@@ -128,7 +128,7 @@ describe('applySync', () => {
         { op: 'put', object: workload('x') },
         { op: 'delete', kind: 'Workload', name: workloadName('x', NODE) },
       ],
-    })).toEqual({ changed: [], removed: [] });
+    })).toEqual({ changed: [], removed: [], devicesChanged: false });
   });
 
   it('keeps lastRevision and objects after a crash (no close, reopen)', () => {
@@ -298,6 +298,6 @@ describe('pure helpers', () => {
   it('diffDesired sorts and classifies', () => {
     const before = new Map<string, string | undefined>([['z', 'x'], ['a', 'x'], ['m', undefined], ['k', 'same']]);
     const after = new Map<string, string | undefined>([['z', undefined], ['a', 'y'], ['m', 'new'], ['k', 'same']]);
-    expect(diffDesired(before, after)).toEqual({ changed: ['a', 'm'], removed: ['z'] });
+    expect(diffDesired(before, after)).toEqual({ changed: ['a', 'm'], removed: ['z'], devicesChanged: false });
   });
 });

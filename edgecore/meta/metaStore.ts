@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { type SyncFrame, type UpstreamEntry, type Workload } from '../../protocol/index.js';
+import { type SyncFrame, type UpstreamEntry, type Device, type Workload } from '../../protocol/index.js';
 import type { RecordKeeper } from '../runtime/runtime.js';
 import { DesiredTable, type SyncResult } from './desired.js';
 import { Outbox, resolveLimits, type OutboxLimits, type OutboxStats, type UpstreamBody, type UpstreamKind } from './outbox.js';
@@ -98,6 +98,11 @@ export class MetaStore {
 
   desiredWorkload(app: string): Workload | undefined {
     return this.desired.get(app);
+  }
+
+  /** Devices bound to this node, as the cloud last sent them. */
+  desiredDevices(): Device[] {
+    return this.desired.listDevices();
   }
 
   /**

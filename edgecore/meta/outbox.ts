@@ -30,6 +30,9 @@ export interface OutboxStats {
   oldestSeq: number | null;
 }
 
+/** Kinds where only the newest entry per key matters (a status, a twin's reported section). */
+const COALESCING = new Set<UpstreamKind>(['workloadStatus', 'twinReported']);
+
 interface OutboxRow { seq: number; kind: string; key: string; body: string }
 
 export function resolveLimits(limits: OutboxLimits | undefined): Required<OutboxLimits> {
@@ -52,7 +55,7 @@ function stripUndefined(limits: OutboxLimits): OutboxLimits {
 
 export class Outbox {
   private readonly insert: Database.Statement<[number, string, string, string, number]>;
-  private readonly deleteStatusKey: Database.Statement<[string]>;
+  private readonly deleteStatusKey: Database.Statement<[string, string]>;
   private readonly countEvents: Database.Statement<[], { n: number }>;
   private readonly dropOldestEvents: Database.Statement<[number]>;
   private readonly dropEventsBefore: Database.Statement<[number]>;
@@ -70,11 +73,12 @@ export class Outbox {
     private readonly now: () => number,
   ) {
     this.insert = db.prepare('INSERT INTO outbox (seq, kind, key, body, created_at) VALUES (?, ?, ?, ?, ?)');
-    this.deleteStatusKey = db.prepare(`DELETE FROM outbox WHERE kind = 'workloadStatus' AND key = ?`);
-    this.countEvents = db.prepare(`SELECT count(*) AS n FROM outbox WHERE kind = 'event'`);
+    this.deleteStatusKey = db.prepare(`DELETE FROM outbox WHERE kind = ? AND key = ?`);
+    // Events and telemetry batches are the bounded spool: they share the count and age limits.
+    this.countEvents = db.prepare(`SELECT count(*) AS n FROM outbox WHERE kind IN ('event', 'telemetry')`);
     this.dropOldestEvents = db.prepare(
-      `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE kind = 'event' ORDER BY seq LIMIT ?)`);
-    this.dropEventsBefore = db.prepare(`DELETE FROM outbox WHERE kind = 'event' AND created_at < ?`);
+      `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE kind IN ('event', 'telemetry') ORDER BY seq LIMIT ?)`);
+    this.dropEventsBefore = db.prepare(`DELETE FROM outbox WHERE kind IN ('event', 'telemetry') AND created_at < ?`);
     this.selectPending = db.prepare('SELECT seq, kind, key, body FROM outbox ORDER BY seq LIMIT ?');
     this.deleteUpTo = db.prepare('DELETE FROM outbox WHERE seq <= ?');
     this.stats = db.prepare('SELECT count(*) AS depth, min(seq) AS oldest FROM outbox');
@@ -84,9 +88,9 @@ export class Outbox {
       this.state.setNumber(STATE_KEYS.lastSeq, seq);
       // Only the newest status of a workload matters; the superseded entry is dropped and the
       // new one goes to the back of the queue with a fresh seq (the cloud keeps the latest seq).
-      if (kind === 'workloadStatus') this.deleteStatusKey.run(key);
+      if (COALESCING.has(kind)) this.deleteStatusKey.run(kind, key);
       this.insert.run(seq, kind, key, body, this.now());
-      if (kind === 'event') this.pruneEvents();
+      if (kind === 'event' || kind === 'telemetry') this.pruneEvents();
       return seq;
     });
     this.enqueueTx = (kind, key, body) => enqueue.immediate(kind, key, body);

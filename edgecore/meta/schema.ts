@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 
 export type Db = Database.Database;
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Internal bookkeeping rows in the `state` table (kept apart from the user-facing kv table). */
 export const STATE_KEYS = {
@@ -37,6 +37,10 @@ const MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL
   ) STRICT;
   CREATE INDEX outbox_kind_key ON outbox (kind, key);
+  `,
+  // v2: devices bound to this node (twin desired sections, protocol configs) as the cloud sent them.
+  `
+  CREATE TABLE desired_devices (name TEXT PRIMARY KEY, json TEXT NOT NULL) STRICT;
   `,
 ];
 

