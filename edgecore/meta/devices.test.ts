@@ -30,7 +30,7 @@ describe('MetaStore devices', () => {
     expect(meta.desiredDevices()).toEqual([]);
   });
 
-  it('survives a reopen and refuses another node\\'s device without changing anything', () => {
+  it("survives a reopen and refuses another node's device without changing anything", () => {
     meta.applySync({ type: 'sync', mode: 'snapshot', revision: 5, changes: [{ op: 'put', object: device('t1') }] });
     expect(() => meta.applySync({ type: 'sync', mode: 'delta', revision: 6, changes: [{ op: 'put', object: device('t2') }, { op: 'put', object: device('x', 'edge-2') }] })).toThrow(/edge-2/);
     meta.close();
