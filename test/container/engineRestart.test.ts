@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkloadStatus } from '../../protocol/index.js';
 import type { ContainerRuntime } from '../../edgecore/runtime/container/containerRuntime.js';
-import { waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 import { containersOf, LONG_RUNNING, reportSkip, setUpEngine, template, testRuntime } from './engine.js';
 
 // An engine of its own: this file stops and restarts it.
@@ -71,5 +71,26 @@ describe.skipIf(setup.engine === null)('ContainerRuntime across an engine restar
     await engine.start();
     const after = await waitForState(runtime, 'steady', (s) => s.lastError === null || s.lastError === undefined, 'the outage cleared');
     expect(after).toMatchObject({ state: 'Running', pid: before.pid, restarts: 0 });
+  });
+
+  it('does not count an engine outage as a failed exec liveness probe, and probes again afterwards', async () => {
+    const runtime = testRuntime(engine, join(work, 'volumes'));
+    runtimes.push(runtime);
+    const keeper = ['/bin/sh', '-c', "touch /tmp/alive; trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done"];
+    const liveness = { exec: { command: ['/bin/sh', '-c', 'test -f /tmp/alive'] }, periodSeconds: 1, failureThreshold: 2, timeoutSeconds: 5 };
+    await runtime.ensure({ name: 'probed', generation: 1, template: template({ command: keeper, probes: { liveness } }) });
+    const before = await waitForState(runtime, 'probed', (s) => s.state === 'Running', 'Running');
+    await engine.stop();
+    await waitForState(runtime, 'probed', (s) => (s.lastError ?? '').startsWith('container engine unreachable'), 'an outage reported');
+    await sleep(4_000); // long enough for the liveness probe to fail its threshold twice over
+    await engine.start();
+    await waitForState(runtime, 'probed', (s) => s.lastError === null || s.lastError === undefined, 'the outage cleared');
+    await sleep(3_000); // a stop wrongly pending from the outage would happen by now
+    expect(runtime.statuses().get('probed')).toMatchObject({ state: 'Running', pid: before.pid, restarts: 0 });
+
+    // The liveness probe still runs: a real failure now restarts the container.
+    await runtime.exec('probed', ['/bin/rm', '/tmp/alive'], { timeoutMs: 10_000, maxOutputBytes: 1024 });
+    const restarted = await waitForState(runtime, 'probed', (s) => s.state === 'Running' && s.restarts === 1, 'restarted after a real liveness failure');
+    expect(restarted.lastError).toMatch(/^liveness probe failed: command .* exited with code 1$/);
   });
 });

@@ -5,7 +5,7 @@ import type { DesiredWorkload, ExecResult, Runtime, StatusListener } from '../ru
 import { chooseAdoptions, ownedFilters, readOwnedLabels, templateHash } from './containerSpec.js';
 import { EngineClient, EngineError, isEngineUnavailable } from './engineClient.js';
 import { followWorkloadLogs } from './logFollower.js';
-import { discardContainer, errorMessage, now, SupervisedContainer, type SupervisorContext } from './supervisedContainer.js';
+import { discardContainer, errorMessage, SupervisedContainer, type SupervisorContext } from './supervisedContainer.js';
 
 /**
  * Runs workloads as containers of a Docker-API engine (Docker, or Podman's compat API) on a
@@ -131,7 +131,7 @@ export class ContainerRuntime implements Runtime {
       if (entry) {
         await entry.retire('remove');
         this.workloads.delete(name);
-        entry.publishStatus({ state: 'Stopped', pid: null, finishedAt: now() });
+        entry.publishStopped();
       }
       // Containers of this workload that no entry tracks (left by an earlier edgecore).
       try {
@@ -205,7 +205,7 @@ export class ContainerRuntime implements Runtime {
       const entry = this.workloads.get(name);
       if (!entry) return;
       await entry.retire(opts.stopWorkloads ? 'remove' : 'leave');
-      if (opts.stopWorkloads) entry.publishStatus({ state: 'Stopped', pid: null, finishedAt: now() });
+      if (opts.stopWorkloads) entry.publishStopped();
     })));
   }
 

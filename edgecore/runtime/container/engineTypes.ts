@@ -50,6 +50,12 @@ export const ContainerInspectSchema = z.object({
     Binds: z.array(z.string()).nullish(),
     PortBindings: z.record(z.string(), z.array(PortBindingSchema).nullable()).nullish(),
   }),
+  /** Addresses for probes; empty strings (Podman) or absent networks (network "none") mean none. */
+  NetworkSettings: z.object({
+    IPAddress: z.string().nullish().transform((v) => v ?? ''),
+    Networks: z.record(z.string(), z.object({ IPAddress: z.string().nullish().transform((v) => v ?? '') }).nullable())
+      .nullish().transform((v) => v ?? {}),
+  }).nullish(),
 });
 export type ContainerInspect = z.infer<typeof ContainerInspectSchema>;
 

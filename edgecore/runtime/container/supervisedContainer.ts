@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import type { ContainerTemplate, WorkloadStatus } from '../../../protocol/index.js';
 import type { RuntimeLogger } from '../processRuntime.js';
+import { initialReadiness, livenessFailureMessage } from '../probes/runProbes.js';
 import {
   isFailure, nextConsecutiveFailures, restartDelayMs, shouldRestart, stateAfterRun, type BackoffSettings, type RunOutcome,
 } from '../restartPolicy.js';
@@ -8,6 +9,7 @@ import type { DesiredWorkload } from '../runtime.js';
 import {
   buildCreatePlan, containerLabels, containerName, describeContainerExit, engineTimeMs, ownedFilters, readOwnedLabels, templateHash,
 } from './containerSpec.js';
+import { containerAddress, ContainerRunProbes } from './containerProbes.js';
 import { EngineError, isEngineUnavailable, type ContainerInspect, type EngineClient } from './engineClient.js';
 import { prepareImage } from './imagePreparer.js';
 
@@ -16,6 +18,10 @@ import { prepareImage } from './imagePreparer.js';
  * already runs for it, else image, create, start), noticing its exit on each poll, and
  * restarting it per restart policy with the process runtime's back-off and states. Restarts
  * reuse the container (like Docker's own restart), so its log spans every run.
+ *
+ * Probes (`containerProbes.ts`) run per run, as for processes: a failed liveness probe stops
+ * the container (SIGTERM, SIGKILL after the grace) and counts as a failed run (restart per
+ * policy, with back-off); readiness sets `status.ready`.
  */
 
 export interface SupervisorContext {
@@ -56,6 +62,12 @@ export class SupervisedContainer {
   private retired = false;
   /** Set while the engine does not answer: the lastError to put back when it does. */
   private outage: { previousLastError: string | null } | null = null;
+  /** The probers of the live run. */
+  private probes: ContainerRunProbes | null = null;
+  /** The live run's address on its network, refreshed by each poll. */
+  private address: string | null = null;
+  /** Set when the live run failed its liveness probe and must be stopped: the last check's reason. */
+  private livenessFailure: string | null = null;
 
   /**
    * `hash` is given for an adopted container, whose template (from its labels) lacks env
@@ -64,7 +76,7 @@ export class SupervisedContainer {
   constructor(private readonly ctx: SupervisorContext, public desired: DesiredWorkload, public template: ContainerTemplate, hash?: string) {
     this.hash = hash ?? templateHash(template);
     this.containerName = containerName(ctx.nodeName, desired.name, desired.generation);
-    this.status = { state: 'Pending', restarts: 0, generation: desired.generation, observedAt: now() };
+    this.status = { state: 'Pending', restarts: 0, ready: initialReadiness(template.probes), generation: desired.generation, observedAt: now() };
   }
 
   get name(): string { return this.desired.name; }
@@ -92,6 +104,11 @@ export class SupervisedContainer {
     this.markRunning(found);
   }
 
+  /** After `retire('remove')`: nothing runs any more. */
+  publishStopped(): void {
+    this.publishStatus({ state: 'Stopped', pid: null, finishedAt: now(), ready: initialReadiness(this.template.probes) });
+  }
+
   publishStatus(patch: Partial<WorkloadStatus>): void {
     this.status = { ...this.status, ...patch, observedAt: now() };
     this.ctx.publish(this.name, { ...this.status });
@@ -117,6 +134,10 @@ export class SupervisedContainer {
       this.observeExit(found);
     } else if (found.State.StartedAt !== this.engineStartedAt) {
       this.markRunning(found); // restarted behind our back: report the new run
+    } else {
+      this.address = containerAddress(found);
+      // The stop after a failed liveness probe did not get through (engine outage): again.
+      if (this.livenessFailure !== null) this.stopForLiveness();
     }
   }
 
@@ -128,6 +149,7 @@ export class SupervisedContainer {
    */
   async retire(mode: 'remove' | 'leave'): Promise<void> {
     this.retired = true;
+    this.stopProbes();
     if (this.restartTimer !== null) clearTimeout(this.restartTimer);
     this.restartTimer = null;
     this.abort.abort();
@@ -168,7 +190,7 @@ export class SupervisedContainer {
         // It ended for good before this edgecore looked (a finished one-shot job): report, do not rerun.
         const { ExitCode: exitCode, OOMKilled, Error: engineError } = found.State;
         this.publishStatus({
-          state: isFailure(exitCode, null) ? 'Failed' : 'Exited', pid: null, exitCode, signal: null,
+          state: isFailure(exitCode, null) ? 'Failed' : 'Exited', pid: null, exitCode, signal: null, ready: initialReadiness(this.template.probes),
           startedAt: isoOrNull(found.State.StartedAt), finishedAt: isoOrNull(found.State.FinishedAt),
           lastError: isFailure(exitCode, null) ? describeContainerExit(exitCode, OOMKilled, engineError) : null,
         });
@@ -203,13 +225,71 @@ export class SupervisedContainer {
   // ---- runs -----------------------------------------------------------------------------------
 
   private markRunning(found: ContainerInspect): void {
+    this.stopProbes();
     this.running = true;
     this.engineStartedAt = found.State.StartedAt;
     this.startedMs = engineTimeMs(found.State.StartedAt) ?? Date.now();
+    this.address = containerAddress(found);
+    this.livenessFailure = null;
     this.publishStatus({
       state: 'Running', pid: found.State.Pid > 0 ? found.State.Pid : null, startedAt: new Date(this.startedMs).toISOString(),
-      finishedAt: null, exitCode: null, signal: null,
+      finishedAt: null, exitCode: null, signal: null, ready: initialReadiness(this.template.probes),
     });
+    if (found.State.Running) this.startProbes(found.Id);
+  }
+
+  private startProbes(containerId: string): void {
+    const runKey = this.runKey;
+    const probes = new ContainerRunProbes({
+      engine: this.ctx.engine, containerId, template: this.template, address: () => this.address,
+      handlers: {
+        onReadyChange: (ready) => { if (this.probes === probes && this.running) this.publishStatus({ ready }); },
+        onLivenessFailure: (reason) => { if (this.probes === probes) this.failLiveness(runKey, reason); },
+        onEngineUnreachable: (reason) => { if (this.probes === probes) this.noteOutage(reason); },
+        onHandlerError: (err) => this.ctx.logger.warn({ workload: this.name, err: errorMessage(err) }, 'probe handler failed'),
+      },
+    });
+    this.probes = probes.start();
+  }
+
+  private stopProbes(): void {
+    this.probes?.stop();
+    this.probes = null;
+  }
+
+  /** A failed liveness probe: stop the container; its exit then counts as a failed run. */
+  private failLiveness(runKey: string, reason: string): void {
+    if (this.retired || !this.running || this.runKey !== runKey) return;
+    this.livenessFailure = reason;
+    this.ctx.logger.warn({ workload: this.name, container: this.containerName, reason }, 'liveness probe failed; stopping container');
+    this.stopForLiveness();
+  }
+
+  /**
+   * Stops the container of a run that failed liveness and reports its exit at once. Runs as the
+   * attempt in flight, so polls leave the container alone meanwhile; a stop that fails is tried
+   * again by the next poll that finds the container still running.
+   */
+  private stopForLiveness(): void {
+    const id = this.containerId;
+    if (id === null || this.attempt !== null || this.retired) return;
+    const { engine, logger, stopGraceSeconds } = this.ctx;
+    const attempt: Promise<void> = (async () => {
+      await engine.stopContainer(id, stopGraceSeconds);
+      const found = await engine.inspectContainer(id);
+      if (this.retired || !this.running || this.containerId !== id || this.livenessFailure === null) return;
+      if (found === null) {
+        this.containerId = null;
+        this.endRun({ exitCode: null, signal: null, spawnFailed: false }, null);
+      } else if (!found.State.Running) {
+        this.observeExit(found);
+      }
+    })()
+      .catch((err: unknown) => {
+        logger.warn({ workload: this.name, container: this.containerName, err: errorMessage(err) }, 'cannot stop container after failed liveness probe; trying again');
+      })
+      .then(() => { if (this.attempt === attempt) this.attempt = null; });
+    this.attempt = attempt;
   }
 
   private observeExit(found: ContainerInspect): void {
@@ -222,17 +302,25 @@ export class SupervisedContainer {
   private endRun(outcome: RunOutcome, error: string | null): void {
     this.running = false;
     this.outage = null;
+    this.stopProbes();
+    // Stopped for a failed liveness probe: a failure whatever the exit code (it may exit 0 on SIGTERM).
+    const probeFailure = this.livenessFailure;
+    this.livenessFailure = null;
     if (this.retired) return;
     const { backoff, logger } = this.ctx;
     this.consecutiveFailures = outcome.spawnFailed
       ? this.consecutiveFailures + 1
       : nextConsecutiveFailures(this.consecutiveFailures, Date.now() - this.startedMs, backoff.resetAfterMs);
-    const restart = !this.ctx.isClosed() && shouldRestart(this.template.restartPolicy, outcome.exitCode, outcome.signal);
-    const failed = isFailure(outcome.exitCode, outcome.signal);
-    const lastError = error ?? (failed ? `exited with code ${outcome.exitCode}` : this.status.lastError ?? null);
+    const { restartPolicy, probes } = this.template;
+    const restart = !this.ctx.isClosed()
+      && (probeFailure !== null ? restartPolicy !== 'Never' : shouldRestart(restartPolicy, outcome.exitCode, outcome.signal));
+    const failed = probeFailure !== null || isFailure(outcome.exitCode, outcome.signal);
+    const lastError = probeFailure !== null
+      ? livenessFailureMessage(probeFailure)
+      : error ?? (failed ? `exited with code ${outcome.exitCode}` : this.status.lastError ?? null);
     this.publishStatus({
-      state: stateAfterRun(outcome, restart, this.consecutiveFailures),
-      pid: null, exitCode: outcome.exitCode, signal: null, finishedAt: now(), lastError,
+      state: !restart && probeFailure !== null ? 'Failed' : stateAfterRun(outcome, restart, this.consecutiveFailures),
+      pid: null, exitCode: outcome.exitCode, signal: null, finishedAt: now(), lastError, ready: initialReadiness(probes),
     });
     if (!restart) {
       logger.info({ workload: this.name, ...outcome, lastError }, 'container workload ended');
