@@ -103,6 +103,8 @@ export class Hub {
       onClose: (s) => void this.onSessionClosed(s),
     });
     this.sessions.set(node, session);
+    // The hello writes lastSeen; the next liveness write is due a full interval later.
+    this.persistedSeen.set(node, Date.now());
   }
 
   private async onSessionClosed(session: NodeSession): Promise<void> {

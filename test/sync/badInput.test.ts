@@ -31,7 +31,9 @@ describe('bad input', () => {
     const frames: { type: string; code?: string; message?: string; field?: string; mode?: string }[] = [];
     let closed: { code: number; reason: string } | undefined;
     ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
-    ws.on('close', (code, reason) => { closed = { code, reason: reason.toString() }; });
+    // Heartbeats, so a slow run never sees the session dropped (and the node marked Offline) mid-test.
+    const beat = setInterval(() => { if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'ping', t: Date.now() })); }, 500);
+    ws.on('close', (code, reason) => { clearInterval(beat); closed = { code, reason: reason.toString() }; });
     await new Promise<void>((res, rej) => { ws.once('open', () => res()); ws.once('error', rej); });
     return { ws, frames, closed: () => closed };
   }
@@ -52,7 +54,7 @@ describe('bad input', () => {
     expect(errors[2]!.field).toBe('entries.0.body.status.state');
     // Still connected and answering.
     edge.ws.send(JSON.stringify({ type: 'ping', t: 1 }));
-    await waitFor('pong', () => edge.frames.some((f) => f.type === 'pong'));
+    await waitFor('pong', () => edge.frames.some((f) => f.type === 'pong' && (f as { t?: number }).t === 1));
     expect(edge.closed()).toBeUndefined();
     expect(await revision()).toBe(rev);
     edge.ws.close();
