@@ -9,6 +9,7 @@ import { Scheduler } from './controllers/scheduler.js';
 import { Hub } from './hub/hub.js';
 import { ensureOperatorTokens } from './operatorTokens.js';
 import { openSqliteStore } from './store/sqliteStore.js';
+import { openSqliteTelemetry } from './telemetry/sqliteTelemetry.js';
 import type { Store } from './store/store.js';
 
 /**
@@ -29,13 +30,14 @@ export interface CloudCore {
 export async function startCloudCore(settings: CloudSettings, log: Logger): Promise<CloudCore> {
   mkdirSync(settings.dataDir, { recursive: true, mode: 0o700 });
   const store = await openSqliteStore({ path: join(settings.dataDir, 'cloudcore.db'), maxEvents: settings.maxEvents });
+  const telemetry = await openSqliteTelemetry({ path: join(settings.dataDir, 'telemetry.db') });
   const tokens = ensureOperatorTokens(settings.dataDir);
   const offlineAfterMs = settings.offlineAfterSeconds * 1000;
 
   const app: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger, disableRequestLogging: true, forceCloseConnections: true });
   registerErrorHandling(app);
-  const hub = new Hub({ store, log, offlineAfterMs, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3) });
-  await app.register(apiPlugin, { store, tokens, tunnel: hub });
+  const hub = new Hub({ store, telemetry, log, offlineAfterMs, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3) });
+  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry });
   await hub.register(app);
 
   const scheduler = new Scheduler(store, log);
@@ -58,6 +60,7 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
       await lifecycle.stop();
       await app.close();
       await store.close();
+      await telemetry.close();
     },
   };
 }

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import {
-  AppSchema, EventSchema, NodeSchema, WorkloadSchema,
-  type App, type AppInput, type Event, type Node, type Workload,
+  AppSchema, DeviceModelSchema, DeviceSchema, EventSchema, NodeSchema, PropertyValueSchema, TimestampsSchema, WorkloadSchema,
+  type App, type AppInput, type Device, type DeviceModel, type Event, type Node, type PropertyValue, type Workload,
 } from '../protocol/index.js';
+import type { DeviceInput, DeviceModelInput } from './applyFile.js';
 
 /**
  * Typed client for the cloudcore REST API (docs/api.md). Answers are parsed with the protocol
@@ -45,7 +46,27 @@ export type TokenResponse = z.infer<typeof TokenResponseSchema>;
 export const ExecAnswerSchema = z.object({ exitCode: z.number().int().nullable(), stdout: z.string(), stderr: z.string(), timedOut: z.boolean() });
 export type ExecAnswer = z.infer<typeof ExecAnswerSchema>;
 
+export const DeviceModelListSchema = z.object({ items: z.array(DeviceModelSchema), ...ListMeta });
+export const DeviceListSchema = z.object({ items: z.array(DeviceSchema), ...ListMeta });
+export const DeviceCredentialsSchema = z.object({ username: z.string(), password: z.string().min(1) });
+/** POST /devices answers the device with its one-time credentials beside it. */
+const CreatedDeviceSchema = DeviceSchema.extend({ credentials: DeviceCredentialsSchema });
+const PropertyMap = z.record(z.string(), PropertyValueSchema);
+export const TwinViewSchema = z.object({
+  desired: PropertyMap,
+  reported: PropertyMap,
+  delta: PropertyMap,
+  version: z.object({ desired: z.number().int(), reported: z.number().int() }),
+  metadata: z.object({ desired: TimestampsSchema, reported: TimestampsSchema }),
+});
+
+export type DeviceModelList = z.infer<typeof DeviceModelListSchema>;
+export type DeviceList = z.infer<typeof DeviceListSchema>;
+export type DeviceCredentials = z.infer<typeof DeviceCredentialsSchema>;
+export type TwinViewAnswer = z.infer<typeof TwinViewSchema>;
+
 type Query = Record<string, string | number | undefined>;
+interface RequestParts { query?: Query; body?: unknown; headers?: Record<string, string> }
 
 export class ApiClient {
   private readonly base: string;
@@ -108,6 +129,71 @@ export class ApiClient {
     return this.request(AppSchema, 'DELETE', `/api/v1/apps/${enc(name)}`);
   }
 
+  listDeviceModels(): Promise<DeviceModelList> {
+    return this.request(DeviceModelListSchema, 'GET', '/api/v1/devicemodels');
+  }
+
+  /** The model, or null when cloudcore has none by that name. */
+  findDeviceModel(name: string): Promise<DeviceModel | null> {
+    return orNull(this.request(DeviceModelSchema, 'GET', `/api/v1/devicemodels/${enc(name)}`));
+  }
+
+  createDeviceModel(model: DeviceModelInput): Promise<DeviceModel> {
+    return this.request(DeviceModelSchema, 'POST', '/api/v1/devicemodels', { body: model });
+  }
+
+  replaceDeviceModel(model: DeviceModelInput): Promise<DeviceModel> {
+    return this.request(DeviceModelSchema, 'PUT', `/api/v1/devicemodels/${enc(model.metadata.name)}`, { body: model });
+  }
+
+  deleteDeviceModel(name: string): Promise<DeviceModel> {
+    return this.request(DeviceModelSchema, 'DELETE', `/api/v1/devicemodels/${enc(name)}`);
+  }
+
+  listDevices(filter: { node?: string | undefined; labelSelector?: string | undefined } = {}): Promise<DeviceList> {
+    return this.request(DeviceListSchema, 'GET', '/api/v1/devices', { query: filter });
+  }
+
+  getDevice(name: string): Promise<Device> {
+    return this.request(DeviceSchema, 'GET', `/api/v1/devices/${enc(name)}`);
+  }
+
+  /** The device, or null when cloudcore has none by that name. */
+  findDevice(name: string): Promise<Device | null> {
+    return orNull(this.getDevice(name));
+  }
+
+  /** Creates a device; its MQTT password is in this answer only. */
+  async createDevice(device: DeviceInput): Promise<{ device: Device; credentials: DeviceCredentials }> {
+    const { credentials, ...created } = await this.request(CreatedDeviceSchema, 'POST', '/api/v1/devices', { body: device });
+    return { device: created, credentials };
+  }
+
+  replaceDevice(device: DeviceInput): Promise<Device> {
+    return this.request(DeviceSchema, 'PUT', `/api/v1/devices/${enc(device.metadata.name)}`, { body: device });
+  }
+
+  deleteDevice(name: string): Promise<Device> {
+    return this.request(DeviceSchema, 'DELETE', `/api/v1/devices/${enc(name)}`);
+  }
+
+  /** Replaces the device's MQTT password; the new one is in this answer only. */
+  rotateDeviceCredentials(name: string): Promise<DeviceCredentials> {
+    return this.request(DeviceCredentialsSchema, 'POST', `/api/v1/devices/${enc(name)}/credentials`);
+  }
+
+  getTwin(device: string): Promise<TwinViewAnswer> {
+    return this.request(TwinViewSchema, 'GET', `/api/v1/devices/${enc(device)}/twin`);
+  }
+
+  /** JSON merge patch of desired (null deletes); with `ifMatch`, a stale desired version is a 409. */
+  patchTwin(device: string, patch: Record<string, PropertyValue | null>, ifMatch?: number): Promise<TwinViewAnswer> {
+    return this.request(TwinViewSchema, 'PATCH', `/api/v1/devices/${enc(device)}/twin`, {
+      body: patch,
+      headers: { 'content-type': 'application/merge-patch+json', ...(ifMatch !== undefined ? { 'if-match': `"${ifMatch}"` } : {}) },
+    });
+  }
+
   listWorkloads(filter: { node?: string | undefined; app?: string | undefined } = {}): Promise<WorkloadList> {
     return this.request(WorkloadListSchema, 'GET', '/api/v1/workloads', { query: filter });
   }
@@ -136,11 +222,12 @@ export class ApiClient {
   private timeout(): AbortSignal { return AbortSignal.timeout(this.options.timeoutMs ?? 30_000); }
 
   /** Sends a request; a non-2xx answer becomes an ApiError, a network failure an UnreachableError. */
-  private async send(method: string, path: string, opts: { query?: Query; body?: unknown }, signal: AbortSignal | undefined): Promise<Response> {
+  private async send(method: string, path: string, opts: RequestParts, signal: AbortSignal | undefined): Promise<Response> {
     const url = this.base + path + queryString(opts.query);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    Object.assign(headers, opts.headers);
     let response: Response;
     try {
       response = await fetch(url, {
@@ -157,7 +244,7 @@ export class ApiClient {
   }
 
   private async request<S extends z.ZodType>(
-    schema: S, method: string, path: string, opts: { query?: Query; body?: unknown } = {}, signal = this.timeout(),
+    schema: S, method: string, path: string, opts: RequestParts = {}, signal = this.timeout(),
   ): Promise<z.infer<S>> {
     const response = await this.send(method, path, opts, signal);
     const text = await response.text();
@@ -174,6 +261,16 @@ export class ApiClient {
         `unexpected answer from cloudcore (${method} ${path}): ${issue.path.join('.') || '(body)'}: ${issue.message}`);
     }
     return parsed.data;
+  }
+}
+
+/** A 404 answer as null; every other failure stays an error. */
+async function orNull<T>(pending: Promise<T>): Promise<T | null> {
+  try {
+    return await pending;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return null;
+    throw err;
   }
 }
 

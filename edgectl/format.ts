@@ -1,6 +1,6 @@
 import Table from 'cli-table3';
 import YAML from 'yaml';
-import type { App, Event, LabelSelector, Labels, Node, Workload } from '../protocol/index.js';
+import { twinDelta, type App, type Device, type DeviceModel, type Event, type LabelSelector, type Labels, type Node, type PropertyValue, type Workload } from '../protocol/index.js';
 
 /**
  * Pure presentation: turns API objects into table rows and short strings. Every function that
@@ -190,6 +190,84 @@ export const EVENT_COLUMNS = ['AGE', 'NODE', 'TYPE', 'REASON', 'WORKLOAD', 'MESS
 
 export function eventRow(e: Event, now: Date): Row {
   return [formatAge(e.spec.time, now), e.spec.node, e.spec.type, e.spec.reason, e.spec.workload ?? '', oneLine(e.spec.message)];
+}
+
+// ---- Devices --------------------------------------------------------------------------------
+
+export const DEVICE_MODEL_COLUMNS = ['NAME', 'PROTOCOL', 'PROPERTIES'];
+
+export function deviceModelRow(m: DeviceModel): Row {
+  return [m.metadata.name, m.spec.protocol, oneLine(m.spec.properties.map((p) => p.name).join(','), 60)];
+}
+
+export const DEVICE_COLUMNS = ['NAME', 'NODE', 'MODEL', 'PROTOCOL', 'ONLINE', 'DESIRED/REPORTED'];
+
+/** ONLINE is `<unknown>` until the edge has reported; the last column holds the two twin versions. */
+export function deviceRow(d: Device): Row {
+  return [
+    d.metadata.name,
+    d.spec.nodeName,
+    d.spec.model,
+    d.spec.protocol.name,
+    formatOnline(d),
+    `${d.spec.desiredVersion}/${d.status ? d.status.twin.version : '-'}`,
+  ];
+}
+
+function formatOnline(d: Device): string {
+  if (!d.status) return '<unknown>';
+  return d.status.online ? 'yes' : 'no';
+}
+
+export function deviceFields(d: Device, now: Date): Array<[string, string]> {
+  const lastSeen = d.status?.lastSeen;
+  const created = d.metadata.creationTimestamp;
+  return [
+    ['Name', d.metadata.name],
+    ['Node', d.spec.nodeName],
+    ['Model', d.spec.model],
+    ['Protocol', d.spec.protocol.name],
+    ['Online', formatOnline(d)],
+    ['Last seen', lastSeen ? `${lastSeen} (${formatAge(lastSeen, now)} ago)` : '<never>'],
+    ['Desired version', String(d.spec.desiredVersion)],
+    ['Reported version', d.status ? String(d.status.twin.version) : '-'],
+    ['Labels', formatLabels(d.metadata.labels)],
+    ['Created', created ? `${created} (${formatAge(created, now)} ago)` : NONE],
+  ];
+}
+
+export const TWIN_COLUMNS = ['PROPERTY', 'DESIRED', 'REPORTED', 'DELTA', 'UNIT', 'UPDATED'];
+
+/**
+ * One row per property of the device's model (model order), then any value the model does not
+ * list. DELTA is `*` where desired still differs from reported; UPDATED is the age of the
+ * newer of the two sections' timestamps.
+ */
+export function twinRows(d: Device, now: Date): Row[] {
+  const desired = d.spec.desired;
+  const reported = d.status?.twin.reported ?? {};
+  const delta = twinDelta(desired, reported);
+  const modelProps = d.spec.modelSpec?.properties ?? [];
+  const known = new Set(modelProps.map((p) => p.name));
+  const extra = [...new Set([...Object.keys(desired), ...Object.keys(reported)])].filter((k) => !known.has(k)).sort();
+  const units = new Map(modelProps.map((p) => [p.name, p.unit]));
+  return [...modelProps.map((p) => p.name), ...extra].map((name) => {
+    const times = [d.spec.desiredMetadata[name]?.updatedAt, d.status?.twin.metadata[name]?.updatedAt]
+      .filter((t): t is string => t !== undefined && !Number.isNaN(Date.parse(t)))
+      .sort((a, b) => Date.parse(b) - Date.parse(a));
+    return [
+      name,
+      formatPropertyValue(desired[name]),
+      formatPropertyValue(reported[name]),
+      Object.prototype.hasOwnProperty.call(delta, name) ? '*' : '',
+      units.get(name) ?? '-',
+      times[0] ? `${formatAge(times[0], now)} ago` : '-',
+    ];
+  });
+}
+
+export function formatPropertyValue(value: PropertyValue | undefined): string {
+  return value === undefined ? '-' : oneLine(String(value), 40);
 }
 
 /** Multi-line errors (stack traces, stderr tails) would break table alignment. */

@@ -131,15 +131,7 @@ export function parseLabelArgs(args: string[]): Record<string, string | null> {
  * the first two applied. Document numbers in errors count from 1, as an editor shows them.
  */
 export function parseAppFile(text: string, source: string): AppInput[] {
-  const docs = YAML.parseAllDocuments(text);
-  const values: unknown[] = [];
-  for (const [i, doc] of docs.entries()) {
-    const err = doc.errors[0];
-    if (err) throw new UsageError(`${source}: document ${i + 1} is not valid YAML or JSON: ${err.message.split('\n')[0]}`);
-    const value: unknown = doc.toJS();
-    if (value === null || value === undefined) continue; // empty document, e.g. a trailing `---`
-    if (Array.isArray(value)) values.push(...value); else values.push(value);
-  }
+  const values = readDocuments(text, source);
   if (values.length === 0) throw new UsageError(`${source}: no apps found`);
   const apps = values.map((value, i) => parseAppDocument(value, `${source}: document ${i + 1}`));
   // The later one would silently overwrite the earlier one: almost certainly a copy-paste slip.
@@ -154,7 +146,24 @@ export function parseAppFile(text: string, source: string): AppInput[] {
   return apps;
 }
 
-function parseAppDocument(value: unknown, where: string): AppInput {
+/**
+ * The values of a YAML (one or more `---` documents) or JSON file, a list document counting as
+ * its items and empty documents skipped. Numbers in errors count documents from 1.
+ */
+export function readDocuments(text: string, source: string): unknown[] {
+  const docs = YAML.parseAllDocuments(text);
+  const values: unknown[] = [];
+  for (const [i, doc] of docs.entries()) {
+    const err = doc.errors[0];
+    if (err) throw new UsageError(`${source}: document ${i + 1} is not valid YAML or JSON: ${err.message.split('\n')[0]}`);
+    const value: unknown = doc.toJS();
+    if (value === null || value === undefined) continue; // empty document, e.g. a trailing `---`
+    if (Array.isArray(value)) values.push(...value); else values.push(value);
+  }
+  return values;
+}
+
+export function parseAppDocument(value: unknown, where: string): AppInput {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new UsageError(`${where}: expected an App object, got ${Array.isArray(value) ? 'a list' : typeof value}`);
   }

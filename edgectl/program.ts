@@ -3,6 +3,7 @@ import { EDGEFLEET_VERSION, PROTOCOL_VERSION } from '../protocol/index.js';
 import { ApiError, UnreachableError } from './client.js';
 import { registerApply } from './commands/apply.js';
 import { registerDelete } from './commands/delete.js';
+import { registerDevices } from './commands/devices.js';
 import { registerGet } from './commands/get.js';
 import { registerLabel } from './commands/label.js';
 import { registerNodeAccess } from './commands/nodeAccess.js';
@@ -35,7 +36,7 @@ function buildProgram(io: CliIo): Command {
   const program = new Command('edgectl');
   // Output and exit settings must be in place before subcommands are added: they inherit them.
   program
-    .description('operate an EdgeFleet: nodes, apps, workloads and events via the cloudcore API')
+    .description('operate an EdgeFleet: nodes, apps, workloads, devices and events via the cloudcore API')
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
@@ -49,6 +50,8 @@ function buildProgram(io: CliIo): Command {
   registerToken(program, ctx);
   registerLabel(program, ctx);
   registerNodeAccess(program, ctx);
+  // After get/delete: it adds device subcommands to them.
+  registerDevices(program, ctx);
   program.command('version')
     .description('print the edgectl version')
     .action(() => ctx.out(`edgectl ${EDGEFLEET_VERSION} (protocol v${PROTOCOL_VERSION})\n`));

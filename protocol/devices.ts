@@ -97,6 +97,17 @@ export const DeviceInputSchema = z.strictObject({
   status: z.unknown().optional(),
 });
 
+/** What operators send to create/replace a device model. */
+export const DeviceModelInputSchema = z.strictObject({
+  apiVersion: z.string().optional(),
+  kind: z.literal('DeviceModel').optional(),
+  metadata: ObjectMetaSchema,
+  spec: DeviceModelSpecSchema,
+  status: z.unknown().optional(),
+});
+export type DeviceModelInput = z.infer<typeof DeviceModelInputSchema>;
+export type DeviceInput = z.infer<typeof DeviceInputSchema>;
+
 /** GET /devices/{name}/twin. */
 export interface TwinView {
   desired: Record<string, PropertyValue>;

@@ -1,9 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../store/store.js';
+import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { appRoutes } from './apps.js';
 import { bearerAuth, type ApiTokens } from './auth.js';
 import { API_BODY_LIMIT_BYTES, registerErrorHandling } from './errors.js';
 import { dataObjectRoutes } from './dataObjects.js';
+import { deviceModelRoutes } from './deviceModels.js';
+import { deviceRoutes } from './devices.js';
+import { deviceTwinRoutes } from './deviceTwin.js';
 import { eventRoutes } from './events.js';
 import { nodeRoutes } from './nodes.js';
 import { nodeStreamRoutes, type EdgeTunnel } from './nodeStreams.js';
@@ -24,6 +28,9 @@ import { zodValidatorCompiler } from './zodSchemas.js';
  *       ├── /apps               list · watch · create · get (with status.nodes) · replace · delete
  *       ├── /nodes/{n}/workloads/{w}/logs · exec   through the node's link (503 if not connected)
  *       ├── /configs, /secrets  list · get · create · replace · delete (secret values write-only)
+ *       ├── /devicemodels       list · get · create · replace (re-copied into its devices) · delete
+ *       ├── /devices            list · watch · get · create (password shown once) · replace · delete
+ *       │   └── /{d}/credentials · /{d}/twin (get · merge-patch desired) · /{d}/telemetry
  *       ├── /workloads          list · watch
  *       └── /events             list
  */
@@ -33,6 +40,8 @@ export interface ApiOptions {
   tokens: ApiTokens;
   /** The hub's per-node request channels, for logs and exec; without it those routes answer 503. */
   tunnel?: EdgeTunnel;
+  /** Recent device telemetry; without it `GET /devices/{d}/telemetry` answers 503. */
+  telemetry?: TelemetryStore;
 }
 
 export type { ApiTokens, ApiRole } from './auth.js';
@@ -61,6 +70,9 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
       await secured.register(workloadRoutes, routeOptions);
       await secured.register(eventRoutes, routeOptions);
       await secured.register(dataObjectRoutes, routeOptions);
+      await secured.register(deviceModelRoutes, routeOptions);
+      await secured.register(deviceRoutes, { ...routeOptions, telemetry: opts.telemetry });
+      await secured.register(deviceTwinRoutes, { ...routeOptions, telemetry: opts.telemetry });
       await secured.register(nodeStreamRoutes, { ...routeOptions, tunnel: opts.tunnel ?? { requestsFor: () => undefined } });
     });
   }, { prefix: '/api/v1' });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { openSqliteStore, type SqliteStoreOptions } from '../store/sqliteStore.js';
 import type { Store } from '../store/store.js';
+import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { apiPlugin, registerErrorHandling } from './index.js';
 
 /**
@@ -43,6 +44,8 @@ export interface TestApi {
 
 export interface TestApiOptions {
   store?: Partial<SqliteStoreOptions>;
+  /** Passed to the API as its telemetry store; the test owns (and closes) it. */
+  telemetry?: TelemetryStore;
   /** Adds routes of the test's own to the root instance before it listens. */
   configure?: (app: FastifyInstance, store: Store) => void;
 }
@@ -52,7 +55,9 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
   const store = await openSqliteStore({ path: join(dir, 'store.db'), ...options.store });
   const app = Fastify({ logger: false });
   registerErrorHandling(app);
-  await app.register(apiPlugin, { store, tokens: { admin: ADMIN_TOKEN, readonly: READONLY_TOKEN } });
+  await app.register(apiPlugin, {
+    store, tokens: { admin: ADMIN_TOKEN, readonly: READONLY_TOKEN }, ...(options.telemetry ? { telemetry: options.telemetry } : {}),
+  });
   options.configure?.(app, store);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();

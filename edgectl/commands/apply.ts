@@ -3,14 +3,16 @@ import type { Command } from 'commander';
 import type { App, AppInput } from '../../protocol/index.js';
 import { ApiError, type ApiClient } from '../client.js';
 import type { Context } from '../context.js';
-import { errorText, parseAppFile, UsageError } from '../parse.js';
+import { canonical, parseApplyFile } from '../applyFile.js';
+import { errorText, UsageError } from '../parse.js';
+import { applyDevice, applyDeviceModel, credentialLines } from './devices.js';
 
 export type ApplyResult = 'created' | 'configured' | 'unchanged';
 
 export function registerApply(program: Command, ctx: Context): void {
   program.command('apply')
-    .description('create or replace apps from a YAML or JSON file (one or more documents, kind App)')
-    .requiredOption('-f, --filename <file>', 'file with the app definitions')
+    .description('create or replace apps, device models and devices from a YAML or JSON file (one or more documents; kind App, DeviceModel or Device)')
+    .requiredOption('-f, --filename <file>', 'file with the definitions')
     .action(async (opts: { filename: string }, cmd: Command) => {
       let text: string;
       try {
@@ -19,10 +21,24 @@ export function registerApply(program: Command, ctx: Context): void {
         throw new UsageError(`cannot read ${opts.filename}: ${errorText(err)}`);
       }
       // Parse and validate every document before the first request: all or nothing locally.
-      const apps = parseAppFile(text, opts.filename);
+      const docs = parseApplyFile(text, opts.filename);
       const client = ctx.client(cmd);
-      for (const app of apps) {
-        ctx.out(`app/${app.metadata.name} ${await applyApp(client, app)}\n`);
+      for (const doc of docs) {
+        switch (doc.kind) {
+          case 'App':
+            ctx.out(`app/${doc.input.metadata.name} ${await applyApp(client, doc.input)}\n`);
+            break;
+          case 'DeviceModel':
+            ctx.out(`devicemodel/${doc.input.metadata.name} ${await applyDeviceModel(client, doc.input)}\n`);
+            break;
+          case 'Device': {
+            const { result, credentials } = await applyDevice(client, doc.input, doc.desiredGiven);
+            ctx.out(`device/${doc.input.metadata.name} ${result}\n`);
+            // The only time this password is shown: indent it under the device it belongs to.
+            if (credentials) ctx.out(credentialLines(credentials, '  '));
+            break;
+          }
+        }
       }
     });
 }
@@ -63,12 +79,4 @@ export function sameApp(existing: App, body: AppInput): boolean {
   return canonical(existing.spec) === canonical(body.spec)
     && canonical(existing.metadata.labels ?? {}) === canonical(body.metadata.labels ?? {})
     && canonical(existing.metadata.annotations ?? {}) === canonical(body.metadata.annotations ?? {});
-}
-
-/** JSON with sorted keys, so key order in the file does not read as a change. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
-    return Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)));
-  });
 }
