@@ -13,6 +13,8 @@ import { ContainerRuntime } from './runtime/container/containerRuntime.js';
 import { materializeTemplate, removeWorkloadData } from './runtime/dataRefs.js';
 import { RuntimeRouter } from './runtime/runtimeRouter.js';
 import { StatusServer } from './local/statusServer.js';
+import { DeviceHub } from './devices/deviceHub.js';
+import { MapperAccess, mapperDeviceList } from './devices/mapperAccess.js';
 
 /**
  * edgecore wiring: meta DB → runtime (from local state first, cloud or not) → link → status.
@@ -24,6 +26,8 @@ export class EdgeAgent {
   private runtime!: RuntimeRouter;
   private processRuntime!: ProcessRuntime;
   private containerRuntime: ContainerRuntime | undefined;
+  private devices: DeviceHub | undefined;
+  private mappers: MapperAccess | undefined;
   private link: CloudLink | undefined;
   private readonly status = new StatusServer(() => this.statusSnapshot());
   private reconciling: Promise<void> = Promise.resolve();
@@ -60,8 +64,9 @@ export class EdgeAgent {
     await this.containerRuntime?.adopt();
     // Autonomy: run what the local database says before even trying the cloud.
     await this.reconcile();
+    await this.startDevices();
     this.statusUrl = await this.status.listen(this.settings.statusHost, this.settings.statusPort);
-    this.log.info({ statusUrl: this.statusUrl, workloads: this.meta.desiredWorkloads().length }, 'edgecore ready');
+    this.log.info({ statusUrl: this.statusUrl, mqttUrl: this.mqttUrl, workloads: this.meta.desiredWorkloads().length, devices: this.meta.desiredDevices().length }, 'edgecore ready');
     await this.startLink(0);
   }
 
@@ -106,11 +111,48 @@ export class EdgeAgent {
       log: this.log,
       runtime: this.runtime,
     });
-    this.link.on('desired', () => void this.reconcile());
+    this.link.on('desired', (result) => {
+      void this.reconcile();
+      if (result.devicesChanged) void this.syncDevices();
+    });
     this.link.start();
   }
 
   joinError: string | null = null;
+  mqttUrl = '';
+
+  /** The device broker and twin engine, fed from the local database (so it works offline too). */
+  private async startDevices(): Promise<void> {
+    this.devices = new DeviceHub({
+      dbPath: join(this.settings.dataDir, 'devices.db'),
+      host: this.settings.mqttHost,
+      port: this.settings.mqttPort,
+      allowAnonymous: this.settings.mqttAllowAnonymous,
+      logger: this.log,
+      upstream: (entry) => {
+        this.meta.enqueue(entry.kind, entry.key, entry.body);
+        this.link?.notifyOutbox();
+      },
+    });
+    const { port } = await this.devices.start();
+    this.mqttUrl = `mqtt://${this.settings.mqttHost}:${port}`;
+    this.mappers = new MapperAccess(join(this.settings.dataDir, 'mappers'), this.devices);
+    this.status.addRoute((path, url, req) => {
+      if (path !== '/mapper/v1/devices') return undefined;
+      const protocol = url.searchParams.get('protocol') ?? '';
+      if (!this.mappers?.authorized(protocol, req.headers.authorization)) {
+        return { status: 401, body: { error: `mapper credential for protocol "${protocol}" missing or wrong (see <dataDir>/mappers/<protocol>.password)` } };
+      }
+      return { status: 200, body: mapperDeviceList(this.settings.node, this.meta.desiredDevices(), protocol) };
+    });
+    await this.syncDevices();
+  }
+
+  private async syncDevices(): Promise<void> {
+    const devices = this.meta.desiredDevices();
+    this.devices?.setDevices(devices);
+    await this.mappers?.ensureFor(devices).catch((err: Error) => this.log.warn({ err: err.message }, 'could not set up mapper credentials'));
+  }
 
   /** Brings the runtime in line with the desired set in the local database. Serialized. */
   reconcile(): Promise<void> {
@@ -175,6 +217,7 @@ export class EdgeAgent {
       },
       sync: { epoch: this.meta.epoch(), lastRevision: this.meta.lastRevision() },
       outbox: this.meta.outboxStats(),
+      mqtt: this.devices ? { url: this.mqttUrl, ...this.devices.statusSnapshot() } : null,
       // Template env is left out on purpose: it may carry secrets.
       workloads: this.meta.desiredWorkloads().map((w) => ({
         name: w.spec.app,
@@ -192,6 +235,7 @@ export class EdgeAgent {
     await this.reconciling;
     await this.runtime.shutdown({ stopWorkloads: !this.settings.keepWorkloadsOnExit });
     await this.status.close();
+    await this.devices?.close();
     this.meta.close();
   }
 }

@@ -9,6 +9,10 @@ export const EdgeSettingsSchema = z.strictObject({
   dataDir: z.string().min(1).default('./.data/edge'),
   statusHost: z.string().min(1).default('127.0.0.1'),
   statusPort: portSetting.default(10350),
+  /** The device broker (MQTT 3.1.1): loopback by default, as devices sit beside the node. */
+  mqttHost: z.string().min(1).default('127.0.0.1'),
+  mqttPort: portSetting.default(1883),
+  mqttAllowAnonymous: boolSetting.default(false),
   heartbeatSeconds: z.coerce.number().positive().max(3600).default(30),
   logMaxBytes: z.coerce.number().int().min(4096).default(1024 * 1024),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -7,7 +7,9 @@ import { NameSchema, ObjectMetaSchema } from './resources.js';
  * section has a version and per-property timestamps; the edge computes the delta.
  */
 
-export const PropertyNameSchema = z.string().min(1).max(128).regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'must start with a letter or "_" and hold letters, digits, "_", "." or "-"');
+export const PropertyNameSchema = z.string().min(1).max(128).regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'must start with a letter or "_" and hold letters, digits, "_", "." or "-"')
+  // Would collide with JavaScript object internals when used as a map key.
+  .refine((n) => !['__proto__', 'constructor', 'prototype'].includes(n), 'is a reserved name');
 export const PropertyTypeSchema = z.enum(['int', 'float', 'double', 'string', 'boolean', 'bytes']);
 export type PropertyType = z.infer<typeof PropertyTypeSchema>;
 /** JSON value of a property; `bytes` travel base64-encoded. */

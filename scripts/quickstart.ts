@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   const statusUrls: string[] = [];
   for (const [i, node] of ['edge-1', 'edge-2'].entries()) {
     const dataDir = join(DATA, node);
-    const args = ['--node', node, '--cloud-url', url, '--data-dir', dataDir, '--status-port', String(10351 + i)];
+    const args = ['--node', node, '--cloud-url', url, '--data-dir', dataDir, '--status-port', String(10351 + i), '--mqtt-port', String(1883 + i)];
     if (!existsSync(join(dataDir, 'node.credential'))) {
       const minted = await call(url, token, 'POST', '/tokens', { node, ttlSeconds: 600 });
       if (minted.status !== 201) throw new Error(`could not create a join token for ${node}: ${JSON.stringify(minted.body)}`);
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
       await call(url, token, 'PATCH', `/nodes/${node}`, { metadata: { labels: { site: 'quickstart', zone: i === 0 ? 'a' : 'b' } } });
     }
     const edge = await start(node, 'edgecore', args);
-    statusUrls.push(`${node}: ${String(edge.statusUrl)}/status`);
+    statusUrls.push(`${node}: ${String(edge.statusUrl)}/status   (devices: ${String(edge.mqttUrl)})`);
   }
 
   const existing = await call(url, token, 'GET', '/apps/demo');

@@ -18,7 +18,7 @@ export interface LinkState {
   epoch(): string;
   lastRevision(): number;
   /** Must be durable when it returns: the ack that follows promises the cloud it is. */
-  applySync(frame: SyncFrame): { changed: string[]; removed: string[] };
+  applySync(frame: SyncFrame): { changed: string[]; removed: string[]; devicesChanged?: boolean };
   pending(limit: number): UpstreamEntry[];
   ackUpTo(seq: number): number;
 }
@@ -53,7 +53,7 @@ export interface CloudLinkOptions {
 }
 
 export interface CloudLinkEvents {
-  desired: [{ changed: string[]; removed: string[]; mode: 'snapshot' | 'delta' }];
+  desired: [{ changed: string[]; removed: string[]; devicesChanged?: boolean; mode: 'snapshot' | 'delta' }];
   phase: [LinkPhase];
 }
 
@@ -199,7 +199,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
         this.flushUpstream();
         return;
       case 'sync': {
-        let result: { changed: string[]; removed: string[] };
+        let result: { changed: string[]; removed: string[]; devicesChanged?: boolean };
         try {
           result = this.opts.state.applySync(frame);
         } catch (err) {

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -8,17 +8,28 @@ import type { AddressInfo } from 'node:net';
  */
 export type StatusSnapshot = () => Record<string, unknown>;
 
+/** Extra read-only routes (e.g. the mapper device list): answer, or undefined for "not mine". */
+export type LocalRoute = (path: string, url: URL, req: IncomingMessage) => { status: number; body: unknown } | undefined;
+
 export class StatusServer {
   private server: Server | undefined;
+  private readonly routes: LocalRoute[] = [];
 
   constructor(private readonly snapshot: StatusSnapshot) {}
 
+  addRoute(route: LocalRoute): void { this.routes.push(route); }
+
   async listen(host: string, port: number): Promise<string> {
     const server = createServer((req, res) => {
-      const path = new URL(req.url ?? '/', 'http://local').pathname;
+      const url = new URL(req.url ?? '/', 'http://local');
+      const path = url.pathname;
       if (req.method !== 'GET') return send(res, 405, { error: `method ${req.method} not allowed; the status API is read-only` });
       if (path === '/status') return send(res, 200, this.snapshot());
       if (path === '/healthz') return send(res, 200, { ok: true });
+      for (const route of this.routes) {
+        const answer = route(path, url, req);
+        if (answer) return send(res, answer.status, answer.body);
+      }
       return send(res, 404, { error: `no such path ${path}; try /status` });
     });
     this.server = server;

@@ -95,7 +95,7 @@ export class Fleet {
 
   async startEdge(opts: { node: string; cloudUrl: string; joinToken?: string; dataDir?: string; extra?: string[] }): Promise<Edge> {
     const dataDir = opts.dataDir ?? join(this.root, opts.node);
-    const args = ['--node', opts.node, '--cloud-url', opts.cloudUrl, '--data-dir', dataDir, '--status-port', '0', '--heartbeat-seconds', '1', ...(opts.extra ?? [])];
+    const args = ['--node', opts.node, '--cloud-url', opts.cloudUrl, '--data-dir', dataDir, '--status-port', '0', '--mqtt-port', '0', '--heartbeat-seconds', '1', ...(opts.extra ?? [])];
     if (opts.joinToken) args.push('--join-token', opts.joinToken);
     const proc = runBin('edgecore', args);
     this.procs.push(proc);

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { actsFor, mayPublish, mayReceive, maySubscribe, mayUseClientId, type Principal } from './deviceAcl.js';
+
+const devices = new Map([['pump-1', 'virtual'], ['fan-1', 'virtual'], ['meter-1', 'modbus']]);
+const pump: Principal = { kind: 'device', device: 'pump-1' };
+const modbusMapper: Principal = { kind: 'mapper', username: 'mb', protocol: 'modbus' };
+const anonymousFan: Principal = { kind: 'anonymous', clientId: 'fan-1' };
+
+describe('deviceAcl', () => {
+  it('a device acts only for itself; a mapper for its protocol; anonymous for its client id', () => {
+    expect(actsFor(pump, 'pump-1', devices)).toBe(true);
+    expect(actsFor(pump, 'fan-1', devices)).toBe(false);
+    expect(actsFor(modbusMapper, 'meter-1', devices)).toBe(true);
+    expect(actsFor(modbusMapper, 'pump-1', devices)).toBe(false);
+    expect(actsFor(anonymousFan, 'fan-1', devices)).toBe(true);
+    expect(actsFor({ kind: 'device', device: 'gone' }, 'gone', devices)).toBe(false);
+  });
+
+  it('publishing is limited to twin/reported, twin/get and telemetry', () => {
+    for (const rest of ['twin/reported', 'twin/get', 'telemetry']) expect(mayPublish(pump, `ef/devices/pump-1/${rest}`, devices)).toBe(true);
+    for (const rest of ['twin/desired', 'twin/delta', 'status', 'errors', 'twin/get/result', 'telemetry/x']) {
+      expect(mayPublish(pump, `ef/devices/pump-1/${rest}`, devices), rest).toBe(false);
+    }
+    expect(mayPublish(pump, 'ef/devices/fan-1/twin/reported', devices)).toBe(false);
+    expect(mayPublish(pump, '$SYS/broker/x', devices)).toBe(false);
+    expect(mayPublish(modbusMapper, 'ef/devices/meter-1/telemetry', devices)).toBe(true);
+  });
+
+  it('subscriptions stay below the devices the principal acts for', () => {
+    expect(maySubscribe(pump, 'ef/devices/pump-1/#', devices)).toBe(true);
+    expect(maySubscribe(pump, 'ef/devices/pump-1/twin/+', devices)).toBe(true);
+    for (const filter of ['ef/devices/fan-1/#', 'ef/devices/+/twin/delta', 'ef/devices/#', 'ef/#', '#', '$SYS/#', 'ef/devices/pump-1', 'ef/devices/pump+/x']) {
+      expect(maySubscribe(pump, filter, devices), filter).toBe(false);
+    }
+    expect(maySubscribe(modbusMapper, 'ef/devices/+/twin/delta', devices)).toBe(true);
+    expect(maySubscribe(modbusMapper, 'ef/devices/meter-1/#', devices)).toBe(true);
+    expect(maySubscribe(modbusMapper, 'ef/devices/pump-1/#', devices)).toBe(false);
+    expect(maySubscribe(modbusMapper, 'ef/devices/#', devices)).toBe(false);
+  });
+
+  it('deliveries are filtered per device', () => {
+    expect(mayReceive(modbusMapper, 'ef/devices/meter-1/twin/delta', devices)).toBe(true);
+    expect(mayReceive(modbusMapper, 'ef/devices/pump-1/twin/delta', devices)).toBe(false);
+    expect(mayReceive(pump, '$SYS/x/clients', devices)).toBe(false);
+  });
+
+  it('a device name as client id is reserved for that device', () => {
+    expect(mayUseClientId(pump, 'pump-1', devices)).toBe(true);
+    expect(mayUseClientId(pump, 'pump-1-tool', devices)).toBe(true);
+    expect(mayUseClientId(pump, 'fan-1', devices)).toBe(false);
+    expect(mayUseClientId(modbusMapper, 'meter-1', devices)).toBe(false);
+    expect(mayUseClientId(anonymousFan, 'fan-1', devices)).toBe(true);
+  });
+});

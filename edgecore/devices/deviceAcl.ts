@@ -1,0 +1,77 @@
+import { TOPIC_ROOT, parseDeviceTopic } from '../../protocol/index.js';
+
+/**
+ * Who an MQTT client is and which topics it may use (docs/mqtt.md, "Access rules"). Pure
+ * functions over the set of devices on this node; deviceHub.ts calls them from aedes' hooks.
+ */
+
+export type Principal =
+  /** Logged in as a device: username = device name, password checked against its credentialHash. */
+  | { kind: 'device'; device: string }
+  /** A mapper: acts for every device of one protocol on this node. */
+  | { kind: 'mapper'; username: string; protocol: string }
+  /** No username, only when anonymous access is allowed: acts as the device named by its client id. */
+  | { kind: 'anonymous'; clientId: string };
+
+/** The devices on this node, by name → protocol name. */
+export type DeviceDirectory = ReadonlyMap<string, string>;
+
+/** What a device (or its mapper) may publish, below `ef/devices/<id>/`. */
+export const DEVICE_PUBLISH_SUFFIXES: readonly string[] = ['twin/reported', 'twin/get', 'telemetry'];
+
+const [ROOT_LEVEL_0, ROOT_LEVEL_1] = TOPIC_ROOT.split('/');
+
+/** True when the principal may act for the device. */
+export function actsFor(principal: Principal, device: string, devices: DeviceDirectory): boolean {
+  const protocol = devices.get(device);
+  if (protocol === undefined) return false;
+  switch (principal.kind) {
+    case 'device': return principal.device === device;
+    case 'anonymous': return principal.clientId === device;
+    case 'mapper': return principal.protocol === protocol;
+  }
+}
+
+/** The device a connection stands for (for online/offline), or null for a mapper. */
+export function connectedDevice(principal: Principal): string | null {
+  switch (principal.kind) {
+    case 'device': return principal.device;
+    case 'anonymous': return principal.clientId;
+    case 'mapper': return null;
+  }
+}
+
+export function mayPublish(principal: Principal, topic: string, devices: DeviceDirectory): boolean {
+  const parsed = parseDeviceTopic(topic);
+  if (parsed === null || !DEVICE_PUBLISH_SUFFIXES.includes(parsed.rest)) return false;
+  return actsFor(principal, parsed.device, devices);
+}
+
+/**
+ * A filter must stay below `ef/devices/<id>/` for a device the principal acts for. A mapper
+ * may put `+` in the device level (`ef/devices/+/twin/delta`): it then receives only its own
+ * devices' messages, because mayReceive() filters every delivery.
+ */
+export function maySubscribe(principal: Principal, filter: string, devices: DeviceDirectory): boolean {
+  const levels = filter.split('/');
+  if (levels.length < 4 || levels[0] !== ROOT_LEVEL_0 || levels[1] !== ROOT_LEVEL_1) return false;
+  const device = levels[2]!;
+  if (device === '+') return principal.kind === 'mapper';
+  if (device === '#' || device.includes('+') || device.includes('#')) return false;
+  return actsFor(principal, device, devices);
+}
+
+/** Whether a message on `topic` may be delivered to the principal (retained ones included). */
+export function mayReceive(principal: Principal, topic: string, devices: DeviceDirectory): boolean {
+  const parsed = parseDeviceTopic(topic);
+  return parsed !== null && actsFor(principal, parsed.device, devices);
+}
+
+/**
+ * A client id that is a device's name belongs to that device: anyone else using it would take
+ * over (and disconnect) the device's session, MQTT's rule for duplicate client ids.
+ */
+export function mayUseClientId(principal: Principal, clientId: string, devices: DeviceDirectory): boolean {
+  if (!devices.has(clientId)) return true;
+  return connectedDevice(principal) === clientId;
+}

@@ -1,0 +1,417 @@
+import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes';
+import { TOPIC_ROOT, deviceTopics, parseDeviceTopic, type Device } from '../../protocol/index.js';
+import { ClientRegistry } from './clientRegistry.js';
+import { actsFor, connectedDevice, mayPublish, mayReceive, maySubscribe, type DeviceDirectory, type Principal } from './deviceAcl.js';
+import { CredentialVerifier, parseCredentialHash } from './deviceCredentials.js';
+import { CONNACK_SERVER_UNAVAILABLE, authenticateClient, type AuthResult } from './hubAuth.js';
+import { startBroker, stopBroker, type RunningBroker } from './hubBroker.js';
+import { HubPublisher } from './hubPublisher.js';
+import { SqlitePersistence } from './persistence/index.js';
+import { openMqttDatabase, type Db } from './persistence/schema.js';
+import { DEFAULT_TELEMETRY_BATCH, TelemetryBatcher, type TelemetryBatchOptions } from './telemetryBatcher.js';
+import {
+  applyReported, deltaMessage, deltasForSubscriptions, desiredFingerprint, desiredMessage, emptyTwin, errorMessage, parseReportedPayload,
+  parseTelemetryPayload, statusMessage, twinReportedEntry, twinView, type DeviceTwinState, type DeviceUpstreamEntry, type Refusal,
+} from './twinEngine.js';
+import { TwinStore } from './twinStore.js';
+
+export interface HubLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface DeviceHubOptions {
+  /** The hub's own SQLite file (WAL): twins and the broker's retained messages and sessions. */
+  dbPath: string;
+  /** MQTT 3.1.1 TCP listener; port 0 picks a free port (start() returns it). */
+  host: string;
+  port: number;
+  /** Clients without a username may connect, acting as the device named by their client id. */
+  allowAnonymous: boolean;
+  /** Receives twin reports and telemetry batches for the edge's outbox. Must not throw for valid entries. */
+  upstream: (entry: DeviceUpstreamEntry) => void;
+  logger?: HubLogger;
+  telemetryBatch?: TelemetryBatchOptions;
+  /** A report that changes no value still refreshes lastSeen upstream once this long has passed. Default 60 s. */
+  reportRefreshMs?: number;
+}
+
+export interface DeviceHubStatus {
+  clients: number;
+  devices: { name: string; online: boolean; lastSeen: string | null; reported: Record<string, unknown>; desiredVersion: number; reportedVersion: number }[];
+  messages: { received: number; refused: number };
+}
+
+const NOOP_LOGGER: HubLogger = { info: () => {}, warn: () => {} };
+
+/**
+ * The edge's MQTT broker for devices and mappers (aedes on SQLite persistence) and its twin
+ * engine: authenticates clients, confines each to its devices' topics (deviceAcl.ts), keeps the
+ * reported sections (twinStore.ts), publishes desired/delta/status, and hands twin reports and
+ * telemetry batches to `upstream`. Topic contract: docs/mqtt.md.
+ */
+export class DeviceHub {
+  private readonly logger: HubLogger;
+  private readonly db: Db;
+  private readonly persistence: SqlitePersistence;
+  private readonly store: TwinStore;
+  private readonly verifier = new CredentialVerifier();
+  private readonly batcher: TelemetryBatcher;
+  private readonly reportRefreshMs: number;
+  private running: RunningBroker | null = null;
+  private closing = false;
+
+  private devices = new Map<string, Device>();
+  private directory: DeviceDirectory = new Map();
+  private readonly twins: Map<string, DeviceTwinState>;
+  private readonly mappers = new Map<string, { hash: string; protocol: string }>();
+  /** Fingerprint of the desired section last published per device (this run). */
+  private readonly publishedDesired = new Map<string, string>();
+  /** Generation last reported upstream per device (this run): a new one is reported at once. */
+  private readonly reportedGeneration = new Map<string, number>();
+  private readonly lastUpstreamAt = new Map<string, number>();
+  /**
+   * Retained topics of devices no longer on the node are cleared by a sweep, once the device
+   * list is known: after each removal, and at the first sync of a run (a removal a crash
+   * interrupted is finished then).
+   */
+  private needsSweep = true;
+  private devicesKnown = false;
+  private readonly clients = new ClientRegistry();
+  private readonly publisher: HubPublisher;
+  private readonly counters = { received: 0, refused: 0 };
+
+  constructor(private readonly opts: DeviceHubOptions) {
+    this.logger = opts.logger ?? NOOP_LOGGER;
+    this.reportRefreshMs = opts.reportRefreshMs ?? 60_000;
+    this.publisher = new HubPublisher((err) => this.logger.warn({ err: String(err) }, 'device hub publish failed'));
+    this.batcher = new TelemetryBatcher(opts.telemetryBatch ?? DEFAULT_TELEMETRY_BATCH, (entry) => this.sendUpstream(entry));
+    this.db = openMqttDatabase(opts.dbPath);
+    try {
+      this.persistence = new SqlitePersistence({ db: this.db });
+      this.store = new TwinStore(this.db);
+      const { twins, corrupt } = this.store.loadAll();
+      if (corrupt.length > 0) this.logger.warn({ devices: corrupt }, 'device twin rows do not parse; starting those twins empty');
+      this.twins = twins;
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
+  }
+
+  async start(): Promise<{ port: number }> {
+    if (this.running !== null || this.closing) throw new Error('the device hub is already started or closed');
+    this.running = await startBroker(this.persistence, this.opts.host, this.opts.port, {
+      authenticate: (client, username, password) => this.authenticate(client, username, password),
+      authorizePublish: (client, packet) => this.authorizePublish(client, packet),
+      authorizeSubscribe: (client, sub) => this.authorizeSubscribe(client, sub),
+      mayForward: (client, topic) => {
+        const principal = this.clients.principalOf(client);
+        return principal !== undefined && mayReceive(principal, topic, this.directory);
+      },
+      onClientMessage: (client, packet) => { if (!this.closing) this.onDeviceMessage(client, packet); },
+      onReady: (client) => this.onClientReady(client),
+      onDisconnect: (client) => this.onClientDisconnect(client),
+      onSubscribed: (client, subs) => this.sendDeltas(client, subs),
+      warn: (obj, msg) => this.logger.warn(obj, msg),
+    });
+    this.publisher.attach(this.running.broker);
+    this.announceStaleOffline();
+    this.reconcileBroker();
+    this.logger.info({ host: this.opts.host, port: this.running.port }, 'device MQTT broker listening');
+    return { port: this.running.port };
+  }
+
+  /** The node's devices as the cloud wants them (from the edge DB); call at start and after every sync. */
+  setDevices(devices: Device[]): void {
+    if (this.closing) return;
+    const previous = this.devices;
+    this.devicesKnown = true;
+    this.devices = new Map(devices.map((d) => [d.metadata.name, d]));
+    this.directory = new Map(devices.map((d) => [d.metadata.name, d.spec.protocol.name]));
+    for (const name of new Set([...previous.keys(), ...this.twins.keys()])) {
+      if (!this.devices.has(name)) this.removeDevice(name);
+    }
+    for (const device of devices) {
+      const name = device.metadata.name;
+      if (!this.twins.has(name)) {
+        const twin = emptyTwin();
+        this.twins.set(name, twin);
+        this.store.save(name, twin);
+      }
+      const before = previous.get(name);
+      if (before !== undefined && before.spec.credentialHash !== device.spec.credentialHash) {
+        this.disconnectWhere((p) => p.kind === 'device' && p.device === name, `credential of device ${name} changed`);
+      }
+      if (this.mappers.has(name)) this.logger.warn({ device: name }, 'a mapper credential has the same name as a device; the mapper login wins');
+      const generation = device.metadata.generation ?? 0;
+      if (this.reportedGeneration.get(name) !== generation) this.reportTwin(device);
+    }
+    this.reconcileBroker();
+  }
+
+  /** Credentials for a mapper: may act for every device of the given protocol on this node. */
+  addMapperCredential(username: string, passwordHashScrypt: string, protocol: string): void {
+    if (username.length === 0 || protocol.length === 0) throw new TypeError('mapper username and protocol must not be empty');
+    if (parseCredentialHash(passwordHashScrypt) === null) throw new TypeError('mapper password hash must be scrypt$<saltB64>$<hashB64>');
+    const before = this.mappers.get(username);
+    this.mappers.set(username, { hash: passwordHashScrypt, protocol });
+    if (before !== undefined && (before.hash !== passwordHashScrypt || before.protocol !== protocol)) {
+      this.disconnectWhere((p) => p.kind === 'mapper' && p.username === username, `credential of mapper ${username} changed`);
+    }
+  }
+
+  statusSnapshot(): DeviceHubStatus {
+    const devices = [...this.devices.values()].map((device) => {
+      const name = device.metadata.name;
+      const twin = this.twins.get(name) ?? emptyTwin();
+      return {
+        name, online: twin.online, lastSeen: twin.lastSeen, reported: { ...twin.reported },
+        desiredVersion: device.spec.desiredVersion, reportedVersion: twin.version,
+      };
+    }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return { clients: this.running?.broker.connectedClients ?? 0, devices, messages: { ...this.counters } };
+  }
+
+  /**
+   * Announces connected devices offline (retained status and upstream), sends pending
+   * telemetry upstream, stops the broker and closes the database. Close the hub before the
+   * outbox it reports to.
+   */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.batcher.flushAll();
+    if (this.running !== null) {
+      for (const name of this.clients.onlineDevices()) this.setOnline(name, false);
+      this.clients.clear();
+      await this.publisher.idle();
+      this.publisher.stop();
+      await stopBroker(this.running);
+    }
+    await this.persistence.destroy();
+    this.db.close();
+  }
+
+  // ---- authentication and access ----------------------------------------------------------
+
+  private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthResult> {
+    if (this.closing) return { ok: false, returnCode: CONNACK_SERVER_UNAVAILABLE, reason: 'the broker is shutting down' };
+    const result = await authenticateClient({
+      allowAnonymous: this.opts.allowAnonymous,
+      verifier: this.verifier,
+      mapper: (username) => this.mappers.get(username),
+      deviceCredential: (name) => this.devices.get(name)?.spec.credentialHash,
+      directory: () => this.directory,
+    }, client.id, username, password);
+    if (result.ok) this.clients.authenticated(client, result.principal);
+    return result;
+  }
+
+  private authorizePublish(client: Client | null, packet: PublishPacket): Error | null {
+    this.counters.received++;
+    // client is null for a will left by a previous run: its sender cannot be checked any more.
+    const principal = client === null ? undefined : this.clients.principalOf(client);
+    if (principal === undefined || !mayPublish(principal, packet.topic, this.directory)) {
+      // A will on the device's own status topic is expected and dropped quietly: the edge
+      // publishes the status itself when the connection ends.
+      const target = parseDeviceTopic(packet.topic)?.device;
+      const statusWill = principal !== undefined && target !== undefined && packet.topic === deviceTopics(target).status;
+      if (!statusWill) {
+        this.counters.refused++;
+        this.logger.warn({ clientId: client?.id ?? null, topic: packet.topic }, 'MQTT publish refused');
+      }
+      return new Error(`not allowed to publish to ${packet.topic}`);
+    }
+    // Device messages are consumed by the edge; keeping them retained would replay stale reports.
+    packet.retain = false;
+    return null;
+  }
+
+  private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {
+    const principal = this.clients.principalOf(client);
+    if (principal !== undefined && maySubscribe(principal, sub.topic, this.directory)) return sub;
+    this.logger.warn({ clientId: client.id, topic: sub.topic }, 'MQTT subscription refused');
+    return null;
+  }
+
+  private disconnectWhere(match: (p: Principal) => boolean, reason: string): void {
+    for (const client of this.clients.clientsWhere(match)) {
+      this.logger.info({ clientId: client.id, reason }, 'disconnecting MQTT client');
+      client.close();
+    }
+  }
+
+  // ---- connections and status -------------------------------------------------------------
+
+  private onClientReady(client: Client): void {
+    if (this.closing) return;
+    const cameOnline = this.clients.ready(client, (name) => this.devices.has(name));
+    if (cameOnline !== null) this.setOnline(cameOnline, true);
+    // A persistent session's subscriptions come back without a SUBSCRIBE: send its deltas now.
+    if (!client.clean) {
+      this.persistence.subscriptionsByClient({ id: client.id })
+        .then((subs) => this.sendDeltas(client, subs), (err: unknown) => this.logger.warn({ err: String(err) }, 'reading session subscriptions failed'));
+    }
+  }
+
+  private onClientDisconnect(client: Client): void {
+    if (this.closing) return;
+    const wentOffline = this.clients.gone(client);
+    if (wentOffline !== null) this.setOnline(wentOffline, false);
+  }
+
+  private setOnline(name: string, online: boolean): void {
+    const device = this.devices.get(name);
+    const twin = this.twins.get(name);
+    if (device === undefined || twin === undefined) return;
+    const at = new Date().toISOString();
+    const next = { ...twin, online, lastSeen: at };
+    this.twins.set(name, next);
+    this.store.save(name, next);
+    this.publisher.publishJson(deviceTopics(name).status, statusMessage(online, at), { qos: 1, retain: true });
+    this.reportTwin(device);
+  }
+
+  /** Rows left online by a run that did not close cleanly: nobody is connected to a fresh broker. */
+  private announceStaleOffline(): void {
+    const at = new Date().toISOString();
+    for (const [name, twin] of this.twins) {
+      if (!twin.online) continue;
+      const next = { ...twin, online: false };
+      this.twins.set(name, next);
+      this.store.save(name, next);
+      this.publisher.publishJson(deviceTopics(name).status, statusMessage(false, at), { qos: 1, retain: true });
+    }
+  }
+
+  // ---- device messages --------------------------------------------------------------------
+
+  private onDeviceMessage(client: Client, packet: AedesPublishPacket): void {
+    const parsed = parseDeviceTopic(packet.topic);
+    const principal = this.clients.principalOf(client);
+    if (parsed === null || principal === undefined || !actsFor(principal, parsed.device, this.directory)) return;
+    const device = this.devices.get(parsed.device);
+    const twin = this.twins.get(parsed.device);
+    if (device === undefined || twin === undefined) return;
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    const topics = deviceTopics(parsed.device);
+    const now = new Date().toISOString();
+    try {
+      switch (parsed.rest) {
+        case 'twin/reported': {
+          const patch = parseReportedPayload(payload, device.spec.modelSpec);
+          if (!patch.ok) return this.refuse(parsed.device, packet.topic, payload, patch.refusal);
+          const before = deltaMessage(device.spec, twin.reported);
+          const result = applyReported(twin, patch.value, now);
+          this.twins.set(parsed.device, result.twin);
+          if (!result.changed) return this.touch(device, now);
+          this.store.save(parsed.device, result.twin);
+          const after = deltaMessage(device.spec, result.twin.reported);
+          if (after !== null && JSON.stringify(after) !== JSON.stringify(before)) this.publisher.publishJson(topics.delta, after, { qos: 1, retain: false });
+          this.reportTwin(device);
+          return;
+        }
+        case 'twin/get':
+          this.publisher.publishJson(topics.getResult, twinView(device.spec, twin), { qos: 1, retain: false });
+          return this.touch(device, now);
+        case 'telemetry': {
+          const samples = parseTelemetryPayload(payload, device.spec.modelSpec, now);
+          if (!samples.ok) return this.refuse(parsed.device, packet.topic, payload, samples.refusal);
+          this.batcher.add(parsed.device, samples.value);
+          return this.touch(device, now);
+        }
+      }
+    } catch (err) {
+      this.logger.warn({ device: parsed.device, topic: packet.topic, err: String(err) }, 'handling a device message failed');
+    }
+  }
+
+  private refuse(device: string, topic: string, payload: Buffer, refusal: Refusal): void {
+    this.counters.refused++;
+    this.logger.warn({ device, topic, error: refusal.error }, 'device message refused');
+    this.publisher.publishJson(deviceTopics(device).errors, errorMessage(refusal, topic, payload), { qos: 0, retain: false });
+  }
+
+  /** Notes that the device was heard from; the cloud's lastSeen is refreshed at most every reportRefreshMs. */
+  private touch(device: Device, at: string): void {
+    const name = device.metadata.name;
+    const twin = this.twins.get(name);
+    if (twin === undefined) return;
+    const next = { ...twin, lastSeen: at };
+    this.twins.set(name, next);
+    if (Date.now() - (this.lastUpstreamAt.get(name) ?? 0) < this.reportRefreshMs) return;
+    this.store.save(name, next);
+    this.reportTwin(device);
+  }
+
+  private reportTwin(device: Device): void {
+    const name = device.metadata.name;
+    const twin = this.twins.get(name);
+    if (twin === undefined) return;
+    this.reportedGeneration.set(name, device.metadata.generation ?? 0);
+    this.lastUpstreamAt.set(name, Date.now());
+    this.sendUpstream(twinReportedEntry(device, twin));
+  }
+
+  private sendUpstream(entry: DeviceUpstreamEntry): void {
+    try {
+      this.opts.upstream(entry);
+    } catch (err) {
+      this.logger.warn({ kind: entry.kind, device: entry.key, err: String(err) }, 'handing a device entry upstream failed');
+    }
+  }
+
+  // ---- desired, delta and removal ---------------------------------------------------------
+
+  private removeDevice(name: string): void {
+    this.twins.delete(name);
+    this.store.delete(name);
+    this.publishedDesired.delete(name);
+    this.reportedGeneration.delete(name);
+    this.lastUpstreamAt.delete(name);
+    this.batcher.discard(name);
+    this.needsSweep = true;
+    this.disconnectWhere((p) => connectedDevice(p) === name, `device ${name} was removed from the node`);
+  }
+
+  /** Publishes what changed in desired and clears removed devices' retained topics (once the broker runs). */
+  private reconcileBroker(): void {
+    if (this.running === null) return;
+    if (this.needsSweep && this.devicesKnown) {
+      this.needsSweep = false;
+      this.publisher.enqueue(() => this.clearOrphanedRetained());
+    }
+    for (const [name, device] of this.devices) {
+      const fingerprint = desiredFingerprint(device.spec);
+      if (this.publishedDesired.get(name) === fingerprint) continue;
+      this.publishedDesired.set(name, fingerprint);
+      const topics = deviceTopics(name);
+      this.publisher.publishJson(topics.desired, desiredMessage(device.spec), { qos: 1, retain: true });
+      const delta = deltaMessage(device.spec, this.twins.get(name)?.reported ?? {});
+      if (delta !== null) this.publisher.publishJson(topics.delta, delta, { qos: 1, retain: false });
+    }
+  }
+
+  private async clearOrphanedRetained(): Promise<void> {
+    const orphaned: string[] = [];
+    for await (const retained of this.persistence.createRetainedStreamCombi([`${TOPIC_ROOT}/#`])) {
+      const topic: unknown = (retained as { topic?: unknown }).topic;
+      const device = typeof topic === 'string' ? parseDeviceTopic(topic)?.device : undefined;
+      if (device !== undefined && !this.devices.has(device)) orphaned.push(topic as string);
+    }
+    for (const topic of orphaned) await this.publisher.publishNow(topic, Buffer.alloc(0), { qos: 0, retain: true });
+  }
+
+  /** Sends the client the current delta of every device whose delta topic one of `subs` matches. */
+  private sendDeltas(client: Client, subs: readonly { topic: string; qos: number }[]): void {
+    const principal = this.clients.principalOf(client);
+    if (principal === undefined || subs.length === 0 || this.closing) return;
+    const candidates = [...this.devices].map(([name, device]) => ({ device, reported: this.twins.get(name)?.reported ?? {} }));
+    for (const { topic, message, qos } of deltasForSubscriptions(candidates, subs, (topic) => mayReceive(principal, topic, this.directory))) {
+      client.publish({ cmd: 'publish', topic, payload: Buffer.from(JSON.stringify(message)), qos, retain: false, dup: false }, (err) => {
+        if (err) this.logger.warn({ clientId: client.id, topic, err: String(err) }, 'sending a delta failed');
+      });
+    }
+  }
+}

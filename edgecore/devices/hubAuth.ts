@@ -1,0 +1,47 @@
+import { mayUseClientId, type DeviceDirectory, type Principal } from './deviceAcl.js';
+import type { CredentialVerifier } from './deviceCredentials.js';
+
+// CONNACK return codes (MQTT 3.1.1 §3.2.2.3). aedes' AuthErrorCode is a const enum, which does
+// not exist at run time.
+export const CONNACK_IDENTIFIER_REJECTED = 2;
+export const CONNACK_SERVER_UNAVAILABLE = 3;
+export const CONNACK_BAD_USERNAME_OR_PASSWORD = 4;
+export const CONNACK_NOT_AUTHORIZED = 5;
+
+export type AuthResult = { ok: true; principal: Principal } | { ok: false; returnCode: number; reason: string };
+
+export interface AuthContext {
+  allowAnonymous: boolean;
+  verifier: CredentialVerifier;
+  mapper(username: string): { hash: string; protocol: string } | undefined;
+  /** The device's credentialHash; undefined for an unknown device or one without a credential. */
+  deviceCredential(name: string): string | undefined;
+  /** Read after the password check: the devices may have changed while scrypt ran. */
+  directory(): DeviceDirectory;
+}
+
+/**
+ * Decides a CONNECT: a mapper login (configured on this edge) wins over a device of the same
+ * name; no username is anonymous (only when allowed); a client id that is a device's name is
+ * reserved to that device.
+ */
+export async function authenticateClient(ctx: AuthContext, clientId: string, username: string | undefined, password: Buffer | undefined): Promise<AuthResult> {
+  let principal: Principal;
+  if (username === undefined || username === '') {
+    if (!ctx.allowAnonymous) return { ok: false, returnCode: CONNACK_NOT_AUTHORIZED, reason: 'anonymous clients are not allowed' };
+    principal = { kind: 'anonymous', clientId };
+  } else {
+    const mapper = ctx.mapper(username);
+    const stored = mapper?.hash ?? ctx.deviceCredential(username);
+    // Without a password the check still runs (against nothing), so it costs the same.
+    const ok = await ctx.verifier.verify(password === undefined ? undefined : stored, password ?? Buffer.alloc(0));
+    principal = mapper !== undefined ? { kind: 'mapper', username, protocol: mapper.protocol } : { kind: 'device', device: username };
+    if (!ok || (principal.kind === 'device' && !ctx.directory().has(username))) {
+      return { ok: false, returnCode: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'bad username or password' };
+    }
+  }
+  if (!mayUseClientId(principal, clientId, ctx.directory())) {
+    return { ok: false, returnCode: CONNACK_IDENTIFIER_REJECTED, reason: `client id "${clientId}" is reserved for device "${clientId}"` };
+  }
+  return { ok: true, principal };
+}

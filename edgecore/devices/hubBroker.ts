@@ -1,0 +1,80 @@
+import { createServer, type Server } from 'node:net';
+import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { CONNACK_SERVER_UNAVAILABLE, type AuthResult } from './hubAuth.js';
+import type { SqlitePersistence } from './persistence/index.js';
+
+/** What the hub decides; the broker asks through aedes' hooks and events. */
+export interface BrokerHooks {
+  authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthResult>;
+  /** Returns the error that refuses the publish (aedes then closes the connection), or null. */
+  authorizePublish(client: Client | null, packet: PublishPacket): Error | null;
+  /** Returns the subscription, or null to refuse it (SUBACK 0x80). */
+  authorizeSubscribe(client: Client, sub: Subscription): Subscription | null;
+  mayForward(client: Client, topic: string): boolean;
+  /** A client's publish, after it was authorized and routed. */
+  onClientMessage(client: Client, packet: AedesPublishPacket): void;
+  onReady(client: Client): void;
+  onDisconnect(client: Client): void;
+  /** Granted subscriptions of a SUBSCRIBE (refused ones left out). */
+  onSubscribed(client: Client, subs: Subscription[]): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface RunningBroker {
+  broker: Aedes;
+  server: Server;
+  port: number;
+}
+
+/** Starts aedes on the persistence and a TCP listener for it. */
+export async function startBroker(persistence: SqlitePersistence, host: string, port: number, hooks: BrokerHooks): Promise<RunningBroker> {
+  const broker = await Aedes.createBroker({
+    persistence,
+    authenticate: (client, username, password, done) => {
+      hooks.authenticate(client, username, password).then((result) => {
+        if (result.ok) return done(null, true);
+        hooks.warn({ clientId: client.id, username, reason: result.reason }, 'MQTT connection refused');
+        done(Object.assign(new Error(result.reason), { returnCode: result.returnCode }) as AuthenticateError, false);
+      }, (err: unknown) => {
+        hooks.warn({ clientId: client.id, err: String(err) }, 'MQTT authentication failed');
+        done(Object.assign(new Error('authentication failed'), { returnCode: CONNACK_SERVER_UNAVAILABLE }) as AuthenticateError, false);
+      });
+    },
+    authorizePublish: (client, packet, done) => done(hooks.authorizePublish(client, packet)),
+    authorizeSubscribe: (client, sub, done) => done(null, hooks.authorizeSubscribe(client, sub)),
+    authorizeForward: (client, packet) => (hooks.mayForward(client, packet.topic) ? packet : null),
+    published: (packet, client, done) => {
+      // client is null for the broker's own publishes (the hub's, $SYS).
+      if (client) hooks.onClientMessage(client, packet);
+      done();
+    },
+  });
+  broker.on('clientReady', (client) => hooks.onReady(client));
+  broker.on('clientDisconnect', (client) => hooks.onDisconnect(client));
+  broker.on('subscribe', (subs, client) => hooks.onSubscribed(client, subs.filter((s) => (s.qos as number) !== 128)));
+
+  const server = createServer((socket) => broker.handle(socket));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    throw err;
+  }
+  server.on('error', (err) => hooks.warn({ err: String(err) }, 'MQTT listener error'));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('MQTT listener has no TCP address');
+  return { broker, server, port: address.port };
+}
+
+/** Stops accepting, disconnects every client and waits for both. */
+export async function stopBroker(running: RunningBroker): Promise<void> {
+  const serverClosed = new Promise<void>((resolve) => running.server.close(() => resolve()));
+  await new Promise<void>((resolve) => running.broker.close(() => resolve()));
+  await serverClosed;
+}

@@ -1,0 +1,63 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Device } from '../../protocol/index.js';
+import { hashPassword } from './deviceCredentials.js';
+
+/**
+ * Mapper credentials and the device list mappers read. One credential per protocol on this
+ * node (`mapper-<protocol>`): it lets a mapper act, on the broker, for every device of that
+ * protocol here and nowhere else. The password lives in `<dataDir>/mappers/<protocol>.password`
+ * (0600) for mappers started by hand or as workloads (`mapper <protocol> --credential-file …`).
+ */
+export interface MapperCredentialSink {
+  addMapperCredential(username: string, passwordHashScrypt: string, protocol: string): void;
+}
+
+export class MapperAccess {
+  private readonly passwords = new Map<string, string>();
+  private readonly registered = new Set<string>();
+
+  constructor(private readonly dir: string, private readonly broker: MapperCredentialSink) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  passwordFile(protocol: string): string {
+    return join(this.dir, `${protocol.replace(/[^A-Za-z0-9_.-]/g, '_')}.password`);
+  }
+
+  /** Makes sure every protocol in use has a credential the broker knows. */
+  async ensureFor(devices: Device[]): Promise<void> {
+    for (const protocol of new Set(devices.map((d) => d.spec.protocol.name))) {
+      if (this.registered.has(protocol)) continue;
+      const file = this.passwordFile(protocol);
+      if (!existsSync(file)) writeFileSync(file, randomBytes(24).toString('base64url') + '\n', { mode: 0o600 });
+      const password = readFileSync(file, 'utf8').trim();
+      this.passwords.set(protocol, password);
+      this.broker.addMapperCredential(`mapper-${protocol}`, await hashPassword(password), protocol);
+      this.registered.add(protocol);
+    }
+  }
+
+  /** True when `authorization` carries the mapper password of `protocol`. */
+  authorized(protocol: string, authorization: string | undefined): boolean {
+    const expected = this.passwords.get(protocol);
+    const given = authorization?.startsWith('Bearer ') ? authorization.slice(7) : '';
+    if (!expected || given.length !== expected.length) return false;
+    return timingSafeEqual(Buffer.from(given), Buffer.from(expected));
+  }
+}
+
+/** The device list a mapper of `protocol` reads (`GET /mapper/v1/devices?protocol=`): no credentials, no status. */
+export function mapperDeviceList(node: string, devices: Device[], protocol: string) {
+  return {
+    node,
+    devices: devices.filter((d) => d.spec.protocol.name === protocol).map((d) => ({
+      name: d.metadata.name,
+      protocol: d.spec.protocol,
+      properties: d.spec.properties,
+      desired: d.spec.desired,
+      model: d.spec.modelSpec ?? null,
+    })),
+  };
+}

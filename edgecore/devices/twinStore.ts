@@ -1,0 +1,99 @@
+import type Database from 'better-sqlite3';
+import { z } from 'zod';
+import { PropertyValueSchema, TimestampsSchema } from '../../protocol/index.js';
+import type { Db } from './persistence/schema.js';
+import type { DeviceTwinState } from './twinEngine.js';
+
+/**
+ * The reported sections of the node's device twins, in the hub's SQLite file (next to the
+ * broker's `mqtt_` tables). Desired is not stored here: it comes from the edge's copy of the
+ * Device objects (cloud wins) through DeviceHub.setDevices().
+ */
+
+const TWIN_SCHEMA_VERSION = 1;
+
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE device_twins (
+    device TEXT PRIMARY KEY,
+    reported TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    metadata TEXT NOT NULL,
+    last_seen TEXT,
+    -- Whether the edge last published the device online; rows left at 1 by a crash are
+    -- corrected (and announced offline) at the next start.
+    online INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  `,
+];
+
+interface TwinRow {
+  device: string;
+  reported: string;
+  version: number;
+  metadata: string;
+  last_seen: string | null;
+  online: number;
+}
+
+const StoredReportedSchema = z.record(z.string(), PropertyValueSchema);
+
+/** Creates or upgrades the twin table; the schema version is the file's user_version (the hub owns the file). */
+export function migrateTwinSchema(db: Db): void {
+  db.transaction(() => {
+    const current = Number(db.pragma('user_version', { simple: true }));
+    if (current > MIGRATIONS.length) throw new Error(`device twin schema version ${current} is newer than this build knows (${TWIN_SCHEMA_VERSION})`);
+    for (let version = current; version < MIGRATIONS.length; version++) db.exec(MIGRATIONS[version]!);
+    db.pragma(`user_version = ${MIGRATIONS.length}`);
+  }).immediate();
+}
+
+export class TwinStore {
+  private readonly selectAll: Database.Statement<[], TwinRow>;
+  private readonly upsert: Database.Statement<[string, string, number, string, string | null, number]>;
+  private readonly remove: Database.Statement<[string]>;
+
+  constructor(db: Db) {
+    migrateTwinSchema(db);
+    this.selectAll = db.prepare('SELECT device, reported, version, metadata, last_seen, online FROM device_twins ORDER BY device');
+    this.upsert = db.prepare(
+      `INSERT INTO device_twins (device, reported, version, metadata, last_seen, online) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT(device) DO UPDATE SET reported = excluded.reported, version = excluded.version,
+         metadata = excluded.metadata, last_seen = excluded.last_seen, online = excluded.online`);
+    this.remove = db.prepare('DELETE FROM device_twins WHERE device = ?');
+  }
+
+  /** Every stored twin; rows that do not parse are listed in `corrupt` (and left out). */
+  loadAll(): { twins: Map<string, DeviceTwinState>; corrupt: string[] } {
+    const twins = new Map<string, DeviceTwinState>();
+    const corrupt: string[] = [];
+    for (const row of this.selectAll.all()) {
+      const reported = StoredReportedSchema.safeParse(parseJson(row.reported));
+      const metadata = TimestampsSchema.safeParse(parseJson(row.metadata));
+      if (!reported.success || !metadata.success) {
+        corrupt.push(row.device);
+        continue;
+      }
+      twins.set(row.device, {
+        reported: reported.data, version: row.version, metadata: metadata.data, lastSeen: row.last_seen, online: row.online === 1,
+      });
+    }
+    return { twins, corrupt };
+  }
+
+  save(device: string, twin: DeviceTwinState): void {
+    this.upsert.run(device, JSON.stringify(twin.reported), twin.version, JSON.stringify(twin.metadata), twin.lastSeen, twin.online ? 1 : 0);
+  }
+
+  delete(device: string): void {
+    this.remove.run(device);
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}

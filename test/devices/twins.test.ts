@@ -1,0 +1,137 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, Fleet, type Cloud, type Edge } from '../helpers/fleet.js';
+import { TcpProxy } from '../helpers/tcpProxy.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+
+const run = promisify(execFile);
+const HAVE_MOSQUITTO = existsSync('/usr/bin/mosquitto_pub') && existsSync('/usr/bin/mosquitto_sub');
+if (!HAVE_MOSQUITTO) console.warn('[device twins end to end] SKIPPED: mosquitto-clients not installed (apt-get install -y mosquitto-clients)');
+
+/**
+ * Issue 4 end to end: real cloudcore, real edgecore with its MQTT broker, and devices played by
+ * Debian's mosquitto_pub / mosquitto_sub (MQTT clients we did not write).
+ */
+describe.skipIf(!HAVE_MOSQUITTO)('device twins through cloud, edge and real MQTT clients', () => {
+  const fleet = new Fleet();
+  let cloud: Cloud;
+  let proxy: TcpProxy;
+  let edge: Edge;
+  let mqttPort: number;
+  const passwords: Record<string, string> = {};
+
+  const twin = async (device: string) => (await api(cloud).call<{ desired: Record<string, unknown>; reported: Record<string, unknown>; delta: Record<string, unknown>; version: { desired: number; reported: number } }>('GET', `/devices/${device}/twin`)).body;
+  const pub = (device: string, topic: string, payload: string, password = passwords[device]!) =>
+    run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(mqttPort), '-V', 'mqttv311', '-u', device, '-P', password, '-i', `${device}-pub`, '-q', '1', '-t', topic, '-m', payload]);
+  const sub = (device: string, topic: string, count = 1, seconds = 15, password = passwords[device]!) =>
+    run('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(mqttPort), '-V', 'mqttv311', '-u', device, '-P', password, '-i', `${device}-sub-${Math.random().toString(36).slice(2, 8)}`, '-t', topic, '-C', String(count), '-W', String(seconds)])
+      // On timeout (-W) mosquitto_sub exits non-zero: keep what it printed until then.
+      .catch((err: { stdout?: string }) => ({ stdout: err.stdout ?? '' }))
+      .then((r) => r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>));
+
+  beforeAll(async () => {
+    cloud = await fleet.startCloud();
+    proxy = new TcpProxy(cloud.port);
+    const url = await proxy.start();
+    edge = await fleet.startEdge({ node: 'edge-1', cloudUrl: url, joinToken: await api(cloud).token('edge-1') });
+    mqttPort = Number(new URL(String(edge.proc.lines.find((l) => l.msg === 'edgecore ready')!.mqttUrl)).port);
+    expect((await api(cloud).call('POST', '/devicemodels', { metadata: { name: 'thermostat' }, spec: { protocol: 'virtual', properties: [
+      { name: 'temperature', type: 'float', accessMode: 'ReadOnly', unit: 'C', minimum: -40, maximum: 125 },
+      { name: 'target', type: 'float', accessMode: 'ReadWrite', minimum: 5, maximum: 30 },
+      { name: 'mode', type: 'string', accessMode: 'ReadWrite' },
+    ] } })).status).toBe(201);
+    for (const name of ['thermo-1', 'thermo-2']) {
+      const r = await api(cloud).call<{ credentials: { password: string } }>('POST', '/devices', { metadata: { name }, spec: { model: 'thermostat', nodeName: 'edge-1', protocol: { name: 'virtual' }, desired: { target: 20 } } });
+      expect(r.status).toBe(201);
+      passwords[name] = r.body.credentials.password;
+    }
+    await waitFor('devices on the edge', async () => ((await fleet.edgeStatus(edge)) as unknown as { mqtt: { devices: unknown[] } }).mqtt.devices.length === 2);
+  });
+  afterAll(async () => { await fleet.cleanup(); await proxy.close(); });
+
+  it('cloud desired reaches the device as retained desired and as a delta', async () => {
+    const desired = await sub('thermo-1', 'ef/devices/thermo-1/twin/desired');
+    expect(desired[0]).toMatchObject({ properties: { target: 20 }, version: 1 });
+    // A subscriber first gets the pending delta (target 20, v1) again, then the new one.
+    const delta = sub('thermo-1', 'ef/devices/thermo-1/twin/delta', 2, 10);
+    await sleep(300);
+    expect((await api(cloud).call('PATCH', '/devices/thermo-1/twin', { target: 22.5 })).status).toBe(200);
+    expect((await delta).at(-1)).toMatchObject({ properties: { target: 22.5 }, version: 2 });
+  });
+
+  it('device reported reaches the cloud twin and clears the delta', async () => {
+    await pub('thermo-1', 'ef/devices/thermo-1/twin/reported', JSON.stringify({ properties: { temperature: 21.25, target: 22.5 } }));
+    const t = await waitFor('cloud sees reported', async () => {
+      const tw = await twin('thermo-1');
+      return tw.reported.temperature === 21.25 ? tw : undefined;
+    });
+    expect(t.delta).toEqual({});
+    expect(t.version.reported).toBeGreaterThan(0);
+  });
+
+  it('a stale If-Match gets 409; a ReadOnly or out-of-range desired value is refused naming the property', async () => {
+    const r = await fetch(`${cloud.url}/api/v1/devices/thermo-1/twin`, { method: 'PATCH', headers: { authorization: `Bearer ${cloud.token}`, 'content-type': 'application/json', 'if-match': '1' }, body: JSON.stringify({ target: 10 }) });
+    expect(r.status).toBe(409);
+    const ro = await api(cloud).call<{ field?: string; error: string }>('PATCH', '/devices/thermo-1/twin', { temperature: 5 });
+    expect(ro.status).toBe(400);
+    expect(ro.body.error).toContain('temperature');
+    const range = await api(cloud).call<{ error: string }>('PATCH', '/devices/thermo-1/twin', { target: 99 });
+    expect(range.status).toBe(400);
+    expect(range.body.error).toContain('target');
+  });
+
+  it('a device cannot read or write another device\'s topics, and a wrong password is refused', async () => {
+    await expect(pub('thermo-1', 'ef/devices/thermo-1/twin/reported', '{}', 'wrong-password')).rejects.toThrow(/not authori[sz]ed|Connection Refused|error/i);
+    // Publishing to another device's topic: accepted by the client, dropped by the broker.
+    await pub('thermo-1', 'ef/devices/thermo-2/twin/reported', JSON.stringify({ properties: { temperature: 99 } })).catch(() => undefined);
+    await sleep(500);
+    expect((await twin('thermo-2')).reported.temperature).toBeUndefined();
+    // Subscribing to another device's topics gets nothing (the subscription is refused).
+    const stolen = await sub('thermo-1', 'ef/devices/thermo-2/twin/desired', 1, 2);
+    expect(stolen).toEqual([]);
+  });
+
+  it('malformed payloads are answered on the errors topic and nothing stored changes', async () => {
+    const before = await twin('thermo-1');
+    const errors = sub('thermo-1', 'ef/devices/thermo-1/errors', 3, 15);
+    await sleep(300);
+    await pub('thermo-1', 'ef/devices/thermo-1/twin/reported', '{not json');
+    await pub('thermo-1', 'ef/devices/thermo-1/twin/reported', JSON.stringify({ properties: { humidity: 3 } }));
+    await pub('thermo-1', 'ef/devices/thermo-1/twin/reported', JSON.stringify({ properties: { temperature: 'hot' } }));
+    const got = await errors;
+    expect(got).toHaveLength(3);
+    expect(JSON.stringify(got[1])).toContain('humidity');
+    expect(JSON.stringify(got[2])).toContain('temperature');
+    await sleep(500);
+    expect(await twin('thermo-1')).toEqual(before);
+  });
+
+  it('outage: reports during the cut reach the cloud after it, the newest value per property wins', async () => {
+    proxy.cut();
+    await waitFor('edge offline', async () => (await fleet.edgeStatus(edge)).link.state !== 'connected');
+    for (const temperature of [18, 18.5, 19]) {
+      await pub('thermo-2', 'ef/devices/thermo-2/twin/reported', JSON.stringify({ properties: { temperature } }));
+    }
+    await pub('thermo-2', 'ef/devices/thermo-2/twin/reported', JSON.stringify({ properties: { mode: 'eco' } }));
+    expect((await twin('thermo-2')).reported.temperature).toBeUndefined();
+    proxy.restore();
+    await waitFor('cloud converged', async () => {
+      const t = await twin('thermo-2');
+      return t.reported.temperature === 19 && t.reported.mode === 'eco';
+    }, 30_000);
+  });
+
+  it('twin and retained desired survive edgecore kill -9', async () => {
+    await edge.proc.kill9();
+    edge = await fleet.startEdge({ node: 'edge-1', cloudUrl: `http://127.0.0.1:${proxy.port}`, dataDir: edge.dataDir, extra: ['--mqtt-port', String(mqttPort)] });
+    const desired = await sub('thermo-1', 'ef/devices/thermo-1/twin/desired');
+    expect(desired[0]).toMatchObject({ properties: { target: 22.5 } });
+    const [whole] = await Promise.all([
+      sub('thermo-1', 'ef/devices/thermo-1/twin/get/result'),
+      sleep(300).then(() => pub('thermo-1', 'ef/devices/thermo-1/twin/get', '{}')),
+    ]);
+    expect(whole![0]).toMatchObject({ reported: { temperature: 21.25 } });
+  });
+});
