@@ -71,6 +71,16 @@ describe.skipIf(!HAVE_MOSQUITTO)('device twins through cloud, edge and real MQTT
     expect(t.version.reported).toBeGreaterThan(0);
   });
 
+  it('telemetry goes through the edge to the cloud, not into the twin', async () => {
+    await pub('thermo-1', 'ef/devices/thermo-1/telemetry', JSON.stringify({ samples: [{ values: { temperature: 20.5 } }, { values: { temperature: 20.75 } }] }));
+    const items = await waitFor('telemetry in the cloud', async () => {
+      const r = await api(cloud).call<{ items: { t: string; values: Record<string, number> }[] }>('GET', '/devices/thermo-1/telemetry');
+      return r.body.items.length >= 2 ? r.body.items : undefined;
+    });
+    expect(items.map((i) => i.values.temperature)).toEqual([20.5, 20.75]);
+    expect((await twin('thermo-1')).reported.temperature).toBe(21.25);
+  });
+
   it('a stale If-Match gets 409; a ReadOnly or out-of-range desired value is refused naming the property', async () => {
     const r = await fetch(`${cloud.url}/api/v1/devices/thermo-1/twin`, { method: 'PATCH', headers: { authorization: `Bearer ${cloud.token}`, 'content-type': 'application/json', 'if-match': '1' }, body: JSON.stringify({ target: 10 }) });
     expect(r.status).toBe(409);
