@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { KINDS, type AnyObject, type Kind } from '../../protocol/index.js';
+import { openWalDatabase } from './sqliteFile.js';
 import { applySchema, prepareStatements, type Statements } from './sqliteSchema.js';
 import {
   boundNode, ConflictError, GoneError, NotFoundError, StoreError,
@@ -54,19 +53,10 @@ export class SqliteStore implements Store {
     if (!Number.isInteger(maxEvents) || maxEvents < 1) {
       throw new RangeError(`maxEvents must be a positive integer, got ${maxEvents}`);
     }
-    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
-    const db = new Database(opts.path);
-    try {
-      db.pragma('journal_mode = WAL');
-      // NORMAL in WAL mode: a power cut may lose the last commits but never corrupts the file.
-      db.pragma('synchronous = NORMAL');
-      db.pragma('busy_timeout = 5000');
+    return openWalDatabase(opts.path, (db) => {
       applySchema(db);
       return new SqliteStore(db, prepareStatements(db), maxEvents, opts.onListenerError);
-    } catch (error) {
-      db.close();
-      throw error;
-    }
+    });
   }
 
   private constructor(

@@ -1,7 +1,6 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { TelemetrySample } from '../../protocol/index.js';
+import { openWalDatabase } from '../store/sqliteFile.js';
 import { StoreError } from '../store/store.js';
 import type { TelemetryStore } from './telemetryStore.js';
 
@@ -79,19 +78,11 @@ export class SqliteTelemetry implements TelemetryStore {
     const maxAgeMs = opts.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
     if (!Number.isInteger(maxSamples) || maxSamples < 1) throw new RangeError(`maxSamplesPerDevice must be a positive integer, got ${maxSamples}`);
     if (!(maxAgeMs > 0)) throw new RangeError(`maxAgeMs must be positive, got ${maxAgeMs}`);
-    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
-    const db = new Database(opts.path);
-    try {
-      db.pragma('journal_mode = WAL');
-      // Telemetry is disposable: losing the last commits on a power cut is acceptable.
-      db.pragma('synchronous = NORMAL');
-      db.pragma('busy_timeout = 5000');
+    // Telemetry is disposable: losing the last commits on a power cut is acceptable.
+    return openWalDatabase(opts.path, (db) => {
       db.exec(DDL);
       return new SqliteTelemetry(db, maxSamples, maxAgeMs, opts.now ?? Date.now);
-    } catch (error) {
-      db.close();
-      throw error;
-    }
+    });
   }
 
   private constructor(

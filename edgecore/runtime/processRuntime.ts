@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { KeyedQueue } from './keyedQueue.js';
 import type { ProcessTemplate, WorkloadStatus } from '../../protocol/index.js';
 import { CappedLogStore, LineSplitter } from './cappedLog.js';
 import { runExec } from './processExec.js';
@@ -87,8 +88,8 @@ export class ProcessRuntime implements Runtime {
   private readonly logger: RuntimeLogger;
   private readonly workloads = new Map<string, Supervised>();
   private readonly listeners: StatusListener[] = [];
-  /** Per-name chain so ensure/remove/shutdown of one workload never interleave. */
-  private readonly queues = new Map<string, Promise<void>>();
+  /** ensure/remove/shutdown of one workload never interleave. */
+  private readonly queue = new KeyedQueue();
   private closed = false;
 
   constructor(opts: ProcessRuntimeOptions) {
@@ -355,12 +356,7 @@ export class ProcessRuntime implements Runtime {
   }
 
   private serialize(name: string, op: () => Promise<void>): Promise<void> {
-    const previous = this.queues.get(name) ?? Promise.resolve();
-    const result = previous.then(op);
-    const tail = result.catch(() => {});
-    this.queues.set(name, tail);
-    void tail.then(() => { if (this.queues.get(name) === tail) this.queues.delete(name); });
-    return result;
+    return this.queue.run(name, op);
   }
 }
 

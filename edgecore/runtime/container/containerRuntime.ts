@@ -1,4 +1,5 @@
 import type { WorkloadStatus } from '../../../protocol/index.js';
+import { KeyedQueue } from '../keyedQueue.js';
 import type { RuntimeLogger } from '../processRuntime.js';
 import { DEFAULT_BACKOFF, type BackoffSettings } from '../restartPolicy.js';
 import type { DesiredWorkload, ExecResult, Runtime, StatusListener } from '../runtime.js';
@@ -52,8 +53,8 @@ export class ContainerRuntime implements Runtime {
   private readonly context: SupervisorContext;
   private readonly workloads = new Map<string, SupervisedContainer>();
   private readonly listeners: StatusListener[] = [];
-  /** Per-name chain so ensure/remove/shutdown of one workload never interleave. */
-  private readonly queues = new Map<string, Promise<void>>();
+  /** ensure/remove/shutdown of one workload never interleave. */
+  private readonly queue = new KeyedQueue();
   private pollTimer: NodeJS.Timeout | null = null;
   private polling = false;
   private closed = false;
@@ -238,11 +239,6 @@ export class ContainerRuntime implements Runtime {
   }
 
   private serialize(name: string, op: () => Promise<void>): Promise<void> {
-    const previous = this.queues.get(name) ?? Promise.resolve();
-    const result = previous.then(op);
-    const tail = result.catch(() => {});
-    this.queues.set(name, tail);
-    void tail.then(() => { if (this.queues.get(name) === tail) this.queues.delete(name); });
-    return result;
+    return this.queue.run(name, op);
   }
 }
