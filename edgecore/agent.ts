@@ -9,11 +9,11 @@ import { JoinRefusedError, joinCloud } from './link/join.js';
 import { reconnectDelayMs } from './link/backoff.js';
 import { META_KEYS, MetaStore } from './meta/metaStore.js';
 import { ProcessRuntime } from './runtime/processRuntime.js';
-import { ContainerRuntime } from './runtime/container/containerRuntime.js';
+import type { ContainerRuntime } from './runtime/container/containerRuntime.js';
 import { materializeTemplate, removeWorkloadData } from './runtime/dataRefs.js';
 import { RuntimeRouter } from './runtime/runtimeRouter.js';
 import { StatusServer } from './local/statusServer.js';
-import { DeviceHub } from './devices/deviceHub.js';
+import type { DeviceHub } from './devices/deviceHub.js';
 import { MapperAccess, mapperDeviceList } from './devices/mapperAccess.js';
 
 /**
@@ -50,6 +50,7 @@ export class EdgeAgent {
       logger: this.log,
     });
     if (this.settings.containerEngine) {
+      const { ContainerRuntime } = await import('./runtime/container/containerRuntime.js');
       this.containerRuntime = new ContainerRuntime({
         socketPath: this.settings.containerEngine,
         nodeName: this.settings.node,
@@ -66,7 +67,7 @@ export class EdgeAgent {
     await this.reconcile();
     await this.startDevices();
     this.statusUrl = await this.status.listen(this.settings.statusHost, this.settings.statusPort);
-    this.log.info({ statusUrl: this.statusUrl, mqttUrl: this.mqttUrl, workloads: this.meta.desiredWorkloads().length, devices: this.meta.desiredDevices().length }, 'edgecore ready');
+    this.log.info({ statusUrl: this.statusUrl, mqttUrl: this.mqttUrl, mqttTlsUrl: this.mqttTlsUrl, workloads: this.meta.desiredWorkloads().length, devices: this.meta.desiredDevices().length }, 'edgecore ready');
     await this.startLink(0);
   }
 
@@ -120,22 +121,29 @@ export class EdgeAgent {
 
   joinError: string | null = null;
   mqttUrl = '';
+  mqttTlsUrl: string | null = null;
 
   /** The device broker and twin engine, fed from the local database (so it works offline too). */
   private async startDevices(): Promise<void> {
+    // Loaded after the workloads are running: the broker is not on the cold-start path.
+    const { DeviceHub } = await import('./devices/deviceHub.js');
     this.devices = new DeviceHub({
       dbPath: join(this.settings.dataDir, 'devices.db'),
       host: this.settings.mqttHost,
       port: this.settings.mqttPort,
       allowAnonymous: this.settings.mqttAllowAnonymous,
+      ...(this.settings.mqttTlsPort !== undefined && this.settings.mqttTlsCert && this.settings.mqttTlsKey ? {
+        tls: { port: this.settings.mqttTlsPort, cert: readFileSync(this.settings.mqttTlsCert, 'utf8'), key: readFileSync(this.settings.mqttTlsKey, 'utf8') },
+      } : {}),
       logger: this.log,
       upstream: (entry) => {
         this.meta.enqueue(entry.kind, entry.key, entry.body);
         this.link?.notifyOutbox();
       },
     });
-    const { port } = await this.devices.start();
+    const { port, tlsPort } = await this.devices.start();
     this.mqttUrl = `mqtt://${this.settings.mqttHost}:${port}`;
+    if (tlsPort !== undefined) this.mqttTlsUrl = `mqtts://${this.settings.mqttHost}:${tlsPort}`;
     this.mappers = new MapperAccess(join(this.settings.dataDir, 'mappers'), this.devices);
     this.status.addRoute((path, url, req) => {
       if (path !== '/mapper/v1/devices') return undefined;
@@ -168,18 +176,19 @@ export class EdgeAgent {
           this.log.info({ workload: name }, 'workload removed');
         }
       }
-      for (const w of desired) {
+      // Workloads start in parallel: a cold start with many of them is bounded by the slowest, not the sum.
+      await Promise.all(desired.map(async (w) => {
         const base = { name: w.spec.app, generation: w.spec.generation };
         let template;
         try {
           template = materializeTemplate(w, this.dataRoot());
         } catch (err) {
           await this.runtime.markFailed({ ...base, template: w.spec.template }, (err as Error).message);
-          continue;
+          return;
         }
         await this.runtime.ensure({ ...base, template })
           .catch((err: Error) => this.log.error({ workload: w.spec.app, err: err.message }, 'could not start workload'));
-      }
+      }));
       // Owned containers this node no longer wants, including ones no runtime entry tracks.
       await this.containerRuntime?.removeUndesired(wanted)
         .catch((err: Error) => this.log.warn({ err: err.message }, 'could not clean up undesired containers'));

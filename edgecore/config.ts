@@ -13,6 +13,10 @@ export const EdgeSettingsSchema = z.strictObject({
   mqttHost: z.string().min(1).default('127.0.0.1'),
   mqttPort: portSetting.default(1883),
   mqttAllowAnonymous: boolSetting.default(false),
+  /** Optional MQTT-over-TLS listener: port plus PEM certificate and key files (all three, or none). */
+  mqttTlsPort: portSetting.optional(),
+  mqttTlsCert: z.string().min(1).optional(),
+  mqttTlsKey: z.string().min(1).optional(),
   heartbeatSeconds: z.coerce.number().positive().max(3600).default(30),
   logMaxBytes: z.coerce.number().int().min(4096).default(1024 * 1024),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -20,6 +24,11 @@ export const EdgeSettingsSchema = z.strictObject({
   containerEngine: z.string().min(1).optional(),
   /** Leave workloads running when edgecore stops (only runtimes that can adopt them honour it). */
   keepWorkloadsOnExit: boolSetting.default(false),
+}).superRefine((s, ctx) => {
+  const tls = [s.mqttTlsPort, s.mqttTlsCert, s.mqttTlsKey];
+  if (tls.some((v) => v !== undefined) && tls.some((v) => v === undefined)) {
+    ctx.addIssue({ code: 'custom', path: [s.mqttTlsPort === undefined ? 'mqttTlsPort' : s.mqttTlsCert === undefined ? 'mqttTlsCert' : 'mqttTlsKey'], message: 'the MQTT TLS listener needs mqttTlsPort, mqttTlsCert and mqttTlsKey together' });
+  }
 });
 export type EdgeSettings = z.infer<typeof EdgeSettingsSchema>;
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --lite-mode
 import { Command } from 'commander';
 import { pino } from 'pino';
 import { EDGEFLEET_VERSION, SettingsError } from '../protocol/index.js';
@@ -19,6 +19,9 @@ const program = new Command('edgecore')
   .option('--mqtt-host <host>', 'address of the device MQTT broker (default 127.0.0.1)')
   .option('--mqtt-port <port>', 'port of the device MQTT broker (default 1883; 0 = any free port)')
   .option('--mqtt-allow-anonymous <bool>', 'let devices connect without credentials (default false)')
+  .option('--mqtt-tls-port <port>', 'also serve MQTT over TLS on this port (needs --mqtt-tls-cert and --mqtt-tls-key)')
+  .option('--mqtt-tls-cert <file>', 'PEM certificate chain for the MQTT TLS listener')
+  .option('--mqtt-tls-key <file>', 'PEM private key for the MQTT TLS listener')
   .option('--heartbeat-seconds <n>', 'heartbeat period (default 30)')
   .option('--log-max-bytes <n>', 'per-workload log size before rotation (default 1 MiB)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')

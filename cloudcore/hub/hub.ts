@@ -69,7 +69,9 @@ export class Hub {
     });
     this.livenessTimer = setInterval(() => void this.checkLiveness(), this.opts.livenessFlushMs ?? 15_000);
     this.livenessTimer.unref();
-    app.addHook('onClose', async () => this.close());
+    // preClose: upgraded sockets are not the HTTP server's to close; end them first or
+    // server.close() waits for every edge to hang up on its own.
+    app.addHook('preClose', async () => this.close());
   }
 
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {

@@ -4,7 +4,7 @@ import { ClientRegistry } from './clientRegistry.js';
 import { actsFor, connectedDevice, mayPublish, mayReceive, maySubscribe, type DeviceDirectory, type Principal } from './deviceAcl.js';
 import { CredentialVerifier, parseCredentialHash } from './deviceCredentials.js';
 import { CONNACK_SERVER_UNAVAILABLE, authenticateClient, type AuthResult } from './hubAuth.js';
-import { startBroker, stopBroker, type RunningBroker } from './hubBroker.js';
+import { startBroker, stopBroker, type RunningBroker, type TlsListener } from './hubBroker.js';
 import { HubPublisher } from './hubPublisher.js';
 import { SqlitePersistence } from './persistence/index.js';
 import { openMqttDatabase, type Db } from './persistence/schema.js';
@@ -26,6 +26,8 @@ export interface DeviceHubOptions {
   /** MQTT 3.1.1 TCP listener; port 0 picks a free port (start() returns it). */
   host: string;
   port: number;
+  /** Optional MQTT-over-TLS listener on the same host. */
+  tls?: TlsListener;
   /** Clients without a username may connect, acting as the device named by their client id. */
   allowAnonymous: boolean;
   /** Receives twin reports and telemetry batches for the edge's outbox. Must not throw for valid entries. */
@@ -99,7 +101,7 @@ export class DeviceHub {
     }
   }
 
-  async start(): Promise<{ port: number }> {
+  async start(): Promise<{ port: number; tlsPort?: number }> {
     if (this.running !== null || this.closing) throw new Error('the device hub is already started or closed');
     this.running = await startBroker(this.persistence, this.opts.host, this.opts.port, {
       authenticate: (client, username, password) => this.authenticate(client, username, password),
@@ -114,12 +116,12 @@ export class DeviceHub {
       onDisconnect: (client) => this.onClientDisconnect(client),
       onSubscribed: (client, subs) => this.sendDeltas(client, subs),
       warn: (obj, msg) => this.logger.warn(obj, msg),
-    });
+    }, this.opts.tls);
     this.publisher.attach(this.running.broker);
     this.announceStaleOffline();
     this.reconcileBroker();
-    this.logger.info({ host: this.opts.host, port: this.running.port }, 'device MQTT broker listening');
-    return { port: this.running.port };
+    this.logger.info({ host: this.opts.host, port: this.running.port, tlsPort: this.running.tlsPort }, 'device MQTT broker listening');
+    return { port: this.running.port, ...(this.running.tlsPort !== undefined ? { tlsPort: this.running.tlsPort } : {}) };
   }
 
   /** The node's devices as the cloud wants them (from the edge DB); call at start and after every sync. */

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { CONNACK_SERVER_UNAVAILABLE, type AuthResult } from './hubAuth.js';
 import type { SqlitePersistence } from './persistence/index.js';
@@ -24,10 +25,20 @@ export interface RunningBroker {
   broker: Aedes;
   server: Server;
   port: number;
+  /** The optional MQTT-over-TLS listener (same broker, same auth and ACLs). */
+  tlsServer?: TlsServer;
+  tlsPort?: number;
+}
+
+export interface TlsListener {
+  port: number;
+  /** PEM certificate chain and private key. */
+  cert: string;
+  key: string;
 }
 
 /** Starts aedes on the persistence and a TCP listener for it. */
-export async function startBroker(persistence: SqlitePersistence, host: string, port: number, hooks: BrokerHooks): Promise<RunningBroker> {
+export async function startBroker(persistence: SqlitePersistence, host: string, port: number, hooks: BrokerHooks, tls?: TlsListener): Promise<RunningBroker> {
   const broker = await Aedes.createBroker({
     persistence,
     authenticate: (client, username, password, done) => {
@@ -54,27 +65,40 @@ export async function startBroker(persistence: SqlitePersistence, host: string, 
   broker.on('subscribe', (subs, client) => hooks.onSubscribed(client, subs.filter((s) => (s.qos as number) !== 128)));
 
   const server = createServer((socket) => broker.handle(socket));
+  const tlsServer = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, (socket) => broker.handle(socket)) : undefined;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, port, host);
+    if (tlsServer && tls) await listen(tlsServer, tls.port, host);
   } catch (err) {
+    server.close();
+    tlsServer?.close();
     await new Promise<void>((resolve) => broker.close(() => resolve()));
     throw err;
   }
-  server.on('error', (err) => hooks.warn({ err: String(err) }, 'MQTT listener error'));
+  for (const s of [server, tlsServer]) s?.on('error', (err) => hooks.warn({ err: String(err) }, 'MQTT listener error'));
+  return { broker, server, port: portOf(server), ...(tlsServer ? { tlsServer, tlsPort: portOf(tlsServer) } : {}) };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function portOf(server: Server): number {
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('MQTT listener has no TCP address');
-  return { broker, server, port: address.port };
+  return address.port;
 }
 
 /** Stops accepting, disconnects every client and waits for both. */
 export async function stopBroker(running: RunningBroker): Promise<void> {
-  const serverClosed = new Promise<void>((resolve) => running.server.close(() => resolve()));
+  const serverClosed = Promise.all([running.server, running.tlsServer].map((srv) =>
+    srv ? new Promise<void>((resolve) => srv.close(() => resolve())) : Promise.resolve()));
   await new Promise<void>((resolve) => running.broker.close(() => resolve()));
   await serverClosed;
 }

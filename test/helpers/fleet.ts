@@ -50,8 +50,9 @@ export class Proc {
   }
 }
 
-export function runBin(bin: 'cloudcore' | 'edgecore' | 'edgectl', args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, [join(DIST, bin, 'main.js'), ...args], {
+export function runBin(bin: 'cloudcore' | 'edgecore' | 'edgectl' | 'mapper', args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+  const entry = bin === 'mapper' ? join(DIST, 'device-mappers', 'main.js') : join(DIST, bin, 'main.js');
+  const child = spawn(process.execPath, [entry, ...args], {
     cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new Proc(child);
