@@ -65,8 +65,9 @@ export class EdgeAgent {
     await this.containerRuntime?.adopt();
     // Autonomy: run what the local database says before even trying the cloud.
     await this.reconcile();
-    await this.startDevices();
+    // The local status page answers as soon as the workloads are up; the broker comes next.
     this.statusUrl = await this.status.listen(this.settings.statusHost, this.settings.statusPort);
+    await this.startDevices();
     this.log.info({ statusUrl: this.statusUrl, mqttUrl: this.mqttUrl, mqttTlsUrl: this.mqttTlsUrl, workloads: this.meta.desiredWorkloads().length, devices: this.meta.desiredDevices().length }, 'edgecore ready');
     await this.startLink(0);
   }
