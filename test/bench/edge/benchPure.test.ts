@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CONTAINERS_NOT_WIRED, planKinds, processApp } from './benchWorkloads.js';
+import { containerApp, planKinds, processApp } from './benchWorkloads.js';
 import { spread, targetCheck, type ColdStartSeries } from './edgeReport.js';
 import { probeDeltas } from './memoryProbes.js';
 import type { IdleFigures } from './phases.js';
@@ -23,14 +23,17 @@ describe('/proc memory parsing', () => {
 });
 
 describe('workload plan', () => {
-  it('places process apps on the node by label and reports containers as skipped', () => {
+  it('places process and container apps on their node by label', () => {
     const plans = planKinds(3, 2);
     expect(plans[0]).toMatchObject({ kind: 'process', count: 3, skipped: null, appNames: ['bench-proc-00', 'bench-proc-01', 'bench-proc-02'] });
-    expect(plans[1]).toEqual({ kind: 'container', count: 2, skipped: CONTAINERS_NOT_WIRED, appNames: [] });
+    expect(plans[1]).toEqual({ kind: 'container', count: 2, skipped: null, appNames: ['bench-ctr-00', 'bench-ctr-01'] });
     expect(planKinds(1, 0)).toHaveLength(1);
     const app = processApp('bench-proc-00', 'edge-1', 4);
     expect(app.spec.selector.matchLabels).toEqual({ 'bench.edgefleet.io/node': 'edge-1' });
     expect(app.spec.template.env).toEqual({ BENCH_REVISION: '4' });
+    const ctr = containerApp('bench-ctr-00', 'edge-2', 2);
+    expect(ctr.spec.selector.matchLabels).toEqual({ 'bench.edgefleet.io/node': 'edge-2' });
+    expect(ctr.spec.template).toMatchObject({ runtime: 'container', imagePullPolicy: 'Never', env: { BENCH_REVISION: '2' } });
   });
 });
 

@@ -3,21 +3,23 @@
  * one benchmark node by label, so one App = one workload there. Process workloads sleep and
  * do nothing else, so what is measured is edgecore's supervision cost, not the workload's work.
  *
- * Containers: edgecore does not wire its container runtime yet; the plan says so and the
- * benchmark reports the kind as skipped. When it is wired, `containerTemplate` is the only
- * thing to fill in (an image that sleeps, imagePullPolicy Never/IfNotPresent with a local
- * archive so no registry is needed).
+ * Container workloads run on a node of their own (an edgecore started with a throw-away Podman
+ * engine), so the process phases are not disturbed; their image is built locally from busybox
+ * (imagePullPolicy Never: no registry is needed).
  */
 
 export const BENCH_LABEL = 'bench.edgefleet.io/node';
-export const CONTAINERS_NOT_WIRED = 'skipped: container runtime not wired into edgecore yet';
+/** Built by `scripts/test-engine.sh image DIR REF` from the host's busybox. */
+export const CONTAINER_IMAGE = 'localhost/edgefleet-test:1';
+/** PID 1 in a container has no default signal handlers: trap TERM so a stop is immediate. */
+export const CONTAINER_COMMAND = ['/bin/sh', '-c', "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done"];
 
 export type WorkloadKind = 'process' | 'container';
 
 export interface KindPlan {
   kind: WorkloadKind;
   count: number;
-  /** Why this kind is not measured (then `apps` is empty). */
+  /** Why this kind is not measured (set by the run, e.g. when no container engine can start). */
   skipped: string | null;
   appNames: string[];
 }
@@ -31,7 +33,9 @@ export function planKinds(processes: number, containers: number): KindPlan[] {
     kind: 'process', count: processes, skipped: null,
     appNames: Array.from({ length: processes }, (_, i) => appName('process', i)),
   }];
-  if (containers > 0) plans.push({ kind: 'container', count: containers, skipped: CONTAINERS_NOT_WIRED, appNames: [] });
+  if (containers > 0) {
+    plans.push({ kind: 'container', count: containers, skipped: null, appNames: Array.from({ length: containers }, (_, i) => appName('container', i)) });
+  }
   return plans;
 }
 
@@ -46,6 +50,25 @@ export function processApp(name: string, node: string, revision: number) {
         runtime: 'process',
         command: '/bin/sleep',
         args: ['100000'],
+        env: { BENCH_REVISION: String(revision) },
+        restartPolicy: 'Always',
+      },
+    },
+  };
+}
+
+/** The App body for one container workload; `revision` goes into the env so a PUT changes the spec. */
+export function containerApp(name: string, node: string, revision: number) {
+  return {
+    kind: 'App',
+    metadata: { name },
+    spec: {
+      selector: { matchLabels: { [BENCH_LABEL]: node } },
+      template: {
+        runtime: 'container',
+        image: CONTAINER_IMAGE,
+        imagePullPolicy: 'Never',
+        command: CONTAINER_COMMAND,
         env: { BENCH_REVISION: String(revision) },
         restartPolicy: 'Always',
       },

@@ -3,7 +3,9 @@
  * Edge footprint benchmark: one real edgecore (child process) under a real cloudcore. Measures
  * edgecore's idle RSS/CPU with 0 and N process workloads, the time from an App update to the
  * new process running, cold start with the cloud down after kill -9, and the same idle RSS under
- * memory-saving V8 flag sets, plus where the memory goes (import cost probes).
+ * memory-saving V8 flag sets, plus where the memory goes (import cost probes). With
+ * --containers N, a second edgecore on a throw-away Podman engine runs N container workloads
+ * (idle footprint and update latency).
  *
  *   npm run bench:edge -- --processes 20 --idle-seconds 30
  */
@@ -19,6 +21,7 @@ import { startCloudcoreChild, type CloudcoreChild } from '../cloudcoreProcess.js
 import { ApiClient } from '../fleet.js';
 import { clockTicksPerSecond, loadAverage } from '../procStats.js';
 import { BENCH_LABEL, planKinds, processApp } from './benchWorkloads.js';
+import { releaseContainers, runContainerPhase, type ContainerHoldings, type ContainerPhaseResult } from './containerPhase.js';
 import { EdgecoreChild, freePort, type EdgecoreChildOptions } from './edgecoreChild.js';
 import {
   coldStartSeries, spread, summaryText, targetCheck, warningsFor, type ColdStartSeries, type EdgeBenchReport, type VariantResult,
@@ -44,13 +47,14 @@ const OptionsSchema = z.object({
 type Options = z.infer<typeof OptionsSchema>;
 
 const NODE = 'edge-bench-1';
+const CONTAINER_NODE = 'edge-bench-ctr';
 const log = (line: string) => process.stderr.write(`[edge ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
 function parseOptions(argv: string[]): Options {
   const program = new Command('edge')
     .description('EdgeFleet edge benchmark: edgecore footprint, change latency, cold start, V8 flags')
     .option('--processes <n>', 'process workloads (one App each, bound to the node)', '20')
-    .option('--containers <n>', 'container workloads (not wired into edgecore yet: reported as skipped)', '0')
+    .option('--containers <n>', 'container workloads, on a second edgecore with a throw-away Podman engine (0: skip)', '10')
     .option('--idle-seconds <n>', 'idle window for the footprint measurements', '30')
     .option('--variant-idle-seconds <n>', 'idle window per V8 flag set (default: --idle-seconds)')
     .option('--updates <n>', 'App updates to time', '10')
@@ -75,6 +79,7 @@ class Resources {
   tempDir: string | undefined;
   cloud: CloudcoreChild | undefined;
   edge: EdgecoreChild | undefined;
+  readonly containers: ContainerHoldings = { engine: undefined, edge: undefined };
   readonly ledger = new PidLedger();
   private released = false;
 
@@ -85,6 +90,10 @@ class Resources {
       try { this.ledger.note(reportedPids(await this.edge.status())); } catch { /* status unreachable: the ledger has the rest */ }
       log(`stopping edgecore pid ${this.edge.pid} (SIGTERM; it stops its workloads)`);
       await this.edge.stop();
+    }
+    if (this.containers.edge || this.containers.engine) {
+      log('stopping the container edgecore and removing the Podman engine');
+      await releaseContainers(this.containers);
     }
     if (this.cloud && !this.cloud.exited()) {
       log('stopping cloudcore (SIGTERM)');
@@ -165,8 +174,8 @@ async function coldStarts(rig: Rig, label: string, flags: readonly string[]): Pr
 async function run(opts: Options, res: Resources, deadline: number): Promise<EdgeBenchReport> {
   const loadAverageStart = loadAverage();
   const kinds = planKinds(opts.processes, opts.containers);
-  for (const k of kinds) if (k.skipped) log(`${k.count} ${k.kind} workloads: ${k.skipped}`);
-  const names = kinds.flatMap((k) => k.appNames);
+  const names = kinds.find((k) => k.kind === 'process')!.appNames;
+  const containerNames = kinds.find((k) => k.kind === 'container')?.appNames ?? [];
   const flagSets = flagSetsNamed(opts.flagSets ? opts.flagSets.split(',').map((s) => s.trim()).filter(Boolean) : null);
   const startup = await nodeStartupMs(5);
 
@@ -223,6 +232,17 @@ async function run(opts: Options, res: Resources, deadline: number): Promise<Edg
   const outcomes = variants.map((v) => ({ name: v.name, flags: v.flags, rssEndMiB: v.idle.rssEndMiB, healthy: v.healthy }));
   const best = bestFlagSet(outcomes);
 
+  // 5. containers, on a node of their own, while the cloud is still up.
+  let containers: ContainerPhaseResult | null = null;
+  if (containerNames.length > 0) {
+    containers = await runContainerPhase({
+      api, cloudUrl: cloud.url, node: CONTAINER_NODE, names: containerNames, tempDir, statusPort: await freePort(),
+      heartbeatSeconds: opts.heartbeatSeconds, idleSeconds: opts.idleSeconds, updates: opts.updates,
+      clockTicks: rig.clockTicks, timeoutMs: rig.timeoutMs, log,
+    }, res.containers);
+    if (containers.skipped !== null) log(`containers: skipped: ${containers.skipped}`);
+  }
+
   // 3. cold start with the cloud down (default flags, then the best set).
   log('stopping cloudcore for the cold starts');
   const cloudStop0 = performance.now();
@@ -266,7 +286,7 @@ async function run(opts: Options, res: Resources, deadline: number): Promise<Edg
     loadAverageStart,
     loadAverageEnd: loadAverage(),
     heartbeatSeconds: opts.heartbeatSeconds,
-    kinds: kinds.map((k) => ({ kind: k.kind, count: k.count, skipped: k.skipped })),
+    kinds: kinds.map((k) => ({ kind: k.kind, count: k.count, skipped: k.kind === 'container' ? containers?.skipped ?? null : k.skipped })),
     workloads: names.length,
     nodeStartupMs: spread(startup),
     idle: partial.idle,
@@ -280,6 +300,7 @@ async function run(opts: Options, res: Resources, deadline: number): Promise<Edg
     v8Variants: variants,
     bestFlagSet: best?.name ?? null,
     coldStart: partial.coldStart,
+    containers,
     memoryProbes: probes,
     targets: targetCheck(withWorkloads, coldDefault),
     cloudStop,
@@ -288,6 +309,8 @@ async function run(opts: Options, res: Resources, deadline: number): Promise<Edg
       ...warningsFor(partial),
       ...(cloudStop.exitCode !== 0 ? [`cloudcore did not exit on SIGTERM with an edge connected (exit ${cloudStop.exitCode} after ${cloudStop.ms} ms; -1 = SIGKILLed after the 15 s grace)`] : []),
       ...(workloadsLeft > 0 ? [`${workloadsLeft} workload(s) were still alive after edgecore's SIGTERM`] : []),
+      ...(containers?.error ? [`container phase failed: ${containers.error}`] : []),
+      ...((containers?.figures?.containersLeftAfterStop ?? 0) > 0 ? [`${containers!.figures!.containersLeftAfterStop} container(s) left in the engine after the apps were deleted and edgecore stopped`] : []),
     ],
   };
 }

@@ -1,6 +1,6 @@
 import { summarizeLatencies } from '../figures.js';
 import { round } from '../procStats.js';
-import type { KindPlan } from './benchWorkloads.js';
+import type { ContainerPhaseResult } from './containerPhase.js';
 import type { MemoryProbeReport, ProbeDelta } from './memoryProbes.js';
 import type { ColdStartSample, IdleFigures, UpdateSample } from './phases.js';
 
@@ -75,6 +75,8 @@ export interface EdgeBenchReport {
   bestFlagSet: string | null;
   /** Default flags first, then the chosen flag sets (see `coldStartCandidates`). */
   coldStart: { default: ColdStartSeries; withFlags: ColdStartSeries[] };
+  /** Null when --containers 0. */
+  containers: ContainerPhaseResult | null;
   memoryProbes: MemoryProbeReport | null;
   targets: typeof TARGETS & { idleRssMet: boolean; coldStartMet: boolean };
   /** SIGTERM of cloudcore before the cold starts: how long until it exited, and its code (-1: SIGKILLed). */
@@ -115,6 +117,23 @@ const signed = (n: number) => (n < 0 ? `${n}` : `+${n}`);
 
 function probeTable(rows: readonly ProbeDelta[]): string[] {
   return rows.map((r) => `    ${pad(r.label, 36)} ${signed(r.rssMiB)} MiB RSS (anon ${signed(r.rssAnonMiB)}), heapUsed ${signed(r.heapUsedMiB)}, external ${signed(r.externalMiB)}, ${r.ms} ms`);
+}
+
+function containerLines(c: ContainerPhaseResult): string[] {
+  if (c.skipped !== null) return [`containers: skipped: ${c.skipped}`];
+  if (c.error !== null) return [`containers: FAILED: ${c.error}`];
+  const f = c.figures;
+  return [
+    `5. containers (${f.count} × ${f.image} on a throw-away Podman engine, edgecore node ${f.node} with --container-engine, cloud connected):`,
+    `  engine start + image build: ${f.engineSetupMs} ms; apps POSTed → all ${f.count} Running: ${f.allRunningMs} ms`,
+    idleLine('0 containers', f.idle.zeroContainers),
+    idleLine(`${f.count} containers`, f.idle.withContainers),
+    `  update (PUT env change of ${f.update.app}, status polled every 10 ms):`,
+    `    PUT round trip:                      ${fmt(f.update.putMs)}`,
+    `    PUT → edge logged new pid Running:   ${fmt(f.update.edgeRunningLogMs)}`,
+    `    PUT → status shows new gen Running:  ${fmt(f.update.statusRunningMs)}`,
+    `  cleanup: ${f.containersLeftAfterStop} containers left in the engine after DELETE + edgecore SIGTERM`,
+  ];
 }
 
 export function summaryText(r: EdgeBenchReport): string {
@@ -167,6 +186,7 @@ export function summaryText(r: EdgeBenchReport): string {
       out.push(...probeTable(r.memoryProbes.cumulativeWithFlags.rows));
     }
   }
+  if (r.containers) out.push('', ...containerLines(r.containers));
   out.push('');
   out.push(`cleanup: ${r.cleanup.workloadsLeftAfterStop} workloads still alive after edgecore's SIGTERM (killed by the benchmark)`);
   for (const w of r.warnings) out.push(`WARNING: ${w}`);

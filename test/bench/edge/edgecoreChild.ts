@@ -25,6 +25,10 @@ export interface EdgecoreChildOptions {
   joinToken?: string;
   /** V8/node flags placed before main.js. */
   nodeFlags?: readonly string[];
+  /** Unix socket of a Docker-API engine: enables edgecore's container runtime. */
+  containerEngine?: string;
+  /** Device MQTT broker port (edgecore's default 1883 when omitted; 0 = any free port, for a second edgecore). */
+  mqttPort?: number;
 }
 
 export class EdgecoreChild {
@@ -51,6 +55,8 @@ export class EdgecoreChild {
       '--status-host', '127.0.0.1', '--status-port', String(opts.statusPort),
       '--heartbeat-seconds', String(opts.heartbeatSeconds), '--log-level', 'info',
       ...(opts.joinToken ? ['--join-token', opts.joinToken] : []),
+      ...(opts.containerEngine ? ['--container-engine', opts.containerEngine] : []),
+      ...(opts.mqttPort !== undefined ? ['--mqtt-port', String(opts.mqttPort)] : []),
     ];
     const logFd = openSync(opts.logPath, 'a');
     try {

@@ -108,9 +108,13 @@ export interface UpdateSample {
   newPid: number;
 }
 
-/** One env change of `app` by PUT, timed until the edge runs the new generation. */
+/**
+ * One env change of `app` by PUT, timed until the edge runs the new generation. `ledger` is null
+ * for containers: their pids belong to the engine, which cleans them up, not the benchmark.
+ */
 export async function measureUpdate(
-  edge: EdgecoreChild, api: ApiClient, app: string, node: string, revision: number, ledger: PidLedger, timeoutMs: number,
+  edge: EdgecoreChild, api: ApiClient, app: string, node: string, revision: number, ledger: PidLedger | null, timeoutMs: number,
+  appBody: (revision: number) => object = (r) => processApp(app, node, r),
 ): Promise<UpdateSample> {
   const before = await edge.status();
   const oldPid = runningPid(before, app);
@@ -118,7 +122,7 @@ export async function measureUpdate(
   if (oldPid === null) throw new Error(`${app} is not Running before the update`);
   const sentAt = Date.now();
   const t0 = performance.now();
-  const put = api.request('PUT', `/apps/${app}`, processApp(app, node, revision)).then((body) => ({ body, at: performance.now() }));
+  const put = api.request('PUT', `/apps/${app}`, appBody(revision)).then((body) => ({ body, at: performance.now() }));
   const seen = await edge.pollStatus((s) => {
     const w = s.workloads.find((x) => x.name === app);
     const pid = runningPid(s, app);
@@ -127,7 +131,7 @@ export async function measureUpdate(
   const answered = await put;
   const generation = (answered.body as { metadata?: { generation?: number } }).metadata?.generation ?? -1;
   const newPid = runningPid(seen.status, app)!;
-  ledger.note([newPid]);
+  ledger?.note([newPid]);
   const seenGeneration = seen.status.workloads.find((w) => w.name === app)?.status?.generation;
   if (seenGeneration !== generation) throw new Error(`edge runs generation ${seenGeneration}, the PUT made ${generation}`);
   const logs = await settledLogs(edge, (lines) => updateLogTimes(lines, app, sentAt, newPid), (t) => t.runningAt !== null);
