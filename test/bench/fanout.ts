@@ -8,6 +8,7 @@
  *   npm run bench:fanout -- --nodes 2000 --idle-seconds 60
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { runGuarded } from './harness.js';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -165,31 +166,15 @@ async function run(opts: Options, res: Resources, deadline: number): Promise<Fan
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv);
   const res = new Resources();
-  const started = performance.now();
   const deadline = Date.now() + opts.timeoutSeconds * 1000;
-  const abort = (why: string, code: number) => {
-    log(why);
-    const hardStop = setTimeout(() => process.exit(code), 45_000);
-    hardStop.unref();
-    void res.release().finally(() => process.exit(code));
-  };
-  const watchdog = setTimeout(() => abort(`ABORTED: the run exceeded --timeout-seconds ${opts.timeoutSeconds}; `
-    + `cloudcore log tail:\n${res.cloud?.logTail() ?? '(not started)'}`, 3), opts.timeoutSeconds * 1000);
-  process.once('SIGINT', () => abort('interrupted', 130));
-  process.once('SIGTERM', () => abort('terminated', 143));
-  try {
-    const report = await run(opts, res, deadline);
-    clearTimeout(watchdog);
-    await res.release();
-    process.stdout.write(`${summaryText(report)}\n(total ${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
-    process.stdout.write(`${JSON.stringify(report)}\n`);
-  } catch (err) {
-    clearTimeout(watchdog);
-    log(`FAILED: ${(err as Error).message}`);
-    if (res.cloud && !res.cloud.exited()) log(`cloudcore log tail:\n${res.cloud.logTail()}`);
-    await res.release();
-    process.exitCode = 1;
-  }
+  await runGuarded({
+    timeoutSeconds: opts.timeoutSeconds,
+    log,
+    release: () => res.release(),
+    diagnostics: () => `cloudcore log tail:\n${res.cloud?.logTail() ?? '(not started)'}`,
+    run: () => run(opts, res, deadline),
+    summary: summaryText,
+  });
 }
 
 await main();

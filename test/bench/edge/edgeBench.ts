@@ -9,6 +9,7 @@
  *
  *   npm run bench:edge -- --processes 20 --idle-seconds 30
  */
+import { runGuarded } from '../harness.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -318,30 +319,18 @@ async function run(opts: Options, res: Resources, deadline: number): Promise<Edg
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv);
   const res = new Resources();
-  const started = performance.now();
   const deadline = Date.now() + opts.timeoutSeconds * 1000;
-  const abort = (why: string, code: number) => {
-    log(why);
-    setTimeout(() => process.exit(code), 45_000).unref();
-    void res.release().finally(() => process.exit(code));
-  };
-  const watchdog = setTimeout(() => abort(`ABORTED: the run exceeded --timeout-seconds ${opts.timeoutSeconds}; edgecore log tail:\n${res.edge?.logTail() ?? '(not started)'}`, 3), opts.timeoutSeconds * 1000);
-  process.once('SIGINT', () => abort('interrupted', 130));
-  process.once('SIGTERM', () => abort('terminated', 143));
-  try {
-    const report = await run(opts, res, deadline);
-    clearTimeout(watchdog);
-    await res.release();
-    process.stdout.write(`${summaryText(report)}\n(total ${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
-    process.stdout.write(`${JSON.stringify(report)}\n`);
-  } catch (err) {
-    clearTimeout(watchdog);
-    log(`FAILED: ${(err as Error).message}`);
-    if (res.edge) log(`edgecore log tail:\n${res.edge.logTail()}`);
-    if (res.cloud && !res.cloud.exited()) log(`cloudcore log tail:\n${res.cloud.logTail()}`);
-    await res.release();
-    process.exitCode = 1;
-  }
+  await runGuarded({
+    timeoutSeconds: opts.timeoutSeconds,
+    log,
+    release: () => res.release(),
+    diagnostics: () => [
+      `edgecore log tail:\n${res.edge?.logTail() ?? '(not started)'}`,
+      res.cloud && !res.cloud.exited() ? `cloudcore log tail:\n${res.cloud.logTail()}` : '',
+    ].filter(Boolean).join('\n'),
+    run: () => run(opts, res, deadline),
+    summary: summaryText,
+  });
 }
 
 await main();
