@@ -1,0 +1,117 @@
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { loadAverage } from '../procStats.js';
+import { splitEvenly } from './benchDevices.js';
+import { ChildRpc } from './childRpc.js';
+import type { LoaderTotals, PhaseResult } from './devicesReport.js';
+import type { WindowFigures } from './latencyRecorder.js';
+import { LoadWindow, type ProcessGroup } from './machineLoad.js';
+
+/** Starting the load generators and running one measured phase against a broker. */
+
+export const LOADER_MODULE = fileURLToPath(new URL('./loaderChild.js', import.meta.url));
+
+const LatencySchema = z.object({ count: z.number(), min: z.number(), p50: z.number(), p90: z.number(), p99: z.number(), max: z.number() });
+export const WindowSchema: z.ZodType<WindowFigures> = z.object({
+  count: z.number(), windowSeconds: z.number(), perSecond: z.number(), latencyMs: LatencySchema,
+  perSecondTimeline: z.array(z.object({ count: z.number(), maxLatencyMs: z.number() })),
+});
+const RunResultSchema = z.object({
+  sent: z.number(), acked: z.number(), failed: z.number(), skippedAtCap: z.number(), lagDropped: z.number(),
+  leftInflight: z.number(), startUs: z.number(), endUs: z.number(), drainMs: z.number(), disconnects: z.number(),
+});
+
+export interface Loaders {
+  rpcs: ChildRpc[];
+  connectMs: number;
+}
+
+/** Forks `count` loaders, splits the devices between them and connects them all. */
+export async function startLoaders(opts: {
+  count: number; devices: string[]; port: number; password: string; t0Ms: number; concurrency: number; timeoutMs: number;
+}, started: (rpc: ChildRpc) => void): Promise<Loaders> {
+  const slices = splitEvenly(opts.devices, opts.count);
+  const rpcs = slices.map((_, i) => ChildRpc.start(`loader-${i + 1}`, LOADER_MODULE));
+  rpcs.forEach(started);
+  const t = Date.now();
+  const perLoader = Math.max(1, Math.ceil(opts.concurrency / rpcs.length));
+  await Promise.all(rpcs.map((rpc, i) => rpc.call({
+    cmd: 'connect', port: opts.port, devices: slices[i]!, password: opts.password,
+    concurrency: perLoader, timeoutMs: opts.timeoutMs, t0Ms: opts.t0Ms,
+  }, z.object({ connectMs: z.number() }), opts.timeoutMs + slices[i]!.length * 100)));
+  return { rpcs, connectMs: Date.now() - t };
+}
+
+export interface PhaseSpec {
+  mode: 'saturate' | 'paced';
+  seconds: number;
+  /** Excluded from the steady-state window at the start of sending. */
+  warmupSeconds: number;
+  inflight: number;
+  /** Aggregate offered rate (paced only). */
+  ratePerSecond: number;
+  /** Bound on publishes over all loaders. */
+  maxMessages: number;
+}
+
+/** Waits until the consumer's count stops moving (it may trail the publishers), at most maxMs. */
+async function settleConsumer(consumer: ChildRpc, maxMs: number): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  let last = -1;
+  while (Date.now() < deadline) {
+    const total = await consumer.call({ cmd: 'total' }, z.number(), 30_000);
+    if (total === last) return;
+    last = total;
+    await sleep(500);
+  }
+}
+
+export async function runPhase(
+  loaders: ChildRpc[], consumer: ChildRpc, groups: ProcessGroup[], spec: PhaseSpec, clockTicks: number,
+): Promise<PhaseResult> {
+  const durationMs = Math.round(spec.seconds * 1000);
+  const window = new LoadWindow(groups, clockTicks);
+  const runs = Promise.all(loaders.map((rpc) => rpc.call({
+    cmd: 'run', mode: spec.mode, durationMs, maxMessages: Math.max(1, Math.ceil(spec.maxMessages / loaders.length)),
+    inflight: spec.inflight, ratePerSecond: spec.ratePerSecond / loaders.length, drainTimeoutMs: 15_000,
+  }, RunResultSchema, durationMs + 60_000)));
+  // The load figures cover the sending time only, not the drain.
+  const sending = sleep(durationMs).then(() => ({ load: window.stop(), loadAvg: loadAverage() }));
+  let results: z.infer<typeof RunResultSchema>[];
+  try {
+    results = await runs;
+  } finally {
+    await sending;
+  }
+  const { load, loadAvg } = await sending;
+  await settleConsumer(consumer, 20_000);
+  const startUs = Math.max(...results.map((r) => r.startUs));
+  const endUs = Math.min(...results.map((r) => r.endUs));
+  const fromUs = startUs + spec.warmupSeconds * 1e6 < endUs ? startUs + spec.warmupSeconds * 1e6 : startUs;
+  const measured = await consumer.call({ cmd: 'window', fromUs, toUs: endUs }, WindowSchema, 60_000);
+  const totals: LoaderTotals = { sent: 0, acked: 0, failed: 0, skippedAtCap: 0, lagDropped: 0, leftInflight: 0, disconnects: 0, maxDrainMs: 0 };
+  for (const r of results) {
+    totals.sent += r.sent;
+    totals.acked += r.acked;
+    totals.failed += r.failed;
+    totals.skippedAtCap += r.skippedAtCap;
+    totals.lagDropped += r.lagDropped;
+    totals.leftInflight += r.leftInflight;
+    totals.disconnects += r.disconnects;
+    totals.maxDrainMs = Math.max(totals.maxDrainMs, r.drainMs);
+  }
+  const sendingSeconds = Math.max((endUs - startUs) / 1e6, 1e-3);
+  return {
+    mode: spec.mode,
+    seconds: Math.round(sendingSeconds * 10) / 10,
+    offeredPerSecond: spec.mode === 'paced' ? spec.ratePerSecond : null,
+    inflightPerDevice: spec.inflight,
+    loaders: totals,
+    publisherAckedPerSecond: Math.round(totals.acked / sendingSeconds),
+    measured,
+    machineBusyPercent: load.machineBusyPercent,
+    processes: load.groups,
+    loadAverage: loadAvg,
+  };
+}

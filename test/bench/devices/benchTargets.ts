@@ -1,0 +1,184 @@
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { round, sampleProcess } from '../procStats.js';
+import { runPhase, startLoaders, type PhaseSpec } from './benchPhases.js';
+import { ChildRpc } from './childRpc.js';
+import type { PhaseResult, TargetResult } from './devicesReport.js';
+import type { ProcessGroup } from './machineLoad.js';
+import { startMosquitto, type MosquittoProcess } from './mosquittoProcess.js';
+
+/** One broker under the same client load: setup, the saturated and the paced phase, teardown. */
+
+const HUB_MODULE = fileURLToPath(new URL('./hubChild.js', import.meta.url));
+const SUBSCRIBER_MODULE = fileURLToPath(new URL('./subscriberChild.js', import.meta.url));
+
+export interface RunSettings {
+  dir: string;
+  /** Where the hub's twin DB and outbox live (a fresh temp dir; --db-dir picks its parent). */
+  hubDbDir: string;
+  devices: string[];
+  devicesFile: string;
+  password: string;
+  t0Ms: number;
+  loaders: number;
+  connectConcurrency: number;
+  clockTicks: number;
+  saturate: Omit<PhaseSpec, 'mode' | 'ratePerSecond'>;
+  /** null skips the paced phase; a function of the target's saturated phase picks the rate. */
+  paced: (Omit<PhaseSpec, 'mode' | 'ratePerSecond'> & { rate: (saturated: PhaseResult) => number }) | null;
+  subscriberQos: 0 | 1;
+  hubCpuProfDir: string | null;
+  log: (line: string) => void;
+}
+
+/** Every process and temp dir a run holds, released by pid whatever way the run ends. */
+export class Resources {
+  readonly children: ChildRpc[] = [];
+  mosquitto: MosquittoProcess | null = null;
+
+  async releaseChildren(children: ChildRpc[]): Promise<void> {
+    // Loaders first: their disconnects are cheap for a broker that is still up.
+    const ordered = [...children].sort((a, b) => Number(b.name.startsWith('loader')) - Number(a.name.startsWith('loader')));
+    for (const child of ordered) {
+      if (!child.running) continue;
+      try {
+        await child.call({ cmd: 'close' }, z.unknown(), 20_000);
+      } catch {
+        // stop() below kills it if it does not exit
+      }
+      await child.stop(5_000);
+    }
+    for (const child of children) this.children.splice(this.children.indexOf(child), 1);
+  }
+
+  async releaseAll(): Promise<void> {
+    await this.releaseChildren([...this.children]);
+    if (this.mosquitto) await this.mosquitto.stop();
+    this.mosquitto = null;
+  }
+}
+
+export interface TargetTimes {
+  /** Wall-clock times (Date.now()) of the hub child's start and of its saturated phase. */
+  spawnedAt: number;
+  saturateFrom: number;
+  saturateTo: number;
+}
+
+async function runPhases(
+  s: RunSettings, target: TargetResult['target'], loaders: ChildRpc[], consumer: ChildRpc, groups: ProcessGroup[],
+  pacedRate: number | null, times: TargetTimes,
+): Promise<PhaseResult[]> {
+  s.log(`${target}: saturate for ${s.saturate.seconds} s`);
+  times.saturateFrom = Date.now();
+  const saturated = await runPhase(loaders, consumer, groups, { ...s.saturate, mode: 'saturate', ratePerSecond: 0 }, s.clockTicks);
+  times.saturateTo = times.saturateFrom + s.saturate.seconds * 1000;
+  s.log(`${target}:   ${Math.round(saturated.measured.perSecond)}/s, p99 ${saturated.measured.latencyMs.p99.toFixed(1)} ms`);
+  if (!s.paced) return [saturated];
+  const rate = Math.max(1, Math.round(pacedRate ?? s.paced.rate(saturated)));
+  s.log(`${target}: paced at ${rate}/s for ${s.paced.seconds} s`);
+  const paced = await runPhase(loaders, consumer, groups, { ...s.paced, mode: 'paced', ratePerSecond: rate }, s.clockTicks);
+  s.log(`${target}:   ${Math.round(paced.measured.perSecond)}/s, p99 ${paced.measured.latencyMs.p99.toFixed(1)} ms`);
+  return [saturated, paced];
+}
+
+const HubStatsSchema = z.object({
+  clients: z.number(), online: z.number(), received: z.number(), refused: z.number(), reportedVersionSum: z.number(),
+  persisted: z.number(), upstreamEntries: z.number(), upstreamFailures: z.number(), outboxDepth: z.number(), warnings: z.array(z.string()),
+});
+
+async function waitForOnline(hub: ChildRpc, expected: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const stats = await hub.call({ cmd: 'stats' }, HubStatsSchema, 30_000);
+    if (stats.online >= expected) return;
+    if (Date.now() > deadline) throw new Error(`only ${stats.online} of ${expected} devices online after ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
+
+export async function runDeviceHub(s: RunSettings, res: Resources): Promise<{ result: TargetResult; times: TargetTimes }> {
+  const execArgv = s.hubCpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', s.hubCpuProfDir] : [];
+  const times: TargetTimes = { spawnedAt: Date.now(), saturateFrom: 0, saturateTo: 0 };
+  const hub = ChildRpc.start('devicehub', HUB_MODULE, execArgv);
+  res.children.push(hub);
+  const hubDir = s.hubDbDir;
+  const { port } = await hub.call({
+    cmd: 'start', dbPath: join(hubDir, 'devices.db'), outboxPath: join(hubDir, 'meta.db'), devicesFile: s.devicesFile, t0Ms: s.t0Ms,
+  }, z.object({ port: z.number() }), 60_000);
+  s.log(`devicehub: pid ${hub.pid}, port ${port}; connecting ${s.devices.length} devices`);
+  const loaders = await startLoaders({
+    count: s.loaders, devices: s.devices, port, password: s.password, t0Ms: s.t0Ms, concurrency: s.connectConcurrency, timeoutMs: 60_000,
+  }, (rpc) => res.children.push(rpc));
+  await waitForOnline(hub, s.devices.length, 30_000);
+  const brokerRssIdleMiB = round(sampleProcess(hub.pid, s.clockTicks).rssBytes / 2 ** 20, 1);
+  s.log(`devicehub: connected in ${loaders.connectMs} ms, RSS ${brokerRssIdleMiB} MiB`);
+  const groups: ProcessGroup[] = [
+    { label: 'devicehub', pids: [hub.pid] },
+    { label: 'loaders', pids: loaders.rpcs.map((r) => r.pid) },
+    { label: 'bench', pids: [], self: true },
+  ];
+  const phases = await runPhases(s, 'devicehub', loaders.rpcs, hub, groups, null, times);
+  const stats = await hub.call({ cmd: 'stats' }, HubStatsSchema, 30_000);
+  const warnings = [...stats.warnings];
+  const acked = phases.reduce((sum, p) => sum + p.loaders.acked, 0);
+  if (stats.persisted < acked) warnings.push(`${acked} publishes were acked but only ${stats.persisted} reported updates persisted`);
+  if (stats.persisted !== stats.reportedVersionSum) {
+    warnings.push(`persisted updates (${stats.persisted}) differ from the sum of twin versions (${stats.reportedVersionSum})`);
+  }
+  if (stats.upstreamFailures > 0) warnings.push(`${stats.upstreamFailures} outbox writes failed`);
+  await res.releaseChildren([...loaders.rpcs, hub]);
+  return {
+    times,
+    result: {
+      target: 'devicehub', connectMs: loaders.connectMs, brokerRssIdleMiB, phases,
+      consumerCounters: {
+        publishesAcked: acked, received: stats.received, refused: stats.refused, persisted: stats.persisted,
+        reportedVersionSum: stats.reportedVersionSum, upstreamEntries: stats.upstreamEntries, outboxDepth: stats.outboxDepth,
+      },
+      warnings,
+    },
+  };
+}
+
+export async function runMosquitto(s: RunSettings, res: Resources, pacedRate: number | null): Promise<TargetResult> {
+  const dir = join(s.dir, 'mosquitto');
+  mkdirSync(dir, { recursive: true });
+  const mosquitto = await startMosquitto(dir);
+  res.mosquitto = mosquitto;
+  const subscriber = ChildRpc.start('subscriber', SUBSCRIBER_MODULE);
+  res.children.push(subscriber);
+  await subscriber.call({
+    cmd: 'start', port: mosquitto.port, clientId: 'bench-subscriber', topic: 'ef/devices/+/twin/reported', qos: s.subscriberQos, t0Ms: s.t0Ms,
+  }, z.null(), 30_000);
+  s.log(`mosquitto: pid ${mosquitto.pid}, port ${mosquitto.port}; connecting ${s.devices.length} devices`);
+  const loaders = await startLoaders({
+    count: s.loaders, devices: s.devices, port: mosquitto.port, password: s.password, t0Ms: s.t0Ms, concurrency: s.connectConcurrency, timeoutMs: 60_000,
+  }, (rpc) => res.children.push(rpc));
+  const brokerRssIdleMiB = round(sampleProcess(mosquitto.pid, s.clockTicks).rssBytes / 2 ** 20, 1);
+  s.log(`mosquitto: connected in ${loaders.connectMs} ms, RSS ${brokerRssIdleMiB} MiB`);
+  const groups: ProcessGroup[] = [
+    { label: 'mosquitto', pids: [mosquitto.pid] },
+    { label: 'subscriber', pids: [subscriber.pid] },
+    { label: 'loaders', pids: loaders.rpcs.map((r) => r.pid) },
+    { label: 'bench', pids: [], self: true },
+  ];
+  const times: TargetTimes = { spawnedAt: 0, saturateFrom: 0, saturateTo: 0 };
+  const phases = await runPhases(s, 'mosquitto', loaders.rpcs, subscriber, groups, pacedRate, times);
+  const stats = await subscriber.call({ cmd: 'stats' }, z.object({ received: z.number(), unreadable: z.number(), disconnects: z.number() }), 30_000);
+  const acked = phases.reduce((sum, p) => sum + p.loaders.acked, 0);
+  const warnings: string[] = [];
+  if (stats.received < acked) warnings.push(`${acked} publishes were acked but the subscriber got only ${stats.received}`);
+  if (stats.disconnects > 0) warnings.push(`the subscriber was disconnected ${stats.disconnects} times`);
+  await res.releaseChildren([...loaders.rpcs, subscriber]);
+  await mosquitto.stop();
+  res.mosquitto = null;
+  return {
+    target: 'mosquitto', connectMs: loaders.connectMs, brokerRssIdleMiB, phases,
+    consumerCounters: { publishesAcked: acked, received: stats.received, unreadable: stats.unreadable },
+    warnings,
+  };
+}

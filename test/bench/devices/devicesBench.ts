@@ -1,0 +1,185 @@
+#!/usr/bin/env node
+/**
+ * Devices benchmark (issue 4): N devices (mqtt.js, spread over a few load processes) publish
+ * QoS 1 `ef/devices/<id>/twin/reported` against the edge's DeviceHub (own process, upstream into
+ * a real MetaStore outbox), then the same load against Debian's mosquitto with one subscriber.
+ * Measures persisted (resp. delivered) updates/s, device→twin latency, broker RSS/CPU and the
+ * machine's load, and prints them beside the issue's targets.
+ *
+ *   npm run bench:devices -- --devices 1000 [--seconds 20] [--hub-cpu-prof <dir>]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { z } from 'zod';
+import { hashPassword } from '../../../edgecore/devices/deviceCredentials.js';
+import { clockTicksPerSecond, loadAverage, openFilesLimit } from '../procStats.js';
+import { benchDevices, deviceNames } from './benchDevices.js';
+import { Resources, runDeviceHub, runMosquitto, type RunSettings, type TargetTimes } from './benchTargets.js';
+import { probeSyncedCommits } from './diskProbe.js';
+import { summaryText, targetChecks, type DevicesBenchReport } from './devicesReport.js';
+import { MOSQUITTO_BIN } from './mosquittoProcess.js';
+
+const OptionsSchema = z.object({
+  devices: z.coerce.number().int().min(1).max(20_000),
+  seconds: z.coerce.number().min(1).max(600),
+  warmupSeconds: z.coerce.number().min(0).max(60).optional(),
+  loaders: z.coerce.number().int().min(1).max(16),
+  inflight: z.coerce.number().int().min(1).max(100),
+  pacedRate: z.coerce.number().min(1).max(1_000_000).optional(),
+  pacedFraction: z.coerce.number().gt(0).max(1),
+  pacedInflight: z.coerce.number().int().min(1).max(1000),
+  skipPaced: z.boolean().default(false),
+  maxMessages: z.coerce.number().int().min(1).max(100_000_000),
+  connectConcurrency: z.coerce.number().int().min(1).max(10_000),
+  subscriberQos: z.coerce.number().int().min(0).max(1).transform((q) => (q === 0 ? 0 : 1) as 0 | 1),
+  skipMosquitto: z.boolean().default(false),
+  hubCpuProf: z.string().min(1).optional(),
+  dbDir: z.string().min(1).optional(),
+  timeoutSeconds: z.coerce.number().min(30).max(86_400),
+});
+type Options = z.infer<typeof OptionsSchema>;
+
+function parseOptions(argv: string[]): Options {
+  const program = new Command('devicesBench')
+    .description('EdgeFleet devices benchmark: DeviceHub vs mosquitto under N MQTT devices reporting at QoS 1')
+    .option('--devices <n>', 'simulated devices (one MQTT connection each)', '1000')
+    .option('--seconds <n>', 'sending time of each phase', '20')
+    .option('--warmup-seconds <n>', 'start of each phase left out of the steady-state window (default: min(2, seconds/5))')
+    .option('--loaders <n>', 'load generator processes the devices are spread over', '2')
+    .option('--inflight <n>', 'saturated phase: unacked publishes kept per device', '1')
+    .option('--paced-rate <n>', 'paced phase: aggregate reports/s (default: --paced-fraction of the DeviceHub saturated rate)')
+    .option('--paced-fraction <x>', 'paced phase rate as a share of the DeviceHub saturated rate', '0.5')
+    .option('--paced-inflight <n>', 'paced phase: a device with this many unacked publishes skips its turn', '8')
+    .option('--skip-paced', 'run the saturated phase only')
+    .option('--max-messages <n>', 'bound on publishes per phase, over all devices', '5000000')
+    .option('--connect-concurrency <n>', 'connections being set up at once, over all loaders', '50')
+    .option('--subscriber-qos <n>', 'QoS of the mosquitto subscriber (0 or 1)', '1')
+    .option('--skip-mosquitto', 'measure the DeviceHub only')
+    .option('--db-dir <dir>', 'parent of the temp dir holding the hub\'s twin DB and outbox (default: the OS temp dir; /dev/shm shows the hub without disk syncs)')
+    .option('--hub-cpu-prof <dir>', 'run the DeviceHub child under node --cpu-prof (profile in <dir>) and print its top functions')
+    .option('--timeout-seconds <n>', 'abort the whole run after this long', '1200')
+    .parse(argv);
+  const parsed = OptionsSchema.safeParse(program.opts());
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const flag = `--${String(issue.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    process.stderr.write(`devicesBench: ${flag}: ${issue.message}\n`);
+    process.exit(2);
+  }
+  return parsed.data;
+}
+
+const log = (line: string) => process.stderr.write(`[devices ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+const CPU_PROFILE_TOP = fileURLToPath(new URL('../cpuProfileTop.js', import.meta.url));
+
+/** The top functions of the hub's profile within its saturated phase, via cpuProfileTop. */
+function profileTop(dir: string, times: TargetTimes): { file: string; top: string } | null {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  if (files.length === 0) return null;
+  // The profile starts when the child's V8 starts, within ~100 ms of the fork.
+  const from = Math.max(0, times.saturateFrom - times.spawnedAt);
+  const to = Math.max(from + 1, times.saturateTo - times.spawnedAt);
+  const top = execFileSync(process.execPath, [CPU_PROFILE_TOP, files[0]!, '--from-ms', String(from), '--to-ms', String(to), '--top', '25'], {
+    encoding: 'utf8', maxBuffer: 16 * 2 ** 20,
+  });
+  return { file: files[0]!, top };
+}
+
+async function run(opts: Options, res: Resources, dir: string, hubDbDir: string, started: number): Promise<DevicesBenchReport> {
+  const limit = openFilesLimit();
+  if (limit !== undefined && opts.devices + 200 > limit) {
+    throw new Error(`--devices ${opts.devices} needs about ${opts.devices + 200} open files per process, the limit is ${limit} (ulimit -n)`);
+  }
+  const loadAverageStart = loadAverage();
+  const diskBefore = probeSyncedCommits(hubDbDir, 2);
+  log(`disk: ${diskBefore.commitsPerSecond} synced commits/s`);
+  const password = 'bench-device-password';
+  log('hashing the shared device password (scrypt, once)');
+  const credentialHash = await hashPassword(password);
+  const names = deviceNames(opts.devices);
+  const devicesFile = join(dir, 'devices.json');
+  writeFileSync(devicesFile, JSON.stringify(benchDevices(names, credentialHash)));
+  const hubCpuProfDir = opts.hubCpuProf ? resolve(opts.hubCpuProf) : null;
+  if (hubCpuProfDir) mkdirSync(hubCpuProfDir, { recursive: true });
+  const warmupSeconds = opts.warmupSeconds ?? Math.min(2, opts.seconds / 5);
+  const phaseBase = { seconds: opts.seconds, warmupSeconds, maxMessages: opts.maxMessages };
+  const settings: RunSettings = {
+    dir, hubDbDir, devices: names, devicesFile, password, t0Ms: Date.now(), loaders: Math.min(opts.loaders, opts.devices),
+    connectConcurrency: opts.connectConcurrency, clockTicks: clockTicksPerSecond(),
+    saturate: { ...phaseBase, inflight: opts.inflight },
+    paced: opts.skipPaced ? null : {
+      ...phaseBase, inflight: opts.pacedInflight,
+      rate: (saturated) => opts.pacedRate ?? opts.pacedFraction * saturated.measured.perSecond,
+    },
+    subscriberQos: opts.subscriberQos, hubCpuProfDir, log,
+  };
+  const hub = await runDeviceHub(settings, res);
+  const pacedRate = hub.result.phases.find((p) => p.mode === 'paced')?.offeredPerSecond ?? null;
+  const hubCpuProfile = hubCpuProfDir ? profileTop(hubCpuProfDir, hub.times) : null;
+  const mosquitto = opts.skipMosquitto ? null : await runMosquitto(settings, res, pacedRate);
+  const disk = { before: diskBefore, after: probeSyncedCommits(hubDbDir, 2) };
+  return {
+    bench: 'devices', devices: opts.devices, seconds: opts.seconds, loaders: settings.loaders,
+    node: process.version, cpus: availableParallelism(), loadAverageStart, loadAverageEnd: loadAverage(),
+    devicehub: hub.result, mosquitto, targets: targetChecks(hub.result, mosquitto), hubCpuProfile, disk, hubDbDir: settings.hubDbDir,
+    totalSeconds: Math.round((Date.now() - started) / 100) / 10,
+  };
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv);
+  if (!opts.skipMosquitto) {
+    try {
+      statSync(MOSQUITTO_BIN);
+    } catch {
+      process.stderr.write(`devicesBench: ${MOSQUITTO_BIN} not found (apt-get install mosquitto, or --skip-mosquitto)\n`);
+      process.exit(2);
+    }
+  }
+  const started = Date.now();
+  const dir = mkdtempSync(join(tmpdir(), 'edgefleet-devices-bench-'));
+  let hubDbDir: string;
+  try {
+    hubDbDir = mkdtempSync(join(opts.dbDir ? resolve(opts.dbDir) : dir, 'edgefleet-devicehub-db-'));
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const res = new Resources();
+  let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    await res.releaseAll();
+    rmSync(hubDbDir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const abort = (why: string, code: number) => {
+    log(why);
+    setTimeout(() => process.exit(code), 45_000).unref();
+    void release().finally(() => process.exit(code));
+  };
+  const watchdog = setTimeout(() => abort(`ABORTED: the run exceeded --timeout-seconds ${opts.timeoutSeconds}`, 3), opts.timeoutSeconds * 1000);
+  process.once('SIGINT', () => abort('interrupted', 130));
+  process.once('SIGTERM', () => abort('terminated', 143));
+  try {
+    const report = await run(opts, res, dir, hubDbDir, started);
+    clearTimeout(watchdog);
+    await release();
+    process.stdout.write(`${summaryText(report)}\n`);
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+  } catch (err) {
+    clearTimeout(watchdog);
+    log(`FAILED: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    if (res.mosquitto) log(`mosquitto log tail:\n${res.mosquitto.logTail()}`);
+    await release();
+    process.exitCode = 1;
+  }
+}
+
+await main();

@@ -1,0 +1,166 @@
+import type { GroupFigures } from './machineLoad.js';
+import type { DiskProbe } from './diskProbe.js';
+import type { WindowFigures } from './latencyRecorder.js';
+
+/** What the devices benchmark measured, the issue's targets beside it, printed as text and JSON. */
+
+export const TARGETS = {
+  /** DeviceHub persisted reported updates/s ÷ mosquitto delivered updates/s, same client load. */
+  throughputRatio: 0.7,
+  persistedPerSecond: 20_000,
+  p99Ms: 50,
+} as const;
+
+export interface LoaderTotals {
+  sent: number;
+  acked: number;
+  failed: number;
+  skippedAtCap: number;
+  lagDropped: number;
+  leftInflight: number;
+  disconnects: number;
+  maxDrainMs: number;
+}
+
+export interface PhaseResult {
+  mode: 'saturate' | 'paced';
+  /** How long the loaders sent. */
+  seconds: number;
+  /** paced: the aggregate rate offered; saturate: null (the broker sets the pace). */
+  offeredPerSecond: number | null;
+  inflightPerDevice: number;
+  loaders: LoaderTotals;
+  /** PUBACKs the publishers got per second of sending. */
+  publisherAckedPerSecond: number;
+  /** At the consumer (twin engine + outbox, or mosquitto's subscriber), in the steady-state window. */
+  measured: WindowFigures;
+  machineBusyPercent: number;
+  processes: Record<string, GroupFigures>;
+  loadAverage: number[];
+}
+
+export interface TargetResult {
+  target: 'devicehub' | 'mosquitto';
+  connectMs: number;
+  /** The broker with every device connected, before any load. */
+  brokerRssIdleMiB: number;
+  phases: PhaseResult[];
+  /** Counters the consumer kept (hub: statusSnapshot, versions, outbox; subscriber: messages). */
+  consumerCounters: Record<string, number>;
+  warnings: string[];
+}
+
+export interface TargetCheck {
+  target: number;
+  actual: number | null;
+  met: boolean | null;
+}
+
+export interface DevicesBenchReport {
+  bench: 'devices';
+  devices: number;
+  seconds: number;
+  loaders: number;
+  node: string;
+  cpus: number;
+  loadAverageStart: number[];
+  loadAverageEnd: number[];
+  devicehub: TargetResult;
+  mosquitto: TargetResult | null;
+  targets: { throughputRatio: TargetCheck; persistedPerSecond: TargetCheck; p99Ms: TargetCheck & { phase: string } };
+  hubCpuProfile: { file: string; top: string } | null;
+  /** WAL + synchronous=FULL single-row commits on the temp dir's disk, before and after the run. */
+  disk: { before: DiskProbe; after: DiskProbe };
+  /** The directory the hub's twin DB and outbox were in (the disk probe ran there too). */
+  hubDbDir: string;
+  totalSeconds: number;
+}
+
+export function phase(t: TargetResult | null, mode: PhaseResult['mode']): PhaseResult | undefined {
+  return t?.phases.find((p) => p.mode === mode);
+}
+
+function check(target: number, actual: number | null, atLeast: boolean): TargetCheck {
+  if (actual === null || !Number.isFinite(actual)) return { target, actual: null, met: null };
+  return { target, actual, met: atLeast ? actual >= target : actual < target };
+}
+
+/**
+ * Throughput targets are judged on the saturated phase (what each broker can carry); the
+ * latency target on the paced phase (latency at a load the hub carries; a saturated closed
+ * loop has latency ≈ devices × inflight ÷ throughput by Little's law, whatever the broker).
+ */
+export function targetChecks(hub: TargetResult, mosquitto: TargetResult | null): DevicesBenchReport['targets'] {
+  const hubSat = phase(hub, 'saturate');
+  const mosqSat = phase(mosquitto, 'saturate');
+  const hubPaced = phase(hub, 'paced');
+  const hubRate = hubSat?.measured.perSecond ?? null;
+  const mosqRate = mosqSat?.measured.perSecond ?? null;
+  const ratio = hubRate !== null && mosqRate !== null && mosqRate > 0 ? hubRate / mosqRate : null;
+  const latencyPhase = hubPaced ?? hubSat;
+  const p99 = latencyPhase && latencyPhase.measured.count > 0 ? latencyPhase.measured.latencyMs.p99 : null;
+  return {
+    throughputRatio: check(TARGETS.throughputRatio, ratio === null ? null : Math.round(ratio * 1000) / 1000, true),
+    persistedPerSecond: check(TARGETS.persistedPerSecond, hubRate === null ? null : Math.round(hubRate), true),
+    p99Ms: { ...check(TARGETS.p99Ms, p99, false), phase: latencyPhase?.mode ?? 'none' },
+  };
+}
+
+const f = (x: number, d = 1) => x.toFixed(d);
+const verdict = (c: TargetCheck) => (c.met === null ? 'n/a' : c.met ? 'MET' : 'NOT met');
+
+function phaseLines(p: PhaseResult, consumerLabel: string): string[] {
+  const l = p.loaders;
+  const m = p.measured;
+  const lat = m.latencyMs;
+  const procs = Object.entries(p.processes)
+    .map(([label, g]) => `${label} ${f(g.cpuPercentOfOneCore, 0)} % CPU / ${f(g.rssMaxMiB, 0)} MiB`).join(', ');
+  const head = p.mode === 'saturate'
+    ? `  saturate (${p.inflightPerDevice} unacked publish per device, ${f(p.seconds, 0)} s):`
+    : `  paced at ${f(p.offeredPerSecond ?? 0, 0)}/s offered (≤ ${p.inflightPerDevice} unacked per device, ${f(p.seconds, 0)} s):`;
+  return [
+    head,
+    `    ${consumerLabel}: ${f(m.perSecond, 0)}/s over ${f(m.windowSeconds, 1)} s steady state (${m.count} messages); `
+      + `latency p50 ${f(lat.p50)} / p90 ${f(lat.p90)} / p99 ${f(lat.p99)} / max ${f(lat.max)} ms`,
+    `    per second: ${m.perSecondTimeline.map((s) => `${s.count}@${f(s.maxLatencyMs, 0)}`).join(' ')} (messages@max latency ms)`,
+    `    publishers: sent ${l.sent}, acked ${l.acked} (${f(p.publisherAckedPerSecond, 0)}/s), failed ${l.failed}, `
+      + `left unacked ${l.leftInflight}, disconnects ${l.disconnects}`
+      + (p.mode === 'paced' ? `, skipped at cap ${l.skippedAtCap}, dropped by lagging loaders ${l.lagDropped}` : ''),
+    `    load: machine ${f(p.machineBusyPercent, 0)} % busy (all cores), loadavg ${p.loadAverage.join(' ')}; ${procs}`,
+  ];
+}
+
+function targetLines(t: TargetResult): string[] {
+  const label = t.target === 'devicehub' ? 'persisted (twin DB + outbox)' : 'delivered to subscriber';
+  return [
+    `${t.target === 'devicehub' ? 'DeviceHub (aedes + twin engine + SQLite, own process)' : 'mosquitto (Debian, persistence off) + 1 subscriber process'}:`,
+    `  connect: ${f(t.connectMs / 1000, 2)} s for all devices; broker RSS with all connected, idle: ${f(t.brokerRssIdleMiB)} MiB`,
+    ...t.phases.flatMap((p) => phaseLines(p, label)),
+    `  counters: ${Object.entries(t.consumerCounters).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    ...t.warnings.map((w) => `  !! ${w}`),
+  ];
+}
+
+function diskText(d: DiskProbe): string {
+  return `${d.commitsPerSecond} commits/s (p50 ${f(d.commitMs.p50, 3)} / p99 ${f(d.commitMs.p99, 3)} / max ${f(d.commitMs.max, 1)} ms)`;
+}
+
+export function summaryText(r: DevicesBenchReport): string {
+  const t = r.targets;
+  return [
+    `== EdgeFleet devices benchmark: ${r.devices} devices over ${r.loaders} load processes, QoS 1 twin/reported, node ${r.node}, ${r.cpus} CPUs`,
+    `   load average at start ${r.loadAverageStart.join(' ')}, at end ${r.loadAverageEnd.join(' ')} `
+      + '(everything — brokers, loaders, subscriber — shares these cores)',
+    `   hub databases in ${r.hubDbDir}: ${diskText(r.disk.before)} before the run, ${diskText(r.disk.after)} after it`,
+    '   (synced single-row SQLite commits, WAL + synchronous=FULL; each persisted report commits once in the twin DB and once in the outbox)',
+    ...targetLines(r.devicehub),
+    ...(r.mosquitto ? targetLines(r.mosquitto) : ['mosquitto: skipped']),
+    'targets (issue 4):',
+    `  DeviceHub ÷ mosquitto throughput (saturated): ${t.throughputRatio.actual === null ? 'n/a' : f(t.throughputRatio.actual, 2)}× `
+      + `(target ≥ ${t.throughputRatio.target}×) ${verdict(t.throughputRatio)}`,
+    `  persisted reported updates/s (saturated): ${t.persistedPerSecond.actual ?? 'n/a'} (target ≥ ${t.persistedPerSecond.target}) ${verdict(t.persistedPerSecond)}`,
+    `  p99 device→twin latency (${t.p99Ms.phase}): ${t.p99Ms.actual === null ? 'n/a' : f(t.p99Ms.actual)} ms (target < ${t.p99Ms.target} ms) ${verdict(t.p99Ms)}`,
+    ...(r.hubCpuProfile ? [`DeviceHub CPU profile of the saturated phase (${r.hubCpuProfile.file}):`, r.hubCpuProfile.top.trimEnd()] : []),
+    `(total ${f(r.totalSeconds)} s)`,
+  ].join('\n');
+}

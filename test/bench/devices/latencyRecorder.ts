@@ -1,0 +1,80 @@
+import { performance } from 'node:perf_hooks';
+import { summarizeLatencies, type LatencySummary } from '../figures.js';
+
+/**
+ * Send and receive times of the benchmark's reported updates, on one time axis shared by every
+ * process of a run: microseconds since `t0Ms` (a Date.now() value the parent picks). The sender
+ * puts its time into the payload's `counter` (an int property of the model); the consumer (the
+ * hub's upstream callback, or mosquitto's subscriber) records it next to its own time.
+ */
+
+/** Microseconds since t0Ms on this process's high-resolution wall clock. */
+export function microsSince(t0Ms: number): number {
+  return Math.round((performance.timeOrigin + performance.now() - t0Ms) * 1000);
+}
+
+export interface WindowFigures {
+  /** Messages received within [fromUs, toUs). */
+  count: number;
+  windowSeconds: number;
+  perSecond: number;
+  /** Receive time − send time of those messages, in ms. */
+  latencyMs: LatencySummary;
+  /** Per second of the window: messages received and their largest latency (ms), to show stalls. */
+  perSecondTimeline: { count: number; maxLatencyMs: number }[];
+}
+
+/** Grows in chunks so a long run does not copy one huge array; stops recording at `capacity`. */
+export class LatencyRecorder {
+  private readonly chunkSize = 65_536;
+  private readonly sent: Float64Array[] = [];
+  private readonly received: Float64Array[] = [];
+  private size = 0;
+  /** Records beyond capacity are counted here and not kept. */
+  overflow = 0;
+
+  constructor(private readonly capacity = 20_000_000) {}
+
+  get total(): number {
+    return this.size + this.overflow;
+  }
+
+  add(sentUs: number, receivedUs: number): void {
+    if (this.size >= this.capacity) {
+      this.overflow++;
+      return;
+    }
+    const chunk = Math.floor(this.size / this.chunkSize);
+    if (chunk === this.sent.length) {
+      this.sent.push(new Float64Array(this.chunkSize));
+      this.received.push(new Float64Array(this.chunkSize));
+    }
+    const at = this.size % this.chunkSize;
+    this.sent[chunk]![at] = sentUs;
+    this.received[chunk]![at] = receivedUs;
+    this.size++;
+  }
+
+  /** Throughput and latency of the messages received within [fromUs, toUs). */
+  window(fromUs: number, toUs: number): WindowFigures {
+    const latencies: number[] = [];
+    const windowSeconds = Math.max((toUs - fromUs) / 1e6, 1e-6);
+    // Whole seconds; a partial last second of under half a second joins the one before.
+    const timeline = Array.from({ length: Math.max(1, Math.round(windowSeconds)) }, () => ({ count: 0, maxLatencyMs: 0 }));
+    for (let i = 0; i < this.size; i++) {
+      const chunk = Math.floor(i / this.chunkSize);
+      const at = i % this.chunkSize;
+      const receivedUs = this.received[chunk]![at]!;
+      if (receivedUs < fromUs || receivedUs >= toUs) continue;
+      const latencyMs = (receivedUs - this.sent[chunk]![at]!) / 1000;
+      latencies.push(latencyMs);
+      const second = timeline[Math.min(timeline.length - 1, Math.floor((receivedUs - fromUs) / 1e6))]!;
+      second.count++;
+      second.maxLatencyMs = Math.max(second.maxLatencyMs, Math.round(latencyMs * 10) / 10);
+    }
+    return {
+      count: latencies.length, windowSeconds, perSecond: latencies.length / windowSeconds,
+      latencyMs: summarizeLatencies(latencies), perSecondTimeline: timeline,
+    };
+  }
+}
