@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { EDGEFLEET_VERSION, type WorkloadState, type WorkloadStatus } from '../protocol/index.js';
 import type { EdgeSettings } from './config.js';
-import { CloudLink } from './link/cloudLink.js';
+import type { CloudLink } from './link/cloudLink.js';
 import { JoinRefusedError, joinCloud } from './link/join.js';
 import { reconnectDelayMs } from './link/backoff.js';
 import { META_KEYS, MetaStore } from './meta/metaStore.js';
@@ -103,6 +103,8 @@ export class EdgeAgent {
       }
     }
     this.joinError = null;
+    // Loaded only now (with ws): the cloud link is not on the cold-start path of the workloads.
+    const { CloudLink } = await import('./link/cloudLink.js');
     this.link = new CloudLink({
       cloudUrl: this.settings.cloudUrl,
       node: this.settings.node,
