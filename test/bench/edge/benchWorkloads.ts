@@ -39,39 +39,24 @@ export function planKinds(processes: number, containers: number): KindPlan[] {
   return plans;
 }
 
-/** The App body for one process workload; `revision` goes into the env so a PUT changes the spec. */
-export function processApp(name: string, node: string, revision: number) {
+/** An App bound to the bench node; `revision` goes into the env so a PUT changes the spec. */
+function benchApp(name: string, node: string, revision: number, template: Record<string, unknown>) {
   return {
     kind: 'App',
     metadata: { name },
     spec: {
       selector: { matchLabels: { [BENCH_LABEL]: node } },
-      template: {
-        runtime: 'process',
-        command: '/bin/sleep',
-        args: ['100000'],
-        env: { BENCH_REVISION: String(revision) },
-        restartPolicy: 'Always',
-      },
+      template: { ...template, env: { BENCH_REVISION: String(revision) }, restartPolicy: 'Always' },
     },
   };
 }
 
-/** The App body for one container workload; `revision` goes into the env so a PUT changes the spec. */
+/** The App body for one process workload. */
+export function processApp(name: string, node: string, revision: number) {
+  return benchApp(name, node, revision, { runtime: 'process', command: '/bin/sleep', args: ['100000'] });
+}
+
+/** The App body for one container workload. */
 export function containerApp(name: string, node: string, revision: number) {
-  return {
-    kind: 'App',
-    metadata: { name },
-    spec: {
-      selector: { matchLabels: { [BENCH_LABEL]: node } },
-      template: {
-        runtime: 'container',
-        image: CONTAINER_IMAGE,
-        imagePullPolicy: 'Never',
-        command: CONTAINER_COMMAND,
-        env: { BENCH_REVISION: String(revision) },
-        restartPolicy: 'Always',
-      },
-    },
-  };
+  return benchApp(name, node, revision, { runtime: 'container', image: CONTAINER_IMAGE, imagePullPolicy: 'Never', command: CONTAINER_COMMAND });
 }
