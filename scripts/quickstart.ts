@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 
 /**
@@ -55,9 +56,18 @@ const DEMO_APP = {
   },
 };
 
+/** The usual port if it is free, else 0 (any free port): a local mosquitto on 1883 must not break the demo. */
+function portOr(preferred: number): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(0));
+    probe.listen(preferred, '127.0.0.1', () => probe.close(() => resolve(preferred)));
+  });
+}
+
 async function main(): Promise<void> {
   mkdirSync(LOGS, { recursive: true });
-  const port = process.env.PORT ?? '8080';
+  const port = process.env.PORT ?? String(await portOr(8080));
   const cloud = await start('cloudcore', 'cloudcore', ['--data-dir', join(DATA, 'cloudcore'), '--port', port]);
   const url = String(cloud.url);
   const token = readFileSync(join(DATA, 'cloudcore', 'admin.token'), 'utf8').trim();
@@ -65,7 +75,8 @@ async function main(): Promise<void> {
   const statusUrls: string[] = [];
   for (const [i, node] of ['edge-1', 'edge-2'].entries()) {
     const dataDir = join(DATA, node);
-    const args = ['--node', node, '--cloud-url', url, '--data-dir', dataDir, '--status-port', String(10351 + i), '--mqtt-port', String(1883 + i)];
+    const args = ['--node', node, '--cloud-url', url, '--data-dir', dataDir,
+      '--status-port', String(await portOr(10351 + i)), '--mqtt-port', String(await portOr(1883 + i))];
     if (!existsSync(join(dataDir, 'node.credential'))) {
       const minted = await call(url, token, 'POST', '/tokens', { node, ttlSeconds: 600 });
       if (minted.status !== 201) throw new Error(`could not create a join token for ${node}: ${JSON.stringify(minted.body)}`);
