@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { loadAverage } from '../procStats.js';
 import { splitEvenly } from './benchDevices.js';
 import { ChildRpc } from './childRpc.js';
-import type { LoaderTotals, PhaseResult } from './devicesReport.js';
+import { PUBLISH_COUNT_KEYS, type LoaderTotals, type PhaseResult } from './devicesReport.js';
 import type { WindowFigures } from './latencyRecorder.js';
 import { LoadWindow, type ProcessGroup } from './machineLoad.js';
 
@@ -92,13 +92,7 @@ export async function runPhase(
   const measured = await consumer.call({ cmd: 'window', fromUs, toUs: endUs }, WindowSchema, 60_000);
   const totals: LoaderTotals = { sent: 0, acked: 0, failed: 0, skippedAtCap: 0, lagDropped: 0, leftInflight: 0, disconnects: 0, maxDrainMs: 0 };
   for (const r of results) {
-    totals.sent += r.sent;
-    totals.acked += r.acked;
-    totals.failed += r.failed;
-    totals.skippedAtCap += r.skippedAtCap;
-    totals.lagDropped += r.lagDropped;
-    totals.leftInflight += r.leftInflight;
-    totals.disconnects += r.disconnects;
+    for (const key of PUBLISH_COUNT_KEYS) totals[key] += r[key];
     totals.maxDrainMs = Math.max(totals.maxDrainMs, r.drainMs);
   }
   const sendingSeconds = Math.max((endUs - startUs) / 1e6, 1e-3);

@@ -11,14 +11,22 @@ export const TARGETS = {
   p99Ms: 50,
 } as const;
 
-export interface LoaderTotals {
+/** What one loader counts while publishing; summed over loaders for a phase. */
+export interface PublishCounts {
   sent: number;
   acked: number;
   failed: number;
+  /** paced: a due publish skipped because its device had `inflight` unacked already, or was offline. */
   skippedAtCap: number;
+  /** paced: publishes the loader was too busy to send on time (more than 50 ms behind). */
   lagDropped: number;
   leftInflight: number;
   disconnects: number;
+}
+
+export const PUBLISH_COUNT_KEYS = ['sent', 'acked', 'failed', 'skippedAtCap', 'lagDropped', 'leftInflight', 'disconnects'] as const satisfies readonly (keyof PublishCounts)[];
+
+export interface LoaderTotals extends PublishCounts {
   maxDrainMs: number;
 }
 

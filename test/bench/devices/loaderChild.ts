@@ -9,6 +9,7 @@ import { connect, type MqttClient } from 'mqtt';
 import { z } from 'zod';
 import { reportedPayload, reportedTopic } from './benchDevices.js';
 import { serveRpc } from './childRpc.js';
+import type { PublishCounts } from './devicesReport.js';
 import { microsSince } from './latencyRecorder.js';
 
 const RequestSchema = z.discriminatedUnion('cmd', [
@@ -30,19 +31,10 @@ interface SimDevice {
   inflight: number;
 }
 
-export interface RunResult {
-  sent: number;
-  acked: number;
-  failed: number;
-  /** paced: a due publish skipped because its device had `inflight` unacked already, or was offline. */
-  skippedAtCap: number;
-  /** paced: publishes this process was too busy to send on time (more than 50 ms behind). */
-  lagDropped: number;
-  leftInflight: number;
+export interface RunResult extends PublishCounts {
   startUs: number;
   endUs: number;
   drainMs: number;
-  disconnects: number;
 }
 
 const devices: SimDevice[] = [];
