@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { WorkloadStatus } from '../../protocol/index.js';
 import type { ContainerRuntime } from '../../edgecore/runtime/container/containerRuntime.js';
 import { waitFor } from '../helpers/wait.js';
-import { containersOf, reportSkip, setUpEngine, template, testRuntime } from './engine.js';
+import { containersOf, reportSkip, setUpEngine, template, testRuntime, waitForStatus } from './engine.js';
 
 const setup = await setUpEngine();
 reportSkip(setup, 'container probe tests');
@@ -29,11 +29,7 @@ describe.skipIf(setup.engine === null)('container health probes on a real Podman
     runtimes.push(runtime);
     return runtime;
   };
-  const waitForState = (runtime: ContainerRuntime, name: string, check: (s: WorkloadStatus) => boolean, what: string, timeoutMs = 30_000) =>
-    waitFor(`${name}: ${what} (now ${JSON.stringify(runtime.statuses().get(name))})`, () => {
-      const s = runtime.statuses().get(name);
-      return s && check(s) ? s : null;
-    }, timeoutMs, 100);
+  const waitForState = waitForStatus;
   const record = (runtime: ContainerRuntime, workload: string): WorkloadStatus[] => {
     const seen: WorkloadStatus[] = [];
     runtime.onStatus((name, s) => { if (name === workload) seen.push(s); });

@@ -7,7 +7,7 @@ import type { WorkloadStatus } from '../../protocol/index.js';
 import type { ContainerRuntime } from '../../edgecore/runtime/container/containerRuntime.js';
 import { LABELS } from '../../edgecore/runtime/container/containerSpec.js';
 import { waitFor } from '../helpers/wait.js';
-import { containersOf, LONG_RUNNING, reportSkip, setUpEngine, template, testRuntime, TEST_IMAGE } from './engine.js';
+import { containersOf, LONG_RUNNING, reportSkip, setUpEngine, template, testRuntime, TEST_IMAGE, waitForStatus } from './engine.js';
 
 const setup = await setUpEngine();
 reportSkip(setup, 'container runtime tests');
@@ -23,11 +23,7 @@ describe.skipIf(setup.engine === null)('ContainerRuntime on a real Podman engine
     return runtime;
   };
   const statusOf = (runtime: ContainerRuntime, name: string): WorkloadStatus | undefined => runtime.statuses().get(name);
-  const waitForState = (runtime: ContainerRuntime, name: string, check: (s: WorkloadStatus) => boolean, what: string, timeoutMs = 30_000) =>
-    waitFor(`${name}: ${what} (now ${JSON.stringify(statusOf(runtime, name))})`, () => {
-      const s = statusOf(runtime, name);
-      return s && check(s) ? s : null;
-    }, timeoutMs, 100);
+  const waitForState = waitForStatus;
 
   beforeEach(() => { work = mkdtempSync(join(tmpdir(), 'ef-ctr-')); });
   afterEach(async () => {

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ContainerTemplateSchema, type ContainerTemplate } from '../../protocol/index.js';
+import { ContainerTemplateSchema, type ContainerTemplate, type WorkloadStatus } from '../../protocol/index.js';
 import { ContainerRuntime, type ContainerRuntimeOptions } from '../../edgecore/runtime/container/containerRuntime.js';
 import { ownedFilters } from '../../edgecore/runtime/container/containerSpec.js';
 import { EngineClient } from '../../edgecore/runtime/container/engineClient.js';
@@ -166,4 +166,12 @@ function scriptPath(): string {
     dir = dirname(dir);
   }
   throw new Error('scripts/test-engine.sh not found');
+}
+
+/** Waits until `runtime` reports a status of `name` that passes `check`; the failure shows the last status. */
+export function waitForStatus(runtime: ContainerRuntime, name: string, check: (s: WorkloadStatus) => boolean, what: string, timeoutMs = 30_000): Promise<WorkloadStatus> {
+  return waitFor(`${name}: ${what} (now ${JSON.stringify(runtime.statuses().get(name))})`, () => {
+    const s = runtime.statuses().get(name);
+    return s && check(s) ? s : null;
+  }, timeoutMs, 100);
 }

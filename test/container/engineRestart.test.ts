@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkloadStatus } from '../../protocol/index.js';
 import type { ContainerRuntime } from '../../edgecore/runtime/container/containerRuntime.js';
 import { sleep, waitFor } from '../helpers/wait.js';
-import { containersOf, LONG_RUNNING, reportSkip, setUpEngine, template, testRuntime } from './engine.js';
+import { containersOf, LONG_RUNNING, reportSkip, setUpEngine, template, testRuntime, waitForStatus } from './engine.js';
 
 // An engine of its own: this file stops and restarts it.
 const setup = await setUpEngine();
@@ -26,10 +26,7 @@ describe.skipIf(setup.engine === null)('ContainerRuntime across an engine restar
   });
 
   const waitForState = (runtime: ContainerRuntime, name: string, check: (s: WorkloadStatus) => boolean, what: string) =>
-    waitFor(`${name}: ${what} (now ${JSON.stringify(runtime.statuses().get(name))})`, () => {
-      const s = runtime.statuses().get(name);
-      return s && check(s) ? s : null;
-    }, 40_000, 100);
+    waitForStatus(runtime, name, check, what, 40_000);
 
   it('reports the outage, then restarts what died while the engine was down', async () => {
     const runtime = testRuntime(engine, join(work, 'volumes'));
