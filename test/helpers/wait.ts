@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-
 /** Polls `probe` until it returns a truthy value; fails with `what` after `timeoutMs`. */
 export async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 20_000, intervalMs = 100): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
@@ -20,19 +18,6 @@ export async function waitFor<T>(what: string, probe: () => T | Promise<T>, time
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** True while a process with that pid exists (and is not a zombie). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    // A zombie still answers kill(0); its state letter in /proc is Z.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
+/** True while a process with that pid exists and is not a zombie (the runtime's own check). */
+export { isLive as isAlive } from '../../edgecore/runtime/processGroup.js';
 
