@@ -10,7 +10,7 @@ import type { Store, Watch } from '../store/store.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { JoinError, redeemJoinToken, verifyNodeCredential } from './credentials.js';
 import { NodeSession, type HubCounters } from './nodeSession.js';
-import { updateNodeStatus } from './nodeStatus.js';
+import { updateNodeStatus } from './readModifyWrite.js';
 
 export interface HubOptions {
   store: Store;

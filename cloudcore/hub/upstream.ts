@@ -1,6 +1,7 @@
-import { workloadName, type Device, type ReportedTwin, type UpstreamEntry, type Workload } from '../../protocol/index.js';
+import { workloadName, type ReportedTwin, type UpstreamEntry, type Workload } from '../../protocol/index.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { ConflictError, type Store } from '../store/store.js';
+import { readModifyWrite } from './readModifyWrite.js';
 
 /**
  * Applies what an edge reports (its outbox) to the store. Each entry is idempotent so a
@@ -13,6 +14,9 @@ export interface UpstreamSinks {
   store: Store;
   telemetry?: TelemetryStore;
 }
+
+/** Writes of edge reports give up sooner than operator writes: the edge resends anyway. */
+const UPSTREAM_WRITE_ATTEMPTS = 5;
 
 export async function applyUpstreamEntry(sinks: UpstreamSinks, node: string, epoch: string, entry: UpstreamEntry): Promise<void> {
   switch (entry.kind) {
@@ -38,45 +42,26 @@ export async function applyUpstreamEntry(sinks: UpstreamSinks, node: string, epo
   }
 }
 
-/** Read-modify-write with optimistic concurrency, retried when an operator's write wins the race. */
-async function updateWithRetry<K extends 'Workload' | 'Device'>(
-  store: Store, kind: K, name: string, mutate: (current: Extract<Workload | Device, { kind: K }>) => Extract<Workload | Device, { kind: K }> | undefined,
-): Promise<void> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const current = await store.get(kind, name) as Extract<Workload | Device, { kind: K }> | undefined;
-    if (!current) return;
-    const next = mutate(current);
-    if (!next) return;
-    try {
-      await store.update(next);
-      return;
-    } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
-    }
-  }
-  throw new Error(`could not record status of ${kind.toLowerCase()} ${name}: too many concurrent writes`);
-}
-
-function applyWorkloadStatus(store: Store, node: string, app: string, status: NonNullable<Workload['status']>): Promise<void> {
-  return updateWithRetry(store, 'Workload', workloadName(app, node), (current) => {
+async function applyWorkloadStatus(store: Store, node: string, app: string, status: NonNullable<Workload['status']>): Promise<void> {
+  await readModifyWrite(store, 'Workload', workloadName(app, node), (current) => {
     // The app may have been deleted or moved away meanwhile: the report is moot.
     if (current.spec.nodeName !== node) return undefined;
     if (current.status && current.status.observedAt > status.observedAt) return undefined; // older than what we hold
     if (current.status && JSON.stringify(current.status) === JSON.stringify(status)) return undefined;
     return { ...current, status };
-  });
+  }, UPSTREAM_WRITE_ATTEMPTS);
 }
 
 type TwinReport = Extract<UpstreamEntry, { kind: 'twinReported' }>['body'];
 
-function applyReportedTwin(store: Store, node: string, body: TwinReport): Promise<void> {
-  return updateWithRetry(store, 'Device', body.device, (current) => {
+async function applyReportedTwin(store: Store, node: string, body: TwinReport): Promise<void> {
+  await readModifyWrite(store, 'Device', body.device, (current) => {
     if (current.spec.nodeName !== node) return undefined; // another node's device: never theirs to write
     const twin = mergeReported(current.status?.twin, body.twin);
     const status = { twin, online: body.online, lastSeen: body.lastSeen, observedGeneration: body.observedGeneration };
     if (current.status && JSON.stringify(current.status) === JSON.stringify(status)) return undefined;
     return { ...current, status };
-  });
+  }, UPSTREAM_WRITE_ATTEMPTS);
 }
 
 /**
