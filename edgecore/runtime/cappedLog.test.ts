@@ -90,4 +90,15 @@ describe('CappedLogStore', () => {
     expect(existsSync(join(dir, 'gone.log.1'))).toBe(false);
     expect(() => store.append('../escape', ['x'])).toThrow(/invalid workload name/);
   });
+
+  it('reads the tail of large files from the end, across chunk and file boundaries, keeping multi-byte characters whole', async () => {
+    const store = new CappedLogStore(dir, 256 * 1024);
+    const lines = Array.from({ length: 9000 }, (_, k) => `line-${k} ${'é'.repeat(20)}`);
+    for (let k = 0; k < lines.length; k += 500) store.append('big', lines.slice(k, k + 500));
+    expect(existsSync(join(dir, 'big.log.1'))).toBe(true);
+    expect(await store.readTail('big', 3)).toEqual(lines.slice(-3));
+    const current = readFileSync(join(dir, 'big.log'), 'utf8').split('\n').length - 1;
+    // Reaching into the rotated file: the newest lines of .log.1 followed by all of .log.
+    expect(await store.readTail('big', current + 2)).toEqual(lines.slice(-(current + 2)));
+  });
 });

@@ -1,5 +1,5 @@
 import { appendFileSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -91,15 +91,25 @@ export class CappedLogStore {
     }
   }
 
-  /** The last `n` lines of `name`, across the rotated and the current file, oldest first. */
+  /**
+   * The last `n` lines of `name`, across the rotated and the current file, oldest first.
+   * Reads backwards from the end in chunks, so a status page asking for ten lines of a 1 MiB
+   * log reads a few KiB, not both files.
+   */
   async readTail(name: string, n: number): Promise<string[]> {
     if (!(n > 0)) return [];
+    const want = Math.floor(n);
     const path = this.pathOf(name);
-    const text = (await readIfExists(`${path}.1`)) + (await readIfExists(path));
-    const lines = text.split('\n');
-    // Everything we write ends with a newline, so the last element is the empty tail after it.
+    const chunks: Buffer[] = [];
+    let newlines = 0;
+    // Everything we write ends with a newline, so n lines need n + 1 newlines before them to be whole.
+    for (const file of [path, `${path}.1`]) {
+      newlines += await readBackwards(file, want + 1 - newlines, (chunk) => chunks.unshift(chunk));
+      if (newlines > want) break;
+    }
+    const lines = Buffer.concat(chunks).toString('utf8').split('\n');
     if (lines[lines.length - 1] === '') lines.pop();
-    return lines.slice(-Math.floor(n));
+    return lines.slice(-want);
   }
 
   /** Deletes both files of `name`. */
@@ -165,12 +175,35 @@ function fileSize(path: string): number {
   }
 }
 
-async function readIfExists(path: string): Promise<string> {
+const TAIL_CHUNK_BYTES = 16 * 1024;
+
+/**
+ * Hands `onChunk` the file's bytes from the end backwards (each chunk precedes the previous
+ * one) until it has seen `newlines` newline characters or the file's start; returns how many
+ * it saw. A missing file has none.
+ */
+async function readBackwards(path: string, newlines: number, onChunk: (chunk: Buffer) => void): Promise<number> {
+  let handle;
   try {
-    return await readFile(path, 'utf8');
+    handle = await open(path, 'r');
   } catch (err) {
-    if (isErrno(err, 'ENOENT')) return '';
+    if (isErrno(err, 'ENOENT')) return 0;
     throw err;
+  }
+  try {
+    let end = (await handle.stat()).size;
+    let seen = 0;
+    while (end > 0 && seen < newlines) {
+      const start = Math.max(0, end - TAIL_CHUNK_BYTES);
+      const chunk = Buffer.alloc(end - start);
+      await handle.read(chunk, 0, chunk.length, start);
+      for (const byte of chunk) if (byte === 0x0a) seen++;
+      onChunk(chunk);
+      end = start;
+    }
+    return seen;
+  } finally {
+    await handle.close();
   }
 }
 
