@@ -1,19 +1,21 @@
-import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes';
+import type { Client, PublishPacket, Subscription } from 'aedes';
 import { TOPIC_ROOT, deviceTopics, parseDeviceTopic, type Device } from '../../protocol/index.js';
 import { ClientRegistry } from './clientRegistry.js';
 import { actsFor, connectedDevice, mayPublish, mayReceive, maySubscribe, type DeviceDirectory, type Principal } from './deviceAcl.js';
 import { CredentialVerifier, parseCredentialHash } from './deviceCredentials.js';
+import type { GroupCommit } from './groupCommit.js';
 import { CONNACK_SERVER_UNAVAILABLE, authenticateClient, type AuthResult } from './hubAuth.js';
 import { startBroker, stopBroker, type RunningBroker, type TlsListener } from './hubBroker.js';
 import { HubPublisher } from './hubPublisher.js';
-import { SqlitePersistence } from './persistence/index.js';
-import { openMqttDatabase, type Db } from './persistence/schema.js';
+import { HubStorage } from './hubStorage.js';
+import type { SqlitePersistence } from './persistence/index.js';
+import type { Db } from './persistence/schema.js';
 import { DEFAULT_TELEMETRY_BATCH, TelemetryBatcher, type TelemetryBatchOptions } from './telemetryBatcher.js';
+import { applyDeviceMessage, type MessageTargets } from './deviceMessages.js';
 import {
-  applyReported, deltaMessage, deltasForSubscriptions, desiredFingerprint, desiredMessage, emptyTwin, errorMessage, parseReportedPayload,
-  parseTelemetryPayload, statusMessage, twinReportedEntry, twinView, type DeviceTwinState, type DeviceUpstreamEntry, type Refusal,
+  deltaMessage, deltasForSubscriptions, desiredFingerprint, desiredMessage, emptyTwin, statusMessage, type DeviceUpstreamEntry,
 } from './twinEngine.js';
-import { TwinStore } from './twinStore.js';
+import type { TwinLedger } from './twinLedger.js';
 
 export interface HubLogger {
   info(obj: object, msg?: string): void;
@@ -21,8 +23,13 @@ export interface HubLogger {
 }
 
 export interface DeviceHubOptions {
-  /** The hub's own SQLite file (WAL): twins and the broker's retained messages and sessions. */
-  dbPath: string;
+  /**
+   * Where the twins and the broker's retained messages and sessions live: a file path (the hub
+   * opens it, WAL + synchronous=FULL, and closes it) or an open database it shares with its
+   * owner. edgecore passes its meta database, so a batch of reports and the outbox entries
+   * `upstream` writes for them are one commit.
+   */
+  db: string | Db;
   /** MQTT 3.1.1 TCP listener; port 0 picks a free port (start() returns it). */
   host: string;
   port: number;
@@ -30,8 +37,16 @@ export interface DeviceHubOptions {
   tls?: TlsListener;
   /** Clients without a username may connect, acting as the device named by their client id. */
   allowAnonymous: boolean;
-  /** Receives twin reports and telemetry batches for the edge's outbox. Must not throw for valid entries. */
-  upstream: (entry: DeviceUpstreamEntry) => void;
+  /**
+   * Receives the twin reports and telemetry batches of one transaction for the edge's outbox,
+   * in one call at its end, inside it: write them synchronously to the same database and they
+   * commit with the twins. Must not throw for valid entries.
+   */
+  upstream: (entries: DeviceUpstreamEntry[]) => void;
+  /** After each transaction that handed entries to `upstream`: committed, or rolled back (the entries are gone). */
+  onUpstreamCommit?: (committed: boolean) => void;
+  /** Most device messages committed in one transaction; default 1000. */
+  maxBatch?: number;
   logger?: HubLogger;
   telemetryBatch?: TelemetryBatchOptions;
   /** A report that changes no value still refreshes lastSeen upstream once this long has passed. Default 60 s. */
@@ -41,7 +56,7 @@ export interface DeviceHubOptions {
 export interface DeviceHubStatus {
   clients: number;
   devices: { name: string; online: boolean; lastSeen: string | null; reported: Record<string, unknown>; desiredVersion: number; reportedVersion: number }[];
-  messages: { received: number; refused: number };
+  messages: { received: number; refused: number; sent: number };
 }
 
 const NOOP_LOGGER: HubLogger = { info: () => {}, warn: () => {} };
@@ -54,24 +69,24 @@ const NOOP_LOGGER: HubLogger = { info: () => {}, warn: () => {} };
  */
 export class DeviceHub {
   private readonly logger: HubLogger;
-  private readonly db: Db;
+  private readonly storage: HubStorage;
   private readonly persistence: SqlitePersistence;
-  private readonly store: TwinStore;
+  private readonly twins: TwinLedger;
+  /** Every write of the hub goes through it: device messages in batches, the rest with now(). */
+  private readonly commit: GroupCommit;
+  private readonly messageTargets: MessageTargets;
+  private lastReceivedMs = 0;
+  private lastReceivedIso = '';
   private readonly verifier = new CredentialVerifier();
   private readonly batcher: TelemetryBatcher;
-  private readonly reportRefreshMs: number;
   private running: RunningBroker | null = null;
   private closing = false;
 
   private devices = new Map<string, Device>();
   private directory: DeviceDirectory = new Map();
-  private readonly twins: Map<string, DeviceTwinState>;
   private readonly mappers = new Map<string, { hash: string; protocol: string }>();
   /** Fingerprint of the desired section last published per device (this run). */
   private readonly publishedDesired = new Map<string, string>();
-  /** Generation last reported upstream per device (this run): a new one is reported at once. */
-  private readonly reportedGeneration = new Map<string, number>();
-  private readonly lastUpstreamAt = new Map<string, number>();
   /**
    * Retained topics of devices no longer on the node are cleared by a sweep, once the device
    * list is known: after each removal, and at the first sync of a run (a removal a crash
@@ -81,37 +96,47 @@ export class DeviceHub {
   private devicesKnown = false;
   private readonly clients = new ClientRegistry();
   private readonly publisher: HubPublisher;
-  private readonly counters = { received: 0, refused: 0 };
+  private readonly counters = { received: 0, refused: 0, sent: 0 };
 
   constructor(private readonly opts: DeviceHubOptions) {
     this.logger = opts.logger ?? NOOP_LOGGER;
-    this.reportRefreshMs = opts.reportRefreshMs ?? 60_000;
     this.publisher = new HubPublisher((err) => this.logger.warn({ err: String(err) }, 'device hub publish failed'));
-    this.batcher = new TelemetryBatcher(opts.telemetryBatch ?? DEFAULT_TELEMETRY_BATCH, (entry) => this.sendUpstream(entry));
-    this.db = openMqttDatabase(opts.dbPath);
-    try {
-      this.persistence = new SqlitePersistence({ db: this.db });
-      this.store = new TwinStore(this.db);
-      const { twins, corrupt } = this.store.loadAll();
-      if (corrupt.length > 0) this.logger.warn({ devices: corrupt }, 'device twin rows do not parse; starting those twins empty');
-      this.twins = twins;
-    } catch (err) {
-      this.db.close();
-      throw err;
-    }
+    this.batcher = new TelemetryBatcher(opts.telemetryBatch ?? DEFAULT_TELEMETRY_BATCH, (entry) => this.storage.sendUpstream(entry),
+      (flush) => this.commit.add(flush));
+    this.storage = new HubStorage({
+      db: opts.db,
+      reportRefreshMs: opts.reportRefreshMs ?? 60_000,
+      ...(opts.maxBatch !== undefined ? { maxBatch: opts.maxBatch } : {}),
+      upstream: opts.upstream,
+      ...(opts.onUpstreamCommit ? { onUpstreamCommit: opts.onUpstreamCommit } : {}),
+      devices: () => this.devices,
+      warn: (obj, msg) => this.logger.warn(obj, msg),
+    });
+    ({ persistence: this.persistence, twins: this.twins, commit: this.commit } = this.storage);
+    if (this.twins.corrupt.length > 0) this.logger.warn({ devices: this.twins.corrupt }, 'device twin rows do not parse; starting those twins empty');
+    this.messageTargets = {
+      twins: this.twins,
+      batcher: this.batcher,
+      publish: (topic, message, qos) => this.publisher.publishJson(topic, message, { qos, retain: false }),
+      refused: (device, topic, refusal) => {
+        this.counters.refused++;
+        this.logger.warn({ device, topic, error: refusal.error }, 'device message refused');
+      },
+    };
   }
 
   async start(): Promise<{ port: number; tlsPort?: number }> {
     if (this.running !== null || this.closing) throw new Error('the device hub is already started or closed');
     this.running = await startBroker(this.persistence, this.opts.host, this.opts.port, {
       authenticate: (client, username, password) => this.authenticate(client, username, password),
-      authorizePublish: (client, packet) => this.authorizePublish(client, packet),
+      authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
       authorizeSubscribe: (client, sub) => this.authorizeSubscribe(client, sub),
       mayForward: (client, topic) => {
         const principal = this.clients.principalOf(client);
-        return principal !== undefined && mayReceive(principal, topic, this.directory);
+        const allowed = principal !== undefined && mayReceive(principal, topic, this.directory);
+        if (allowed) this.counters.sent++; // one delivery to one client (edge metrics)
+        return allowed;
       },
-      onClientMessage: (client, packet) => { if (!this.closing) this.onDeviceMessage(client, packet); },
       onReady: (client) => this.onClientReady(client),
       onDisconnect: (client) => this.onClientDisconnect(client),
       onSubscribed: (client, subs) => this.sendDeltas(client, subs),
@@ -131,24 +156,22 @@ export class DeviceHub {
     this.devicesKnown = true;
     this.devices = new Map(devices.map((d) => [d.metadata.name, d]));
     this.directory = new Map(devices.map((d) => [d.metadata.name, d.spec.protocol.name]));
-    for (const name of new Set([...previous.keys(), ...this.twins.keys()])) {
-      if (!this.devices.has(name)) this.removeDevice(name);
-    }
-    for (const device of devices) {
-      const name = device.metadata.name;
-      if (!this.twins.has(name)) {
-        const twin = emptyTwin();
-        this.twins.set(name, twin);
-        this.store.save(name, twin);
+    // One transaction for the whole list: a node's first sync of N devices is one commit, not 2N.
+    this.commit.now(() => {
+      for (const name of new Set([...previous.keys(), ...this.twins.names()])) {
+        if (!this.devices.has(name)) this.removeDevice(name);
       }
-      const before = previous.get(name);
-      if (before !== undefined && before.spec.credentialHash !== device.spec.credentialHash) {
-        this.disconnectWhere((p) => p.kind === 'device' && p.device === name, `credential of device ${name} changed`);
+      for (const device of devices) {
+        const name = device.metadata.name;
+        this.twins.ensure(name);
+        const before = previous.get(name);
+        if (before !== undefined && before.spec.credentialHash !== device.spec.credentialHash) {
+          this.disconnectWhere((p) => p.kind === 'device' && p.device === name, `credential of device ${name} changed`);
+        }
+        if (this.mappers.has(name)) this.logger.warn({ device: name }, 'a mapper credential has the same name as a device; the mapper login wins');
+        if (this.twins.needsReport(device)) this.twins.report(device);
       }
-      if (this.mappers.has(name)) this.logger.warn({ device: name }, 'a mapper credential has the same name as a device; the mapper login wins');
-      const generation = device.metadata.generation ?? 0;
-      if (this.reportedGeneration.get(name) !== generation) this.reportTwin(device);
-    }
+    });
     this.reconcileBroker();
   }
 
@@ -183,16 +206,25 @@ export class DeviceHub {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    this.batcher.flushAll();
+    // Messages already taken in are committed (and acked) first; later ones are refused.
+    this.commit.stop(new Error('the device hub is closing'));
+    try {
+      this.commit.now(() => {
+        this.batcher.flushAll();
+        if (this.running === null) return;
+        const announce = [...this.clients.onlineDevices()].map((name) => this.markOnline(name, false));
+        return () => { for (const publish of announce) publish?.(); };
+      });
+    } catch (err) {
+      this.logger.warn({ err: String(err) }, 'committing the last device state at close failed');
+    }
     if (this.running !== null) {
-      for (const name of this.clients.onlineDevices()) this.setOnline(name, false);
       this.clients.clear();
       await this.publisher.idle();
       this.publisher.stop();
       await stopBroker(this.running);
     }
-    await this.persistence.destroy();
-    this.db.close();
+    await this.storage.close();
   }
 
   // ---- authentication and access ----------------------------------------------------------
@@ -210,7 +242,12 @@ export class DeviceHub {
     return result;
   }
 
-  private authorizePublish(client: Client | null, packet: PublishPacket): Error | null {
+  /**
+   * Accepts a publish the sender may make only once the hub has applied it and committed the
+   * result (group commit, see groupCommit.ts): aedes sends the QoS 1 PUBACK after `done`, so an
+   * acknowledged report is on disk, twin and outbox entry alike.
+   */
+  private authorizePublish(client: Client | null, packet: PublishPacket, done: (err: Error | null) => void): void {
     this.counters.received++;
     // client is null for a will left by a previous run: its sender cannot be checked any more.
     const principal = client === null ? undefined : this.clients.principalOf(client);
@@ -223,11 +260,13 @@ export class DeviceHub {
         this.counters.refused++;
         this.logger.warn({ clientId: client?.id ?? null, topic: packet.topic }, 'MQTT publish refused');
       }
-      return new Error(`not allowed to publish to ${packet.topic}`);
+      return done(new Error(`not allowed to publish to ${packet.topic}`));
     }
+    // Not acked: the publisher sends it again to the next run.
+    if (this.closing) return done(new Error('the device hub is closing'));
     // Device messages are consumed by the edge; keeping them retained would replay stale reports.
     packet.retain = false;
-    return null;
+    this.commit.add(() => this.onDeviceMessage(principal, packet), done);
   }
 
   private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {
@@ -249,7 +288,7 @@ export class DeviceHub {
   private onClientReady(client: Client): void {
     if (this.closing) return;
     const cameOnline = this.clients.ready(client, (name) => this.devices.has(name));
-    if (cameOnline !== null) this.setOnline(cameOnline, true);
+    if (cameOnline !== null) this.commit.add(() => this.markOnline(cameOnline, true));
     // A persistent session's subscriptions come back without a SUBSCRIBE: send its deltas now.
     if (!client.clean) {
       this.persistence.subscriptionsByClient({ id: client.id })
@@ -260,118 +299,66 @@ export class DeviceHub {
   private onClientDisconnect(client: Client): void {
     if (this.closing) return;
     const wentOffline = this.clients.gone(client);
-    if (wentOffline !== null) this.setOnline(wentOffline, false);
+    if (wentOffline !== null) this.commit.add(() => this.markOnline(wentOffline, false));
   }
 
-  private setOnline(name: string, online: boolean): void {
+  /** In a transaction: records the device on- or offline; returns the status publish for after the commit. */
+  private markOnline(name: string, online: boolean): (() => void) | undefined {
     const device = this.devices.get(name);
     const twin = this.twins.get(name);
-    if (device === undefined || twin === undefined) return;
+    if (device === undefined || twin === undefined) return undefined;
     const at = new Date().toISOString();
-    const next = { ...twin, online, lastSeen: at };
-    this.twins.set(name, next);
-    this.store.save(name, next);
-    this.publisher.publishJson(deviceTopics(name).status, statusMessage(online, at), { qos: 1, retain: true });
-    this.reportTwin(device);
+    this.twins.put(name, { ...twin, online, lastSeen: at });
+    this.twins.report(device);
+    return () => this.publisher.publishJson(deviceTopics(name).status, statusMessage(online, at), { qos: 1, retain: true });
   }
 
   /** Rows left online by a run that did not close cleanly: nobody is connected to a fresh broker. */
   private announceStaleOffline(): void {
     const at = new Date().toISOString();
-    for (const [name, twin] of this.twins) {
-      if (!twin.online) continue;
-      const next = { ...twin, online: false };
-      this.twins.set(name, next);
-      this.store.save(name, next);
-      this.publisher.publishJson(deviceTopics(name).status, statusMessage(false, at), { qos: 1, retain: true });
-    }
+    const stale = this.twins.names().filter((name) => this.twins.get(name)!.online);
+    if (stale.length === 0) return;
+    this.commit.now(() => {
+      for (const name of stale) this.twins.put(name, { ...this.twins.get(name)!, online: false });
+      return () => {
+        for (const name of stale) this.publisher.publishJson(deviceTopics(name).status, statusMessage(false, at), { qos: 1, retain: true });
+      };
+    });
   }
 
   // ---- device messages --------------------------------------------------------------------
 
-  private onDeviceMessage(client: Client, packet: AedesPublishPacket): void {
+  /** In a batch: applies one device message; returns the publishes to make once it is committed. */
+  private onDeviceMessage(principal: Principal, packet: PublishPacket): (() => void) | undefined {
     const parsed = parseDeviceTopic(packet.topic);
-    const principal = this.clients.principalOf(client);
-    if (parsed === null || principal === undefined || !actsFor(principal, parsed.device, this.directory)) return;
+    if (parsed === null || !actsFor(principal, parsed.device, this.directory)) return undefined;
     const device = this.devices.get(parsed.device);
-    const twin = this.twins.get(parsed.device);
-    if (device === undefined || twin === undefined) return;
+    if (device === undefined) return undefined;
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-    const topics = deviceTopics(parsed.device);
-    const now = new Date().toISOString();
     try {
-      switch (parsed.rest) {
-        case 'twin/reported': {
-          const patch = parseReportedPayload(payload, device.spec.modelSpec);
-          if (!patch.ok) return this.refuse(parsed.device, packet.topic, payload, patch.refusal);
-          const before = deltaMessage(device.spec, twin.reported);
-          const result = applyReported(twin, patch.value, now);
-          this.twins.set(parsed.device, result.twin);
-          if (!result.changed) return this.touch(device, now);
-          this.store.save(parsed.device, result.twin);
-          const after = deltaMessage(device.spec, result.twin.reported);
-          if (after !== null && JSON.stringify(after) !== JSON.stringify(before)) this.publisher.publishJson(topics.delta, after, { qos: 1, retain: false });
-          this.reportTwin(device);
-          return;
-        }
-        case 'twin/get':
-          this.publisher.publishJson(topics.getResult, twinView(device.spec, twin), { qos: 1, retain: false });
-          return this.touch(device, now);
-        case 'telemetry': {
-          const samples = parseTelemetryPayload(payload, device.spec.modelSpec, now);
-          if (!samples.ok) return this.refuse(parsed.device, packet.topic, payload, samples.refusal);
-          this.batcher.add(parsed.device, samples.value);
-          return this.touch(device, now);
-        }
-      }
+      return applyDeviceMessage(this.messageTargets, device, parsed.rest, packet.topic, payload, this.receivedAt());
     } catch (err) {
       this.logger.warn({ device: parsed.device, topic: packet.topic, err: String(err) }, 'handling a device message failed');
+      return undefined;
     }
   }
 
-  private refuse(device: string, topic: string, payload: Buffer, refusal: Refusal): void {
-    this.counters.refused++;
-    this.logger.warn({ device, topic, error: refusal.error }, 'device message refused');
-    this.publisher.publishJson(deviceTopics(device).errors, errorMessage(refusal, topic, payload), { qos: 0, retain: false });
-  }
-
-  /** Notes that the device was heard from; the cloud's lastSeen is refreshed at most every reportRefreshMs. */
-  private touch(device: Device, at: string): void {
-    const name = device.metadata.name;
-    const twin = this.twins.get(name);
-    if (twin === undefined) return;
-    const next = { ...twin, lastSeen: at };
-    this.twins.set(name, next);
-    if (Date.now() - (this.lastUpstreamAt.get(name) ?? 0) < this.reportRefreshMs) return;
-    this.store.save(name, next);
-    this.reportTwin(device);
-  }
-
-  private reportTwin(device: Device): void {
-    const name = device.metadata.name;
-    const twin = this.twins.get(name);
-    if (twin === undefined) return;
-    this.reportedGeneration.set(name, device.metadata.generation ?? 0);
-    this.lastUpstreamAt.set(name, Date.now());
-    this.sendUpstream(twinReportedEntry(device, twin));
-  }
-
-  private sendUpstream(entry: DeviceUpstreamEntry): void {
-    try {
-      this.opts.upstream(entry);
-    } catch (err) {
-      this.logger.warn({ kind: entry.kind, device: entry.key, err: String(err) }, 'handing a device entry upstream failed');
+  /** Now as ISO-8601, formatted once per millisecond: a batch holds hundreds of messages of the same one. */
+  private receivedAt(): string {
+    const ms = Date.now();
+    if (ms !== this.lastReceivedMs) {
+      this.lastReceivedMs = ms;
+      this.lastReceivedIso = new Date(ms).toISOString();
     }
+    return this.lastReceivedIso;
   }
 
   // ---- desired, delta and removal ---------------------------------------------------------
 
+  /** In a transaction. */
   private removeDevice(name: string): void {
-    this.twins.delete(name);
-    this.store.delete(name);
+    this.twins.remove(name);
     this.publishedDesired.delete(name);
-    this.reportedGeneration.delete(name);
-    this.lastUpstreamAt.delete(name);
     this.batcher.discard(name);
     this.needsSweep = true;
     this.disconnectWhere((p) => connectedDevice(p) === name, `device ${name} was removed from the node`);

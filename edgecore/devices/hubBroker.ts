@@ -1,19 +1,21 @@
 import { createServer, type Server } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
-import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { CONNACK_SERVER_UNAVAILABLE, type AuthResult } from './hubAuth.js';
 import type { SqlitePersistence } from './persistence/index.js';
 
 /** What the hub decides; the broker asks through aedes' hooks and events. */
 export interface BrokerHooks {
   authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthResult>;
-  /** Returns the error that refuses the publish (aedes then closes the connection), or null. */
-  authorizePublish(client: Client | null, packet: PublishPacket): Error | null;
+  /**
+   * Calls `done` with the error that refuses the publish (aedes then closes the connection), or
+   * with null to accept it; aedes sends a QoS 1 PUBACK only after that, so the hub calls it
+   * once what the message changed is committed.
+   */
+  authorizePublish(client: Client | null, packet: PublishPacket, done: (err: Error | null) => void): void;
   /** Returns the subscription, or null to refuse it (SUBACK 0x80). */
   authorizeSubscribe(client: Client, sub: Subscription): Subscription | null;
   mayForward(client: Client, topic: string): boolean;
-  /** A client's publish, after it was authorized and routed. */
-  onClientMessage(client: Client, packet: AedesPublishPacket): void;
   onReady(client: Client): void;
   onDisconnect(client: Client): void;
   /** Granted subscriptions of a SUBSCRIBE (refused ones left out). */
@@ -51,14 +53,9 @@ export async function startBroker(persistence: SqlitePersistence, host: string, 
         done(Object.assign(new Error('authentication failed'), { returnCode: CONNACK_SERVER_UNAVAILABLE }) as AuthenticateError, false);
       });
     },
-    authorizePublish: (client, packet, done) => done(hooks.authorizePublish(client, packet)),
+    authorizePublish: (client, packet, done) => hooks.authorizePublish(client, packet, done),
     authorizeSubscribe: (client, sub, done) => done(null, hooks.authorizeSubscribe(client, sub)),
     authorizeForward: (client, packet) => (hooks.mayForward(client, packet.topic) ? packet : null),
-    published: (packet, client, done) => {
-      // client is null for the broker's own publishes (the hub's, $SYS).
-      if (client) hooks.onClientMessage(client, packet);
-      done();
-    },
   });
   broker.on('clientReady', (client) => hooks.onReady(client));
   broker.on('clientDisconnect', (client) => hooks.onDisconnect(client));

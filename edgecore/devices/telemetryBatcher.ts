@@ -13,14 +13,19 @@ export const DEFAULT_TELEMETRY_BATCH: TelemetryBatchOptions = { maxSamples: 100,
 /**
  * Collects telemetry per device and hands it on in batches: one outbox entry per batch
  * instead of one per MQTT message. A batch goes out when it is full or when its first sample
- * has waited maxDelayMs, whichever comes first.
+ * has waited maxDelayMs, whichever comes first. A batch that fills up is emitted within add();
+ * one whose time is up is handed to `runTimed` (the hub runs it in its next group commit).
  */
 export class TelemetryBatcher {
   private readonly pending = new Map<string, { samples: TelemetrySample[]; timer: NodeJS.Timeout }>();
   private readonly maxSamples: number;
   private readonly maxDelayMs: number;
 
-  constructor(options: TelemetryBatchOptions, private readonly emit: (entry: TelemetryEntry) => void) {
+  constructor(
+    options: TelemetryBatchOptions,
+    private readonly emit: (entry: TelemetryEntry) => void,
+    private readonly runTimed: (flush: () => void) => void = (flush) => flush(),
+  ) {
     if (!Number.isInteger(options.maxSamples) || options.maxSamples < 1 || options.maxSamples > MAX_SAMPLES_PER_MESSAGE) {
       throw new RangeError(`telemetryBatch.maxSamples must be an integer from 1 to ${MAX_SAMPLES_PER_MESSAGE}, got ${options.maxSamples}`);
     }
@@ -35,7 +40,7 @@ export class TelemetryBatcher {
     for (const sample of samples) {
       let batch = this.pending.get(device);
       if (batch === undefined) {
-        const timer = setTimeout(() => this.flush(device), this.maxDelayMs);
+        const timer = setTimeout(() => this.runTimed(() => this.flush(device)), this.maxDelayMs);
         // A pending batch must not keep the process alive on its own; close() flushes it.
         timer.unref();
         batch = { samples: [], timer };

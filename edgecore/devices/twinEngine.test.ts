@@ -28,6 +28,7 @@ describe('parseReportedPayload', () => {
     ['object value', json({ properties: { mode: { a: 1 } } }), /must be a number, a string, true\/false or null/, 'mode'],
     ['bad property name', json({ properties: { '9lives': 1 } }), /property name "9lives" is invalid/, '9lives'],
     ['__proto__', Buffer.from('{"properties":{"__proto__":1}}'), /not allowed/, '__proto__'],
+    ['__proto__ spelled with a \\u escape', Buffer.from('{"properties":{"\\u005f_proto__":1}}'), /not allowed/, '__proto__'],
   ])('refuses %s', (_case, payload, error, property) => {
     const parsed = parseReportedPayload(payload, THERMOSTAT_MODEL);
     expect(parsed.ok).toBe(false);

@@ -70,11 +70,17 @@ function decodeJson(payload: Buffer): Parsed<unknown> {
   }
   let protoKey = false;
   let value: unknown;
+  // A "__proto__" key is spelled out in the text or hidden behind \u escapes; only then is the
+  // (several times slower) reviver needed to find it.
+  const text = payload.toString('utf8');
+  const mayHideProto = text.includes('__proto__') || text.includes('\\u');
   try {
-    value = JSON.parse(payload.toString('utf8'), (key, v: unknown) => {
-      if (key === '__proto__') protoKey = true;
-      return v;
-    });
+    value = mayHideProto
+      ? JSON.parse(text, (key, v: unknown) => {
+        if (key === '__proto__') protoKey = true;
+        return v;
+      })
+      : JSON.parse(text);
   } catch (err) {
     return { ok: false, refusal: { error: `payload is not valid JSON: ${(err as Error).message}` } };
   }

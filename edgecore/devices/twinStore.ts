@@ -5,16 +5,15 @@ import type { Db } from './persistence/schema.js';
 import type { DeviceTwinState } from './twinEngine.js';
 
 /**
- * The reported sections of the node's device twins, in the hub's SQLite file (next to the
- * broker's `mqtt_` tables). Desired is not stored here: it comes from the edge's copy of the
- * Device objects (cloud wins) through DeviceHub.setDevices().
+ * The reported sections of the node's device twins, in the database the hub was given (edgecore:
+ * its meta database, next to the outbox and the broker's `mqtt_` tables). Desired is not stored
+ * here: it comes from the edge's copy of the Device objects (cloud wins) through
+ * DeviceHub.setDevices().
  */
-
-const TWIN_SCHEMA_VERSION = 1;
 
 const MIGRATIONS: readonly string[] = [
   `
-  CREATE TABLE device_twins (
+  CREATE TABLE IF NOT EXISTS device_twins (
     device TEXT PRIMARY KEY,
     reported TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -38,13 +37,22 @@ interface TwinRow {
 
 const StoredReportedSchema = z.record(z.string(), PropertyValueSchema);
 
-/** Creates or upgrades the twin table; the schema version is the file's user_version (the hub owns the file). */
+/**
+ * Creates or upgrades the twin table. Its schema version lives in its own table, not in
+ * `PRAGMA user_version`, which belongs to whoever owns the file (the meta store, in edgecore).
+ */
 export function migrateTwinSchema(db: Db): void {
+  db.exec('CREATE TABLE IF NOT EXISTS device_twins_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT');
+  const read = db.prepare<[], { value: string }>("SELECT value FROM device_twins_meta WHERE key = 'schema_version'");
+  const write = db.prepare<[string]>(
+    "INSERT INTO device_twins_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
   db.transaction(() => {
-    const current = Number(db.pragma('user_version', { simple: true }));
-    if (current > MIGRATIONS.length) throw new Error(`device twin schema version ${current} is newer than this build knows (${TWIN_SCHEMA_VERSION})`);
+    const current = Number(read.get()?.value ?? '0');
+    if (!Number.isInteger(current) || current > MIGRATIONS.length) {
+      throw new Error(`device twin schema version ${String(read.get()?.value)} is newer than this build knows (${MIGRATIONS.length})`);
+    }
     for (let version = current; version < MIGRATIONS.length; version++) db.exec(MIGRATIONS[version]!);
-    db.pragma(`user_version = ${MIGRATIONS.length}`);
+    write.run(String(MIGRATIONS.length));
   }).immediate();
 }
 

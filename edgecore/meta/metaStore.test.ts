@@ -268,6 +268,28 @@ describe('outbox', () => {
     expect(store.enqueue('event', 'e', event('Ok'))).toBe(1);
   });
 
+  it('enqueues many entries in order in one transaction, coalescing within the batch, or none if one is bad', () => {
+    const store = MetaStore.open(join(dir, 'meta.db'), { maxEvents: 2 });
+    opened.push(store);
+    const seqs = store.enqueueMany([
+      { kind: 'workloadStatus', key: 'a', body: { app: 'a', status: status('Pending') } },
+      { kind: 'event', key: 'e', body: event('R1') },
+      { kind: 'event', key: 'e', body: event('R2') },
+      { kind: 'workloadStatus', key: 'a', body: { app: 'a', status: status('Running') } },
+      { kind: 'event', key: 'e', body: event('R3') },
+    ]);
+    expect(seqs).toEqual([1, 2, 3, 4, 5]);
+    // The superseded status and the event past maxEvents are gone, counted as they would be one by one.
+    expect(store.pending(10).map((e) => [e.seq, e.kind === 'event' ? e.body.reason : e.kind])).toEqual([[3, 'R2'], [4, 'workloadStatus'], [5, 'R3']]);
+    expect(store.outboxStats()).toEqual({ depth: 3, dropped: 1, oldestSeq: 3 });
+
+    const bad = { ...event('X'), type: 'Fatal' } as unknown as EdgeEvent;
+    expect(() => store.enqueueMany([{ kind: 'event', key: 'e', body: event('fine') }, { kind: 'event', key: 'e', body: bad }])).toThrow(/type/);
+    expect(store.outboxStats().depth).toBe(3);
+    expect(store.enqueueMany([])).toEqual([]);
+    expect(store.enqueue('event', 'e', event('Next'))).toBe(6);
+  });
+
   it('rejects nonsensical limits', () => {
     expect(() => open('meta.db', { maxEvents: 0 })).toThrow(RangeError);
   });

@@ -2,12 +2,12 @@ import type Database from 'better-sqlite3';
 import { type SyncFrame, type UpstreamEntry, type Device, type Workload } from '../../protocol/index.js';
 import type { RecordKeeper } from '../runtime/runtime.js';
 import { DesiredTable, type SyncResult } from './desired.js';
-import { Outbox, resolveLimits, type OutboxLimits, type OutboxStats, type UpstreamBody, type UpstreamKind } from './outbox.js';
+import { Outbox, resolveLimits, type NewUpstreamEntry, type OutboxLimits, type OutboxStats, type UpstreamBody, type UpstreamKind } from './outbox.js';
 import { SqliteRecordKeeper } from './records.js';
 import { openDatabase, StateTable, STATE_KEYS, type Db } from './schema.js';
 
 export { ForeignObjectError, RevisionRegressionError, canonicalJson, diffDesired, type SyncResult } from './desired.js';
-export { DEFAULT_OUTBOX_LIMITS, type OutboxLimits, type OutboxStats, type UpstreamBody, type UpstreamKind } from './outbox.js';
+export { DEFAULT_OUTBOX_LIMITS, type NewUpstreamEntry, type OutboxLimits, type OutboxStats, type UpstreamBody, type UpstreamKind } from './outbox.js';
 export { SqliteRecordKeeper } from './records.js';
 
 /** Well-known keys of the kv table. */
@@ -55,6 +55,15 @@ export class MetaStore {
       db.close();
       throw err;
     }
+  }
+
+  /**
+   * The open database, for a part of the edge that keeps its tables in this file so that its
+   * writes and the outbox entries they cause are one commit (the device hub: twins + outbox).
+   * Use it synchronously; the MetaStore owns it and closes it, so close its users first.
+   */
+  get database(): Db {
+    return this.db;
   }
 
   /** Random id born with the database file; a new file means a new epoch. */
@@ -111,6 +120,11 @@ export class MetaStore {
    */
   enqueue<K extends UpstreamKind>(kind: K, key: string, body: UpstreamBody<K>): number {
     return this.outbox.enqueue(kind, key, body);
+  }
+
+  /** Like enqueue() for several entries, in order and in one transaction; none is stored if one is invalid. */
+  enqueueMany(entries: readonly NewUpstreamEntry[]): number[] {
+    return this.outbox.enqueueMany(entries);
   }
 
   /** Up to `limit` pending entries, oldest first. */

@@ -10,6 +10,8 @@ import { STATE_KEYS, type Db, type StateTable } from './schema.js';
 
 export type UpstreamKind = UpstreamEntry['kind'];
 export type UpstreamBody<K extends UpstreamKind> = Extract<UpstreamEntry, { kind: K }>['body'];
+/** An entry before the outbox gives it its seq. */
+export type NewUpstreamEntry = UpstreamEntry extends infer E ? (E extends UpstreamEntry ? Omit<E, 'seq'> : never) : never;
 
 export interface OutboxLimits {
   /** Most pending events kept; past it the oldest are dropped. Default 10 000. */
@@ -62,7 +64,7 @@ export class Outbox {
   private readonly selectPending: Database.Statement<[number], OutboxRow>;
   private readonly deleteUpTo: Database.Statement<[number]>;
   private readonly stats: Database.Statement<[], { depth: number; oldest: number | null }>;
-  private readonly enqueueTx: (kind: UpstreamKind, key: string, body: string) => number;
+  private readonly enqueueTx: (rows: readonly { kind: UpstreamKind; key: string; body: string }[]) => number[];
   private readonly pruneTx: () => void;
   private readonly ackTx: (seq: number) => number;
 
@@ -83,17 +85,24 @@ export class Outbox {
     this.deleteUpTo = db.prepare('DELETE FROM outbox WHERE seq <= ?');
     this.stats = db.prepare('SELECT count(*) AS depth, min(seq) AS oldest FROM outbox');
 
-    const enqueue = db.transaction((kind: UpstreamKind, key: string, body: string): number => {
-      const seq = this.state.getNumber(STATE_KEYS.lastSeq) + 1;
+    const enqueue = db.transaction((rows: readonly { kind: UpstreamKind; key: string; body: string }[]): number[] => {
+      let seq = this.state.getNumber(STATE_KEYS.lastSeq);
+      const createdAt = this.now();
+      let spooled = false;
+      const seqs = rows.map(({ kind, key, body }) => {
+        seq++;
+        // Only the newest status of a workload matters; the superseded entry is dropped and the
+        // new one goes to the back of the queue with a fresh seq (the cloud keeps the latest seq).
+        if (COALESCING.has(kind)) this.deleteStatusKey.run(kind, key);
+        this.insert.run(seq, kind, key, body, createdAt);
+        if (kind === 'event' || kind === 'telemetry') spooled = true;
+        return seq;
+      });
       this.state.setNumber(STATE_KEYS.lastSeq, seq);
-      // Only the newest status of a workload matters; the superseded entry is dropped and the
-      // new one goes to the back of the queue with a fresh seq (the cloud keeps the latest seq).
-      if (COALESCING.has(kind)) this.deleteStatusKey.run(kind, key);
-      this.insert.run(seq, kind, key, body, this.now());
-      if (kind === 'event' || kind === 'telemetry') this.pruneEvents();
-      return seq;
+      if (spooled) this.pruneEvents();
+      return seqs;
     });
-    this.enqueueTx = (kind, key, body) => enqueue.immediate(kind, key, body);
+    this.enqueueTx = (rows) => enqueue.immediate(rows);
     const prune = db.transaction(() => this.pruneEvents());
     this.pruneTx = () => prune.immediate();
     const ack = db.transaction((upTo: number): number => {
@@ -110,12 +119,26 @@ export class Outbox {
 
   /** Validates and persists one entry; returns its seq. Throws (storing nothing) on a bad body. */
   enqueue<K extends UpstreamKind>(kind: K, key: string, body: UpstreamBody<K>): number {
-    const parsed = UpstreamEntrySchema.safeParse({ seq: 1, kind, key, body });
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new TypeError(`invalid outbox ${kind} entry: ${issue.path.join('.')}: ${issue.message}`);
-    }
-    return this.enqueueTx(kind, key, JSON.stringify(parsed.data.body));
+    return this.enqueueMany([{ kind, key, body } as NewUpstreamEntry])[0]!;
+  }
+
+  /**
+   * Validates and persists entries in order, in one transaction (a savepoint inside the
+   * caller's); returns their seqs. Throws, storing none of them, if one is invalid. Entries
+   * past the event bounds are pruned once, at the end (a batch larger than maxEvents keeps its
+   * newest events).
+   */
+  enqueueMany(entries: readonly NewUpstreamEntry[]): number[] {
+    if (entries.length === 0) return [];
+    const rows = entries.map(({ kind, key, body }) => {
+      const parsed = UpstreamEntrySchema.safeParse({ seq: 1, kind, key, body });
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        throw new TypeError(`invalid outbox ${kind} entry: ${issue.path.join('.')}: ${issue.message}`);
+      }
+      return { kind, key, body: JSON.stringify(parsed.data.body) };
+    });
+    return this.enqueueTx(rows);
   }
 
   /** Up to `limit` pending entries, oldest first. */

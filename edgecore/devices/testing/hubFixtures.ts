@@ -55,8 +55,8 @@ export class HubTestKit {
 
   async startHub(options: Partial<DeviceHubOptions> = {}): Promise<{ hub: DeviceHub; url: string; port: number }> {
     const hub = new DeviceHub({
-      dbPath: this.dbPath, host: '127.0.0.1', port: 0, allowAnonymous: false,
-      upstream: (entry) => this.upstream.push(entry),
+      db: this.dbPath, host: '127.0.0.1', port: 0, allowAnonymous: false,
+      upstream: (entries) => this.upstream.push(...entries),
       ...options,
     });
     this.hubs.push(hub);

@@ -17,7 +17,7 @@ const SUBSCRIBER_MODULE = fileURLToPath(new URL('./subscriberChild.js', import.m
 
 export interface RunSettings {
   dir: string;
-  /** Where the hub's twin DB and outbox live (a fresh temp dir; --db-dir picks its parent). */
+  /** Where the hub's database (twins + outbox, one file) lives (a fresh temp dir; --db-dir picks its parent). */
   hubDbDir: string;
   devices: string[];
   devicesFile: string;
@@ -31,6 +31,10 @@ export interface RunSettings {
   paced: (Omit<PhaseSpec, 'mode' | 'ratePerSecond'> & { rate: (saturated: PhaseResult) => number }) | null;
   subscriberQos: 0 | 1;
   hubCpuProfDir: string | null;
+  /** Node flags of the hub child (e.g. --lite-mode, as the edgecore binary runs). */
+  hubNodeFlags: string[];
+  /** The hub's maxBatch (undefined: its default). */
+  hubMaxBatch?: number;
   log: (line: string) => void;
 }
 
@@ -87,7 +91,8 @@ async function runPhases(
 
 const HubStatsSchema = z.object({
   clients: z.number(), online: z.number(), received: z.number(), refused: z.number(), reportedVersionSum: z.number(),
-  persisted: z.number(), upstreamEntries: z.number(), upstreamFailures: z.number(), outboxDepth: z.number(), warnings: z.array(z.string()),
+  persisted: z.number(), upstreamEntries: z.number(), upstreamFailures: z.number(), outboxDepth: z.number(),
+  commits: z.number(), rollbacks: z.number(), coalesced: z.number(), warnings: z.array(z.string()),
 });
 
 async function waitForOnline(hub: ChildRpc, expected: number, timeoutMs: number): Promise<void> {
@@ -101,13 +106,14 @@ async function waitForOnline(hub: ChildRpc, expected: number, timeoutMs: number)
 }
 
 export async function runDeviceHub(s: RunSettings, res: Resources): Promise<{ result: TargetResult; times: TargetTimes }> {
-  const execArgv = s.hubCpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', s.hubCpuProfDir] : [];
+  const execArgv = [...s.hubNodeFlags, ...(s.hubCpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', s.hubCpuProfDir] : [])];
   const times: TargetTimes = { spawnedAt: Date.now(), saturateFrom: 0, saturateTo: 0 };
   const hub = ChildRpc.start('devicehub', HUB_MODULE, execArgv);
   res.children.push(hub);
   const hubDir = s.hubDbDir;
   const { port } = await hub.call({
-    cmd: 'start', dbPath: join(hubDir, 'devices.db'), outboxPath: join(hubDir, 'meta.db'), devicesFile: s.devicesFile, t0Ms: s.t0Ms,
+    cmd: 'start', dbPath: join(hubDir, 'edge.db'), devicesFile: s.devicesFile, t0Ms: s.t0Ms,
+    ...(s.hubMaxBatch !== undefined ? { maxBatch: s.hubMaxBatch } : {}),
   }, z.object({ port: z.number() }), 60_000);
   s.log(`devicehub: pid ${hub.pid}, port ${port}; connecting ${s.devices.length} devices`);
   const loaders = await startLoaders({
@@ -125,11 +131,13 @@ export async function runDeviceHub(s: RunSettings, res: Resources): Promise<{ re
   const stats = await hub.call({ cmd: 'stats' }, HubStatsSchema, 30_000);
   const warnings = [...stats.warnings];
   const acked = phases.reduce((sum, p) => sum + p.loaders.acked, 0);
-  if (stats.persisted < acked) warnings.push(`${acked} publishes were acked but only ${stats.persisted} reported updates persisted`);
-  if (stats.persisted !== stats.reportedVersionSum) {
-    warnings.push(`persisted updates (${stats.persisted}) differ from the sum of twin versions (${stats.reportedVersionSum})`);
+  const persisted = stats.persisted + stats.coalesced;
+  if (persisted < acked) warnings.push(`${acked} publishes were acked but only ${persisted} reported updates persisted`);
+  if (persisted !== stats.reportedVersionSum) {
+    warnings.push(`persisted updates (${persisted}) differ from the sum of twin versions (${stats.reportedVersionSum})`);
   }
   if (stats.upstreamFailures > 0) warnings.push(`${stats.upstreamFailures} outbox writes failed`);
+  if (stats.rollbacks > 0) warnings.push(`${stats.rollbacks} transactions were rolled back`);
   await res.releaseChildren([...loaders.rpcs, hub]);
   return {
     times,
@@ -138,6 +146,7 @@ export async function runDeviceHub(s: RunSettings, res: Resources): Promise<{ re
       consumerCounters: {
         publishesAcked: acked, received: stats.received, refused: stats.refused, persisted: stats.persisted,
         reportedVersionSum: stats.reportedVersionSum, upstreamEntries: stats.upstreamEntries, outboxDepth: stats.outboxDepth,
+        commits: stats.commits, coalesced: stats.coalesced,
       },
       warnings,
     },

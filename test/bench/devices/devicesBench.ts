@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { hashPassword } from '../../../edgecore/devices/deviceCredentials.js';
+import { parseBenchOptions } from '../harness.js';
 import { clockTicksPerSecond, loadAverage, openFilesLimit } from '../procStats.js';
 import { benchDevices, deviceNames } from './benchDevices.js';
 import { Resources, runDeviceHub, runMosquitto, type RunSettings, type TargetTimes } from './benchTargets.js';
@@ -38,6 +39,8 @@ const OptionsSchema = z.object({
   subscriberQos: z.coerce.number().int().min(0).max(1).transform((q) => (q === 0 ? 0 : 1) as 0 | 1),
   skipMosquitto: z.boolean().default(false),
   hubCpuProf: z.string().min(1).optional(),
+  hubLiteMode: z.boolean().default(false),
+  hubMaxBatch: z.coerce.number().int().min(1).max(100_000).optional(),
   dbDir: z.string().min(1).optional(),
   timeoutSeconds: z.coerce.number().min(30).max(86_400),
 });
@@ -59,18 +62,12 @@ function parseOptions(argv: string[]): Options {
     .option('--connect-concurrency <n>', 'connections being set up at once, over all loaders', '50')
     .option('--subscriber-qos <n>', 'QoS of the mosquitto subscriber (0 or 1)', '1')
     .option('--skip-mosquitto', 'measure the DeviceHub only')
-    .option('--db-dir <dir>', 'parent of the temp dir holding the hub\'s twin DB and outbox (default: the OS temp dir; /dev/shm shows the hub without disk syncs)')
+    .option('--db-dir <dir>', 'parent of the temp dir holding the hub\'s database (twins + outbox) (default: the OS temp dir; /dev/shm shows the hub without disk syncs)')
+    .option('--hub-max-batch <n>', 'most device messages the hub commits in one transaction (default: the hub\'s, 1000)')
+    .option('--hub-lite-mode', 'run the DeviceHub child with node --lite-mode, as the edgecore binary runs (no optimizing JIT)')
     .option('--hub-cpu-prof <dir>', 'run the DeviceHub child under node --cpu-prof (profile in <dir>) and print its top functions')
-    .option('--timeout-seconds <n>', 'abort the whole run after this long', '1200')
-    .parse(argv);
-  const parsed = OptionsSchema.safeParse(program.opts());
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const flag = `--${String(issue.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-    process.stderr.write(`devicesBench: ${flag}: ${issue.message}\n`);
-    process.exit(2);
-  }
-  return parsed.data;
+    .option('--timeout-seconds <n>', 'abort the whole run after this long', '1200');
+  return parseBenchOptions('devicesBench', program, OptionsSchema, argv);
 }
 
 const log = (line: string) => process.stderr.write(`[devices ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -116,7 +113,8 @@ async function run(opts: Options, res: Resources, dir: string, hubDbDir: string,
       ...phaseBase, inflight: opts.pacedInflight,
       rate: (saturated) => opts.pacedRate ?? opts.pacedFraction * saturated.measured.perSecond,
     },
-    subscriberQos: opts.subscriberQos, hubCpuProfDir, log,
+    subscriberQos: opts.subscriberQos, hubCpuProfDir, hubNodeFlags: opts.hubLiteMode ? ['--lite-mode'] : [],
+    ...(opts.hubMaxBatch !== undefined ? { hubMaxBatch: opts.hubMaxBatch } : {}), log,
   };
   const hub = await runDeviceHub(settings, res);
   const pacedRate = hub.result.phases.find((p) => p.mode === 'paced')?.offeredPerSecond ?? null;
@@ -126,7 +124,7 @@ async function run(opts: Options, res: Resources, dir: string, hubDbDir: string,
   return {
     bench: 'devices', devices: opts.devices, seconds: opts.seconds, loaders: settings.loaders,
     node: process.version, cpus: availableParallelism(), loadAverageStart, loadAverageEnd: loadAverage(),
-    devicehub: hub.result, mosquitto, targets: targetChecks(hub.result, mosquitto), hubCpuProfile, disk, hubDbDir: settings.hubDbDir,
+    hubNodeFlags: settings.hubNodeFlags, devicehub: hub.result, mosquitto, targets: targetChecks(hub.result, mosquitto), hubCpuProfile, disk, hubDbDir: settings.hubDbDir,
     totalSeconds: Math.round((Date.now() - started) / 100) / 10,
   };
 }

@@ -73,13 +73,15 @@ export interface DevicesBenchReport {
   cpus: number;
   loadAverageStart: number[];
   loadAverageEnd: number[];
+  /** Node flags the hub child ran with ([] = plain node; edgecore's binary uses --lite-mode). */
+  hubNodeFlags: string[];
   devicehub: TargetResult;
   mosquitto: TargetResult | null;
   targets: { throughputRatio: TargetCheck; persistedPerSecond: TargetCheck; p99Ms: TargetCheck & { phase: string } };
   hubCpuProfile: { file: string; top: string } | null;
   /** WAL + synchronous=FULL single-row commits on the temp dir's disk, before and after the run. */
   disk: { before: DiskProbe; after: DiskProbe };
-  /** The directory the hub's twin DB and outbox were in (the disk probe ran there too). */
+  /** The directory the hub's database (twins + outbox) was in (the disk probe ran there too). */
   hubDbDir: string;
   totalSeconds: number;
 }
@@ -138,10 +140,10 @@ function phaseLines(p: PhaseResult, consumerLabel: string): string[] {
   ];
 }
 
-function targetLines(t: TargetResult): string[] {
-  const label = t.target === 'devicehub' ? 'persisted (twin DB + outbox)' : 'delivered to subscriber';
+function targetLines(t: TargetResult, nodeFlags: string[] = []): string[] {
+  const label = t.target === 'devicehub' ? 'persisted (twin + outbox, committed)' : 'delivered to subscriber';
   return [
-    `${t.target === 'devicehub' ? 'DeviceHub (aedes + twin engine + SQLite, own process)' : 'mosquitto (Debian, persistence off) + 1 subscriber process'}:`,
+    `${t.target === 'devicehub' ? `DeviceHub (aedes + twin engine + SQLite, own process${nodeFlags.length > 0 ? `, node ${nodeFlags.join(' ')}` : ''})` : 'mosquitto (Debian, persistence off) + 1 subscriber process'}:`,
     `  connect: ${f(t.connectMs / 1000, 2)} s for all devices; broker RSS with all connected, idle: ${f(t.brokerRssIdleMiB)} MiB`,
     ...t.phases.flatMap((p) => phaseLines(p, label)),
     `  counters: ${Object.entries(t.consumerCounters).map(([k, v]) => `${k} ${v}`).join(', ')}`,
@@ -160,8 +162,8 @@ export function summaryText(r: DevicesBenchReport): string {
     `   load average at start ${r.loadAverageStart.join(' ')}, at end ${r.loadAverageEnd.join(' ')} `
       + '(everything — brokers, loaders, subscriber — shares these cores)',
     `   hub databases in ${r.hubDbDir}: ${diskText(r.disk.before)} before the run, ${diskText(r.disk.after)} after it`,
-    '   (synced single-row SQLite commits, WAL + synchronous=FULL; each persisted report commits once in the twin DB and once in the outbox)',
-    ...targetLines(r.devicehub),
+    '   (synced single-row SQLite commits, WAL + synchronous=FULL; the hub commits twins + outbox of all reports of one event-loop turn at once)',
+    ...targetLines(r.devicehub, r.hubNodeFlags),
     ...(r.mosquitto ? targetLines(r.mosquitto) : ['mosquitto: skipped']),
     'targets (issue 4):',
     `  DeviceHub ÷ mosquitto throughput (saturated): ${t.throughputRatio.actual === null ? 'n/a' : f(t.throughputRatio.actual, 2)}× `

@@ -6,9 +6,9 @@ import { round } from '../procStats.js';
 
 /**
  * How fast the disk under the run's temp dir commits: single-row upserts in a WAL SQLite file
- * with `synchronous = FULL`, as the hub's twin DB and the edge outbox are opened. Every
- * persisted report costs (at least) one such commit in each of the two files, so this puts a
- * ceiling on the hub that no CPU work explains.
+ * with `synchronous = FULL`, as the edge database (twins + outbox) is opened. The hub commits
+ * the reports of one event-loop turn together, so this bounds its batches per second, not its
+ * reports per second.
  */
 
 export interface DiskProbe {

@@ -1,0 +1,87 @@
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { deviceTopics } from '../../protocol/index.js';
+import { MetaStore } from '../meta/metaStore.js';
+import { hashPassword } from './deviceCredentials.js';
+import { HubTestKit, makeDevice, waitFor } from './testing/hubFixtures.js';
+
+/**
+ * The durability contract of the hub's group commit: a QoS 1 PUBACK goes out only after the
+ * report's twin and its outbox entry are committed, and a report whose commit fails is not
+ * acknowledged and changes nothing.
+ */
+
+let kit: HubTestKit;
+let pumpHash: string;
+beforeAll(async () => { pumpHash = await hashPassword('pump-secret'); });
+beforeEach(() => { kit = new HubTestKit(); });
+afterEach(async () => { await kit.cleanup(); });
+
+const names = Array.from({ length: 8 }, (_, i) => `pump-${i + 1}`);
+const asDevice = (name: string) => ({ clientId: name, username: name, password: 'pump-secret' });
+
+/** What another process would find in the file right now. */
+function onDisk(path: string): { twins: Record<string, unknown>; outbox: Record<string, unknown> } {
+  const reader = new Database(path, { readonly: true });
+  try {
+    const twins = reader.prepare<[], { device: string; reported: string }>('SELECT device, reported FROM device_twins').all();
+    const outbox = reader.prepare<[], { key: string; body: string }>("SELECT key, body FROM outbox WHERE kind = 'twinReported'").all();
+    return {
+      twins: Object.fromEntries(twins.map((r) => [r.device, JSON.parse(r.reported) as unknown])),
+      outbox: Object.fromEntries(outbox.map((r) => [r.key, (JSON.parse(r.body) as { twin: { reported: unknown } }).twin.reported])),
+    };
+  } finally {
+    reader.close();
+  }
+}
+
+describe('DeviceHub group commit', () => {
+  it('shares the edge database: when a PUBACK arrives, the twin and its outbox entry are on disk', async () => {
+    const path = join(kit.dir, 'edge.db');
+    const meta = MetaStore.open(path);
+    const commits: boolean[] = [];
+    try {
+      const { hub, url } = await kit.startHub({ db: meta.database, upstream: (entries) => meta.enqueueMany(entries), onUpstreamCommit: (ok) => commits.push(ok) });
+      hub.setDevices(names.map((name) => makeDevice(name, { credentialHash: pumpHash })));
+      const clients = await Promise.all(names.map(async (name) => (await kit.connectClient(url, asDevice(name))).client));
+      // Every device publishes at once; each checks the file the moment its own PUBACK is in.
+      const seen = await Promise.all(clients.map(async (client, i) => {
+        await client.publishAsync(deviceTopics(names[i]!).reported, JSON.stringify({ properties: { temperature: 20 + i } }), { qos: 1 });
+        const disk = onDisk(path);
+        return [disk.twins[names[i]!], disk.outbox[names[i]!]];
+      }));
+      expect(seen).toEqual(names.map((_, i) => [{ temperature: 20 + i }, { temperature: 20 + i }]));
+      expect(commits.every((ok) => ok)).toBe(true);
+      await kit.stopHub(hub);
+    } finally {
+      meta.close();
+    }
+  });
+
+  it('a report whose commit fails gets no PUBACK, changes nothing, and is taken when sent again', async () => {
+    const { hub, url } = await kit.startHub();
+    hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash })]);
+    const first = await kit.connectClient(url, asDevice('pump-1'));
+    await first.client.publishAsync(deviceTopics('pump-1').reported, JSON.stringify({ properties: { temperature: 20 } }), { qos: 1 });
+    await waitFor(() => kit.twinReports('pump-1').some((b) => b.twin.version === 1), 'first report upstream');
+
+    // Another connection makes every later twin write fail, as a full or failing disk would.
+    const saboteur = new Database(kit.dbPath);
+    saboteur.exec("CREATE TRIGGER no_twin_writes BEFORE UPDATE ON device_twins BEGIN SELECT RAISE(ABORT, 'injected write failure'); END");
+    let acked = false;
+    const closed = new Promise<void>((resolve) => first.client.once('close', () => resolve()));
+    first.client.publish(deviceTopics('pump-1').reported, JSON.stringify({ properties: { temperature: 99 } }), { qos: 1 }, (err) => { if (!err) acked = true; });
+    await closed; // the hub refused the publish after the failed commit: aedes closed the connection
+    expect(acked).toBe(false);
+    expect(hub.statusSnapshot().devices[0]).toMatchObject({ reported: { temperature: 20 }, reportedVersion: 1 });
+    expect(kit.twinReports('pump-1').some((b) => b.twin.reported.temperature === 99)).toBe(false);
+
+    saboteur.exec('DROP TRIGGER no_twin_writes');
+    saboteur.close();
+    const again = await kit.connectClient(url, asDevice('pump-1'));
+    await again.client.publishAsync(deviceTopics('pump-1').reported, JSON.stringify({ properties: { temperature: 99 } }), { qos: 1 });
+    expect(hub.statusSnapshot().devices[0]).toMatchObject({ reported: { temperature: 99 }, reportedVersion: 2 });
+    await waitFor(() => kit.twinReports('pump-1').some((b) => b.twin.reported.temperature === 99), 'the resent report upstream');
+  });
+});

@@ -1,0 +1,66 @@
+import { deviceTopics, type Device } from '../../protocol/index.js';
+import type { TelemetryBatcher } from './telemetryBatcher.js';
+import {
+  applyReported, deltaMessage, errorMessage, parseReportedPayload, parseTelemetryPayload, twinView, type Refusal,
+} from './twinEngine.js';
+import type { TwinLedger } from './twinLedger.js';
+
+/** What applying a device message needs from the hub. */
+export interface MessageTargets {
+  twins: TwinLedger;
+  batcher: TelemetryBatcher;
+  publish: (topic: string, message: object, qos: 0 | 1) => void;
+  /** Counts and logs a refused message (its answer on `errors` is part of the returned publishes). */
+  refused: (device: string, topic: string, refusal: Refusal) => void;
+}
+
+/**
+ * Applies one message a device (or its mapper) sent on `ef/devices/<id>/<rest>`, inside the
+ * batch's transaction: a report to the twin, telemetry to the batcher. Returns the publishes to
+ * make once the batch is committed (the new delta, the twin/get answer, a refusal on `errors`),
+ * so nothing is announced that a failed commit would take back.
+ */
+export function applyDeviceMessage(
+  t: MessageTargets, device: Device, rest: string, topic: string, payload: Buffer, now: string,
+): (() => void) | undefined {
+  const name = device.metadata.name;
+  const twin = t.twins.get(name);
+  if (twin === undefined) return undefined;
+  const topics = deviceTopics(name);
+  const refuse = (refusal: Refusal) => {
+    t.refused(name, topic, refusal);
+    const message = errorMessage(refusal, topic, payload);
+    return () => t.publish(topics.errors, message, 0);
+  };
+  switch (rest) {
+    case 'twin/reported': {
+      const patch = parseReportedPayload(payload, device.spec.modelSpec);
+      if (!patch.ok) return refuse(patch.refusal);
+      const result = applyReported(twin, patch.value, now);
+      if (!result.changed) {
+        t.twins.touch(device, now);
+        return undefined;
+      }
+      t.twins.put(name, result.twin);
+      t.twins.report(device);
+      const before = deltaMessage(device.spec, twin.reported);
+      const after = deltaMessage(device.spec, result.twin.reported);
+      if (after === null || JSON.stringify(after) === JSON.stringify(before)) return undefined;
+      return () => t.publish(topics.delta, after, 1);
+    }
+    case 'twin/get': {
+      const view = twinView(device.spec, twin);
+      t.twins.touch(device, now);
+      return () => t.publish(topics.getResult, view, 1);
+    }
+    case 'telemetry': {
+      const samples = parseTelemetryPayload(payload, device.spec.modelSpec, now);
+      if (!samples.ok) return refuse(samples.refusal);
+      t.batcher.add(name, samples.value);
+      t.twins.touch(device, now);
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}

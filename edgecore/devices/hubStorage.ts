@@ -1,0 +1,105 @@
+import type { Device } from '../../protocol/index.js';
+import { DEFAULT_MAX_BATCH, GroupCommit } from './groupCommit.js';
+import { SqlitePersistence } from './persistence/index.js';
+import { openMqttDatabase, type Db } from './persistence/schema.js';
+import type { DeviceUpstreamEntry } from './twinEngine.js';
+import { TwinLedger } from './twinLedger.js';
+import { TwinStore } from './twinStore.js';
+
+export interface HubStorageOptions {
+  /** A file path (opened here, WAL + synchronous=FULL, closed by close()) or an open database shared with its owner. */
+  db: string | Db;
+  reportRefreshMs: number;
+  maxBatch?: number;
+  /** The upstream entries of one transaction, inside it (see DeviceHubOptions.upstream). */
+  upstream: (entries: DeviceUpstreamEntry[]) => void;
+  onUpstreamCommit?: (committed: boolean) => void;
+  /** The devices on the node now (twinReported entries are built from them). */
+  devices: () => ReadonlyMap<string, Device>;
+  warn: (obj: object, msg: string) => void;
+}
+
+/**
+ * The device hub's database and the only way it writes to it: the broker's persistence, the
+ * twins, and one group commit through which every change goes. Each transaction ends by saving
+ * the twins it changed and handing its upstream entries to the owner, in the same commit.
+ */
+export class HubStorage {
+  readonly db: Db;
+  readonly persistence: SqlitePersistence;
+  readonly twins: TwinLedger;
+  readonly commit: GroupCommit;
+  private readonly ownsDb: boolean;
+  /** Upstream entries of the running transaction, handed on at its end. */
+  private readonly pendingUpstream: DeviceUpstreamEntry[] = [];
+  private upstreamInTransaction = false;
+
+  constructor(private readonly opts: HubStorageOptions) {
+    this.ownsDb = typeof opts.db === 'string';
+    this.db = typeof opts.db === 'string' ? openMqttDatabase(opts.db) : opts.db;
+    try {
+      this.persistence = new SqlitePersistence({ db: this.db });
+      this.twins = new TwinLedger(new TwinStore(this.db), opts.reportRefreshMs);
+      const inTransaction = this.db.transaction((fn: () => void) => fn());
+      this.commit = new GroupCommit({
+        transaction: (fn) => this.runTransaction(() => inTransaction.immediate(fn)),
+        maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH,
+        beforeCommit: () => this.writePending(),
+        onRollback: (err) => this.onRollback(err),
+        onWorkError: (err) => opts.warn({ err: String(err) }, 'handling a device message failed'),
+      });
+    } catch (err) {
+      if (this.ownsDb) this.db.close();
+      throw err;
+    }
+  }
+
+  /** Queues an entry for the upstream hand-over at the end of the running transaction. */
+  sendUpstream(entry: DeviceUpstreamEntry): void {
+    this.pendingUpstream.push(entry);
+  }
+
+  async close(): Promise<void> {
+    await this.persistence.destroy();
+    if (this.ownsDb) this.db.close();
+  }
+
+  /** Last step of every transaction: the twins it changed, then all its upstream entries in one call. */
+  private writePending(): void {
+    this.twins.writePending(this.opts.devices(), (entry) => this.sendUpstream(entry));
+    if (this.pendingUpstream.length === 0) return;
+    const entries = this.pendingUpstream.splice(0);
+    this.upstreamInTransaction = true;
+    try {
+      this.opts.upstream(entries);
+    } catch {
+      // One bad entry must not cost the others: hand them on one by one.
+      for (const entry of entries) {
+        try {
+          this.opts.upstream([entry]);
+        } catch (err) {
+          this.opts.warn({ kind: entry.kind, device: entry.key, err: String(err) }, 'handing a device entry upstream failed');
+        }
+      }
+    }
+  }
+
+  /** Tells the owner whether the upstream entries a transaction wrote were committed. */
+  private runTransaction(run: () => void): void {
+    this.upstreamInTransaction = false;
+    try {
+      run();
+    } catch (err) {
+      if (this.upstreamInTransaction) this.opts.onUpstreamCommit?.(false);
+      throw err;
+    }
+    if (this.upstreamInTransaction) this.opts.onUpstreamCommit?.(true);
+  }
+
+  /** A rolled-back transaction's changes to the twins in memory are undone by reading back what is committed. */
+  private onRollback(err: Error): void {
+    this.opts.warn({ err: String(err) }, 'committing device state failed; the publishers of its messages get no PUBACK and resend');
+    this.pendingUpstream.length = 0;
+    this.twins.rollback(this.opts.devices().keys());
+  }
+}

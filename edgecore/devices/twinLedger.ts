@@ -1,0 +1,117 @@
+import type { Device } from '../../protocol/index.js';
+import { emptyTwin, twinReportedEntry, type DeviceTwinState, type TwinReportedEntry } from './twinEngine.js';
+import type { TwinStore } from './twinStore.js';
+
+/**
+ * The node's twins in memory, and what the running transaction owes the database and the
+ * outbox for them. Changes made while a transaction runs are only noted; `writePending()`, its
+ * last step, saves each changed twin once and emits one `twinReported` entry per device that
+ * is due, however many reports of that device the batch held.
+ */
+export class TwinLedger {
+  private readonly twins: Map<string, DeviceTwinState>;
+  private readonly unsaved = new Set<string>();
+  private readonly dueUpstream = new Set<string>();
+  /** Generation last reported upstream per device (this run): a new one is reported at once. */
+  private readonly reportedGeneration = new Map<string, number>();
+  private readonly lastUpstreamAt = new Map<string, number>();
+
+  /** Loads the stored twins; `corrupt` lists rows that did not parse (those start empty). */
+  constructor(private readonly store: TwinStore, private readonly reportRefreshMs: number, private readonly now: () => number = Date.now) {
+    const { twins, corrupt } = store.loadAll();
+    this.twins = twins;
+    this.corrupt = corrupt;
+  }
+
+  readonly corrupt: string[];
+
+  get(name: string): DeviceTwinState | undefined {
+    return this.twins.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.twins.has(name);
+  }
+
+  names(): string[] {
+    return [...this.twins.keys()];
+  }
+
+  /** Replaces the twin; it is saved when the transaction ends. */
+  put(name: string, twin: DeviceTwinState): void {
+    this.twins.set(name, twin);
+    this.unsaved.add(name);
+  }
+
+  /** An empty twin for a device seen for the first time. */
+  ensure(name: string): void {
+    if (!this.twins.has(name)) this.put(name, emptyTwin());
+  }
+
+  /** Whether the cloud has not yet had this device's state from this run at its current generation. */
+  needsReport(device: Device): boolean {
+    return this.reportedGeneration.get(device.metadata.name) !== (device.metadata.generation ?? 0);
+  }
+
+  /** Sends the reported section upstream when the transaction ends (once, however often it changed). */
+  report(device: Device): void {
+    const name = device.metadata.name;
+    if (!this.twins.has(name)) return;
+    this.reportedGeneration.set(name, device.metadata.generation ?? 0);
+    this.lastUpstreamAt.set(name, this.now());
+    this.dueUpstream.add(name);
+  }
+
+  /**
+   * The device was heard from: lastSeen moves in memory; it is saved and goes upstream only
+   * when nothing did for reportRefreshMs (mappers re-report unchanged values every cycle).
+   */
+  touch(device: Device, at: string): void {
+    const name = device.metadata.name;
+    const twin = this.twins.get(name);
+    if (twin === undefined) return;
+    this.twins.set(name, { ...twin, lastSeen: at });
+    if (this.now() - (this.lastUpstreamAt.get(name) ?? 0) < this.reportRefreshMs) return;
+    this.unsaved.add(name);
+    this.report(device);
+  }
+
+  /** The device left the node: its twin is deleted in the running transaction. */
+  remove(name: string): void {
+    this.twins.delete(name);
+    this.unsaved.delete(name);
+    this.dueUpstream.delete(name);
+    this.reportedGeneration.delete(name);
+    this.lastUpstreamAt.delete(name);
+    this.store.delete(name);
+  }
+
+  /** Last step of a transaction: saves the changed twins and emits the due upstream entries. */
+  writePending(devices: ReadonlyMap<string, Device>, emit: (entry: TwinReportedEntry) => void): void {
+    for (const name of this.unsaved) {
+      const twin = this.twins.get(name);
+      if (twin !== undefined) this.store.save(name, twin);
+    }
+    this.unsaved.clear();
+    for (const name of this.dueUpstream) {
+      const device = devices.get(name);
+      const twin = this.twins.get(name);
+      if (device !== undefined && twin !== undefined) emit(twinReportedEntry(device, twin));
+    }
+    this.dueUpstream.clear();
+  }
+
+  /**
+   * The transaction was rolled back: the twins go back to what is committed (devices without a
+   * stored row start empty again) and nothing is owed any more.
+   */
+  rollback(devices: Iterable<string>): void {
+    this.unsaved.clear();
+    this.dueUpstream.clear();
+    // Reports of the lost transaction may have been the ones for a new generation: send again.
+    this.reportedGeneration.clear();
+    this.twins.clear();
+    for (const [name, twin] of this.store.loadAll().twins) this.twins.set(name, twin);
+    for (const name of devices) if (!this.twins.has(name)) this.twins.set(name, emptyTwin());
+  }
+}
