@@ -1,14 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
+import { logLevelSetting, portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
 
 export const CloudSettingsSchema = z.strictObject({
   dataDir: z.string().min(1).default('./.data/cloudcore'),
   host: z.string().min(1).default('127.0.0.1'),
   port: portSetting.default(8080),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  logLevel: logLevelSetting.default('info'),
   /** A node silent for this long is Offline (its workloads stay bound). */
   offlineAfterSeconds: z.coerce.number().positive().max(86_400).default(90),
+  /** How often the rollout controller re-checks time-driven gates (minReadySeconds, offline window), ms. */
+  rolloutTickMs: z.coerce.number().int().min(10).max(60_000).default(1000),
   /** Store events kept for watch/resume; older revisions force a snapshot. */
   maxEvents: z.coerce.number().int().min(100).default(100_000),
 });

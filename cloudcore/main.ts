@@ -14,6 +14,7 @@ const program = new Command('cloudcore')
   .option('--host <host>', 'listen address (default 127.0.0.1)')
   .option('--port <port>', 'listen port (default 8080; 0 = any free port)')
   .option('--offline-after-seconds <n>', 'silence after which a node is Offline (default 90)')
+  .option('--rollout-tick-ms <n>', 'how often rollouts re-check time-driven gates: minReadySeconds, offline window (default 1000)')
   .option('--max-events <n>', 'store change events kept for watch and edge resume (default 100000)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
   .action(async (flags: Record<string, unknown>) => {

@@ -5,8 +5,11 @@ import type { Logger } from 'pino';
 import { apiPlugin, registerErrorHandling } from './api/index.js';
 import type { CloudSettings } from './config.js';
 import { NodeLifecycle } from './controllers/nodeLifecycle.js';
+import { RolloutController } from './controllers/rolloutController.js';
 import { Scheduler } from './controllers/scheduler.js';
+import { dashboardPlugin } from './dashboard/plugin.js';
 import { Hub } from './hub/hub.js';
+import { CloudMetrics, registerMetrics } from './metrics/cloudMetrics.js';
 import { ensureOperatorTokens } from './operatorTokens.js';
 import { openSqliteStore } from './store/sqliteStore.js';
 import { openSqliteTelemetry } from './telemetry/sqliteTelemetry.js';
@@ -37,11 +40,17 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   const app: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger, disableRequestLogging: true, forceCloseConnections: true });
   registerErrorHandling(app);
   const hub = new Hub({ store, telemetry, log, offlineAfterMs, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3) });
-  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry });
+  // Before the API: its request-timing hooks only reach routes registered after them.
+  registerMetrics(app, { metrics: new CloudMetrics({ hub, store }), tokens });
+  const links = { quality: hub.linkQuality, stats: hub.nodeStats, liveLastSeen: (node: string) => hub.sessions.get(node)?.lastSeen };
+  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links });
+  await app.register(dashboardPlugin);
   await hub.register(app);
 
   const scheduler = new Scheduler(store, log);
   await scheduler.start();
+  const rollouts = new RolloutController(store, log, { tickMs: settings.rolloutTickMs });
+  await rollouts.start();
   const lifecycle = new NodeLifecycle({
     store, log, offlineAfterMs, isConnected: (node) => hub.sessions.has(node), intervalMs: Math.min(10_000, offlineAfterMs / 3),
   });
@@ -56,6 +65,7 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
     hub,
     app,
     async close() {
+      await rollouts.stop();
       await scheduler.stop();
       await lifecycle.stop();
       await app.close();

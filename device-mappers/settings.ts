@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { NameSchema, SettingsError, boolSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
+import { NameSchema, SettingsError, boolSetting, logLevelSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
 
 export const MAPPER_PROTOCOLS = ['virtual', 'modbus', 'opcua'] as const;
 export type MapperProtocol = (typeof MAPPER_PROTOCOLS)[number];
@@ -16,7 +16,7 @@ export const MapperSettingsSchema = z.strictObject({
   /** Only from env (EF_MAPPER_PASSWORD) or the YAML file: a flag would show it in `ps`. */
   password: z.string().min(1).optional(),
   refreshSeconds: z.coerce.number().positive().max(86_400).default(30),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  logLevel: logLevelSetting.default('info'),
   /** Also publish every report as a telemetry sample. */
   telemetry: boolSetting.default(false),
   /** OPC UA only: folder of the client's PKI (default: node-opcua's per-user folder). */

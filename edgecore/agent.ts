@@ -12,9 +12,14 @@ import { ProcessRuntime } from './runtime/processRuntime.js';
 import type { ContainerRuntime } from './runtime/container/containerRuntime.js';
 import { materializeTemplate, removeWorkloadData } from './runtime/dataRefs.js';
 import { RuntimeRouter } from './runtime/runtimeRouter.js';
-import { StatusServer } from './local/statusServer.js';
+import { readStatusPasswordFile, StatusServer } from './local/statusServer.js';
+import { hostStatus } from './local/hostStatus.js';
+import { buildEdgeStatus, LinkTimes, LogTailCache, withRecentLogs } from './local/statusSnapshot.js';
+import type { EdgeMetrics } from './observability/edgeMetrics.js';
+import type { EdgeStatus } from '../protocol/edgeStatus.js';
 import type { DeviceHub } from './devices/deviceHub.js';
 import { MapperAccess, mapperDeviceList } from './devices/mapperAccess.js';
+import { NodeStatsSampler } from './link/nodeStats.js';
 
 /**
  * edgecore wiring: meta DB → runtime (from local state first, cloud or not) → link → status.
@@ -29,7 +34,14 @@ export class EdgeAgent {
   private devices: DeviceHub | undefined;
   private mappers: MapperAccess | undefined;
   private link: CloudLink | undefined;
-  private readonly status = new StatusServer(() => this.statusSnapshot());
+  private nodeStats: NodeStatsSampler | undefined;
+  private status!: StatusServer;
+  private readonly startedAt = Date.now();
+  private readonly linkTimes = new LinkTimes();
+  /** Counted here because only the agent sees every entry the device hub queues (for /metrics). */
+  private readonly deviceCounters = { twinUpdates: 0, telemetryBatches: 0 };
+  private metrics: Promise<EdgeMetrics> | undefined;
+  private readonly logTails = new LogTailCache((name, tail) => this.runtime.readLogs(name, tail), 10_000);
   private reconciling: Promise<void> = Promise.resolve();
   private stopping = false;
   private joinTimer: NodeJS.Timeout | undefined;
@@ -40,6 +52,9 @@ export class EdgeAgent {
 
   async start(): Promise<void> {
     const { dataDir } = this.settings;
+    // Read first: a bad password file must stop edgecore before it starts any workload.
+    const passwordFile = this.settings.statusPasswordFile;
+    const statusPassword = passwordFile ? readStatusPasswordFile(passwordFile) : undefined;
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     this.meta = MetaStore.open(join(dataDir, 'edge.db'));
     this.meta.setValue(META_KEYS.node, this.settings.node);
@@ -66,6 +81,12 @@ export class EdgeAgent {
     // Autonomy: run what the local database says before even trying the cloud.
     await this.reconcile();
     // The local status page answers as soon as the workloads are up; the broker comes next.
+    this.status = new StatusServer({
+      snapshot: () => this.statusSnapshot({ logLines: 5 }),
+      metrics: () => this.renderMetrics(),
+      realm: `edgecore ${this.settings.node}`,
+      ...(statusPassword !== undefined ? { password: statusPassword } : {}),
+    });
     this.statusUrl = await this.status.listen(this.settings.statusHost, this.settings.statusPort);
     await this.startDevices();
     this.log.info({ statusUrl: this.statusUrl, mqttUrl: this.mqttUrl, mqttTlsUrl: this.mqttTlsUrl, workloads: this.meta.desiredWorkloads().length, devices: this.meta.desiredDevices().length }, 'edgecore ready');
@@ -103,6 +124,8 @@ export class EdgeAgent {
       }
     }
     this.joinError = null;
+    this.nodeStats = new NodeStatsSampler({ dataDir: this.settings.dataDir, intervalMs: this.settings.nodeStatsSeconds * 1000, log: this.log });
+    await this.nodeStats.start();
     // Loaded only now (with ws): the cloud link is not on the cold-start path of the workloads.
     const { CloudLink } = await import('./link/cloudLink.js');
     this.link = new CloudLink({
@@ -114,8 +137,11 @@ export class EdgeAgent {
       heartbeatMs: this.settings.heartbeatSeconds * 1000,
       log: this.log,
       runtime: this.runtime,
+      nodeStats: () => this.nodeStats?.take(),
     });
+    this.link.on('phase', (phase) => this.linkTimes.onPhase(phase));
     this.link.on('desired', (result) => {
+      this.log.debug({ mode: result.mode, changed: result.changed, removed: result.removed, devicesChanged: result.devicesChanged ?? false }, 'desired state committed');
       void this.reconcile();
       if (result.devicesChanged) void this.syncDevices();
     });
@@ -131,7 +157,8 @@ export class EdgeAgent {
     // Loaded after the workloads are running: the broker is not on the cold-start path.
     const { DeviceHub } = await import('./devices/deviceHub.js');
     this.devices = new DeviceHub({
-      dbPath: join(this.settings.dataDir, 'devices.db'),
+      // Twins live in edge.db next to the outbox: a batch of reports and its outbox entries are one commit.
+      db: this.meta.database,
       host: this.settings.mqttHost,
       port: this.settings.mqttPort,
       allowAnonymous: this.settings.mqttAllowAnonymous,
@@ -139,10 +166,15 @@ export class EdgeAgent {
         tls: { port: this.settings.mqttTlsPort, cert: readFileSync(this.settings.mqttTlsCert, 'utf8'), key: readFileSync(this.settings.mqttTlsKey, 'utf8') },
       } : {}),
       logger: this.log,
-      upstream: (entry) => {
-        this.meta.enqueue(entry.kind, entry.key, entry.body);
-        this.link?.notifyOutbox();
+      // Called inside the hub's transaction: the entries commit with the twins they describe.
+      upstream: (entries) => {
+        this.meta.enqueueMany(entries);
+        for (const entry of entries) {
+          if (entry.kind === 'twinReported') this.deviceCounters.twinUpdates++;
+          else this.deviceCounters.telemetryBatches++;
+        }
       },
+      onUpstreamCommit: (committed) => { if (committed) this.link?.notifyOutbox(); },
     });
     const { port, tlsPort } = await this.devices.start();
     this.mqttUrl = `mqtt://${this.settings.mqttHost}:${port}`;
@@ -215,18 +247,20 @@ export class EdgeAgent {
     this.link?.notifyOutbox();
   }
 
-  statusSnapshot(): Record<string, unknown> {
+  /** The `/status` answer (protocol/edgeStatus.ts); `logLines: 0` skips reading the workloads' logs. */
+  async statusSnapshot(opts: { logLines: number } = { logLines: 0 }): Promise<EdgeStatus> {
     const statuses = this.runtime.statuses();
-    return {
+    const link = this.link;
+    const status = buildEdgeStatus({
       node: this.settings.node,
       version: EDGEFLEET_VERSION,
-      link: {
-        cloudUrl: this.settings.cloudUrl,
-        state: this.link?.phase ?? (this.joinError ? 'join-failed' : 'disconnected'),
-        downSince: this.link?.downSince ? new Date(this.link.downSince).toISOString() : null,
-        lastError: this.link?.lastError ?? this.joinError,
-        stats: this.link?.stats ?? null,
-      },
+      cloudUrl: this.settings.cloudUrl,
+      startedAt: this.startedAt,
+      now: Date.now(),
+      pid: process.pid,
+      link: link ? { phase: link.phase, downSince: link.downSince, lastError: link.lastError, stats: link.stats } : undefined,
+      linkTimes: this.linkTimes,
+      joinError: this.joinError,
       sync: { epoch: this.meta.epoch(), lastRevision: this.meta.lastRevision() },
       outbox: this.meta.outboxStats(),
       mqtt: this.devices ? { url: this.mqttUrl, ...this.devices.statusSnapshot() } : null,
@@ -237,16 +271,28 @@ export class EdgeAgent {
         runtime: w.spec.template.runtime,
         status: statuses.get(w.spec.app) ?? null,
       })),
-    };
+      host: hostStatus(this.settings.dataDir),
+    });
+    if (opts.logLines === 0) return status;
+    this.logTails.retain(new Set(status.workloads.map((w) => w.name)));
+    return withRecentLogs(status, (name, tail) => this.logTails.tail(name, tail), opts.logLines);
+  }
+
+  /** `/metrics`: prom-client is loaded on the first scrape only (see edgeMetrics.ts). */
+  private async renderMetrics(): Promise<string> {
+    this.metrics ??= import('./observability/edgeMetrics.js').then(({ EdgeMetrics }) =>
+      EdgeMetrics.create(async () => ({ status: await this.statusSnapshot(), counters: { ...this.deviceCounters } })));
+    return (await this.metrics).render();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.joinTimer);
+    this.nodeStats?.stop();
     await this.link?.stop();
     await this.reconciling;
     await this.runtime.shutdown({ stopWorkloads: !this.settings.keepWorkloadsOnExit });
-    await this.status.close();
+    await this.status?.close();
     await this.devices?.close();
     this.meta.close();
   }

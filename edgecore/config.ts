@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { NameSchema, boolSetting, portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
+import { NameSchema, boolSetting, logLevelSetting, portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
+import { isLoopbackHost } from './local/localAuth.js';
 
 export const EdgeSettingsSchema = z.strictObject({
   node: NameSchema,
@@ -9,6 +10,8 @@ export const EdgeSettingsSchema = z.strictObject({
   dataDir: z.string().min(1).default('./.data/edge'),
   statusHost: z.string().min(1).default('127.0.0.1'),
   statusPort: portSetting.default(10350),
+  /** File whose first line is the status page's local password (HTTP Basic); required when statusHost is not loopback. */
+  statusPasswordFile: z.string().min(1).optional(),
   /** The device broker (MQTT 3.1.1): loopback by default, as devices sit beside the node. */
   mqttHost: z.string().min(1).default('127.0.0.1'),
   mqttPort: portSetting.default(1883),
@@ -18,13 +21,18 @@ export const EdgeSettingsSchema = z.strictObject({
   mqttTlsCert: z.string().min(1).optional(),
   mqttTlsKey: z.string().min(1).optional(),
   heartbeatSeconds: z.coerce.number().positive().max(3600).default(30),
+  /** How often CPU, memory and disk are sampled for the cloud dashboard (sent on the next heartbeat). */
+  nodeStatsSeconds: z.coerce.number().min(0.1).max(3600).default(60),
   logMaxBytes: z.coerce.number().int().min(4096).default(1024 * 1024),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  logLevel: logLevelSetting.default('info'),
   /** Unix socket of a Docker-API container engine (Docker, or `podman system service`); unset: process workloads only. */
   containerEngine: z.string().min(1).optional(),
   /** Leave workloads running when edgecore stops (only runtimes that can adopt them honour it). */
   keepWorkloadsOnExit: boolSetting.default(false),
 }).superRefine((s, ctx) => {
+  if (!isLoopbackHost(s.statusHost) && s.statusPasswordFile === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['statusPasswordFile'], message: `the status page would be reachable from the network on ${s.statusHost}; set --status-password-file (a file holding a local password), or keep --status-host on 127.0.0.1` });
+  }
   const tls = [s.mqttTlsPort, s.mqttTlsCert, s.mqttTlsKey];
   if (tls.some((v) => v !== undefined) && tls.some((v) => v === undefined)) {
     ctx.addIssue({ code: 'custom', path: [s.mqttTlsPort === undefined ? 'mqttTlsPort' : s.mqttTlsCert === undefined ? 'mqttTlsCert' : 'mqttTlsKey'], message: 'the MQTT TLS listener needs mqttTlsPort, mqttTlsCert and mqttTlsKey together' });

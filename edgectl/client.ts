@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  AppRevisionSchema, RolloutSchema, type AppRevision, type Rollout,
   AppSchema, DeviceModelSchema, DeviceSchema, EventSchema, NodeSchema, PropertyValueSchema, TimestampsSchema, WorkloadSchema,
   type App, type AppInput, type Device, type DeviceModel, type Event, type Node, type PropertyValue, type Workload,
 } from '../protocol/index.js';
@@ -38,6 +39,7 @@ export const EventListSchema = z.object({ items: z.array(EventSchema) });
 export const TokenResponseSchema = z.object({ token: z.string().min(1), node: z.string(), expiresAt: z.string() });
 const ErrorBodySchema = z.object({ error: z.string(), field: z.string().optional() });
 
+export const AppRevisionListSchema = z.object({ items: z.array(AppRevisionSchema) });
 export type NodeList = z.infer<typeof NodeListSchema>;
 export type AppList = z.infer<typeof AppListSchema>;
 export type WorkloadList = z.infer<typeof WorkloadListSchema>;
@@ -127,6 +129,45 @@ export class ApiClient {
 
   deleteApp(name: string): Promise<App> {
     return this.request(AppSchema, 'DELETE', `/api/v1/apps/${enc(name)}`);
+  }
+
+  getRollout(app: string): Promise<Rollout> {
+    return this.request(RolloutSchema, 'GET', `/api/v1/apps/${enc(app)}/rollout`);
+  }
+
+  listRevisions(app: string): Promise<{ items: AppRevision[] }> {
+    return this.request(AppRevisionListSchema, 'GET', `/api/v1/apps/${enc(app)}/revisions`);
+  }
+
+  /** pause · resume · abort · approve ({wave}) · rollback ({toRevision}); answers the updated Rollout. */
+  rolloutCommand(app: string, verb: 'pause' | 'resume' | 'abort' | 'approve' | 'rollback', body: Record<string, number> = {}): Promise<Rollout> {
+    return this.request(RolloutSchema, 'POST', `/api/v1/apps/${enc(app)}/rollout/${verb}`, { body });
+  }
+
+  /**
+   * Follows `GET /rollouts?watch=true`, calling `onRollout` for each change until it returns
+   * true or the stream ends. No timeout: a watch lasts as long as the user wants.
+   */
+  async watchRollouts(onRollout: (rollout: Rollout) => boolean): Promise<void> {
+    const abort = new AbortController();
+    const response = await this.send('GET', '/api/v1/rollouts', { query: { watch: 'true' } }, abort.signal);
+    const decoder = new TextDecoder();
+    let buffered = '';
+    try {
+      for await (const chunk of response.body ?? []) {
+        buffered += decoder.decode(chunk as Uint8Array, { stream: true });
+        for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
+          const line = buffered.slice(0, newline).trim();
+          buffered = buffered.slice(newline + 1);
+          if (!line) continue;
+          const parsed = z.object({ type: z.string(), object: RolloutSchema }).safeParse(JSON.parse(line));
+          if (!parsed.success) throw new ApiError(200, `unexpected line in the rollout watch: ${parsed.error.issues[0]?.message ?? 'bad line'}`);
+          if (onRollout(parsed.data.object)) return;
+        }
+      }
+    } finally {
+      abort.abort();
+    }
   }
 
   listDeviceModels(): Promise<DeviceModelList> {

@@ -134,11 +134,16 @@ export function workloadInstance(workload: Workload): InstanceState {
 
 export const APP_COLUMNS = ['NAME', 'GENERATION', 'NODES', 'SELECTOR'];
 
+/** What "up to date" means for a node: the app's newest revision (docs/rollouts.md), else its generation. */
+function currentRevision(app: App): number | undefined {
+  return app.status?.revision ?? app.metadata.generation;
+}
+
 export function appRow(app: App, instances: InstanceState[]): Row {
   return [
     app.metadata.name,
     String(app.metadata.generation ?? '-'),
-    countReady(app.metadata.generation, instances),
+    countReady(currentRevision(app), instances),
     formatSelector(app.spec.selector),
   ];
 }
@@ -154,7 +159,11 @@ export function appFields(app: App, now: Date): Array<[string, string]> {
     ['Runtime', t.runtime],
     ['Command', t.runtime === 'process' ? [t.command, ...t.args].join(' ') : [t.image, ...(t.command ?? []), ...(t.args ?? [])].join(' ')],
     ['Restart policy', t.restartPolicy],
-    ['Nodes ready', countReady(app.metadata.generation, app.status?.nodes ?? [])],
+    ...(app.status?.rollout ? [
+      ['Revision', String(app.status.revision ?? '-')] as [string, string],
+      ['Rollout', `${app.status.rollout.phase} (revision ${app.status.rollout.revision}, stable ${app.status.rollout.stableRevision ?? NONE})`] as [string, string],
+    ] : []),
+    ['Nodes ready', countReady(currentRevision(app), app.status?.nodes ?? [])],
     ['Created', created ? `${created} (${formatAge(created, now)} ago)` : NONE],
   ];
 }
@@ -189,7 +198,7 @@ export function workloadRow(w: Workload, now: Date): Row {
 export const EVENT_COLUMNS = ['AGE', 'NODE', 'TYPE', 'REASON', 'WORKLOAD', 'MESSAGE'];
 
 export function eventRow(e: Event, now: Date): Row {
-  return [formatAge(e.spec.time, now), e.spec.node, e.spec.type, e.spec.reason, e.spec.workload ?? '', oneLine(e.spec.message)];
+  return [formatAge(e.spec.time, now), e.spec.node ?? (e.spec.app ? `app/${e.spec.app}` : ''), e.spec.type, e.spec.reason, e.spec.workload ?? '', oneLine(e.spec.message)];
 }
 
 // ---- Devices --------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ import { registerDevices } from './commands/devices.js';
 import { registerGet } from './commands/get.js';
 import { registerLabel } from './commands/label.js';
 import { registerNodeAccess } from './commands/nodeAccess.js';
+import { registerRollout } from './commands/rollout.js';
 import { registerToken } from './commands/token.js';
+import { registerLocal } from './commands/local.js';
 import { CommandExit, createContext, type CliIo } from './context.js';
 import { DEFAULT_SERVER, UsageError } from './parse.js';
 
@@ -50,8 +52,11 @@ function buildProgram(io: CliIo): Command {
   registerToken(program, ctx);
   registerLabel(program, ctx);
   registerNodeAccess(program, ctx);
+  registerRollout(program, ctx);
   // After get/delete: it adds device subcommands to them.
   registerDevices(program, ctx);
+  // Talks to the node's edgecore, not cloudcore: for field engineers, with the cloud down.
+  registerLocal(program, ctx, io.env ?? process.env);
   program.command('version')
     .description('print the edgectl version')
     .action(() => ctx.out(`edgectl ${EDGEFLEET_VERSION} (protocol v${PROTOCOL_VERSION})\n`));

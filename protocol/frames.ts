@@ -61,7 +61,24 @@ export const UpstreamFrameSchema = z.strictObject({
   entries: z.array(UpstreamEntrySchema).min(1).max(1000),
 });
 
-export const PingFrameSchema = z.strictObject({ type: z.literal('ping'), t: z.number() });
+/** CPU, memory and disk of the node, sampled by the edge every `nodeStatsSeconds`. */
+export const NodeStatsSampleSchema = z.strictObject({
+  cpuPercent: z.number().min(0).max(100),
+  memoryUsedBytes: z.number().int().nonnegative(), memoryTotalBytes: z.number().int().nonnegative(),
+  /** Of the filesystem holding the edge's data directory. */
+  diskUsedBytes: z.number().int().nonnegative(), diskTotalBytes: z.number().int().nonnegative(),
+});
+export type NodeStatsSample = z.infer<typeof NodeStatsSampleSchema>;
+
+/**
+ * Heartbeat. `rttMs`: the round trip of the edge's previous ping (sent → pong); `stats`: the
+ * node's newest resource sample, when one is due. The cloud keeps both in memory for the dashboard.
+ */
+export const PingFrameSchema = z.strictObject({
+  type: z.literal('ping'), t: z.number(),
+  rttMs: z.number().nonnegative().max(3_600_000).optional(),
+  stats: NodeStatsSampleSchema.optional(),
+});
 
 /** Answers to operator requests tunnelled through the link (logs, exec); `id` is the cloud's. */
 const requestId = z.string().min(1).max(64);

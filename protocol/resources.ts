@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { LabelsSchema, LabelSelectorSchema } from './labels.js';
+import { LabelSelectorSchema } from './labels.js';
+import { RolloutPhaseSchema, RolloutStrategySchema, VariantsSchema, type AppRevision, type Rollout } from './rollouts.js';
 
 /**
  * Resources kept in the cloud store and, for node-bound kinds, mirrored on the edge.
@@ -7,22 +8,8 @@ import { LabelsSchema, LabelSelectorSchema } from './labels.js';
  * backend can map them onto CRDs one to one.
  */
 
-/** DNS-1123 subdomain: what Kubernetes accepts as an object name. */
-export const NameSchema = z.string().min(1).max(253)
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
-    'must be lowercase alphanumerics, "-" or ".", starting and ending alphanumeric');
-
-export const ObjectMetaSchema = z.strictObject({
-  name: NameSchema,
-  uid: z.string().optional(),
-  /** Global store revision of the last write to this object; carry it back to get optimistic concurrency. */
-  resourceVersion: z.number().int().nonnegative().optional(),
-  generation: z.number().int().nonnegative().optional(),
-  creationTimestamp: z.string().optional(),
-  labels: LabelsSchema.optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
-});
-export type ObjectMeta = z.infer<typeof ObjectMetaSchema>;
+export { NameSchema, ObjectMetaSchema, type ObjectMeta } from './meta.js';
+import { NameSchema, ObjectMetaSchema } from './meta.js';
 
 export * from './templates.js';
 import { WorkloadTemplateSchema } from './templates.js';
@@ -33,6 +20,19 @@ import type { Device, DeviceModel } from './devices.js';
 export const AppSpecSchema = z.strictObject({
   selector: LabelSelectorSchema.default({}),
   template: WorkloadTemplateSchema,
+  /** How a new revision reaches the nodes (docs/rollouts.md); default rolling, maxUnavailable 25%. */
+  strategy: RolloutStrategySchema.optional(),
+  /** Per-group overrides of the template, by node label selector. */
+  variants: VariantsSchema.optional(),
+}).superRefine((spec, ctx) => {
+  if (spec.template.runtime !== 'process') return;
+  for (const [i, v] of (spec.variants ?? []).entries()) {
+    for (const field of ['image', 'imageTag', 'resources'] as const) {
+      if (v.overrides[field] !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['variants', i, 'overrides', field], message: 'only applies to a container template' });
+      }
+    }
+  }
 });
 
 export const AppNodeStateSchema = z.strictObject({
@@ -41,13 +41,37 @@ export const AppNodeStateSchema = z.strictObject({
   restarts: z.number().int().nonnegative(),
   lastError: z.string().optional(),
   generation: z.number().int().optional(),
+  /** Replica index for replicas after the first (a variant's `replicas`). */
+  replica: z.number().int().positive().optional(),
+});
+
+/** Nodes that match the same set of variants share one effective template. */
+export const AppGroupSchema = z.strictObject({
+  /** Matching variant names, applied in this order; empty for the base template. */
+  variants: z.array(z.string()),
+  nodes: z.array(z.string()),
+  replicas: z.number().int().nonnegative(),
+  template: WorkloadTemplateSchema,
 });
 
 export const AppSchema = z.strictObject({
   kind: z.literal('App'),
   metadata: ObjectMetaSchema,
   spec: AppSpecSchema,
-  status: z.strictObject({ nodes: z.array(AppNodeStateSchema) }).optional(),
+  status: z.strictObject({
+    nodes: z.array(AppNodeStateSchema),
+    /** Effective spec per group of nodes (variants resolved), derived on read. */
+    groups: z.array(AppGroupSchema).optional(),
+    /** Newest revision of the app (what "up to date" means for a node). */
+    revision: z.number().int().positive().optional(),
+    /** Summary of the app's Rollout. */
+    rollout: z.strictObject({
+      phase: RolloutPhaseSchema,
+      revision: z.number().int().positive(),
+      stableRevision: z.number().int().positive().nullable(),
+      message: z.string(),
+    }).optional(),
+  }).optional(),
 });
 export type App = z.infer<typeof AppSchema>;
 
@@ -209,10 +233,11 @@ export type EdgeEvent = z.infer<typeof EdgeEventSchema>;
 export const EventSchema = z.strictObject({
   kind: z.literal('Event'),
   metadata: ObjectMetaSchema,
-  spec: EdgeEventSchema.extend({ node: NameSchema }),
+  /** `node` for events an edge reported; `app` (and no node) for the cloud's rollout events. */
+  spec: EdgeEventSchema.extend({ node: NameSchema.optional(), app: NameSchema.optional() }),
 });
 export type Event = z.infer<typeof EventSchema>;
 
-export type AnyObject = App | Workload | Node | JoinToken | NodeCredential | Event | Config | Secret | DeviceModel | Device;
+export type AnyObject = App | Workload | Node | JoinToken | NodeCredential | Event | Config | Secret | DeviceModel | Device | AppRevision | Rollout;
 export type Kind = AnyObject['kind'];
-export const KINDS: readonly Kind[] = ['App', 'Workload', 'Node', 'JoinToken', 'NodeCredential', 'Event', 'Config', 'Secret', 'DeviceModel', 'Device'];
+export const KINDS: readonly Kind[] = ['App', 'Workload', 'Node', 'JoinToken', 'NodeCredential', 'Event', 'Config', 'Secret', 'DeviceModel', 'Device', 'AppRevision', 'Rollout'];

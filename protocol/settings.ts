@@ -61,6 +61,10 @@ export const boolSetting = z.preprocess((v) => {
 
 export const portSetting = z.coerce.number().int().min(0).max(65535);
 
+/** pino's levels; every binary takes `--log-level` / `EF_<BIN>_LOG_LEVEL` / `logLevel:` with this one schema. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const logLevelSetting = z.enum(LOG_LEVELS, { error: `must be one of: ${LOG_LEVELS.join(', ')}` });
+
 /** Parses a YAML config file's text into a settings layer (the caller does the file I/O). */
 export function settingsFromYaml(text: string, source: string): Record<string, unknown> {
   let doc: unknown;

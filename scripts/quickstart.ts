@@ -84,7 +84,7 @@ async function main(): Promise<void> {
       await call(url, token, 'PATCH', `/nodes/${node}`, { metadata: { labels: { site: 'quickstart', zone: i === 0 ? 'a' : 'b' } } });
     }
     const edge = await start(node, 'edgecore', args);
-    statusUrls.push(`${node}: ${String(edge.statusUrl)}/status   (devices: ${String(edge.mqttUrl)})`);
+    statusUrls.push(`${node}: ${String(edge.statusUrl)}/   (devices: ${String(edge.mqttUrl)})`);
   }
 
   const existing = await call(url, token, 'GET', '/apps/demo');
@@ -103,6 +103,7 @@ async function main(): Promise<void> {
     '',
     'EdgeFleet local fleet is up: cloudcore + edge-1 + edge-2, demo app Running on both.',
     '',
+    `  dashboard    ${url}/ui/  (sign in with the admin token)`,
     `  API URL      ${url}/api/v1`,
     `  admin token  ${token}`,
     ...statusUrls.map((s) => `  edge status  ${s}`),

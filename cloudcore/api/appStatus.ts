@@ -1,5 +1,7 @@
 import type { z } from 'zod';
-import type { App, AppNodeStateSchema, Workload } from '../../protocol/index.js';
+import { matchesSelector, type App, type AppNodeStateSchema, type Node, type Rollout, type Workload } from '../../protocol/index.js';
+import { REPLICA_LABEL, workloadAppOf } from '../controllers/rolloutNodes.js';
+import { appGroups } from '../controllers/variants.js';
 
 export type AppNodeState = z.infer<typeof AppNodeStateSchema>;
 
@@ -9,7 +11,7 @@ export type AppNodeState = z.infer<typeof AppNodeStateSchema>;
  */
 export function appNodeStates(appName: string, workloads: readonly Workload[]): AppNodeState[] {
   return workloads
-    .filter((w) => w.spec.app === appName)
+    .filter((w) => workloadAppOf(w) === appName)
     .map((w): AppNodeState => {
       const state: AppNodeState = {
         node: w.spec.nodeName,
@@ -18,11 +20,28 @@ export function appNodeStates(appName: string, workloads: readonly Workload[]): 
       };
       if (w.status?.lastError) state.lastError = w.status.lastError;
       if (w.status) state.generation = w.status.generation;
+      const replica = Number(w.metadata.labels?.[REPLICA_LABEL] ?? 0);
+      if (replica > 0) state.replica = replica;
       return state;
     })
-    .sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+    .sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : (a.replica ?? 0) - (b.replica ?? 0)));
 }
 
-export function withNodeStates(app: App, workloads: readonly Workload[]): App {
-  return { ...app, status: { nodes: appNodeStates(app.metadata.name, workloads) } };
+/**
+ * `status.nodes`; when the nodes are given, `status.groups`: the effective spec per group of
+ * nodes (variants resolved) for the app's current spec, what `edgectl get app -o yaml` shows;
+ * with its Rollout, the newest revision and a summary of the rollout.
+ */
+export function withNodeStates(app: App, workloads: readonly Workload[], nodes?: readonly Node[], rollout?: Rollout): App {
+  const status: NonNullable<App['status']> = { nodes: appNodeStates(app.metadata.name, workloads) };
+  if (rollout) {
+    const r = rollout.status;
+    status.revision = r.observedRevision;
+    status.rollout = { phase: r.phase, revision: r.revision, stableRevision: r.stableRevision, message: r.message };
+  }
+  if (nodes) {
+    const targeted = nodes.filter((n) => matchesSelector(app.spec.selector, n.metadata.labels)).map((n) => ({ name: n.metadata.name, labels: n.metadata.labels }));
+    status.groups = appGroups(app.spec.template, app.spec.variants ?? [], targeted);
+  }
+  return { ...app, status };
 }

@@ -28,7 +28,9 @@ describe('apps API', () => {
     expect(app.spec.template).toMatchObject({ command: '/bin/sleep', restartPolicy: 'Always', env: {} });
 
     const read = parseApp((await api.call('GET', '/apps/shop')).body);
-    expect(read.status).toEqual({ nodes: [] });
+    expect(read.status?.nodes).toEqual([]);
+    // The effective spec per group of nodes; with no variants, just the base template.
+    expect(read.status?.groups).toEqual([{ variants: [], nodes: [], replicas: 1, template: read.spec.template }]);
 
     const replaced = await api.call('PUT', '/apps/shop', { body: appBody('shop', '/bin/cat') });
     expect(replaced.status).toBe(200);

@@ -27,8 +27,9 @@ export async function appRoutes(app: FastifyInstance, { store, watches }: Resour
     const includes = (a: App) => !labelSelector || matchesSelector(labelSelector, a.metadata.labels);
     if (watch) return watches.serve(reply, { kind: 'App', fromRevision: resourceVersion, includes });
     const { items, revision } = await store.list('App');
-    const workloads = await store.list('Workload');
-    return { items: items.filter(includes).map((a) => withNodeStates(a, workloads.items)), resourceVersion: revision };
+    const [workloads, rollouts] = await Promise.all([store.list('Workload'), store.list('Rollout')]);
+    const rolloutOf = new Map(rollouts.items.map((r) => [r.metadata.name, r]));
+    return { items: items.filter(includes).map((a) => withNodeStates(a, workloads.items, undefined, rolloutOf.get(a.metadata.name))), resourceVersion: revision };
   });
 
   api.post('/apps', { schema: { body: AppInputSchema } }, async (request, reply) => {
@@ -38,8 +39,8 @@ export async function appRoutes(app: FastifyInstance, { store, watches }: Resour
 
   api.get('/apps/:name', { schema: { params: NameParams } }, async (request) => {
     const found = await getOrNotFound(store, 'App', request.params.name);
-    const workloads = await store.list('Workload');
-    return withNodeStates(found, workloads.items);
+    const [workloads, nodes, rollout] = await Promise.all([store.list('Workload'), store.list('Node'), store.get('Rollout', found.metadata.name)]);
+    return withNodeStates(found, workloads.items, nodes.items, rollout);
   });
 
   api.put('/apps/:name', { schema: { params: NameParams, body: AppInputSchema } }, async (request) => {

@@ -9,9 +9,12 @@ import { deviceModelRoutes } from './deviceModels.js';
 import { deviceRoutes } from './devices.js';
 import { deviceTwinRoutes } from './deviceTwin.js';
 import { eventRoutes } from './events.js';
+import { fleetRoutes } from './fleet.js';
+import type { FleetLinks } from './fleetView.js';
 import { nodeRoutes } from './nodes.js';
 import { nodeStreamRoutes, type EdgeTunnel } from './nodeStreams.js';
 import type { ResourceRoutesOptions } from './routeContext.js';
+import { rolloutRoutes } from './rollouts.js';
 import { tokenRoutes } from './tokens.js';
 import { WatchStreams } from './watchStream.js';
 import { workloadRoutes } from './workloads.js';
@@ -25,13 +28,16 @@ import { zodValidatorCompiler } from './zodSchemas.js';
  *   └── (bearer auth: admin, or readonly for GET)
  *       ├── /nodes              list · watch · get · patch labels · delete
  *       ├── /tokens             mint a join token
- *       ├── /apps               list · watch · create · get (with status.nodes) · replace · delete
+ *       ├── /apps               list · watch · create · get (with status.nodes, status.groups) · replace · delete
+ *       │   └── /{a}/revisions · /{a}/rollout (get · events · pause · resume · abort · approve · rollback)
+ *       ├── /rollouts           list · watch
  *       ├── /nodes/{n}/workloads/{w}/logs · exec   through the node's link (503 if not connected)
  *       ├── /configs, /secrets  list · get · create · replace · delete (secret values write-only)
  *       ├── /devicemodels       list · get · create · replace (re-copied into its devices) · delete
  *       ├── /devices            list · watch · get · create (password shown once) · replace · delete
  *       │   └── /{d}/credentials · /{d}/twin (get · merge-patch desired) · /{d}/telemetry
  *       ├── /workloads          list · watch
+ *       ├── /fleet · /nodes/{n}/stats   dashboard views: rows per node (paged), last hour of CPU/memory/disk
  *       └── /events             list
  */
 
@@ -42,6 +48,8 @@ export interface ApiOptions {
   tunnel?: EdgeTunnel;
   /** Recent device telemetry; without it `GET /devices/{d}/telemetry` answers 503. */
   telemetry?: TelemetryStore;
+  /** The hub's live view for /fleet and /nodes/{n}/stats (link quality, resource samples). */
+  links?: FleetLinks;
 }
 
 export type { ApiTokens, ApiRole } from './auth.js';
@@ -67,12 +75,14 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
       await secured.register(nodeRoutes, routeOptions);
       await secured.register(tokenRoutes, routeOptions);
       await secured.register(appRoutes, routeOptions);
+      await secured.register(rolloutRoutes, routeOptions);
       await secured.register(workloadRoutes, routeOptions);
       await secured.register(eventRoutes, routeOptions);
       await secured.register(dataObjectRoutes, routeOptions);
       await secured.register(deviceModelRoutes, routeOptions);
       await secured.register(deviceRoutes, { ...routeOptions, telemetry: opts.telemetry });
       await secured.register(deviceTwinRoutes, { ...routeOptions, telemetry: opts.telemetry });
+      await secured.register(fleetRoutes, { ...routeOptions, links: opts.links });
       await secured.register(nodeStreamRoutes, { ...routeOptions, tunnel: opts.tunnel ?? { requestsFor: () => undefined } });
     });
   }, { prefix: '/api/v1' });

@@ -61,9 +61,11 @@ export class NodeLifecycle {
     const { items } = await this.opts.store.list('Event');
     const byNode = new Map<string, typeof items>();
     for (const e of items) {
-      const list = byNode.get(e.spec.node) ?? [];
+      // The cloud's own (rollout) events carry an app instead of a node; they share one bound.
+      const source = e.spec.node ?? `app:${e.spec.app ?? ''}`;
+      const list = byNode.get(source) ?? [];
       list.push(e);
-      byNode.set(e.spec.node, list);
+      byNode.set(source, list);
     }
     for (const list of byNode.values()) {
       if (list.length <= max) continue;

@@ -1,78 +1,87 @@
 import type { Logger } from 'pino';
-import { ConflictError, NotFoundError, type Store, type Watch } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import { PassRunner } from './passRunner.js';
+import { StoreMirror } from './storeMirror.js';
+import type { AppRevision, Rollout } from '../../protocol/index.js';
 import { desiredWorkloads, planBindings } from './scheduling.js';
 
+const MIRRORED = ['App', 'Node', 'Workload', 'Config', 'Secret', 'Rollout', 'AppRevision'] as const;
+type MirroredKind = typeof MIRRORED[number];
+
 /**
- * I/O shell around `scheduling.ts`: watches Apps and Nodes, and after any change (batched)
- * reconciles the Workload objects so each app is bound to exactly the nodes it selects.
+ * I/O shell around `scheduling.ts`: mirrors what it plans from (storeMirror.ts) and after any
+ * change that can move a binding (batched) reconciles the Workload objects so each app is
+ * bound to exactly the nodes it selects, at the revision its rollout assigns.
  * Conflicts (an edge status write racing ours) simply trigger another pass.
  */
 export class Scheduler {
-  private watches: Watch[] = [];
+  private mirror: StoreMirror<MirroredKind> | undefined;
   private readonly nodeLabels = new Map<string, string>();
-  private running = false;
-  private again = false;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  /** Resolves when the current pass (and any it triggered) has finished; for tests and shutdown. */
-  private idle: Promise<void> = Promise.resolve();
+  /** Per rollout, what the scheduler reads of it: only a change there needs a pass. */
+  private readonly rolloutKeys = new Map<string, string>();
+  private readonly runner: PassRunner;
   passes = 0;
 
-  constructor(private readonly store: Store, private readonly log: Logger, private readonly batchMs = 20) {}
+  constructor(private readonly store: Store, private readonly log: Logger, batchMs = 20) {
+    this.runner = new PassRunner(() => this.reconcile(), log, 'scheduling', batchMs);
+  }
 
   async start(): Promise<void> {
-    const from = await this.store.revision();
-    for (const node of (await this.store.list('Node')).items) this.nodeLabels.set(node.metadata.name, labelKey(node.metadata.labels));
-    for (const kind of ['App', 'Config', 'Secret'] as const) {
-      this.watches.push(await this.store.watch({ kind, fromRevision: from }, () => this.trigger()));
-    }
-    this.watches.push(await this.store.watch({ kind: 'Node', fromRevision: from }, (event) => {
-      // Node status writes (heartbeats, phase) cannot change bindings: only membership and labels can.
+    this.mirror = await StoreMirror.open(this.store, MIRRORED, (event) => {
       const name = event.object.metadata.name;
-      const labels = labelKey(event.object.metadata.labels);
-      if (event.type === 'DELETED') this.nodeLabels.delete(name);
-      else if (this.nodeLabels.get(name) === labels) return;
-      else this.nodeLabels.set(name, labels);
+      switch (event.object.kind) {
+        // Edge status reports and our own writes: they cannot change what should be bound.
+        case 'Workload': return;
+        case 'Node': {
+          // Node status writes (heartbeats, phase) cannot change bindings: only membership and labels can.
+          const labels = labelKey(event.object.metadata.labels);
+          if (event.type === 'DELETED') this.nodeLabels.delete(name);
+          else if (this.nodeLabels.get(name) === labels) return;
+          else this.nodeLabels.set(name, labels);
+          break;
+        }
+        case 'Rollout': {
+          // Rollout status changes mostly in its counts; only assignments and revisions move workloads.
+          const key = rolloutKey(event.object);
+          if (event.type === 'DELETED') this.rolloutKeys.delete(name);
+          else if (this.rolloutKeys.get(name) === key) return;
+          else this.rolloutKeys.set(name, key);
+          break;
+        }
+        default: break;
+      }
       this.trigger();
-    }));
+    });
+    for (const node of this.mirror.items('Node')) this.nodeLabels.set(node.metadata.name, labelKey(node.metadata.labels));
+    for (const r of this.mirror.items('Rollout')) this.rolloutKeys.set(r.metadata.name, rolloutKey(r));
     this.trigger();
   }
 
-  trigger(): void {
-    if (this.stopped) return;
-    if (this.running) { this.again = true; return; }
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.idle = this.run();
-    }, this.batchMs);
-  }
-
-  private async run(): Promise<void> {
-    this.running = true;
-    try {
-      do {
-        this.again = false;
-        await this.reconcile();
-      } while (this.again && !this.stopped);
-    } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'scheduling pass failed; retrying');
-      setTimeout(() => this.trigger(), 1000).unref();
-    } finally {
-      this.running = false;
-    }
-  }
+  trigger(): void { this.runner.trigger(); }
 
   private async reconcile(): Promise<void> {
     this.passes++;
-    const [apps, nodes, workloads, configs, secrets] = await Promise.all([
-      this.store.list('App'), this.store.list('Node'), this.store.list('Workload'), this.store.list('Config'), this.store.list('Secret'),
-    ]);
+    const mirror = this.mirror;
+    if (!mirror) return;
+    const apps = mirror.items('App');
+    const nodes = mirror.items('Node');
+    const workloads = mirror.items('Workload');
     const data = {
-      configs: new Map(configs.items.map((c) => [c.metadata.name, c.data])),
-      secrets: new Map(secrets.items.map((c) => [c.metadata.name, c.data])),
+      configs: new Map(mirror.items('Config').map((c) => [c.metadata.name, c.data])),
+      secrets: new Map(mirror.items('Secret').map((c) => [c.metadata.name, c.data])),
     };
-    const plan = planBindings(desiredWorkloads(apps.items, nodes.items, data), workloads.items);
+    const revisionsByApp = new Map<string, Map<number, AppRevision>>();
+    for (const r of mirror.items('AppRevision')) {
+      const forApp = revisionsByApp.get(r.spec.app) ?? new Map<number, AppRevision>();
+      forApp.set(r.spec.revision, r);
+      revisionsByApp.set(r.spec.app, forApp);
+    }
+    const context = {
+      rollouts: new Map(mirror.items('Rollout').map((r) => [r.metadata.name, r])),
+      revisions: revisionsByApp,
+      existing: new Map(workloads.map((w) => [w.metadata.name, w])),
+    };
+    const plan = planBindings(desiredWorkloads(apps, nodes, data, context), workloads);
     let writes = 0;
     // Yield now and then so the hub can start sending to the first nodes while the rest are written.
     const pace = async () => { if (++writes % 100 === 0) await new Promise((r) => setImmediate(r)); };
@@ -88,22 +97,18 @@ export class Scheduler {
     }
   }
 
-  /** A conflict or vanished object means our view was stale: schedule another pass. */
-  private async tolerate(write: () => Promise<unknown>): Promise<void> {
-    try {
-      await write();
-    } catch (err) {
-      if (err instanceof ConflictError || err instanceof NotFoundError) this.again = true;
-      else throw err;
-    }
-  }
+  /** A conflict or vanished object means our view was stale: another pass redoes it. */
+  private async tolerate(write: () => Promise<unknown>): Promise<void> { await this.runner.tolerate(write); }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    for (const w of this.watches) w.close();
-    await this.idle;
+    this.mirror?.close();
+    await this.runner.stop();
   }
+}
+
+function rolloutKey(r: Rollout): string {
+  const s = r.status;
+  return JSON.stringify([s.revision, s.stableRevision, s.assignments]);
 }
 
 function labelKey(labels: Record<string, string> | undefined): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { App, Node, Workload } from '../../protocol/index.js';
+import type { App, AppRevision, Node, Rollout, Workload } from '../../protocol/index.js';
 import { desiredWorkloads, planBindings } from './scheduling.js';
 
 const node = (name: string, labels: Record<string, string>, phase: Node['status']['phase'] = 'Ready'): Node => ({
@@ -50,5 +50,49 @@ describe('planBindings', () => {
   it('changes nothing when everything is in place', () => {
     const plan = planBindings(desiredWorkloads([app('web', { matchLabels: { zone: 'a' } })], nodes), [existing('web.edge-1', 'edge-1', 1)]);
     expect(plan).toEqual({ create: [], update: [], remove: [] });
+  });
+});
+
+describe('desiredWorkloads with a rollout', () => {
+  const revision = (n: number, command: string, variants: AppRevision['spec']['variants'] = []): AppRevision => ({
+    kind: 'AppRevision', metadata: { name: `web.r${n}` },
+    spec: { app: 'web', revision: n, template: app('web', {}, n, command).spec.template, variants },
+  });
+  const rollout = (assignments: Record<string, number>, stable: number, target: number): Rollout => ({
+    kind: 'Rollout', metadata: { name: 'web' }, spec: { app: 'web' },
+    status: {
+      phase: 'Progressing', revision: target, stableRevision: stable, observedRevision: target, wave: 0, waves: [],
+      counts: { pending: 0, updating: 0, healthy: 0, failed: 0, offline: 0 }, maxUnavailable: 1, message: '', badRevisions: [],
+      approvedWaves: [], assignments, readySince: {}, startedAt: '', updatedAt: '', finishedAt: null,
+    },
+  });
+  const nodes = [node('edge-1', { zone: 'a' }), node('edge-2', { zone: 'b' }), node('edge-3', { zone: 'b' })];
+  const revisions = new Map([[1, revision(1, 'v1')], [2, revision(2, 'v2', [{ name: 'b', selector: { matchLabels: { zone: 'b' } }, overrides: { replicas: 2 } }])]]);
+  const existingOn = (name: string, nodeName: string, generation: number): Workload => ({
+    kind: 'Workload', metadata: { name, resourceVersion: 3 },
+    spec: { nodeName, app: 'web', generation, template: revisions.get(generation)?.spec.template ?? app('web', {}, 1, 'old').spec.template },
+  });
+
+  it('a node runs its assignment, else the revision its workload has, else the stable one', () => {
+    const existing = new Map([['web.edge-1', existingOn('web.edge-1', 'edge-1', 1)], ['web.edge-2', existingOn('web.edge-2', 'edge-2', 2)]]);
+    const d = desiredWorkloads([app('web', {}, 2, 'v2')], nodes, undefined, {
+      rollouts: new Map([['web', rollout({ 'edge-1': 2 }, 1, 2)]]), revisions: new Map([['web', revisions]]), existing,
+    });
+    expect(d.get('web.edge-1')!.spec).toMatchObject({ generation: 2, template: { command: 'v2' } });
+    expect(d.get('web.edge-2')!.spec).toMatchObject({ generation: 2, template: { command: 'v2', env: { EF_REPLICA: '0' } } });
+    expect(d.get('web-1.edge-2')).toMatchObject({ spec: { app: 'web-1', generation: 2, template: { env: { EF_REPLICA: '1' } } }, labels: { 'edgefleet.io/app': 'web', 'edgefleet.io/replica': '1' } });
+    // edge-3 has no workload yet: it starts on the stable revision, whatever the app says now.
+    expect(d.get('web.edge-3')!.spec).toMatchObject({ generation: 1, template: { command: 'v1' } });
+    expect(d.has('web-1.edge-3')).toBe(false);
+  });
+
+  it('leaves a node alone when its revision is unknown, and a replica never takes another app\'s name', () => {
+    const existing = new Map([['web.edge-1', existingOn('web.edge-1', 'edge-1', 7)]]);
+    const d = desiredWorkloads([app('web', {}, 2, 'v2'), app('web-1', { matchLabels: { zone: 'a' } })], nodes, undefined, {
+      rollouts: new Map([['web', rollout({ 'edge-2': 2 }, 1, 2)]]), revisions: new Map([['web', revisions]]), existing,
+    });
+    expect(d.get('web.edge-1')!.spec).toEqual(existing.get('web.edge-1')!.spec);
+    expect(d.get('web-1.edge-1')!.spec.app).toBe('web-1');
+    expect(d.get('web-1.edge-1')!.labels).toEqual({ 'edgefleet.io/app': 'web-1' });
   });
 });

@@ -1,15 +1,38 @@
 import {
   matchesSelector, workloadName,
-  type App, type Node, type Workload, type WorkloadTemplate,
+  type App, type AppRevision, type Node, type Rollout, type Variant, type Workload, type WorkloadTemplate,
 } from '../../protocol/index.js';
+import { APP_LABEL, REPLICA_LABEL, replicaAppName } from './rolloutNodes.js';
+import { effectiveSpec, replicaTemplates } from './variants.js';
 
 /**
  * Pure scheduling: which workloads should exist for a set of apps and nodes, and what must
  * change to get there. An app is bound to every node its selector matches. Node phase is
  * deliberately ignored: an Offline node keeps its workloads (edge autonomy, no eviction).
+ *
+ * Which revision a node runs is the rollout's call (docs/rollouts.md): a pending assignment in
+ * the app's Rollout, else what the node's Workload already carries, else the stable revision.
+ * The template is that AppRevision's, with the variants matching the node's labels applied;
+ * each replica is its own Workload (replica 0 keeps the name `<app>.<node>`).
  */
 
 export type WorkloadSpec = Workload['spec'];
+
+export interface DesiredWorkload {
+  spec: WorkloadSpec;
+  labels: Record<string, string>;
+}
+
+/** What the rollout controller decided, for the scheduler to materialise. */
+export interface RolloutContext {
+  rollouts: ReadonlyMap<string, Rollout>;
+  /** Per app: its AppRevisions by number. */
+  revisions: ReadonlyMap<string, ReadonlyMap<number, AppRevision>>;
+  /** Existing Workloads by name: a node keeps the revision its Workload carries. */
+  existing: ReadonlyMap<string, Workload>;
+}
+
+const NO_ROLLOUTS: RolloutContext = { rollouts: new Map(), revisions: new Map(), existing: new Map() };
 
 /** Config and secret contents by name, as the store holds them. */
 export interface DataObjects {
@@ -19,22 +42,56 @@ export interface DataObjects {
 
 const NO_DATA: DataObjects = { configs: new Map(), secrets: new Map() };
 
-export function desiredWorkloads(apps: App[], nodes: Node[], data: DataObjects = NO_DATA): Map<string, WorkloadSpec> {
-  const desired = new Map<string, WorkloadSpec>();
+export function desiredWorkloads(apps: App[], nodes: Node[], data: DataObjects = NO_DATA, ctx: RolloutContext = NO_ROLLOUTS): Map<string, DesiredWorkload> {
+  const desired = new Map<string, DesiredWorkload>();
+  const appNames = new Set(apps.map((a) => a.metadata.name));
   for (const app of apps) {
-    const resolved = resolveData(app.spec.template, data);
+    const name = app.metadata.name;
+    const rollout = ctx.rollouts.get(name);
+    const revisions = ctx.revisions.get(name);
     for (const node of nodes) {
       if (!matchesSelector(app.spec.selector, node.metadata.labels)) continue;
-      desired.set(workloadName(app.metadata.name, node.metadata.name), {
-        nodeName: node.metadata.name,
-        app: app.metadata.name,
-        generation: app.metadata.generation ?? 1,
-        template: app.spec.template,
-        ...(resolved ? { resolved } : {}),
+      const nodeName = node.metadata.name;
+      let source: { generation: number; template: WorkloadTemplate; variants: readonly Variant[] } | undefined;
+      if (!rollout) {
+        // Before the rollout controller's first pass over a new app: its spec as it stands.
+        source = { generation: app.metadata.generation ?? 1, template: app.spec.template, variants: app.spec.variants ?? [] };
+      } else {
+        const current = ctx.existing.get(workloadName(name, nodeName));
+        const fallback = rollout.status.stableRevision ?? rollout.status.revision;
+        const wanted = rollout.status.assignments[nodeName] ?? current?.spec.generation ?? fallback;
+        const revision = revisions?.get(wanted) ?? (current ? undefined : revisions?.get(fallback));
+        if (revision) source = { generation: revision.spec.revision, template: revision.spec.template, variants: revision.spec.variants };
+        else if (current) {
+          // A revision we no longer know (pruned, or from before revisions existed): leave the node as it is.
+          keepAsIs(desired, ctx.existing, name, nodeName);
+          continue;
+        } else continue;
+      }
+      const templates = replicaTemplates(effectiveSpec(source.template, source.variants, node.metadata.labels));
+      templates.forEach((template, replica) => {
+        const runAs = replicaAppName(name, replica);
+        // A replica must not take the name of another app.
+        if (replica > 0 && appNames.has(runAs)) return;
+        const resolved = resolveData(template, data);
+        desired.set(workloadName(runAs, nodeName), {
+          spec: { nodeName, app: runAs, generation: source.generation, template, ...(resolved ? { resolved } : {}) },
+          labels: replica === 0 ? { [APP_LABEL]: name } : { [APP_LABEL]: name, [REPLICA_LABEL]: String(replica) },
+        });
       });
     }
   }
   return desired;
+}
+
+function keepAsIs(desired: Map<string, DesiredWorkload>, existing: ReadonlyMap<string, Workload>, app: string, node: string): void {
+  // Replicas are numbered without gaps (at most 16), so looking them up by name is enough.
+  for (let replica = 0; replica <= 16; replica++) {
+    const name = workloadName(replicaAppName(app, replica), node);
+    const w = existing.get(name);
+    if (!w || (w.metadata.labels?.[APP_LABEL] ?? w.spec.app) !== app) break;
+    desired.set(name, { spec: w.spec, labels: w.metadata.labels ?? { [APP_LABEL]: app } });
+  }
 }
 
 /** Copies in the configs and secrets a template refers to; undefined when it refers to none. */
@@ -61,18 +118,18 @@ export interface BindingPlan {
   remove: Workload[];
 }
 
-export function planBindings(desired: Map<string, WorkloadSpec>, existing: Workload[]): BindingPlan {
+export function planBindings(desired: Map<string, DesiredWorkload>, existing: Workload[]): BindingPlan {
   const plan: BindingPlan = { create: [], update: [], remove: [] };
   const seen = new Set<string>();
   for (const current of existing) {
     const name = current.metadata.name;
     seen.add(name);
-    const spec = desired.get(name);
-    if (!spec) plan.remove.push(current);
-    else if (!sameSpec(current.spec, spec)) plan.update.push({ ...current, spec });
+    const want = desired.get(name);
+    if (!want) plan.remove.push(current);
+    else if (!sameSpec(current.spec, want.spec)) plan.update.push({ ...current, spec: want.spec });
   }
-  for (const [name, spec] of desired) {
-    if (!seen.has(name)) plan.create.push({ kind: 'Workload', metadata: { name, labels: { 'edgefleet.io/app': spec.app } }, spec });
+  for (const [name, want] of desired) {
+    if (!seen.has(name)) plan.create.push({ kind: 'Workload', metadata: { name, labels: want.labels }, spec: want.spec });
   }
   return plan;
 }

@@ -7,8 +7,10 @@ import {
   HUB_PATHS, JoinRequestSchema, MAX_FRAME_BYTES, NODE_HEADER, OFFLINE_AFTER_MS,
 } from '../../protocol/index.js';
 import type { Store, Watch } from '../store/store.js';
+import { NodeStatsHistory } from '../telemetry/nodeStatsHistory.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { JoinError, redeemJoinToken, verifyNodeCredential } from './credentials.js';
+import { LinkQuality } from './linkQuality.js';
 import { NodeSession, type HubCounters } from './nodeSession.js';
 import { updateNodeStatus } from './readModifyWrite.js';
 
@@ -29,7 +31,10 @@ export interface HubOptions {
  */
 export class Hub {
   readonly sessions = new Map<string, NodeSession>();
-  readonly counters: HubCounters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, refused: 0, snapshots: 0 };
+  readonly counters: HubCounters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, refused: 0, snapshots: 0, framesInByType: {}, framesOutByType: {} };
+  /** Reconnects and round trips per node, and each node's last hour of CPU/memory/disk (dashboard). */
+  readonly linkQuality = new LinkQuality();
+  readonly nodeStats = new NodeStatsHistory();
   private readonly upstreamCursors = new Map<string, { epoch: string; seq: number }>();
   private readonly persistedSeen = new Map<string, number>();
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
@@ -65,7 +70,10 @@ export class Hub {
     });
     // A deleted node loses its credential (API) and its live link (here).
     this.nodeWatch = await this.opts.store.watch({ kind: 'Node', fromRevision: await this.opts.store.revision() }, (event) => {
-      if (event.type === 'DELETED') this.disconnect(event.object.metadata.name, 'node deleted');
+      if (event.type !== 'DELETED') return;
+      this.disconnect(event.object.metadata.name, 'node deleted');
+      this.linkQuality.forget(event.object.metadata.name);
+      this.nodeStats.forget(event.object.metadata.name);
     });
     this.livenessTimer = setInterval(() => void this.checkLiveness(), this.opts.livenessFlushMs ?? 15_000);
     this.livenessTimer.unref();
@@ -103,7 +111,12 @@ export class Hub {
       counters: this.counters,
       upstreamCursors: this.upstreamCursors,
       onClose: (s) => void this.onSessionClosed(s),
+      onPing: (n, ping) => {
+        if (ping.rttMs !== undefined) this.linkQuality.recordRtt(n, ping.rttMs);
+        if (ping.stats) this.nodeStats.record(n, Date.now(), ping.stats);
+      },
     });
+    this.linkQuality.recordOpen(node, Date.now());
     this.sessions.set(node, session);
     // The hello writes lastSeen; the next liveness write is due a full interval later.
     this.persistedSeen.set(node, Date.now());

@@ -18,6 +18,13 @@ export interface HubCounters {
   bytesOut: number;
   refused: number;
   snapshots: number;
+  /** Frames by `type` (`invalid` for ones that do not parse), for /metrics. */
+  framesInByType: Record<string, number>;
+  framesOutByType: Record<string, number>;
+}
+
+function countFrame(byType: Record<string, number>, type: string): void {
+  byType[type] = (byType[type] ?? 0) + 1;
 }
 
 export interface SessionDeps {
@@ -29,6 +36,8 @@ export interface SessionDeps {
   upstreamCursors: Map<string, { epoch: string; seq: number }>;
   /** Called once when the session ends, whatever the reason. */
   onClose: (session: NodeSession) => void;
+  /** Every heartbeat (it may carry the edge's round trip and resource sample). */
+  onPing?: (node: string, ping: Extract<EdgeFrame, { type: 'ping' }>) => void;
 }
 
 /**
@@ -60,6 +69,11 @@ export class NodeSession {
 
   get epoch(): string | undefined { return this.hello?.epoch; }
 
+  /** What the node has not acked yet: a sync frame in flight, and objects queued behind it (for /metrics). */
+  get syncBacklog(): { inFlight: boolean; pendingObjects: number } {
+    return { inFlight: this.inFlight !== null, pendingObjects: this.pending.size };
+  }
+
   /** Ends the session from the cloud side (replaced by a newer connection, node deleted, heartbeat lost). */
   terminate(code: number, reason: string): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.close(code, reason);
@@ -71,6 +85,7 @@ export class NodeSession {
     if (this.ws.readyState !== this.ws.OPEN) return;
     const text = JSON.stringify(frame);
     this.deps.counters.framesOut++;
+    countFrame(this.deps.counters.framesOutByType, frame.type);
     this.deps.counters.bytesOut += Buffer.byteLength(text);
     this.ws.send(text);
   }
@@ -85,10 +100,17 @@ export class NodeSession {
     this.deps.counters.framesIn++;
     this.deps.counters.bytesIn += Buffer.byteLength(raw);
     this.lastSeen = Date.now();
-    if (isBinary) return this.refuse({ type: 'error', code: 'bad_frame', message: 'binary frames are not accepted; send JSON text' });
+    if (isBinary) {
+      countFrame(this.deps.counters.framesInByType, 'invalid');
+      return this.refuse({ type: 'error', code: 'bad_frame', message: 'binary frames are not accepted; send JSON text' });
+    }
     const parsed = parseFrame(EdgeFrameSchema, raw);
-    if (!parsed.ok) return this.refuse(parsed.error);
+    if (!parsed.ok) {
+      countFrame(this.deps.counters.framesInByType, 'invalid');
+      return this.refuse(parsed.error);
+    }
     const frame = parsed.frame;
+    countFrame(this.deps.counters.framesInByType, frame.type);
     if (frame.type === 'hello') return void this.onHello(frame).catch((err: Error) => this.fail(err));
     if ('node' in frame && frame.node !== undefined && frame.node !== this.node) {
       return this.refuse(
@@ -96,7 +118,10 @@ export class NodeSession {
         { claimed: frame.node },
       );
     }
-    if (frame.type === 'ping') return this.send({ type: 'pong', t: frame.t });
+    if (frame.type === 'ping') {
+      this.deps.onPing?.(this.node, frame);
+      return this.send({ type: 'pong', t: frame.t });
+    }
     if (!this.hello) return this.refuse({ type: 'error', code: 'protocol', message: `"${frame.type}" before "hello": send hello first` });
     this.onSyncFrame(frame);
   }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import {
   CloudFrameSchema, HEARTBEAT_INTERVAL_MS, HUB_PATHS, NODE_HEADER, PROTOCOL_VERSION, parseFrame,
-  type AgentInfoSchema, type CloudFrame, type EdgeFrame, type SyncFrame, type UpstreamEntry,
+  type AgentInfoSchema, type CloudFrame, type EdgeFrame, type NodeStatsSample, type SyncFrame, type UpstreamEntry,
 } from '../../protocol/index.js';
 import type { z } from 'zod';
 import { DEFAULT_BACKOFF, reconnectDelayMs, type BackoffOptions } from './backoff.js';
@@ -50,6 +50,8 @@ export interface CloudLinkOptions {
   log?: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
   /** Runs operator requests (logs, exec) that arrive over the link. */
   runtime?: Runtime;
+  /** The node's newest resource sample not sent yet; it rides the next heartbeat. */
+  nodeStats?: () => NodeStatsSample | undefined;
 }
 
 export interface CloudLinkEvents {
@@ -62,6 +64,9 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
   /** When the link last went down (null while connected or before the first connect). */
   downSince: number | null = Date.now();
   lastError: string | null = null;
+  /** Round trip of the last answered heartbeat (ping → pong), ms; reported to the cloud on the next ping. */
+  rttMs: number | null = null;
+  private pingInFlight: { t: number; sentAt: number } | undefined;
   readonly stats: LinkStats = { connects: 0, syncFrames: 0, snapshots: 0, changesReceived: 0, upstreamSent: 0, errorsFromCloud: 0, bytesIn: 0, bytesOut: 0 };
   private ws: WebSocket | undefined;
   private attempt = 0;
@@ -164,7 +169,10 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
         this.ws?.terminate();
         return;
       }
-      this.send({ type: 'ping', t: Date.now() });
+      const t = Date.now();
+      const stats = this.opts.nodeStats?.();
+      this.pingInFlight = { t, sentAt: performance.now() };
+      this.send({ type: 'ping', t, ...(this.rttMs !== null ? { rttMs: this.rttMs } : {}), ...(stats ? { stats } : {}) });
     }, every);
   }
 
@@ -227,6 +235,8 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
         this.opts.log?.warn({ code: frame.code, field: frame.field }, `cloud refused a frame: ${frame.message}`);
         return;
       case 'pong':
+        if (this.pingInFlight?.t === frame.t) this.rttMs = Math.round((performance.now() - this.pingInFlight.sentAt) * 10) / 10;
+        this.pingInFlight = undefined;
         return;
       case 'logsRequest':
       case 'execRequest':

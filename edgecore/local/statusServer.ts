@@ -1,36 +1,78 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { hostHeaderIsLoopback, isLoopbackHost, parseStatusPasswordFile, statusPasswordMatches } from './localAuth.js';
+import { loadPageAssets, type PageAsset } from './pageAssets.js';
 
 /**
- * The field engineer's view of the node: `GET /status` as JSON, served from local state
- * only, so it answers with the cloud unreachable. Loopback by default. Secrets never appear:
- * the snapshot provider decides what is shown and leaves env values out.
+ * The field engineer's view of the node, served from local state only so it answers with the
+ * cloud unreachable:
+ *
+ *   GET /                 status page (HTML; polls /status)      ┐ Basic auth when a local
+ *   GET /assets/*         its script and style sheet             │ password is set (required
+ *   GET /status           the page's data as JSON                │ for a non-loopback bind)
+ *   GET /metrics          Prometheus text (docs/metrics.md)      ┘
+ *   GET /healthz          liveness, always open
+ *   + extra routes (the mapper device list) that bring their own credential.
+ *
+ * Secrets never appear: the snapshot provider decides what is shown and leaves env values out.
  */
-export type StatusSnapshot = () => Record<string, unknown>;
+export type StatusSnapshot = () => unknown;
 
 /** Extra read-only routes (e.g. the mapper device list): answer, or undefined for "not mine". */
 export type LocalRoute = (path: string, url: URL, req: IncomingMessage) => { status: number; body: unknown } | undefined;
 
+export interface StatusServerOptions {
+  /** The /status answer (may be async: it reads the workloads' logs). */
+  snapshot: StatusSnapshot;
+  /** The /metrics answer in Prometheus text format; absent: 404. */
+  metrics?: () => Promise<string>;
+  /** Local password for HTTP Basic auth; absent: no auth (loopback binds only, see listen()). */
+  password?: string;
+  /** Shown in the browser's login prompt. */
+  realm?: string;
+}
+
+const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** The page loads only its own script and style, talks only to this origin, and is never framed. */
+const PAGE_HEADERS = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
+
 export class StatusServer {
   private server: Server | undefined;
   private readonly routes: LocalRoute[] = [];
+  private readonly opts: StatusServerOptions;
+  private assets: Map<string, PageAsset> | undefined;
+  private assetError: string | undefined;
+  private loopbackOnly = true;
 
-  constructor(private readonly snapshot: StatusSnapshot) {}
+  constructor(opts: StatusServerOptions | StatusSnapshot) {
+    this.opts = typeof opts === 'function' ? { snapshot: opts } : opts;
+  }
 
   addRoute(route: LocalRoute): void { this.routes.push(route); }
 
+  /** Refuses a non-loopback host without a password: the node's state must not be open to the LAN. */
   async listen(host: string, port: number): Promise<string> {
+    this.loopbackOnly = isLoopbackHost(host);
+    if (!this.loopbackOnly && !this.opts.password) {
+      throw new Error(`the status page would listen on ${host}, which is not a loopback address, without a password: set --status-password-file (or bind --status-host 127.0.0.1)`);
+    }
+    try {
+      this.assets = loadPageAssets();
+    } catch (err) {
+      // /status and /metrics still work; the page answers with the reason.
+      this.assetError = (err as Error).message;
+    }
     const server = createServer((req, res) => {
-      const url = new URL(req.url ?? '/', 'http://local');
-      const path = url.pathname;
-      if (req.method !== 'GET') return send(res, 405, { error: `method ${req.method} not allowed; the status API is read-only` });
-      if (path === '/status') return send(res, 200, this.snapshot());
-      if (path === '/healthz') return send(res, 200, { ok: true });
-      for (const route of this.routes) {
-        const answer = route(path, url, req);
-        if (answer) return send(res, answer.status, answer.body);
-      }
-      return send(res, 404, { error: `no such path ${path}; try /status` });
+      this.handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) sendJson(res, 500, { error: `status server error: ${err instanceof Error ? err.message : String(err)}` });
+        else res.destroy();
+      });
     });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -42,6 +84,53 @@ export class StatusServer {
     return `http://${shownHost}:${addr.port}`;
   }
 
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://local');
+    const path = url.pathname;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return sendJson(res, 405, { error: `method ${req.method} not allowed; the status API is read-only` });
+    }
+    if (path === '/healthz') return sendJson(res, 200, { ok: true });
+    for (const route of this.routes) {
+      const answer = route(path, url, req);
+      if (answer) return sendJson(res, answer.status, answer.body);
+    }
+    if (!this.authorized(req, res)) return;
+    if (path === '/status') return sendJson(res, 200, await this.opts.snapshot());
+    if (path === '/metrics' && this.opts.metrics) {
+      const text = await this.opts.metrics();
+      res.writeHead(200, { 'content-type': PROMETHEUS_TEXT, 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : text);
+      return;
+    }
+    const asset = this.assets?.get(path);
+    if (asset) {
+      res.writeHead(200, { 'content-type': asset.contentType, 'cache-control': 'no-cache', 'content-length': asset.body.length, ...PAGE_HEADERS });
+      res.end(req.method === 'HEAD' ? undefined : asset.body);
+      return;
+    }
+    if (path === '/' && this.assetError) return sendJson(res, 500, { error: this.assetError });
+    // Browsers ask for it on their own; no icon, and no 404 in the console either.
+    if (path === '/favicon.ico') { res.writeHead(204, { 'cache-control': 'max-age=86400' }); res.end(); return; }
+    return sendJson(res, 404, { error: `no such path ${path}; try / (page), /status (JSON) or /metrics` });
+  }
+
+  /** Answers 401/421 and returns false when the request may not read the node's state. */
+  private authorized(req: IncomingMessage, res: ServerResponse): boolean {
+    if (this.opts.password !== undefined) {
+      if (statusPasswordMatches(this.opts.password, req.headers.authorization)) return true;
+      const realm = (this.opts.realm ?? 'edgecore').replace(/["\\]/g, '');
+      res.setHeader('www-authenticate', `Basic realm="${realm}", charset="UTF-8"`);
+      sendJson(res, 401, { error: 'this status page needs the local password (HTTP Basic auth; any user name)' });
+      return false;
+    }
+    if (this.loopbackOnly && !hostHeaderIsLoopback(req.headers.host)) {
+      sendJson(res, 421, { error: 'the status page answers only to loopback host names (127.0.0.1, localhost, [::1])' });
+      return false;
+    }
+    return true;
+  }
+
   async close(): Promise<void> {
     const server = this.server;
     if (!server) return;
@@ -50,8 +139,19 @@ export class StatusServer {
   }
 }
 
-function send(res: import('node:http').ServerResponse, status: number, body: unknown): void {
+/** Reads `--status-password-file`; throws naming the file when it is missing, empty or too short. */
+export function readStatusPasswordFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read status password file ${file}: ${(err as Error).message}`);
+  }
+  return parseStatusPasswordFile(text, file);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2);
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
   res.end(text);
 }

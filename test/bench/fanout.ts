@@ -8,7 +8,7 @@
  *   npm run bench:fanout -- --nodes 2000 --idle-seconds 60
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { runGuarded } from './harness.js';
+import { parseBenchOptions, runGuarded } from './harness.js';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -45,16 +45,8 @@ function parseOptions(argv: string[]): Options {
     .option('--timeout-seconds <n>', 'abort the whole run after this long', '600')
     .option('--rest-concurrency <n>', 'token mints and joins in flight at once', '50')
     .option('--connect-concurrency <n>', 'links between start and snapshot at once', '200')
-    .option('--cloud-cpu-prof <dir>', 'run cloudcore under node --cpu-prof, profile written to <dir> on exit')
-    .parse(argv);
-  const parsed = OptionsSchema.safeParse(program.opts());
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const flag = `--${String(issue.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-    process.stderr.write(`fanout: ${flag}: ${issue.message}\n`);
-    process.exit(2);
-  }
-  return parsed.data;
+    .option('--cloud-cpu-prof <dir>', 'run cloudcore under node --cpu-prof, profile written to <dir> on exit');
+  return parseBenchOptions('fanout', program, OptionsSchema, argv);
 }
 
 const log = (line: string) => process.stderr.write(`[fanout ${new Date().toISOString().slice(11, 19)}] ${line}\n`);

@@ -1,3 +1,6 @@
+import type { Command } from 'commander';
+import type { z } from 'zod';
+
 /**
  * The guard every benchmark runs under: a watchdog for `--timeout-seconds`, clean release of
  * the processes and temp dirs it holds on success, failure, timeout or Ctrl-C, and the output
@@ -37,4 +40,20 @@ export async function runGuarded<R>(g: GuardedRun<R>): Promise<void> {
     await g.release();
     process.exitCode = 1;
   }
+}
+
+/**
+ * Parses a benchmark's command line: commander reads the flags, zod checks them; a bad one
+ * exits 2 naming the flag as typed (`--max-unavailable`, not `maxUnavailable`).
+ */
+export function parseBenchOptions<S extends z.ZodType>(name: string, program: Command, schema: S, argv: string[]): z.infer<S> {
+  program.parse(argv);
+  const parsed = schema.safeParse(program.opts());
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const flag = `--${String(issue.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    process.stderr.write(`${name}: ${flag}: ${issue.message}\n`);
+    process.exit(2);
+  }
+  return parsed.data;
 }

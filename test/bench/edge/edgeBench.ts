@@ -9,7 +9,7 @@
  *
  *   npm run bench:edge -- --processes 20 --idle-seconds 30
  */
-import { runGuarded } from '../harness.js';
+import { parseBenchOptions, runGuarded } from '../harness.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -63,16 +63,8 @@ function parseOptions(argv: string[]): Options {
     .option('--heartbeat-seconds <n>', 'edgecore heartbeat period', '30')
     .option('--flag-sets <names>', 'comma-separated V8 flag sets to try ("default" alone skips the comparison)')
     .option('--no-probes', 'skip the import-cost probes')
-    .option('--timeout-seconds <n>', 'abort the whole run after this long', '1800')
-    .parse(argv);
-  const parsed = OptionsSchema.safeParse(program.opts());
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const flag = `--${String(issue.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-    process.stderr.write(`edge bench: ${flag}: ${issue.message}\n`);
-    process.exit(2);
-  }
-  return parsed.data;
+    .option('--timeout-seconds <n>', 'abort the whole run after this long', '1800');
+  return parseBenchOptions('edge bench', program, OptionsSchema, argv);
 }
 
 /** Everything the run holds that must be released, whatever way it ends. */

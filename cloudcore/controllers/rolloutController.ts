@@ -1,0 +1,196 @@
+import type { Logger } from 'pino';
+import type { Node, Rollout, RolloutPhase } from '../../protocol/index.js';
+import { canonicalJson } from '../store/objectMeta.js';
+import type { Store } from '../store/store.js';
+import { PassRunner } from './passRunner.js';
+import { StoreMirror } from './storeMirror.js';
+import { revisionsToPrune, revisionToCreate } from './appRevisions.js';
+import { workloadAppOf } from './rolloutNodes.js';
+import { planRollout, rolloutEventObject, type RolloutEventSpec } from './rolloutPlan.js';
+
+/**
+ * I/O shell around the rollout state machine (rolloutPlan.ts). After any change to apps,
+ * nodes, workloads or rollouts (batched), and on a tick while some rollout waits on time
+ * (minReadySeconds, offline window), it: creates AppRevisions for changed apps, steps each
+ * app's Rollout and writes it when it changed, records rollout Events, prunes old revisions,
+ * and removes the rollout objects of deleted apps. All state lives in the store, so a restart
+ * resumes where the last write left off. Changes that only move counts or readiness clocks
+ * are written at most once per tick (a large fleet reports many statuses per second); a
+ * restart then loses at most one tick of them, which only delays a minReadySeconds gate.
+ */
+
+export interface RolloutControllerOptions {
+  /** How often time-driven conditions are re-checked while a rollout is under way (ms). */
+  tickMs?: number;
+  /** Changes arriving within this window are handled in one pass (ms). */
+  batchMs?: number;
+  /** The clock; tests and the simulated fleet may pass their own. */
+  now?: () => number;
+}
+
+const MIRRORED = ['App', 'AppRevision', 'Rollout', 'Node', 'Workload'] as const;
+type MirroredKind = typeof MIRRORED[number];
+
+const ACTIVE: readonly RolloutPhase[] = ['Progressing', 'Paused', 'AwaitingApproval'];
+
+export class RolloutController {
+  private mirror: StoreMirror<MirroredKind> | undefined;
+  private readonly nodeKeys = new Map<string, string>();
+  private ticker: NodeJS.Timeout | undefined;
+  private readonly runner: PassRunner;
+  /** True when the last pass left a rollout that time alone can move on. */
+  private waitingOnTime = false;
+  private eventSeq = 0;
+  /** Per app: a stepped Rollout whose only changes (counts, readiness clocks) wait for the next write. */
+  private readonly deferred = new Map<string, Rollout>();
+  private readonly lastWrite = new Map<string, number>();
+  passes = 0;
+  private readonly tickMs: number;
+  private readonly batchMs: number;
+  private readonly now: () => number;
+
+  constructor(private readonly store: Store, private readonly log: Logger, opts: RolloutControllerOptions = {}) {
+    this.tickMs = opts.tickMs ?? 1000;
+    this.batchMs = opts.batchMs ?? 20;
+    this.now = opts.now ?? Date.now;
+    this.runner = new PassRunner(() => this.reconcile(), log, 'rollout', this.batchMs);
+  }
+
+  async start(): Promise<void> {
+    this.mirror = await StoreMirror.open(this.store, MIRRORED, (event) => {
+      if (event.type === 'MODIFIED' && event.object.kind === 'Node') {
+        // Heartbeats and acks rewrite Node status all the time; a rollout reacts only to labels
+        // and phase (the offline window is a matter of time, which the tick covers).
+        const key = nodeKey(event.object);
+        if (this.nodeKeys.get(event.object.metadata.name) === key) return;
+        this.nodeKeys.set(event.object.metadata.name, key);
+      }
+      if (event.object.kind !== 'AppRevision') this.trigger();
+    });
+    for (const node of this.mirror.items('Node')) this.nodeKeys.set(node.metadata.name, nodeKey(node));
+    this.ticker = setInterval(() => { if (this.waitingOnTime) this.trigger(); }, this.tickMs);
+    this.ticker.unref();
+    this.trigger();
+  }
+
+  trigger(): void { this.runner.trigger(); }
+
+  private async reconcile(): Promise<void> {
+    this.passes++;
+    const mirror = this.mirror;
+    if (!mirror) return;
+    const apps = { items: mirror.items('App') };
+    const revisionList = { items: mirror.items('AppRevision') };
+    const rollouts = { items: mirror.items('Rollout') };
+    const nodes = { items: mirror.items('Node') };
+    const workloads = { items: mirror.items('Workload') };
+    const appsByName = new Map(apps.items.map((a) => [a.metadata.name, a]));
+    const revisionsByApp = groupBy(revisionList.items, (r) => r.spec.app);
+    const workloadsByApp = groupBy(workloads.items, workloadAppOf);
+    const rolloutsByApp = new Map(rollouts.items.map((r) => [r.metadata.name, r]));
+    let waiting = false;
+
+    // Rollouts and revisions of apps that are gone (or were re-created under the same name).
+    for (const rollout of rollouts.items) {
+      const app = appsByName.get(rollout.metadata.name);
+      if (app && !(rollout.spec.appUid && app.metadata.uid && rollout.spec.appUid !== app.metadata.uid)) continue;
+      await this.tolerate(() => this.store.delete('Rollout', rollout.metadata.name, { resourceVersion: rollout.metadata.resourceVersion }));
+      rolloutsByApp.delete(rollout.metadata.name);
+      for (const r of revisionsByApp.get(rollout.metadata.name) ?? []) await this.tolerate(() => this.store.delete('AppRevision', r.metadata.name));
+      revisionsByApp.delete(rollout.metadata.name);
+    }
+    for (const [app, revisions] of revisionsByApp) {
+      if (appsByName.has(app)) continue;
+      for (const r of revisions) await this.tolerate(() => this.store.delete('AppRevision', r.metadata.name));
+    }
+
+    for (const app of apps.items) {
+      const name = app.metadata.name;
+      const revisions = revisionsByApp.get(name) ?? [];
+      const fresh = revisionToCreate(app, revisions);
+      if (fresh) {
+        const created = await this.tolerate(() => this.store.create(fresh));
+        if (!created) continue;
+        revisions.push(created);
+        this.log.info({ app: name, revision: created.spec.revision }, 'app revision created');
+      }
+      const appWorkloads = workloadsByApp.get(name) ?? [];
+      const stored = rolloutsByApp.get(name);
+      const deferred = this.deferred.get(name);
+      const plan = planRollout({
+        app, revisions: new Map(revisions.map((r) => [r.spec.revision, r])),
+        // Carry on from the state not yet written, as long as nobody else wrote the Rollout meanwhile.
+        rollout: deferred && stored && deferred.metadata.resourceVersion === stored.metadata.resourceVersion ? deferred : stored,
+        nodes: nodes.items, workloads: appWorkloads, now: this.now(),
+      });
+      if (!plan.rollout) continue;
+      const next = plan.rollout;
+      let written: Rollout | undefined = stored;
+      if (!stored || differs(next, stored)) {
+        if (stored && plan.events.length === 0 && !significant(next, stored) && this.now() - (this.lastWrite.get(name) ?? 0) < this.tickMs) {
+          // Only counts and readiness clocks moved: keep them in memory and write at most once a tick.
+          this.deferred.set(name, next);
+          waiting = true;
+          continue;
+        }
+        written = await this.tolerate(() => (next.metadata.resourceVersion === undefined ? this.store.create(next) : this.store.update(next)));
+        this.deferred.delete(name);
+        if (!written) continue;
+        this.lastWrite.set(name, this.now());
+        await this.record(name, written.status.revision, plan.events);
+      } else {
+        this.deferred.delete(name);
+      }
+      if (!written) continue;
+      for (const old of revisionsToPrune(revisions, written, appWorkloads)) {
+        await this.tolerate(() => this.store.delete('AppRevision', old.metadata.name));
+      }
+      const s = written.status;
+      if (ACTIVE.includes(s.phase) || s.counts.updating + s.counts.pending > 0 || (s.phase === 'Failed' && s.stableRevision === null)) waiting = true;
+    }
+    this.waitingOnTime = waiting;
+  }
+
+  private async record(app: string, revision: number, events: readonly RolloutEventSpec[]): Promise<void> {
+    for (const e of events) {
+      await this.tolerate(() => this.store.create(rolloutEventObject(app, revision, e, this.now(), ++this.eventSeq)));
+      this.log.info({ app, reason: e.reason }, e.message);
+    }
+  }
+
+  private tolerate<T>(write: () => Promise<T>): Promise<T | undefined> { return this.runner.tolerate(write); }
+
+  async stop(): Promise<void> {
+    if (this.ticker) clearInterval(this.ticker);
+    this.mirror?.close();
+    await this.runner.stop();
+  }
+}
+
+function differs(a: Rollout, b: Rollout): boolean {
+  return canonicalJson({ ...a.status, updatedAt: '' }) !== canonicalJson({ ...b.status, updatedAt: '' }) || canonicalJson(a.spec) !== canonicalJson(b.spec);
+}
+
+/** A change others act on (the scheduler, operators, watchers of the phase): written at once. */
+function significant(a: Rollout, b: Rollout): boolean {
+  const pick = (r: Rollout) => {
+    const s = r.status;
+    return canonicalJson([s.phase, s.revision, s.stableRevision, s.observedRevision, s.wave, s.assignments, s.badRevisions, s.approvedWaves, s.finishedAt, s.maxUnavailable, s.waves.map((w) => [w.target, w.state])]);
+  };
+  return pick(a) !== pick(b);
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = out.get(k);
+    if (list) list.push(item);
+    else out.set(k, [item]);
+  }
+  return out;
+}
+
+function nodeKey(node: Node): string {
+  return JSON.stringify([node.status.phase, Object.entries(node.metadata.labels ?? {}).sort(([a], [b]) => a.localeCompare(b))]);
+}

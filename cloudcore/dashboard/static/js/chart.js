@@ -1,0 +1,45 @@
+// Small time-series charts with uPlot (canvas). The canvas is decoration for sighted users:
+// every chart carries a caption and a text summary of its latest values for everyone else.
+import uPlot from 'uplot';
+import { html, useEffect, useRef } from './html.js';
+
+const COLOURS = ['#1f6feb', '#b35900', '#1a7f37', '#8250df', '#cf222e', '#0a7ea4'];
+
+/**
+ * `times`: seconds since the epoch; `series`: [{label, values}] of the same length.
+ * `range`: fixed y range (e.g. [0, 100] for percentages) or undefined to fit the data.
+ */
+export function TimeChart({ id, caption, times, series, range, unit = '', summary }) {
+  const holder = useRef(null);
+  const plot = useRef(null);
+  const shape = series.map((s) => s.label).join('|');
+
+  useEffect(() => {
+    const el = holder.current;
+    if (!el || times.length === 0) return undefined;
+    const opts = {
+      width: Math.max(el.clientWidth, 280),
+      height: 180,
+      scales: { x: { time: true }, y: range ? { range: () => range } : {} },
+      axes: [{}, { values: (_u, ticks) => ticks.map((v) => `${v}${unit}`), size: 60 }],
+      series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: false }))],
+      legend: { show: true },
+    };
+    plot.current = new uPlot(opts, [times, ...series.map((s) => s.values)], el);
+    const resize = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(el.clientWidth, 280), height: 180 }));
+    resize.observe(el);
+    return () => { resize.disconnect(); plot.current?.destroy(); plot.current = null; };
+  }, [shape, times.length === 0]);
+
+  useEffect(() => {
+    if (plot.current && times.length > 0) plot.current.setData([times, ...series.map((s) => s.values)]);
+  }, [times, series]);
+
+  return html`<figure class="chart" aria-labelledby=${`${id}-caption`}>
+    <figcaption id=${`${id}-caption`}>${caption}</figcaption>
+    ${times.length === 0
+      ? html`<p class="muted">No samples yet.</p>`
+      : html`<div ref=${holder} class="chart-canvas" aria-hidden="true" data-points=${times.length}></div>`}
+    ${summary ? html`<p class="chart-summary">${summary}</p>` : null}
+  </figure>`;
+}

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import type { EdgeStatus } from '../../protocol/edgeStatus.js';
+import { EdgeSettingsSchema } from '../../edgecore/config.js';
+import { DEFAULT_LOCAL_URL } from './local.js';
+import { formatBytes, formatDuration, linkLine, renderLocalStatus } from './localFormat.js';
+
+const now = new Date('2025-01-01T10:05:00Z');
+
+function status(over: Partial<EdgeStatus> = {}): EdgeStatus {
+  return {
+    node: 'edge-1', version: '0.1.0', generatedAt: now.toISOString(),
+    edgecore: { version: '0.1.0', pid: 4242, startedAt: '2025-01-01T10:00:00Z', uptimeSeconds: 300 },
+    host: { hostname: 'gw-7', os: 'linux', arch: 'arm64', uptimeSeconds: 90_000, loadAverage: [0.5, 0.25, 0.1], memory: { totalBytes: 2 * 1024 ** 3, availableBytes: 1024 ** 3, edgecoreRssBytes: 60 * 1024 ** 2 }, disk: { path: '/var/lib/ef', totalBytes: 32 * 1024 ** 3, availableBytes: 8 * 1024 ** 3 } },
+    link: { cloudUrl: 'http://cloud:8080', state: 'connecting', downSince: '2025-01-01T10:02:47Z', downForSeconds: 133, connectedSince: null, lastConnectedAt: '2025-01-01T10:02:47Z', lastError: 'connect ECONNREFUSED', stats: null },
+    sync: { epoch: 'ep1', lastRevision: 12 },
+    outbox: { depth: 3, dropped: 1, oldestSeq: 9 },
+    mqtt: { url: 'mqtt://127.0.0.1:1883', clients: 1, messages: { received: 5, refused: 0 }, devices: [{ name: 'pump-1', online: true, lastSeen: '2025-01-01T10:04:50Z', reported: { rpm: 1200, mode: 'auto' }, desiredVersion: 1, reportedVersion: 4 }] },
+    workloads: [
+      { name: 'web', generation: 2, runtime: 'process', status: { state: 'Running', restarts: 1, generation: 2, startedAt: '2025-01-01T10:01:00Z', observedAt: '2025-01-01T10:01:00Z' }, recentLogs: ['listening on 8000', 'GET / 200'] },
+      { name: 'later', generation: 1, runtime: 'container', status: null, recentLogs: [] },
+    ],
+    ...over,
+  };
+}
+
+describe('edgectl local status formatting', () => {
+  it('durations and sizes read like a terminal tool', () => {
+    expect(formatDuration(59)).toBe('59s');
+    expect(formatDuration(133)).toBe('2m13s');
+    expect(formatDuration(3900)).toBe('1h05m');
+    expect(formatDuration(3 * 86_400 + 4 * 3600)).toBe('3d04h');
+    expect(formatDuration(null)).toBe('<none>');
+    expect(formatBytes(512)).toBe('512 B');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+  });
+
+  it('a down link says for how long (by the node\'s clock), since when and why', () => {
+    expect(linkLine(status())).toBe('DOWN for 2m13s (connecting) to http://cloud:8080');
+    const text = renderLocalStatus(status(), now);
+    expect(text).toContain('Down since:');
+    expect(text).toContain('2025-01-01T10:02:47Z');
+    expect(text).toContain('Last error:');
+    expect(text).toContain('connect ECONNREFUSED');
+    expect(text).toMatch(/Queued for cloud:\s+3 waiting, 1 dropped/);
+    expect(text).toMatch(/Disk:\s+8\.0 GiB free of 32\.0 GiB \(\/var\/lib\/ef\)/);
+  });
+
+  it('a connected link says for how long it is up', () => {
+    const up = status({ link: { ...status().link, state: 'connected', downSince: null, downForSeconds: null, connectedSince: '2025-01-01T10:04:00Z' } });
+    expect(linkLine(up)).toBe('connected for 1m00s to http://cloud:8080');
+    expect(renderLocalStatus(up, now)).not.toContain('Down since');
+  });
+
+  it('workloads, devices and recent logs as tables', () => {
+    const text = renderLocalStatus(status(), now);
+    expect(text).toMatch(/WORKLOADS \(2\)\nNAME\s+RUNTIME\s+STATE\s+RESTARTS/);
+    expect(text).toMatch(/web\s+process\s+Running\s+1\s+4m\s+2\s+GET \/ 200/);
+    expect(text).toMatch(/later\s+container\s+Unknown/);
+    expect(text).toMatch(/pump-1\s+yes\s+10s\s+mode="auto",rpm=1200/);
+    expect(text).toContain('--- web\n  listening on 8000\n  GET / 200\n');
+  });
+
+  it('the default URL is where edgecore listens by default', () => {
+    const defaults = EdgeSettingsSchema.parse({ node: 'n', cloudUrl: 'http://127.0.0.1:1' });
+    expect(DEFAULT_LOCAL_URL).toBe(`http://${defaults.statusHost}:${defaults.statusPort}`);
+  });
+});

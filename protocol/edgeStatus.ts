@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { WorkloadStatusSchema } from './resources.js';
+
+/**
+ * `GET /status` of edgecore's local API: what a field engineer (the status page, `edgectl local
+ * status`) sees of one node, from local state only. edgecore builds it, edgectl parses it with
+ * this schema. Objects are not strict: a newer edgecore may add fields an older edgectl ignores.
+ * Secrets never appear here (no template env, no credentials).
+ */
+
+const iso = z.string();
+
+export const LinkStatsSchema = z.object({
+  connects: z.number(),
+  syncFrames: z.number(),
+  snapshots: z.number(),
+  changesReceived: z.number(),
+  upstreamSent: z.number(),
+  errorsFromCloud: z.number(),
+  bytesIn: z.number(),
+  bytesOut: z.number(),
+});
+
+export const EdgeLinkStatusSchema = z.object({
+  /** Without user info: a URL with a password in it is not shown. */
+  cloudUrl: z.string(),
+  /** connecting | connected | disconnected | stopped | join-failed */
+  state: z.string(),
+  /** When the link last went down; null while connected. */
+  downSince: iso.nullable(),
+  /** Seconds the link has been down by the node's clock; null while connected. */
+  downForSeconds: z.number().nullable(),
+  /** When the current connection came up; null while down. */
+  connectedSince: iso.nullable(),
+  /** When the link was last up (now, if it is up); null if never since edgecore started. */
+  lastConnectedAt: iso.nullable(),
+  lastError: z.string().nullable(),
+  stats: LinkStatsSchema.nullable(),
+});
+
+export const EdgeWorkloadStatusSchema = z.object({
+  name: z.string(),
+  generation: z.number(),
+  runtime: z.string(),
+  status: WorkloadStatusSchema.nullable(),
+  /** Last few lines of the workload's log (each cut to a few hundred characters). */
+  recentLogs: z.array(z.string()).optional(),
+});
+
+export const EdgeDeviceStatusSchema = z.object({
+  name: z.string(),
+  online: z.boolean(),
+  lastSeen: iso.nullable(),
+  reported: z.record(z.string(), z.unknown()),
+  desiredVersion: z.number(),
+  reportedVersion: z.number(),
+});
+
+export const EdgeHostStatusSchema = z.object({
+  hostname: z.string(),
+  os: z.string(),
+  arch: z.string(),
+  uptimeSeconds: z.number(),
+  loadAverage: z.array(z.number()),
+  memory: z.object({ totalBytes: z.number(), availableBytes: z.number(), edgecoreRssBytes: z.number() }),
+  /** The file system holding the edge's data directory; null if it cannot be read. */
+  disk: z.object({ path: z.string(), totalBytes: z.number(), availableBytes: z.number() }).nullable(),
+});
+
+export const EdgeStatusSchema = z.object({
+  node: z.string(),
+  version: z.string(),
+  /** The node's clock when this answer was built. */
+  generatedAt: iso,
+  edgecore: z.object({ version: z.string(), pid: z.number(), startedAt: iso, uptimeSeconds: z.number() }),
+  host: EdgeHostStatusSchema,
+  link: EdgeLinkStatusSchema,
+  sync: z.object({ epoch: z.string(), lastRevision: z.number() }),
+  outbox: z.object({ depth: z.number(), dropped: z.number(), oldestSeq: z.number().nullable() }),
+  mqtt: z.object({
+    url: z.string(),
+    clients: z.number(),
+    devices: z.array(EdgeDeviceStatusSchema),
+    /** received: client PUBLISHes; refused: of those, not allowed or not parseable; sent: deliveries to clients. */
+    messages: z.object({ received: z.number(), refused: z.number(), sent: z.number().optional() }),
+  }).nullable(),
+  workloads: z.array(EdgeWorkloadStatusSchema),
+});
+
+export type EdgeStatus = z.infer<typeof EdgeStatusSchema>;
+export type EdgeLinkStatus = z.infer<typeof EdgeLinkStatusSchema>;
+export type EdgeWorkloadStatus = z.infer<typeof EdgeWorkloadStatusSchema>;
+export type EdgeDeviceStatus = z.infer<typeof EdgeDeviceStatusSchema>;
+export type EdgeHostStatus = z.infer<typeof EdgeHostStatusSchema>;

@@ -1,0 +1,114 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { connectAsync, type MqttClient } from 'mqtt';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, Fleet, ROOT, type Cloud, type Edge } from '../helpers/fleet.js';
+import { TcpProxy } from '../helpers/tcpProxy.js';
+import { waitFor } from '../helpers/wait.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const HAVE_CHROMIUM = existsSync(CHROMIUM);
+if (!HAVE_CHROMIUM) console.warn(`[edge status page in a browser] SKIPPED: ${CHROMIUM} not found (apt-get install -y chromium)`);
+const SHOTS = join(ROOT, 'test-output');
+
+/**
+ * The edge status page in a real browser (Debian's chromium via playwright-core): real
+ * cloudcore, real edgecore with a process workload and an MQTT device; then the cloud link is
+ * cut and the page must show the outage, for how long, and still list everything.
+ */
+describe.skipIf(!HAVE_CHROMIUM)('edge status page in a browser', () => {
+  const fleet = new Fleet();
+  let cloud: Cloud;
+  let proxy: TcpProxy;
+  let edge: Edge;
+  let browser: Browser;
+  let page: Page;
+  let device: MqttClient | undefined;
+  const browserErrors: string[] = [];
+
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    cloud = await fleet.startCloud();
+    proxy = new TcpProxy(cloud.port);
+    edge = await fleet.startEdge({ node: 'edge-page', cloudUrl: await proxy.start(), joinToken: await api(cloud).token('edge-page') });
+    expect((await api(cloud).call('POST', '/apps', {
+      kind: 'App', metadata: { name: 'pager' },
+      spec: { selector: {}, template: { runtime: 'process', command: '/bin/sh', args: ['-c', 'echo "pager says hello"; echo "pager is ready"; exec sleep 600'], restartPolicy: 'Always' } },
+    })).status).toBe(201);
+    expect((await api(cloud).call('POST', '/devicemodels', { metadata: { name: 'gauge' }, spec: { protocol: 'virtual', properties: [{ name: 'level', type: 'float', accessMode: 'ReadOnly' }] } })).status).toBe(201);
+    const created = await api(cloud).call<{ credentials: { password: string } }>('POST', '/devices', { metadata: { name: 'tank-1' }, spec: { model: 'gauge', nodeName: 'edge-page', protocol: { name: 'virtual' } } });
+    expect(created.status).toBe(201);
+    await waitFor('pager running and tank-1 known', async () => {
+      const s = await fleet.edgeStatus(edge);
+      return s.workloads.find((w) => w.name === 'pager')?.status?.state === 'Running' && ((s as unknown as { mqtt: { devices: unknown[] } | null }).mqtt?.devices.length ?? 0) === 1;
+    });
+    const mqttPort = Number(new URL(String(edge.proc.lines.find((l) => l.msg === 'edgecore ready')!.mqttUrl)).port);
+    device = await connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { username: 'tank-1', password: created.body.credentials.password, clientId: 'tank-1', protocolVersion: 4, reconnectPeriod: 0 });
+    await device.publishAsync('ef/devices/tank-1/twin/reported', JSON.stringify({ properties: { level: 42.5 } }), { qos: 1 });
+
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
+    page.on('console', (m) => { if (m.type() === 'error') browserErrors.push(m.text()); });
+    page.on('pageerror', (e) => browserErrors.push(e.message));
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await device?.endAsync().catch(() => undefined);
+    await fleet.cleanup();
+    await proxy.close();
+  });
+
+  it('shows the node, the live link, workloads with their logs, devices with values, disk and memory', async () => {
+    await page.goto(edge.statusUrl);
+    await page.locator('#link-summary[data-state="connected"]').waitFor({ timeout: 15_000 });
+    expect(await page.locator('#link-summary').textContent()).toMatch(/^Connected to the cloud for \d+s$/);
+    expect(await page.locator('#node-name').textContent()).toBe('edge-page');
+    expect(await page.locator('#edgecore-version').textContent()).toBe('0.1.0');
+    expect(await page.title()).toBe('edge-page · connected · edgecore');
+
+    const pager = page.locator('tr[data-workload="pager"]');
+    await pager.waitFor();
+    expect(await pager.locator('td.state').getAttribute('data-state')).toBe('Running');
+    await page.locator('tr[data-workload="pager"] pre', { hasText: 'pager is ready' }).waitFor();
+    expect(await pager.locator('pre').textContent()).toBe('pager says hello\npager is ready');
+    await page.getByRole('heading', { name: 'Workloads (1)' }).waitFor();
+
+    const tank = page.locator('tr[data-device="tank-1"]');
+    await page.locator('tr[data-device="tank-1"] td.values', { hasText: 'level = 42.5' }).waitFor();
+    expect(await tank.locator('td').first().textContent()).toBe('online');
+
+    expect(await page.locator('#host-disk').textContent()).toMatch(/free of .* \(.+\)/);
+    expect(await page.locator('#host-memory').textContent()).toMatch(/ of /);
+    await page.screenshot({ path: join(SHOTS, 'edge-page-connected.png'), fullPage: true });
+  });
+
+  it('with the cloud link cut it shows the outage and for how long, and still lists workloads and devices', async () => {
+    proxy.cut();
+    const summary = page.locator('#link-summary');
+    await page.locator('#link-summary.bad, #link-summary.warn').waitFor({ timeout: 15_000 });
+    // "for how long" ticks: wait until it has been down a few seconds.
+    await waitFor('outage of 3 s shown', async () => {
+      const text = (await summary.textContent()) ?? '';
+      const m = /^Cloud link DOWN \((connecting|disconnected)\) for (\d+)s$/.exec(text);
+      return m && Number(m[2]) >= 3 ? text : undefined;
+    }, 20_000);
+    expect(await page.title()).toBe('edge-page · cloud link down · edgecore');
+    expect(await page.locator('#link-down-since').textContent()).not.toBe('— (up)');
+    expect(await page.locator('#link-last-connected').textContent()).not.toMatch(/never/);
+
+    // Autonomy, as the page shows it: the workload still runs, the device still reports.
+    expect(await page.locator('tr[data-workload="pager"] td.state').getAttribute('data-state')).toBe('Running');
+    await device!.publishAsync('ef/devices/tank-1/twin/reported', JSON.stringify({ properties: { level: 17 } }), { qos: 1 });
+    await page.locator('tr[data-device="tank-1"] td.values', { hasText: 'level = 17' }).waitFor({ timeout: 15_000 });
+    // The device report waits for the cloud in the outbox.
+    await waitFor('queued items shown', async () => Number(await page.locator('#outbox-depth').textContent()) > 0);
+    expect(await page.locator('#page-error').isHidden()).toBe(true);
+    await page.screenshot({ path: join(SHOTS, 'edge-page-cloud-down.png'), fullPage: true });
+
+    proxy.restore();
+    await page.locator('#link-summary[data-state="connected"]').waitFor({ timeout: 30_000 });
+    await waitFor('outbox drained on the page', async () => (await page.locator('#outbox-depth').textContent()) === '0');
+    expect(browserErrors).toEqual([]);
+  });
+});
