@@ -22,7 +22,12 @@ import { planRollout, rolloutEventObject, type RolloutEventSpec } from './rollou
 export interface RolloutControllerOptions {
   /** How often time-driven conditions are re-checked while a rollout is under way (ms). */
   tickMs?: number;
-  /** Changes arriving within this window are handled in one pass (ms). */
+  /**
+   * Changes arriving within this window are handled in one pass (ms). Wider than the
+   * scheduler's: every edge status report is a change, and a pass walks the app's whole fleet,
+   * so at 10,000 nodes a narrow window turns an ack storm into back-to-back passes that starve
+   * the hub. A rollout step a fraction of a second later costs nothing.
+   */
   batchMs?: number;
   /** The clock; tests and the simulated fleet may pass their own. */
   now?: () => number;
@@ -51,7 +56,7 @@ export class RolloutController {
 
   constructor(private readonly store: Store, private readonly log: Logger, opts: RolloutControllerOptions = {}) {
     this.tickMs = opts.tickMs ?? 1000;
-    this.batchMs = opts.batchMs ?? 20;
+    this.batchMs = opts.batchMs ?? 250;
     this.now = opts.now ?? Date.now;
     this.runner = new PassRunner(() => this.reconcile(), log, 'rollout', this.batchMs);
   }
