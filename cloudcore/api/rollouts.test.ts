@@ -135,8 +135,12 @@ describe('rollouts API', () => {
     const withVariant = { ...body, spec: { ...body.spec, variants: [{ name: 'tuned', selector: { matchLabels: { tuned: 'yes' } }, overrides: { env: { VERSION: 'v4-tuned' }, replicas: 2 } }] } };
     expect((await api.call('PUT', '/apps/web', { body: withVariant })).status).toBe(200);
     await api.call('PATCH', '/nodes/n2', { body: { metadata: { labels: { tuned: 'yes' } } } });
-    const app = (await api.call('GET', '/apps/web')).body as { status: { revision: number; rollout: { phase: string }; groups: { variants: string[]; nodes: string[]; replicas: number; template: { env: Record<string, string> } }[] } };
-    expect(app.status.revision).toBeGreaterThanOrEqual(4);
+    type AppView = { status: { revision?: number; rollout: { phase: string }; groups: { variants: string[]; nodes: string[]; replicas: number; template: { env: Record<string, string> } }[] } };
+    // The revision is made by the rollout controller, which batches changes: wait for it.
+    const app = await waitFor('revision 4 of web', async () => {
+      const view = (await api.call('GET', '/apps/web')).body as AppView;
+      return (view.status.revision ?? 0) >= 4 && view.status.groups.length === 2 ? view : undefined;
+    });
     expect(app.status.rollout.phase).toBeDefined();
     expect(app.status.groups.map((g) => [g.variants, g.nodes, g.replicas, g.template.env['VERSION']])).toEqual([
       [[], ['n1', 'n3'], 1, 'v4'], [['tuned'], ['n2'], 2, 'v4-tuned'],
