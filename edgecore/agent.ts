@@ -11,6 +11,7 @@ import { META_KEYS, MetaStore } from './meta/metaStore.js';
 import { ProcessRuntime } from './runtime/processRuntime.js';
 import type { ContainerRuntime } from './runtime/container/containerRuntime.js';
 import { materializeTemplate, removeWorkloadData } from './runtime/dataRefs.js';
+import { transitionEvent } from './runtime/transitionEvent.js';
 import { RuntimeRouter } from './runtime/runtimeRouter.js';
 import { readStatusPasswordFile, StatusServer } from './local/statusServer.js';
 import { hostStatus } from './local/hostStatus.js';
@@ -295,16 +296,5 @@ export class EdgeAgent {
     await this.status?.close();
     await this.devices?.close();
     this.meta.close();
-  }
-}
-
-function transitionEvent(name: string, s: WorkloadStatus) {
-  const time = s.observedAt;
-  switch (s.state) {
-    case 'Running': return { type: 'Normal' as const, reason: 'Started', message: `started ${name} (pid ${s.pid ?? '?'}, generation ${s.generation})`, workload: name, time };
-    case 'Exited': return { type: 'Normal' as const, reason: 'Exited', message: `${name} exited with code ${s.exitCode ?? '?'}${s.signal ? ` (signal ${s.signal})` : ''}`, workload: name, time };
-    case 'CrashLoop': return { type: 'Warning' as const, reason: 'BackOff', message: `${name} keeps failing (${s.restarts} restarts); backing off`, workload: name, time };
-    case 'Failed': return { type: 'Warning' as const, reason: 'Failed', message: `${name} failed: ${s.lastError ?? 'unknown error'}`, workload: name, time };
-    default: return undefined;
   }
 }

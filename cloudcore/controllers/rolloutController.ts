@@ -6,6 +6,7 @@ import { PassRunner } from './passRunner.js';
 import { StoreMirror } from './storeMirror.js';
 import { revisionsToPrune, revisionToCreate } from './appRevisions.js';
 import { workloadAppOf } from './rolloutNodes.js';
+import { labelKey } from './scheduling.js';
 import { planRollout, rolloutEventObject, type RolloutEventSpec } from './rolloutPlan.js';
 
 /**
@@ -63,12 +64,14 @@ export class RolloutController {
 
   async start(): Promise<void> {
     this.mirror = await StoreMirror.open(this.store, MIRRORED, (event) => {
-      if (event.type === 'MODIFIED' && event.object.kind === 'Node') {
+      if (event.object.kind === 'Node') {
         // Heartbeats and acks rewrite Node status all the time; a rollout reacts only to labels
         // and phase (the offline window is a matter of time, which the tick covers).
+        const name = event.object.metadata.name;
         const key = nodeKey(event.object);
-        if (this.nodeKeys.get(event.object.metadata.name) === key) return;
-        this.nodeKeys.set(event.object.metadata.name, key);
+        if (event.type === 'DELETED') this.nodeKeys.delete(name);
+        else if (this.nodeKeys.get(name) === key) return;
+        else this.nodeKeys.set(name, key);
       }
       if (event.object.kind !== 'AppRevision') this.trigger();
     });
@@ -84,19 +87,17 @@ export class RolloutController {
     this.passes++;
     const mirror = this.mirror;
     if (!mirror) return;
-    const apps = { items: mirror.items('App') };
-    const revisionList = { items: mirror.items('AppRevision') };
-    const rollouts = { items: mirror.items('Rollout') };
-    const nodes = { items: mirror.items('Node') };
-    const workloads = { items: mirror.items('Workload') };
-    const appsByName = new Map(apps.items.map((a) => [a.metadata.name, a]));
-    const revisionsByApp = groupBy(revisionList.items, (r) => r.spec.app);
-    const workloadsByApp = groupBy(workloads.items, workloadAppOf);
-    const rolloutsByApp = new Map(rollouts.items.map((r) => [r.metadata.name, r]));
+    const apps = mirror.items('App');
+    const rollouts = mirror.items('Rollout');
+    const nodes = mirror.items('Node');
+    const appsByName = new Map(apps.map((a) => [a.metadata.name, a]));
+    const revisionsByApp = groupBy(mirror.items('AppRevision'), (r) => r.spec.app);
+    const workloadsByApp = groupBy(mirror.items('Workload'), workloadAppOf);
+    const rolloutsByApp = new Map(rollouts.map((r) => [r.metadata.name, r]));
     let waiting = false;
 
     // Rollouts and revisions of apps that are gone (or were re-created under the same name).
-    for (const rollout of rollouts.items) {
+    for (const rollout of rollouts) {
       const app = appsByName.get(rollout.metadata.name);
       if (app && !(rollout.spec.appUid && app.metadata.uid && rollout.spec.appUid !== app.metadata.uid)) continue;
       await this.tolerate(() => this.store.delete('Rollout', rollout.metadata.name, { resourceVersion: rollout.metadata.resourceVersion }));
@@ -109,7 +110,7 @@ export class RolloutController {
       for (const r of revisions) await this.tolerate(() => this.store.delete('AppRevision', r.metadata.name));
     }
 
-    for (const app of apps.items) {
+    for (const app of apps) {
       const name = app.metadata.name;
       const revisions = revisionsByApp.get(name) ?? [];
       const fresh = revisionToCreate(app, revisions);
@@ -126,7 +127,7 @@ export class RolloutController {
         app, revisions: new Map(revisions.map((r) => [r.spec.revision, r])),
         // Carry on from the state not yet written, as long as nobody else wrote the Rollout meanwhile.
         rollout: deferred && stored && deferred.metadata.resourceVersion === stored.metadata.resourceVersion ? deferred : stored,
-        nodes: nodes.items, workloads: appWorkloads, now: this.now(),
+        nodes, workloads: appWorkloads, now: this.now(),
       });
       if (!plan.rollout) continue;
       const next = plan.rollout;
@@ -197,5 +198,5 @@ function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, 
 }
 
 function nodeKey(node: Node): string {
-  return JSON.stringify([node.status.phase, Object.entries(node.metadata.labels ?? {}).sort(([a], [b]) => a.localeCompare(b))]);
+  return `${node.status.phase} ${labelKey(node.metadata.labels)}`;
 }

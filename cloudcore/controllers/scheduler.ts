@@ -3,7 +3,7 @@ import type { Store } from '../store/store.js';
 import { PassRunner } from './passRunner.js';
 import { StoreMirror } from './storeMirror.js';
 import type { AppRevision, Rollout } from '../../protocol/index.js';
-import { desiredWorkloads, planBindings } from './scheduling.js';
+import { desiredWorkloads, labelKey, planBindings } from './scheduling.js';
 
 const MIRRORED = ['App', 'Node', 'Workload', 'Config', 'Secret', 'Rollout', 'AppRevision'] as const;
 type MirroredKind = typeof MIRRORED[number];
@@ -109,8 +109,4 @@ export class Scheduler {
 function rolloutKey(r: Rollout): string {
   const s = r.status;
   return JSON.stringify([s.revision, s.stableRevision, s.assignments]);
-}
-
-function labelKey(labels: Record<string, string> | undefined): string {
-  return JSON.stringify(Object.entries(labels ?? {}).sort(([a], [b]) => a.localeCompare(b)));
 }

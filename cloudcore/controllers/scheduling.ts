@@ -139,3 +139,8 @@ function sameSpec(a: WorkloadSpec, b: WorkloadSpec): boolean {
     && JSON.stringify(a.template) === JSON.stringify(b.template)
     && JSON.stringify(a.resolved) === JSON.stringify(b.resolved);
 }
+
+/** Labels as one comparable string, independent of key order: has a node's grouping changed? */
+export function labelKey(labels: Record<string, string> | undefined): string {
+  return JSON.stringify(Object.entries(labels ?? {}).sort(([a], [b]) => a.localeCompare(b)));
+}

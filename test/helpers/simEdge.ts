@@ -1,5 +1,6 @@
 import { CloudLink, type LinkPhase } from '../../edgecore/link/cloudLink.js';
 import type { BackoffOptions } from '../../edgecore/link/backoff.js';
+import { transitionEvent } from '../../edgecore/runtime/transitionEvent.js';
 import { EDGEFLEET_VERSION, type WorkloadState, type WorkloadStatus } from '../../protocol/index.js';
 import { RuntimeDouble, type SimFailures } from './simRuntime.js';
 import type { SimEdgeState } from './simState.js';
@@ -137,16 +138,5 @@ export class SimEdge {
     await this.reconciling;
     await this.runtime.shutdown();
     this.opts.state.close();
-  }
-}
-
-/** The events edgecore's agent sends on state transitions (same reasons, shorter messages). */
-function transitionEvent(name: string, s: WorkloadStatus) {
-  const time = s.observedAt;
-  switch (s.state) {
-    case 'Running': return { type: 'Normal' as const, reason: 'Started', message: `started ${name} (generation ${s.generation})`, workload: name, time };
-    case 'CrashLoop': return { type: 'Warning' as const, reason: 'BackOff', message: `${name} keeps failing (${s.restarts} restarts); backing off`, workload: name, time };
-    case 'Failed': return { type: 'Warning' as const, reason: 'Failed', message: `${name} failed: ${s.lastError ?? 'unknown error'}`, workload: name, time };
-    default: return undefined;
   }
 }
