@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { api, Fleet, markerApp, type Cloud } from '../helpers/fleet.js';
-import { waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 /**
  * Issue 2, test 6: bad frames and bad specs are refused with a clear error, the process keeps
@@ -24,6 +24,15 @@ describe('bad input', () => {
   afterAll(() => fleet.cleanup());
 
   const revision = async () => ((await (await fetch(`${cloud.url}/api/v1/healthz`)).json()) as { revision: number }).revision;
+  /**
+   * The store revision once the controllers are done reacting to the setup (the rollout
+   * controller batches over 250 ms and writes counts once a tick): no write for 1.5 s.
+   */
+  const settledRevision = () => waitFor('the store to go quiet', async () => {
+    const before = await revision();
+    await sleep(1500);
+    return (await revision()) === before ? before : undefined;
+  }, 30_000, 0);
 
   /** A raw WebSocket client speaking as edge-1, collecting every frame the cloud sends. */
   async function rawEdge() {
@@ -44,7 +53,7 @@ describe('bad input', () => {
     const edge = await rawEdge();
     edge.ws.send(JSON.stringify(hello));
     await waitFor('welcome + snapshot', () => edge.frames.some((f) => f.type === 'sync'));
-    const rev = await revision();
+    const rev = await settledRevision();
     edge.ws.send('{not json');
     edge.ws.send(JSON.stringify({ type: 'teleport', to: 'mars' }));
     edge.ws.send(JSON.stringify({ type: 'upstream', entries: [{ seq: 1, kind: 'workloadStatus', key: 'web', body: { app: 'web', status: { state: 'Exploded', restarts: 0, generation: 1, observedAt: 'now' } } }] }));
@@ -64,7 +73,7 @@ describe('bad input', () => {
     const edge = await rawEdge();
     edge.ws.send(JSON.stringify(hello));
     await waitFor('sync', () => edge.frames.some((f) => f.type === 'sync'));
-    const rev = await revision();
+    const rev = await settledRevision();
     edge.ws.send(JSON.stringify({ type: 'upstream', node: 'edge-2', entries: [{ seq: 1, kind: 'event', key: 'x', body: { reason: 'Evil', message: 'spoof', type: 'Warning', time: new Date().toISOString() } }] }));
     const err = await waitFor('forbidden', () => edge.frames.find((f) => f.type === 'error' && f.code === 'forbidden'));
     expect(err.message).toContain('"edge-2"');
@@ -93,7 +102,7 @@ describe('bad input', () => {
   });
 
   it('invalid app specs are refused naming the field, and nothing is stored', async () => {
-    const rev = await revision();
+    const rev = await settledRevision();
     const bad: [unknown, string][] = [
       [{ metadata: { name: 'x' }, spec: { template: { runtime: 'process', args: [] } } }, 'spec.template.command'],
       [{ metadata: { name: 'Bad_Name' }, spec: { template: { runtime: 'process', command: 'x' } } }, 'metadata.name'],
