@@ -163,6 +163,7 @@ export class EdgeAgent {
       host: this.settings.mqttHost,
       port: this.settings.mqttPort,
       allowAnonymous: this.settings.mqttAllowAnonymous,
+      twinUpstreamIntervalMs: this.settings.twinUpstreamIntervalMs,
       ...(this.settings.mqttTlsPort !== undefined && this.settings.mqttTlsCert && this.settings.mqttTlsKey ? {
         tls: { port: this.settings.mqttTlsPort, cert: readFileSync(this.settings.mqttTlsCert, 'utf8'), key: readFileSync(this.settings.mqttTlsKey, 'utf8') },
       } : {}),

@@ -20,6 +20,8 @@ export const EdgeSettingsSchema = z.strictObject({
   mqttTlsPort: portSetting.optional(),
   mqttTlsCert: z.string().min(1).optional(),
   mqttTlsKey: z.string().min(1).optional(),
+  /** A device's reported changes go upstream at most once per this many ms (its twin is saved on every report). */
+  twinUpstreamIntervalMs: z.coerce.number().int().min(0).max(60_000).default(500),
   heartbeatSeconds: z.coerce.number().positive().max(3600).default(30),
   /** How often CPU, memory and disk are sampled for the cloud dashboard (sent on the next heartbeat). */
   nodeStatsSeconds: z.coerce.number().min(0.1).max(3600).default(60),

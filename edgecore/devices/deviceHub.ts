@@ -51,6 +51,12 @@ export interface DeviceHubOptions {
   telemetryBatch?: TelemetryBatchOptions;
   /** A report that changes no value still refreshes lastSeen upstream once this long has passed. Default 60 s. */
   reportRefreshMs?: number;
+  /**
+   * A device's reported changes go upstream at most once per this many ms (the first after a
+   * quiet spell at once, later ones together with the newest state). The twin itself is saved
+   * before every PUBACK regardless. Default 500; 0 sends every change.
+   */
+  twinUpstreamIntervalMs?: number;
 }
 
 export interface DeviceHubStatus {
@@ -58,6 +64,8 @@ export interface DeviceHubStatus {
   devices: { name: string; online: boolean; lastSeen: string | null; reported: Record<string, unknown>; desiredVersion: number; reportedVersion: number }[];
   messages: { received: number; refused: number; sent: number };
 }
+
+export const DEFAULT_TWIN_UPSTREAM_INTERVAL_MS = 500;
 
 const NOOP_LOGGER: HubLogger = { info: () => {}, warn: () => {} };
 
@@ -106,6 +114,7 @@ export class DeviceHub {
     this.storage = new HubStorage({
       db: opts.db,
       reportRefreshMs: opts.reportRefreshMs ?? 60_000,
+      upstreamIntervalMs: opts.twinUpstreamIntervalMs ?? DEFAULT_TWIN_UPSTREAM_INTERVAL_MS,
       ...(opts.maxBatch !== undefined ? { maxBatch: opts.maxBatch } : {}),
       upstream: opts.upstream,
       ...(opts.onUpstreamCommit ? { onUpstreamCommit: opts.onUpstreamCommit } : {}),
@@ -211,6 +220,7 @@ export class DeviceHub {
     try {
       this.commit.now(() => {
         this.batcher.flushAll();
+        this.twins.releaseAll(this.devices);
         if (this.running === null) return;
         const announce = [...this.clients.onlineDevices()].map((name) => this.markOnline(name, false));
         return () => { for (const publish of announce) publish?.(); };

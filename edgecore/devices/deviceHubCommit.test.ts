@@ -37,12 +37,14 @@ function onDisk(path: string): { twins: Record<string, unknown>; outbox: Record<
 }
 
 describe('DeviceHub group commit', () => {
-  it('shares the edge database: when a PUBACK arrives, the twin and its outbox entry are on disk', async () => {
+  it('shares the edge database: when a PUBACK arrives, the twin and (interval 0) its outbox entry are on disk', async () => {
     const path = join(kit.dir, 'edge.db');
     const meta = MetaStore.open(path);
     const commits: boolean[] = [];
     try {
-      const { hub, url } = await kit.startHub({ db: meta.database, upstream: (entries) => meta.enqueueMany(entries), onUpstreamCommit: (ok) => commits.push(ok) });
+      const { hub, url } = await kit.startHub({
+        db: meta.database, upstream: (entries) => meta.enqueueMany(entries), onUpstreamCommit: (ok) => commits.push(ok), twinUpstreamIntervalMs: 0,
+      });
       hub.setDevices(names.map((name) => makeDevice(name, { credentialHash: pumpHash })));
       const clients = await Promise.all(names.map(async (name) => (await kit.connectClient(url, asDevice(name))).client));
       // Every device publishes at once; each checks the file the moment its own PUBACK is in.
@@ -53,6 +55,28 @@ describe('DeviceHub group commit', () => {
       }));
       expect(seen).toEqual(names.map((_, i) => [{ temperature: 20 + i }, { temperature: 20 + i }]));
       expect(commits.every((ok) => ok)).toBe(true);
+      await kit.stopHub(hub);
+    } finally {
+      meta.close();
+    }
+  });
+
+  it('with an upstream interval a PUBACK still means the twin is on disk; the outbox gets the newest state after the interval', async () => {
+    const path = join(kit.dir, 'edge.db');
+    const meta = MetaStore.open(path);
+    try {
+      // Long enough that three round trips fit inside it on a busy machine.
+      const { hub, url } = await kit.startHub({ db: meta.database, upstream: (entries) => meta.enqueueMany(entries), twinUpstreamIntervalMs: 2_000 });
+      const name = names[0]!;
+      hub.setDevices([makeDevice(name, { credentialHash: pumpHash })]);
+      const { client } = await kit.connectClient(url, asDevice(name));
+      // setDevices just sent this device upstream, so its reports now fall inside the interval.
+      for (const temperature of [21, 22, 23]) {
+        await client.publishAsync(deviceTopics(name).reported, JSON.stringify({ properties: { temperature } }), { qos: 1 });
+        expect(onDisk(path).twins[name]).toEqual({ temperature });
+      }
+      expect(onDisk(path).outbox[name]).not.toEqual({ temperature: 23 });
+      await waitFor(() => JSON.stringify(onDisk(path).outbox[name]) === JSON.stringify({ temperature: 23 }), 'the newest state in the outbox');
       await kit.stopHub(hub);
     } finally {
       meta.close();

@@ -42,7 +42,7 @@ export function applyDeviceMessage(
         return undefined;
       }
       t.twins.put(name, result.twin);
-      t.twins.report(device);
+      t.twins.reportChange(device);
       const before = deltaMessage(device.spec, twin.reported);
       const after = deltaMessage(device.spec, result.twin.reported);
       if (after === null || JSON.stringify(after) === JSON.stringify(before)) return undefined;

@@ -61,7 +61,7 @@ export async function startBroker(persistence: SqlitePersistence, host: string, 
   broker.on('clientDisconnect', (client) => hooks.onDisconnect(client));
   broker.on('subscribe', (subs, client) => hooks.onSubscribed(client, subs.filter((s) => (s.qos as number) !== 128)));
 
-  const server = createServer((socket) => broker.handle(socket));
+  const server = createServer((socket) => { socket.setNoDelay(true); broker.handle(socket); });
   const tlsServer = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, (socket) => broker.handle(socket)) : undefined;
   try {
     await listen(server, port, host);

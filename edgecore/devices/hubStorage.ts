@@ -6,10 +6,15 @@ import type { DeviceUpstreamEntry } from './twinEngine.js';
 import { TwinLedger } from './twinLedger.js';
 import { TwinStore } from './twinStore.js';
 
+/** Deferred twin reports are released at most this often (see scheduleRelease). */
+const RELEASE_GRANULARITY_MS = 20;
+
 export interface HubStorageOptions {
   /** A file path (opened here, WAL + synchronous=FULL, closed by close()) or an open database shared with its owner. */
   db: string | Db;
   reportRefreshMs: number;
+  /** See TwinLedgerOptions.upstreamIntervalMs. */
+  upstreamIntervalMs: number;
   maxBatch?: number;
   /** The upstream entries of one transaction, inside it (see DeviceHubOptions.upstream). */
   upstream: (entries: DeviceUpstreamEntry[]) => void;
@@ -33,13 +38,21 @@ export class HubStorage {
   /** Upstream entries of the running transaction, handed on at its end. */
   private readonly pendingUpstream: DeviceUpstreamEntry[] = [];
   private upstreamInTransaction = false;
+  /** The pending release of deferred twin reports, and when it fires. */
+  private releaseTimer: NodeJS.Timeout | null = null;
+  private releaseAt = 0;
+  private closed = false;
 
   constructor(private readonly opts: HubStorageOptions) {
     this.ownsDb = typeof opts.db === 'string';
     this.db = typeof opts.db === 'string' ? openMqttDatabase(opts.db) : opts.db;
     try {
       this.persistence = new SqlitePersistence({ db: this.db });
-      this.twins = new TwinLedger(new TwinStore(this.db), opts.reportRefreshMs);
+      this.twins = new TwinLedger(new TwinStore(this.db), {
+        reportRefreshMs: opts.reportRefreshMs,
+        upstreamIntervalMs: opts.upstreamIntervalMs,
+        scheduleRelease: (delayMs) => this.scheduleRelease(delayMs),
+      });
       const inTransaction = this.db.transaction((fn: () => void) => fn());
       this.commit = new GroupCommit({
         transaction: (fn) => this.runTransaction(() => inTransaction.immediate(fn)),
@@ -60,8 +73,31 @@ export class HubStorage {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    if (this.releaseTimer !== null) clearTimeout(this.releaseTimer);
+    this.releaseTimer = null;
     await this.persistence.destroy();
     if (this.ownsDb) this.db.close();
+  }
+
+  /**
+   * Deferred twin reports go upstream in a batch of their own once due. One timer serves all
+   * devices; it never fires more often than every RELEASE_GRANULARITY_MS, so many devices with
+   * staggered intervals cost a few releases per second, each sending all that are due.
+   */
+  private scheduleRelease(delayMs: number): void {
+    if (this.closed) return;
+    const at = Date.now() + Math.max(delayMs, RELEASE_GRANULARITY_MS);
+    if (this.releaseTimer !== null && this.releaseAt <= at) return;
+    if (this.releaseTimer !== null) clearTimeout(this.releaseTimer);
+    this.releaseAt = at;
+    this.releaseTimer = setTimeout(() => {
+      this.releaseTimer = null;
+      this.commit.add(() => {
+        const next = this.twins.releaseDeferred(this.opts.devices());
+        if (next !== null) this.scheduleRelease(next);
+      });
+    }, at - Date.now());
   }
 
   /** Last step of every transaction: the twins it changed, then all its upstream entries in one call. */

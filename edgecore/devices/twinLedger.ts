@@ -2,11 +2,31 @@ import type { Device } from '../../protocol/index.js';
 import { emptyTwin, twinReportedEntry, type DeviceTwinState, type TwinReportedEntry } from './twinEngine.js';
 import type { TwinStore } from './twinStore.js';
 
+export interface TwinLedgerOptions {
+  /** A report that changes nothing still goes upstream (lastSeen) once this long has passed. */
+  reportRefreshMs: number;
+  /**
+   * A device's reported changes go upstream at most once per this many ms: the first change
+   * after a quiet spell goes at once, later ones wait and go together (the cloud gets the
+   * newest state). 0 sends every change with its own transaction.
+   */
+  upstreamIntervalMs?: number;
+  /** Asks the owner to call releaseDeferred() in a transaction after about this many ms. */
+  scheduleRelease?: (delayMs: number) => void;
+  now?: () => number;
+}
+
 /**
  * The node's twins in memory, and what the running transaction owes the database and the
  * outbox for them. Changes made while a transaction runs are only noted; `writePending()`, its
  * last step, saves each changed twin once and emits one `twinReported` entry per device that
  * is due, however many reports of that device the batch held.
+ *
+ * Why reported changes may go upstream later than they are saved: the twin row is what a
+ * PUBACK promises (it is written in the batch's transaction); the outbox entry only carries
+ * that row to the cloud, and only the newest one matters. A chatty device (a mapper polling
+ * every 100 ms) would otherwise cost an outbox write per report. A crash before a deferred
+ * entry is written loses nothing: every twin goes upstream again at the first sync of a run.
  */
 export class TwinLedger {
   private readonly twins: Map<string, DeviceTwinState>;
@@ -15,9 +35,20 @@ export class TwinLedger {
   /** Generation last reported upstream per device (this run): a new one is reported at once. */
   private readonly reportedGeneration = new Map<string, number>();
   private readonly lastUpstreamAt = new Map<string, number>();
+  /** Devices with a reported change not yet upstream because their interval has not passed. */
+  private readonly deferred = new Set<string>();
+  private readonly reportRefreshMs: number;
+  private readonly upstreamIntervalMs: number;
+  private readonly scheduleRelease: (delayMs: number) => void;
+  private readonly now: () => number;
 
   /** Loads the stored twins; `corrupt` lists rows that did not parse (those start empty). */
-  constructor(private readonly store: TwinStore, private readonly reportRefreshMs: number, private readonly now: () => number = Date.now) {
+  constructor(private readonly store: TwinStore, opts: TwinLedgerOptions) {
+    this.reportRefreshMs = opts.reportRefreshMs;
+    this.upstreamIntervalMs = opts.upstreamIntervalMs ?? 0;
+    if (!(this.upstreamIntervalMs >= 0)) throw new RangeError(`upstreamIntervalMs must be >= 0, got ${this.upstreamIntervalMs}`);
+    this.scheduleRelease = opts.scheduleRelease ?? (() => {});
+    this.now = opts.now ?? Date.now;
     const { twins, corrupt } = store.loadAll();
     this.twins = twins;
     this.corrupt = corrupt;
@@ -57,9 +88,60 @@ export class TwinLedger {
   report(device: Device): void {
     const name = device.metadata.name;
     if (!this.twins.has(name)) return;
+    this.deferred.delete(name);
     this.reportedGeneration.set(name, device.metadata.generation ?? 0);
     this.lastUpstreamAt.set(name, this.now());
     this.dueUpstream.add(name);
+  }
+
+  /**
+   * The device reported a change: it goes upstream with this transaction, or, when the device
+   * went upstream less than upstreamIntervalMs ago, with the release after the interval.
+   */
+  reportChange(device: Device): void {
+    const name = device.metadata.name;
+    if (!this.twins.has(name)) return;
+    const wait = (this.lastUpstreamAt.get(name) ?? -Infinity) + this.upstreamIntervalMs - this.now();
+    if (wait <= 0) return this.report(device);
+    if (this.deferred.has(name)) return;
+    this.deferred.add(name);
+    this.scheduleRelease(wait);
+  }
+
+  /**
+   * In a transaction: sends the deferred changes whose interval has passed; returns the ms
+   * until the next one is due, or null when none is left.
+   */
+  releaseDeferred(devices: ReadonlyMap<string, Device>): number | null {
+    const now = this.now();
+    let next: number | null = null;
+    for (const name of this.deferred) {
+      const device = devices.get(name);
+      if (device === undefined) {
+        this.deferred.delete(name);
+        continue;
+      }
+      const wait = (this.lastUpstreamAt.get(name) ?? -Infinity) + this.upstreamIntervalMs - now;
+      if (wait <= 0) this.report(device);
+      else if (next === null || wait < next) {
+        next = wait;
+      }
+    }
+    return next;
+  }
+
+  /** In a transaction: sends every deferred change now (the hub is closing). */
+  releaseAll(devices: ReadonlyMap<string, Device>): void {
+    for (const name of this.deferred) {
+      const device = devices.get(name);
+      if (device !== undefined) this.report(device);
+    }
+    this.deferred.clear();
+  }
+
+  /** Devices whose reported change waits for its interval. */
+  get deferredCount(): number {
+    return this.deferred.size;
   }
 
   /**
@@ -81,6 +163,7 @@ export class TwinLedger {
     this.twins.delete(name);
     this.unsaved.delete(name);
     this.dueUpstream.delete(name);
+    this.deferred.delete(name);
     this.reportedGeneration.delete(name);
     this.lastUpstreamAt.delete(name);
     this.store.delete(name);

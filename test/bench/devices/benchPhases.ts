@@ -5,7 +5,7 @@ import { loadAverage } from '../procStats.js';
 import { splitEvenly } from './benchDevices.js';
 import { ChildRpc } from './childRpc.js';
 import { PUBLISH_COUNT_KEYS, type LoaderTotals, type PhaseResult } from './devicesReport.js';
-import type { WindowFigures } from './latencyRecorder.js';
+import { LatencyRecorder, type WindowFigures } from './latencyRecorder.js';
 import { LoadWindow, type ProcessGroup } from './machineLoad.js';
 
 /** Starting the load generators and running one measured phase against a broker. */
@@ -55,12 +55,40 @@ export interface PhaseSpec {
   maxMessages: number;
 }
 
+/** Where a phase's updates are counted and timed. */
+export interface PhaseConsumer {
+  total(): Promise<number>;
+  window(fromUs: number, toUs: number): Promise<WindowFigures>;
+}
+
+/** A child that records each update it receives (mosquitto's subscriber). */
+export function receivingChild(rpc: ChildRpc): PhaseConsumer {
+  return {
+    total: () => rpc.call({ cmd: 'total' }, z.number(), 30_000),
+    window: (fromUs, toUs) => rpc.call({ cmd: 'window', fromUs, toUs }, WindowSchema, 60_000),
+  };
+}
+
+const AckRecordsSchema = z.object({ sentUs: z.array(z.number()), receivedUs: z.array(z.number()) });
+
+/** The publishers' PUBACKs: for the hub, which acks an update once it is committed. */
+export function publisherAcks(loaders: ChildRpc[]): PhaseConsumer {
+  return {
+    total: async () => (await Promise.all(loaders.map((rpc) => rpc.call({ cmd: 'ackTotal' }, z.number(), 30_000)))).reduce((a, b) => a + b, 0),
+    window: async (fromUs, toUs) => {
+      const merged = new LatencyRecorder();
+      for (const rpc of loaders) merged.addAll(await rpc.call({ cmd: 'acks', fromUs, toUs }, AckRecordsSchema, 60_000));
+      return merged.window(fromUs, toUs);
+    },
+  };
+}
+
 /** Waits until the consumer's count stops moving (it may trail the publishers), at most maxMs. */
-async function settleConsumer(consumer: ChildRpc, maxMs: number): Promise<void> {
+async function settleConsumer(consumer: PhaseConsumer, maxMs: number): Promise<void> {
   const deadline = Date.now() + maxMs;
   let last = -1;
   while (Date.now() < deadline) {
-    const total = await consumer.call({ cmd: 'total' }, z.number(), 30_000);
+    const total = await consumer.total();
     if (total === last) return;
     last = total;
     await sleep(500);
@@ -68,7 +96,7 @@ async function settleConsumer(consumer: ChildRpc, maxMs: number): Promise<void> 
 }
 
 export async function runPhase(
-  loaders: ChildRpc[], consumer: ChildRpc, groups: ProcessGroup[], spec: PhaseSpec, clockTicks: number,
+  loaders: ChildRpc[], consumer: PhaseConsumer, groups: ProcessGroup[], spec: PhaseSpec, clockTicks: number,
 ): Promise<PhaseResult> {
   const durationMs = Math.round(spec.seconds * 1000);
   const window = new LoadWindow(groups, clockTicks);
@@ -89,7 +117,7 @@ export async function runPhase(
   const startUs = Math.max(...results.map((r) => r.startUs));
   const endUs = Math.min(...results.map((r) => r.endUs));
   const fromUs = startUs + spec.warmupSeconds * 1e6 < endUs ? startUs + spec.warmupSeconds * 1e6 : startUs;
-  const measured = await consumer.call({ cmd: 'window', fromUs, toUs: endUs }, WindowSchema, 60_000);
+  const measured = await consumer.window(fromUs, endUs);
   const totals: LoaderTotals = { sent: 0, acked: 0, failed: 0, skippedAtCap: 0, lagDropped: 0, leftInflight: 0, disconnects: 0, maxDrainMs: 0 };
   for (const r of results) {
     for (const key of PUBLISH_COUNT_KEYS) totals[key] += r[key];

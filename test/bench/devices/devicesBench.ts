@@ -41,6 +41,7 @@ const OptionsSchema = z.object({
   hubCpuProf: z.string().min(1).optional(),
   hubLiteMode: z.boolean().default(false),
   hubMaxBatch: z.coerce.number().int().min(1).max(100_000).optional(),
+  hubTwinUpstreamMs: z.coerce.number().int().min(0).max(60_000).optional(),
   dbDir: z.string().min(1).optional(),
   timeoutSeconds: z.coerce.number().min(30).max(86_400),
 });
@@ -64,6 +65,7 @@ function parseOptions(argv: string[]): Options {
     .option('--skip-mosquitto', 'measure the DeviceHub only')
     .option('--db-dir <dir>', 'parent of the temp dir holding the hub\'s database (twins + outbox) (default: the OS temp dir; /dev/shm shows the hub without disk syncs)')
     .option('--hub-max-batch <n>', 'most device messages the hub commits in one transaction (default: the hub\'s, 1000)')
+    .option('--hub-twin-upstream-ms <n>', 'the hub\'s twin upstream interval: a device\'s newest state goes to the outbox at most this often (default: the hub\'s, 500; 0 = with every report)')
     .option('--hub-lite-mode', 'run the DeviceHub child with node --lite-mode, as the edgecore binary runs (no optimizing JIT)')
     .option('--hub-cpu-prof <dir>', 'run the DeviceHub child under node --cpu-prof (profile in <dir>) and print its top functions')
     .option('--timeout-seconds <n>', 'abort the whole run after this long', '1200');
@@ -114,7 +116,8 @@ async function run(opts: Options, res: Resources, dir: string, hubDbDir: string,
       rate: (saturated) => opts.pacedRate ?? opts.pacedFraction * saturated.measured.perSecond,
     },
     subscriberQos: opts.subscriberQos, hubCpuProfDir, hubNodeFlags: opts.hubLiteMode ? ['--lite-mode'] : [],
-    ...(opts.hubMaxBatch !== undefined ? { hubMaxBatch: opts.hubMaxBatch } : {}), log,
+    ...(opts.hubMaxBatch !== undefined ? { hubMaxBatch: opts.hubMaxBatch } : {}),
+    ...(opts.hubTwinUpstreamMs !== undefined ? { hubTwinUpstreamMs: opts.hubTwinUpstreamMs } : {}), log,
   };
   const hub = await runDeviceHub(settings, res);
   const pacedRate = hub.result.phases.find((p) => p.mode === 'paced')?.offeredPerSecond ?? null;

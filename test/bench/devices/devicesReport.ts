@@ -40,7 +40,7 @@ export interface PhaseResult {
   loaders: LoaderTotals;
   /** PUBACKs the publishers got per second of sending. */
   publisherAckedPerSecond: number;
-  /** At the consumer (twin engine + outbox, or mosquitto's subscriber), in the steady-state window. */
+  /** Hub: at the publishers' PUBACKs (sent after the commit); mosquitto: at its subscriber. In the steady-state window. */
   measured: WindowFigures;
   machineBusyPercent: number;
   processes: Record<string, GroupFigures>;
@@ -141,7 +141,7 @@ function phaseLines(p: PhaseResult, consumerLabel: string): string[] {
 }
 
 function targetLines(t: TargetResult, nodeFlags: string[] = []): string[] {
-  const label = t.target === 'devicehub' ? 'persisted (twin + outbox, committed)' : 'delivered to subscriber';
+  const label = t.target === 'devicehub' ? 'persisted (twin committed; timed to its PUBACK)' : 'delivered to subscriber';
   return [
     `${t.target === 'devicehub' ? `DeviceHub (aedes + twin engine + SQLite, own process${nodeFlags.length > 0 ? `, node ${nodeFlags.join(' ')}` : ''})` : 'mosquitto (Debian, persistence off) + 1 subscriber process'}:`,
     `  connect: ${f(t.connectMs / 1000, 2)} s for all devices; broker RSS with all connected, idle: ${f(t.brokerRssIdleMiB)} MiB`,
@@ -162,7 +162,8 @@ export function summaryText(r: DevicesBenchReport): string {
     `   load average at start ${r.loadAverageStart.join(' ')}, at end ${r.loadAverageEnd.join(' ')} `
       + '(everything — brokers, loaders, subscriber — shares these cores)',
     `   hub databases in ${r.hubDbDir}: ${diskText(r.disk.before)} before the run, ${diskText(r.disk.after)} after it`,
-    '   (synced single-row SQLite commits, WAL + synchronous=FULL; the hub commits twins + outbox of all reports of one event-loop turn at once)',
+    '   (synced single-row SQLite commits, WAL + synchronous=FULL; the hub commits the twins of all reports of one event-loop turn at once,',
+    '    with the outbox entries that are due: a device\'s newest state at most once per twin upstream interval)',
     ...targetLines(r.devicehub, r.hubNodeFlags),
     ...(r.mosquitto ? targetLines(r.mosquitto) : ['mosquitto: skipped']),
     'targets (issue 4):',

@@ -3,9 +3,10 @@ import { summarizeLatencies, type LatencySummary } from '../figures.js';
 
 /**
  * Send and receive times of the benchmark's reported updates, on one time axis shared by every
- * process of a run: microseconds since `t0Ms` (a Date.now() value the parent picks). The sender
- * puts its time into the payload's `counter` (an int property of the model); the consumer (the
- * hub's upstream callback, or mosquitto's subscriber) records it next to its own time.
+ * process of a run: microseconds since `t0Ms` (a Date.now() value the parent picks). Against
+ * mosquitto the sender puts its time into the payload's `counter` (an int property of the
+ * model) and the subscriber records it next to its own; against the hub, whose PUBACK follows
+ * the commit, each loader records send and PUBACK time itself.
  */
 
 /** Microseconds since t0Ms on this process's high-resolution wall clock. */
@@ -53,6 +54,25 @@ export class LatencyRecorder {
     this.sent[chunk]![at] = sentUs;
     this.received[chunk]![at] = receivedUs;
     this.size++;
+  }
+
+  /** The records received within [fromUs, toUs), to merge several recorders' (addAll). */
+  between(fromUs: number, toUs: number): { sentUs: number[]; receivedUs: number[] } {
+    const sentUs: number[] = [];
+    const receivedUs: number[] = [];
+    for (let i = 0; i < this.size; i++) {
+      const chunk = Math.floor(i / this.chunkSize);
+      const at = i % this.chunkSize;
+      const received = this.received[chunk]![at]!;
+      if (received < fromUs || received >= toUs) continue;
+      sentUs.push(this.sent[chunk]![at]!);
+      receivedUs.push(received);
+    }
+    return { sentUs, receivedUs };
+  }
+
+  addAll(records: { sentUs: readonly number[]; receivedUs: readonly number[] }): void {
+    records.sentUs.forEach((sent, i) => this.add(sent, records.receivedUs[i]!));
   }
 
   /** Throughput and latency of the messages received within [fromUs, toUs). */

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { reportedPayload, reportedTopic } from './benchDevices.js';
 import { serveRpc } from './childRpc.js';
 import type { PublishCounts } from './devicesReport.js';
-import { microsSince } from './latencyRecorder.js';
+import { LatencyRecorder, microsSince } from './latencyRecorder.js';
 
 const RequestSchema = z.discriminatedUnion('cmd', [
   z.object({
@@ -21,6 +21,8 @@ const RequestSchema = z.discriminatedUnion('cmd', [
     cmd: z.literal('run'), mode: z.enum(['saturate', 'paced']), durationMs: z.number().int().min(1), maxMessages: z.number().int().min(1),
     inflight: z.number().int().min(1), ratePerSecond: z.number().min(0), drainTimeoutMs: z.number().int(),
   }),
+  z.object({ cmd: z.literal('acks'), fromUs: z.number(), toUs: z.number() }),
+  z.object({ cmd: z.literal('ackTotal') }),
   z.object({ cmd: z.literal('close') }),
 ]);
 type RunRequest = Extract<z.infer<typeof RequestSchema>, { cmd: 'run' }>;
@@ -41,6 +43,8 @@ const devices: SimDevice[] = [];
 let t0Ms = 0;
 let seq = 0;
 let disconnects = 0;
+/** Send and PUBACK time of every acknowledged publish (the hub acks only what it committed). */
+const acks = new LatencyRecorder();
 
 function connectOne(port: number, name: string, password: string, timeoutMs: number): Promise<SimDevice> {
   return new Promise((resolve, reject) => {
@@ -114,7 +118,10 @@ function run(req: RunRequest): Promise<RunResult> {
         device.inflight--;
         inflight--;
         if (err) r.failed++;
-        else r.acked++;
+        else {
+          r.acked++;
+          acks.add(sentUs, microsSince(t0Ms));
+        }
         if (closedLoop && open() && device.client.connected) publish(device, true);
         if (inflight === 0) {
           if (finished) onDrained?.();
@@ -159,6 +166,10 @@ serveRpc(async (raw) => {
     case 'run':
       if (devices.length === 0) throw new Error('no devices connected');
       return run(request);
+    case 'acks':
+      return acks.between(request.fromUs, request.toUs);
+    case 'ackTotal':
+      return acks.total;
     case 'close': {
       const all = devices.splice(0);
       await Promise.all(all.map((d) => d.client.endAsync(true)));
