@@ -1,5 +1,8 @@
+import Database from 'better-sqlite3';
+import { connectAsync } from 'mqtt';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, Fleet, type Cloud, type Edge } from '../helpers/fleet.js';
@@ -143,5 +146,42 @@ describe.skipIf(!HAVE_MOSQUITTO)('device twins through cloud, edge and real MQTT
       sleep(300).then(() => pub('thermo-1', 'ef/devices/thermo-1/twin/get', '{}')),
     ]);
     expect(whole![0]).toMatchObject({ reported: { temperature: 21.25 } });
+  });
+
+  it('a change still waiting for its twin upstream interval when edgecore is killed reaches the cloud after the restart', async () => {
+    // A long interval makes the wait certain: every twin went upstream at the restart's first
+    // sync, so the report below is saved before its PUBACK but held back from the outbox.
+    await edge.proc.kill9();
+    edge = await fleet.startEdge({
+      node: 'edge-1', cloudUrl: `http://127.0.0.1:${proxy.port}`, dataDir: edge.dataDir,
+      extra: ['--mqtt-port', String(mqttPort), '--twin-upstream-interval-ms', '60000'],
+    });
+    await waitFor('edge connected', async () => (await fleet.edgeStatus(edge)).link.state === 'connected');
+    // The device stays connected (mqtt.js): a disconnect is a status change, which would take
+    // the held-back change upstream with it.
+    const device = await connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
+      clientId: 'thermo-1-long', username: 'thermo-1', password: passwords['thermo-1']!, protocolVersion: 4, reconnectPeriod: 0,
+    });
+    device.on('error', () => {});
+    // Its coming online goes upstream in a transaction of its own first (a report in the same
+    // transaction would go with it).
+    await waitFor('device online at the edge', async () =>
+      ((await fleet.edgeStatus(edge)) as unknown as { mqtt: { devices: { name: string; online: boolean }[] } }).mqtt.devices.some((d) => d.name === 'thermo-1' && d.online));
+    await device.publishAsync('ef/devices/thermo-1/twin/reported', JSON.stringify({ properties: { temperature: 23.5 } }), { qos: 1 });
+    const db = new Database(join(edge.dataDir, 'edge.db'), { readonly: true });
+    try {
+      const row = db.prepare<[string], { reported: string }>('SELECT reported FROM device_twins WHERE device = ?').get('thermo-1');
+      expect(JSON.parse(row!.reported)).toMatchObject({ temperature: 23.5 });
+      const queued = db.prepare<[], { body: string }>("SELECT body FROM outbox WHERE kind = 'twinReported' AND key = 'thermo-1'").all();
+      expect(queued.map((r) => (JSON.parse(r.body) as { twin: { reported: { temperature?: number } } }).twin.reported.temperature)).not.toContain(23.5);
+    } finally {
+      db.close();
+    }
+    await sleep(500);
+    expect((await twin('thermo-1')).reported.temperature).not.toBe(23.5);
+    await edge.proc.kill9();
+    await device.endAsync(true);
+    edge = await fleet.startEdge({ node: 'edge-1', cloudUrl: `http://127.0.0.1:${proxy.port}`, dataDir: edge.dataDir, extra: ['--mqtt-port', String(mqttPort)] });
+    await waitFor('cloud twin converged after the restart', async () => (await twin('thermo-1')).reported.temperature === 23.5, 30_000);
   });
 });

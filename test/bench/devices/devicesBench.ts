@@ -40,6 +40,7 @@ const OptionsSchema = z.object({
   skipMosquitto: z.boolean().default(false),
   hubCpuProf: z.string().min(1).optional(),
   hubLiteMode: z.boolean().default(false),
+  hubNodeFlag: z.array(z.string().regex(/^--[a-z0-9-]+(=[\w.-]+)?$/, 'must be a node/V8 flag such as --max-semi-space-size=1')).default([]),
   hubMaxBatch: z.coerce.number().int().min(1).max(100_000).optional(),
   hubTwinUpstreamMs: z.coerce.number().int().min(0).max(60_000).optional(),
   dbDir: z.string().min(1).optional(),
@@ -67,6 +68,7 @@ function parseOptions(argv: string[]): Options {
     .option('--hub-max-batch <n>', 'most device messages the hub commits in one transaction (default: the hub\'s, 1000)')
     .option('--hub-twin-upstream-ms <n>', 'the hub\'s twin upstream interval: a device\'s newest state goes to the outbox at most this often (default: the hub\'s, 500; 0 = with every report)')
     .option('--hub-lite-mode', 'run the DeviceHub child with node --lite-mode, as the edgecore binary runs (no optimizing JIT)')
+    .option('--hub-node-flag <flag...>', 'more node/V8 flags for the DeviceHub child (e.g. --hub-node-flag=--no-opt)')
     .option('--hub-cpu-prof <dir>', 'run the DeviceHub child under node --cpu-prof (profile in <dir>) and print its top functions')
     .option('--timeout-seconds <n>', 'abort the whole run after this long', '1200');
   return parseBenchOptions('devicesBench', program, OptionsSchema, argv);
@@ -115,7 +117,7 @@ async function run(opts: Options, res: Resources, dir: string, hubDbDir: string,
       ...phaseBase, inflight: opts.pacedInflight,
       rate: (saturated) => opts.pacedRate ?? opts.pacedFraction * saturated.measured.perSecond,
     },
-    subscriberQos: opts.subscriberQos, hubCpuProfDir, hubNodeFlags: opts.hubLiteMode ? ['--lite-mode'] : [],
+    subscriberQos: opts.subscriberQos, hubCpuProfDir, hubNodeFlags: [...(opts.hubLiteMode ? ['--lite-mode'] : []), ...opts.hubNodeFlag],
     ...(opts.hubMaxBatch !== undefined ? { hubMaxBatch: opts.hubMaxBatch } : {}),
     ...(opts.hubTwinUpstreamMs !== undefined ? { hubTwinUpstreamMs: opts.hubTwinUpstreamMs } : {}), log,
   };

@@ -16,6 +16,10 @@ export const FLAG_SETS: FlagSet[] = [
   { name: 'semi1+lite', flags: ['--max-semi-space-size=1', '--lite-mode'] },
   { name: 'semi1+lite+size', flags: ['--max-semi-space-size=1', '--lite-mode', '--optimize-for-size'] },
   { name: 'semi1+lite+size+1gc', flags: ['--max-semi-space-size=1', '--lite-mode', '--optimize-for-size', '--single-threaded-gc'] },
+  // No optimizing compiler but the baseline compiler and the rest of V8 as usual: a middle way
+  // between the default and --lite-mode for device-heavy nodes (the hub is CPU-bound).
+  { name: 'noopt', flags: ['--no-opt'] },
+  { name: 'semi1+noopt', flags: ['--max-semi-space-size=1', '--no-opt'] },
   { name: 'jitless+semi1', flags: ['--jitless', '--max-semi-space-size=1'] },
 ];
 
