@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -246,6 +247,28 @@ describe('outbox', () => {
     const reopened = open('meta.db', { maxEvents: 1 });
     expect(reopened.outboxStats()).toEqual({ depth: 2, dropped: 4, oldestSeq: 1 });
     expect(reopened.pending(10).map((e) => e.seq)).toEqual([1, 6]);
+  });
+
+  it('keeps the spool bound exact through acks and restarts, recounting a file whose counter is off', () => {
+    const store = MetaStore.open(join(dir, 'meta.db'), { maxEvents: 3 });
+    for (let i = 1; i <= 3; i++) store.enqueue('event', 'e', event(`R${i}`));
+    store.ackUpTo(2);
+    // Two slots came free: two more fit, the third pushes out the oldest.
+    store.enqueue('event', 'e', event('R4'));
+    store.enqueue('event', 'e', event('R5'));
+    expect(store.outboxStats()).toMatchObject({ depth: 3, dropped: 0 });
+    store.enqueue('event', 'e', event('R6'));
+    expect(store.pending(10).map((e) => (e.kind === 'event' ? e.body.reason : e.kind))).toEqual(['R4', 'R5', 'R6']);
+    expect(store.outboxStats()).toMatchObject({ depth: 3, dropped: 1 });
+    store.close();
+    // A counter that disagrees with the rows (an older file, a hand edit) is rebuilt at open.
+    const raw = new Database(join(dir, 'meta.db'));
+    raw.prepare("UPDATE state SET value = '0' WHERE key = 'spooled'").run();
+    raw.close();
+    const reopened = open('meta.db', { maxEvents: 3 });
+    reopened.enqueue('event', 'e', event('R7'));
+    expect(reopened.pending(10).map((e) => (e.kind === 'event' ? e.body.reason : e.kind))).toEqual(['R5', 'R6', 'R7']);
+    expect(reopened.outboxStats()).toMatchObject({ depth: 3, dropped: 2 });
   });
 
   it('drops events older than maxEventAgeMs', () => {

@@ -32,6 +32,8 @@ export interface OutboxStats {
   oldestSeq: number | null;
 }
 
+const AGE_PRUNE_EVERY_MS = 1_000;
+
 /** Kinds where only the newest entry per key matters (a status, a twin's reported section). */
 const COALESCING = new Set<UpstreamKind>(['workloadStatus', 'twinReported']);
 
@@ -63,6 +65,9 @@ export class Outbox {
   private readonly dropEventsBefore: Database.Statement<[number]>;
   private readonly selectPending: Database.Statement<[number], OutboxRow>;
   private readonly deleteUpTo: Database.Statement<[number]>;
+  private readonly countEventsUpTo: Database.Statement<[number], { n: number }>;
+  /** When the age bound was last applied (a full scan; once a second is plenty for a bound of days). */
+  private lastAgePruneAt = -Infinity;
   private readonly stats: Database.Statement<[], { depth: number; oldest: number | null }>;
   private readonly enqueueTx: (rows: readonly { kind: UpstreamKind; key: string; body: string }[]) => number[];
   private readonly pruneTx: () => void;
@@ -79,41 +84,53 @@ export class Outbox {
     // Events and telemetry batches are the bounded spool: they share the count and age limits.
     this.countEvents = db.prepare(`SELECT count(*) AS n FROM outbox WHERE kind IN ('event', 'telemetry')`);
     this.dropOldestEvents = db.prepare(
-      `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE kind IN ('event', 'telemetry') ORDER BY seq LIMIT ?)`);
+      // NOT INDEXED: walk the table in seq order and stop after LIMIT rows; the kind index would
+      // make SQLite sort every spooled row first (milliseconds per enqueue with a full spool).
+      `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox NOT INDEXED WHERE kind IN ('event', 'telemetry') ORDER BY seq LIMIT ?)`);
     this.dropEventsBefore = db.prepare(`DELETE FROM outbox WHERE kind IN ('event', 'telemetry') AND created_at < ?`);
     this.selectPending = db.prepare('SELECT seq, kind, key, body FROM outbox ORDER BY seq LIMIT ?');
     this.deleteUpTo = db.prepare('DELETE FROM outbox WHERE seq <= ?');
+    // NOT INDEXED: a range of the primary key (what the ack removes), not every spooled row.
+    this.countEventsUpTo = db.prepare(`SELECT count(*) AS n FROM outbox NOT INDEXED WHERE seq <= ? AND kind IN ('event', 'telemetry')`);
     this.stats = db.prepare('SELECT count(*) AS depth, min(seq) AS oldest FROM outbox');
 
     const enqueue = db.transaction((rows: readonly { kind: UpstreamKind; key: string; body: string }[]): number[] => {
       let seq = this.state.getNumber(STATE_KEYS.lastSeq);
       const createdAt = this.now();
-      let spooled = false;
+      let spooled = 0;
       const seqs = rows.map(({ kind, key, body }) => {
         seq++;
         // Only the newest status of a workload matters; the superseded entry is dropped and the
         // new one goes to the back of the queue with a fresh seq (the cloud keeps the latest seq).
         if (COALESCING.has(kind)) this.deleteStatusKey.run(kind, key);
         this.insert.run(seq, kind, key, body, createdAt);
-        if (kind === 'event' || kind === 'telemetry') spooled = true;
+        if (kind === 'event' || kind === 'telemetry') spooled++;
         return seq;
       });
       this.state.setNumber(STATE_KEYS.lastSeq, seq);
-      if (spooled) this.pruneEvents();
+      if (spooled > 0) {
+        this.state.setNumber(STATE_KEYS.spooled, this.state.getNumber(STATE_KEYS.spooled) + spooled);
+        this.pruneEvents();
+      }
       return seqs;
     });
     this.enqueueTx = (rows) => enqueue.immediate(rows);
     const prune = db.transaction(() => this.pruneEvents());
     this.pruneTx = () => prune.immediate();
+    const recount = db.transaction(() => this.state.setNumber(STATE_KEYS.spooled, this.countEvents.get()!.n));
     const ack = db.transaction((upTo: number): number => {
       // If the cloud holds seqs this database never issued (e.g. the file was restored from a
       // backup under the same epoch), new entries must still get seqs above them, or the cloud
       // would take them for duplicates and drop them.
       if (upTo > this.state.getNumber(STATE_KEYS.lastSeq)) this.state.setNumber(STATE_KEYS.lastSeq, upTo);
+      const events = this.countEventsUpTo.get(upTo)!.n;
+      if (events > 0) this.state.setNumber(STATE_KEYS.spooled, Math.max(0, this.state.getNumber(STATE_KEYS.spooled) - events));
       return this.deleteUpTo.run(upTo).changes;
     });
     this.ackTx = (upTo) => ack.immediate(upTo);
-    // Limits may have been lowered since the last run; apply them before anything is sent.
+    // The spool counter is rebuilt from the rows (a file from before it existed, or edited by hand),
+    // and limits may have been lowered since the last run: apply them before anything is sent.
+    recount.immediate();
     this.pruneTx();
   }
 
@@ -165,9 +182,18 @@ export class Outbox {
 
   /** Drops events past the age and count bounds, counting them. Call inside a transaction. */
   private pruneEvents(): void {
-    let dropped = this.dropEventsBefore.run(this.now() - this.limits.maxEventAgeMs).changes;
-    const excess = this.countEvents.get()!.n - this.limits.maxEvents;
-    if (excess > 0) dropped += this.dropOldestEvents.run(excess).changes;
-    if (dropped > 0) this.state.setNumber(STATE_KEYS.dropped, this.state.getNumber(STATE_KEYS.dropped) + dropped);
+    const now = this.now();
+    let dropped = 0;
+    if (now - this.lastAgePruneAt >= AGE_PRUNE_EVERY_MS) {
+      this.lastAgePruneAt = now;
+      dropped += this.dropEventsBefore.run(now - this.limits.maxEventAgeMs).changes;
+    }
+    const spooled = this.state.getNumber(STATE_KEYS.spooled) - dropped;
+    const excess = spooled - this.limits.maxEvents;
+    // Oldest first, by seq: the scan stops after `excess` rows, however full the spool is.
+    const overflow = excess > 0 ? this.dropOldestEvents.run(excess).changes : 0;
+    if (dropped + overflow === 0) return;
+    this.state.setNumber(STATE_KEYS.spooled, Math.max(0, spooled - overflow));
+    this.state.setNumber(STATE_KEYS.dropped, this.state.getNumber(STATE_KEYS.dropped) + dropped + overflow);
   }
 }

@@ -19,6 +19,12 @@ export const STATE_KEYS = {
   lastSeq: 'lastSeq',
   /** Events dropped by the outbox bounds, reported upstream so operators know data was lost. */
   dropped: 'dropped',
+  /**
+   * Events and telemetry batches in the outbox (the bounded spool), kept with every change so
+   * the bound is checked without counting rows: a count per enqueue cost milliseconds once the
+   * spool was full during an outage. Recounted at every open.
+   */
+  spooled: 'spooled',
 } as const;
 
 const MIGRATIONS: readonly string[] = [

@@ -43,11 +43,26 @@ export function reportedPayload(seq: number, sentUs: number): string {
   return `{"properties":{"temperature":${temperature},"counter":${sentUs}}}`;
 }
 
-/** The send time out of a reported payload, or undefined when it holds none. */
+export function telemetryTopic(device: string): string {
+  return `ef/devices/${device}/telemetry`;
+}
+
+/** One telemetry sample (timestamped by the edge) carrying the send time, like a report. */
+export function telemetryPayload(seq: number, sentUs: number): string {
+  const temperature = 20 + (seq % 200) / 10;
+  return `{"values":{"temperature":${temperature},"counter":${sentUs}}}`;
+}
+
+/** Whether a device's n-th publish (from 0) is telemetry: every `every`-th one; never when every is 0. */
+export function isTelemetryTurn(n: number, every: number): boolean {
+  return every > 0 && n % every === every - 1;
+}
+
+/** The send time out of a reported or telemetry payload, or undefined when it holds none. */
 export function sentTimeOf(payload: Buffer | string): number | undefined {
   try {
-    const parsed: unknown = JSON.parse(payload.toString());
-    const counter = (parsed as { properties?: { counter?: unknown } } | null)?.properties?.counter;
+    const parsed = JSON.parse(payload.toString()) as { properties?: { counter?: unknown }; values?: { counter?: unknown } } | null;
+    const counter = parsed?.properties?.counter ?? parsed?.values?.counter;
     return typeof counter === 'number' && Number.isInteger(counter) ? counter : undefined;
   } catch {
     return undefined;

@@ -18,7 +18,7 @@ export const WindowSchema: z.ZodType<WindowFigures> = z.object({
   perSecondTimeline: z.array(z.object({ count: z.number(), maxLatencyMs: z.number() })),
 });
 const RunResultSchema = z.object({
-  sent: z.number(), acked: z.number(), failed: z.number(), skippedAtCap: z.number(), lagDropped: z.number(),
+  sent: z.number(), acked: z.number(), telemetrySent: z.number(), telemetryAcked: z.number(), failed: z.number(), skippedAtCap: z.number(), lagDropped: z.number(),
   leftInflight: z.number(), startUs: z.number(), endUs: z.number(), drainMs: z.number(), disconnects: z.number(),
 });
 
@@ -53,6 +53,8 @@ export interface PhaseSpec {
   ratePerSecond: number;
   /** Bound on publishes over all loaders. */
   maxMessages: number;
+  /** Every n-th publish of a device is a telemetry sample (0: reports only). */
+  telemetryEvery: number;
 }
 
 /** Where a phase's updates are counted and timed. */
@@ -103,6 +105,7 @@ export async function runPhase(
   const runs = Promise.all(loaders.map((rpc) => rpc.call({
     cmd: 'run', mode: spec.mode, durationMs, maxMessages: Math.max(1, Math.ceil(spec.maxMessages / loaders.length)),
     inflight: spec.inflight, ratePerSecond: spec.ratePerSecond / loaders.length, drainTimeoutMs: 15_000,
+    telemetryEvery: spec.telemetryEvery,
   }, RunResultSchema, durationMs + 60_000)));
   // The load figures cover the sending time only, not the drain.
   const sending = sleep(durationMs).then(() => ({ load: window.stop(), loadAvg: loadAverage() }));
@@ -118,7 +121,7 @@ export async function runPhase(
   const endUs = Math.min(...results.map((r) => r.endUs));
   const fromUs = startUs + spec.warmupSeconds * 1e6 < endUs ? startUs + spec.warmupSeconds * 1e6 : startUs;
   const measured = await consumer.window(fromUs, endUs);
-  const totals: LoaderTotals = { sent: 0, acked: 0, failed: 0, skippedAtCap: 0, lagDropped: 0, leftInflight: 0, disconnects: 0, maxDrainMs: 0 };
+  const totals: LoaderTotals = { sent: 0, acked: 0, telemetrySent: 0, telemetryAcked: 0, failed: 0, skippedAtCap: 0, lagDropped: 0, leftInflight: 0, disconnects: 0, maxDrainMs: 0 };
   for (const r of results) {
     for (const key of PUBLISH_COUNT_KEYS) totals[key] += r[key];
     totals.maxDrainMs = Math.max(totals.maxDrainMs, r.drainMs);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Devices benchmark (issue 4): N devices (mqtt.js, spread over a few load processes) publish
- * QoS 1 `ef/devices/<id>/twin/reported` against the edge's DeviceHub (own process, upstream into
+ * QoS 1 `ef/devices/<id>/twin/reported` (and every n-th time a `telemetry` sample) against the edge's DeviceHub (own process, upstream into
  * a real MetaStore outbox), then the same load against Debian's mosquitto with one subscriber.
  * Measures persisted (resp. delivered) updates/s, device→twin latency, broker RSS/CPU and the
  * machine's load, and prints them beside the issue's targets.
@@ -35,6 +35,7 @@ const OptionsSchema = z.object({
   pacedInflight: z.coerce.number().int().min(1).max(1000),
   skipPaced: z.boolean().default(false),
   maxMessages: z.coerce.number().int().min(1).max(100_000_000),
+  telemetryEvery: z.coerce.number().int().min(0).max(1_000_000),
   connectConcurrency: z.coerce.number().int().min(1).max(10_000),
   subscriberQos: z.coerce.number().int().min(0).max(1).transform((q) => (q === 0 ? 0 : 1) as 0 | 1),
   skipMosquitto: z.boolean().default(false),
@@ -60,6 +61,7 @@ function parseOptions(argv: string[]): Options {
     .option('--paced-fraction <x>', 'paced phase rate as a share of the DeviceHub saturated rate', '0.5')
     .option('--paced-inflight <n>', 'paced phase: a device with this many unacked publishes skips its turn', '8')
     .option('--skip-paced', 'run the saturated phase only')
+    .option('--telemetry-every <n>', 'every n-th publish of a device is a telemetry sample instead of a twin report (0: reports only)', '5')
     .option('--max-messages <n>', 'bound on publishes per phase, over all devices', '5000000')
     .option('--connect-concurrency <n>', 'connections being set up at once, over all loaders', '50')
     .option('--subscriber-qos <n>', 'QoS of the mosquitto subscriber (0 or 1)', '1')
@@ -108,7 +110,7 @@ async function run(opts: Options, res: Resources, dir: string, hubDbDir: string,
   const hubCpuProfDir = opts.hubCpuProf ? resolve(opts.hubCpuProf) : null;
   if (hubCpuProfDir) mkdirSync(hubCpuProfDir, { recursive: true });
   const warmupSeconds = opts.warmupSeconds ?? Math.min(2, opts.seconds / 5);
-  const phaseBase = { seconds: opts.seconds, warmupSeconds, maxMessages: opts.maxMessages };
+  const phaseBase = { seconds: opts.seconds, warmupSeconds, maxMessages: opts.maxMessages, telemetryEvery: opts.telemetryEvery };
   const settings: RunSettings = {
     dir, hubDbDir, devices: names, devicesFile, password, t0Ms: Date.now(), loaders: Math.min(opts.loaders, opts.devices),
     connectConcurrency: opts.connectConcurrency, clockTicks: clockTicksPerSecond(),

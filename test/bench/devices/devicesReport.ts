@@ -13,8 +13,12 @@ export const TARGETS = {
 
 /** What one loader counts while publishing; summed over loaders for a phase. */
 export interface PublishCounts {
+  /** All publishes, telemetry included. */
   sent: number;
   acked: number;
+  /** Of those, telemetry samples (the rest are twin reports). */
+  telemetrySent: number;
+  telemetryAcked: number;
   failed: number;
   /** paced: a due publish skipped because its device had `inflight` unacked already, or was offline. */
   skippedAtCap: number;
@@ -24,7 +28,7 @@ export interface PublishCounts {
   disconnects: number;
 }
 
-export const PUBLISH_COUNT_KEYS = ['sent', 'acked', 'failed', 'skippedAtCap', 'lagDropped', 'leftInflight', 'disconnects'] as const satisfies readonly (keyof PublishCounts)[];
+export const PUBLISH_COUNT_KEYS = ['sent', 'acked', 'telemetrySent', 'telemetryAcked', 'failed', 'skippedAtCap', 'lagDropped', 'leftInflight', 'disconnects'] as const satisfies readonly (keyof PublishCounts)[];
 
 export interface LoaderTotals extends PublishCounts {
   maxDrainMs: number;
@@ -105,13 +109,15 @@ export function targetChecks(hub: TargetResult, mosquitto: TargetResult | null):
   const mosqSat = phase(mosquitto, 'saturate');
   const hubPaced = phase(hub, 'paced');
   const hubRate = hubSat?.measured.perSecond ?? null;
+  // The persisted-updates target is about twin reports: telemetry samples in the mix are left out.
+  const reportShare = hubSat && hubSat.loaders.acked > 0 ? (hubSat.loaders.acked - hubSat.loaders.telemetryAcked) / hubSat.loaders.acked : 1;
   const mosqRate = mosqSat?.measured.perSecond ?? null;
   const ratio = hubRate !== null && mosqRate !== null && mosqRate > 0 ? hubRate / mosqRate : null;
   const latencyPhase = hubPaced ?? hubSat;
   const p99 = latencyPhase && latencyPhase.measured.count > 0 ? latencyPhase.measured.latencyMs.p99 : null;
   return {
     throughputRatio: check(TARGETS.throughputRatio, ratio === null ? null : Math.round(ratio * 1000) / 1000, true),
-    persistedPerSecond: check(TARGETS.persistedPerSecond, hubRate === null ? null : Math.round(hubRate), true),
+    persistedPerSecond: check(TARGETS.persistedPerSecond, hubRate === null ? null : Math.round(hubRate * reportShare), true),
     p99Ms: { ...check(TARGETS.p99Ms, p99, false), phase: latencyPhase?.mode ?? 'none' },
   };
 }
@@ -133,7 +139,7 @@ function phaseLines(p: PhaseResult, consumerLabel: string): string[] {
     `    ${consumerLabel}: ${f(m.perSecond, 0)}/s over ${f(m.windowSeconds, 1)} s steady state (${m.count} messages); `
       + `latency p50 ${f(lat.p50)} / p90 ${f(lat.p90)} / p99 ${f(lat.p99)} / max ${f(lat.max)} ms`,
     `    per second: ${m.perSecondTimeline.map((s) => `${s.count}@${f(s.maxLatencyMs, 0)}`).join(' ')} (messages@max latency ms)`,
-    `    publishers: sent ${l.sent}, acked ${l.acked} (${f(p.publisherAckedPerSecond, 0)}/s), failed ${l.failed}, `
+    `    publishers: sent ${l.sent} (${l.telemetrySent} of them telemetry), acked ${l.acked} (${f(p.publisherAckedPerSecond, 0)}/s), failed ${l.failed}, `
       + `left unacked ${l.leftInflight}, disconnects ${l.disconnects}`
       + (p.mode === 'paced' ? `, skipped at cap ${l.skippedAtCap}, dropped by lagging loaders ${l.lagDropped}` : ''),
     `    load: machine ${f(p.machineBusyPercent, 0)} % busy (all cores), loadavg ${p.loadAverage.join(' ')}; ${procs}`,
@@ -141,7 +147,7 @@ function phaseLines(p: PhaseResult, consumerLabel: string): string[] {
 }
 
 function targetLines(t: TargetResult, nodeFlags: string[] = []): string[] {
-  const label = t.target === 'devicehub' ? 'persisted (twin committed; timed to its PUBACK)' : 'delivered to subscriber';
+  const label = t.target === 'devicehub' ? 'taken in (reports committed to the twin, telemetry batched; timed to the PUBACK)' : 'delivered to subscriber';
   return [
     `${t.target === 'devicehub' ? `DeviceHub (aedes + twin engine + SQLite, own process${nodeFlags.length > 0 ? `, node ${nodeFlags.join(' ')}` : ''})` : 'mosquitto (Debian, persistence off) + 1 subscriber process'}:`,
     `  connect: ${f(t.connectMs / 1000, 2)} s for all devices; broker RSS with all connected, idle: ${f(t.brokerRssIdleMiB)} MiB`,
@@ -169,7 +175,7 @@ export function summaryText(r: DevicesBenchReport): string {
     'targets (issue 4):',
     `  DeviceHub ÷ mosquitto throughput (saturated): ${t.throughputRatio.actual === null ? 'n/a' : f(t.throughputRatio.actual, 2)}× `
       + `(target ≥ ${t.throughputRatio.target}×) ${verdict(t.throughputRatio)}`,
-    `  persisted reported updates/s (saturated): ${t.persistedPerSecond.actual ?? 'n/a'} (target ≥ ${t.persistedPerSecond.target}) ${verdict(t.persistedPerSecond)}`,
+    `  persisted reported updates/s (saturated; telemetry in the mix not counted): ${t.persistedPerSecond.actual ?? 'n/a'} (target ≥ ${t.persistedPerSecond.target}) ${verdict(t.persistedPerSecond)}`,
     `  p99 device→twin latency (${t.p99Ms.phase}): ${t.p99Ms.actual === null ? 'n/a' : f(t.p99Ms.actual)} ms (target < ${t.p99Ms.target} ms) ${verdict(t.p99Ms)}`,
     ...(r.hubCpuProfile ? [`DeviceHub CPU profile of the saturated phase (${r.hubCpuProfile.file}):`, r.hubCpuProfile.top.trimEnd()] : []),
     `(total ${f(r.totalSeconds)} s)`,

@@ -27,6 +27,8 @@ const RequestSchema = z.discriminatedUnion('cmd', [
 let hub: DeviceHub | null = null;
 let meta: MetaStore | null = null;
 let upstreamEntries = 0;
+/** Telemetry samples handed to the outbox (batched by the hub, ≤ 1 s). */
+let telemetrySamples = 0;
 let upstreamFailures = 0;
 let commits = 0;
 let rollbacks = 0;
@@ -46,6 +48,7 @@ function onUpstream(entries: DeviceUpstreamEntry[]): void {
     return;
   }
   upstreamEntries += entries.length;
+  for (const entry of entries) if (entry.kind === 'telemetry') telemetrySamples += entry.body.samples.length;
 }
 
 serveRpc(async (raw) => {
@@ -76,6 +79,7 @@ serveRpc(async (raw) => {
         refused: status.messages.refused,
         reportedVersionSum: status.devices.reduce((sum, d) => sum + d.reportedVersion, 0),
         upstreamEntries,
+        telemetrySamples,
         upstreamFailures,
         outboxDepth: meta!.outboxStats().depth,
         commits,

@@ -1,13 +1,14 @@
 /**
  * A load generator: one MQTT 3.1.1 connection per device (mqtt.js), each logging in as its
- * device, publishing `ef/devices/<id>/twin/reported` at QoS 1. Two modes, both bounded in time
+ * device, publishing `ef/devices/<id>/twin/reported` at QoS 1, every `telemetryEvery`-th publish
+ * of a device a `telemetry` sample instead (0: reports only). Two modes, both bounded in time
  * and message count: `saturate` keeps `inflight` unacked publishes per device at all times
  * (closed loop: the broker's pace sets the rate), `paced` offers a fixed aggregate rate spread
  * round-robin over the devices (open loop: latency at a load the broker can carry).
  */
 import { connect, type MqttClient } from 'mqtt';
 import { z } from 'zod';
-import { reportedPayload, reportedTopic } from './benchDevices.js';
+import { isTelemetryTurn, reportedPayload, reportedTopic, telemetryPayload, telemetryTopic } from './benchDevices.js';
 import { serveRpc } from './childRpc.js';
 import type { PublishCounts } from './devicesReport.js';
 import { LatencyRecorder, microsSince } from './latencyRecorder.js';
@@ -20,6 +21,7 @@ const RequestSchema = z.discriminatedUnion('cmd', [
   z.object({
     cmd: z.literal('run'), mode: z.enum(['saturate', 'paced']), durationMs: z.number().int().min(1), maxMessages: z.number().int().min(1),
     inflight: z.number().int().min(1), ratePerSecond: z.number().min(0), drainTimeoutMs: z.number().int(),
+    telemetryEvery: z.number().int().min(0),
   }),
   z.object({ cmd: z.literal('acks'), fromUs: z.number(), toUs: z.number() }),
   z.object({ cmd: z.literal('ackTotal') }),
@@ -29,6 +31,9 @@ type RunRequest = Extract<z.infer<typeof RequestSchema>, { cmd: 'run' }>;
 
 interface SimDevice {
   topic: string;
+  telemetryTopic: string;
+  /** Publishes so far (picks the telemetry turns). */
+  published: number;
   client: MqttClient;
   inflight: number;
 }
@@ -54,7 +59,7 @@ function connectOne(port: number, name: string, password: string, timeoutMs: num
     });
     client.once('connect', () => {
       client.on('close', () => { disconnects++; });
-      resolve({ topic: reportedTopic(name), client, inflight: 0 });
+      resolve({ topic: reportedTopic(name), telemetryTopic: telemetryTopic(name), published: 0, client, inflight: 0 });
     });
     client.once('error', (err) => { client.end(true); reject(new Error(`${name}: ${err.message}`)); });
   });
@@ -76,7 +81,10 @@ async function connectAll(port: number, names: string[], password: string, concu
 }
 
 function run(req: RunRequest): Promise<RunResult> {
-  const r: RunResult = { sent: 0, acked: 0, failed: 0, skippedAtCap: 0, lagDropped: 0, leftInflight: 0, startUs: microsSince(t0Ms), endUs: 0, drainMs: 0, disconnects: 0 };
+  const r: RunResult = {
+    sent: 0, acked: 0, telemetrySent: 0, telemetryAcked: 0, failed: 0, skippedAtCap: 0, lagDropped: 0, leftInflight: 0,
+    startUs: microsSince(t0Ms), endUs: 0, drainMs: 0, disconnects: 0,
+  };
   const disconnectsBefore = disconnects;
   const startMs = Date.now();
   const endMs = startMs + req.durationMs;
@@ -114,12 +122,18 @@ function run(req: RunRequest): Promise<RunResult> {
       device.inflight++;
       inflight++;
       r.sent++;
-      device.client.publish(device.topic, reportedPayload(seq++, sentUs), { qos: 1 }, (err) => {
+      const telemetry = isTelemetryTurn(device.published++, req.telemetryEvery);
+      if (telemetry) r.telemetrySent++;
+      const [topic, payload] = telemetry
+        ? [device.telemetryTopic, telemetryPayload(seq++, sentUs)]
+        : [device.topic, reportedPayload(seq++, sentUs)];
+      device.client.publish(topic, payload, { qos: 1 }, (err) => {
         device.inflight--;
         inflight--;
         if (err) r.failed++;
         else {
           r.acked++;
+          if (telemetry) r.telemetryAcked++;
           acks.add(sentUs, microsSince(t0Ms));
         }
         if (closedLoop && open() && device.client.connected) publish(device, true);

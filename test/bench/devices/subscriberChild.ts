@@ -1,6 +1,6 @@
 /**
  * mosquitto's stand-in for the twin engine: one MQTT subscriber (own process) to every
- * device's reported topic, recording each message's latency from the send time in its payload.
+ * device's reported and telemetry topics, recording each message's latency from the send time in its payload.
  * It only parses JSON (mosquitto persists nothing), so it is the cheaper consumer of the two.
  */
 import { connect, type MqttClient } from 'mqtt';
@@ -10,7 +10,7 @@ import { serveRpc } from './childRpc.js';
 import { LatencyRecorder, microsSince } from './latencyRecorder.js';
 
 const RequestSchema = z.discriminatedUnion('cmd', [
-  z.object({ cmd: z.literal('start'), port: z.number().int(), clientId: z.string(), topic: z.string(), qos: z.union([z.literal(0), z.literal(1)]), t0Ms: z.number() }),
+  z.object({ cmd: z.literal('start'), port: z.number().int(), clientId: z.string(), topics: z.array(z.string()).min(1), qos: z.union([z.literal(0), z.literal(1)]), t0Ms: z.number() }),
   z.object({ cmd: z.literal('window'), fromUs: z.number(), toUs: z.number() }),
   z.object({ cmd: z.literal('stats') }),
   z.object({ cmd: z.literal('total') }),
@@ -41,8 +41,8 @@ serveRpc(async (raw) => {
         if (sentUs === undefined) unreadable++;
         else recorder.add(sentUs, microsSince(t0Ms));
       });
-      const granted = await c.subscribeAsync(request.topic, { qos: request.qos });
-      if (granted.some((g) => g.qos === 128)) throw new Error(`subscription to ${request.topic} refused`);
+      const granted = await c.subscribeAsync(request.topics, { qos: request.qos });
+      if (granted.some((g) => g.qos === 128)) throw new Error(`subscription to ${request.topics.join(', ')} refused`);
       return null;
     }
     case 'total':
