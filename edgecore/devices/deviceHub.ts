@@ -5,67 +5,19 @@ import { actsFor, connectedDevice, mayPublish, mayReceive, maySubscribe, type De
 import { CredentialVerifier, parseCredentialHash } from './deviceCredentials.js';
 import type { GroupCommit } from './groupCommit.js';
 import { CONNACK_SERVER_UNAVAILABLE, authenticateClient, type AuthResult } from './hubAuth.js';
-import { startBroker, stopBroker, type RunningBroker, type TlsListener } from './hubBroker.js';
+import { startBroker, stopBroker, type RunningBroker } from './hubBroker.js';
+import { DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHubStatus, type HubLogger } from './deviceHubOptions.js';
 import { HubPublisher } from './hubPublisher.js';
 import { HubStorage } from './hubStorage.js';
 import type { SqlitePersistence } from './persistence/index.js';
-import type { Db } from './persistence/schema.js';
-import { DEFAULT_TELEMETRY_BATCH, TelemetryBatcher, type TelemetryBatchOptions } from './telemetryBatcher.js';
+import { DEFAULT_TELEMETRY_BATCH, TelemetryBatcher } from './telemetryBatcher.js';
 import { applyDeviceMessage, type MessageTargets } from './deviceMessages.js';
 import {
-  deltaMessage, deltasForSubscriptions, desiredFingerprint, desiredMessage, emptyTwin, statusMessage, type DeviceUpstreamEntry,
+  deltaMessage, deltasForSubscriptions, desiredFingerprint, desiredMessage, emptyTwin, statusMessage,
 } from './twinEngine.js';
 import type { TwinLedger } from './twinLedger.js';
 
-export interface HubLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
-
-export interface DeviceHubOptions {
-  /**
-   * Where the twins and the broker's retained messages and sessions live: a file path (the hub
-   * opens it, WAL + synchronous=FULL, and closes it) or an open database it shares with its
-   * owner. edgecore passes its meta database, so a batch of reports and the outbox entries
-   * `upstream` writes for them are one commit.
-   */
-  db: string | Db;
-  /** MQTT 3.1.1 TCP listener; port 0 picks a free port (start() returns it). */
-  host: string;
-  port: number;
-  /** Optional MQTT-over-TLS listener on the same host. */
-  tls?: TlsListener;
-  /** Clients without a username may connect, acting as the device named by their client id. */
-  allowAnonymous: boolean;
-  /**
-   * Receives the twin reports and telemetry batches of one transaction for the edge's outbox,
-   * in one call at its end, inside it: write them synchronously to the same database and they
-   * commit with the twins. Must not throw for valid entries.
-   */
-  upstream: (entries: DeviceUpstreamEntry[]) => void;
-  /** After each transaction that handed entries to `upstream`: committed, or rolled back (the entries are gone). */
-  onUpstreamCommit?: (committed: boolean) => void;
-  /** Most device messages committed in one transaction; default 1000. */
-  maxBatch?: number;
-  logger?: HubLogger;
-  telemetryBatch?: TelemetryBatchOptions;
-  /** A report that changes no value still refreshes lastSeen upstream once this long has passed. Default 60 s. */
-  reportRefreshMs?: number;
-  /**
-   * A device's reported changes go upstream at most once per this many ms (the first after a
-   * quiet spell at once, later ones together with the newest state). The twin itself is saved
-   * before every PUBACK regardless. Default 500; 0 sends every change.
-   */
-  twinUpstreamIntervalMs?: number;
-}
-
-export interface DeviceHubStatus {
-  clients: number;
-  devices: { name: string; online: boolean; lastSeen: string | null; reported: Record<string, unknown>; desiredVersion: number; reportedVersion: number }[];
-  messages: { received: number; refused: number; sent: number };
-}
-
-export const DEFAULT_TWIN_UPSTREAM_INTERVAL_MS = 500;
+export { DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHubStatus, type HubLogger } from './deviceHubOptions.js';
 
 const NOOP_LOGGER: HubLogger = { info: () => {}, warn: () => {} };
 
