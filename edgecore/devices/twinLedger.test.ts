@@ -155,4 +155,27 @@ describe('TwinLedger', () => {
     expect(transaction(ledger, () => ledger.releaseAll(devices)).map((e) => [e.key, e.body.twin.version])).toEqual([['pump-1', 2]]);
     expect(ledger.deferredCount).toBe(0);
   });
+
+  it('a rolled-back release of held-back changes is released again', () => {
+    let clock = 10_000;
+    const scheduled: number[] = [];
+    const ledger = new TwinLedger(new TwinStore(db), {
+      reportRefreshMs: 60_000, upstreamIntervalMs: 500, now: () => clock, scheduleRelease: (ms) => scheduled.push(ms),
+    });
+    transaction(ledger, () => { ledger.put('pump-1', twin(20, 1)); ledger.reportChange(pump); });
+    clock += 100;
+    transaction(ledger, () => { ledger.put('pump-1', twin(21, 2)); ledger.reportChange(pump); });
+    clock += 400;
+    // The release's transaction fails after the ledger handed its entry on.
+    expect(() => db.transaction(() => {
+      ledger.releaseDeferred(devices);
+      ledger.writePending(devices, () => {});
+      throw new Error('disk full');
+    })()).toThrow('disk full');
+    ledger.rollback(devices.keys());
+    expect(ledger.deferredCount).toBe(1);
+    expect(scheduled.at(-1)).toBe(0);
+    const again = transaction(ledger, () => ledger.releaseDeferred(devices));
+    expect(again.map((e) => [e.key, e.body.twin.version])).toEqual([['pump-1', 2]]);
+  });
 });

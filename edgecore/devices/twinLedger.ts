@@ -31,7 +31,9 @@ export interface TwinLedgerOptions {
 export class TwinLedger {
   private readonly twins: Map<string, DeviceTwinState>;
   private readonly unsaved = new Set<string>();
-  private readonly dueUpstream = new Set<string>();
+  private dueUpstream = new Set<string>();
+  /** Devices whose entries the last writePending() emitted (see rollback()). */
+  private emitted = new Set<string>();
   /** Generation last reported upstream per device (this run): a new one is reported at once. */
   private readonly reportedGeneration = new Map<string, number>();
   private readonly lastUpstreamAt = new Map<string, number>();
@@ -181,6 +183,8 @@ export class TwinLedger {
       const twin = this.twins.get(name);
       if (device !== undefined && twin !== undefined) emit(twinReportedEntry(device, twin));
     }
+    // Kept until the next transaction's end: a failed COMMIT loses these entries (rollback()).
+    [this.emitted, this.dueUpstream] = [this.dueUpstream, this.emitted];
     this.dueUpstream.clear();
   }
 
@@ -190,7 +194,17 @@ export class TwinLedger {
    */
   rollback(devices: Iterable<string>): void {
     this.unsaved.clear();
+    // What the lost transaction sent upstream may have been changes committed earlier and held
+    // back by the interval: they go again, in the next release. (Re-sending entries of the last
+    // committed transaction instead, when the failure came before its end, costs a duplicate.)
+    for (const name of [...this.dueUpstream, ...this.emitted]) {
+      if (!this.twins.has(name)) continue;
+      this.deferred.add(name);
+      this.lastUpstreamAt.delete(name);
+    }
     this.dueUpstream.clear();
+    this.emitted.clear();
+    if (this.deferred.size > 0) this.scheduleRelease(0);
     // Reports of the lost transaction may have been the ones for a new generation: send again.
     this.reportedGeneration.clear();
     this.twins.clear();
