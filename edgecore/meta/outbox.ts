@@ -34,6 +34,10 @@ export interface OutboxStats {
 
 const AGE_PRUNE_EVERY_MS = 1_000;
 
+/** The bounded spool: events and telemetry batches share the count and age limits. */
+const SPOOLED = new Set<UpstreamKind>(['event', 'telemetry']);
+const SPOOLED_SQL = `kind IN (${[...SPOOLED].map((k) => `'${k}'`).join(', ')})`;
+
 /** Kinds where only the newest entry per key matters (a status, a twin's reported section). */
 const COALESCING = new Set<UpstreamKind>(['workloadStatus', 'twinReported']);
 
@@ -81,17 +85,16 @@ export class Outbox {
   ) {
     this.insert = db.prepare('INSERT INTO outbox (seq, kind, key, body, created_at) VALUES (?, ?, ?, ?, ?)');
     this.deleteStatusKey = db.prepare(`DELETE FROM outbox WHERE kind = ? AND key = ?`);
-    // Events and telemetry batches are the bounded spool: they share the count and age limits.
-    this.countEvents = db.prepare(`SELECT count(*) AS n FROM outbox WHERE kind IN ('event', 'telemetry')`);
+    this.countEvents = db.prepare(`SELECT count(*) AS n FROM outbox WHERE ${SPOOLED_SQL}`);
     this.dropOldestEvents = db.prepare(
       // NOT INDEXED: walk the table in seq order and stop after LIMIT rows; the kind index would
       // make SQLite sort every spooled row first (milliseconds per enqueue with a full spool).
-      `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox NOT INDEXED WHERE kind IN ('event', 'telemetry') ORDER BY seq LIMIT ?)`);
-    this.dropEventsBefore = db.prepare(`DELETE FROM outbox WHERE kind IN ('event', 'telemetry') AND created_at < ?`);
+      `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox NOT INDEXED WHERE ${SPOOLED_SQL} ORDER BY seq LIMIT ?)`);
+    this.dropEventsBefore = db.prepare(`DELETE FROM outbox WHERE ${SPOOLED_SQL} AND created_at < ?`);
     this.selectPending = db.prepare('SELECT seq, kind, key, body FROM outbox ORDER BY seq LIMIT ?');
     this.deleteUpTo = db.prepare('DELETE FROM outbox WHERE seq <= ?');
     // NOT INDEXED: a range of the primary key (what the ack removes), not every spooled row.
-    this.countEventsUpTo = db.prepare(`SELECT count(*) AS n FROM outbox NOT INDEXED WHERE seq <= ? AND kind IN ('event', 'telemetry')`);
+    this.countEventsUpTo = db.prepare(`SELECT count(*) AS n FROM outbox NOT INDEXED WHERE seq <= ? AND ${SPOOLED_SQL}`);
     this.stats = db.prepare('SELECT count(*) AS depth, min(seq) AS oldest FROM outbox');
 
     const enqueue = db.transaction((rows: readonly { kind: UpstreamKind; key: string; body: string }[]): number[] => {
@@ -104,12 +107,12 @@ export class Outbox {
         // new one goes to the back of the queue with a fresh seq (the cloud keeps the latest seq).
         if (COALESCING.has(kind)) this.deleteStatusKey.run(kind, key);
         this.insert.run(seq, kind, key, body, createdAt);
-        if (kind === 'event' || kind === 'telemetry') spooled++;
+        if (SPOOLED.has(kind)) spooled++;
         return seq;
       });
       this.state.setNumber(STATE_KEYS.lastSeq, seq);
       if (spooled > 0) {
-        this.state.setNumber(STATE_KEYS.spooled, this.state.getNumber(STATE_KEYS.spooled) + spooled);
+        this.addSpooled(spooled);
         this.pruneEvents();
       }
       return seqs;
@@ -117,21 +120,21 @@ export class Outbox {
     this.enqueueTx = (rows) => enqueue.immediate(rows);
     const prune = db.transaction(() => this.pruneEvents());
     this.pruneTx = () => prune.immediate();
-    const recount = db.transaction(() => this.state.setNumber(STATE_KEYS.spooled, this.countEvents.get()!.n));
     const ack = db.transaction((upTo: number): number => {
       // If the cloud holds seqs this database never issued (e.g. the file was restored from a
       // backup under the same epoch), new entries must still get seqs above them, or the cloud
       // would take them for duplicates and drop them.
       if (upTo > this.state.getNumber(STATE_KEYS.lastSeq)) this.state.setNumber(STATE_KEYS.lastSeq, upTo);
-      const events = this.countEventsUpTo.get(upTo)!.n;
-      if (events > 0) this.state.setNumber(STATE_KEYS.spooled, Math.max(0, this.state.getNumber(STATE_KEYS.spooled) - events));
+      this.addSpooled(-this.countEventsUpTo.get(upTo)!.n);
       return this.deleteUpTo.run(upTo).changes;
     });
     this.ackTx = (upTo) => ack.immediate(upTo);
     // The spool counter is rebuilt from the rows (a file from before it existed, or edited by hand),
     // and limits may have been lowered since the last run: apply them before anything is sent.
-    recount.immediate();
-    this.pruneTx();
+    db.transaction(() => {
+      this.state.setNumber(STATE_KEYS.spooled, this.countEvents.get()!.n);
+      this.pruneEvents();
+    }).immediate();
   }
 
   /** Validates and persists one entry; returns its seq. Throws (storing nothing) on a bad body. */
@@ -188,12 +191,17 @@ export class Outbox {
       this.lastAgePruneAt = now;
       dropped += this.dropEventsBefore.run(now - this.limits.maxEventAgeMs).changes;
     }
-    const spooled = this.state.getNumber(STATE_KEYS.spooled) - dropped;
-    const excess = spooled - this.limits.maxEvents;
+    const excess = this.state.getNumber(STATE_KEYS.spooled) - dropped - this.limits.maxEvents;
     // Oldest first, by seq: the scan stops after `excess` rows, however full the spool is.
-    const overflow = excess > 0 ? this.dropOldestEvents.run(excess).changes : 0;
-    if (dropped + overflow === 0) return;
-    this.state.setNumber(STATE_KEYS.spooled, Math.max(0, spooled - overflow));
-    this.state.setNumber(STATE_KEYS.dropped, this.state.getNumber(STATE_KEYS.dropped) + dropped + overflow);
+    if (excess > 0) dropped += this.dropOldestEvents.run(excess).changes;
+    if (dropped === 0) return;
+    this.addSpooled(-dropped);
+    this.state.setNumber(STATE_KEYS.dropped, this.state.getNumber(STATE_KEYS.dropped) + dropped);
+  }
+
+  /** Moves the spool counter (inside the transaction that changed the rows). */
+  private addSpooled(delta: number): void {
+    if (delta === 0) return;
+    this.state.setNumber(STATE_KEYS.spooled, Math.max(0, this.state.getNumber(STATE_KEYS.spooled) + delta));
   }
 }
