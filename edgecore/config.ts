@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { NameSchema, boolSetting, logLevelSetting, portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
+import { DEFAULT_TWIN_UPSTREAM_INTERVAL_MS } from './devices/deviceHubOptions.js';
 import { isLoopbackHost } from './local/localAuth.js';
 
 export const EdgeSettingsSchema = z.strictObject({
@@ -21,7 +22,7 @@ export const EdgeSettingsSchema = z.strictObject({
   mqttTlsCert: z.string().min(1).optional(),
   mqttTlsKey: z.string().min(1).optional(),
   /** A device's reported changes go upstream at most once per this many ms (its twin is saved on every report). */
-  twinUpstreamIntervalMs: z.coerce.number().int().min(0).max(60_000).default(500),
+  twinUpstreamIntervalMs: z.coerce.number().int().min(0).max(60_000).default(DEFAULT_TWIN_UPSTREAM_INTERVAL_MS),
   heartbeatSeconds: z.coerce.number().positive().max(3600).default(30),
   /** How often CPU, memory and disk are sampled for the cloud dashboard (sent on the next heartbeat). */
   nodeStatsSeconds: z.coerce.number().min(0.1).max(3600).default(60),

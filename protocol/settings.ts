@@ -67,7 +67,7 @@ export const logLevelSetting = z.enum(LOG_LEVELS, { error: `must be one of: ${LO
 
 /**
  * `yaml` is loaded on first use, synchronously: only a `--config` file needs it, and loading it
- * with every binary cost ~60 ms of edgecore's cold start and a few MiB of its idle RSS.
+ * with every binary cost ~60–90 ms of edgecore's cold start (its RSS barely moved).
  */
 let yamlParse: ((text: string) => unknown) | undefined;
 function parseYaml(text: string): unknown {

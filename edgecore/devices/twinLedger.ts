@@ -103,7 +103,7 @@ export class TwinLedger {
   reportChange(device: Device): void {
     const name = device.metadata.name;
     if (!this.twins.has(name)) return;
-    const wait = (this.lastUpstreamAt.get(name) ?? -Infinity) + this.upstreamIntervalMs - this.now();
+    const wait = this.untilUpstream(name, this.now());
     if (wait <= 0) return this.report(device);
     if (this.deferred.has(name)) return;
     this.deferred.add(name);
@@ -123,13 +123,18 @@ export class TwinLedger {
         this.deferred.delete(name);
         continue;
       }
-      const wait = (this.lastUpstreamAt.get(name) ?? -Infinity) + this.upstreamIntervalMs - now;
+      const wait = this.untilUpstream(name, now);
       if (wait <= 0) this.report(device);
       else if (next === null || wait < next) {
         next = wait;
       }
     }
     return next;
+  }
+
+  /** Ms until the device may go upstream again (≤ 0: now). */
+  private untilUpstream(name: string, now: number): number {
+    return (this.lastUpstreamAt.get(name) ?? -Infinity) + this.upstreamIntervalMs - now;
   }
 
   /** In a transaction: sends every deferred change now (the hub is closing). */
