@@ -37,10 +37,12 @@ export function reportedTopic(device: string): string {
   return `ef/devices/${device}/twin/reported`;
 }
 
+/** A temperature that moves with every publish (20.0 … 39.9 °C, inside the model's range). */
+const temperatureAt = (seq: number): number => 20 + (seq % 200) / 10;
+
 /** A report whose temperature moves every time (so the twin changes) and carries the send time. */
 export function reportedPayload(seq: number, sentUs: number): string {
-  const temperature = 20 + (seq % 200) / 10;
-  return `{"properties":{"temperature":${temperature},"counter":${sentUs}}}`;
+  return `{"properties":{"temperature":${temperatureAt(seq)},"counter":${sentUs}}}`;
 }
 
 export function telemetryTopic(device: string): string {
@@ -49,8 +51,7 @@ export function telemetryTopic(device: string): string {
 
 /** One telemetry sample (timestamped by the edge) carrying the send time, like a report. */
 export function telemetryPayload(seq: number, sentUs: number): string {
-  const temperature = 20 + (seq % 200) / 10;
-  return `{"values":{"temperature":${temperature},"counter":${sentUs}}}`;
+  return `{"values":{"temperature":${temperatureAt(seq)},"counter":${sentUs}}}`;
 }
 
 /** Whether a device's n-th publish (from 0) is telemetry: every `every`-th one; never when every is 0. */

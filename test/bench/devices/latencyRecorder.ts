@@ -56,7 +56,7 @@ export class LatencyRecorder {
     this.size++;
   }
 
-  /** The records received within [fromUs, toUs), to merge several recorders' (addAll). */
+  /** The records received within [fromUs, toUs), in recording order (window() and merging recorders with addAll). */
   between(fromUs: number, toUs: number): { sentUs: number[]; receivedUs: number[] } {
     const sentUs: number[] = [];
     const receivedUs: number[] = [];
@@ -77,21 +77,17 @@ export class LatencyRecorder {
 
   /** Throughput and latency of the messages received within [fromUs, toUs). */
   window(fromUs: number, toUs: number): WindowFigures {
-    const latencies: number[] = [];
+    const { sentUs, receivedUs } = this.between(fromUs, toUs);
     const windowSeconds = Math.max((toUs - fromUs) / 1e6, 1e-6);
     // Whole seconds; a partial last second of under half a second joins the one before.
     const timeline = Array.from({ length: Math.max(1, Math.round(windowSeconds)) }, () => ({ count: 0, maxLatencyMs: 0 }));
-    for (let i = 0; i < this.size; i++) {
-      const chunk = Math.floor(i / this.chunkSize);
-      const at = i % this.chunkSize;
-      const receivedUs = this.received[chunk]![at]!;
-      if (receivedUs < fromUs || receivedUs >= toUs) continue;
-      const latencyMs = (receivedUs - this.sent[chunk]![at]!) / 1000;
-      latencies.push(latencyMs);
-      const second = timeline[Math.min(timeline.length - 1, Math.floor((receivedUs - fromUs) / 1e6))]!;
+    const latencies = receivedUs.map((received, i) => {
+      const latencyMs = (received - sentUs[i]!) / 1000;
+      const second = timeline[Math.min(timeline.length - 1, Math.floor((received - fromUs) / 1e6))]!;
       second.count++;
       second.maxLatencyMs = Math.max(second.maxLatencyMs, Math.round(latencyMs * 10) / 10);
-    }
+      return latencyMs;
+    });
     return {
       count: latencies.length, windowSeconds, perSecond: latencies.length / windowSeconds,
       latencyMs: summarizeLatencies(latencies), perSecondTimeline: timeline,
