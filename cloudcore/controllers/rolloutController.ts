@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Node, Rollout, RolloutPhase } from '../../protocol/index.js';
 import { canonicalJson } from '../store/objectMeta.js';
 import type { Store } from '../store/store.js';
+import { ChangeFilter } from './changeFilter.js';
 import { PassRunner } from './passRunner.js';
 import { StoreMirror } from './storeMirror.js';
 import { revisionsToPrune, revisionToCreate } from './appRevisions.js';
@@ -41,7 +42,7 @@ const ACTIVE: readonly RolloutPhase[] = ['Progressing', 'Paused', 'AwaitingAppro
 
 export class RolloutController {
   private mirror: StoreMirror<MirroredKind> | undefined;
-  private readonly nodeKeys = new Map<string, string>();
+  private readonly nodeKeys = new ChangeFilter<Node>(nodeKey);
   private ticker: NodeJS.Timeout | undefined;
   private readonly runner: PassRunner;
   /** True when the last pass left a rollout that time alone can move on. */
@@ -67,15 +68,11 @@ export class RolloutController {
       if (event.object.kind === 'Node') {
         // Heartbeats and acks rewrite Node status all the time; a rollout reacts only to labels
         // and phase (the offline window is a matter of time, which the tick covers).
-        const name = event.object.metadata.name;
-        const key = nodeKey(event.object);
-        if (event.type === 'DELETED') this.nodeKeys.delete(name);
-        else if (this.nodeKeys.get(name) === key) return;
-        else this.nodeKeys.set(name, key);
+        if (!this.nodeKeys.changed(event.type, event.object)) return;
       }
       if (event.object.kind !== 'AppRevision') this.trigger();
     });
-    for (const node of this.mirror.items('Node')) this.nodeKeys.set(node.metadata.name, nodeKey(node));
+    this.nodeKeys.seed(this.mirror.items('Node'));
     this.ticker = setInterval(() => { if (this.waitingOnTime) this.trigger(); }, this.tickMs);
     this.ticker.unref();
     this.trigger();

@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { Store } from '../store/store.js';
 import { PassRunner } from './passRunner.js';
 import { StoreMirror } from './storeMirror.js';
-import type { AppRevision, Rollout } from '../../protocol/index.js';
+import type { AppRevision, Node, Rollout } from '../../protocol/index.js';
+import { ChangeFilter } from './changeFilter.js';
 import { desiredWorkloads, labelKey, planBindings } from './scheduling.js';
 
 const MIRRORED = ['App', 'Node', 'Workload', 'Config', 'Secret', 'Rollout', 'AppRevision'] as const;
@@ -16,9 +17,9 @@ type MirroredKind = typeof MIRRORED[number];
  */
 export class Scheduler {
   private mirror: StoreMirror<MirroredKind> | undefined;
-  private readonly nodeLabels = new Map<string, string>();
+  private readonly nodeLabels = new ChangeFilter<Node>((node) => labelKey(node.metadata.labels));
   /** Per rollout, what the scheduler reads of it: only a change there needs a pass. */
-  private readonly rolloutKeys = new Map<string, string>();
+  private readonly rolloutKeys = new ChangeFilter<Rollout>(rolloutKey);
   private readonly runner: PassRunner;
   passes = 0;
 
@@ -28,32 +29,25 @@ export class Scheduler {
 
   async start(): Promise<void> {
     this.mirror = await StoreMirror.open(this.store, MIRRORED, (event) => {
-      const name = event.object.metadata.name;
       switch (event.object.kind) {
         // Edge status reports and our own writes: they cannot change what should be bound.
         case 'Workload': return;
         case 'Node': {
           // Node status writes (heartbeats, phase) cannot change bindings: only membership and labels can.
-          const labels = labelKey(event.object.metadata.labels);
-          if (event.type === 'DELETED') this.nodeLabels.delete(name);
-          else if (this.nodeLabels.get(name) === labels) return;
-          else this.nodeLabels.set(name, labels);
+          if (!this.nodeLabels.changed(event.type, event.object)) return;
           break;
         }
         case 'Rollout': {
           // Rollout status changes mostly in its counts; only assignments and revisions move workloads.
-          const key = rolloutKey(event.object);
-          if (event.type === 'DELETED') this.rolloutKeys.delete(name);
-          else if (this.rolloutKeys.get(name) === key) return;
-          else this.rolloutKeys.set(name, key);
+          if (!this.rolloutKeys.changed(event.type, event.object)) return;
           break;
         }
         default: break;
       }
       this.trigger();
     });
-    for (const node of this.mirror.items('Node')) this.nodeLabels.set(node.metadata.name, labelKey(node.metadata.labels));
-    for (const r of this.mirror.items('Rollout')) this.rolloutKeys.set(r.metadata.name, rolloutKey(r));
+    this.nodeLabels.seed(this.mirror.items('Node'));
+    this.rolloutKeys.seed(this.mirror.items('Rollout'));
     this.trigger();
   }
 
