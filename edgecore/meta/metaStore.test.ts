@@ -7,6 +7,7 @@ import {
   UpstreamEntrySchema, workloadName, type EdgeEvent, type SyncFrame, type Workload, type WorkloadStatus,
 } from '../../protocol/index.js';
 import type { WorkloadRecord } from '../runtime/runtime.js';
+import { COALESCING_SQL } from './outbox.js';
 import {
   ForeignObjectError, META_KEYS, MetaStore, RevisionRegressionError, canonicalJson, diffDesired, type MetaStoreOptions,
 } from './metaStore.js';
@@ -278,9 +279,58 @@ describe('outbox', () => {
     store.enqueue('workloadStatus', 'a', { app: 'a', status: status('Running') });
     now += 30_000;
     store.enqueue('event', 'e', event('Newer'));
-    now += 40_000;
+    now += 20_000;
+    // Nothing has expired yet: the oldest is 50 s old.
+    expect(store.pending(10)).toHaveLength(3);
+    now += 20_000;
     expect(store.pending(10).map((e) => (e.kind === 'event' ? e.body.reason : e.kind))).toEqual(['workloadStatus', 'Newer']);
     expect(store.outboxStats().dropped).toBe(1);
+    // The clock went back: an entry stamped before the head goes when the head expires.
+    now -= 45_000;
+    store.enqueue('event', 'e', event('Skewed'));
+    now += 62_000; // Skewed is 62 s old, but Newer, the head, only 57 s
+    expect(store.pending(10).map((e) => (e.kind === 'event' ? e.body.reason : e.kind))).toEqual(['workloadStatus', 'Newer', 'Skewed']);
+    now += 5_000;
+    expect(store.pending(10).map((e) => (e.kind === 'event' ? e.body.reason : e.kind))).toEqual(['workloadStatus']);
+    expect(store.outboxStats().dropped).toBe(3);
+  });
+
+  it('looks entries up by key only for the coalescing kinds, through the partial index (schema v3)', () => {
+    open().close();
+    opened.length = 0;
+    const raw = new Database(join(dir, 'meta.db'));
+    try {
+      const indexes = raw.prepare<[], { name: string; partial: number }>('PRAGMA index_list(outbox)').all();
+      expect(indexes.map((i) => [i.name, i.partial])).toEqual([['outbox_coalescing_key', 1]]);
+      for (const kind of ['workloadStatus', 'twinReported']) {
+        const plan = raw.prepare(`EXPLAIN QUERY PLAN DELETE FROM outbox WHERE kind = ? AND key = ? AND ${COALESCING_SQL}`).all(kind, 'a') as { detail: string }[];
+        expect(plan.map((p) => p.detail).join('; ')).toMatch(/USING INDEX outbox_coalescing_key \(kind=\? AND key=\?\)/);
+      }
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('moves a schema v2 file to v3 keeping its entries and their coalescing', () => {
+    const store = open();
+    store.enqueue('workloadStatus', 'a', { app: 'a', status: status('Pending') });
+    store.enqueue('event', 'e', event('R1'));
+    store.close();
+    opened.length = 0;
+    // What a v2 edgecore left: every row indexed by (kind, key).
+    const raw = new Database(join(dir, 'meta.db'));
+    raw.exec('DROP INDEX outbox_coalescing_key; CREATE INDEX outbox_kind_key ON outbox (kind, key); PRAGMA user_version = 2;');
+    raw.close();
+    const reopened = open();
+    reopened.enqueue('workloadStatus', 'a', { app: 'a', status: status('Running') });
+    expect(reopened.pending(10).map((e) => [e.seq, e.kind])).toEqual([[2, 'event'], [3, 'workloadStatus']]);
+    const check = new Database(join(dir, 'meta.db'), { readonly: true });
+    try {
+      expect(check.pragma('user_version', { simple: true })).toBe(3);
+      expect(check.prepare<[], { name: string }>('PRAGMA index_list(outbox)').all().map((i) => i.name)).toEqual(['outbox_coalescing_key']);
+    } finally {
+      check.close();
+    }
   });
 
   it('refuses an invalid entry and stores nothing', () => {

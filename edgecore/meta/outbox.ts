@@ -40,6 +40,8 @@ const SPOOLED_SQL = `kind IN (${[...SPOOLED].map((k) => `'${k}'`).join(', ')})`;
 
 /** Kinds where only the newest entry per key matters (a status, a twin's reported section). */
 const COALESCING = new Set<UpstreamKind>(['workloadStatus', 'twinReported']);
+/** The WHERE of the partial index `outbox_coalescing_key` (schema v3), spelled as SQLite must see it to use it. */
+export const COALESCING_SQL = `kind IN (${[...COALESCING].map((k) => `'${k}'`).join(', ')})`;
 
 interface OutboxRow { seq: number; kind: string; key: string; body: string }
 
@@ -66,6 +68,7 @@ export class Outbox {
   private readonly deleteStatusKey: Database.Statement<[string, string]>;
   private readonly countEvents: Database.Statement<[], { n: number }>;
   private readonly dropOldestEvents: Database.Statement<[number]>;
+  private readonly oldestSpooledAt: Database.Statement<[], { created_at: number }>;
   private readonly dropEventsBefore: Database.Statement<[number]>;
   private readonly selectPending: Database.Statement<[number], OutboxRow>;
   private readonly deleteUpTo: Database.Statement<[number]>;
@@ -84,12 +87,15 @@ export class Outbox {
     private readonly now: () => number,
   ) {
     this.insert = db.prepare('INSERT INTO outbox (seq, kind, key, body, created_at) VALUES (?, ?, ?, ?, ?)');
-    this.deleteStatusKey = db.prepare(`DELETE FROM outbox WHERE kind = ? AND key = ?`);
+    this.deleteStatusKey = db.prepare(`DELETE FROM outbox WHERE kind = ? AND key = ? AND ${COALESCING_SQL}`);
     this.countEvents = db.prepare(`SELECT count(*) AS n FROM outbox WHERE ${SPOOLED_SQL}`);
     this.dropOldestEvents = db.prepare(
       // NOT INDEXED: walk the table in seq order and stop after LIMIT rows; the kind index would
       // make SQLite sort every spooled row first (milliseconds per enqueue with a full spool).
       `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox NOT INDEXED WHERE ${SPOOLED_SQL} ORDER BY seq LIMIT ?)`);
+    // Spooled rows are not indexed: the age bound looks at the oldest one (the head of the
+    // table) and scans only when that one has expired.
+    this.oldestSpooledAt = db.prepare(`SELECT created_at FROM outbox NOT INDEXED WHERE ${SPOOLED_SQL} ORDER BY seq LIMIT 1`);
     this.dropEventsBefore = db.prepare(`DELETE FROM outbox WHERE ${SPOOLED_SQL} AND created_at < ?`);
     this.selectPending = db.prepare('SELECT seq, kind, key, body FROM outbox ORDER BY seq LIMIT ?');
     this.deleteUpTo = db.prepare('DELETE FROM outbox WHERE seq <= ?');
@@ -189,7 +195,11 @@ export class Outbox {
     let dropped = 0;
     if (now - this.lastAgePruneAt >= AGE_PRUNE_EVERY_MS) {
       this.lastAgePruneAt = now;
-      dropped += this.dropEventsBefore.run(now - this.limits.maxEventAgeMs).changes;
+      // Entries are enqueued in seq order, so the oldest by seq is the oldest by time unless the
+      // clock went back; an entry stamped earlier than the head then goes when the head does.
+      const cutoff = now - this.limits.maxEventAgeMs;
+      const oldest = this.oldestSpooledAt.get();
+      if (oldest !== undefined && oldest.created_at < cutoff) dropped += this.dropEventsBefore.run(cutoff).changes;
     }
     const excess = this.state.getNumber(STATE_KEYS.spooled) - dropped - this.limits.maxEvents;
     // Oldest first, by seq: the scan stops after `excess` rows, however full the spool is.

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 
 export type Db = Database.Database;
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Internal bookkeeping rows in the `state` table (kept apart from the user-facing kv table). */
 export const STATE_KEYS = {
@@ -47,6 +47,14 @@ const MIGRATIONS: readonly string[] = [
   // v2: devices bound to this node (twin desired sections, protocol configs) as the cloud sent them.
   `
   CREATE TABLE desired_devices (name TEXT PRIMARY KEY, json TEXT NOT NULL) STRICT;
+  `,
+  // v3: only the coalescing kinds are looked up by key. Indexing every row made each spooled
+  // telemetry batch or event dirty an index page on insert and another on its drop: with the
+  // spool full during an outage that was most of the pages a device hub commit wrote.
+  // The WHERE must read as outbox.ts' COALESCING_SQL, or SQLite will not use the index.
+  `
+  DROP INDEX outbox_kind_key;
+  CREATE INDEX outbox_coalescing_key ON outbox (kind, key) WHERE kind IN ('workloadStatus', 'twinReported');
   `,
 ];
 
