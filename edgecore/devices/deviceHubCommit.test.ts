@@ -92,7 +92,9 @@ describe('DeviceHub group commit', () => {
 
     // Another connection makes every later twin write fail, as a full or failing disk would.
     const saboteur = new Database(kit.dbPath);
-    saboteur.exec("CREATE TRIGGER no_twin_writes BEFORE UPDATE ON device_twins BEGIN SELECT RAISE(ABORT, 'injected write failure'); END");
+    for (const op of ['INSERT', 'UPDATE']) {
+      saboteur.exec(`CREATE TRIGGER no_twin_${op.toLowerCase()} BEFORE ${op} ON device_twins BEGIN SELECT RAISE(ABORT, 'injected write failure'); END`);
+    }
     let acked = false;
     const closed = new Promise<void>((resolve) => first.client.once('close', () => resolve()));
     first.client.publish(deviceTopics('pump-1').reported, JSON.stringify({ properties: { temperature: 99 } }), { qos: 1 }, (err) => { if (!err) acked = true; });
@@ -101,7 +103,7 @@ describe('DeviceHub group commit', () => {
     expect(hub.statusSnapshot().devices[0]).toMatchObject({ reported: { temperature: 20 }, reportedVersion: 1 });
     expect(kit.twinReports('pump-1').some((b) => b.twin.reported.temperature === 99)).toBe(false);
 
-    saboteur.exec('DROP TRIGGER no_twin_writes');
+    saboteur.exec('DROP TRIGGER no_twin_insert; DROP TRIGGER no_twin_update');
     saboteur.close();
     const again = await kit.connectClient(url, asDevice('pump-1'));
     await again.client.publishAsync(deviceTopics('pump-1').reported, JSON.stringify({ properties: { temperature: 99 } }), { qos: 1 });
