@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { apiPlugin, registerErrorHandling } from './api/index.js';
 import type { CloudSettings } from './config.js';
@@ -37,7 +37,12 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   const tokens = ensureOperatorTokens(settings.dataDir);
   const offlineAfterMs = settings.offlineAfterSeconds * 1000;
 
-  const app: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger, disableRequestLogging: true, forceCloseConnections: true });
+  const app: FastifyInstance = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    // Every request is counted by the metrics plugin; a log line per request would drown the rest.
+    logController: new LogController({ disableRequestLogging: true }),
+    forceCloseConnections: true,
+  });
   registerErrorHandling(app);
   const hub = new Hub({ store, telemetry, log, offlineAfterMs, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3) });
   // Before the API: its request-timing hooks only reach routes registered after them.
