@@ -27,8 +27,8 @@ export interface RunSettings {
   connectConcurrency: number;
   clockTicks: number;
   saturate: Omit<PhaseSpec, 'mode' | 'ratePerSecond'>;
-  /** null skips the paced phase; a function of the target's saturated phase picks the rate. */
-  paced: (Omit<PhaseSpec, 'mode' | 'ratePerSecond'> & { rate: (saturated: PhaseResult) => number }) | null;
+  /** null skips the paced phase (its rate is the caller's to pick, see pacedPhase). */
+  paced: Omit<PhaseSpec, 'mode' | 'ratePerSecond'> | null;
   subscriberQos: 0 | 1;
   hubCpuProfDir: string | null;
   /** Node flags of the hub child (e.g. --lite-mode, as the edgecore binary runs). */
@@ -68,27 +68,45 @@ export class Resources {
 }
 
 export interface TargetTimes {
-  /** Wall-clock times (Date.now()) of the hub child's start and of its saturated phase. */
+  /** Wall-clock times (Date.now()) of the hub child's start and of its first saturated phase. */
   spawnedAt: number;
   saturateFrom: number;
   saturateTo: number;
 }
 
-async function runPhases(
-  s: RunSettings, target: TargetResult['target'], loaders: ChildRpc[], consumer: PhaseConsumer, groups: ProcessGroup[],
-  pacedRate: number | null, times: TargetTimes,
-): Promise<PhaseResult[]> {
-  s.log(`${target}: saturate for ${s.saturate.seconds} s`);
-  times.saturateFrom = Date.now();
-  const saturated = await runPhase(loaders, consumer, groups, { ...s.saturate, mode: 'saturate', ratePerSecond: 0 }, s.clockTicks);
-  times.saturateTo = times.saturateFrom + s.saturate.seconds * 1000;
-  s.log(`${target}:   ${Math.round(saturated.measured.perSecond)}/s, p99 ${saturated.measured.latencyMs.p99.toFixed(1)} ms`);
-  if (!s.paced) return [saturated];
-  const rate = Math.max(1, Math.round(pacedRate ?? s.paced.rate(saturated)));
-  s.log(`${target}: paced at ${rate}/s for ${s.paced.seconds} s`);
-  const paced = await runPhase(loaders, consumer, groups, { ...s.paced, mode: 'paced', ratePerSecond: rate }, s.clockTicks);
-  s.log(`${target}:   ${Math.round(paced.measured.perSecond)}/s, p99 ${paced.measured.latencyMs.p99.toFixed(1)} ms`);
-  return [saturated, paced];
+/**
+ * A broker with every device connected through its own loaders, ready for phases. Both targets
+ * can be up at once, so the benchmark can alternate their saturated phases (--rounds): the host's
+ * noise then falls on both alike instead of on whichever ran in the slow minute.
+ */
+export interface TargetSession {
+  target: TargetResult['target'];
+  loaders: ChildRpc[];
+  consumer: PhaseConsumer;
+  groups: ProcessGroup[];
+  connectMs: number;
+  brokerRssIdleMiB: number;
+  times: TargetTimes;
+  /** Reads the consumer's counters, checks them against what the phases acked, stops the processes. */
+  finish(phases: PhaseResult[]): Promise<TargetResult>;
+}
+
+export async function saturatedPhase(s: RunSettings, t: TargetSession): Promise<PhaseResult> {
+  s.log(`${t.target}: saturate for ${s.saturate.seconds} s`);
+  const from = Date.now();
+  const result = await runPhase(t.loaders, t.consumer, t.groups, { ...s.saturate, mode: 'saturate', ratePerSecond: 0 }, s.clockTicks);
+  if (t.times.saturateFrom === 0) [t.times.saturateFrom, t.times.saturateTo] = [from, from + s.saturate.seconds * 1000];
+  s.log(`${t.target}:   ${Math.round(result.measured.perSecond)}/s, p99 ${result.measured.latencyMs.p99.toFixed(1)} ms`);
+  return result;
+}
+
+export async function pacedPhase(s: RunSettings, t: TargetSession, rate: number): Promise<PhaseResult> {
+  if (!s.paced) throw new Error('the run has no paced phase');
+  const offered = Math.max(1, Math.round(rate));
+  s.log(`${t.target}: paced at ${offered}/s for ${s.paced.seconds} s`);
+  const result = await runPhase(t.loaders, t.consumer, t.groups, { ...s.paced, mode: 'paced', ratePerSecond: offered }, s.clockTicks);
+  s.log(`${t.target}:   ${Math.round(result.measured.perSecond)}/s, p99 ${result.measured.latencyMs.p99.toFixed(1)} ms`);
+  return result;
 }
 
 const HubStatsSchema = z.object({
@@ -107,7 +125,7 @@ async function waitForOnline(hub: ChildRpc, expected: number, timeoutMs: number)
   }
 }
 
-export async function runDeviceHub(s: RunSettings, res: Resources): Promise<{ result: TargetResult; times: TargetTimes }> {
+export async function startDeviceHub(s: RunSettings, res: Resources): Promise<TargetSession> {
   const execArgv = [...s.hubNodeFlags, ...(s.hubCpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', s.hubCpuProfDir] : [])];
   const times: TargetTimes = { spawnedAt: Date.now(), saturateFrom: 0, saturateTo: 0 };
   const hub = ChildRpc.start('devicehub', HUB_MODULE, execArgv);
@@ -130,29 +148,27 @@ export async function runDeviceHub(s: RunSettings, res: Resources): Promise<{ re
     { label: 'loaders', pids: loaders.rpcs.map((r) => r.pid) },
     { label: 'bench', pids: [], self: true },
   ];
-  const phases = await runPhases(s, 'devicehub', loaders.rpcs, publisherAcks(loaders.rpcs), groups, null, times);
-  const acked = phases.reduce((sum, p) => sum + p.loaders.acked, 0);
-  const telemetryAcked = phases.reduce((sum, p) => sum + p.loaders.telemetryAcked, 0);
-  // Acked telemetry waits in the hub's batch for up to a second before it reaches the outbox.
-  let stats = await hub.call({ cmd: 'stats' }, HubStatsSchema, 30_000);
-  for (const deadline = Date.now() + 5_000; stats.telemetrySamples < telemetryAcked && Date.now() < deadline;) {
-    await sleep(250);
-    stats = await hub.call({ cmd: 'stats' }, HubStatsSchema, 30_000);
-  }
-  const warnings = [...stats.warnings];
-  // Every bench report changes its twin (the send time is a property), so each acked one is a version.
-  if (stats.reportedVersionSum !== acked - telemetryAcked) {
-    warnings.push(`${acked - telemetryAcked} reports were acked but the twins hold ${stats.reportedVersionSum} reported updates`);
-  }
-  if (stats.telemetrySamples !== telemetryAcked) {
-    warnings.push(`${telemetryAcked} telemetry samples were acked but ${stats.telemetrySamples} reached the outbox`);
-  }
-  if (stats.upstreamFailures > 0) warnings.push(`${stats.upstreamFailures} outbox writes failed`);
-  if (stats.rollbacks > 0) warnings.push(`${stats.rollbacks} transactions were rolled back`);
-  await res.releaseChildren([...loaders.rpcs, hub]);
-  return {
-    times,
-    result: {
+  const finish = async (phases: PhaseResult[]): Promise<TargetResult> => {
+    const acked = phases.reduce((sum, p) => sum + p.loaders.acked, 0);
+    const telemetryAcked = phases.reduce((sum, p) => sum + p.loaders.telemetryAcked, 0);
+    // Acked telemetry waits in the hub's batch for up to a second before it reaches the outbox.
+    let stats = await hub.call({ cmd: 'stats' }, HubStatsSchema, 30_000);
+    for (const deadline = Date.now() + 5_000; stats.telemetrySamples < telemetryAcked && Date.now() < deadline;) {
+      await sleep(250);
+      stats = await hub.call({ cmd: 'stats' }, HubStatsSchema, 30_000);
+    }
+    const warnings = [...stats.warnings];
+    // Every bench report changes its twin (the send time is a property), so each acked one is a version.
+    if (stats.reportedVersionSum !== acked - telemetryAcked) {
+      warnings.push(`${acked - telemetryAcked} reports were acked but the twins hold ${stats.reportedVersionSum} reported updates`);
+    }
+    if (stats.telemetrySamples !== telemetryAcked) {
+      warnings.push(`${telemetryAcked} telemetry samples were acked but ${stats.telemetrySamples} reached the outbox`);
+    }
+    if (stats.upstreamFailures > 0) warnings.push(`${stats.upstreamFailures} outbox writes failed`);
+    if (stats.rollbacks > 0) warnings.push(`${stats.rollbacks} transactions were rolled back`);
+    await res.releaseChildren([...loaders.rpcs, hub]);
+    return {
       target: 'devicehub', connectMs: loaders.connectMs, brokerRssIdleMiB, phases,
       consumerCounters: {
         publishesAcked: acked, received: stats.received, refused: stats.refused,
@@ -160,11 +176,12 @@ export async function runDeviceHub(s: RunSettings, res: Resources): Promise<{ re
         upstreamCommits: stats.commits,
       },
       warnings,
-    },
+    };
   };
+  return { target: 'devicehub', loaders: loaders.rpcs, consumer: publisherAcks(loaders.rpcs), groups, connectMs: loaders.connectMs, brokerRssIdleMiB, times, finish };
 }
 
-export async function runMosquitto(s: RunSettings, res: Resources, pacedRate: number | null): Promise<TargetResult> {
+export async function startMosquittoTarget(s: RunSettings, res: Resources): Promise<TargetSession> {
   const dir = join(s.dir, 'mosquitto');
   mkdirSync(dir, { recursive: true });
   const mosquitto = await startMosquitto(dir);
@@ -187,19 +204,23 @@ export async function runMosquitto(s: RunSettings, res: Resources, pacedRate: nu
     { label: 'loaders', pids: loaders.rpcs.map((r) => r.pid) },
     { label: 'bench', pids: [], self: true },
   ];
-  const times: TargetTimes = { spawnedAt: 0, saturateFrom: 0, saturateTo: 0 };
-  const phases = await runPhases(s, 'mosquitto', loaders.rpcs, receivingChild(subscriber), groups, pacedRate, times);
-  const stats = await subscriber.call({ cmd: 'stats' }, z.object({ received: z.number(), unreadable: z.number(), disconnects: z.number() }), 30_000);
-  const acked = phases.reduce((sum, p) => sum + p.loaders.acked, 0);
-  const warnings: string[] = [];
-  if (stats.received < acked) warnings.push(`${acked} publishes were acked but the subscriber got only ${stats.received}`);
-  if (stats.disconnects > 0) warnings.push(`the subscriber was disconnected ${stats.disconnects} times`);
-  await res.releaseChildren([...loaders.rpcs, subscriber]);
-  await mosquitto.stop();
-  res.mosquitto = null;
+  const finish = async (phases: PhaseResult[]): Promise<TargetResult> => {
+    const stats = await subscriber.call({ cmd: 'stats' }, z.object({ received: z.number(), unreadable: z.number(), disconnects: z.number() }), 30_000);
+    const acked = phases.reduce((sum, p) => sum + p.loaders.acked, 0);
+    const warnings: string[] = [];
+    if (stats.received < acked) warnings.push(`${acked} publishes were acked but the subscriber got only ${stats.received}`);
+    if (stats.disconnects > 0) warnings.push(`the subscriber was disconnected ${stats.disconnects} times`);
+    await res.releaseChildren([...loaders.rpcs, subscriber]);
+    await mosquitto.stop();
+    res.mosquitto = null;
+    return {
+      target: 'mosquitto', connectMs: loaders.connectMs, brokerRssIdleMiB, phases,
+      consumerCounters: { publishesAcked: acked, received: stats.received, unreadable: stats.unreadable },
+      warnings,
+    };
+  };
   return {
-    target: 'mosquitto', connectMs: loaders.connectMs, brokerRssIdleMiB, phases,
-    consumerCounters: { publishesAcked: acked, received: stats.received, unreadable: stats.unreadable },
-    warnings,
+    target: 'mosquitto', loaders: loaders.rpcs, consumer: receivingChild(subscriber), groups, connectMs: loaders.connectMs, brokerRssIdleMiB,
+    times: { spawnedAt: 0, saturateFrom: 0, saturateTo: 0 }, finish,
   };
 }

@@ -6,7 +6,7 @@
  * Measures persisted (resp. delivered) updates/s, device→twin latency, broker RSS/CPU and the
  * machine's load, and prints them beside the issue's targets.
  *
- *   npm run bench:devices -- --devices 1000 [--seconds 20] [--hub-cpu-prof <dir>]
+ *   npm run bench:devices -- --devices 1000 [--seconds 20] [--rounds 3] [--hub-cpu-prof <dir>]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -19,14 +19,17 @@ import { hashPassword } from '../../../edgecore/devices/deviceCredentials.js';
 import { parseBenchOptions } from '../harness.js';
 import { clockTicksPerSecond, loadAverage, openFilesLimit } from '../procStats.js';
 import { benchDevices, deviceNames } from './benchDevices.js';
-import { Resources, runDeviceHub, runMosquitto, type RunSettings, type TargetTimes } from './benchTargets.js';
+import {
+  Resources, pacedPhase, saturatedPhase, startDeviceHub, startMosquittoTarget, type RunSettings, type TargetTimes,
+} from './benchTargets.js';
 import { probeSyncedCommits } from './diskProbe.js';
-import { summaryText, targetChecks, type DevicesBenchReport } from './devicesReport.js';
+import { median, summaryText, targetChecks, type DevicesBenchReport, type PhaseResult } from './devicesReport.js';
 import { MOSQUITTO_BIN } from './mosquittoProcess.js';
 
 const OptionsSchema = z.object({
   devices: z.coerce.number().int().min(1).max(20_000),
   seconds: z.coerce.number().min(1).max(600),
+  rounds: z.coerce.number().int().min(1).max(20),
   warmupSeconds: z.coerce.number().min(0).max(60).optional(),
   loaders: z.coerce.number().int().min(1).max(16),
   inflight: z.coerce.number().int().min(1).max(100),
@@ -54,6 +57,7 @@ function parseOptions(argv: string[]): Options {
     .description('EdgeFleet devices benchmark: DeviceHub vs mosquitto under N MQTT devices reporting at QoS 1')
     .option('--devices <n>', 'simulated devices (one MQTT connection each)', '1000')
     .option('--seconds <n>', 'sending time of each phase', '20')
+    .option('--rounds <n>', 'saturated phases per target, the DeviceHub\'s and mosquitto\'s taking turns; the ratio is the median of the rounds\' ratios', '3')
     .option('--warmup-seconds <n>', 'start of each phase left out of the steady-state window (default: min(2, seconds/5))')
     .option('--loaders <n>', 'load generator processes the devices are spread over', '2')
     .option('--inflight <n>', 'saturated phase: unacked publishes kept per device', '1')
@@ -115,23 +119,36 @@ async function run(opts: Options, res: Resources, dir: string, hubDbDir: string,
     dir, hubDbDir, devices: names, devicesFile, password, t0Ms: Date.now(), loaders: Math.min(opts.loaders, opts.devices),
     connectConcurrency: opts.connectConcurrency, clockTicks: clockTicksPerSecond(),
     saturate: { ...phaseBase, inflight: opts.inflight },
-    paced: opts.skipPaced ? null : {
-      ...phaseBase, inflight: opts.pacedInflight,
-      rate: (saturated) => opts.pacedRate ?? opts.pacedFraction * saturated.measured.perSecond,
-    },
+    paced: opts.skipPaced ? null : { ...phaseBase, inflight: opts.pacedInflight },
     subscriberQos: opts.subscriberQos, hubCpuProfDir, hubNodeFlags: [...(opts.hubLiteMode ? ['--lite-mode'] : []), ...opts.hubNodeFlag],
     ...(opts.hubMaxBatch !== undefined ? { hubMaxBatch: opts.hubMaxBatch } : {}),
     ...(opts.hubTwinUpstreamMs !== undefined ? { hubTwinUpstreamMs: opts.hubTwinUpstreamMs } : {}), log,
   };
-  const hub = await runDeviceHub(settings, res);
-  const pacedRate = hub.result.phases.find((p) => p.mode === 'paced')?.offeredPerSecond ?? null;
+  // Both brokers are up at once and their saturated phases take turns, so a slow minute of the
+  // shared host weighs on both; the paced phases follow, at one rate for both.
+  const hub = await startDeviceHub(settings, res);
+  const mosquitto = opts.skipMosquitto ? null : await startMosquittoTarget(settings, res);
+  const hubPhases: PhaseResult[] = [];
+  const mosquittoPhases: PhaseResult[] = [];
+  for (let round = 1; round <= opts.rounds; round++) {
+    if (opts.rounds > 1) log(`round ${round} of ${opts.rounds}`);
+    hubPhases.push(await saturatedPhase(settings, hub));
+    if (mosquitto) mosquittoPhases.push(await saturatedPhase(settings, mosquitto));
+  }
+  if (settings.paced) {
+    const rate = opts.pacedRate ?? opts.pacedFraction * median(hubPhases.map((p) => p.measured.perSecond));
+    hubPhases.push(await pacedPhase(settings, hub, rate));
+    if (mosquitto) mosquittoPhases.push(await pacedPhase(settings, mosquitto, rate));
+  }
+  const hubResult = await hub.finish(hubPhases);
+  const mosquittoResult = mosquitto ? await mosquitto.finish(mosquittoPhases) : null;
   const hubCpuProfile = hubCpuProfDir ? profileTop(hubCpuProfDir, hub.times) : null;
-  const mosquitto = opts.skipMosquitto ? null : await runMosquitto(settings, res, pacedRate);
   const disk = { before: diskBefore, after: probeSyncedCommits(hubDbDir, 2) };
   return {
     bench: 'devices', devices: opts.devices, seconds: opts.seconds, loaders: settings.loaders,
     node: process.version, cpus: availableParallelism(), loadAverageStart, loadAverageEnd: loadAverage(),
-    hubNodeFlags: settings.hubNodeFlags, devicehub: hub.result, mosquitto, targets: targetChecks(hub.result, mosquitto), hubCpuProfile, disk, hubDbDir: settings.hubDbDir,
+    rounds: opts.rounds, hubNodeFlags: settings.hubNodeFlags, devicehub: hubResult, mosquitto: mosquittoResult,
+    targets: targetChecks(hubResult, mosquittoResult), hubCpuProfile, disk, hubDbDir: settings.hubDbDir,
     totalSeconds: Math.round((Date.now() - started) / 100) / 10,
   };
 }
