@@ -178,10 +178,12 @@ export class TwinLedger {
 
   /** Last step of a transaction: saves the changed twins and emits the due upstream entries. */
   writePending(devices: ReadonlyMap<string, Device>, emit: (entry: TwinReportedEntry) => void): void {
+    const rows: [string, DeviceTwinState][] = [];
     for (const name of this.unsaved) {
       const twin = this.twins.get(name);
-      if (twin !== undefined) this.store.save(name, twin);
+      if (twin !== undefined) rows.push([name, twin]);
     }
+    this.store.saveMany(rows);
     this.unsaved.clear();
     for (const name of this.dueUpstream) {
       const device = devices.get(name);

@@ -34,6 +34,23 @@ describe('TwinStore', () => {
     db.close();
   });
 
+  it('saves many twins at once, in full statements and a remainder, replacing older rows', () => {
+    const db = openMqttDatabase(join(dir, 'hub.sqlite'));
+    try {
+      const store = new TwinStore(db);
+      store.save('dev-005', twin);
+      // 70 rows: two statements of 32, then 6 one by one.
+      const rows = Array.from({ length: 70 }, (_, i) => [`dev-${String(i).padStart(3, '0')}`, { ...twin, version: i, online: i % 2 === 0 }] as const);
+      store.saveMany(rows);
+      store.saveMany([]);
+      const loaded = store.loadAll().twins;
+      expect(loaded.size).toBe(70);
+      for (const [name, saved] of rows) expect(loaded.get(name)).toEqual(saved);
+    } finally {
+      db.close();
+    }
+  });
+
   it('lists rows that do not parse instead of failing', () => {
     const path = join(dir, 'hub.sqlite');
     const db = openMqttDatabase(path);

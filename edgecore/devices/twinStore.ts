@@ -56,9 +56,15 @@ export function migrateTwinSchema(db: Db): void {
   }).immediate();
 }
 
+/** Twin rows one statement saves at once (see saveMany). */
+const ROWS_PER_STATEMENT = 32;
+const COLUMNS = '(device, reported, version, metadata, last_seen, online)';
+type RowValues = [string, string, number, string, string | null, number];
+
 export class TwinStore {
   private readonly selectAll: Database.Statement<[], TwinRow>;
-  private readonly upsert: Database.Statement<[string, string, number, string, string | null, number]>;
+  private readonly upsert: Database.Statement<RowValues>;
+  private readonly upsertMany: Database.Statement<(string | number | null)[]>;
   private readonly remove: Database.Statement<[string]>;
 
   constructor(db: Db) {
@@ -66,7 +72,8 @@ export class TwinStore {
     this.selectAll = db.prepare('SELECT device, reported, version, metadata, last_seen, online FROM device_twins ORDER BY device');
     // REPLACE, not an upsert: every column is written, and it costs ~20 % less per row (one
     // save per accepted report).
-    this.upsert = db.prepare('REPLACE INTO device_twins (device, reported, version, metadata, last_seen, online) VALUES (?, ?, ?, ?, ?, ?)');
+    this.upsert = db.prepare(`REPLACE INTO device_twins ${COLUMNS} VALUES (?, ?, ?, ?, ?, ?)`);
+    this.upsertMany = db.prepare<(string | number | null)[]>(`REPLACE INTO device_twins ${COLUMNS} VALUES ${Array(ROWS_PER_STATEMENT).fill('(?, ?, ?, ?, ?, ?)').join(', ')}`);
     this.remove = db.prepare('DELETE FROM device_twins WHERE device = ?');
   }
 
@@ -89,12 +96,30 @@ export class TwinStore {
   }
 
   save(device: string, twin: DeviceTwinState): void {
-    this.upsert.run(device, JSON.stringify(twin.reported), twin.version, JSON.stringify(twin.metadata), twin.lastSeen, twin.online ? 1 : 0);
+    this.upsert.run(...rowValues(device, twin));
+  }
+
+  /**
+   * Saves many twins, ROWS_PER_STATEMENT to a statement: a group commit saves one row per
+   * device that reported, and one call per row was a fifth of what a row cost.
+   */
+  saveMany(twins: readonly (readonly [string, DeviceTwinState])[]): void {
+    let at = 0;
+    for (; at + ROWS_PER_STATEMENT <= twins.length; at += ROWS_PER_STATEMENT) {
+      const values: (string | number | null)[] = [];
+      for (let i = at; i < at + ROWS_PER_STATEMENT; i++) values.push(...rowValues(twins[i]![0], twins[i]![1]));
+      this.upsertMany.run(...values);
+    }
+    for (; at < twins.length; at++) this.save(twins[at]![0], twins[at]![1]);
   }
 
   delete(device: string): void {
     this.remove.run(device);
   }
+}
+
+function rowValues(device: string, twin: DeviceTwinState): RowValues {
+  return [device, JSON.stringify(twin.reported), twin.version, JSON.stringify(twin.metadata), twin.lastSeen, twin.online ? 1 : 0];
 }
 
 function parseJson(text: string): unknown {
