@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Device, PropertyValue } from '../../protocol/index.js';
+import type { Device, DeviceModelSpec, PropertyValue } from '../../protocol/index.js';
 import {
   applyReported, deltaMessage, deltasForSubscriptions, desiredFingerprint, emptyTwin, errorMessage, MAX_PAYLOAD_BYTES, parseReportedPayload,
   parseTelemetryPayload, twinReportedEntry, twinView,
@@ -44,13 +44,13 @@ describe('parseReportedPayload', () => {
 
   it('takes what fits the model as the full schema would, whatever the model\'s types', () => {
     // Reports that fit skip the full schema (see parseReportedPayload): the same values come out.
-    const model = {
+    const model: DeviceModelSpec = {
       protocol: 'virtual', properties: [
         { name: 'i', type: 'int', accessMode: 'ReadOnly' }, { name: 'f', type: 'float', accessMode: 'ReadWrite' },
         { name: 'b', type: 'boolean', accessMode: 'ReadWrite' }, { name: 's', type: 'string', accessMode: 'ReadWrite' },
         { name: 'y', type: 'bytes', accessMode: 'ReadWrite' },
       ],
-    } as const;
+    };
     const accepted = { i: -3, f: 1.5e300, b: false, s: '', y: 'AAE=' };
     expect(parseReportedPayload(json({ properties: accepted }), model)).toEqual({ ok: true, value: accepted });
     expect(parseReportedPayload(json({ properties: { i: null, s: null } }), model)).toEqual({ ok: true, value: { i: null, s: null } });
