@@ -135,7 +135,7 @@ export function parseReportedPayload(payload: Buffer, model: DeviceModelSpec | u
   if (!json.ok) return json;
   // Every report of a device with a model: the model's own check already implies what the full
   // schema checks (its property names are valid names, its types are JSON primitives), so a
-  // report that fits the model needs only the shape parsed (~2 µs less per report). Anything
+  // report that fits the model needs only the shape parsed (~1 µs less per report). Anything
   // else goes through the full schema below, which words the refusal.
   if (model !== undefined) {
     const shape = ReportedShapeSchema.safeParse(json.value);
