@@ -34,14 +34,17 @@ export interface OutboxStats {
 
 const AGE_PRUNE_EVERY_MS = 1_000;
 
+/** `kind IN ('a', 'b')` for a set of kinds. */
+const kindIn = (kinds: ReadonlySet<UpstreamKind>) => `kind IN (${[...kinds].map((k) => `'${k}'`).join(', ')})`;
+
 /** The bounded spool: events and telemetry batches share the count and age limits. */
 const SPOOLED = new Set<UpstreamKind>(['event', 'telemetry']);
-const SPOOLED_SQL = `kind IN (${[...SPOOLED].map((k) => `'${k}'`).join(', ')})`;
+const SPOOLED_SQL = kindIn(SPOOLED);
 
 /** Kinds where only the newest entry per key matters (a status, a twin's reported section). */
 const COALESCING = new Set<UpstreamKind>(['workloadStatus', 'twinReported']);
 /** The WHERE of the partial index `outbox_coalescing_key` (schema v3), spelled as SQLite must see it to use it. */
-export const COALESCING_SQL = `kind IN (${[...COALESCING].map((k) => `'${k}'`).join(', ')})`;
+export const COALESCING_SQL = kindIn(COALESCING);
 
 interface OutboxRow { seq: number; kind: string; key: string; body: string }
 
@@ -73,7 +76,10 @@ export class Outbox {
   private readonly selectPending: Database.Statement<[number], OutboxRow>;
   private readonly deleteUpTo: Database.Statement<[number]>;
   private readonly countEventsUpTo: Database.Statement<[number], { n: number }>;
-  /** When the age bound was last applied (a full scan; once a second is plenty for a bound of days). */
+  /**
+   * When the age bound was last checked: once a second is plenty for a bound of days, and the
+   * check walks past every coalescing entry at the head of the table to the oldest spooled one.
+   */
   private lastAgePruneAt = -Infinity;
   private readonly stats: Database.Statement<[], { depth: number; oldest: number | null }>;
   private readonly enqueueTx: (rows: readonly { kind: UpstreamKind; key: string; body: string }[]) => number[];
@@ -90,7 +96,7 @@ export class Outbox {
     this.deleteStatusKey = db.prepare(`DELETE FROM outbox WHERE kind = ? AND key = ? AND ${COALESCING_SQL}`);
     this.countEvents = db.prepare(`SELECT count(*) AS n FROM outbox WHERE ${SPOOLED_SQL}`);
     this.dropOldestEvents = db.prepare(
-      // NOT INDEXED: walk the table in seq order and stop after LIMIT rows; the kind index would
+      // NOT INDEXED: walk the table in seq order and stop after LIMIT rows; an index on kind would
       // make SQLite sort every spooled row first (milliseconds per enqueue with a full spool).
       `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox NOT INDEXED WHERE ${SPOOLED_SQL} ORDER BY seq LIMIT ?)`);
     // Spooled rows are not indexed: the age bound looks at the oldest one (the head of the
