@@ -65,7 +65,8 @@ describe('log levels and structured log fields', () => {
     expect(quietEdge.proc.lines.some((l) => l.level === PINO_DEBUG)).toBe(false);
 
     // Every edgecore line names its node; workload lines name the workload; hub lines the node.
-    const started = edge.proc.lines.find((l) => l.msg === 'workload started') as LogLine;
+    // The quiet edge starting it says nothing about when this one does: wait for its own line.
+    const started: LogLine = await waitFor('edge workload started', () => edge.proc.lines.find((l) => l.msg === 'workload started'));
     expect(started).toMatchObject({ svc: 'edgecore', node: 'edge-log', workload: 'logged' });
     expect(edge.proc.lines.every((l) => l.node === 'edge-log')).toBe(true);
     const hubLine = await waitFor('hub session line', () => cloud.proc.lines.find((l) => l.msg === 'sending full snapshot' && l.node === 'edge-log'));
