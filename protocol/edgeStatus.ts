@@ -83,6 +83,8 @@ export const EdgeStatusSchema = z.object({
     devices: z.array(EdgeDeviceStatusSchema),
     /** received: client PUBLISHes; refused: of those, not allowed or not parseable; sent: deliveries to clients. */
     messages: z.object({ received: z.number(), refused: z.number(), sent: z.number().optional() }),
+    /** The hub's group commits: transactions, the pieces of work they carried (÷ = mean batch), rollbacks. */
+    commits: z.object({ transactions: z.number(), items: z.number(), rollbacks: z.number() }).optional(),
   }).nullable(),
   workloads: z.array(EdgeWorkloadStatusSchema),
 });

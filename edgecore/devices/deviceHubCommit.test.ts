@@ -101,6 +101,8 @@ describe('DeviceHub group commit', () => {
     await closed; // the hub refused the publish after the failed commit: aedes closed the connection
     expect(acked).toBe(false);
     expect(hub.statusSnapshot().devices[0]).toMatchObject({ reported: { temperature: 20 }, reportedVersion: 1 });
+    const afterFailure = hub.statusSnapshot().commits;
+    expect(afterFailure.rollbacks).toBeGreaterThanOrEqual(1);
     expect(kit.twinReports('pump-1').some((b) => b.twin.reported.temperature === 99)).toBe(false);
 
     saboteur.exec('DROP TRIGGER no_twin_insert; DROP TRIGGER no_twin_update');
@@ -108,6 +110,11 @@ describe('DeviceHub group commit', () => {
     const again = await kit.connectClient(url, asDevice('pump-1'));
     await again.client.publishAsync(deviceTopics('pump-1').reported, JSON.stringify({ properties: { temperature: 99 } }), { qos: 1 });
     expect(hub.statusSnapshot().devices[0]).toMatchObject({ reported: { temperature: 99 }, reportedVersion: 2 });
+    // The resent report was committed: at least its own transaction and item counted, no new rollback.
+    const afterResend = hub.statusSnapshot().commits;
+    expect(afterResend.transactions).toBeGreaterThan(afterFailure.transactions);
+    expect(afterResend.items).toBeGreaterThan(afterFailure.items);
+    expect(afterResend.rollbacks).toBe(afterFailure.rollbacks);
     await waitFor(() => kit.twinReports('pump-1').some((b) => b.twin.reported.temperature === 99), 'the resent report upstream');
   });
 });

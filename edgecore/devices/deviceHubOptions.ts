@@ -1,3 +1,4 @@
+import type { GroupCommitStats } from './groupCommit.js';
 import type { Db } from './persistence/schema.js';
 import type { TlsListener } from './hubBroker.js';
 import type { TelemetryBatchOptions } from './telemetryBatcher.js';
@@ -51,6 +52,7 @@ export interface DeviceHubStatus {
   clients: number;
   devices: { name: string; online: boolean; lastSeen: string | null; reported: Record<string, unknown>; desiredVersion: number; reportedVersion: number }[];
   messages: { received: number; refused: number; sent: number };
+  commits: GroupCommitStats;
 }
 
 export const DEFAULT_TWIN_UPSTREAM_INTERVAL_MS = 500;

@@ -62,6 +62,7 @@ describe('GroupCommit', () => {
     // Every done saw all three rows on disk, through another connection, and after the publishes.
     for (const r of results) expect(r).toEqual({ err: null, rows: { a: 0, b: 1, c: 2 } });
     expect(published).toEqual(['a', 'b', 'c']);
+    expect(commit.stats()).toEqual({ transactions: 1, items: 3, rollbacks: 0 });
   });
 
   it('commits a full batch at once, inside add()', () => {
@@ -90,6 +91,7 @@ describe('GroupCommit', () => {
     }
     expect(log.rollbacks).toHaveLength(1);
     expect(published).toEqual([]);
+    expect(commit.stats()).toEqual({ transactions: 0, items: 0, rollbacks: 1 });
   });
 
   it('a piece of work that throws fails alone; the rest of its batch commits', async () => {
@@ -101,6 +103,8 @@ describe('GroupCommit', () => {
     expect(bad.err?.message).toBe('bug');
     expect(good).toEqual({ err: null, rows: { ok: 1 } });
     expect(log.workErrors).toEqual(['bug']);
+    // The failed piece is not counted as committed work.
+    expect(commit.stats()).toEqual({ transactions: 1, items: 1, rollbacks: 0 });
   });
 
   it('now() commits what is queued first, then its own work, before returning', () => {
@@ -117,6 +121,7 @@ describe('GroupCommit', () => {
     expect(committedRows()).toEqual({ now: 2, queued: 1 });
     expect(() => commit.now(() => { put('now', 3); return undefined; })).toThrow(/UNIQUE/);
     expect(log.rollbacks).toHaveLength(1);
+    expect(commit.stats()).toEqual({ transactions: 2, items: 2, rollbacks: 1 });
   });
 
   it('stop() commits what is queued and refuses what comes later without running it', async () => {

@@ -31,10 +31,21 @@ interface Queued {
 
 export const DEFAULT_MAX_BATCH = 1000;
 
+/** What the group commit has done since it was made (edge metrics; items ÷ transactions = mean batch). */
+export interface GroupCommitStats {
+  /** Transactions committed. */
+  transactions: number;
+  /** Pieces of work those transactions carried (device messages, status changes, releases). */
+  items: number;
+  /** Transactions rolled back. */
+  rollbacks: number;
+}
+
 export class GroupCommit {
   private queue: Queued[] = [];
   private scheduled: NodeJS.Immediate | null = null;
   private stopped: Error | null = null;
+  private readonly counts: GroupCommitStats = { transactions: 0, items: 0, rollbacks: 0 };
 
   constructor(private readonly opts: GroupCommitOptions) {
     if (!Number.isInteger(opts.maxBatch) || opts.maxBatch < 1) throw new RangeError(`maxBatch must be a positive integer, got ${opts.maxBatch}`);
@@ -58,6 +69,10 @@ export class GroupCommit {
     this.queue.push({ work, done });
     if (this.queue.length >= this.opts.maxBatch) this.flush();
     else this.scheduled ??= setImmediate(() => this.flush());
+  }
+
+  stats(): GroupCommitStats {
+    return { ...this.counts };
   }
 
   /** Commits what is queued, now. */
@@ -88,9 +103,12 @@ export class GroupCommit {
       });
     } catch (err) {
       rolledBack = asError(err);
+      this.counts.rollbacks++;
       this.opts.onRollback(rolledBack);
     }
     if (rolledBack === null) {
+      this.counts.transactions++;
+      this.counts.items += batch.length - failures.size;
       for (const after of afterCommit) {
         try {
           after();
@@ -116,9 +134,12 @@ export class GroupCommit {
         this.opts.beforeCommit();
       });
     } catch (err) {
+      this.counts.rollbacks++;
       this.opts.onRollback(asError(err));
       throw err;
     }
+    this.counts.transactions++;
+    this.counts.items++;
     after?.();
   }
 

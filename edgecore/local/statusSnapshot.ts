@@ -45,7 +45,7 @@ export interface StatusParts {
   joinError: string | null;
   sync: { epoch: string; lastRevision: number };
   outbox: { depth: number; dropped: number; oldestSeq: number | null };
-  mqtt: { url: string; clients: number; devices: EdgeDeviceStatus[]; messages: { received: number; refused: number; sent?: number } } | null;
+  mqtt: EdgeStatus['mqtt'];
   workloads: Omit<EdgeWorkloadStatus, 'recentLogs'>[];
   host: EdgeHostStatus;
 }

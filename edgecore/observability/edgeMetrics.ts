@@ -113,6 +113,12 @@ export class EdgeMetrics {
       (o, c) => c.inc(o.status.mqtt?.messages.refused ?? 0));
     counter('edgefleet_edge_mqtt_messages_sent_total', 'Messages the broker delivered to MQTT clients.',
       (o, c) => c.inc(o.status.mqtt?.messages.sent ?? 0));
+    counter('edgefleet_edge_device_commits_total', 'SQLite transactions of the device hub (group commits of device messages and status changes).',
+      (o, c) => c.inc(o.status.mqtt?.commits?.transactions ?? 0));
+    counter('edgefleet_edge_device_commit_items_total', 'Pieces of work those transactions carried (device messages, online/offline changes, deferred twin releases).',
+      (o, c) => c.inc(o.status.mqtt?.commits?.items ?? 0));
+    counter('edgefleet_edge_device_commit_rollbacks_total', 'Device hub transactions rolled back (their publishers got no PUBACK and resend).',
+      (o, c) => c.inc(o.status.mqtt?.commits?.rollbacks ?? 0));
     gauge('edgefleet_edge_devices', 'Devices on this node by connection state.', (o, g) => {
       const devices = o.status.mqtt?.devices ?? [];
       g.set({ online: 'true' }, devices.filter((d) => d.online).length);

@@ -89,6 +89,10 @@ describe('edgecore /metrics', () => {
     expect(after.value('edgefleet_edge_mqtt_messages_received_total')).toBeGreaterThanOrEqual(before.value('edgefleet_edge_mqtt_messages_received_total') + 1);
     expect(after.value('edgefleet_edge_mqtt_messages_sent_total')).toBeGreaterThanOrEqual(before.value('edgefleet_edge_mqtt_messages_sent_total') + 1);
     expect(after.value('edgefleet_edge_mqtt_messages_refused_total')).toBe(before.value('edgefleet_edge_mqtt_messages_refused_total'));
+    // The device coming online and its report went through the hub's group commit.
+    expect(after.value('edgefleet_edge_device_commits_total')).toBeGreaterThan(before.value('edgefleet_edge_device_commits_total'));
+    expect(after.value('edgefleet_edge_device_commit_items_total')).toBeGreaterThanOrEqual(before.value('edgefleet_edge_device_commit_items_total') + 2);
+    expect(after.value('edgefleet_edge_device_commit_rollbacks_total')).toBe(0);
 
     // A publish outside its own topics is refused and counted.
     await device.publishAsync('ef/devices/someone-else/twin/reported', '{}', { qos: 0 }).catch(() => undefined);

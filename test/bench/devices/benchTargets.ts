@@ -89,22 +89,37 @@ export interface TargetSession {
   times: TargetTimes;
   /** Reads the consumer's counters, checks them against what the phases acked, stops the processes. */
   finish(phases: PhaseResult[]): Promise<TargetResult>;
+  /** The hub's group commits so far (mosquitto has none). */
+  commitCounts?: () => Promise<CommitCounts>;
+}
+
+interface CommitCounts { transactions: number; items: number }
+
+/** Runs a phase; for the hub, also how many transactions it took and how many messages each carried. */
+async function withCommits(t: TargetSession, run: () => Promise<PhaseResult>): Promise<PhaseResult> {
+  const before = await t.commitCounts?.();
+  const result = await run();
+  const after = await t.commitCounts?.();
+  if (before === undefined || after === undefined) return result;
+  const transactions = after.transactions - before.transactions;
+  return { ...result, hubCommits: { transactions, meanItems: transactions === 0 ? 0 : (after.items - before.items) / transactions } };
 }
 
 export async function saturatedPhase(s: RunSettings, t: TargetSession): Promise<PhaseResult> {
   s.log(`${t.target}: saturate for ${s.saturate.seconds} s`);
   const from = Date.now();
-  const result = await runPhase(t.loaders, t.consumer, t.groups, { ...s.saturate, mode: 'saturate', ratePerSecond: 0 }, s.clockTicks);
+  const result = await withCommits(t, () => runPhase(t.loaders, t.consumer, t.groups, { ...s.saturate, mode: 'saturate', ratePerSecond: 0 }, s.clockTicks));
   if (t.times.saturateFrom === 0) [t.times.saturateFrom, t.times.saturateTo] = [from, from + s.saturate.seconds * 1000];
   s.log(`${t.target}:   ${Math.round(result.measured.perSecond)}/s, p99 ${result.measured.latencyMs.p99.toFixed(1)} ms`);
   return result;
 }
 
 export async function pacedPhase(s: RunSettings, t: TargetSession, rate: number): Promise<PhaseResult> {
-  if (!s.paced) throw new Error('the run has no paced phase');
+  const paced = s.paced;
+  if (!paced) throw new Error('the run has no paced phase');
   const offered = Math.max(1, Math.round(rate));
-  s.log(`${t.target}: paced at ${offered}/s for ${s.paced.seconds} s`);
-  const result = await runPhase(t.loaders, t.consumer, t.groups, { ...s.paced, mode: 'paced', ratePerSecond: offered }, s.clockTicks);
+  s.log(`${t.target}: paced at ${offered}/s for ${paced.seconds} s`);
+  const result = await withCommits(t, () => runPhase(t.loaders, t.consumer, t.groups, { ...paced, mode: 'paced', ratePerSecond: offered }, s.clockTicks));
   s.log(`${t.target}:   ${Math.round(result.measured.perSecond)}/s, p99 ${result.measured.latencyMs.p99.toFixed(1)} ms`);
   return result;
 }
@@ -112,7 +127,7 @@ export async function pacedPhase(s: RunSettings, t: TargetSession, rate: number)
 const HubStatsSchema = z.object({
   clients: z.number(), online: z.number(), received: z.number(), refused: z.number(), reportedVersionSum: z.number(),
   upstreamEntries: z.number(), telemetrySamples: z.number(), upstreamFailures: z.number(), outboxDepth: z.number(),
-  commits: z.number(), rollbacks: z.number(), warnings: z.array(z.string()),
+  commits: z.number(), rollbacks: z.number(), hubTransactions: z.number(), hubCommittedItems: z.number(), warnings: z.array(z.string()),
 });
 
 async function waitForOnline(hub: ChildRpc, expected: number, timeoutMs: number): Promise<void> {
@@ -178,7 +193,11 @@ export async function startDeviceHub(s: RunSettings, res: Resources): Promise<Ta
       warnings,
     };
   };
-  return { target: 'devicehub', loaders: loaders.rpcs, consumer: publisherAcks(loaders.rpcs), groups, connectMs: loaders.connectMs, brokerRssIdleMiB, times, finish };
+  const commitCounts = async (): Promise<CommitCounts> => {
+    const stats = await hub.call({ cmd: 'stats' }, HubStatsSchema, 30_000);
+    return { transactions: stats.hubTransactions, items: stats.hubCommittedItems };
+  };
+  return { target: 'devicehub', loaders: loaders.rpcs, consumer: publisherAcks(loaders.rpcs), groups, connectMs: loaders.connectMs, brokerRssIdleMiB, times, finish, commitCounts };
 }
 
 export async function startMosquittoTarget(s: RunSettings, res: Resources): Promise<TargetSession> {

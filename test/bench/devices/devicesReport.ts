@@ -49,6 +49,8 @@ export interface PhaseResult {
   machineBusyPercent: number;
   processes: Record<string, GroupFigures>;
   loadAverage: number[];
+  /** Hub only: transactions during the phase and the messages (work items) each carried on average. */
+  hubCommits?: { transactions: number; meanItems: number };
 }
 
 export interface TargetResult {
@@ -163,6 +165,7 @@ function phaseLines(p: PhaseResult, consumerLabel: string, round: number | null)
       + `left unacked ${l.leftInflight}, disconnects ${l.disconnects}`
       + (p.mode === 'paced' ? `, skipped at cap ${l.skippedAtCap}, dropped by lagging loaders ${l.lagDropped}` : ''),
     `    load: machine ${f(p.machineBusyPercent, 0)} % busy (all cores), loadavg ${p.loadAverage.join(' ')}; ${procs}`,
+    ...(p.hubCommits ? [`    hub commits: ${p.hubCommits.transactions} transactions, ${f(p.hubCommits.meanItems, 0)} messages each on average`] : []),
   ];
 }
 

@@ -84,6 +84,9 @@ serveRpc(async (raw) => {
         outboxDepth: meta!.outboxStats().depth,
         commits,
         rollbacks,
+        // Every transaction of the hub (not only those with upstream entries) and the work they carried.
+        hubTransactions: status.commits.transactions,
+        hubCommittedItems: status.commits.items,
         warnings,
       };
     }
