@@ -1,14 +1,15 @@
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { FailureThrottle } from './failureThrottle.js';
 import { StatusServer } from './statusServer.js';
 
 /** Real HTTP on 127.0.0.1 against the status server (the agent's snapshot replaced by a fixed one). */
 
 interface Answer { status: number; headers: Record<string, string | string[] | undefined>; body: string }
 
-function get(base: string, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Answer> {
+function get(base: string, path: string, headers: Record<string, string> = {}, method = 'GET', localAddress?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request(new URL(path, base), { method, headers }, (res) => {
+    const req = request(new URL(path, base), { method, headers, ...(localAddress ? { localAddress } : {}) }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => { body += c; });
@@ -66,6 +67,29 @@ describe('status server', () => {
     }
     expect((await get(url, '/healthz')).status).toBe(200);
     expect(JSON.parse((await get(url, '/mapper/v1/devices')).body)).toEqual({ error: 'mapper credential' });
+  });
+
+  it('a client that keeps sending wrong passwords is refused (429) for a while; others and a mistyping engineer are not', async () => {
+    let now = 0;
+    const server = new StatusServer({ snapshot: () => ({ ok: 1 }), password: 'correct-horse', authThrottle: new FailureThrottle({ maxFailures: 3, windowMs: 60_000, now: () => now }) });
+    servers.push(server);
+    const url = await server.listen('127.0.0.1', 0);
+    // Requests without credentials (the browser asking for the prompt) are not guesses.
+    for (let i = 0; i < 5; i++) expect((await get(url, '/status', {}, 'GET', '127.0.0.2')).status).toBe(401);
+    // Two typos, then the right password: in, and the record is cleared.
+    for (let i = 0; i < 2; i++) expect((await get(url, '/status', basic('wrong-horse'), 'GET', '127.0.0.2')).status).toBe(401);
+    expect((await get(url, '/status', basic('correct-horse'), 'GET', '127.0.0.2')).status).toBe(200);
+    // A guesser from another address: three wrong passwords, then even the right one is refused.
+    for (let i = 0; i < 3; i++) expect((await get(url, '/status', basic(`guess-${i}-xx`), 'GET', '127.0.0.3')).status).toBe(401);
+    const refused = await get(url, '/status', basic('correct-horse'), 'GET', '127.0.0.3');
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('60');
+    expect(JSON.parse(refused.body).error).toMatch(/too many wrong local passwords from 127\.0\.0\.3; try again in 60 s/);
+    // The engineer at 127.0.0.2 is not affected.
+    expect((await get(url, '/status', basic('correct-horse'), 'GET', '127.0.0.2')).status).toBe(200);
+    // A window later the guesser's failures have aged out.
+    now += 60_000;
+    expect((await get(url, '/status', basic('correct-horse'), 'GET', '127.0.0.3')).status).toBe(200);
   });
 
   it('without a password it will not listen on a non-loopback address (refused before binding)', async () => {

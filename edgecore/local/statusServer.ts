@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { DEFAULT_STATUS_AUTH_THROTTLE, FailureThrottle } from './failureThrottle.js';
 import { hostHeaderIsLoopback, isLoopbackHost, parseStatusPasswordFile, statusPasswordMatches } from './localAuth.js';
 import { loadPageAssets, type PageAsset } from './pageAssets.js';
 
@@ -31,6 +32,8 @@ export interface StatusServerOptions {
   password?: string;
   /** Shown in the browser's login prompt. */
   realm?: string;
+  /** Wrong passwords allowed per client address and window (default: 10 a minute); then 429. */
+  authThrottle?: FailureThrottle;
 }
 
 const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
@@ -49,9 +52,11 @@ export class StatusServer {
   private assets: Map<string, PageAsset> | undefined;
   private assetError: string | undefined;
   private loopbackOnly = true;
+  private readonly throttle: FailureThrottle;
 
   constructor(opts: StatusServerOptions | StatusSnapshot) {
     this.opts = typeof opts === 'function' ? { snapshot: opts } : opts;
+    this.throttle = this.opts.authThrottle ?? new FailureThrottle(DEFAULT_STATUS_AUTH_THROTTLE);
   }
 
   addRoute(route: LocalRoute): void { this.routes.push(route); }
@@ -115,10 +120,24 @@ export class StatusServer {
     return sendJson(res, 404, { error: `no such path ${path}; try / (page), /status (JSON) or /metrics` });
   }
 
-  /** Answers 401/421 and returns false when the request may not read the node's state. */
+  /** Answers 401/421/429 and returns false when the request may not read the node's state. */
   private authorized(req: IncomingMessage, res: ServerResponse): boolean {
     if (this.opts.password !== undefined) {
-      if (statusPasswordMatches(this.opts.password, req.headers.authorization)) return true;
+      const client = req.socket.remoteAddress ?? 'unknown';
+      const waitMs = this.throttle.blockedForMs(client);
+      if (waitMs > 0) {
+        // Refused before the password is looked at: guesses during the wait test nothing.
+        const seconds = Math.ceil(waitMs / 1000);
+        res.setHeader('retry-after', String(seconds));
+        sendJson(res, 429, { error: `too many wrong local passwords from ${client}; try again in ${seconds} s` });
+        return false;
+      }
+      if (statusPasswordMatches(this.opts.password, req.headers.authorization)) {
+        this.throttle.succeeded(client);
+        return true;
+      }
+      // A request without credentials is a browser asking for the prompt, not a guess.
+      if (req.headers.authorization !== undefined) this.throttle.failed(client);
       const realm = (this.opts.realm ?? 'edgecore').replace(/["\\]/g, '');
       res.setHeader('www-authenticate', `Basic realm="${realm}", charset="UTF-8"`);
       sendJson(res, 401, { error: 'this status page needs the local password (HTTP Basic auth; any user name)' });
