@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { actsFor, mayPublish, mayReceive, maySubscribe, mayUseClientId, type Principal } from './deviceAcl.js';
+import { actsFor, mayPublish, mayReceive, maySubscribe, mayUseClientId, principalLogFields, type Principal } from './deviceAcl.js';
 
 const devices = new Map([['pump-1', 'virtual'], ['fan-1', 'virtual'], ['meter-1', 'modbus']]);
 const pump: Principal = { kind: 'device', device: 'pump-1' };
@@ -50,5 +50,12 @@ describe('deviceAcl', () => {
     expect(mayUseClientId(pump, 'fan-1', devices)).toBe(false);
     expect(mayUseClientId(modbusMapper, 'meter-1', devices)).toBe(false);
     expect(mayUseClientId(anonymousFan, 'fan-1', devices)).toBe(true);
+  });
+
+  it('names a client in log lines by its device, or by its mapper login and protocol', () => {
+    expect(principalLogFields(pump)).toEqual({ device: 'pump-1' });
+    expect(principalLogFields(anonymousFan)).toEqual({ device: 'fan-1' });
+    expect(principalLogFields(modbusMapper)).toEqual({ mapper: 'mb', protocol: 'modbus' });
+    expect(principalLogFields(undefined)).toEqual({});
   });
 });

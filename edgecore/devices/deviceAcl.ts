@@ -41,6 +41,13 @@ export function connectedDevice(principal: Principal): string | null {
   }
 }
 
+/** Who the client is, as log fields: `device` for a device, `mapper` and `protocol` for a mapper. */
+export function principalLogFields(principal: Principal | undefined): { device: string } | { mapper: string; protocol: string } | Record<string, never> {
+  if (principal === undefined) return {};
+  if (principal.kind === 'mapper') return { mapper: principal.username, protocol: principal.protocol };
+  return { device: connectedDevice(principal)! };
+}
+
 export function mayPublish(principal: Principal, topic: string, devices: DeviceDirectory): boolean {
   const parsed = parseDeviceTopic(topic);
   if (parsed === null || !DEVICE_PUBLISH_SUFFIXES.includes(parsed.rest)) return false;

@@ -187,7 +187,8 @@ describe('DeviceHub authentication and access', () => {
   });
 
   it('device A can neither subscribe to nor publish on device B topics', async () => {
-    const { hub, url } = await startWithDevices();
+    const warnings: { obj: Record<string, unknown>; msg: string | undefined }[] = [];
+    const { hub, url } = await startWithDevices({ logger: { info: () => {}, warn: (obj, msg) => warnings.push({ obj: obj as Record<string, unknown>, msg }) } });
     const { client } = await kit.connectClient(url, asPump);
     const filters = [fan.desired, 'ef/devices/+/twin/desired', 'ef/devices/#', '#', '$SYS/#', 'ef/devices/pump-1/#'];
     const granted: number[] = [];
@@ -199,6 +200,9 @@ describe('DeviceHub authentication and access', () => {
     await closed;
     expect(hub.statusSnapshot().devices[0]!.reported).toEqual({});
     expect(hub.statusSnapshot().messages.refused).toBe(1);
+    // The log lines name the device that tried, and the topic.
+    expect(warnings).toContainEqual({ obj: { clientId: expect.any(String), device: 'pump-1', topic: fan.desired }, msg: 'MQTT subscription refused' });
+    expect(warnings).toContainEqual({ obj: { clientId: expect.any(String), device: 'pump-1', topic: fan.reported }, msg: 'MQTT publish refused' });
   });
 
   it('a device may not publish its own desired or status topics', async () => {

@@ -1,7 +1,7 @@
 import type { Client, PublishPacket, Subscription } from 'aedes';
 import { TOPIC_ROOT, deviceTopics, parseDeviceTopic, type Device } from '../../protocol/index.js';
 import { ClientRegistry } from './clientRegistry.js';
-import { actsFor, connectedDevice, mayPublish, mayReceive, maySubscribe, type DeviceDirectory, type Principal } from './deviceAcl.js';
+import { actsFor, connectedDevice, mayPublish, mayReceive, maySubscribe, principalLogFields, type DeviceDirectory, type Principal } from './deviceAcl.js';
 import { CredentialVerifier, parseCredentialHash } from './deviceCredentials.js';
 import type { GroupCommit } from './groupCommit.js';
 import { CONNACK_SERVER_UNAVAILABLE, authenticateClient, type AuthResult } from './hubAuth.js';
@@ -220,7 +220,7 @@ export class DeviceHub {
       const statusWill = principal !== undefined && target !== undefined && packet.topic === deviceTopics(target).status;
       if (!statusWill) {
         this.counters.refused++;
-        this.logger.warn({ clientId: client?.id ?? null, topic: packet.topic }, 'MQTT publish refused');
+        this.logger.warn({ clientId: client?.id ?? null, ...principalLogFields(principal), topic: packet.topic }, 'MQTT publish refused');
       }
       return done(new Error(`not allowed to publish to ${packet.topic}`));
     }
@@ -234,7 +234,7 @@ export class DeviceHub {
   private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {
     const principal = this.clients.principalOf(client);
     if (principal !== undefined && maySubscribe(principal, sub.topic, this.directory)) return sub;
-    this.logger.warn({ clientId: client.id, topic: sub.topic }, 'MQTT subscription refused');
+    this.logger.warn({ clientId: client.id, ...principalLogFields(principal), topic: sub.topic }, 'MQTT subscription refused');
     return null;
   }
 
