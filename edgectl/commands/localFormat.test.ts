@@ -43,6 +43,12 @@ describe('edgectl local status formatting', () => {
     expect(text).toContain('connect ECONNREFUSED');
     expect(text).toMatch(/Queued for cloud:\s+3 waiting, 1 dropped/);
     expect(text).toMatch(/Disk:\s+8\.0 GiB free of 32\.0 GiB \(\/var\/lib\/ef\)/);
+    expect(text).toMatch(/MQTT broker:\s+mqtt:\/\/127\.0\.0\.1:1883, 1 clients\n/);
+  });
+
+  it('failed device commits are called out next to the broker', () => {
+    const mqtt = { ...status().mqtt!, commits: { transactions: 40, items: 900, rollbacks: 2 } };
+    expect(renderLocalStatus(status({ mqtt }), now)).toMatch(/MQTT broker:\s+mqtt:\/\/127\.0\.0\.1:1883, 1 clients; 2 device commits failed \(check the disk\)/);
   });
 
   it('a connected link says for how long it is up', () => {

@@ -63,7 +63,12 @@ export function summaryFields(s: EdgeStatus): Array<[string, string]> {
     ['Disk', h.disk ? `${formatBytes(h.disk.availableBytes)} free of ${formatBytes(h.disk.totalBytes)} (${h.disk.path})` : 'cannot be read'],
     ['Memory', `${formatBytes(h.memory.availableBytes)} available of ${formatBytes(h.memory.totalBytes)}; edgecore uses ${formatBytes(h.memory.edgecoreRssBytes)}`],
   );
-  if (s.mqtt) fields.push(['MQTT broker', `${s.mqtt.url}, ${s.mqtt.clients} clients`]);
+  if (s.mqtt) {
+    const rollbacks = s.mqtt.commits?.rollbacks ?? 0;
+    // A rolled-back commit is a write the disk refused: the one hint a field engineer needs here.
+    const failing = rollbacks > 0 ? `; ${rollbacks} device commits failed (check the disk)` : '';
+    fields.push(['MQTT broker', `${s.mqtt.url}, ${s.mqtt.clients} clients${failing}`]);
+  }
   return fields;
 }
 
