@@ -173,7 +173,7 @@ export function applyReported(twin: DeviceTwinState, patch: Record<string, Prope
   let changed = false;
   for (const name of names) {
     const value = patch[name];
-    if (value === null ? Object.hasOwn(current, name) : (current[name] !== value || !Object.hasOwn(current, name))) {
+    if (value === null ? Object.hasOwn(current, name) : isNewValue(current, name, value)) {
       changed = true;
       break;
     }
@@ -186,12 +186,17 @@ export function applyReported(twin: DeviceTwinState, patch: Record<string, Prope
     if (value === null) {
       delete reported[name];
       delete metadata[name];
-    } else if (current[name] !== value || !Object.hasOwn(current, name)) {
+    } else if (isNewValue(current, name, value)) {
       reported[name] = value;
       metadata[name] = { updatedAt: at };
     }
   }
   return { twin: { reported, version: twin.version + 1, metadata, lastSeen: at, online: twin.online }, changed: true };
+}
+
+/** Whether setting `name` to `value` changes the reported section (an absent property always does). */
+function isNewValue(current: Record<string, PropertyValue>, name: string, value: PropertyValue): boolean {
+  return current[name] !== value || !Object.hasOwn(current, name);
 }
 
 /** The retained `twin/desired` message. */
