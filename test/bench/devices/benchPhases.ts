@@ -136,6 +136,7 @@ export async function runPhase(
     publisherAckedPerSecond: Math.round(totals.acked / sendingSeconds),
     measured,
     machineBusyPercent: load.machineBusyPercent,
+    machineStealPercent: load.machineStealPercent,
     processes: load.groups,
     loadAverage: loadAvg,
   };

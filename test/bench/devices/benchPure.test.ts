@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseReportedPayload } from '../../../edgecore/devices/twinEngine.js';
 import { BENCH_MODEL, benchDevices, deviceNames, reportedPayload, reportedTopic, sentTimeOf, splitEvenly } from './benchDevices.js';
-import { TARGETS, median, targetChecks, type PhaseResult, type TargetResult } from './devicesReport.js';
+import { TARGETS, median, stealWarning, targetChecks, type PhaseResult, type TargetResult } from './devicesReport.js';
 import { LatencyRecorder, microsSince } from './latencyRecorder.js';
-import { busyPercent, parseProcStatCpu } from './machineLoad.js';
+import { busyPercent, parseProcStatCpu, stealPercent } from './machineLoad.js';
 import { mosquittoConfig } from './mosquittoProcess.js';
 
 describe('bench devices and payloads', () => {
@@ -136,9 +136,21 @@ describe('targetChecks', () => {
 describe('machine load and mosquitto config', () => {
   it('reads the aggregate cpu line of /proc/stat', () => {
     const text = 'cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 50 0 25 400 25 0 0 0 0 0\n';
-    expect(parseProcStatCpu(text)).toEqual({ busy: 150, total: 1000 });
-    expect(busyPercent({ busy: 150, total: 1000 }, { busy: 250, total: 1200 })).toBe(50);
+    expect(parseProcStatCpu(text)).toEqual({ busy: 150, total: 1000, steal: 0 });
+    expect(busyPercent({ busy: 150, total: 1000, steal: 0 }, { busy: 250, total: 1200, steal: 0 })).toBe(50);
+    // user nice system idle iowait irq softirq steal: steal is busy time the host gave to others.
+    expect(parseProcStatCpu('cpu  100 0 50 700 50 0 0 100 0 0\n')).toEqual({ busy: 250, total: 1000, steal: 100 });
+    expect(stealPercent({ busy: 250, total: 1000, steal: 100 }, { busy: 400, total: 1200, steal: 160 })).toBe(30);
+    expect(stealPercent({ busy: 1, total: 5, steal: 0 }, { busy: 1, total: 5, steal: 0 })).toBe(0);
     expect(() => parseProcStatCpu('intr 1 2 3\n')).toThrow(/cpu line/);
+  });
+
+  it('flags a run where the host took ≥ 10 % of the cores in some phase, naming the worst and how many phases', () => {
+    const withSteal = (steal: number | undefined): PhaseResult => ({ ...phase('saturate', 1000, 10), ...(steal === undefined ? {} : { machineStealPercent: steal }) });
+    expect(stealWarning({ devicehub: target('devicehub', [withSteal(3), withSteal(undefined)]), mosquitto: null })).toBeNull();
+    const warning = stealWarning({ devicehub: target('devicehub', [withSteal(9.9), withSteal(41)]), mosquitto: target('mosquitto', [withSteal(12)]) });
+    expect(warning).toContain('up to 41 %');
+    expect(warning).toContain('in 2 of 3 phases');
   });
 
   it('writes a loopback-only, anonymous, non-persistent mosquitto config', () => {

@@ -47,6 +47,8 @@ export interface PhaseResult {
   /** Hub: at the publishers' PUBACKs (sent after the commit); mosquitto: at its subscriber. In the steady-state window. */
   measured: WindowFigures;
   machineBusyPercent: number;
+  /** Of the busy share, what the host gave to other guests (steal); absent in reports before session 6. */
+  machineStealPercent?: number;
   processes: Record<string, GroupFigures>;
   loadAverage: number[];
   /** Hub only: transactions during the phase and the messages (work items) each carried on average. */
@@ -164,7 +166,7 @@ function phaseLines(p: PhaseResult, consumerLabel: string, round: number | null)
     `    publishers: sent ${l.sent} (${l.telemetrySent} of them telemetry), acked ${l.acked} (${f(p.publisherAckedPerSecond, 0)}/s), failed ${l.failed}, `
       + `left unacked ${l.leftInflight}, disconnects ${l.disconnects}`
       + (p.mode === 'paced' ? `, skipped at cap ${l.skippedAtCap}, dropped by lagging loaders ${l.lagDropped}` : ''),
-    `    load: machine ${f(p.machineBusyPercent, 0)} % busy (all cores), loadavg ${p.loadAverage.join(' ')}; ${procs}`,
+    `    load: machine ${f(p.machineBusyPercent, 0)} % busy (all cores${p.machineStealPercent === undefined ? '' : `; ${f(p.machineStealPercent, 0)} % stolen by the host`}), loadavg ${p.loadAverage.join(' ')}; ${procs}`,
     ...(p.hubCommits ? [`    hub commits: ${p.hubCommits.transactions} transactions, ${f(p.hubCommits.meanItems, 0)} messages each on average`] : []),
   ];
 }
@@ -187,8 +189,22 @@ function diskText(d: DiskProbe): string {
   return `${d.commitsPerSecond} commits/s (p50 ${f(d.commitMs.p50, 3)} / p99 ${f(d.commitMs.p99, 3)} / max ${f(d.commitMs.max, 1)} ms)`;
 }
 
+/** Above this much steal in any phase the run is flagged: its figures say more about the host than the brokers. */
+export const STEAL_WARNING_PERCENT = 10;
+
+/** A warning when the host took a large share of the cores from this VM in some phase (null otherwise). */
+export function stealWarning(r: Pick<DevicesBenchReport, 'devicehub' | 'mosquitto'>): string | null {
+  const phases = [...r.devicehub.phases, ...(r.mosquitto?.phases ?? [])];
+  const steal = phases.map((p) => p.machineStealPercent ?? 0);
+  const worst = Math.max(0, ...steal);
+  if (worst < STEAL_WARNING_PERCENT) return null;
+  return `!! the host took up to ${f(worst, 0)} % of the cores from this machine (steal; ≥ ${STEAL_WARNING_PERCENT} % in `
+    + `${steal.filter((x) => x >= STEAL_WARNING_PERCENT).length} of ${phases.length} phases): compare these figures only with runs of similar steal`;
+}
+
 export function summaryText(r: DevicesBenchReport): string {
   const t = r.targets;
+  const steal = stealWarning(r);
   return [
     `== EdgeFleet devices benchmark: ${r.devices} devices over ${r.loaders} load processes, QoS 1 twin/reported, node ${r.node}, ${r.cpus} CPUs`,
     `   load average at start ${r.loadAverageStart.join(' ')}, at end ${r.loadAverageEnd.join(' ')} `
@@ -204,6 +220,7 @@ export function summaryText(r: DevicesBenchReport): string {
       + (r.rounds > 1 ? `; rounds ${t.throughputRatio.rounds.map((x) => (x === null ? 'n/a' : f(x, 2))).join(' ')}` : ''),
     `  persisted reported updates/s (saturated${r.rounds > 1 ? ', median of the rounds' : ''}; telemetry in the mix not counted): ${t.persistedPerSecond.actual ?? 'n/a'} (target ≥ ${t.persistedPerSecond.target}) ${verdict(t.persistedPerSecond)}`,
     `  p99 device→twin latency (${t.p99Ms.phase}): ${t.p99Ms.actual === null ? 'n/a' : f(t.p99Ms.actual)} ms (target < ${t.p99Ms.target} ms) ${verdict(t.p99Ms)}`,
+    ...(steal === null ? [] : [steal]),
     ...(r.hubCpuProfile ? [`DeviceHub CPU profile of the saturated phase (${r.hubCpuProfile.file}):`, r.hubCpuProfile.top.trimEnd()] : []),
     `(total ${f(r.totalSeconds)} s)`,
   ].join('\n');

@@ -10,6 +10,11 @@ import { round, sampleProcess, sampleSelf, type ProcSample } from '../procStats.
 export interface CpuTicks {
   busy: number;
   total: number;
+  /**
+   * Time the hypervisor ran other guests while this one had work (inside `busy`). On a shared
+   * VM it can take a third of the cores for minutes: runs with high steal are not comparable.
+   */
+  steal: number;
 }
 
 /** The aggregate `cpu` line of /proc/stat: busy = everything except idle and iowait. */
@@ -21,7 +26,7 @@ export function parseProcStatCpu(text: string): CpuTicks {
   // user nice system idle iowait irq softirq steal (guest time is already inside user/nice)
   const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
   const idle = fields[3]! + (fields[4] ?? 0);
-  return { busy: total - idle, total };
+  return { busy: total - idle, total, steal: fields[7] ?? 0 };
 }
 
 export function machineCpu(): CpuTicks {
@@ -32,6 +37,12 @@ export function machineCpu(): CpuTicks {
 export function busyPercent(before: CpuTicks, after: CpuTicks): number {
   const total = after.total - before.total;
   return total > 0 ? round(((after.busy - before.busy) / total) * 100, 1) : 0;
+}
+
+/** Share of all cores the host gave to other guests between two samples, in percent. */
+export function stealPercent(before: CpuTicks, after: CpuTicks): number {
+  const total = after.total - before.total;
+  return total > 0 ? round(((after.steal - before.steal) / total) * 100, 1) : 0;
 }
 
 export interface ProcessGroup {
@@ -80,7 +91,7 @@ export class LoadWindow {
     this.groups.forEach((g, i) => { this.rssMax[i] = Math.max(this.rssMax[i]!, sampleGroup(g, this.clockTicks).rssBytes); });
   }
 
-  stop(): { machineBusyPercent: number; groups: Record<string, GroupFigures> } {
+  stop(): { machineBusyPercent: number; machineStealPercent: number; groups: Record<string, GroupFigures> } {
     clearInterval(this.timer);
     const last = this.groups.map((g) => sampleGroup(g, this.clockTicks));
     const groups: Record<string, GroupFigures> = {};
@@ -93,6 +104,7 @@ export class LoadWindow {
         rssMaxMiB: round(Math.max(this.rssMax[i]!, b.rssBytes) / 2 ** 20, 1),
       };
     });
-    return { machineBusyPercent: busyPercent(this.machineFirst, machineCpu()), groups };
+    const machine = machineCpu();
+    return { machineBusyPercent: busyPercent(this.machineFirst, machine), machineStealPercent: stealPercent(this.machineFirst, machine), groups };
   }
 }
