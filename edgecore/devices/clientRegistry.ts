@@ -52,6 +52,11 @@ export class ClientRegistry {
     return [...this.live].filter(([, principal]) => match(principal)).map(([client]) => client);
   }
 
+  /** True while the device has a connection. */
+  isOnline(device: string): boolean {
+    return this.perDevice.has(device);
+  }
+
   /** Devices with a connection now. */
   onlineDevices(): string[] {
     return [...this.perDevice.keys()];

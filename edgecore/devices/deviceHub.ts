@@ -9,6 +9,7 @@ import { startBroker, stopBroker, type RunningBroker } from './hubBroker.js';
 import { DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHubStatus, type HubLogger } from './deviceHubOptions.js';
 import { HubPublisher } from './hubPublisher.js';
 import { HubStorage } from './hubStorage.js';
+import { RetryLater } from './retryLater.js';
 import type { SqlitePersistence } from './persistence/index.js';
 import { DEFAULT_TELEMETRY_BATCH, TelemetryBatcher } from './telemetryBatcher.js';
 import { applyDeviceMessage, type MessageTargets } from './deviceMessages.js';
@@ -20,6 +21,9 @@ import type { TwinLedger } from './twinLedger.js';
 export { DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHubStatus, type HubLogger } from './deviceHubOptions.js';
 
 const NOOP_LOGGER: HubLogger = { info: () => {}, warn: () => {} };
+
+/** After a failed commit, an online/offline change is tried again this much later. */
+const PRESENCE_RETRY_MS = 1_000;
 
 /**
  * The edge's MQTT broker for devices and mappers (aedes on SQLite persistence) and its twin
@@ -57,6 +61,8 @@ export class DeviceHub {
   private readonly clients = new ClientRegistry();
   private readonly publisher: HubPublisher;
   private readonly counters = { received: 0, refused: 0, sent: 0 };
+  /** Devices whose online/offline change was rolled back (see onPresenceCommitted). */
+  private readonly presenceRetry = new RetryLater(PRESENCE_RETRY_MS, (name) => this.retryPresence(name));
 
   constructor(private readonly opts: DeviceHubOptions) {
     this.logger = opts.logger ?? NOOP_LOGGER;
@@ -169,6 +175,7 @@ export class DeviceHub {
     this.closing = true;
     // Messages already taken in are committed (and acked) first; later ones are refused.
     this.commit.stop(new Error('the device hub is closing'));
+    this.presenceRetry.stop();
     try {
       this.commit.now(() => {
         this.batcher.flushAll();
@@ -250,7 +257,7 @@ export class DeviceHub {
   private onClientReady(client: Client): void {
     if (this.closing) return;
     const cameOnline = this.clients.ready(client, (name) => this.devices.has(name));
-    if (cameOnline !== null) this.commit.add(() => this.markOnline(cameOnline, true));
+    if (cameOnline !== null) this.commit.add(() => this.markOnline(cameOnline, true), (err) => this.onPresenceCommitted(cameOnline, err));
     // A persistent session's subscriptions come back without a SUBSCRIBE: send its deltas now.
     if (!client.clean) {
       this.persistence.subscriptionsByClient({ id: client.id })
@@ -261,7 +268,24 @@ export class DeviceHub {
   private onClientDisconnect(client: Client): void {
     if (this.closing) return;
     const wentOffline = this.clients.gone(client);
-    if (wentOffline !== null) this.commit.add(() => this.markOnline(wentOffline, false));
+    if (wentOffline !== null) this.commit.add(() => this.markOnline(wentOffline, false), (err) => this.onPresenceCommitted(wentOffline, err));
+  }
+
+  /**
+   * A rolled-back online/offline change would leave the twin (and the retained status) saying
+   * what is no longer true until the device's next connect or disconnect, which for a device
+   * that went away may be never. So it is tried again, a second later, for as long as it fails.
+   */
+  private onPresenceCommitted(name: string, err: Error | null): void {
+    if (err !== null && !this.closing) this.presenceRetry.add(name);
+  }
+
+  /** Records the device's presence as it is now (it may have changed again since the failure). */
+  private retryPresence(name: string): void {
+    this.commit.add(() => {
+      const online = this.clients.isOnline(name);
+      return this.twins.get(name)?.online === online ? undefined : this.markOnline(name, online);
+    }, (err) => this.onPresenceCommitted(name, err));
   }
 
   /** In a transaction: records the device on- or offline; returns the status publish for after the commit. */

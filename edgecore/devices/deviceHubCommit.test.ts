@@ -4,7 +4,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { deviceTopics } from '../../protocol/index.js';
 import { MetaStore } from '../meta/metaStore.js';
 import { hashPassword } from './deviceCredentials.js';
-import { HubTestKit, makeDevice, waitFor } from './testing/hubFixtures.js';
+import { HubTestKit, makeDevice, nextMessage, waitFor } from './testing/hubFixtures.js';
 
 /**
  * The durability contract of the hub's group commit: a QoS 1 PUBACK goes out only after the
@@ -20,6 +20,18 @@ afterEach(async () => { await kit.cleanup(); });
 
 const names = Array.from({ length: 8 }, (_, i) => `pump-${i + 1}`);
 const asDevice = (name: string) => ({ clientId: name, username: name, password: 'pump-secret' });
+
+/** Makes every later twin write fail, as a full or failing disk would; returns the undo. */
+function sabotageTwinWrites(path: string): () => void {
+  const saboteur = new Database(path);
+  for (const op of ['INSERT', 'UPDATE']) {
+    saboteur.exec(`CREATE TRIGGER no_twin_${op.toLowerCase()} BEFORE ${op} ON device_twins BEGIN SELECT RAISE(ABORT, 'injected write failure'); END`);
+  }
+  return () => {
+    saboteur.exec('DROP TRIGGER no_twin_insert; DROP TRIGGER no_twin_update');
+    saboteur.close();
+  };
+}
 
 /** What another process would find in the file right now. */
 function onDisk(path: string): { twins: Record<string, unknown>; outbox: Record<string, unknown> } {
@@ -90,11 +102,7 @@ describe('DeviceHub group commit', () => {
     await first.client.publishAsync(deviceTopics('pump-1').reported, JSON.stringify({ properties: { temperature: 20 } }), { qos: 1 });
     await waitFor(() => kit.twinReports('pump-1').some((b) => b.twin.version === 1), 'first report upstream');
 
-    // Another connection makes every later twin write fail, as a full or failing disk would.
-    const saboteur = new Database(kit.dbPath);
-    for (const op of ['INSERT', 'UPDATE']) {
-      saboteur.exec(`CREATE TRIGGER no_twin_${op.toLowerCase()} BEFORE ${op} ON device_twins BEGIN SELECT RAISE(ABORT, 'injected write failure'); END`);
-    }
+    const repair = sabotageTwinWrites(kit.dbPath);
     let acked = false;
     const closed = new Promise<void>((resolve) => first.client.once('close', () => resolve()));
     first.client.publish(deviceTopics('pump-1').reported, JSON.stringify({ properties: { temperature: 99 } }), { qos: 1 }, (err) => { if (!err) acked = true; });
@@ -105,8 +113,7 @@ describe('DeviceHub group commit', () => {
     expect(afterFailure.rollbacks).toBeGreaterThanOrEqual(1);
     expect(kit.twinReports('pump-1').some((b) => b.twin.reported.temperature === 99)).toBe(false);
 
-    saboteur.exec('DROP TRIGGER no_twin_insert; DROP TRIGGER no_twin_update');
-    saboteur.close();
+    repair();
     const again = await kit.connectClient(url, asDevice('pump-1'));
     await again.client.publishAsync(deviceTopics('pump-1').reported, JSON.stringify({ properties: { temperature: 99 } }), { qos: 1 });
     expect(hub.statusSnapshot().devices[0]).toMatchObject({ reported: { temperature: 99 }, reportedVersion: 2 });
@@ -116,5 +123,39 @@ describe('DeviceHub group commit', () => {
     expect(afterResend.items).toBeGreaterThan(afterFailure.items);
     expect(afterResend.rollbacks).toBe(afterFailure.rollbacks);
     await waitFor(() => kit.twinReports('pump-1').some((b) => b.twin.reported.temperature === 99), 'the resent report upstream');
+  });
+
+  it('an offline change whose commit fails is retried until it is recorded, with its retained status', async () => {
+    const { hub, url } = await kit.startHub();
+    const mapperHash = await hashPassword('mapper-secret');
+    hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash })]);
+    hub.addMapperCredential('virtual-mapper', mapperHash, 'virtual');
+    const device = await kit.connectClient(url, asDevice('pump-1'));
+    await waitFor(() => hub.statusSnapshot().devices[0]!.online, 'pump-1 online');
+
+    const repair = sabotageTwinWrites(kit.dbPath);
+    const rollbacks = hub.statusSnapshot().commits.rollbacks;
+    await device.client.endAsync();
+    // The offline change was rolled back: the twin still says what was last committed.
+    await waitFor(() => hub.statusSnapshot().commits.rollbacks > rollbacks, 'the offline change rolled back');
+    expect(hub.statusSnapshot().devices[0]!.online).toBe(true);
+    // Retries keep failing while the disk does (a second apart), and nothing is published.
+    await waitFor(() => hub.statusSnapshot().commits.rollbacks > rollbacks + 1, 'a retry rolled back too');
+    expect(hub.statusSnapshot().devices[0]!.online).toBe(true);
+
+    repair();
+    await waitFor(() => !hub.statusSnapshot().devices[0]!.online, 'the retry records pump-1 offline');
+    const row = new Database(kit.dbPath, { readonly: true });
+    try {
+      expect(row.prepare<[], { online: number }>("SELECT online FROM device_twins WHERE device = 'pump-1'").get()!.online).toBe(0);
+    } finally {
+      row.close();
+    }
+    expect(kit.twinReports('pump-1').at(-1)!.online).toBe(false);
+    // A mapper connection does not make the device online; it reads the retained status.
+    const mapper = await kit.connectClient(url, { clientId: 'mapper', username: 'virtual-mapper', password: 'mapper-secret' });
+    await mapper.client.subscribeAsync(deviceTopics('pump-1').status, { qos: 1 });
+    const status = await nextMessage(mapper.received, deviceTopics('pump-1').status);
+    expect(status).toMatchObject({ json: { online: false }, retain: true });
   });
 });
