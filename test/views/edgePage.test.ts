@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +26,9 @@ describe.skipIf(!HAVE_CHROMIUM)('edge status page in a browser', () => {
   let browser: Browser;
   let page: Page;
   let device: MqttClient | undefined;
+  let retry: MqttClient | undefined;
+  let devicePassword = '';
+  let mqttPort = 0;
   const browserErrors: string[] = [];
 
   beforeAll(async () => {
@@ -43,8 +47,9 @@ describe.skipIf(!HAVE_CHROMIUM)('edge status page in a browser', () => {
       const s = await fleet.edgeStatus(edge);
       return s.workloads.find((w) => w.name === 'pager')?.status?.state === 'Running' && ((s as unknown as { mqtt: { devices: unknown[] } | null }).mqtt?.devices.length ?? 0) === 1;
     });
-    const mqttPort = Number(new URL(String(edge.proc.lines.find((l) => l.msg === 'edgecore ready')!.mqttUrl)).port);
-    device = await connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { username: 'tank-1', password: created.body.credentials.password, clientId: 'tank-1', protocolVersion: 4, reconnectPeriod: 0 });
+    devicePassword = created.body.credentials.password;
+    mqttPort = Number(new URL(String(edge.proc.lines.find((l) => l.msg === 'edgecore ready')!.mqttUrl)).port);
+    device = await connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { username: 'tank-1', password: devicePassword, clientId: 'tank-1', protocolVersion: 4, reconnectPeriod: 0 });
     await device.publishAsync('ef/devices/tank-1/twin/reported', JSON.stringify({ properties: { level: 42.5 } }), { qos: 1 });
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
@@ -55,6 +60,7 @@ describe.skipIf(!HAVE_CHROMIUM)('edge status page in a browser', () => {
   afterAll(async () => {
     await browser?.close();
     await device?.endAsync().catch(() => undefined);
+    await retry?.endAsync().catch(() => undefined);
     await fleet.cleanup();
     await proxy.close();
   });
@@ -77,6 +83,7 @@ describe.skipIf(!HAVE_CHROMIUM)('edge status page in a browser', () => {
     const tank = page.locator('tr[data-device="tank-1"]');
     await page.locator('tr[data-device="tank-1"] td.values', { hasText: 'level = 42.5' }).waitFor();
     expect(await tank.locator('td').first().textContent()).toBe('online');
+    expect(await page.locator('#mqtt-commit-failures').isHidden()).toBe(true);
 
     expect(await page.locator('#host-disk').textContent()).toMatch(/free of .* \(.+\)/);
     expect(await page.locator('#host-memory').textContent()).toMatch(/ of /);
@@ -109,6 +116,38 @@ describe.skipIf(!HAVE_CHROMIUM)('edge status page in a browser', () => {
     proxy.restore();
     await page.locator('#link-summary[data-state="connected"]').waitFor({ timeout: 30_000 });
     await waitFor('outbox drained on the page', async () => (await page.locator('#outbox-depth').textContent()) === '0');
+    expect(browserErrors).toEqual([]);
+  });
+
+  it('when device commits fail (a failing disk) it says so next to the broker, and later reports are taken again', async () => {
+    // Another connection to the edge's database makes every twin write fail, as a full or failing disk would.
+    const saboteur = new Database(join(edge.dataDir, 'edge.db'));
+    try {
+      for (const op of ['INSERT', 'UPDATE']) {
+        saboteur.exec(`CREATE TRIGGER page_test_no_twin_${op.toLowerCase()} BEFORE ${op} ON device_twins BEGIN SELECT RAISE(ABORT, 'injected write failure'); END`);
+      }
+      let acked = false;
+      const closed = new Promise<void>((resolve) => device!.once('close', () => resolve()));
+      device!.publish('ef/devices/tank-1/twin/reported', JSON.stringify({ properties: { level: 99 } }), { qos: 1 }, (err) => { if (!err) acked = true; });
+      await closed; // no PUBACK: the hub refused the report after its commit failed, aedes closed the connection
+      expect(acked).toBe(false);
+      // Closed by the broker (no reconnect): end it here; endAsync() on it in afterAll would never settle.
+      device!.end(true);
+      device = undefined;
+      const notice = page.locator('#mqtt-commit-failures');
+      await notice.waitFor({ state: 'visible', timeout: 15_000 });
+      expect(await notice.textContent()).toMatch(/^\d+ device commits? failed since edgecore started: device reports were not acknowledged and will be resent\. Check the disk\.$/);
+      expect(await page.locator('tr[data-device="tank-1"] td.values').textContent()).toBe('level = 17');
+      await page.screenshot({ path: join(SHOTS, 'edge-page-commit-failures.png'), fullPage: true });
+    } finally {
+      saboteur.exec('DROP TRIGGER IF EXISTS page_test_no_twin_insert; DROP TRIGGER IF EXISTS page_test_no_twin_update');
+      saboteur.close();
+    }
+    // The disk is back: the resent report is taken and shown; the notice counts since start, so it stays.
+    retry = await connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { username: 'tank-1', password: devicePassword, clientId: 'tank-1', protocolVersion: 4, reconnectPeriod: 0 });
+    await retry.publishAsync('ef/devices/tank-1/twin/reported', JSON.stringify({ properties: { level: 99 } }), { qos: 1 });
+    await page.locator('tr[data-device="tank-1"] td.values', { hasText: 'level = 99' }).waitFor({ timeout: 15_000 });
+    expect(await page.locator('#mqtt-commit-failures').isVisible()).toBe(true);
     expect(browserErrors).toEqual([]);
   });
 });

@@ -132,6 +132,12 @@
     setText('mqtt-url', mqtt ? mqtt.url : 'not running');
     const clients = mqtt ? mqtt.clients : 0;
     setText('mqtt-clients', clients === 0 ? 'no clients connected' : clients === 1 ? '1 client connected' : clients + ' clients connected');
+    // A failed commit means device reports went unacknowledged: usually a full or failing disk.
+    const failed = mqtt && mqtt.commits ? mqtt.commits.rollbacks : 0;
+    const failures = $('mqtt-commit-failures');
+    failures.hidden = failed === 0;
+    failures.textContent = failed === 0 ? '' : (failed === 1 ? '1 device commit' : failed + ' device commits')
+      + ' failed since edgecore started: device reports were not acknowledged and will be resent. Check the disk.';
     if (devices.length === 0) return emptyRow(body, 'No devices on this node.', 4);
     for (const d of devices) {
       const row = namedRow(body, d.name);
