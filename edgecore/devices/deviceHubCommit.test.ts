@@ -158,4 +158,34 @@ describe('DeviceHub group commit', () => {
     const status = await nextMessage(mapper.received, deviceTopics('pump-1').status);
     expect(status).toMatchObject({ json: { online: false }, retain: true });
   });
+
+  it('acked telemetry whose batch cannot be written to the outbox is kept and written once the disk works again', async () => {
+    const path = join(kit.dir, 'edge.db');
+    const meta = MetaStore.open(path);
+    const telemetryRows = () => meta.database.prepare<[], { body: string }>("SELECT body FROM outbox WHERE kind = 'telemetry'").all()
+      .map((r) => JSON.parse(r.body) as { device: string; samples: { values: Record<string, unknown> }[] });
+    try {
+      const { hub, url } = await kit.startHub({
+        db: meta.database, upstream: (entries) => meta.enqueueMany(entries), telemetryBatch: { maxSamples: 100, maxDelayMs: 300 },
+      });
+      hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash })]);
+      const { client } = await kit.connectClient(url, asDevice('pump-1'));
+      await client.publishAsync(deviceTopics('pump-1').telemetry, JSON.stringify({ samples: [{ values: { temperature: 21.5 } }] }), { qos: 1 });
+      // Acked: the sample waits in its batch. The outbox fails before the batch is written.
+      const saboteur = new Database(path);
+      saboteur.exec("CREATE TRIGGER no_outbox_insert BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'injected write failure'); END");
+      const rollbacks = hub.statusSnapshot().commits.rollbacks;
+      await waitFor(() => hub.statusSnapshot().commits.rollbacks > rollbacks + 1, 'the batch and a retry rolled back');
+      expect(telemetryRows()).toEqual([]);
+
+      saboteur.exec('DROP TRIGGER no_outbox_insert');
+      saboteur.close();
+      await waitFor(() => telemetryRows().length > 0, 'the kept batch in the outbox');
+      expect(telemetryRows()).toMatchObject([{ device: 'pump-1', samples: [{ values: { temperature: 21.5 } }] }]);
+      await kit.stopHub(hub);
+      expect(telemetryRows()).toHaveLength(1);
+    } finally {
+      meta.close();
+    }
+  });
 });

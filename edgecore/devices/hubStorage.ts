@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import type { Device } from '../../protocol/index.js';
 import { DEFAULT_MAX_BATCH, GroupCommit } from './groupCommit.js';
 import { SqlitePersistence } from './persistence/index.js';
@@ -8,6 +9,8 @@ import { TwinStore } from './twinStore.js';
 
 /** Deferred twin reports are released at most this often (see scheduleRelease). */
 const RELEASE_GRANULARITY_MS = 20;
+/** Telemetry of a rolled-back transaction is tried again this much later (see onRollback). */
+const TELEMETRY_RETRY_MS = 1_000;
 
 export interface HubStorageOptions {
   /** A file path (opened here, WAL + synchronous=FULL, closed by close()) or an open database shared with its owner. */
@@ -38,6 +41,9 @@ export class HubStorage {
   /** Upstream entries of the running transaction, handed on at its end. */
   private readonly pendingUpstream: DeviceUpstreamEntry[] = [];
   private upstreamInTransaction = false;
+  /** The entries handed to `upstream` in the running transaction, until it commits. */
+  private handedUpstream: DeviceUpstreamEntry[] = [];
+  private telemetryRetry: NodeJS.Timeout | null = null;
   /** The pending release of deferred twin reports, and when it fires. */
   private releaseTimer: NodeJS.Timeout | null = null;
   private releaseAt = 0;
@@ -76,6 +82,8 @@ export class HubStorage {
     this.closed = true;
     if (this.releaseTimer !== null) clearTimeout(this.releaseTimer);
     this.releaseTimer = null;
+    if (this.telemetryRetry !== null) clearTimeout(this.telemetryRetry);
+    this.telemetryRetry = null;
     await this.persistence.destroy();
     if (this.ownsDb) this.db.close();
   }
@@ -105,16 +113,21 @@ export class HubStorage {
     this.twins.writePending(this.opts.devices(), (entry) => this.sendUpstream(entry));
     if (this.pendingUpstream.length === 0) return;
     const entries = this.pendingUpstream.splice(0);
+    this.handedUpstream = entries;
     this.upstreamInTransaction = true;
     try {
       this.opts.upstream(entries);
-    } catch {
-      // One bad entry must not cost the others: hand them on one by one.
+    } catch (err) {
+      // The database failing (a full or broken disk) fails the whole transaction: nothing is
+      // acked whose outbox entry is not on disk. Only an entry the outbox refuses as invalid is
+      // dropped, and it must not cost the others: they are handed on one by one.
+      if (err instanceof Database.SqliteError) throw err;
       for (const entry of entries) {
         try {
           this.opts.upstream([entry]);
-        } catch (err) {
-          this.opts.warn({ kind: entry.kind, device: entry.key, err: String(err) }, 'handing a device entry upstream failed');
+        } catch (entryErr) {
+          if (entryErr instanceof Database.SqliteError) throw entryErr;
+          this.opts.warn({ kind: entry.kind, device: entry.key, err: String(entryErr) }, 'handing a device entry upstream failed');
         }
       }
     }
@@ -123,6 +136,7 @@ export class HubStorage {
   /** Tells the owner whether the upstream entries a transaction wrote were committed. */
   private runTransaction(run: () => void): void {
     this.upstreamInTransaction = false;
+    this.handedUpstream = [];
     try {
       run();
     } catch (err) {
@@ -135,7 +149,19 @@ export class HubStorage {
   /** A rolled-back transaction's changes to the twins in memory are undone by reading back what is committed. */
   private onRollback(err: Error): void {
     this.opts.warn({ err: String(err) }, 'committing device state failed; the publishers of its messages get no PUBACK and resend');
+    // Telemetry was acked when it joined its batch, so a lost batch is queued again for the next
+    // transaction (and one is started later if nothing else comes). Twin reports need no copy:
+    // the ledger sends the committed twins again.
+    const telemetry = [...this.handedUpstream, ...this.pendingUpstream].filter((entry) => entry.kind === 'telemetry');
+    this.handedUpstream = [];
     this.pendingUpstream.length = 0;
+    this.pendingUpstream.push(...telemetry);
+    if (telemetry.length > 0 && !this.closed) {
+      this.telemetryRetry ??= setTimeout(() => {
+        this.telemetryRetry = null;
+        this.commit.add(() => undefined);
+      }, TELEMETRY_RETRY_MS);
+    }
     this.twins.rollback(this.opts.devices().keys());
   }
 }
