@@ -9,12 +9,13 @@ import { startBroker, stopBroker, type RunningBroker } from './hubBroker.js';
 import { DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHubStatus, type HubLogger } from './deviceHubOptions.js';
 import { HubPublisher } from './hubPublisher.js';
 import { HubStorage } from './hubStorage.js';
+import { DevicePresence } from './devicePresence.js';
 import { RetryLater } from './retryLater.js';
 import type { SqlitePersistence } from './persistence/index.js';
 import { DEFAULT_TELEMETRY_BATCH, TelemetryBatcher } from './telemetryBatcher.js';
 import { applyDeviceMessage, type MessageTargets } from './deviceMessages.js';
 import {
-  deltaMessage, deltasForSubscriptions, desiredFingerprint, desiredMessage, emptyTwin, statusMessage,
+  deltaMessage, deltasForSubscriptions, desiredFingerprint, desiredMessage, emptyTwin,
 } from './twinEngine.js';
 import type { TwinLedger } from './twinLedger.js';
 
@@ -22,8 +23,8 @@ export { DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHu
 
 const NOOP_LOGGER: HubLogger = { info: () => {}, warn: () => {} };
 
-/** After a failed commit, an online/offline change is tried again this much later. */
-const PRESENCE_RETRY_MS = 1_000;
+/** After a failed commit, the device list is tried again this much later. */
+const DEVICES_RETRY_MS = 1_000;
 
 /**
  * The edge's MQTT broker for devices and mappers (aedes on SQLite persistence) and its twin
@@ -61,8 +62,10 @@ export class DeviceHub {
   private readonly clients = new ClientRegistry();
   private readonly publisher: HubPublisher;
   private readonly counters = { received: 0, refused: 0, sent: 0 };
-  /** Devices whose online/offline change was rolled back (see onPresenceCommitted). */
-  private readonly presenceRetry = new RetryLater(PRESENCE_RETRY_MS, (name) => this.retryPresence(name));
+  private readonly presence: DevicePresence;
+  /** The device list, while recording it fails (see setDevices). */
+  private devicesToRetry: Device[] | null = null;
+  private readonly devicesRetry = new RetryLater(DEVICES_RETRY_MS, () => { if (this.devicesToRetry) this.setDevices(this.devicesToRetry); });
 
   constructor(private readonly opts: DeviceHubOptions) {
     this.logger = opts.logger ?? NOOP_LOGGER;
@@ -80,6 +83,9 @@ export class DeviceHub {
       warn: (obj, msg) => this.logger.warn(obj, msg),
     });
     ({ persistence: this.persistence, twins: this.twins, commit: this.commit } = this.storage);
+    this.presence = new DevicePresence({
+      commit: this.commit, twins: this.twins, clients: this.clients, publisher: this.publisher, devices: () => this.devices,
+    });
     if (this.twins.corrupt.length > 0) this.logger.warn({ devices: this.twins.corrupt }, 'device twin rows do not parse; starting those twins empty');
     this.messageTargets = {
       twins: this.twins,
@@ -110,7 +116,7 @@ export class DeviceHub {
       warn: (obj, msg) => this.logger.warn(obj, msg),
     }, this.opts.tls);
     this.publisher.attach(this.running.broker);
-    this.announceStaleOffline();
+    this.presence.announceStaleOffline();
     this.reconcileBroker();
     this.logger.info({ host: this.opts.host, port: this.running.port, tlsPort: this.running.tlsPort }, 'device MQTT broker listening');
     return { port: this.running.port, ...(this.running.tlsPort !== undefined ? { tlsPort: this.running.tlsPort } : {}) };
@@ -123,7 +129,23 @@ export class DeviceHub {
     this.devicesKnown = true;
     this.devices = new Map(devices.map((d) => [d.metadata.name, d]));
     this.directory = new Map(devices.map((d) => [d.metadata.name, d.spec.protocol.name]));
+    this.devicesToRetry = null; // this list supersedes one waiting to be retried
     // One transaction for the whole list: a node's first sync of N devices is one commit, not 2N.
+    try {
+      this.recordDevices(devices, previous);
+    } catch (err) {
+      // The twins in memory are back to what is committed (with empty ones for new devices), so
+      // the hub works on with this list; recording it is tried again until it sticks.
+      this.logger.warn({ err: String(err), retryInMs: DEVICES_RETRY_MS }, 'recording the device list failed; trying again');
+      this.devicesToRetry = devices;
+      this.devicesRetry.add('devices');
+      return;
+    }
+    this.reconcileBroker();
+  }
+
+  /** In one committed transaction: removed devices' twins go, new ones get theirs, changes go upstream. Throws if not committed. */
+  private recordDevices(devices: Device[], previous: ReadonlyMap<string, Device>): void {
     this.commit.now(() => {
       for (const name of new Set([...previous.keys(), ...this.twins.names()])) {
         if (!this.devices.has(name)) this.removeDevice(name);
@@ -139,7 +161,6 @@ export class DeviceHub {
         if (this.twins.needsReport(device)) this.twins.report(device);
       }
     });
-    this.reconcileBroker();
   }
 
   /** Credentials for a mapper: may act for every device of the given protocol on this node. */
@@ -175,13 +196,14 @@ export class DeviceHub {
     this.closing = true;
     // Messages already taken in are committed (and acked) first; later ones are refused.
     this.commit.stop(new Error('the device hub is closing'));
-    this.presenceRetry.stop();
+    this.presence.stop();
+    this.devicesRetry.stop();
     try {
       this.commit.now(() => {
         this.batcher.flushAll();
         this.twins.releaseAll(this.devices);
         if (this.running === null) return;
-        const announce = [...this.clients.onlineDevices()].map((name) => this.markOnline(name, false));
+        const announce = [...this.clients.onlineDevices()].map((name) => this.presence.mark(name, false));
         return () => { for (const publish of announce) publish?.(); };
       });
     } catch (err) {
@@ -257,7 +279,7 @@ export class DeviceHub {
   private onClientReady(client: Client): void {
     if (this.closing) return;
     const cameOnline = this.clients.ready(client, (name) => this.devices.has(name));
-    if (cameOnline !== null) this.commit.add(() => this.markOnline(cameOnline, true), (err) => this.onPresenceCommitted(cameOnline, err));
+    if (cameOnline !== null) this.presence.changed(cameOnline, true);
     // A persistent session's subscriptions come back without a SUBSCRIBE: send its deltas now.
     if (!client.clean) {
       this.persistence.subscriptionsByClient({ id: client.id })
@@ -268,48 +290,7 @@ export class DeviceHub {
   private onClientDisconnect(client: Client): void {
     if (this.closing) return;
     const wentOffline = this.clients.gone(client);
-    if (wentOffline !== null) this.commit.add(() => this.markOnline(wentOffline, false), (err) => this.onPresenceCommitted(wentOffline, err));
-  }
-
-  /**
-   * A rolled-back online/offline change would leave the twin (and the retained status) saying
-   * what is no longer true until the device's next connect or disconnect, which for a device
-   * that went away may be never. So it is tried again, a second later, for as long as it fails.
-   */
-  private onPresenceCommitted(name: string, err: Error | null): void {
-    if (err !== null && !this.closing) this.presenceRetry.add(name);
-  }
-
-  /** Records the device's presence as it is now (it may have changed again since the failure). */
-  private retryPresence(name: string): void {
-    this.commit.add(() => {
-      const online = this.clients.isOnline(name);
-      return this.twins.get(name)?.online === online ? undefined : this.markOnline(name, online);
-    }, (err) => this.onPresenceCommitted(name, err));
-  }
-
-  /** In a transaction: records the device on- or offline; returns the status publish for after the commit. */
-  private markOnline(name: string, online: boolean): (() => void) | undefined {
-    const device = this.devices.get(name);
-    const twin = this.twins.get(name);
-    if (device === undefined || twin === undefined) return undefined;
-    const at = new Date().toISOString();
-    this.twins.put(name, { ...twin, online, lastSeen: at });
-    this.twins.report(device);
-    return () => this.publisher.publishJson(deviceTopics(name).status, statusMessage(online, at), { qos: 1, retain: true });
-  }
-
-  /** Rows left online by a run that did not close cleanly: nobody is connected to a fresh broker. */
-  private announceStaleOffline(): void {
-    const at = new Date().toISOString();
-    const stale = this.twins.names().filter((name) => this.twins.get(name)!.online);
-    if (stale.length === 0) return;
-    this.commit.now(() => {
-      for (const name of stale) this.twins.put(name, { ...this.twins.get(name)!, online: false });
-      return () => {
-        for (const name of stale) this.publisher.publishJson(deviceTopics(name).status, statusMessage(false, at), { qos: 1, retain: true });
-      };
-    });
+    if (wentOffline !== null) this.presence.changed(wentOffline, false);
   }
 
   // ---- device messages --------------------------------------------------------------------

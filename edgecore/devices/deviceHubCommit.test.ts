@@ -188,4 +188,37 @@ describe('DeviceHub group commit', () => {
       meta.close();
     }
   });
+
+  it('a device list whose commit fails does not throw; it is recorded once the disk works again', async () => {
+    const warnings: string[] = [];
+    const { hub, url } = await kit.startHub({ logger: { info: () => {}, warn: (_obj, msg) => { warnings.push(msg ?? ''); } } });
+    hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash })]);
+    const twinRows = () => {
+      const reader = new Database(kit.dbPath, { readonly: true });
+      try {
+        return reader.prepare<[], { device: string }>('SELECT device FROM device_twins ORDER BY device').all().map((r) => r.device);
+      } finally {
+        reader.close();
+      }
+    };
+    expect(twinRows()).toEqual(['pump-1']);
+
+    const repair = sabotageTwinWrites(kit.dbPath);
+    const rollbacks = hub.statusSnapshot().commits.rollbacks;
+    expect(() => hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash }), makeDevice('pump-2', { credentialHash: pumpHash })])).not.toThrow();
+    expect(hub.statusSnapshot().commits.rollbacks).toBe(rollbacks + 1);
+    expect(warnings).toContain('recording the device list failed; trying again');
+    expect(twinRows()).toEqual(['pump-1']);
+    expect(kit.twinReports('pump-2')).toEqual([]);
+    // The hub works on with the new list.
+    expect(hub.statusSnapshot().devices.map((d) => d.name)).toEqual(['pump-1', 'pump-2']);
+
+    repair();
+    // The retry commits the list: the new device's (empty) twin goes upstream, so the cloud sees it.
+    await waitFor(() => kit.twinReports('pump-2').length > 0, 'pump-2 recorded by the retry');
+    const { client } = await kit.connectClient(url, asDevice('pump-2'));
+    await client.publishAsync(deviceTopics('pump-2').reported, JSON.stringify({ properties: { temperature: 30 } }), { qos: 1 });
+    expect(hub.statusSnapshot().devices[1]).toMatchObject({ name: 'pump-2', reported: { temperature: 30 }, reportedVersion: 1 });
+    expect(twinRows()).toEqual(['pump-1', 'pump-2']);
+  });
 });
