@@ -221,4 +221,55 @@ describe('DeviceHub group commit', () => {
     expect(hub.statusSnapshot().devices[1]).toMatchObject({ name: 'pump-2', reported: { temperature: 30 }, reportedVersion: 1 });
     expect(twinRows()).toEqual(['pump-1', 'pump-2']);
   });
+
+  it('a telemetry message whose commit fails is not batched: resent, its samples reach the outbox once', async () => {
+    const path = join(kit.dir, 'edge.db');
+    const meta = MetaStore.open(path);
+    const samples = () => meta.database.prepare<[], { body: string }>("SELECT body FROM outbox WHERE kind = 'telemetry'").all()
+      .flatMap((r) => (JSON.parse(r.body) as { samples: { t: string; values: Record<string, unknown> }[] }).samples);
+    try {
+      // reportRefreshMs 0: every message refreshes the twin's row, so a broken twin table fails telemetry too.
+      const { hub, url } = await kit.startHub({
+        db: meta.database, upstream: (entries) => meta.enqueueMany(entries), reportRefreshMs: 0, telemetryBatch: { maxSamples: 100, maxDelayMs: 300 },
+      });
+      hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash })]);
+      const first = await kit.connectClient(url, asDevice('pump-1'));
+      const repair = sabotageTwinWrites(path);
+      const message = JSON.stringify({ samples: [{ t: '2026-11-22T10:00:00.000Z', values: { temperature: 21.5 } }] });
+      let acked = false;
+      const closed = new Promise<void>((resolve) => first.client.once('close', () => resolve()));
+      first.client.publish(deviceTopics('pump-1').telemetry, message, { qos: 1 }, (err) => { if (!err) acked = true; });
+      await closed;
+      expect(acked).toBe(false);
+      repair();
+
+      const again = await kit.connectClient(url, asDevice('pump-1'));
+      await again.client.publishAsync(deviceTopics('pump-1').telemetry, message, { qos: 1 });
+      await waitFor(() => samples().length > 0, 'the batch in the outbox');
+      await kit.stopHub(hub);
+      expect(samples()).toEqual([{ t: '2026-11-22T10:00:00.000Z', values: { temperature: 21.5 } }]);
+    } finally {
+      meta.close();
+    }
+  });
+
+  it('a full telemetry batch is written in a commit of its own, also when nothing else comes', async () => {
+    const path = join(kit.dir, 'edge.db');
+    const meta = MetaStore.open(path);
+    try {
+      const { hub, url } = await kit.startHub({
+        db: meta.database, upstream: (entries) => meta.enqueueMany(entries), telemetryBatch: { maxSamples: 3, maxDelayMs: 60_000 },
+      });
+      hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash })]);
+      const { client } = await kit.connectClient(url, asDevice('pump-1'));
+      const values = [1, 2, 3].map((count) => ({ values: { count } }));
+      await client.publishAsync(deviceTopics('pump-1').telemetry, JSON.stringify({ samples: values }), { qos: 1 });
+      const rows = () => meta.database.prepare<[], { body: string }>("SELECT body FROM outbox WHERE kind = 'telemetry'").all();
+      await waitFor(() => rows().length === 1, 'the full batch in the outbox');
+      expect((JSON.parse(rows()[0]!.body) as { samples: unknown[] }).samples).toMatchObject(values);
+      await kit.stopHub(hub);
+    } finally {
+      meta.close();
+    }
+  });
 });

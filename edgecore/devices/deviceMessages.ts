@@ -16,9 +16,9 @@ export interface MessageTargets {
 
 /**
  * Applies one message a device (or its mapper) sent on `ef/devices/<id>/<rest>`, inside the
- * batch's transaction: a report to the twin, telemetry to the batcher. Returns the publishes to
- * make once the batch is committed (the new delta, the twin/get answer, a refusal on `errors`),
- * so nothing is announced that a failed commit would take back.
+ * batch's transaction: a report to the twin, telemetry to the batcher. Returns what to do once
+ * the batch is committed (publish the new delta, the twin/get answer or a refusal on `errors`;
+ * batch the telemetry), so nothing is announced or kept that a failed commit would take back.
  */
 export function applyDeviceMessage(
   t: MessageTargets, device: Device, rest: string, topic: string, payload: Buffer, now: string,
@@ -56,9 +56,10 @@ export function applyDeviceMessage(
     case 'telemetry': {
       const samples = parseTelemetryPayload(payload, device.spec.modelSpec, now);
       if (!samples.ok) return refuse(samples.refusal);
-      t.batcher.add(name, samples.value);
       t.twins.touch(device, now);
-      return undefined;
+      // Batched only once the transaction commits (still before the PUBACK): if it is rolled
+      // back, the device sends the message again, and its samples must not be there twice.
+      return () => t.batcher.add(name, samples.value);
     }
     default:
       return undefined;

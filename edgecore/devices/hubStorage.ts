@@ -41,6 +41,7 @@ export class HubStorage {
   /** Upstream entries of the running transaction, handed on at its end. */
   private readonly pendingUpstream: DeviceUpstreamEntry[] = [];
   private upstreamInTransaction = false;
+  private inTransaction = false;
   /** The entries handed to `upstream` in the running transaction, until it commits. */
   private handedUpstream: DeviceUpstreamEntry[] = [];
   private telemetryRetry: NodeJS.Timeout | null = null;
@@ -73,9 +74,13 @@ export class HubStorage {
     }
   }
 
-  /** Queues an entry for the upstream hand-over at the end of the running transaction. */
+  /**
+   * Queues an entry for the upstream hand-over at the end of the running transaction, or of the
+   * next one (started here) when none runs: a telemetry batch that fills up after a commit.
+   */
   sendUpstream(entry: DeviceUpstreamEntry): void {
     this.pendingUpstream.push(entry);
+    if (!this.inTransaction && !this.closed) this.commit.add(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -137,11 +142,14 @@ export class HubStorage {
   private runTransaction(run: () => void): void {
     this.upstreamInTransaction = false;
     this.handedUpstream = [];
+    this.inTransaction = true;
     try {
       run();
     } catch (err) {
       if (this.upstreamInTransaction) this.opts.onUpstreamCommit?.(false);
       throw err;
+    } finally {
+      this.inTransaction = false;
     }
     if (this.upstreamInTransaction) this.opts.onUpstreamCommit?.(true);
   }
