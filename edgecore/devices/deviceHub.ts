@@ -23,8 +23,8 @@ export { DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHu
 
 const NOOP_LOGGER: HubLogger = { info: () => {}, warn: () => {} };
 
-/** After a failed commit, the device list is tried again this much later. */
-const DEVICES_RETRY_MS = 1_000;
+/** After a failed commit or retained publish, the device list or the broker's retained state is tried again this much later. */
+const RETRY_MS = 1_000;
 
 /**
  * The edge's MQTT broker for devices and mappers (aedes on SQLite persistence) and its twin
@@ -65,7 +65,9 @@ export class DeviceHub {
   private readonly presence: DevicePresence;
   /** The device list, while recording it fails (see setDevices). */
   private devicesToRetry: Device[] | null = null;
-  private readonly devicesRetry = new RetryLater(DEVICES_RETRY_MS, () => { if (this.devicesToRetry) this.setDevices(this.devicesToRetry); });
+  private readonly devicesRetry = new RetryLater(RETRY_MS, () => { if (this.devicesToRetry) this.setDevices(this.devicesToRetry); });
+  /** Retained desired messages or the orphan sweep the broker could not store (see reconcileBroker). */
+  private readonly brokerRetry = new RetryLater(RETRY_MS, () => this.reconcileBroker());
 
   constructor(private readonly opts: DeviceHubOptions) {
     this.logger = opts.logger ?? NOOP_LOGGER;
@@ -136,7 +138,7 @@ export class DeviceHub {
     } catch (err) {
       // The twins in memory are back to what is committed (with empty ones for new devices), so
       // the hub works on with this list; recording it is tried again until it sticks.
-      this.logger.warn({ err: String(err), retryInMs: DEVICES_RETRY_MS }, 'recording the device list failed; trying again');
+      this.logger.warn({ err: String(err), retryInMs: RETRY_MS }, 'recording the device list failed; trying again');
       this.devicesToRetry = devices;
       this.devicesRetry.add('devices');
       return;
@@ -198,6 +200,7 @@ export class DeviceHub {
     this.commit.stop(new Error('the device hub is closing'));
     this.presence.stop();
     this.devicesRetry.stop();
+    this.brokerRetry.stop();
     try {
       this.commit.now(() => {
         this.batcher.flushAll();
@@ -333,17 +336,26 @@ export class DeviceHub {
 
   /** Publishes what changed in desired and clears removed devices' retained topics (once the broker runs). */
   private reconcileBroker(): void {
-    if (this.running === null) return;
+    if (this.running === null || this.closing) return;
     if (this.needsSweep && this.devicesKnown) {
       this.needsSweep = false;
-      this.publisher.enqueue(() => this.clearOrphanedRetained());
+      this.publisher.enqueue(() => this.clearOrphanedRetained().catch((err: unknown) => {
+        this.needsSweep = true;
+        this.brokerRetry.add('sweep');
+        throw err;
+      }));
     }
     for (const [name, device] of this.devices) {
       const fingerprint = desiredFingerprint(device.spec);
       if (this.publishedDesired.get(name) === fingerprint) continue;
       this.publishedDesired.set(name, fingerprint);
       const topics = deviceTopics(name);
-      this.publisher.publishJson(topics.desired, desiredMessage(device.spec), { qos: 1, retain: true });
+      // A retained desired the broker could not store (a failing disk) is published again
+      // later: a device subscribing afterwards must find it.
+      this.publisher.publishJson(topics.desired, desiredMessage(device.spec), { qos: 1, retain: true }, () => {
+        if (this.publishedDesired.get(name) === fingerprint) this.publishedDesired.delete(name);
+        this.brokerRetry.add('desired');
+      });
       const delta = deltaMessage(device.spec, this.twins.get(name)?.reported ?? {});
       if (delta !== null) this.publisher.publishJson(topics.delta, delta, { qos: 1, retain: false });
     }

@@ -272,4 +272,27 @@ describe('DeviceHub group commit', () => {
       meta.close();
     }
   });
+
+  it('a retained desired the broker cannot store is published again once it can: a device subscribing later finds it', async () => {
+    const { hub, url } = await kit.startHub();
+    hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash })]);
+    const saboteur = new Database(kit.dbPath);
+    for (const op of ['INSERT', 'UPDATE']) {
+      saboteur.exec(`CREATE TRIGGER no_retained_${op.toLowerCase()} BEFORE ${op} ON mqtt_retained BEGIN SELECT RAISE(ABORT, 'injected write failure'); END`);
+    }
+    const retainedDesired = () => saboteur.prepare<[string], { n: number }>('SELECT count(*) AS n FROM mqtt_retained WHERE topic = ?').get(deviceTopics('pump-1').desired)!.n;
+    try {
+      hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash, desired: { setpoint: 22 }, desiredVersion: 1 })]);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(retainedDesired()).toBe(0);
+      saboteur.exec('DROP TRIGGER no_retained_insert; DROP TRIGGER no_retained_update');
+      await waitFor(() => retainedDesired() === 1, 'the retained desired stored by the retry');
+    } finally {
+      saboteur.close();
+    }
+    const { client, received } = await kit.connectClient(url, asDevice('pump-1'));
+    await client.subscribeAsync(deviceTopics('pump-1').desired, { qos: 1 });
+    const desired = await nextMessage(received, deviceTopics('pump-1').desired);
+    expect(desired).toMatchObject({ json: { properties: { setpoint: 22 }, version: 1 }, retain: true });
+  });
 });

@@ -16,9 +16,13 @@ export class HubPublisher {
     this.broker = broker;
   }
 
-  publishJson(topic: string, message: object, options: { qos: 0 | 1; retain: boolean }): void {
+  /** `onFailed` runs (before the failure is reported) if the broker refuses the publish, e.g. it cannot store a retained message. */
+  publishJson(topic: string, message: object, options: { qos: 0 | 1; retain: boolean }, onFailed?: () => void): void {
     const payload = Buffer.from(JSON.stringify(message));
-    this.enqueue(() => this.publishNow(topic, payload, options));
+    this.enqueue(() => this.publishNow(topic, payload, options).catch((err: unknown) => {
+      onFailed?.();
+      throw err;
+    }));
   }
 
   /** Runs `task` after every publish queued before it; a failure is reported, not thrown. */
