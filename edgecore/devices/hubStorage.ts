@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import type { Device } from '../../protocol/index.js';
 import { DEFAULT_MAX_BATCH, GroupCommit } from './groupCommit.js';
+import { RetryLater } from './retryLater.js';
 import { SqlitePersistence } from './persistence/index.js';
 import { openMqttDatabase, type Db } from './persistence/schema.js';
 import type { DeviceUpstreamEntry } from './twinEngine.js';
@@ -44,7 +45,8 @@ export class HubStorage {
   private inTransaction = false;
   /** The entries handed to `upstream` in the running transaction, until it commits. */
   private handedUpstream: DeviceUpstreamEntry[] = [];
-  private telemetryRetry: NodeJS.Timeout | null = null;
+  /** Starts a transaction for telemetry a rolled-back one left waiting (see onRollback). */
+  private readonly telemetryRetry = new RetryLater(TELEMETRY_RETRY_MS, () => this.commit.add(() => undefined));
   /** The pending release of deferred twin reports, and when it fires. */
   private releaseTimer: NodeJS.Timeout | null = null;
   private releaseAt = 0;
@@ -87,8 +89,7 @@ export class HubStorage {
     this.closed = true;
     if (this.releaseTimer !== null) clearTimeout(this.releaseTimer);
     this.releaseTimer = null;
-    if (this.telemetryRetry !== null) clearTimeout(this.telemetryRetry);
-    this.telemetryRetry = null;
+    this.telemetryRetry.stop();
     await this.persistence.destroy();
     if (this.ownsDb) this.db.close();
   }
@@ -164,12 +165,7 @@ export class HubStorage {
     this.handedUpstream = [];
     this.pendingUpstream.length = 0;
     this.pendingUpstream.push(...telemetry);
-    if (telemetry.length > 0 && !this.closed) {
-      this.telemetryRetry ??= setTimeout(() => {
-        this.telemetryRetry = null;
-        this.commit.add(() => undefined);
-      }, TELEMETRY_RETRY_MS);
-    }
+    if (telemetry.length > 0) this.telemetryRetry.add('telemetry');
     this.twins.rollback(this.opts.devices().keys());
   }
 }
