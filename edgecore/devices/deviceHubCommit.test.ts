@@ -4,6 +4,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { deviceTopics } from '../../protocol/index.js';
 import { MetaStore } from '../meta/metaStore.js';
 import { hashPassword } from './deviceCredentials.js';
+import type { DeviceHubOptions } from './deviceHub.js';
 import { HubTestKit, makeDevice, nextMessage, waitFor } from './testing/hubFixtures.js';
 
 /**
@@ -16,7 +17,25 @@ let kit: HubTestKit;
 let pumpHash: string;
 beforeAll(async () => { pumpHash = await hashPassword('pump-secret'); });
 beforeEach(() => { kit = new HubTestKit(); });
-afterEach(async () => { await kit.cleanup(); });
+const metas: MetaStore[] = [];
+// Hubs first: they write through the MetaStore's connection.
+afterEach(async () => {
+  await kit.cleanup();
+  for (const meta of metas.splice(0)) meta.close();
+});
+
+/** Hub options wiring it as edgecore does: its upstream entries go to `meta`'s outbox in its transactions. */
+function onOutbox(meta: MetaStore): Pick<DeviceHubOptions, 'db' | 'upstream'> {
+  return { db: meta.database, upstream: (entries) => meta.enqueueMany(entries) };
+}
+
+/** A real edge database (MetaStore) in the kit's dir, closed after the test. */
+function edgeDb(): { meta: MetaStore; path: string } {
+  const path = join(kit.dir, 'edge.db');
+  const meta = MetaStore.open(path);
+  metas.push(meta);
+  return { meta, path };
+}
 
 const names = Array.from({ length: 8 }, (_, i) => `pump-${i + 1}`);
 const asDevice = (name: string) => ({ clientId: name, username: name, password: 'pump-secret' });
@@ -50,49 +69,37 @@ function onDisk(path: string): { twins: Record<string, unknown>; outbox: Record<
 
 describe('DeviceHub group commit', () => {
   it('shares the edge database: when a PUBACK arrives, the twin and (interval 0) its outbox entry are on disk', async () => {
-    const path = join(kit.dir, 'edge.db');
-    const meta = MetaStore.open(path);
+    const { meta, path } = edgeDb();
     const commits: boolean[] = [];
-    try {
-      const { hub, url } = await kit.startHub({
-        db: meta.database, upstream: (entries) => meta.enqueueMany(entries), onUpstreamCommit: (ok) => commits.push(ok), twinUpstreamIntervalMs: 0,
-      });
-      hub.setDevices(names.map((name) => makeDevice(name, { credentialHash: pumpHash })));
-      const clients = await Promise.all(names.map(async (name) => (await kit.connectClient(url, asDevice(name))).client));
-      // Every device publishes at once; each checks the file the moment its own PUBACK is in.
-      const seen = await Promise.all(clients.map(async (client, i) => {
-        await client.publishAsync(deviceTopics(names[i]!).reported, JSON.stringify({ properties: { temperature: 20 + i } }), { qos: 1 });
-        const disk = onDisk(path);
-        return [disk.twins[names[i]!], disk.outbox[names[i]!]];
-      }));
-      expect(seen).toEqual(names.map((_, i) => [{ temperature: 20 + i }, { temperature: 20 + i }]));
-      expect(commits.every((ok) => ok)).toBe(true);
-      await kit.stopHub(hub);
-    } finally {
-      meta.close();
-    }
+    const { hub, url } = await kit.startHub({ ...onOutbox(meta), onUpstreamCommit: (ok) => commits.push(ok), twinUpstreamIntervalMs: 0 });
+    hub.setDevices(names.map((name) => makeDevice(name, { credentialHash: pumpHash })));
+    const clients = await Promise.all(names.map(async (name) => (await kit.connectClient(url, asDevice(name))).client));
+    // Every device publishes at once; each checks the file the moment its own PUBACK is in.
+    const seen = await Promise.all(clients.map(async (client, i) => {
+      await client.publishAsync(deviceTopics(names[i]!).reported, JSON.stringify({ properties: { temperature: 20 + i } }), { qos: 1 });
+      const disk = onDisk(path);
+      return [disk.twins[names[i]!], disk.outbox[names[i]!]];
+    }));
+    expect(seen).toEqual(names.map((_, i) => [{ temperature: 20 + i }, { temperature: 20 + i }]));
+    expect(commits.every((ok) => ok)).toBe(true);
+    await kit.stopHub(hub);
   });
 
   it('with an upstream interval a PUBACK still means the twin is on disk; the outbox gets the newest state after the interval', async () => {
-    const path = join(kit.dir, 'edge.db');
-    const meta = MetaStore.open(path);
-    try {
-      // Long enough that three round trips fit inside it on a busy machine.
-      const { hub, url } = await kit.startHub({ db: meta.database, upstream: (entries) => meta.enqueueMany(entries), twinUpstreamIntervalMs: 2_000 });
-      const name = names[0]!;
-      hub.setDevices([makeDevice(name, { credentialHash: pumpHash })]);
-      const { client } = await kit.connectClient(url, asDevice(name));
-      // setDevices just sent this device upstream, so its reports now fall inside the interval.
-      for (const temperature of [21, 22, 23]) {
-        await client.publishAsync(deviceTopics(name).reported, JSON.stringify({ properties: { temperature } }), { qos: 1 });
-        expect(onDisk(path).twins[name]).toEqual({ temperature });
-      }
-      expect(onDisk(path).outbox[name]).not.toEqual({ temperature: 23 });
-      await waitFor(() => JSON.stringify(onDisk(path).outbox[name]) === JSON.stringify({ temperature: 23 }), 'the newest state in the outbox');
-      await kit.stopHub(hub);
-    } finally {
-      meta.close();
+    const { meta, path } = edgeDb();
+    // Long enough that three round trips fit inside it on a busy machine.
+    const { hub, url } = await kit.startHub({ ...onOutbox(meta), twinUpstreamIntervalMs: 2_000 });
+    const name = names[0]!;
+    hub.setDevices([makeDevice(name, { credentialHash: pumpHash })]);
+    const { client } = await kit.connectClient(url, asDevice(name));
+    // setDevices just sent this device upstream, so its reports now fall inside the interval.
+    for (const temperature of [21, 22, 23]) {
+      await client.publishAsync(deviceTopics(name).reported, JSON.stringify({ properties: { temperature } }), { qos: 1 });
+      expect(onDisk(path).twins[name]).toEqual({ temperature });
     }
+    expect(onDisk(path).outbox[name]).not.toEqual({ temperature: 23 });
+    await waitFor(() => JSON.stringify(onDisk(path).outbox[name]) === JSON.stringify({ temperature: 23 }), 'the newest state in the outbox');
+    await kit.stopHub(hub);
   });
 
   it('a report whose commit fails gets no PUBACK, changes nothing, and is taken when sent again', async () => {
@@ -160,33 +167,26 @@ describe('DeviceHub group commit', () => {
   });
 
   it('acked telemetry whose batch cannot be written to the outbox is kept and written once the disk works again', async () => {
-    const path = join(kit.dir, 'edge.db');
-    const meta = MetaStore.open(path);
+    const { meta, path } = edgeDb();
     const telemetryRows = () => meta.database.prepare<[], { body: string }>("SELECT body FROM outbox WHERE kind = 'telemetry'").all()
       .map((r) => JSON.parse(r.body) as { device: string; samples: { values: Record<string, unknown> }[] });
-    try {
-      const { hub, url } = await kit.startHub({
-        db: meta.database, upstream: (entries) => meta.enqueueMany(entries), telemetryBatch: { maxSamples: 100, maxDelayMs: 300 },
-      });
-      hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash })]);
-      const { client } = await kit.connectClient(url, asDevice('pump-1'));
-      await client.publishAsync(deviceTopics('pump-1').telemetry, JSON.stringify({ samples: [{ values: { temperature: 21.5 } }] }), { qos: 1 });
-      // Acked: the sample waits in its batch. The outbox fails before the batch is written.
-      const saboteur = new Database(path);
-      saboteur.exec("CREATE TRIGGER no_outbox_insert BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'injected write failure'); END");
-      const rollbacks = hub.statusSnapshot().commits.rollbacks;
-      await waitFor(() => hub.statusSnapshot().commits.rollbacks > rollbacks + 1, 'the batch and a retry rolled back');
-      expect(telemetryRows()).toEqual([]);
+    const { hub, url } = await kit.startHub({ ...onOutbox(meta), telemetryBatch: { maxSamples: 100, maxDelayMs: 300 } });
+    hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash })]);
+    const { client } = await kit.connectClient(url, asDevice('pump-1'));
+    await client.publishAsync(deviceTopics('pump-1').telemetry, JSON.stringify({ samples: [{ values: { temperature: 21.5 } }] }), { qos: 1 });
+    // Acked: the sample waits in its batch. The outbox fails before the batch is written.
+    const saboteur = new Database(path);
+    saboteur.exec("CREATE TRIGGER no_outbox_insert BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'injected write failure'); END");
+    const rollbacks = hub.statusSnapshot().commits.rollbacks;
+    await waitFor(() => hub.statusSnapshot().commits.rollbacks > rollbacks + 1, 'the batch and a retry rolled back');
+    expect(telemetryRows()).toEqual([]);
 
-      saboteur.exec('DROP TRIGGER no_outbox_insert');
-      saboteur.close();
-      await waitFor(() => telemetryRows().length > 0, 'the kept batch in the outbox');
-      expect(telemetryRows()).toMatchObject([{ device: 'pump-1', samples: [{ values: { temperature: 21.5 } }] }]);
-      await kit.stopHub(hub);
-      expect(telemetryRows()).toHaveLength(1);
-    } finally {
-      meta.close();
-    }
+    saboteur.exec('DROP TRIGGER no_outbox_insert');
+    saboteur.close();
+    await waitFor(() => telemetryRows().length > 0, 'the kept batch in the outbox');
+    expect(telemetryRows()).toMatchObject([{ device: 'pump-1', samples: [{ values: { temperature: 21.5 } }] }]);
+    await kit.stopHub(hub);
+    expect(telemetryRows()).toHaveLength(1);
   });
 
   it('a device list whose commit fails does not throw; it is recorded once the disk works again', async () => {
@@ -223,54 +223,40 @@ describe('DeviceHub group commit', () => {
   });
 
   it('a telemetry message whose commit fails is not batched: resent, its samples reach the outbox once', async () => {
-    const path = join(kit.dir, 'edge.db');
-    const meta = MetaStore.open(path);
+    const { meta, path } = edgeDb();
     const samples = () => meta.database.prepare<[], { body: string }>("SELECT body FROM outbox WHERE kind = 'telemetry'").all()
       .flatMap((r) => (JSON.parse(r.body) as { samples: { t: string; values: Record<string, unknown> }[] }).samples);
-    try {
-      // reportRefreshMs 0: every message refreshes the twin's row, so a broken twin table fails telemetry too.
-      const { hub, url } = await kit.startHub({
-        db: meta.database, upstream: (entries) => meta.enqueueMany(entries), reportRefreshMs: 0, telemetryBatch: { maxSamples: 100, maxDelayMs: 300 },
-      });
-      hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash })]);
-      const first = await kit.connectClient(url, asDevice('pump-1'));
-      const repair = sabotageTwinWrites(path);
-      const message = JSON.stringify({ samples: [{ t: '2026-11-22T10:00:00.000Z', values: { temperature: 21.5 } }] });
-      let acked = false;
-      const closed = new Promise<void>((resolve) => first.client.once('close', () => resolve()));
-      first.client.publish(deviceTopics('pump-1').telemetry, message, { qos: 1 }, (err) => { if (!err) acked = true; });
-      await closed;
-      expect(acked).toBe(false);
-      repair();
+    // reportRefreshMs 0: every message refreshes the twin's row, so a broken twin table fails telemetry too.
+    const { hub, url } = await kit.startHub({ ...onOutbox(meta), reportRefreshMs: 0, telemetryBatch: { maxSamples: 100, maxDelayMs: 300 } });
+    hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash })]);
+    const first = await kit.connectClient(url, asDevice('pump-1'));
+    const repair = sabotageTwinWrites(path);
+    const message = JSON.stringify({ samples: [{ t: '2026-11-22T10:00:00.000Z', values: { temperature: 21.5 } }] });
+    let acked = false;
+    const closed = new Promise<void>((resolve) => first.client.once('close', () => resolve()));
+    first.client.publish(deviceTopics('pump-1').telemetry, message, { qos: 1 }, (err) => { if (!err) acked = true; });
+    await closed;
+    expect(acked).toBe(false);
+    repair();
 
-      const again = await kit.connectClient(url, asDevice('pump-1'));
-      await again.client.publishAsync(deviceTopics('pump-1').telemetry, message, { qos: 1 });
-      await waitFor(() => samples().length > 0, 'the batch in the outbox');
-      await kit.stopHub(hub);
-      expect(samples()).toEqual([{ t: '2026-11-22T10:00:00.000Z', values: { temperature: 21.5 } }]);
-    } finally {
-      meta.close();
-    }
+    const again = await kit.connectClient(url, asDevice('pump-1'));
+    await again.client.publishAsync(deviceTopics('pump-1').telemetry, message, { qos: 1 });
+    await waitFor(() => samples().length > 0, 'the batch in the outbox');
+    await kit.stopHub(hub);
+    expect(samples()).toEqual([{ t: '2026-11-22T10:00:00.000Z', values: { temperature: 21.5 } }]);
   });
 
   it('a full telemetry batch is written in a commit of its own, also when nothing else comes', async () => {
-    const path = join(kit.dir, 'edge.db');
-    const meta = MetaStore.open(path);
-    try {
-      const { hub, url } = await kit.startHub({
-        db: meta.database, upstream: (entries) => meta.enqueueMany(entries), telemetryBatch: { maxSamples: 3, maxDelayMs: 60_000 },
-      });
-      hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash })]);
-      const { client } = await kit.connectClient(url, asDevice('pump-1'));
-      const values = [1, 2, 3].map((count) => ({ values: { count } }));
-      await client.publishAsync(deviceTopics('pump-1').telemetry, JSON.stringify({ samples: values }), { qos: 1 });
-      const rows = () => meta.database.prepare<[], { body: string }>("SELECT body FROM outbox WHERE kind = 'telemetry'").all();
-      await waitFor(() => rows().length === 1, 'the full batch in the outbox');
-      expect((JSON.parse(rows()[0]!.body) as { samples: unknown[] }).samples).toMatchObject(values);
-      await kit.stopHub(hub);
-    } finally {
-      meta.close();
-    }
+    const { meta, path } = edgeDb();
+    const { hub, url } = await kit.startHub({ ...onOutbox(meta), telemetryBatch: { maxSamples: 3, maxDelayMs: 60_000 } });
+    hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash })]);
+    const { client } = await kit.connectClient(url, asDevice('pump-1'));
+    const values = [1, 2, 3].map((count) => ({ values: { count } }));
+    await client.publishAsync(deviceTopics('pump-1').telemetry, JSON.stringify({ samples: values }), { qos: 1 });
+    const rows = () => meta.database.prepare<[], { body: string }>("SELECT body FROM outbox WHERE kind = 'telemetry'").all();
+    await waitFor(() => rows().length === 1, 'the full batch in the outbox');
+    expect((JSON.parse(rows()[0]!.body) as { samples: unknown[] }).samples).toMatchObject(values);
+    await kit.stopHub(hub);
   });
 
   it('a retained desired the broker cannot store is published again once it can: a device subscribing later finds it', async () => {
