@@ -7,6 +7,7 @@ import type { EdgeSettings } from './config.js';
 import type { CloudLink } from './link/cloudLink.js';
 import { JoinRefusedError, joinCloud } from './link/join.js';
 import { reconnectDelayMs } from './link/backoff.js';
+import type { UnreadableRow } from './meta/desired.js';
 import { META_KEYS, MetaStore } from './meta/metaStore.js';
 import { ProcessRuntime } from './runtime/processRuntime.js';
 import type { ContainerRuntime } from './runtime/container/containerRuntime.js';
@@ -44,6 +45,8 @@ export class EdgeAgent {
   private metrics: Promise<EdgeMetrics> | undefined;
   private readonly logTails = new LogTailCache((name, tail) => this.runtime.readLogs(name, tail), 10_000);
   private reconciling: Promise<void> = Promise.resolve();
+  /** A full resync was asked for this run because stored desired objects did not parse. */
+  private resyncRequested = false;
   private stopping = false;
   private joinTimer: NodeJS.Timeout | undefined;
   private readonly lastState = new Map<string, WorkloadState>();
@@ -204,7 +207,11 @@ export class EdgeAgent {
     this.reconciling = this.reconciling.then(async () => {
       if (this.stopping) return;
       const desired = this.meta.desiredWorkloads();
-      const wanted = new Set(desired.map((w) => w.spec.app));
+      const unreadable = this.meta.unreadableDesired();
+      this.repairUnreadable(unreadable);
+      // A workload whose stored object cannot be read is still wanted: what runs of it keeps
+      // running until the cloud's copy replaces the row.
+      const wanted = new Set([...desired.map((w) => w.spec.app), ...unreadable.filter((r) => r.kind === 'Workload').map((r) => r.name)]);
       for (const name of this.runtime.statuses().keys()) {
         if (!wanted.has(name)) {
           await this.runtime.remove(name);
@@ -229,8 +236,28 @@ export class EdgeAgent {
       // Owned containers this node no longer wants, including ones no runtime entry tracks.
       await this.containerRuntime?.removeUndesired(wanted)
         .catch((err: Error) => this.log.warn({ err: err.message }, 'could not clean up undesired containers'));
+    }).catch((err: unknown) => {
+      // Never left rejected: later reconciles chain on this promise and must still run.
+      this.log.error({ err: String(err) }, 'reconciling workloads failed; the next desired change tries again');
     });
     return this.reconciling;
+  }
+
+  /**
+   * Stored desired objects this edgecore cannot read (after an upgrade, or a hand edit) are
+   * replaced by the cloud's copies: the sync cursor is reset, once per run, and the link
+   * reconnects to replay the desired state from the start.
+   */
+  private repairUnreadable(rows: UnreadableRow[]): void {
+    if (rows.length === 0) {
+      this.resyncRequested = false;
+      return;
+    }
+    if (this.resyncRequested) return;
+    this.resyncRequested = true;
+    this.log.error({ rows }, 'stored desired objects cannot be read; asking the cloud for the whole desired state again');
+    this.meta.resetSyncCursor();
+    this.link?.reconnect();
   }
 
   private onWorkloadStatus(name: string, reported: WorkloadStatus): void {

@@ -95,6 +95,16 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
     setImmediate(() => { this.flushQueued = false; this.flushUpstream(); });
   }
 
+  /**
+   * Drops the connection so the next one starts again from the edge's sync cursor (after the
+   * cursor was reset: see MetaStore.resetSyncCursor). Nothing happens while no connection is
+   * open or being made: the next one reads the cursor anyway.
+   */
+  reconnect(): void {
+    if (this.phase === 'stopped' || this.ws === undefined || this.ws.readyState === WebSocket.CLOSED) return;
+    this.ws.terminate();
+  }
+
   async stop(): Promise<void> {
     this.setPhase('stopped');
     clearTimeout(this.retryTimer);

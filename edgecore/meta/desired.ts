@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { z } from 'zod';
 import { DeviceSchema, WorkloadSchema, type Device, type SyncFrame, type Workload } from '../../protocol/index.js';
 import { STATE_KEYS, type Db, type StateTable } from './schema.js';
 
@@ -70,6 +71,14 @@ export function diffDesired(
 
 interface DesiredRow { app: string; name: string; json: string }
 
+/** A stored desired object this edgecore cannot read (see DesiredTable.unreadable). */
+export interface UnreadableRow {
+  kind: 'Workload' | 'Device';
+  /** The workload's app, or the device's name. */
+  name: string;
+  error: string;
+}
+
 export class DesiredTable {
   private readonly byApp: Database.Statement<[string], DesiredRow>;
   private readonly byName: Database.Statement<[string], DesiredRow>;
@@ -80,7 +89,7 @@ export class DesiredTable {
   private readonly applyTx: (frame: SyncFrame, ownNode: string | undefined) => SyncResult;
   private readonly devices: {
     get: Database.Statement<[string], { json: string }>;
-    all: Database.Statement<[], { json: string }>;
+    all: Database.Statement<[], { name: string; json: string }>;
     upsert: Database.Statement<[string, string]>;
     delete: Database.Statement<[string]>;
     deleteAll: Database.Statement<[]>;
@@ -89,7 +98,7 @@ export class DesiredTable {
   constructor(db: Db, private readonly state: StateTable) {
     this.devices = {
       get: db.prepare('SELECT json FROM desired_devices WHERE name = ?'),
-      all: db.prepare('SELECT json FROM desired_devices ORDER BY name'),
+      all: db.prepare('SELECT name, json FROM desired_devices ORDER BY name'),
       upsert: db.prepare('INSERT INTO desired_devices (name, json) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET json = excluded.json'),
       delete: db.prepare('DELETE FROM desired_devices WHERE name = ?'),
       deleteAll: db.prepare('DELETE FROM desired_devices'),
@@ -116,21 +125,36 @@ export class DesiredTable {
     return this.applyTx(frame, ownNode);
   }
 
+  /** The desired workloads this edgecore can read; see unreadable() for the others. */
   list(): Workload[] {
-    return this.all.all().map((row) => parseStored(row));
+    return this.all.all().flatMap((row) => readable(readStored(WorkloadSchema, row.json)));
   }
 
   get(app: string): Workload | undefined {
     const row = this.byApp.get(app);
-    return row ? parseStored(row) : undefined;
+    return row ? readable(readStored(WorkloadSchema, row.json))[0] : undefined;
   }
 
   listDevices(): Device[] {
-    return this.devices.all.all().map((row) => {
-      const parsed = DeviceSchema.safeParse(JSON.parse(row.json));
-      if (!parsed.success) throw new Error(`stored device is corrupt: ${parsed.error.message}`);
-      return parsed.data;
-    });
+    return this.devices.all.all().flatMap((row) => readable(readStored(DeviceSchema, row.json)));
+  }
+
+  /**
+   * Stored objects that do not parse: written by an edgecore whose schema this one no longer
+   * accepts (an upgrade), or edited by hand. Readers skip them rather than fail, so the node
+   * keeps running what it can; the cloud's copy replaces them at the next full sync.
+   */
+  unreadable(): UnreadableRow[] {
+    const rows: UnreadableRow[] = [];
+    for (const row of this.all.all()) {
+      const read = readStored(WorkloadSchema, row.json);
+      if (!read.ok) rows.push({ kind: 'Workload', name: row.app, error: read.error });
+    }
+    for (const row of this.devices.all.all()) {
+      const read = readStored(DeviceSchema, row.json);
+      if (!read.ok) rows.push({ kind: 'Device', name: row.name, error: read.error });
+    }
+    return rows;
   }
 
   private applyInside(frame: SyncFrame, ownNode: string | undefined): SyncResult {
@@ -187,8 +211,21 @@ export class DesiredTable {
   }
 }
 
-function parseStored(row: DesiredRow): Workload {
-  const parsed = WorkloadSchema.safeParse(JSON.parse(row.json));
-  if (!parsed.success) throw new Error(`stored desired workload ${row.app} is corrupt: ${parsed.error.message}`);
-  return parsed.data;
+type Read<T> = { ok: true; value: T } | { ok: false; error: string };
+
+function readStored<T>(schema: z.ZodType<T>, json: string): Read<T> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (err) {
+    return { ok: false, error: `not JSON: ${(err as Error).message}` };
+  }
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const issue = parsed.error.issues[0]!;
+  return { ok: false, error: `${issue.path.join('.') || 'object'}: ${issue.message}` };
+}
+
+function readable<T>(read: Read<T>): T[] {
+  return read.ok ? [read.value] : [];
 }

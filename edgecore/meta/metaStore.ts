@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { type SyncFrame, type UpstreamEntry, type Device, type Workload } from '../../protocol/index.js';
 import type { RecordKeeper } from '../runtime/runtime.js';
-import { DesiredTable, type SyncResult } from './desired.js';
+import { DesiredTable, type SyncResult, type UnreadableRow } from './desired.js';
 import { Outbox, resolveLimits, type NewUpstreamEntry, type OutboxLimits, type OutboxStats, type UpstreamBody, type UpstreamKind } from './outbox.js';
 import { SqliteRecordKeeper } from './records.js';
 import { openDatabase, StateTable, STATE_KEYS, type Db } from './schema.js';
@@ -112,6 +112,19 @@ export class MetaStore {
   /** Devices bound to this node, as the cloud last sent them. */
   desiredDevices(): Device[] {
     return this.desired.listDevices();
+  }
+
+  /** Desired objects stored here that this edgecore cannot read (the readers above skip them). */
+  unreadableDesired(): UnreadableRow[] {
+    return this.desired.unreadable();
+  }
+
+  /**
+   * Forgets how far the desired state is synced, so the next connection replays it from the
+   * start (or gets a snapshot) and every stored object is written again.
+   */
+  resetSyncCursor(): void {
+    this.state.setNumber(STATE_KEYS.lastRevision, 0);
   }
 
   /**

@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -125,5 +126,26 @@ describe('edge autonomy and resume', () => {
     expect(after.link.stats!.snapshots).toBe(1);
     expect(after.workloads.map((w) => w.name)).toEqual(['keeper']);
     await waitFor('cloud logged the epoch change', () => cloud.proc.lines.some((l) => l.msg === 'sending full snapshot' && String(l.reason).includes('epoch changed')));
+  });
+
+  it('stored desired objects it cannot read (an upgrade, a hand edit): edgecore starts anyway, replays the desired state and runs them', async () => {
+    await edge.proc.stop();
+    // As if written by an edgecore whose schema this one no longer accepts.
+    const db = new Database(join(edge.dataDir, 'edge.db'));
+    try {
+      db.prepare("UPDATE desired SET json = json_set(json, '$.spec.template.runtime', 'wasm') WHERE app = 'keeper'").run();
+    } finally {
+      db.close();
+    }
+    edge = await fleet.startEdge({ node: 'edge-1', cloudUrl: `http://127.0.0.1:${proxy.port}`, dataDir: edge.dataDir });
+    await waitFor('keeper running again', () => running('keeper'), 30_000);
+    expect(edge.proc.lines.some((l) => l.msg === 'stored desired objects cannot be read; asking the cloud for the whole desired state again')).toBe(true);
+    const check = new Database(join(edge.dataDir, 'edge.db'), { readonly: true });
+    try {
+      const stored = check.prepare<[], { json: string }>("SELECT json FROM desired WHERE app = 'keeper'").get()!;
+      expect((JSON.parse(stored.json) as { spec: { template: { runtime: string } } }).spec.template.runtime).toBe('process');
+    } finally {
+      check.close();
+    }
   });
 });

@@ -1,0 +1,65 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DeviceSchema, WorkloadSchema, workloadName, type SyncFrame } from '../../protocol/index.js';
+import { META_KEYS, MetaStore } from './metaStore.js';
+
+/**
+ * Stored desired objects this edgecore cannot read (written under an older schema, or edited by
+ * hand) are skipped by every reader and listed by unreadableDesired(), and a replay of the
+ * cloud's state replaces them. Before, one such row made every reader throw: edgecore could not
+ * start, or its status page failed.
+ */
+
+const keeper = WorkloadSchema.parse({
+  kind: 'Workload', metadata: { name: workloadName('keeper', 'edge-1'), resourceVersion: 1 },
+  spec: { nodeName: 'edge-1', app: 'keeper', generation: 1, template: { runtime: 'process', command: '/bin/true' } },
+});
+const other = WorkloadSchema.parse({ ...keeper, metadata: { name: workloadName('other', 'edge-1'), resourceVersion: 1 }, spec: { ...keeper.spec, app: 'other' } });
+const gauge = DeviceSchema.parse({ kind: 'Device', metadata: { name: 'gauge', generation: 1 }, spec: { model: 'm', nodeName: 'edge-1', protocol: { name: 'virtual' } } });
+const frame = (mode: SyncFrame['mode'], revision: number): SyncFrame => ({
+  type: 'sync', mode, revision, changes: [keeper, other, gauge].map((object) => ({ op: 'put' as const, object })),
+});
+
+describe('MetaStore: stored desired objects it cannot read', () => {
+  let dir: string;
+  let meta: MetaStore;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ef-meta-unreadable-'));
+    meta = MetaStore.open(join(dir, 'edge.db'));
+    meta.setValue(META_KEYS.node, 'edge-1');
+    meta.applySync(frame('snapshot', 7));
+    // An older edgecore's row (a field this schema does not know), and one that is not JSON at all.
+    meta.database.prepare("UPDATE desired SET json = json_set(json, '$.spec.template.runtime', 'wasm') WHERE app = 'keeper'").run();
+    meta.database.prepare("UPDATE desired_devices SET json = '{\"kind\":' WHERE name = 'gauge'").run();
+  });
+  afterEach(() => { meta.close(); rmSync(dir, { recursive: true, force: true }); });
+
+  it('skips them in every reader and names them, with what is wrong', () => {
+    expect(meta.desiredWorkloads().map((w) => w.spec.app)).toEqual(['other']);
+    expect(meta.desiredWorkload('keeper')).toBeUndefined();
+    expect(meta.desiredWorkload('other')?.spec.app).toBe('other');
+    expect(meta.desiredDevices()).toEqual([]);
+    const rows = meta.unreadableDesired();
+    expect(rows.map(({ kind, name }) => ({ kind, name }))).toEqual([{ kind: 'Workload', name: 'keeper' }, { kind: 'Device', name: 'gauge' }]);
+    expect(rows[0]!.error).toMatch(/^spec\.template\.runtime: /);
+    expect(rows[1]!.error).toMatch(/^not JSON: /);
+  });
+
+  it('after the sync cursor is reset, a replay from the start writes them again', () => {
+    meta.resetSyncCursor();
+    expect(meta.lastRevision()).toBe(0);
+    // What the cloud sends after a hello with revision 0: its changes from the start (or a snapshot).
+    meta.applySync(frame('delta', 9));
+    expect(meta.unreadableDesired()).toEqual([]);
+    expect(meta.desiredWorkloads().map((w) => w.spec.app)).toEqual(['keeper', 'other']);
+    expect(meta.desiredDevices().map((d) => d.metadata.name)).toEqual(['gauge']);
+    expect(meta.lastRevision()).toBe(9);
+  });
+
+  it('without the reset, an older replay is refused as before and changes nothing', () => {
+    expect(() => meta.applySync(frame('delta', 3))).toThrow(/older than the committed revision 7/);
+    expect(meta.unreadableDesired()).toHaveLength(2);
+  });
+});
