@@ -19,7 +19,7 @@ export interface LinkState {
   lastRevision(): number;
   /** Must be durable when it returns: the ack that follows promises the cloud it is. */
   applySync(frame: SyncFrame): { changed: string[]; removed: string[]; devicesChanged?: boolean };
-  pending(limit: number): UpstreamEntry[];
+  pending(limit: number, onUnreadable?: (seq: number, error: string) => void): UpstreamEntry[];
   ackUpTo(seq: number): number;
 }
 
@@ -270,7 +270,8 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
 
   private flushUpstream(): void {
     if (!this.welcomed || this.upstreamInFlight !== null) return;
-    const entries = this.opts.state.pending(this.opts.batchSize ?? 200);
+    const entries = this.opts.state.pending(this.opts.batchSize ?? 200,
+      (seq, error) => this.opts.log?.warn({ seq, error }, 'outbox entry cannot be read; dropped (counted in outbox.dropped)'));
     if (entries.length === 0) return;
     this.upstreamInFlight = entries[entries.length - 1]!.seq;
     this.stats.upstreamSent += entries.length;

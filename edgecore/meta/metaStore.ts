@@ -140,9 +140,9 @@ export class MetaStore {
     return this.outbox.enqueueMany(entries);
   }
 
-  /** Up to `limit` pending entries, oldest first. */
-  pending(limit: number): UpstreamEntry[] {
-    return this.outbox.pending(limit);
+  /** Up to `limit` pending entries, oldest first; unreadable ones are dropped and counted (Outbox.pending). */
+  pending(limit: number, onUnreadable?: (seq: number, error: string) => void): UpstreamEntry[] {
+    return this.outbox.pending(limit, onUnreadable);
   }
 
   /** Removes every pending entry with seq ≤ `seq`; returns how many. */

@@ -27,7 +27,10 @@ export const DEFAULT_OUTBOX_LIMITS: Required<OutboxLimits> = {
 
 export interface OutboxStats {
   depth: number;
-  /** Events dropped by the bounds over the life of this database. */
+  /**
+   * Entries dropped over the life of this database: events and telemetry by the bounds, and
+   * any entry this edgecore cannot read (see pending()).
+   */
   dropped: number;
   oldestSeq: number | null;
 }
@@ -85,6 +88,7 @@ export class Outbox {
   private readonly enqueueTx: (rows: readonly { kind: UpstreamKind; key: string; body: string }[]) => number[];
   private readonly pruneTx: () => void;
   private readonly ackTx: (seq: number) => number;
+  private readonly dropUnreadableTx: (rows: readonly OutboxRow[]) => void;
 
   constructor(
     db: Db,
@@ -141,6 +145,17 @@ export class Outbox {
       return this.deleteUpTo.run(upTo).changes;
     });
     this.ackTx = (upTo) => ack.immediate(upTo);
+    const deleteSeq = db.prepare<[number]>('DELETE FROM outbox WHERE seq = ?');
+    const dropUnreadable = db.transaction((rows: readonly OutboxRow[]) => {
+      let spooled = 0;
+      for (const row of rows) {
+        if (deleteSeq.run(row.seq).changes === 0) continue;
+        if (SPOOLED.has(row.kind as UpstreamKind)) spooled++;
+        this.state.setNumber(STATE_KEYS.dropped, this.state.getNumber(STATE_KEYS.dropped) + 1);
+      }
+      this.addSpooled(-spooled);
+    });
+    this.dropUnreadableTx = (rows) => dropUnreadable.immediate(rows);
     // The spool counter is rebuilt from the rows (a file from before it existed, or edited by hand),
     // and limits may have been lowered since the last run: apply them before anything is sent.
     db.transaction(() => {
@@ -173,15 +188,31 @@ export class Outbox {
     return this.enqueueTx(rows);
   }
 
-  /** Up to `limit` pending entries, oldest first. */
-  pending(limit: number): UpstreamEntry[] {
+  /**
+   * Up to `limit` pending entries, oldest first. An entry this edgecore cannot read (written
+   * under a schema it no longer accepts, or edited by hand) could never be sent: it is dropped
+   * and counted in `dropped`, with `onUnreadable` told, instead of blocking every later entry.
+   */
+  pending(limit: number, onUnreadable?: (seq: number, error: string) => void): UpstreamEntry[] {
     this.pruneTx();
-    const rows = this.selectPending.all(Math.max(0, Math.floor(limit)));
-    return rows.map((row) => {
-      const parsed = UpstreamEntrySchema.safeParse({ seq: row.seq, kind: row.kind, key: row.key, body: JSON.parse(row.body) });
-      if (!parsed.success) throw new Error(`outbox entry ${row.seq} is corrupt: ${parsed.error.message}`);
-      return parsed.data;
-    });
+    const size = Math.max(0, Math.floor(limit));
+    for (;;) {
+      const rows = this.selectPending.all(size);
+      const entries: UpstreamEntry[] = [];
+      const unreadable: OutboxRow[] = [];
+      for (const row of rows) {
+        const parsed = parseRow(row);
+        if (typeof parsed === 'string') {
+          unreadable.push(row);
+          onUnreadable?.(row.seq, parsed);
+        } else {
+          entries.push(parsed);
+        }
+      }
+      if (unreadable.length > 0) this.dropUnreadableTx(unreadable);
+      // A page of nothing but unreadable rows must not hide the readable ones behind it.
+      if (entries.length > 0 || unreadable.length === 0 || rows.length < size) return entries;
+    }
   }
 
   /** Cumulative ack: removes every entry with seq ≤ `seq`; returns how many were removed. */
@@ -220,4 +251,18 @@ export class Outbox {
     if (delta === 0) return;
     this.state.setNumber(STATE_KEYS.spooled, Math.max(0, this.state.getNumber(STATE_KEYS.spooled) + delta));
   }
+}
+
+/** The entry, or what is wrong with the stored row. */
+function parseRow(row: OutboxRow): UpstreamEntry | string {
+  let body: unknown;
+  try {
+    body = JSON.parse(row.body);
+  } catch (err) {
+    return `body is not JSON: ${(err as Error).message}`;
+  }
+  const parsed = UpstreamEntrySchema.safeParse({ seq: row.seq, kind: row.kind, key: row.key, body });
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  return `${issue.path.join('.') || 'entry'}: ${issue.message}`;
 }

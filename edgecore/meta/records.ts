@@ -16,6 +16,9 @@ const WorkloadRecordSchema = z.strictObject({
   status: WorkloadStatusSchema,
 });
 
+/** What recovery needs of a record that does not parse as a whole. */
+const SalvageSchema = z.object({ pid: z.number().int(), startTicks: z.number().int() });
+
 export class SqliteRecordKeeper implements RecordKeeper {
   private readonly upsert: Database.Statement<[string, string]>;
   private readonly delete: Database.Statement<[string]>;
@@ -38,11 +41,29 @@ export class SqliteRecordKeeper implements RecordKeeper {
     this.delete.run(name);
   }
 
+  /**
+   * Every stored record. One this edgecore cannot read in full (written under an older schema,
+   * or edited by hand) must not stop the start: its pid and start ticks are taken when they can
+   * be read, so the process it names is still stopped (processRuntime.recover), and its status
+   * is given as Stopped; with no readable pid it only names the workload.
+   */
   load(): WorkloadRecord[] {
     return this.all.all().map((row) => {
-      const parsed = WorkloadRecordSchema.safeParse(JSON.parse(row.json));
-      if (!parsed.success) throw new Error(`stored workload record ${row.name} is corrupt: ${parsed.error.message}`);
-      return parsed.data;
+      let raw: unknown;
+      try {
+        raw = JSON.parse(row.json);
+      } catch {
+        raw = {};
+      }
+      const parsed = WorkloadRecordSchema.safeParse(raw);
+      if (parsed.success) return parsed.data;
+      const process = SalvageSchema.safeParse(raw);
+      return {
+        name: row.name,
+        pid: process.success ? process.data.pid : null,
+        startTicks: process.success ? process.data.startTicks : null,
+        status: { state: 'Stopped', restarts: 0, generation: 0, observedAt: new Date(0).toISOString() },
+      };
     });
   }
 }

@@ -6,10 +6,11 @@ import { DeviceSchema, WorkloadSchema, workloadName, type SyncFrame } from '../.
 import { META_KEYS, MetaStore } from './metaStore.js';
 
 /**
- * Stored desired objects this edgecore cannot read (written under an older schema, or edited by
- * hand) are skipped by every reader and listed by unreadableDesired(), and a replay of the
- * cloud's state replaces them. Before, one such row made every reader throw: edgecore could not
- * start, or its status page failed.
+ * Rows this edgecore cannot read (written under an older schema, or edited by hand). Desired
+ * objects are skipped by every reader and listed by unreadableDesired(), and a replay of the
+ * cloud's state replaces them; outbox entries are dropped and counted; runtime records keep what
+ * recovery needs. Before, one such row made its reader throw: edgecore could not start, its
+ * status page failed, or the cloud link stopped sending.
  */
 
 const keeper = WorkloadSchema.parse({
@@ -61,5 +62,45 @@ describe('MetaStore: stored desired objects it cannot read', () => {
   it('without the reset, an older replay is refused as before and changes nothing', () => {
     expect(() => meta.applySync(frame('delta', 3))).toThrow(/older than the committed revision 7/);
     expect(meta.unreadableDesired()).toHaveLength(2);
+  });
+});
+
+describe('MetaStore: outbox entries and runtime records it cannot read', () => {
+  let dir: string;
+  let meta: MetaStore;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ef-meta-unreadable-'));
+    meta = MetaStore.open(join(dir, 'edge.db'));
+  });
+  afterEach(() => { meta.close(); rmSync(dir, { recursive: true, force: true }); });
+
+  const telemetry = (value: number) => ({ kind: 'telemetry' as const, key: 'gauge', body: { device: 'gauge', samples: [{ t: '2026-11-22T10:00:00.000Z', values: { level: value } }] } });
+  const spooled = () => meta.database.prepare<[], { value: string }>("SELECT value FROM state WHERE key = 'spooled'").get()!.value;
+
+  it('drops an unreadable outbox entry, counts it, and sends the entries after it', () => {
+    meta.enqueueMany([telemetry(1), telemetry(2), telemetry(3), telemetry(4)]);
+    meta.database.prepare("UPDATE outbox SET body = '{' WHERE seq = 1").run();
+    meta.database.prepare("UPDATE outbox SET body = json_set(body, '$.samples', json('[]')) WHERE seq = 3").run();
+    const told: [number, string][] = [];
+    // A first page of nothing but the unreadable entry does not hide the readable one behind it.
+    expect(meta.pending(1, (seq, error) => told.push([seq, error])).map((e) => e.seq)).toEqual([2]);
+    expect(meta.pending(10, (seq, error) => told.push([seq, error])).map((e) => e.seq)).toEqual([2, 4]);
+    expect(told.map(([seq]) => seq)).toEqual([1, 3]);
+    expect(told[0]![1]).toMatch(/^body is not JSON: /);
+    expect(told[1]![1]).toMatch(/^body\.samples: /);
+    expect(meta.outboxStats()).toMatchObject({ depth: 2, dropped: 2 });
+    expect(spooled()).toBe('2');
+  });
+
+  it('loads a runtime record it cannot read with its pid and start ticks, so recovery still stops that process', () => {
+    const status = { state: 'Running' as const, restarts: 0, generation: 1, observedAt: '2026-11-22T10:00:00.000Z' };
+    meta.records.save({ name: 'keeper', pid: 4321, startTicks: 99, status });
+    meta.records.save({ name: 'other', pid: 4322, startTicks: 100, status });
+    meta.database.prepare("UPDATE records SET json = json_set(json, '$.status.state', 'Hibernating') WHERE name = 'keeper'").run();
+    meta.database.prepare("UPDATE records SET json = 'garbage' WHERE name = 'other'").run();
+    expect(meta.records.load()).toEqual([
+      { name: 'keeper', pid: 4321, startTicks: 99, status: { state: 'Stopped', restarts: 0, generation: 0, observedAt: '1970-01-01T00:00:00.000Z' } },
+      { name: 'other', pid: null, startTicks: null, status: { state: 'Stopped', restarts: 0, generation: 0, observedAt: '1970-01-01T00:00:00.000Z' } },
+    ]);
   });
 });
