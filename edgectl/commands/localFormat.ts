@@ -59,7 +59,7 @@ export function summaryFields(s: EdgeStatus): Array<[string, string]> {
   if (s.link.lastError) fields.push(['Last error', s.link.lastError]);
   fields.push(
     ['Synced revision', `${s.sync.lastRevision} (epoch ${s.sync.epoch})`],
-    ['Queued for cloud', `${s.outbox.depth} waiting, ${s.outbox.dropped} dropped by spool limits`],
+    ['Queued for cloud', `${s.outbox.depth} waiting, ${s.outbox.dropped} dropped (spool limits or unreadable)`],
     ['Disk', h.disk ? `${formatBytes(h.disk.availableBytes)} free of ${formatBytes(h.disk.totalBytes)} (${h.disk.path})` : 'cannot be read'],
     ['Memory', `${formatBytes(h.memory.availableBytes)} available of ${formatBytes(h.memory.totalBytes)}; edgecore uses ${formatBytes(h.memory.edgecoreRssBytes)}`],
   );
