@@ -198,7 +198,9 @@ export class EdgeAgent {
 
   private async syncDevices(): Promise<void> {
     const devices = this.meta.desiredDevices();
-    this.devices?.setDevices(devices);
+    // A device whose stored object cannot be read is not removed: its twin waits for the resync (repairUnreadable).
+    const unreadable = this.meta.unreadableDesired().filter((row) => row.kind === 'Device').map((row) => row.name);
+    this.devices?.setDevices(devices, new Set(unreadable));
     await this.mappers?.ensureFor(devices).catch((err: Error) => this.log.warn({ err: err.message }, 'could not set up mapper credentials'));
   }
 

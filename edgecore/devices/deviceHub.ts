@@ -64,8 +64,10 @@ export class DeviceHub {
   private readonly counters = { received: 0, refused: 0, sent: 0 };
   private readonly presence: DevicePresence;
   /** The device list, while recording it fails (see setDevices). */
-  private devicesToRetry: Device[] | null = null;
-  private readonly devicesRetry = new RetryLater(RETRY_MS, () => { if (this.devicesToRetry) this.setDevices(this.devicesToRetry); });
+  private devicesToRetry: { devices: Device[]; keep: ReadonlySet<string> } | null = null;
+  private readonly devicesRetry = new RetryLater(RETRY_MS, () => { if (this.devicesToRetry) this.setDevices(this.devicesToRetry.devices, this.devicesToRetry.keep); });
+  /** Devices not in the list whose twins and retained topics stay (see setDevices). */
+  private keptDevices: ReadonlySet<string> = new Set();
   /** Retained desired messages or the orphan sweep the broker could not store (see reconcileBroker). */
   private readonly brokerRetry = new RetryLater(RETRY_MS, () => this.reconcileBroker());
 
@@ -124,10 +126,16 @@ export class DeviceHub {
     return { port: this.running.port, ...(this.running.tlsPort !== undefined ? { tlsPort: this.running.tlsPort } : {}) };
   }
 
-  /** The node's devices as the cloud wants them (from the edge DB); call at start and after every sync. */
-  setDevices(devices: Device[]): void {
+  /**
+   * The node's devices as the cloud wants them (from the edge DB); call at start and after every
+   * sync. Devices in `keep` are missing from the list but not removed (their stored object
+   * cannot be read until the cloud sends it again): their twins and retained topics stay, but
+   * they cannot log in meanwhile.
+   */
+  setDevices(devices: Device[], keep: ReadonlySet<string> = new Set()): void {
     if (this.closing) return;
     const previous = this.devices;
+    this.keptDevices = keep;
     this.devicesKnown = true;
     this.devices = new Map(devices.map((d) => [d.metadata.name, d]));
     this.directory = new Map(devices.map((d) => [d.metadata.name, d.spec.protocol.name]));
@@ -139,7 +147,7 @@ export class DeviceHub {
       // The twins in memory are back to what is committed (with empty ones for new devices), so
       // the hub works on with this list; recording it is tried again until it sticks.
       this.logger.warn({ err: String(err), retryInMs: RETRY_MS }, 'recording the device list failed; trying again');
-      this.devicesToRetry = devices;
+      this.devicesToRetry = { devices, keep };
       this.devicesRetry.add('devices');
       return;
     }
@@ -150,7 +158,7 @@ export class DeviceHub {
   private recordDevices(devices: Device[], previous: ReadonlyMap<string, Device>): void {
     this.commit.now(() => {
       for (const name of new Set([...previous.keys(), ...this.twins.names()])) {
-        if (!this.devices.has(name)) this.removeDevice(name);
+        if (!this.devices.has(name) && !this.keptDevices.has(name)) this.removeDevice(name);
       }
       for (const device of devices) {
         const name = device.metadata.name;
@@ -366,7 +374,7 @@ export class DeviceHub {
     for await (const retained of this.persistence.createRetainedStreamCombi([`${TOPIC_ROOT}/#`])) {
       const topic: unknown = (retained as { topic?: unknown }).topic;
       const device = typeof topic === 'string' ? parseDeviceTopic(topic)?.device : undefined;
-      if (device !== undefined && !this.devices.has(device)) orphaned.push(topic as string);
+      if (device !== undefined && !this.devices.has(device) && !this.keptDevices.has(device)) orphaned.push(topic as string);
     }
     for (const topic of orphaned) await this.publisher.publishNow(topic, Buffer.alloc(0), { qos: 0, retain: true });
   }

@@ -149,6 +149,29 @@ describe('DeviceHub device removal and credential changes', () => {
     expect(hub.statusSnapshot().devices.find((d) => d.name === 'pump-1')).toMatchObject({ reported: {}, reportedVersion: 0 });
   });
 
+  it('a device kept out of the list (its stored object unreadable) keeps its twin and retained topics until it is back', async () => {
+    const first = await kit.startHub();
+    const fan = makeDevice('fan-1', { desired: { mode: 'low' }, desiredVersion: 1 });
+    const pumpDevice = makeDevice('pump-1', { credentialHash: pumpHash, desired: { setpoint: 21 }, desiredVersion: 1 });
+    first.hub.setDevices([pumpDevice, fan]);
+    const device = await kit.connectClient(first.url, asPump);
+    await device.client.publishAsync(pump.reported, JSON.stringify({ properties: { temperature: 20 } }), { qos: 1 });
+    await device.client.endAsync();
+    await kit.stopHub(first.hub);
+
+    // The next start cannot read pump-1's stored object: its first sync sweeps orphaned retained topics, but not pump-1's.
+    const { hub, url } = await kit.startHub();
+    hub.setDevices([fan], new Set(['pump-1']));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(retainedTopics(kit.dbPath)).toEqual([deviceTopics('fan-1').desired, pump.status, pump.desired]);
+    expect(hub.statusSnapshot().devices.map((d) => d.name)).toEqual(['fan-1']);
+    expect((await kit.connectError(url, asPump)).message).toMatch(/Bad username or password/i);
+
+    // The resync brings it back, twin and all.
+    hub.setDevices([pumpDevice, fan]);
+    expect(hub.statusSnapshot().devices.find((d) => d.name === 'pump-1')).toMatchObject({ reported: { temperature: 20 }, reportedVersion: 1 });
+  });
+
   it('a changed device credential disconnects the device and only the new password works', async () => {
     const { hub, url } = await kit.startHub();
     hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash })]);
