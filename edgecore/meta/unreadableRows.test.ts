@@ -23,19 +23,22 @@ const frame = (mode: SyncFrame['mode'], revision: number): SyncFrame => ({
   type: 'sync', mode, revision, changes: [keeper, other, gauge].map((object) => ({ op: 'put' as const, object })),
 });
 
+let dir: string;
+let meta: MetaStore;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ef-meta-unreadable-'));
+  meta = MetaStore.open(join(dir, 'edge.db'));
+});
+afterEach(() => { meta.close(); rmSync(dir, { recursive: true, force: true }); });
+
 describe('MetaStore: stored desired objects it cannot read', () => {
-  let dir: string;
-  let meta: MetaStore;
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'ef-meta-unreadable-'));
-    meta = MetaStore.open(join(dir, 'edge.db'));
     meta.setValue(META_KEYS.node, 'edge-1');
     meta.applySync(frame('snapshot', 7));
     // An older edgecore's row (a field this schema does not know), and one that is not JSON at all.
     meta.database.prepare("UPDATE desired SET json = json_set(json, '$.spec.template.runtime', 'wasm') WHERE app = 'keeper'").run();
     meta.database.prepare("UPDATE desired_devices SET json = '{\"kind\":' WHERE name = 'gauge'").run();
   });
-  afterEach(() => { meta.close(); rmSync(dir, { recursive: true, force: true }); });
 
   it('skips them in every reader and names them, with what is wrong', () => {
     expect(meta.desiredWorkloads().map((w) => w.spec.app)).toEqual(['other']);
@@ -66,14 +69,6 @@ describe('MetaStore: stored desired objects it cannot read', () => {
 });
 
 describe('MetaStore: outbox entries and runtime records it cannot read', () => {
-  let dir: string;
-  let meta: MetaStore;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'ef-meta-unreadable-'));
-    meta = MetaStore.open(join(dir, 'edge.db'));
-  });
-  afterEach(() => { meta.close(); rmSync(dir, { recursive: true, force: true }); });
-
   const telemetry = (value: number) => ({ kind: 'telemetry' as const, key: 'gauge', body: { device: 'gauge', samples: [{ t: '2026-11-22T10:00:00.000Z', values: { level: value } }] } });
   const spooled = () => meta.database.prepare<[], { value: string }>("SELECT value FROM state WHERE key = 'spooled'").get()!.value;
 
