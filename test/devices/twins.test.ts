@@ -184,4 +184,24 @@ describe.skipIf(!HAVE_MOSQUITTO)('device twins through cloud, edge and real MQTT
     edge = await fleet.startEdge({ node: 'edge-1', cloudUrl: `http://127.0.0.1:${proxy.port}`, dataDir: edge.dataDir, extra: ['--mqtt-port', String(mqttPort)] });
     await waitFor('cloud twin converged after the restart', async () => (await twin('thermo-1')).reported.temperature === 23.5, 30_000);
   });
+
+  it('a device whose stored object this edgecore cannot read keeps its twin, and logs in again after the resync', async () => {
+    await pub('thermo-2', 'ef/devices/thermo-2/twin/reported', JSON.stringify({ properties: { temperature: 19.5 } }));
+    await waitFor('thermo-2 reported in the cloud', async () => (await twin('thermo-2')).reported.temperature === 19.5, 30_000);
+    await edge.proc.stop();
+    // As if written by an edgecore whose schema this one no longer accepts.
+    const db = new Database(join(edge.dataDir, 'edge.db'));
+    try {
+      db.prepare("UPDATE desired_devices SET json = json_set(json, '$.spec.protocol', 5) WHERE name = 'thermo-2'").run();
+    } finally {
+      db.close();
+    }
+    edge = await fleet.startEdge({ node: 'edge-1', cloudUrl: `http://127.0.0.1:${proxy.port}`, dataDir: edge.dataDir, extra: ['--mqtt-port', String(mqttPort)] });
+    expect(edge.proc.lines.some((l) => l.msg === 'stored desired objects cannot be read; asking the cloud for the whole desired state again')).toBe(true);
+    const devices = async () => ((await fleet.edgeStatus(edge)) as unknown as { mqtt: { devices: { name: string; reported: Record<string, unknown> }[] } }).mqtt.devices;
+    const back = await waitFor('thermo-2 back after the resync', async () => (await devices()).find((d) => d.name === 'thermo-2'), 30_000);
+    expect(back.reported).toMatchObject({ temperature: 19.5 });
+    await pub('thermo-2', 'ef/devices/thermo-2/twin/reported', JSON.stringify({ properties: { temperature: 19.75 } }));
+    await waitFor('thermo-2 reports again', async () => (await twin('thermo-2')).reported.temperature === 19.75, 30_000);
+  });
 });
