@@ -47,6 +47,8 @@ export class EdgeAgent {
   private reconciling: Promise<void> = Promise.resolve();
   /** A full resync was asked for this run because stored desired objects did not parse. */
   private resyncRequested = false;
+  /** The kinds of desired object with unreadable rows at their last read (see repairUnreadable). */
+  private readonly unreadableKinds = new Set<UnreadableRow['kind']>();
   private stopping = false;
   private joinTimer: NodeJS.Timeout | undefined;
   private readonly lastState = new Map<string, WorkloadState>();
@@ -197,10 +199,10 @@ export class EdgeAgent {
   }
 
   private async syncDevices(): Promise<void> {
-    const devices = this.meta.desiredDevices();
-    // A device whose stored object cannot be read is not removed: its twin waits for the resync (repairUnreadable).
-    const unreadable = this.meta.unreadableDesired().filter((row) => row.kind === 'Device').map((row) => row.name);
-    this.devices?.setDevices(devices, new Set(unreadable));
+    const { items: devices, unreadable } = this.meta.readDesiredDevices();
+    this.repairUnreadable('Device', unreadable);
+    // A device whose stored object cannot be read is not removed: its twin waits for the resync.
+    this.devices?.setDevices(devices, new Set(unreadable.map((row) => row.name)));
     await this.mappers?.ensureFor(devices).catch((err: Error) => this.log.warn({ err: err.message }, 'could not set up mapper credentials'));
   }
 
@@ -208,12 +210,11 @@ export class EdgeAgent {
   reconcile(): Promise<void> {
     this.reconciling = this.reconciling.then(async () => {
       if (this.stopping) return;
-      const desired = this.meta.desiredWorkloads();
-      const unreadable = this.meta.unreadableDesired();
-      this.repairUnreadable(unreadable);
+      const { items: desired, unreadable } = this.meta.readDesiredWorkloads();
+      this.repairUnreadable('Workload', unreadable);
       // A workload whose stored object cannot be read is still wanted: what runs of it keeps
       // running until the cloud's copy replaces the row.
-      const wanted = new Set([...desired.map((w) => w.spec.app), ...unreadable.filter((r) => r.kind === 'Workload').map((r) => r.name)]);
+      const wanted = new Set([...desired.map((w) => w.spec.app), ...unreadable.map((r) => r.name)]);
       for (const name of this.runtime.statuses().keys()) {
         if (!wanted.has(name)) {
           await this.runtime.remove(name);
@@ -248,13 +249,16 @@ export class EdgeAgent {
   /**
    * Stored desired objects this edgecore cannot read (after an upgrade, or a hand edit) are
    * replaced by the cloud's copies: the sync cursor is reset, once per run, and the link
-   * reconnects to replay the desired state from the start.
+   * reconnects to replay the desired state from the start. Workloads and devices are read at
+   * different times (reconcile, device sync), so each reports its own kind.
    */
-  private repairUnreadable(rows: UnreadableRow[]): void {
+  private repairUnreadable(kind: UnreadableRow['kind'], rows: UnreadableRow[]): void {
     if (rows.length === 0) {
-      this.resyncRequested = false;
+      this.unreadableKinds.delete(kind);
+      if (this.unreadableKinds.size === 0) this.resyncRequested = false;
       return;
     }
+    this.unreadableKinds.add(kind);
     if (this.resyncRequested) return;
     this.resyncRequested = true;
     this.log.error({ rows }, 'stored desired objects cannot be read; asking the cloud for the whole desired state again');

@@ -71,7 +71,7 @@ export function diffDesired(
 
 interface DesiredRow { app: string; name: string; json: string }
 
-/** A stored desired object this edgecore cannot read (see DesiredTable.unreadable). */
+/** A stored desired object this edgecore cannot read (see DesiredTable.readWorkloads). */
 export interface UnreadableRow {
   kind: 'Workload' | 'Device';
   /** The workload's app, or the device's name. */
@@ -125,36 +125,34 @@ export class DesiredTable {
     return this.applyTx(frame, ownNode);
   }
 
-  /** The desired workloads this edgecore can read; see unreadable() for the others. */
+  /** The desired workloads this edgecore can read; see readWorkloads() for the others. */
   list(): Workload[] {
-    return this.all.all().flatMap((row) => readable(readStored(WorkloadSchema, row.json)));
+    return this.readWorkloads().items;
   }
 
   get(app: string): Workload | undefined {
     const row = this.byApp.get(app);
-    return row ? readable(readStored(WorkloadSchema, row.json))[0] : undefined;
+    const read = row ? readStored(WorkloadSchema, row.json) : undefined;
+    return read?.ok ? read.value : undefined;
   }
 
   listDevices(): Device[] {
-    return this.devices.all.all().flatMap((row) => readable(readStored(DeviceSchema, row.json)));
+    return this.readDevices().items;
   }
 
   /**
-   * Stored objects that do not parse: written by an edgecore whose schema this one no longer
-   * accepts (an upgrade), or edited by hand. Readers skip them rather than fail, so the node
-   * keeps running what it can; the cloud's copy replaces them at the next full sync.
+   * The stored workloads, read once: those that parse, and those that do not — written by an
+   * edgecore whose schema this one no longer accepts (an upgrade), or edited by hand. Readers
+   * skip the latter rather than fail, so the node keeps running what it can; the cloud's copy
+   * replaces them at the next full sync.
    */
-  unreadable(): UnreadableRow[] {
-    const rows: UnreadableRow[] = [];
-    for (const row of this.all.all()) {
-      const read = readStored(WorkloadSchema, row.json);
-      if (!read.ok) rows.push({ kind: 'Workload', name: row.app, error: read.error });
-    }
-    for (const row of this.devices.all.all()) {
-      const read = readStored(DeviceSchema, row.json);
-      if (!read.ok) rows.push({ kind: 'Device', name: row.name, error: read.error });
-    }
-    return rows;
+  readWorkloads(): StoredObjects<Workload> {
+    return readAll(this.all.all(), WorkloadSchema, 'Workload', (row) => row.app);
+  }
+
+  /** The stored devices, read once (see readWorkloads). */
+  readDevices(): StoredObjects<Device> {
+    return readAll(this.devices.all.all(), DeviceSchema, 'Device', (row) => row.name);
   }
 
   private applyInside(frame: SyncFrame, ownNode: string | undefined): SyncResult {
@@ -226,6 +224,20 @@ function readStored<T>(schema: z.ZodType<T>, json: string): Read<T> {
   return { ok: false, error: `${issue.path.join('.') || 'object'}: ${issue.message}` };
 }
 
-function readable<T>(read: Read<T>): T[] {
-  return read.ok ? [read.value] : [];
+/** Stored desired objects of one kind: those this edgecore can read, and the others. */
+export interface StoredObjects<T> {
+  items: T[];
+  unreadable: UnreadableRow[];
+}
+
+function readAll<R extends { json: string }, T>(
+  rows: readonly R[], schema: z.ZodType<T>, kind: UnreadableRow['kind'], nameOf: (row: R) => string,
+): StoredObjects<T> {
+  const result: StoredObjects<T> = { items: [], unreadable: [] };
+  for (const row of rows) {
+    const read = readStored(schema, row.json);
+    if (read.ok) result.items.push(read.value);
+    else result.unreadable.push({ kind, name: nameOf(row), error: read.error });
+  }
+  return result;
 }

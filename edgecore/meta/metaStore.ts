@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { type SyncFrame, type UpstreamEntry, type Device, type Workload } from '../../protocol/index.js';
 import type { RecordKeeper } from '../runtime/runtime.js';
-import { DesiredTable, type SyncResult, type UnreadableRow } from './desired.js';
+import { DesiredTable, type StoredObjects, type SyncResult } from './desired.js';
 import { Outbox, resolveLimits, type NewUpstreamEntry, type OutboxLimits, type OutboxStats, type UpstreamBody, type UpstreamKind } from './outbox.js';
 import { SqliteRecordKeeper } from './records.js';
 import { openDatabase, StateTable, STATE_KEYS, type Db } from './schema.js';
@@ -114,9 +114,14 @@ export class MetaStore {
     return this.desired.listDevices();
   }
 
-  /** Desired objects stored here that this edgecore cannot read (the readers above skip them). */
-  unreadableDesired(): UnreadableRow[] {
-    return this.desired.unreadable();
+  /** Desired workloads, read once: those this edgecore can read and those it cannot (the readers above skip them). */
+  readDesiredWorkloads(): StoredObjects<Workload> {
+    return this.desired.readWorkloads();
+  }
+
+  /** Desired devices, read once (see readDesiredWorkloads). */
+  readDesiredDevices(): StoredObjects<Device> {
+    return this.desired.readDevices();
   }
 
   /**

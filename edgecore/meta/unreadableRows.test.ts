@@ -7,8 +7,8 @@ import { META_KEYS, MetaStore } from './metaStore.js';
 
 /**
  * Rows this edgecore cannot read (written under an older schema, or edited by hand). Desired
- * objects are skipped by every reader and listed by unreadableDesired(), and a replay of the
- * cloud's state replaces them; outbox entries are dropped and counted; runtime records keep what
+ * objects are skipped by every reader and listed apart by readDesiredWorkloads() and
+ * readDesiredDevices(), and a replay of the cloud's state replaces them; outbox entries are dropped and counted; runtime records keep what
  * recovery needs. Before, one such row made its reader throw: edgecore could not start, its
  * status page failed, or the cloud link stopped sending.
  */
@@ -32,6 +32,7 @@ beforeEach(() => {
 afterEach(() => { meta.close(); rmSync(dir, { recursive: true, force: true }); });
 
 describe('MetaStore: stored desired objects it cannot read', () => {
+  const unreadableDesired = () => [...meta.readDesiredWorkloads().unreadable, ...meta.readDesiredDevices().unreadable];
   beforeEach(() => {
     meta.setValue(META_KEYS.node, 'edge-1');
     meta.applySync(frame('snapshot', 7));
@@ -45,7 +46,7 @@ describe('MetaStore: stored desired objects it cannot read', () => {
     expect(meta.desiredWorkload('keeper')).toBeUndefined();
     expect(meta.desiredWorkload('other')?.spec.app).toBe('other');
     expect(meta.desiredDevices()).toEqual([]);
-    const rows = meta.unreadableDesired();
+    const rows = unreadableDesired();
     expect(rows.map(({ kind, name }) => ({ kind, name }))).toEqual([{ kind: 'Workload', name: 'keeper' }, { kind: 'Device', name: 'gauge' }]);
     expect(rows[0]!.error).toMatch(/^spec\.template\.runtime: /);
     expect(rows[1]!.error).toMatch(/^not JSON: /);
@@ -56,7 +57,7 @@ describe('MetaStore: stored desired objects it cannot read', () => {
     expect(meta.lastRevision()).toBe(0);
     // What the cloud sends after a hello with revision 0: its changes from the start (or a snapshot).
     meta.applySync(frame('delta', 9));
-    expect(meta.unreadableDesired()).toEqual([]);
+    expect(unreadableDesired()).toEqual([]);
     expect(meta.desiredWorkloads().map((w) => w.spec.app)).toEqual(['keeper', 'other']);
     expect(meta.desiredDevices().map((d) => d.metadata.name)).toEqual(['gauge']);
     expect(meta.lastRevision()).toBe(9);
@@ -64,7 +65,7 @@ describe('MetaStore: stored desired objects it cannot read', () => {
 
   it('without the reset, an older replay is refused as before and changes nothing', () => {
     expect(() => meta.applySync(frame('delta', 3))).toThrow(/older than the committed revision 7/);
-    expect(meta.unreadableDesired()).toHaveLength(2);
+    expect(unreadableDesired()).toHaveLength(2);
   });
 });
 
