@@ -63,9 +63,11 @@ export class DeviceHub {
   private readonly publisher: HubPublisher;
   private readonly counters = { received: 0, refused: 0, sent: 0 };
   private readonly presence: DevicePresence;
-  /** The device list, while recording it fails (see setDevices). */
-  private devicesToRetry: { devices: Device[]; keep: ReadonlySet<string> } | null = null;
-  private readonly devicesRetry = new RetryLater(RETRY_MS, () => { if (this.devicesToRetry) this.setDevices(this.devicesToRetry.devices, this.devicesToRetry.keep); });
+  /** The device list in use (this.devices, keptDevices) is not committed yet (see setDevices). */
+  private devicesUnrecorded = false;
+  private readonly devicesRetry = new RetryLater(RETRY_MS, () => {
+    if (this.devicesUnrecorded) this.setDevices([...this.devices.values()], this.keptDevices);
+  });
   /** Devices not in the list whose twins and retained topics stay (see setDevices). */
   private keptDevices: ReadonlySet<string> = new Set();
   /** Retained desired messages or the orphan sweep the broker could not store (see reconcileBroker). */
@@ -139,7 +141,7 @@ export class DeviceHub {
     this.devicesKnown = true;
     this.devices = new Map(devices.map((d) => [d.metadata.name, d]));
     this.directory = new Map(devices.map((d) => [d.metadata.name, d.spec.protocol.name]));
-    this.devicesToRetry = null; // this list supersedes one waiting to be retried
+    this.devicesUnrecorded = false; // this list supersedes one waiting to be retried
     // One transaction for the whole list: a node's first sync of N devices is one commit, not 2N.
     try {
       this.recordDevices(devices, previous);
@@ -147,7 +149,7 @@ export class DeviceHub {
       // The twins in memory are back to what is committed (with empty ones for new devices), so
       // the hub works on with this list; recording it is tried again until it sticks.
       this.logger.warn({ err: String(err), retryInMs: RETRY_MS }, 'recording the device list failed; trying again');
-      this.devicesToRetry = { devices, keep };
+      this.devicesUnrecorded = true;
       this.devicesRetry.add('devices');
       return;
     }
