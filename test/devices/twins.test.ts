@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, Fleet, type Cloud, type Edge } from '../helpers/fleet.js';
+import { api, editEdgeDatabase, Fleet, type Cloud, type Edge } from '../helpers/fleet.js';
 import { TcpProxy } from '../helpers/tcpProxy.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -190,12 +190,7 @@ describe.skipIf(!HAVE_MOSQUITTO)('device twins through cloud, edge and real MQTT
     await waitFor('thermo-2 reported in the cloud', async () => (await twin('thermo-2')).reported.temperature === 19.5, 30_000);
     await edge.proc.stop();
     // As if written by an edgecore whose schema this one no longer accepts.
-    const db = new Database(join(edge.dataDir, 'edge.db'));
-    try {
-      db.prepare("UPDATE desired_devices SET json = json_set(json, '$.spec.protocol', 5) WHERE name = 'thermo-2'").run();
-    } finally {
-      db.close();
-    }
+    editEdgeDatabase(edge, "UPDATE desired_devices SET json = json_set(json, '$.spec.protocol', 5) WHERE name = 'thermo-2'");
     edge = await fleet.startEdge({ node: 'edge-1', cloudUrl: `http://127.0.0.1:${proxy.port}`, dataDir: edge.dataDir, extra: ['--mqtt-port', String(mqttPort)] });
     expect(edge.proc.lines.some((l) => l.msg === 'stored desired objects cannot be read; asking the cloud for the whole desired state again')).toBe(true);
     const devices = async () => ((await fleet.edgeStatus(edge)) as unknown as { mqtt: { devices: { name: string; reported: Record<string, unknown> }[] } }).mqtt.devices;

@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,6 +61,16 @@ export function runBin(bin: 'cloudcore' | 'edgecore' | 'edgectl' | 'mapper', arg
 
 export interface Cloud { proc: Proc; url: string; port: number; token: string; dataDir: string }
 export interface Edge { proc: Proc; node: string; statusUrl: string; dataDir: string }
+
+/** Runs `sql` on a stopped edge's database, as an older edgecore or a hand edit would have left it. */
+export function editEdgeDatabase(edge: Edge, sql: string): void {
+  const db = new Database(join(edge.dataDir, 'edge.db'));
+  try {
+    db.exec(sql);
+  } finally {
+    db.close();
+  }
+}
 
 export interface EdgeStatus {
   node: string;

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, Fleet, markerApp, type Cloud, type Edge } from '../helpers/fleet.js';
+import { api, editEdgeDatabase, Fleet, markerApp, type Cloud, type Edge } from '../helpers/fleet.js';
 import { TcpProxy } from '../helpers/tcpProxy.js';
 import { isAlive, sleep, waitFor } from '../helpers/wait.js';
 
@@ -131,12 +131,7 @@ describe('edge autonomy and resume', () => {
   it('stored desired objects it cannot read (an upgrade, a hand edit): edgecore starts anyway, replays the desired state and runs them', async () => {
     await edge.proc.stop();
     // As if written by an edgecore whose schema this one no longer accepts.
-    const db = new Database(join(edge.dataDir, 'edge.db'));
-    try {
-      db.prepare("UPDATE desired SET json = json_set(json, '$.spec.template.runtime', 'wasm') WHERE app = 'keeper'").run();
-    } finally {
-      db.close();
-    }
+    editEdgeDatabase(edge, "UPDATE desired SET json = json_set(json, '$.spec.template.runtime', 'wasm') WHERE app = 'keeper'");
     edge = await fleet.startEdge({ node: 'edge-1', cloudUrl: `http://127.0.0.1:${proxy.port}`, dataDir: edge.dataDir });
     await waitFor('keeper running again', () => running('keeper'), 30_000);
     expect(edge.proc.lines.some((l) => l.msg === 'stored desired objects cannot be read; asking the cloud for the whole desired state again')).toBe(true);
