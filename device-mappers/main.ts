@@ -12,7 +12,8 @@ const program = new Command('mapper')
     + 'Every flag can also be set by env (EF_MAPPER_<NAME>, e.g. EF_MAPPER_EDGE_URL) or a YAML file (--config);\n'
     + 'the password comes from --credential-file or EF_MAPPER_PASSWORD.')
   .version(EDGEFLEET_VERSION)
-  .argument('<protocol>', `field protocol to serve: ${MAPPER_PROTOCOLS.join(' | ')}`)
+  // Optional: a mapper that edgecore runs as a workload (template `deviceMapper`) gets EF_MAPPER_PROTOCOL.
+  .argument('[protocol]', `field protocol to serve: ${MAPPER_PROTOCOLS.join(' | ')} (or env EF_MAPPER_PROTOCOL)`)
   .option('--config <file>', 'YAML file with settings (keys as the flags in camelCase, e.g. edgeUrl)')
   .option('--node <name>', 'the edge node this mapper runs on')
   .option('--edge-url <url>', 'edgecore\'s local API, e.g. http://127.0.0.1:10350')
@@ -22,10 +23,10 @@ const program = new Command('mapper')
   .option('--telemetry <bool>', 'also publish each report as telemetry (default false)')
   .option('--pki-dir <dir>', 'opcua: folder for the client certificate (default: node-opcua\'s per-user folder)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
-  .action(async (protocol: string, flags: Record<string, unknown>) => {
+  .action(async (protocol: string | undefined, flags: Record<string, unknown>) => {
     let settings: MapperSettings;
     try {
-      settings = loadMapperSettings({ ...flags, protocol }, process.env);
+      settings = loadMapperSettings({ ...flags, ...(protocol !== undefined ? { protocol } : {}) }, process.env);
     } catch (err) {
       if (err instanceof SettingsError) {
         process.stderr.write(`mapper: ${err.message}\n`);

@@ -30,6 +30,15 @@ describe('mapper settings', () => {
     expect(() => loadMapperSettings({ ...base, mqtt: 'http://x' }, { EF_MAPPER_PASSWORD: 'x' }, readFile)).toThrow(/"mqtt".*mqtt:\/\//);
   });
 
+  it('takes what edgecore gives a mapper workload: protocol, node, URLs and credential file, all from env', () => {
+    const env = { EF_MAPPER_PROTOCOL: 'modbus', EF_MAPPER_NODE: 'edge-3', EF_MAPPER_EDGE_URL: 'http://127.0.0.1:10350', EF_MAPPER_MQTT: 'mqtt://127.0.0.1:1883', EF_MAPPER_CREDENTIAL_FILE: '/etc/ef/mapper.pw' };
+    expect(loadMapperSettings({}, env, readFile)).toMatchObject({ protocol: 'modbus', node: 'edge-3', mqtt: 'mqtt://127.0.0.1:1883', password: 's3cret' });
+    // The argument still wins over the env, as every flag does.
+    expect(loadMapperSettings({ protocol: 'virtual' }, env, readFile).protocol).toBe('virtual');
+    expect(() => loadMapperSettings({ node: 'edge-1', edgeUrl: 'http://127.0.0.1:1' }, { EF_MAPPER_PASSWORD: 'x' }, readFile))
+      .toThrow('no protocol: name it as the argument (e.g. `mapper modbus`) or set EF_MAPPER_PROTOCOL');
+  });
+
   it('requires a password, and a readable, non-empty credential file', () => {
     expect(() => loadMapperSettings(base, {}, readFile)).toThrow('no mapper password: pass --credential-file <file> or set EF_MAPPER_PASSWORD');
     expect(() => loadMapperSettings({ ...base, credentialFile: '/nope' }, {}, readFile)).toThrow(/cannot read credential file \/nope: ENOENT/);

@@ -28,7 +28,7 @@ export type MapperSettings = Omit<z.infer<typeof MapperSettingsSchema>, 'passwor
 export const MAPPER_ENV_PREFIX = 'EF_MAPPER_';
 
 /**
- * Flags (from commander, `protocol` from the argument) + env + optional YAML → settings, with
+ * Flags (from commander, `protocol` from the optional argument) + env + optional YAML → settings, with
  * the password read from the credential file when one is named. Throws SettingsError naming
  * the setting and where its bad value came from.
  */
@@ -39,6 +39,9 @@ export function loadMapperSettings(flags: Record<string, unknown>, env: NodeJS.P
     throw new SettingsError(`unknown protocol "${rest.protocol}" (argument <protocol>): must be one of: ${MAPPER_PROTOCOLS.join(', ')}`, 'protocol');
   }
   const file = typeof config === 'string' ? settingsFromYaml(readText(readFile, config, 'config file'), config) : undefined;
+  if (rest.protocol === undefined && file?.protocol === undefined && env[`${MAPPER_ENV_PREFIX}PROTOCOL`] === undefined) {
+    throw new SettingsError(`no protocol: name it as the argument (e.g. \`mapper modbus\`) or set ${MAPPER_ENV_PREFIX}PROTOCOL`, 'protocol');
+  }
   const { password: plain, credentialFile, ...settings } = resolveSettings(MapperSettingsSchema, MAPPER_ENV_PREFIX, { file, env, flags: rest });
   let password = plain;
   if (credentialFile) {

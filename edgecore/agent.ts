@@ -21,6 +21,7 @@ import type { EdgeMetrics } from './observability/edgeMetrics.js';
 import type { EdgeStatus } from '../protocol/edgeStatus.js';
 import type { DeviceHub } from './devices/deviceHub.js';
 import { MapperAccess, mapperDeviceList } from './devices/mapperAccess.js';
+import { localUrl, withMapperAccess, type MapperEndpoints } from './devices/mapperWorkload.js';
 import { NodeStatsSampler } from './link/nodeStats.js';
 
 /**
@@ -35,6 +36,8 @@ export class EdgeAgent {
   private containerRuntime: ContainerRuntime | undefined;
   private devices: DeviceHub | undefined;
   private mappers: MapperAccess | undefined;
+  /** What mapper workloads are told about this node (withMapperAccess), once the broker listens. */
+  private mapperLocal: Omit<MapperEndpoints, 'credentialFile'> | undefined;
   private link: CloudLink | undefined;
   private nodeStats: NodeStatsSampler | undefined;
   private status!: StatusServer;
@@ -95,6 +98,8 @@ export class EdgeAgent {
     });
     this.statusUrl = await this.status.listen(this.settings.statusHost, this.settings.statusPort);
     await this.startDevices();
+    // Mapper workloads were left for the broker; the rest are already in line.
+    await this.reconcile();
     this.log.info({ statusUrl: this.statusUrl, mqttUrl: this.mqttUrl, mqttTlsUrl: this.mqttTlsUrl, workloads: this.meta.desiredWorkloads().length, devices: this.meta.desiredDevices().length }, 'edgecore ready');
     await this.startLink(0);
   }
@@ -187,6 +192,11 @@ export class EdgeAgent {
     this.mqttUrl = `mqtt://${this.settings.mqttHost}:${port}`;
     if (tlsPort !== undefined) this.mqttTlsUrl = `mqtts://${this.settings.mqttHost}:${tlsPort}`;
     this.mappers = new MapperAccess(join(this.settings.dataDir, 'mappers'), this.devices);
+    this.mapperLocal = {
+      node: this.settings.node,
+      edgeUrl: localUrl('http', this.settings.statusHost, Number(new URL(this.statusUrl).port)),
+      mqttUrl: localUrl('mqtt', this.settings.mqttHost, port),
+    };
     this.status.addRoute((path, url, req) => {
       if (path !== '/mapper/v1/devices') return undefined;
       const protocol = url.searchParams.get('protocol') ?? '';
@@ -229,6 +239,12 @@ export class EdgeAgent {
         let template;
         try {
           template = materializeTemplate(w, this.dataRoot());
+          if (template.deviceMapper !== undefined) {
+            // Mappers need the broker, which starts after the first reconcile; start() reconciles again then.
+            if (!this.mappers || !this.mapperLocal) return;
+            const credentialFile = await this.mappers.ensureProtocol(template.deviceMapper.protocol);
+            template = withMapperAccess(template, { ...this.mapperLocal, credentialFile });
+          }
         } catch (err) {
           await this.runtime.markFailed({ ...base, template: w.spec.template }, (err as Error).message);
           return;

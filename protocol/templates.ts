@@ -62,8 +62,20 @@ export const DataRefSchema = z.strictObject({
 });
 export type DataRef = z.infer<typeof DataRefSchema>;
 
+/**
+ * A workload that is a device mapper for one protocol on its node. edgecore gives it the node's
+ * mapper credential for that protocol and says where the broker and the device list are, as
+ * `EF_MAPPER_*` variables (docs/mqtt.md, "Mappers as workloads"): one app serves every node.
+ */
+export const DeviceMapperSchema = z.strictObject({
+  /** As devices name it in `spec.protocol.name`: modbus, opcua, virtual, or a mapper of your own. */
+  protocol: z.string().min(1).max(64),
+});
+export type DeviceMapper = z.infer<typeof DeviceMapperSchema>;
+
 const templateCommon = {
   probes: ProbesSchema.default({}),
+  deviceMapper: DeviceMapperSchema.optional(),
   configs: z.array(DataRefSchema).max(32).default([]),
   secrets: z.array(DataRefSchema).max(32).default([]),
 };
@@ -132,7 +144,16 @@ export const ContainerTemplateSchema = z.strictObject({
   volumes: z.array(VolumeMountSchema).default([]),
   resources: ResourceLimitsSchema.default({}),
   restartPolicy: RestartPolicySchema.default('Always'),
+  /** Share the node's network namespace (as Kubernetes' hostNetwork): its loopback, its ports. */
+  hostNetwork: z.boolean().optional(),
   ...templateCommon,
+}).superRefine((t, ctx) => {
+  if (t.hostNetwork === true && t.ports.length > 0) {
+    ctx.addIssue({ code: 'custom', path: ['ports'], message: 'do not apply with hostNetwork: the container listens on the node\'s ports directly' });
+  }
+  if (t.deviceMapper !== undefined && t.hostNetwork !== true) {
+    ctx.addIssue({ code: 'custom', path: ['hostNetwork'], message: 'must be true for a deviceMapper container: it reaches the edge broker and device list on the node\'s loopback' });
+  }
 });
 export type ContainerTemplate = z.infer<typeof ContainerTemplateSchema>;
 

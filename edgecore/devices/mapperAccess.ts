@@ -28,15 +28,22 @@ export class MapperAccess {
 
   /** Makes sure every protocol in use has a credential the broker knows. */
   async ensureFor(devices: Device[]): Promise<void> {
-    for (const protocol of new Set(devices.map((d) => d.spec.protocol.name))) {
-      if (this.registered.has(protocol)) continue;
-      const file = this.passwordFile(protocol);
-      if (!existsSync(file)) writeFileSync(file, randomBytes(24).toString('base64url') + '\n', { mode: 0o600 });
-      const password = readFileSync(file, 'utf8').trim();
-      this.passwords.set(protocol, password);
-      this.broker.addMapperCredential(`mapper-${protocol}`, await hashPassword(password), protocol);
-      this.registered.add(protocol);
-    }
+    for (const protocol of new Set(devices.map((d) => d.spec.protocol.name))) await this.ensureProtocol(protocol);
+  }
+
+  /**
+   * Makes sure `protocol` has a credential the broker knows (a mapper workload may start before
+   * any device of its protocol exists) and returns the file holding its password.
+   */
+  async ensureProtocol(protocol: string): Promise<string> {
+    const file = this.passwordFile(protocol);
+    if (this.registered.has(protocol)) return file;
+    if (!existsSync(file)) writeFileSync(file, randomBytes(24).toString('base64url') + '\n', { mode: 0o600 });
+    const password = readFileSync(file, 'utf8').trim();
+    this.passwords.set(protocol, password);
+    this.broker.addMapperCredential(`mapper-${protocol}`, await hashPassword(password), protocol);
+    this.registered.add(protocol);
+    return file;
   }
 
   /** True when `authorization` carries the mapper password of `protocol`. */

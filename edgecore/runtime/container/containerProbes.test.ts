@@ -36,26 +36,30 @@ describe('resolveProbeEndpoint', () => {
   const published = ports([{ containerPort: 8080, hostPort: 18080 }, { containerPort: 9000 }, { containerPort: 53, hostPort: 5353, protocol: 'udp' }]);
 
   it('sends the default host (the workload itself) to the container address', () => {
-    expect(resolveProbeEndpoint({ host: '127.0.0.1', port: 8080 }, '10.89.1.2', published)).toEqual({ host: '10.89.1.2', port: 8080 });
-    expect(resolveProbeEndpoint({ host: '127.0.0.1', port: 9000 }, '10.89.1.2', [])).toEqual({ host: '10.89.1.2', port: 9000 });
+    expect(resolveProbeEndpoint({ host: '127.0.0.1', port: 8080 }, '10.89.1.2', { ports: published })).toEqual({ host: '10.89.1.2', port: 8080 });
+    expect(resolveProbeEndpoint({ host: '127.0.0.1', port: 9000 }, '10.89.1.2', { ports: [] })).toEqual({ host: '10.89.1.2', port: 9000 });
   });
 
   it('without an address, uses the tcp port published on the host', () => {
-    expect(resolveProbeEndpoint({ host: '127.0.0.1', port: 8080 }, null, published)).toEqual({ host: '127.0.0.1', port: 18080 });
+    expect(resolveProbeEndpoint({ host: '127.0.0.1', port: 8080 }, null, { ports: published })).toEqual({ host: '127.0.0.1', port: 18080 });
     const onAddress = ports([{ containerPort: 8080, hostPort: 18080, hostIP: '192.168.7.3' }]);
-    expect(resolveProbeEndpoint({ host: '127.0.0.1', port: 8080 }, null, onAddress)).toEqual({ host: '192.168.7.3', port: 18080 });
+    expect(resolveProbeEndpoint({ host: '127.0.0.1', port: 8080 }, null, { ports: onAddress })).toEqual({ host: '192.168.7.3', port: 18080 });
     const everywhere = ports([{ containerPort: 8080, hostPort: 18080, hostIP: '0.0.0.0' }]);
-    expect(resolveProbeEndpoint({ host: '127.0.0.1', port: 8080 }, null, everywhere)).toEqual({ host: '127.0.0.1', port: 18080 });
+    expect(resolveProbeEndpoint({ host: '127.0.0.1', port: 8080 }, null, { ports: everywhere })).toEqual({ host: '127.0.0.1', port: 18080 });
   });
 
   it('refuses, naming why, when the port can be reached neither way', () => {
-    expect(() => resolveProbeEndpoint({ host: '127.0.0.1', port: 9000 }, null, published)).toThrow(/no network address and port 9000 is not published/);
+    expect(() => resolveProbeEndpoint({ host: '127.0.0.1', port: 9000 }, null, { ports: published })).toThrow(/no network address and port 9000 is not published/);
     // A udp publication is no way in for HTTP or TCP.
-    expect(() => resolveProbeEndpoint({ host: '127.0.0.1', port: 53 }, null, published)).toThrow(/port 53/);
+    expect(() => resolveProbeEndpoint({ host: '127.0.0.1', port: 53 }, null, { ports: published })).toThrow(/port 53/);
+  });
+
+  it('keeps loopback for a host-network container: it shares the node\'s loopback', () => {
+    expect(resolveProbeEndpoint({ host: '127.0.0.1', port: 10350 }, null, { ports: [], hostNetwork: true })).toEqual({ host: '127.0.0.1', port: 10350 });
   });
 
   it('uses any other explicit host as is', () => {
-    expect(resolveProbeEndpoint({ host: '10.0.0.9', port: 80 }, '10.89.1.2', published)).toEqual({ host: '10.0.0.9', port: 80 });
-    expect(resolveProbeEndpoint({ host: 'sensor.local', port: 80 }, null, [])).toEqual({ host: 'sensor.local', port: 80 });
+    expect(resolveProbeEndpoint({ host: '10.0.0.9', port: 80 }, '10.89.1.2', { ports: published })).toEqual({ host: '10.0.0.9', port: 80 });
+    expect(resolveProbeEndpoint({ host: 'sensor.local', port: 80 }, null, { ports: [] })).toEqual({ host: 'sensor.local', port: 80 });
   });
 });

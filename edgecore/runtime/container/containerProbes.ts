@@ -8,7 +8,8 @@ import { isEngineUnavailable, type ContainerInspect, type EngineClient } from '.
  * the container's own env). httpGet/tcpSocket probes whose host is the schema default
  * `127.0.0.1` mean "the workload itself", which for a container is not edgecore's loopback:
  * they go to the container's address on its network, or, for a container without one
- * (network "none"), to the port published on the host.
+ * (network "none"), to the port published on the host; a host-network container shares
+ * edgecore's loopback, so there `127.0.0.1` means what it says.
  *
  * Liveness and readiness run as two separate probe sets so that an engine outage (every exec
  * check fails because the engine does not answer, not because the workload is sick) restarts
@@ -41,8 +42,9 @@ export function containerAddress(found: ContainerInspect): string | null {
  * as is. Throws (the check then fails with that reason) when the container can be reached
  * neither on its address nor through a published port.
  */
-export function resolveProbeEndpoint(endpoint: ProbeEndpoint, address: string | null, ports: ContainerTemplate['ports']): ProbeEndpoint {
-  if (endpoint.host !== WORKLOAD_HOST) return endpoint;
+export function resolveProbeEndpoint(endpoint: ProbeEndpoint, address: string | null, template: Pick<ContainerTemplate, 'ports' | 'hostNetwork'>): ProbeEndpoint {
+  if (endpoint.host !== WORKLOAD_HOST || template.hostNetwork === true) return endpoint;
+  const { ports } = template;
   if (address !== null) return { host: address, port: endpoint.port };
   const published = ports.find((p) => p.containerPort === endpoint.port && p.protocol === 'tcp' && p.hostPort !== undefined);
   if (published?.hostPort !== undefined) return { host: publishedHost(published.hostIP), port: published.hostPort };
@@ -142,7 +144,7 @@ export class ContainerRunProbes {
       }
     };
     return {
-      target: { exec, resolveEndpoint: (endpoint) => resolveProbeEndpoint(endpoint, address(), template.ports) },
+      target: { exec, resolveEndpoint: (endpoint) => resolveProbeEndpoint(endpoint, address(), template) },
       engineUnreachable: () => unanswered,
     };
   }

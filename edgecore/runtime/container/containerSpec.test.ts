@@ -78,6 +78,11 @@ describe('buildCreatePlan', () => {
     expect(body).toEqual({ Image: 'registry.local:5000/team/app:1.2', Env: [], Labels: {}, HostConfig: { RestartPolicy: { Name: 'no' } } });
     expect(directories).toEqual([]);
   });
+
+  it('puts a hostNetwork container on the node\'s network', () => {
+    const { body } = buildCreatePlan({ template: tpl({ hostNetwork: true }), labels: {}, app: 'mapper', dataVolumeDir: '/d' });
+    expect(body.HostConfig).toEqual({ RestartPolicy: { Name: 'no' }, NetworkMode: 'host' });
+  });
 });
 
 describe('imageAction', () => {

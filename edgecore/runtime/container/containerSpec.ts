@@ -138,6 +138,7 @@ export function buildCreatePlan(opts: {
   const host = body.HostConfig ?? {};
   if (binds.length > 0) host.Binds = binds;
   if (Object.keys(published).length > 0) host.PortBindings = published;
+  if (template.hostNetwork === true) host.NetworkMode = 'host';
   if (template.resources.memoryBytes !== undefined) host.Memory = template.resources.memoryBytes;
   if (template.resources.cpus !== undefined) host.NanoCpus = Math.round(template.resources.cpus * 1e9);
   return { body, directories };

@@ -87,6 +87,8 @@ export interface ContainerCreateBody {
   HostConfig?: {
     Binds?: string[];
     PortBindings?: Record<string, PortBinding[]>;
+    /** 'host' for a hostNetwork template; absent means the engine's default network. */
+    NetworkMode?: 'host';
     Memory?: number;
     NanoCpus?: number;
     RestartPolicy?: { Name: 'no' | 'always' | 'on-failure' | 'unless-stopped'; MaximumRetryCount?: number };
