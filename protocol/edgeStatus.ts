@@ -85,6 +85,8 @@ export const EdgeStatusSchema = z.object({
     messages: z.object({ received: z.number(), refused: z.number(), sent: z.number().optional() }),
     /** The hub's group commits: transactions, the pieces of work they carried (÷ = mean batch), rollbacks. */
     commits: z.object({ transactions: z.number(), items: z.number(), rollbacks: z.number() }).optional(),
+    /** Stored broker packets (retained, queued, wills) that could not be read back and were dropped since edgecore started. */
+    unreadableRows: z.number().optional(),
   }).nullable(),
   workloads: z.array(EdgeWorkloadStatusSchema),
 });

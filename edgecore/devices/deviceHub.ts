@@ -195,7 +195,8 @@ export class DeviceHub {
         desiredVersion: device.spec.desiredVersion, reportedVersion: twin.version,
       };
     }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return { clients: this.running?.broker.connectedClients ?? 0, devices, messages: { ...this.counters }, commits: this.commit.stats() };
+    return { clients: this.running?.broker.connectedClients ?? 0, devices, messages: { ...this.counters }, commits: this.commit.stats(),
+      unreadableRows: this.persistence.unreadableRowsDropped };
   }
 
   /**

@@ -53,6 +53,8 @@ export interface DeviceHubStatus {
   devices: { name: string; online: boolean; lastSeen: string | null; reported: Record<string, unknown>; desiredVersion: number; reportedVersion: number }[];
   messages: { received: number; refused: number; sent: number };
   commits: GroupCommitStats;
+  /** Stored broker packets (retained, queued, wills) that could not be read back and were dropped, this run. */
+  unreadableRows: number;
 }
 
 export const DEFAULT_TWIN_UPSTREAM_INTERVAL_MS = 500;

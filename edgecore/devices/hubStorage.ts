@@ -56,7 +56,10 @@ export class HubStorage {
     this.ownsDb = typeof opts.db === 'string';
     this.db = typeof opts.db === 'string' ? openMqttDatabase(opts.db) : opts.db;
     try {
-      this.persistence = new SqlitePersistence({ db: this.db });
+      this.persistence = new SqlitePersistence({
+        db: this.db,
+        onUnreadable: (row) => opts.warn({ table: row.table, key: row.key, reason: row.reason }, 'unreadable stored MQTT packet dropped'),
+      });
       this.twins = new TwinLedger(new TwinStore(this.db), {
         reportRefreshMs: opts.reportRefreshMs,
         upstreamIntervalMs: opts.upstreamIntervalMs,

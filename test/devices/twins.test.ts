@@ -199,4 +199,19 @@ describe.skipIf(!HAVE_MOSQUITTO)('device twins through cloud, edge and real MQTT
     await pub('thermo-2', 'ef/devices/thermo-2/twin/reported', JSON.stringify({ properties: { temperature: 19.75 } }));
     await waitFor('thermo-2 reports again', async () => (await twin('thermo-2')).reported.temperature === 19.75, 30_000);
   });
+
+  it('a stored retained message edgecore cannot read is dropped and logged; the device still gets the rest', async () => {
+    await edge.proc.stop();
+    // As a torn write or an older edgecore might have left it, on a topic the device subscribes to.
+    editEdgeDatabase(edge, "INSERT OR REPLACE INTO mqtt_retained (topic, packet, payload) VALUES ('ef/devices/thermo-1/twin/delta', '{torn', x'7b7d')");
+    edge = await fleet.startEdge({ node: 'edge-1', cloudUrl: `http://127.0.0.1:${proxy.port}`, dataDir: edge.dataDir, extra: ['--mqtt-port', String(mqttPort)] });
+    // Before, the retained stream threw inside aedes when the device subscribed: edgecore exited.
+    const retained = await sub('thermo-1', 'ef/devices/thermo-1/twin/+', 1, 10);
+    expect(retained[0]).toMatchObject({ properties: { target: 22.5 } });
+    expect(edge.proc.exitCode).toBeUndefined();
+    const dropped = edge.proc.lines.find((l) => l.msg === 'unreadable stored MQTT packet dropped');
+    expect(dropped).toMatchObject({ table: 'mqtt_retained', key: 'ef/devices/thermo-1/twin/delta' });
+    const status = (await fleet.edgeStatus(edge)) as unknown as { mqtt: { unreadableRows: number } };
+    expect(status.mqtt.unreadableRows).toBe(1);
+  });
 });

@@ -6,6 +6,8 @@ import type { Readable } from 'node:stream';
 import { Aedes } from 'aedes';
 import { connect, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import type { UnreadableRow } from './packetCodec.js';
 import { SqlitePersistence } from './sqlitePersistence.js';
 
 /**
@@ -45,8 +47,8 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function startBroker(path: string): Promise<RunningBroker> {
-  const persistence = new SqlitePersistence({ path });
+async function startBroker(path: string, onUnreadable?: (row: UnreadableRow) => void): Promise<RunningBroker> {
+  const persistence = new SqlitePersistence({ path, ...(onUnreadable ? { onUnreadable } : {}) });
   const broker = await Aedes.createBroker({ persistence });
   const server = createServer((socket) => broker.handle(socket));
   await new Promise<void>((resolve, reject) => {
@@ -152,5 +154,78 @@ describe('aedes with SqlitePersistence across a broker restart', () => {
     await viewer.client.subscribeAsync('devices/+/config', { qos: 1 });
     await waitFor(() => viewer.received.length > 0, 'the retained message');
     expect(viewer.received).toEqual([{ topic: 'devices/d1/config', payload: 'config-v1', retain: true, qos: 1 }]);
+  });
+
+  it('drops stored packets it cannot read back, and serves the rest: no crash, no session stuck', async () => {
+    const dbPath = join(dir, 'broker.sqlite');
+    const first = await startBroker(dbPath);
+    const subscriber = connectClient(first.url, { clientId: 'device-sub', clean: false });
+    await subscriber.connack;
+    await subscriber.client.subscribeAsync('devices/+/telemetry', { qos: 1 });
+    await disconnect(subscriber.client);
+    const publisher = connectClient(first.url, { clientId: 'device-pub', clean: true });
+    await publisher.connack;
+    await publisher.client.publishAsync('devices/d1/config', 'config-v1', { qos: 1, retain: true });
+    await publisher.client.publishAsync('devices/d2/config', 'config-v2', { qos: 1, retain: true });
+    await publisher.client.publishAsync('devices/d1/telemetry', 'reading-42', { qos: 1 });
+    await publisher.client.publishAsync('devices/d1/telemetry', 'reading-43', { qos: 1 });
+    await disconnect(publisher.client);
+    expect(await queued(first.persistence, 'device-sub')).toBe(2);
+    await stopBroker(first);
+
+    // A torn write or a hand edit: one retained row is not JSON, one queued packet lost its topic.
+    const db = new Database(dbPath);
+    db.prepare("UPDATE mqtt_retained SET packet = '{not json' WHERE topic = 'devices/d1/config'").run();
+    db.prepare(`UPDATE mqtt_outgoing SET packet = '{"cmd":"publish","qos":1}' WHERE seq = (SELECT MIN(seq) FROM mqtt_outgoing)`).run();
+    db.close();
+
+    const dropped: UnreadableRow[] = [];
+    const second = await startBroker(dbPath, (row) => dropped.push(row));
+    // Before, the session's queue stream failed on every reconnect and closed the client.
+    const resumed = connectClient(second.url, { clientId: 'device-sub', clean: false });
+    expect((await resumed.connack).sessionPresent).toBe(true);
+    await waitFor(() => resumed.received.length > 0, 'the readable queued message');
+    expect(resumed.received).toEqual([{ topic: 'devices/d1/telemetry', payload: 'reading-43', retain: false, qos: 1 }]);
+    // Before, the retained stream threw out of aedes: an uncaught exception, the end of edgecore.
+    const viewer = connectClient(second.url, { clientId: 'viewer', clean: true });
+    await viewer.connack;
+    await viewer.client.subscribeAsync('devices/+/config', { qos: 1 });
+    await waitFor(() => viewer.received.length > 0, 'the readable retained message');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(viewer.received).toEqual([{ topic: 'devices/d2/config', payload: 'config-v2', retain: true, qos: 1 }]);
+    expect(viewer.client.connected && resumed.client.connected).toBe(true);
+
+    expect(dropped).toEqual([
+      { table: 'mqtt_outgoing', key: expect.stringMatching(/^device-sub #\d+$/), reason: 'stored packet is a publish without a topic' },
+      { table: 'mqtt_retained', key: 'devices/d1/config', reason: expect.stringContaining('JSON') },
+    ]);
+    expect(second.persistence.unreadableRowsDropped).toBe(2);
+    // Dropped for good: a second subscriber is told nothing more, and nothing is left queued.
+    const again = connectClient(second.url, { clientId: 'viewer-2', clean: true });
+    await again.connack;
+    await again.client.subscribeAsync('devices/+/config', { qos: 1 });
+    await waitFor(() => again.received.length > 0, 'the retained message, again');
+    expect(again.received.map((m) => m.topic)).toEqual(['devices/d2/config']);
+    await waitFor(async () => (await queued(second.persistence, 'device-sub')) === 0, 'the queue to be empty');
+    expect(dropped).toHaveLength(2);
+  });
+
+  it('drops an unreadable will instead of failing the stream of orphaned wills', async () => {
+    const dbPath = join(dir, 'wills.sqlite');
+    const persistence = new SqlitePersistence({ path: dbPath, onUnreadable: () => undefined });
+    await persistence.setup({ id: 'old-broker', counter: 0 });
+    for (const id of ['a', 'b']) await persistence.putWill({ id }, { cmd: 'publish', topic: `devices/${id}/status`, payload: 'offline', qos: 1, retain: true });
+    await persistence.destroy();
+    const db = new Database(dbPath);
+    db.prepare("UPDATE mqtt_wills SET packet = '[]' WHERE client_id = 'a'").run();
+    db.close();
+    const reopened = new SqlitePersistence({ path: dbPath });
+    await reopened.setup({ id: 'new-broker', counter: 0 });
+    const wills: unknown[] = [];
+    for await (const will of reopened.streamWill({})) wills.push(will);
+    expect(wills).toMatchObject([{ topic: 'devices/b/status', clientId: 'b' }]);
+    expect(reopened.unreadableRowsDropped).toBe(1);
+    expect(await reopened.getWill({ id: 'a' })).toBeUndefined();
+    await reopened.destroy();
   });
 });

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { copyAsQueuedPacket, decodePacket, encodePacket, type PersistedPacket, type StoredPayload } from './packetCodec.js';
+import { copyAsQueuedPacket, encodePacket, readStoredPacket, type PersistedPacket, type StoredPayload, type UnreadableSink } from './packetCodec.js';
 import type { Db } from './schema.js';
 
 /**
@@ -12,7 +12,7 @@ export class IncomingStore {
   private readonly remove: Database.Statement<[string, number]>;
   private readonly removeClient: Database.Statement<[string]>;
 
-  constructor(db: Db) {
+  constructor(db: Db, private readonly unreadable: UnreadableSink) {
     this.upsert = db.prepare(
       `INSERT INTO mqtt_incoming (client_id, message_id, packet, payload) VALUES (?, ?, ?, ?)
        ON CONFLICT(client_id, message_id) DO UPDATE SET packet = excluded.packet, payload = excluded.payload`);
@@ -31,9 +31,14 @@ export class IncomingStore {
 
   /** The stored packet with the same messageId; throws when there is none. */
   get(clientId: string, packet: PersistedPacket): PersistedPacket {
-    const row = this.select.get(clientId, requireMessageId(packet));
+    const messageId = requireMessageId(packet);
+    const row = this.select.get(clientId, messageId);
     if (row === undefined) throw new Error('no such packet');
-    return decodePacket(row.packet, row.payload);
+    const stored = readStoredPacket(row.packet, row.payload, this.unreadable, { table: 'mqtt_incoming', key: `${clientId} message ${messageId}` });
+    if (stored !== null) return stored;
+    // Answered as a packet that is not there (the client's PUBREL is then completed without a delivery).
+    this.remove.run(clientId, messageId);
+    throw new Error('no such packet');
   }
 
   /** Deletes the stored packet with the same messageId; throws when there is none. */

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import {
-  copyAsQueuedPacket, decodeFields, decodePacket, encodeFields, encodePacket,
-  type PersistedPacket, type StoredPayload,
+  copyAsQueuedPacket, decodeFields, encodeFields, encodePacket, readStoredPacket,
+  type PersistedPacket, type StoredPayload, type UnreadableSink,
 } from './packetCodec.js';
 import { pagedRows } from './paging.js';
 import type { Db } from './schema.js';
@@ -38,7 +38,7 @@ export class OutgoingQueue {
   private readonly selectPage: Database.Statement<[string, number, number, number], QueuedRow>;
   private readonly highestCounter: Database.Statement<[string], { counter: number | null }>;
 
-  constructor(private readonly db: Db, private readonly pageSize: number) {
+  constructor(private readonly db: Db, private readonly pageSize: number, private readonly unreadable: UnreadableSink) {
     this.insert = db.prepare(
       `INSERT INTO mqtt_outgoing (client_id, broker_id, broker_counter, message_id, packet, payload)
        VALUES (?, ?, ?, ?, ?, ?)`);
@@ -110,7 +110,7 @@ export class OutgoingQueue {
     const row = this.findByMessageId.get(clientId, messageId);
     if (row === undefined) return undefined;
     this.removeSeq.run(row.seq);
-    return decodePacket(row.packet, row.payload);
+    return this.read(clientId, row) ?? undefined;
   }
 
   /**
@@ -133,7 +133,17 @@ export class OutgoingQueue {
       this.pageSize,
       isOpen,
     );
-    for (const row of rows) yield decodePacket(row.packet, row.payload);
+    for (const row of rows) {
+      const packet = this.read(clientId, row);
+      // An unreadable queued packet can never be delivered, so never acked: drop it rather than
+      // fail the client's session on every reconnect.
+      if (packet === null) this.removeSeq.run(row.seq);
+      else yield packet;
+    }
+  }
+
+  private read(clientId: string, row: QueuedRow): PersistedPacket | null {
+    return readStoredPacket(row.packet, row.payload, this.unreadable, { table: 'mqtt_outgoing', key: `${clientId} #${row.seq}` });
   }
 }
 

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { copyAsQueuedPacket, decodePacket, encodePacket, hasEmptyPayload, type PersistedPacket } from './packetCodec.js';
+import { copyAsQueuedPacket, decodePacket, encodePacket, hasEmptyPayload, readStoredPacket, type PersistedPacket, type UnreadableRow } from './packetCodec.js';
 
 function roundTrip(packet: object): PersistedPacket {
   const { json, payload } = encodePacket(packet);
@@ -78,5 +78,29 @@ describe('hasEmptyPayload', () => {
     expect(hasEmptyPayload({})).toBe(true);
     expect(hasEmptyPayload({ payload: 'x' })).toBe(false);
     expect(hasEmptyPayload({ payload: new Uint8Array([1]) })).toBe(false);
+  });
+});
+
+describe('readStoredPacket', () => {
+  const row = { table: 'mqtt_retained', key: 'a/b' } as const;
+  const read = (json: string, payload: Buffer | string | null) => {
+    const told: UnreadableRow[] = [];
+    return { packet: readStoredPacket(json, payload, (r) => told.push(r), row), told };
+  };
+
+  it('gives back a packet that reads', () => {
+    const stored = encodePacket({ cmd: 'publish', topic: 'a/b', payload: Buffer.from('x'), qos: 1, retain: true });
+    expect(read(stored.json, stored.payload)).toEqual({ packet: { cmd: 'publish', topic: 'a/b', payload: Buffer.from('x'), qos: 1, retain: true }, told: [] });
+    expect(read('{"cmd":"pubrel","messageId":7}', null).packet).toEqual({ cmd: 'pubrel', messageId: 7 });
+  });
+
+  it('tells the sink, naming the row and why, and returns null for what no broker could send', () => {
+    expect(read('{torn', 'x')).toEqual({ packet: null, told: [{ ...row, reason: expect.stringContaining('JSON') }] });
+    expect(read('[1]', 'x').told[0]!.reason).toBe('stored packet is not a JSON object');
+    expect(read('{"cmd":5,"topic":"a/b"}', 'x').told[0]!.reason).toBe('stored packet has a cmd that is not a string');
+    expect(read('{"cmd":"publish"}', 'x').told[0]!.reason).toBe('stored packet is a publish without a topic');
+    expect(read('{"qos":1}', 'x').told[0]!.reason).toBe('stored packet is a publish without a topic');
+    // A will (no cmd, from CONNECT) is a packet.
+    expect(read('{"topic":"a/b","qos":1}', 'bye').packet).toEqual({ topic: 'a/b', qos: 1, payload: 'bye' });
   });
 });

@@ -64,6 +64,41 @@ export function decodePacket(json: string, payload: StoredPayload): PersistedPac
   return packet;
 }
 
+/** A stored row that does not decode to a packet aedes can send: which table, which row, why. */
+export interface UnreadableRow {
+  table: 'mqtt_retained' | 'mqtt_outgoing' | 'mqtt_incoming' | 'mqtt_wills';
+  /** The row's key: topic, client id, or client id and seq / messageId. */
+  key: string;
+  reason: string;
+}
+
+/** Told about each unreadable row as it is dropped; the row is deleted either way. */
+export type UnreadableSink = (row: UnreadableRow) => void;
+
+/**
+ * decodePacket for rows read back from disk: null when the row cannot be a packet (a hand
+ * edit, a torn write, a format this code does not know), after telling `sink`. Reading must
+ * not throw: a throw inside a retained or queue stream is an uncaught exception in aedes.
+ */
+export function readStoredPacket(json: string, payload: StoredPayload, sink: UnreadableSink, row: Omit<UnreadableRow, 'reason'>): PersistedPacket | null {
+  let packet: PersistedPacket;
+  try {
+    packet = decodePacket(json, payload);
+  } catch (err) {
+    sink({ ...row, reason: (err as Error).message });
+    return null;
+  }
+  // Wills carry no cmd (they come from CONNECT); PUBRELs no topic. A publish or a will without a
+  // topic could only fail later, inside aedes.
+  const { cmd } = packet;
+  const problem = cmd !== undefined && typeof cmd !== 'string' ? 'stored packet has a cmd that is not a string'
+    : (cmd === undefined || cmd === 'publish') && typeof packet.topic !== 'string' ? 'stored packet is a publish without a topic'
+      : null;
+  if (problem === null) return packet;
+  sink({ ...row, reason: problem });
+  return null;
+}
+
 /** JSON of an object's own fields, keeping nested Buffers and fields that are `undefined`. */
 export function encodeFields(fields: object): string {
   return JSON.stringify(toJsonSafe(fields));

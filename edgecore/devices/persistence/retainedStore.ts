@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { decodePacket, encodePacket, hasEmptyPayload, type PersistedPacket, type StoredPayload } from './packetCodec.js';
+import { encodePacket, hasEmptyPayload, readStoredPacket, type PersistedPacket, type StoredPayload, type UnreadableSink } from './packetCodec.js';
 import { pagedRows } from './paging.js';
 import type { Db } from './schema.js';
 import { coveringPrefixes, literalPrefixOf, topicMatchesFilter } from './topicMatcher.js';
@@ -22,7 +22,7 @@ export class RetainedStore {
   private readonly firstInRange: Database.Statement<[string, string, number], RetainedRow>;
   private readonly nextInRange: Database.Statement<[string, string, number], RetainedRow>;
 
-  constructor(db: Db, private readonly pageSize: number) {
+  constructor(db: Db, private readonly pageSize: number, private readonly unreadable: UnreadableSink) {
     this.upsert = db.prepare(
       `INSERT INTO mqtt_retained (topic, packet, payload) VALUES (?, ?, ?)
        ON CONFLICT(topic) DO UPDATE SET packet = excluded.packet, payload = excluded.payload`);
@@ -62,9 +62,11 @@ export class RetainedStore {
         isOpen,
       );
       for (const row of rows) {
-        if (filters.some((filter) => topicMatchesFilter(filter, row.topic))) {
-          yield decodePacket(row.packet, row.payload);
-        }
+        if (!filters.some((filter) => topicMatchesFilter(filter, row.topic))) continue;
+        const packet = readStoredPacket(row.packet, row.payload, this.unreadable, { table: 'mqtt_retained', key: row.topic });
+        // An unreadable retained message is dropped: the next publish to its topic stores it again.
+        if (packet === null) this.remove.run(row.topic);
+        else yield packet;
       }
     }
   }

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { IncomingStore } from './incomingStore.js';
 import { OutgoingQueue } from './outgoingQueue.js';
-import type { PersistedPacket } from './packetCodec.js';
+import type { PersistedPacket, UnreadableRow } from './packetCodec.js';
 import { DEFAULT_PAGE_SIZE } from './paging.js';
 import { RetainedStore } from './retainedStore.js';
 import { migrateMqttSchema, openMqttDatabase, type Db, type MqttSyncMode } from './schema.js';
@@ -31,6 +31,11 @@ export type SqlitePersistenceOptions = ({
 }) & {
   /** Rows read per query by the streams; bounds the memory a stream holds. */
   pageSize?: number;
+  /**
+   * Told about each stored packet that cannot be read back (retained, queued, QoS 2, will):
+   * such a row is deleted and skipped instead of failing the stream that met it.
+   */
+  onUnreadable?: (row: UnreadableRow) => void;
 };
 
 /**
@@ -54,6 +59,7 @@ export class SqlitePersistence {
   private readonly incoming: IncomingStore;
   private readonly wills: WillStore;
   private boundBroker: PersistenceBroker | undefined;
+  private unreadableDropped = 0;
   private destroyed = false;
   private readonly isOpen = (): boolean => !this.destroyed;
 
@@ -67,17 +73,26 @@ export class SqlitePersistence {
       this.db = openMqttDatabase(options.path, options.sync);
       this.ownsDb = true;
     }
+    const unreadable = (row: UnreadableRow): void => {
+      this.unreadableDropped++;
+      options.onUnreadable?.(row);
+    };
     try {
       migrateMqttSchema(this.db);
-      this.retained = new RetainedStore(this.db, pageSize);
+      this.retained = new RetainedStore(this.db, pageSize, unreadable);
       this.subscriptions = new SubscriptionStore(this.db, pageSize);
-      this.outgoing = new OutgoingQueue(this.db, pageSize);
-      this.incoming = new IncomingStore(this.db);
-      this.wills = new WillStore(this.db, pageSize);
+      this.outgoing = new OutgoingQueue(this.db, pageSize, unreadable);
+      this.incoming = new IncomingStore(this.db, unreadable);
+      this.wills = new WillStore(this.db, pageSize, unreadable);
     } catch (err) {
       if (this.ownsDb) this.db.close();
       throw err;
     }
+  }
+
+  /** Stored packets dropped because they could not be read back, since this instance opened. */
+  get unreadableRowsDropped(): number {
+    return this.unreadableDropped;
   }
 
   /** The broker given to setup(). */

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { decodePacket, encodePacket, type PersistedPacket, type StoredPayload } from './packetCodec.js';
+import { encodePacket, readStoredPacket, type PersistedPacket, type StoredPayload, type UnreadableSink } from './packetCodec.js';
 import { pagedRows } from './paging.js';
 import type { Db } from './schema.js';
 
@@ -18,7 +18,7 @@ export class WillStore {
   private readonly selectFirstPage: Database.Statement<[number], WillRow>;
   private readonly selectPage: Database.Statement<[string, number], WillRow>;
 
-  constructor(db: Db, private readonly pageSize: number) {
+  constructor(db: Db, private readonly pageSize: number, private readonly unreadable: UnreadableSink) {
     this.upsert = db.prepare(
       `INSERT INTO mqtt_wills (client_id, broker_id, packet, payload) VALUES (?, ?, ?, ?)
        ON CONFLICT(client_id) DO UPDATE SET broker_id = excluded.broker_id, packet = excluded.packet,
@@ -38,7 +38,7 @@ export class WillStore {
 
   get(clientId: string): PersistedPacket | undefined {
     const row = this.select.get(clientId);
-    return row === undefined ? undefined : decodePacket(row.packet, row.payload);
+    return row === undefined ? undefined : this.read(row) ?? undefined;
   }
 
   /** Removes the client's will and returns it. */
@@ -63,7 +63,15 @@ export class WillStore {
       const alive = row.broker_id !== null && Object.prototype.hasOwnProperty.call(liveBrokers, row.broker_id)
         && Boolean(liveBrokers[row.broker_id]);
       if (alive) continue;
-      yield decodePacket(row.packet, row.payload);
+      const will = this.read(row);
+      if (will !== null) yield will;
     }
+  }
+
+  /** A will that cannot be read is dropped: there is nothing left to publish. */
+  private read(row: WillRow): PersistedPacket | null {
+    const will = readStoredPacket(row.packet, row.payload, this.unreadable, { table: 'mqtt_wills', key: row.client_id });
+    if (will === null) this.remove.run(row.client_id);
+    return will;
   }
 }
