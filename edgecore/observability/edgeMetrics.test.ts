@@ -43,7 +43,7 @@ describe('edge metrics', () => {
       ],
       mqtt: {
         url: 'mqtt://127.0.0.1:1883', clients: 2, messages: { received: 10, refused: 1, sent: 6 },
-        commits: { transactions: 3, items: 9, rollbacks: 1 },
+        commits: { transactions: 3, items: 9, rollbacks: 1 }, unreadableRows: 2,
         devices: [{ name: 'pump', online: true, lastSeen: null, reported: {}, desiredVersion: 0, reportedVersion: 1 }],
       },
     }, { twinUpdates: 4, telemetryBatches: 2 });
@@ -63,6 +63,7 @@ describe('edge metrics', () => {
     expect(up.value('edgefleet_edge_device_commits_total')).toBe(3);
     expect(up.value('edgefleet_edge_device_commit_items_total')).toBe(9);
     expect(up.value('edgefleet_edge_device_commit_rollbacks_total')).toBe(1);
+    expect(up.value('edgefleet_edge_mqtt_unreadable_rows_total')).toBe(2);
     expect(up.value('edgefleet_edge_devices', { online: 'true' })).toBe(1);
     expect(up.value('edgefleet_edge_twin_updates_total')).toBe(4);
     expect(up.family('edgefleet_edge_twin_updates_total').type).toBe('COUNTER');
