@@ -22,6 +22,7 @@ import type { EdgeStatus } from '../protocol/edgeStatus.js';
 import type { DeviceHub } from './devices/deviceHub.js';
 import { MapperAccess, mapperDeviceList } from './devices/mapperAccess.js';
 import { localUrl, withMapperAccess, type MapperEndpoints } from './devices/mapperWorkload.js';
+import { DEFAULT_TELEMETRY_BATCH } from './devices/deviceHubOptions.js';
 import { NodeStatsSampler } from './link/nodeStats.js';
 
 /**
@@ -174,6 +175,7 @@ export class EdgeAgent {
       port: this.settings.mqttPort,
       allowAnonymous: this.settings.mqttAllowAnonymous,
       twinUpstreamIntervalMs: this.settings.twinUpstreamIntervalMs,
+      telemetryBatch: { ...DEFAULT_TELEMETRY_BATCH, maxDelayMs: this.settings.telemetryBatchMs },
       ...(this.settings.mqttTlsPort !== undefined && this.settings.mqttTlsCert && this.settings.mqttTlsKey ? {
         tls: { port: this.settings.mqttTlsPort, cert: readFileSync(this.settings.mqttTlsCert, 'utf8'), key: readFileSync(this.settings.mqttTlsKey, 'utf8') },
       } : {}),

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { NameSchema, boolSetting, logLevelSetting, portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
-import { DEFAULT_TWIN_UPSTREAM_INTERVAL_MS } from './devices/deviceHubOptions.js';
+import { DEFAULT_TELEMETRY_BATCH, DEFAULT_TWIN_UPSTREAM_INTERVAL_MS } from './devices/deviceHubOptions.js';
 import { isLoopbackHost } from './local/localAuth.js';
 
 export const EdgeSettingsSchema = z.strictObject({
@@ -23,6 +23,8 @@ export const EdgeSettingsSchema = z.strictObject({
   mqttTlsKey: z.string().min(1).optional(),
   /** A device's reported changes go upstream at most once per this many ms (its twin is saved on every report). */
   twinUpstreamIntervalMs: z.coerce.number().int().min(0).max(60_000).default(DEFAULT_TWIN_UPSTREAM_INTERVAL_MS),
+  /** A device's telemetry is batched into one outbox entry per this many ms (or 100 samples); journaled on disk meanwhile. */
+  telemetryBatchMs: z.coerce.number().int().min(0).max(60_000).default(DEFAULT_TELEMETRY_BATCH.maxDelayMs),
   heartbeatSeconds: z.coerce.number().positive().max(3600).default(30),
   /** How often CPU, memory and disk are sampled for the cloud dashboard (sent on the next heartbeat). */
   nodeStatsSeconds: z.coerce.number().min(0.1).max(3600).default(60),

@@ -86,6 +86,7 @@ export class DeviceHub {
       upstream: opts.upstream,
       ...(opts.onUpstreamCommit ? { onUpstreamCommit: opts.onUpstreamCommit } : {}),
       devices: () => this.devices,
+      oldestUnsentTelemetry: () => this.batcher.oldestJournalSeq(),
       warn: (obj, msg) => this.logger.warn(obj, msg),
     });
     ({ persistence: this.persistence, twins: this.twins, commit: this.commit } = this.storage);
@@ -96,6 +97,7 @@ export class DeviceHub {
     this.messageTargets = {
       twins: this.twins,
       batcher: this.batcher,
+      journalTelemetry: (device, samples) => this.storage.journalTelemetry(device, samples),
       publish: (topic, message, qos) => this.publisher.publishJson(topic, message, { qos, retain: false }),
       refused: (device, topic, refusal) => {
         this.counters.refused++;
@@ -106,6 +108,8 @@ export class DeviceHub {
 
   async start(): Promise<{ port: number; tlsPort?: number }> {
     if (this.running !== null || this.closing) throw new Error('the device hub is already started or closed');
+    // Before the broker takes messages: what an unclean stop left acked but unsent goes first.
+    this.storage.recoverTelemetry((this.opts.telemetryBatch ?? DEFAULT_TELEMETRY_BATCH).maxSamples);
     this.running = await startBroker(this.persistence, this.opts.host, this.opts.port, {
       authenticate: (client, username, password) => this.authenticate(client, username, password),
       authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),

@@ -58,3 +58,5 @@ export interface DeviceHubStatus {
 }
 
 export const DEFAULT_TWIN_UPSTREAM_INTERVAL_MS = 500;
+/** Kept here, not in telemetryBatcher.ts, so edgecore's settings do not load the twin engine at start. */
+export const DEFAULT_TELEMETRY_BATCH: TelemetryBatchOptions = { maxSamples: 100, maxDelayMs: 1000 };

@@ -1,4 +1,4 @@
-import { deviceTopics, type Device } from '../../protocol/index.js';
+import { deviceTopics, type Device, type TelemetrySample } from '../../protocol/index.js';
 import type { TelemetryBatcher } from './telemetryBatcher.js';
 import {
   applyReported, deltaMessage, errorMessage, parseReportedPayload, parseTelemetryPayload, twinView, type Refusal,
@@ -9,6 +9,8 @@ import type { TwinLedger } from './twinLedger.js';
 export interface MessageTargets {
   twins: TwinLedger;
   batcher: TelemetryBatcher;
+  /** Puts samples in the running transaction's journal row (HubStorage.journalTelemetry); returns its seq. */
+  journalTelemetry: (device: string, samples: TelemetrySample[]) => number;
   publish: (topic: string, message: object, qos: 0 | 1) => void;
   /** Counts and logs a refused message (its answer on `errors` is part of the returned publishes). */
   refused: (device: string, topic: string, refusal: Refusal) => void;
@@ -57,9 +59,11 @@ export function applyDeviceMessage(
       const samples = parseTelemetryPayload(payload, device.spec.modelSpec, now);
       if (!samples.ok) return refuse(samples.refusal);
       t.twins.touch(device, now);
-      // Batched only once the transaction commits (still before the PUBACK): if it is rolled
-      // back, the device sends the message again, and its samples must not be there twice.
-      return () => t.batcher.add(name, samples.value);
+      // Journaled in this transaction, so they are on disk at the PUBACK; batched only once it
+      // commits: if it is rolled back, the device sends the message again, and its samples
+      // must not be there twice.
+      const journalSeq = t.journalTelemetry(name, samples.value);
+      return () => t.batcher.add(name, samples.value, journalSeq);
     }
     default:
       return undefined;

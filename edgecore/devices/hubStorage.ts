@@ -1,10 +1,11 @@
 import Database from 'better-sqlite3';
-import type { Device } from '../../protocol/index.js';
+import type { Device, TelemetrySample } from '../../protocol/index.js';
 import { DEFAULT_MAX_BATCH, GroupCommit } from './groupCommit.js';
 import { RetryLater } from './retryLater.js';
 import { SqlitePersistence } from './persistence/index.js';
 import { openMqttDatabase, type Db } from './persistence/schema.js';
 import type { DeviceUpstreamEntry } from './twinEngine.js';
+import { TelemetryJournal, type JournalItems } from './telemetryJournal.js';
 import { TwinLedger } from './twinLedger.js';
 import { TwinStore } from './twinStore.js';
 
@@ -25,6 +26,8 @@ export interface HubStorageOptions {
   onUpstreamCommit?: (committed: boolean) => void;
   /** The devices on the node now (twinReported entries are built from them). */
   devices: () => ReadonlyMap<string, Device>;
+  /** Journal seq of the oldest telemetry sample acked but not yet handed upstream (the batcher's), if any. */
+  oldestUnsentTelemetry: () => number | undefined;
   warn: (obj: object, msg: string) => void;
 }
 
@@ -38,6 +41,11 @@ export class HubStorage {
   readonly persistence: SqlitePersistence;
   readonly twins: TwinLedger;
   readonly commit: GroupCommit;
+  private readonly journal: TelemetryJournal;
+  /** The running transaction's telemetry: one journal row, written just before it commits. */
+  private txJournal: { seq: number; items: JournalItems } | null = null;
+  /** Journal rows up to this seq are a crash's leftovers not yet sent upstream (see recoverTelemetry). */
+  private leftoverUpTo = 0;
   private readonly ownsDb: boolean;
   /** Upstream entries of the running transaction, handed on at its end. */
   private readonly pendingUpstream: DeviceUpstreamEntry[] = [];
@@ -60,6 +68,8 @@ export class HubStorage {
         db: this.db,
         onUnreadable: (row) => opts.warn({ table: row.table, key: row.key, reason: row.reason }, 'unreadable stored MQTT packet dropped'),
       });
+      this.journal = new TelemetryJournal(this.db);
+      this.leftoverUpTo = this.journal.leftoverUpTo;
       this.twins = new TwinLedger(new TwinStore(this.db), {
         reportRefreshMs: opts.reportRefreshMs,
         upstreamIntervalMs: opts.upstreamIntervalMs,
@@ -86,6 +96,54 @@ export class HubStorage {
   sendUpstream(entry: DeviceUpstreamEntry): void {
     this.pendingUpstream.push(entry);
     if (!this.inTransaction && !this.closed) this.commit.add(() => undefined);
+  }
+
+  /**
+   * Journals a telemetry message's samples in the running transaction (its commit precedes the
+   * PUBACK, so acked samples are on disk) and returns the journal seq they carry to the batcher.
+   */
+  journalTelemetry(device: string, samples: TelemetrySample[]): number {
+    if (!this.inTransaction) throw new Error('telemetry is journaled inside a device hub transaction');
+    this.txJournal ??= { seq: this.journal.nextSeq(), items: [] };
+    this.txJournal.items.push([device, samples]);
+    return this.txJournal.seq;
+  }
+
+  /**
+   * Sends upstream the telemetry a crash left acked but out of the outbox, in entries of at
+   * most `maxSamples`, and deletes those journal rows, in one transaction. Call before the
+   * broker takes messages. Tried again every second while it cannot commit.
+   */
+  recoverTelemetry(maxSamples: number): void {
+    if (this.leftoverUpTo === 0 || this.closed) return;
+    const upTo = this.leftoverUpTo;
+    try {
+      this.commit.now(() => {
+        const found = this.journal.read(upTo);
+        for (const row of found.unreadable) this.opts.warn({ seq: row.seq, err: row.error }, 'unreadable telemetry journal row dropped');
+        const entries: DeviceUpstreamEntry[] = [];
+        for (const [device, samples] of found.byDevice) {
+          for (let i = 0; i < samples.length; i += maxSamples) {
+            entries.push({ kind: 'telemetry', key: device, body: { device, samples: samples.slice(i, i + maxSamples) } });
+          }
+        }
+        // Straight to the owner, not through pendingUpstream: a rollback must not leave these
+        // queued as well as in the journal, or the retry would send them twice.
+        if (entries.length > 0) {
+          this.opts.upstream(entries);
+          this.upstreamInTransaction = true;
+        }
+        this.journal.deleteBetween(0, upTo + 1);
+        return () => {
+          this.leftoverUpTo = 0;
+          this.opts.warn({ samples: entries.reduce((n, e) => n + (e.kind === 'telemetry' ? e.body.samples.length : 0), 0) },
+            'telemetry acked before an unclean stop sent upstream now');
+        };
+      });
+    } catch (err) {
+      this.opts.warn({ err: String(err), retryInMs: TELEMETRY_RETRY_MS }, 'sending the telemetry left by an unclean stop failed; trying again');
+      setTimeout(() => this.recoverTelemetry(maxSamples), TELEMETRY_RETRY_MS).unref();
+    }
   }
 
   async close(): Promise<void> {
@@ -120,8 +178,10 @@ export class HubStorage {
   /** Last step of every transaction: the twins it changed, then all its upstream entries in one call. */
   private writePending(): void {
     this.twins.writePending(this.opts.devices(), (entry) => this.sendUpstream(entry));
+    if (this.txJournal !== null) this.journal.append(this.txJournal.seq, this.txJournal.items);
     if (this.pendingUpstream.length === 0) return;
     const entries = this.pendingUpstream.splice(0);
+    if (entries.some((entry) => entry.kind === 'telemetry')) this.dropSentJournalRows();
     this.handedUpstream = entries;
     this.upstreamInTransaction = true;
     try {
@@ -142,10 +202,20 @@ export class HubStorage {
     }
   }
 
+  /**
+   * In the transaction that writes telemetry to the outbox: journal rows older than every sample
+   * still waiting (in a batch, or in this transaction's own row) hold nothing unsent any more.
+   */
+  private dropSentJournalRows(): void {
+    const waiting = [this.txJournal?.seq, this.opts.oldestUnsentTelemetry()].filter((seq): seq is number => seq !== undefined);
+    this.journal.deleteBetween(this.leftoverUpTo, waiting.length > 0 ? Math.min(...waiting) : Number.MAX_SAFE_INTEGER);
+  }
+
   /** Tells the owner whether the upstream entries a transaction wrote were committed. */
   private runTransaction(run: () => void): void {
     this.upstreamInTransaction = false;
     this.handedUpstream = [];
+    this.txJournal = null;
     this.inTransaction = true;
     try {
       run();
@@ -154,6 +224,7 @@ export class HubStorage {
       throw err;
     } finally {
       this.inTransaction = false;
+      this.txJournal = null;
     }
     if (this.upstreamInTransaction) this.opts.onUpstreamCommit?.(true);
   }

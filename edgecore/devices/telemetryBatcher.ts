@@ -8,7 +8,7 @@ export interface TelemetryBatchOptions {
   maxDelayMs: number;
 }
 
-export const DEFAULT_TELEMETRY_BATCH: TelemetryBatchOptions = { maxSamples: 100, maxDelayMs: 1000 };
+export { DEFAULT_TELEMETRY_BATCH } from './deviceHubOptions.js';
 
 /**
  * Collects telemetry per device and hands it on in batches: one outbox entry per batch
@@ -17,7 +17,8 @@ export const DEFAULT_TELEMETRY_BATCH: TelemetryBatchOptions = { maxSamples: 100,
  * one whose time is up is handed to `runTimed` (the hub runs it in its next group commit).
  */
 export class TelemetryBatcher {
-  private readonly pending = new Map<string, { samples: TelemetrySample[]; timer: NodeJS.Timeout }>();
+  /** Per device: its samples, the timer that sends them, and the journal seq of the first (TelemetryJournal). */
+  private readonly pending = new Map<string, { samples: TelemetrySample[]; timer: NodeJS.Timeout; firstSeq: number }>();
   private readonly maxSamples: number;
   private readonly maxDelayMs: number;
 
@@ -36,14 +37,15 @@ export class TelemetryBatcher {
     this.maxDelayMs = options.maxDelayMs;
   }
 
-  add(device: string, samples: readonly TelemetrySample[]): void {
+  /** `journalSeq`: the journal row the samples are in (0 when they are in none). */
+  add(device: string, samples: readonly TelemetrySample[], journalSeq = 0): void {
     for (const sample of samples) {
       let batch = this.pending.get(device);
       if (batch === undefined) {
         const timer = setTimeout(() => this.runTimed(() => this.flush(device)), this.maxDelayMs);
         // A pending batch must not keep the process alive on its own; close() flushes it.
         timer.unref();
-        batch = { samples: [], timer };
+        batch = { samples: [], timer, firstSeq: journalSeq };
         this.pending.set(device, batch);
       }
       batch.samples.push(sample);
@@ -70,6 +72,15 @@ export class TelemetryBatcher {
 
   flushAll(): void {
     for (const device of [...this.pending.keys()]) this.flush(device);
+  }
+
+  /** The lowest journal seq a waiting sample is in: journal rows below it hold nothing unsent. */
+  oldestJournalSeq(): number | undefined {
+    let oldest: number | undefined;
+    for (const batch of this.pending.values()) {
+      if (batch.firstSeq > 0 && (oldest === undefined || batch.firstSeq < oldest)) oldest = batch.firstSeq;
+    }
+    return oldest;
   }
 
   pendingSamples(): number {
