@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, Fleet, ROOT, type Cloud, type Edge } from '../helpers/fleet.js';
+import { createLamp, lampTwin, switchLamp } from '../helpers/virtualLamp.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
 
 /**
@@ -15,7 +16,6 @@ describe('a mapper run by edgecore as a workload', () => {
   let cloud: Cloud;
   let edge: Edge;
 
-  const twin = async () => (await api(cloud).call<{ reported: Record<string, unknown>; delta: Record<string, unknown> }>('GET', '/devices/lamp/twin')).body;
   const mapperWorkload = async () => (await fleet.edgeStatus(edge)).workloads.find((w) => w.name === 'virtual-mapper');
   /** The environment the running mapper process was started with. */
   const environOf = (pid: number): Record<string, string> => Object.fromEntries(readFileSync(`/proc/${pid}/environ`, 'utf8')
@@ -25,13 +25,7 @@ describe('a mapper run by edgecore as a workload', () => {
   beforeAll(async () => {
     cloud = await fleet.startCloud();
     edge = await fleet.startEdge({ node: 'edge-1', cloudUrl: cloud.url, joinToken: await api(cloud).token('edge-1') });
-    expect((await api(cloud).call('POST', '/devicemodels', { metadata: { name: 'virtual-switch' }, spec: { protocol: 'virtual', properties: [
-      { name: 'on', type: 'boolean', accessMode: 'ReadWrite' },
-    ] } })).status).toBe(201);
-    expect((await api(cloud).call('POST', '/devices', { metadata: { name: 'lamp' }, spec: {
-      model: 'virtual-switch', nodeName: 'edge-1', protocol: { name: 'virtual', config: { kind: 'switch' } },
-      properties: [{ name: 'on', collectCycleMs: 200, reportCycleMs: 200 }],
-    } })).status).toBe(201);
+    await createLamp(cloud, 'edge-1');
     const created = await api(cloud).call('POST', '/apps', { kind: 'App', metadata: { name: 'virtual-mapper' }, spec: {
       template: {
         runtime: 'process', command: process.execPath,
@@ -56,15 +50,11 @@ describe('a mapper run by edgecore as a workload', () => {
     });
     // The password is read from the file; it is in neither the environment nor the stored template.
     expect(Object.values(env)).not.toContain(readFileSync(env.EF_MAPPER_CREDENTIAL_FILE!, 'utf8').trim());
-    await waitFor('reported on', async () => typeof (await twin()).reported.on === 'boolean', 30_000);
+    await waitFor('reported on', async () => typeof (await lampTwin(cloud)).reported.on === 'boolean', 30_000);
   });
 
   it('applies a desired value from the cloud and reports it back', async () => {
-    expect((await api(cloud).call('PATCH', '/devices/lamp/twin', { on: true })).status).toBe(200);
-    await waitFor('lamp on, no delta', async () => {
-      const t = await twin();
-      return t.reported.on === true && Object.keys(t.delta).length === 0;
-    }, 30_000);
+    await switchLamp(cloud, true);
   });
 
   it('after kill -9 of edgecore, comes back pointed at the restarted edge (new ports) and serves the device again', async () => {
@@ -77,10 +67,6 @@ describe('a mapper run by edgecore as a workload', () => {
     }, 30_000);
     await waitFor(`old mapper ${before} reaped`, () => !isAlive(before));
     expect(environOf(w.status!.pid!)).toMatchObject({ EF_MAPPER_EDGE_URL: edge.statusUrl, EF_MAPPER_MQTT: mqttUrlOf(edge) });
-    expect((await api(cloud).call('PATCH', '/devices/lamp/twin', { on: false })).status).toBe(200);
-    await waitFor('lamp off, no delta', async () => {
-      const t = await twin();
-      return t.reported.on === false && Object.keys(t.delta).length === 0;
-    }, 30_000);
+    await switchLamp(cloud, false);
   });
 });
