@@ -49,6 +49,8 @@ describe('edgectl local status formatting', () => {
   it('failed device commits are called out next to the broker', () => {
     const mqtt = { ...status().mqtt!, commits: { transactions: 40, items: 900, rollbacks: 2 } };
     expect(renderLocalStatus(status({ mqtt }), now)).toMatch(/MQTT broker:\s+mqtt:\/\/127\.0\.0\.1:1883, 1 clients; 2 device commits failed \(check the disk\)/);
+    expect(renderLocalStatus(status({ mqtt: { ...mqtt, unreadableRows: 3 } }), now))
+      .toMatch(/; 2 device commits failed \(check the disk\); 3 stored messages unreadable, dropped \(see the log\)$/m);
   });
 
   it('a connected link says for how long it is up', () => {

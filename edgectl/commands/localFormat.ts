@@ -67,7 +67,9 @@ export function summaryFields(s: EdgeStatus): Array<[string, string]> {
     const rollbacks = s.mqtt.commits?.rollbacks ?? 0;
     // A rolled-back commit is a write the disk refused: the one hint a field engineer needs here.
     const failing = rollbacks > 0 ? `; ${rollbacks} device commits failed (check the disk)` : '';
-    fields.push(['MQTT broker', `${s.mqtt.url}, ${s.mqtt.clients} clients${failing}`]);
+    const unreadable = s.mqtt.unreadableRows ?? 0;
+    const dropped = unreadable > 0 ? `; ${unreadable} stored messages unreadable, dropped (see the log)` : '';
+    fields.push(['MQTT broker', `${s.mqtt.url}, ${s.mqtt.clients} clients${failing}${dropped}`]);
   }
   return fields;
 }
