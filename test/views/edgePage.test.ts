@@ -150,4 +150,23 @@ describe.skipIf(!HAVE_CHROMIUM)('edge status page in a browser', () => {
     expect(await page.locator('#mqtt-commit-failures').isVisible()).toBe(true);
     expect(browserErrors).toEqual([]);
   });
+
+  it('when a stored broker message cannot be read, it is dropped and the page says so', async () => {
+    expect(await page.locator('#mqtt-unreadable').isHidden()).toBe(true);
+    // A torn write or a hand edit, while edgecore runs: the device's retained status no longer parses.
+    const editor = new Database(join(edge.dataDir, 'edge.db'));
+    try {
+      editor.prepare("UPDATE mqtt_retained SET packet = '{torn' WHERE topic = 'ef/devices/tank-1/status'").run();
+    } finally {
+      editor.close();
+    }
+    // Subscribing makes the broker read it back.
+    await retry!.subscribeAsync('ef/devices/tank-1/status', { qos: 1 });
+    const notice = page.locator('#mqtt-unreadable');
+    await notice.waitFor({ state: 'visible', timeout: 15_000 });
+    expect(await notice.textContent()).toBe('1 stored broker message could not be read back and was dropped since edgecore started (the log names them).');
+    expect(edge.proc.exitCode).toBeUndefined();
+    await page.screenshot({ path: join(SHOTS, 'edge-page-unreadable.png'), fullPage: true });
+    expect(browserErrors).toEqual([]);
+  });
 });

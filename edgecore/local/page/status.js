@@ -138,6 +138,12 @@
     failures.hidden = failed === 0;
     failures.textContent = failed === 0 ? '' : (failed === 1 ? '1 device commit' : failed + ' device commits')
       + ' failed since edgecore started: device reports were not acknowledged and will be resent. Check the disk.';
+    // Stored broker packets (retained, queued, wills) that could not be read back were dropped.
+    const unreadable = mqtt && mqtt.unreadableRows ? mqtt.unreadableRows : 0;
+    const dropped = $('mqtt-unreadable');
+    dropped.hidden = unreadable === 0;
+    dropped.textContent = unreadable === 0 ? '' : (unreadable === 1 ? '1 stored broker message' : unreadable + ' stored broker messages')
+      + ' could not be read back and ' + (unreadable === 1 ? 'was' : 'were') + ' dropped since edgecore started (the log names them).';
     if (devices.length === 0) return emptyRow(body, 'No devices on this node.', 4);
     for (const d of devices) {
       const row = namedRow(body, d.name);
