@@ -16,7 +16,13 @@ export interface MapperCredentialSink {
 
 export class MapperAccess {
   private readonly passwords = new Map<string, string>();
-  private readonly registered = new Set<string>();
+  /**
+   * Registration per protocol, done or under way. Callers that come while it runs (a device sync
+   * and mapper workloads starting in parallel) share it: a second registration would hash the
+   * password again with a new salt, which the broker takes for a changed credential and answers
+   * by disconnecting that protocol's mapper.
+   */
+  private readonly registrations = new Map<string, Promise<string>>();
 
   constructor(private readonly dir: string, private readonly broker: MapperCredentialSink) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -35,14 +41,23 @@ export class MapperAccess {
    * Makes sure `protocol` has a credential the broker knows (a mapper workload may start before
    * any device of its protocol exists) and returns the file holding its password.
    */
-  async ensureProtocol(protocol: string): Promise<string> {
+  ensureProtocol(protocol: string): Promise<string> {
+    let registration = this.registrations.get(protocol);
+    if (registration === undefined) {
+      registration = this.register(protocol);
+      this.registrations.set(protocol, registration);
+      // A failed one (the disk) is tried afresh by the next caller.
+      registration.catch(() => this.registrations.delete(protocol));
+    }
+    return registration;
+  }
+
+  private async register(protocol: string): Promise<string> {
     const file = this.passwordFile(protocol);
-    if (this.registered.has(protocol)) return file;
     if (!existsSync(file)) writeFileSync(file, randomBytes(24).toString('base64url') + '\n', { mode: 0o600 });
     const password = readFileSync(file, 'utf8').trim();
     this.passwords.set(protocol, password);
     this.broker.addMapperCredential(`mapper-${protocol}`, await hashPassword(password), protocol);
-    this.registered.add(protocol);
     return file;
   }
 
