@@ -6,13 +6,13 @@ import { CredentialVerifier, parseCredentialHash } from './deviceCredentials.js'
 import type { GroupCommit } from './groupCommit.js';
 import { CONNACK_SERVER_UNAVAILABLE, authenticateClient, type AuthResult } from './hubAuth.js';
 import { startBroker, stopBroker, type RunningBroker } from './hubBroker.js';
-import { DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHubStatus, type HubLogger } from './deviceHubOptions.js';
+import { DEFAULT_TELEMETRY_BATCH, DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHubStatus, type HubLogger } from './deviceHubOptions.js';
 import { HubPublisher } from './hubPublisher.js';
 import { HubStorage } from './hubStorage.js';
 import { DevicePresence } from './devicePresence.js';
 import { RetryLater } from './retryLater.js';
 import type { SqlitePersistence } from './persistence/index.js';
-import { DEFAULT_TELEMETRY_BATCH, TelemetryBatcher } from './telemetryBatcher.js';
+import { TelemetryBatcher } from './telemetryBatcher.js';
 import { applyDeviceMessage, type MessageTargets } from './deviceMessages.js';
 import {
   deltaMessage, deltasForSubscriptions, desiredFingerprint, desiredMessage, emptyTwin,
@@ -86,6 +86,7 @@ export class DeviceHub {
       upstream: opts.upstream,
       ...(opts.onUpstreamCommit ? { onUpstreamCommit: opts.onUpstreamCommit } : {}),
       devices: () => this.devices,
+      telemetryMaxSamples: this.batcher.maxSamples,
       oldestUnsentTelemetry: () => this.batcher.oldestJournalSeq(),
       warn: (obj, msg) => this.logger.warn(obj, msg),
     });
@@ -109,7 +110,7 @@ export class DeviceHub {
   async start(): Promise<{ port: number; tlsPort?: number }> {
     if (this.running !== null || this.closing) throw new Error('the device hub is already started or closed');
     // Before the broker takes messages: what an unclean stop left acked but unsent goes first.
-    this.storage.recoverTelemetry((this.opts.telemetryBatch ?? DEFAULT_TELEMETRY_BATCH).maxSamples);
+    this.storage.recoverTelemetry();
     this.running = await startBroker(this.persistence, this.opts.host, this.opts.port, {
       authenticate: (client, username, password) => this.authenticate(client, username, password),
       authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),

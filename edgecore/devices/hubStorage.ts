@@ -26,6 +26,8 @@ export interface HubStorageOptions {
   onUpstreamCommit?: (committed: boolean) => void;
   /** The devices on the node now (twinReported entries are built from them). */
   devices: () => ReadonlyMap<string, Device>;
+  /** Most samples in one telemetry entry (the batcher's); a crash's leftovers are sent in entries this big. */
+  telemetryMaxSamples: number;
   /** Journal seq of the oldest telemetry sample acked but not yet handed upstream (the batcher's), if any. */
   oldestUnsentTelemetry: () => number | undefined;
   warn: (obj: object, msg: string) => void;
@@ -55,6 +57,8 @@ export class HubStorage {
   private handedUpstream: DeviceUpstreamEntry[] = [];
   /** Starts a transaction for telemetry a rolled-back one left waiting (see onRollback). */
   private readonly telemetryRetry = new RetryLater(TELEMETRY_RETRY_MS, () => this.commit.add(() => undefined));
+  /** Sends a crash's leftover telemetry again while its transaction cannot commit (see recoverTelemetry). */
+  private readonly recoveryRetry = new RetryLater(TELEMETRY_RETRY_MS, () => this.recoverTelemetry());
   /** The pending release of deferred twin reports, and when it fires. */
   private releaseTimer: NodeJS.Timeout | null = null;
   private releaseAt = 0;
@@ -111,10 +115,11 @@ export class HubStorage {
 
   /**
    * Sends upstream the telemetry a crash left acked but out of the outbox, in entries of at
-   * most `maxSamples`, and deletes those journal rows, in one transaction. Call before the
-   * broker takes messages. Tried again every second while it cannot commit.
+   * most `telemetryMaxSamples`, and deletes those journal rows, in one transaction. Call before
+   * the broker takes messages. Tried again every second while it cannot commit.
    */
-  recoverTelemetry(maxSamples: number): void {
+  recoverTelemetry(): void {
+    const maxSamples = this.opts.telemetryMaxSamples;
     if (this.leftoverUpTo === 0 || this.closed) return;
     const upTo = this.leftoverUpTo;
     try {
@@ -142,7 +147,7 @@ export class HubStorage {
       });
     } catch (err) {
       this.opts.warn({ err: String(err), retryInMs: TELEMETRY_RETRY_MS }, 'sending the telemetry left by an unclean stop failed; trying again');
-      setTimeout(() => this.recoverTelemetry(maxSamples), TELEMETRY_RETRY_MS).unref();
+      this.recoveryRetry.add('recovery');
     }
   }
 
@@ -151,6 +156,7 @@ export class HubStorage {
     if (this.releaseTimer !== null) clearTimeout(this.releaseTimer);
     this.releaseTimer = null;
     this.telemetryRetry.stop();
+    this.recoveryRetry.stop();
     await this.persistence.destroy();
     if (this.ownsDb) this.db.close();
   }

@@ -8,7 +8,6 @@ export interface TelemetryBatchOptions {
   maxDelayMs: number;
 }
 
-export { DEFAULT_TELEMETRY_BATCH } from './deviceHubOptions.js';
 
 /**
  * Collects telemetry per device and hands it on in batches: one outbox entry per batch
@@ -19,7 +18,8 @@ export { DEFAULT_TELEMETRY_BATCH } from './deviceHubOptions.js';
 export class TelemetryBatcher {
   /** Per device: its samples, the timer that sends them, and the journal seq of the first (TelemetryJournal). */
   private readonly pending = new Map<string, { samples: TelemetrySample[]; timer: NodeJS.Timeout; firstSeq: number }>();
-  private readonly maxSamples: number;
+  /** Most samples in one batch (one upstream entry). */
+  readonly maxSamples: number;
   private readonly maxDelayMs: number;
 
   constructor(
