@@ -34,11 +34,13 @@ const program = new Command('mapper')
       }
       throw err;
     }
-    const log = pino({ level: settings.logLevel, base: { svc: 'mapper', protocol: settings.protocol, node: settings.node } });
+    const base = pino({ level: settings.logLevel, base: { svc: 'mapper', node: settings.node } });
+    // The loop binds `protocol` to its own logger: handing it `log` would write the key twice.
+    const log = base.child({ protocol: settings.protocol });
     const loop = new MapperLoop({
       protocol: settings.protocol, node: settings.node, edgeUrl: settings.edgeUrl, mqttUrl: settings.mqtt,
       password: settings.password, refreshSeconds: settings.refreshSeconds, telemetry: settings.telemetry,
-      driver: await createDriver(settings), log,
+      driver: await createDriver(settings), log: base,
     });
     let stopping = false;
     const stop = async (signal: string) => {

@@ -29,6 +29,17 @@ describe('mapper binary with edgecore and cloudcore', () => {
     await waitFor('reported on', async () => typeof (await lampTwin(cloud)).reported.on === 'boolean', 30_000);
   });
 
+  it('logs JSON lines that name the protocol once', async () => {
+    await mapper.waitForLog('mapper running');
+    const running = mapper.rawLines.find((l) => l.includes('"msg":"mapper running"'))!;
+    expect(running.match(/"protocol":/g)).toHaveLength(1);
+    expect(JSON.parse(running)).toMatchObject({ svc: 'mapper', protocol: 'virtual', node: 'edge-1' });
+    // Lines of the loop and its device workers too (they bind the protocol themselves).
+    const connected = mapper.rawLines.find((l) => l.includes('"msg":"device connected"'))!;
+    expect(connected.match(/"protocol":/g)).toHaveLength(1);
+    expect(JSON.parse(connected)).toMatchObject({ protocol: 'virtual', node: 'edge-1', device: 'lamp' });
+  });
+
   it('applies a desired value from the cloud and reports it back', async () => {
     await switchLamp(cloud, true);
     await switchLamp(cloud, false);

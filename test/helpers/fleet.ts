@@ -19,12 +19,15 @@ export interface LogLine { msg?: string; [k: string]: unknown }
 
 export class Proc {
   readonly lines: LogLine[] = [];
+  /** stdout as written, line by line (what parsing would hide, e.g. a key written twice). */
+  readonly rawLines: string[] = [];
   readonly stderr: string[] = [];
   readonly exited: Promise<number | null>;
   exitCode: number | null | undefined;
 
   constructor(readonly child: ChildProcess) {
     createInterface({ input: child.stdout! }).on('line', (line) => {
+      this.rawLines.push(line);
       try { this.lines.push(JSON.parse(line) as LogLine); } catch { this.lines.push({ msg: line }); }
     });
     createInterface({ input: child.stderr! }).on('line', (line) => this.stderr.push(line));
