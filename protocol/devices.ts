@@ -122,6 +122,14 @@ export interface TwinView {
 /** PATCH /devices/{name}/twin: a JSON merge patch of desired; null deletes a key. */
 export const DesiredPatchSchema = z.record(PropertyNameSchema, PropertyValueSchema.nullable());
 
+/**
+ * A mapper's view of one of its devices (`ef/devices/<id>/mapper/state`): whether it reaches
+ * the device over its field protocol, and why not. While a connected mapper says reachable,
+ * the edge counts the device online.
+ */
+export const MapperDeviceStateSchema = z.strictObject({ reachable: z.boolean(), error: z.string().max(1024).optional() });
+export type MapperDeviceState = z.infer<typeof MapperDeviceStateSchema>;
+
 /** One telemetry sample a device published. */
 export const TelemetrySampleSchema = z.strictObject({ t: z.string(), values: z.record(PropertyNameSchema, PropertyValueSchema) });
 export type TelemetrySample = z.infer<typeof TelemetrySampleSchema>;

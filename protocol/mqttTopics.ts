@@ -4,6 +4,9 @@
  */
 export const TOPIC_ROOT = 'ef/devices';
 
+/** Below `ef/devices/{id}/`: the one topic only a mapper may publish. */
+export const MAPPER_STATE_SUFFIX = 'mapper/state';
+
 export const deviceTopics = (id: string) => ({
   /** device → edge: `{"properties": {...}}`, a merge; null deletes. */
   reported: `${TOPIC_ROOT}/${id}/twin/reported`,
@@ -20,6 +23,8 @@ export const deviceTopics = (id: string) => ({
   errors: `${TOPIC_ROOT}/${id}/errors`,
   /** online/offline, set by the edge from connect/disconnect and last will (retained). */
   status: `${TOPIC_ROOT}/${id}/status`,
+  /** mapper → edge: `{"reachable": bool, "error"?}`, whether the mapper reaches the device (counts for `status`). */
+  mapperState: `${TOPIC_ROOT}/${id}/${MAPPER_STATE_SUFFIX}`,
 });
 
 /** Every topic of one device, for ACLs: `ef/devices/{id}/#`. */

@@ -38,6 +38,8 @@ export interface DeviceWorkerContext {
   operationTimeoutMs: number;
   /** Publishes `{"properties": ...}` as the device's reported twin; false when it could not (MQTT down). */
   report(device: string, properties: Record<string, PropertyValue>): boolean;
+  /** The connection to the device came up (reachable) or failed or was dropped (not, with why). */
+  reachability(device: string, reachable: boolean, error: string | null): void;
 }
 
 /** `twin/desired` and `twin/delta` payloads: `{"properties": {...}, "version": N}`. */
@@ -206,10 +208,12 @@ export class DeviceWorker {
         this.state = 'connected';
         this.connectedAt = new Date().toISOString();
         this.log.info({ afterFailures: this.consecutiveFailures }, 'device connected');
+        this.ctx.reachability(this.device.name, true, null);
         void this.afterConnect(conn);
       } catch (err) {
         if (this.stopped) return;
         this.recordFailure(err, 'connect');
+        this.ctx.reachability(this.device.name, false, this.lastError);
         await this.backOff();
       }
     }
@@ -241,6 +245,7 @@ export class DeviceWorker {
     this.connection = null;
     this.connectedAt = null;
     this.log.warn({ reason }, 'dropping the device connection to re-open it');
+    this.ctx.reachability(this.device.name, false, reason);
     void conn.close().catch(() => undefined);
     this.ensureConnecting(true);
   }

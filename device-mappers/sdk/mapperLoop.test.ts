@@ -109,6 +109,9 @@ describe('MapperLoop with virtual devices', () => {
     await waitFor('lamp-3 reports', () => edge.reportsOf('lamp-3').length > 0);
     edge.devices.splice(0, 1);
     await waitFor('thermo-3 removed', () => loop.status().devices.map((d) => d.name).join() === 'lamp-3');
+    // Not served here any more: the edge is told, so it no longer counts the device online on our word.
+    await waitFor('thermo-3 unreachable said', () => edge.published.some((m) => m.device === 'thermo-3' && m.rest === 'mapper/state'
+      && JSON.stringify(m.payload) === JSON.stringify({ reachable: false, error: 'the mapper stopped serving the device' })));
     // A device the list cannot describe is skipped with its reason; the others run.
     edge.devices.push({ name: 'broken', protocol: { name: 'virtual', config: {} }, properties: [] });
     await waitFor('broken rejected', () => loop.status().deviceList.rejected.some((r) => r.name === 'broken' && r.reason.includes('model')));
@@ -123,6 +126,8 @@ describe('MapperLoop with virtual devices', () => {
     await waitFor('thermo-4 read while offline', () => typeof loop.status().devices[0]?.values.temperature === 'number');
     await edge.startMqtt();
     await waitFor('thermo-4 reports after the broker came up', () => edge.reportsOf('thermo-4').length > 0, 30_000);
+    // Its connection came up while MQTT was down: the state is sent once MQTT is.
+    await waitFor('thermo-4 reachable said', () => edge.published.some((m) => m.device === 'thermo-4' && m.rest === 'mapper/state'));
     expect(loop.status().mqtt).toMatchObject({ connected: true, consecutiveFailures: 0 });
   });
 
@@ -134,6 +139,10 @@ describe('MapperLoop with virtual devices', () => {
     expect(health.lastError).toContain('unreachable');
     expect(['backingOff', 'connecting']).toContain(health.state);
     await waitFor('thermo-5 keeps reporting', () => edge.reportsOf('thermo-5').length >= 3);
+    // The edge hears which devices the mapper reaches (mapper/state), once per change, not per retry.
+    const states = (device: string) => edge.published.filter((m) => m.device === device && m.rest === 'mapper/state').map((m) => m.payload);
+    expect(states('thermo-5')).toEqual([{ reachable: true }]);
+    expect(states('lamp-dead')).toEqual([{ reachable: false, error: expect.stringContaining('unreachable') as unknown }]);
   });
 
   it('keeps running devices when the device list cannot be fetched', async () => {

@@ -1,6 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { deviceTopics, parseDeviceTopic, type PropertyValue } from '../../protocol/index.js';
+import { deviceTopics, parseDeviceTopic, type MapperDeviceState, type PropertyValue } from '../../protocol/index.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { deviceFingerprint, diffDevices, fetchDeviceList, type MapperDevice } from './deviceList.js';
 import { DeviceWorker, type DeviceHealth } from './deviceWorker.js';
@@ -62,6 +62,8 @@ export class MapperLoop {
   private listFetchedAt: string | null = null;
   private listRejected: { name: string; reason: string }[] = [];
   private refreshing: Promise<void> | null = null;
+  /** What each device's worker last said of its connection (sent as `mapper/state`). */
+  private readonly reachability = new Map<string, MapperDeviceState>();
   private stopped = false;
 
   constructor(private readonly opts: MapperLoopOptions) {
@@ -170,6 +172,7 @@ export class MapperLoop {
       connectTimeoutMs: this.opts.connectTimeoutMs ?? 10_000,
       operationTimeoutMs: this.opts.operationTimeoutMs ?? 5_000,
       report: (name, properties) => this.publishReport(name, properties),
+      reachability: (name, reachable, error) => this.setReachability(name, reachable, error),
     });
     this.devices.set(device.name, { worker, fingerprint: deviceFingerprint(device) });
     this.staleSubscriptions.delete(device.name);
@@ -181,6 +184,24 @@ export class MapperLoop {
     if (!running) return;
     this.devices.delete(name);
     await running.worker.stop();
+    // No longer served here: the edge must not go on counting it online on our word.
+    if (this.reachability.delete(name)) this.publishReachability(name, { reachable: false, error: 'the mapper stopped serving the device' });
+  }
+
+  /** Tells the edge when a device's connection comes up or goes (it counts the device online meanwhile). */
+  private setReachability(name: string, reachable: boolean, error: string | null): void {
+    const state: MapperDeviceState = error === null ? { reachable } : { reachable, error: error.slice(0, 1024) };
+    const before = this.reachability.get(name);
+    this.reachability.set(name, state);
+    if (before?.reachable !== reachable) this.publishReachability(name, state);
+  }
+
+  private publishReachability(name: string, state: MapperDeviceState): void {
+    const client = this.client;
+    if (!client?.connected) return; // onConnect sends every device's state
+    client.publish(deviceTopics(name).mapperState, JSON.stringify(state), { qos: 1 }, (err) => {
+      if (err) this.log.warn({ device: name, err: errorMessage(err) }, 'publishing the device state failed');
+    });
   }
 
   // ---- MQTT ----------------------------------------------------------------------------------
@@ -227,8 +248,10 @@ export class MapperLoop {
       this.staleSubscriptions.clear();
     }
     this.subscribe([...this.devices.keys()]);
-    // Reports made while offline were not sent: publish every current value again.
+    // Reports made while offline were not sent: publish every current value again. The edge
+    // forgot what we said of the devices' reachability when our last connection ended.
     for (const d of this.devices.values()) d.worker.forgetReported();
+    for (const [name, state] of this.reachability) this.publishReachability(name, state);
   }
 
   private topicsOf(name: string): string[] {

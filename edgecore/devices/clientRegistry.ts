@@ -2,13 +2,17 @@ import type { Client } from 'aedes';
 import { connectedDevice, type Principal } from './deviceAcl.js';
 
 /**
- * Who each MQTT connection is, and how many connections stand for each device: a device is
- * online while at least one of its own connections is (a session takeover briefly makes two).
+ * Who each MQTT connection is, and what makes each device online: one of its own connections
+ * (a session takeover briefly makes two), or a connected mapper saying it reaches the device
+ * over its field protocol (`mapper/state`). A device is online while at least one of those holds.
  */
 export class ClientRegistry {
   private readonly principals = new WeakMap<Client, Principal>();
   private readonly live = new Map<Client, Principal>();
+  /** Per device: its own live connections plus the mappers that reach it. */
   private readonly perDevice = new Map<string, number>();
+  /** Per mapper connection: the devices it says it reaches. They end with the connection. */
+  private readonly mapperReaches = new Map<Client, Set<string>>();
 
   /** Records who a client authenticated as (before its CONNACK). */
   authenticated(client: Client, principal: Principal): void {
@@ -26,25 +30,46 @@ export class ClientRegistry {
     this.live.set(client, principal);
     const device = connectedDevice(principal);
     if (device === null || !isDevice(device)) return null;
-    const count = (this.perDevice.get(device) ?? 0) + 1;
-    this.perDevice.set(device, count);
-    return count === 1 ? device : null;
+    return this.up(device) ? device : null;
   }
 
-  /** A client went away; returns the device that just went offline, if any. */
-  gone(client: Client): string | null {
+  /** A client went away; returns the devices that went offline with it (a mapper's: several). */
+  gone(client: Client): string[] {
     const principal = this.live.get(client);
-    if (principal === undefined) return null;
+    if (principal === undefined) return [];
     this.live.delete(client);
+    const offline: string[] = [];
     const device = connectedDevice(principal);
-    const count = device === null ? undefined : this.perDevice.get(device);
-    if (device === null || count === undefined) return null;
-    if (count > 1) {
-      this.perDevice.set(device, count - 1);
-      return null;
+    if (device !== null && this.perDevice.has(device) && this.down(device)) offline.push(device);
+    for (const reached of this.mapperReaches.get(client) ?? []) if (this.down(reached)) offline.push(reached);
+    this.mapperReaches.delete(client);
+    return offline;
+  }
+
+  /**
+   * A live mapper connection says whether it reaches `device`; returns the device's new
+   * online state when that changed, else null.
+   */
+  mapperSays(client: Client, device: string, reachable: boolean): boolean | null {
+    if (!this.live.has(client)) return null;
+    let reaches = this.mapperReaches.get(client);
+    if (reachable === (reaches?.has(device) ?? false)) return null;
+    if (reachable) {
+      if (reaches === undefined) this.mapperReaches.set(client, reaches = new Set());
+      reaches.add(device);
+      return this.up(device) ? true : null;
     }
-    this.perDevice.delete(device);
-    return device;
+    reaches!.delete(device);
+    return this.down(device) ? false : null;
+  }
+
+  /** The device left the node (or changed protocol, so its mapper no longer serves it): mappers' word on it ends. */
+  forgetMapperState(device: string): boolean {
+    let wentOffline = false;
+    for (const reaches of this.mapperReaches.values()) {
+      if (reaches.delete(device) && this.down(device)) wentOffline = true;
+    }
+    return wentOffline;
   }
 
   /** Connected clients whose principal matches. */
@@ -52,12 +77,12 @@ export class ClientRegistry {
     return [...this.live].filter(([, principal]) => match(principal)).map(([client]) => client);
   }
 
-  /** True while the device has a connection. */
+  /** True while the device has a connection or a mapper reaching it. */
   isOnline(device: string): boolean {
     return this.perDevice.has(device);
   }
 
-  /** Devices with a connection now. */
+  /** Devices online now. */
   onlineDevices(): string[] {
     return [...this.perDevice.keys()];
   }
@@ -65,5 +90,25 @@ export class ClientRegistry {
   clear(): void {
     this.live.clear();
     this.perDevice.clear();
+    this.mapperReaches.clear();
+  }
+
+  /** One more reason for the device to be online; true when it is the first. */
+  private up(device: string): boolean {
+    const count = (this.perDevice.get(device) ?? 0) + 1;
+    this.perDevice.set(device, count);
+    return count === 1;
+  }
+
+  /** One reason fewer; true when it was the last. */
+  private down(device: string): boolean {
+    const count = this.perDevice.get(device);
+    if (count === undefined) return false;
+    if (count > 1) {
+      this.perDevice.set(device, count - 1);
+      return false;
+    }
+    this.perDevice.delete(device);
+    return true;
   }
 }

@@ -26,6 +26,14 @@ describe('deviceAcl', () => {
     expect(mayPublish(modbusMapper, 'ef/devices/meter-1/telemetry', devices)).toBe(true);
   });
 
+  it('only a mapper says whether it reaches a device, and only for its own devices', () => {
+    expect(mayPublish(modbusMapper, 'ef/devices/meter-1/mapper/state', devices)).toBe(true);
+    expect(mayPublish(modbusMapper, 'ef/devices/pump-1/mapper/state', devices)).toBe(false);
+    expect(mayPublish(pump, 'ef/devices/pump-1/mapper/state', devices)).toBe(false);
+    expect(mayPublish(anonymousFan, 'ef/devices/fan-1/mapper/state', devices)).toBe(false);
+    expect(mayPublish(modbusMapper, 'ef/devices/meter-1/mapper', devices)).toBe(false);
+  });
+
   it('subscriptions stay below the devices the principal acts for', () => {
     expect(maySubscribe(pump, 'ef/devices/pump-1/#', devices)).toBe(true);
     expect(maySubscribe(pump, 'ef/devices/pump-1/twin/+', devices)).toBe(true);

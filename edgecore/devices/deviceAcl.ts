@@ -1,4 +1,4 @@
-import { TOPIC_ROOT, parseDeviceTopic } from '../../protocol/index.js';
+import { MAPPER_STATE_SUFFIX, TOPIC_ROOT, parseDeviceTopic } from '../../protocol/index.js';
 
 /**
  * Who an MQTT client is and which topics it may use (docs/mqtt.md, "Access rules"). Pure
@@ -50,8 +50,10 @@ export function principalLogFields(principal: Principal | undefined): { device: 
 
 export function mayPublish(principal: Principal, topic: string, devices: DeviceDirectory): boolean {
   const parsed = parseDeviceTopic(topic);
-  if (parsed === null || !DEVICE_PUBLISH_SUFFIXES.includes(parsed.rest)) return false;
-  return actsFor(principal, parsed.device, devices);
+  if (parsed === null) return false;
+  // Only a mapper says whether it reaches a device; a device is online by connecting itself.
+  const allowed = DEVICE_PUBLISH_SUFFIXES.includes(parsed.rest) || (parsed.rest === MAPPER_STATE_SUFFIX && principal.kind === 'mapper');
+  return allowed && actsFor(principal, parsed.device, devices);
 }
 
 /**

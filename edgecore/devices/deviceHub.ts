@@ -1,5 +1,5 @@
 import type { Client, PublishPacket, Subscription } from 'aedes';
-import { TOPIC_ROOT, deviceTopics, parseDeviceTopic, type Device } from '../../protocol/index.js';
+import { MAPPER_STATE_SUFFIX, TOPIC_ROOT, deviceTopics, parseDeviceTopic, type Device } from '../../protocol/index.js';
 import { ClientRegistry } from './clientRegistry.js';
 import { actsFor, connectedDevice, mayPublish, mayReceive, maySubscribe, principalLogFields, type DeviceDirectory, type Principal } from './deviceAcl.js';
 import { CredentialVerifier, parseCredentialHash } from './deviceCredentials.js';
@@ -13,7 +13,7 @@ import { DevicePresence } from './devicePresence.js';
 import { RetryLater } from './retryLater.js';
 import type { SqlitePersistence } from './persistence/index.js';
 import { TelemetryBatcher } from './telemetryBatcher.js';
-import { applyDeviceMessage, type MessageTargets } from './deviceMessages.js';
+import { applyDeviceMessage, parseMapperState, payloadOf, ReceiveClock, type MessageTargets } from './deviceMessages.js';
 import {
   deltaMessage, deltasForSubscriptions, desiredFingerprint, desiredMessage, emptyTwin,
 } from './twinEngine.js';
@@ -40,8 +40,7 @@ export class DeviceHub {
   /** Every write of the hub goes through it: device messages in batches, the rest with now(). */
   private readonly commit: GroupCommit;
   private readonly messageTargets: MessageTargets;
-  private lastReceivedMs = 0;
-  private lastReceivedIso = '';
+  private readonly clock = new ReceiveClock();
   private readonly verifier = new CredentialVerifier();
   private readonly batcher: TelemetryBatcher;
   private running: RunningBroker | null = null;
@@ -171,6 +170,9 @@ export class DeviceHub {
         const name = device.metadata.name;
         this.twins.ensure(name);
         const before = previous.get(name);
+        if (before !== undefined && before.spec.protocol.name !== device.spec.protocol.name && this.clients.forgetMapperState(name)) {
+          this.presence.changed(name, false);
+        }
         if (before !== undefined && before.spec.credentialHash !== device.spec.credentialHash) {
           this.disconnectWhere((p) => p.kind === 'device' && p.device === name, `credential of device ${name} changed`);
         }
@@ -276,7 +278,19 @@ export class DeviceHub {
     if (this.closing) return done(new Error('the device hub is closing'));
     // Device messages are consumed by the edge; keeping them retained would replay stale reports.
     packet.retain = false;
+    const target = parseDeviceTopic(packet.topic)!; // mayPublish parsed it
+    if (target.rest === MAPPER_STATE_SUFFIX) return done(this.onMapperState(client!, target.device, packet));
     this.commit.add(() => this.onDeviceMessage(principal, packet), done);
+  }
+
+  /** A mapper says whether it reaches a device: the device's presence follows (devicePresence.ts). */
+  private onMapperState(client: Client, device: string, packet: PublishPacket): null {
+    const state = parseMapperState(this.messageTargets, device, packet.topic, payloadOf(packet));
+    const online = state === null ? null : this.clients.mapperSays(client, device, state.reachable);
+    if (online === null) return null;
+    this.logger.info({ device, clientId: client.id, reachable: online, error: state?.error }, 'device presence from its mapper');
+    this.presence.changed(device, online);
+    return null;
   }
 
   private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {
@@ -308,8 +322,7 @@ export class DeviceHub {
 
   private onClientDisconnect(client: Client): void {
     if (this.closing) return;
-    const wentOffline = this.clients.gone(client);
-    if (wentOffline !== null) this.presence.changed(wentOffline, false);
+    for (const device of this.clients.gone(client)) this.presence.changed(device, false);
   }
 
   // ---- device messages --------------------------------------------------------------------
@@ -320,23 +333,12 @@ export class DeviceHub {
     if (parsed === null || !actsFor(principal, parsed.device, this.directory)) return undefined;
     const device = this.devices.get(parsed.device);
     if (device === undefined) return undefined;
-    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     try {
-      return applyDeviceMessage(this.messageTargets, device, parsed.rest, packet.topic, payload, this.receivedAt());
+      return applyDeviceMessage(this.messageTargets, device, parsed.rest, packet.topic, payloadOf(packet), this.clock.now());
     } catch (err) {
       this.logger.warn({ device: parsed.device, topic: packet.topic, err: String(err) }, 'handling a device message failed');
       return undefined;
     }
-  }
-
-  /** Now as ISO-8601, formatted once per millisecond: a batch holds hundreds of messages of the same one. */
-  private receivedAt(): string {
-    const ms = Date.now();
-    if (ms !== this.lastReceivedMs) {
-      this.lastReceivedMs = ms;
-      this.lastReceivedIso = new Date(ms).toISOString();
-    }
-    return this.lastReceivedIso;
   }
 
   // ---- desired, delta and removal ---------------------------------------------------------
@@ -344,6 +346,7 @@ export class DeviceHub {
   /** In a transaction. */
   private removeDevice(name: string): void {
     this.twins.remove(name);
+    this.clients.forgetMapperState(name);
     this.publishedDesired.delete(name);
     this.batcher.discard(name);
     this.needsSweep = true;

@@ -1,7 +1,8 @@
-import { deviceTopics, type Device, type TelemetrySample } from '../../protocol/index.js';
+import type { PublishPacket } from 'aedes';
+import { deviceTopics, type Device, type MapperDeviceState, type TelemetrySample } from '../../protocol/index.js';
 import type { TelemetryBatcher } from './telemetryBatcher.js';
 import {
-  applyReported, deltaMessage, errorMessage, parseReportedPayload, parseTelemetryPayload, twinView, type Refusal,
+  applyReported, deltaMessage, errorMessage, parseMapperStatePayload, parseReportedPayload, parseTelemetryPayload, twinView, type Refusal,
 } from './twinEngine.js';
 import type { TwinLedger } from './twinLedger.js';
 
@@ -67,5 +68,33 @@ export function applyDeviceMessage(
     }
     default:
       return undefined;
+  }
+}
+
+/** A mapper's `mapper/state` message: the state, or null once refused (counted, answered on `errors`). */
+export function parseMapperState(t: MessageTargets, device: string, topic: string, payload: Buffer): MapperDeviceState | null {
+  const state = parseMapperStatePayload(payload);
+  if (state.ok) return state.value;
+  t.refused(device, topic, state.refusal);
+  t.publish(deviceTopics(device).errors, errorMessage(state.refusal, topic, payload), 0);
+  return null;
+}
+
+export function payloadOf(packet: PublishPacket): Buffer {
+  return Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+}
+
+/** Now as ISO-8601, formatted once per millisecond: a batch holds hundreds of messages of the same one. */
+export class ReceiveClock {
+  private ms = 0;
+  private iso = '';
+
+  now(): string {
+    const ms = Date.now();
+    if (ms !== this.ms) {
+      this.ms = ms;
+      this.iso = new Date(ms).toISOString();
+    }
+    return this.iso;
   }
 }

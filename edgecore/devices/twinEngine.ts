@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import {
-  PropertyNameSchema, PropertyValueSchema, checkProperties, deviceTopics, twinDelta,
-  type Device, type DeviceModelSpec, type DeviceSpec, type PropertyValue, type ReportedTwin,
+  MapperDeviceStateSchema, PropertyNameSchema, PropertyValueSchema, checkProperties, deviceTopics, twinDelta,
+  type Device, type DeviceModelSpec, type MapperDeviceState, type DeviceSpec, type PropertyValue, type ReportedTwin,
   type TelemetrySample, type TwinView, type UpstreamEntry,
 } from '../../protocol/index.js';
 import { topicMatchesFilter } from './persistence/topicMatcher.js';
@@ -141,6 +141,14 @@ export function parseReportedPayload(payload: Buffer, model: DeviceModelSpec | u
  * Parses a `telemetry` payload, either `{"samples": [{"t"?, "values"}]}` or one
  * `{"t"?, "values"}`; a sample without `t` gets `now`.
  */
+/** A mapper's `mapper/state` message: `{"reachable": bool, "error"?: string}`. */
+export function parseMapperStatePayload(payload: Buffer): Parsed<MapperDeviceState> {
+  const json = decodeJson(payload);
+  if (!json.ok) return json;
+  const parsed = MapperDeviceStateSchema.safeParse(json.value);
+  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, refusal: refusalFromIssue(parsed.error.issues[0]!, false) };
+}
+
 export function parseTelemetryPayload(payload: Buffer, model: DeviceModelSpec | undefined, now: string): Parsed<TelemetrySample[]> {
   const json = decodeJson(payload);
   if (!json.ok) return json;

@@ -1,0 +1,41 @@
+import type { Client } from 'aedes';
+import { describe, expect, it } from 'vitest';
+import { ClientRegistry } from './clientRegistry.js';
+
+// The registry only keys on the client objects' identity; nothing of aedes' Client is called.
+const client = (id: string) => ({ id }) as unknown as Client;
+const known = () => true;
+
+describe('ClientRegistry presence', () => {
+  it('a device is online while its own connection or a mapper reaching it holds, and goes offline with the last of them', () => {
+    const registry = new ClientRegistry();
+    const own = client('meter-1');
+    const mapper = client('mapper-modbus-edge-1');
+    registry.authenticated(own, { kind: 'device', device: 'meter-1' });
+    registry.authenticated(mapper, { kind: 'mapper', username: 'modbus-mapper', protocol: 'modbus' });
+    expect(registry.ready(mapper, known)).toBeNull();
+    expect(registry.mapperSays(mapper, 'meter-1', true)).toBe(true);
+    expect(registry.mapperSays(mapper, 'meter-1', true)).toBeNull();
+    expect(registry.ready(own, known)).toBeNull(); // already online
+    expect(registry.mapperSays(mapper, 'meter-1', false)).toBeNull(); // its own connection holds
+    expect(registry.mapperSays(mapper, 'meter-1', true)).toBeNull();
+    expect(registry.gone(own)).toEqual([]);
+    expect(registry.gone(mapper)).toEqual(['meter-1']);
+    expect(registry.isOnline('meter-1')).toBe(false);
+  });
+
+  it('a mapper that is not connected (yet, or any more) has no say; a forgotten device loses its mappers\' word', () => {
+    const registry = new ClientRegistry();
+    const mapper = client('m');
+    registry.authenticated(mapper, { kind: 'mapper', username: 'm', protocol: 'modbus' });
+    expect(registry.mapperSays(mapper, 'meter-1', true)).toBeNull();
+    registry.ready(mapper, known);
+    expect(registry.mapperSays(mapper, 'meter-1', true)).toBe(true);
+    expect(registry.mapperSays(mapper, 'meter-2', true)).toBe(true);
+    expect(registry.forgetMapperState('meter-1')).toBe(true);
+    expect(registry.forgetMapperState('meter-1')).toBe(false);
+    expect(registry.onlineDevices()).toEqual(['meter-2']);
+    expect(registry.gone(mapper)).toEqual(['meter-2']);
+    expect(registry.mapperSays(mapper, 'meter-2', true)).toBeNull();
+  });
+});
