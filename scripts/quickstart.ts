@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { chmodSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 
@@ -14,10 +14,11 @@ import { createInterface } from 'node:readline';
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const DATA = join(ROOT, '.data', 'quickstart');
 const LOGS = join(DATA, 'logs');
+const BIN = join(DATA, 'bin');
 const children: { name: string; proc: ChildProcess; exited: Promise<void> }[] = [];
 
-function start(name: string, bin: string, args: string[]): Promise<Record<string, unknown>> {
-  const proc = spawn(process.execPath, [join(ROOT, 'dist', bin, 'main.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(name: string, bin: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
+  const proc = spawn(process.execPath, [join(ROOT, 'dist', bin, 'main.js'), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = createWriteStream(join(LOGS, `${name}.log`), { flags: 'a' });
   proc.stderr!.pipe(log);
   const exited = new Promise<void>((res) => proc.on('exit', () => res()));
@@ -56,6 +57,24 @@ const DEMO_APP = {
   },
 };
 
+/**
+ * A `mapper` wrapper for this checkout, put first on the edges' PATH: an app whose template
+ * says `command: mapper` (docs/examples/virtual-mapper.yaml) then runs here as it would on a
+ * node where the package is installed. (dist's files are not executable: npm sets that bit only
+ * when it installs a package's bins.)
+ */
+function writeBinWrappers(): NodeJS.ProcessEnv {
+  mkdirSync(BIN, { recursive: true });
+  const wrapper = join(BIN, 'mapper');
+  writeFileSync(wrapper, `#!/bin/sh\nexec ${shellQuote(process.execPath)} ${shellQuote(join(ROOT, 'dist', 'device-mappers', 'main.js'))} "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  return { ...process.env, PATH: [BIN, process.env.PATH ?? ''].join(delimiter) };
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", "'\\''")}'`;
+}
+
 /** The usual port if it is free, else 0 (any free port): a local mosquitto on 1883 must not break the demo. */
 function portOr(preferred: number): Promise<number> {
   return new Promise((resolve) => {
@@ -72,6 +91,7 @@ async function main(): Promise<void> {
   const url = String(cloud.url);
   const token = readFileSync(join(DATA, 'cloudcore', 'admin.token'), 'utf8').trim();
 
+  const edgeEnv = writeBinWrappers();
   const statusUrls: string[] = [];
   for (const [i, node] of ['edge-1', 'edge-2'].entries()) {
     const dataDir = join(DATA, node);
@@ -83,7 +103,7 @@ async function main(): Promise<void> {
       args.push('--join-token', String(minted.body.token));
       await call(url, token, 'PATCH', `/nodes/${node}`, { metadata: { labels: { site: 'quickstart', zone: i === 0 ? 'a' : 'b' } } });
     }
-    const edge = await start(node, 'edgecore', args);
+    const edge = await start(node, 'edgecore', args, edgeEnv);
     statusUrls.push(`${node}: ${String(edge.statusUrl)}/   (devices: ${String(edge.mqttUrl)})`);
   }
 
@@ -113,6 +133,9 @@ async function main(): Promise<void> {
     `  export EF_SERVER=${url} EF_TOKEN=${token}`,
     '  npx edgectl get nodes',
     '  npx edgectl get app demo',
+    '  npx edgectl apply -f docs/examples/devices.yaml          # two simulated devices on edge-1',
+    '  npx edgectl apply -f docs/examples/virtual-mapper.yaml   # their mapper, as an app',
+    '  npx edgectl get device lamp-1',
     '',
     'Ctrl-C stops everything.',
     '',

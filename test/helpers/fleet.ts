@@ -108,11 +108,11 @@ export class Fleet {
     return { proc, url, port: Number(new URL(url).port), token: readFileSync(join(dataDir, 'admin.token'), 'utf8').trim(), dataDir };
   }
 
-  async startEdge(opts: { node: string; cloudUrl: string; joinToken?: string; dataDir?: string; extra?: string[] }): Promise<Edge> {
+  async startEdge(opts: { node: string; cloudUrl: string; joinToken?: string; dataDir?: string; extra?: string[]; env?: NodeJS.ProcessEnv }): Promise<Edge> {
     const dataDir = opts.dataDir ?? join(this.root, opts.node);
     const args = ['--node', opts.node, '--cloud-url', opts.cloudUrl, '--data-dir', dataDir, '--status-port', '0', '--mqtt-port', '0', '--heartbeat-seconds', '1', ...(opts.extra ?? [])];
     if (opts.joinToken) args.push('--join-token', opts.joinToken);
-    const proc = runBin('edgecore', args);
+    const proc = runBin('edgecore', args, opts.env);
     this.procs.push(proc);
     const ready = await proc.waitForLog('edgecore ready');
     return { proc, node: opts.node, statusUrl: String(ready.statusUrl), dataDir };
