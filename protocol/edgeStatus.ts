@@ -54,6 +54,8 @@ export const EdgeDeviceStatusSchema = z.object({
   reported: z.record(z.string(), z.unknown()),
   desiredVersion: z.number(),
   reportedVersion: z.number(),
+  /** While offline: why its mapper last said it cannot reach it. */
+  mapperError: z.string().optional(),
 });
 
 export const EdgeHostStatusSchema = z.object({

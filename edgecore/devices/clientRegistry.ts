@@ -13,6 +13,8 @@ export class ClientRegistry {
   private readonly perDevice = new Map<string, number>();
   /** Per mapper connection: the devices it says it reaches. They end with the connection. */
   private readonly mapperReaches = new Map<Client, Set<string>>();
+  /** Per device: why its mapper last said it cannot reach it (until a mapper reaches it again). */
+  private readonly mapperErrors = new Map<string, string>();
 
   /** Records who a client authenticated as (before its CONNACK). */
   authenticated(client: Client, principal: Principal): void {
@@ -50,8 +52,10 @@ export class ClientRegistry {
    * A live mapper connection says whether it reaches `device`; returns the device's new
    * online state when that changed, else null.
    */
-  mapperSays(client: Client, device: string, reachable: boolean): boolean | null {
+  mapperSays(client: Client, device: string, reachable: boolean, error?: string): boolean | null {
     if (!this.live.has(client)) return null;
+    if (reachable) this.mapperErrors.delete(device);
+    else if (error !== undefined) this.mapperErrors.set(device, error);
     let reaches = this.mapperReaches.get(client);
     if (reachable === (reaches?.has(device) ?? false)) return null;
     if (reachable) {
@@ -65,6 +69,7 @@ export class ClientRegistry {
 
   /** The device left the node (or changed protocol, so its mapper no longer serves it): mappers' word on it ends. */
   forgetMapperState(device: string): boolean {
+    this.mapperErrors.delete(device);
     let wentOffline = false;
     for (const reaches of this.mapperReaches.values()) {
       if (reaches.delete(device) && this.down(device)) wentOffline = true;
@@ -82,6 +87,11 @@ export class ClientRegistry {
     return this.perDevice.has(device);
   }
 
+  /** Why the device's mapper last said it cannot reach it; undefined once one reaches it. */
+  mapperError(device: string): string | undefined {
+    return this.mapperErrors.get(device);
+  }
+
   /** Devices online now. */
   onlineDevices(): string[] {
     return [...this.perDevice.keys()];
@@ -91,6 +101,7 @@ export class ClientRegistry {
     this.live.clear();
     this.perDevice.clear();
     this.mapperReaches.clear();
+    this.mapperErrors.clear();
   }
 
   /** One more reason for the device to be online; true when it is the first. */

@@ -197,9 +197,10 @@ export class DeviceHub {
     const devices = [...this.devices.values()].map((device) => {
       const name = device.metadata.name;
       const twin = this.twins.get(name) ?? emptyTwin();
+      const mapperError = twin.online ? undefined : this.clients.mapperError(name);
       return {
         name, online: twin.online, lastSeen: twin.lastSeen, reported: { ...twin.reported },
-        desiredVersion: device.spec.desiredVersion, reportedVersion: twin.version,
+        desiredVersion: device.spec.desiredVersion, reportedVersion: twin.version, ...(mapperError !== undefined ? { mapperError } : {}),
       };
     }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return { clients: this.running?.broker.connectedClients ?? 0, devices, messages: { ...this.counters }, commits: this.commit.stats(),
@@ -286,7 +287,7 @@ export class DeviceHub {
   /** A mapper says whether it reaches a device: the device's presence follows (devicePresence.ts). */
   private onMapperState(client: Client, device: string, packet: PublishPacket): null {
     const state = parseMapperState(this.messageTargets, device, packet.topic, payloadOf(packet));
-    const online = state === null ? null : this.clients.mapperSays(client, device, state.reachable);
+    const online = state === null ? null : this.clients.mapperSays(client, device, state.reachable, state.error);
     if (online === null) return null;
     this.logger.info({ device, clientId: client.id, reachable: online, error: state?.error }, 'device presence from its mapper');
     this.presence.changed(device, online);

@@ -50,7 +50,11 @@ export interface DeviceHubOptions {
 
 export interface DeviceHubStatus {
   clients: number;
-  devices: { name: string; online: boolean; lastSeen: string | null; reported: Record<string, unknown>; desiredVersion: number; reportedVersion: number }[];
+  devices: {
+    name: string; online: boolean; lastSeen: string | null; reported: Record<string, unknown>; desiredVersion: number; reportedVersion: number;
+    /** While offline: why its mapper last said it cannot reach it (mapper/state). */
+    mapperError?: string;
+  }[];
   messages: { received: number; refused: number; sent: number };
   commits: GroupCommitStats;
   /** Stored broker packets (retained, queued, wills) that could not be read back and were dropped, this run. */

@@ -68,6 +68,12 @@ describe('edgectl local status formatting', () => {
     expect(text).toContain('--- web\n  listening on 8000\n  GET / 200\n');
   });
 
+  it('a device offline behind its mapper says why the mapper cannot reach it', () => {
+    const meter = { name: 'meter-1', online: false, lastSeen: null, reported: {}, desiredVersion: 0, reportedVersion: 0, mapperError: 'connect: connect ECONNREFUSED 10.1.2.3:502' };
+    const text = renderLocalStatus(status({ mqtt: { ...status().mqtt!, devices: [meter] } }), now);
+    expect(text).toMatch(/meter-1\s+no: connect: connect ECONNREFUSED 10\.1\.2\.3:502\s+<never>/);
+  });
+
   it('the default URL is where edgecore listens by default', () => {
     const defaults = EdgeSettingsSchema.parse({ node: 'n', cloudUrl: 'http://127.0.0.1:1' });
     expect(DEFAULT_LOCAL_URL).toBe(`http://${defaults.statusHost}:${defaults.statusPort}`);

@@ -94,7 +94,7 @@ export const LOCAL_DEVICE_COLUMNS = ['NAME', 'ONLINE', 'LAST-SEEN', 'REPORTED'];
 
 export function localDeviceRow(d: NonNullable<EdgeStatus['mqtt']>['devices'][number], now: Date): Row {
   const values = Object.keys(d.reported).sort().map((k) => `${k}=${JSON.stringify(d.reported[k])}`).join(',');
-  return [d.name, d.online ? 'yes' : 'no', d.lastSeen ? formatAge(d.lastSeen, now) : '<never>', cut(values || NONE, 60)];
+  return [d.name, d.online ? 'yes' : d.mapperError ? cut(`no: ${d.mapperError}`, 60) : 'no', d.lastSeen ? formatAge(d.lastSeen, now) : '<never>', cut(values || NONE, 60)];
 }
 
 /** The whole terminal view: summary, workloads, devices, then each workload's recent log lines. */

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { connectAsync, type MqttClient } from 'mqtt';
@@ -167,6 +167,27 @@ describe.skipIf(!HAVE_CHROMIUM)('edge status page in a browser', () => {
     expect(await notice.textContent()).toBe('1 stored broker message could not be read back and was dropped since edgecore started (the log names them).');
     expect(edge.proc.exitCode).toBeUndefined();
     await page.screenshot({ path: join(SHOTS, 'edge-page-unreadable.png'), fullPage: true });
+    expect(browserErrors).toEqual([]);
+  });
+
+  it('a device behind a mapper shows why the mapper cannot reach it, and online once it can', async () => {
+    await retry!.endAsync();
+    retry = undefined;
+    const state = page.locator('tr[data-device="tank-1"] td.state');
+    await state.filter({ hasText: /^offline$/ }).waitFor({ timeout: 15_000 });
+    // The node's mapper credential for the device's protocol, as a mapper workload would read it.
+    const password = readFileSync(join(edge.dataDir, 'mappers', 'virtual.password'), 'utf8').trim();
+    const mapper = await connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { username: 'mapper-virtual', password, clientId: 'mapper-virtual-edge-page', protocolVersion: 4, reconnectPeriod: 0 });
+    try {
+      await mapper.publishAsync('ef/devices/tank-1/mapper/state', JSON.stringify({ reachable: false, error: 'connect: connect ECONNREFUSED 10.1.2.3:502' }), { qos: 1 });
+      await state.filter({ hasText: 'offline: connect: connect ECONNREFUSED 10.1.2.3:502' }).waitFor({ timeout: 15_000 });
+      await page.screenshot({ path: join(SHOTS, 'edge-page-mapper-error.png'), fullPage: true });
+      await mapper.publishAsync('ef/devices/tank-1/mapper/state', JSON.stringify({ reachable: true }), { qos: 1 });
+      await state.filter({ hasText: /^online$/ }).waitFor({ timeout: 15_000 });
+    } finally {
+      await mapper.endAsync();
+    }
+    await state.filter({ hasText: /^offline$/ }).waitFor({ timeout: 15_000 });
     expect(browserErrors).toEqual([]);
   });
 });

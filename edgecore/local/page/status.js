@@ -45,6 +45,10 @@
     return duration(secs) + ' ago';
   }
 
+  function cut(text, max) {
+    return text.length > max ? text.slice(0, max - 1) + '…' : text;
+  }
+
   function cell(row, text, className) {
     const td = document.createElement('td');
     td.textContent = text;
@@ -148,7 +152,8 @@
     for (const d of devices) {
       const row = namedRow(body, d.name);
       row.dataset.device = d.name;
-      cell(row, d.online ? 'online' : 'offline', 'state ' + (d.online ? 'ok' : 'bad'));
+      // A device behind a mapper: why the mapper cannot reach it is what an engineer on site needs.
+      cell(row, d.online ? 'online' : d.mapperError ? 'offline: ' + cut(d.mapperError, 120) : 'offline', 'state ' + (d.online ? 'ok' : 'bad'));
       cell(row, d.lastSeen ? ago(d.lastSeen) : 'never');
       const values = Object.keys(d.reported).sort().map((k) => k + ' = ' + JSON.stringify(d.reported[k]));
       cell(row, values.length ? values.join(', ') : '—', 'values');
