@@ -61,9 +61,12 @@ const NAV = [['#/', 'Fleet', 'fleet'], ['#/apps', 'Apps', 'apps'], ['#/devices',
 function Page({ route }) {
   const [section, name] = route.parts;
   if (!section) return html`<${FleetPage} params=${route.params} />`;
-  if (section === 'nodes' && name) return html`<${NodePage} name=${name} />`;
-  if (section === 'apps') return name ? html`<${AppPage} name=${name} />` : html`<${AppsPage} />`;
-  if (section === 'devices') return name ? html`<${DevicePage} name=${name} />` : html`<${DevicesPage} />`;
+  // Keyed by name: going from one node, app or device to another starts a fresh page. Reused,
+  // it kept the last one's typed form values and results, which the next submit would send
+  // to the new object.
+  if (section === 'nodes' && name) return html`<${NodePage} key=${name} name=${name} />`;
+  if (section === 'apps') return name ? html`<${AppPage} key=${name} name=${name} />` : html`<${AppsPage} />`;
+  if (section === 'devices') return name ? html`<${DevicePage} key=${name} name=${name} />` : html`<${DevicesPage} />`;
   return html`<h1 tabindex="-1">Not found</h1><p>No page at <code>${location.hash}</code>. <a href="#/">Back to the fleet</a>.</p>`;
 }
 
