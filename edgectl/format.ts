@@ -225,7 +225,8 @@ export function deviceRow(d: Device): Row {
 
 function formatOnline(d: Device): string {
   if (!d.status) return '<unknown>';
-  return d.status.online ? 'yes' : 'no';
+  if (d.status.online) return 'yes';
+  return d.status.offlineReason !== undefined ? `no (${d.status.offlineReason})` : 'no';
 }
 
 export function deviceFields(d: Device, now: Date): Array<[string, string]> {

@@ -80,6 +80,8 @@ export const DeviceStatusSchema = z.strictObject({
   lastSeen: z.string().nullable(),
   /** Device object generation the edge held when reporting. */
   observedGeneration: z.number().int().nonnegative().optional(),
+  /** Offline, behind a mapper: why the mapper cannot reach it (its last `mapper/state` error). */
+  offlineReason: z.string().optional(),
 });
 
 export const DeviceSchema = z.strictObject({

@@ -39,6 +39,8 @@ export const UpstreamEntrySchema = z.discriminatedUnion('kind', [
     body: z.strictObject({
       device: NameSchema, twin: ReportedTwinSchema, online: z.boolean(), lastSeen: z.string().nullable(),
       observedGeneration: z.number().int().nonnegative(),
+      /** Offline, behind a mapper: why the mapper cannot reach it. */
+      offlineReason: z.string().max(1024).optional(),
     }),
   }),
   /** Telemetry samples of one device, oldest first (a bounded spool on the edge). */

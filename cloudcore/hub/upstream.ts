@@ -58,7 +58,10 @@ async function applyReportedTwin(store: Store, node: string, body: TwinReport): 
   await readModifyWrite(store, 'Device', body.device, (current) => {
     if (current.spec.nodeName !== node) return undefined; // another node's device: never theirs to write
     const twin = mergeReported(current.status?.twin, body.twin);
-    const status = { twin, online: body.online, lastSeen: body.lastSeen, observedGeneration: body.observedGeneration };
+    const status = {
+      twin, online: body.online, lastSeen: body.lastSeen, observedGeneration: body.observedGeneration,
+      ...(body.offlineReason !== undefined ? { offlineReason: body.offlineReason } : {}),
+    };
     if (current.status && JSON.stringify(current.status) === JSON.stringify(status)) return undefined;
     return { ...current, status };
   }, UPSTREAM_WRITE_ATTEMPTS);

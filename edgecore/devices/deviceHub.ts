@@ -90,8 +90,10 @@ export class DeviceHub {
       warn: (obj, msg) => this.logger.warn(obj, msg),
     });
     ({ persistence: this.persistence, twins: this.twins, commit: this.commit } = this.storage);
+    this.twins.offlineReason = (name) => this.clients.mapperError(name);
     this.presence = new DevicePresence({
       commit: this.commit, twins: this.twins, clients: this.clients, publisher: this.publisher, devices: () => this.devices,
+      info: (obj, msg) => this.logger.info(obj, msg),
     });
     if (this.twins.corrupt.length > 0) this.logger.warn({ devices: this.twins.corrupt }, 'device twin rows do not parse; starting those twins empty');
     this.messageTargets = {
@@ -284,13 +286,10 @@ export class DeviceHub {
     this.commit.add(() => this.onDeviceMessage(principal, packet), done);
   }
 
-  /** A mapper says whether it reaches a device: the device's presence follows (devicePresence.ts). */
+  /** A mapper says whether it reaches a device (devicePresence.ts); acked at once: the word lives only as long as its connection. */
   private onMapperState(client: Client, device: string, packet: PublishPacket): null {
     const state = parseMapperState(this.messageTargets, device, packet.topic, payloadOf(packet));
-    const online = state === null ? null : this.clients.mapperSays(client, device, state.reachable, state.error);
-    if (online === null) return null;
-    this.logger.info({ device, clientId: client.id, reachable: online, error: state?.error }, 'device presence from its mapper');
-    this.presence.changed(device, online);
+    if (state !== null) this.presence.fromMapper(client, device, state);
     return null;
   }
 

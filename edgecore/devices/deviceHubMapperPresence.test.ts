@@ -57,8 +57,14 @@ describe('DeviceHub presence from mappers', () => {
     await mapper.client.publishAsync(meter1.mapperState, JSON.stringify({ reachable: true }), { qos: 1 });
     await mapper.client.publishAsync(meter1.mapperState, JSON.stringify({ reachable: false, error: 'connect ECONNREFUSED 127.0.0.1:502' }), { qos: 1 });
     await waitFor(() => !online('meter-1'), 'meter-1 offline');
-    // Why, for the status page and `edgectl local status`, while it stays offline.
+    // Why, for the status page and `edgectl local status`, while it stays offline, and upstream for the cloud.
     expect(hub.statusSnapshot().devices.find((d) => d.name === 'meter-1')!.mapperError).toBe('connect ECONNREFUSED 127.0.0.1:502');
+    await waitFor(() => kit.twinReports('meter-1').at(-1)?.offlineReason === 'connect ECONNREFUSED 127.0.0.1:502', 'offline reason upstream');
+
+    // A device the mapper never reached: no presence change, but its reason goes upstream all the same.
+    await mapper.client.publishAsync(meter2.mapperState, JSON.stringify({ reachable: false, error: 'timeout after 2000 ms' }), { qos: 1 });
+    await waitFor(() => kit.twinReports('meter-2').at(-1)?.offlineReason === 'timeout after 2000 ms', 'meter-2 reason upstream');
+    expect(online('meter-2')).toBe(false);
     await waitFor(() => statuses(watcher.received, meter1.status).at(-1) === false, 'retained status offline');
     expect(statuses(watcher.received, meter1.status).filter((s) => s)).toHaveLength(1);
 
@@ -67,6 +73,8 @@ describe('DeviceHub presence from mappers', () => {
     await mapper.client.publishAsync(meter2.mapperState, JSON.stringify({ reachable: true }), { qos: 1 });
     await waitFor(() => online('meter-1') && online('meter-2'), 'both online');
     expect(hub.statusSnapshot().devices.find((d) => d.name === 'meter-1')!.mapperError).toBeUndefined();
+    await waitFor(() => kit.twinReports('meter-1').at(-1)?.online === true, 'online upstream again');
+    expect(kit.twinReports('meter-1').at(-1)).not.toHaveProperty('offlineReason');
     await mapper.client.endAsync();
     await waitFor(() => !online('meter-1') && !online('meter-2'), 'both offline with the mapper gone');
     await waitFor(() => kit.twinReports('meter-2').at(-1)?.online === false, 'offline upstream');

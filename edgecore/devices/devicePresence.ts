@@ -1,4 +1,5 @@
-import { deviceTopics, type Device } from '../../protocol/index.js';
+import type { Client } from 'aedes';
+import { deviceTopics, type Device, type MapperDeviceState } from '../../protocol/index.js';
 import type { ClientRegistry } from './clientRegistry.js';
 import type { GroupCommit } from './groupCommit.js';
 import type { HubPublisher } from './hubPublisher.js';
@@ -15,6 +16,7 @@ export interface DevicePresenceDeps {
   clients: ClientRegistry;
   publisher: HubPublisher;
   devices: () => ReadonlyMap<string, Device>;
+  info: (obj: object, msg: string) => void;
 }
 
 /**
@@ -34,6 +36,23 @@ export class DevicePresence {
   /** The device's first connection came up, or its last one went away. */
   changed(name: string, online: boolean): void {
     this.deps.commit.add(() => this.mark(name, online), (err) => this.onCommitted(name, err));
+  }
+
+  /** A mapper says whether it reaches the device (`mapper/state`): presence and offline reason follow. */
+  fromMapper(client: Client, name: string, state: MapperDeviceState): void {
+    const { clients } = this.deps;
+    const reasonBefore = clients.mapperError(name);
+    const online = clients.mapperSays(client, name, state.reachable, state.error);
+    const reasonChanged = reasonBefore !== clients.mapperError(name);
+    if (online === null && !reasonChanged) return;
+    this.deps.info({ device: name, clientId: client.id, reachable: state.reachable, error: state.error }, 'device state from its mapper');
+    if (online !== null) this.changed(name, online);
+    // Offline before and after, with a new reason (never reached since the mapper started, say):
+    // the twin goes upstream again to carry it.
+    else this.deps.commit.add(() => {
+      const device = this.deps.devices().get(name);
+      if (device !== undefined && this.deps.twins.get(name)?.online === false) this.deps.twins.report(device);
+    });
   }
 
   /** In a transaction: records the device on- or offline; returns the status publish for after the commit. */

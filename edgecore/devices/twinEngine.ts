@@ -271,7 +271,7 @@ export function reportedTwin(twin: DeviceTwinState): ReportedTwin {
 }
 
 /** The outbox entry carrying the whole reported section (the outbox keeps only the newest per device). */
-export function twinReportedEntry(device: Device, twin: DeviceTwinState): TwinReportedEntry {
+export function twinReportedEntry(device: Device, twin: DeviceTwinState, offlineReason?: string): TwinReportedEntry {
   const name = device.metadata.name;
   return {
     kind: 'twinReported',
@@ -282,6 +282,7 @@ export function twinReportedEntry(device: Device, twin: DeviceTwinState): TwinRe
       online: twin.online,
       lastSeen: twin.lastSeen,
       observedGeneration: device.metadata.generation ?? 0,
+      ...(!twin.online && offlineReason !== undefined ? { offlineReason } : {}),
     },
   };
 }

@@ -45,6 +45,9 @@ export class TwinLedger {
   private readonly now: () => number;
 
   /** Loads the stored twins; `corrupt` lists rows that did not parse (those start empty). */
+  /** Why an offline device cannot be reached, as its mapper last said (kept in memory by the hub, not in the row). */
+  offlineReason: (device: string) => string | undefined = () => undefined;
+
   constructor(private readonly store: TwinStore, opts: TwinLedgerOptions) {
     this.reportRefreshMs = opts.reportRefreshMs;
     this.upstreamIntervalMs = opts.upstreamIntervalMs ?? 0;
@@ -188,7 +191,7 @@ export class TwinLedger {
     for (const name of this.dueUpstream) {
       const device = devices.get(name);
       const twin = this.twins.get(name);
-      if (device !== undefined && twin !== undefined) emit(twinReportedEntry(device, twin));
+      if (device !== undefined && twin !== undefined) emit(twinReportedEntry(device, twin, this.offlineReason(name)));
     }
     // Kept until the next transaction's end: a failed COMMIT loses these entries (rollback()).
     [this.emitted, this.dueUpstream] = [this.dueUpstream, this.emitted];

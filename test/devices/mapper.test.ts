@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Device } from '../../protocol/index.js';
 import { api, Fleet, runBin, type Cloud, type Edge, type Proc } from '../helpers/fleet.js';
 import { createLamp, lampTwin, switchLamp } from '../helpers/virtualLamp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -43,5 +44,23 @@ describe('mapper binary with edgecore and cloudcore', () => {
   it('applies a desired value from the cloud and reports it back', async () => {
     await switchLamp(cloud, true);
     await switchLamp(cloud, false);
+  });
+
+  it('a device the mapper reaches shows online in the cloud; one it cannot reach shows offline with the reason', async () => {
+    await waitFor('lamp online', async () => (await api(cloud).call<Device>('GET', '/devices/lamp')).body.status?.online === true, 30_000);
+    expect((await api(cloud).call('POST', '/devices', { metadata: { name: 'dead-lamp' }, spec: {
+      model: 'virtual-switch', nodeName: 'edge-1', protocol: { name: 'virtual', config: { kind: 'switch', unreachable: true } },
+      properties: [{ name: 'on', collectCycleMs: 200, reportCycleMs: 200 }],
+    } })).status).toBe(201);
+    const dead = await waitFor('dead-lamp offline with a reason', async () => {
+      const status = (await api(cloud).call<Device>('GET', '/devices/dead-lamp')).body.status;
+      return status?.offlineReason !== undefined ? status : undefined;
+    }, 30_000);
+    expect(dead.online).toBe(false);
+    expect(dead.offlineReason).toMatch(/^connect: .*unreachable/);
+    const shown = runBin('edgectl', ['get', 'device', 'dead-lamp'], { EF_SERVER: cloud.url, EF_TOKEN: cloud.token });
+    expect(await shown.exited).toBe(0);
+    await new Promise((r) => setTimeout(r, 50)); // let readline drain
+    expect(shown.lines.map((l) => l.msg).join('\n')).toMatch(/^Online:\s+no \(connect: .*unreachable.*\)$/m);
   });
 });

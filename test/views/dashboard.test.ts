@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Browser, Page } from 'playwright-core';
@@ -166,6 +166,28 @@ describe.skipIf(!HAVE_CHROMIUM)('cloud dashboard in a real browser', () => {
     expect((await twin()).desired.target).toBe(22.5);
     await waitFor('twin table shows the pending delta', async () => (await page.locator('tr.delta[data-property="target"]').count()) === 1);
     await shot('device');
+  });
+
+  it('shows why a device behind a mapper is offline, as its mapper told the edge', async () => {
+    expect((await api(cloud).call('POST', '/devices', { metadata: { name: 'meter-9' }, spec: { model: 'thermostat', nodeName: 'edge-2', protocol: { name: 'virtual' } } })).status).toBe(201);
+    const edge2 = edges[1]!;
+    const passwordFile = join(edge2.dataDir, 'mappers', 'virtual.password');
+    await waitFor('the mapper credential on edge-2', () => existsSync(passwordFile));
+    const mqttUrl = String(edge2.proc.lines.find((l) => l.msg === 'edgecore ready')!.mqttUrl);
+    const mapper = await mqtt.connectAsync(mqttUrl, { username: 'mapper-virtual', password: readFileSync(passwordFile, 'utf8').trim(), clientId: 'mapper-virtual-edge-2', protocolVersion: 4, reconnectPeriod: 0 });
+    try {
+      await waitFor('meter-9 on edge-2', async () => ((await fleet.edgeStatus(edge2)) as unknown as { mqtt: { devices: { name: string }[] } }).mqtt.devices.some((d) => d.name === 'meter-9'));
+      await mapper.publishAsync('ef/devices/meter-9/mapper/state', JSON.stringify({ reachable: false, error: 'connect: connect EHOSTUNREACH 10.0.0.7:502' }), { qos: 1 });
+      await page.goto(`${cloud.url}/ui/#/devices/meter-9`);
+      await page.locator('dd[data-col="online"]', { hasText: 'no (connect: connect EHOSTUNREACH 10.0.0.7:502)' }).waitFor({ timeout: 15_000 });
+      // Came from thermo-1's page, where a value was typed and saved: none of that may show here,
+      // or the next "Set desired values" would write thermo-1's input to meter-9.
+      expect(await page.getByLabel('target', { exact: true }).inputValue()).toBe('');
+      expect(await page.getByText(/Saved: desired version/).count()).toBe(0);
+      await shot('device-offline-reason');
+    } finally {
+      await mapper.endAsync();
+    }
   });
 
   it('shows bad input next to the field and stores nothing', async () => {

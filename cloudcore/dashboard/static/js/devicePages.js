@@ -26,7 +26,7 @@ export function DevicesPage() {
       <tbody>${data.items.slice(0, shown).map((d) => html`<tr key=${d.metadata.name} data-device=${d.metadata.name}>
         <th scope="row"><a href=${`#/devices/${enc(d.metadata.name)}`}>${d.metadata.name}</a></th>
         <td><a href=${`#/nodes/${enc(d.spec.nodeName)}`}>${d.spec.nodeName}</a></td><td>${d.spec.model}</td>
-        <td>${d.status?.online ? 'online' : 'offline'}</td>
+        <td title=${d.status?.online ? undefined : d.status?.offlineReason}>${d.status?.online ? 'online' : 'offline'}</td>
         <td>${Object.keys(delta(d.spec.desired, d.status?.twin?.reported)).join(', ') || html`<span class="muted">none</span>`}</td>
         <td><${Ago} iso=${d.status?.lastSeen} now=${now} /></td>
       </tr>`)}</tbody></table>${more(data.items.length, 'devices')}`) : error ? null : html`<p class="loading">Loading…</p>`}`;
@@ -152,7 +152,7 @@ export function DevicePage({ name }) {
     ${device ? html`<dl class="summary">
         <div><dt>Node</dt><dd><a href=${`#/nodes/${enc(device.spec.nodeName)}`}>${device.spec.nodeName}</a></dd></div>
         <div><dt>Model</dt><dd>${device.spec.model} (${device.spec.protocol.name})</dd></div>
-        <div><dt>Online</dt><dd data-col="online">${device.status?.online ? 'yes' : 'no'}</dd></div>
+        <div><dt>Online</dt><dd data-col="online">${device.status?.online ? 'yes' : device.status?.offlineReason ? `no (${device.status.offlineReason})` : 'no'}</dd></div>
         <div><dt>Last seen</dt><dd><${Ago} iso=${device.status?.lastSeen} now=${now} /></dd></div>
         <div><dt>Desired version</dt><dd data-col="desired-version">${device.spec.desiredVersion}</dd></div>
       </dl>
