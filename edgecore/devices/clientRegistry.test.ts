@@ -38,4 +38,23 @@ describe('ClientRegistry presence', () => {
     expect(registry.gone(mapper)).toEqual(['meter-2']);
     expect(registry.mapperSays(mapper, 'meter-2', true)).toBeNull();
   });
+
+  it('a mapper\'s reasons for unreachable devices are its own: replaced by a later word, taken back when it goes', () => {
+    const registry = new ClientRegistry();
+    const [first, second] = [client('a'), client('b')];
+    for (const c of [first, second]) {
+      registry.authenticated(c, { kind: 'mapper', username: 'm', protocol: 'modbus' });
+      registry.ready(c, known);
+    }
+    registry.mapperSays(first, 'meter-1', false, 'timeout');
+    registry.mapperSays(first, 'meter-2', false, 'ECONNREFUSED');
+    registry.mapperSays(second, 'meter-2', false, 'EHOSTUNREACH');
+    expect(registry.mapperError('meter-1')).toBe('timeout');
+    expect(registry.mapperError('meter-2')).toBe('EHOSTUNREACH');
+    expect(registry.dropMapperErrors(first)).toEqual(['meter-1']);
+    expect(registry.mapperError('meter-1')).toBeUndefined();
+    expect(registry.mapperError('meter-2')).toBe('EHOSTUNREACH');
+    registry.mapperSays(second, 'meter-2', true);
+    expect(registry.mapperError('meter-2')).toBeUndefined();
+  });
 });

@@ -13,8 +13,8 @@ export class ClientRegistry {
   private readonly perDevice = new Map<string, number>();
   /** Per mapper connection: the devices it says it reaches. They end with the connection. */
   private readonly mapperReaches = new Map<Client, Set<string>>();
-  /** Per device: why its mapper last said it cannot reach it (until a mapper reaches it again). */
-  private readonly mapperErrors = new Map<string, string>();
+  /** Per device: why a mapper last said it cannot reach it, and which connection said so. */
+  private readonly mapperErrors = new Map<string, { client: Client; error: string }>();
 
   /** Records who a client authenticated as (before its CONNACK). */
   authenticated(client: Client, principal: Principal): void {
@@ -55,7 +55,7 @@ export class ClientRegistry {
   mapperSays(client: Client, device: string, reachable: boolean, error?: string): boolean | null {
     if (!this.live.has(client)) return null;
     if (reachable) this.mapperErrors.delete(device);
-    else if (error !== undefined) this.mapperErrors.set(device, error);
+    else if (error !== undefined) this.mapperErrors.set(device, { client, error });
     let reaches = this.mapperReaches.get(client);
     if (reachable === (reaches?.has(device) ?? false)) return null;
     if (reachable) {
@@ -89,7 +89,21 @@ export class ClientRegistry {
 
   /** Why the device's mapper last said it cannot reach it; undefined once one reaches it. */
   mapperError(device: string): string | undefined {
-    return this.mapperErrors.get(device);
+    return this.mapperErrors.get(device)?.error;
+  }
+
+  /**
+   * The reasons a mapper connection gave, taken back when it goes (what it said holds only while
+   * it is there to say it); returns the devices that had one.
+   */
+  dropMapperErrors(client: Client): string[] {
+    const dropped: string[] = [];
+    for (const [device, { client: sayer }] of this.mapperErrors) {
+      if (sayer !== client) continue;
+      this.mapperErrors.delete(device);
+      dropped.push(device);
+    }
+    return dropped;
   }
 
   /** Devices online now. */

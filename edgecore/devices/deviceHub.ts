@@ -323,6 +323,7 @@ export class DeviceHub {
   private onClientDisconnect(client: Client): void {
     if (this.closing) return;
     for (const device of this.clients.gone(client)) this.presence.changed(device, false);
+    for (const device of this.clients.dropMapperErrors(client)) this.presence.reasonChanged(device);
   }
 
   // ---- device messages --------------------------------------------------------------------

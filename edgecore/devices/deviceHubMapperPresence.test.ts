@@ -78,6 +78,14 @@ describe('DeviceHub presence from mappers', () => {
     await mapper.client.endAsync();
     await waitFor(() => !online('meter-1') && !online('meter-2'), 'both offline with the mapper gone');
     await waitFor(() => kit.twinReports('meter-2').at(-1)?.online === false, 'offline upstream');
+
+    // A reason goes with the mapper that gave it: nobody says why any more.
+    const again = await kit.connectClient(url, asMapper);
+    await again.client.publishAsync(meter1.mapperState, JSON.stringify({ reachable: false, error: 'timeout' }), { qos: 1 });
+    await waitFor(() => kit.twinReports('meter-1').at(-1)?.offlineReason === 'timeout', 'reason upstream');
+    await again.client.endAsync();
+    await waitFor(() => kit.twinReports('meter-1').at(-1)?.offlineReason === undefined, 'reason taken back upstream');
+    expect(hub.statusSnapshot().devices.find((d) => d.name === 'meter-1')!.mapperError).toBeUndefined();
   });
 
   it('a bad state is answered on errors and changes nothing; a device may not speak for itself there, nor a mapper for another protocol', async () => {

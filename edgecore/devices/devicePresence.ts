@@ -47,9 +47,13 @@ export class DevicePresence {
     if (online === null && !reasonChanged) return;
     this.deps.info({ device: name, clientId: client.id, reachable: state.reachable, error: state.error }, 'device state from its mapper');
     if (online !== null) this.changed(name, online);
-    // Offline before and after, with a new reason (never reached since the mapper started, say):
-    // the twin goes upstream again to carry it.
-    else this.deps.commit.add(() => {
+    // Offline before and after, with a new reason (never reached since the mapper started, say).
+    else this.reasonChanged(name);
+  }
+
+  /** An offline device's reason changed (or went with its mapper): the twin goes upstream again to carry it. */
+  reasonChanged(name: string): void {
+    this.deps.commit.add(() => {
       const device = this.deps.devices().get(name);
       if (device !== undefined && this.deps.twins.get(name)?.online === false) this.deps.twins.report(device);
     });
