@@ -1,98 +1,90 @@
 import Database from 'better-sqlite3';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { deviceTopics } from '../../protocol/index.js';
 import { hashPassword } from './deviceCredentials.js';
-import { HubTestKit, grantedQos, makeDevice, nextMessage, retainedTopics, waitFor } from './testing/hubFixtures.js';
+import { hubTestContext, grantedQos, makeDevice, nextMessage, retainedTopics, waitFor } from './testing/hubFixtures.js';
 
 /** DeviceHub across restarts, with mappers, and when devices leave the node. */
 
-let kit: HubTestKit;
-let pumpHash: string;
-let mapperHash: string;
-
-beforeAll(async () => {
-  [pumpHash, mapperHash] = await Promise.all([hashPassword('pump-secret'), hashPassword('mapper-secret')]);
-});
-beforeEach(() => { kit = new HubTestKit(); });
-afterEach(async () => { await kit.cleanup(); });
+const ctx = hubTestContext({ pump: 'pump-secret', mapper: 'mapper-secret' });
 
 const pump = deviceTopics('pump-1');
 const asPump = { clientId: 'pump-1', username: 'pump-1', password: 'pump-secret' };
 
 describe('DeviceHub restart', () => {
   it('keeps the reported twin, the retained desired and a persistent session across close + new instance', async () => {
-    const first = await kit.startHub();
-    first.hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash, desired: { setpoint: 21 }, desiredVersion: 2 })]);
-    const session = await kit.connectClient(first.url, { ...asPump, clean: false });
+    const first = await ctx.kit.startHub();
+    first.hub.setDevices([makeDevice('pump-1', { credentialHash: ctx.hash.pump, desired: { setpoint: 21 }, desiredVersion: 2 })]);
+    const session = await ctx.kit.connectClient(first.url, { ...asPump, clean: false });
     await session.client.subscribeAsync([pump.delta, pump.desired], { qos: 1 });
     await nextMessage(session.received, pump.delta);
     await session.client.publishAsync(pump.reported, JSON.stringify({ properties: { setpoint: 18, temperature: 19.5 } }), { qos: 1 });
     await waitFor(() => first.hub.statusSnapshot().devices[0]!.reportedVersion === 1, 'report stored');
     await session.client.endAsync();
     await waitFor(() => first.hub.statusSnapshot().devices[0]!.online === false, 'device offline');
-    await kit.stopHub(first.hub);
+    await ctx.kit.stopHub(first.hub);
 
-    kit.upstream.length = 0;
-    const second = await kit.startHub();
-    second.hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash, desired: { setpoint: 21 }, desiredVersion: 2 })]);
+    ctx.kit.upstream.length = 0;
+    const second = await ctx.kit.startHub();
+    second.hub.setDevices([makeDevice('pump-1', { credentialHash: ctx.hash.pump, desired: { setpoint: 21 }, desiredVersion: 2 })]);
     const restored = second.hub.statusSnapshot().devices[0]!;
     expect(restored).toMatchObject({ reported: { setpoint: 18, temperature: 19.5 }, reportedVersion: 1, online: false });
     expect(restored.lastSeen).not.toBeNull();
     // The first sight of a device in a run reports it upstream, so the cloud learns the edge's state.
-    expect(kit.twinReports('pump-1')).toHaveLength(1);
-    expect(kit.twinReports('pump-1')[0]!.twin.reported).toEqual({ setpoint: 18, temperature: 19.5 });
+    expect(ctx.kit.twinReports('pump-1')).toHaveLength(1);
+    expect(ctx.kit.twinReports('pump-1')[0]!.twin.reported).toEqual({ setpoint: 18, temperature: 19.5 });
 
     // The persistent session comes back with its subscriptions and gets the delta without subscribing.
-    const back = await kit.connectClient(second.url, { ...asPump, clean: false });
+    const back = await ctx.kit.connectClient(second.url, { ...asPump, clean: false });
     expect((await nextMessage(back.received, pump.delta)).json).toEqual({ properties: { setpoint: 21 }, version: 2 });
     // A fresh client sees the retained desired.
-    const fresh = await kit.connectClient(second.url, { ...asPump, clientId: 'pump-1-tool' });
+    const fresh = await ctx.kit.connectClient(second.url, { ...asPump, clientId: 'pump-1-tool' });
     await fresh.client.subscribeAsync(pump.desired, { qos: 1 });
     const desired = await nextMessage(fresh.received, pump.desired);
     expect(desired).toMatchObject({ json: { properties: { setpoint: 21 }, version: 2 }, retain: true });
   });
 
   it('announces devices offline that a crashed run left online', async () => {
-    const first = await kit.startHub();
-    first.hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash })]);
-    await kit.stopHub(first.hub);
-    const db = new Database(kit.dbPath);
+    const first = await ctx.kit.startHub();
+    first.hub.setDevices([makeDevice('pump-1', { credentialHash: ctx.hash.pump })]);
+    await ctx.kit.stopHub(first.hub);
+    const db = new Database(ctx.kit.dbPath);
     db.prepare('UPDATE device_twins SET online = 1').run();
     db.close();
 
-    const second = await kit.startHub();
-    second.hub.addMapperCredential('virtual-mapper', mapperHash, 'virtual');
-    second.hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash })]);
+    const second = await ctx.kit.startHub();
+    second.hub.addMapperCredential('virtual-mapper', ctx.hash.mapper, 'virtual');
+    second.hub.setDevices([makeDevice('pump-1', { credentialHash: ctx.hash.pump })]);
     expect(second.hub.statusSnapshot().devices[0]!.online).toBe(false);
-    expect(kit.twinReports('pump-1').at(-1)!.online).toBe(false);
-    const mapper = await kit.connectClient(second.url, { clientId: 'mapper', username: 'virtual-mapper', password: 'mapper-secret' });
+    expect(ctx.kit.twinReports('pump-1').at(-1)!.online).toBe(false);
+    const mapper = await ctx.kit.connectClient(second.url, { clientId: 'mapper', username: 'virtual-mapper', password: 'mapper-secret' });
     await mapper.client.subscribeAsync(pump.status, { qos: 1 });
     expect((await nextMessage(mapper.received, pump.status)).json).toMatchObject({ online: false });
   });
 
   it('clears retained topics of a device that left the node while the edge was down', async () => {
-    const first = await kit.startHub();
+    const first = await ctx.kit.startHub();
     first.hub.setDevices([makeDevice('pump-1', { desired: { setpoint: 20 }, desiredVersion: 1 }), makeDevice('fan-1', { desired: { mode: 'low' }, desiredVersion: 1 })]);
-    await waitFor(() => retainedTopics(kit.dbPath).length === 2, 'both desired retained');
-    await kit.stopHub(first.hub);
+    await waitFor(() => retainedTopics(ctx.kit.dbPath).length === 2, 'both desired retained');
+    await ctx.kit.stopHub(first.hub);
 
-    const second = await kit.startHub();
-    expect(retainedTopics(kit.dbPath)).toHaveLength(2); // nothing is cleared before the device list is known
+    const second = await ctx.kit.startHub();
+    expect(retainedTopics(ctx.kit.dbPath)).toHaveLength(2); // nothing is cleared before the device list is known
     second.hub.setDevices([makeDevice('pump-1', { desired: { setpoint: 20 }, desiredVersion: 1 })]);
-    await waitFor(() => retainedTopics(kit.dbPath).join() === pump.desired, 'fan-1 desired cleared');
+    await waitFor(() => retainedTopics(ctx.kit.dbPath).join() === pump.desired, 'fan-1 desired cleared');
   });
 });
 
 describe('DeviceHub mappers', () => {
   it('a mapper acts for every device of its protocol and only those', async () => {
-    const { hub, url } = await kit.startHub();
-    hub.addMapperCredential('modbus-mapper', mapperHash, 'modbus');
+    const { hub, url } = await ctx.kit.startHub();
+    hub.addMapperCredential('modbus-mapper', ctx.hash.mapper, 'modbus');
     hub.setDevices([
       makeDevice('meter-1', { protocol: 'modbus', desired: { setpoint: 10 }, desiredVersion: 1 }),
       makeDevice('meter-2', { protocol: 'modbus' }),
-      makeDevice('pump-1', { credentialHash: pumpHash, desired: { setpoint: 20 }, desiredVersion: 1 }),
+      makeDevice('pump-1', { credentialHash: ctx.hash.pump, desired: { setpoint: 20 }, desiredVersion: 1 }),
     ]);
-    const { client, received } = await kit.connectClient(url, { clientId: 'modbus-mapper-1', username: 'modbus-mapper', password: 'mapper-secret' });
+    const { client, received } = await ctx.kit.connectClient(url, { clientId: 'modbus-mapper-1', username: 'modbus-mapper', password: 'mapper-secret' });
     expect(await grantedQos(client, 'ef/devices/+/twin/delta')).toBe(1);
     expect(await grantedQos(client, 'ef/devices/+/twin/desired')).toBe(1);
     expect(await grantedQos(client, pump.desired)).toBe(128);
@@ -113,59 +105,59 @@ describe('DeviceHub mappers', () => {
   });
 
   it('refuses a mapper credential that is not an scrypt hash', async () => {
-    const { hub } = await kit.startHub();
+    const { hub } = await ctx.kit.startHub();
     expect(() => hub.addMapperCredential('m', 'plaintext', 'modbus')).toThrow(/scrypt/);
   });
 });
 
 describe('DeviceHub device removal and credential changes', () => {
   it('a removed device loses its retained topics, its twin and its connection', async () => {
-    const { hub, url } = await kit.startHub();
-    hub.addMapperCredential('virtual-mapper', mapperHash, 'virtual');
+    const { hub, url } = await ctx.kit.startHub();
+    hub.addMapperCredential('virtual-mapper', ctx.hash.mapper, 'virtual');
     hub.setDevices([
-      makeDevice('pump-1', { credentialHash: pumpHash, desired: { setpoint: 21 }, desiredVersion: 1 }),
+      makeDevice('pump-1', { credentialHash: ctx.hash.pump, desired: { setpoint: 21 }, desiredVersion: 1 }),
       makeDevice('fan-1', { desired: { mode: 'low' }, desiredVersion: 1 }),
     ]);
-    const device = await kit.connectClient(url, asPump);
+    const device = await ctx.kit.connectClient(url, asPump);
     await device.client.publishAsync(pump.reported, JSON.stringify({ properties: { temperature: 20 } }), { qos: 1 });
     await waitFor(() => hub.statusSnapshot().devices.find((d) => d.name === 'pump-1')!.reportedVersion === 1, 'report');
     const closed = new Promise<void>((resolve) => device.client.once('close', () => resolve()));
 
-    expect(retainedTopics(kit.dbPath)).toEqual([deviceTopics('fan-1').desired, pump.status, pump.desired]);
+    expect(retainedTopics(ctx.kit.dbPath)).toEqual([deviceTopics('fan-1').desired, pump.status, pump.desired]);
     hub.setDevices([makeDevice('fan-1', { desired: { mode: 'low' }, desiredVersion: 1 })]);
     await closed;
-    await waitFor(() => retainedTopics(kit.dbPath).join() === deviceTopics('fan-1').desired, 'pump-1 retained topics cleared');
+    await waitFor(() => retainedTopics(ctx.kit.dbPath).join() === deviceTopics('fan-1').desired, 'pump-1 retained topics cleared');
     expect(hub.statusSnapshot().devices.map((d) => d.name)).toEqual(['fan-1']);
-    expect((await kit.connectError(url, asPump)).message).toMatch(/Bad username or password/i);
+    expect((await ctx.kit.connectError(url, asPump)).message).toMatch(/Bad username or password/i);
 
-    const mapper = await kit.connectClient(url, { clientId: 'mapper', username: 'virtual-mapper', password: 'mapper-secret' });
+    const mapper = await ctx.kit.connectClient(url, { clientId: 'mapper', username: 'virtual-mapper', password: 'mapper-secret' });
     await mapper.client.subscribeAsync('ef/devices/+/#', { qos: 1 });
     await nextMessage(mapper.received, deviceTopics('fan-1').desired);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(mapper.received.filter((m) => m.topic.startsWith('ef/devices/pump-1/'))).toEqual([]);
 
     // Added back, it starts from an empty twin.
-    hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash }), makeDevice('fan-1', { desired: { mode: 'low' }, desiredVersion: 1 })]);
+    hub.setDevices([makeDevice('pump-1', { credentialHash: ctx.hash.pump }), makeDevice('fan-1', { desired: { mode: 'low' }, desiredVersion: 1 })]);
     expect(hub.statusSnapshot().devices.find((d) => d.name === 'pump-1')).toMatchObject({ reported: {}, reportedVersion: 0 });
   });
 
   it('a device kept out of the list (its stored object unreadable) keeps its twin and retained topics until it is back', async () => {
-    const first = await kit.startHub();
+    const first = await ctx.kit.startHub();
     const fan = makeDevice('fan-1', { desired: { mode: 'low' }, desiredVersion: 1 });
-    const pumpDevice = makeDevice('pump-1', { credentialHash: pumpHash, desired: { setpoint: 21 }, desiredVersion: 1 });
+    const pumpDevice = makeDevice('pump-1', { credentialHash: ctx.hash.pump, desired: { setpoint: 21 }, desiredVersion: 1 });
     first.hub.setDevices([pumpDevice, fan]);
-    const device = await kit.connectClient(first.url, asPump);
+    const device = await ctx.kit.connectClient(first.url, asPump);
     await device.client.publishAsync(pump.reported, JSON.stringify({ properties: { temperature: 20 } }), { qos: 1 });
     await device.client.endAsync();
-    await kit.stopHub(first.hub);
+    await ctx.kit.stopHub(first.hub);
 
     // The next start cannot read pump-1's stored object: its first sync sweeps orphaned retained topics, but not pump-1's.
-    const { hub, url } = await kit.startHub();
+    const { hub, url } = await ctx.kit.startHub();
     hub.setDevices([fan], new Set(['pump-1']));
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(retainedTopics(kit.dbPath)).toEqual([deviceTopics('fan-1').desired, pump.status, pump.desired]);
+    expect(retainedTopics(ctx.kit.dbPath)).toEqual([deviceTopics('fan-1').desired, pump.status, pump.desired]);
     expect(hub.statusSnapshot().devices.map((d) => d.name)).toEqual(['fan-1']);
-    expect((await kit.connectError(url, asPump)).message).toMatch(/Bad username or password/i);
+    expect((await ctx.kit.connectError(url, asPump)).message).toMatch(/Bad username or password/i);
 
     // The resync brings it back, twin and all.
     hub.setDevices([pumpDevice, fan]);
@@ -173,14 +165,14 @@ describe('DeviceHub device removal and credential changes', () => {
   });
 
   it('a changed device credential disconnects the device and only the new password works', async () => {
-    const { hub, url } = await kit.startHub();
-    hub.setDevices([makeDevice('pump-1', { credentialHash: pumpHash })]);
-    const device = await kit.connectClient(url, asPump);
+    const { hub, url } = await ctx.kit.startHub();
+    hub.setDevices([makeDevice('pump-1', { credentialHash: ctx.hash.pump })]);
+    const device = await ctx.kit.connectClient(url, asPump);
     const closed = new Promise<void>((resolve) => device.client.once('close', () => resolve()));
     hub.setDevices([makeDevice('pump-1', { credentialHash: await hashPassword('rotated') })]);
     await closed;
-    expect((await kit.connectError(url, asPump)).message).toMatch(/Bad username or password/i);
-    await kit.connectClient(url, { ...asPump, password: 'rotated' });
+    expect((await ctx.kit.connectError(url, asPump)).message).toMatch(/Bad username or password/i);
+    await ctx.kit.connectClient(url, { ...asPump, password: 'rotated' });
     await waitFor(() => hub.statusSnapshot().devices[0]!.online, 'online with the new password');
   });
 });

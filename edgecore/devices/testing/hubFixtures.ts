@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { DeviceSchema, type Device, type DeviceModelSpec, type PropertyValue } from '../../../protocol/index.js';
+import { afterEach, beforeAll, beforeEach } from 'vitest';
+import { hashPassword } from '../deviceCredentials.js';
 import { DeviceHub, type DeviceHubOptions } from '../deviceHub.js';
 import type { DeviceUpstreamEntry, TelemetryEntry, TwinReportedEntry } from '../twinEngine.js';
 
@@ -146,4 +148,25 @@ export function retainedTopics(dbPath: string): string[] {
   } finally {
     db.close();
   }
+}
+
+/**
+ * The hooks a hub test file needs: a fresh kit for every test, cleaned up after it, and scrypt
+ * hashes of the given passwords, made once for the file (hashing is the slow part).
+ */
+export function hubTestContext<K extends string>(passwords: Record<K, string>): { readonly kit: HubTestKit; readonly hash: Readonly<Record<K, string>> } {
+  let current: HubTestKit | undefined;
+  const hash = {} as Record<K, string>;
+  beforeAll(async () => {
+    await Promise.all((Object.entries(passwords) as [K, string][]).map(async ([key, password]) => { hash[key] = await hashPassword(password); }));
+  });
+  beforeEach(() => { current = new HubTestKit(); });
+  afterEach(async () => { await current?.cleanup(); });
+  return {
+    get kit(): HubTestKit {
+      if (current === undefined) throw new Error('the hub kit exists only inside a test');
+      return current;
+    },
+    hash,
+  };
 }
