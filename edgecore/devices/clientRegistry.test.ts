@@ -39,6 +39,20 @@ describe('ClientRegistry presence', () => {
     expect(registry.mapperSays(mapper, 'meter-2', true)).toBeNull();
   });
 
+  it('what a mapper says before it is ready is held, newest per device, and handed over once', () => {
+    const registry = new ClientRegistry();
+    const mapper = client('m');
+    registry.authenticated(mapper, { kind: 'mapper', username: 'm', protocol: 'modbus' });
+    expect(registry.isLive(mapper)).toBe(false);
+    registry.holdWord(mapper, 'meter-1', { reachable: false, error: 'timeout' });
+    registry.holdWord(mapper, 'meter-1', { reachable: true });
+    registry.holdWord(mapper, 'meter-2', { reachable: false, error: 'EHOSTUNREACH' });
+    registry.ready(mapper, known);
+    expect(registry.isLive(mapper)).toBe(true);
+    expect(registry.takeHeldWords(mapper)).toEqual([['meter-1', { reachable: true }], ['meter-2', { reachable: false, error: 'EHOSTUNREACH' }]]);
+    expect(registry.takeHeldWords(mapper)).toEqual([]);
+  });
+
   it('a mapper\'s reasons for unreachable devices are its own: replaced by a later word, taken back when it goes', () => {
     const registry = new ClientRegistry();
     const [first, second] = [client('a'), client('b')];

@@ -1,4 +1,5 @@
 import type { Client } from 'aedes';
+import type { MapperDeviceState } from '../../protocol/index.js';
 import { connectedDevice, type Principal } from './deviceAcl.js';
 
 /**
@@ -13,6 +14,11 @@ export class ClientRegistry {
   private readonly perDevice = new Map<string, number>();
   /** Per mapper connection: the devices it says it reaches. They end with the connection. */
   private readonly mapperReaches = new Map<Client, Set<string>>();
+  /**
+   * What a mapper said between its CONNACK and aedes' `clientReady` (the broker reads the
+   * client's packets while it still restores a persistent session): held, applied when ready.
+   */
+  private readonly heldWords = new WeakMap<Client, Map<string, MapperDeviceState>>();
   /** Per device: why a mapper last said it cannot reach it, and which connection said so. */
   private readonly mapperErrors = new Map<string, { client: Client; error: string }>();
 
@@ -33,6 +39,24 @@ export class ClientRegistry {
     const device = connectedDevice(principal);
     if (device === null || !isDevice(device)) return null;
     return this.up(device) ? device : null;
+  }
+
+  /** True between the client's `clientReady` and its going. */
+  isLive(client: Client): boolean {
+    return this.live.has(client);
+  }
+
+  /** Keeps a not yet ready mapper's newest word per device, for takeHeldWords() once it is ready. */
+  holdWord(client: Client, device: string, state: MapperDeviceState): void {
+    let held = this.heldWords.get(client);
+    if (held === undefined) this.heldWords.set(client, held = new Map());
+    held.set(device, state);
+  }
+
+  takeHeldWords(client: Client): [string, MapperDeviceState][] {
+    const held = this.heldWords.get(client);
+    this.heldWords.delete(client);
+    return held === undefined ? [] : [...held];
   }
 
   /** A client went away; returns the devices that went offline with it (a mapper's: several). */

@@ -313,6 +313,7 @@ export class DeviceHub {
     if (this.closing) return;
     const cameOnline = this.clients.ready(client, (name) => this.devices.has(name));
     if (cameOnline !== null) this.presence.changed(cameOnline, true);
+    for (const [device, state] of this.clients.takeHeldWords(client)) this.presence.fromMapper(client, device, state);
     // A persistent session's subscriptions come back without a SUBSCRIBE: send its deltas now.
     if (!client.clean) {
       this.persistence.subscriptionsByClient({ id: client.id })

@@ -41,6 +41,7 @@ export class DevicePresence {
   /** A mapper says whether it reaches the device (`mapper/state`): presence and offline reason follow. */
   fromMapper(client: Client, name: string, state: MapperDeviceState): void {
     const { clients } = this.deps;
+    if (!clients.isLive(client)) return clients.holdWord(client, name, state);
     const reasonBefore = clients.mapperError(name);
     const online = clients.mapperSays(client, name, state.reachable, state.error);
     const reasonChanged = reasonBefore !== clients.mapperError(name);

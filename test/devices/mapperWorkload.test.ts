@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Device } from '../../protocol/index.js';
 import { api, Fleet, ROOT, type Cloud, type Edge } from '../helpers/fleet.js';
 import { createLamp, lampTwin, switchLamp } from '../helpers/virtualLamp.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
@@ -68,5 +69,8 @@ describe('a mapper run by edgecore as a workload', () => {
     await waitFor(`old mapper ${before} reaped`, () => !isAlive(before));
     expect(environOf(w.status!.pid!)).toMatchObject({ EF_MAPPER_EDGE_URL: edge.statusUrl, EF_MAPPER_MQTT: mqttUrlOf(edge) });
     await switchLamp(cloud, false);
+    // The restarted edge knew nothing of what the old mapper said; the new one tells it again,
+    // right after its CONNACK, while the broker may still be restoring its persistent session.
+    await waitFor('lamp online in the cloud again', async () => (await api(cloud).call<Device>('GET', '/devices/lamp')).body.status?.online === true, 30_000);
   });
 });
