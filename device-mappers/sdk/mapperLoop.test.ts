@@ -118,6 +118,14 @@ describe('MapperLoop with virtual devices', () => {
     expect(loop.status().devices.map((d) => d.name)).toEqual(['lamp-3']);
   });
 
+  it('refreshes the device list at once when the edge clears a device\'s retained desired (the device left the node)', async () => {
+    const { edge, loop } = await setup([thermometer('thermo-7'), lamp('lamp-7')], { refreshSeconds: 3600 });
+    await waitFor('both report', () => edge.reportsOf('thermo-7').length > 0 && edge.reportsOf('lamp-7').length > 0);
+    edge.devices.splice(0, 1);
+    await edge.publish(deviceTopics('thermo-7').desired, null, true);
+    await waitFor('thermo-7 no longer served', () => loop.status().devices.map((d) => d.name).join() === 'lamp-7');
+  });
+
   it('keeps retrying the broker with back-off until it comes up, then reports', async () => {
     const { edge, loop } = await setup([thermometer('thermo-4')], { mqtt: false });
     await waitFor('two failed mqtt attempts', () => loop.status().mqtt.consecutiveFailures >= 2);

@@ -284,7 +284,12 @@ export class MapperLoop {
       this.log.warn({ device: parsed.device, topic }, 'ignoring a message that is not JSON');
       return;
     }
-    if (body === null) return; // a cleared retained message
+    if (body === null) {
+      // The edge clears a device's retained desired when the device leaves the node: stop
+      // serving it now rather than at the next periodic refresh.
+      if (parsed.rest === 'twin/desired') void this.refreshNow();
+      return;
+    }
     if (parsed.rest === 'twin/desired') running.worker.handleTwinMessage('desired', body);
     else if (parsed.rest === 'twin/delta') running.worker.handleTwinMessage('delta', body);
     else if (parsed.rest === 'errors') this.log.warn({ device: parsed.device, edgeError: body }, 'the edge refused a message of this device');

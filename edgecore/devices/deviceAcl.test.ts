@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { actsFor, mayPublish, mayReceive, maySubscribe, mayUseClientId, principalLogFields, type Principal } from './deviceAcl.js';
+import { actsFor, isStaleMapperPublish, mayPublish, mayReceive, maySubscribe, mayUseClientId, principalLogFields, type Principal } from './deviceAcl.js';
 
 const devices = new Map([['pump-1', 'virtual'], ['fan-1', 'virtual'], ['meter-1', 'modbus']]);
 const pump: Principal = { kind: 'device', device: 'pump-1' };
@@ -24,6 +24,14 @@ describe('deviceAcl', () => {
     expect(mayPublish(pump, 'ef/devices/fan-1/twin/reported', devices)).toBe(false);
     expect(mayPublish(pump, '$SYS/broker/x', devices)).toBe(false);
     expect(mayPublish(modbusMapper, 'ef/devices/meter-1/telemetry', devices)).toBe(true);
+  });
+
+  it('a mapper publishing for a device no longer on the node is a race to ignore, not an intrusion', () => {
+    for (const rest of ['twin/reported', 'telemetry', 'mapper/state']) expect(isStaleMapperPublish(modbusMapper, `ef/devices/gone-1/${rest}`, devices), rest).toBe(true);
+    expect(isStaleMapperPublish(modbusMapper, 'ef/devices/gone-1/twin/desired', devices)).toBe(false);
+    expect(isStaleMapperPublish(modbusMapper, 'ef/devices/pump-1/twin/reported', devices)).toBe(false); // there, but not its protocol
+    expect(isStaleMapperPublish(pump, 'ef/devices/gone-1/twin/reported', devices)).toBe(false);
+    expect(isStaleMapperPublish(modbusMapper, 'other/topic', devices)).toBe(false);
   });
 
   it('only a mapper says whether it reaches a device, and only for its own devices', () => {

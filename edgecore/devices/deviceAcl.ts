@@ -57,6 +57,19 @@ export function mayPublish(principal: Principal, topic: string, devices: DeviceD
 }
 
 /**
+ * A mapper publishing for a device that is not on this node (any more): its device list is
+ * refreshed only every so often, so a device just removed is still served for a while. That
+ * is a race, not an intrusion: the message is dropped, and the mapper's connection, which
+ * serves its other devices too, is kept.
+ */
+export function isStaleMapperPublish(principal: Principal, topic: string, devices: DeviceDirectory): boolean {
+  if (principal.kind !== 'mapper') return false;
+  const parsed = parseDeviceTopic(topic);
+  return parsed !== null && !devices.has(parsed.device)
+    && (DEVICE_PUBLISH_SUFFIXES.includes(parsed.rest) || parsed.rest === MAPPER_STATE_SUFFIX);
+}
+
+/**
  * A filter must stay below `ef/devices/<id>/` for a device the principal acts for. A mapper
  * may put `+` in the device level (`ef/devices/+/twin/delta`): it then receives only its own
  * devices' messages, because mayReceive() filters every delivery.

@@ -1,7 +1,7 @@
 import type { Client, PublishPacket, Subscription } from 'aedes';
 import { MAPPER_STATE_SUFFIX, TOPIC_ROOT, deviceTopics, parseDeviceTopic, type Device } from '../../protocol/index.js';
 import { ClientRegistry } from './clientRegistry.js';
-import { actsFor, connectedDevice, mayPublish, mayReceive, maySubscribe, principalLogFields, type DeviceDirectory, type Principal } from './deviceAcl.js';
+import { actsFor, connectedDevice, isStaleMapperPublish, mayPublish, mayReceive, maySubscribe, principalLogFields, type DeviceDirectory, type Principal } from './deviceAcl.js';
 import { CredentialVerifier, parseCredentialHash } from './deviceCredentials.js';
 import type { GroupCommit } from './groupCommit.js';
 import { CONNACK_SERVER_UNAVAILABLE, authenticateClient, type AuthResult } from './hubAuth.js';
@@ -172,9 +172,7 @@ export class DeviceHub {
         const name = device.metadata.name;
         this.twins.ensure(name);
         const before = previous.get(name);
-        if (before !== undefined && before.spec.protocol.name !== device.spec.protocol.name && this.clients.forgetMapperState(name)) {
-          this.presence.changed(name, false);
-        }
+        if (before !== undefined && before.spec.protocol.name !== device.spec.protocol.name) this.presence.mapperWordEnds(name);
         if (before !== undefined && before.spec.credentialHash !== device.spec.credentialHash) {
           this.disconnectWhere((p) => p.kind === 'device' && p.device === name, `credential of device ${name} changed`);
         }
@@ -266,6 +264,10 @@ export class DeviceHub {
     this.counters.received++;
     // client is null for a will left by a previous run: its sender cannot be checked any more.
     const principal = client === null ? undefined : this.clients.principalOf(client);
+    if (principal !== undefined && isStaleMapperPublish(principal, packet.topic, this.directory)) {
+      packet.retain = false; // acked and dropped, never kept (see isStaleMapperPublish)
+      return done(null);
+    }
     if (principal === undefined || !mayPublish(principal, packet.topic, this.directory)) {
       // A will on the device's own status topic is expected and dropped quietly: the edge
       // publishes the status itself when the connection ends.
@@ -282,15 +284,12 @@ export class DeviceHub {
     // Device messages are consumed by the edge; keeping them retained would replay stale reports.
     packet.retain = false;
     const target = parseDeviceTopic(packet.topic)!; // mayPublish parsed it
-    if (target.rest === MAPPER_STATE_SUFFIX) return done(this.onMapperState(client!, target.device, packet));
+    if (target.rest === MAPPER_STATE_SUFFIX) {
+      const state = parseMapperState(this.messageTargets, target.device, packet.topic, payloadOf(packet));
+      if (state !== null) this.presence.fromMapper(client!, target.device, state);
+      return done(null); // acked at once: what a mapper says lives only as long as its connection
+    }
     this.commit.add(() => this.onDeviceMessage(principal, packet), done);
-  }
-
-  /** A mapper says whether it reaches a device (devicePresence.ts); acked at once: the word lives only as long as its connection. */
-  private onMapperState(client: Client, device: string, packet: PublishPacket): null {
-    const state = parseMapperState(this.messageTargets, device, packet.topic, payloadOf(packet));
-    if (state !== null) this.presence.fromMapper(client, device, state);
-    return null;
   }
 
   private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {

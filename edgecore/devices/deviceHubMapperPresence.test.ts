@@ -103,6 +103,21 @@ describe('DeviceHub presence from mappers', () => {
     await waitFor(() => !hub.statusSnapshot().devices.find((d) => d.name === 'pump-1')!.online, 'pump offline: its own connection ended');
   });
 
+  it('a mapper still serving a device just removed from the node keeps its connection; the messages are dropped', async () => {
+    const { hub, url } = await startHub();
+    const mapper = await ctx.kit.connectClient(url, asMapper);
+    let closed = false;
+    mapper.client.on('close', () => { closed = true; });
+    hub.setDevices([makeDevice('meter-1', { protocol: 'modbus' })]);
+    await mapper.client.publishAsync(meter2.reported, JSON.stringify({ properties: { temperature: 20 } }), { qos: 1 });
+    await mapper.client.publishAsync(meter2.mapperState, JSON.stringify({ reachable: false, error: 'the mapper stopped serving the device' }), { qos: 1 });
+    await mapper.client.publishAsync(meter1.reported, JSON.stringify({ properties: { temperature: 21 } }), { qos: 1 });
+    await waitFor(() => hub.statusSnapshot().devices[0]!.reportedVersion === 1, 'meter-1 report taken');
+    expect(closed).toBe(false);
+    expect(hub.statusSnapshot().devices.map((d) => d.name)).toEqual(['meter-1']);
+    expect(hub.statusSnapshot().messages.refused).toBe(0);
+  });
+
   it('a device that leaves the mapper\'s protocol goes offline with its word', async () => {
     const { hub, url } = await startHub();
     const mapper = await ctx.kit.connectClient(url, asMapper);

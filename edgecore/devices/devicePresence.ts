@@ -52,6 +52,13 @@ export class DevicePresence {
     else this.reasonChanged(name);
   }
 
+  /** The device left its mappers' protocol: what they said of it (reachable, or why not) no longer counts. */
+  mapperWordEnds(name: string): void {
+    const hadReason = this.deps.clients.mapperError(name) !== undefined;
+    if (this.deps.clients.forgetMapperState(name)) this.changed(name, false);
+    else if (hadReason) this.reasonChanged(name);
+  }
+
   /** An offline device's reason changed (or went with its mapper): the twin goes upstream again to carry it. */
   reasonChanged(name: string): void {
     this.deps.commit.add(() => {
