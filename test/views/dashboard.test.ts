@@ -174,7 +174,10 @@ describe.skipIf(!HAVE_CHROMIUM)('cloud dashboard in a real browser', () => {
     const passwordFile = join(edge2.dataDir, 'mappers', 'virtual.password');
     await waitFor('the mapper credential on edge-2', () => existsSync(passwordFile));
     const mqttUrl = String(edge2.proc.lines.find((l) => l.msg === 'edgecore ready')!.mqttUrl);
-    const mapper = await mqtt.connectAsync(mqttUrl, { username: 'mapper-virtual', password: readFileSync(passwordFile, 'utf8').trim(), clientId: 'mapper-virtual-edge-2', protocolVersion: 4, reconnectPeriod: 0 });
+    // The file is written before the broker has the credential's hash: retry, as a mapper does.
+    const mapper = await waitFor('the mapper login accepted', () => mqtt.connectAsync(mqttUrl, {
+      username: 'mapper-virtual', password: readFileSync(passwordFile, 'utf8').trim(), clientId: 'mapper-virtual-edge-2', protocolVersion: 4, reconnectPeriod: 0,
+    }).catch(() => undefined));
     try {
       await waitFor('meter-9 on edge-2', async () => ((await fleet.edgeStatus(edge2)) as unknown as { mqtt: { devices: { name: string }[] } }).mqtt.devices.some((d) => d.name === 'meter-9'));
       await mapper.publishAsync('ef/devices/meter-9/mapper/state', JSON.stringify({ reachable: false, error: 'connect: connect EHOSTUNREACH 10.0.0.7:502' }), { qos: 1 });
