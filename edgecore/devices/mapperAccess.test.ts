@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MapperAccess } from './mapperAccess.js';
@@ -29,5 +29,19 @@ describe('MapperAccess', () => {
     const { client } = await kit.connectClient(url, { clientId: 'mapper-modbus-edge-1', username: 'mapper-modbus', password });
     expect(client.connected).toBe(true);
     expect(access.authorized('modbus', `Bearer ${password}`)).toBe(true);
+  });
+
+  it('writes a new password file only once the broker knows the password', async () => {
+    const { hub, url } = await kit.startHub();
+    const access = new MapperAccess(join(kit.dir, 'mappers'), hub);
+    const file = access.passwordFile('opcua');
+    const registered = access.ensureProtocol('opcua');
+    // Hashing takes tens of milliseconds: a file written first would be seen here before the broker has it.
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => { if (existsSync(file)) { clearInterval(poll); resolve(); } }, 1);
+    });
+    const { client } = await kit.connectClient(url, { clientId: 'mapper-opcua-edge-1', username: 'mapper-opcua', password: readFileSync(file, 'utf8').trim() });
+    expect(client.connected).toBe(true);
+    expect(await registered).toBe(file);
   });
 });

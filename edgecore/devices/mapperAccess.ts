@@ -54,10 +54,13 @@ export class MapperAccess {
 
   private async register(protocol: string): Promise<string> {
     const file = this.passwordFile(protocol);
-    if (!existsSync(file)) writeFileSync(file, randomBytes(24).toString('base64url') + '\n', { mode: 0o600 });
-    const password = readFileSync(file, 'utf8').trim();
+    const existing = existsSync(file);
+    const password = existing ? readFileSync(file, 'utf8').trim() : randomBytes(24).toString('base64url');
     this.passwords.set(protocol, password);
     this.broker.addMapperCredential(`mapper-${protocol}`, await hashPassword(password), protocol);
+    // A new file appears only once the broker knows its password: a mapper that waits for the
+    // file (or is started when it exists) is never refused for coming too early.
+    if (!existing) writeFileSync(file, password + '\n', { mode: 0o600 });
     return file;
   }
 

@@ -174,7 +174,7 @@ describe.skipIf(!HAVE_CHROMIUM)('cloud dashboard in a real browser', () => {
     const passwordFile = join(edge2.dataDir, 'mappers', 'virtual.password');
     await waitFor('the mapper credential on edge-2', () => existsSync(passwordFile));
     const mqttUrl = String(edge2.proc.lines.find((l) => l.msg === 'edgecore ready')!.mqttUrl);
-    // The file is written before the broker has the credential's hash: retry, as a mapper does.
+    // Retried as a mapper retries a refused login (the file appears once the broker has the password).
     const mapper = await waitFor('the mapper login accepted', () => mqtt.connectAsync(mqttUrl, {
       username: 'mapper-virtual', password: readFileSync(passwordFile, 'utf8').trim(), clientId: 'mapper-virtual-edge-2', protocolVersion: 4, reconnectPeriod: 0,
     }).catch(() => undefined));
