@@ -50,10 +50,13 @@ export function principalLogFields(principal: Principal | undefined): { device: 
 
 export function mayPublish(principal: Principal, topic: string, devices: DeviceDirectory): boolean {
   const parsed = parseDeviceTopic(topic);
-  if (parsed === null) return false;
+  return parsed !== null && publishesTo(principal, parsed.rest) && actsFor(principal, parsed.device, devices);
+}
+
+/** Whether the principal may publish on `ef/devices/<id>/<rest>` of a device it acts for. */
+function publishesTo(principal: Principal, rest: string): boolean {
   // Only a mapper says whether it reaches a device; a device is online by connecting itself.
-  const allowed = DEVICE_PUBLISH_SUFFIXES.includes(parsed.rest) || (parsed.rest === MAPPER_STATE_SUFFIX && principal.kind === 'mapper');
-  return allowed && actsFor(principal, parsed.device, devices);
+  return DEVICE_PUBLISH_SUFFIXES.includes(rest) || (rest === MAPPER_STATE_SUFFIX && principal.kind === 'mapper');
 }
 
 /**
@@ -65,8 +68,7 @@ export function mayPublish(principal: Principal, topic: string, devices: DeviceD
 export function isStaleMapperPublish(principal: Principal, topic: string, devices: DeviceDirectory): boolean {
   if (principal.kind !== 'mapper') return false;
   const parsed = parseDeviceTopic(topic);
-  return parsed !== null && !devices.has(parsed.device)
-    && (DEVICE_PUBLISH_SUFFIXES.includes(parsed.rest) || parsed.rest === MAPPER_STATE_SUFFIX);
+  return parsed !== null && !devices.has(parsed.device) && publishesTo(principal, parsed.rest);
 }
 
 /**

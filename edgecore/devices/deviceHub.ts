@@ -264,11 +264,11 @@ export class DeviceHub {
     this.counters.received++;
     // client is null for a will left by a previous run: its sender cannot be checked any more.
     const principal = client === null ? undefined : this.clients.principalOf(client);
-    if (principal !== undefined && isStaleMapperPublish(principal, packet.topic, this.directory)) {
-      packet.retain = false; // acked and dropped, never kept (see isStaleMapperPublish)
-      return done(null);
-    }
     if (principal === undefined || !mayPublish(principal, packet.topic, this.directory)) {
+      if (principal !== undefined && isStaleMapperPublish(principal, packet.topic, this.directory)) {
+        packet.retain = false; // acked and dropped, never kept (see isStaleMapperPublish)
+        return done(null);
+      }
       // A will on the device's own status topic is expected and dropped quietly: the edge
       // publishes the status itself when the connection ends.
       const target = parseDeviceTopic(packet.topic)?.device;
@@ -289,7 +289,7 @@ export class DeviceHub {
       if (state !== null) this.presence.fromMapper(client!, target.device, state);
       return done(null); // acked at once: what a mapper says lives only as long as its connection
     }
-    this.commit.add(() => this.onDeviceMessage(principal, packet), done);
+    this.commit.add(() => this.onDeviceMessage(principal, target, packet), done);
   }
 
   private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {
@@ -328,10 +328,12 @@ export class DeviceHub {
 
   // ---- device messages --------------------------------------------------------------------
 
-  /** In a batch: applies one device message; returns the publishes to make once it is committed. */
-  private onDeviceMessage(principal: Principal, packet: PublishPacket): (() => void) | undefined {
-    const parsed = parseDeviceTopic(packet.topic);
-    if (parsed === null || !actsFor(principal, parsed.device, this.directory)) return undefined;
+  /**
+   * In a batch: applies one device message; returns the publishes to make once it is committed.
+   * The device list may have changed since the publish was allowed: the sender is checked again.
+   */
+  private onDeviceMessage(principal: Principal, parsed: { device: string; rest: string }, packet: PublishPacket): (() => void) | undefined {
+    if (!actsFor(principal, parsed.device, this.directory)) return undefined;
     const device = this.devices.get(parsed.device);
     if (device === undefined) return undefined;
     try {

@@ -8,7 +8,6 @@ export interface TelemetryBatchOptions {
   maxDelayMs: number;
 }
 
-
 /**
  * Collects telemetry per device and hands it on in batches: one outbox entry per batch
  * instead of one per MQTT message. A batch goes out when it is full or when its first sample

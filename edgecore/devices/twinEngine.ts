@@ -137,10 +137,6 @@ export function parseReportedPayload(payload: Buffer, model: DeviceModelSpec | u
   return { ok: true, value: parsed.data.properties };
 }
 
-/**
- * Parses a `telemetry` payload, either `{"samples": [{"t"?, "values"}]}` or one
- * `{"t"?, "values"}`; a sample without `t` gets `now`.
- */
 /** A mapper's `mapper/state` message: `{"reachable": bool, "error"?: string}`. */
 export function parseMapperStatePayload(payload: Buffer): Parsed<MapperDeviceState> {
   const json = decodeJson(payload);
@@ -149,6 +145,10 @@ export function parseMapperStatePayload(payload: Buffer): Parsed<MapperDeviceSta
   return parsed.success ? { ok: true, value: parsed.data } : { ok: false, refusal: refusalFromIssue(parsed.error.issues[0]!, false) };
 }
 
+/**
+ * Parses a `telemetry` payload, either `{"samples": [{"t"?, "values"}]}` or one
+ * `{"t"?, "values"}`; a sample without `t` gets `now`.
+ */
 export function parseTelemetryPayload(payload: Buffer, model: DeviceModelSpec | undefined, now: string): Parsed<TelemetrySample[]> {
   const json = decodeJson(payload);
   if (!json.ok) return json;

@@ -44,10 +44,10 @@ export class TwinLedger {
   private readonly scheduleRelease: (delayMs: number) => void;
   private readonly now: () => number;
 
-  /** Loads the stored twins; `corrupt` lists rows that did not parse (those start empty). */
   /** Why an offline device cannot be reached, as its mapper last said (kept in memory by the hub, not in the row). */
   offlineReason: (device: string) => string | undefined = () => undefined;
 
+  /** Loads the stored twins; `corrupt` lists rows that did not parse (those start empty). */
   constructor(private readonly store: TwinStore, opts: TwinLedgerOptions) {
     this.reportRefreshMs = opts.reportRefreshMs;
     this.upstreamIntervalMs = opts.upstreamIntervalMs ?? 0;
