@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { delimiter, join, resolve } from 'node:path';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { mapperOnPath } from './mapperOnPath.js';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 
@@ -57,24 +58,6 @@ const DEMO_APP = {
   },
 };
 
-/**
- * A `mapper` wrapper for this checkout, put first on the edges' PATH: an app whose template
- * says `command: mapper` (docs/examples/virtual-mapper.yaml) then runs here as it would on a
- * node where the package is installed. (dist's files are not executable: npm sets that bit only
- * when it installs a package's bins.)
- */
-function writeBinWrappers(): NodeJS.ProcessEnv {
-  mkdirSync(BIN, { recursive: true });
-  const wrapper = join(BIN, 'mapper');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ${shellQuote(process.execPath)} ${shellQuote(join(ROOT, 'dist', 'device-mappers', 'main.js'))} "$@"\n`);
-  chmodSync(wrapper, 0o755);
-  return { ...process.env, PATH: [BIN, process.env.PATH ?? ''].join(delimiter) };
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replaceAll("'", "'\\''")}'`;
-}
-
 /** The usual port if it is free, else 0 (any free port): a local mosquitto on 1883 must not break the demo. */
 function portOr(preferred: number): Promise<number> {
   return new Promise((resolve) => {
@@ -91,7 +74,7 @@ async function main(): Promise<void> {
   const url = String(cloud.url);
   const token = readFileSync(join(DATA, 'cloudcore', 'admin.token'), 'utf8').trim();
 
-  const edgeEnv = writeBinWrappers();
+  const edgeEnv = mapperOnPath(BIN, ROOT);
   const statusUrls: string[] = [];
   for (const [i, node] of ['edge-1', 'edge-2'].entries()) {
     const dataDir = join(DATA, node);

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, Fleet, runBin, type Cloud } from '../helpers/fleet.js';
+import { api, Fleet, runBin, runToEnd, type Cloud } from '../helpers/fleet.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** The three binaries: --help, settings from flags/env/YAML validated with a clear error, and edgectl against a real cloudcore. */
@@ -11,12 +11,7 @@ describe('binaries', () => {
   beforeAll(async () => { cloud = await fleet.startCloud(); });
   afterAll(() => fleet.cleanup());
 
-  const run = async (bin: 'cloudcore' | 'edgecore' | 'edgectl', args: string[], env: NodeJS.ProcessEnv = {}) => {
-    const proc = runBin(bin, args, env);
-    const code = await proc.exited;
-    await new Promise((r) => setTimeout(r, 50)); // let readline drain
-    return { code, out: proc.lines.map((l) => l.msg ?? JSON.stringify(l)).join('\n'), err: proc.stderr.join('\n') };
-  };
+  const run = runToEnd;
 
   it.each(['cloudcore', 'edgecore', 'edgectl'] as const)('%s --help describes its options and exits 0', async (bin) => {
     const r = await run(bin, ['--help']);

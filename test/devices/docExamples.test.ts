@@ -1,8 +1,8 @@
-import { chmodSync, writeFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Device } from '../../protocol/index.js';
-import { api, Fleet, ROOT, runBin, type Cloud } from '../helpers/fleet.js';
+import { mapperOnPath } from '../../scripts/mapperOnPath.js';
+import { api, Fleet, ROOT, runToEnd, type Cloud } from '../helpers/fleet.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -15,21 +15,12 @@ describe('docs/examples: devices and their mapper, as a user applies them', () =
   const fleet = new Fleet();
   let cloud: Cloud;
 
-  const edgectl = async (...args: string[]) => {
-    const proc = runBin('edgectl', args, { EF_SERVER: cloud.url, EF_TOKEN: cloud.token });
-    const code = await proc.exited;
-    await new Promise((r) => setTimeout(r, 50)); // let readline drain
-    return { code, out: proc.lines.map((l) => l.msg ?? JSON.stringify(l)).join('\n'), err: proc.stderr.join('\n') };
-  };
+  const edgectl = (...args: string[]) => runToEnd('edgectl', args, { EF_SERVER: cloud.url, EF_TOKEN: cloud.token });
   const device = async (name: string) => (await api(cloud).call<Device>('GET', `/devices/${name}`)).body;
 
   beforeAll(async () => {
     cloud = await fleet.startCloud();
-    const bin = fleet.tempDir();
-    writeFileSync(join(bin, 'mapper'), `#!/bin/sh\nexec '${process.execPath}' '${join(ROOT, 'dist', 'device-mappers', 'main.js')}' "$@"\n`);
-    chmodSync(join(bin, 'mapper'), 0o755);
-    await fleet.startEdge({ node: 'edge-1', cloudUrl: cloud.url, joinToken: await api(cloud).token('edge-1'),
-      env: { PATH: [bin, process.env.PATH ?? ''].join(delimiter) } });
+    await fleet.startEdge({ node: 'edge-1', cloudUrl: cloud.url, joinToken: await api(cloud).token('edge-1'), env: mapperOnPath(fleet.tempDir(), ROOT) });
   });
   afterAll(() => fleet.cleanup());
 

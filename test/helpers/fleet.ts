@@ -23,14 +23,17 @@ export class Proc {
   readonly rawLines: string[] = [];
   readonly stderr: string[] = [];
   readonly exited: Promise<number | null>;
+  /** Both output streams read to their end (every line is in `lines` and `stderr`). */
+  readonly drained: Promise<void>;
   exitCode: number | null | undefined;
 
   constructor(readonly child: ChildProcess) {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    const out = createInterface({ input: child.stdout! }).on('line', (line) => {
       this.rawLines.push(line);
       try { this.lines.push(JSON.parse(line) as LogLine); } catch { this.lines.push({ msg: line }); }
     });
-    createInterface({ input: child.stderr! }).on('line', (line) => this.stderr.push(line));
+    const err = createInterface({ input: child.stderr! }).on('line', (line) => this.stderr.push(line));
+    this.drained = Promise.all([out, err].map((rl) => new Promise<void>((resolve) => rl.once('close', () => resolve())))).then(() => undefined);
     this.exited = new Promise((res) => child.on('exit', (code) => { this.exitCode = code; res(code); }));
   }
 
@@ -52,6 +55,16 @@ export class Proc {
     await this.exited;
     clearTimeout(timer);
   }
+}
+
+/**
+ * Runs a binary to its end: exit code, stdout as text (a JSON log line as its `msg`, else
+ * whole) and stderr as text.
+ */
+export async function runToEnd(bin: 'cloudcore' | 'edgecore' | 'edgectl' | 'mapper', args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string; err: string }> {
+  const proc = runBin(bin, args, env);
+  const [code] = await Promise.all([proc.exited, proc.drained]);
+  return { code, out: proc.lines.map((l) => l.msg ?? JSON.stringify(l)).join('\n'), err: proc.stderr.join('\n') };
 }
 
 export function runBin(bin: 'cloudcore' | 'edgecore' | 'edgectl' | 'mapper', args: string[], env: NodeJS.ProcessEnv = {}): Proc {

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { api, Fleet, markerApp, runBin, type Cloud, type LogLine, type Proc } from '../helpers/fleet.js';
+import { api, Fleet, markerApp, runBin, runToEnd, type Cloud, type LogLine, type Proc } from '../helpers/fleet.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -19,12 +19,7 @@ describe('log levels and structured log fields', () => {
     await fleet.cleanup();
   });
 
-  const refused = async (bin: 'cloudcore' | 'edgecore' | 'mapper', args: string[], env: NodeJS.ProcessEnv = {}) => {
-    const proc = runBin(bin, args, env);
-    const code = await proc.exited;
-    await new Promise((r) => setTimeout(r, 50)); // let readline drain
-    return { code, err: proc.stderr.join('\n') };
-  };
+  const refused = runToEnd;
 
   it('a bad level is refused by every binary, naming the flag, the env variable or the config file', async () => {
     const dir = fleet.tempDir();

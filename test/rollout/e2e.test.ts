@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import type { Rollout } from '../../protocol/index.js';
-import { api, Fleet, runBin, type Cloud, type Edge } from '../helpers/fleet.js';
+import { api, Fleet, runToEnd, type Cloud, type Edge } from '../helpers/fleet.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -53,11 +53,7 @@ describe('rollout across three real edges', () => {
     }
     return out;
   };
-  const edgectl = async (args: string[]) => {
-    const proc = runBin('edgectl', args, { EF_SERVER: cloud.url, EF_TOKEN: cloud.token });
-    const code = await proc.exited;
-    return { code, out: proc.lines.map((l) => l.msg ?? '').join('\n'), err: proc.stderr.join('\n') };
-  };
+  const edgectl = (args: string[]) => runToEnd('edgectl', args, { EF_SERVER: cloud.url, EF_TOKEN: cloud.token });
 
   beforeAll(async () => {
     cloud = await fleet.startCloud({ extra: ['--rollout-tick-ms', '200'] });

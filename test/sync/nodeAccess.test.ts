@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, Fleet, runBin, type Cloud, type Edge } from '../helpers/fleet.js';
+import { api, Fleet, runToEnd, type Cloud, type Edge } from '../helpers/fleet.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** Issue 3: `edgectl logs` and `edgectl exec` through cloudcore and the existing edge link. */
@@ -21,13 +21,7 @@ describe('logs and exec through the cloud', () => {
   });
   afterAll(() => fleet.cleanup());
 
-  const edgectl = async (args: string[], token = cloud.token) => {
-    const proc = runBin('edgectl', args, { EF_SERVER: cloud.url, EF_TOKEN: token });
-    const code = await proc.exited;
-    await new Promise((r) => setTimeout(r, 50)); // let readline drain
-    const out = proc.lines.map((l) => l.msg ?? '').join('\n');
-    return { code, out, err: proc.stderr.join('\n') };
-  };
+  const edgectl = (args: string[], token = cloud.token) => runToEnd('edgectl', args, { EF_SERVER: cloud.url, EF_TOKEN: token });
 
   it('edgectl logs prints the tail of the workload log', async () => {
     await waitFor('some output', async () => (await edgectl(['logs', 'edge-1', 'talker', '--tail', '3'])).out.includes('line 3'));
