@@ -4,6 +4,7 @@ import { deviceTopics } from '../../protocol/index.js';
 import { waitFor } from '../../test/helpers/wait.js';
 import { freePort } from '../modbus/testServer.js';
 import { VirtualDriver } from '../virtual/driver.js';
+import type { ProtocolDriver } from './driver.js';
 import { MapperLoop } from './mapperLoop.js';
 import { startEdgeStandIn, type EdgeStandIn } from './testing/edgeStandIn.js';
 
@@ -39,13 +40,13 @@ describe('MapperLoop with virtual devices', () => {
     while (cleanups.length > 0) await cleanups.pop()!();
   });
 
-  async function setup(devices: Record<string, unknown>[], opts: { mqtt?: boolean; refreshSeconds?: number } = {}) {
+  async function setup(devices: Record<string, unknown>[], opts: { mqtt?: boolean; refreshSeconds?: number; driver?: ProtocolDriver } = {}) {
     const edge = await startEdgeStandIn({ mqtt: opts.mqtt, mqttPort: opts.mqtt === false ? await freePort() : 0 });
     cleanups.push(() => edge.close());
     edge.devices.push(...devices);
     const loop = new MapperLoop({
       protocol: 'virtual', node: edge.node, edgeUrl: edge.edgeUrl, mqttUrl: edge.mqttUrl, password: edge.password,
-      driver: new VirtualDriver(), log: pino({ level: 'silent' }), refreshSeconds: opts.refreshSeconds ?? 30,
+      driver: opts.driver ?? new VirtualDriver(), log: pino({ level: 'silent' }), refreshSeconds: opts.refreshSeconds ?? 30,
       backoff: { baseMs: 100, maxMs: 1000 },
     });
     cleanups.push(() => loop.stop());
@@ -151,6 +152,25 @@ describe('MapperLoop with virtual devices', () => {
     const states = (device: string) => edge.published.filter((m) => m.device === device && m.rest === 'mapper/state').map((m) => m.payload);
     expect(states('thermo-5')).toEqual([{ reachable: true }]);
     expect(states('lamp-dead')).toEqual([{ reachable: false, error: expect.stringContaining('unreachable') as unknown }]);
+  });
+
+  it('tells the edge when an unreachable device fails for a different reason, not on every retry', async () => {
+    // A field device whose failure changes: refused twice, then no route (a switch port went
+    // down), then refused again. Each attempt goes through the real loop and back-off.
+    const errors = ['connect ECONNREFUSED 10.0.0.9:502', 'connect ECONNREFUSED 10.0.0.9:502',
+      'connect EHOSTUNREACH 10.0.0.9:502', 'connect EHOSTUNREACH 10.0.0.9:502', 'connect ECONNREFUSED 10.0.0.9:502'];
+    let attempts = 0;
+    const failing: ProtocolDriver = {
+      connect: () => Promise.reject(new Error(errors[Math.min(attempts++, errors.length - 1)])),
+    };
+    const { edge, loop } = await setup([lamp('lamp-flaky')], { driver: failing });
+    await waitFor('six attempts', () => (loop.status().devices[0]?.consecutiveFailures ?? 0) >= 6);
+    const states = edge.published.filter((m) => m.device === 'lamp-flaky' && m.rest === 'mapper/state').map((m) => m.payload);
+    expect(states).toEqual([
+      { reachable: false, error: expect.stringContaining('ECONNREFUSED') as unknown },
+      { reachable: false, error: expect.stringContaining('EHOSTUNREACH') as unknown },
+      { reachable: false, error: expect.stringContaining('ECONNREFUSED') as unknown },
+    ]);
   });
 
   it('keeps running devices when the device list cannot be fetched', async () => {

@@ -193,7 +193,9 @@ export class MapperLoop {
     const state: MapperDeviceState = error === null ? { reachable } : { reachable, error: error.slice(0, 1024) };
     const before = this.reachability.get(name);
     this.reachability.set(name, state);
-    if (before?.reachable !== reachable) this.publishReachability(name, state);
+    // A retry that fails the same way says nothing new; a different error (refused, then no
+    // route) does, so the edge and the cloud show why the device is offline now.
+    if (before?.reachable !== reachable || before.error !== state.error) this.publishReachability(name, state);
   }
 
   private publishReachability(name: string, state: MapperDeviceState): void {
