@@ -7,6 +7,7 @@ import type { CloudSettings } from './config.js';
 import { NodeLifecycle } from './controllers/nodeLifecycle.js';
 import { RolloutController } from './controllers/rolloutController.js';
 import { Scheduler } from './controllers/scheduler.js';
+import { StartWhenReadable } from './controllers/startWhenReadable.js';
 import { dashboardPlugin } from './dashboard/plugin.js';
 import { Hub } from './hub/hub.js';
 import { CloudMetrics, registerMetrics } from './metrics/cloudMetrics.js';
@@ -52,9 +53,11 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   await app.register(dashboardPlugin);
   await hub.register(app);
 
-  const scheduler = new Scheduler(store, log);
+  // Started even while the store holds an unreadable object (they wait for its removal), so
+  // the API that can remove it stays up.
+  const scheduler = new StartWhenReadable('scheduler', new Scheduler(store, log), log);
   await scheduler.start();
-  const rollouts = new RolloutController(store, log, { tickMs: settings.rolloutTickMs });
+  const rollouts = new StartWhenReadable('rollouts', new RolloutController(store, log, { tickMs: settings.rolloutTickMs }), log);
   await rollouts.start();
   const lifecycle = new NodeLifecycle({
     store, log, offlineAfterMs, isConnected: (node) => hub.sessions.has(node), intervalMs: Math.min(10_000, offlineAfterMs / 3),

@@ -13,6 +13,8 @@ import type { DeviceInput, DeviceModelInput } from './applyFile.js';
  */
 
 /** cloudcore answered with an error status; `message`/`field` come from its `{error, field}` body. */
+const UnreadableDeletedSchema = z.object({ kind: z.string(), name: z.string(), deleted: z.literal(true), resourceVersion: z.number() });
+
 export class ApiError extends Error {
   constructor(readonly status: number, message: string, readonly field?: string) { super(message); }
 }
@@ -212,6 +214,11 @@ export class ApiClient {
 
   replaceDevice(device: DeviceInput): Promise<Device> {
     return this.request(DeviceSchema, 'PUT', `/api/v1/devices/${enc(device.metadata.name)}`, { body: device });
+  }
+
+  /** Removes an object the cloud's store holds but cannot read (409 if it is readable). */
+  deleteUnreadable(kind: string, name: string): Promise<z.infer<typeof UnreadableDeletedSchema>> {
+    return this.request(UnreadableDeletedSchema, 'DELETE', `/api/v1/unreadable/${enc(kind)}/${enc(name)}`);
   }
 
   deleteDevice(name: string): Promise<Device> {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { StoreError } from '../store/store.js';
+import { StoreError, UnreadableError } from '../store/store.js';
 
 /**
  * Every API failure leaves as `{error, field?}` with the fitting status (docs/api.md).
@@ -52,6 +52,13 @@ export function describeError(err: unknown): DescribedError {
     const body: ErrorBody = { error: err.message };
     if (err.field !== undefined) body.field = err.field;
     return { statusCode: err.statusCode, body, internal: err.statusCode >= 500 };
+  }
+  if (err instanceof UnreadableError) {
+    // Ours, not the client's, but the operator is the one who can repair it: say how.
+    const first = err.objects[0]!;
+    const how = `remove ${err.objects.length === 1 ? 'it' : 'each'} with \`edgectl delete unreadable ${first.kind} ${first.name}\`` +
+      ' (DELETE /api/v1/unreadable/{kind}/{name}), then apply it again';
+    return { statusCode: 500, body: { error: `${err.message}; ${how}` }, internal: true };
   }
   if (err instanceof StoreError) {
     // Store messages are written for clients (e.g. "store is closed" → 503), so they pass through.

@@ -16,6 +16,7 @@ import { nodeStreamRoutes, type EdgeTunnel } from './nodeStreams.js';
 import type { ResourceRoutesOptions } from './routeContext.js';
 import { rolloutRoutes } from './rollouts.js';
 import { tokenRoutes } from './tokens.js';
+import { unreadableRoutes } from './unreadable.js';
 import { WatchStreams } from './watchStream.js';
 import { workloadRoutes } from './workloads.js';
 import { zodValidatorCompiler } from './zodSchemas.js';
@@ -38,7 +39,8 @@ import { zodValidatorCompiler } from './zodSchemas.js';
  *       │   └── /{d}/credentials · /{d}/twin (get · merge-patch desired) · /{d}/telemetry
  *       ├── /workloads          list · watch
  *       ├── /fleet · /nodes/{n}/stats   dashboard views: rows per node (paged), last hour of CPU/memory/disk
- *       └── /events             list
+ *       ├── /events             list
+ *       └── /unreadable/{k}/{n} delete an object the store holds but cannot read (409 if readable)
  */
 
 export interface ApiOptions {
@@ -83,6 +85,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
       await secured.register(deviceRoutes, { ...routeOptions, telemetry: opts.telemetry });
       await secured.register(deviceTwinRoutes, { ...routeOptions, telemetry: opts.telemetry });
       await secured.register(fleetRoutes, { ...routeOptions, links: opts.links });
+      await secured.register(unreadableRoutes, { ...routeOptions, telemetry: opts.telemetry });
       await secured.register(nodeStreamRoutes, { ...routeOptions, tunnel: opts.tunnel ?? { requestsFor: () => undefined } });
     });
   }, { prefix: '/api/v1' });

@@ -16,18 +16,27 @@ export class StoreMirror<K extends Kind> {
   /** Lists each kind, then follows its changes from exactly that list's revision; `onEvent` runs after the copy is updated. */
   static async open<K extends Kind>(store: Store, kinds: readonly K[], onEvent: (event: WatchEvent) => void): Promise<StoreMirror<K>> {
     const mirror = new StoreMirror<K>();
+    try {
+      await mirror.follow(store, kinds, onEvent);
+    } catch (err) {
+      mirror.close(); // a later kind failed to list: the watches already opened go too
+      throw err;
+    }
+    return mirror;
+  }
+
+  private async follow(store: Store, kinds: readonly K[], onEvent: (event: WatchEvent) => void): Promise<void> {
     for (const kind of kinds) {
       const { items, revision } = await store.list(kind);
       const byName = new Map<string, AnyObject>(items.map((o) => [o.metadata.name, o]));
-      mirror.objects.set(kind, byName);
-      mirror.watches.push(await store.watch({ kind, fromRevision: revision }, (event) => {
+      this.objects.set(kind, byName);
+      this.watches.push(await store.watch({ kind, fromRevision: revision }, (event) => {
         const object = event.object;
         if (event.type === 'DELETED') byName.delete(object.metadata.name);
         else byName.set(object.metadata.name, object);
         onEvent(event);
       }));
     }
-    return mirror;
   }
 
   items<T extends K>(kind: T): ObjectOf<T>[] {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { makeApp, makeNode } from '../../test/store/fixtures.js';
-import { canonicalJson, specChanged, stampCreated, stampUpdated, staleVersionMessage } from './objectMeta.js';
+import {
+  canonicalJson, readStoredObject, specChanged, stampCreated, stampUpdated, staleVersionMessage, tombstoneOf, unreadableMessage,
+} from './objectMeta.js';
 
 describe('canonicalJson', () => {
   it('ignores key order at every depth but not array order', () => {
@@ -46,5 +48,40 @@ describe('stampUpdated', () => {
 describe('staleVersionMessage', () => {
   it('names kind, name and both versions', () => {
     expect(staleVersionMessage('App', 'web', 3, 5)).toMatch(/App "web".*3.*5/);
+  });
+});
+
+describe('readStoredObject', () => {
+  it('gives back a body that is its row\'s kind and name', () => {
+    const app = makeApp('web');
+    expect(readStoredObject('App', 'web', JSON.stringify(app))).toEqual({ object: app });
+  });
+
+  it('says why a body cannot be read', () => {
+    const body = JSON.stringify(makeApp('web'));
+    expect(readStoredObject('App', 'web', body.slice(0, 40))).toEqual({ reason: expect.stringMatching(/^not JSON \(/) as unknown });
+    expect(readStoredObject('App', 'web', 'null')).toEqual({ reason: 'not a JSON object' });
+    expect(readStoredObject('App', 'web', '[1]')).toEqual({ reason: 'not a JSON object' });
+    expect(readStoredObject('Node', 'web', body)).toEqual({ reason: 'its body says kind "App"' });
+    expect(readStoredObject('App', 'api', body)).toEqual({ reason: 'its body says name "web"' });
+    expect(readStoredObject('App', 'web', '{"kind":"App"}')).toEqual({ reason: 'its body says name undefined' });
+  });
+});
+
+describe('tombstoneOf and unreadableMessage', () => {
+  it('a tombstone has the kind\'s shape with nothing in it', () => {
+    expect(tombstoneOf('App', 'web', 7)).toEqual({ kind: 'App', metadata: { name: 'web', resourceVersion: 7 }, spec: {} });
+    expect(tombstoneOf('Secret', 'db', 8)).toEqual({ kind: 'Secret', metadata: { name: 'db', resourceVersion: 8 }, data: {} });
+  });
+
+  it('names one object with its reason, or up to ten and a count', () => {
+    expect(unreadableMessage([{ kind: 'App', name: 'web', reason: 'not a JSON object' }]))
+      .toBe('cannot read App "web" from the store: not a JSON object');
+    const many = Array.from({ length: 12 }, (_, i) => ({ kind: 'Event', name: `e${i}`, reason: 'not a JSON object' }));
+    const message = unreadableMessage(many);
+    expect(message).toMatch(/^cannot read 12 objects from the store: Event "e0" \(not a JSON object\), Event "e1"/);
+    expect(message).toContain('Event "e9"');
+    expect(message).not.toContain('Event "e10"');
+    expect(message).toMatch(/, and 2 more$/);
   });
 });

@@ -69,3 +69,43 @@ export function describeObject(kind: string, name: string): string {
 export function staleVersionMessage(kind: string, name: string, given: number, stored: number): string {
   return `${describeObject(kind, name)}: resourceVersion ${given} does not match the stored resourceVersion ${stored}; re-read and retry`;
 }
+
+/** A stored object the store cannot read back (a torn write, a disk error, a hand edit). */
+export interface UnreadableObject { kind: string; name: string; reason: string }
+
+/**
+ * Reads a stored body back, or says why it cannot: not JSON, not an object, or an object that
+ * is not the row's own kind and name. Deeper checks are left to the readers' schemas; these
+ * are the ones every reader relies on (kind and name pick the code path and the key).
+ */
+export function readStoredObject(kind: string, name: string, body: string): { object: AnyObject } | { reason: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch (err) {
+    return { reason: `not JSON (${(err as Error).message})` };
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return { reason: 'not a JSON object' };
+  const object = parsed as Partial<AnyObject>;
+  if (object.kind !== kind) return { reason: `its body says kind ${JSON.stringify(object.kind)}` };
+  if (object.metadata?.name !== name) return { reason: `its body says name ${JSON.stringify(object.metadata?.name)}` };
+  return { object: object as AnyObject };
+}
+
+/**
+ * What a DELETED event carries for an object that could not be read: its kind and name, and
+ * an empty body of the kind's shape, so watchers that look into spec or data find nothing
+ * rather than fail.
+ */
+export function tombstoneOf(kind: string, name: string, revision: number): AnyObject {
+  const body = kind === 'Config' || kind === 'Secret' ? { data: {} } : { spec: {} };
+  return { kind, metadata: { name, resourceVersion: revision }, ...body } as unknown as AnyObject;
+}
+
+/** "cannot read App "web" from the store: not JSON (…)", naming at most ten of them. */
+export function unreadableMessage(objects: readonly UnreadableObject[]): string {
+  if (objects.length === 1) return `cannot read ${describeObject(objects[0]!.kind, objects[0]!.name)} from the store: ${objects[0]!.reason}`;
+  const named = objects.slice(0, 10).map((o) => `${describeObject(o.kind, o.name)} (${o.reason})`);
+  const more = objects.length > 10 ? `, and ${objects.length - 10} more` : '';
+  return `cannot read ${objects.length} objects from the store: ${named.join(', ')}${more}`;
+}

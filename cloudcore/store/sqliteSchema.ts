@@ -42,7 +42,7 @@ CREATE INDEX IF NOT EXISTS events_by_node ON events (node, revision);
 `;
 
 export interface MetaRow { revision: number; compacted_revision: number }
-export interface ObjectRow { resource_version: number; body: string }
+export interface ObjectRow { node: string | null; resource_version: number; body: string }
 export interface EventRow { revision: number; type: WatchEventType; kind: Kind; node: string | null; body: string }
 
 export function applySchema(db: Database.Database): void {
@@ -63,11 +63,11 @@ export function prepareStatements(db: Database.Database) {
     setCompacted: db.prepare<[number]>('UPDATE meta SET compacted_revision = ? WHERE id = 1'),
 
     getObject: db.prepare<[Kind, string], ObjectRow>(
-      'SELECT resource_version, body FROM objects WHERE kind = ? AND name = ?'),
-    listByKind: db.prepare<[Kind], { body: string }>(
-      'SELECT body FROM objects WHERE kind = ? ORDER BY name'),
-    listByKindNode: db.prepare<[Kind, string], { body: string }>(
-      'SELECT body FROM objects WHERE kind = ? AND node = ? ORDER BY name'),
+      'SELECT node, resource_version, body FROM objects WHERE kind = ? AND name = ?'),
+    listByKind: db.prepare<[Kind], { name: string; body: string }>(
+      'SELECT name, body FROM objects WHERE kind = ? ORDER BY name'),
+    listByKindNode: db.prepare<[Kind, string], { name: string; body: string }>(
+      'SELECT name, body FROM objects WHERE kind = ? AND node = ? ORDER BY name'),
     insertObject: db.prepare<[Kind, string, string | null, number, string]>(
       'INSERT INTO objects (kind, name, node, resource_version, body) VALUES (?, ?, ?, ?, ?)'),
     replaceObject: db.prepare<[string | null, number, string, Kind, string]>(

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Workload } from '../../protocol/index.js';
+import type { Kind, Workload } from '../../protocol/index.js';
 import { storeConformanceSuite, type MakeStoreOptions, type StoreUnderTest } from '../../test/store/conformance.js';
 import { makeApp, makeEdgeEvent, makeNode, makeWorkload } from '../../test/store/fixtures.js';
 import { openSqliteStore, type SqliteStore } from './sqliteStore.js';
@@ -24,6 +24,15 @@ async function makeSqliteHarness(opts: MakeStoreOptions = {}): Promise<StoreUnde
     async cleanup(): Promise<void> {
       await harness.store.close();
       await rm(dir, { recursive: true, force: true });
+    },
+    async makeUnreadable(kind: Kind, name: string): Promise<void> {
+      // A second connection, as a hand edit would be: cut the body off mid-JSON.
+      const db = new Database(path);
+      try {
+        db.prepare('UPDATE objects SET body = substr(body, 1, 40) WHERE kind = ? AND name = ?').run(kind, name);
+      } finally {
+        db.close();
+      }
     },
   };
   return harness;

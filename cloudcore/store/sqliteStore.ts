@@ -4,10 +4,12 @@ import { KINDS, type AnyObject, type Kind } from '../../protocol/index.js';
 import { openWalDatabase } from './sqliteFile.js';
 import { applySchema, prepareStatements, type Statements } from './sqliteSchema.js';
 import {
-  boundNode, ConflictError, GoneError, NotFoundError, StoreError,
+  boundNode, ConflictError, GoneError, NotFoundError, StoreError, UnreadableError,
   type ListOptions, type ObjectOf, type Store, type Watch, type WatchEvent, type WatchOptions,
 } from './store.js';
-import { describeObject, staleVersionMessage, stampCreated, stampUpdated } from './objectMeta.js';
+import {
+  describeObject, readStoredObject, staleVersionMessage, stampCreated, stampUpdated, tombstoneOf, type UnreadableObject,
+} from './objectMeta.js';
 import { WatchHub, type LoggedChange } from './watchHub.js';
 
 /**
@@ -45,6 +47,7 @@ export class SqliteStore implements Store {
   private readonly createTx: (obj: AnyObject) => { object: AnyObject; change: LoggedChange };
   private readonly updateTx: (obj: AnyObject) => { object: AnyObject; change: LoggedChange };
   private readonly deleteTx: (kind: Kind, name: string, rv: number | undefined) => { object: AnyObject; change: LoggedChange };
+  private readonly deleteUnreadableTx: (kind: Kind, name: string) => LoggedChange;
   private readonly listTx: (kind: Kind, node: string | undefined) => { items: AnyObject[]; revision: number };
   private readonly replayTx: (opts: WatchOptions) => LoggedChange[];
 
@@ -69,6 +72,7 @@ export class SqliteStore implements Store {
     this.createTx = db.transaction((obj: AnyObject) => this.writeCreate(obj)).immediate;
     this.updateTx = db.transaction((obj: AnyObject) => this.writeUpdate(obj)).immediate;
     this.deleteTx = db.transaction((kind: Kind, name: string, rv: number | undefined) => this.writeDelete(kind, name, rv)).immediate;
+    this.deleteUnreadableTx = db.transaction((kind: Kind, name: string) => this.writeDeleteUnreadable(kind, name)).immediate;
     this.listTx = db.transaction((kind: Kind, node: string | undefined) => this.readList(kind, node));
     this.replayTx = db.transaction((opts: WatchOptions) => this.readReplay(opts));
     // A smaller maxEvents than last time takes effect now rather than at the next write.
@@ -98,7 +102,7 @@ export class SqliteStore implements Store {
   async get<K extends Kind>(kind: K, name: string): Promise<ObjectOf<K> | undefined> {
     this.assertOpen();
     const row = this.sql.getObject.get(kind, name);
-    return row ? (JSON.parse(row.body) as ObjectOf<K>) : undefined;
+    return row ? (readRow(kind, name, row.body) as ObjectOf<K>) : undefined;
   }
 
   async list<K extends Kind>(kind: K, opts: ListOptions = {}): Promise<{ items: ObjectOf<K>[]; revision: number }> {
@@ -126,6 +130,13 @@ export class SqliteStore implements Store {
     const { object, change } = this.deleteTx(kind, name, opts.resourceVersion);
     this.hub.publish(change);
     return object as ObjectOf<K>;
+  }
+
+  async deleteUnreadable(kind: Kind, name: string): Promise<{ revision: number }> {
+    this.assertOpen();
+    const change = this.deleteUnreadableTx(kind, name);
+    this.hub.publish(change);
+    return { revision: change.revision };
   }
 
   async watch(opts: WatchOptions, onEvent: (event: WatchEvent) => void): Promise<Watch> {
@@ -169,7 +180,7 @@ export class SqliteStore implements Store {
       throw new ConflictError(staleVersionMessage(kind, name, resourceVersion, row.resource_version));
     }
     const revision = this.nextRevision();
-    const object = stampUpdated(obj, JSON.parse(row.body) as AnyObject, revision);
+    const object = stampUpdated(obj, readRow(kind, name, row.body), revision);
     const node = boundNode(object) ?? null;
     const body = JSON.stringify(object);
     this.sql.replaceObject.run(node, revision, body, kind, name);
@@ -182,12 +193,24 @@ export class SqliteStore implements Store {
     if (expectedRv !== undefined && expectedRv !== row.resource_version) {
       throw new ConflictError(staleVersionMessage(kind, name, expectedRv, row.resource_version));
     }
+    const object = readRow(kind, name, row.body);
     const revision = this.nextRevision();
-    const object = JSON.parse(row.body) as AnyObject;
     object.metadata.resourceVersion = revision;
     const node = boundNode(object) ?? null;
     this.sql.deleteObject.run(kind, name);
     return { object, change: this.appendEvent(revision, 'DELETED', kind, name, node, JSON.stringify(object)) };
+  }
+
+  private writeDeleteUnreadable(kind: Kind, name: string): LoggedChange {
+    const row = this.sql.getObject.get(kind, name);
+    if (!row) throw new NotFoundError(`${describeObject(kind, name)} not found`);
+    if ('object' in readStoredObject(kind, name, row.body)) {
+      throw new ConflictError(`${describeObject(kind, name)} is readable; delete it the normal way`);
+    }
+    const revision = this.nextRevision();
+    this.sql.deleteObject.run(kind, name);
+    // The node column was written with the row, so the object's node still hears of the delete.
+    return this.appendEvent(revision, 'DELETED', kind, name, row.node, JSON.stringify(tombstoneOf(kind, name, revision)));
   }
 
   private nextRevision(): number {
@@ -215,10 +238,15 @@ export class SqliteStore implements Store {
 
   private readList(kind: Kind, node: string | undefined): { items: AnyObject[]; revision: number } {
     const rows = node === undefined ? this.sql.listByKind.all(kind) : this.sql.listByKindNode.all(kind, node);
-    return {
-      items: rows.map((row) => JSON.parse(row.body) as AnyObject),
-      revision: this.sql.readMeta.get()!.revision,
-    };
+    const items: AnyObject[] = [];
+    const unreadable: UnreadableObject[] = [];
+    for (const row of rows) {
+      const read = readStoredObject(kind, row.name, row.body);
+      if ('object' in read) items.push(read.object);
+      else unreadable.push({ kind, name: row.name, reason: read.reason });
+    }
+    if (unreadable.length > 0) throw new UnreadableError(unreadable);
+    return { items, revision: this.sql.readMeta.get()!.revision };
   }
 
   private readReplay({ kind, node, fromRevision }: WatchOptions): LoggedChange[] {
@@ -243,4 +271,10 @@ export class SqliteStore implements Store {
       throw new StoreError(`${obj.kind} without metadata.name`, 400);
     }
   }
+}
+
+function readRow(kind: Kind, name: string, body: string): AnyObject {
+  const read = readStoredObject(kind, name, body);
+  if ('reason' in read) throw new UnreadableError([{ kind, name, reason: read.reason }]);
+  return read.object;
 }

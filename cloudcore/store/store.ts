@@ -1,4 +1,5 @@
 import type { AnyObject, Kind } from '../../protocol/index.js';
+import { unreadableMessage, type UnreadableObject } from './objectMeta.js';
 
 /**
  * The revisioned object store: the one place cloudcore keeps state.
@@ -58,6 +59,14 @@ export interface Store {
   delete<K extends Kind>(kind: K, name: string, opts?: { resourceVersion?: number }): Promise<ObjectOf<K>>;
 
   /**
+   * Removes an object the store holds but cannot read (UnreadableError on every other read and
+   * write of it), the one way to repair such an object short of editing the backend by hand.
+   * NotFoundError if absent; ConflictError if it is readable (delete it the normal way).
+   * Watchers see a DELETED event whose object has only kind, name and an empty spec or data.
+   */
+  deleteUnreadable(kind: Kind, name: string): Promise<{ revision: number }>;
+
+  /**
    * Calls `onEvent` for each matching change after `fromRevision`, in revision order, first the
    * replay, then live. Throws GoneError if fromRevision < compactedRevision().
    */
@@ -84,3 +93,11 @@ export class ConflictError extends StoreError { constructor(m: string) { super(m
 export class NotFoundError extends StoreError { constructor(m: string) { super(m, 404); } }
 /** 410: the requested revision was compacted away; relist. */
 export class GoneError extends StoreError { constructor(m: string) { super(m, 410); } }
+/**
+ * 500: objects the read touched are stored but cannot be read back. The read fails rather than
+ * leaving them out: a controller that took a missing App for a deleted one would remove its
+ * workloads from every node. `deleteUnreadable` removes them.
+ */
+export class UnreadableError extends StoreError {
+  constructor(readonly objects: readonly UnreadableObject[]) { super(unreadableMessage(objects), 500); }
+}

@@ -36,7 +36,7 @@ export function registerDevices(program: Command, ctx: Context): void {
       });
     });
 
-  const device = program.command('device').description('device credentials');
+  const device = program.command('device').description('issue a device\'s MQTT credentials');
   device.command('credentials')
     .description('issue a new MQTT password for a device (the old one stops working); printed once')
     .argument('<name>', 'device name')

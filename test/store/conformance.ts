@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AppSchema, NodeSchema, WorkloadSchema, type App } from '../../protocol/index.js';
+import { AppSchema, NodeSchema, WorkloadSchema, type App, type Kind } from '../../protocol/index.js';
 import { ConflictError, NotFoundError, type Store } from '../../cloudcore/store/store.js';
 import { makeApp, makeEdgeEvent, makeNode, makeWorkload, runningStatus, waitFor } from './fixtures.js';
+import { unreadableConformanceTests } from './unreadableConformance.js';
 import { watchConformanceTests } from './watchConformance.js';
 
 /**
@@ -23,6 +24,11 @@ export interface StoreUnderTest {
    * `cleanup` must clean up the new one. Omit if the backend cannot; persistence tests are skipped.
    */
   reopen?(): Promise<Store>;
+  /**
+   * Damages one stored object in the backend itself, as a torn write or a hand edit would, so
+   * the store can no longer read it. Omit if the backend cannot; those tests are skipped.
+   */
+  makeUnreadable?(kind: Kind, name: string): Promise<void>;
 }
 
 export interface MakeStoreOptions {
@@ -75,6 +81,7 @@ export function storeConformanceSuite(name: string, makeStore: MakeStore, option
     crudConformanceTests(ctx);
     watchConformanceTests(ctx, options);
     persistenceConformanceTests(ctx);
+    unreadableConformanceTests(ctx);
   });
 }
 

@@ -1,0 +1,36 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { KINDS, NameSchema, type Kind } from '../../protocol/index.js';
+import type { TelemetryStore } from '../telemetry/telemetryStore.js';
+import type { ResourceRoutesOptions } from './routeContext.js';
+import type { ZodTypeProvider } from './zodSchemas.js';
+
+/** Any kind, written as the API names it (App) or as edgectl does (app, apps). */
+const KindParam = z.string().transform((given, ctx): Kind => {
+  const wanted = given.toLowerCase().replace(/s$/, '');
+  const kind = KINDS.find((k) => k.toLowerCase() === wanted);
+  if (kind) return kind;
+  ctx.addIssue({ code: 'custom', message: `unknown kind "${given}"; one of ${KINDS.join(', ')}` });
+  return z.NEVER;
+});
+
+const UnreadableParams = z.strictObject({ kind: KindParam, name: NameSchema });
+
+/**
+ * The way out for an object the store holds but cannot read (every read of it answers 500
+ * naming it): `DELETE /unreadable/{kind}/{name}` removes it, and only it; a readable object is
+ * refused with 409, so this cannot bypass the checks of the kind's own delete.
+ */
+export async function unreadableRoutes(app: FastifyInstance, opts: ResourceRoutesOptions & { telemetry?: TelemetryStore }): Promise<void> {
+  const { store, telemetry } = opts;
+  const api = app.withTypeProvider<ZodTypeProvider>();
+
+  api.delete('/unreadable/:kind/:name', { schema: { params: UnreadableParams } }, async (request) => {
+    const { kind, name } = request.params;
+    const { revision } = await store.deleteUnreadable(kind, name);
+    // As the device's own delete does: a device re-created under this name starts without history.
+    if (kind === 'Device') await telemetry?.drop(name);
+    request.log.warn({ kind, name, revision }, 'unreadable object deleted');
+    return { kind, name, deleted: true, resourceVersion: revision };
+  });
+}
