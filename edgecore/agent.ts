@@ -68,6 +68,10 @@ export class EdgeAgent {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     this.meta = MetaStore.open(join(dataDir, 'edge.db'));
     this.meta.setValue(META_KEYS.node, this.settings.node);
+    const versionBefore = this.meta.noteAgentVersion(EDGEFLEET_VERSION);
+    if (versionBefore) {
+      this.log.info({ from: versionBefore, to: EDGEFLEET_VERSION }, 'edgecore version changed: the cloud will send the whole desired state again');
+    }
     this.processRuntime = new ProcessRuntime({
       logDir: join(dataDir, 'logs'),
       records: this.meta.records,

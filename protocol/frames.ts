@@ -5,7 +5,9 @@ import { EdgeEventSchema, NameSchema, WorkloadSchema, WorkloadStatusSchema } fro
 /**
  * Frames on the cloud ⇄ edge WebSocket link. Every frame is one JSON text message with a
  * `type`. Anything that does not parse against these schemas is refused with an `error`
- * frame naming the problem; the link stays up.
+ * frame naming the problem; the link stays up. The one exception is a field these schemas do
+ * not know: it comes from a newer peer, and parseFrame drops it (docs/sync.md, Version skew).
+ * So a change to a frame within one PROTOCOL_VERSION may only add optional fields.
  */
 
 const revision = z.number().int().nonnegative();
@@ -182,7 +184,15 @@ export const NODE_HEADER = 'x-edgefleet-node';
 
 // ---- parsing helpers ------------------------------------------------------------------------
 
-export type FrameParse<T> = { ok: true; frame: T } | { ok: false; error: ErrorFrame };
+/**
+ * `ignored`: dotted paths of fields the schema does not know, dropped before parsing. They come
+ * from a newer peer (within one protocol version a frame only ever gains optional fields, and
+ * the reader ignores the ones it does not know; docs/sync.md, Version skew).
+ */
+export type FrameParse<T> = { ok: true; frame: T; ignored?: string[] } | { ok: false; error: ErrorFrame };
+
+/** Unknown fields are dropped one nesting level per round; no frame nests deeper than this. */
+const MAX_UNKNOWN_FIELD_ROUNDS = 8;
 
 /** Parses a raw text frame. The error names the first offending field. */
 export function parseFrame<T>(schema: z.ZodType<T>, raw: string): FrameParse<T> {
@@ -192,12 +202,38 @@ export function parseFrame<T>(schema: z.ZodType<T>, raw: string): FrameParse<T> 
   } catch (err) {
     return { ok: false, error: { type: 'error', code: 'bad_frame', message: `malformed JSON: ${(err as Error).message}` } };
   }
-  const parsed = schema.safeParse(json);
-  if (parsed.success) return { ok: true, frame: parsed.data };
-  const issue = parsed.error.issues[0]!;
+  const ignored: string[] = [];
+  let parsed = schema.safeParse(json);
+  for (let round = 0; !parsed.success && round < MAX_UNKNOWN_FIELD_ROUNDS; round++) {
+    const issues = parsed.error.issues;
+    // Only a frame whose sole fault is fields we do not know is read without them.
+    if (!issues.every((i) => i.code === 'unrecognized_keys')) break;
+    for (const issue of issues) {
+      const holder = valueAt(json, issue.path);
+      for (const key of issue.keys) {
+        if (holder) delete holder[key];
+        // Array positions as `*`: the same field in every entry is one thing to report.
+        const where = [...issue.path, key].map((k) => (typeof k === 'number' ? '*' : String(k))).join('.');
+        if (!ignored.includes(where)) ignored.push(where);
+      }
+    }
+    parsed = schema.safeParse(json);
+  }
+  if (parsed.success) return ignored.length > 0 ? { ok: true, frame: parsed.data, ignored } : { ok: true, frame: parsed.data };
+  // Name a real fault before an unknown field: it is the one to fix.
+  const issue = parsed.error.issues.find((i) => i.code !== 'unrecognized_keys') ?? parsed.error.issues[0]!;
   const field = issue.path.join('.');
   return {
     ok: false,
     error: { type: 'error', code: 'bad_frame', message: `${field ? `${field}: ` : ''}${issue.message}`, ...(field ? { field } : {}) },
   };
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): Record<PropertyKey, unknown> | undefined {
+  let node = root;
+  for (const key of path) {
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, key)) return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node !== null && typeof node === 'object' ? node as Record<PropertyKey, unknown> : undefined;
 }

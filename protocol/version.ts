@@ -1,4 +1,7 @@
-/** Wire protocol version. Bump the major when a frame changes incompatibly. */
+/**
+ * Wire protocol version. Bump it when a frame changes incompatibly; adding an optional field
+ * is compatible, as readers drop fields they do not know (docs/sync.md, Version skew).
+ */
 export const PROTOCOL_VERSION = 1;
 /** Release version reported by every binary and in node status. */
 export const EDGEFLEET_VERSION = '0.1.0';

@@ -49,6 +49,7 @@ export class NodeSession {
   private hello: HelloFrame | undefined;
   private watch: Watch | undefined;
   private readonly pending = new PendingChanges();
+  private readonly ignoredFields = new Set<string>();
   private inFlight: number | null = null;
   private flushScheduled = false;
   private upstreamChain: Promise<void> = Promise.resolve();
@@ -109,6 +110,7 @@ export class NodeSession {
       countFrame(this.deps.counters.framesInByType, 'invalid');
       return this.refuse(parsed.error);
     }
+    if (parsed.ignored) this.noteIgnoredFields(parsed.ignored);
     const frame = parsed.frame;
     countFrame(this.deps.counters.framesInByType, frame.type);
     if (frame.type === 'hello') return void this.onHello(frame).catch((err: Error) => this.fail(err));
@@ -240,6 +242,14 @@ export class NodeSession {
     const { changes, revision } = this.pending.take();
     this.inFlight = revision;
     this.send({ type: 'sync', mode: 'delta', revision, changes });
+  }
+
+  /** Fields a newer edgecore sent that this cloudcore does not know: dropped, and logged once per session. */
+  private noteIgnoredFields(paths: string[]): void {
+    const fresh = paths.filter((p) => !this.ignoredFields.has(p));
+    if (fresh.length === 0) return;
+    for (const p of fresh) this.ignoredFields.add(p);
+    this.deps.log.warn({ node: this.node, fields: fresh, agent: this.hello?.agent.version }, 'ignoring frame fields this cloudcore does not know (sent by a newer edgecore?)');
   }
 
   private fail(err: Error): void {

@@ -77,6 +77,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
   private upstreamInFlight: number | null = null;
   private flushQueued = false;
   private readonly requests: EdgeOperatorRequests | undefined;
+  private readonly ignoredFields = new Set<string>();
 
   constructor(private readonly opts: CloudLinkOptions) {
     super();
@@ -200,6 +201,12 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
     if (!parsed.ok) {
       this.opts.log?.warn({ error: parsed.error.message }, 'ignoring bad frame from cloud');
       return;
+    }
+    // A newer cloudcore's fields (docs/sync.md, Version skew): read without them, said once each.
+    const fresh = parsed.ignored?.filter((p) => !this.ignoredFields.has(p)) ?? [];
+    if (fresh.length > 0) {
+      for (const p of fresh) this.ignoredFields.add(p);
+      this.opts.log?.warn({ fields: fresh }, 'ignoring frame fields this edgecore does not know (sent by a newer cloudcore?); upgrade edgecore to use them');
     }
     this.handle(parsed.frame);
   }

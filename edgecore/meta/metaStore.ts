@@ -16,6 +16,8 @@ export const META_KEYS = {
   node: 'node',
   /** The credential issued at join. */
   credential: 'credential',
+  /** The edgecore version that last kept this database (see noteAgentVersion). */
+  agentVersion: 'agentVersion',
 } as const;
 
 export interface MetaStoreOptions extends OutboxLimits {
@@ -130,6 +132,23 @@ export class MetaStore {
    */
   resetSyncCursor(): void {
     this.state.setNumber(STATE_KEYS.lastRevision, 0);
+  }
+
+  /**
+   * Records the edgecore version keeping this database. A different one than last time (an
+   * upgrade or a downgrade) forgets the sync cursor, so the cloud sends every object again: the
+   * version before stored them without the fields it did not know (docs/sync.md, Version skew),
+   * and the cloud never resends what was acked. Returns the version before when it changed
+   * and something had been synced ('unknown' for a database older than this record).
+   */
+  noteAgentVersion(version: string): string | undefined {
+    const before = this.getValue(META_KEYS.agentVersion);
+    if (before === version) return undefined;
+    const synced = this.lastRevision() > 0;
+    // Cursor first: a crash between the two writes resyncs once more rather than never.
+    if (synced) this.resetSyncCursor();
+    this.setValue(META_KEYS.agentVersion, version);
+    return synced ? before ?? 'unknown' : undefined;
   }
 
   /**
