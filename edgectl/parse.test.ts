@@ -36,6 +36,10 @@ describe('settings', () => {
     expect(() => resolveCliSettings({ flags: { server: 'notaurl' } })).toThrow(/"server".*flag --server/);
     expect(() => resolveCliSettings({ env: { EF_SERVER: 'ftp://x' } })).toThrow(/"server".*env EF_SERVER/);
     expect(() => resolveCliSettings({ file: { token: '' } })).toThrow(/"token"/);
+    // Two lines pasted into EF_TOKEN: refused naming it, not sent as a header.
+    expect(() => resolveCliSettings({ env: { EF_TOKEN: '(sign in with the admin token)\nabc' } }))
+      .toThrow(/"token".*env EF_TOKEN.*no spaces or line breaks/s);
+    expect(() => resolveCliSettings({ flags: { token: 'abc def' } })).toThrow(/"token".*flag --token/);
     expect(() => resolveCliSettings({ file: { sever: 'http://x' } })).toThrow(UsageError);
   });
 

@@ -18,7 +18,11 @@ export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 
 export const CliSettingsSchema = z.object({
   server: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL like http://127.0.0.1:8080' }).default(DEFAULT_SERVER),
-  token: z.string().min(1, 'must not be empty').optional(),
+  // A bearer token is one word of visible characters; a pasted line break or a second word
+  // (copying two lines of the quick start's output) would otherwise fail inside fetch, as a
+  // misleading "cannot reach cloudcore".
+  token: z.string().min(1, 'must not be empty')
+    .regex(/^[\x21-\x7e]+$/, 'must be one word of printable characters (no spaces or line breaks): copy only the token').optional(),
 });
 export type CliSettings = z.infer<typeof CliSettingsSchema>;
 
