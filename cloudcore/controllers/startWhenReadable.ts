@@ -48,11 +48,6 @@ export class StartWhenReadable implements Controller {
     }
   }
 
-  /** True while the controller waits for the store to read again. */
-  get waiting(): boolean {
-    return this.failing;
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
