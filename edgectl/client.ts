@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import {
   AppRevisionSchema, RolloutSchema, type AppRevision, type Rollout,
-  AppSchema, DeviceModelSchema, DeviceSchema, EventSchema, NodeSchema, PropertyValueSchema, TimestampsSchema, WorkloadSchema,
+  AppSchema, DeviceModelSchema, DeviceSchema, EventSchema, NodeSchema, PropertyValueSchema, TelemetrySampleSchema, TimestampsSchema, WorkloadSchema,
   type App, type AppInput, type Device, type DeviceModel, type Event, type Node, type PropertyValue, type Workload,
 } from '../protocol/index.js';
 import type { DeviceInput, DeviceModelInput } from './applyFile.js';
@@ -13,6 +13,7 @@ import type { DeviceInput, DeviceModelInput } from './applyFile.js';
  */
 
 /** cloudcore answered with an error status; `message`/`field` come from its `{error, field}` body. */
+const TelemetryListSchema = z.object({ items: z.array(TelemetrySampleSchema) });
 const UnreadableDeletedSchema = z.object({ kind: z.string(), name: z.string(), deleted: z.literal(true), resourceVersion: z.number() });
 
 export class ApiError extends Error {
@@ -228,6 +229,11 @@ export class ApiClient {
   /** Replaces the device's MQTT password; the new one is in this answer only. */
   rotateDeviceCredentials(name: string): Promise<DeviceCredentials> {
     return this.request(DeviceCredentialsSchema, 'POST', `/api/v1/devices/${enc(name)}/credentials`);
+  }
+
+  /** The device's samples after `since` (ISO time), oldest first, at most `limit`. */
+  getTelemetry(device: string, opts: { since: string; limit: number }): Promise<z.infer<typeof TelemetryListSchema>> {
+    return this.request(TelemetryListSchema, 'GET', `/api/v1/devices/${enc(device)}/telemetry`, { query: { since: opts.since, limit: String(opts.limit) } });
   }
 
   getTwin(device: string): Promise<TwinViewAnswer> {

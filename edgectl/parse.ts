@@ -98,6 +98,18 @@ export function parseTtl(value: string): number {
 }
 
 /**
+ * `--since`: a span back from now (`90s`, `15m`, `2h`, `7d`) or an ISO time with its offset;
+ * answers the ISO time the API takes.
+ */
+export function parseSince(value: string, now: Date): string {
+  const span = value.trim().match(/^(\d+)([smhd])$/);
+  if (span) return new Date(now.getTime() - Number(span[1]) * DURATION_UNITS[span[2]!]! * 1000).toISOString();
+  const iso = z.iso.datetime({ offset: true }).safeParse(value.trim());
+  if (iso.success) return new Date(iso.data).toISOString();
+  throw new UsageError(`invalid --since "${value}": use a span like 15m, 2h or 7d, or an ISO time like 2025-01-01T00:00:00Z`);
+}
+
+/**
  * `edgectl label node N k=v gone-` arguments → a merge patch of labels (null removes).
  * A key given twice is refused: which one wins would be a guess.
  */

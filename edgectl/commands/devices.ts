@@ -7,11 +7,12 @@ import {
   DEVICE_COLUMNS, DEVICE_MODEL_COLUMNS, deviceFields, deviceModelRow, deviceRow, renderFields, renderTable, TWIN_COLUMNS, twinRows,
   type OutputFormat,
 } from '../format.js';
-import { parseName, parseSelectorFlag, UsageError } from '../parse.js';
+import { parseLimit, parseName, parseSelectorFlag, parseSince, UsageError } from '../parse.js';
+import { renderTelemetry } from '../telemetryFormat.js';
 import type { ApplyResult } from './apply.js';
 
 /**
- * Devices from the command line: `get devices|device|devicemodels`, `delete device|devicemodel`,
+ * Devices from the command line: `get devices|device|devicemodels|telemetry`, `delete device|devicemodel`,
  * `twin set`, `device credentials`, and the apply steps for kinds DeviceModel and Device.
  */
 export function registerDevices(program: Command, ctx: Context): void {
@@ -75,6 +76,24 @@ function registerDeviceGets(get: Command, ctx: Context): void {
       emit(ctx, opts.output, list, () => list.items.length === 0
         ? 'No devices found.\n'
         : renderTable(DEVICE_COLUMNS, list.items.map(deviceRow)));
+    });
+
+  get.command('telemetry')
+    .description('show a device\'s recent telemetry samples kept by cloudcore, oldest first, a column per property')
+    .argument('<device>', 'device name')
+    .option('--since <when>', 'samples after this: a span back from now (15m, 2h, 7d) or an ISO time', '15m')
+    .option('--limit <n>', 'at most this many samples (1–10000)', parseLimit, 1000)
+    .addOption(outputOption())
+    .action(async (name: string, opts: { since: string; limit: number; output: OutputFormat }, cmd: Command) => {
+      const since = parseSince(opts.since, ctx.now());
+      const device = parseName(name, 'device');
+      const answer = await ctx.client(cmd).getTelemetry(device, { since, limit: opts.limit });
+      emit(ctx, opts.output, answer, () => {
+        if (answer.items.length === 0) return `No telemetry of device ${device} since ${since}.\n`;
+        // The API answers the oldest samples after `since`: say so when that cut the newest off.
+        const cut = answer.items.length === opts.limit ? `(the first ${opts.limit} samples since ${since}; use a later --since or a larger --limit for newer ones)\n` : '';
+        return renderTelemetry(answer.items) + cut;
+      });
     });
 
   get.command('device')

@@ -16,7 +16,7 @@ interface EventOpts extends OutputOpts { node?: string; limit?: number }
 const SELECTOR_HELP = 'label selector, e.g. "env=prod,zone in (a,b),!legacy"';
 
 export function registerGet(program: Command, ctx: Context): void {
-  const get = program.command('get').description('show nodes, apps, workloads, events, devices or device models');
+  const get = program.command('get').description('show nodes, apps, workloads, events, devices, device models or telemetry');
 
   get.command('nodes')
     .description('list edge nodes (AGE is the time in the current STATUS)')

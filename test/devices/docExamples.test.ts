@@ -44,6 +44,12 @@ describe('docs/examples: devices and their mapper, as a user applies them', () =
       const thermo = await device('thermo-1');
       return typeof thermo.status?.twin.reported.temperature === 'number' && thermo.status.online;
     }, 30_000);
+    // --telemetry in the example: the samples reach the cloud's telemetry, and edgectl shows them.
+    const samples = await waitFor('thermo-1 telemetry in the cloud', async () => {
+      const shown = await edgectl('get', 'telemetry', 'thermo-1', '--since', '5m');
+      return shown.code === 0 && /^TIME\s+TEMPERATURE\n\S+\s+-?\d/m.test(shown.out) ? shown : undefined;
+    }, 30_000);
+    expect(samples.err).toBe('');
     const twinSet = await edgectl('twin', 'set', 'lamp-1', 'on=false');
     expect(twinSet.code, twinSet.err).toBe(0);
     await waitFor('lamp-1 reported off', async () => (await device('lamp-1')).status?.twin.reported.on === false, 30_000);
