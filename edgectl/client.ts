@@ -71,6 +71,7 @@ export type DeviceCredentials = z.infer<typeof DeviceCredentialsSchema>;
 export type TwinViewAnswer = z.infer<typeof TwinViewSchema>;
 
 type Query = Record<string, string | number | undefined>;
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 interface RequestParts { query?: Query; body?: unknown; headers?: Record<string, string> }
 
 export class ApiClient {
@@ -151,9 +152,23 @@ export class ApiClient {
    * Follows `GET /rollouts?watch=true`, calling `onRollout` for each change until it returns
    * true or the stream ends. No timeout: a watch lasts as long as the user wants.
    */
-  async watchRollouts(onRollout: (rollout: Rollout) => boolean): Promise<void> {
+  watchRollouts(onRollout: (rollout: Rollout) => boolean): Promise<void> {
+    return this.follow('/api/v1/rollouts', {}, RolloutSchema, (_type, rollout) => onRollout(rollout));
+  }
+
+  /**
+   * Follows the devices' watch (`GET /devices?watch=true`) from `resourceVersion`, with the
+   * list's filters, calling `onEvent` per change until it returns true or the stream ends.
+   */
+  watchDevices(filter: { node?: string | undefined; labelSelector?: string | undefined; resourceVersion: number }, onEvent: (type: WatchEventType, device: Device) => boolean | void): Promise<void> {
+    return this.follow('/api/v1/devices', { ...filter, resourceVersion: String(filter.resourceVersion) }, DeviceSchema, onEvent);
+  }
+
+  /** One NDJSON watch stream: `{type, object}` per line, parsed with `schema`. */
+  private async follow<S extends z.ZodType>(path: string, query: Query, schema: S, onEvent: (type: WatchEventType, object: z.infer<S>) => boolean | void): Promise<void> {
     const abort = new AbortController();
-    const response = await this.send('GET', '/api/v1/rollouts', { query: { watch: 'true' } }, abort.signal);
+    const response = await this.send('GET', path, { query: { ...query, watch: 'true' } }, abort.signal);
+    const lineSchema = z.object({ type: z.enum(['ADDED', 'MODIFIED', 'DELETED']), object: schema });
     const decoder = new TextDecoder();
     let buffered = '';
     try {
@@ -163,9 +178,10 @@ export class ApiClient {
           const line = buffered.slice(0, newline).trim();
           buffered = buffered.slice(newline + 1);
           if (!line) continue;
-          const parsed = z.object({ type: z.string(), object: RolloutSchema }).safeParse(JSON.parse(line));
-          if (!parsed.success) throw new ApiError(200, `unexpected line in the rollout watch: ${parsed.error.issues[0]?.message ?? 'bad line'}`);
-          if (onRollout(parsed.data.object)) return;
+          const parsed = lineSchema.safeParse(JSON.parse(line));
+          if (!parsed.success) throw new ApiError(200, `unexpected line in the watch of ${path}: ${parsed.error.issues[0]?.message ?? 'bad line'}`);
+          const event = parsed.data as { type: WatchEventType; object: z.infer<S> };
+          if (onEvent(event.type, event.object) === true) return;
         }
       }
     } finally {
