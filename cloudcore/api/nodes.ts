@@ -57,7 +57,7 @@ export async function nodeRoutes(app: FastifyInstance, { store, watches }: Resou
  * join tokens (so an unused one cannot bring the name back), and its Workloads (the scheduler
  * would remove them too, but the operator should see the result at once).
  */
-async function deleteNodeLeftovers(store: Store, node: string): Promise<void> {
+export async function deleteNodeLeftovers(store: Store, node: string): Promise<void> {
   await deleteIfPresent(store, 'NodeCredential', node);
   const tokens = await store.list('JoinToken');
   for (const token of tokens.items) {

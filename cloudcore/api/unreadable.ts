@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { KINDS, NameSchema, type Kind } from '../../protocol/index.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
+import { deleteNodeLeftovers } from './nodes.js';
 import type { ResourceRoutesOptions } from './routeContext.js';
 import type { ZodTypeProvider } from './zodSchemas.js';
 
@@ -28,8 +29,11 @@ export async function unreadableRoutes(app: FastifyInstance, opts: ResourceRoute
   api.delete('/unreadable/:kind/:name', { schema: { params: UnreadableParams } }, async (request) => {
     const { kind, name } = request.params;
     const { revision } = await store.deleteUnreadable(kind, name);
-    // As the device's own delete does: a device re-created under this name starts without history.
+    // What the kind's own delete also removes: a device's telemetry (re-created under this name
+    // it starts without history); a node's credential, join tokens and workloads (else the
+    // edge could still connect as a node that no longer exists).
     if (kind === 'Device') await telemetry?.drop(name);
+    if (kind === 'Node') await deleteNodeLeftovers(store, name);
     request.log.warn({ kind, name, revision }, 'unreadable object deleted');
     return { kind, name, deleted: true, resourceVersion: revision };
   });
