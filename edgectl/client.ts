@@ -14,6 +14,7 @@ import type { DeviceInput, DeviceModelInput } from './applyFile.js';
 
 /** cloudcore answered with an error status; `message`/`field` come from its `{error, field}` body. */
 const TelemetryListSchema = z.object({ items: z.array(TelemetrySampleSchema) });
+const UnreadableListSchema = z.object({ items: z.array(z.object({ kind: z.string(), name: z.string(), reason: z.string() })) });
 const UnreadableDeletedSchema = z.object({ kind: z.string(), name: z.string(), deleted: z.literal(true), resourceVersion: z.number() });
 
 export class ApiError extends Error {
@@ -164,6 +165,16 @@ export class ApiClient {
     return this.follow('/api/v1/devices', { ...filter, resourceVersion: String(filter.resourceVersion) }, DeviceSchema, onEvent);
   }
 
+  /** Follows the nodes' watch from `resourceVersion` (see watchDevices). */
+  watchNodes(filter: { labelSelector?: string | undefined; resourceVersion: number }, onEvent: (type: WatchEventType, node: Node) => boolean | void): Promise<void> {
+    return this.follow('/api/v1/nodes', { ...filter, resourceVersion: String(filter.resourceVersion) }, NodeSchema, onEvent);
+  }
+
+  /** Follows the workloads' watch from `resourceVersion` (see watchDevices). */
+  watchWorkloads(filter: { node?: string | undefined; app?: string | undefined; resourceVersion: number }, onEvent: (type: WatchEventType, workload: Workload) => boolean | void): Promise<void> {
+    return this.follow('/api/v1/workloads', { ...filter, resourceVersion: String(filter.resourceVersion) }, WorkloadSchema, onEvent);
+  }
+
   /** One NDJSON watch stream: `{type, object}` per line, parsed with `schema`. */
   private async follow<S extends z.ZodType>(path: string, query: Query, schema: S, onEvent: (type: WatchEventType, object: z.infer<S>) => boolean | void): Promise<void> {
     const abort = new AbortController();
@@ -231,6 +242,11 @@ export class ApiClient {
 
   replaceDevice(device: DeviceInput): Promise<Device> {
     return this.request(DeviceSchema, 'PUT', `/api/v1/devices/${enc(device.metadata.name)}`, { body: device });
+  }
+
+  /** Every object the cloud's store holds but cannot read. */
+  listUnreadable(): Promise<z.infer<typeof UnreadableListSchema>> {
+    return this.request(UnreadableListSchema, 'GET', '/api/v1/unreadable');
   }
 
   /** Removes an object the cloud's store holds but cannot read (409 if it is readable). */

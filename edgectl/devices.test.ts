@@ -7,7 +7,7 @@ import { verifyDevicePassword } from '../cloudcore/api/deviceCredentials.js';
 import { thermostatDevice, thermostatModel } from '../cloudcore/api/deviceFixtures.js';
 import { ADMIN_TOKEN, READONLY_TOKEN, startTestApi, type TestApi } from '../cloudcore/api/testServer.js';
 import type { Device } from '../protocol/index.js';
-import { run } from './program.js';
+import { runCli } from './testing/runCli.js';
 
 /** edgectl against the real cloudcore API (SQLite store in a temp dir) over real HTTP. */
 
@@ -16,17 +16,7 @@ const NOW = new Date('2025-01-01T12:00:00Z');
 let api: TestApi;
 let dir: string;
 
-interface Result { code: number; out: string; err: string }
-
-async function cli(args: string[], token = ADMIN_TOKEN): Promise<Result> {
-  let out = '';
-  let err = '';
-  const code = await run(args, {
-    stdout: (s) => { out += s; }, stderr: (s) => { err += s; },
-    env: { EF_SERVER: api.origin, EF_TOKEN: token }, homeDir: dir, now: () => NOW,
-  });
-  return { code, out, err };
-}
+const cli = (args: string[], token = ADMIN_TOKEN) => runCli(args, { origin: api.origin, token, homeDir: dir, now: NOW });
 
 function file(name: string, docs: unknown[]): string {
   const path = join(dir, name);

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { thermostatDevice, thermostatModel } from '../cloudcore/api/deviceFixtures.js';
 import { ADMIN_TOKEN, READONLY_TOKEN, startTestApi, type TestApi } from '../cloudcore/api/testServer.js';
 import { openSqliteTelemetry, type SqliteTelemetry } from '../cloudcore/telemetry/sqliteTelemetry.js';
-import { run } from './program.js';
 import { parseSince, UsageError } from './parse.js';
+import { runCli } from './testing/runCli.js';
 import { renderTelemetry } from './telemetryFormat.js';
 
 /** `edgectl get telemetry` against the real cloudcore API and its real SQLite telemetry store. */
@@ -18,15 +18,7 @@ let api: TestApi;
 let telemetry: SqliteTelemetry;
 let dir: string;
 
-async function cli(args: string[], token = ADMIN_TOKEN) {
-  let out = '';
-  let err = '';
-  const code = await run(args, {
-    stdout: (s) => { out += s; }, stderr: (s) => { err += s; },
-    env: { EF_SERVER: api.origin, EF_TOKEN: token }, homeDir: dir, now: () => NOW,
-  });
-  return { code, out, err };
-}
+const cli = (args: string[], token = ADMIN_TOKEN) => runCli(args, { origin: api.origin, token, homeDir: dir, now: NOW });
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'edgectl-telemetry-'));

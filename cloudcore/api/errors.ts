@@ -57,7 +57,7 @@ export function describeError(err: unknown): DescribedError {
     // Ours, not the client's, but the operator is the one who can repair it: say how.
     const first = err.objects[0]!;
     const how = `remove ${err.objects.length === 1 ? 'it' : 'each'} with \`edgectl delete unreadable ${first.kind} ${first.name}\`` +
-      ' (DELETE /api/v1/unreadable/{kind}/{name}), then apply it again';
+      ' (DELETE /api/v1/unreadable/{kind}/{name}), then apply it again; `edgectl get unreadable` lists every one';
     return { statusCode: 500, body: { error: `${err.message}; ${how}` }, internal: true };
   }
   if (err instanceof StoreError) {

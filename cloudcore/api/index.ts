@@ -40,7 +40,7 @@ import { zodValidatorCompiler } from './zodSchemas.js';
  *       ├── /workloads          list · watch
  *       ├── /fleet · /nodes/{n}/stats   dashboard views: rows per node (paged), last hour of CPU/memory/disk
  *       ├── /events             list
- *       └── /unreadable/{k}/{n} delete an object the store holds but cannot read (409 if readable)
+ *       └── /unreadable         list objects the store holds but cannot read · delete one (409 if readable)
  */
 
 export interface ApiOptions {

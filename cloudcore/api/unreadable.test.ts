@@ -35,6 +35,10 @@ describe('unreadable objects API', () => {
     expect((await api.call('DELETE', '/nodes/edge-7')).status).toBe(500); // its own delete cannot read it either
     expect((await api.call('DELETE', '/unreadable/node/edge-7', { token: READONLY_TOKEN })).status).toBe(403);
 
+    const survey = await api.call('GET', '/unreadable', { token: READONLY_TOKEN });
+    expect(survey.status).toBe(200);
+    expect(survey.body).toEqual({ items: [{ kind: 'Node', name: 'edge-7', reason: expect.stringMatching(/^not JSON/) as unknown }] });
+
     const removed = await api.call('DELETE', '/unreadable/nodes/edge-7');
     expect(removed.status).toBe(200);
     expect(removed.body).toMatchObject({ kind: 'Node', name: 'edge-7', deleted: true });
@@ -42,6 +46,7 @@ describe('unreadable objects API', () => {
     expect(await api.store.get('Workload', 'app.edge-7')).toBeUndefined();
     expect(await api.store.get('JoinToken', unused.token.split('.')[0]!)).toBeUndefined();
     expect((await api.call('GET', '/nodes')).status).toBe(200);
+    expect((await api.call('GET', '/unreadable')).body).toEqual({ items: [] });
     expect((await api.call('DELETE', '/unreadable/Node/edge-7')).status).toBe(404);
   });
 

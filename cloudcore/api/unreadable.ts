@@ -26,6 +26,9 @@ export async function unreadableRoutes(app: FastifyInstance, opts: ResourceRoute
   const { store, telemetry } = opts;
   const api = app.withTypeProvider<ZodTypeProvider>();
 
+  // Everything to repair at once; the reads that fail name only what they touch.
+  api.get('/unreadable', async () => ({ items: await store.listUnreadable() }));
+
   api.delete('/unreadable/:kind/:name', { schema: { params: UnreadableParams } }, async (request) => {
     const { kind, name } = request.params;
     const { revision } = await store.deleteUnreadable(kind, name);

@@ -38,7 +38,7 @@ export class StartWhenReadable implements Controller {
       // Once per distinct cause, not every retry: deleting one object may reveal the next.
       if (err.message !== this.lastError) {
         this.log.error({ controller: this.name, err: err.message, retryInMs: this.retryMs },
-          'controller cannot start while the store holds unreadable objects; delete them with `edgectl delete unreadable KIND NAME`');
+          'controller cannot start while the store holds unreadable objects; list them with `edgectl get unreadable`, delete each with `edgectl delete unreadable KIND NAME`');
       }
       this.lastError = err.message;
       this.failing = true;

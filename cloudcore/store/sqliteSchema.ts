@@ -66,6 +66,8 @@ export function prepareStatements(db: Database.Database) {
       'SELECT node, resource_version, body FROM objects WHERE kind = ? AND name = ?'),
     listByKind: db.prepare<[Kind], { name: string; body: string }>(
       'SELECT name, body FROM objects WHERE kind = ? ORDER BY name'),
+    listAll: db.prepare<[], { kind: Kind; name: string; body: string }>(
+      'SELECT kind, name, body FROM objects ORDER BY kind, name'),
     listByKindNode: db.prepare<[Kind, string], { name: string; body: string }>(
       'SELECT name, body FROM objects WHERE kind = ? AND node = ? ORDER BY name'),
     insertObject: db.prepare<[Kind, string, string | null, number, string]>(

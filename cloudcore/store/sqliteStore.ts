@@ -139,6 +139,16 @@ export class SqliteStore implements Store {
     return { revision: change.revision };
   }
 
+  async listUnreadable(): Promise<UnreadableObject[]> {
+    this.assertOpen();
+    const found: UnreadableObject[] = [];
+    for (const row of this.sql.listAll.iterate()) {
+      const read = readStoredObject(row.kind, row.name, row.body);
+      if ('reason' in read) found.push({ kind: row.kind, name: row.name, reason: read.reason });
+    }
+    return found;
+  }
+
   async watch(opts: WatchOptions, onEvent: (event: WatchEvent) => void): Promise<Watch> {
     this.assertOpen();
     if (!Number.isInteger(opts.fromRevision) || opts.fromRevision < 0) {

@@ -1,6 +1,8 @@
 import type { AnyObject, Kind } from '../../protocol/index.js';
 import { unreadableMessage, type UnreadableObject } from './objectMeta.js';
 
+export type { UnreadableObject } from './objectMeta.js';
+
 /**
  * The revisioned object store: the one place cloudcore keeps state.
  *
@@ -65,6 +67,8 @@ export interface Store {
    * Watchers see a DELETED event whose object has only kind, name and an empty spec or data.
    */
   deleteUnreadable(kind: Kind, name: string): Promise<{ revision: number }>;
+  /** Every object the store holds but cannot read, by kind then name (reads every object: for repairs, not hot paths). */
+  listUnreadable(): Promise<UnreadableObject[]>;
 
   /**
    * Calls `onEvent` for each matching change after `fromRevision`, in revision order, first the

@@ -1,15 +1,15 @@
 import { Option, type Command } from 'commander';
 import type { Device, DeviceModel } from '../../protocol/index.js';
 import { canonical, parseTwinArgs, type DeviceInput, type DeviceModelInput } from '../applyFile.js';
-import { ApiError, type ApiClient, type DeviceCredentials, type DeviceList, type WatchEventType } from '../client.js';
+import { ApiError, type ApiClient, type DeviceCredentials } from '../client.js';
 import { emit, outputOption, type Context } from '../context.js';
 import {
-  DEVICE_COLUMNS, DEVICE_MODEL_COLUMNS, deviceFields, deviceModelRow, deviceRow, renderData, renderFields, renderTable, TWIN_COLUMNS, twinRows,
+  DEVICE_COLUMNS, DEVICE_MODEL_COLUMNS, deviceFields, deviceModelRow, deviceRow, renderFields, renderTable, TWIN_COLUMNS, twinRows,
   type OutputFormat,
 } from '../format.js';
 import { parseLimit, parseName, parseSelectorFlag, parseSince, UsageError } from '../parse.js';
-import { TableStream } from '../tableStream.js';
 import { renderTelemetry } from '../telemetryFormat.js';
+import { printWatch } from '../watchOutput.js';
 import type { ApplyResult } from './apply.js';
 
 /**
@@ -77,7 +77,10 @@ function registerDeviceGets(get: Command, ctx: Context): void {
       const client = ctx.client(cmd);
       const filter = { node: opts.node, labelSelector: opts.selector };
       const list = await client.listDevices(filter);
-      if (opts.watch) return watchDevices(ctx, client, filter, list, opts.output);
+      if (opts.watch) {
+        return printWatch(ctx, opts.output, { columns: DEVICE_COLUMNS, row: deviceRow, deletedColumn: 'ONLINE' }, list.items,
+          (onEvent) => client.watchDevices({ ...filter, resourceVersion: list.resourceVersion }, onEvent));
+      }
       emit(ctx, opts.output, list, () => list.items.length === 0
         ? 'No devices found.\n'
         : renderTable(DEVICE_COLUMNS, list.items.map(deviceRow)));
@@ -114,27 +117,6 @@ function registerDeviceGets(get: Command, ctx: Context): void {
           + (rows.length === 0 ? 'The twin is empty.\n' : renderTable(TWIN_COLUMNS, rows));
       });
     });
-}
-
-/**
- * `get devices -w`: the table, then one row per change as kubectl prints it (json and yaml: one
- * `{type, object}` document per change). Ends when cloudcore ends the stream.
- */
-async function watchDevices(ctx: Context, client: ApiClient, filter: { node?: string | undefined; labelSelector?: string | undefined }, list: DeviceList, output: OutputFormat): Promise<void> {
-  const table = new TableStream(DEVICE_COLUMNS);
-  // Scripts read one event per line (json) or per document (yaml), kubectl's `-w -o` shapes.
-  const event = (type: WatchEventType, object: Device) => (output === 'json'
-    ? `${JSON.stringify({ type, object })}\n`
-    : `---\n${renderData({ type, object }, 'yaml')}`);
-  if (output === 'table') ctx.out(table.start(list.items.map(deviceRow)));
-  else for (const object of list.items) ctx.out(event('ADDED', object));
-  await client.watchDevices({ ...filter, resourceVersion: list.resourceVersion }, (type, device) => {
-    if (output !== 'table') return void ctx.out(event(type, device));
-    const row = deviceRow(device);
-    // Else a deleted device's last row would read like one more change of it.
-    if (type === 'DELETED') row[DEVICE_COLUMNS.indexOf('ONLINE')] = '<deleted>';
-    ctx.out(table.row(row));
-  });
 }
 
 function registerDeviceDeletes(del: Command, ctx: Context): void {

@@ -7,11 +7,13 @@ import {
   type InstanceState, type OutputFormat,
 } from '../format.js';
 import { parseLimit, parseName, parseSelectorFlag } from '../parse.js';
+import { printWatch } from '../watchOutput.js';
 
 interface OutputOpts { output: OutputFormat }
 interface SelectorOpts extends OutputOpts { selector?: string }
 interface WorkloadOpts extends OutputOpts { node?: string; app?: string }
 interface EventOpts extends OutputOpts { node?: string; limit?: number }
+interface WatchOpts { watch?: boolean }
 
 const SELECTOR_HELP = 'label selector, e.g. "env=prod,zone in (a,b),!legacy"';
 
@@ -21,9 +23,15 @@ export function registerGet(program: Command, ctx: Context): void {
   get.command('nodes')
     .description('list edge nodes (AGE is the time in the current STATUS)')
     .option('-l, --selector <selector>', SELECTOR_HELP, parseSelectorFlag)
+    .option('-w, --watch', 'after the list, print a row for every change (a node going Offline, joining, relabelled) until interrupted')
     .addOption(outputOption())
-    .action(async (opts: SelectorOpts, cmd: Command) => {
-      const list = await ctx.client(cmd).listNodes(opts.selector);
+    .action(async (opts: SelectorOpts & WatchOpts, cmd: Command) => {
+      const client = ctx.client(cmd);
+      const list = await client.listNodes(opts.selector);
+      if (opts.watch) {
+        return printWatch(ctx, opts.output, { columns: NODE_COLUMNS, row: (n) => nodeRow(n, ctx.now()), deletedColumn: 'STATUS' }, list.items,
+          (onEvent) => client.watchNodes({ labelSelector: opts.selector, resourceVersion: list.resourceVersion }, onEvent));
+      }
       const now = ctx.now();
       emit(ctx, opts.output, list, () => list.items.length === 0
         ? 'No nodes found.\n'
@@ -74,9 +82,15 @@ export function registerGet(program: Command, ctx: Context): void {
     .description('list workloads: apps bound to nodes, with the state each edge reports')
     .option('--node <name>', 'only workloads on this node', (v: string) => parseName(v, 'node'))
     .option('--app <name>', 'only workloads of this app', (v: string) => parseName(v, 'app'))
+    .option('-w, --watch', 'after the list, print a row for every change (state, restarts, a new generation) until interrupted')
     .addOption(outputOption())
-    .action(async (opts: WorkloadOpts, cmd: Command) => {
-      const list = await ctx.client(cmd).listWorkloads({ node: opts.node, app: opts.app });
+    .action(async (opts: WorkloadOpts & WatchOpts, cmd: Command) => {
+      const client = ctx.client(cmd);
+      const list = await client.listWorkloads({ node: opts.node, app: opts.app });
+      if (opts.watch) {
+        return printWatch(ctx, opts.output, { columns: WORKLOAD_COLUMNS, row: (w) => workloadRow(w, ctx.now()), deletedColumn: 'STATE' }, list.items,
+          (onEvent) => client.watchWorkloads({ node: opts.node, app: opts.app, resourceVersion: list.resourceVersion }, onEvent));
+      }
       emit(ctx, opts.output, list, () => workloadSection(list.items, ctx.now(), 'No workloads found.'));
     });
 
@@ -91,6 +105,16 @@ export function registerGet(program: Command, ctx: Context): void {
       emit(ctx, opts.output, list, () => list.items.length === 0
         ? 'No events found.\n'
         : renderTable(EVENT_COLUMNS, list.items.map((e) => eventRow(e, now))));
+    });
+
+  get.command('unreadable')
+    .description('list objects the cloud store holds but cannot read (remove each with `edgectl delete unreadable KIND NAME`)')
+    .addOption(outputOption())
+    .action(async (opts: OutputOpts, cmd: Command) => {
+      const list = await ctx.client(cmd).listUnreadable();
+      emit(ctx, opts.output, list, () => list.items.length === 0
+        ? 'No unreadable objects: the store reads every object it holds.\n'
+        : renderTable(['KIND', 'NAME', 'WHY'], list.items.map((o) => [o.kind, o.name, o.reason])));
     });
 }
 

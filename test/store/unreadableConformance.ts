@@ -63,6 +63,17 @@ export function unreadableConformanceTests(ctx: SuiteContext): void {
       await expect(store.create(makeApp('web'))).resolves.toMatchObject({ metadata: { name: 'web', generation: 1 } });
     });
 
+    it('listUnreadable names every unreadable object, of every kind, and nothing else', async (testCtx) => {
+      const { store } = await damaged(testCtx);
+      expect(await store.listUnreadable()).toEqual([
+        { kind: 'App', name: 'web', reason: expect.stringMatching(/^not JSON/) as unknown },
+        { kind: 'Workload', name: 'web.node-a', reason: expect.stringMatching(/^not JSON/) as unknown },
+      ]);
+      await store.deleteUnreadable('App', 'web');
+      await store.deleteUnreadable('Workload', 'web.node-a');
+      expect(await store.listUnreadable()).toEqual([]);
+    });
+
     it('deleteUnreadable refuses a readable object and a missing one, and changes nothing', async (testCtx) => {
       const { store, api } = await damaged(testCtx);
       const before = await store.revision();

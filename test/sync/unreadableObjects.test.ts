@@ -56,13 +56,16 @@ describe('unreadable objects in the cloud store', () => {
     // It says at start what is wrong and how to repair it, instead of failing to start.
     const waiting = await waitFor('controllers waiting', () => cloud.proc.lines.find((l) => l.msg?.startsWith('controller cannot start')));
     expect(String(waiting.err)).toMatch(/^cannot read App "web" from the store: not JSON/);
-    expect(waiting.msg).toContain('edgectl delete unreadable KIND NAME');
+    expect(waiting.msg).toContain('edgectl get unreadable');
 
     const apps = await api(cloud).call<{ error: string }>('GET', '/apps');
     expect(apps.status).toBe(500);
     expect(apps.body.error).toMatch(/^cannot read App "web" from the store: not JSON .*; remove it with `edgectl delete unreadable App web`/);
     expect((await api(cloud).call<{ error: string }>('GET', '/devices/thermo-1')).body.error).toMatch(/cannot read Device "thermo-1"/);
     expect((await api(cloud).call<{ error: string }>('GET', '/fleet')).body.error).toMatch(/cannot read Device "thermo-1"/);
+    const survey = await edgectl('get', 'unreadable');
+    expect(survey.code, survey.err).toBe(0);
+    expect(survey.out).toMatch(/^KIND\s+NAME\s+WHY\nApp\s+web\s+not JSON .*\nDevice\s+thermo-1\s+not JSON /);
     const listed = await edgectl('get', 'devices');
     expect(listed.code).not.toBe(0);
     expect(listed.err).toContain('cannot read Device "thermo-1" from the store');
@@ -98,6 +101,7 @@ describe('unreadable objects in the cloud store', () => {
     // Deleting the App is what the operator asked for: its workload goes from the node.
     await waitFor('web removed from the edge', async () => !(await fleet.edgeStatus(edge)).workloads.some((w) => w.name === 'web'));
     expect((await api(cloud).call('GET', '/apps')).status).toBe(200);
+    expect((await edgectl('get', 'unreadable')).out.trim()).toBe('No unreadable objects: the store reads every object it holds.');
     expect((await api(cloud).call('POST', '/apps', web())).status).toBe(201);
     await waitFor('web running again', () => running('web'));
     expect(await running('other')).toBeDefined();

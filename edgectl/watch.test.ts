@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Workload } from '../protocol/index.js';
 import { thermostatDevice, thermostatModel } from '../cloudcore/api/deviceFixtures.js';
 import { ADMIN_TOKEN, startTestApi, type TestApi } from '../cloudcore/api/testServer.js';
 import { waitFor } from '../test/helpers/wait.js';
@@ -9,7 +10,7 @@ import { renderTable } from './format.js';
 import { run } from './program.js';
 import { TableStream } from './tableStream.js';
 
-/** `edgectl get devices -w` against the real cloudcore API over real HTTP, its watch stream included. */
+/** `edgectl get devices|nodes|workloads -w` against the real cloudcore API over real HTTP, its watch streams included. */
 
 let api: TestApi;
 let dir: string;
@@ -75,6 +76,43 @@ describe('edgectl get devices -w', () => {
     expect(await table.done).toBe(0);
     expect(await json.done).toBe(0);
     expect(table.io.err).toBe('');
+  });
+});
+
+describe('edgectl get nodes -w and get workloads -w', () => {
+  it('print a row per change of a node and of a workload, a deleted one marked', async () => {
+    // The test before ended its API's streams by closing it: a fresh one (closed in afterAll).
+    api = await startTestApi();
+    await post('/tokens', { node: 'edge-9', ttlSeconds: 600 });
+    const template = { runtime: 'process' as const, command: '/bin/true', args: [], env: {}, restartPolicy: 'Always' as const, probes: {}, configs: [], secrets: [] };
+    const workload: Workload = { kind: 'Workload', metadata: { name: 'web.edge-9' }, spec: { nodeName: 'edge-9', app: 'web', generation: 1, template } };
+    await api.store.create(workload);
+    const nodes = start(['get', 'nodes', '-w']);
+    const workloads = start(['get', 'workloads', '-w', '--node', 'edge-9']);
+    await waitFor('both tables', () => nodes.io.out.includes('edge-9') && workloads.io.out.includes('web.edge-9'));
+
+    const labelled = await fetch(`${api.origin}/api/v1/nodes/edge-9`, {
+      method: 'PATCH', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ metadata: { labels: { zone: 'north' } } }),
+    });
+    expect(labelled.status).toBe(200);
+    const stored = (await api.store.get('Workload', 'web.edge-9'))!;
+    await api.store.update({ ...stored, status: { state: 'Running', restarts: 1, generation: 1, observedAt: new Date().toISOString() } });
+    await api.store.delete('Workload', 'web.edge-9');
+    await waitFor('node relabelled', () => nodes.io.out.includes('zone=north'));
+    await waitFor('workload running, then deleted', () => workloads.io.out.trimEnd().split('\n').length === 4);
+
+    const nodeLines = nodes.io.out.trimEnd().split('\n');
+    expect(nodeLines[0]).toMatch(/^NAME\s+STATUS\s+AGE/);
+    expect(nodeLines.at(-1)).toMatch(/^edge-9\s+Pending\s+.*zone=north$/);
+    const workloadLines = workloads.io.out.trimEnd().split('\n');
+    expect(workloadLines[1]).toMatch(/^web\.edge-9\s+edge-9\s+web\s+Pending/);
+    expect(workloadLines[2]).toMatch(/^web\.edge-9\s+edge-9\s+web\s+Running\s+1/);
+    expect(workloadLines[3]).toMatch(/^web\.edge-9\s+edge-9\s+web\s+<deleted>/);
+
+    await api.close();
+    expect(await nodes.done).toBe(0);
+    expect(await workloads.done).toBe(0);
   });
 });
 
