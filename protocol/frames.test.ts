@@ -51,6 +51,16 @@ describe('parseFrame and fields from a newer peer', () => {
     expect(!kind.ok && kind.error.field).toBe('entries.0.kind');
   });
 
+  it('a frame with thousands of unknown keys is read in one pass, naming a bounded number of them', () => {
+    const flood = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${i}`, i]));
+    const parsed = parseFrame(EdgeFrameSchema, JSON.stringify({ type: 'ping', t: 1, ...flood }));
+    expect(parsed.ok).toBe(true);
+    if (parsed.ok) {
+      expect(parsed.frame).toEqual({ type: 'ping', t: 1 });
+      expect(parsed.ignored).toHaveLength(32);
+    }
+  });
+
   it('a key that is not the peer\'s own property is dropped like any other', () => {
     const parsed = parseFrame(EdgeFrameSchema, '{"type":"ping","t":1,"__proto__":{"polluted":true}}');
     expect(parsed).toEqual({ ok: true, frame: { type: 'ping', t: 1 }, ignored: ['__proto__'] });

@@ -191,8 +191,10 @@ export const NODE_HEADER = 'x-edgefleet-node';
  */
 export type FrameParse<T> = { ok: true; frame: T; ignored?: string[] } | { ok: false; error: ErrorFrame };
 
-/** Unknown fields are dropped one nesting level per round; no frame nests deeper than this. */
-const MAX_UNKNOWN_FIELD_ROUNDS = 8;
+/** zod reports unknown fields at every depth in one pass; the rounds only bound a surprise. */
+const MAX_UNKNOWN_FIELD_ROUNDS = 4;
+/** Paths named in `ignored`: enough to say what a newer peer added, bounded against a flood of keys. */
+const MAX_IGNORED_PATHS = 32;
 
 /** Parses a raw text frame. The error names the first offending field. */
 export function parseFrame<T>(schema: z.ZodType<T>, raw: string): FrameParse<T> {
@@ -214,7 +216,7 @@ export function parseFrame<T>(schema: z.ZodType<T>, raw: string): FrameParse<T> 
         if (holder) delete holder[key];
         // Array positions as `*`: the same field in every entry is one thing to report.
         const where = [...issue.path, key].map((k) => (typeof k === 'number' ? '*' : String(k))).join('.');
-        if (!ignored.includes(where)) ignored.push(where);
+        if (ignored.length < MAX_IGNORED_PATHS && !ignored.includes(where)) ignored.push(where);
       }
     }
     parsed = schema.safeParse(json);

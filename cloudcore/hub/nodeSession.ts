@@ -246,6 +246,8 @@ export class NodeSession {
 
   /** Fields a newer edgecore sent that this cloudcore does not know: dropped, and logged once per session. */
   private noteIgnoredFields(paths: string[]): void {
+    // Bounded: a peer sending new names in every frame is told about once, not remembered forever.
+    if (this.ignoredFields.size >= 256) return;
     const fresh = paths.filter((p) => !this.ignoredFields.has(p));
     if (fresh.length === 0) return;
     for (const p of fresh) this.ignoredFields.add(p);

@@ -203,7 +203,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
       return;
     }
     // A newer cloudcore's fields (docs/sync.md, Version skew): read without them, said once each.
-    const fresh = parsed.ignored?.filter((p) => !this.ignoredFields.has(p)) ?? [];
+    const fresh = this.ignoredFields.size >= 256 ? [] : parsed.ignored?.filter((p) => !this.ignoredFields.has(p)) ?? [];
     if (fresh.length > 0) {
       for (const p of fresh) this.ignoredFields.add(p);
       this.opts.log?.warn({ fields: fresh }, 'ignoring frame fields this edgecore does not know (sent by a newer cloudcore?); upgrade edgecore to use them');
