@@ -4,7 +4,7 @@ import {
   EdgeFrameSchema, PROTOCOL_VERSION, parseFrame,
   type CloudFrame, type EdgeFrame, type ErrorFrame, type HelloFrame, type UpstreamEntry,
 } from '../../protocol/index.js';
-import { GoneError, type Store, type Watch } from '../store/store.js';
+import { GoneError, UnreadableError, type Store, type Watch } from '../store/store.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { updateNodeStatus } from './readModifyWrite.js';
 import { OperatorRequests } from './operatorRequests.js';
@@ -40,6 +40,9 @@ export interface SessionDeps {
   onPing?: (node: string, ping: Extract<EdgeFrame, { type: 'ping' }>) => void;
 }
 
+/** How often upstream held on an unreadable object is tried again. */
+export const UPSTREAM_HOLD_RETRY_MS = 5000;
+
 /**
  * One connected edge node. Owns the downstream cursor for that node (what is in flight,
  * what is pending) and applies the node's upstream outbox. At most one sync frame is in
@@ -50,6 +53,8 @@ export class NodeSession {
   private watch: Watch | undefined;
   private readonly pending = new PendingChanges();
   private readonly ignoredFields = new Set<string>();
+  /** True while upstream waits on an entry about an unreadable object (see holdUpstream). */
+  private upstreamHeld = false;
   private inFlight: number | null = null;
   private flushScheduled = false;
   private upstreamChain: Promise<void> = Promise.resolve();
@@ -150,11 +155,38 @@ export class NodeSession {
     const epoch = this.hello!.epoch;
     for (const entry of entries) {
       if (entry.seq <= this.lastUpstreamSeq) continue; // already applied: a resend after a lost ack
-      await applyUpstreamEntry(this.deps, this.node, epoch, entry);
+      try {
+        await applyUpstreamEntry(this.deps, this.node, epoch, entry);
+      } catch (err) {
+        if (!(err instanceof UnreadableError)) throw err;
+        return this.holdUpstream(entries, entry, err);
+      }
       this.lastUpstreamSeq = entry.seq;
       this.deps.upstreamCursors.set(this.node, { epoch, seq: entry.seq });
     }
+    if (this.upstreamHeld) this.deps.log.info({ node: this.node, seq: this.lastUpstreamSeq }, 'upstream flowing again');
+    this.upstreamHeld = false;
     this.send({ type: 'upstreamAck', seq: this.lastUpstreamSeq });
+  }
+
+  /**
+   * An entry about an object the store cannot read (a damaged Device row) is neither dropped nor
+   * allowed to end the link: what came before it is acked, it and the rest wait (the edge sends
+   * nothing newer until they are acked, which keeps their order) and are tried again every
+   * UPSTREAM_HOLD_RETRY_MS, until an operator removed the object. Desired state keeps flowing.
+   */
+  private holdUpstream(entries: UpstreamEntry[], stuck: UpstreamEntry, err: UnreadableError): void {
+    if (!this.upstreamHeld) {
+      this.upstreamHeld = true;
+      this.deps.log.error({ node: this.node, seq: stuck.seq, kind: stuck.kind, err: err.message },
+        'upstream held: an entry touches an object the store cannot read; retrying until it is removed (edgectl get unreadable)');
+    }
+    this.send({ type: 'upstreamAck', seq: this.lastUpstreamSeq });
+    const retry = setTimeout(() => {
+      if (this.closed) return;
+      this.upstreamChain = this.upstreamChain.then(() => this.applyUpstream(entries)).catch((e: Error) => this.fail(e));
+    }, UPSTREAM_HOLD_RETRY_MS);
+    retry.unref();
   }
 
   private async onHello(hello: HelloFrame): Promise<void> {
