@@ -47,7 +47,7 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   registerErrorHandling(app);
   const hub = new Hub({ store, telemetry, log, offlineAfterMs, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3) });
   // Before the API: its request-timing hooks only reach routes registered after them.
-  registerMetrics(app, { metrics: new CloudMetrics({ hub, store }), tokens });
+  registerMetrics(app, { metrics: new CloudMetrics({ hub, store, telemetry }), tokens });
   const links = { quality: hub.linkQuality, stats: hub.nodeStats, liveLastSeen: (node: string) => hub.sessions.get(node)?.lastSeen };
   await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links });
   await app.register(dashboardPlugin);

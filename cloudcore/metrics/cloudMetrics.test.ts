@@ -38,9 +38,11 @@ describe('cloud metrics on a real store', () => {
     await store.create(rollout('ui', 'Paused'));
     expect(await countRolloutsByPhase(store)).toEqual(new Map([['Progressing', 2], ['Paused', 1]]));
 
-    const metrics = new CloudMetrics({ hub: new Hub({ store, log: pino({ level: 'silent' }) }), store }, { defaultMetrics: false });
+    const telemetry = { unreadableSkipped: 3 };
+    const metrics = new CloudMetrics({ hub: new Hub({ store, log: pino({ level: 'silent' }) }), store, telemetry }, { defaultMetrics: false });
     const first = new Scrape(await metrics.render());
     expect(conventionProblems(first, 'edgefleet_')).toEqual([]);
+    expect(first.value('edgefleet_cloud_telemetry_unreadable_total')).toBe(3);
     expect(first.value('edgefleet_rollouts', { phase: 'Progressing' })).toBe(2);
     expect(first.value('edgefleet_store_revision')).toBe(await store.revision());
     await store.delete('Rollout', 'ui');

@@ -24,6 +24,8 @@ export interface HubView {
 export interface CloudMetricsSources {
   hub: HubView;
   store: Store;
+  /** The telemetry store's count of damaged samples it left out of answers. */
+  telemetry?: { readonly unreadableSkipped: number };
 }
 
 /** Kinds read generically: a store (or build) that does not know the kind reports nothing. */
@@ -66,6 +68,13 @@ export class CloudMetrics {
     fromHub('edgefleet_hub_received_bytes_total', 'Bytes of frames received from edges.', (c) => c.bytesIn);
     fromHub('edgefleet_hub_sent_bytes_total', 'Bytes of frames sent to edges.', (c) => c.bytesOut);
     fromHub('edgefleet_hub_frames_refused_total', 'Edge frames refused with an error frame (bad, forbidden or out of protocol).', (c) => c.refused);
+    const { telemetry } = sources;
+    if (telemetry) {
+      new Counter({
+        name: 'edgefleet_cloud_telemetry_unreadable_total', help: 'Stored device telemetry samples that could not be read back and were left out of answers, since cloudcore started.', registers,
+        collect() { this.reset(); this.inc(telemetry.unreadableSkipped); },
+      });
+    }
     fromHub('edgefleet_hub_snapshots_total', 'Full desired-state snapshots sent to edges (first connect, new epoch, compacted revision).', (c) => c.snapshots);
     new Gauge({
       name: 'edgefleet_hub_nodes_awaiting_ack', help: 'Connected nodes with desired state not acked yet (a sync frame in flight or changes queued).', registers,

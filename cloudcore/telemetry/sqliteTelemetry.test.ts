@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,6 +105,20 @@ describe('sqliteTelemetry', () => {
     expect(store.count('fan')).toBe(1);
     await store.append('pump', [sample(2000, 2)]);
     expect(store.count('pump')).toBe(1);
+  });
+
+  it('leaves a damaged sample out of answers, counted, and serves the rest', async () => {
+    const store = await open();
+    await store.append('pump', [sample(1000, 1), sample(2000, 2), sample(3000, 3)]);
+    const db = new Database(join(dir, 'telemetry.db'));
+    try {
+      db.prepare("UPDATE samples SET body = substr(body, 1, 4) WHERE device = 'pump' AND t = ?").run(at(2000));
+      db.prepare("UPDATE samples SET body = '[1]' WHERE device = 'pump' AND t = ?").run(at(3000));
+    } finally {
+      db.close();
+    }
+    expect(await store.query('pump', { limit: 10 })).toEqual([sample(1000, 1)]);
+    expect(store.unreadableSkipped).toBe(2);
   });
 
   it('keeps mixed value types and refuses work after close', async () => {

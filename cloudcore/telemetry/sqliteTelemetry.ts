@@ -62,6 +62,15 @@ export function sampleTimeMs(t: string, now: number): number {
   return Number.isNaN(ms) ? now : ms;
 }
 
+function readValues(body: string): TelemetrySample['values'] | undefined {
+  try {
+    const values: unknown = JSON.parse(body);
+    return values !== null && typeof values === 'object' && !Array.isArray(values) ? values as TelemetrySample['values'] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function openSqliteTelemetry(opts: SqliteTelemetryOptions): Promise<SqliteTelemetry> {
   return SqliteTelemetry.open(opts);
 }
@@ -70,6 +79,8 @@ export class SqliteTelemetry implements TelemetryStore {
   private closed = false;
   private readonly appendTx: (device: string, samples: TelemetrySample[]) => void;
   private readonly sql: ReturnType<typeof prepareStatements>;
+  /** Stored samples left out of answers because they could not be read back (since open). */
+  unreadableSkipped = 0;
   /** Rows per device, learnt on first append, so the trim query only runs when a bound is crossed. */
   private readonly counts = new Map<string, number>();
 
@@ -128,7 +139,15 @@ export class SqliteTelemetry implements TelemetryStore {
     } else {
       rows = this.sql.latest.all(device, oldest, opts.limit);
     }
-    return rows.map((r) => ({ t: r.t, values: JSON.parse(r.body) as TelemetrySample['values'] }));
+    const samples: TelemetrySample[] = [];
+    for (const r of rows) {
+      const values = readValues(r.body);
+      // Samples are disposable: one a torn write or a disk error damaged is left out (and
+      // counted) rather than failing the device's whole series.
+      if (values === undefined) this.unreadableSkipped++;
+      else samples.push({ t: r.t, values });
+    }
+    return samples;
   }
 
   async drop(device: string): Promise<void> {
