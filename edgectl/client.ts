@@ -12,11 +12,11 @@ import type { DeviceInput, DeviceModelInput } from './applyFile.js';
  * half-empty tables. Failures become one of two errors the CLI knows how to print.
  */
 
-/** cloudcore answered with an error status; `message`/`field` come from its `{error, field}` body. */
 const TelemetryListSchema = z.object({ items: z.array(TelemetrySampleSchema) });
 const UnreadableListSchema = z.object({ items: z.array(z.object({ kind: z.string(), name: z.string(), reason: z.string() })) });
 const UnreadableDeletedSchema = z.object({ kind: z.string(), name: z.string(), deleted: z.literal(true), resourceVersion: z.number() });
 
+/** cloudcore answered with an error status; `message`/`field` come from its `{error, field}` body. */
 export class ApiError extends Error {
   constructor(readonly status: number, message: string, readonly field?: string) { super(message); }
 }

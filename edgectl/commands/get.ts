@@ -18,7 +18,7 @@ interface WatchOpts { watch?: boolean }
 const SELECTOR_HELP = 'label selector, e.g. "env=prod,zone in (a,b),!legacy"';
 
 export function registerGet(program: Command, ctx: Context): void {
-  const get = program.command('get').description('show nodes, apps, workloads, events, devices, device models or telemetry');
+  const get = program.command('get').description('show nodes, apps, workloads, events, devices, device models, telemetry or unreadable objects');
 
   get.command('nodes')
     .description('list edge nodes (AGE is the time in the current STATUS)')
