@@ -244,7 +244,9 @@ export class NodeSession {
         await this.startWatch(decision.fromRevision);
       } catch (err) {
         if (!(err instanceof GoneError)) throw err;
-        // Compacted between the decision and the watch: fall back to a snapshot on reconnect.
+        // Compacted between the decision and the watch, or compacted through an unreadable log
+        // entry by this very watch: fall back to a snapshot on reconnect.
+        this.deps.log.warn({ node: this.node, err: err.message }, 'cannot resume the edge; it reconnects for a snapshot');
         return this.terminate(4010, 'revision compacted, reconnect for a snapshot');
       }
     }

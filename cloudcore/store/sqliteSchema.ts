@@ -43,7 +43,7 @@ CREATE INDEX IF NOT EXISTS events_by_node ON events (node, revision);
 
 export interface MetaRow { revision: number; compacted_revision: number }
 export interface ObjectRow { node: string | null; resource_version: number; body: string }
-export interface EventRow { revision: number; type: WatchEventType; kind: Kind; node: string | null; body: string }
+export interface EventRow { revision: number; type: WatchEventType; kind: Kind; name: string; node: string | null; body: string }
 
 export function applySchema(db: Database.Database): void {
   const version = db.pragma('user_version', { simple: true });
@@ -54,7 +54,7 @@ export function applySchema(db: Database.Database): void {
   db.pragma(`user_version = ${SCHEMA_VERSION}`);
 }
 
-const EVENT_COLUMNS = 'revision, type, kind, node, body';
+const EVENT_COLUMNS = 'revision, type, kind, name, node, body';
 
 export function prepareStatements(db: Database.Database) {
   return {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { KINDS, type AnyObject, type Kind } from '../../protocol/index.js';
 import { openWalDatabase } from './sqliteFile.js';
-import { applySchema, prepareStatements, type Statements } from './sqliteSchema.js';
+import { applySchema, prepareStatements, type EventRow, type Statements } from './sqliteSchema.js';
 import {
   boundNode, ConflictError, GoneError, NotFoundError, StoreError, UnreadableError,
   type ListOptions, type ObjectOf, type Store, type Watch, type WatchEvent, type WatchOptions,
@@ -49,7 +49,8 @@ export class SqliteStore implements Store {
   private readonly deleteTx: (kind: Kind, name: string, rv: number | undefined) => { object: AnyObject; change: LoggedChange };
   private readonly deleteUnreadableTx: (kind: Kind, name: string) => LoggedChange;
   private readonly listTx: (kind: Kind, node: string | undefined) => { items: AnyObject[]; revision: number };
-  private readonly replayTx: (opts: WatchOptions) => LoggedChange[];
+  private readonly replayTx: (opts: WatchOptions) => EventRow[];
+  private readonly compactThroughTx: (revision: number) => void;
 
   static open(opts: SqliteStoreOptions): SqliteStore {
     const maxEvents = opts.maxEvents ?? DEFAULT_MAX_EVENTS;
@@ -75,6 +76,11 @@ export class SqliteStore implements Store {
     this.deleteUnreadableTx = db.transaction((kind: Kind, name: string) => this.writeDeleteUnreadable(kind, name)).immediate;
     this.listTx = db.transaction((kind: Kind, node: string | undefined) => this.readList(kind, node));
     this.replayTx = db.transaction((opts: WatchOptions) => this.readReplay(opts));
+    this.compactThroughTx = db.transaction((revision: number) => {
+      if (revision <= this.sql.readMeta.get()!.compacted_revision) return;
+      this.sql.deleteEventsUpTo.run(revision);
+      this.sql.setCompacted.run(revision);
+    }).immediate;
     // A smaller maxEvents than last time takes effect now rather than at the next write.
     db.transaction(() => this.compact(this.sql.readMeta.get()!.revision)).immediate();
   }
@@ -157,6 +163,7 @@ export class SqliteStore implements Store {
     // Reading the replay and registering happen in one synchronous stretch, so no write can
     // commit in between: the watcher sees every change exactly once.
     const replay = this.replayTx(opts);
+    this.refuseUnreadableReplay(opts.fromRevision, replay);
     return this.hub.add(opts, replay, onEvent);
   }
 
@@ -259,7 +266,23 @@ export class SqliteStore implements Store {
     return { items, revision: this.sql.readMeta.get()!.revision };
   }
 
-  private readReplay({ kind, node, fromRevision }: WatchOptions): LoggedChange[] {
+  /**
+   * A log entry that cannot be read (a torn write, a hand edit) is a change no watcher can be
+   * given. Skipping it would leave a watcher (an edge) wrong about that object for good, so the
+   * log is compacted through it instead, the same as an old revision: this watcher, and every
+   * later one from before it, gets GoneError and lists afresh (an edge: a snapshot).
+   */
+  private refuseUnreadableReplay(fromRevision: number, replay: readonly EventRow[]): void {
+    for (const change of replay) {
+      const read = readStoredObject(change.kind, change.name, change.body);
+      if ('object' in read) continue;
+      this.compactThroughTx(change.revision);
+      throw new GoneError(`revision ${fromRevision} cannot be replayed: the watch log entry at revision ${change.revision} `
+        + `(${describeObject(change.kind, change.name)}) cannot be read (${read.reason}); the log now starts after it; list again`);
+    }
+  }
+
+  private readReplay({ kind, node, fromRevision }: WatchOptions): EventRow[] {
     const compacted = this.sql.readMeta.get()!.compacted_revision;
     if (fromRevision < compacted) {
       throw new GoneError(`revision ${fromRevision} has been compacted; the oldest revision a watch can resume from is ${compacted}; list again`);

@@ -143,4 +143,26 @@ describe.skipIf(!HAVE_MOSQUITTO)('unreadable objects in the cloud store', () => 
     await waitFor('web running again', () => running('web'));
     expect(await running('other')).toBeDefined();
   });
+
+  it('a damaged watch log entry the edge would resume through: the edge gets a snapshot instead, and the change', async () => {
+    const desiredOf = async () => ((await (await fetch(`${edge.statusUrl}/status`)).json()) as EdgeDevices).mqtt?.devices.find((d) => d.name === 'lamp-1')?.desiredVersion;
+    const before = await desiredOf();
+    await edge.proc.stop();
+    // A change the edge has not seen yet, whose log entry then gets damaged.
+    expect((await edgectl('twin', 'set', 'lamp-1', 'on=true')).code).toBe(0);
+    const revision = (await api(cloud).call<{ metadata: { resourceVersion: number } }>('GET', '/devices/lamp-1')).body.metadata.resourceVersion;
+    await cloud.proc.stop();
+    const db = new Database(join(cloud.dataDir, 'cloudcore.db'));
+    try {
+      expect(db.prepare('UPDATE events SET body = substr(body, 1, 30) WHERE revision = ?').run(revision).changes).toBe(1);
+    } finally {
+      db.close();
+    }
+    cloud = await fleet.startCloud({ dataDir: cloud.dataDir, port: cloud.port });
+    edge = await fleet.startEdge({ node: 'edge-1', cloudUrl: cloud.url, dataDir: edge.dataDir });
+    const refused = await waitFor('resume refused', () => cloud.proc.lines.find((l) => l.msg === 'cannot resume the edge; it reconnects for a snapshot'));
+    expect(String(refused.err)).toContain(`the watch log entry at revision ${revision} (Device "lamp-1") cannot be read`);
+    await waitFor('snapshot sent', () => cloud.proc.lines.some((l) => l.msg === 'sending full snapshot' && l.node === 'edge-1'));
+    await waitFor('the change reached the edge', async () => (await desiredOf()) === before! + 1);
+  });
 });
