@@ -17,8 +17,8 @@ export class StartWhenReadable implements Controller {
   private timer: NodeJS.Timeout | undefined;
   private attempt: Promise<void> | undefined;
   private stopped = false;
-  private failing = false;
-  private lastError = '';
+  /** Why the last attempt failed; undefined while none has (or since one succeeded). */
+  private lastError: string | undefined;
 
   constructor(private readonly name: string, private readonly controller: Controller, private readonly log: Logger, private readonly retryMs = 5000) {}
 
@@ -30,9 +30,8 @@ export class StartWhenReadable implements Controller {
   private async tryStart(): Promise<void> {
     try {
       await this.controller.start();
-      if (this.failing) this.log.info({ controller: this.name }, 'controller started: the store reads again');
-      this.failing = false;
-      this.lastError = '';
+      if (this.lastError !== undefined) this.log.info({ controller: this.name }, 'controller started: the store reads again');
+      this.lastError = undefined;
     } catch (err) {
       if (!(err instanceof UnreadableError)) throw err;
       // Once per distinct cause, not every retry: deleting one object may reveal the next.
@@ -41,7 +40,6 @@ export class StartWhenReadable implements Controller {
           'controller cannot start while the store holds unreadable objects; list them with `edgectl get unreadable`, delete each with `edgectl delete unreadable KIND NAME`');
       }
       this.lastError = err.message;
-      this.failing = true;
       if (this.stopped) return;
       this.timer = setTimeout(() => { this.attempt = this.tryStart().catch((e: unknown) => this.log.error({ controller: this.name, err: (e as Error).message }, 'controller start failed')); }, this.retryMs);
       this.timer.unref();
