@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CloudFrameSchema, EdgeFrameSchema, parseFrame } from './index.js';
+import { CloudFrameSchema, EdgeFrameSchema, IgnoredFieldNotes, parseFrame } from './index.js';
 
 /**
  * The version-skew rule of the frames (docs/sync.md): within one protocol version a frame only
@@ -59,6 +59,15 @@ describe('parseFrame and fields from a newer peer', () => {
       expect(parsed.frame).toEqual({ type: 'ping', t: 1 });
       expect(parsed.ignored).toHaveLength(32);
     }
+  });
+
+  it('IgnoredFieldNotes names each path once per link, and stops remembering after 256', () => {
+    const notes = new IgnoredFieldNotes();
+    expect(notes.fresh(undefined)).toEqual([]);
+    expect(notes.fresh(['a', 'b'])).toEqual(['a', 'b']);
+    expect(notes.fresh(['b', 'c'])).toEqual(['c']);
+    expect(notes.fresh(Array.from({ length: 300 }, (_, i) => `k${i}`))).toHaveLength(300);
+    expect(notes.fresh(['new-after-the-bound'])).toEqual([]);
   });
 
   it('a key that is not the peer\'s own property is dropped like any other', () => {

@@ -231,6 +231,25 @@ export function parseFrame<T>(schema: z.ZodType<T>, raw: string): FrameParse<T> 
   };
 }
 
+/** Unknown-field paths a link remembers having reported, bounded against a peer inventing new ones. */
+const MAX_REPORTED_PATHS_PER_LINK = 256;
+
+/**
+ * What one link has said about a newer peer's unknown fields (FrameParse.ignored): each path
+ * once, and nothing more once MAX_REPORTED_PATHS_PER_LINK have been said.
+ */
+export class IgnoredFieldNotes {
+  private readonly said = new Set<string>();
+
+  /** The paths of `ignored` not reported on this link before; remembers them. */
+  fresh(ignored: readonly string[] | undefined): string[] {
+    if (ignored === undefined || this.said.size >= MAX_REPORTED_PATHS_PER_LINK) return [];
+    const fresh = ignored.filter((p) => !this.said.has(p));
+    for (const p of fresh) this.said.add(p);
+    return fresh;
+  }
+}
+
 function valueAt(root: unknown, path: readonly PropertyKey[]): Record<PropertyKey, unknown> | undefined {
   let node = root;
   for (const key of path) {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import {
-  EdgeFrameSchema, PROTOCOL_VERSION, parseFrame,
+  EdgeFrameSchema, IgnoredFieldNotes, PROTOCOL_VERSION, parseFrame,
   type CloudFrame, type EdgeFrame, type ErrorFrame, type HelloFrame, type UpstreamEntry,
 } from '../../protocol/index.js';
 import { GoneError, UnreadableError, type Store, type Watch } from '../store/store.js';
@@ -52,7 +52,7 @@ export class NodeSession {
   private hello: HelloFrame | undefined;
   private watch: Watch | undefined;
   private readonly pending = new PendingChanges();
-  private readonly ignoredFields = new Set<string>();
+  private readonly ignoredFields = new IgnoredFieldNotes();
   /** True while upstream waits on an entry about an unreadable object (see holdUpstream). */
   private upstreamHeld = false;
   private inFlight: number | null = null;
@@ -115,7 +115,10 @@ export class NodeSession {
       countFrame(this.deps.counters.framesInByType, 'invalid');
       return this.refuse(parsed.error);
     }
-    if (parsed.ignored) this.noteIgnoredFields(parsed.ignored);
+    const unknownFields = this.ignoredFields.fresh(parsed.ignored);
+    if (unknownFields.length > 0) {
+      this.deps.log.warn({ node: this.node, fields: unknownFields, agent: this.hello?.agent.version }, 'ignoring frame fields this cloudcore does not know (sent by a newer edgecore?)');
+    }
     const frame = parsed.frame;
     countFrame(this.deps.counters.framesInByType, frame.type);
     if (frame.type === 'hello') return void this.onHello(frame).catch((err: Error) => this.fail(err));
@@ -276,16 +279,6 @@ export class NodeSession {
     const { changes, revision } = this.pending.take();
     this.inFlight = revision;
     this.send({ type: 'sync', mode: 'delta', revision, changes });
-  }
-
-  /** Fields a newer edgecore sent that this cloudcore does not know: dropped, and logged once per session. */
-  private noteIgnoredFields(paths: string[]): void {
-    // Bounded: a peer sending new names in every frame is told about once, not remembered forever.
-    if (this.ignoredFields.size >= 256) return;
-    const fresh = paths.filter((p) => !this.ignoredFields.has(p));
-    if (fresh.length === 0) return;
-    for (const p of fresh) this.ignoredFields.add(p);
-    this.deps.log.warn({ node: this.node, fields: fresh, agent: this.hello?.agent.version }, 'ignoring frame fields this cloudcore does not know (sent by a newer edgecore?)');
   }
 
   private fail(err: Error): void {

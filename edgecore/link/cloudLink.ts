@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import {
-  CloudFrameSchema, HEARTBEAT_INTERVAL_MS, HUB_PATHS, NODE_HEADER, PROTOCOL_VERSION, parseFrame,
+  CloudFrameSchema, HEARTBEAT_INTERVAL_MS, HUB_PATHS, IgnoredFieldNotes, NODE_HEADER, PROTOCOL_VERSION, parseFrame,
   type AgentInfoSchema, type CloudFrame, type EdgeFrame, type NodeStatsSample, type SyncFrame, type UpstreamEntry,
 } from '../../protocol/index.js';
 import type { z } from 'zod';
@@ -77,7 +77,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
   private upstreamInFlight: number | null = null;
   private flushQueued = false;
   private readonly requests: EdgeOperatorRequests | undefined;
-  private readonly ignoredFields = new Set<string>();
+  private readonly ignoredFields = new IgnoredFieldNotes();
 
   constructor(private readonly opts: CloudLinkOptions) {
     super();
@@ -203,9 +203,8 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
       return;
     }
     // A newer cloudcore's fields (docs/sync.md, Version skew): read without them, said once each.
-    const fresh = this.ignoredFields.size >= 256 ? [] : parsed.ignored?.filter((p) => !this.ignoredFields.has(p)) ?? [];
+    const fresh = this.ignoredFields.fresh(parsed.ignored);
     if (fresh.length > 0) {
-      for (const p of fresh) this.ignoredFields.add(p);
       this.opts.log?.warn({ fields: fresh }, 'ignoring frame fields this edgecore does not know (sent by a newer cloudcore?); upgrade edgecore to use them');
     }
     this.handle(parsed.frame);
