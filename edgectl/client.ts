@@ -162,17 +162,17 @@ export class ApiClient {
    * list's filters, calling `onEvent` per change until it returns true or the stream ends.
    */
   watchDevices(filter: { node?: string | undefined; labelSelector?: string | undefined; resourceVersion: number }, onEvent: (type: WatchEventType, device: Device) => boolean | void): Promise<void> {
-    return this.follow('/api/v1/devices', { ...filter, resourceVersion: String(filter.resourceVersion) }, DeviceSchema, onEvent);
+    return this.follow('/api/v1/devices', filter, DeviceSchema, onEvent);
   }
 
   /** Follows the nodes' watch from `resourceVersion` (see watchDevices). */
   watchNodes(filter: { labelSelector?: string | undefined; resourceVersion: number }, onEvent: (type: WatchEventType, node: Node) => boolean | void): Promise<void> {
-    return this.follow('/api/v1/nodes', { ...filter, resourceVersion: String(filter.resourceVersion) }, NodeSchema, onEvent);
+    return this.follow('/api/v1/nodes', filter, NodeSchema, onEvent);
   }
 
   /** Follows the workloads' watch from `resourceVersion` (see watchDevices). */
   watchWorkloads(filter: { node?: string | undefined; app?: string | undefined; resourceVersion: number }, onEvent: (type: WatchEventType, workload: Workload) => boolean | void): Promise<void> {
-    return this.follow('/api/v1/workloads', { ...filter, resourceVersion: String(filter.resourceVersion) }, WorkloadSchema, onEvent);
+    return this.follow('/api/v1/workloads', filter, WorkloadSchema, onEvent);
   }
 
   /** One NDJSON watch stream: `{type, object}` per line, parsed with `schema`. */
@@ -265,7 +265,7 @@ export class ApiClient {
 
   /** The device's samples after `since` (ISO time), oldest first, at most `limit`. */
   getTelemetry(device: string, opts: { since: string; limit: number }): Promise<z.infer<typeof TelemetryListSchema>> {
-    return this.request(TelemetryListSchema, 'GET', `/api/v1/devices/${enc(device)}/telemetry`, { query: { since: opts.since, limit: String(opts.limit) } });
+    return this.request(TelemetryListSchema, 'GET', `/api/v1/devices/${enc(device)}/telemetry`, { query: opts });
   }
 
   getTwin(device: string): Promise<TwinViewAnswer> {
