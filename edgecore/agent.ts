@@ -186,7 +186,7 @@ export class EdgeAgent {
       logger: this.log,
       // Called inside the hub's transaction: the entries commit with the twins they describe.
       upstream: (entries) => {
-        this.meta.enqueueMany(entries);
+        this.meta.enqueueMany(entries, { bodiesParsed: true });
         for (const entry of entries) {
           if (entry.kind === 'twinReported') this.deviceCounters.twinUpdates++;
           else this.deviceCounters.telemetryBatches++;

@@ -81,9 +81,35 @@ describe('parseTelemetryPayload', () => {
     ['an out-of-range value in a batch', { samples: [{ values: { temperature: 1 } }, { values: { temperature: -41 } }] }, /samples\.1: property "temperature" must be ≥ -40/],
     ['an empty batch', { samples: [] }, /samples/],
     ['null values', { values: { temperature: null } }, /must be a number, a string or true\/false/],
+    ['an unknown property', { values: { humidity: 3 } }, /unknown property "humidity"/],
+    ['a wrong type', { values: { enabled: 'yes' } }, /must be true or false/],
+    ['an object value', { values: { mode: { nested: 1 } } }, /must be a number, a string or true\/false/],
+    ['an array value', { samples: [{ values: { temperature: [1] } }] }, /property "temperature" must be a number/],
+    ['a reserved name', { values: { constructor: 1 } }, /property name "constructor" is invalid|unknown property "constructor"/],
+    ['an extra field', { values: { temperature: 1 }, unit: 'C' }, /Unrecognized key/],
+    ['values that are not an object', { values: 3 }, /values/],
   ])('refuses %s', (_case, payload, error) => {
     const parsed = parseTelemetryPayload(json(payload), THERMOSTAT_MODEL, T0);
     expect(parsed.ok ? '' : parsed.refusal.error).toMatch(error);
+  });
+
+  it('accepts with a model exactly what it accepts without one and the model allows', () => {
+    // With a model only the payload's shape is parsed before the model check (a fast path):
+    // what it lets through must be what the full schemas plus the model let through.
+    const payloads: unknown[] = [
+      { values: { temperature: 3, mode: 'eco' } },
+      { t: '2024-05-01T09:00:00Z', values: { count: 2 } },
+      { samples: [{ values: { temperature: 1 } }, { t: '2024-05-01T09:00:00+02:00', values: { enabled: true } }] },
+      { values: { temperature: null } },
+      { samples: [{ values: { temperature: 1 } }, { values: {} }] },
+      { t: 5, values: { temperature: 1 } },
+    ];
+    for (const payload of payloads) {
+      const withModel = parseTelemetryPayload(json(payload), THERMOSTAT_MODEL, T0);
+      const without = parseTelemetryPayload(json(payload), undefined, T0);
+      expect(withModel.ok, JSON.stringify(payload)).toBe(without.ok);
+      if (withModel.ok && without.ok) expect(withModel.value).toEqual(without.value);
+    }
   });
 });
 

@@ -363,6 +363,19 @@ describe('outbox', () => {
     expect(store.enqueue('event', 'e', event('Next'))).toBe(6);
   });
 
+  it('stores bodies the caller parsed without parsing them again, and still never sends a wrong one', () => {
+    const store = MetaStore.open(join(dir, 'meta.db'));
+    opened.push(store);
+    const bad = { ...event('X'), type: 'Fatal' } as unknown as EdgeEvent;
+    // bodiesParsed: the caller vouches for its bodies (the device hub); a wrong one slips in...
+    expect(store.enqueueMany([{ kind: 'event', key: 'e', body: event('A') }, { kind: 'event', key: 'e', body: bad }, { kind: 'event', key: 'e', body: event('B') }], { bodiesParsed: true })).toEqual([1, 2, 3]);
+    // ...but reading it back to send drops and counts it instead of sending it.
+    const unreadable: number[] = [];
+    expect(store.pending(10, (seq) => unreadable.push(seq)).map((e) => [e.seq, e.kind === 'event' ? e.body.reason : e.kind])).toEqual([[1, 'A'], [3, 'B']]);
+    expect(unreadable).toEqual([2]);
+    expect(store.outboxStats()).toMatchObject({ depth: 2, dropped: 1 });
+  });
+
   it('rejects nonsensical limits', () => {
     expect(() => open('meta.db', { maxEvents: 0 })).toThrow(RangeError);
   });

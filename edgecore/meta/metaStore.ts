@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { type SyncFrame, type UpstreamEntry, type Device, type Workload } from '../../protocol/index.js';
 import type { RecordKeeper } from '../runtime/runtime.js';
 import { DesiredTable, type StoredObjects, type SyncResult } from './desired.js';
-import { Outbox, resolveLimits, type NewUpstreamEntry, type OutboxLimits, type OutboxStats, type UpstreamBody, type UpstreamKind } from './outbox.js';
+import { Outbox, resolveLimits, type EnqueueOptions, type NewUpstreamEntry, type OutboxLimits, type OutboxStats, type UpstreamBody, type UpstreamKind } from './outbox.js';
 import { SqliteRecordKeeper } from './records.js';
 import { openDatabase, StateTable, STATE_KEYS, type Db } from './schema.js';
 
@@ -160,8 +160,8 @@ export class MetaStore {
   }
 
   /** Like enqueue() for several entries, in order and in one transaction; none is stored if one is invalid. */
-  enqueueMany(entries: readonly NewUpstreamEntry[]): number[] {
-    return this.outbox.enqueueMany(entries);
+  enqueueMany(entries: readonly NewUpstreamEntry[], options?: EnqueueOptions): number[] {
+    return this.outbox.enqueueMany(entries, options);
   }
 
   /** Up to `limit` pending entries, oldest first; unreadable ones are dropped and counted (Outbox.pending). */

@@ -41,7 +41,7 @@ function onUpstreamCommit(committed: boolean): void {
 
 function onUpstream(entries: DeviceUpstreamEntry[]): void {
   try {
-    meta!.enqueueMany(entries);
+    meta!.enqueueMany(entries, { bodiesParsed: true }); // as edgecore.ts wires it
   } catch (err) {
     upstreamFailures += entries.length;
     if (warnings.length < 20) warnings.push(`outbox enqueue failed: ${String(err)}`);
