@@ -29,11 +29,11 @@ export function applyDeviceMessage(
   const name = device.metadata.name;
   const twin = t.twins.get(name);
   if (twin === undefined) return undefined;
-  const topics = deviceTopics(name);
+  // The answer topics are built only for a message that gets one: most reports get none.
   const refuse = (refusal: Refusal) => {
     t.refused(name, topic, refusal);
     const message = errorMessage(refusal, topic, payload);
-    return () => t.publish(topics.errors, message, 0);
+    return () => t.publish(deviceTopics(name).errors, message, 0);
   };
   switch (rest) {
     case 'twin/reported': {
@@ -49,12 +49,12 @@ export function applyDeviceMessage(
       const before = deltaMessage(device.spec, twin.reported);
       const after = deltaMessage(device.spec, result.twin.reported);
       if (after === null || JSON.stringify(after) === JSON.stringify(before)) return undefined;
-      return () => t.publish(topics.delta, after, 1);
+      return () => t.publish(deviceTopics(name).delta, after, 1);
     }
     case 'twin/get': {
       const view = twinView(device.spec, twin);
       t.twins.touch(device, now);
-      return () => t.publish(topics.getResult, view, 1);
+      return () => t.publish(deviceTopics(name).getResult, view, 1);
     }
     case 'telemetry': {
       const samples = parseTelemetryPayload(payload, device.spec.modelSpec, now);

@@ -84,7 +84,7 @@ describe('parseTelemetryPayload', () => {
     ['an unknown property', { values: { humidity: 3 } }, /unknown property "humidity"/],
     ['a wrong type', { values: { enabled: 'yes' } }, /must be true or false/],
     ['an object value', { values: { mode: { nested: 1 } } }, /must be a number, a string or true\/false/],
-    ['an array value', { samples: [{ values: { temperature: [1] } }] }, /property "temperature" must be a number/],
+    ['an array value', { samples: [{ values: { temperature: [1] } }] }, /samples\.0: property "temperature" must be a number/],
     ['a reserved name', { values: { constructor: 1 } }, /property name "constructor" is invalid|unknown property "constructor"/],
     ['an extra field', { values: { temperature: 1 }, unit: 'C' }, /Unrecognized key/],
     ['values that are not an object', { values: 3 }, /values/],

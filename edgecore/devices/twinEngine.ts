@@ -112,11 +112,13 @@ function refusalFromIssue(issue: z.core.$ZodIssue, nullable: boolean): Refusal {
   const valuesAt = path.findIndex((p) => p === 'properties' || p === 'values');
   const property = valuesAt >= 0 && typeof path[valuesAt + 1] === 'string' ? path[valuesAt + 1] as string : undefined;
   if (property !== undefined && path.length === valuesAt + 2) {
+    // In a batch of samples, which one: `samples.3: property "x" must be …`.
+    const where = valuesAt > 0 ? `${path.slice(0, valuesAt).join('.')}: ` : '';
     if (issue.code === 'invalid_key') {
-      return { property, error: `property name "${property}" is invalid: must start with a letter or "_" and hold letters, digits, "_", "." or "-" (at most 128)` };
+      return { property, error: `${where}property name "${property}" is invalid: must start with a letter or "_" and hold letters, digits, "_", "." or "-" (at most 128)` };
     }
     const allowed = nullable ? 'a number, a string, true/false or null (to delete it)' : 'a number, a string or true/false';
-    return { property, error: `property "${property}" must be ${allowed}` };
+    return { property, error: `${where}property "${property}" must be ${allowed}` };
   }
   const where = path.length > 0 ? path.join('.') : 'payload';
   return { error: `${where}: ${issue.message}` };
