@@ -13,6 +13,13 @@ export const CloudSettingsSchema = z.strictObject({
   rolloutTickMs: z.coerce.number().int().min(10).max(60_000).default(1000),
   /** Store events kept for watch/resume; older revisions force a snapshot. */
   maxEvents: z.coerce.number().int().min(100).default(100_000),
+  /** PEM certificate chain and private key files: with both, the API, hub and dashboard are served over HTTPS (wss:// for edges). */
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
+}).superRefine((s, ctx) => {
+  if ((s.tlsCert === undefined) !== (s.tlsKey === undefined)) {
+    ctx.addIssue({ code: 'custom', path: [s.tlsCert === undefined ? 'tlsCert' : 'tlsKey'], message: 'HTTPS needs tlsCert and tlsKey together' });
+  }
 });
 export type CloudSettings = z.infer<typeof CloudSettingsSchema>;
 

@@ -16,6 +16,8 @@ const program = new Command('cloudcore')
   .option('--offline-after-seconds <n>', 'silence after which a node is Offline (default 90)')
   .option('--rollout-tick-ms <n>', 'how often rollouts re-check time-driven gates: minReadySeconds, offline window (default 1000)')
   .option('--max-events <n>', 'store change events kept for watch and edge resume (default 100000)')
+  .option('--tls-cert <file>', 'PEM certificate chain: serve HTTPS (edges connect over wss://); needs --tls-key')
+  .option('--tls-key <file>', 'PEM private key of --tls-cert')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
   .action(async (flags: Record<string, unknown>) => {
     let settings;

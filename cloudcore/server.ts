@@ -1,6 +1,7 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerFactory } from 'fastify';
 import type { Logger } from 'pino';
 import { apiPlugin, registerErrorHandling } from './api/index.js';
 import type { CloudSettings } from './config.js';
@@ -38,7 +39,11 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   const tokens = ensureOperatorTokens(settings.dataDir);
   const offlineAfterMs = settings.offlineAfterSeconds * 1000;
 
+  const tls = readTlsFiles(settings);
+  // HTTPS through a server factory keeps the instance typed as one over node:http (an https.Server is one).
+  const serverFactory: FastifyServerFactory | undefined = tls ? (handler) => createHttpsServer(tls, handler) : undefined;
   const app: FastifyInstance = Fastify({
+    ...(serverFactory ? { serverFactory } : {}),
     loggerInstance: log as FastifyBaseLogger,
     // Every request is counted by the metrics plugin; a log line per request would drown the rest.
     logController: new LogController({ disableRequestLogging: true }),
@@ -64,7 +69,11 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   });
   lifecycle.start();
 
-  const address = await app.listen({ host: settings.host, port: settings.port });
+  // Fastify names the address http:// when it did not create the HTTPS server itself.
+  const scheme = (address: string) => (tls ? address.replace(/^http:/, 'https:') : address);
+  const address = scheme(await app.listen({
+    host: settings.host, port: settings.port, listenTextResolver: (at) => `Server listening at ${scheme(at)}`,
+  }));
   return {
     url: address,
     adminToken: tokens.admin,
@@ -81,4 +90,17 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
       await telemetry.close();
     },
   };
+}
+
+/** The HTTPS certificate and key, read at start so a missing or unreadable file fails it by name. */
+function readTlsFiles(settings: CloudSettings): { cert: string; key: string } | undefined {
+  if (settings.tlsCert === undefined || settings.tlsKey === undefined) return undefined;
+  const read = (setting: 'tlsCert' | 'tlsKey', path: string) => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read ${setting} file ${path}: ${(err as Error).message}`);
+    }
+  };
+  return { cert: read('tlsCert', settings.tlsCert), key: read('tlsKey', settings.tlsKey) };
 }

@@ -6,6 +6,7 @@ import {
 } from '../../protocol/index.js';
 import type { z } from 'zod';
 import { DEFAULT_BACKOFF, reconnectDelayMs, type BackoffOptions } from './backoff.js';
+import { describeCloudError } from './cloudError.js';
 import { EdgeOperatorRequests } from './operatorRequests.js';
 import type { Runtime } from '../runtime/runtime.js';
 
@@ -152,7 +153,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
       this.lastError = `cloud refused the link: HTTP ${res.statusCode}`;
       res.resume();
     });
-    ws.on('error', (err) => { this.lastError = err.message; });
+    ws.on('error', (err) => { this.lastError = describeCloudError(err); });
     ws.on('close', (code, reason) => {
       if (this.ws !== ws) return;
       clearInterval(this.heartbeatTimer);

@@ -1,4 +1,5 @@
 import { HUB_PATHS, JoinResponseSchema } from '../../protocol/index.js';
+import { describeCloudError } from './cloudError.js';
 
 export class JoinRefusedError extends Error {}
 
@@ -8,11 +9,17 @@ export class JoinRefusedError extends Error {}
  * throws a plain Error so the caller can retry.
  */
 export async function joinCloud(cloudUrl: string, node: string, token: string): Promise<string> {
-  const res = await fetch(new URL(HUB_PATHS.join, cloudUrl), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ node, token }),
-  });
+  const url = new URL(HUB_PATHS.join, cloudUrl);
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ node, token }),
+    });
+  } catch (err) {
+    throw new Error(`cannot reach cloudcore at ${url.origin}: ${describeCloudError(err)}`);
+  }
   const body: unknown = await res.json().catch(() => ({}));
   if (!res.ok) {
     const message = typeof body === 'object' && body !== null && 'error' in body ? String(body.error) : `HTTP ${res.status}`;
