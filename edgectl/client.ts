@@ -391,7 +391,13 @@ function networkReason(err: unknown): string {
   const cause = err instanceof Error ? err.cause : undefined;
   if (cause instanceof Error) {
     const aggregate = cause instanceof AggregateError ? cause.errors.find((e): e is Error => e instanceof Error) : undefined;
-    return (aggregate ?? cause).message || cause.name;
+    const reason = (aggregate ?? cause).message || cause.name;
+    return UNTRUSTED_CERTIFICATE.has(String((cause as { code?: unknown }).code))
+      ? `${reason} (a private CA? trust it with NODE_EXTRA_CA_CERTS=/path/to/ca.pem)`
+      : reason;
   }
   return err instanceof Error ? err.message : String(err);
 }
+
+/** OpenSSL's codes for a certificate chain this machine does not trust (a cloudcore with a private CA). */
+const UNTRUSTED_CERTIFICATE = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY']);

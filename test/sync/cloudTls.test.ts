@@ -64,10 +64,10 @@ describe.skipIf(!READY)('cloudcore over HTTPS', () => {
       return s.link.lastError?.includes('NODE_EXTRA_CA_CERTS') ? s : undefined;
     });
     expect(status.link.lastError).toMatch(/^cannot reach cloudcore at https:\/\/127\.0\.0\.1:\d+: .*certificate.*not signed by a CA this node trusts/);
-    // edgectl without the CA names the TLS failure rather than a bare "fetch failed".
+    // edgectl without the CA names the TLS failure, rather than a bare "fetch failed", and the way out.
     const untrusted = await edgectl(['get', 'nodes'], {});
     expect(untrusted.code).not.toBe(0);
-    expect(untrusted.err).toMatch(/cannot reach cloudcore at https:.*certificate/);
+    expect(untrusted.err).toMatch(/cannot reach cloudcore at https:.*certificate.*trust it with NODE_EXTRA_CA_CERTS=/);
   });
 
   it('refuses half a TLS setting or an unreadable file, naming it', async () => {
