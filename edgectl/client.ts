@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   AppRevisionSchema, RolloutSchema, type AppRevision, type Rollout,
   AppSchema, DeviceModelSchema, DeviceSchema, EventSchema, NodeSchema, PropertyValueSchema, TelemetrySampleSchema, TimestampsSchema, WorkloadSchema,
+  isUntrustedCertificate,
   type App, type AppInput, type Device, type DeviceModel, type Event, type Node, type PropertyValue, type Workload,
 } from '../protocol/index.js';
 import type { DeviceInput, DeviceModelInput } from './applyFile.js';
@@ -392,12 +393,9 @@ function networkReason(err: unknown): string {
   if (cause instanceof Error) {
     const aggregate = cause instanceof AggregateError ? cause.errors.find((e): e is Error => e instanceof Error) : undefined;
     const reason = (aggregate ?? cause).message || cause.name;
-    return UNTRUSTED_CERTIFICATE.has(String((cause as { code?: unknown }).code))
+    return isUntrustedCertificate(cause)
       ? `${reason} (a private CA? trust it with NODE_EXTRA_CA_CERTS=/path/to/ca.pem)`
       : reason;
   }
   return err instanceof Error ? err.message : String(err);
 }
-
-/** OpenSSL's codes for a certificate chain this machine does not trust (a cloudcore with a private CA). */
-const UNTRUSTED_CERTIFICATE = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY']);

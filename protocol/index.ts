@@ -6,3 +6,4 @@ export * from './frames.js';
 export * from './settings.js';
 export * from './devices.js';
 export * from './mqttTopics.js';
+export * from './tlsTrust.js';

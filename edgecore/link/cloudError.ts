@@ -1,20 +1,16 @@
+import { isUntrustedCertificate } from '../../protocol/index.js';
+
 /**
  * Words a failure to reach cloudcore for the edge's log and status page. fetch() reports only
  * "fetch failed" and keeps the socket's error as its cause; a TLS verification failure gets
  * what to do about it, since that is what a node meeting a private CA first hits.
  */
 
-/** OpenSSL's codes for a chain this node does not trust. */
-const UNTRUSTED_CHAIN = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED',
-]);
-
 export function describeCloudError(err: unknown): string {
   const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
   const message = cause instanceof Error ? cause.message : String(cause);
   const code = typeof cause === 'object' && cause !== null && 'code' in cause ? cause.code : undefined;
-  if (typeof code === 'string' && UNTRUSTED_CHAIN.has(code)) {
+  if (isUntrustedCertificate(cause)) {
     return `${message}: cloudcore's TLS certificate is not signed by a CA this node trusts; `
       + 'give edgecore that CA certificate (environment NODE_EXTRA_CA_CERTS=/path/to/ca.pem)';
   }
