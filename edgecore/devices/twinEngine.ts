@@ -59,22 +59,18 @@ const ReportedPayloadSchema = z.strictObject({
 /** The shape alone, for reports of devices with a model (see parseReportedPayload). */
 const ReportedShapeSchema = z.strictObject({ properties: z.record(z.string(), z.unknown()) });
 
+/** `{"samples": [sample, …]}`, 1 to MAX_SAMPLES_PER_MESSAGE of them. */
+const batchOf = <S extends z.ZodType>(sample: S) => z.strictObject({ samples: z.array(sample).min(1).max(MAX_SAMPLES_PER_MESSAGE) });
+
 const TelemetrySampleInputSchema = z.strictObject({
   t: z.iso.datetime({ offset: true }).optional(),
   values: z.record(PropertyNameSchema, PropertyValueSchema),
 });
-const TelemetryBatchInputSchema = z.strictObject({
-  samples: z.array(TelemetrySampleInputSchema).min(1).max(MAX_SAMPLES_PER_MESSAGE),
-});
+const TelemetryBatchInputSchema = batchOf(TelemetrySampleInputSchema);
 
-/** The shape of a telemetry payload only, for devices with a model (see parseTelemetryPayload). */
-const TelemetrySampleShapeSchema = z.strictObject({
-  t: z.iso.datetime({ offset: true }).optional(),
-  values: z.record(z.string(), z.unknown()),
-});
-const TelemetryBatchShapeSchema = z.strictObject({
-  samples: z.array(TelemetrySampleShapeSchema).min(1).max(MAX_SAMPLES_PER_MESSAGE),
-});
+/** The same with values unchecked, for devices with a model (see parseTelemetryPayload). */
+const TelemetrySampleShapeSchema = TelemetrySampleInputSchema.extend({ values: z.record(z.string(), z.unknown()) });
+const TelemetryBatchShapeSchema = batchOf(TelemetrySampleShapeSchema);
 
 /**
  * Parses a batch, or one sample as a batch of one. No `.transform()`: building one per message
