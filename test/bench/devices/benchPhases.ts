@@ -1,3 +1,4 @@
+import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
@@ -27,13 +28,20 @@ export interface Loaders {
   connectMs: number;
 }
 
-/** Forks `count` loaders, splits the devices between them and connects them all. */
+/**
+ * Forks `count` loaders at nice value `nice`, splits the devices between them and connects them
+ * all. Nice is an experiment's knob, not a fairer default: niced loaders let the DeviceHub take
+ * ~10 % more, but cut mosquitto's rate nearly in half (mosquitto and its subscriber, always
+ * scheduled first, wake once per message and lose their batching), so both brokers run with
+ * their loaders at 0 unless asked (docs/benchmarks.md, session 11).
+ */
 export async function startLoaders(opts: {
-  count: number; devices: string[]; port: number; password: string; t0Ms: number; concurrency: number; timeoutMs: number;
+  count: number; nice: number; devices: string[]; port: number; password: string; t0Ms: number; concurrency: number; timeoutMs: number;
 }, started: (rpc: ChildRpc) => void): Promise<Loaders> {
   const slices = splitEvenly(opts.devices, opts.count);
   const rpcs = slices.map((_, i) => ChildRpc.start(`loader-${i + 1}`, LOADER_MODULE));
   rpcs.forEach(started);
+  for (const rpc of rpcs) if (opts.nice !== 0) setPriority(rpc.pid, opts.nice);
   const t = Date.now();
   const perLoader = Math.max(1, Math.ceil(opts.concurrency / rpcs.length));
   await Promise.all(rpcs.map((rpc, i) => rpc.call({

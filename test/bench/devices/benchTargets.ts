@@ -24,6 +24,8 @@ export interface RunSettings {
   password: string;
   t0Ms: number;
   loaders: number;
+  /** Nice value of the loader processes (see startLoaders). */
+  loaderNice: number;
   connectConcurrency: number;
   clockTicks: number;
   saturate: Omit<PhaseSpec, 'mode' | 'ratePerSecond'>;
@@ -153,7 +155,7 @@ export async function startDeviceHub(s: RunSettings, res: Resources): Promise<Ta
   }, z.object({ port: z.number() }), 60_000);
   s.log(`devicehub: pid ${hub.pid}, port ${port}; connecting ${s.devices.length} devices`);
   const loaders = await startLoaders({
-    count: s.loaders, devices: s.devices, port, password: s.password, t0Ms: s.t0Ms, concurrency: s.connectConcurrency, timeoutMs: 60_000,
+    count: s.loaders, nice: s.loaderNice, devices: s.devices, port, password: s.password, t0Ms: s.t0Ms, concurrency: s.connectConcurrency, timeoutMs: 60_000,
   }, (rpc) => res.children.push(rpc));
   await waitForOnline(hub, s.devices.length, 30_000);
   const brokerRssIdleMiB = round(sampleProcess(hub.pid, s.clockTicks).rssBytes / 2 ** 20, 1);
@@ -213,7 +215,7 @@ export async function startMosquittoTarget(s: RunSettings, res: Resources): Prom
   }, z.null(), 30_000);
   s.log(`mosquitto: pid ${mosquitto.pid}, port ${mosquitto.port}; connecting ${s.devices.length} devices`);
   const loaders = await startLoaders({
-    count: s.loaders, devices: s.devices, port: mosquitto.port, password: s.password, t0Ms: s.t0Ms, concurrency: s.connectConcurrency, timeoutMs: 60_000,
+    count: s.loaders, nice: s.loaderNice, devices: s.devices, port: mosquitto.port, password: s.password, t0Ms: s.t0Ms, concurrency: s.connectConcurrency, timeoutMs: 60_000,
   }, (rpc) => res.children.push(rpc));
   const brokerRssIdleMiB = round(sampleProcess(mosquitto.pid, s.clockTicks).rssBytes / 2 ** 20, 1);
   s.log(`mosquitto: connected in ${loaders.connectMs} ms, RSS ${brokerRssIdleMiB} MiB`);

@@ -32,6 +32,7 @@ const OptionsSchema = z.object({
   rounds: z.coerce.number().int().min(1).max(20),
   warmupSeconds: z.coerce.number().min(0).max(60).optional(),
   loaders: z.coerce.number().int().min(1).max(16),
+  loaderNice: z.coerce.number().int().min(0).max(19),
   inflight: z.coerce.number().int().min(1).max(100),
   pacedRate: z.coerce.number().min(1).max(1_000_000).optional(),
   pacedFraction: z.coerce.number().gt(0).max(1),
@@ -60,6 +61,7 @@ function parseOptions(argv: string[]): Options {
     .option('--rounds <n>', 'saturated phases per target, the DeviceHub\'s and mosquitto\'s taking turns; the ratio is the median of the rounds\' ratios', '3')
     .option('--warmup-seconds <n>', 'start of each phase left out of the steady-state window (default: min(2, seconds/5))')
     .option('--loaders <n>', 'load generator processes the devices are spread over', '2')
+    .option('--loader-nice <n>', 'nice value of the load generators (0-19; 0: the brokers\' priority). Not neutral: see docs/benchmarks.md, session 11', '0')
     .option('--inflight <n>', 'saturated phase: unacked publishes kept per device', '1')
     .option('--paced-rate <n>', 'paced phase: aggregate reports/s (default: --paced-fraction of the DeviceHub saturated rate)')
     .option('--paced-fraction <x>', 'paced phase rate as a share of the DeviceHub saturated rate', '0.5')
@@ -116,7 +118,7 @@ async function run(opts: Options, res: Resources, dir: string, hubDbDir: string,
   const warmupSeconds = opts.warmupSeconds ?? Math.min(2, opts.seconds / 5);
   const phaseBase = { seconds: opts.seconds, warmupSeconds, maxMessages: opts.maxMessages, telemetryEvery: opts.telemetryEvery };
   const settings: RunSettings = {
-    dir, hubDbDir, devices: names, devicesFile, password, t0Ms: Date.now(), loaders: Math.min(opts.loaders, opts.devices),
+    dir, hubDbDir, devices: names, devicesFile, password, t0Ms: Date.now(), loaders: Math.min(opts.loaders, opts.devices), loaderNice: opts.loaderNice,
     connectConcurrency: opts.connectConcurrency, clockTicks: clockTicksPerSecond(),
     saturate: { ...phaseBase, inflight: opts.inflight },
     paced: opts.skipPaced ? null : { ...phaseBase, inflight: opts.pacedInflight },
@@ -145,7 +147,7 @@ async function run(opts: Options, res: Resources, dir: string, hubDbDir: string,
   const hubCpuProfile = hubCpuProfDir ? profileTop(hubCpuProfDir, hub.times) : null;
   const disk = { before: diskBefore, after: probeSyncedCommits(hubDbDir, 2) };
   return {
-    bench: 'devices', devices: opts.devices, seconds: opts.seconds, loaders: settings.loaders,
+    bench: 'devices', devices: opts.devices, seconds: opts.seconds, loaders: settings.loaders, loaderNice: settings.loaderNice,
     node: process.version, cpus: availableParallelism(), loadAverageStart, loadAverageEnd: loadAverage(),
     rounds: opts.rounds, hubNodeFlags: settings.hubNodeFlags, devicehub: hubResult, mosquitto: mosquittoResult,
     targets: targetChecks(hubResult, mosquittoResult), hubCpuProfile, disk, hubDbDir: settings.hubDbDir,

@@ -77,6 +77,8 @@ export interface DevicesBenchReport {
   devices: number;
   seconds: number;
   loaders: number;
+  /** Nice value of the loader processes (0: the brokers' priority). */
+  loaderNice: number;
   node: string;
   cpus: number;
   loadAverageStart: number[];
@@ -206,7 +208,7 @@ export function summaryText(r: DevicesBenchReport): string {
   const t = r.targets;
   const steal = stealWarning(r);
   return [
-    `== EdgeFleet devices benchmark: ${r.devices} devices over ${r.loaders} load processes, QoS 1 twin/reported, node ${r.node}, ${r.cpus} CPUs`,
+    `== EdgeFleet devices benchmark: ${r.devices} devices over ${r.loaders} load processes${r.loaderNice === 0 ? '' : ` (nice ${r.loaderNice})`}, QoS 1 twin/reported, node ${r.node}, ${r.cpus} CPUs`,
     `   load average at start ${r.loadAverageStart.join(' ')}, at end ${r.loadAverageEnd.join(' ')} `
       + '(everything — brokers, loaders, subscriber — shares these cores)',
     `   hub databases in ${r.hubDbDir}: ${diskText(r.disk.before)} before the run, ${diskText(r.disk.after)} after it`,
