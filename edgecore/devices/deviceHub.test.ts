@@ -106,6 +106,32 @@ describe('DeviceHub twin reported', () => {
     expect(hub.statusSnapshot().messages.refused).toBe(cases.length);
   });
 
+  it('a refused message reaches no subscriber, live or queued for a persistent session; an accepted one is routed as usual', async () => {
+    const { hub, url } = await startWithDevices();
+    hub.addMapperCredential('virtual-mapper', mapperHash, 'virtual');
+    const asWatcher = { clientId: 'watcher', username: 'virtual-mapper', password: 'mapper-secret', clean: false };
+    // A persistent session subscribed to every report of its devices, then gone: what is routed
+    // to it waits in the broker's tables until it comes back.
+    const gone = await kit.connectClient(url, asWatcher);
+    await gone.client.subscribeAsync('ef/devices/+/twin/reported', { qos: 1 });
+    await gone.client.endAsync();
+
+    const { client, received } = await kit.connectClient(url, asPump);
+    await client.subscribeAsync('ef/devices/pump-1/#', { qos: 1 }); // its own reports come back (MQTT 3.1.1 has no no-local)
+    await client.publishAsync(pump.reported, JSON.stringify({ properties: { temperature: 500 } }), { qos: 1 });
+    expect((await nextMessage(received, pump.errors)).json).toMatchObject({ property: 'temperature' });
+    await client.publishAsync(pump.reported, JSON.stringify({ properties: { temperature: 20 } }), { qos: 1 });
+    await nextMessage(received, pump.reported);
+    const watcher = await kit.connectClient(url, asWatcher);
+    await nextMessage(watcher.received, pump.reported);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // room for a wrong delivery to show up
+
+    const reports = (r: typeof received) => r.filter((m) => m.topic === pump.reported).map((m) => m.json);
+    expect(reports(received)).toEqual([{ properties: { temperature: 20 } }]);
+    expect(reports(watcher.received)).toEqual([{ properties: { temperature: 20 } }]);
+    expect(hub.statusSnapshot().messages.refused).toBe(1);
+  });
+
   it('accepts a reported ReadOnly property (ReadOnly only limits desired writes)', async () => {
     const { hub, url } = await startWithDevices();
     const { client } = await kit.connectClient(url, asPump);

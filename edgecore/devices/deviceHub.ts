@@ -61,6 +61,14 @@ export class DeviceHub {
   private readonly clients = new ClientRegistry();
   private readonly publisher: HubPublisher;
   private readonly counters = { received: 0, refused: 0, sent: 0 };
+  /**
+   * Payloads of device messages the hub refused (answered on `errors`). aedes still routes an
+   * acked message to subscribers (a device's own `ef/devices/<id>/#` echoes its reports), and
+   * every copy it routes shares the payload buffer: mayForward keeps a refused one from live
+   * subscribers and the persistence does not queue it for persistent sessions. Entries go with
+   * the buffers.
+   */
+  private readonly refusedPayloads = new WeakSet<Buffer>();
   private readonly presence: DevicePresence;
   /** The device list in use (this.devices, keptDevices) is not committed yet (see setDevices). */
   private devicesUnrecorded = false;
@@ -83,6 +91,7 @@ export class DeviceHub {
       upstreamIntervalMs: opts.twinUpstreamIntervalMs ?? DEFAULT_TWIN_UPSTREAM_INTERVAL_MS,
       ...(opts.maxBatch !== undefined ? { maxBatch: opts.maxBatch } : {}),
       upstream: opts.upstream,
+      neverQueue: (packet) => this.wasRefused(packet),
       ...(opts.onUpstreamCommit ? { onUpstreamCommit: opts.onUpstreamCommit } : {}),
       devices: () => this.devices,
       telemetryMaxSamples: this.batcher.maxSamples,
@@ -101,7 +110,8 @@ export class DeviceHub {
       batcher: this.batcher,
       journalTelemetry: (device, samples) => this.storage.journalTelemetry(device, samples),
       publish: (topic, message, qos) => this.publisher.publishJson(topic, message, { qos, retain: false }),
-      refused: (device, topic, refusal) => {
+      refused: (device, topic, refusal, payload) => {
+        this.refusedPayloads.add(payload);
         this.counters.refused++;
         this.logger.warn({ device, topic, error: refusal.error }, 'device message refused');
       },
@@ -116,9 +126,9 @@ export class DeviceHub {
       authenticate: (client, username, password) => this.authenticate(client, username, password),
       authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
       authorizeSubscribe: (client, sub) => this.authorizeSubscribe(client, sub),
-      mayForward: (client, topic) => {
+      mayForward: (client, packet) => {
         const principal = this.clients.principalOf(client);
-        const allowed = principal !== undefined && mayReceive(principal, topic, this.directory);
+        const allowed = principal !== undefined && !this.wasRefused(packet) && mayReceive(principal, packet.topic, this.directory);
         if (allowed) this.counters.sent++; // one delivery to one client (edge metrics)
         return allowed;
       },
@@ -290,6 +300,10 @@ export class DeviceHub {
       return done(null); // acked at once: what a mapper says lives only as long as its connection
     }
     this.commit.add(() => this.onDeviceMessage(principal, target, packet), done);
+  }
+
+  private wasRefused(packet: { payload?: unknown }): boolean {
+    return Buffer.isBuffer(packet.payload) && this.refusedPayloads.has(packet.payload);
   }
 
   private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {

@@ -13,8 +13,11 @@ export interface MessageTargets {
   /** Puts samples in the running transaction's journal row (HubStorage.journalTelemetry); returns its seq. */
   journalTelemetry: (device: string, samples: TelemetrySample[]) => number;
   publish: (topic: string, message: object, qos: 0 | 1) => void;
-  /** Counts and logs a refused message (its answer on `errors` is part of the returned publishes). */
-  refused: (device: string, topic: string, refusal: Refusal) => void;
+  /**
+   * Counts and logs a refused message (its answer on `errors` is part of the returned
+   * publishes); `payload` is the message's own buffer, so the hub can keep it from subscribers.
+   */
+  refused: (device: string, topic: string, refusal: Refusal, payload: Buffer) => void;
 }
 
 /**
@@ -31,7 +34,7 @@ export function applyDeviceMessage(
   if (twin === undefined) return undefined;
   // The answer topics are built only for a message that gets one: most reports get none.
   const refuse = (refusal: Refusal) => {
-    t.refused(name, topic, refusal);
+    t.refused(name, topic, refusal, payload);
     const message = errorMessage(refusal, topic, payload);
     return () => t.publish(deviceTopics(name).errors, message, 0);
   };
@@ -75,7 +78,7 @@ export function applyDeviceMessage(
 export function parseMapperState(t: MessageTargets, device: string, topic: string, payload: Buffer): MapperDeviceState | null {
   const state = parseMapperStatePayload(payload);
   if (state.ok) return state.value;
-  t.refused(device, topic, state.refusal);
+  t.refused(device, topic, state.refusal, payload);
   t.publish(deviceTopics(device).errors, errorMessage(state.refusal, topic, payload), 0);
   return null;
 }

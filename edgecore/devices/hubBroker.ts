@@ -15,7 +15,8 @@ export interface BrokerHooks {
   authorizePublish(client: Client | null, packet: PublishPacket, done: (err: Error | null) => void): void;
   /** Returns the subscription, or null to refuse it (SUBACK 0x80). */
   authorizeSubscribe(client: Client, sub: Subscription): Subscription | null;
-  mayForward(client: Client, topic: string): boolean;
+  /** Whether aedes may deliver the message to this subscriber (live and queued deliveries, retained ones too). */
+  mayForward(client: Client, packet: PublishPacket): boolean;
   onReady(client: Client): void;
   onDisconnect(client: Client): void;
   /** Granted subscriptions of a SUBSCRIBE (refused ones left out). */
@@ -55,7 +56,7 @@ export async function startBroker(persistence: SqlitePersistence, host: string, 
     },
     authorizePublish: (client, packet, done) => hooks.authorizePublish(client, packet, done),
     authorizeSubscribe: (client, sub, done) => done(null, hooks.authorizeSubscribe(client, sub)),
-    authorizeForward: (client, packet) => (hooks.mayForward(client, packet.topic) ? packet : null),
+    authorizeForward: (client, packet) => (hooks.mayForward(client, packet) ? packet : null),
   });
   broker.on('clientReady', (client) => hooks.onReady(client));
   broker.on('clientDisconnect', (client) => hooks.onDisconnect(client));

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import type { Device, TelemetrySample } from '../../protocol/index.js';
 import { DEFAULT_MAX_BATCH, GroupCommit } from './groupCommit.js';
 import { RetryLater } from './retryLater.js';
-import { SqlitePersistence } from './persistence/index.js';
+import { SqlitePersistence, type PersistedPacket } from './persistence/index.js';
 import { openMqttDatabase, type Db } from './persistence/schema.js';
 import type { DeviceUpstreamEntry } from './twinEngine.js';
 import { TelemetryJournal, type JournalItems } from './telemetryJournal.js';
@@ -18,6 +18,8 @@ export interface HubStorageOptions {
   /** A file path (opened here, WAL + synchronous=FULL, closed by close()) or an open database shared with its owner. */
   db: string | Db;
   reportRefreshMs: number;
+  /** See SqlitePersistenceOptions.neverQueue. */
+  neverQueue?: (packet: PersistedPacket) => boolean;
   /** See TwinLedgerOptions.upstreamIntervalMs. */
   upstreamIntervalMs: number;
   maxBatch?: number;
@@ -71,6 +73,7 @@ export class HubStorage {
       this.persistence = new SqlitePersistence({
         db: this.db,
         onUnreadable: (row) => opts.warn({ table: row.table, key: row.key, reason: row.reason }, 'unreadable stored MQTT packet dropped'),
+        ...(opts.neverQueue ? { neverQueue: opts.neverQueue } : {}),
       });
       this.journal = new TelemetryJournal(this.db);
       this.leftoverUpTo = this.journal.leftoverUpTo;

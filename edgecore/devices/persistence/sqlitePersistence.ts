@@ -36,6 +36,11 @@ export type SqlitePersistenceOptions = ({
    * such a row is deleted and skipped instead of failing the stream that met it.
    */
   onUnreadable?: (row: UnreadableRow) => void;
+  /**
+   * Packets no subscriber may receive (the device hub's refused messages): not queued for
+   * persistent sessions, where an offline one would get them at its next connect.
+   */
+  neverQueue?: (packet: PersistedPacket) => boolean;
 };
 
 /**
@@ -62,9 +67,11 @@ export class SqlitePersistence {
   private unreadableDropped = 0;
   private destroyed = false;
   private readonly isOpen = (): boolean => !this.destroyed;
+  private readonly neverQueue: (packet: PersistedPacket) => boolean;
 
   constructor(options: SqlitePersistenceOptions) {
     const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+    this.neverQueue = options.neverQueue ?? (() => false);
     if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError('pageSize must be a positive integer');
     if ('db' in options) {
       this.db = options.db;
@@ -161,11 +168,13 @@ export class SqlitePersistence {
   /** Deprecated upstream in favour of outgoingEnqueueCombi. */
   async outgoingEnqueue(sub: { clientId: string }, packet: PersistedPacket): Promise<void> {
     this.assertOpen();
+    if (this.neverQueue(packet)) return;
     this.outgoing.enqueue([sub.clientId], packet);
   }
 
   async outgoingEnqueueCombi(subs: readonly { clientId: string }[], packet: PersistedPacket): Promise<void> {
     this.assertOpen();
+    if (this.neverQueue(packet)) return;
     this.outgoing.enqueue(subs.map((sub) => sub.clientId), packet);
   }
 
