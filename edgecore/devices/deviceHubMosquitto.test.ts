@@ -107,4 +107,28 @@ describe('DeviceHub with mosquitto clients', () => {
     expect(JSON.parse(received.stdout)).toMatchObject({ property: 'setpoint', topic: pump.reported, error: expect.stringMatching(/≤ 35/) });
     expect(hub.statusSnapshot().devices.find((d) => d.name === 'pump-1')!.reportedVersion).toBe(0);
   });
+  itWithMosquitto('a refused report reaches no subscriber; an accepted one comes back to the device subscribed to it', async () => {
+    const { port } = await startHub();
+    const watch = runClient('mosquitto_sub', [...pumpLogin(port, 'pump-1-watch'), '-q', '1', '-t', pump.reported, '-t', pump.errors, '-v']);
+    let out = '';
+    watch.child.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    const lines = (topic: string) => out.split('\n').filter((line) => line.startsWith(`${topic} `));
+    const publish = async (payload: string) => {
+      expect((await runClient('mosquitto_pub', [...pumpLogin(port), '-q', '1', '-t', pump.reported, '-m', payload]).done).code).toBe(0);
+    };
+    const bad = '{"properties":{"setpoint":99}}';
+    const good = '{"properties":{"setpoint":21}}';
+    // No sign tells when mosquitto_sub's subscription is in place: refused reports until it hears one answered.
+    while (lines(pump.errors).length === 0) {
+      await publish(bad);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    await publish(good);
+    const answered = lines(pump.errors).length;
+    await publish(bad);
+    await waitFor(() => lines(pump.errors).length > answered && lines(pump.reported).length > 0, 'the accepted report and the last refusal');
+    watch.child.kill('SIGTERM');
+    await watch.done;
+    expect(lines(pump.reported)).toEqual([`${pump.reported} ${good}`]);
+  });
 });
