@@ -1,5 +1,5 @@
 import type { Client, PublishPacket, Subscription } from 'aedes';
-import { MAPPER_STATE_SUFFIX, TOPIC_ROOT, deviceTopics, parseDeviceTopic, type Device } from '../../protocol/index.js';
+import { MAPPER_STATE_SUFFIX, deviceTopics, parseDeviceTopic, type Device } from '../../protocol/index.js';
 import { ClientRegistry } from './clientRegistry.js';
 import { actsFor, connectedDevice, isStaleMapperPublish, mayPublish, mayReceive, maySubscribe, principalLogFields, type DeviceDirectory, type Principal } from './deviceAcl.js';
 import { CredentialVerifier, parseCredentialHash } from './deviceCredentials.js';
@@ -10,7 +10,9 @@ import { DEFAULT_TELEMETRY_BATCH, DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type Device
 import { HubPublisher } from './hubPublisher.js';
 import { HubStorage } from './hubStorage.js';
 import { DevicePresence } from './devicePresence.js';
+import { RefusedMessages } from './refusedMessages.js';
 import { RetryLater } from './retryLater.js';
+import { orphanedRetainedTopics } from './retainedSweep.js';
 import type { SqlitePersistence } from './persistence/index.js';
 import { TelemetryBatcher } from './telemetryBatcher.js';
 import { applyDeviceMessage, parseMapperState, payloadOf, ReceiveClock, type MessageTargets } from './deviceMessages.js';
@@ -61,14 +63,8 @@ export class DeviceHub {
   private readonly clients = new ClientRegistry();
   private readonly publisher: HubPublisher;
   private readonly counters = { received: 0, refused: 0, sent: 0 };
-  /**
-   * Payloads of device messages the hub refused (answered on `errors`). aedes still routes an
-   * acked message to subscribers (a device's own `ef/devices/<id>/#` echoes its reports), and
-   * every copy it routes shares the payload buffer: mayForward keeps a refused one from live
-   * subscribers and the persistence does not queue it for persistent sessions. Entries go with
-   * the buffers.
-   */
-  private readonly refusedPayloads = new WeakSet<Buffer>();
+  /** Kept from every subscriber (see refusedMessages.ts). */
+  private readonly refusedMessages = new RefusedMessages();
   private readonly presence: DevicePresence;
   /** The device list in use (this.devices, keptDevices) is not committed yet (see setDevices). */
   private devicesUnrecorded = false;
@@ -91,7 +87,7 @@ export class DeviceHub {
       upstreamIntervalMs: opts.twinUpstreamIntervalMs ?? DEFAULT_TWIN_UPSTREAM_INTERVAL_MS,
       ...(opts.maxBatch !== undefined ? { maxBatch: opts.maxBatch } : {}),
       upstream: opts.upstream,
-      neverQueue: (packet) => this.wasRefused(packet),
+      neverQueue: (packet) => this.refusedMessages.includes(packet),
       ...(opts.onUpstreamCommit ? { onUpstreamCommit: opts.onUpstreamCommit } : {}),
       devices: () => this.devices,
       telemetryMaxSamples: this.batcher.maxSamples,
@@ -111,7 +107,7 @@ export class DeviceHub {
       journalTelemetry: (device, samples) => this.storage.journalTelemetry(device, samples),
       publish: (topic, message, qos) => this.publisher.publishJson(topic, message, { qos, retain: false }),
       refused: (device, topic, refusal, payload) => {
-        this.refusedPayloads.add(payload);
+        this.refusedMessages.add(payload);
         this.counters.refused++;
         this.logger.warn({ device, topic, error: refusal.error }, 'device message refused');
       },
@@ -128,7 +124,7 @@ export class DeviceHub {
       authorizeSubscribe: (client, sub) => this.authorizeSubscribe(client, sub),
       mayForward: (client, packet) => {
         const principal = this.clients.principalOf(client);
-        const allowed = principal !== undefined && !this.wasRefused(packet) && mayReceive(principal, packet.topic, this.directory);
+        const allowed = principal !== undefined && !this.refusedMessages.includes(packet) && mayReceive(principal, packet.topic, this.directory);
         if (allowed) this.counters.sent++; // one delivery to one client (edge metrics)
         return allowed;
       },
@@ -302,10 +298,6 @@ export class DeviceHub {
     this.commit.add(() => this.onDeviceMessage(principal, target, packet), done);
   }
 
-  private wasRefused(packet: { payload?: unknown }): boolean {
-    return Buffer.isBuffer(packet.payload) && this.refusedPayloads.has(packet.payload);
-  }
-
   private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {
     const principal = this.clients.principalOf(client);
     if (principal !== undefined && maySubscribe(principal, sub.topic, this.directory)) return sub;
@@ -398,12 +390,7 @@ export class DeviceHub {
   }
 
   private async clearOrphanedRetained(): Promise<void> {
-    const orphaned: string[] = [];
-    for await (const retained of this.persistence.createRetainedStreamCombi([`${TOPIC_ROOT}/#`])) {
-      const topic: unknown = (retained as { topic?: unknown }).topic;
-      const device = typeof topic === 'string' ? parseDeviceTopic(topic)?.device : undefined;
-      if (device !== undefined && !this.devices.has(device) && !this.keptDevices.has(device)) orphaned.push(topic as string);
-    }
+    const orphaned = await orphanedRetainedTopics(this.persistence, (device) => this.devices.has(device) || this.keptDevices.has(device));
     for (const topic of orphaned) await this.publisher.publishNow(topic, Buffer.alloc(0), { qos: 0, retain: true });
   }
 

@@ -107,6 +107,7 @@ describe('DeviceHub with mosquitto clients', () => {
     expect(JSON.parse(received.stdout)).toMatchObject({ property: 'setpoint', topic: pump.reported, error: expect.stringMatching(/≤ 35/) });
     expect(hub.statusSnapshot().devices.find((d) => d.name === 'pump-1')!.reportedVersion).toBe(0);
   });
+
   itWithMosquitto('a refused report reaches no subscriber; an accepted one comes back to the device subscribed to it', async () => {
     const { port } = await startHub();
     const watch = runClient('mosquitto_sub', [...pumpLogin(port, 'pump-1-watch'), '-q', '1', '-t', pump.reported, '-t', pump.errors, '-v']);

@@ -31,7 +31,7 @@ export interface Loaders {
 /**
  * Forks `count` loaders at nice value `nice`, splits the devices between them and connects them
  * all. Nice is an experiment's knob, not a fairer default: niced loaders let the DeviceHub take
- * ~10 % more, but cut mosquitto's rate nearly in half (mosquitto and its subscriber, always
+ * ~15 % more, but cut mosquitto's rate nearly in half (mosquitto and its subscriber, always
  * scheduled first, wake once per message and lose their batching), so both brokers run with
  * their loaders at 0 unless asked (docs/benchmarks.md, session 11).
  */
