@@ -10,6 +10,7 @@
 #   test-engine.sh stop DIR            stop the engine started by `start` (containers keep running)
 #   test-engine.sh podman DIR ARGS...  run the podman CLI against DIR's storage
 #   test-engine.sh image DIR REF       build the busybox test image REF (no registry needed)
+#   test-engine.sh backend DIR         print the network backend podman uses for DIR (netavark or cni)
 #   test-engine.sh cleanup DIR         remove DIR's containers, images and DIR itself
 #
 # Install: apt-get update && apt-get install -y podman runc busybox-static   (as root)
@@ -23,7 +24,13 @@
 # - Storage driver `vfs` works everywhere (overlay needs a kernel and filesystem that allow it).
 # - The default network always uses bridge `podman0` and one subnet whatever `default_network`
 #   says, so two engines would hand out the same addresses on the same bridge; each engine here
-#   gets its own network file (bridge `efbrN`, subnet 10.89.N.0/24) in DIR/networks instead.
+#   gets its own network (bridge `efbrN`, subnet 10.89.N.0/24) in DIR/networks instead.
+# - Podman has two network backends and Debian's podman takes either: netavark where it is
+#   installed (a Recommends), CNI (containernetworking-plugins) where `--no-install-recommends`
+#   left netavark out. They read different files from the same directory (netavark `*.json`, CNI
+#   `*.conflist`), so the network is written in both formats and whichever backend podman picks
+#   finds it. `backend DIR` prints the one in use. CNI keeps its address leases in
+#   /var/lib/cni/networks/efnetN and leaves the bridge behind: `cleanup` removes both.
 # - `tmp_dir` defaults to the shared /run/libpod; exec sessions keep a conmon alive for
 #   `exit_command_delay` (300 s): both set small/local here.
 # - No registry is reachable: short names must not be resolved (empty registries.conf search
@@ -85,6 +92,25 @@ EOF
   "ipam_options": { "driver": "host-local" }
 }
 EOF
+  cat >"$dir/networks/efnet$n.conflist" <<EOF
+{
+  "cniVersion": "0.4.0",
+  "name": "efnet$n",
+  "plugins": [
+    {
+      "type": "bridge", "bridge": "efbr$n", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "routes": [ { "dst": "0.0.0.0/0" } ],
+        "ranges": [ [ { "subnet": "10.89.$n.0/24", "gateway": "10.89.$n.1" } ] ]
+      }
+    },
+    { "type": "portmap", "capabilities": { "portMappings": true } },
+    { "type": "firewall" },
+    { "type": "tuning" }
+  ]
+}
+EOF
 }
 
 podman_in() {
@@ -112,6 +138,7 @@ case "$cmd" in
     dir=${1:?DIR}; [ -f "$dir/engine.pid" ] || die "no $dir/engine.pid"
     kill "$(cat "$dir/engine.pid")" 2>/dev/null || true; rm -f "$dir/engine.pid" ;;
   podman) dir=${1:?DIR}; shift; init_dir "$dir"; podman_in "$dir" "$@" ;;
+  backend) dir=${1:?DIR}; init_dir "$dir"; podman_in "$dir" info --format '{{.Host.NetworkBackend}}' ;;
   image)
     dir=${1:?DIR}; ref=${2:?REF}; init_dir "$dir"
     rootfs=$(mktemp -d "$dir/tmp/rootfs.XXXXXX")
@@ -136,6 +163,13 @@ case "$cmd" in
     for pid in $(pgrep -f -- "$dir/" || true); do kill "$pid" 2>/dev/null || true; done
     # Mounts podman may have left (shm, network namespaces) under DIR, deepest first.
     awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    # What the CNI backend leaves outside DIR: its lease directory and the bridge (netavark
+    # removes its bridge with the last container; CNI never does).
+    if [ -f "$dir/net-id" ]; then
+      n=$(cat "$dir/net-id")
+      rm -rf "/var/lib/cni/networks/efnet$n"
+      if ip link show "efbr$n" >/dev/null 2>&1; then ip link delete "efbr$n" 2>/dev/null || true; fi
+    fi
     for _ in 1 2 3; do rm -rf "$dir" 2>/dev/null && break; sleep 0.5; done
     [ ! -e "$dir" ] || die "could not remove $dir" ;;
   *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { BlockList, isIPv4 } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +8,7 @@ import { ContainerTemplateSchema, type ContainerTemplate, type WorkloadStatus } 
 import { ContainerRuntime, type ContainerRuntimeOptions } from '../../edgecore/runtime/container/containerRuntime.js';
 import { ownedFilters } from '../../edgecore/runtime/container/containerSpec.js';
 import { EngineClient } from '../../edgecore/runtime/container/engineClient.js';
+import { z } from 'zod';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -78,11 +80,34 @@ export class TestEngine {
     if (result.code !== 0) throw new Error(`cannot build test image: ${result.stderr.trim()}`);
   }
 
+  /**
+   * The engine's own default network as podman reports it, whichever backend (netavark or CNI)
+   * it picked: tests check that a container's address lies in this subnet, not in one literal.
+   */
+  async defaultNetwork(): Promise<{ name: string; backend: string; subnet: string }> {
+    const name = `efnet${readFileSync(join(this.dir, 'net-id'), 'utf8').trim()}`;
+    const backend = await run('bash', [scriptPath(), 'backend', this.dir]);
+    const inspect = await this.podman('network', 'inspect', name);
+    if (backend.code !== 0 || inspect.code !== 0) throw new Error(`cannot inspect network ${name}: ${backend.stderr}${inspect.stderr}`.trim());
+    const [network] = NetworkInspectSchema.parse(JSON.parse(inspect.stdout));
+    return { name, backend: backend.stdout.trim(), subnet: network!.subnets[0]!.subnet };
+  }
+
   /** Stops the service, removes every container and image of this engine and its directory. */
   async cleanup(): Promise<void> {
     await this.stop();
     await run('bash', [scriptPath(), 'cleanup', this.dir]);
   }
+}
+
+const NetworkInspectSchema = z.array(z.object({ subnets: z.array(z.object({ subnet: z.string() })).min(1) })).length(1);
+
+/** Whether an IPv4 address lies in a CIDR subnet (node:net's BlockList does the arithmetic). */
+export function inSubnet(address: string, cidr: string): boolean {
+  const [net, prefix] = cidr.split('/');
+  const block = new BlockList();
+  block.addSubnet(net!, Number(prefix), 'ipv4');
+  return isIPv4(address) && block.check(address, 'ipv4');
 }
 
 export type EngineSetup = { engine: TestEngine; skipReason: null } | { engine: null; skipReason: string };
