@@ -22,7 +22,15 @@ export function TimeChart({ id, caption, times, series, range, unit = '', summar
       height: 180,
       scales: { x: { time: true }, y: range ? { range: () => range } : {} },
       axes: [{}, { values: (_u, ticks) => ticks.map((v) => `${v}${unit}`), size: 60 }],
-      series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: false }))],
+      // Away from the cursor uPlot's legend shows "--"; it shows the latest sample instead, read
+      // from the plot's own data so it follows setData.
+      series: [
+        { value: (u, t, _s, idx) => timeText(idx == null ? latest(u.data[0]) : t) },
+        ...series.map((s, i) => ({
+          label: s.label, stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: false,
+          value: (u, v, sidx, idx) => valueText(idx == null ? latest(u.data[sidx]) : v, unit),
+        })),
+      ],
       legend: { show: true },
     };
     plot.current = new uPlot(opts, [times, ...series.map((s) => s.values)], el);
@@ -42,4 +50,18 @@ export function TimeChart({ id, caption, times, series, range, unit = '', summar
       : html`<div ref=${holder} class="chart-canvas" aria-hidden="true" data-points=${times.length}></div>`}
     ${summary ? html`<p class="chart-summary">${summary}</p>` : null}
   </figure>`;
+}
+
+/** The last value that is not a gap, or null when the series has none. */
+export function latest(values) {
+  for (let i = values.length - 1; i >= 0; i--) if (values[i] != null) return values[i];
+  return null;
+}
+
+function valueText(v, unit) {
+  return v == null ? '—' : `${Number(v.toFixed(2))}${unit}`;
+}
+
+function timeText(t) {
+  return t == null ? '—' : new Date(t * 1000).toLocaleTimeString();
 }
