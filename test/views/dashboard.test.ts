@@ -169,6 +169,8 @@ describe.skipIf(!HAVE_CHROMIUM)('cloud dashboard in a real browser', () => {
     const legend = await telemetry.locator('.u-legend').innerText();
     expect(legend).not.toContain('--');
     expect(legend).toMatch(/temperature\s*21\b/);
+    // Three samples within a second: the time axis spans a minute, not years.
+    expect(Number(await telemetry.locator('.chart-canvas').getAttribute('data-span-seconds'))).toBe(60);
     // The chart fills its figure, and follows when the window narrows.
     const widths = () => telemetry.evaluate((figure) => ({ figure: figure.clientWidth, plot: figure.querySelector('.uplot')!.getBoundingClientRect().width }));
     const fills = ({ figure, plot }: { figure: number; plot: number }) => plot <= figure && plot >= figure * 0.95;
