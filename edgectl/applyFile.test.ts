@@ -46,6 +46,9 @@ describe('parseApplyFile', () => {
       'f\\.yaml: document 2: field spec\\.nodename: unknown key, did you mean nodeName\\?',
       'f\\.yaml: document 3: field spec\\.template\\.comand: unknown key, did you mean command\\?$',
     ].join('\n')));
+    // A misspelled union discriminator fails the union before any key check: still named.
+    expect(() => parseApplyFile(APP.replace('runtime', 'runtme'), 'f.yaml'))
+      .toThrow(/^f\.yaml: document 1: field spec\.template\.runtme: unknown key, did you mean runtime\?$/);
   });
 
   it('refuses the same object twice but allows one name across kinds', () => {

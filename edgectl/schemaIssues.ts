@@ -24,9 +24,27 @@ export function describeIssues(schema: z.ZodType, value: unknown, error: z.ZodEr
     if (issue.code === 'unrecognized_keys') continue;
     const field = fieldName(issue.path);
     if (explained.has(field) && valueAt(value, issue.path) === undefined) continue;
+    const typo = misspelledAs(schema, value, issue.path);
+    if (typo !== undefined) {
+      // A union's discriminator (`runtme:` for `runtime:`) is not reported as an unknown key by
+      // zod: the union fails first. Name the typo the same way.
+      lines.push(`${fieldName([...issue.path.slice(0, -1), typo])}: unknown key, did you mean ${String(issue.path.at(-1))}?`);
+      continue;
+    }
     lines.push(`${field}: ${issue.message}`);
   }
   return lines;
+}
+
+/** For a key the document lacks: the key beside it, unknown to the schema, that is its typo. */
+function misspelledAs(schema: z.ZodType, value: unknown, path: readonly PropertyKey[]): string | undefined {
+  const missing = path.at(-1);
+  if (typeof missing !== 'string' || valueAt(value, path) !== undefined) return undefined;
+  const parent = valueAt(value, path.slice(0, -1));
+  if (typeof parent !== 'object' || parent === null || Array.isArray(parent)) return undefined;
+  const known = new Set(knownKeys(schema, path.slice(0, -1), value));
+  const unknown = Object.keys(parent).filter((k) => !known.has(k));
+  return closestName(missing, unknown);
 }
 
 export function fieldName(path: readonly PropertyKey[]): string {
