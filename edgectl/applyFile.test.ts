@@ -33,10 +33,22 @@ describe('parseApplyFile', () => {
   it('names the document and field at fault', () => {
     expect(() => parseApplyFile(`${MODEL}---\n${DEVICE.replace('edge-1', 'Edge_1')}`, 'f.yaml')).toThrow(/f\.yaml: document 2: field spec\.nodeName: /);
     expect(() => parseApplyFile(MODEL.replace('boolean', 'bool'), 'f.yaml')).toThrow(/document 1: field spec\.properties\.0\.type/);
-    expect(() => parseApplyFile(`${DEVICE}  credentialHash: x\n`, 'f.yaml')).toThrow(/document 1: field spec\.credentialHash: unknown field/);
+    expect(() => parseApplyFile(`${DEVICE}  credentialHash: x\n`, 'f.yaml')).toThrow(/document 1: field spec\.credentialHash: unknown key$/);
     expect(() => parseApplyFile('kind: Robot\nmetadata: { name: r }\n', 'f.yaml')).toThrow(/unsupported kind "Robot" \(edgectl apply handles kinds App, DeviceModel, Device\)/);
     expect(() => parseApplyFile('42', 'f.yaml')).toThrow(/document 1: expected an object with a kind/);
     expect(() => parseApplyFile('---\n', 'f.yaml')).toThrow(/nothing to apply/);
+  });
+
+  it('names every problem of every document in one run, with the key a typo meant', () => {
+    const file = `${MODEL.replace('accessMode', 'acessMode')}---\n${DEVICE.replace('nodeName: edge-1', 'nodename: edge-1')}---\n${APP.replace('command', 'comand')}`;
+    expect(() => parseApplyFile(file, 'f.yaml')).toThrow(new RegExp([
+      'f\\.yaml: document 1: field spec\\.properties\\.0\\.acessMode: unknown key, did you mean accessMode\\?',
+      'f\\.yaml: document 2: field spec\\.nodename: unknown key, did you mean nodeName\\?',
+      'f\\.yaml: document 3: field spec\\.template\\.comand: unknown key, did you mean command\\?$',
+    ].join('\n')));
+    // A misspelled union discriminator fails the union before any key check: still named.
+    expect(() => parseApplyFile(APP.replace('runtime', 'runtme'), 'f.yaml'))
+      .toThrow(/^f\.yaml: document 1: field spec\.template\.runtme: unknown key, did you mean runtime\?$/);
   });
 
   it('refuses the same object twice but allows one name across kinds', () => {

@@ -1,9 +1,8 @@
-import { z } from 'zod';
 import {
   DeviceInputSchema, DeviceModelSpecSchema, ObjectMetaSchema, PropertyNameSchema,
   type AppInput, type PropertyValue,
 } from '../protocol/index.js';
-import { parseAppDocument, readDocuments, UsageError } from './parse.js';
+import { parseAppDocument, parseEachDocument, parseWithSchema, readDocuments, UsageError } from './parse.js';
 
 /**
  * Pure parsing for `edgectl apply` with several kinds, and for `edgectl twin set`. Every
@@ -30,7 +29,7 @@ const KIND_ORDER: Record<ApplyDocument['kind'], number> = { DeviceModel: 0, Devi
 export function parseApplyFile(text: string, source: string): ApplyDocument[] {
   const values = readDocuments(text, source);
   if (values.length === 0) throw new UsageError(`${source}: nothing to apply (no documents found)`);
-  const docs = values.map((value, i) => parseApplyDocument(value, `${source}: document ${i + 1}`));
+  const docs = parseEachDocument(values, (value, i) => parseApplyDocument(value, `${source}: document ${i + 1}`));
   // The later one would silently overwrite the earlier one: almost certainly a copy-paste slip.
   const firstSeen = new Map<string, number>();
   for (const [i, doc] of docs.entries()) {
@@ -55,24 +54,15 @@ function parseApplyDocument(value: unknown, where: string): ApplyDocument {
     case undefined: case 'App':
       return { kind: 'App', input: parseAppDocument(value, where) };
     case 'DeviceModel':
-      return { kind: 'DeviceModel', input: parseWith(DeviceModelInputSchema, value, where) };
+      return { kind: 'DeviceModel', input: parseWithSchema(DeviceModelInputSchema, value, where) };
     case 'Device': {
       const spec = (value as { spec?: unknown }).spec;
       const desiredGiven = typeof spec === 'object' && spec !== null && 'desired' in spec;
-      return { kind: 'Device', input: parseWith(DeviceInputSchema, value, where), desiredGiven };
+      return { kind: 'Device', input: parseWithSchema(DeviceInputSchema, value, where), desiredGiven };
     }
     default:
       throw new UsageError(`${where}: field kind: unsupported kind ${JSON.stringify(kind)} (edgectl apply handles kinds ${APPLY_KINDS.join(', ')})`);
   }
-}
-
-function parseWith<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : issue.path;
-  const field = path.map(String).join('.') || '(document)';
-  throw new UsageError(`${where}: field ${field}: ${issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message}`);
 }
 
 /**

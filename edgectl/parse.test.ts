@@ -117,6 +117,26 @@ describe('app files', () => {
     expect(() => parseAppFile('just a string', 'a.yaml')).toThrow(/document 1: expected an App object/);
   });
 
+  it('reports every problem of every document at once, naming misspelled keys', () => {
+    const typo = APP_YAML.replace('command: /usr/bin/node', 'comand: /usr/bin/node').replace('name: web', 'name: Web!');
+    const second = APP_YAML.replace('name: web', 'name: api').replace('runtime: process', 'runtime: process\n    restartPolicy: Sometimes');
+    const message = usageMessage(() => parseAppFile(`${typo}---\n${second}`, 'apps.yaml'));
+    expect(message.split('\n')).toEqual([
+      'apps.yaml: document 1: field spec.template.comand: unknown key, did you mean command?',
+      expect.stringMatching(/^apps\.yaml: document 1: field metadata\.name: /),
+      expect.stringMatching(/^apps\.yaml: document 2: field spec\.template\.restartPolicy: /),
+    ]);
+    // A key with no close match is still named, without a guess.
+    expect(usageMessage(() => parseAppFile(APP_YAML.replace('args:', 'flavour: x\n    args:'), 'a.yaml')))
+      .toBe('a.yaml: document 1: field spec.template.flavour: unknown key');
+  });
+
+  it('shows the YAML parser\'s whole message, with the line it stopped at', () => {
+    const badIndent = APP_YAML.replace('    command: /usr/bin/node', '     command: /usr/bin/node');
+    const message = usageMessage(() => parseAppFile(badIndent, 'a.yaml'));
+    expect(message).toMatch(/^a\.yaml: document 1 is not valid YAML or JSON: .* at line \d+, column \d+:\n\n.*runtime: process\n\s*\^/);
+  });
+
   it('refuses broken syntax, empty files and duplicate names', () => {
     expect(() => parseAppFile('metadata: [unclosed', 'a.yaml')).toThrow(/document 1 is not valid YAML or JSON/);
     expect(() => parseAppFile('---\n', 'a.yaml')).toThrow(/no apps found/);
@@ -141,3 +161,13 @@ describe('apply comparison', () => {
     expect(sameApp(existing, { ...same, spec: { ...same.spec, selector: {} } })).toBe(false);
   });
 });
+
+function usageMessage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof UsageError) return err.message;
+    throw err;
+  }
+  throw new Error('expected a UsageError');
+}

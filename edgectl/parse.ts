@@ -5,6 +5,7 @@ import {
   SelectorSyntaxError, SettingsError, TokenRequestSchema,
   type AppInput, type SettingLayers,
 } from '../protocol/index.js';
+import { describeIssues } from './schemaIssues.js';
 
 /**
  * Pure parsing of everything the operator types or points at: flag values, label arguments,
@@ -149,7 +150,7 @@ export function parseLabelArgs(args: string[]): Record<string, string | null> {
 export function parseAppFile(text: string, source: string): AppInput[] {
   const values = readDocuments(text, source);
   if (values.length === 0) throw new UsageError(`${source}: no apps found`);
-  const apps = values.map((value, i) => parseAppDocument(value, `${source}: document ${i + 1}`));
+  const apps = parseEachDocument(values, (value, i) => parseAppDocument(value, `${source}: document ${i + 1}`));
   // The later one would silently overwrite the earlier one: almost certainly a copy-paste slip.
   const firstSeen = new Map<string, number>();
   for (const [i, app] of apps.entries()) {
@@ -163,15 +164,37 @@ export function parseAppFile(text: string, source: string): AppInput[] {
 }
 
 /**
+ * Parses every document, collecting the problems of all of them, so one run shows everything to
+ * fix in the file instead of one problem per attempt.
+ */
+export function parseEachDocument<T>(values: unknown[], parse: (value: unknown, index: number) => T): T[] {
+  const results: T[] = [];
+  const problems: string[] = [];
+  for (const [i, value] of values.entries()) {
+    try {
+      results.push(parse(value, i));
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      problems.push(err.message);
+    }
+  }
+  if (problems.length > 0) throw new UsageError(problems.join('\n'));
+  return results;
+}
+
+/**
  * The values of a YAML (one or more `---` documents) or JSON file, a list document counting as
  * its items and empty documents skipped. Numbers in errors count documents from 1.
  */
 export function readDocuments(text: string, source: string): unknown[] {
   const docs = YAML.parseAllDocuments(text);
   const values: unknown[] = [];
-  for (const [i, doc] of docs.entries()) {
-    const err = doc.errors[0];
-    if (err) throw new UsageError(`${source}: document ${i + 1} is not valid YAML or JSON: ${err.message.split('\n')[0]}`);
+  // The yaml package's message ends with the line it stopped at and a caret under the column:
+  // all of it is shown, for every error of every document.
+  const problems = docs.flatMap((doc, i) => doc.errors.map((err) =>
+    `${source}: document ${i + 1} is not valid YAML or JSON: ${err.message.trimEnd()}`));
+  if (problems.length > 0) throw new UsageError(problems.join('\n'));
+  for (const doc of docs) {
     const value: unknown = doc.toJS();
     if (value === null || value === undefined) continue; // empty document, e.g. a trailing `---`
     if (Array.isArray(value)) values.push(...value); else values.push(value);
@@ -187,11 +210,15 @@ export function parseAppDocument(value: unknown, where: string): AppInput {
   if (kind !== undefined && kind !== 'App') {
     throw new UsageError(`${where}: field kind: unsupported kind ${JSON.stringify(kind)} (edgectl apply handles kind App)`);
   }
-  const parsed = AppInputSchema.safeParse(value);
+  return parseWithSchema(AppInputSchema, value, where);
+}
+
+/** Validates one document, naming every field at fault (one line each), not only the first. */
+export function parseWithSchema<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
+  const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const field = issue.path.map(String).join('.') || '(document)';
-  throw new UsageError(`${where}: field ${field}: ${issue.message}`);
+  const lines = describeIssues(schema, value, parsed.error);
+  throw new UsageError(lines.map((line) => `${where}: field ${line}`).join('\n'));
 }
 
 export function errorText(err: unknown): string {

@@ -44,7 +44,7 @@ describe.skipIf(!HAVE_CHROMIUM)('cloud dashboard in a real browser', () => {
     }
     expect((await api(cloud).call('POST', '/apps', {
       metadata: { name: 'web' },
-      spec: { selector: { matchLabels: { zone: 'lab' } }, template: { runtime: 'process', command: '/bin/sh', args: ['-c', 'echo "web started"; exec sleep 600'], restartPolicy: 'Always' } },
+      spec: { selector: { matchLabels: { zone: 'lab' } }, template: { runtime: 'process', command: '/bin/sh', args: ['-c', 'echo "web started"; for i in $(seq 1 60); do echo "web line $i"; done; exec sleep 600'], restartPolicy: 'Always' } },
     })).status).toBe(201);
     expect((await api(cloud).call('POST', '/devicemodels', { metadata: { name: 'thermostat' }, spec: { protocol: 'virtual', properties: [
       { name: 'temperature', type: 'float', accessMode: 'ReadOnly', unit: 'C' },
@@ -142,7 +142,12 @@ describe.skipIf(!HAVE_CHROMIUM)('cloud dashboard in a real browser', () => {
     await workload.waitFor();
     expect(await workload.locator('[data-col="state"]').innerText()).toBe('Running');
     await workload.getByRole('button', { name: /Show recent logs/ }).click();
-    await waitFor('log lines', async () => (await workload.locator('pre.log').count()) > 0 && (await workload.locator('pre.log').innerText()).includes('web started'));
+    await waitFor('log lines', async () => (await workload.locator('pre.log').count()) > 0 && (await workload.locator('pre.log').innerText()).includes('web line 60'));
+    expect(await workload.locator('pre.log').innerText()).toContain('web started');
+    // A log opens at its newest line, like kubectl logs: scrolled to the bottom of its box.
+    const scroll = await workload.locator('pre.log').evaluate((el) => ({ top: el.scrollTop, bottom: el.scrollHeight - el.clientHeight }));
+    expect(scroll.bottom).toBeGreaterThan(0);
+    expect(scroll.top).toBeGreaterThanOrEqual(scroll.bottom - 1);
     const twinRow = page.locator('table.twin[data-device="thermo-1"] tr[data-property="temperature"]');
     await waitFor('reported temperature in the twin', async () => (await twinRow.count()) > 0 && (await twinRow.locator('[data-col="reported"]').innerText()) === '21.5', 15_000);
     await waitFor('events listed', async () => (await page.locator('table.events').count()) > 0 && (await page.locator('table.events').innerText()).includes('Started'), 15_000);
@@ -159,6 +164,21 @@ describe.skipIf(!HAVE_CHROMIUM)('cloud dashboard in a real browser', () => {
     const telemetry = page.locator('figure[aria-labelledby="telemetry-caption"]');
     await telemetry.locator('.chart-canvas[data-points="3"]').waitFor();
     expect(await telemetry.locator('.chart-summary').innerText()).toContain('temperature = 21');
+    // Away from the cursor the legend shows the latest sample, not uPlot's "--" placeholders.
+    await page.mouse.move(0, 0);
+    const legend = await telemetry.locator('.u-legend').innerText();
+    expect(legend).not.toContain('--');
+    expect(legend).toMatch(/temperature\s*21\b/);
+    // Three samples within a second: the time axis spans a minute, not years.
+    expect(Number(await telemetry.locator('.chart-canvas').getAttribute('data-span-seconds'))).toBe(60);
+    // The chart fills its figure, and follows when the window narrows.
+    const widths = () => telemetry.evaluate((figure) => ({ figure: figure.clientWidth, plot: figure.querySelector('.uplot')!.getBoundingClientRect().width }));
+    const fills = ({ figure, plot }: { figure: number; plot: number }) => plot <= figure && plot >= figure * 0.95;
+    expect(fills(await widths())).toBe(true);
+    await page.setViewportSize({ width: 900, height: 900 });
+    await waitFor('chart follows the narrower window', async () => { const w = await widths(); return w.figure < 900 && fills(w); });
+    await page.setViewportSize({ width: 1400, height: 900 });
+    await waitFor('chart follows the wider window', async () => { const w = await widths(); return w.figure > 900 && fills(w); });
     await page.getByLabel('target', { exact: true }).fill('22.5');
     await page.getByRole('button', { name: 'Set desired values' }).click();
     await page.getByText(/Saved: desired version 2/).waitFor();

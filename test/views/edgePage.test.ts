@@ -72,6 +72,10 @@ describe.skipIf(!HAVE_CHROMIUM)('edge status page in a browser', () => {
     expect(await page.locator('#node-name').textContent()).toBe('edge-page');
     expect(await page.locator('#edgecore-version').textContent()).toBe('0.1.0');
     expect(await page.title()).toBe('edge-page · connected · edgecore');
+    // Beside "Connected for …": when this connection was established, not the time of the last poll.
+    const { connectedSince } = (await fleet.edgeStatus(edge)).link as unknown as { connectedSince: string };
+    expect(await page.locator('#link-last-connected-label').textContent()).toBe('Connected since');
+    expect(await page.locator('#link-last-connected').textContent()).toBe(await page.evaluate((t) => new Date(t).toLocaleString(), connectedSince));
 
     const pager = page.locator('tr[data-workload="pager"]');
     await pager.waitFor();
@@ -103,6 +107,7 @@ describe.skipIf(!HAVE_CHROMIUM)('edge status page in a browser', () => {
     expect(await page.title()).toBe('edge-page · cloud link down · edgecore');
     expect(await page.locator('#link-down-since').textContent()).not.toBe('— (up)');
     expect(await page.locator('#link-last-connected').textContent()).not.toMatch(/never/);
+    expect(await page.locator('#link-last-connected-label').textContent()).toBe('Last connected');
 
     // Autonomy, as the page shows it: the workload still runs, the device still reports.
     expect(await page.locator('tr[data-workload="pager"] td.state').getAttribute('data-state')).toBe('Running');

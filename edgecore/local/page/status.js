@@ -82,7 +82,12 @@
     summary.dataset.state = link.state;
     setText('link-cloud', link.cloudUrl);
     setText('link-down-since', link.downSince ? when(link.downSince) : '— (up)');
-    setText('link-last-connected', link.lastConnectedAt ? when(link.lastConnectedAt) : 'never since edgecore started');
+    // While up, "last connected" would read as now beside "Connected for 9m": say when this
+    // connection was established instead; once down, when the link was last up.
+    const up = link.state === 'connected';
+    setText('link-last-connected-label', up ? 'Connected since' : 'Last connected');
+    setText('link-last-connected', up ? when(link.connectedSince)
+      : (link.lastConnectedAt ? when(link.lastConnectedAt) : 'never since edgecore started'));
     setText('link-error', link.lastError || '—');
   }
 

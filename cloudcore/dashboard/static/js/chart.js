@@ -20,10 +20,23 @@ export function TimeChart({ id, caption, times, series, range, unit = '', summar
     const opts = {
       width: Math.max(el.clientWidth, 280),
       height: 180,
-      scales: { x: { time: true }, y: range ? { range: () => range } : {} },
+      // Samples that all carry the same second (a device's first burst) give uPlot a zero span,
+      // which it widens to 86,400,000 s for times in seconds: an axis of years. The range ends
+      // at the newest sample instead and is at least a minute wide.
+      scales: { x: { time: true, range: (u, min, max) => timeRange(min, Math.min(max, latest(u.data[0]) ?? max)) }, y: range ? { range: () => range } : {} },
       axes: [{}, { values: (_u, ticks) => ticks.map((v) => `${v}${unit}`), size: 60 }],
-      series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: false }))],
+      // Away from the cursor uPlot's legend shows "--"; it shows the latest sample instead, read
+      // from the plot's own data so it follows setData.
+      series: [
+        { value: (u, t, _s, idx) => timeText(idx == null ? latest(u.data[0]) : t) },
+        ...series.map((s, i) => ({
+          label: s.label, stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: false,
+          value: (u, v, sidx, idx) => valueText(idx == null ? latest(u.data[sidx]) : v, unit),
+        })),
+      ],
       legend: { show: true },
+      // The shown time span, in seconds, for the browser tests (the axis itself is canvas).
+      hooks: { setScale: [(u, key) => { if (key === 'x') el.dataset.spanSeconds = String(Math.round(u.scales.x.max - u.scales.x.min)); }] },
     };
     plot.current = new uPlot(opts, [times, ...series.map((s) => s.values)], el);
     const resize = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(el.clientWidth, 280), height: 180 }));
@@ -42,4 +55,23 @@ export function TimeChart({ id, caption, times, series, range, unit = '', summar
       : html`<div ref=${holder} class="chart-canvas" aria-hidden="true" data-points=${times.length}></div>`}
     ${summary ? html`<p class="chart-summary">${summary}</p>` : null}
   </figure>`;
+}
+
+/** The x range: the data's own, at least a minute wide (ending at the newest sample). */
+export function timeRange(min, max) {
+  return max - min >= 60 ? [min, max] : [max - 60, max];
+}
+
+/** The last value that is not a gap, or null when the series has none. */
+export function latest(values) {
+  for (let i = values.length - 1; i >= 0; i--) if (values[i] != null) return values[i];
+  return null;
+}
+
+function valueText(v, unit) {
+  return v == null ? '—' : `${Number(v.toFixed(2))}${unit}`;
+}
+
+function timeText(t) {
+  return t == null ? '—' : new Date(t * 1000).toLocaleTimeString();
 }

@@ -1,7 +1,7 @@
 // One node: summary, link quality, CPU/memory/disk over the last hour, workloads (with logs),
 // devices with their twins, and recent events.
 import { apiGet, ApiFailure, enc, useLive } from './api.js';
-import { html, useState } from './html.js';
+import { html, useEffect, useRef, useState } from './html.js';
 import { TimeChart } from './chart.js';
 import { Ago, bytes, duration, ErrorNote, Labels, LiveNote, percent, StateBadge, useNow } from './format.js';
 import { TwinTable } from './twin.js';
@@ -50,6 +50,9 @@ function Resources({ stats }) {
 
 function Logs({ node, app }) {
   const [state, setState] = useState({ text: undefined, error: undefined, busy: false });
+  // A log opens at its newest line, as kubectl logs and every log viewer do.
+  const pre = useRef(null);
+  useEffect(() => { if (pre.current) pre.current.scrollTop = pre.current.scrollHeight; }, [state.text]);
   const load = async () => {
     setState({ text: undefined, error: undefined, busy: true });
     try {
@@ -64,7 +67,7 @@ function Logs({ node, app }) {
     <div id=${`logs-${app}`} aria-live="polite">
       ${state.busy ? html`<p class="muted">Fetching through the node's link…</p>` : null}
       ${state.error ? html`<p class="error" role="alert">${state.error}</p>` : null}
-      ${state.text !== undefined ? html`<pre class="log" tabindex="0" aria-label=${`Last 100 log lines of ${app}`}>${state.text || '(empty)'}</pre>` : null}
+      ${state.text !== undefined ? html`<pre ref=${pre} class="log" tabindex="0" aria-label=${`Last 100 log lines of ${app}`}>${state.text || '(empty)'}</pre>` : null}
     </div>
   </div>`;
 }
