@@ -7,7 +7,7 @@ import type { WatchEventType } from './store.js';
  * connection; the write path is a handful of primary-key lookups and inserts.
  */
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -34,27 +34,54 @@ CREATE TABLE IF NOT EXISTS events (
   name     TEXT NOT NULL,
   node     TEXT,
   type     TEXT NOT NULL CHECK (type IN ('ADDED', 'MODIFIED', 'DELETED')),
-  body     TEXT NOT NULL
+  body     TEXT NOT NULL,
+  -- Set only by an update that changed the object's node: its node before (NULL: none) and its
+  -- last state there (prev_body NOT NULL marks such a row). The old node's watchers see a delete.
+  prev_node TEXT,
+  prev_body TEXT
 );
 -- Replays of kind- and node-filtered watches read these instead of scanning the whole log.
 CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, revision);
 CREATE INDEX IF NOT EXISTS events_by_node ON events (node, revision);
 `;
 
+// Created after the migration below, which adds the column to version 1 files.
+const PREV_NODE_INDEX = `CREATE INDEX IF NOT EXISTS events_by_prev_node ON events (prev_node, revision) WHERE prev_node IS NOT NULL;`;
+
 export interface MetaRow { revision: number; compacted_revision: number }
 export interface ObjectRow { node: string | null; resource_version: number; body: string }
-export interface EventRow { revision: number; type: WatchEventType; kind: Kind; name: string; node: string | null; body: string }
+export interface EventRow {
+  revision: number; type: WatchEventType; kind: Kind; name: string; node: string | null; body: string;
+  prev_node: string | null; prev_body: string | null;
+}
 
 export function applySchema(db: Database.Database): void {
   const version = db.pragma('user_version', { simple: true });
   if (typeof version === 'number' && version > SCHEMA_VERSION) {
     throw new Error(`store database has schema version ${version}; this build understands up to ${SCHEMA_VERSION}`);
   }
-  db.exec(DDL);
-  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  db.transaction(() => {
+    db.exec(DDL);
+    const columns = db.prepare<[], { name: string }>('PRAGMA table_info(events)').all().map((c) => c.name);
+    if (!columns.includes('prev_body')) migrateToNodeMoves(db);
+    db.exec(PREV_NODE_INDEX);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
 }
 
-const EVENT_COLUMNS = 'revision, type, kind, name, node, body';
+/**
+ * Version 1 logged no previous node binding, so its log cannot tell a node that an object moved
+ * away, and an edge may already hold objects moved off it. The migration drops that log and
+ * moves the revision one past everything an edge can have acked: every edge resumes from before
+ * the compacted revision, so each gets one snapshot, which also removes what it wrongly kept.
+ * Objects are untouched.
+ */
+function migrateToNodeMoves(db: Database.Database): void {
+  db.exec('ALTER TABLE events ADD COLUMN prev_node TEXT; ALTER TABLE events ADD COLUMN prev_body TEXT;');
+  db.exec('DELETE FROM events; UPDATE meta SET revision = revision + 1, compacted_revision = revision + 1 WHERE id = 1;');
+}
+
+const EVENT_COLUMNS = 'revision, type, kind, name, node, body, prev_node, prev_body';
 
 export function prepareStatements(db: Database.Database) {
   return {
@@ -76,18 +103,22 @@ export function prepareStatements(db: Database.Database) {
       'UPDATE objects SET node = ?, resource_version = ?, body = ? WHERE kind = ? AND name = ?'),
     deleteObject: db.prepare<[Kind, string]>('DELETE FROM objects WHERE kind = ? AND name = ?'),
 
-    appendEvent: db.prepare<[number, Kind, string, string | null, WatchEventType, string]>(
-      'INSERT INTO events (revision, kind, name, node, type, body) VALUES (?, ?, ?, ?, ?, ?)'),
+    appendEvent: db.prepare<[number, Kind, string, string | null, WatchEventType, string, string | null, string | null]>(
+      'INSERT INTO events (revision, kind, name, node, type, body, prev_node, prev_body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
     deleteEventsUpTo: db.prepare<[number]>('DELETE FROM events WHERE revision <= ?'),
 
     eventsAfter: db.prepare<[number], EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE revision > ? ORDER BY revision`),
     eventsOfKindAfter: db.prepare<[Kind, number], EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE kind = ? AND revision > ? ORDER BY revision`),
-    eventsOfNodeAfter: db.prepare<[string, number], EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM events WHERE node = ? AND revision > ? ORDER BY revision`),
-    eventsOfKindNodeAfter: db.prepare<[string, Kind, number], EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM events WHERE node = ? AND kind = ? AND revision > ? ORDER BY revision`),
+    // A node's changes include those that moved an object away from it (prev_node); the two
+    // halves never overlap, as a move's prev_node differs from its node.
+    eventsOfNodeAfter: db.prepare<[string, number, string, number], EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE node = ? AND revision > ?
+       UNION ALL SELECT ${EVENT_COLUMNS} FROM events WHERE prev_node = ? AND revision > ? ORDER BY revision`),
+    eventsOfKindNodeAfter: db.prepare<[string, Kind, number, string, Kind, number], EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE node = ? AND kind = ? AND revision > ?
+       UNION ALL SELECT ${EVENT_COLUMNS} FROM events WHERE prev_node = ? AND kind = ? AND revision > ? ORDER BY revision`),
   };
 }
 

@@ -10,7 +10,7 @@ import {
 import {
   describeObject, readStoredObject, staleVersionMessage, stampCreated, stampUpdated, tombstoneOf, type UnreadableObject,
 } from './objectMeta.js';
-import { WatchHub, type LoggedChange } from './watchHub.js';
+import { WatchHub, type LoggedChange, type Rebound } from './watchHub.js';
 
 /**
  * The default Store backend: one SQLite file in WAL mode.
@@ -49,7 +49,7 @@ export class SqliteStore implements Store {
   private readonly deleteTx: (kind: Kind, name: string, rv: number | undefined) => { object: AnyObject; change: LoggedChange };
   private readonly deleteUnreadableTx: (kind: Kind, name: string) => LoggedChange;
   private readonly listTx: (kind: Kind, node: string | undefined) => { items: AnyObject[]; revision: number };
-  private readonly replayTx: (opts: WatchOptions) => EventRow[];
+  private readonly replayTx: (opts: WatchOptions) => ReplayedChange[];
   private readonly compactThroughTx: (revision: number) => void;
 
   static open(opts: SqliteStoreOptions): SqliteStore {
@@ -197,11 +197,14 @@ export class SqliteStore implements Store {
       throw new ConflictError(staleVersionMessage(kind, name, resourceVersion, row.resource_version));
     }
     const revision = this.nextRevision();
-    const object = stampUpdated(obj, readRow(kind, name, row.body), revision);
+    const stored = readRow(kind, name, row.body);
+    const object = stampUpdated(obj, stored, revision);
     const node = boundNode(object) ?? null;
     const body = JSON.stringify(object);
     this.sql.replaceObject.run(node, revision, body, kind, name);
-    return { object, change: this.appendEvent(revision, 'MODIFIED', kind, name, node, body) };
+    // A write that moves the object to another node is, for the node it leaves, its delete.
+    const rebound = row.node === node ? null : { fromNode: row.node, body: JSON.stringify(restamped(stored, revision)) };
+    return { object, change: this.appendEvent(revision, 'MODIFIED', kind, name, node, body, rebound) };
   }
 
   private writeDelete(kind: Kind, name: string, expectedRv: number | undefined): { object: AnyObject; change: LoggedChange } {
@@ -236,10 +239,12 @@ export class SqliteStore implements Store {
     return revision;
   }
 
-  private appendEvent(revision: number, type: LoggedChange['type'], kind: Kind, name: string, node: string | null, body: string): LoggedChange {
-    this.sql.appendEvent.run(revision, kind, name, node, type, body);
+  private appendEvent(
+    revision: number, type: LoggedChange['type'], kind: Kind, name: string, node: string | null, body: string, rebound: Rebound | null = null,
+  ): LoggedChange {
+    this.sql.appendEvent.run(revision, kind, name, node, type, body, rebound?.fromNode ?? null, rebound?.body ?? null);
     this.compact(revision);
-    return { revision, type, kind, node, body };
+    return { revision, type, kind, node, body, rebound };
   }
 
   /**
@@ -272,25 +277,29 @@ export class SqliteStore implements Store {
    * log is compacted through it instead, the same as an old revision: this watcher, and every
    * later one from before it, gets GoneError and lists afresh (an edge: a snapshot).
    */
-  private refuseUnreadableReplay(fromRevision: number, replay: readonly EventRow[]): void {
+  private refuseUnreadableReplay(fromRevision: number, replay: readonly ReplayedChange[]): void {
     for (const change of replay) {
       const read = readStoredObject(change.kind, change.name, change.body);
-      if ('object' in read) continue;
+      const prev = change.rebound ? readStoredObject(change.kind, change.name, change.rebound.body) : read;
+      if ('object' in read && 'object' in prev) continue;
+      const reason = 'reason' in read ? read.reason : 'reason' in prev ? `its state before the move: ${prev.reason}` : '';
       this.compactThroughTx(change.revision);
       throw new GoneError(`revision ${fromRevision} cannot be replayed: the watch log entry at revision ${change.revision} `
-        + `(${describeObject(change.kind, change.name)}) cannot be read (${read.reason}); the log now starts after it; list again`);
+        + `(${describeObject(change.kind, change.name)}) cannot be read (${reason}); the log now starts after it; list again`);
     }
   }
 
-  private readReplay({ kind, node, fromRevision }: WatchOptions): EventRow[] {
+  private readReplay({ kind, node, fromRevision }: WatchOptions): ReplayedChange[] {
     const compacted = this.sql.readMeta.get()!.compacted_revision;
     if (fromRevision < compacted) {
       throw new GoneError(`revision ${fromRevision} has been compacted; the oldest revision a watch can resume from is ${compacted}; list again`);
     }
-    if (kind !== undefined && node !== undefined) return this.sql.eventsOfKindNodeAfter.all(node, kind, fromRevision);
-    if (node !== undefined) return this.sql.eventsOfNodeAfter.all(node, fromRevision);
-    if (kind !== undefined) return this.sql.eventsOfKindAfter.all(kind, fromRevision);
-    return this.sql.eventsAfter.all(fromRevision);
+    let rows: EventRow[];
+    if (kind !== undefined && node !== undefined) rows = this.sql.eventsOfKindNodeAfter.all(node, kind, fromRevision, node, kind, fromRevision);
+    else if (node !== undefined) rows = this.sql.eventsOfNodeAfter.all(node, fromRevision, node, fromRevision);
+    else if (kind !== undefined) rows = this.sql.eventsOfKindAfter.all(kind, fromRevision);
+    else rows = this.sql.eventsAfter.all(fromRevision);
+    return rows.map(loggedChangeOf);
   }
 
   private assertOpen(): void {
@@ -304,6 +313,20 @@ export class SqliteStore implements Store {
       throw new StoreError(`${obj.kind} without metadata.name`, 400);
     }
   }
+}
+
+/** A change read back from the log, with the object's name (for naming an unreadable entry). */
+type ReplayedChange = LoggedChange & { name: string };
+
+function loggedChangeOf(row: EventRow): ReplayedChange {
+  const { revision, type, kind, name, node, body } = row;
+  const rebound = row.prev_body === null ? null : { fromNode: row.prev_node, body: row.prev_body };
+  return { revision, type, kind, name, node, body, rebound };
+}
+
+/** The object's last state on the node it leaves, as a delete there: stamped with the move's revision. */
+function restamped(stored: AnyObject, revision: number): AnyObject {
+  return { ...stored, metadata: { ...stored.metadata, resourceVersion: revision } } as AnyObject;
 }
 
 function readRow(kind: Kind, name: string, body: string): AnyObject {

@@ -31,6 +31,12 @@ export interface ListOptions {
 
 export interface WatchOptions {
   kind?: Kind;
+  /**
+   * Only changes to objects bound to this node, as a set: an update that moves an object to
+   * another node is, for the node it leaves, a DELETED (the object's last state there, at the
+   * move's revision) and, for the node it joins, an ADDED; watchers without a node filter see
+   * one MODIFIED. Replays from before the move include it the same way.
+   */
   node?: string;
   /** Replay every matching change with revision > fromRevision, then follow live. */
   fromRevision: number;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Kind } from '../../protocol/index.js';
 import type { WatchEvent } from './store.js';
-import { matchesFilter, WatchHub, type LoggedChange } from './watchHub.js';
+import { eventTypeAndBody, matchesFilter, WatchHub, type LoggedChange } from './watchHub.js';
 
 function change(revision: number, kind: Kind, node: string | null, type: LoggedChange['type'] = 'ADDED'): LoggedChange {
   return { revision, type, kind, node, body: JSON.stringify({ kind, metadata: { name: `o${revision}`, resourceVersion: revision } }) };
@@ -20,6 +20,37 @@ describe('matchesFilter', () => {
     expect(matchesFilter({ node: 'a', fromRevision: 0 }, change(1, 'Workload', 'a'))).toBe(true);
     expect(matchesFilter({ node: 'a', fromRevision: 0 }, change(1, 'App', null))).toBe(false);
     expect(matchesFilter({ node: 'a', kind: 'Event', fromRevision: 0 }, change(1, 'Workload', 'a'))).toBe(false);
+  });
+});
+
+/** Workload "w" moved from node `from` to node `to` at `revision`. */
+function move(revision: number, from: string | null, to: string): LoggedChange {
+  const body = (node: string | null) => JSON.stringify({ kind: 'Workload', metadata: { name: 'w', resourceVersion: revision }, spec: { nodeName: node } });
+  return { revision, type: 'MODIFIED', kind: 'Workload', node: to, body: body(to), rebound: { fromNode: from, body: body(from) } };
+}
+
+describe('a move between nodes', () => {
+  it('matches watchers of both nodes: a DELETED of the last state for the old one, an ADDED for the new one', () => {
+    const moved = move(5, 'a', 'b');
+    expect(matchesFilter({ node: 'a', fromRevision: 0 }, moved)).toBe(true);
+    expect(matchesFilter({ node: 'b', fromRevision: 0 }, moved)).toBe(true);
+    expect(matchesFilter({ node: 'c', fromRevision: 0 }, moved)).toBe(false);
+    expect(matchesFilter({ node: 'a', kind: 'Device', fromRevision: 0 }, moved)).toBe(false);
+    expect(eventTypeAndBody({ node: 'a', fromRevision: 0 }, moved)).toEqual({ type: 'DELETED', body: moved.rebound!.body });
+    expect(eventTypeAndBody({ node: 'b', fromRevision: 0 }, moved)).toEqual({ type: 'ADDED', body: moved.body });
+    expect(eventTypeAndBody({ kind: 'Workload', fromRevision: 0 }, moved)).toEqual({ type: 'MODIFIED', body: moved.body });
+    // An object that was bound to no node before is only added to its new one.
+    expect(matchesFilter({ node: 'a', fromRevision: 0 }, move(6, null, 'b'))).toBe(false);
+  });
+
+  it('is routed live to the watchers of the node left', () => {
+    const hub = new WatchHub();
+    const seen: string[] = [];
+    for (const node of ['a', 'b', 'c']) {
+      hub.add({ node, fromRevision: 0 }, [], (e) => seen.push(`${node}: ${e.type} on ${e.object.kind === 'Workload' ? e.object.spec.nodeName : '-'}`));
+    }
+    hub.publish(move(1, 'a', 'b'));
+    expect(seen.sort()).toEqual(['a: DELETED on a', 'b: ADDED on b']);
   });
 });
 

@@ -22,6 +22,17 @@ export interface LoggedChange {
   /** `boundNode` of the object, null for fleet-wide kinds. */
   node: string | null;
   body: string;
+  /**
+   * Set when this write changed the object's node binding (an update that moved it): the node it
+   * was bound to before (null: none) and its last state there, stamped with this revision. For
+   * watchers of that node the change is the object's delete; for those of the new node, its add.
+   */
+  rebound?: Rebound | null;
+}
+
+export interface Rebound {
+  fromNode: string | null;
+  body: string;
 }
 
 export interface WatchFilter {
@@ -45,8 +56,21 @@ interface Delivery {
 
 export function matchesFilter(filter: WatchFilter, change: LoggedChange): boolean {
   if (filter.kind !== undefined && filter.kind !== change.kind) return false;
-  if (filter.node !== undefined && filter.node !== change.node) return false;
+  if (filter.node !== undefined && filter.node !== change.node && filter.node !== change.rebound?.fromNode) return false;
   return change.revision > filter.fromRevision;
+}
+
+/**
+ * What a matching change looks like to a watcher. A node's watcher follows the set of objects
+ * bound to that node, so a write that moves an object out of the set is a DELETED (with the
+ * object's last state there) and one that moves it in is an ADDED, as a Kubernetes watch with a
+ * field selector reports it. Without this the old node would never hear that the object left.
+ */
+export function eventTypeAndBody(filter: WatchFilter, change: LoggedChange): { type: WatchEventType; body: string } {
+  const rebound = change.rebound;
+  if (filter.node === undefined || !rebound) return { type: change.type, body: change.body };
+  if (change.node === filter.node) return { type: 'ADDED', body: change.body };
+  return { type: 'DELETED', body: rebound.body };
 }
 
 export class WatchHub {
@@ -85,6 +109,8 @@ export class WatchHub {
   /** Queues `change` for every matching watcher and delivers, unless a delivery is already running. */
   publish(change: LoggedChange): void {
     if (change.node !== null) this.enqueueMatching(this.byNode.get(change.node), change);
+    const fromNode = change.rebound?.fromNode;
+    if (fromNode !== undefined && fromNode !== null) this.enqueueMatching(this.byNode.get(fromNode), change);
     this.enqueueMatching(this.byKind.get(change.kind), change);
     this.enqueueMatching(this.unfiltered, change);
     this.drain();
@@ -125,11 +151,8 @@ export class WatchHub {
   }
 
   private deliver(watcher: Watcher, change: LoggedChange): void {
-    const event: WatchEvent = {
-      type: change.type,
-      object: JSON.parse(change.body) as AnyObject,
-      revision: change.revision,
-    };
+    const { type, body } = eventTypeAndBody(watcher.filter, change);
+    const event: WatchEvent = { type, object: JSON.parse(body) as AnyObject, revision: change.revision };
     try {
       watcher.onEvent(event);
     } catch (error) {

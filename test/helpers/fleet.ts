@@ -149,7 +149,7 @@ export class Fleet {
 }
 
 /** Minimal REST client for tests (edgectl has the real one). */
-export function api(cloud: Cloud) {
+export function api(cloud: Pick<Cloud, 'url' | 'token'>) {
   const call = async <T = unknown>(method: string, path: string, body?: unknown, token = cloud.token): Promise<{ status: number; body: T }> => {
     const res = await fetch(`${cloud.url}/api/v1${path}`, {
       method,

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppSchema, NodeSchema, WorkloadSchema, type App, type Kind } from '../../protocol/index.js';
 import { ConflictError, NotFoundError, type Store } from '../../cloudcore/store/store.js';
 import { makeApp, makeEdgeEvent, makeNode, makeWorkload, runningStatus, waitFor } from './fixtures.js';
+import { rebindConformanceTests } from './rebindConformance.js';
 import { unreadableConformanceTests } from './unreadableConformance.js';
 import { watchConformanceTests } from './watchConformance.js';
 
@@ -80,6 +81,7 @@ export function storeConformanceSuite(name: string, makeStore: MakeStore, option
 
     crudConformanceTests(ctx);
     watchConformanceTests(ctx, options);
+    rebindConformanceTests(ctx);
     persistenceConformanceTests(ctx);
     unreadableConformanceTests(ctx);
   });

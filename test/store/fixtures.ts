@@ -1,6 +1,6 @@
 import {
-  AppSchema, EventSchema, NodeSchema, WorkloadSchema, workloadName,
-  type App, type Event, type Node, type Workload,
+  AppSchema, DeviceSchema, EventSchema, NodeSchema, WorkloadSchema, workloadName,
+  type App, type Device, type Event, type Node, type Workload,
 } from '../../protocol/index.js';
 
 /**
@@ -28,6 +28,18 @@ export function makeWorkload(app: App, node: string): Workload {
       app: app.metadata.name,
       generation: app.metadata.generation ?? 1,
       template: app.spec.template,
+    },
+  });
+}
+
+/** A device on `node` with an MQTT credential hash, as the API stores one. */
+export function makeDevice(name: string, node: string): Device {
+  return DeviceSchema.parse({
+    kind: 'Device',
+    metadata: { name },
+    spec: {
+      model: 'thermostat', nodeName: node, protocol: { name: 'virtual' },
+      credentialHash: 'scrypt$c2FsdHNhbHRzYWx0c2FsdA==$a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U=',
     },
   });
 }
