@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rolloutOrder } from '../../cloudcore/controllers/rolloutStrategy.js';
 import { SimFleet } from '../helpers/simFleet.js';
 import { RolloutHarness } from '../helpers/simRollout.js';
 import { waitFor } from '../helpers/wait.js';
@@ -42,5 +43,30 @@ describe('a node that has never joined', () => {
     // edge-3 joins: it is bound and runs the app.
     late = await SimFleet.start({ cloudUrl: h.cloud.url, apiUrl: h.cloud.url, adminToken: h.cloud.adminToken, nodes: ['edge-3'] });
     await waitFor('edge-3 runs the app', () => late?.edge('edge-3').running(app)?.state === 'Running', 60_000);
+  }, 120_000);
+
+  it('a canary wave whose nodes are all offline holds, says why, and passes once its node is back', async () => {
+    const app = 'held';
+    const strategy = { type: 'waves' as const, waves: [{ count: 1 }, { percent: 100 }], offlineWindowSeconds: 1 };
+    const tracker = await h.track(app);
+    await h.createApp(app, { version: 'v1', strategy });
+    await h.waitRollout(app, 'first revision everywhere', (r) => r.status.revision === 1 && r.status.phase === 'Succeeded');
+    // Every joined node is a target: edge-3 joined in the test above (separately, as `late`).
+    const canary = rolloutOrder([...h.fleet.nodes, ...(late?.nodes ?? [])])[0]!;
+    const owner = h.fleet.edges.has(canary) ? h.fleet : late!;
+    await owner.offline([canary]);
+    await h.updateApp(app, { version: 'v2', strategy });
+    const held = await h.waitRollout(app, 'the canary wave holds', (r) => r.status.revision === 2 && r.status.message.includes('wave 0 holds'), 30_000).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}; last status: ${JSON.stringify((await h.rollout(app)).status)}`);
+    });
+    expect(held.status).toMatchObject({ phase: 'Progressing', wave: 0 });
+    expect(held.status.message).toContain('none of its 1 node(s) is reachable to prove revision 2 healthy');
+    // The canary may have taken the assignment before it was seen offline; no other node did.
+    expect(tracker.everAssigned(2).filter((n) => n !== canary)).toEqual([]);
+    await owner.online([canary]);
+    await h.waitRollout(app, 'rolled out once the canary proved it', (r) => r.status.revision === 2 && r.status.phase === 'Succeeded', 60_000).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}; last status: ${JSON.stringify((await h.rollout(app)).status)}`);
+    });
+    expect(owner.edge(canary).startedRevisions(app)).toEqual([1, 2]);
   }, 120_000);
 });
