@@ -132,7 +132,11 @@ export function workloadInstance(workload: Workload): InstanceState {
   return { state: workload.status?.state ?? 'Pending', generation: workload.status?.generation };
 }
 
-export const APP_COLUMNS = ['NAME', 'GENERATION', 'NODES', 'SELECTOR'];
+/**
+ * READY/BOUND: instances running the current revision over the instances bound to joined nodes
+ * (one per node and replica). A node that never joined (Pending) has none, so it is not counted.
+ */
+export const APP_COLUMNS = ['NAME', 'GENERATION', 'READY/BOUND', 'SELECTOR'];
 
 /** What "up to date" means for a node: the app's newest revision (docs/rollouts.md), else its generation. */
 function currentRevision(app: App): number | undefined {

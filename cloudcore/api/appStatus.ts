@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { matchesSelector, type App, type AppNodeStateSchema, type Node, type Rollout, type Workload } from '../../protocol/index.js';
-import { REPLICA_LABEL, workloadAppOf } from '../controllers/rolloutNodes.js';
+import { REPLICA_LABEL, hasJoined, workloadAppOf } from '../controllers/rolloutNodes.js';
 import { appGroups } from '../controllers/variants.js';
 
 export type AppNodeState = z.infer<typeof AppNodeStateSchema>;
@@ -40,7 +40,7 @@ export function withNodeStates(app: App, workloads: readonly Workload[], nodes?:
     status.rollout = { phase: r.phase, revision: r.revision, stableRevision: r.stableRevision, message: r.message };
   }
   if (nodes) {
-    const targeted = nodes.filter((n) => matchesSelector(app.spec.selector, n.metadata.labels)).map((n) => ({ name: n.metadata.name, labels: n.metadata.labels }));
+    const targeted = nodes.filter((n) => hasJoined(n) && matchesSelector(app.spec.selector, n.metadata.labels)).map((n) => ({ name: n.metadata.name, labels: n.metadata.labels }));
     status.groups = appGroups(app.spec.template, app.spec.variants ?? [], targeted);
   }
   return { ...app, status };

@@ -27,6 +27,15 @@ export function workloadAppOf(w: Workload): string {
   return w.metadata.labels?.[APP_LABEL] ?? w.spec.app;
 }
 
+/**
+ * Has the node ever joined? A Node made by `edgectl token create` is Pending until its edge
+ * presents the token; like an unregistered kubelet it receives nothing and is no rollout
+ * target (it could never prove health). Once joined it stays joined (Ready or Offline).
+ */
+export function hasJoined(node: Node): boolean {
+  return node.status.phase !== 'Pending';
+}
+
 export interface FleetView {
   /** Targeted nodes in rollout order (stable hash order). */
   order: string[];
@@ -39,7 +48,7 @@ export interface FleetView {
 
 export function buildFleetView(app: App, nodes: readonly Node[], workloads: readonly Workload[]): FleetView {
   const name = app.metadata.name;
-  const targeted = nodes.filter((n) => matchesSelector(app.spec.selector, n.metadata.labels));
+  const targeted = nodes.filter((n) => hasJoined(n) && matchesSelector(app.spec.selector, n.metadata.labels));
   const byNode = new Map<string, Workload[]>();
   const primary = new Map<string, Workload>();
   for (const w of workloads) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RolloutSchema, type RolloutStrategy } from '../../protocol/index.js';
 import { applyRolloutCommand } from './rolloutCommands.js';
+import { rolloutOrder } from './rolloutStrategy.js';
 import { nodesNamed, processTemplate, RolloutWorld } from './rolloutFixtures.js';
 
 /** Rolls revision 1 out (first revision: everywhere at once), then edits the app to revision 2. */
@@ -264,6 +265,20 @@ describe('offline nodes', () => {
     world.settle();
     expect(world.rollout!.status.counts).toMatchObject({ healthy: 6, offline: 0 });
     expect(new Set(world.runningRevisions().values())).toEqual(new Set([2]));
+  });
+
+  it('a wave before the last whose nodes are all offline holds, saying why, until one proves the revision healthy', () => {
+    const world = worldAtRevision2(4, { type: 'waves', waves: [{ count: 1 }, { percent: 100 }] });
+    const canary = rolloutOrder(world.nodes.map((n) => n.metadata.name))[0]!;
+    world.setOnline(canary, false);
+    world.settle();
+    expect(world.rollout!.status).toMatchObject({ phase: 'Progressing', wave: 0, counts: { offline: 1 } });
+    expect(world.rollout!.status.message).toContain('wave 0 holds: none of its 1 node(s) is reachable to prove revision 2 healthy');
+    // The next wave got nothing: the canary proved nothing yet.
+    expect(world.appWorkloads().filter((w) => w.spec.generation === 2 && w.spec.nodeName !== canary)).toEqual([]);
+    world.setOnline(canary, true);
+    world.settle();
+    expect(world.rollout!.status).toMatchObject({ phase: 'Succeeded', counts: { healthy: 4 } });
   });
 
   it('never get a revision that was rolled back', () => {

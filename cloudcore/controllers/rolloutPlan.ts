@@ -265,12 +265,18 @@ function advance(fleet: Fleet, status: RolloutStatus, maxUnavailable: number, as
 
 /** Every reachable node of waves 0..wave is healthy or failed (under the threshold, checked before). */
 function gateHolds(fleet: Fleet, wave: number): boolean {
+  let own = 0;
+  let provedHealthy = 0;
   for (const node of fleet.view.order) {
-    if (fleet.waveOf.get(node)! > wave) continue;
+    const of = fleet.waveOf.get(node)!;
+    if (of > wave) continue;
     const state = fleet.state.get(node);
     if (state === 'pending' || state === 'updating') return false;
+    if (of === wave) { own++; if (state === 'healthy') provedHealthy++; }
   }
-  return true;
+  // A wave before the last gates the ones after it: passing it with none of its nodes healthy
+  // (all offline) would prove nothing, so it holds until one is (docs/rollouts.md, "Waves").
+  return wave === fleet.waves.length - 1 || own === 0 || provedHealthy > 0;
 }
 
 /** Assigns `revision` to pending nodes of waves 0..upToWave in rollout order while the budget lasts. */
@@ -306,6 +312,15 @@ function waveStatuses(fleet: Fleet, status: RolloutStatus): WaveStatus[] {
 }
 
 function describe(status: RolloutStatus, fleetSize: number): string {
+  const text = describePhase(status, fleetSize);
+  const wave = status.waves[status.wave];
+  const c = wave?.counts;
+  if (status.phase !== 'Progressing' || !wave || !c || status.wave === status.waves.length - 1) return text;
+  if (wave.size === 0 || c.healthy > 0 || c.pending > 0 || c.updating > 0) return text;
+  return `${text}; wave ${status.wave} holds: none of its ${wave.size} node(s) is reachable to prove revision ${status.revision} healthy`;
+}
+
+function describePhase(status: RolloutStatus, fleetSize: number): string {
   const c = status.counts;
   const tally = `${c.healthy}/${fleetSize} healthy, ${c.updating} updating, ${c.failed} failed, ${c.offline} offline`;
   const waveText = status.waves.length > 1 ? `wave ${status.wave} (of 0-${status.waves.length - 1}): ` : '';

@@ -5,6 +5,7 @@ import { StoreMirror } from './storeMirror.js';
 import type { AppRevision, Node, Rollout } from '../../protocol/index.js';
 import { ChangeFilter } from './changeFilter.js';
 import { desiredWorkloads, labelKey, planBindings } from './scheduling.js';
+import { hasJoined } from './rolloutNodes.js';
 
 const MIRRORED = ['App', 'Node', 'Workload', 'Config', 'Secret', 'Rollout', 'AppRevision'] as const;
 type MirroredKind = typeof MIRRORED[number];
@@ -17,7 +18,7 @@ type MirroredKind = typeof MIRRORED[number];
  */
 export class Scheduler {
   private mirror: StoreMirror<MirroredKind> | undefined;
-  private readonly nodeLabels = new ChangeFilter<Node>((node) => labelKey(node.metadata.labels));
+  private readonly nodeLabels = new ChangeFilter<Node>((node) => `${hasJoined(node)}:${labelKey(node.metadata.labels)}`);
   /** Per rollout, what the scheduler reads of it: only a change there needs a pass. */
   private readonly rolloutKeys = new ChangeFilter<Rollout>(rolloutKey);
   private readonly runner: PassRunner;
@@ -33,7 +34,7 @@ export class Scheduler {
         // Edge status reports and our own writes: they cannot change what should be bound.
         case 'Workload': return;
         case 'Node': {
-          // Node status writes (heartbeats, phase) cannot change bindings: only membership and labels can.
+          // Heartbeats cannot change bindings: only membership, labels and first joining can.
           if (!this.nodeLabels.changed(event.type, event.object)) return;
           break;
         }

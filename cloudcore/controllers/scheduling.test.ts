@@ -25,6 +25,10 @@ describe('desiredWorkloads', () => {
   it('an empty selector selects every node', () => {
     expect(desiredWorkloads([app('all', {})], nodes).size).toBe(3);
   });
+  it('binds nothing to a node that has never joined (Pending, made by a join token)', () => {
+    const withPending = [...nodes, node('edge-4', { zone: 'a' }, 'Pending')];
+    expect([...desiredWorkloads([app('web', { matchLabels: { zone: 'a' } })], withPending).keys()].sort()).toEqual(['web.edge-1', 'web.edge-3']);
+  });
 });
 
 describe('planBindings', () => {

@@ -2,13 +2,14 @@ import {
   matchesSelector, workloadName,
   type App, type AppRevision, type Node, type Rollout, type Variant, type Workload, type WorkloadTemplate,
 } from '../../protocol/index.js';
-import { APP_LABEL, REPLICA_LABEL, replicaAppName } from './rolloutNodes.js';
+import { APP_LABEL, REPLICA_LABEL, hasJoined, replicaAppName } from './rolloutNodes.js';
 import { effectiveSpec, replicaTemplates } from './variants.js';
 
 /**
  * Pure scheduling: which workloads should exist for a set of apps and nodes, and what must
- * change to get there. An app is bound to every node its selector matches. Node phase is
- * deliberately ignored: an Offline node keeps its workloads (edge autonomy, no eviction).
+ * change to get there. An app is bound to every joined node its selector matches. A node
+ * that has never joined (Pending, made by a join token) is bound to nothing; an Offline node
+ * keeps its workloads (edge autonomy, no eviction).
  *
  * Which revision a node runs is the rollout's call (docs/rollouts.md): a pending assignment in
  * the app's Rollout, else what the node's Workload already carries, else the stable revision.
@@ -50,7 +51,8 @@ export function desiredWorkloads(apps: App[], nodes: Node[], data: DataObjects =
     const rollout = ctx.rollouts.get(name);
     const revisions = ctx.revisions.get(name);
     for (const node of nodes) {
-      if (!matchesSelector(app.spec.selector, node.metadata.labels)) continue;
+      // A node that has never joined gets nothing yet: it is bound when its edge joins.
+      if (!hasJoined(node) || !matchesSelector(app.spec.selector, node.metadata.labels)) continue;
       const nodeName = node.metadata.name;
       let source: { generation: number; template: WorkloadTemplate; variants: readonly Variant[] } | undefined;
       if (!rollout) {

@@ -123,7 +123,7 @@ function workloadSection(items: Workload[], now: Date, empty: string): string {
 }
 
 /**
- * Per-app instance states for the NODES column: from `status.nodes` when cloudcore put it on
+ * Per-app instance states for the READY/BOUND column: from `status.nodes` when cloudcore put it on
  * the list items, otherwise from one workload listing (never one request per app).
  */
 async function instancesByApp(
