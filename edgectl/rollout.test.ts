@@ -136,12 +136,15 @@ describe('edgectl rollout', () => {
     const status = await cli(['rollout', 'status', 'web']);
     expect(status.out).toMatch(/Wave:\s+2 of 3/);
     expect(status.out).toMatch(/\n2\s+2\s+1\s+AwaitingApproval\s+required/);
-    const following = cli(['rollout', 'status', 'web', '-w']);
+    let watched = '';
+    const following = run(['rollout', 'status', 'web', '-w'], { stdout: (s) => { watched += s; }, stderr: () => undefined, env: { EF_SERVER: api.origin, EF_TOKEN: 'admin-token-for-tests' }, homeDir: '/nonexistent' });
+    await waitFor('the first status block', async () => watched.includes('OFFLINE'));
     const approved = await cli(['rollout', 'approve', 'web']);
     expect(approved.out).toMatch(/Progressing/);
     expect(approved.out).not.toMatch(/waits for approval/);
-    const followed = await following;
-    const blocks = followed.out.split('\n\n').map((b) => b.replace(/Started:.*\n/, ''));
+    expect(await following).toBe(0);
+    expect(watched).toMatch(/Phase:\s+Succeeded/);
+    const blocks = watched.split(/\n(?=App:)/).map((b) => b.replace(/Started:.*\n/, ''));
     for (let i = 1; i < blocks.length; i++) expect(blocks[i]).not.toBe(blocks[i - 1]);
   });
 });

@@ -48,8 +48,11 @@ export function registerRollout(program: Command, ctx: Context): void {
       show(current);
       if (!opts.watch) return;
       let last = current;
-      // Print only on change; updatedAt alone (a write that moved nothing shown) is no change.
-      const shownKey = (r: Rollout) => JSON.stringify({ ...r.status, updatedAt: '' });
+      // Print only on change: for a table, a change of what it shows (writes often move only
+      // clocks and assignments, which it does not show); else of the status but updatedAt.
+      const shownKey = (r: Rollout) => (opts.output === 'table'
+        ? rolloutStatusView(r, new Date(r.status.startedAt))
+        : JSON.stringify({ ...r.status, updatedAt: '' }));
       let lastShown = shownKey(current);
       if (!TERMINAL_PHASES.includes(current.status.phase)) {
         await client.watchRollouts((r) => {
@@ -62,7 +65,7 @@ export function registerRollout(program: Command, ctx: Context): void {
             show(r);
           }
           return TERMINAL_PHASES.includes(r.status.phase);
-        });
+        }, current.metadata.resourceVersion);
       }
       if (last.status.phase !== 'Succeeded') throw new CommandExit(1);
     });
