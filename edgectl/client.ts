@@ -154,8 +154,8 @@ export class ApiClient {
    * Follows `GET /rollouts?watch=true`, calling `onRollout` for each change until it returns
    * true or the stream ends. No timeout: a watch lasts as long as the user wants.
    */
-  watchRollouts(onRollout: (rollout: Rollout) => boolean): Promise<void> {
-    return this.follow('/api/v1/rollouts', {}, RolloutSchema, (_type, rollout) => onRollout(rollout));
+  watchRollouts(onRollout: (rollout: Rollout) => boolean, resourceVersion?: number): Promise<void> {
+    return this.follow('/api/v1/rollouts', resourceVersion === undefined ? {} : { resourceVersion }, RolloutSchema, (_type, rollout) => onRollout(rollout));
   }
 
   /**

@@ -138,7 +138,7 @@ export function workloadInstance(workload: Workload): InstanceState {
  */
 export const APP_COLUMNS = ['NAME', 'GENERATION', 'READY/BOUND', 'SELECTOR'];
 
-/** What "up to date" means for a node: the app's newest revision (docs/rollouts.md), else its generation. */
+/** What "up to date" means for a node: the revision the app's rollout targets (docs/rollouts.md), else its generation. */
 function currentRevision(app: App): number | undefined {
   return app.status?.revision ?? app.metadata.generation;
 }

@@ -65,7 +65,7 @@ describe('edgectl rollout', () => {
     expect(status.out).toMatch(/Stable:\s+1/);
     expect(status.out).toMatch(/\[#+\.+\] 1\/4 healthy/);
     expect(status.out).toMatch(/WAVE\s+TARGET\s+SIZE\s+STATE\s+APPROVAL\s+PENDING\s+UPDATING\s+HEALTHY\s+FAILED\s+OFFLINE/);
-    expect(status.out).toMatch(/1\s+2\s+1\s+AwaitingApproval\s+required/);
+    expect(status.out).toMatch(/\n2\s+2\s+1\s+AwaitingApproval\s+required/);
 
     const wrong = await cli(['rollout', 'resume', 'web']);
     expect(wrong.code).toBe(1);
@@ -107,5 +107,44 @@ describe('edgectl rollout', () => {
     await waitFor('every workload on revision 1', async () => (await api.store.list('Workload')).items.every((w) => w.spec.generation === 1));
     const history = await cli(['rollout', 'history', 'web']);
     expect(history.out).toMatch(/3\s+\S+\s+bad \(rolled back\)/);
+  });
+
+  it('after a rollback the app says what its nodes run, and makes no new revision for it', async () => {
+    // The previous test rolled back from 3 to 1: the App takes revision 1's template (a new generation).
+    const template = async () => (JSON.parse((await cli(['get', 'app', 'web', '-o', 'json'])).out) as { spec: { template: { env: Record<string, string> } } }).spec.template;
+    await waitFor("the app's template back to v1", async () => (await template()).env.VERSION === 'v1');
+    const shown = await cli(['get', 'app', 'web']);
+    expect(shown.out).toMatch(/Revision:\s+1\b/);
+    await waitFor('every node ready on revision 1', async () => /Nodes ready:\s+4\/4/.test((await cli(['get', 'app', 'web'])).out));
+    expect((await cli(['get', 'apps'])).out).toMatch(/web\s+\S+\s+4\/4/);
+    const revisions = (await api.call('GET', '/apps/web/revisions')).body as { items: Array<{ spec: { revision: number } }> };
+    expect(revisions.items.map((r) => r.spec.revision)).toEqual([1, 2, 3]);
+    expect((await phase()).phase).toBe('RolledBack');
+    await waitFor('rollout status to count every node healthy on 1', async () => /4\/4 healthy/.test((await cli(['rollout', 'status', 'web'])).out));
+    const status = await cli(['rollout', 'status', 'web']);
+    expect(status.out).toMatch(/Revision:\s+1/);
+    expect(status.out).toMatch(/Wave:\s+2 of 3/);
+    expect(status.out).not.toMatch(/of 0-/);
+
+    // An edit after the rollback is a new revision that rolls out.
+    expect((await api.call('PUT', '/apps/web', { body: app('v4') })).status).toBe(200);
+    await waitFor('a new revision', async () => (await phase()).revision > 3);
+  });
+
+  it('answers approve with the state after it, numbers waves from 1 and follows -w without repeats', async () => {
+    await waitFor('the approval gate', async () => (await phase()).phase === 'AwaitingApproval');
+    const status = await cli(['rollout', 'status', 'web']);
+    expect(status.out).toMatch(/Wave:\s+2 of 3/);
+    expect(status.out).toMatch(/\n2\s+2\s+1\s+AwaitingApproval\s+required/);
+    let watched = '';
+    const following = run(['rollout', 'status', 'web', '-w'], { stdout: (s) => { watched += s; }, stderr: () => undefined, env: { EF_SERVER: api.origin, EF_TOKEN: 'admin-token-for-tests' }, homeDir: '/nonexistent' });
+    await waitFor('the first status block', async () => watched.includes('OFFLINE'));
+    const approved = await cli(['rollout', 'approve', 'web']);
+    expect(approved.out).toMatch(/Progressing/);
+    expect(approved.out).not.toMatch(/waits for approval/);
+    expect(await following).toBe(0);
+    expect(watched).toMatch(/Phase:\s+Succeeded/);
+    const blocks = watched.split(/\n(?=App:)/).map((b) => b.replace(/Started:.*\n/, ''));
+    for (let i = 1; i < blocks.length; i++) expect(blocks[i]).not.toBe(blocks[i - 1]);
   });
 });

@@ -15,11 +15,11 @@ describe('rollout presentation', () => {
     world.settle();
     const view = rolloutStatusView(world.rollout!, new Date(world.now));
     expect(view).toMatch(/Phase:\s+AwaitingApproval/);
-    expect(view).toMatch(/Wave:\s+1 \(of 0-2\)/);
+    expect(view).toMatch(/Wave:\s+2 of 3/);
     expect(waveRows(world.rollout!)).toEqual([
-      ['0', '1', '1', 'Passed', '-', '0', '0', '1', '0', '0'],
-      ['1', '6', '5', 'AwaitingApproval', 'required', '5', '0', '0', '0', '0'],
-      ['2', '20', '14', 'Waiting', '-', '14', '0', '0', '0', '0'],
+      ['1', '1', '1', 'Passed', '-', '0', '0', '1', '0', '0'],
+      ['2', '6', '5', 'AwaitingApproval', 'required', '5', '0', '0', '0', '0'],
+      ['3', '20', '14', 'Waiting', '-', '14', '0', '0', '0', '0'],
     ]);
     const rows = historyRows([...world.revisions.values()], world.rollout, new Date(world.now));
     expect(rows.map((r) => [r[0], r[2]])).toEqual([['1', 'stable'], ['2', 'target (AwaitingApproval)']]);

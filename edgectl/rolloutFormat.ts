@@ -20,7 +20,7 @@ export const WAVE_COLUMNS = ['WAVE', 'TARGET', 'SIZE', 'STATE', 'APPROVAL', 'PEN
 
 export function waveRows(rollout: Rollout): Row[] {
   return rollout.status.waves.map((w) => [
-    String(w.index), String(w.target), String(w.size), w.state,
+    String(w.index + 1), String(w.target), String(w.size), w.state,
     w.approval ? (w.approved ? 'approved' : 'required') : '-',
     String(w.counts.pending), String(w.counts.updating), String(w.counts.healthy), String(w.counts.failed), String(w.counts.offline),
   ]);
@@ -33,7 +33,8 @@ export function rolloutStatusView(rollout: Rollout, now: Date): string {
     ['Phase', s.phase],
     ['Revision', String(s.revision)],
     ['Stable', s.stableRevision === null ? '<none>' : String(s.stableRevision)],
-    ['Wave', s.waves.length === 0 ? '-' : `${s.wave} (of 0-${s.waves.length - 1})`],
+    // Waves are numbered from 1 for people, as in the dashboard (the API's index is 0-based).
+    ['Wave', s.waves.length === 0 ? '-' : `${s.wave + 1} of ${s.waves.length}`],
     ['Max unavailable', String(s.maxUnavailable)],
     ['Bad revisions', s.badRevisions.length === 0 ? '<none>' : s.badRevisions.join(', ')],
     ['Started', `${formatAge(s.startedAt, now)} ago`],

@@ -62,7 +62,7 @@ export const AppSchema = z.strictObject({
     nodes: z.array(AppNodeStateSchema),
     /** Effective spec per group of nodes (variants resolved), derived on read. */
     groups: z.array(AppGroupSchema).optional(),
-    /** Newest revision of the app (what "up to date" means for a node). */
+    /** Revision the app's rollout targets: the newest, or after a rollback the rolled-back-to one (what "up to date" means for a node). */
     revision: z.number().int().positive().optional(),
     /** Summary of the app's Rollout. */
     rollout: z.strictObject({

@@ -36,7 +36,8 @@ export function withNodeStates(app: App, workloads: readonly Workload[], nodes?:
   const status: NonNullable<App['status']> = { nodes: appNodeStates(app.metadata.name, workloads) };
   if (rollout) {
     const r = rollout.status;
-    status.revision = r.observedRevision;
+    // The revision the nodes should run: after a rollback the rolled-back-to one, not the newest.
+    status.revision = r.revision;
     status.rollout = { phase: r.phase, revision: r.revision, stableRevision: r.stableRevision, message: r.message };
   }
   if (nodes) {

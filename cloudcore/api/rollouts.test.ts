@@ -118,16 +118,18 @@ describe('rollouts API', () => {
       const reader = new NdjsonReader(await api.stream('/rollouts?watch=true', abort.signal));
       const first = (await reader.next()) as { type: string; object: Rollout };
       expect(first).toMatchObject({ type: 'ADDED', object: { kind: 'Rollout', metadata: { name: 'web' } } });
+      await waitFor("the app's spec back to revision 1's", async () => ((await api.call('GET', '/apps/web')).body as { spec: { template: { env: Record<string, string> } } }).spec.template.env.VERSION === 'v1');
       expect((await api.call('PUT', '/apps/web', { body: appBody('v3') })).status).toBe(200);
-      const seen = await waitFor('a watch line for revision 3', async () => {
+      // The rollback above gave the App revision 1's spec (generation 3), so v3 is revision 4.
+      const seen = await waitFor('a watch line for revision 4', async () => {
         const line = (await reader.next()) as { type: string; object: Rollout };
-        return line.object.status.revision === 3 ? line : undefined;
+        return line.object.status.revision === 4 ? line : undefined;
       });
       expect(seen.type).toBe('MODIFIED');
     } finally {
       abort.abort();
     }
-    expect(await rollout()).toMatchObject({ status: { revision: 3 } });
+    expect(await rollout()).toMatchObject({ status: { revision: 4 } });
   });
 
   it('shows the effective spec per group on GET /apps/{name}', async () => {

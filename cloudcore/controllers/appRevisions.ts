@@ -14,11 +14,42 @@ function contentOf(template: unknown, variants: unknown): string {
   return canonicalJson({ template, variants });
 }
 
-/** The AppRevision to create for the app's current spec, or undefined when the newest one already has it. */
-export function revisionToCreate(app: App, revisions: readonly AppRevision[]): AppRevision | undefined {
+/**
+ * The revision the app's spec should hold: one not yet taken up by the rollout (the newest),
+ * else the one the rollout targets, which after a rollback is an older one (docs/rollouts.md).
+ */
+export function targetRevision(revisions: readonly AppRevision[], rollout: Rollout | undefined): AppRevision | undefined {
   const newest = revisions.reduce<AppRevision | undefined>((a, r) => (!a || r.spec.revision > a.spec.revision ? r : a), undefined);
+  if (!newest || !rollout || newest.spec.revision > rollout.status.observedRevision) return newest;
+  return revisions.find((r) => r.spec.revision === rollout.status.revision) ?? newest;
+}
+
+/**
+ * After a rollback (manual or automatic) the App's template and variants become the
+ * rolled-back-to revision's, as Kubernetes does with `rollout undo`, so the app says what its
+ * nodes run. Returns that revision while the App still holds other content and nobody edited
+ * it since its newest revision (an edit after the rollback wins and makes a new revision).
+ */
+export function rollbackToSync(app: App, revisions: readonly AppRevision[], rollout: Rollout | undefined): AppRevision | undefined {
+  if (!rollout || rollout.status.phase !== 'RolledBack') return undefined;
+  const target = targetRevision(revisions, rollout);
+  const newest = Math.max(0, ...revisions.map((r) => r.spec.revision));
+  if (!target || target.spec.revision === newest || (app.metadata.generation ?? 1) > newest) return undefined;
+  if (contentOf(target.spec.template, target.spec.variants) === contentOf(app.spec.template, app.spec.variants ?? [])) return undefined;
+  return target;
+}
+
+/**
+ * The AppRevision to create for the app's current spec, or undefined when the revision the
+ * app should hold (targetRevision) already has it; after a rollback that is the older revision.
+ */
+export function revisionToCreate(app: App, revisions: readonly AppRevision[], rollout?: Rollout): AppRevision | undefined {
+  const newest = revisions.reduce<AppRevision | undefined>((a, r) => (!a || r.spec.revision > a.spec.revision ? r : a), undefined);
+  const target = targetRevision(revisions, rollout);
   const variants = app.spec.variants ?? [];
-  if (newest && contentOf(newest.spec.template, newest.spec.variants) === contentOf(app.spec.template, variants)) return undefined;
+  if (target && contentOf(target.spec.template, target.spec.variants) === contentOf(app.spec.template, variants)) return undefined;
+  // Rolled back, and the App not yet given the target's spec (rollbackToSync does that): no revision of the old content.
+  if (rollbackToSync(app, revisions, rollout)) return undefined;
   // A generation can only be behind the newest revision if the app was re-created before we
   // noticed; the caller clears the old revisions first, so this is a safety net.
   const revision = Math.max(app.metadata.generation ?? 1, (newest?.spec.revision ?? 0) + (newest ? 1 : 0));

@@ -1,5 +1,5 @@
 import type { Rollout, RolloutPhase } from '../../protocol/index.js';
-import type { RolloutEventSpec } from './rolloutPlan.js';
+import { describeRollout, type RolloutEventSpec } from './rolloutPlan.js';
 
 /**
  * Pure: operator commands on a rollout (pause, resume, abort, approve, rollback). Each returns
@@ -38,18 +38,18 @@ export function applyRolloutCommand(current: Rollout, command: RolloutCommand, c
     case 'pause':
       if (status.phase !== 'Progressing' && status.phase !== 'AwaitingApproval') refuse(`it is ${status.phase}; only a Progressing or AwaitingApproval rollout can be paused`);
       status.phase = 'Paused';
-      events.push({ type: 'Normal', reason: 'RolloutPaused', message: `rollout of revision ${status.revision} paused by an operator in wave ${status.wave}` });
+      events.push({ type: 'Normal', reason: 'RolloutPaused', message: `rollout of revision ${status.revision} paused by an operator in wave ${status.wave + 1}` });
       break;
     case 'resume':
       if (status.phase !== 'Paused') refuse(`it is ${status.phase}, not Paused`);
       status.phase = 'Progressing';
-      events.push({ type: 'Normal', reason: 'RolloutResumed', message: `rollout of revision ${status.revision} resumed in wave ${status.wave}` });
+      events.push({ type: 'Normal', reason: 'RolloutResumed', message: `rollout of revision ${status.revision} resumed in wave ${status.wave + 1}` });
       break;
     case 'abort':
       if (!ACTIVE.includes(status.phase)) refuse(`it is ${status.phase} already`);
       status.phase = 'Aborted';
       status.finishedAt = iso;
-      events.push({ type: 'Warning', reason: 'RolloutAborted', message: `rollout of revision ${status.revision} aborted by an operator in wave ${status.wave}; nodes keep what they run` });
+      events.push({ type: 'Warning', reason: 'RolloutAborted', message: `rollout of revision ${status.revision} aborted by an operator in wave ${status.wave + 1}; nodes keep what they run` });
       break;
     case 'approve':
       approve(rollout, command.wave, refuse, events);
@@ -72,6 +72,9 @@ export function applyRolloutCommand(current: Rollout, command: RolloutCommand, c
       break;
     }
   }
+  // The answer describes the state after the command, not the controller's last word before it.
+  const c = status.counts;
+  status.message = describeRollout(status, c.pending + c.updating + c.healthy + c.failed + c.offline);
   status.updatedAt = iso;
   return { rollout, events };
 }
@@ -82,14 +85,14 @@ function approve(rollout: Rollout, wave: number | undefined, refuse: (why: strin
   if (wave === undefined && status.phase !== 'AwaitingApproval') refuse(`it is ${status.phase}, not AwaitingApproval (name a later wave to approve it in advance)`);
   const index = wave ?? status.wave;
   const info = status.waves[index];
-  if (!info) refuse(`wave ${index} does not exist (waves 0..${status.waves.length - 1})`);
-  if (!info!.approval) refuse(`wave ${index} does not need approval`);
-  if (status.approvedWaves.includes(index)) refuse(`wave ${index} is approved already`);
-  if (index < status.wave) refuse(`wave ${index} has passed`);
+  if (!info) refuse(`wave ${index + 1} does not exist (waves 1..${status.waves.length})`);
+  if (!info!.approval) refuse(`wave ${index + 1} does not need approval`);
+  if (status.approvedWaves.includes(index)) refuse(`wave ${index + 1} is approved already`);
+  if (index < status.wave) refuse(`wave ${index + 1} has passed`);
   status.approvedWaves.push(index);
-  events.push({ type: 'Normal', reason: 'WaveApproved', message: `wave ${index} of revision ${status.revision} approved by an operator` });
+  events.push({ type: 'Normal', reason: 'WaveApproved', message: `wave ${index + 1} of revision ${status.revision} approved by an operator` });
   if (status.phase === 'AwaitingApproval' && index === status.wave) {
     status.phase = 'Progressing';
-    events.push({ type: 'Normal', reason: 'WaveStarted', message: `wave ${index} started: up to ${info!.target} node(s) in all` });
+    events.push({ type: 'Normal', reason: 'WaveStarted', message: `wave ${index + 1} started: up to ${info!.target} node(s) in all` });
   }
 }

@@ -5,7 +5,7 @@ import type { Store } from '../store/store.js';
 import { ChangeFilter } from './changeFilter.js';
 import { PassRunner } from './passRunner.js';
 import { StoreMirror } from './storeMirror.js';
-import { revisionsToPrune, revisionToCreate } from './appRevisions.js';
+import { rollbackToSync, revisionsToPrune, revisionToCreate } from './appRevisions.js';
 import { workloadAppOf } from './rolloutNodes.js';
 import { labelKey } from './scheduling.js';
 import { planRollout, rolloutEventObject, type RolloutEventSpec } from './rolloutPlan.js';
@@ -110,7 +110,15 @@ export class RolloutController {
     for (const app of apps) {
       const name = app.metadata.name;
       const revisions = revisionsByApp.get(name) ?? [];
-      const fresh = revisionToCreate(app, revisions);
+      const stored = rolloutsByApp.get(name);
+      const syncTo = rollbackToSync(app, revisions, stored);
+      if (syncTo) {
+        // The App's change brings the next pass, which plans from the synced spec.
+        await this.tolerate(() => this.store.update({ ...app, spec: { ...app.spec, template: syncTo.spec.template, variants: syncTo.spec.variants } }));
+        this.log.info({ app: name, revision: syncTo.spec.revision }, 'app spec set to the rolled-back-to revision');
+        continue;
+      }
+      const fresh = revisionToCreate(app, revisions, stored);
       if (fresh) {
         const created = await this.tolerate(() => this.store.create(fresh));
         if (!created) continue;
@@ -118,7 +126,6 @@ export class RolloutController {
         this.log.info({ app: name, revision: created.spec.revision }, 'app revision created');
       }
       const appWorkloads = workloadsByApp.get(name) ?? [];
-      const stored = rolloutsByApp.get(name);
       const deferred = this.deferred.get(name);
       const plan = planRollout({
         app, revisions: new Map(revisions.map((r) => [r.spec.revision, r])),

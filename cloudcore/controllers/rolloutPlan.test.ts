@@ -273,7 +273,7 @@ describe('offline nodes', () => {
     world.setOnline(canary, false);
     world.settle();
     expect(world.rollout!.status).toMatchObject({ phase: 'Progressing', wave: 0, counts: { offline: 1 } });
-    expect(world.rollout!.status.message).toContain('wave 0 holds: none of its 1 node(s) is reachable to prove revision 2 healthy');
+    expect(world.rollout!.status.message).toContain('wave 1 holds: none of its 1 node(s) is reachable to prove revision 2 healthy');
     // The next wave got nothing: the canary proved nothing yet.
     expect(world.appWorkloads().filter((w) => w.spec.generation === 2 && w.spec.nodeName !== canary)).toEqual([]);
     world.setOnline(canary, true);

@@ -160,7 +160,7 @@ function step(input: PlanInput, status: RolloutStatus, events: RolloutEventSpec[
   status.maxUnavailable = maxUnavailable;
   status.waves = waveStatuses(fleet, status);
   status.counts = countOf(fleet, view.order);
-  status.message = describe(status, fleetSize);
+  status.message = describeRollout(status, fleetSize);
   return status;
 }
 
@@ -209,7 +209,7 @@ function tripped(fleet: Fleet, status: RolloutStatus, strategy: ResolvedStrategy
   if (!thresholdExceeded(threshold, counts.failed, updated)) return false;
   const bad = status.revision;
   const stable = status.stableRevision!;
-  events.push({ type: 'Warning', reason: 'ThresholdTripped', message: `revision ${bad} failed on ${counts.failed} of ${updated} updated node(s) (threshold ${threshold}) in wave ${status.wave}` });
+  events.push({ type: 'Warning', reason: 'ThresholdTripped', message: `revision ${bad} failed on ${counts.failed} of ${updated} updated node(s) (threshold ${threshold}) in wave ${status.wave + 1}` });
   status.finishedAt = iso;
   if (strategy.autoRollback) {
     status.phase = 'RolledBack';
@@ -236,7 +236,7 @@ function advance(fleet: Fleet, status: RolloutStatus, maxUnavailable: number, as
     if (wave.approval && !status.approvedWaves.includes(status.wave)) {
       if (status.phase !== 'AwaitingApproval') {
         status.phase = 'AwaitingApproval';
-        events.push({ type: 'Normal', reason: 'AwaitingApproval', message: `wave ${status.wave} (${wave.target} nodes in all) waits for an operator's approval` });
+        events.push({ type: 'Normal', reason: 'AwaitingApproval', message: `wave ${status.wave + 1} (${wave.target} nodes in all) waits for an operator's approval` });
       }
       // Nodes of waves already passed (back from offline, or joined) still get the revision.
       if (status.wave > 0) assignPending(fleet, status.revision, status.wave - 1, maxUnavailable, assign);
@@ -247,7 +247,7 @@ function advance(fleet: Fleet, status: RolloutStatus, maxUnavailable: number, as
       assignPending(fleet, status.revision, status.wave, maxUnavailable, assign);
       return;
     }
-    events.push({ type: 'Normal', reason: 'WavePassed', message: `wave ${status.wave} passed: ${wave.target} node(s) in all run revision ${status.revision} or are offline` });
+    events.push({ type: 'Normal', reason: 'WavePassed', message: `wave ${status.wave + 1} passed: ${wave.target} node(s) in all run revision ${status.revision} or are offline` });
     if (status.wave === last) {
       status.phase = 'Succeeded';
       status.stableRevision = status.revision;
@@ -258,7 +258,7 @@ function advance(fleet: Fleet, status: RolloutStatus, maxUnavailable: number, as
     status.wave++;
     const nextWave = fleet.waves[status.wave]!;
     if (!nextWave.approval || status.approvedWaves.includes(status.wave)) {
-      events.push({ type: 'Normal', reason: 'WaveStarted', message: `wave ${status.wave} started: up to ${nextWave.target} node(s) in all` });
+      events.push({ type: 'Normal', reason: 'WaveStarted', message: `wave ${status.wave + 1} started: up to ${nextWave.target} node(s) in all` });
     }
   }
 }
@@ -311,23 +311,27 @@ function waveStatuses(fleet: Fleet, status: RolloutStatus): WaveStatus[] {
   });
 }
 
-function describe(status: RolloutStatus, fleetSize: number): string {
+/**
+ * The status message; waves are numbered from 1 for people (the stored index is 0-based).
+ * A wave that holds because none of its nodes can prove the revision healthy says so.
+ */
+export function describeRollout(status: RolloutStatus, fleetSize: number): string {
   const text = describePhase(status, fleetSize);
   const wave = status.waves[status.wave];
   const c = wave?.counts;
   if (status.phase !== 'Progressing' || !wave || !c || status.wave === status.waves.length - 1) return text;
   if (wave.size === 0 || c.healthy > 0 || c.pending > 0 || c.updating > 0) return text;
-  return `${text}; wave ${status.wave} holds: none of its ${wave.size} node(s) is reachable to prove revision ${status.revision} healthy`;
+  return `${text}; wave ${status.wave + 1} holds: none of its ${wave.size} node(s) is reachable to prove revision ${status.revision} healthy`;
 }
 
 function describePhase(status: RolloutStatus, fleetSize: number): string {
   const c = status.counts;
   const tally = `${c.healthy}/${fleetSize} healthy, ${c.updating} updating, ${c.failed} failed, ${c.offline} offline`;
-  const waveText = status.waves.length > 1 ? `wave ${status.wave} (of 0-${status.waves.length - 1}): ` : '';
+  const waveText = status.waves.length > 1 ? `wave ${status.wave + 1} of ${status.waves.length}: ` : '';
   switch (status.phase) {
     case 'Progressing': return `${waveText}rolling out revision ${status.revision}; ${tally}`;
     case 'Paused': return `paused at ${waveText}revision ${status.revision}; ${tally}`;
-    case 'AwaitingApproval': return `wave ${status.wave} of revision ${status.revision} waits for approval; ${tally}`;
+    case 'AwaitingApproval': return `wave ${status.wave + 1} of revision ${status.revision} waits for approval; ${tally}`;
     case 'Succeeded': return `revision ${status.revision} rolled out; ${tally}`;
     case 'Failed': return `revision ${status.revision} failed; ${tally}`;
     case 'RolledBack': return `rolled back to revision ${status.revision} (bad: ${status.badRevisions.join(', ')}); ${tally}`;

@@ -15,6 +15,14 @@ import { historyRows, HISTORY_COLUMNS, rolloutStatusView, TERMINAL_PHASES } from
 interface StatusOpts { output: OutputFormat; watch?: boolean }
 
 const NonNegativeFlag = z.string().regex(/^\d{1,9}$/).transform(Number);
+const WaveFlag = z.string().regex(/^[1-9]\d{0,8}$/).transform(Number);
+
+/** `--wave N` counts from 1, as `rollout status` and the dashboard do; the API takes the 0-based index. */
+function parseWave(value: string): number {
+  const parsed = WaveFlag.safeParse(value);
+  if (!parsed.success) throw new UsageError(`invalid --wave "${value}": must be a wave number, 1 or more`);
+  return parsed.data - 1;
+}
 
 function parseNonNegative(flag: string): (value: string) => number {
   return (value) => {
@@ -40,19 +48,24 @@ export function registerRollout(program: Command, ctx: Context): void {
       show(current);
       if (!opts.watch) return;
       let last = current;
-      let lastShown = JSON.stringify(current.status);
+      // Print only on change: for a table, a change of what it shows (writes often move only
+      // clocks and assignments, which it does not show); else of the status but updatedAt.
+      const shownKey = (r: Rollout) => (opts.output === 'table'
+        ? rolloutStatusView(r, new Date(r.status.startedAt))
+        : JSON.stringify({ ...r.status, updatedAt: '' }));
+      let lastShown = shownKey(current);
       if (!TERMINAL_PHASES.includes(current.status.phase)) {
         await client.watchRollouts((r) => {
           if (r.metadata.name !== app) return false;
           last = r;
-          const shown = JSON.stringify({ ...r.status, updatedAt: '' });
+          const shown = shownKey(r);
           if (shown !== lastShown) {
             lastShown = shown;
             if (opts.output === 'table') ctx.out('\n');
             show(r);
           }
           return TERMINAL_PHASES.includes(r.status.phase);
-        });
+        }, current.metadata.resourceVersion);
       }
       if (last.status.phase !== 'Succeeded') throw new CommandExit(1);
     });
@@ -93,7 +106,7 @@ export function registerRollout(program: Command, ctx: Context): void {
   rollout.command('approve')
     .description('approve the wave the rollout waits for (or, with --wave, a later wave in advance)')
     .argument('<app>', 'app name')
-    .option('--wave <index>', 'wave index (0-based) to approve', parseNonNegative('--wave'))
+    .option('--wave <n>', 'wave number (from 1, as in rollout status) to approve', parseWave)
     .addOption(outputOption())
     .action(async (name: string, opts: { output: OutputFormat; wave?: number }, cmd: Command) => {
       const r = await ctx.client(cmd).rolloutCommand(parseName(name, 'app'), 'approve', opts.wave === undefined ? {} : { wave: opts.wave });

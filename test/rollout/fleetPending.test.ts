@@ -56,7 +56,7 @@ describe('a node that has never joined', () => {
     const owner = h.fleet.edges.has(canary) ? h.fleet : late!;
     await owner.offline([canary]);
     await h.updateApp(app, { version: 'v2', strategy });
-    const held = await h.waitRollout(app, 'the canary wave holds', (r) => r.status.revision === 2 && r.status.message.includes('wave 0 holds'), 30_000).catch(async (err: unknown) => {
+    const held = await h.waitRollout(app, 'the canary wave holds', (r) => r.status.revision === 2 && r.status.message.includes('wave 1 of 2: rolling out revision 2') && r.status.message.includes('wave 1 holds'), 30_000).catch(async (err: unknown) => {
       throw new Error(`${String(err)}; last status: ${JSON.stringify((await h.rollout(app)).status)}`);
     });
     expect(held.status).toMatchObject({ phase: 'Progressing', wave: 0 });

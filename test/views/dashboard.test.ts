@@ -250,4 +250,24 @@ describe.skipIf(!HAVE_CHROMIUM)('cloud dashboard in a real browser', () => {
     await shot('app');
     expect(pageErrors).toEqual([]);
   });
+
+  it('after a rollback shows the rolled-back-to template and marks the revision left bad', async () => {
+    const template = (args: string) => ({ runtime: 'process', command: '/bin/sh', args: ['-c', args], restartPolicy: 'Always' });
+    const v2 = { metadata: { name: 'web' }, spec: { selector: { matchLabels: { zone: 'lab' } }, template: template('echo "web v2 started"; exec sleep 600') } };
+    expect((await api(cloud).call('PUT', '/apps/web', v2)).status).toBe(200);
+    const rollout = async () => (await api(cloud).call<{ status: { revision: number; observedRevision: number } }>('GET', '/apps/web/rollout')).body;
+    await waitFor('the rollout of revision 2', async () => (await rollout().catch(() => undefined))?.status.observedRevision === 2);
+    expect((await api(cloud).call('POST', '/apps/web/rollout/rollback', { toRevision: 1 })).status).toBe(200);
+    await page.goto(`${cloud.url}/ui/#/apps/web`);
+    await page.getByRole('heading', { name: 'App web' }).waitFor();
+    await waitFor('revision 2 marked bad', async () => (await text('table.revisions tr[key="web.r2"], table.revisions tbody tr:first-child').catch(() => '')).includes('bad'), 20_000);
+    // The app's template is revision 1's again (a kubectl user's `rollout undo`), not v2's.
+    await waitFor('the v1 template shown', async () => {
+      await page.reload();
+      await page.getByRole('heading', { name: 'App web' }).waitFor();
+      const runs = await text('dd code').catch(() => '');
+      return runs.includes('web started') && !runs.includes('v2');
+    }, 20_000);
+    expect(pageErrors).toEqual([]);
+  });
 });

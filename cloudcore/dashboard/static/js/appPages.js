@@ -80,10 +80,12 @@ function Revisions({ items, rollout }) {
   const s = rollout?.status;
   const current = s && !['Succeeded', 'Failed', 'RolledBack', 'Aborted'].includes(s.phase) ? s.revision : undefined;
   const stable = s?.stableRevision;
+  // As in `edgectl rollout history`: a revision the rollout rolled back from is marked bad.
+  const bad = new Set(s?.badRevisions ?? []);
   return html`<table class="revisions"><caption>Newest first</caption>
     <thead><tr><th scope="col">Revision</th><th scope="col">Template</th><th scope="col">Variants</th><th scope="col">Created</th></tr></thead>
     <tbody>${[...items].sort((a, b) => b.spec.revision - a.spec.revision).map((r) => html`<tr key=${r.metadata.name}>
-      <th scope="row">${r.spec.revision}${r.spec.revision === current ? ` (${s.phase === 'RolledBack' ? 'rolled back to' : 'rolling out'})` : ''}${r.spec.revision === stable ? ' (stable)' : ''}</th>
+      <th scope="row">${r.spec.revision}${r.spec.revision === current ? ` (${s.phase === 'RolledBack' ? 'rolled back to' : 'rolling out'})` : ''}${r.spec.revision === stable ? ' (stable)' : ''}${bad.has(r.spec.revision) ? ' (bad, rolled back)' : ''}</th>
       <td class="wrap"><code>${templateText(r.spec.template)}</code></td><td>${r.spec.variants?.length ?? 0}</td>
       <td>${r.metadata.creationTimestamp ? new Date(r.metadata.creationTimestamp).toLocaleString() : ''}</td>
     </tr>`)}</tbody></table>`;
