@@ -75,6 +75,14 @@ describe('API error answers over HTTP', () => {
     expect(res.body).toEqual({ error: expect.stringContaining('"ghost" not found') });
   });
 
+  it('spells a missing object the same way whichever path finds it absent (route read or store write)', async () => {
+    const read = await api.call('GET', '/apps/ghost');
+    const removed = await api.call('DELETE', '/apps/ghost');
+    expect(read.body).toEqual({ error: 'app "ghost" not found' });
+    expect(removed).toMatchObject({ status: 404, body: { error: 'app "ghost" not found' } });
+    expect((await api.call('DELETE', '/devicemodels/ghost')).body).toEqual({ error: 'device model "ghost" not found' });
+  });
+
   it('answers 500 without leaking the message or stack of an unexpected error', async () => {
     const res = await fetch(`${api.origin}/boom`);
     expect(res.status).toBe(500);
