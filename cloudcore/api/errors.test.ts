@@ -1,6 +1,8 @@
+import { Writable } from 'node:stream';
+import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, GoneError } from '../store/store.js';
-import { ApiError, describeError } from './errors.js';
+import { ApiError, describeError, registerErrorHandling } from './errors.js';
 import { startTestApi, type TestApi } from './testServer.js';
 
 describe('describeError', () => {
@@ -102,5 +104,30 @@ describe('API error answers over HTTP', () => {
     const limit = await api.call('GET', '/events?limit=0');
     expect(limit.status).toBe(400);
     expect(limit.body).toMatchObject({ field: 'limit' });
+  });
+});
+
+describe('what the error handler logs', () => {
+  it('logs a deliberate 503 (node not connected) as one warn line without a stack, and a bug as an error with one', async () => {
+    const lines: Array<{ level: number; msg?: string; err?: { stack?: string } }> = [];
+    const sink = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString()) as typeof lines[number]); done(); } });
+    const app = Fastify({ logger: { level: 'info', stream: sink } });
+    registerErrorHandling(app);
+    app.get('/offline', async () => { throw new ApiError(503, 'node "edge-9" is not connected; logs and exec need a live link'); });
+    app.get('/bug', async () => { throw new Error('a bug'); });
+    try {
+      const offline = await app.inject({ method: 'GET', url: '/offline' });
+      expect(offline.statusCode).toBe(503);
+      expect(offline.json()).toEqual({ error: 'node "edge-9" is not connected; logs and exec need a live link' });
+      const refused = lines.filter((l) => l.level >= 40);
+      expect(refused).toHaveLength(1);
+      expect(refused[0]).toMatchObject({ level: 40, msg: 'request not served' });
+      expect(JSON.stringify(refused[0])).not.toContain('stack');
+      lines.length = 0;
+      expect((await app.inject({ method: 'GET', url: '/bug' })).statusCode).toBe(500);
+      expect(lines.find((l) => l.level === 50)?.err?.stack).toContain('a bug');
+    } finally {
+      await app.close();
+    }
   });
 });
