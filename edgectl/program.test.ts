@@ -275,6 +275,7 @@ describe('settings and errors', () => {
       expect(r.out, command.join(' ')).toContain(`Usage: edgectl ${command.join(' ')}`.trimEnd());
     }
     expect(await cli(['version'])).toEqual({ code: 0, out: 'edgectl 0.1.0 (protocol v1)\n', err: '' });
+    expect(await cli(['--version'])).toEqual({ code: 0, out: 'edgectl 0.1.0 (protocol v1)\n', err: '' });
     const unknown = await cli(['frobnicate']);
     expect(unknown.code).toBe(1);
     expect(unknown.err).toContain("error: unknown command 'frobnicate'");

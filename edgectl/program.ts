@@ -41,6 +41,8 @@ function buildProgram(io: CliIo): Command {
     .description('operate an EdgeFleet: nodes, apps, workloads, devices and events via the cloudcore API')
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
+    // `--version` as every CLI answers it; `edgectl version` prints the same line.
+    .version(versionLine(), '--version', 'print the edgectl version')
     .showHelpAfterError('(run with --help for usage)')
     .option('--server <url>', `cloudcore URL (env EF_SERVER, default ${DEFAULT_SERVER})`)
     .option('--token <token>', 'operator bearer token (env EF_TOKEN)')
@@ -59,8 +61,12 @@ function buildProgram(io: CliIo): Command {
   registerLocal(program, ctx, io.env ?? process.env);
   program.command('version')
     .description('print the edgectl version')
-    .action(() => ctx.out(`edgectl ${EDGEFLEET_VERSION} (protocol v${PROTOCOL_VERSION})\n`));
+    .action(() => ctx.out(`${versionLine()}\n`));
   return program;
+}
+
+function versionLine(): string {
+  return `edgectl ${EDGEFLEET_VERSION} (protocol v${PROTOCOL_VERSION})`;
 }
 
 function errorMessage(err: unknown): string {

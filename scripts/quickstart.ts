@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { mapperOnPath } from './mapperOnPath.js';
+import { edgeSummaryLines } from './quickstartText.js';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
       await call(url, token, 'PATCH', `/nodes/${node}`, { metadata: { labels: { site: 'quickstart', zone: i === 0 ? 'a' : 'b' } } });
     }
     const edge = await start(node, 'edgecore', args, edgeEnv);
-    statusUrls.push(`${node}: ${String(edge.statusUrl)}/   (devices: ${String(edge.mqttUrl)})`);
+    statusUrls.push(...edgeSummaryLines(node, String(edge.statusUrl), String(edge.mqttUrl)));
   }
 
   const existing = await call(url, token, 'GET', '/apps/demo');
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
     `  dashboard    ${url}/ui/  (sign in with the admin token)`,
     `  API URL      ${url}/api/v1`,
     `  admin token  ${token}`,
-    ...statusUrls.map((s) => `  edge status  ${s}`),
+    ...statusUrls,
     `  logs         ${LOGS}`,
     '',
     'Try:',

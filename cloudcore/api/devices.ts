@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { DeviceInputSchema, matchesSelector, NameSchema, type Device, type DeviceModelSpec } from '../../protocol/index.js';
 import { ConflictError, NotFoundError, type Store } from '../store/store.js';
+import { notFoundMessage } from '../store/objectMeta.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { issueDeviceCredentials, type DeviceCredentials } from './deviceCredentials.js';
 import { DEVICE_WRITE_ATTEMPTS } from './deviceModels.js';
@@ -98,7 +99,7 @@ export async function writeDevice(
 ): Promise<Device> {
   for (let attempt = 1; ; attempt++) {
     const current = await store.get('Device', name);
-    if (!current) throw new NotFoundError(`device "${name}" not found`);
+    if (!current) throw new NotFoundError(notFoundMessage('Device', name));
     if (clientVersion !== undefined && clientVersion !== current.metadata.resourceVersion) {
       throw new ConflictError(`device "${name}" has resourceVersion ${current.metadata.resourceVersion}, not ${clientVersion}: re-read it and retry`);
     }

@@ -1,6 +1,8 @@
+import { Writable } from 'node:stream';
+import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, GoneError } from '../store/store.js';
-import { ApiError, describeError } from './errors.js';
+import { ApiError, describeError, registerErrorHandling } from './errors.js';
 import { startTestApi, type TestApi } from './testServer.js';
 
 describe('describeError', () => {
@@ -75,6 +77,14 @@ describe('API error answers over HTTP', () => {
     expect(res.body).toEqual({ error: expect.stringContaining('"ghost" not found') });
   });
 
+  it('spells a missing object the same way whichever path finds it absent (route read or store write)', async () => {
+    const read = await api.call('GET', '/apps/ghost');
+    const removed = await api.call('DELETE', '/apps/ghost');
+    expect(read.body).toEqual({ error: 'app "ghost" not found' });
+    expect(removed).toMatchObject({ status: 404, body: { error: 'app "ghost" not found' } });
+    expect((await api.call('DELETE', '/devicemodels/ghost')).body).toEqual({ error: 'device model "ghost" not found' });
+  });
+
   it('answers 500 without leaking the message or stack of an unexpected error', async () => {
     const res = await fetch(`${api.origin}/boom`);
     expect(res.status).toBe(500);
@@ -94,5 +104,30 @@ describe('API error answers over HTTP', () => {
     const limit = await api.call('GET', '/events?limit=0');
     expect(limit.status).toBe(400);
     expect(limit.body).toMatchObject({ field: 'limit' });
+  });
+});
+
+describe('what the error handler logs', () => {
+  it('logs a deliberate 503 (node not connected) as one warn line without a stack, and a bug as an error with one', async () => {
+    const lines: Array<{ level: number; msg?: string; err?: { stack?: string } }> = [];
+    const sink = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString()) as typeof lines[number]); done(); } });
+    const app = Fastify({ logger: { level: 'info', stream: sink } });
+    registerErrorHandling(app);
+    app.get('/offline', async () => { throw new ApiError(503, 'node "edge-9" is not connected; logs and exec need a live link'); });
+    app.get('/bug', async () => { throw new Error('a bug'); });
+    try {
+      const offline = await app.inject({ method: 'GET', url: '/offline' });
+      expect(offline.statusCode).toBe(503);
+      expect(offline.json()).toEqual({ error: 'node "edge-9" is not connected; logs and exec need a live link' });
+      const refused = lines.filter((l) => l.level >= 40);
+      expect(refused).toHaveLength(1);
+      expect(refused[0]).toMatchObject({ level: 40, msg: 'request not served' });
+      expect(JSON.stringify(refused[0])).not.toContain('stack');
+      lines.length = 0;
+      expect((await app.inject({ method: 'GET', url: '/bug' })).statusCode).toBe(500);
+      expect(lines.find((l) => l.level === 50)?.err?.stack).toContain('a bug');
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -51,7 +51,9 @@ export function describeError(err: unknown): DescribedError {
   if (err instanceof ApiError) {
     const body: ErrorBody = { error: err.message };
     if (err.field !== undefined) body.field = err.field;
-    return { statusCode: err.statusCode, body, internal: err.statusCode >= 500 };
+    // Raised on purpose, even a 5xx (a node not connected, an edge that did not answer): the
+    // client is told why, and it is no fault of this server's, so it is not logged as one.
+    return { statusCode: err.statusCode, body, internal: false };
   }
   if (err instanceof UnreadableError) {
     // Ours, not the client's, but the operator is the one who can repair it: say how.
@@ -80,6 +82,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const described = describeError(err);
     if (described.internal) request.log.error({ err }, 'request failed');
+    // A deliberate 5xx (503 node not connected, 504 edge timeout) is worth a line, not a stack.
+    else if (described.statusCode >= 500) request.log.warn({ statusCode: described.statusCode, reason: described.body.error }, 'request not served');
     if (described.statusCode === 401) reply.header('www-authenticate', 'Bearer');
     return reply.code(described.statusCode).send(described.body);
   });

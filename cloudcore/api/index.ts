@@ -74,7 +74,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
     await v1.register(async (secured) => {
       await secured.register(bearerAuth, { tokens });
       const routeOptions: ResourceRoutesOptions = { store, watches };
-      await secured.register(nodeRoutes, routeOptions);
+      await secured.register(nodeRoutes, { ...routeOptions, links: opts.links });
       await secured.register(tokenRoutes, routeOptions);
       await secured.register(appRoutes, routeOptions);
       await secured.register(rolloutRoutes, routeOptions);

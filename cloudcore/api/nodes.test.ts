@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeSchema, type Event, type Node, type Workload } from '../../protocol/index.js';
 import { redeemJoinToken } from '../hub/credentials.js';
+import { LinkQuality } from '../hub/linkQuality.js';
+import { NodeStatsHistory } from '../telemetry/nodeStatsHistory.js';
 import { mergeLabelPatch } from './labelPatch.js';
 import { ApiError } from './errors.js';
 import { startTestApi, type TestApi } from './testServer.js';
@@ -145,5 +147,32 @@ describe('nodes, tokens and events API', () => {
     expect(await messages('?node=ev-a&limit=2')).toEqual(['ev-a:event 3', 'ev-a:event 4']);
     expect(await messages('?node=ev-b')).toHaveLength(5);
     expect((await messages('')).slice(-2)).toEqual(['ev-a:event 4', 'ev-b:event 4']);
+  });
+});
+
+describe('node lastSeen while connected', () => {
+  const stored = '2026-01-01T10:00:00.000Z';
+  const lastFrame = Date.parse('2026-01-01T10:00:50.000Z');
+  let api: TestApi;
+  beforeAll(async () => {
+    api = await startTestApi({
+      links: { quality: new LinkQuality(), stats: new NodeStatsHistory(), liveLastSeen: (n) => (n === 'edge-live' ? lastFrame : undefined) },
+    });
+    for (const name of ['edge-live', 'edge-gone']) {
+      await api.store.create(NodeSchema.parse({
+        kind: 'Node', metadata: { name }, spec: {},
+        status: { phase: name === 'edge-live' ? 'Ready' : 'Offline', since: stored, lastSeen: stored, epoch: 'e1', ackedRevision: 0, agent: null },
+      }));
+    }
+  });
+  afterAll(async () => { await api.close(); });
+
+  it("shows the hub's last frame for a connected node (the stored value is written once a minute) and the stored one otherwise", async () => {
+    const one = parseNode((await api.call('GET', '/nodes/edge-live')).body);
+    expect(one.status.lastSeen).toBe('2026-01-01T10:00:50.000Z');
+    const listed = (await api.call('GET', '/nodes')).body as { items: Node[] };
+    expect(listed.items.map((n) => [n.metadata.name, n.status.lastSeen])).toEqual([
+      ['edge-gone', stored], ['edge-live', '2026-01-01T10:00:50.000Z'],
+    ]);
   });
 });

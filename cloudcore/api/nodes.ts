@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { matchesSelector, NodePatchSchema, type Node } from '../../protocol/index.js';
 import { ConflictError, NotFoundError, type Store } from '../store/store.js';
+import type { FleetLinks } from './fleetView.js';
 import { mergeLabelPatch } from './labelPatch.js';
 import { getOrNotFound, type ResourceRoutesOptions } from './routeContext.js';
 import { NameParams, SelectableListQuery, type ZodTypeProvider } from './zodSchemas.js';
@@ -8,19 +9,32 @@ import { NameParams, SelectableListQuery, type ZodTypeProvider } from './zodSche
 /** Without a client resourceVersion, a label patch re-reads and retries when a concurrent write (e.g. a heartbeat) wins. */
 const PATCH_ATTEMPTS = 5;
 
-export async function nodeRoutes(app: FastifyInstance, { store, watches }: ResourceRoutesOptions): Promise<void> {
+/**
+ * A node as read now: for a connected node, `status.lastSeen` is the hub's last frame from it.
+ * The stored value is written at most once a minute (each write is a store revision every
+ * watcher hears), so on its own it reads up to a minute old for a node that is plainly there.
+ */
+export function withLiveLastSeen(node: Node, live: number | undefined): Node {
+  if (live === undefined) return node;
+  const stored = node.status.lastSeen ? Date.parse(node.status.lastSeen) : 0;
+  if (live <= stored) return node;
+  return { ...node, status: { ...node.status, lastSeen: new Date(live).toISOString() } };
+}
+
+export async function nodeRoutes(app: FastifyInstance, { store, watches, links }: ResourceRoutesOptions & { links?: Pick<FleetLinks, 'liveLastSeen'> }): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>();
+  const live = (node: Node) => withLiveLastSeen(node, links?.liveLastSeen(node.metadata.name));
 
   api.get('/nodes', { schema: { querystring: SelectableListQuery } }, async (request, reply) => {
     const { labelSelector, watch, resourceVersion } = request.query;
     const includes = (node: Node) => !labelSelector || matchesSelector(labelSelector, node.metadata.labels);
     if (watch) return watches.serve(reply, { kind: 'Node', fromRevision: resourceVersion, includes });
     const { items, revision } = await store.list('Node');
-    return { items: items.filter(includes), resourceVersion: revision };
+    return { items: items.filter(includes).map(live), resourceVersion: revision };
   });
 
   api.get('/nodes/:name', { schema: { params: NameParams } }, async (request) =>
-    getOrNotFound(store, 'Node', request.params.name));
+    live(await getOrNotFound(store, 'Node', request.params.name)));
 
   api.patch('/nodes/:name', { schema: { params: NameParams, body: NodePatchSchema } }, async (request) => {
     const { labels, resourceVersion } = request.body.metadata;

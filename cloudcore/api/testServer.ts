@@ -6,6 +6,7 @@ import { openSqliteStore, type SqliteStoreOptions } from '../store/sqliteStore.j
 import type { Store } from '../store/store.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { apiPlugin, registerErrorHandling } from './index.js';
+import type { FleetLinks } from './fleetView.js';
 
 /**
  * Test harness: the real API on a real SQLite file in a temp dir, listening on 127.0.0.1:0,
@@ -46,6 +47,8 @@ export interface TestApiOptions {
   store?: Partial<SqliteStoreOptions>;
   /** Passed to the API as its telemetry store; the test owns (and closes) it. */
   telemetry?: TelemetryStore;
+  /** The hub's live view (a double: tests without a hub say which nodes are connected). */
+  links?: FleetLinks;
   /** Adds routes of the test's own to the root instance before it listens. */
   configure?: (app: FastifyInstance, store: Store) => void;
 }
@@ -57,6 +60,7 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
   registerErrorHandling(app);
   await app.register(apiPlugin, {
     store, tokens: { admin: ADMIN_TOKEN, readonly: READONLY_TOKEN }, ...(options.telemetry ? { telemetry: options.telemetry } : {}),
+    ...(options.links ? { links: options.links } : {}),
   });
   options.configure?.(app, store);
   await app.listen({ host: '127.0.0.1', port: 0 });

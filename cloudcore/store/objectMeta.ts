@@ -66,6 +66,19 @@ export function describeObject(kind: string, name: string): string {
   return `${kind} "${name}"`;
 }
 
+/** "DeviceModel" → "device model": how messages for people name a kind. */
+export function kindNoun(kind: string): string {
+  return kind.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase();
+}
+
+/**
+ * The one not-found message (store backends and API routes alike), so a client sees
+ * `app "demo" not found` whichever path found it missing.
+ */
+export function notFoundMessage(kind: string, name: string): string {
+  return `${kindNoun(kind)} "${name}" not found`;
+}
+
 export function staleVersionMessage(kind: string, name: string, given: number, stored: number): string {
   return `${describeObject(kind, name)}: resourceVersion ${given} does not match the stored resourceVersion ${stored}; re-read and retry`;
 }

@@ -8,7 +8,7 @@ import {
   type ListOptions, type ObjectOf, type Store, type Watch, type WatchEvent, type WatchOptions,
 } from './store.js';
 import {
-  describeObject, readStoredObject, staleVersionMessage, stampCreated, stampUpdated, tombstoneOf, type UnreadableObject,
+  describeObject, notFoundMessage, readStoredObject, staleVersionMessage, stampCreated, stampUpdated, tombstoneOf, type UnreadableObject,
 } from './objectMeta.js';
 import { WatchHub, type LoggedChange, type Rebound } from './watchHub.js';
 
@@ -192,7 +192,7 @@ export class SqliteStore implements Store {
   private writeUpdate(obj: AnyObject): { object: AnyObject; change: LoggedChange } {
     const { kind, metadata: { name, resourceVersion } } = obj;
     const row = this.sql.getObject.get(kind, name);
-    if (!row) throw new NotFoundError(`${describeObject(kind, name)} not found`);
+    if (!row) throw new NotFoundError(notFoundMessage(kind, name));
     if (resourceVersion !== undefined && resourceVersion !== row.resource_version) {
       throw new ConflictError(staleVersionMessage(kind, name, resourceVersion, row.resource_version));
     }
@@ -209,7 +209,7 @@ export class SqliteStore implements Store {
 
   private writeDelete(kind: Kind, name: string, expectedRv: number | undefined): { object: AnyObject; change: LoggedChange } {
     const row = this.sql.getObject.get(kind, name);
-    if (!row) throw new NotFoundError(`${describeObject(kind, name)} not found`);
+    if (!row) throw new NotFoundError(notFoundMessage(kind, name));
     if (expectedRv !== undefined && expectedRv !== row.resource_version) {
       throw new ConflictError(staleVersionMessage(kind, name, expectedRv, row.resource_version));
     }
@@ -223,7 +223,7 @@ export class SqliteStore implements Store {
 
   private writeDeleteUnreadable(kind: Kind, name: string): LoggedChange {
     const row = this.sql.getObject.get(kind, name);
-    if (!row) throw new NotFoundError(`${describeObject(kind, name)} not found`);
+    if (!row) throw new NotFoundError(notFoundMessage(kind, name));
     if ('object' in readStoredObject(kind, name, row.body)) {
       throw new ConflictError(`${describeObject(kind, name)} is readable; delete it the normal way`);
     }

@@ -157,17 +157,23 @@ export class DeviceWorker {
       return;
     }
     const { properties, version } = parsed.data;
+    const values: Record<string, PropertyValue> = {};
+    for (const [name, value] of Object.entries(properties)) {
+      const ok = PropertyValueSchema.safeParse(value);
+      if (ok.success) values[name] = ok.data;
+    }
     if (version !== undefined) {
       if (version < this.desiredVersion) {
         this.log.debug({ version, seen: this.desiredVersion }, `ignoring stale twin/${kind}`);
         return;
       }
+      // The edge sends twin/desired and twin/delta for one change with the same version: the
+      // second brings nothing the first did not, and acting on it wrote every value twice.
+      if (version === this.desiredVersion && this.alreadyTargeted(properties, values)) {
+        this.log.debug({ version }, `twin/${kind} repeats what this version already asked for`);
+        return;
+      }
       this.desiredVersion = version;
-    }
-    const values: Record<string, PropertyValue> = {};
-    for (const [name, value] of Object.entries(properties)) {
-      const ok = PropertyValueSchema.safeParse(value);
-      if (ok.success) values[name] = ok.data;
     }
     let requested: Record<string, unknown>;
     if (kind === 'desired') {
@@ -178,6 +184,15 @@ export class DeviceWorker {
       requested = properties;
     }
     void this.applyWrites(requested, true);
+  }
+
+  /**
+   * True when every value of a twin message is already the desired target and none of those
+   * properties has a failed read or write pending (a repeat then still retries a failed write).
+   */
+  private alreadyTargeted(properties: Record<string, unknown>, values: Record<string, PropertyValue>): boolean {
+    return Object.keys(properties).every((name) => Object.hasOwn(values, name)
+      && this.desiredTarget[name] === values[name] && this.props.get(name)?.error === undefined);
   }
 
   // ---- connection ----------------------------------------------------------------------------

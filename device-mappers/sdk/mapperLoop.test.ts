@@ -103,6 +103,29 @@ describe('MapperLoop with virtual devices', () => {
     await waitFor('lamp-2 follows twin/desired', () => edge.reportsOf('lamp-2').at(-1)?.on === false);
   });
 
+  it('writes a desired value once when the edge sends twin/desired and twin/delta for the same change', async () => {
+    // edgecore publishes both for one change, with the same version (twinEngine: desiredMessage, deltaMessage).
+    const virtual = new VirtualDriver();
+    const writes: unknown[] = [];
+    const counting: ProtocolDriver = {
+      connect: async (device) => {
+        const conn = await virtual.connect(device);
+        return { read: (v, p) => conn.read(v, p), close: () => conn.close(),
+          write: (v, p, value) => { writes.push(value); return conn.write(v, p, value); } };
+      },
+    };
+    const { edge } = await setup([lamp('lamp-8')], { driver: counting });
+    await waitFor('lamp-8 reports off', () => edge.reportsOf('lamp-8').some((r) => r.on === false));
+    await edge.publish(deviceTopics('lamp-8').desired, { properties: { on: true }, version: 3 }, true);
+    await edge.publish(deviceTopics('lamp-8').delta, { properties: { on: true }, version: 3 });
+    await waitFor('lamp-8 reports on', () => edge.reportsOf('lamp-8').some((r) => r.on === true));
+    // A later change, sent after the pair on the same connection, marks the end of their handling.
+    await edge.publish(deviceTopics('lamp-8').desired, { properties: { on: false }, version: 4 }, true);
+    await edge.publish(deviceTopics('lamp-8').delta, { properties: { on: false }, version: 4 });
+    await waitFor('lamp-8 back off', () => edge.reportsOf('lamp-8').at(-1)?.on === false);
+    expect(writes).toEqual([true, false]);
+  });
+
   it('picks up added and removed devices on refresh', async () => {
     const { edge, loop } = await setup([thermometer('thermo-3')], { refreshSeconds: 0.2 });
     await waitFor('thermo-3 reports', () => edge.reportsOf('thermo-3').length > 0);
