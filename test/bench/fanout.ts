@@ -5,7 +5,12 @@
  * acked by all of them (create, then update), what that costs per node on the wire, cloudcore's
  * RSS/CPU, and the idle heartbeat traffic per node.
  *
- *   npm run bench:fanout -- --nodes 2000 --idle-seconds 60
+ * Then (as root, with iptables) it cuts every link for --outage-seconds, changes the app during
+ * the cut, restores the links and measures how long the fleet takes to resume and ack it:
+ * once with a reset cut (connections refused and destroyed) and once with a silent one (every
+ * packet dropped, no FIN/RST, so only heartbeats notice).
+ *
+ *   npm run bench:fanout -- --nodes 2000 --idle-seconds 60 --outage-seconds 60
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { parseBenchOptions, runGuarded } from './harness.js';
@@ -21,6 +26,8 @@ import {
   clockTicksPerSecond, loadAverage, openFilesLimit, procDelta, round, sampleProcess, sampleSelf,
 } from './procStats.js';
 import { summaryText, warningsFor, type FanoutReport } from './report.js';
+import { LinkCut, type CutMode } from './linkCut.js';
+import { measureOutage, type OutageResult } from './outage.js';
 import { installWireCounters } from './wireCounters.js';
 
 const OptionsSchema = z.object({
@@ -31,10 +38,19 @@ const OptionsSchema = z.object({
   restConcurrency: z.coerce.number().int().min(1).max(1000),
   connectConcurrency: z.coerce.number().int().min(1).max(10_000),
   cloudCpuProf: z.string().min(1).optional(),
+  outageSeconds: z.coerce.number().min(0).max(3600),
+  outageModes: z.string().transform((v, ctx) => {
+    const modes = v.split(',').map((m) => m.trim());
+    const bad = modes.filter((m) => m !== 'reset' && m !== 'silent');
+    if (bad.length > 0) ctx.addIssue({ code: 'custom', message: `unknown cut ${bad.join(', ')}: expected reset, silent or both` });
+    return modes as CutMode[];
+  }),
 });
 type Options = z.infer<typeof OptionsSchema>;
 
 const APP = 'fanout-bench';
+/** The REST client's source address: a link cut lets it through, so the app can change during the cut. */
+const API_ADDRESS = '127.0.0.2';
 
 function parseOptions(argv: string[]): Options {
   const program = new Command('fanout')
@@ -45,7 +61,9 @@ function parseOptions(argv: string[]): Options {
     .option('--timeout-seconds <n>', 'abort the whole run after this long', '600')
     .option('--rest-concurrency <n>', 'token mints and joins in flight at once', '50')
     .option('--connect-concurrency <n>', 'links between start and snapshot at once', '200')
-    .option('--cloud-cpu-prof <dir>', 'run cloudcore under node --cpu-prof, profile written to <dir> on exit');
+    .option('--cloud-cpu-prof <dir>', 'run cloudcore under node --cpu-prof, profile written to <dir> on exit')
+    .option('--outage-seconds <n>', 'cut every link this long, change the app, restore (0 skips; needs root and iptables)', '60')
+    .option('--outage-modes <list>', 'which cuts, in order: reset, silent', 'reset,silent');
   return parseBenchOptions('fanout', program, OptionsSchema, argv);
 }
 
@@ -56,11 +74,13 @@ class Resources {
   tempDir: string | undefined;
   cloud: CloudcoreChild | undefined;
   edges: SimulatedEdge[] = [];
+  cut: LinkCut | undefined;
   private released = false;
 
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
+    await this.cut?.restore();
     const edges = this.edges;
     if (edges.length > 0) {
       log(`stopping ${edges.length} links`);
@@ -97,7 +117,7 @@ async function run(opts: Options, res: Resources, deadline: number): Promise<Fan
   const cloud = res.cloud;
   log(`cloudcore pid ${cloud.pid} at ${cloud.url}`);
   const clockTicks = clockTicksPerSecond();
-  const api = new ApiClient(cloud.url, cloud.adminToken);
+  const api = new ApiClient(cloud.url, cloud.adminToken, API_ADDRESS);
 
   const setupCloud0 = sampleProcess(cloud.pid, clockTicks);
   const setupSelf0 = sampleSelf();
@@ -125,6 +145,26 @@ async function run(opts: Options, res: Resources, deadline: number): Promise<Fan
     api.request('PUT', `/apps/${APP}`, { metadata: { name: APP }, spec: { selector: {}, template: template('v2') } }));
   log(`  every node acked after ${update.allAckedMs} ms`);
 
+  const outages: OutageResult[] = [];
+  let outageSkipped: string | null = null;
+  if (opts.outageSeconds > 0) {
+    outageSkipped = await LinkCut.unavailableReason();
+    if (outageSkipped) log(`outage phase skipped: ${outageSkipped}`);
+    for (const mode of outageSkipped ? [] : opts.outageModes) {
+      const marker = `v${3 + outages.length}`;
+      log(`step ${3 + outages.length}: ${mode} cut of every link for ${opts.outageSeconds} s, app changed to ${marker} during it`);
+      res.cut = new LinkCut(Number(new URL(cloud.url).port), API_ADDRESS);
+      const outage = await measureOutage(probe, {
+        app: APP, marker, mode, cutSeconds: opts.outageSeconds, changeAfterMs: Math.min(5_000, opts.outageSeconds * 500),
+        timeoutMs: remainingMs(), cut: res.cut, log,
+        change: () => api.request('PUT', `/apps/${APP}`, { metadata: { name: APP }, spec: { selector: {}, template: template(marker) } }),
+      });
+      outages.push(outage);
+      log(`  every node acked ${outage.allAckedAfterRestoreMs} ms after the restore`);
+      await settleCloud(probe);
+    }
+  }
+
   let idle = null;
   if (opts.idleSeconds > 0) {
     if (Date.now() + opts.idleSeconds * 1000 > deadline) throw new Error(`no time left for --idle-seconds ${opts.idleSeconds} within --timeout-seconds`);
@@ -147,7 +187,7 @@ async function run(opts: Options, res: Resources, deadline: number): Promise<Fan
       cloud: procDelta(setupCloud0, setupCloud1), bench: procDelta(setupSelf0, setupSelf1),
       settleMs: setupSettle.ms, cloudSettled: setupSettle.settled,
     },
-    create, update, idle,
+    create, update, outages, outageSkipped, idle,
     cloudRssEndMiB: round(cloudEnd.rssBytes / 2 ** 20, 1),
     benchRssEndMiB: round(sampleSelf().rssBytes / 2 ** 20, 1),
     cloudCpuProfileDir: cpuProfDir ?? null,

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CloudLink } from '../../edgecore/link/cloudLink.js';
@@ -47,17 +48,27 @@ async function withRetries<T>(what: string, attempts: number, fn: () => Promise<
 export class ApiRefusedError extends Error {}
 
 export class ApiClient {
-  constructor(private readonly baseUrl: string, private readonly adminToken: string) {}
+  /** `localAddress`: the source address of its connections (a link cut lets that one through). */
+  constructor(private readonly baseUrl: string, private readonly adminToken: string, private readonly localAddress?: string) {}
 
   async request(method: string, path: string, body?: unknown): Promise<unknown> {
-    const res = await fetch(new URL(`/api/v1${path}`, this.baseUrl), {
-      method,
-      headers: { authorization: `Bearer ${this.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = httpRequest(new URL(`/api/v1${path}`, this.baseUrl), {
+        method,
+        headers: { authorization: `Bearer ${this.adminToken}`, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(this.localAddress ? { localAddress: this.localAddress } : {}),
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(payload);
     });
-    const text = await res.text();
-    if (res.status >= 400 && res.status < 500) throw new ApiRefusedError(`${method} ${path}: HTTP ${res.status} ${text}`);
-    if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
+    if (status >= 400 && status < 500) throw new ApiRefusedError(`${method} ${path}: HTTP ${status} ${text}`);
+    if (status < 200 || status >= 300) throw new Error(`${method} ${path}: HTTP ${status} ${text}`);
     return text ? (JSON.parse(text) as unknown) : undefined;
   }
 
@@ -119,7 +130,6 @@ export async function prepareFleet(opts: FleetOptions): Promise<{ edges: Simulat
       cloudUrl: opts.cloudUrl, node, credential: credentials[i]!, state,
       agent: { version: EDGEFLEET_VERSION, os: 'linux', arch: process.arch, hostname: node },
       heartbeatMs: opts.heartbeatMs,
-      backoff: { baseMs: 200, maxMs: 2000 },
     });
     return { node, state, link };
   });

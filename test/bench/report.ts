@@ -1,6 +1,7 @@
 import type { SetupTimings } from './fleet.js';
 import type { IdleResult, StepResult, TrafficPerNode } from './measure.js';
 import type { ProcDelta } from './procStats.js';
+import { outageText, type OutageResult } from './outage.js';
 
 /** Everything one benchmark run measured; printed as a summary and as one JSON line. */
 export interface FanoutReport {
@@ -15,6 +16,10 @@ export interface FanoutReport {
   setup: SetupTimings & { cloud: ProcDelta; bench: ProcDelta; settleMs: number; cloudSettled: boolean };
   create: StepResult;
   update: StepResult;
+  /** Each cut of every link, with a change made during it (empty when skipped). */
+  outages: OutageResult[];
+  /** Why the outage phase did not run, when it was asked for and could not. */
+  outageSkipped: string | null;
   idle: IdleResult | null;
   cloudRssEndMiB: number;
   benchRssEndMiB: number;
@@ -65,6 +70,8 @@ export function summaryText(r: FanoutReport): string {
     ...step(r.create),
     ...step(r.update),
   ];
+  if (r.outages.length > 0) lines.push('outage: every link cut, the app changed during the cut, links restored:', ...r.outages.flatMap(outageText));
+  if (r.outageSkipped) lines.push(`outage: skipped (${r.outageSkipped})`);
   const i = r.idle;
   if (i) {
     lines.push(
