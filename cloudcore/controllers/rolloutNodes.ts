@@ -29,8 +29,10 @@ export function workloadAppOf(w: Workload): string {
 
 /**
  * Has the node ever joined? A Node made by `edgectl token create` is Pending until its edge
- * presents the token; like an unregistered kubelet it receives nothing and is no rollout
- * target (it could never prove health). Once joined it stays joined (Ready or Offline).
+ * has redeemed the token and opened its first link (phase Ready); like an unregistered kubelet
+ * it receives nothing and is no rollout target (it could never prove health). Once joined it
+ * stays joined (Ready or Offline); its first link's snapshot or the change right after it
+ * carries what the scheduler then binds.
  */
 export function hasJoined(node: Node): boolean {
   return node.status.phase !== 'Pending';

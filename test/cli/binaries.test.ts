@@ -63,6 +63,9 @@ describe('binaries', () => {
     expect(applied.code, applied.err).toBe(0);
     expect(applied.out).toContain('app/hello created');
     expect((await run('edgectl', ['apply', '-f', join(dir, 'app.yaml')], env)).out).toContain('app/hello unchanged');
+    // edge-9 has not joined yet: nothing is bound to it until its edge redeems the token and links.
+    expect((await run('edgectl', ['get', 'apps'], env)).out).toMatch(/hello\s+1\s+0\/0/);
+    await fleet.startEdge({ node: 'edge-9', cloudUrl: cloud.url, joinToken: tok.out.trim() });
     await waitFor('hello bound to edge-9', async () => (await api(cloud).call<{ items: unknown[] }>('GET', '/workloads?app=hello')).body.items.length === 1);
     const table = await run('edgectl', ['get', 'apps'], env);
     expect(table.out).toMatch(/NAME/);

@@ -14,10 +14,22 @@ describe('bad input', () => {
 
   beforeAll(async () => {
     cloud = await fleet.startCloud();
-    const token = await api(cloud).token('edge-1');
-    const r = await fetch(`${cloud.url}/hub/v1/join`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ node: 'edge-1', token }) });
-    credential = ((await r.json()) as { credential: string }).credential;
-    await api(cloud).token('edge-2');
+    const joinAs = async (node: string) => {
+      const token = await api(cloud).token(node);
+      const r = await fetch(`${cloud.url}/hub/v1/join`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ node, token }) });
+      return ((await r.json()) as { credential: string }).credential;
+    };
+    credential = await joinAs('edge-1');
+    const credential2 = await joinAs('edge-2');
+    // Apps are bound to a node once it has linked (a never-joined node gets nothing): each says hello once.
+    for (const [node, cred] of [['edge-1', credential], ['edge-2', credential2]] as const) {
+      const ws = new WebSocket(`${cloud.url.replace('http', 'ws')}/hub/v1/connect`, { headers: { authorization: `Bearer ${cred}` } });
+      const synced = new Promise<void>((res) => ws.on('message', (d) => { if ((JSON.parse(d.toString()) as { type: string }).type === 'sync') res(); }));
+      await new Promise<void>((res, rej) => { ws.once('open', () => res()); ws.once('error', rej); });
+      ws.send(JSON.stringify({ ...hello, node, epoch: `epoch-setup-${node}` }));
+      await synced;
+      ws.close();
+    }
     await api(cloud).call('POST', '/apps', markerApp('web', '/dev/null'));
     await waitFor('scheduler bound web to both nodes', async () => (await api(cloud).call<{ items: unknown[] }>('GET', '/workloads')).body.items.length === 2);
   });

@@ -28,7 +28,6 @@ describe('version skew between cloud and edge', () => {
     const { credential } = (await joined.json()) as { credential: string };
     await api(cloud).call('POST', '/apps', markerApp('web', '/dev/null', { matchLabels: { gen: 'new' } }));
     await api(cloud).call('PATCH', '/nodes/edge-new', { metadata: { labels: { gen: 'new' } } });
-    await waitFor('web bound to edge-new', async () => (await api(cloud).call<WorkloadList>('GET', '/workloads?node=edge-new')).body.items.length === 1);
 
     const ws = new WebSocket(`${cloud.url.replace('http', 'ws')}/hub/v1/connect`, { headers: { authorization: `Bearer ${credential}` } });
     const frames: Frame[] = [];
@@ -40,6 +39,8 @@ describe('version skew between cloud and edge', () => {
         agent: { version: '9.9.9', os: 'linux', arch: 'x64', hostname: 'h', kernel: '6.1' }, features: ['zstd'],
       }));
       await waitFor('welcome and snapshot', () => frames.some((f) => f.type === 'sync'));
+      // A node is bound to apps once it has first connected (a never-joined node gets nothing).
+      await waitFor('web bound to edge-new', async () => (await api(cloud).call<WorkloadList>('GET', '/workloads?node=edge-new')).body.items.length === 1);
       const status = { state: 'Running', restarts: 2, generation: 1, observedAt: new Date().toISOString(), cpuMillis: 12 };
       ws.send(JSON.stringify({ type: 'upstream', entries: [{ seq: 1, kind: 'workloadStatus', key: 'web', priority: 'high', body: { app: 'web', status } }] }));
       await waitFor('upstreamAck 1', () => frames.some((f) => f.type === 'upstreamAck' && f.seq === 1));

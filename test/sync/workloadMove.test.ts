@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Workload } from '../../protocol/index.js';
+import { WorkloadSchema, type Workload } from '../../protocol/index.js';
 import { CloudSettingsSchema } from '../../cloudcore/config.js';
 import { startCloudCore, type CloudCore } from '../../cloudcore/server.js';
 import { api, Fleet, markerApp, type Edge } from '../helpers/fleet.js';
@@ -12,8 +12,10 @@ import { isAlive, waitFor } from '../helpers/wait.js';
  * Issue 19 for Workloads, with real edgecore processes: a Workload whose spec.nodeName changes
  * must stop on the node it leaves, when that node learns of it by resuming after a cut link or
  * an edgecore restart. No API moves a Workload (the scheduler names them after their node), so
- * the test writes the move into the store of an in-process cloudcore, as any writer could; the
- * scheduler ignores Workload writes, so it stays.
+ * the test writes the workload and its move into the store of an in-process cloudcore, as any
+ * writer could. The workload belongs to no App: the scheduler would put an App's workload back
+ * on the node its name says (itself a move, which the store carries the same way), so with no
+ * App and no label or join changes after it is written, no scheduler pass touches it.
  */
 describe('a workload moved to another node', () => {
   const fleet = new Fleet();
@@ -47,8 +49,11 @@ describe('a workload moved to another node', () => {
       await proxies[node].start();
       await startEdge(node, await api(cloud).token(node));
     }
-    await api(cloud).call('PATCH', '/nodes/edge-1', { metadata: { labels: { zone: 'a' } } });
-    expect((await api(cloud).call('POST', '/apps', markerApp('keeper', join(fleet.root, 'keeper.marker'), { matchLabels: { zone: 'a' } }))).status).toBe(201);
+    for (const node of ['edge-1', 'edge-2']) await connected(node);
+    const template = markerApp('keeper', join(fleet.root, 'keeper.marker')).spec.template;
+    await core.store.create(WorkloadSchema.parse({
+      kind: 'Workload', metadata: { name: 'keeper.edge-1' }, spec: { nodeName: 'edge-1', app: 'keeper', generation: 1, template },
+    }));
   });
   afterAll(async () => {
     await fleet.cleanup();
