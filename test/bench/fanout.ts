@@ -157,7 +157,10 @@ async function run(opts: Options, res: Resources, deadline: number): Promise<Fan
       const outage = await measureOutage(probe, {
         app: APP, marker, mode, cutSeconds: opts.outageSeconds, changeAfterMs: Math.min(5_000, opts.outageSeconds * 500),
         timeoutMs: remainingMs(), cut: res.cut, log,
-        change: () => api.request('PUT', `/apps/${APP}`, { metadata: { name: APP }, spec: { selector: {}, template: template(marker) } }),
+        // Every node at once: the phase measures the links' recovery, not a rollout's pacing.
+        change: () => api.request('PUT', `/apps/${APP}`, {
+          metadata: { name: APP }, spec: { selector: {}, template: template(marker), strategy: { type: 'rolling', maxUnavailable: '100%' } },
+        }),
       });
       outages.push(outage);
       log(`  every node acked ${outage.allAckedAfterRestoreMs} ms after the restore`);
