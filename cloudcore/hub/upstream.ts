@@ -1,6 +1,7 @@
-import { workloadName, type ReportedTwin, type UpstreamEntry, type Workload } from '../../protocol/index.js';
+import { workloadName, type UpstreamEntry, type Workload } from '../../protocol/index.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { ConflictError, type Store } from '../store/store.js';
+import { mergeReported } from './mergeReported.js';
 import { readModifyWrite } from './readModifyWrite.js';
 
 /**
@@ -82,22 +83,4 @@ async function applyReportedTwin(store: Store, node: string, body: TwinReport): 
     return { ...current, status };
   }, UPSTREAM_WRITE_ATTEMPTS);
   return foreign;
-}
-
-/**
- * The device wins for reported. Normally the edge's version only grows and its whole section
- * replaces ours; after an edge reset (version starts over) keep, per property, the newer value.
- */
-export function mergeReported(current: ReportedTwin | undefined, incoming: ReportedTwin): ReportedTwin {
-  if (!current || incoming.version >= current.version) return incoming;
-  const reported = { ...current.reported };
-  const metadata = { ...current.metadata };
-  for (const [prop, value] of Object.entries(incoming.reported)) {
-    const at = incoming.metadata[prop]?.updatedAt ?? '';
-    if (at > (current.metadata[prop]?.updatedAt ?? '')) {
-      reported[prop] = value;
-      metadata[prop] = { updatedAt: at };
-    }
-  }
-  return { reported, metadata, version: current.version };
 }
