@@ -159,7 +159,12 @@ export class NodeSession {
     for (const entry of entries) {
       if (entry.seq <= this.lastUpstreamSeq) continue; // already applied: a resend after a lost ack
       try {
-        await applyUpstreamEntry(this.deps, this.node, epoch, entry);
+        const foreign = await applyUpstreamEntry(this.deps, this.node, epoch, entry);
+        if (foreign) {
+          this.refuse({ type: 'error', code: 'forbidden', field: 'entries',
+            message: `upstream entry ${entry.seq} (${entry.kind}) is about device "${foreign.device}", which belongs to ${foreign.owner ? `node "${foreign.owner}"` : 'no node'}, not "${this.node}"; dropped` },
+          { device: foreign.device, owner: foreign.owner, seq: entry.seq });
+        }
       } catch (err) {
         if (!(err instanceof UnreadableError)) throw err;
         return this.holdUpstream(entries, entry, err);

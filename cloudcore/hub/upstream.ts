@@ -1,6 +1,7 @@
-import { workloadName, type ReportedTwin, type UpstreamEntry, type Workload } from '../../protocol/index.js';
+import { workloadName, type UpstreamEntry, type Workload } from '../../protocol/index.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { ConflictError, type Store } from '../store/store.js';
+import { mergeReported } from './mergeReported.js';
 import { readModifyWrite } from './readModifyWrite.js';
 
 /**
@@ -18,16 +19,26 @@ export interface UpstreamSinks {
 /** Writes of edge reports give up sooner than operator writes: the edge resends anyway. */
 const UPSTREAM_WRITE_ATTEMPTS = 5;
 
-export async function applyUpstreamEntry(sinks: UpstreamSinks, node: string, epoch: string, entry: UpstreamEntry): Promise<void> {
+/**
+ * Why an entry was not applied because it speaks for a device bound to another node: the
+ * session refuses it visibly (error frame + warning) like any other frame about a foreign node,
+ * yet still acks it, so an edge whose device was moved away is not wedged on its outbox.
+ */
+export interface ForeignDevice { device: string; owner: string | undefined }
+
+export async function applyUpstreamEntry(sinks: UpstreamSinks, node: string, epoch: string, entry: UpstreamEntry): Promise<ForeignDevice | undefined> {
   switch (entry.kind) {
     case 'workloadStatus':
-      return applyWorkloadStatus(sinks.store, node, entry.body.app, entry.body.status);
+      await applyWorkloadStatus(sinks.store, node, entry.body.app, entry.body.status);
+      return undefined;
     case 'twinReported':
       return applyReportedTwin(sinks.store, node, entry.body);
     case 'telemetry': {
       const device = await sinks.store.get('Device', entry.body.device);
-      if (device?.spec.nodeName === node) await sinks.telemetry?.append(entry.body.device, entry.body.samples);
-      return;
+      if (!device) return undefined; // deleted meanwhile: the samples are moot
+      if (device.spec.nodeName !== node) return { device: entry.body.device, owner: device.spec.nodeName };
+      await sinks.telemetry?.append(entry.body.device, entry.body.samples);
+      return undefined;
     }
     case 'event':
       try {
@@ -39,6 +50,7 @@ export async function applyUpstreamEntry(sinks: UpstreamSinks, node: string, epo
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err; // already recorded: a resend
       }
+      return undefined;
   }
 }
 
@@ -54,9 +66,14 @@ async function applyWorkloadStatus(store: Store, node: string, app: string, stat
 
 type TwinReport = Extract<UpstreamEntry, { kind: 'twinReported' }>['body'];
 
-async function applyReportedTwin(store: Store, node: string, body: TwinReport): Promise<void> {
+async function applyReportedTwin(store: Store, node: string, body: TwinReport): Promise<ForeignDevice | undefined> {
+  let foreign: ForeignDevice | undefined;
   await readModifyWrite(store, 'Device', body.device, (current) => {
-    if (current.spec.nodeName !== node) return undefined; // another node's device: never theirs to write
+    foreign = undefined; // a retry reads afresh
+    if (current.spec.nodeName !== node) { // another node's device: never theirs to write
+      foreign = { device: body.device, owner: current.spec.nodeName };
+      return undefined;
+    }
     const twin = mergeReported(current.status?.twin, body.twin);
     const status = {
       twin, online: body.online, lastSeen: body.lastSeen, observedGeneration: body.observedGeneration,
@@ -65,22 +82,5 @@ async function applyReportedTwin(store: Store, node: string, body: TwinReport): 
     if (current.status && JSON.stringify(current.status) === JSON.stringify(status)) return undefined;
     return { ...current, status };
   }, UPSTREAM_WRITE_ATTEMPTS);
-}
-
-/**
- * The device wins for reported. Normally the edge's version only grows and its whole section
- * replaces ours; after an edge reset (version starts over) keep, per property, the newer value.
- */
-export function mergeReported(current: ReportedTwin | undefined, incoming: ReportedTwin): ReportedTwin {
-  if (!current || incoming.version >= current.version) return incoming;
-  const reported = { ...current.reported };
-  const metadata = { ...current.metadata };
-  for (const [prop, value] of Object.entries(incoming.reported)) {
-    const at = incoming.metadata[prop]?.updatedAt ?? '';
-    if (at > (current.metadata[prop]?.updatedAt ?? '')) {
-      reported[prop] = value;
-      metadata[prop] = { updatedAt: at };
-    }
-  }
-  return { reported, metadata, version: current.version };
+  return foreign;
 }

@@ -94,6 +94,27 @@ describe('bad input', () => {
     edge.ws.close();
   });
 
+  it("reports and telemetry about another node's device are refused and logged; the entries are acked, nothing is applied", async () => {
+    await api(cloud).call('POST', '/devicemodels', { metadata: { name: 'gauge' }, spec: { protocol: 'virtual', properties: [{ name: 'level', type: 'float', accessMode: 'ReadOnly' }] } });
+    expect((await api(cloud).call('POST', '/devices', { metadata: { name: 'tank-2' }, spec: { model: 'gauge', nodeName: 'edge-2', protocol: { name: 'virtual' } } })).status).toBe(201);
+    const edge = await rawEdge();
+    edge.ws.send(JSON.stringify(hello));
+    await waitFor('sync', () => edge.frames.some((f) => f.type === 'sync'));
+    const rev = await settledRevision();
+    const now = new Date().toISOString();
+    edge.ws.send(JSON.stringify({ type: 'upstream', entries: [
+      { seq: 1, kind: 'twinReported', key: 'tank-2', body: { device: 'tank-2', twin: { reported: { level: 99 }, version: 1, metadata: { level: { updatedAt: now } } }, online: true, lastSeen: now, observedGeneration: 1 } },
+      { seq: 2, kind: 'telemetry', key: 'tank-2', body: { device: 'tank-2', samples: [{ t: now, values: { level: 99 } }] } },
+    ] }));
+    const refused = await waitFor('two refusals', () => { const e = edge.frames.filter((f) => f.type === 'error' && f.code === 'forbidden' && f.message?.includes('"tank-2"')); return e.length >= 2 ? e : undefined; });
+    expect(refused[0]!.message).toContain('node "edge-2"');
+    await waitFor('acked anyway', () => edge.frames.some((f) => f.type === 'upstreamAck' && (f as { seq?: number }).seq === 2));
+    await waitFor('refusals logged', () => cloud.proc.lines.filter((l) => String(l.msg).startsWith('refused frame') && l.device === 'tank-2').length >= 2);
+    expect(await revision()).toBe(rev);
+    expect((await api(cloud).call<{ status?: unknown }>('GET', '/devices/tank-2')).body.status).toBeUndefined();
+    edge.ws.close();
+  });
+
   it('a hello claiming another node closes the link', async () => {
     const edge = await rawEdge();
     edge.ws.send(JSON.stringify({ ...hello, node: 'edge-2' }));
