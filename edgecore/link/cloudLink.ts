@@ -5,7 +5,7 @@ import {
   type AgentInfoSchema, type CloudFrame, type EdgeFrame, type NodeStatsSample, type SyncFrame, type UpstreamEntry,
 } from '../../protocol/index.js';
 import type { z } from 'zod';
-import { DEFAULT_BACKOFF, reconnectDelayMs, type BackoffOptions } from './backoff.js';
+import { DEFAULT_BACKOFF, parseRetryAfterMs, retryDelayMs, type BackoffOptions } from './backoff.js';
 import { describeCloudError } from './cloudError.js';
 import { EdgeOperatorRequests } from './operatorRequests.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -71,6 +71,8 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
   readonly stats: LinkStats = { connects: 0, syncFrames: 0, snapshots: 0, changesReceived: 0, upstreamSent: 0, errorsFromCloud: 0, bytesIn: 0, bytesOut: 0 };
   private ws: WebSocket | undefined;
   private attempt = 0;
+  /** Retry-After the cloud sent with its last refusal (503), honoured by the next reconnect. */
+  private retryAfterMs: number | null = null;
   private retryTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private lastHeard = 0;
@@ -151,6 +153,8 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
     ws.on('message', (data) => this.onMessage(data.toString()));
     ws.on('unexpected-response', (_req, res) => {
       this.lastError = `cloud refused the link: HTTP ${res.statusCode}`;
+      // 503 + Retry-After: cloudcore is shedding load (admission control); wait as asked.
+      this.retryAfterMs = res.statusCode === 503 ? parseRetryAfterMs(res.headers['retry-after']) : null;
       res.resume();
     });
     ws.on('error', (err) => { this.lastError = describeCloudError(err); });
@@ -167,7 +171,8 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
   }
 
   private scheduleReconnect(): void {
-    const delay = reconnectDelayMs(this.attempt++, this.opts.backoff ?? DEFAULT_BACKOFF);
+    const delay = retryDelayMs(this.attempt++, this.retryAfterMs, this.opts.backoff ?? DEFAULT_BACKOFF);
+    this.retryAfterMs = null;
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
