@@ -151,6 +151,7 @@ export class EdgeAgent {
       state: this.meta,
       agent: { version: EDGEFLEET_VERSION, os: platform(), arch: arch(), hostname: hostname() },
       heartbeatMs: this.settings.heartbeatSeconds * 1000,
+      pongTimeoutMs: this.settings.pongTimeoutSeconds * 1000,
       log: this.log,
       runtime: this.runtime,
       nodeStats: () => this.nodeStats?.take(),

@@ -26,6 +26,11 @@ export const EdgeSettingsSchema = z.strictObject({
   /** A device's telemetry is batched into one outbox entry per this many ms (or 100 samples); journaled on disk meanwhile. */
   telemetryBatchMs: z.coerce.number().int().min(0).max(60_000).default(DEFAULT_TELEMETRY_BATCH.maxDelayMs),
   heartbeatSeconds: z.coerce.number().positive().max(3600).default(30),
+  /**
+   * A heartbeat the cloud has not answered (nor sent anything else) within this many seconds
+   * ends the link: the sign of a silent partition (packets dropped, no FIN/RST).
+   */
+  pongTimeoutSeconds: z.coerce.number().positive().max(3600).default(15),
   /** How often CPU, memory and disk are sampled for the cloud dashboard (sent on the next heartbeat). */
   nodeStatsSeconds: z.coerce.number().min(0.1).max(3600).default(60),
   logMaxBytes: z.coerce.number().int().min(4096).default(1024 * 1024),

@@ -37,6 +37,9 @@ export interface LinkStats {
   bytesOut: number;
 }
 
+/** How long a heartbeat may go unanswered before the link is given up (edgecore --pong-timeout-seconds). */
+export const DEFAULT_PONG_TIMEOUT_MS = 15_000;
+
 export interface CloudLinkOptions {
   cloudUrl: string;
   node: string;
@@ -44,6 +47,12 @@ export interface CloudLinkOptions {
   state: LinkState;
   agent: z.infer<typeof AgentInfoSchema>;
   heartbeatMs?: number;
+  /**
+   * A ping with nothing heard from the cloud for this long ends the link (default 15 s). Without
+   * it a silent partition is only noticed after 2.5 silent heartbeats, and a link that comes back
+   * waits for TCP's retransmission back-off (tens of seconds after a minute's cut).
+   */
+  pongTimeoutMs?: number;
   backoff?: BackoffOptions;
   /** Upstream entries per frame. */
   batchSize?: number;
@@ -75,6 +84,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
   private retryAfterMs: number | null = null;
   private retryTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private pongTimer: NodeJS.Timeout | undefined;
   private lastHeard = 0;
   private welcomed = false;
   private upstreamInFlight: number | null = null;
@@ -113,6 +123,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
     this.setPhase('stopped');
     clearTimeout(this.retryTimer);
     clearInterval(this.heartbeatTimer);
+    clearTimeout(this.pongTimer);
     const ws = this.ws;
     if (!ws || ws.readyState === WebSocket.CLOSED) return;
     await new Promise<void>((resolve) => {
@@ -161,6 +172,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
     ws.on('close', (code, reason) => {
       if (this.ws !== ws) return;
       clearInterval(this.heartbeatTimer);
+      clearTimeout(this.pongTimer);
       this.requests?.cancelAll();
       if (code !== 1000 && code !== 1006) this.lastError = `closed by cloud: ${code} ${reason.toString()}`;
       this.opts.log?.warn({ code, reason: reason.toString(), error: this.lastError }, 'cloud link down');
@@ -190,7 +202,20 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
       const stats = this.opts.nodeStats?.();
       this.pingInFlight = { t, sentAt: performance.now() };
       this.send({ type: 'ping', t, ...(this.rttMs !== null ? { rttMs: this.rttMs } : {}), ...(stats ? { stats } : {}) });
+      this.armPongDeadline(t);
     }, every);
+  }
+
+  /** Anything heard from the cloud after the ping at `sentAt` counts as its answer. */
+  private armPongDeadline(sentAt: number): void {
+    const timeoutMs = this.opts.pongTimeoutMs ?? DEFAULT_PONG_TIMEOUT_MS;
+    clearTimeout(this.pongTimer);
+    const ws = this.ws;
+    this.pongTimer = setTimeout(() => {
+      if (this.ws !== ws || this.lastHeard >= sentAt) return;
+      this.lastError = `no answer to a heartbeat within ${timeoutMs / 1000} s`;
+      ws?.terminate();
+    }, timeoutMs);
   }
 
   private send(frame: EdgeFrame): void {
