@@ -50,7 +50,8 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
     forceCloseConnections: true,
   });
   registerErrorHandling(app);
-  const hub = new Hub({ store, telemetry, log, offlineAfterMs, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3) });
+  const hub = new Hub({ store, telemetry, log, offlineAfterMs, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3),
+    maxSettlingSessions: settings.maxSettlingSessions });
   // Before the API: its request-timing hooks only reach routes registered after them.
   registerMetrics(app, { metrics: new CloudMetrics({ hub, store, telemetry }), tokens });
   const links = { quality: hub.linkQuality, stats: hub.nodeStats, liveLastSeen: (node: string) => hub.sessions.get(node)?.lastSeen };

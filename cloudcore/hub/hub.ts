@@ -10,6 +10,7 @@ import type { Store, Watch } from '../store/store.js';
 import { NodeStatsHistory } from '../telemetry/nodeStatsHistory.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { JoinError, redeemJoinToken, verifyNodeCredential } from './credentials.js';
+import { decideAdmission } from './admission.js';
 import { LinkQuality } from './linkQuality.js';
 import { NodeSession, type HubCounters } from './nodeSession.js';
 import { updateNodeStatus } from './readModifyWrite.js';
@@ -23,7 +24,11 @@ export interface HubOptions {
   offlineAfterMs?: number;
   /** How often liveness (lastSeen, acked revision) is written to Node status. */
   livenessFlushMs?: number;
+  /** Edge links settling at once (upgrade → snapshot acked or resume started); more get 503 + Retry-After. */
+  maxSettlingSessions?: number;
 }
+
+export const DEFAULT_MAX_SETTLING_SESSIONS = 64;
 
 /**
  * The edge-facing side of cloudcore: `POST /hub/v1/join` (token → node credential) and the
@@ -39,9 +44,13 @@ export class Hub {
   private readonly persistedSeen = new Map<string, number>();
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   private livenessTimer: NodeJS.Timeout | undefined;
+  /** Upgrades answered 503 by admission control (metrics). */
+  refusedUpgrades = 0;
   private nodeWatch: Watch | undefined;
   private readonly offlineAfterMs: number;
   private closing = false;
+  /** Links admitted and not yet settled (see admission.ts). */
+  private settling = 0;
 
   constructor(private readonly opts: HubOptions) {
     this.offlineAfterMs = opts.offlineAfterMs ?? OFFLINE_AFTER_MS;
@@ -85,22 +94,44 @@ export class Hub {
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== HUB_PATHS.connect) return rejectUpgrade(socket, 404, 'not found');
+    const admission = decideAdmission(this.settling, this.opts.maxSettlingSessions ?? DEFAULT_MAX_SETTLING_SESSIONS);
+    if (!admission.admit) {
+      this.refusedUpgrades++;
+      return rejectUpgrade(socket, 503, 'cloudcore is settling other edge links; retry after the given seconds',
+        { 'Retry-After': String(admission.retryAfterSeconds) });
+    }
+    // The slot is held from here (the credential check reads the store) until the link settles or ends.
+    this.settling++;
+    let held = true;
+    const release = (): void => { if (held) { held = false; this.settling--; } };
+    socket.once('close', release);
+    try {
+      await this.admit(req, socket, head, release);
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  private async admit(req: IncomingMessage, socket: Duplex, head: Buffer, release: () => void): Promise<void> {
     const auth = req.headers.authorization ?? '';
     const credential = auth.startsWith('Bearer ') ? auth.slice(7) : '';
     const node = credential ? await verifyNodeCredential(this.opts.store, credential).catch(() => undefined) : undefined;
     if (!node) {
+      release();
       this.opts.log.warn({ remote: req.socket.remoteAddress }, 'edge connect refused: bad credential');
       return rejectUpgrade(socket, 401, 'node credential missing or not valid; join with a token first');
     }
     const claimed = req.headers[NODE_HEADER];
     if (claimed !== undefined && claimed !== node) {
+      release();
       this.opts.log.warn({ node, claimed }, 'edge connect refused: header claims another node');
       return rejectUpgrade(socket, 403, `credential belongs to "${node}", not "${String(claimed)}"`);
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(node, ws));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(node, ws, release));
   }
 
-  private attach(node: string, ws: WebSocket): void {
+  private attach(node: string, ws: WebSocket, settled: () => void): void {
     const previous = this.sessions.get(node);
     // One live link per node: a reconnect after a half-open TCP connection replaces the old one.
     if (previous) previous.terminate(4000, 'replaced by a newer connection');
@@ -110,7 +141,8 @@ export class Hub {
       log: this.opts.log,
       counters: this.counters,
       upstreamCursors: this.upstreamCursors,
-      onClose: (s) => void this.onSessionClosed(s),
+      onClose: (s) => { settled(); void this.onSessionClosed(s); },
+      onSettled: settled,
       onPing: (n, ping) => {
         if (ping.rttMs !== undefined) this.linkQuality.recordRtt(n, ping.rttMs);
         if (ping.stats) this.nodeStats.record(n, Date.now(), ping.stats);
@@ -176,8 +208,11 @@ export class Hub {
   }
 }
 
-function rejectUpgrade(socket: Duplex, status: number, message: string): void {
+const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' };
+
+function rejectUpgrade(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
   const body = JSON.stringify({ error: message });
-  socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Not Found'}\r\n`
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n${extra}`
     + `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

@@ -38,6 +38,8 @@ export interface SessionDeps {
   onClose: (session: NodeSession) => void;
   /** Every heartbeat (it may carry the edge's round trip and resource sample). */
   onPing?: (node: string, ping: Extract<EdgeFrame, { type: 'ping' }>) => void;
+  /** Once, when the link has settled: its snapshot acked, or its resume under way (admission control). */
+  onSettled?: () => void;
 }
 
 /** How often upstream held on an unreadable object is tried again. */
@@ -145,6 +147,7 @@ export class NodeSession {
       }
       this.inFlight = null;
       this.ackedRevision = frame.revision;
+      this.deps.onSettled?.();
       this.scheduleFlush();
       return;
     }
@@ -250,6 +253,7 @@ export class NodeSession {
       this.ackedRevision = decision.fromRevision;
       try {
         await this.startWatch(decision.fromRevision);
+        this.deps.onSettled?.();
       } catch (err) {
         if (!(err instanceof GoneError)) throw err;
         // Compacted between the decision and the watch, or compacted through an unreadable log

@@ -162,13 +162,19 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
       this.startHeartbeat();
     });
     ws.on('message', (data) => this.onMessage(data.toString()));
+    let refusal: string | null = null;
     ws.on('unexpected-response', (_req, res) => {
-      this.lastError = `cloud refused the link: HTTP ${res.statusCode}`;
+      refusal = `cloud refused the link: HTTP ${res.statusCode}`;
+      this.lastError = refusal;
       // 503 + Retry-After: cloudcore is shedding load (admission control); wait as asked.
       this.retryAfterMs = res.statusCode === 503 ? parseRetryAfterMs(res.headers['retry-after']) : null;
       res.resume();
+      // With this listener ws leaves the handshake to us: end it, so 'close' schedules the next
+      // attempt (without this a refused link stayed 'connecting' and never tried again).
+      ws.terminate();
     });
-    ws.on('error', (err) => { this.lastError = describeCloudError(err); });
+    // The refusal says more than the aborted request's own error.
+    ws.on('error', (err) => { this.lastError = refusal ?? describeCloudError(err); });
     ws.on('close', (code, reason) => {
       if (this.ws !== ws) return;
       clearInterval(this.heartbeatTimer);
