@@ -31,6 +31,8 @@ export class UnreachableError extends Error {
 
 export interface ApiClientOptions {
   server: string;
+  /** Called with each warning cloudcore sends (HTTP `Warning` header); default: printed to stderr. */
+  onWarning?: (text: string) => void;
   token?: string | undefined;
   /** Per request; a wedged server should not hang the CLI forever. */
   timeoutMs?: number;
@@ -327,6 +329,8 @@ export class ApiClient {
       throw new UnreachableError(this.options.server, networkReason(err));
     }
     if (!response.ok) throw toApiError(response, await response.text(), Boolean(this.options.token));
+    const warning = response.headers.get('warning');
+    if (warning) (this.options.onWarning ?? printWarning)(warningText(warning));
     return response;
   }
 
@@ -359,6 +363,17 @@ async function orNull<T>(pending: Promise<T>): Promise<T | null> {
     if (err instanceof ApiError && err.status === 404) return null;
     throw err;
   }
+}
+
+/** `Warning: <text>` on stderr, as kubectl prints the API server's warnings. */
+function printWarning(text: string): void {
+  process.stderr.write(`Warning: ${text}\n`);
+}
+
+/** The text of an RFC 7234 warning (`299 - "text"`); anything else is shown as it came. */
+export function warningText(header: string): string {
+  const quoted = /^\d{3} \S+ "((?:[^"\\]|\\.)*)"/.exec(header);
+  return quoted ? quoted[1]!.replace(/\\(.)/g, '$1') : header;
 }
 
 function enc(segment: string): string {

@@ -43,7 +43,7 @@ export function createContext(io: CliIo): Context {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const file = readConfig(globals.config, io.homeDir ?? homedir());
       const settings = resolveCliSettings({ file, env, flags: { server: globals.server, token: globals.token } });
-      return new ApiClient({ server: settings.server, token: settings.token });
+      return new ApiClient({ server: settings.server, token: settings.token, onWarning: (text) => io.stderr(`Warning: ${text}\n`) });
     },
   };
 }

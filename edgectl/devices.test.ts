@@ -35,6 +35,8 @@ async function setStatus(name: string, status: Device['status']): Promise<void> 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'edgectl-devices-'));
   api = await startTestApi();
+  // The fixtures' node exists (a token made it); a device naming a missing node gets a warning.
+  expect((await api.call('POST', '/tokens', { body: { node: 'edge-1', ttlSeconds: 600 } })).status).toBe(201);
 });
 
 afterAll(async () => {
@@ -43,6 +45,16 @@ afterAll(async () => {
 });
 
 describe('edgectl apply with devices', () => {
+  it('prints cloudcore\'s warning when a device names a node that does not exist, as kubectl prints the API server\'s', async () => {
+    await cli(['apply', '-f', file('model-w.yaml', [thermostatModel('thermo-w')])]);
+    const applied = await cli(['apply', '-f', file('lost.yaml', [thermostatDevice('lost-2', { node: 'edge-9', model: 'thermo-w' })])]);
+    expect(applied.code).toBe(0);
+    expect(applied.out).toContain('device/lost-2 created');
+    expect(applied.err).toBe('Warning: node "edge-9" does not exist; the device is served once a node of that name joins\n');
+    expect((await api.call('DELETE', '/devices/lost-2')).status).toBe(200);
+    expect((await api.call('DELETE', '/devicemodels/thermo-w')).status).toBe(200);
+  });
+
   it('creates a model and a device from one file (model first), printing the password once', async () => {
     const appDoc = { kind: 'App', metadata: { name: 'reader' }, spec: { template: { runtime: 'process', command: '/bin/true' } } };
     // The device comes first in the file; apply still creates the model before it.

@@ -173,6 +173,19 @@ describe('devices API', () => {
     expect(await api.store.revision()).toBe(revision);
   });
 
+  it('stores a device on a node that does not exist, with a Warning header saying so (none for a known node)', async () => {
+    const created = await api.call('POST', '/devices', { body: thermostatDevice('lost-1', { node: 'edge-9' }) });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('warning')).toBe('299 - "node \\"edge-9\\" does not exist; the device is served once a node of that name joins"');
+    const replaced = await api.call('PUT', '/devices/lost-1', { body: thermostatDevice('lost-1', { node: 'edge-9' }) });
+    expect(replaced.headers.get('warning')).toContain('node \\"edge-9\\" does not exist');
+
+    expect((await api.call('POST', '/tokens', { body: { node: 'edge-8', ttlSeconds: 60 } })).status).toBe(201);
+    const known = await api.call('POST', '/devices', { body: thermostatDevice('found-1', { node: 'edge-8' }) });
+    expect(known.status).toBe(201);
+    expect(known.headers.get('warning')).toBeNull();
+  });
+
   it('refuses a PUT whose body names another device', async () => {
     const res = await api.call('PUT', '/devices/left', { body: thermostatDevice('right') });
     expect(res).toMatchObject({ status: 400, body: { field: 'metadata.name' } });

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { DeviceInputSchema, matchesSelector, NameSchema, type Device, type DeviceModelSpec } from '../../protocol/index.js';
 import { ConflictError, NotFoundError, type Store } from '../store/store.js';
@@ -54,16 +54,18 @@ export async function deviceRoutes(app: FastifyInstance, opts: DeviceRoutesOptio
     const { credentials, credentialHash } = await issueDeviceCredentials(device.metadata.name);
     device.spec.credentialHash = credentialHash;
     const created = await store.create(device);
+    await warnOfMissingNode(store, reply, created.spec.nodeName);
     return reply.code(201).send({ ...present(created), credentials });
   });
 
-  api.put('/devices/:name', { schema: { params: NameParams, body: DeviceInputSchema } }, async (request) => {
+  api.put('/devices/:name', { schema: { params: NameParams, body: DeviceInputSchema } }, async (request, reply) => {
     const input = request.body;
     checkPathName(input.metadata.name, request.params.name);
     const model = await modelSpecOf(store, input.spec.model);
     const clientVersion = input.metadata.resourceVersion;
     const updated = await writeDevice(store, request.params.name, clientVersion, (previous) =>
       deviceFromInput(input, model, previous, new Date().toISOString(), false));
+    await warnOfMissingNode(store, reply, updated.spec.nodeName);
     return present(updated);
   });
 
@@ -79,6 +81,17 @@ export async function deviceRoutes(app: FastifyInstance, opts: DeviceRoutesOptio
     await writeDevice(store, name, undefined, (device) => ({ ...device, spec: { ...device.spec, credentialHash } }));
     return credentials;
   });
+}
+
+/**
+ * A device may name a node before it exists (as a Kubernetes pod may): it is stored, and the
+ * answer carries a standard `Warning` header (as the Kubernetes API server's), which edgectl
+ * prints, so a misspelt node name does not go unnoticed.
+ */
+async function warnOfMissingNode(store: Store, reply: FastifyReply, node: string): Promise<void> {
+  if (await store.get('Node', node)) return;
+  const text = `node "${node}" does not exist; the device is served once a node of that name joins`;
+  reply.header('warning', `299 - "${text.replace(/["\\]/g, (c) => `\\${c}`)}"`);
 }
 
 /** The model a device names, or a 400 naming `spec.model` (the body is at fault, not the path). */
