@@ -138,6 +138,12 @@ export class Fleet {
     return status;
   }
 
+  /** The edge's workload `name` when it is Running, else undefined (for waitFor). */
+  async runningWorkload(edge: Edge, name: string): Promise<EdgeStatus['workloads'][number] | undefined> {
+    const w = (await this.edgeStatus(edge)).workloads.find((x) => x.name === name);
+    return w?.status?.state === 'Running' ? w : undefined;
+  }
+
   /** Stops every process started here, then kills any workload process group still alive. */
   async cleanup(): Promise<void> {
     await Promise.all(this.procs.map((p) => p.stop()));

@@ -16,10 +16,7 @@ describe('edge autonomy and resume', () => {
   let proxy: TcpProxy;
   let edge: Edge;
   const events = async () => (await api(cloud).call<{ items: { metadata: { name: string }; spec: { reason: string; message: string; node: string } }[] }>('GET', '/events?node=edge-1&limit=1000')).body.items;
-  const running = async (name: string) => {
-    const w = (await fleet.edgeStatus(edge)).workloads.find((x) => x.name === name);
-    return w?.status?.state === 'Running' ? w : undefined;
-  };
+  const running = (name: string) => fleet.runningWorkload(edge, name);
 
   beforeAll(async () => {
     cloud = await fleet.startCloud();

@@ -15,10 +15,7 @@ describe('silent partition', () => {
   let cloud: Cloud;
   let proxy: TcpProxy;
   let edge: Edge;
-  const running = async (name: string) => {
-    const w = (await fleet.edgeStatus(edge)).workloads.find((x) => x.name === name);
-    return w?.status?.state === 'Running' ? w : undefined;
-  };
+  const running = (name: string) => fleet.runningWorkload(edge, name);
 
   beforeAll(async () => {
     cloud = await fleet.startCloud();
