@@ -15,7 +15,7 @@ export const CloudSettingsSchema = z.strictObject({
    * Edge links settling at once (upgrade to snapshot acked or resume started); past it an edge
    * gets 503 with a Retry-After of 1–3 s and tries again then (admission control after an outage).
    */
-  maxSettlingSessions: z.coerce.number().int().min(1).max(100_000).default(64),
+  maxSettlingSessions: z.coerce.number().int().min(1).max(100_000).default(1000),
   /** Store events kept for watch/resume; older revisions force a snapshot. */
   maxEvents: z.coerce.number().int().min(100).default(100_000),
   /** PEM certificate chain and private key files: with both, the API, hub and dashboard are served over HTTPS (wss:// for edges). */

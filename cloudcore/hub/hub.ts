@@ -28,7 +28,7 @@ export interface HubOptions {
   maxSettlingSessions?: number;
 }
 
-export const DEFAULT_MAX_SETTLING_SESSIONS = 64;
+export const DEFAULT_MAX_SETTLING_SESSIONS = 1000;
 
 /**
  * The edge-facing side of cloudcore: `POST /hub/v1/join` (token → node credential) and the

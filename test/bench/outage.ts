@@ -90,8 +90,9 @@ export async function measureOutage(p: Probe, o: OutageOptions): Promise<OutageR
     await o.change();
     await sleep(Math.max(0, tCut + o.cutSeconds * 1000 - performance.now()));
   } finally {
-    await o.cut.restore();
+    // Timed from the first rule's removal: an edge may be back before the last one is gone.
     tRestore = performance.now();
+    await o.cut.restore();
   }
   o.log(`  links restored after ${round((tRestore - tCut) / 1000, 1)} s; waiting for every node to ack the change`);
   const sampler = new PeakSampler(p.cloudPid, p.clockTicks);
