@@ -215,14 +215,18 @@ export function deviceModelRow(m: DeviceModel): Row {
 
 export const DEVICE_COLUMNS = ['NAME', 'NODE', 'MODEL', 'PROTOCOL', 'ONLINE', 'DESIRED/REPORTED'];
 
-/** ONLINE is `<unknown>` until the edge has reported; the last column holds the two twin versions. */
-export function deviceRow(d: Device): Row {
+/**
+ * ONLINE is `<unknown>` until the edge has reported, `no node` when the device names a node
+ * that does not exist (given `nodes`, the names that do); the last column holds the two twin
+ * versions.
+ */
+export function deviceRow(d: Device, nodes?: ReadonlySet<string>): Row {
   return [
     d.metadata.name,
     d.spec.nodeName,
     d.spec.model,
     d.spec.protocol.name,
-    formatOnline(d),
+    !d.status && nodes && !nodes.has(d.spec.nodeName) ? 'no node' : formatOnline(d),
     `${d.spec.desiredVersion}/${d.status ? d.status.twin.version : '-'}`,
   ];
 }

@@ -34,6 +34,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'edgectl-watch-'));
   api = await startTestApi();
   await post('/devicemodels', thermostatModel());
+  await post('/tokens', { node: 'edge-1', ttlSeconds: 600 }); // the devices' node exists: ONLINE is <unknown> until it reports
   await post('/devices', thermostatDevice('therm-1'));
 });
 

@@ -76,14 +76,17 @@ function registerDeviceGets(get: Command, ctx: Context): void {
     .action(async (opts: { node?: string; selector?: string; watch?: boolean; output: OutputFormat }, cmd: Command) => {
       const client = ctx.client(cmd);
       const filter = { node: opts.node, labelSelector: opts.selector };
-      const list = await client.listDevices(filter);
+      const [list, nodeList] = await Promise.all([client.listDevices(filter), client.listNodes()]);
+      // A device naming a node that does not exist says so instead of <unknown> (as of the list).
+      const nodes = new Set(nodeList.items.map((n) => n.metadata.name));
+      const row = (d: Device) => deviceRow(d, nodes);
       if (opts.watch) {
-        return printWatch(ctx, opts.output, { columns: DEVICE_COLUMNS, row: deviceRow, deletedColumn: 'ONLINE' }, list.items,
+        return printWatch(ctx, opts.output, { columns: DEVICE_COLUMNS, row, deletedColumn: 'ONLINE' }, list.items,
           (onEvent) => client.watchDevices({ ...filter, resourceVersion: list.resourceVersion }, onEvent));
       }
       emit(ctx, opts.output, list, () => list.items.length === 0
         ? 'No devices found.\n'
-        : renderTable(DEVICE_COLUMNS, list.items.map(deviceRow)));
+        : renderTable(DEVICE_COLUMNS, list.items.map(row)));
     });
 
   get.command('telemetry')
