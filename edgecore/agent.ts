@@ -20,8 +20,8 @@ import { buildEdgeStatus, LinkTimes, LogTailCache, withRecentLogs } from './loca
 import type { EdgeMetrics } from './observability/edgeMetrics.js';
 import type { EdgeStatus } from '../protocol/edgeStatus.js';
 import type { DeviceHub } from './devices/deviceHub.js';
-import { MapperAccess, mapperDeviceList } from './devices/mapperAccess.js';
-import { localUrl, withMapperAccess, type MapperEndpoints } from './devices/mapperWorkload.js';
+import { MapperAccess, mapperDeviceList } from './devices/mappers/mapperAccess.js';
+import { localUrl, withMapperAccess, type MapperEndpoints } from './devices/mappers/mapperWorkload.js';
 import { DEFAULT_TELEMETRY_BATCH } from './devices/deviceHubOptions.js';
 import { NodeStatsSampler } from './link/nodeStats.js';
 

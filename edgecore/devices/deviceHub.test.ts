@@ -1,7 +1,7 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { deviceTopics } from '../../protocol/index.js';
-import { hashPassword } from './deviceCredentials.js';
-import { HubTestKit, THERMOSTAT_MODEL, grantedQos, makeDevice, nextMessage, waitFor } from './testing/hubFixtures.js';
+import { hashPassword } from './broker/deviceCredentials.js';
+import { HubTestKit, THERMOSTAT_MODEL, grantedQos, makeDevice, nextMessage, waitFor } from '../../test/helpers/devices/deviceHubFixtures.js';
 
 /**
  * DeviceHub against the mqtt npm client: a real aedes broker on 127.0.0.1 with its SQLite

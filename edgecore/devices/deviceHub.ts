@@ -1,25 +1,25 @@
 import type { Client, PublishPacket, Subscription } from 'aedes';
 import { MAPPER_STATE_SUFFIX, deviceTopics, parseDeviceTopic, type Device } from '../../protocol/index.js';
-import { ClientRegistry } from './clientRegistry.js';
-import { actsFor, connectedDevice, isStaleMapperPublish, mayPublish, mayReceive, maySubscribe, principalLogFields, type DeviceDirectory, type Principal } from './deviceAcl.js';
-import { CredentialVerifier, parseCredentialHash } from './deviceCredentials.js';
+import { ClientRegistry } from './broker/clientRegistry.js';
+import { actsFor, connectedDevice, isStaleMapperPublish, mayPublish, mayReceive, maySubscribe, principalLogFields, type DeviceDirectory, type Principal } from './broker/deviceAcl.js';
+import { CredentialVerifier, parseCredentialHash } from './broker/deviceCredentials.js';
 import type { GroupCommit } from './groupCommit.js';
-import { CONNACK_SERVER_UNAVAILABLE, authenticateClient, type AuthResult } from './hubAuth.js';
-import { startBroker, stopBroker, type RunningBroker } from './hubBroker.js';
+import { CONNACK_SERVER_UNAVAILABLE, authenticateClient, type AuthResult } from './broker/clientAuth.js';
+import { startBroker, stopBroker, type RunningBroker } from './broker/mqttBroker.js';
 import { DEFAULT_TELEMETRY_BATCH, DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHubStatus, type HubLogger } from './deviceHubOptions.js';
-import { HubPublisher } from './hubPublisher.js';
-import { HubStorage } from './hubStorage.js';
-import { DevicePresence } from './devicePresence.js';
-import { RefusedMessages } from './refusedMessages.js';
+import { HubPublisher } from './broker/publisher.js';
+import { HubStorage } from './deviceStorage.js';
+import { DevicePresence } from './twin/devicePresence.js';
+import { RefusedMessages } from './broker/refusedMessages.js';
 import { RetryLater } from './retryLater.js';
-import { orphanedRetainedTopics } from './retainedSweep.js';
+import { orphanedRetainedTopics } from './broker/retainedSweep.js';
 import type { SqlitePersistence } from './persistence/index.js';
-import { TelemetryBatcher } from './telemetryBatcher.js';
+import { TelemetryBatcher } from './telemetry/telemetryBatcher.js';
 import { applyDeviceMessage, parseMapperState, payloadOf, ReceiveClock, type MessageTargets } from './deviceMessages.js';
 import {
   deltaMessage, deltasForSubscriptions, desiredFingerprint, desiredMessage, emptyTwin,
-} from './twinEngine.js';
-import type { TwinLedger } from './twinLedger.js';
+} from './twin/twinEngine.js';
+import type { TwinLedger } from './twin/twinLedger.js';
 
 export { DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHubStatus, type HubLogger } from './deviceHubOptions.js';
 

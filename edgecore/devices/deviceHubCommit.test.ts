@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { deviceTopics } from '../../protocol/index.js';
 import { MetaStore } from '../meta/metaStore.js';
-import { hashPassword } from './deviceCredentials.js';
+import { hashPassword } from './broker/deviceCredentials.js';
 import type { DeviceHubOptions } from './deviceHub.js';
-import { HubTestKit, makeDevice, nextMessage, waitFor } from './testing/hubFixtures.js';
+import { HubTestKit, makeDevice, nextMessage, waitFor } from '../../test/helpers/devices/deviceHubFixtures.js';
 
 /**
  * The durability contract of the hub's group commit: a QoS 1 PUBACK goes out only after the

@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { deviceTopics } from '../../protocol/index.js';
-import { hashPassword } from './deviceCredentials.js';
-import { hubTestContext, grantedQos, makeDevice, nextMessage, retainedTopics, waitFor } from './testing/hubFixtures.js';
+import { hashPassword } from './broker/deviceCredentials.js';
+import { hubTestContext, grantedQos, makeDevice, nextMessage, retainedTopics, waitFor } from '../../test/helpers/devices/deviceHubFixtures.js';
 
 /** DeviceHub across restarts, with mappers, and when devices leave the node. */
 

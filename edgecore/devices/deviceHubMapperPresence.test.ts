@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { deviceTopics } from '../../protocol/index.js';
-import { hubTestContext, makeDevice, nextMessage, waitFor, type Received } from './testing/hubFixtures.js';
+import { hubTestContext, makeDevice, nextMessage, waitFor, type Received } from '../../test/helpers/devices/deviceHubFixtures.js';
 
 /**
  * A device served by a mapper (Modbus, OPC UA…) never connects to the broker itself: it is

@@ -1,8 +1,8 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { deviceTopics } from '../../protocol/index.js';
-import { hashPassword } from './deviceCredentials.js';
-import { HubTestKit, makeDevice, waitFor } from './testing/hubFixtures.js';
-import { connectArgs, killClients, mosquittoClientsAvailable, runClient } from './testing/mosquittoClients.js';
+import { hashPassword } from './broker/deviceCredentials.js';
+import { HubTestKit, makeDevice, waitFor } from '../../test/helpers/devices/deviceHubFixtures.js';
+import { connectArgs, killClients, mosquittoClientsAvailable, runClient } from '../../test/helpers/devices/mosquittoClients.js';
 
 /**
  * DeviceHub driven by Debian's mosquitto_pub / mosquitto_sub (package mosquitto-clients), a

@@ -1,8 +1,8 @@
 import type { GroupCommitStats } from './groupCommit.js';
 import type { Db } from './persistence/schema.js';
-import type { TlsListener } from './hubBroker.js';
-import type { TelemetryBatchOptions } from './telemetryBatcher.js';
-import type { DeviceUpstreamEntry } from './twinEngine.js';
+import type { TlsListener } from './broker/mqttBroker.js';
+import type { TelemetryBatchOptions } from './telemetry/telemetryBatcher.js';
+import type { DeviceUpstreamEntry } from './twin/twinEngine.js';
 
 /** What a DeviceHub is built from and what it reports (deviceHub.ts). */
 

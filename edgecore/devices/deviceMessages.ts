@@ -1,10 +1,10 @@
 import type { PublishPacket } from 'aedes';
 import { deviceTopics, type Device, type MapperDeviceState, type TelemetrySample } from '../../protocol/index.js';
-import type { TelemetryBatcher } from './telemetryBatcher.js';
+import type { TelemetryBatcher } from './telemetry/telemetryBatcher.js';
 import {
   applyReported, deltaMessage, errorMessage, parseMapperStatePayload, parseReportedPayload, parseTelemetryPayload, twinView, type Refusal,
-} from './twinEngine.js';
-import type { TwinLedger } from './twinLedger.js';
+} from './twin/twinEngine.js';
+import type { TwinLedger } from './twin/twinLedger.js';
 
 /** What applying a device message needs from the hub. */
 export interface MessageTargets {

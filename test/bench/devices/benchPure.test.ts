@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseReportedPayload } from '../../../edgecore/devices/twinEngine.js';
+import { parseReportedPayload } from '../../../edgecore/devices/twin/twinEngine.js';
 import { BENCH_MODEL, benchDevices, deviceNames, reportedPayload, reportedTopic, sentTimeOf, splitEvenly } from './benchDevices.js';
 import { TARGETS, median, stealWarning, targetChecks, type PhaseResult, type TargetResult } from './devicesReport.js';
 import { LatencyRecorder, microsSince } from './latencyRecorder.js';

@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { z } from 'zod';
-import { hashPassword } from '../../../edgecore/devices/deviceCredentials.js';
+import { hashPassword } from '../../../edgecore/devices/broker/deviceCredentials.js';
 import { parseBenchOptions } from '../harness.js';
 import { clockTicksPerSecond, loadAverage, openFilesLimit } from '../procStats.js';
 import { benchDevices, deviceNames } from './benchDevices.js';

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { DeviceSchema } from '../../../protocol/index.js';
 import { DeviceHub } from '../../../edgecore/devices/deviceHub.js';
 import { MetaStore } from '../../../edgecore/meta/metaStore.js';
-import type { DeviceUpstreamEntry } from '../../../edgecore/devices/twinEngine.js';
+import type { DeviceUpstreamEntry } from '../../../edgecore/devices/twin/twinEngine.js';
 import { serveRpc } from './childRpc.js';
 
 const RequestSchema = z.discriminatedUnion('cmd', [

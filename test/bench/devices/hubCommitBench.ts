@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { z } from 'zod';
-import { TwinStore } from '../../../edgecore/devices/twinStore.js';
+import { TwinStore } from '../../../edgecore/devices/twin/twinStore.js';
 import { MetaStore, type NewUpstreamEntry } from '../../../edgecore/meta/metaStore.js';
 import { summarizeLatencies } from '../figures.js';
 import { parseBenchOptions } from '../harness.js';

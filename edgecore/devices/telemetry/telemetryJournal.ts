@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { z } from 'zod';
-import { TelemetrySampleSchema, type TelemetrySample } from '../../protocol/index.js';
-import type { Db } from './persistence/schema.js';
+import { TelemetrySampleSchema, type TelemetrySample } from '../../../protocol/index.js';
+import type { Db } from '../persistence/schema.js';
 
 /**
  * Telemetry acknowledged but not yet in the outbox. A sample is acked once its message's group

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { DeviceSchema, type Device, type DeviceModelSpec, type PropertyValue } from '../../../protocol/index.js';
 import { afterEach, beforeAll, beforeEach } from 'vitest';
-import { hashPassword } from '../deviceCredentials.js';
-import { DeviceHub, type DeviceHubOptions } from '../deviceHub.js';
-import type { DeviceUpstreamEntry, TelemetryEntry, TwinReportedEntry } from '../twinEngine.js';
+import { hashPassword } from '../../../edgecore/devices/broker/deviceCredentials.js';
+import { DeviceHub, type DeviceHubOptions } from '../../../edgecore/devices/deviceHub.js';
+import type { DeviceUpstreamEntry, TelemetryEntry, TwinReportedEntry } from '../../../edgecore/devices/twin/twinEngine.js';
 
 /** Real hubs, clients and temp dirs for the devices tests, torn down by cleanup(). */
 

@@ -1,5 +1,5 @@
-import { TOPIC_ROOT, parseDeviceTopic } from '../../protocol/index.js';
-import type { SqlitePersistence } from './persistence/index.js';
+import { TOPIC_ROOT, parseDeviceTopic } from '../../../protocol/index.js';
+import type { SqlitePersistence } from '../persistence/index.js';
 
 /**
  * The retained topics under `ef/devices/` whose device does not belong to the node any more:

@@ -3,8 +3,8 @@ import {
   MapperDeviceStateSchema, PropertyNameSchema, PropertyValueSchema, checkProperties, deviceTopics, twinDelta,
   type Device, type DeviceModelSpec, type MapperDeviceState, type DeviceSpec, type PropertyValue, type ReportedTwin,
   type TelemetrySample, type TwinView, type UpstreamEntry,
-} from '../../protocol/index.js';
-import { topicMatchesFilter } from './persistence/topicMatcher.js';
+} from '../../../protocol/index.js';
+import { topicMatchesFilter } from '../persistence/topicMatcher.js';
 
 /**
  * The twin engine's pure core: parsing and checking what devices publish, merging reported

@@ -1,8 +1,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Device } from '../../protocol/index.js';
-import { hashPassword } from './deviceCredentials.js';
+import type { Device } from '../../../protocol/index.js';
+import { hashPassword } from '../broker/deviceCredentials.js';
 
 /**
  * Mapper credentials and the device list mappers read. One credential per protocol on this

@@ -1,9 +1,9 @@
 import type { Client } from 'aedes';
-import { deviceTopics, type Device, type MapperDeviceState } from '../../protocol/index.js';
-import type { ClientRegistry } from './clientRegistry.js';
-import type { GroupCommit } from './groupCommit.js';
-import type { HubPublisher } from './hubPublisher.js';
-import { RetryLater } from './retryLater.js';
+import { deviceTopics, type Device, type MapperDeviceState } from '../../../protocol/index.js';
+import type { ClientRegistry } from '../broker/clientRegistry.js';
+import type { GroupCommit } from '../groupCommit.js';
+import type { HubPublisher } from '../broker/publisher.js';
+import { RetryLater } from '../retryLater.js';
 import { statusMessage } from './twinEngine.js';
 import type { TwinLedger } from './twinLedger.js';
 

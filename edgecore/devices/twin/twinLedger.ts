@@ -1,4 +1,4 @@
-import type { Device } from '../../protocol/index.js';
+import type { Device } from '../../../protocol/index.js';
 import { emptyTwin, twinReportedEntry, type DeviceTwinState, type TwinReportedEntry } from './twinEngine.js';
 import type { TwinStore } from './twinStore.js';
 

@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { deviceTopics } from '../../protocol/index.js';
-import { hashPassword } from './deviceCredentials.js';
-import { HubTestKit, makeDevice, waitFor } from './testing/hubFixtures.js';
+import { deviceTopics } from '../../../protocol/index.js';
+import { hashPassword } from '../broker/deviceCredentials.js';
+import { HubTestKit, makeDevice, waitFor } from '../../../test/helpers/devices/deviceHubFixtures.js';
 
 /**
  * Acked telemetry is on disk at its PUBACK: each transaction's samples are journaled in one

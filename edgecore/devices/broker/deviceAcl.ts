@@ -1,4 +1,4 @@
-import { MAPPER_STATE_SUFFIX, TOPIC_ROOT, parseDeviceTopic } from '../../protocol/index.js';
+import { MAPPER_STATE_SUFFIX, TOPIC_ROOT, parseDeviceTopic } from '../../../protocol/index.js';
 
 /**
  * Who an MQTT client is and which topics it may use (docs/mqtt.md, "Access rules"). Pure

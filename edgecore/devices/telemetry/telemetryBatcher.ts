@@ -1,5 +1,5 @@
-import type { TelemetrySample } from '../../protocol/index.js';
-import { MAX_SAMPLES_PER_MESSAGE, type TelemetryEntry } from './twinEngine.js';
+import type { TelemetrySample } from '../../../protocol/index.js';
+import { MAX_SAMPLES_PER_MESSAGE, type TelemetryEntry } from '../twin/twinEngine.js';
 
 export interface TelemetryBatchOptions {
   /** Most samples in one upstream entry (1–1000). */

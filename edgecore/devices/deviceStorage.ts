@@ -4,10 +4,10 @@ import { DEFAULT_MAX_BATCH, GroupCommit } from './groupCommit.js';
 import { RetryLater } from './retryLater.js';
 import { SqlitePersistence, type PersistedPacket } from './persistence/index.js';
 import { openMqttDatabase, type Db } from './persistence/schema.js';
-import type { DeviceUpstreamEntry } from './twinEngine.js';
-import { TelemetryJournal, type JournalItems } from './telemetryJournal.js';
-import { TwinLedger } from './twinLedger.js';
-import { TwinStore } from './twinStore.js';
+import type { DeviceUpstreamEntry } from './twin/twinEngine.js';
+import { TelemetryJournal, type JournalItems } from './telemetry/telemetryJournal.js';
+import { TwinLedger } from './twin/twinLedger.js';
+import { TwinStore } from './twin/twinStore.js';
 
 /** Deferred twin reports are released at most this often (see scheduleRelease). */
 const RELEASE_GRANULARITY_MS = 20;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WorkloadTemplateSchema } from '../../protocol/index.js';
+import { WorkloadTemplateSchema } from '../../../protocol/index.js';
 import { localUrl, MAPPER_CREDENTIAL_MOUNT, withMapperAccess } from './mapperWorkload.js';
 
 const endpoints = { node: 'edge-4', edgeUrl: 'http://127.0.0.1:10350', mqttUrl: 'mqtt://127.0.0.1:1883', credentialFile: '/var/lib/edgefleet/mappers/modbus.password' };

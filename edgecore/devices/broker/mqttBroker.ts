@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
-import { CONNACK_SERVER_UNAVAILABLE, type AuthResult } from './hubAuth.js';
-import type { SqlitePersistence } from './persistence/index.js';
+import { CONNACK_SERVER_UNAVAILABLE, type AuthResult } from './clientAuth.js';
+import type { SqlitePersistence } from '../persistence/index.js';
 
 /** What the hub decides; the broker asks through aedes' hooks and events. */
 export interface BrokerHooks {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TelemetryBatcher } from './telemetryBatcher.js';
-import type { TelemetryEntry } from './twinEngine.js';
-import { waitFor } from './testing/hubFixtures.js';
+import type { TelemetryEntry } from '../twin/twinEngine.js';
+import { waitFor } from '../../../test/helpers/devices/deviceHubFixtures.js';
 
 const sample = (n: number) => ({ t: `2024-05-01T10:00:0${n}Z`, values: { n } });
 

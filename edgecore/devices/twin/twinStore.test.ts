@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openMqttDatabase } from './persistence/schema.js';
-import { SqlitePersistence } from './persistence/index.js';
+import { openMqttDatabase } from '../persistence/schema.js';
+import { SqlitePersistence } from '../persistence/index.js';
 import { TwinStore } from './twinStore.js';
 
 let dir: string;

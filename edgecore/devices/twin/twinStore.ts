@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { z } from 'zod';
-import { PropertyValueSchema, TimestampsSchema } from '../../protocol/index.js';
-import type { Db } from './persistence/schema.js';
+import { PropertyValueSchema, TimestampsSchema } from '../../../protocol/index.js';
+import type { Db } from '../persistence/schema.js';
 import type { DeviceTwinState } from './twinEngine.js';
 
 /**

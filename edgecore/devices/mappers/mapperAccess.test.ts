@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MapperAccess } from './mapperAccess.js';
-import { HubTestKit, makeDevice } from './testing/hubFixtures.js';
+import { HubTestKit, makeDevice } from '../../../test/helpers/devices/deviceHubFixtures.js';
 
 let kit: HubTestKit;
 beforeEach(() => { kit = new HubTestKit(); });

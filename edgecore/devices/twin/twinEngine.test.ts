@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { Device, DeviceModelSpec, PropertyValue } from '../../protocol/index.js';
+import type { Device, DeviceModelSpec, PropertyValue } from '../../../protocol/index.js';
 import {
   applyReported, deltaMessage, deltasForSubscriptions, desiredFingerprint, emptyTwin, errorMessage, MAX_PAYLOAD_BYTES, parseReportedPayload,
   parseTelemetryPayload, twinReportedEntry, twinView,
 } from './twinEngine.js';
-import { THERMOSTAT_MODEL, makeDevice } from './testing/hubFixtures.js';
+import { THERMOSTAT_MODEL, makeDevice } from '../../../test/helpers/devices/deviceHubFixtures.js';
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 const T0 = '2024-05-01T10:00:00.000Z';

@@ -1,5 +1,5 @@
 import type { Client } from 'aedes';
-import type { MapperDeviceState } from '../../protocol/index.js';
+import type { MapperDeviceState } from '../../../protocol/index.js';
 import { connectedDevice, type Principal } from './deviceAcl.js';
 
 /**

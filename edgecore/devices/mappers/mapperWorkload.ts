@@ -1,4 +1,4 @@
-import type { WorkloadTemplate } from '../../protocol/index.js';
+import type { WorkloadTemplate } from '../../../protocol/index.js';
 
 /**
  * A workload whose template names a `deviceMapper` is a mapper for that protocol on this node.
