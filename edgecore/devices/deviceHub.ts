@@ -7,8 +7,8 @@ import type { GroupCommit } from './groupCommit.js';
 import { CONNACK_SERVER_UNAVAILABLE, authenticateClient, type AuthResult } from './broker/clientAuth.js';
 import { startBroker, stopBroker, type RunningBroker } from './broker/mqttBroker.js';
 import { DEFAULT_TELEMETRY_BATCH, DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHubStatus, type HubLogger } from './deviceHubOptions.js';
-import { HubPublisher } from './broker/publisher.js';
-import { HubStorage } from './deviceStorage.js';
+import { BrokerPublisher } from './broker/publisher.js';
+import { DeviceStorage } from './deviceStorage.js';
 import { DevicePresence } from './twin/devicePresence.js';
 import { RefusedMessages } from './broker/refusedMessages.js';
 import { RetryLater } from './retryLater.js';
@@ -36,7 +36,7 @@ const RETRY_MS = 1_000;
  */
 export class DeviceHub {
   private readonly logger: HubLogger;
-  private readonly storage: HubStorage;
+  private readonly storage: DeviceStorage;
   private readonly persistence: SqlitePersistence;
   private readonly twins: TwinLedger;
   /** Every write of the hub goes through it: device messages in batches, the rest with now(). */
@@ -61,7 +61,7 @@ export class DeviceHub {
   private needsSweep = true;
   private devicesKnown = false;
   private readonly clients = new ClientRegistry();
-  private readonly publisher: HubPublisher;
+  private readonly publisher: BrokerPublisher;
   private readonly counters = { received: 0, refused: 0, sent: 0 };
   /** Kept from every subscriber (see refusedMessages.ts). */
   private readonly refusedMessages = new RefusedMessages();
@@ -78,10 +78,10 @@ export class DeviceHub {
 
   constructor(private readonly opts: DeviceHubOptions) {
     this.logger = opts.logger ?? NOOP_LOGGER;
-    this.publisher = new HubPublisher((err) => this.logger.warn({ err: String(err) }, 'device hub publish failed'));
+    this.publisher = new BrokerPublisher((err) => this.logger.warn({ err: String(err) }, 'device hub publish failed'));
     this.batcher = new TelemetryBatcher(opts.telemetryBatch ?? DEFAULT_TELEMETRY_BATCH, (entry) => this.storage.sendUpstream(entry),
       (flush) => this.commit.add(flush));
-    this.storage = new HubStorage({
+    this.storage = new DeviceStorage({
       db: opts.db,
       reportRefreshMs: opts.reportRefreshMs ?? 60_000,
       upstreamIntervalMs: opts.twinUpstreamIntervalMs ?? DEFAULT_TWIN_UPSTREAM_INTERVAL_MS,

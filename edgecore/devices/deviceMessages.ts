@@ -10,7 +10,7 @@ import type { TwinLedger } from './twin/twinLedger.js';
 export interface MessageTargets {
   twins: TwinLedger;
   batcher: TelemetryBatcher;
-  /** Puts samples in the running transaction's journal row (HubStorage.journalTelemetry); returns its seq. */
+  /** Puts samples in the running transaction's journal row (DeviceStorage.journalTelemetry); returns its seq. */
   journalTelemetry: (device: string, samples: TelemetrySample[]) => number;
   publish: (topic: string, message: object, qos: 0 | 1) => void;
   /**

@@ -14,7 +14,7 @@ const RELEASE_GRANULARITY_MS = 20;
 /** Telemetry of a rolled-back transaction is tried again this much later (see onRollback). */
 const TELEMETRY_RETRY_MS = 1_000;
 
-export interface HubStorageOptions {
+export interface DeviceStorageOptions {
   /** A file path (opened here, WAL + synchronous=FULL, closed by close()) or an open database shared with its owner. */
   db: string | Db;
   reportRefreshMs: number;
@@ -40,7 +40,7 @@ export interface HubStorageOptions {
  * twins, and one group commit through which every change goes. Each transaction ends by saving
  * the twins it changed and handing its upstream entries to the owner, in the same commit.
  */
-export class HubStorage {
+export class DeviceStorage {
   readonly db: Db;
   readonly persistence: SqlitePersistence;
   readonly twins: TwinLedger;
@@ -66,7 +66,7 @@ export class HubStorage {
   private releaseAt = 0;
   private closed = false;
 
-  constructor(private readonly opts: HubStorageOptions) {
+  constructor(private readonly opts: DeviceStorageOptions) {
     this.ownsDb = typeof opts.db === 'string';
     this.db = typeof opts.db === 'string' ? openMqttDatabase(opts.db) : opts.db;
     try {

@@ -4,7 +4,7 @@ import type { Aedes } from 'aedes';
  * The hub's own publishes. They run one after another, so two retained updates of one topic
  * (offline then online, or a clear then a new desired) land in the order they were made.
  */
-export class HubPublisher {
+export class BrokerPublisher {
   private broker: Aedes | null = null;
   private chain: Promise<void> = Promise.resolve();
   private stopped = false;

@@ -2,7 +2,7 @@ import type { Client } from 'aedes';
 import { deviceTopics, type Device, type MapperDeviceState } from '../../../protocol/index.js';
 import type { ClientRegistry } from '../broker/clientRegistry.js';
 import type { GroupCommit } from '../groupCommit.js';
-import type { HubPublisher } from '../broker/publisher.js';
+import type { BrokerPublisher } from '../broker/publisher.js';
 import { RetryLater } from '../retryLater.js';
 import { statusMessage } from './twinEngine.js';
 import type { TwinLedger } from './twinLedger.js';
@@ -14,7 +14,7 @@ export interface DevicePresenceDeps {
   commit: GroupCommit;
   twins: TwinLedger;
   clients: ClientRegistry;
-  publisher: HubPublisher;
+  publisher: BrokerPublisher;
   devices: () => ReadonlyMap<string, Device>;
   info: (obj: object, msg: string) => void;
 }
