@@ -17,7 +17,7 @@ import { RuntimeRouter } from './runtime/runtimeRouter.js';
 import { readStatusPasswordFile, StatusServer } from './local/statusServer.js';
 import { hostStatus } from './local/hostStatus.js';
 import { buildEdgeStatus, LinkTimes, LogTailCache, withRecentLogs } from './local/statusSnapshot.js';
-import type { EdgeMetrics } from './observability/edgeMetrics.js';
+import type { EdgeMetrics } from './metrics/edgeMetrics.js';
 import type { EdgeStatus } from '../protocol/edgeStatus.js';
 import type { DeviceHub } from './devices/deviceHub.js';
 import { MapperAccess, mapperDeviceList } from './devices/mappers/mapperAccess.js';
@@ -338,7 +338,7 @@ export class EdgeAgent {
 
   /** `/metrics`: prom-client is loaded on the first scrape only (see edgeMetrics.ts). */
   private async renderMetrics(): Promise<string> {
-    this.metrics ??= import('./observability/edgeMetrics.js').then(({ EdgeMetrics }) =>
+    this.metrics ??= import('./metrics/edgeMetrics.js').then(({ EdgeMetrics }) =>
       EdgeMetrics.create(async () => ({ status: await this.statusSnapshot(), counters: { ...this.deviceCounters } })));
     return (await this.metrics).render();
   }

@@ -8,8 +8,8 @@ import { RolloutPhaseSchema, RolloutStrategySchema, VariantsSchema, type AppRevi
  * backend can map them onto CRDs one to one.
  */
 
-export { NameSchema, ObjectMetaSchema, type ObjectMeta } from './meta.js';
-import { NameSchema, ObjectMetaSchema } from './meta.js';
+export { NameSchema, ObjectMetaSchema, type ObjectMeta } from './objectMeta.js';
+import { NameSchema, ObjectMetaSchema } from './objectMeta.js';
 
 export * from './templates.js';
 import { WorkloadTemplateSchema } from './templates.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { LabelSelectorSchema } from './labels.js';
-import { NameSchema, ObjectMetaSchema } from './meta.js';
+import { NameSchema, ObjectMetaSchema } from './objectMeta.js';
 import { ContainerTemplateSchema, EnvNameSchema, ResourceLimitsSchema, WorkloadTemplateSchema } from './templates.js';
 
 /**
