@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { type SyncFrame, type UpstreamEntry, type Device, type Workload } from '../../protocol/index.js';
+import type { EdgePart } from '../part.js';
 import type { RecordKeeper } from '../runtime/runtime.js';
 import { DesiredTable, type StoredObjects, type SyncResult } from './desired.js';
 import { Outbox, resolveLimits, type EnqueueOptions, type NewUpstreamEntry, type OutboxLimits, type OutboxStats, type UpstreamBody, type UpstreamKind } from './outbox.js';
@@ -30,7 +31,8 @@ export interface MetaStoreOptions extends OutboxLimits {
  * and small key/values. It is what lets the edge run with no cloud link and pick up where it
  * left off after a restart. One process owns the file; every method is synchronous.
  */
-export class MetaStore {
+export class MetaStore implements EdgePart {
+  readonly name = 'meta';
   readonly records: RecordKeeper;
   private readonly state: StateTable;
   private readonly desired: DesiredTable;
@@ -181,4 +183,9 @@ export class MetaStore {
   close(): void {
     if (this.db.open) this.db.close();
   }
+
+  /** As an edge part: open from the start (MetaStore.open), closed last. */
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> { this.close(); }
 }

@@ -13,10 +13,17 @@ export class RuntimeRouter implements Runtime {
   private readonly unplaced = new Map<string, WorkloadStatus>();
   private readonly listeners: StatusListener[] = [];
 
-  constructor(private readonly runtimes: Partial<Record<RuntimeKind, Runtime>>) {
-    for (const runtime of Object.values(runtimes)) {
-      runtime.onStatus((name, status) => { for (const l of this.listeners) l(name, status); });
-    }
+  private readonly runtimes: Partial<Record<RuntimeKind, Runtime>> = {};
+
+  constructor(runtimes: Partial<Record<RuntimeKind, Runtime>>) {
+    for (const [kind, runtime] of Object.entries(runtimes) as [RuntimeKind, Runtime][]) this.add(kind, runtime);
+  }
+
+  /** Adds a runtime once it is loaded (the container runtime is imported only where an engine is configured). */
+  add(kind: RuntimeKind, runtime: Runtime): void {
+    if (this.runtimes[kind]) throw new Error(`a ${kind} runtime is already configured`);
+    this.runtimes[kind] = runtime;
+    runtime.onStatus((name, status) => { for (const l of this.listeners) l(name, status); });
   }
 
   async ensure(desired: DesiredWorkload): Promise<void> {

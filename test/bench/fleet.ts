@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CloudLink } from '../../edgecore/link/cloudLink.js';
-import { joinCloud, JoinRefusedError } from '../../edgecore/link/join.js';
+import { joinCloud, JoinRefusedError } from '../../edgecore/identity/join.js';
 import { EDGEFLEET_VERSION } from '../../protocol/index.js';
 import { MemoryLinkState } from './memoryLinkState.js';
 

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { JoinRefusedError, joinCloud } from '../../edgecore/link/join.js';
+import { JoinRefusedError, joinCloud } from '../../edgecore/identity/join.js';
 import { META_KEYS, MetaStore } from '../../edgecore/meta/metaStore.js';
 import { ApiClient, ApiRefusedError, mapLimit, nodeNames } from '../bench/fleet.js';
 import { SimEdge } from './simEdge.js';

@@ -1,5 +1,5 @@
 import { HUB_PATHS, JoinResponseSchema } from '../../protocol/index.js';
-import { describeCloudError } from './cloudError.js';
+import { describeCloudError } from '../link/cloudError.js';
 
 export class JoinRefusedError extends Error {}
 

@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { EdgeStatus } from '../../protocol/edgeStatus.js';
+import type { EdgeSettings } from '../config.js';
+import type { UnreadableRow } from '../meta/desired.js';
+import type { MetaStore } from '../meta/metaStore.js';
+import type { EdgePart } from '../part.js';
+import type { MapperTemplates } from '../runtime/workloadManager.js';
+import type { DeviceHub } from './deviceHub.js';
+import { DEFAULT_TELEMETRY_BATCH } from './deviceHubOptions.js';
+import { MapperAccess } from './mappers/mapperAccess.js';
+import { mapperDevicesRoute } from './mappers/mapperRoute.js';
+import { localUrl, withMapperAccess } from './mappers/mapperWorkload.js';
+import type { LocalRoute } from '../local/statusServer.js';
+
+type DeviceSettings = Pick<EdgeSettings, 'node' | 'dataDir' | 'statusHost' | 'mqttHost' | 'mqttPort' | 'mqttAllowAnonymous'
+  | 'mqttTlsPort' | 'mqttTlsCert' | 'mqttTlsKey' | 'twinUpstreamIntervalMs' | 'telemetryBatchMs'>;
+
+export interface DeviceServiceOptions {
+  settings: DeviceSettings;
+  meta: MetaStore;
+  log: Logger;
+  /** The port the edge's local API listens on (mapper workloads are told to read their device list there). */
+  localApiPort: () => number;
+  /** Device outbox entries are committed (or their commit failed). */
+  onUpstreamCommit: (committed: boolean) => void;
+  onUnreadable: (kind: UnreadableRow['kind'], rows: UnreadableRow[]) => void;
+}
+
+/** Counted here because only this part sees every entry the device hub queues (for /metrics). */
+export interface DeviceCounters { twinUpdates: number; telemetryBatches: number }
+
+/**
+ * The edge's devices part: the MQTT broker and twin engine (DeviceHub), fed from the local
+ * database so that it works offline too, the mappers' credentials, and what mapper workloads
+ * are told about this node.
+ */
+export class DeviceService implements EdgePart {
+  readonly name = 'devices';
+  readonly counters: DeviceCounters = { twinUpdates: 0, telemetryBatches: 0 };
+  mqttUrl = '';
+  mqttTlsUrl: string | null = null;
+  private hub: DeviceHub | undefined;
+  private mappers: MapperAccess | undefined;
+  private mapperMqttUrl = '';
+
+  /** `GET /mapper/v1/devices` for the edge's local API. */
+  readonly mapperRoute: LocalRoute;
+
+  constructor(private readonly opts: DeviceServiceOptions) {
+    this.mapperRoute = mapperDevicesRoute(opts.settings.node, () => this.mappers, () => opts.meta.desiredDevices());
+  }
+
+  async start(): Promise<void> {
+    const { settings, meta, log } = this.opts;
+    // Loaded after the workloads are running: the broker is not on the cold-start path.
+    const { DeviceHub } = await import('./deviceHub.js');
+    const hub = new DeviceHub({
+      // Twins live in edge.db next to the outbox: a batch of reports and its outbox entries are one commit.
+      db: meta.database,
+      host: settings.mqttHost,
+      port: settings.mqttPort,
+      allowAnonymous: settings.mqttAllowAnonymous,
+      twinUpstreamIntervalMs: settings.twinUpstreamIntervalMs,
+      telemetryBatch: { ...DEFAULT_TELEMETRY_BATCH, maxDelayMs: settings.telemetryBatchMs },
+      ...(settings.mqttTlsPort !== undefined && settings.mqttTlsCert && settings.mqttTlsKey ? {
+        tls: { port: settings.mqttTlsPort, cert: readFileSync(settings.mqttTlsCert, 'utf8'), key: readFileSync(settings.mqttTlsKey, 'utf8') },
+      } : {}),
+      logger: log,
+      // Called inside the hub's transaction: the entries commit with the twins they describe.
+      upstream: (entries) => {
+        meta.enqueueMany(entries, { bodiesParsed: true });
+        for (const entry of entries) {
+          if (entry.kind === 'twinReported') this.counters.twinUpdates++;
+          else this.counters.telemetryBatches++;
+        }
+      },
+      onUpstreamCommit: this.opts.onUpstreamCommit,
+    });
+    this.hub = hub;
+    const { port, tlsPort } = await hub.start();
+    this.mqttUrl = `mqtt://${settings.mqttHost}:${port}`;
+    if (tlsPort !== undefined) this.mqttTlsUrl = `mqtts://${settings.mqttHost}:${tlsPort}`;
+    this.mapperMqttUrl = localUrl('mqtt', settings.mqttHost, port);
+    this.mappers = new MapperAccess(join(settings.dataDir, 'mappers'), hub);
+    await this.syncDevices();
+  }
+
+  /** The desired devices changed in the local database: the broker and mappers follow. */
+  async syncDevices(): Promise<void> {
+    const { items: devices, unreadable } = this.opts.meta.readDesiredDevices();
+    this.opts.onUnreadable('Device', unreadable);
+    // A device whose stored object cannot be read is not removed: its twin waits for the resync.
+    this.hub?.setDevices(devices, new Set(unreadable.map((row) => row.name)));
+    await this.mappers?.ensureFor(devices).catch((err: Error) => this.opts.log.warn({ err: err.message }, 'could not set up mapper credentials'));
+  }
+
+  /** A mapper workload's template with this node's broker, local API and mapper password file. */
+  readonly mapperTemplates: MapperTemplates = async (template) => {
+    const mappers = this.mappers;
+    if (!mappers) throw new Error('the device broker is not running');
+    const credentialFile = await mappers.ensureProtocol(template.deviceMapper.protocol);
+    const { settings } = this.opts;
+    return withMapperAccess(template, {
+      node: settings.node,
+      edgeUrl: localUrl('http', settings.statusHost, this.opts.localApiPort()),
+      mqttUrl: this.mapperMqttUrl,
+      credentialFile,
+    });
+  };
+
+  /** The broker's part of `/status`; null before it listens. */
+  statusSnapshot(): EdgeStatus['mqtt'] {
+    return this.hub ? { url: this.mqttUrl, ...this.hub.statusSnapshot() } : null;
+  }
+
+  async stop(): Promise<void> {
+    await this.hub?.close();
+  }
+}

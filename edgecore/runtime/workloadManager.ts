@@ -1,0 +1,170 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { UpstreamEntry, Workload, WorkloadState, WorkloadStatus, WorkloadTemplate } from '../../protocol/index.js';
+import type { EdgePart } from '../part.js';
+import type { ContainerRuntime } from './container/containerRuntime.js';
+import { materializeTemplate, removeWorkloadData } from './dataRefs.js';
+import { ProcessRuntime } from './processRuntime.js';
+import type { RecordKeeper } from './runtime.js';
+import { RuntimeRouter } from './runtimeRouter.js';
+import { transitionEvent } from './transitionEvent.js';
+
+type UpstreamBody<K extends UpstreamEntry['kind']> = Extract<UpstreamEntry, { kind: K }>['body'];
+
+/** What the workload manager reads and writes of the edge's local database (edgecore/meta's MetaStore). */
+export interface WorkloadLedger {
+  readonly records: RecordKeeper;
+  /** The desired workloads, and the rows of them that cannot be read (they stay wanted). */
+  readDesiredWorkloads(): { items: Workload[]; unreadable: { kind: 'Workload' | 'Device'; name: string; error: string }[] };
+  desiredWorkload(app: string): Workload | undefined;
+  enqueue(kind: 'workloadStatus', key: string, body: UpstreamBody<'workloadStatus'>): number;
+  enqueue(kind: 'event', key: string, body: UpstreamBody<'event'>): number;
+}
+
+/**
+ * A mapper workload's template with the broker address and credential it needs, or undefined
+ * while the device broker is not up yet (the devices part reconciles again once it is).
+ */
+export type MapperTemplates = (template: WorkloadTemplate & { deviceMapper: NonNullable<WorkloadTemplate['deviceMapper']> }) => Promise<WorkloadTemplate>;
+
+export interface WorkloadManagerOptions {
+  dataDir: string;
+  node: string;
+  logMaxBytes: number;
+  /** Unix socket of a Docker-API engine; without it container workloads are refused. */
+  containerEngine?: string;
+  keepWorkloadsOnExit: boolean;
+  ledger: WorkloadLedger;
+  log: Logger;
+  /** Stored desired workloads that cannot be read (see UnreadableRepair). */
+  onUnreadable: (rows: { kind: 'Workload'; name: string; error: string }[]) => void;
+  /** New outbox entries (statuses, events) are committed. */
+  onOutbox: () => void;
+}
+
+/**
+ * The node's workloads (KubeEdge's edged): the process and container runtimes, the reconcile
+ * loop that brings them in line with the desired set in the local database, and their status
+ * reports into the outbox. Starting it recovers what ran before (processes from their records,
+ * containers by adoption) and runs the local desired set before the cloud is even tried.
+ */
+export class WorkloadManager implements EdgePart {
+  readonly name = 'workloads';
+  readonly runtime: RuntimeRouter;
+  private readonly processRuntime: ProcessRuntime;
+  private containerRuntime: ContainerRuntime | undefined;
+  private mapperTemplates: MapperTemplates | undefined;
+  private reconciling: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private readonly lastState = new Map<string, WorkloadState>();
+
+  constructor(private readonly opts: WorkloadManagerOptions) {
+    this.processRuntime = new ProcessRuntime({
+      logDir: join(opts.dataDir, 'logs'),
+      records: opts.ledger.records,
+      logMaxBytes: opts.logMaxBytes,
+      logger: opts.log,
+    });
+    this.runtime = new RuntimeRouter({ process: this.processRuntime });
+  }
+
+  async start(): Promise<void> {
+    const { opts } = this;
+    if (opts.containerEngine) {
+      const { ContainerRuntime } = await import('./container/containerRuntime.js');
+      this.containerRuntime = new ContainerRuntime({
+        socketPath: opts.containerEngine,
+        nodeName: opts.node,
+        dataVolumeDir: join(opts.dataDir, 'volumes'),
+        logger: opts.log,
+      });
+      this.runtime.add('container', this.containerRuntime);
+    }
+    this.runtime.onStatus((name, status) => this.onWorkloadStatus(name, status));
+    await this.processRuntime.recover();
+    // Containers outlive edgecore: take over the running ones instead of recreating them.
+    await this.containerRuntime?.adopt();
+    // Autonomy: run what the local database says before even trying the cloud.
+    await this.reconcile();
+  }
+
+  /** Mapper workloads wait for this (the device broker's address and credentials), then reconcile. */
+  async useMapperTemplates(templates: MapperTemplates): Promise<void> {
+    this.mapperTemplates = templates;
+    await this.reconcile();
+  }
+
+  /** Where configs and secrets of workloads are written (root-only). */
+  private dataRoot(): string { return join(this.opts.dataDir, 'workload-data'); }
+
+  /** Brings the runtime in line with the desired set in the local database. Serialized. */
+  reconcile(): Promise<void> {
+    this.reconciling = this.reconciling.then(() => this.reconcileOnce()).catch((err: unknown) => {
+      // Never left rejected: later reconciles chain on this promise and must still run.
+      this.opts.log.error({ err: String(err) }, 'reconciling workloads failed; the next desired change tries again');
+    });
+    return this.reconciling;
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    if (this.stopping) return;
+    const { log, ledger } = this.opts;
+    const { items: desired, unreadable } = ledger.readDesiredWorkloads();
+    this.opts.onUnreadable(unreadable.map((row) => ({ ...row, kind: 'Workload' as const })));
+    // A workload whose stored object cannot be read is still wanted: what runs of it keeps
+    // running until the cloud's copy replaces the row.
+    const wanted = new Set([...desired.map((w) => w.spec.app), ...unreadable.map((r) => r.name)]);
+    for (const name of this.runtime.statuses().keys()) {
+      if (!wanted.has(name)) {
+        await this.runtime.remove(name);
+        removeWorkloadData(this.dataRoot(), name);
+        this.lastState.delete(name);
+        log.info({ workload: name }, 'workload removed');
+      }
+    }
+    // Workloads start in parallel: a cold start with many of them is bounded by the slowest, not the sum.
+    await Promise.all(desired.map(async (w) => {
+      const base = { name: w.spec.app, generation: w.spec.generation };
+      let template;
+      try {
+        template = materializeTemplate(w, this.dataRoot());
+        if (template.deviceMapper !== undefined) {
+          // Mappers need the broker, which starts after the first reconcile; it reconciles again then.
+          if (!this.mapperTemplates) return;
+          template = await this.mapperTemplates({ ...template, deviceMapper: template.deviceMapper });
+        }
+      } catch (err) {
+        await this.runtime.markFailed({ ...base, template: w.spec.template }, (err as Error).message);
+        return;
+      }
+      await this.runtime.ensure({ ...base, template })
+        .catch((err: Error) => log.error({ workload: w.spec.app, err: err.message }, 'could not start workload'));
+    }));
+    // Owned containers this node no longer wants, including ones no runtime entry tracks.
+    await this.containerRuntime?.removeUndesired(wanted)
+      .catch((err: Error) => log.warn({ err: err.message }, 'could not clean up undesired containers'));
+  }
+
+  private onWorkloadStatus(name: string, reported: WorkloadStatus): void {
+    const { ledger, log } = this.opts;
+    const desired = this.stopping ? undefined : ledger.desiredWorkload(name);
+    if (!desired) return;
+    // Tells the cloud which version of the Workload this status is about (and not to echo it back).
+    const status: WorkloadStatus = { ...reported, observedGeneration: desired.metadata.generation ?? 0 };
+    ledger.enqueue('workloadStatus', name, { app: name, status });
+    const previous = this.lastState.get(name);
+    if (previous !== status.state) {
+      this.lastState.set(name, status.state);
+      const event = transitionEvent(name, status);
+      if (event) ledger.enqueue('event', `${name}:${status.state}`, event);
+      log.info({ workload: name, state: status.state, pid: status.pid, exitCode: status.exitCode }, 'workload state');
+    }
+    this.opts.onOutbox();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.reconciling;
+    await this.runtime.shutdown({ stopWorkloads: !this.opts.keepWorkloadsOnExit });
+  }
+}
