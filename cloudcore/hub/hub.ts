@@ -13,7 +13,7 @@ import { JoinError, redeemJoinToken, verifyNodeCredential } from './credentials.
 import { decideAdmission } from './admission.js';
 import { LinkQuality } from './linkQuality.js';
 import { NodeSession, type HubCounters } from './nodeSession.js';
-import { updateNodeStatus } from './readModifyWrite.js';
+import { updateNodeStatus } from '../store/readModifyWrite.js';
 
 export interface HubOptions {
   store: Store;

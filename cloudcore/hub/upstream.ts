@@ -2,7 +2,7 @@ import { workloadName, type UpstreamEntry, type Workload } from '../../protocol/
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { ConflictError, type Store } from '../store/store.js';
 import { mergeReported } from './mergeReported.js';
-import { readModifyWrite } from './readModifyWrite.js';
+import { readModifyWrite } from '../store/readModifyWrite.js';
 
 /**
  * Applies what an edge reports (its outbox) to the store. Each entry is idempotent so a

@@ -1,5 +1,5 @@
 import type { Node } from '../../protocol/index.js';
-import { ConflictError, NotFoundError, type ObjectOf, type Store } from '../store/store.js';
+import { ConflictError, NotFoundError, type ObjectOf, type Store } from './store.js';
 
 /**
  * Read-modify-write with optimistic concurrency: the write carries the resourceVersion it
