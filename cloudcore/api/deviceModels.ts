@@ -1,7 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { matchesSelector, type Device, type DeviceModel, type DeviceModelSpec } from '../../protocol/index.js';
-import { ConflictError, NotFoundError, type Store } from '../store/store.js';
+import { ConflictError, type Store } from '../store/store.js';
+import { readModifyWrite } from '../store/readModifyWrite.js';
 import { checkPathName, deviceModelFromInput, DeviceModelInputSchema, deviceModelMismatch } from './deviceSpec.js';
 import { getOrNotFound, type ResourceRoutesOptions } from './routeContext.js';
 import { NameParams, SelectableListQuery, type ZodTypeProvider } from './zodSchemas.js';
@@ -65,16 +66,9 @@ async function devicesOfModel(store: Store, model: string): Promise<Device[]> {
 
 /** Puts the model's current spec into one device, unless it was deleted, moved to another model, or already has it. */
 async function recopyModelSpec(store: Store, deviceName: string, model: string, spec: DeviceModelSpec): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    const device = await store.get('Device', deviceName);
-    if (!device || device.spec.model !== model || isDeepStrictEqual(device.spec.modelSpec, spec)) return;
-    try {
-      await store.update({ ...device, spec: { ...device.spec, modelSpec: structuredClone(spec) } });
-      return;
-    } catch (err) {
-      if (err instanceof NotFoundError) return;
-      if (err instanceof ConflictError && attempt < DEVICE_WRITE_ATTEMPTS) continue;
-      throw err;
-    }
-  }
+  await readModifyWrite(store, 'Device', deviceName, (device) =>
+    (device.spec.model !== model || isDeepStrictEqual(device.spec.modelSpec, spec)
+      ? undefined
+      : { ...device, spec: { ...device.spec, modelSpec: structuredClone(spec) } }),
+  { attempts: DEVICE_WRITE_ATTEMPTS });
 }

@@ -61,7 +61,7 @@ async function applyWorkloadStatus(store: Store, node: string, app: string, stat
     if (current.status && current.status.observedAt > status.observedAt) return undefined; // older than what we hold
     if (current.status && JSON.stringify(current.status) === JSON.stringify(status)) return undefined;
     return { ...current, status };
-  }, UPSTREAM_WRITE_ATTEMPTS);
+  }, { attempts: UPSTREAM_WRITE_ATTEMPTS });
 }
 
 type TwinReport = Extract<UpstreamEntry, { kind: 'twinReported' }>['body'];
@@ -81,6 +81,6 @@ async function applyReportedTwin(store: Store, node: string, body: TwinReport): 
     };
     if (current.status && JSON.stringify(current.status) === JSON.stringify(status)) return undefined;
     return { ...current, status };
-  }, UPSTREAM_WRITE_ATTEMPTS);
+  }, { attempts: UPSTREAM_WRITE_ATTEMPTS });
   return foreign;
 }
