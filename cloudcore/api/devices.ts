@@ -6,7 +6,6 @@ import { notFoundMessage } from '../store/objectMeta.js';
 import { readModifyWrite } from '../store/readModifyWrite.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { issueDeviceCredentials, type DeviceCredentials } from './deviceCredentials.js';
-import { DEVICE_WRITE_ATTEMPTS } from './deviceModels.js';
 import { checkPathName, deviceFromInput } from './deviceSpec.js';
 import { ApiError } from './errors.js';
 import { present } from './present.js';
@@ -17,6 +16,9 @@ export interface DeviceRoutesOptions extends ResourceRoutesOptions {
   /** Recent samples per device; without it the telemetry route answers 503. */
   telemetry?: TelemetryStore | undefined;
 }
+
+/** Re-reads and retries a device write that lost to a concurrent one (e.g. the hub's status report). */
+const DEVICE_WRITE_ATTEMPTS = 5;
 
 /** GET /devices: `?node=` and the usual label selector and watch. */
 export const DeviceListQuery = z.strictObject({ ...SelectableListQuery.shape, node: NameSchema.optional() })
