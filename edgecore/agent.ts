@@ -6,7 +6,7 @@ import { EDGEFLEET_VERSION, type WorkloadState, type WorkloadStatus } from '../p
 import type { EdgeSettings } from './config.js';
 import type { CloudLink } from './link/cloudLink.js';
 import { JoinRefusedError, joinCloud } from './link/join.js';
-import { reconnectDelayMs } from './link/backoff.js';
+import { backoffDelayMs } from './link/backoff.js';
 import type { UnreadableRow } from './meta/desired.js';
 import { META_KEYS, MetaStore } from './meta/metaStore.js';
 import { ProcessRuntime } from './runtime/processRuntime.js';
@@ -133,7 +133,7 @@ export class EdgeAgent {
           return;
         }
         this.joinError = (err as Error).message;
-        const delay = reconnectDelayMs(attempt);
+        const delay = backoffDelayMs(attempt + 1); // attempt 0 was the first try: this is failure attempt+1
         this.log.warn({ err: this.joinError, retryInMs: delay }, 'cannot reach cloud to join; retrying');
         this.joinTimer = setTimeout(() => void this.startLink(attempt + 1), delay);
         return;
