@@ -2,9 +2,9 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { Device, DeviceModelSpec } from '../../protocol/index.js';
 import { readModifyWrite } from '../store/readModifyWrite.js';
-import type { Store } from '../store/store.js';
-import { PassRunner } from './passRunner.js';
-import { StoreMirror } from './storeMirror.js';
+import type { Store, WatchEvent } from '../store/store.js';
+import { MirrorController } from './mirrorController.js';
+import type { StoreMirror } from './storeMirror.js';
 
 /** Re-reads and retries a copy that lost to a concurrent device write (e.g. the hub's status report). */
 const COPY_ATTEMPTS = 5;
@@ -25,30 +25,27 @@ export function devicesWithStaleModel(devices: readonly Device[], models: Readon
  * device. Copies are eventual, as with any Kubernetes controller: a GET right after the PUT
  * may still show the old copy for a moment.
  */
-export class ModelCopyController {
-  private mirror: StoreMirror<'DeviceModel'> | undefined;
+export class ModelCopyController extends MirrorController<'DeviceModel'> {
   /** Models replaced since the last pass. */
   private readonly changed = new Set<string>();
-  private readonly runner: PassRunner;
 
-  constructor(private readonly store: Store, private readonly log: Logger, batchMs = 20) {
-    this.runner = new PassRunner(() => this.copy(), log, 'device model copy', batchMs);
+  constructor(store: Store, log: Logger, batchMs = 20) {
+    super(store, log, ['DeviceModel'], 'device model copy', batchMs);
   }
 
-  async start(): Promise<void> {
-    this.mirror = await StoreMirror.open(this.store, ['DeviceModel'], (event) => {
-      // A new model has no devices yet; a deleted one had none left (the API refuses otherwise).
-      if (event.type !== 'MODIFIED') return;
-      this.changed.add(event.object.metadata.name);
-      this.runner.trigger();
-    });
-    for (const model of this.mirror.items('DeviceModel')) this.changed.add(model.metadata.name);
-    this.runner.trigger();
+  protected override changes(event: WatchEvent): boolean {
+    // A new model has no devices yet; a deleted one had none left (the API refuses otherwise).
+    if (event.type !== 'MODIFIED') return false;
+    this.changed.add(event.object.metadata.name);
+    return true;
   }
 
-  private async copy(): Promise<void> {
-    const mirror = this.mirror;
-    if (!mirror || this.changed.size === 0) return;
+  protected override seed(mirror: StoreMirror<'DeviceModel'>): void {
+    for (const model of mirror.items('DeviceModel')) this.changed.add(model.metadata.name);
+  }
+
+  protected async reconcile(mirror: StoreMirror<'DeviceModel'>): Promise<void> {
+    if (this.changed.size === 0) return;
     const wanted = new Set(this.changed);
     this.changed.clear();
     try {
@@ -64,7 +61,7 @@ export class ModelCopyController {
     const models = new Map(mirror.items('DeviceModel').filter((m) => wanted.has(m.metadata.name)).map((m) => [m.metadata.name, m.spec]));
     const stale = devicesWithStaleModel((await this.store.list('Device')).items, models);
     for (const device of stale) {
-      const written = await this.runner.tolerate(() => readModifyWrite(this.store, 'Device', device.metadata.name, (current) => {
+      const written = await this.tolerate(() => readModifyWrite(this.store, 'Device', device.metadata.name, (current) => {
         // Read afresh: the device may have moved to another model, or the model changed again.
         const spec = specOf(current.spec.model);
         if (!spec || isDeepStrictEqual(current.spec.modelSpec, spec)) return undefined;
@@ -74,10 +71,5 @@ export class ModelCopyController {
       if (!written) this.changed.add(device.spec.model);
     }
     if (stale.length > 0) this.log.info({ models: [...models.keys()], devices: stale.length }, 'device model copied into its devices');
-  }
-
-  async stop(): Promise<void> {
-    this.mirror?.close();
-    await this.runner.stop();
   }
 }
