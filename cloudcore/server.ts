@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import { apiPlugin, registerErrorHandling } from './api/index.js';
 import type { CloudSettings } from './config.js';
+import { ModelCopyController } from './controllers/modelCopy.js';
 import { NodeLifecycle } from './controllers/nodeLifecycle.js';
 import { RolloutController } from './controllers/rolloutController.js';
 import { Scheduler } from './controllers/scheduler.js';
@@ -20,7 +21,7 @@ import type { Store } from './store/store.js';
 /**
  * cloudcore, as a table of contents: one store, one HTTP server carrying the operator API
  * (`/api/v1`) and the edge hub (`/hub/v1`), and the controllers that turn apps into
- * per-node workloads and keep node status honest.
+ * per-node workloads, keep node status honest and copy device models into their devices.
  */
 export interface CloudCore {
   url: string;
@@ -65,6 +66,8 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   await scheduler.start();
   const rollouts = new StartWhenReadable('rollouts', new RolloutController(store, log, { tickMs: settings.rolloutTickMs }), log);
   await rollouts.start();
+  const modelCopy = new StartWhenReadable('device model copy', new ModelCopyController(store, log), log);
+  await modelCopy.start();
   const lifecycle = new NodeLifecycle({
     store, log, offlineAfterMs, isConnected: (node) => hub.sessions.has(node), intervalMs: Math.min(10_000, offlineAfterMs / 3),
   });
@@ -85,6 +88,7 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
     async close() {
       await rollouts.stop();
       await scheduler.stop();
+      await modelCopy.stop();
       await lifecycle.stop();
       await app.close();
       await store.close();

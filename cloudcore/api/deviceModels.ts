@@ -1,19 +1,16 @@
-import { isDeepStrictEqual } from 'node:util';
 import type { FastifyInstance } from 'fastify';
-import { matchesSelector, type Device, type DeviceModel, type DeviceModelSpec } from '../../protocol/index.js';
-import { ConflictError, NotFoundError, type Store } from '../store/store.js';
+import { matchesSelector, type Device, type DeviceModel } from '../../protocol/index.js';
+import { ConflictError, type Store } from '../store/store.js';
 import { checkPathName, deviceModelFromInput, DeviceModelInputSchema, deviceModelMismatch } from './deviceSpec.js';
 import { getOrNotFound, type ResourceRoutesOptions } from './routeContext.js';
 import { NameParams, SelectableListQuery, type ZodTypeProvider } from './zodSchemas.js';
 
-/** Re-reads and retries a device write that lost to a concurrent one (e.g. the hub's status report). */
-export const DEVICE_WRITE_ATTEMPTS = 5;
-
 /**
  * `/devicemodels`: the property catalogue devices are checked against. Each Device holds a
- * copy of its model's spec (`spec.modelSpec`) so the edge can check values offline; replacing
- * a model re-copies it into every device of that model. A model change that would make an
- * existing device invalid, and deleting a model still in use, are refused (409) naming it.
+ * copy of its model's spec (`spec.modelSpec`) so the edge can check values offline; after a
+ * model is replaced the model-copy controller (controllers/modelCopy.ts) re-copies it into
+ * every device of that model. A model change that would make an existing device invalid, and
+ * deleting a model still in use, are refused (409) naming it.
  */
 export async function deviceModelRoutes(app: FastifyInstance, { store, watches }: ResourceRoutesOptions): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>();
@@ -43,9 +40,8 @@ export async function deviceModelRoutes(app: FastifyInstance, { store, watches }
         throw new ConflictError(`device "${device.metadata.name}" no longer fits this model (its ${mismatch.field}: ${mismatch.message}): change or delete the device first`);
       }
     }
-    const updated = await store.update(model);
-    for (const device of users) await recopyModelSpec(store, device.metadata.name, name, updated.spec);
-    return updated;
+    // The copies in its devices follow from the controller (controllers/modelCopy.ts).
+    return store.update(model);
   });
 
   api.delete('/devicemodels/:name', { schema: { params: NameParams } }, async (request) => {
@@ -61,20 +57,4 @@ export async function deviceModelRoutes(app: FastifyInstance, { store, watches }
 
 async function devicesOfModel(store: Store, model: string): Promise<Device[]> {
   return (await store.list('Device')).items.filter((d) => d.spec.model === model);
-}
-
-/** Puts the model's current spec into one device, unless it was deleted, moved to another model, or already has it. */
-async function recopyModelSpec(store: Store, deviceName: string, model: string, spec: DeviceModelSpec): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    const device = await store.get('Device', deviceName);
-    if (!device || device.spec.model !== model || isDeepStrictEqual(device.spec.modelSpec, spec)) return;
-    try {
-      await store.update({ ...device, spec: { ...device.spec, modelSpec: structuredClone(spec) } });
-      return;
-    } catch (err) {
-      if (err instanceof NotFoundError) return;
-      if (err instanceof ConflictError && attempt < DEVICE_WRITE_ATTEMPTS) continue;
-      throw err;
-    }
-  }
 }

@@ -1,4 +1,7 @@
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../test/helpers/wait.js';
+import { ModelCopyController } from '../controllers/modelCopy.js';
 import { DeviceModelSchema, DeviceSchema, type Device } from '../../protocol/index.js';
 import { verifyDevicePassword } from './deviceCredentials.js';
 import { thermostatDevice, thermostatModel } from './deviceFixtures.js';
@@ -53,11 +56,15 @@ describe('device models API', () => {
 
 describe('devices API', () => {
   let api: TestApi;
+  /** Copies replaced models into their devices, as in cloudcore. */
+  let modelCopy: ModelCopyController;
   beforeAll(async () => {
     api = await startTestApi();
+    modelCopy = new ModelCopyController(api.store, pino({ level: 'silent' }));
+    await modelCopy.start();
     expect((await api.call('POST', '/devicemodels', { body: thermostatModel() })).status).toBe(201);
   });
-  afterAll(async () => { await api.close(); });
+  afterAll(async () => { await modelCopy.stop(); await api.close(); });
 
   it('creates a device with its model copied in, a desired version, and credentials shown once', async () => {
     const res = await api.call('POST', '/devices', { body: thermostatDevice('therm-1') });
@@ -222,8 +229,11 @@ describe('devices API', () => {
 
     const widened = await api.call('PUT', '/devicemodels/lamp', { body: thermostatModel('lamp', [{ name: 'brightness', type: 'int', accessMode: 'ReadWrite' }]) });
     expect(widened.status).toBe(200);
-    const lamp = (await api.store.get('Device', 'lamp-1'))!;
-    expect(lamp.spec.modelSpec?.properties.map((p) => p.name)).toContain('brightness');
+    // The copy is the model-copy controller's, a moment after the answer.
+    const lamp = await waitFor('the replaced model copied into lamp-1', async () => {
+      const device = (await api.store.get('Device', 'lamp-1'))!;
+      return device.spec.modelSpec?.properties.some((p) => p.name === 'brightness') ? device : undefined;
+    }, 5000, 10);
     expect(lamp.spec.desiredVersion).toBe(1);
     expect((await api.store.get('Device', 'other-1'))!.metadata.resourceVersion).toBe(otherBefore);
 

@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { DeviceInputSchema, matchesSelector, NameSchema, type Device, type DeviceModelSpec } from '../../protocol/index.js';
-import { ConflictError, NotFoundError, type Store } from '../store/store.js';
+import { NotFoundError, type Store } from '../store/store.js';
 import { notFoundMessage } from '../store/objectMeta.js';
+import { readModifyWrite } from '../store/readModifyWrite.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { issueDeviceCredentials, type DeviceCredentials } from './deviceCredentials.js';
-import { DEVICE_WRITE_ATTEMPTS } from './deviceModels.js';
 import { checkPathName, deviceFromInput } from './deviceSpec.js';
 import { ApiError } from './errors.js';
 import { present } from './present.js';
@@ -16,6 +16,9 @@ export interface DeviceRoutesOptions extends ResourceRoutesOptions {
   /** Recent samples per device; without it the telemetry route answers 503. */
   telemetry?: TelemetryStore | undefined;
 }
+
+/** Re-reads and retries a device write that lost to a concurrent one (e.g. the hub's status report). */
+const DEVICE_WRITE_ATTEMPTS = 5;
 
 /** GET /devices: `?node=` and the usual label selector and watch. */
 export const DeviceListQuery = z.strictObject({ ...SelectableListQuery.shape, node: NameSchema.optional() })
@@ -102,28 +105,17 @@ async function modelSpecOf(store: Store, model: string): Promise<DeviceModelSpec
 }
 
 /**
- * Read–change–write of one device. The write carries the resourceVersion it read, so a
- * concurrent write (the hub recording a status report) is never overwritten; without a
- * client resourceVersion the change is re-applied to a fresh read, with one it is a 409.
- * A change that returns null means "nothing to write": the current device is the answer.
+ * Read–change–write of one device (`readModifyWrite`): a concurrent write (the hub recording a
+ * status report) is never overwritten; without a client resourceVersion the change is
+ * re-applied to a fresh read, with one it is a 409. A change that returns null means "nothing
+ * to write": the current device is the answer.
  */
 export async function writeDevice(
   store: Store, name: string, clientVersion: number | undefined, change: (current: Device) => Device | null,
 ): Promise<Device> {
-  for (let attempt = 1; ; attempt++) {
-    const current = await store.get('Device', name);
-    if (!current) throw new NotFoundError(notFoundMessage('Device', name));
-    if (clientVersion !== undefined && clientVersion !== current.metadata.resourceVersion) {
-      throw new ConflictError(`device "${name}" has resourceVersion ${current.metadata.resourceVersion}, not ${clientVersion}: re-read it and retry`);
-    }
-    const changed = change(current);
-    if (changed === null) return current;
-    const next: Device = { ...changed, metadata: { ...changed.metadata, resourceVersion: current.metadata.resourceVersion } };
-    try {
-      return await store.update(next);
-    } catch (err) {
-      if (err instanceof ConflictError && clientVersion === undefined && attempt < DEVICE_WRITE_ATTEMPTS) continue;
-      throw err;
-    }
-  }
+  return readModifyWrite(store, 'Device', name, (current) => change(current) ?? undefined, {
+    attempts: DEVICE_WRITE_ATTEMPTS,
+    expectedVersion: clientVersion,
+    absent: () => new NotFoundError(notFoundMessage('Device', name)),
+  });
 }

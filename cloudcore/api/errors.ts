@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { ApiError } from '../http/apiError.js';
 import { StoreError, UnreadableError } from '../store/store.js';
 
 /**
@@ -12,12 +13,7 @@ export interface ErrorBody {
   field?: string;
 }
 
-/** An error the API raises on purpose: its message is meant for the client. */
-export class ApiError extends Error {
-  constructor(readonly statusCode: number, message: string, readonly field?: string) {
-    super(message);
-  }
-}
+export { ApiError } from '../http/apiError.js';
 
 export interface DescribedError {
   statusCode: number;

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { matchesSelector, NodePatchSchema, type Node } from '../../protocol/index.js';
-import { ConflictError, NotFoundError, type Store } from '../store/store.js';
+import { notFoundMessage } from '../store/objectMeta.js';
+import { readModifyWrite } from '../store/readModifyWrite.js';
+import { NotFoundError, type Store } from '../store/store.js';
 import type { FleetLinks } from './fleetView.js';
 import { mergeLabelPatch } from './labelPatch.js';
 import { getOrNotFound, type ResourceRoutesOptions } from './routeContext.js';
@@ -38,24 +40,12 @@ export async function nodeRoutes(app: FastifyInstance, { store, watches, links }
 
   api.patch('/nodes/:name', { schema: { params: NameParams, body: NodePatchSchema } }, async (request) => {
     const { labels, resourceVersion } = request.body.metadata;
-    for (let attempt = 1; ; attempt++) {
-      const node = await getOrNotFound(store, 'Node', request.params.name);
-      if (resourceVersion !== undefined && resourceVersion !== node.metadata.resourceVersion) {
-        throw new ConflictError(`node "${node.metadata.name}" has resourceVersion ${node.metadata.resourceVersion}, not ${resourceVersion}: re-read it and retry`);
-      }
+    const name = request.params.name;
+    return readModifyWrite(store, 'Node', name, (node): Node => {
       const merged = mergeLabelPatch(node.metadata.labels, labels);
       const { labels: _previous, ...metadata } = node.metadata;
-      const updated: Node = {
-        ...node,
-        metadata: Object.keys(merged).length > 0 ? { ...metadata, labels: merged } : metadata,
-      };
-      try {
-        return await store.update(updated);
-      } catch (err) {
-        if (err instanceof ConflictError && resourceVersion === undefined && attempt < PATCH_ATTEMPTS) continue;
-        throw err;
-      }
-    }
+      return { ...node, metadata: Object.keys(merged).length > 0 ? { ...metadata, labels: merged } : metadata };
+    }, { attempts: PATCH_ATTEMPTS, expectedVersion: resourceVersion, absent: () => new NotFoundError(notFoundMessage('Node', name)) });
   });
 
   api.delete('/nodes/:name', { schema: { params: NameParams } }, async (request) => {

@@ -4,8 +4,9 @@ import {
   type Rollout,
 } from '../../protocol/index.js';
 import { applyRolloutCommand, RolloutCommandError, type RolloutCommand } from '../controllers/rolloutCommands.js';
-import { rolloutEventObject } from '../controllers/rolloutPlan.js';
-import { ConflictError, type Store } from '../store/store.js';
+import { rolloutEventObject, type RolloutEventSpec } from '../controllers/rolloutPlan.js';
+import { readModifyWrite } from '../store/readModifyWrite.js';
+import type { Store } from '../store/store.js';
 import { ApiError } from './errors.js';
 import { getOrNotFound, type ResourceRoutesOptions } from './routeContext.js';
 import { NameParams, SelectableListQuery, type ZodTypeProvider } from './zodSchemas.js';
@@ -69,8 +70,8 @@ export async function rolloutRoutes(app: FastifyInstance, { store, watches }: Re
   }
 
   async function runCommand(appName: string, command: RolloutCommand): Promise<Rollout> {
-    for (let attempt = 0; attempt < COMMAND_ATTEMPTS; attempt++) {
-      const current = await rolloutOf(store, appName);
+    let events: RolloutEventSpec[] = [];
+    const written = await readModifyWrite(store, 'Rollout', appName, async (current) => {
       const revisions = (await store.list('AppRevision')).items.filter((r) => r.spec.app === appName).map((r) => r.spec.revision).sort((a, b) => a - b);
       let result;
       try {
@@ -79,17 +80,17 @@ export async function rolloutRoutes(app: FastifyInstance, { store, watches }: Re
         if (err instanceof RolloutCommandError) throw new ApiError(err.statusCode, err.message);
         throw err;
       }
-      try {
-        const written = await store.update(result.rollout);
-        for (const e of result.events) {
-          await store.create(rolloutEventObject(appName, written.status.revision, e, Date.now(), `op${++eventSeq}`)).catch(() => undefined);
-        }
-        return written;
-      } catch (err) {
-        if (!(err instanceof ConflictError)) throw err;
-      }
+      events = result.events; // of the attempt that wrote
+      return result.rollout;
+    }, {
+      attempts: COMMAND_ATTEMPTS,
+      absent: () => noRolloutError(store, appName),
+      exhausted: () => new ApiError(409, `the rollout of app "${appName}" changed too often while applying ${command.type}; retry`),
+    });
+    for (const e of events) {
+      await store.create(rolloutEventObject(appName, written.status.revision, e, Date.now(), `op${++eventSeq}`)).catch(() => undefined);
     }
-    throw new ApiError(409, `the rollout of app "${appName}" changed too often while applying ${command.type}; retry`);
+    return written;
   }
 }
 
@@ -104,8 +105,13 @@ function commandOf(verb: keyof typeof COMMAND_BODIES, body: { wave?: number; toR
 async function rolloutOf(store: Store, appName: string): Promise<Rollout> {
   const found = await store.get('Rollout', appName);
   if (found) return found;
+  throw await noRolloutError(store, appName);
+}
+
+/** Why an app has no rollout: the app is not there (its 404), or its controller has not made one yet. */
+async function noRolloutError(store: Store, appName: string): Promise<Error> {
   await getOrNotFound(store, 'App', appName);
-  throw new ApiError(404, `app "${appName}" has no rollout yet (the rollout controller creates it after the app's first revision)`);
+  return new ApiError(404, `app "${appName}" has no rollout yet (the rollout controller creates it after the app's first revision)`);
 }
 
 export type RolloutCommandVerb = keyof typeof COMMAND_BODIES;

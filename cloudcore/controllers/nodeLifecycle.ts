@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Node } from '../../protocol/index.js';
 import type { Store } from '../store/store.js';
-import { updateNodeStatus } from '../hub/readModifyWrite.js';
+import { updateNodeStatus } from '../store/readModifyWrite.js';
 
 /**
  * Node lifecycle: marks nodes Offline when no session holds them for longer than the

@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import type { Node, Rollout, RolloutPhase } from '../../protocol/index.js';
 import { canonicalJson } from '../store/objectMeta.js';
-import type { Store } from '../store/store.js';
+import type { Store, WatchEvent } from '../store/store.js';
 import { ChangeFilter } from './changeFilter.js';
-import { PassRunner } from './passRunner.js';
-import { StoreMirror } from './storeMirror.js';
+import { MirrorController } from './mirrorController.js';
+import type { StoreMirror } from './storeMirror.js';
 import { rollbackToSync, revisionsToPrune, revisionToCreate } from './appRevisions.js';
 import { workloadAppOf } from './rolloutNodes.js';
 import { labelKey } from './scheduling.js';
@@ -40,50 +40,46 @@ type MirroredKind = typeof MIRRORED[number];
 
 const ACTIVE: readonly RolloutPhase[] = ['Progressing', 'Paused', 'AwaitingApproval'];
 
-export class RolloutController {
-  private mirror: StoreMirror<MirroredKind> | undefined;
+export class RolloutController extends MirrorController<MirroredKind> {
   private readonly nodeKeys = new ChangeFilter<Node>(nodeKey);
   private ticker: NodeJS.Timeout | undefined;
-  private readonly runner: PassRunner;
   /** True when the last pass left a rollout that time alone can move on. */
   private waitingOnTime = false;
   private eventSeq = 0;
   /** Per app: a stepped Rollout whose only changes (counts, readiness clocks) wait for the next write. */
   private readonly deferred = new Map<string, Rollout>();
   private readonly lastWrite = new Map<string, number>();
-  passes = 0;
   private readonly tickMs: number;
-  private readonly batchMs: number;
   private readonly now: () => number;
 
-  constructor(private readonly store: Store, private readonly log: Logger, opts: RolloutControllerOptions = {}) {
+  constructor(store: Store, log: Logger, opts: RolloutControllerOptions = {}) {
+    super(store, log, MIRRORED, 'rollout', opts.batchMs ?? 250);
     this.tickMs = opts.tickMs ?? 1000;
-    this.batchMs = opts.batchMs ?? 250;
     this.now = opts.now ?? Date.now;
-    this.runner = new PassRunner(() => this.reconcile(), log, 'rollout', this.batchMs);
   }
 
-  async start(): Promise<void> {
-    this.mirror = await StoreMirror.open(this.store, MIRRORED, (event) => {
-      if (event.object.kind === 'Node') {
-        // Heartbeats and acks rewrite Node status all the time; a rollout reacts only to labels
-        // and phase (the offline window is a matter of time, which the tick covers).
-        if (!this.nodeKeys.changed(event.type, event.object)) return;
-      }
-      if (event.object.kind !== 'AppRevision') this.trigger();
-    });
-    this.nodeKeys.seed(this.mirror.items('Node'));
+  override async start(): Promise<void> {
+    await super.start();
     this.ticker = setInterval(() => { if (this.waitingOnTime) this.trigger(); }, this.tickMs);
     this.ticker.unref();
-    this.trigger();
   }
 
-  trigger(): void { this.runner.trigger(); }
+  protected override changes(event: WatchEvent): boolean {
+    switch (event.object.kind) {
+      // Heartbeats and acks rewrite Node status all the time; a rollout reacts only to labels
+      // and phase (the offline window is a matter of time, which the tick covers).
+      case 'Node': return this.nodeKeys.changed(event.type, event.object);
+      // Created and pruned by this controller: its own writes need no pass.
+      case 'AppRevision': return false;
+      default: return true;
+    }
+  }
 
-  private async reconcile(): Promise<void> {
-    this.passes++;
-    const mirror = this.mirror;
-    if (!mirror) return;
+  protected override seed(mirror: StoreMirror<MirroredKind>): void {
+    this.nodeKeys.seed(mirror.items('Node'));
+  }
+
+  protected async reconcile(mirror: StoreMirror<MirroredKind>): Promise<void> {
     const apps = mirror.items('App');
     const rollouts = mirror.items('Rollout');
     const nodes = mirror.items('Node');
@@ -168,12 +164,9 @@ export class RolloutController {
     }
   }
 
-  private tolerate<T>(write: () => Promise<T>): Promise<T | undefined> { return this.runner.tolerate(write); }
-
-  async stop(): Promise<void> {
+  override async stop(): Promise<void> {
     if (this.ticker) clearInterval(this.ticker);
-    this.mirror?.close();
-    await this.runner.stop();
+    await super.stop();
   }
 }
 

@@ -1,7 +1,7 @@
 import type {
   App, AppRevision, Node, Rollout, RolloutStrategy, Variant, Workload, WorkloadState, WorkloadTemplate,
 } from '../../protocol/index.js';
-import { readModifyWrite } from '../hub/readModifyWrite.js';
+import { readModifyWrite } from '../store/readModifyWrite.js';
 import type { Store } from '../store/store.js';
 import { revisionToCreate } from './appRevisions.js';
 import { workloadAppOf } from './rolloutNodes.js';

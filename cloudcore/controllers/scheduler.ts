@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import type { Store } from '../store/store.js';
-import { PassRunner } from './passRunner.js';
-import { StoreMirror } from './storeMirror.js';
+import type { Store, WatchEvent } from '../store/store.js';
+import { MirrorController } from './mirrorController.js';
+import type { StoreMirror } from './storeMirror.js';
 import type { AppRevision, Node, Rollout } from '../../protocol/index.js';
 import { ChangeFilter } from './changeFilter.js';
 import { desiredWorkloads, labelKey, planBindings } from './scheduling.js';
@@ -16,48 +16,33 @@ type MirroredKind = typeof MIRRORED[number];
  * bound to exactly the nodes it selects, at the revision its rollout assigns.
  * Conflicts (an edge status write racing ours) simply trigger another pass.
  */
-export class Scheduler {
-  private mirror: StoreMirror<MirroredKind> | undefined;
+export class Scheduler extends MirrorController<MirroredKind> {
   private readonly nodeLabels = new ChangeFilter<Node>((node) => `${hasJoined(node)}:${labelKey(node.metadata.labels)}`);
   /** Per rollout, what the scheduler reads of it: only a change there needs a pass. */
   private readonly rolloutKeys = new ChangeFilter<Rollout>(rolloutKey);
-  private readonly runner: PassRunner;
-  passes = 0;
 
-  constructor(private readonly store: Store, private readonly log: Logger, batchMs = 20) {
-    this.runner = new PassRunner(() => this.reconcile(), log, 'scheduling', batchMs);
+  constructor(store: Store, log: Logger, batchMs = 20) {
+    super(store, log, MIRRORED, 'scheduling', batchMs);
   }
 
-  async start(): Promise<void> {
-    this.mirror = await StoreMirror.open(this.store, MIRRORED, (event) => {
-      switch (event.object.kind) {
-        // Edge status reports and our own writes: they cannot change what should be bound.
-        case 'Workload': return;
-        case 'Node': {
-          // Heartbeats cannot change bindings: only membership, labels and first joining can.
-          if (!this.nodeLabels.changed(event.type, event.object)) return;
-          break;
-        }
-        case 'Rollout': {
-          // Rollout status changes mostly in its counts; only assignments and revisions move workloads.
-          if (!this.rolloutKeys.changed(event.type, event.object)) return;
-          break;
-        }
-        default: break;
-      }
-      this.trigger();
-    });
-    this.nodeLabels.seed(this.mirror.items('Node'));
-    this.rolloutKeys.seed(this.mirror.items('Rollout'));
-    this.trigger();
+  protected override changes(event: WatchEvent): boolean {
+    switch (event.object.kind) {
+      // Edge status reports and our own writes: they cannot change what should be bound.
+      case 'Workload': return false;
+      // Heartbeats cannot change bindings: only membership, labels and first joining can.
+      case 'Node': return this.nodeLabels.changed(event.type, event.object);
+      // Rollout status changes mostly in its counts; only assignments and revisions move workloads.
+      case 'Rollout': return this.rolloutKeys.changed(event.type, event.object);
+      default: return true;
+    }
   }
 
-  trigger(): void { this.runner.trigger(); }
+  protected override seed(mirror: StoreMirror<MirroredKind>): void {
+    this.nodeLabels.seed(mirror.items('Node'));
+    this.rolloutKeys.seed(mirror.items('Rollout'));
+  }
 
-  private async reconcile(): Promise<void> {
-    this.passes++;
-    const mirror = this.mirror;
-    if (!mirror) return;
+  protected async reconcile(mirror: StoreMirror<MirroredKind>): Promise<void> {
     const apps = mirror.items('App');
     const nodes = mirror.items('Node');
     const workloads = mirror.items('Workload');
@@ -92,13 +77,6 @@ export class Scheduler {
     }
   }
 
-  /** A conflict or vanished object means our view was stale: another pass redoes it. */
-  private async tolerate(write: () => Promise<unknown>): Promise<void> { await this.runner.tolerate(write); }
-
-  async stop(): Promise<void> {
-    this.mirror?.close();
-    await this.runner.stop();
-  }
 }
 
 function rolloutKey(r: Rollout): string {

@@ -6,6 +6,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import {
   HUB_PATHS, JoinRequestSchema, MAX_FRAME_BYTES, NODE_HEADER, OFFLINE_AFTER_MS,
 } from '../../protocol/index.js';
+import { zodValidatorCompiler, type ZodTypeProvider } from '../http/zodRoutes.js';
 import type { Store, Watch } from '../store/store.js';
 import { NodeStatsHistory } from '../telemetry/nodeStatsHistory.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
@@ -13,7 +14,7 @@ import { JoinError, redeemJoinToken, verifyNodeCredential } from './credentials.
 import { decideAdmission } from './admission.js';
 import { LinkQuality } from './linkQuality.js';
 import { NodeSession, type HubCounters } from './nodeSession.js';
-import { updateNodeStatus } from './readModifyWrite.js';
+import { updateNodeStatus } from '../store/readModifyWrite.js';
 
 export interface HubOptions {
   store: Store;
@@ -58,21 +59,21 @@ export class Hub {
 
   /** Registers the join route and takes over WebSocket upgrades on the server's connect path. */
   async register(app: FastifyInstance): Promise<void> {
-    app.post(HUB_PATHS.join, async (request, reply) => {
-      const parsed = JoinRequestSchema.safeParse(request.body);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        return reply.code(400).send({ error: `${issue.path.join('.')}: ${issue.message}`, field: issue.path.join('.') });
-      }
-      try {
-        const credential = await redeemJoinToken(this.opts.store, parsed.data.node, parsed.data.token);
-        this.opts.log.info({ node: parsed.data.node }, 'node joined');
-        return { node: parsed.data.node, credential };
-      } catch (err) {
-        if (!(err instanceof JoinError)) throw err;
-        this.opts.log.warn({ node: parsed.data.node, reason: err.message }, 'join refused');
-        return reply.code(err.statusCode).send({ error: err.message });
-      }
+    // The join body is declared and parsed like the API's (a bad one is a 400 naming the field).
+    await app.register(async (joinScope) => {
+      joinScope.setValidatorCompiler(zodValidatorCompiler);
+      joinScope.withTypeProvider<ZodTypeProvider>().post(HUB_PATHS.join, { schema: { body: JoinRequestSchema } }, async (request, reply) => {
+        const { node, token } = request.body;
+        try {
+          const credential = await redeemJoinToken(this.opts.store, node, token);
+          this.opts.log.info({ node }, 'node joined');
+          return { node, credential };
+        } catch (err) {
+          if (!(err instanceof JoinError)) throw err;
+          this.opts.log.warn({ node, reason: err.message }, 'join refused');
+          return reply.code(err.statusCode).send({ error: err.message });
+        }
+      });
     });
     app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.onUpgrade(req, socket, head);

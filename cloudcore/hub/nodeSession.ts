@@ -6,7 +6,7 @@ import {
 } from '../../protocol/index.js';
 import { GoneError, UnreadableError, type Store, type Watch } from '../store/store.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
-import { updateNodeStatus } from './readModifyWrite.js';
+import { updateNodeStatus } from '../store/readModifyWrite.js';
 import { OperatorRequests } from './operatorRequests.js';
 import { decideResume, isEchoOfEdgeStatus, isSynced, PendingChanges } from './syncCursor.js';
 import { applyUpstreamEntry } from './upstream.js';

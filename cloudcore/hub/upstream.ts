@@ -2,7 +2,7 @@ import { workloadName, type UpstreamEntry, type Workload } from '../../protocol/
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { ConflictError, type Store } from '../store/store.js';
 import { mergeReported } from './mergeReported.js';
-import { readModifyWrite } from './readModifyWrite.js';
+import { readModifyWrite } from '../store/readModifyWrite.js';
 
 /**
  * Applies what an edge reports (its outbox) to the store. Each entry is idempotent so a
@@ -61,7 +61,7 @@ async function applyWorkloadStatus(store: Store, node: string, app: string, stat
     if (current.status && current.status.observedAt > status.observedAt) return undefined; // older than what we hold
     if (current.status && JSON.stringify(current.status) === JSON.stringify(status)) return undefined;
     return { ...current, status };
-  }, UPSTREAM_WRITE_ATTEMPTS);
+  }, { attempts: UPSTREAM_WRITE_ATTEMPTS });
 }
 
 type TwinReport = Extract<UpstreamEntry, { kind: 'twinReported' }>['body'];
@@ -81,6 +81,6 @@ async function applyReportedTwin(store: Store, node: string, body: TwinReport): 
     };
     if (current.status && JSON.stringify(current.status) === JSON.stringify(status)) return undefined;
     return { ...current, status };
-  }, UPSTREAM_WRITE_ATTEMPTS);
+  }, { attempts: UPSTREAM_WRITE_ATTEMPTS });
   return foreign;
 }

@@ -5,7 +5,7 @@ import {
   type AgentInfoSchema, type CloudFrame, type EdgeFrame, type NodeStatsSample, type SyncFrame, type UpstreamEntry,
 } from '../../protocol/index.js';
 import type { z } from 'zod';
-import { DEFAULT_BACKOFF, parseRetryAfterMs, retryDelayMs, type BackoffOptions } from './backoff.js';
+import { DEFAULT_BACKOFF, parseRetryAfterMs, retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { describeCloudError } from './cloudError.js';
 import { EdgeOperatorRequests } from './operatorRequests.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -53,7 +53,7 @@ export interface CloudLinkOptions {
    * waits for TCP's retransmission back-off (tens of seconds after a minute's cut).
    */
   pongTimeoutMs?: number;
-  backoff?: BackoffOptions;
+  backoff?: BackoffPolicy;
   /** Upstream entries per frame. */
   batchSize?: number;
   maxPayload?: number;
@@ -79,7 +79,8 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
   private pingInFlight: { t: number; sentAt: number } | undefined;
   readonly stats: LinkStats = { connects: 0, syncFrames: 0, snapshots: 0, changesReceived: 0, upstreamSent: 0, errorsFromCloud: 0, bytesIn: 0, bytesOut: 0 };
   private ws: WebSocket | undefined;
-  private attempt = 0;
+  /** Consecutive failed connects since the last welcome. */
+  private failures = 0;
   /** Retry-After the cloud sent with its last refusal (503), honoured by the next reconnect. */
   private retryAfterMs: number | null = null;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -189,7 +190,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
   }
 
   private scheduleReconnect(): void {
-    const delay = retryDelayMs(this.attempt++, this.retryAfterMs, this.opts.backoff ?? DEFAULT_BACKOFF);
+    const delay = retryDelayMs(++this.failures, this.retryAfterMs, this.opts.backoff ?? DEFAULT_BACKOFF);
     this.retryAfterMs = null;
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
@@ -251,7 +252,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
     switch (frame.type) {
       case 'welcome':
         this.welcomed = true;
-        this.attempt = 0;
+        this.failures = 0;
         this.lastError = null;
         this.stats.connects++;
         this.opts.state.ackUpTo(frame.upstreamSeq);

@@ -3,17 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EdgeFrameSchema, NodeStatsSampleSchema, parseFrame } from '../../protocol/index.js';
-import { cpuPercentBetween, diskFromStatfs, NodeStatsSampler, parseMeminfo, parseProcStat } from './nodeStats.js';
+import { cpuPercentBetween, NodeStatsSampler, parseProcStat } from './nodeStats.js';
 
 const PROC_STAT = `cpu  4705 356 584 3699 23 23 0 0 0 0
 cpu0 1393280 32966 572056 13343292 6130 0 17875 0 23933 0
 intr 114930548 113199788 3 0 5 263 0 4 [... lots more numbers ...]
-`;
-
-const MEMINFO = `MemTotal:        2048000 kB
-MemFree:          512000 kB
-MemAvailable:    1024000 kB
-Buffers:           10000 kB
 `;
 
 describe('node stats parsing', () => {
@@ -27,16 +21,6 @@ describe('node stats parsing', () => {
     expect(cpuPercentBetween({ busy: 100, total: 1000 }, { busy: 100, total: 1000 })).toBeUndefined();
     // A counter that went backwards (never should) is clamped, not negative.
     expect(cpuPercentBetween({ busy: 500, total: 1000 }, { busy: 100, total: 1100 })).toBe(0);
-  });
-
-  it('counts memory used as total minus available', () => {
-    expect(parseMeminfo(MEMINFO)).toEqual({ usedBytes: 1024000 * 1024, totalBytes: 2048000 * 1024 });
-    expect(parseMeminfo('MemTotal: 10 kB\nMemFree: 4 kB\n')).toEqual({ usedBytes: 6 * 1024, totalBytes: 10 * 1024 });
-    expect(parseMeminfo('')).toBeUndefined();
-  });
-
-  it('counts disk used as df does', () => {
-    expect(diskFromStatfs({ bsize: 4096, blocks: 100, bfree: 40 })).toEqual({ usedBytes: 60 * 4096, totalBytes: 100 * 4096 });
   });
 });
 

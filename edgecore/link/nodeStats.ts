@@ -1,12 +1,13 @@
-import { readFile, statfs } from 'node:fs/promises';
-import { cpus, freemem, totalmem } from 'node:os';
+import { readFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import type { NodeStatsSample } from '../../protocol/index.js';
+import { readDisk, readMemory } from '../observability/hostReadings.js';
 
 /**
  * The node's CPU, memory and disk, sampled on a timer and sent to the cloud on the next
- * heartbeat (the dashboard's "last hour" chart). Linux figures come from /proc, as `top` and
- * `free` read them; elsewhere Node's `os` module stands in. Parsing is pure and tested apart
- * from the file reads.
+ * heartbeat (the dashboard's "last hour" chart). CPU comes from /proc/stat, as `top` reads it
+ * (elsewhere Node's `os` module stands in); memory and disk are read as the local status page
+ * reads them (observability/hostReadings.ts). Parsing is pure and tested apart from the reads.
  */
 
 /** Cumulative CPU time from the `cpu` line of /proc/stat, in USER_HZ ticks. */
@@ -32,23 +33,6 @@ export function cpuPercentBetween(previous: CpuTimes, current: CpuTimes): number
   return Math.round((busy / total) * 1000) / 10;
 }
 
-/** Used = MemTotal − MemAvailable (what `free` calls used, cache not counted). */
-export function parseMeminfo(text: string): { usedBytes: number; totalBytes: number } | undefined {
-  const kib = (key: string) => {
-    const match = new RegExp(`^${key}:\\s+(\\d+)\\s*kB`, 'm').exec(text);
-    return match ? Number(match[1]) * 1024 : undefined;
-  };
-  const total = kib('MemTotal');
-  const available = kib('MemAvailable') ?? kib('MemFree');
-  if (total === undefined || available === undefined) return undefined;
-  return { usedBytes: Math.max(total - available, 0), totalBytes: total };
-}
-
-/** Used and total bytes of a filesystem from statfs: used = (blocks − free) × bsize, as `df` counts. */
-export function diskFromStatfs(s: { bsize: number; blocks: number; bfree: number }): { usedBytes: number; totalBytes: number } {
-  return { usedBytes: Math.max(s.blocks - s.bfree, 0) * s.bsize, totalBytes: s.blocks * s.bsize };
-}
-
 /** Portable CPU times from os.cpus() (used where /proc/stat is missing). */
 function osCpuTimes(): CpuTimes {
   let busy = 0;
@@ -64,11 +48,6 @@ function osCpuTimes(): CpuTimes {
 async function readCpuTimes(): Promise<CpuTimes> {
   const text = await readFile('/proc/stat', 'utf8').catch(() => undefined);
   return (text !== undefined ? parseProcStat(text) : undefined) ?? osCpuTimes();
-}
-
-async function readMemory(): Promise<{ usedBytes: number; totalBytes: number }> {
-  const text = await readFile('/proc/meminfo', 'utf8').catch(() => undefined);
-  return (text !== undefined ? parseMeminfo(text) : undefined) ?? { usedBytes: totalmem() - freemem(), totalBytes: totalmem() };
 }
 
 export interface NodeStatsSamplerOptions {
@@ -107,14 +86,15 @@ export class NodeStatsSampler {
 
   async sample(): Promise<NodeStatsSample | undefined> {
     try {
-      const [cpu, memory, fsStats] = await Promise.all([readCpuTimes(), readMemory(), statfs(this.opts.dataDir)]);
+      const cpu = await readCpuTimes();
+      const memory = readMemory();
+      const disk = readDisk(this.opts.dataDir);
       const cpuPercent = this.previousCpu ? cpuPercentBetween(this.previousCpu, cpu) : undefined;
       this.previousCpu = cpu;
       if (cpuPercent === undefined) return undefined;
-      const disk = diskFromStatfs(fsStats);
       this.newest = {
         cpuPercent,
-        memoryUsedBytes: memory.usedBytes, memoryTotalBytes: memory.totalBytes,
+        memoryUsedBytes: Math.max(memory.totalBytes - memory.availableBytes, 0), memoryTotalBytes: memory.totalBytes,
         diskUsedBytes: disk.usedBytes, diskTotalBytes: disk.totalBytes,
       };
       return this.newest;

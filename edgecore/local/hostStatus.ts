@@ -1,7 +1,6 @@
-import { statfsSync } from 'node:fs';
-import { arch, freemem, hostname, loadavg, platform, totalmem, uptime } from 'node:os';
-import { resolve } from 'node:path';
+import { arch, hostname, loadavg, platform, uptime } from 'node:os';
 import type { EdgeHostStatus } from '../../protocol/edgeStatus.js';
+import { readDisk, readMemory } from '../observability/hostReadings.js';
 
 /**
  * Disk and memory of the node as the field engineer needs them: is the data disk filling up,
@@ -15,18 +14,15 @@ export function hostStatus(dataDir: string): EdgeHostStatus {
     arch: arch(),
     uptimeSeconds: Math.round(uptime()),
     loadAverage: loadavg().map((n) => Math.round(n * 100) / 100),
-    // libuv reads MemAvailable on Linux: what can be allocated without swapping, not just "free".
-    memory: { totalBytes: totalmem(), availableBytes: freemem(), edgecoreRssBytes: process.memoryUsage.rss() },
+    memory: { ...readMemory(), edgecoreRssBytes: process.memoryUsage.rss() },
     disk: diskOf(dataDir),
   };
 }
 
 function diskOf(dataDir: string): EdgeHostStatus['disk'] {
-  const path = resolve(dataDir);
   try {
-    const fs = statfsSync(path);
-    // bavail, not bfree: blocks reserved for root are not available to edgecore's files.
-    return { path, totalBytes: fs.blocks * fs.bsize, availableBytes: fs.bavail * fs.bsize };
+    const { path, totalBytes, availableBytes } = readDisk(dataDir);
+    return { path, totalBytes, availableBytes };
   } catch {
     return null;
   }

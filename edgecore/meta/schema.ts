@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, openSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openEdgeSqlite } from '../sqliteFile.js';
 
 /**
  * Opening and migrating the edge's meta database. One file holds everything the edge needs to
@@ -63,25 +63,12 @@ const MIGRATIONS: readonly string[] = [
  * needs: the edge acks a revision only after its commit, so commits must survive power loss.
  */
 export function openDatabase(path: string): Db {
-  if (path !== ':memory:' && !existsSync(path)) {
-    // The file holds the node credential: create it owner-only before SQLite does with the umask.
-    // SQLite gives its -wal and -shm files the same mode as the main file.
-    closeSync(openSync(path, 'a', 0o600));
-  }
-  const db = new Database(path);
-  try {
-    db.pragma('journal_mode = WAL');
-    // FULL: with WAL this fsyncs the log on every commit, so an acked revision or an enqueued
-    // outbox entry survives a power cut, not just a process crash. Write volume on an edge is low.
-    db.pragma('synchronous = FULL');
-    db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
+  // FULL: with WAL this fsyncs the log on every commit, so an acked revision or an enqueued
+  // outbox entry survives a power cut, not just a process crash. Write volume on an edge is low.
+  return openEdgeSqlite(path, { synchronous: 'FULL' }, (db) => {
     migrate(db);
     return db;
-  } catch (err) {
-    db.close();
-    throw err;
-  }
+  });
 }
 
 function migrate(db: Db): void {

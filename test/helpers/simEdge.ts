@@ -1,5 +1,5 @@
 import { CloudLink, type LinkPhase } from '../../edgecore/link/cloudLink.js';
-import type { BackoffOptions } from '../../edgecore/link/backoff.js';
+import type { BackoffPolicy } from '../../edgecore/link/backoff.js';
 import { transitionEvent } from '../../edgecore/runtime/transitionEvent.js';
 import { EDGEFLEET_VERSION, type WorkloadState, type WorkloadStatus } from '../../protocol/index.js';
 import { RuntimeDouble, type SimFailures } from './simRuntime.js';
@@ -21,7 +21,7 @@ export interface SimEdgeOptions {
   state: SimEdgeState;
   failures: SimFailures;
   heartbeatMs: number;
-  backoff: BackoffOptions;
+  backoff: BackoffPolicy;
   /** Send Started/BackOff/Failed events as edgecore does (one Event object in the store each). */
   events: boolean;
 }

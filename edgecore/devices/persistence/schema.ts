@@ -1,5 +1,5 @@
-import { closeSync, existsSync, openSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openEdgeSqlite } from '../../sqliteFile.js';
 
 /**
  * Tables of the MQTT broker's persistence. All are prefixed `mqtt_` so they can live in the
@@ -96,19 +96,6 @@ export type MqttSyncMode = 'full' | 'normal';
 
 /** Opens (creating if needed) a database file for the broker alone, in WAL mode. */
 export function openMqttDatabase(path: string, sync: MqttSyncMode = 'full'): Db {
-  if (path !== ':memory:' && !existsSync(path)) {
-    // Payloads and will messages can be sensitive: create the file owner-only before SQLite
-    // creates it with the umask (its -wal and -shm files take the main file's mode).
-    closeSync(openSync(path, 'a', 0o600));
-  }
-  const db = new Database(path);
-  try {
-    db.pragma('journal_mode = WAL');
-    db.pragma(sync === 'full' ? 'synchronous = FULL' : 'synchronous = NORMAL');
-    db.pragma('busy_timeout = 5000');
-    return db;
-  } catch (err) {
-    db.close();
-    throw err;
-  }
+  // Payloads and will messages can be sensitive: the file is created owner-only.
+  return openEdgeSqlite(path, { synchronous: sync === 'full' ? 'FULL' : 'NORMAL' }, (db) => db);
 }

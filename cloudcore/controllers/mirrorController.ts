@@ -1,0 +1,64 @@
+import type { Logger } from 'pino';
+import type { Kind } from '../../protocol/index.js';
+import type { Store, WatchEvent } from '../store/store.js';
+import { PassRunner } from './passRunner.js';
+import { StoreMirror } from './storeMirror.js';
+
+/**
+ * The loop every mirror-driven controller here runs (an informer and a work queue, in
+ * Kubernetes terms): it mirrors some kinds of the store (storeMirror.ts) and, after each change
+ * that can move its plan, runs one reconcile pass over the mirror (batched, never two at once:
+ * passRunner.ts). A controller says which changes matter (`changes`), what to remember from the
+ * first list (`seed`), and how to reconcile; writes go through `tolerate`, so a conflict or a
+ * vanished object just brings another pass.
+ */
+export abstract class MirrorController<K extends Kind> {
+  private mirror: StoreMirror<K> | undefined;
+  private readonly runner: PassRunner;
+  /** Passes run so far (for tests and benchmarks). */
+  passes = 0;
+
+  protected constructor(
+    protected readonly store: Store,
+    protected readonly log: Logger,
+    private readonly kinds: readonly K[],
+    what: string,
+    batchMs: number,
+  ) {
+    this.runner = new PassRunner(() => this.pass(), log, what, batchMs);
+  }
+
+  async start(): Promise<void> {
+    this.mirror = await StoreMirror.open(this.store, this.kinds, (event) => {
+      if (this.changes(event)) this.trigger();
+    });
+    this.seed(this.mirror);
+    this.trigger();
+  }
+
+  /** Something changed that the mirror does not show (time passed, …): schedule a pass. */
+  trigger(): void { this.runner.trigger(); }
+
+  /** Whether a watch event can change the plan; every event by default. */
+  protected changes(_event: WatchEvent): boolean { return true; }
+
+  /** Runs once on the mirror's first list, before the first pass. */
+  protected seed(_mirror: StoreMirror<K>): void {}
+
+  protected abstract reconcile(mirror: StoreMirror<K>): Promise<void>;
+
+  /** A write from inside a pass; undefined when it lost a race (another pass redoes it). */
+  protected tolerate<T>(write: () => Promise<T>): Promise<T | undefined> { return this.runner.tolerate(write); }
+
+  private async pass(): Promise<void> {
+    this.passes++;
+    const mirror = this.mirror;
+    if (!mirror) return;
+    await this.reconcile(mirror);
+  }
+
+  async stop(): Promise<void> {
+    this.mirror?.close();
+    await this.runner.stop();
+  }
+}
