@@ -1,25 +1,31 @@
 import { z } from 'zod';
 import {
+  AppListSchema, AppRevisionListSchema, CreatedDeviceSchema, DeviceCredentialsSchema, DeviceListSchema, DeviceModelListSchema,
+  ErrorBodySchema, EventListSchema, ExecAnswerSchema, NodeListSchema, TelemetryListSchema, TokenResponseSchema, TwinViewSchema,
+  UnreadableDeletedSchema, UnreadableListSchema, WorkloadListSchema, watchLineSchema,
   AppRevisionSchema, RolloutSchema, type AppRevision, type Rollout,
-  AppSchema, DeviceModelSchema, DeviceSchema, EventSchema, NodeSchema, PropertyValueSchema, TelemetrySampleSchema, TimestampsSchema, WorkloadSchema,
+  AppSchema, DeviceModelSchema, DeviceSchema, NodeSchema, WorkloadSchema,
   isUntrustedCertificate,
-  type App, type AppInput, type Device, type DeviceModel, type Event, type Node, type PropertyValue, type Workload,
+  type App, type AppInput, type AppList, type Device, type DeviceCredentials, type DeviceList, type DeviceModel, type DeviceModelList,
+  type EventList, type ExecAnswer, type Node, type NodeList, type PropertyValue, type TelemetryList, type TokenResponse, type TwinView,
+  type UnreadableDeleted, type UnreadableList, type WatchEventType, type Workload, type WorkloadList,
 } from '../protocol/index.js';
 import type { DeviceInput, DeviceModelInput } from './applyFile.js';
 
 /**
- * Typed client for the cloudcore REST API (docs/api.md). Answers are parsed with the protocol
- * schemas, so a cloudcore that drifts from the contract fails loudly here instead of printing
- * half-empty tables. Failures become one of two errors the CLI knows how to print.
+ * Typed client for the cloudcore REST API (docs/api.md). Answers are parsed with the protocol's
+ * answer schemas (protocol/api.ts, the ones cloudcore's routes declare), so a cloudcore that
+ * drifts from the contract fails loudly here instead of printing half-empty tables. Failures
+ * become one of two errors the CLI knows how to print.
  */
 
-const TelemetryListSchema = z.object({ items: z.array(TelemetrySampleSchema) });
-const UnreadableListSchema = z.object({ items: z.array(z.object({ kind: z.string(), name: z.string(), reason: z.string() })) });
-const UnreadableDeletedSchema = z.object({ kind: z.string(), name: z.string(), deleted: z.literal(true), resourceVersion: z.number() });
-
-/** cloudcore answered with an error status; `message`/`field` come from its `{error, field}` body. */
+/**
+ * cloudcore answered with an error status; `message`, `code` and `field` come from its
+ * `{error, code, field?}` body (protocol/apiErrors.ts). `code` is undefined when the answer had
+ * no such body (a proxy's error page, say).
+ */
 export class ApiError extends Error {
-  constructor(readonly status: number, message: string, readonly field?: string) { super(message); }
+  constructor(readonly status: number, message: string, readonly field?: string, readonly code?: string) { super(message); }
 }
 
 /** No HTTP answer at all: refused, DNS, TLS or timeout. */
@@ -38,44 +44,7 @@ export interface ApiClientOptions {
   timeoutMs?: number;
 }
 
-const ListMeta = { resourceVersion: z.number().int().nonnegative() };
-export const NodeListSchema = z.object({ items: z.array(NodeSchema), ...ListMeta });
-export const AppListSchema = z.object({ items: z.array(AppSchema), ...ListMeta });
-export const WorkloadListSchema = z.object({ items: z.array(WorkloadSchema), ...ListMeta });
-export const EventListSchema = z.object({ items: z.array(EventSchema) });
-export const TokenResponseSchema = z.object({ token: z.string().min(1), node: z.string(), expiresAt: z.string() });
-const ErrorBodySchema = z.object({ error: z.string(), field: z.string().optional() });
-
-export const AppRevisionListSchema = z.object({ items: z.array(AppRevisionSchema) });
-export type NodeList = z.infer<typeof NodeListSchema>;
-export type AppList = z.infer<typeof AppListSchema>;
-export type WorkloadList = z.infer<typeof WorkloadListSchema>;
-export type EventList = z.infer<typeof EventListSchema>;
-export type TokenResponse = z.infer<typeof TokenResponseSchema>;
-export const ExecAnswerSchema = z.object({ exitCode: z.number().int().nullable(), stdout: z.string(), stderr: z.string(), timedOut: z.boolean() });
-export type ExecAnswer = z.infer<typeof ExecAnswerSchema>;
-
-export const DeviceModelListSchema = z.object({ items: z.array(DeviceModelSchema), ...ListMeta });
-export const DeviceListSchema = z.object({ items: z.array(DeviceSchema), ...ListMeta });
-export const DeviceCredentialsSchema = z.object({ username: z.string(), password: z.string().min(1) });
-/** POST /devices answers the device with its one-time credentials beside it. */
-const CreatedDeviceSchema = DeviceSchema.extend({ credentials: DeviceCredentialsSchema });
-const PropertyMap = z.record(z.string(), PropertyValueSchema);
-export const TwinViewSchema = z.object({
-  desired: PropertyMap,
-  reported: PropertyMap,
-  delta: PropertyMap,
-  version: z.object({ desired: z.number().int(), reported: z.number().int() }),
-  metadata: z.object({ desired: TimestampsSchema, reported: TimestampsSchema }),
-});
-
-export type DeviceModelList = z.infer<typeof DeviceModelListSchema>;
-export type DeviceList = z.infer<typeof DeviceListSchema>;
-export type DeviceCredentials = z.infer<typeof DeviceCredentialsSchema>;
-export type TwinViewAnswer = z.infer<typeof TwinViewSchema>;
-
 type Query = Record<string, string | number | undefined>;
-export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 interface RequestParts { query?: Query; body?: unknown; headers?: Record<string, string> }
 
 export class ApiClient {
@@ -182,7 +151,7 @@ export class ApiClient {
   private async follow<S extends z.ZodType>(path: string, query: Query, schema: S, onEvent: (type: WatchEventType, object: z.infer<S>) => boolean | void): Promise<void> {
     const abort = new AbortController();
     const response = await this.send('GET', path, { query: { ...query, watch: 'true' } }, abort.signal);
-    const lineSchema = z.object({ type: z.enum(['ADDED', 'MODIFIED', 'DELETED']), object: schema });
+    const lineSchema = watchLineSchema(schema);
     const decoder = new TextDecoder();
     let buffered = '';
     try {
@@ -248,12 +217,12 @@ export class ApiClient {
   }
 
   /** Every object the cloud's store holds but cannot read. */
-  listUnreadable(): Promise<z.infer<typeof UnreadableListSchema>> {
+  listUnreadable(): Promise<UnreadableList> {
     return this.request(UnreadableListSchema, 'GET', '/api/v1/unreadable');
   }
 
   /** Removes an object the cloud's store holds but cannot read (409 if it is readable). */
-  deleteUnreadable(kind: string, name: string): Promise<z.infer<typeof UnreadableDeletedSchema>> {
+  deleteUnreadable(kind: string, name: string): Promise<UnreadableDeleted> {
     return this.request(UnreadableDeletedSchema, 'DELETE', `/api/v1/unreadable/${enc(kind)}/${enc(name)}`);
   }
 
@@ -267,16 +236,16 @@ export class ApiClient {
   }
 
   /** The device's samples after `since` (ISO time), oldest first, at most `limit`. */
-  getTelemetry(device: string, opts: { since: string; limit: number }): Promise<z.infer<typeof TelemetryListSchema>> {
+  getTelemetry(device: string, opts: { since: string; limit: number }): Promise<TelemetryList> {
     return this.request(TelemetryListSchema, 'GET', `/api/v1/devices/${enc(device)}/telemetry`, { query: opts });
   }
 
-  getTwin(device: string): Promise<TwinViewAnswer> {
+  getTwin(device: string): Promise<TwinView> {
     return this.request(TwinViewSchema, 'GET', `/api/v1/devices/${enc(device)}/twin`);
   }
 
   /** JSON merge patch of desired (null deletes); with `ifMatch`, a stale desired version is a 409. */
-  patchTwin(device: string, patch: Record<string, PropertyValue | null>, ifMatch?: number): Promise<TwinViewAnswer> {
+  patchTwin(device: string, patch: Record<string, PropertyValue | null>, ifMatch?: number): Promise<TwinView> {
     return this.request(TwinViewSchema, 'PATCH', `/api/v1/devices/${enc(device)}/twin`, {
       body: patch,
       headers: { 'content-type': 'application/merge-patch+json', ...(ifMatch !== undefined ? { 'if-match': `"${ifMatch}"` } : {}) },
@@ -389,16 +358,19 @@ function queryString(query: Query | undefined): string {
   return s ? `?${s}` : '';
 }
 
+/** An older cloudcore sends no `code`: its message still reaches the user. */
+const LenientErrorBodySchema = ErrorBodySchema.partial({ code: true });
+
 function toApiError(response: Response, text: string, hadToken: boolean): ApiError {
-  let body: z.infer<typeof ErrorBodySchema> | undefined;
+  let body: z.infer<typeof LenientErrorBodySchema> | undefined;
   try {
-    const parsed = ErrorBodySchema.safeParse(JSON.parse(text));
+    const parsed = LenientErrorBodySchema.safeParse(JSON.parse(text));
     if (parsed.success) body = parsed.data;
   } catch { /* not JSON: fall back to the status line */ }
   let message = body?.error ?? `${response.status} ${response.statusText || 'error'}`.trim();
   // The most common first-run mistake: say how to fix it, not only what the server said.
   if (response.status === 401 && !hadToken) message += ' (pass --token or set EF_TOKEN)';
-  return new ApiError(response.status, message, body?.field);
+  return new ApiError(response.status, message, body?.field, body?.code);
 }
 
 /** undici hides the useful part ("connect ECONNREFUSED 127.0.0.1:8080") in `cause`. */

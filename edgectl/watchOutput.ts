@@ -1,4 +1,4 @@
-import type { WatchEventType } from './client.js';
+import type { WatchEventType } from '../protocol/index.js';
 import type { Context } from './context.js';
 import { renderData, type OutputFormat, type Row } from './format.js';
 import { TableStream } from './tableStream.js';

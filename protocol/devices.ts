@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NameSchema, ObjectMetaSchema } from './resources.js';
+import { NameSchema, ObjectMetaSchema } from './objectMeta.js';
 
 /**
  * Devices, their models and twins (ARCHITECTURE.md: "Conflict rule for twins"). The cloud
@@ -112,13 +112,65 @@ export const DeviceModelInputSchema = z.strictObject({
 export type DeviceModelInput = z.infer<typeof DeviceModelInputSchema>;
 export type DeviceInput = z.infer<typeof DeviceInputSchema>;
 
-/** GET /devices/{name}/twin. */
-export interface TwinView {
-  desired: Record<string, PropertyValue>;
-  reported: Record<string, PropertyValue>;
-  delta: Record<string, PropertyValue>;
-  version: { desired: number; reported: number };
-  metadata: { desired: Record<string, { updatedAt: string }>; reported: Record<string, { updatedAt: string }> };
+/**
+ * One device as a mapper reads it from its edge (`GET /mapper/v1/devices?protocol=`): no
+ * credentials, no status. `model` is the device's copy of its DeviceModel; null while the edge
+ * has none (the cloud copies the model into each device), and a mapper cannot serve the device
+ * until it has one. Parsed leniently (defaults) so that one device's problem names that device.
+ */
+export const MapperDeviceSchema = z.object({
+  name: NameSchema,
+  protocol: z.object({ name: z.string().min(1).max(64), config: z.record(z.string(), z.unknown()).default({}) }),
+  properties: z.array(PropertyVisitorSchema).default([]),
+  desired: z.record(z.string(), PropertyValueSchema).default({}),
+  /** The DeviceModel's name, to say which model is missing. */
+  modelName: NameSchema.optional(),
+  model: DeviceModelSpecSchema.nullable(),
+});
+export type MapperDeviceEntry = z.infer<typeof MapperDeviceSchema>;
+
+/** The whole answer; a mapper checks the envelope, then each device on its own. */
+export const MapperDeviceListSchema = z.object({ node: z.string(), devices: z.array(MapperDeviceSchema) });
+export type MapperDeviceList = z.infer<typeof MapperDeviceListSchema>;
+
+/** The device list a mapper of `protocol` on `node` reads, from the node's desired devices. */
+export function mapperDeviceList(node: string, devices: readonly Device[], protocol: string): MapperDeviceList {
+  return {
+    node,
+    devices: devices.filter((d) => d.spec.protocol.name === protocol).map((d) => ({
+      name: d.metadata.name,
+      protocol: d.spec.protocol,
+      properties: d.spec.properties,
+      desired: d.spec.desired,
+      modelName: d.spec.model,
+      model: d.spec.modelSpec ?? null,
+    })),
+  };
+}
+
+/**
+ * A twin as people and devices read it: `GET /devices/{name}/twin` on the cloud, and the answer
+ * to `ef/devices/<id>/twin/get` on the edge. Both sides build it with twinView().
+ */
+export const TwinViewSchema = z.object({
+  desired: z.record(z.string(), PropertyValueSchema),
+  reported: z.record(z.string(), PropertyValueSchema),
+  delta: z.record(z.string(), PropertyValueSchema),
+  version: z.object({ desired: z.number().int(), reported: z.number().int() }),
+  metadata: z.object({ desired: TimestampsSchema, reported: TimestampsSchema }),
+});
+export type TwinView = z.infer<typeof TwinViewSchema>;
+
+/** The twin view of a device: its desired section (spec) and its reported section, if any yet. */
+export function twinView(spec: Pick<DeviceSpec, 'desired' | 'desiredVersion' | 'desiredMetadata'>, reported: ReportedTwin | undefined): TwinView {
+  const reportedValues = reported?.reported ?? {};
+  return {
+    desired: spec.desired,
+    reported: reportedValues,
+    delta: twinDelta(spec.desired, reportedValues),
+    version: { desired: spec.desiredVersion, reported: reported?.version ?? 0 },
+    metadata: { desired: spec.desiredMetadata, reported: reported?.metadata ?? {} },
+  };
 }
 
 /** PATCH /devices/{name}/twin: a JSON merge patch of desired; null deletes a key. */

@@ -64,7 +64,7 @@ describe('apps API', () => {
     const stale = { ...appBody('occ', '/bin/two'), metadata: { ...appBody('occ').metadata, resourceVersion: v1.metadata.resourceVersion } };
     const res = await api.call('PUT', '/apps/occ', { body: stale });
     expect(res.status).toBe(409);
-    expect(res.body).toEqual({ error: expect.any(String) });
+    expect(res.body).toEqual({ error: expect.any(String), code: 'EF_CONFLICT' });
     expect((await api.store.get('App', 'occ'))?.spec.template.command).toBe('/bin/one');
   });
 
@@ -106,7 +106,7 @@ describe('apps API', () => {
     const before = await api.store.revision();
     const res = await api.call('POST', '/apps', { body });
     expect(res.status).toBe(400);
-    expect(res.body).toEqual({ error: expect.stringMatching(new RegExp(`^${escapeRegExp(field)}: .*${escapeRegExp(words)}`)), field });
+    expect(res.body).toEqual({ error: expect.stringMatching(new RegExp(`^${escapeRegExp(field)}: .*${escapeRegExp(words)}`)), field, code: 'EF_INVALID' });
     expect(await api.store.revision()).toBe(before);
     const put = await api.call('PUT', `/apps/${body.metadata.name}`, { body });
     expect(put.status).toBe(400);

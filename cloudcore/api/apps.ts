@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { AppInputSchema, matchesSelector, type App, type AppInput } from '../../protocol/index.js';
+import { AppInputSchema, matchesSelector, type App, type AppInput, AppListSchema, AppSchema } from '../../protocol/index.js';
 import { withNodeStates } from './appStatus.js';
 import { ApiError } from './errors.js';
 import { getOrNotFound, type ResourceRoutesOptions } from './routeContext.js';
@@ -22,7 +22,7 @@ export function appFromInput(input: AppInput, keepResourceVersion: boolean): App
 export async function appRoutes(app: FastifyInstance, { store, watches }: ResourceRoutesOptions): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>();
 
-  api.get('/apps', { schema: { querystring: SelectableListQuery } }, async (request, reply) => {
+  api.get('/apps', { schema: { querystring: SelectableListQuery, response: { '2xx': AppListSchema } } }, async (request, reply) => {
     const { labelSelector, watch, resourceVersion } = request.query;
     const includes = (a: App) => !labelSelector || matchesSelector(labelSelector, a.metadata.labels);
     if (watch) return watches.serve(reply, { kind: 'App', fromRevision: resourceVersion, includes });
@@ -32,18 +32,18 @@ export async function appRoutes(app: FastifyInstance, { store, watches }: Resour
     return { items: items.filter(includes).map((a) => withNodeStates(a, workloads.items, undefined, rolloutOf.get(a.metadata.name))), resourceVersion: revision };
   });
 
-  api.post('/apps', { schema: { body: AppInputSchema } }, async (request, reply) => {
+  api.post('/apps', { schema: { body: AppInputSchema, response: { '2xx': AppSchema } } }, async (request, reply) => {
     const created = await store.create(appFromInput(request.body, false));
     return reply.code(201).send(created);
   });
 
-  api.get('/apps/:name', { schema: { params: NameParams } }, async (request) => {
+  api.get('/apps/:name', { schema: { params: NameParams, response: { '2xx': AppSchema } } }, async (request) => {
     const found = await getOrNotFound(store, 'App', request.params.name);
     const [workloads, nodes, rollout] = await Promise.all([store.list('Workload'), store.list('Node'), store.get('Rollout', found.metadata.name)]);
     return withNodeStates(found, workloads.items, nodes.items, rollout);
   });
 
-  api.put('/apps/:name', { schema: { params: NameParams, body: AppInputSchema } }, async (request) => {
+  api.put('/apps/:name', { schema: { params: NameParams, body: AppInputSchema, response: { '2xx': AppSchema } } }, async (request) => {
     const bodyName = request.body.metadata.name;
     if (bodyName !== request.params.name) {
       throw new ApiError(400, `metadata.name: "${bodyName}" does not match "${request.params.name}" in the path`, 'metadata.name');
@@ -51,6 +51,6 @@ export async function appRoutes(app: FastifyInstance, { store, watches }: Resour
     return store.update(appFromInput(request.body, true));
   });
 
-  api.delete('/apps/:name', { schema: { params: NameParams } }, async (request) =>
+  api.delete('/apps/:name', { schema: { params: NameParams, response: { '2xx': AppSchema } } }, async (request) =>
     store.delete('App', request.params.name));
 }

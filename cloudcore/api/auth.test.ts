@@ -47,21 +47,21 @@ describe('API authentication over HTTP', () => {
   it('refuses a request without a token with 401', async () => {
     const res = await api.call('GET', '/nodes', { token: null });
     expect(res.status).toBe(401);
-    expect(res.body).toEqual({ error: expect.stringContaining('missing bearer token') });
+    expect(res.body).toEqual({ error: expect.stringContaining('missing bearer token'), code: 'EF_UNAUTHENTICATED' });
     expect(res.headers.get('www-authenticate')).toBe('Bearer');
   });
 
   it('refuses an unknown token with 401', async () => {
     const res = await api.call('GET', '/nodes', { token: 'guess' });
     expect(res.status).toBe(401);
-    expect(res.body).toEqual({ error: 'unknown bearer token' });
+    expect(res.body).toEqual({ error: 'unknown bearer token', code: 'EF_UNAUTHENTICATED' });
   });
 
   it('lets the readonly token read but not write (403), and the refused write stores nothing', async () => {
     expect((await api.call('GET', '/apps', { token: READONLY_TOKEN })).status).toBe(200);
     const res = await api.call('POST', '/apps', { token: READONLY_TOKEN, body: app });
     expect(res.status).toBe(403);
-    expect(res.body).toEqual({ error: expect.stringContaining('readonly') });
+    expect(res.body).toEqual({ error: expect.stringContaining('readonly'), code: 'EF_FORBIDDEN' });
     expect(await api.store.get('App', 'web')).toBeUndefined();
   });
 

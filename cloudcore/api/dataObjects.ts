@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { DataObjectInputSchema, type Config, type DataObjectInput, type Secret } from '../../protocol/index.js';
+import { DataObjectInputSchema, type Config, type DataObjectInput, type Secret, DataObjectListSchema, DataObjectSchema } from '../../protocol/index.js';
 import { ApiError } from './errors.js';
 import { present } from './present.js';
 import { getOrNotFound, type ResourceRoutesOptions } from './routeContext.js';
@@ -12,6 +12,8 @@ import { NameParams, type ZodTypeProvider } from './zodSchemas.js';
  */
 export async function dataObjectRoutes(app: FastifyInstance, { store }: ResourceRoutesOptions): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>();
+  const one = DataObjectSchema;
+  const list = DataObjectListSchema;
   for (const [kind, path] of [['Config', 'configs'], ['Secret', 'secrets']] as const) {
     const build = (input: DataObjectInput, keepRv: boolean): Config | Secret => {
       if (input.kind !== undefined && input.kind !== kind) throw new ApiError(400, `kind: expected "${kind}" at /${path}, got "${input.kind}"`, 'kind');
@@ -22,19 +24,19 @@ export async function dataObjectRoutes(app: FastifyInstance, { store }: Resource
         data: input.data,
       };
     };
-    api.get(`/${path}`, async () => {
+    api.get(`/${path}`, { schema: { response: { '2xx': list } } }, async () => {
       const { items, revision } = await store.list(kind);
       return { items: items.map(present), resourceVersion: revision };
     });
-    api.get(`/${path}/:name`, { schema: { params: NameParams } }, async (request) => present(await getOrNotFound(store, kind, request.params.name)));
-    api.post(`/${path}`, { schema: { body: DataObjectInputSchema } }, async (request, reply) =>
+    api.get(`/${path}/:name`, { schema: { params: NameParams, response: { '2xx': one } } }, async (request) => present(await getOrNotFound(store, kind, request.params.name)));
+    api.post(`/${path}`, { schema: { body: DataObjectInputSchema, response: { '2xx': one } } }, async (request, reply) =>
       reply.code(201).send(present(await store.create(build(request.body, false)))));
-    api.put(`/${path}/:name`, { schema: { params: NameParams, body: DataObjectInputSchema } }, async (request) => {
+    api.put(`/${path}/:name`, { schema: { params: NameParams, body: DataObjectInputSchema, response: { '2xx': one } } }, async (request) => {
       if (request.body.metadata.name !== request.params.name) {
         throw new ApiError(400, `metadata.name: "${request.body.metadata.name}" does not match "${request.params.name}" in the path`, 'metadata.name');
       }
       return present(await store.update(build(request.body, true)));
     });
-    api.delete(`/${path}/:name`, { schema: { params: NameParams } }, async (request) => present(await store.delete(kind, request.params.name)));
+    api.delete(`/${path}/:name`, { schema: { params: NameParams, response: { '2xx': one } } }, async (request) => present(await store.delete(kind, request.params.name)));
   }
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { matchesSelector, type Device, type DeviceModel } from '../../protocol/index.js';
+import { matchesSelector, type Device, type DeviceModel, DeviceModelListSchema, DeviceModelSchema } from '../../protocol/index.js';
 import { ConflictError, type Store } from '../store/store.js';
 import { checkPathName, deviceModelFromInput, DeviceModelInputSchema, deviceModelMismatch } from './deviceSpec.js';
 import { getOrNotFound, type ResourceRoutesOptions } from './routeContext.js';
@@ -15,7 +15,7 @@ import { NameParams, SelectableListQuery, type ZodTypeProvider } from './zodSche
 export async function deviceModelRoutes(app: FastifyInstance, { store, watches }: ResourceRoutesOptions): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>();
 
-  api.get('/devicemodels', { schema: { querystring: SelectableListQuery } }, async (request, reply) => {
+  api.get('/devicemodels', { schema: { querystring: SelectableListQuery, response: { '2xx': DeviceModelListSchema } } }, async (request, reply) => {
     const { labelSelector, watch, resourceVersion } = request.query;
     const includes = (m: DeviceModel) => !labelSelector || matchesSelector(labelSelector, m.metadata.labels);
     if (watch) return watches.serve(reply, { kind: 'DeviceModel', fromRevision: resourceVersion, includes });
@@ -23,13 +23,13 @@ export async function deviceModelRoutes(app: FastifyInstance, { store, watches }
     return { items: items.filter(includes), resourceVersion: revision };
   });
 
-  api.get('/devicemodels/:name', { schema: { params: NameParams } }, async (request) =>
+  api.get('/devicemodels/:name', { schema: { params: NameParams, response: { '2xx': DeviceModelSchema } } }, async (request) =>
     getOrNotFound(store, 'DeviceModel', request.params.name));
 
-  api.post('/devicemodels', { schema: { body: DeviceModelInputSchema } }, async (request, reply) =>
+  api.post('/devicemodels', { schema: { body: DeviceModelInputSchema, response: { '2xx': DeviceModelSchema } } }, async (request, reply) =>
     reply.code(201).send(await store.create(deviceModelFromInput(request.body, false))));
 
-  api.put('/devicemodels/:name', { schema: { params: NameParams, body: DeviceModelInputSchema } }, async (request) => {
+  api.put('/devicemodels/:name', { schema: { params: NameParams, body: DeviceModelInputSchema, response: { '2xx': DeviceModelSchema } } }, async (request) => {
     const name = request.params.name;
     checkPathName(request.body.metadata.name, name);
     const model = deviceModelFromInput(request.body, true);
@@ -44,7 +44,7 @@ export async function deviceModelRoutes(app: FastifyInstance, { store, watches }
     return store.update(model);
   });
 
-  api.delete('/devicemodels/:name', { schema: { params: NameParams } }, async (request) => {
+  api.delete('/devicemodels/:name', { schema: { params: NameParams, response: { '2xx': DeviceModelSchema } } }, async (request) => {
     const name = request.params.name;
     const users = await devicesOfModel(store, name);
     if (users.length > 0) {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import {
-  checkProperties, DeviceInputSchema, DeviceModelSpecSchema, mergeProperties, ObjectMetaSchema, twinDelta,
-  type Device, type DeviceModel, type DeviceModelSpec, type ObjectMeta, type PropertyValue, type TwinView,
+  checkProperties, DeviceInputSchema, DeviceModelSpecSchema, mergeProperties, ObjectMetaSchema,
+  type Device, type DeviceModel, type DeviceModelSpec, type ObjectMeta, type PropertyValue,
 } from '../../protocol/index.js';
 import { ApiError } from './errors.js';
 
@@ -108,18 +108,6 @@ export function deviceFromInput(
   };
   if (previous?.status) device.status = previous.status;
   return device;
-}
-
-/** GET /devices/{name}/twin: both sections, what the device still has to apply, and the versions. */
-export function twinView(device: Device): TwinView {
-  const reported = device.status?.twin;
-  return {
-    desired: device.spec.desired,
-    reported: reported?.reported ?? {},
-    delta: twinDelta(device.spec.desired, reported?.reported ?? {}),
-    version: { desired: device.spec.desiredVersion, reported: reported?.version ?? 0 },
-    metadata: { desired: device.spec.desiredMetadata, reported: reported?.metadata ?? {} },
-  };
 }
 
 /**

@@ -90,7 +90,7 @@ describe('device twin API', () => {
     const revision = await api.store.revision();
     const stale = await api.call('PATCH', '/devices/tw-3/twin', { body: { setpoint: 12 }, headers: { 'if-match': '"1"' } });
     expect(stale.status).toBe(409);
-    expect(stale.body).toEqual({ error: expect.stringContaining('desired version 2, not 1') });
+    expect(stale.body).toEqual({ error: expect.stringContaining('desired version 2, not 1'), code: 'EF_CONFLICT' });
     expect(await api.store.revision()).toBe(revision);
     expect((await api.store.get('Device', 'tw-3'))!.spec.desired).toEqual({ setpoint: 11 });
 

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { DesiredPatchSchema, type Device, type DeviceModelSpec, type TelemetrySample, type TwinView } from '../../protocol/index.js';
+import { DesiredPatchSchema, twinView, type Device, type DeviceModelSpec, type TelemetrySample, type TwinView, TelemetryListSchema, TwinViewSchema } from '../../protocol/index.js';
 import { ConflictError } from '../store/store.js';
 import { writeDevice, type DeviceRoutesOptions } from './devices.js';
-import { parseIfMatch, patchDesired, twinETag, twinView } from './deviceSpec.js';
+import { parseIfMatch, patchDesired, twinETag } from './deviceSpec.js';
 import { ApiError } from './errors.js';
 import { getOrNotFound } from './routeContext.js';
 import { NameParams, type ZodTypeProvider } from './zodSchemas.js';
@@ -26,13 +26,13 @@ export const TelemetryQuery = z.strictObject({
 export async function deviceTwinRoutes(app: FastifyInstance, { store, telemetry }: DeviceRoutesOptions): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>();
 
-  api.get('/devices/:name/twin', { schema: { params: NameParams } }, async (request, reply): Promise<TwinView> => {
+  api.get('/devices/:name/twin', { schema: { params: NameParams, response: { '2xx': TwinViewSchema } } }, async (request, reply): Promise<TwinView> => {
     const device = await getOrNotFound(store, 'Device', request.params.name);
     reply.header('etag', twinETag(device));
-    return twinView(device);
+    return twinView(device.spec, device.status?.twin);
   });
 
-  api.patch('/devices/:name/twin', { schema: { params: NameParams, body: DesiredPatchSchema } }, async (request, reply): Promise<TwinView> => {
+  api.patch('/devices/:name/twin', { schema: { params: NameParams, body: DesiredPatchSchema, response: { '2xx': TwinViewSchema } } }, async (request, reply): Promise<TwinView> => {
     const name = request.params.name;
     const ifMatch = parseIfMatch(request.headers['if-match']);
     // Retrying a lost store race is safe even with If-Match: the desired version is checked
@@ -44,10 +44,10 @@ export async function deviceTwinRoutes(app: FastifyInstance, { store, telemetry 
       return patchDesired(current, modelOf(current), request.body, new Date().toISOString());
     });
     reply.header('etag', twinETag(device));
-    return twinView(device);
+    return twinView(device.spec, device.status?.twin);
   });
 
-  api.get('/devices/:name/telemetry', { schema: { params: NameParams, querystring: TelemetryQuery } }, async (request): Promise<{ items: TelemetrySample[] }> => {
+  api.get('/devices/:name/telemetry', { schema: { params: NameParams, querystring: TelemetryQuery, response: { '2xx': TelemetryListSchema } } }, async (request): Promise<{ items: TelemetrySample[] }> => {
     const name = request.params.name;
     await getOrNotFound(store, 'Device', name);
     if (!telemetry) throw new ApiError(503, 'telemetry is not kept by this cloudcore (no telemetry store configured)');

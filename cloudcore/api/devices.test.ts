@@ -49,7 +49,7 @@ describe('device models API', () => {
     const before = await api.store.revision();
     const res = await api.call('POST', '/devicemodels', { body });
     expect(res.status).toBe(400);
-    expect(res.body).toEqual({ error: expect.stringMatching(new RegExp(`^${escapeRegExp(field)}: .*${escapeRegExp(words)}`)), field });
+    expect(res.body).toEqual({ error: expect.stringMatching(new RegExp(`^${escapeRegExp(field)}: .*${escapeRegExp(words)}`)), field, code: 'EF_INVALID' });
     expect(await api.store.revision()).toBe(before);
   });
 });
@@ -171,7 +171,7 @@ describe('devices API', () => {
     const before = await api.store.revision();
     const res = await api.call('POST', '/devices', { body });
     expect(res.status).toBe(400);
-    expect(res.body).toEqual({ error: expect.stringMatching(new RegExp(`^${escapeRegExp(field)}: .*${escapeRegExp(words)}`)), field });
+    expect(res.body).toEqual({ error: expect.stringMatching(new RegExp(`^${escapeRegExp(field)}: .*${escapeRegExp(words)}`)), field, code: 'EF_INVALID' });
     expect(await api.store.revision()).toBe(before);
     await api.call('POST', '/devices', { body: thermostatDevice('put-target') });
     const revision = await api.store.revision();
@@ -243,7 +243,7 @@ describe('devices API', () => {
     narrowed.spec.properties = narrowed.spec.properties.filter((p) => p.name !== 'power');
     const refused = await api.call('PUT', '/devicemodels/lamp', { body: narrowed });
     expect(refused.status).toBe(409);
-    expect(refused.body).toEqual({ error: expect.stringMatching(/device "lamp-1" .*spec\.desired\.power/) });
+    expect(refused.body).toEqual({ error: expect.stringMatching(/device "lamp-1" .*spec\.desired\.power/), code: 'EF_CONFLICT' });
     expect(await api.store.revision()).toBe(before);
 
     const inUse = await api.call('DELETE', '/devicemodels/lamp');

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { DeviceInputSchema, matchesSelector, NameSchema, type Device, type DeviceModelSpec } from '../../protocol/index.js';
+import { DeviceInputSchema, matchesSelector, NameSchema, type Device, type DeviceModelSpec, CreatedDeviceSchema, DeviceCredentialsSchema, DeviceListSchema, DeviceSchema } from '../../protocol/index.js';
 import { NotFoundError, type Store } from '../store/store.js';
 import { notFoundMessage } from '../store/objectMeta.js';
 import { readModifyWrite } from '../store/readModifyWrite.js';
@@ -39,7 +39,7 @@ export async function deviceRoutes(app: FastifyInstance, opts: DeviceRoutesOptio
   const { store, watches, telemetry } = opts;
   const api = app.withTypeProvider<ZodTypeProvider>();
 
-  api.get('/devices', { schema: { querystring: DeviceListQuery } }, async (request, reply) => {
+  api.get('/devices', { schema: { querystring: DeviceListQuery, response: { '2xx': DeviceListSchema } } }, async (request, reply) => {
     const { labelSelector, node, watch, resourceVersion } = request.query;
     const includes = (d: Device) => !labelSelector || matchesSelector(labelSelector, d.metadata.labels);
     if (watch) return watches.serve(reply, { kind: 'Device', node, fromRevision: resourceVersion, includes });
@@ -47,10 +47,10 @@ export async function deviceRoutes(app: FastifyInstance, opts: DeviceRoutesOptio
     return { items: items.filter(includes).map(present), resourceVersion: revision };
   });
 
-  api.get('/devices/:name', { schema: { params: NameParams } }, async (request) =>
+  api.get('/devices/:name', { schema: { params: NameParams, response: { '2xx': DeviceSchema } } }, async (request) =>
     present(await getOrNotFound(store, 'Device', request.params.name)));
 
-  api.post('/devices', { schema: { body: DeviceInputSchema } }, async (request, reply) => {
+  api.post('/devices', { schema: { body: DeviceInputSchema, response: { '2xx': CreatedDeviceSchema } } }, async (request, reply) => {
     const input = request.body;
     const model = await modelSpecOf(store, input.spec.model);
     const device = deviceFromInput(input, model, undefined, new Date().toISOString(), false);
@@ -61,7 +61,7 @@ export async function deviceRoutes(app: FastifyInstance, opts: DeviceRoutesOptio
     return reply.code(201).send({ ...present(created), credentials });
   });
 
-  api.put('/devices/:name', { schema: { params: NameParams, body: DeviceInputSchema } }, async (request, reply) => {
+  api.put('/devices/:name', { schema: { params: NameParams, body: DeviceInputSchema, response: { '2xx': DeviceSchema } } }, async (request, reply) => {
     const input = request.body;
     checkPathName(input.metadata.name, request.params.name);
     const model = await modelSpecOf(store, input.spec.model);
@@ -72,13 +72,13 @@ export async function deviceRoutes(app: FastifyInstance, opts: DeviceRoutesOptio
     return present(updated);
   });
 
-  api.delete('/devices/:name', { schema: { params: NameParams } }, async (request) => {
+  api.delete('/devices/:name', { schema: { params: NameParams, response: { '2xx': DeviceSchema } } }, async (request) => {
     const deleted = await store.delete('Device', request.params.name);
     await telemetry?.drop(request.params.name);
     return present(deleted);
   });
 
-  api.post('/devices/:name/credentials', { schema: { params: NameParams } }, async (request): Promise<DeviceCredentials> => {
+  api.post('/devices/:name/credentials', { schema: { params: NameParams, response: { '2xx': DeviceCredentialsSchema } } }, async (request): Promise<DeviceCredentials> => {
     const name = request.params.name;
     const { credentials, credentialHash } = await issueDeviceCredentials(name);
     await writeDevice(store, name, undefined, (device) => ({ ...device, spec: { ...device.spec, credentialHash } }));

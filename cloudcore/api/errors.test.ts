@@ -7,14 +7,14 @@ import { startTestApi, type TestApi } from './testServer.js';
 
 describe('describeError', () => {
   it('passes API and store errors through with their status', () => {
-    expect(describeError(new ApiError(400, 'x: bad', 'x'))).toEqual({ statusCode: 400, body: { error: 'x: bad', field: 'x' }, internal: false });
-    expect(describeError(new ConflictError('exists'))).toEqual({ statusCode: 409, body: { error: 'exists' }, internal: false });
+    expect(describeError(new ApiError(400, 'x: bad', 'x'))).toEqual({ statusCode: 400, body: { error: 'x: bad', field: 'x', code: 'EF_INVALID' }, internal: false });
+    expect(describeError(new ConflictError('exists'))).toEqual({ statusCode: 409, body: { error: 'exists', code: 'EF_CONFLICT' }, internal: false });
     expect(describeError(new GoneError('compacted')).statusCode).toBe(410);
   });
 
   it('hides unexpected errors behind a 500', () => {
-    expect(describeError(new TypeError('secret internals'))).toEqual({ statusCode: 500, body: { error: 'internal error' }, internal: true });
-    expect(describeError('a string')).toEqual({ statusCode: 500, body: { error: 'internal error' }, internal: true });
+    expect(describeError(new TypeError('secret internals'))).toEqual({ statusCode: 500, body: { error: 'internal error', code: 'EF_INTERNAL' }, internal: true });
+    expect(describeError('a string')).toEqual({ statusCode: 500, body: { error: 'internal error', code: 'EF_INTERNAL' }, internal: true });
   });
 });
 
@@ -32,13 +32,13 @@ describe('API error answers over HTTP', () => {
   it('refuses malformed JSON with 400 and a clear message', async () => {
     const res = await api.call('POST', '/apps', { rawBody: '{"metadata": {' });
     expect(res.status).toBe(400);
-    expect(res.body).toEqual({ error: 'request body is not valid JSON' });
+    expect(res.body).toEqual({ error: 'request body is not valid JSON', code: 'EF_INVALID' });
   });
 
   it('refuses a body that is not JSON with 415', async () => {
     const res = await api.call('POST', '/apps', { rawBody: 'name=web', headers: { 'content-type': 'text/plain' } });
     expect(res.status).toBe(415);
-    expect(res.body).toEqual({ error: expect.stringContaining('application/json') });
+    expect(res.body).toEqual({ error: expect.stringContaining('application/json'), code: 'EF_UNSUPPORTED_MEDIA_TYPE' });
     const form = await api.call('POST', '/tokens', { rawBody: 'node=a', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(form.status).toBe(415);
   });
@@ -50,7 +50,7 @@ describe('API error answers over HTTP', () => {
     };
     const res = await api.call('POST', '/apps', { body: big });
     expect(res.status).toBe(413);
-    expect(res.body).toEqual({ error: expect.stringContaining('larger than the limit') });
+    expect(res.body).toEqual({ error: expect.stringContaining('larger than the limit'), code: 'EF_BODY_TOO_LARGE' });
     expect(await api.store.get('App', 'big')).toBeUndefined();
   });
 
@@ -65,31 +65,31 @@ describe('API error answers over HTTP', () => {
   it('answers 404 as {error} for unknown routes, inside and outside /api/v1', async () => {
     const inside = await api.call('GET', '/nope');
     expect(inside.status).toBe(404);
-    expect(inside.body).toEqual({ error: 'no route for GET /api/v1/nope' });
+    expect(inside.body).toEqual({ error: 'no route for GET /api/v1/nope', code: 'EF_NOT_FOUND' });
     const outside = await fetch(`${api.origin}/elsewhere`);
     expect(outside.status).toBe(404);
-    expect(await outside.json()).toEqual({ error: 'no route for GET /elsewhere' });
+    expect(await outside.json()).toEqual({ error: 'no route for GET /elsewhere', code: 'EF_NOT_FOUND' });
   });
 
   it('answers 404 for a missing object', async () => {
     const res = await api.call('GET', '/apps/ghost');
     expect(res.status).toBe(404);
-    expect(res.body).toEqual({ error: expect.stringContaining('"ghost" not found') });
+    expect(res.body).toEqual({ error: expect.stringContaining('"ghost" not found'), code: 'EF_NOT_FOUND' });
   });
 
   it('spells a missing object the same way whichever path finds it absent (route read or store write)', async () => {
     const read = await api.call('GET', '/apps/ghost');
     const removed = await api.call('DELETE', '/apps/ghost');
-    expect(read.body).toEqual({ error: 'app "ghost" not found' });
+    expect(read.body).toEqual({ error: 'app "ghost" not found', code: 'EF_NOT_FOUND' });
     expect(removed).toMatchObject({ status: 404, body: { error: 'app "ghost" not found' } });
-    expect((await api.call('DELETE', '/devicemodels/ghost')).body).toEqual({ error: 'device model "ghost" not found' });
+    expect((await api.call('DELETE', '/devicemodels/ghost')).body).toEqual({ error: 'device model "ghost" not found', code: 'EF_NOT_FOUND' });
   });
 
   it('answers 500 without leaking the message or stack of an unexpected error', async () => {
     const res = await fetch(`${api.origin}/boom`);
     expect(res.status).toBe(500);
     const text = await res.text();
-    expect(JSON.parse(text)).toEqual({ error: 'internal error' });
+    expect(JSON.parse(text)).toEqual({ error: 'internal error', code: 'EF_INTERNAL' });
     expect(text).not.toContain('hunter2');
   });
 
@@ -98,9 +98,9 @@ describe('API error answers over HTTP', () => {
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ field: 'labelSelector' });
     const rv = await api.call('GET', '/apps?resourceVersion=3');
-    expect(rv.body).toEqual({ error: 'resourceVersion: is only allowed with watch=true', field: 'resourceVersion' });
+    expect(rv.body).toEqual({ error: 'resourceVersion: is only allowed with watch=true', field: 'resourceVersion', code: 'EF_INVALID' });
     const unknown = await api.call('GET', '/apps?labelselector=a');
-    expect(unknown.body).toEqual({ error: 'labelselector: unknown field', field: 'labelselector' });
+    expect(unknown.body).toEqual({ error: 'labelselector: unknown field', field: 'labelselector', code: 'EF_INVALID' });
     const limit = await api.call('GET', '/events?limit=0');
     expect(limit.status).toBe(400);
     expect(limit.body).toMatchObject({ field: 'limit' });
@@ -118,7 +118,7 @@ describe('what the error handler logs', () => {
     try {
       const offline = await app.inject({ method: 'GET', url: '/offline' });
       expect(offline.statusCode).toBe(503);
-      expect(offline.json()).toEqual({ error: 'node "edge-9" is not connected; logs and exec need a live link' });
+      expect(offline.json()).toEqual({ error: 'node "edge-9" is not connected; logs and exec need a live link', code: 'EF_UNAVAILABLE' });
       const refused = lines.filter((l) => l.level >= 40);
       expect(refused).toHaveLength(1);
       expect(refused[0]).toMatchObject({ level: 40, msg: 'request not served' });

@@ -1,17 +1,13 @@
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../http/apiError.js';
+import type { ErrorBody } from '../../protocol/index.js';
+import { ApiError, errorBody } from '../http/apiError.js';
 import { StoreError, UnreadableError } from '../store/store.js';
 
 /**
- * Every API failure leaves as `{error, field?}` with the fitting status (docs/api.md).
- * `describeError` is the pure mapping; `registerErrorHandling` wires it into a fastify scope.
+ * Every API failure leaves as `{error, code, field?}` (protocol/apiErrors.ts) with the fitting
+ * status (docs/api.md). `describeError` is the pure mapping; `registerErrorHandling` wires it
+ * into a fastify scope.
  */
-
-export interface ErrorBody {
-  error: string;
-  /** Dotted path of the one field at fault, when there is one. */
-  field?: string;
-}
 
 export { ApiError } from '../http/apiError.js';
 
@@ -41,12 +37,11 @@ function errorStatus(err: Error): number | undefined {
   return 'statusCode' in err && typeof err.statusCode === 'number' ? err.statusCode : undefined;
 }
 
-const INTERNAL: DescribedError = { statusCode: 500, body: { error: 'internal error' }, internal: true };
+const INTERNAL: DescribedError = { statusCode: 500, body: errorBody(500, 'internal error'), internal: true };
 
 export function describeError(err: unknown): DescribedError {
   if (err instanceof ApiError) {
-    const body: ErrorBody = { error: err.message };
-    if (err.field !== undefined) body.field = err.field;
+    const body = errorBody(err.statusCode, err.message, { field: err.field, code: err.apiCode });
     // Raised on purpose, even a 5xx (a node not connected, an edge that did not answer): the
     // client is told why, and it is no fault of this server's, so it is not logged as one.
     return { statusCode: err.statusCode, body, internal: false };
@@ -56,24 +51,24 @@ export function describeError(err: unknown): DescribedError {
     const first = err.objects[0]!;
     const how = `remove ${err.objects.length === 1 ? 'it' : 'each'} with \`edgectl delete unreadable ${first.kind} ${first.name}\`` +
       ' (DELETE /api/v1/unreadable/{kind}/{name}), then apply it again; `edgectl get unreadable` lists every one';
-    return { statusCode: 500, body: { error: `${err.message}; ${how}` }, internal: true };
+    return { statusCode: 500, body: errorBody(500, `${err.message}; ${how}`, { code: 'EF_UNREADABLE_OBJECT' }), internal: true };
   }
   if (err instanceof StoreError) {
     // Store messages are written for clients (e.g. "store is closed" → 503), so they pass through.
-    return { statusCode: err.statusCode, body: { error: err.message }, internal: err.statusCode >= 500 };
+    return { statusCode: err.statusCode, body: errorBody(err.statusCode, err.message), internal: err.statusCode >= 500 };
   }
   if (!(err instanceof Error)) return INTERNAL;
   const known = FASTIFY_ERRORS[errorCode(err) ?? ''];
-  if (known) return { statusCode: known.statusCode, body: { error: known.error }, internal: false };
+  if (known) return { statusCode: known.statusCode, body: errorBody(known.statusCode, known.error), internal: false };
   // Other client errors fastify raises (bad content-length, malformed URL, …) carry a usable message.
   const status = errorStatus(err);
   if (status !== undefined && status >= 400 && status < 500) {
-    return { statusCode: status, body: { error: err.message }, internal: false };
+    return { statusCode: status, body: errorBody(status, err.message), internal: false };
   }
   return INTERNAL;
 }
 
-/** Sends every error and unknown route of `app`'s scope as `{error, field?}`. */
+/** Sends every error and unknown route of `app`'s scope as `{error, code, field?}`. */
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const described = describeError(err);
@@ -84,7 +79,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     return reply.code(described.statusCode).send(described.body);
   });
   app.setNotFoundHandler((request, reply) => {
-    const body: ErrorBody = { error: `no route for ${request.method} ${request.url.split('?')[0]}` };
+    const body = errorBody(404, `no route for ${request.method} ${request.url.split('?')[0]}`);
     return reply.code(404).send(body);
   });
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { EventListSchema } from '../../protocol/index.js';
 import type { ResourceRoutesOptions } from './routeContext.js';
 import { EventListQuery, type ZodTypeProvider } from './zodSchemas.js';
 
@@ -6,7 +7,7 @@ import { EventListQuery, type ZodTypeProvider } from './zodSchemas.js';
 export async function eventRoutes(app: FastifyInstance, { store }: ResourceRoutesOptions): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>();
 
-  api.get('/events', { schema: { querystring: EventListQuery } }, async (request) => {
+  api.get('/events', { schema: { querystring: EventListQuery, response: { '2xx': EventListSchema } } }, async (request) => {
     const { node, limit } = request.query;
     const { items } = await store.list('Event', { node });
     const ordered = [...items].sort((a, b) => (a.metadata.resourceVersion ?? 0) - (b.metadata.resourceVersion ?? 0));

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { HealthSchema } from '../../protocol/index.js';
 import type { Store } from '../store/store.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { appRoutes } from './apps.js';
@@ -19,7 +20,7 @@ import { tokenRoutes } from './tokens.js';
 import { unreadableRoutes } from './unreadable.js';
 import { WatchStreams } from './watchStream.js';
 import { workloadRoutes } from './workloads.js';
-import { zodValidatorCompiler } from './zodSchemas.js';
+import { zodSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } from './zodSchemas.js';
 
 /**
  * The operator REST API (docs/api.md), mounted at `/api/v1`:
@@ -66,10 +67,11 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
   await app.register(async (v1) => {
     registerErrorHandling(v1);
     v1.setValidatorCompiler(zodValidatorCompiler);
+    v1.setSerializerCompiler(zodSerializerCompiler);
     acceptJsonOnly(v1);
     v1.addHook('onRoute', (route) => { route.bodyLimit ??= API_BODY_LIMIT_BYTES; });
 
-    v1.get('/healthz', async () => ({ ok: true, revision: await store.revision() }));
+    v1.withTypeProvider<ZodTypeProvider>().get('/healthz', { schema: { response: { '2xx': HealthSchema } } }, async () => ({ ok: true as const, revision: await store.revision() }));
 
     await v1.register(async (secured) => {
       await secured.register(bearerAuth, { tokens });

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { NameSchema, workloadName } from '../../protocol/index.js';
+import { NameSchema, workloadName, ExecAnswerSchema } from '../../protocol/index.js';
 import type { ExecOutcome, LogSink } from '../hub/operatorRequests.js';
 import { ApiError } from './errors.js';
 import { getOrNotFound, type ResourceRoutesOptions } from './routeContext.js';
@@ -66,7 +66,7 @@ export async function nodeStreamRoutes(app: FastifyInstance, opts: ResourceRoute
     request.raw.on('close', () => { if (!ended) { ended = true; cancel(); } });
   });
 
-  api.post('/nodes/:name/workloads/:workload/exec', { schema: { params: StreamParams, body: ExecBody } }, async (request) => {
+  api.post('/nodes/:name/workloads/:workload/exec', { schema: { params: StreamParams, body: ExecBody, response: { '2xx': ExecAnswerSchema } } }, async (request) => {
     const { name, workload } = request.params;
     const channel = await channelFor(name, workload);
     try {

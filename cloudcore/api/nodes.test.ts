@@ -79,7 +79,7 @@ describe('nodes, tokens and events API', () => {
     const before = await api.store.revision();
     const res = await api.call('PATCH', '/nodes/edge-3', { body: { metadata: { labels: { ok: 'yes', 'zone': 'not valid!' } } } });
     expect(res.status).toBe(400);
-    expect(res.body).toEqual({ error: expect.stringContaining('metadata.labels.zone:'), field: 'metadata.labels.zone' });
+    expect(res.body).toEqual({ error: expect.stringContaining('metadata.labels.zone:'), field: 'metadata.labels.zone', code: 'EF_INVALID' });
     expect(await api.store.revision()).toBe(before);
     expect((await api.store.get('Node', 'edge-3'))?.metadata.labels).toEqual({ keep: 'me' });
   });

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { matchesSelector, NodePatchSchema, type Node } from '../../protocol/index.js';
+import { matchesSelector, NodePatchSchema, type Node, NodeListSchema, NodeSchema } from '../../protocol/index.js';
 import { notFoundMessage } from '../store/objectMeta.js';
 import { readModifyWrite } from '../store/readModifyWrite.js';
 import { NotFoundError, type Store } from '../store/store.js';
@@ -27,7 +27,7 @@ export async function nodeRoutes(app: FastifyInstance, { store, watches, links }
   const api = app.withTypeProvider<ZodTypeProvider>();
   const live = (node: Node) => withLiveLastSeen(node, links?.liveLastSeen(node.metadata.name));
 
-  api.get('/nodes', { schema: { querystring: SelectableListQuery } }, async (request, reply) => {
+  api.get('/nodes', { schema: { querystring: SelectableListQuery, response: { '2xx': NodeListSchema } } }, async (request, reply) => {
     const { labelSelector, watch, resourceVersion } = request.query;
     const includes = (node: Node) => !labelSelector || matchesSelector(labelSelector, node.metadata.labels);
     if (watch) return watches.serve(reply, { kind: 'Node', fromRevision: resourceVersion, includes });
@@ -35,10 +35,10 @@ export async function nodeRoutes(app: FastifyInstance, { store, watches, links }
     return { items: items.filter(includes).map(live), resourceVersion: revision };
   });
 
-  api.get('/nodes/:name', { schema: { params: NameParams } }, async (request) =>
+  api.get('/nodes/:name', { schema: { params: NameParams, response: { '2xx': NodeSchema } } }, async (request) =>
     live(await getOrNotFound(store, 'Node', request.params.name)));
 
-  api.patch('/nodes/:name', { schema: { params: NameParams, body: NodePatchSchema } }, async (request) => {
+  api.patch('/nodes/:name', { schema: { params: NameParams, body: NodePatchSchema, response: { '2xx': NodeSchema } } }, async (request) => {
     const { labels, resourceVersion } = request.body.metadata;
     const name = request.params.name;
     return readModifyWrite(store, 'Node', name, (node): Node => {
@@ -48,7 +48,7 @@ export async function nodeRoutes(app: FastifyInstance, { store, watches, links }
     }, { attempts: PATCH_ATTEMPTS, expectedVersion: resourceVersion, absent: () => new NotFoundError(notFoundMessage('Node', name)) });
   });
 
-  api.delete('/nodes/:name', { schema: { params: NameParams } }, async (request) => {
+  api.delete('/nodes/:name', { schema: { params: NameParams, response: { '2xx': NodeSchema } } }, async (request) => {
     const name = request.params.name;
     const deleted = await store.delete('Node', name);
     await deleteNodeLeftovers(store, name);

@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import {
   RolloutApproveBodySchema, RolloutEmptyBodySchema, RolloutRollbackBodySchema,
-  type Rollout,
-} from '../../protocol/index.js';
+  type Rollout, AppRevisionListSchema, RolloutSchema} from '../../protocol/index.js';
 import { applyRolloutCommand, RolloutCommandError, type RolloutCommand } from '../controllers/rolloutCommands.js';
 import { rolloutEventObject, type RolloutEventSpec } from '../controllers/rolloutPlan.js';
 import { readModifyWrite } from '../store/readModifyWrite.js';
@@ -37,14 +36,14 @@ export async function rolloutRoutes(app: FastifyInstance, { store, watches }: Re
   const api = app.withTypeProvider<ZodTypeProvider>();
   let eventSeq = 0;
 
-  api.get('/apps/:name/revisions', { schema: { params: NameParams } }, async (request) => {
+  api.get('/apps/:name/revisions', { schema: { params: NameParams, response: { '2xx': AppRevisionListSchema } } }, async (request) => {
     const { name } = request.params;
     await getOrNotFound(store, 'App', name);
     const { items } = await store.list('AppRevision');
     return { items: items.filter((r) => r.spec.app === name).sort((a, b) => a.spec.revision - b.spec.revision) };
   });
 
-  api.get('/apps/:name/rollout', { schema: { params: NameParams } }, async (request) => rolloutOf(store, request.params.name));
+  api.get('/apps/:name/rollout', { schema: { params: NameParams, response: { '2xx': RolloutSchema } } }, async (request) => rolloutOf(store, request.params.name));
 
   api.get('/apps/:name/rollout/events', { schema: { params: NameParams, querystring: WatchOnlyQuery } }, async (request, reply) => {
     const { name } = request.params;
@@ -62,7 +61,7 @@ export async function rolloutRoutes(app: FastifyInstance, { store, watches }: Re
   });
 
   for (const [verb, body] of Object.entries(COMMAND_BODIES)) {
-    api.post(`/apps/:name/rollout/${verb}`, { schema: { params: NameParams, body } }, async (request) => {
+    api.post(`/apps/:name/rollout/${verb}`, { schema: { params: NameParams, body, response: { '2xx': RolloutSchema } } }, async (request) => {
       const parsed = (request.body ?? {}) as { wave?: number; toRevision?: number };
       const command = commandOf(verb as keyof typeof COMMAND_BODIES, parsed);
       return runCommand(request.params.name, command);

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { TokenRequestSchema } from '../../protocol/index.js';
+import { TokenRequestSchema, TokenResponseSchema } from '../../protocol/index.js';
 import { mintJoinToken } from '../hub/credentials.js';
 import type { ResourceRoutesOptions } from './routeContext.js';
 import type { ZodTypeProvider } from './zodSchemas.js';
@@ -8,7 +8,7 @@ import type { ZodTypeProvider } from './zodSchemas.js';
 export async function tokenRoutes(app: FastifyInstance, { store }: ResourceRoutesOptions): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>();
 
-  api.post('/tokens', { schema: { body: TokenRequestSchema } }, async (request, reply) => {
+  api.post('/tokens', { schema: { body: TokenRequestSchema, response: { '2xx': TokenResponseSchema } } }, async (request, reply) => {
     const { node, ttlSeconds } = request.body;
     const { token, expiresAt } = await mintJoinToken(store, node, ttlSeconds);
     return reply.code(201).send({ token, node, expiresAt });

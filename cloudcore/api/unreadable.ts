@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { KINDS, NameSchema, type Kind } from '../../protocol/index.js';
+import { KINDS, NameSchema, type Kind, UnreadableDeletedSchema, UnreadableListSchema } from '../../protocol/index.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { deleteNodeLeftovers } from './nodes.js';
 import type { ResourceRoutesOptions } from './routeContext.js';
@@ -27,9 +27,9 @@ export async function unreadableRoutes(app: FastifyInstance, opts: ResourceRoute
   const api = app.withTypeProvider<ZodTypeProvider>();
 
   // Everything to repair at once; the reads that fail name only what they touch.
-  api.get('/unreadable', async () => ({ items: await store.listUnreadable() }));
+  api.get('/unreadable', { schema: { response: { '2xx': UnreadableListSchema } } }, async () => ({ items: await store.listUnreadable() }));
 
-  api.delete('/unreadable/:kind/:name', { schema: { params: UnreadableParams } }, async (request) => {
+  api.delete('/unreadable/:kind/:name', { schema: { params: UnreadableParams, response: { '2xx': UnreadableDeletedSchema } } }, async (request) => {
     const { kind, name } = request.params;
     const { revision } = await store.deleteUnreadable(kind, name);
     // What the kind's own delete also removes: a device's telemetry (re-created under this name
@@ -38,6 +38,6 @@ export async function unreadableRoutes(app: FastifyInstance, opts: ResourceRoute
     if (kind === 'Device') await telemetry?.drop(name);
     if (kind === 'Node') await deleteNodeLeftovers(store, name);
     request.log.warn({ kind, name, revision }, 'unreadable object deleted');
-    return { kind, name, deleted: true, resourceVersion: revision };
+    return { kind, name, deleted: true as const, resourceVersion: revision };
   });
 }

@@ -118,7 +118,7 @@ describe('watch edge cases with their own server', () => {
       for (let i = 0; i < 8; i++) await api.call('POST', '/apps', { body: appBody(`c-${i}`) });
       const res = await api.call('GET', '/apps?watch=true&resourceVersion=1');
       expect(res.status).toBe(410);
-      expect(res.body).toEqual({ error: expect.stringContaining('compacted') });
+      expect(res.body).toEqual({ error: expect.stringContaining('compacted'), code: 'EF_GONE' });
       const abort = new AbortController();
       const recent = await api.stream(`/apps?watch=true&resourceVersion=${await api.store.revision()}`, abort.signal);
       expect(recent.status).toBe(200);

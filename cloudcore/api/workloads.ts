@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { WorkloadListSchema } from '../../protocol/index.js';
 import type { Workload } from '../../protocol/index.js';
 import { present } from './present.js';
 import type { ResourceRoutesOptions } from './routeContext.js';
@@ -8,7 +9,7 @@ import { WorkloadListQuery, type ZodTypeProvider } from './zodSchemas.js';
 export async function workloadRoutes(app: FastifyInstance, { store, watches }: ResourceRoutesOptions): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>();
 
-  api.get('/workloads', { schema: { querystring: WorkloadListQuery } }, async (request, reply) => {
+  api.get('/workloads', { schema: { querystring: WorkloadListQuery, response: { '2xx': WorkloadListSchema } } }, async (request, reply) => {
     const { node, app: appName, watch, resourceVersion } = request.query;
     const includes = (w: Workload) =>
       (node === undefined || w.spec.nodeName === node) && (appName === undefined || w.spec.app === appName);

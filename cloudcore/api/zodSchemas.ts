@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { NameSchema, parseSelectorString, SelectorSyntaxError } from '../../protocol/index.js';
 
 // Zod as fastify's validator lives in ../http/zodRoutes.ts (the hub's join route uses it too).
-export { zodValidatorCompiler, type ZodTypeProvider } from '../http/zodRoutes.js';
+export { zodSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } from '../http/zodRoutes.js';
 
 // ---- Shared request-part schemas ---------------------------------------------------------
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { contentSecurityPolicy, loadAssets, staticDir, type Asset } from './assets.js';
+import { errorBody } from '../http/apiError.js';
 
 /**
  * The operator dashboard at `/ui/` on cloudcore's own port (docs/dashboard.md). The files are
@@ -40,7 +41,7 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
   app.get(`${DASHBOARD_PATH}*`, async (request, reply) => {
     const path = (request.params as { '*': string })['*'];
     const file = assets.get(path);
-    if (!file) return reply.code(404).send({ error: `no dashboard file "${path}"` });
+    if (!file) return reply.code(404).send(errorBody(404, `no dashboard file "${path}"`));
     return send(request, reply, file);
   });
 }

@@ -1,4 +1,4 @@
-import type { FastifySchemaCompiler, FastifyTypeProvider } from 'fastify';
+import type { FastifySchemaCompiler, FastifySerializerCompiler, FastifyTypeProvider } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from './apiError.js';
 
@@ -48,5 +48,26 @@ export const zodValidatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, m
     const result = schema.safeParse(data, { error: requiredMessage });
     if (result.success) return { value: result.data };
     return { error: issueToApiError(result.error.issues[0]!, httpPart ?? 'request') };
+  };
+};
+
+/**
+ * Zod as fastify's serializer: a route's `schema.response` (the answer schemas of
+ * protocol/api.ts) is checked before the answer leaves, so cloudcore cannot drift from the
+ * contract edgectl parses with. A mismatch is cloudcore's bug: a 500 here, logged with the path
+ * at fault, rather than a client that reads half an answer. The answer is sent as the handler
+ * built it (zod's parsed copy would drop nothing it checked, but costs a second copy).
+ */
+export const zodSerializerCompiler: FastifySerializerCompiler<unknown> = ({ schema, method, url, httpStatus }) => {
+  if (!(schema instanceof z.ZodType)) {
+    throw new Error(`${method} ${url}: the ${httpStatus} response schema must be a zod schema`);
+  }
+  return (data: unknown) => {
+    const result = schema.safeParse(data);
+    if (!result.success) {
+      const issue = result.error.issues[0]!;
+      throw new Error(`${method} ${url}: the ${httpStatus} answer does not match its schema at ${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
+    }
+    return JSON.stringify(data);
   };
 };

@@ -7,6 +7,7 @@ import {
   HUB_PATHS, JoinRequestSchema, MAX_FRAME_BYTES, NODE_HEADER, OFFLINE_AFTER_MS,
 } from '../../protocol/index.js';
 import { zodValidatorCompiler, type ZodTypeProvider } from '../http/zodRoutes.js';
+import { errorBody } from '../http/apiError.js';
 import type { Store, Watch } from '../store/store.js';
 import { NodeStatsHistory } from '../telemetry/nodeStatsHistory.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
@@ -71,7 +72,7 @@ export class Hub {
         } catch (err) {
           if (!(err instanceof JoinError)) throw err;
           this.opts.log.warn({ node, reason: err.message }, 'join refused');
-          return reply.code(err.statusCode).send({ error: err.message });
+          return reply.code(err.statusCode).send(errorBody(err.statusCode, err.message));
         }
       });
     });
@@ -212,7 +213,7 @@ export class Hub {
 const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' };
 
 function rejectUpgrade(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify({ error: message });
+  const body = JSON.stringify(errorBody(status, message));
   const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n${extra}`
     + `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);

@@ -1,22 +1,17 @@
 import { z } from 'zod';
-import { DeviceModelSpecSchema, NameSchema, PropertyValueSchema, PropertyVisitorSchema } from '../../protocol/index.js';
+import { MapperDeviceListSchema, MapperDeviceSchema, type MapperDeviceEntry } from '../../protocol/index.js';
 
 /**
- * The edge's device list for one mapper: `GET <edgeUrl>/mapper/v1/devices?protocol=<p>`.
- * The envelope is checked first and each device on its own, so one malformed device is
- * skipped (and named in the log) instead of hiding every other device.
+ * The edge's device list for one mapper: `GET <edgeUrl>/mapper/v1/devices?protocol=<p>`, read
+ * with the contract's schema (protocol/devices.ts). The envelope is checked first and each
+ * device on its own, so one malformed device is skipped (and named in the log) instead of
+ * hiding every other device.
  */
-export const MapperDeviceSchema = z.object({
-  name: NameSchema,
-  protocol: z.object({ name: z.string().min(1).max(64), config: z.record(z.string(), z.unknown()).default({}) }),
-  properties: z.array(PropertyVisitorSchema).default([]),
-  desired: z.record(z.string(), PropertyValueSchema).default({}),
-  model: DeviceModelSpecSchema,
-});
-export type MapperDevice = z.infer<typeof MapperDeviceSchema>;
+/** A device this mapper can serve: its model copy is there. */
+export type MapperDevice = MapperDeviceEntry & { model: NonNullable<MapperDeviceEntry['model']> };
 export type PropertyVisitor = MapperDevice['properties'][number];
 
-const DeviceListEnvelopeSchema = z.object({ node: z.string(), devices: z.array(z.unknown()) });
+const DeviceListEnvelopeSchema = MapperDeviceListSchema.extend({ devices: z.array(z.unknown()) });
 
 export interface DeviceList {
   node: string;
@@ -42,13 +37,16 @@ export function parseDeviceList(body: unknown, protocol: string): DeviceList {
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       list.rejected.push({ name: label, reason: `"${issue.path.join('.')}": ${issue.message}` });
+    } else if (parsed.data.model === null) {
+      const model = parsed.data.modelName ? `DeviceModel "${parsed.data.modelName}"` : 'its DeviceModel';
+      list.rejected.push({ name: label, reason: `the edge has no copy of ${model} in this device yet (the cloud copies it when the device is applied); check that the model exists: edgectl get devicemodels` });
     } else if (parsed.data.protocol.name !== protocol) {
       list.rejected.push({ name: label, reason: `speaks protocol "${parsed.data.protocol.name}", this mapper serves "${protocol}"` });
     } else if (seen.has(parsed.data.name)) {
       list.rejected.push({ name: label, reason: 'listed twice' });
     } else {
       seen.add(parsed.data.name);
-      list.devices.push(parsed.data);
+      list.devices.push({ ...parsed.data, model: parsed.data.model });
     }
   });
   return list;

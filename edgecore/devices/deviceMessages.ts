@@ -1,8 +1,8 @@
 import type { PublishPacket } from 'aedes';
-import { deviceTopics, type Device, type MapperDeviceState, type TelemetrySample } from '../../protocol/index.js';
+import { deviceTopics, twinView, type Device, type MapperDeviceState, type TelemetrySample } from '../../protocol/index.js';
 import type { TelemetryBatcher } from './telemetry/telemetryBatcher.js';
 import {
-  applyReported, deltaMessage, errorMessage, parseMapperStatePayload, parseReportedPayload, parseTelemetryPayload, twinView, type Refusal,
+  applyReported, deltaMessage, errorMessage, parseMapperStatePayload, parseReportedPayload, parseTelemetryPayload, type Refusal,
 } from './twin/twinEngine.js';
 import type { TwinLedger } from './twin/twinLedger.js';
 

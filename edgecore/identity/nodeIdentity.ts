@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { reconnectDelayMs } from '../link/backoff.js';
+import { backoffDelayMs } from '../link/backoff.js';
 import type { EdgePart } from '../part.js';
 import { JoinRefusedError, joinCloud } from './join.js';
 
@@ -61,7 +61,8 @@ export class NodeIdentity implements EdgePart {
           log.error({ err: this.joinError }, 'join refused; get a new token for this node');
           return;
         }
-        const delay = reconnectDelayMs(attempt);
+        // attempt 0 was the first try: this is failure number attempt + 1.
+        const delay = backoffDelayMs(attempt + 1);
         log.warn({ err: this.joinError, retryInMs: delay }, 'cannot reach cloud to join; retrying');
         this.retryTimer = setTimeout(() => void this.withCredential(use, attempt + 1), delay);
         return;

@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import type { NodeStatsSample } from '../../protocol/index.js';
-import { readDisk, readMemory } from '../observability/hostReadings.js';
+import { readDisk, readMemory } from '../hostReadings.js';
 
 /**
  * The node's CPU, memory and disk, sampled on a timer and sent to the cloud on the next
  * heartbeat (the dashboard's "last hour" chart). CPU comes from /proc/stat, as `top` reads it
  * (elsewhere Node's `os` module stands in); memory and disk are read as the local status page
- * reads them (observability/hostReadings.ts). Parsing is pure and tested apart from the reads.
+ * reads them (edgecore/hostReadings.ts). Parsing is pure and tested apart from the reads.
  */
 
 /** Cumulative CPU time from the `cpu` line of /proc/stat, in USER_HZ ticks. */

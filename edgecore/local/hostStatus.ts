@@ -1,6 +1,6 @@
 import { arch, hostname, loadavg, platform, uptime } from 'node:os';
 import type { EdgeHostStatus } from '../../protocol/edgeStatus.js';
-import { readDisk, readMemory } from '../observability/hostReadings.js';
+import { readDisk, readMemory } from '../hostReadings.js';
 
 /**
  * Disk and memory of the node as the field engineer needs them: is the data disk filling up,

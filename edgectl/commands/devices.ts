@@ -1,7 +1,8 @@
 import { Option, type Command } from 'commander';
 import type { Device, DeviceModel } from '../../protocol/index.js';
 import { canonical, parseTwinArgs, type DeviceInput, type DeviceModelInput } from '../applyFile.js';
-import { ApiError, type ApiClient, type DeviceCredentials } from '../client.js';
+import type { DeviceCredentials } from '../../protocol/index.js';
+import { ApiError, type ApiClient } from '../client.js';
 import { emit, outputOption, type Context } from '../context.js';
 import {
   DEVICE_COLUMNS, DEVICE_MODEL_COLUMNS, deviceFields, deviceModelRow, deviceRow, renderFields, renderTable, TWIN_COLUMNS, twinRows,

@@ -72,17 +72,3 @@ export class MapperAccess {
     return timingSafeEqual(Buffer.from(given), Buffer.from(expected));
   }
 }
-
-/** The device list a mapper of `protocol` reads (`GET /mapper/v1/devices?protocol=`): no credentials, no status. */
-export function mapperDeviceList(node: string, devices: Device[], protocol: string) {
-  return {
-    node,
-    devices: devices.filter((d) => d.spec.protocol.name === protocol).map((d) => ({
-      name: d.metadata.name,
-      protocol: d.spec.protocol,
-      properties: d.spec.properties,
-      desired: d.spec.desired,
-      model: d.spec.modelSpec ?? null,
-    })),
-  };
-}

@@ -1,6 +1,6 @@
-import type { Device } from '../../../protocol/index.js';
+import { mapperDeviceList, type Device } from '../../../protocol/index.js';
 import type { LocalRoute } from '../../local/statusServer.js';
-import { mapperDeviceList, type MapperAccess } from './mapperAccess.js';
+import type { MapperAccess } from './mapperAccess.js';
 
 export const MAPPER_DEVICES_PATH = '/mapper/v1/devices';
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { Device, DeviceModelSpec, PropertyValue } from '../../../protocol/index.js';
+import { twinView, type Device, type DeviceModelSpec, type PropertyValue } from '../../../protocol/index.js';
 import {
   applyReported, deltaMessage, deltasForSubscriptions, desiredFingerprint, emptyTwin, errorMessage, MAX_PAYLOAD_BYTES, parseReportedPayload,
-  parseTelemetryPayload, twinReportedEntry, twinView,
+  parseTelemetryPayload, twinReportedEntry,
 } from './twinEngine.js';
 import { THERMOSTAT_MODEL, makeDevice } from '../../../test/helpers/devices/deviceHubFixtures.js';
 

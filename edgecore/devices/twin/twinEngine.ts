@@ -2,7 +2,7 @@ import { z } from 'zod';
 import {
   MapperDeviceStateSchema, PropertyNameSchema, PropertyValueSchema, checkProperties, deviceTopics, twinDelta,
   type Device, type DeviceModelSpec, type MapperDeviceState, type DeviceSpec, type PropertyValue, type ReportedTwin,
-  type TelemetrySample, type TwinView, type UpstreamEntry,
+  type TelemetrySample, type UpstreamEntry,
 } from '../../../protocol/index.js';
 import { topicMatchesFilter } from '../persistence/topicMatcher.js';
 
@@ -285,17 +285,6 @@ export function deltasForSubscriptions(
 /** Identifies the desired section as published: republish only when this changes. */
 export function desiredFingerprint(spec: DeviceSpec): string {
   return JSON.stringify([spec.desiredVersion, Object.entries(spec.desired).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]);
-}
-
-/** The answer to `twin/get`. */
-export function twinView(spec: DeviceSpec, twin: DeviceTwinState): TwinView {
-  return {
-    desired: spec.desired,
-    reported: twin.reported,
-    delta: twinDelta(spec.desired, twin.reported),
-    version: { desired: spec.desiredVersion, reported: twin.version },
-    metadata: { desired: spec.desiredMetadata, reported: twin.metadata },
-  };
 }
 
 export function errorMessage(refusal: Refusal, topic: string, payload: Buffer): ErrorMessage {
