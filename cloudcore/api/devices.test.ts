@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceModelSchema, DeviceSchema, type Device } from '../../protocol/index.js';
 import { verifyDevicePassword } from './deviceCredentials.js';
-import { thermostatDevice, thermostatModel } from './deviceFixtures.js';
-import { NdjsonReader, READONLY_TOKEN, startTestApi, type TestApi } from './testServer.js';
+import { thermostatDevice, thermostatModel } from '../../test/helpers/cloudcore/deviceFixtures.js';
+import { NdjsonReader, READONLY_TOKEN, startTestApi, type TestApi } from '../../test/helpers/cloudcore/testServer.js';
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
