@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { verifyDevicePassword } from '../cloudcore/api/deviceCredentials.js';
-import { thermostatDevice, thermostatModel } from '../cloudcore/api/deviceFixtures.js';
-import { ADMIN_TOKEN, READONLY_TOKEN, startTestApi, type TestApi } from '../cloudcore/api/testServer.js';
+import { thermostatDevice, thermostatModel } from '../test/helpers/cloudcore/deviceFixtures.js';
+import { ADMIN_TOKEN, READONLY_TOKEN, startTestApi, type TestApi } from '../test/helpers/cloudcore/testServer.js';
 import type { Device } from '../protocol/index.js';
-import { runCli } from './testing/runCli.js';
+import { runCli } from '../test/helpers/edgectl/runCli.js';
 
 /** edgectl against the real cloudcore API (SQLite store in a temp dir) over real HTTP. */
 

@@ -4,7 +4,7 @@ import {
   oneLine, renderData, renderFields, renderTable, workloadRow,
 } from './format.js';
 import { parseSelectorString } from '../protocol/index.js';
-import { makeApp, makeEvent, makeNode, makeWorkload, minutesAgo, NOW } from './testing/fixtures.js';
+import { makeApp, makeEvent, makeNode, makeWorkload, minutesAgo, NOW } from '../test/helpers/edgectl/fixtures.js';
 import YAML from 'yaml';
 
 describe('formatAge', () => {

@@ -4,7 +4,7 @@ import {
   parseTtl, resolveCliSettings, UsageError,
 } from './parse.js';
 import { requestBody, sameApp } from './commands/apply.js';
-import { makeApp } from './testing/fixtures.js';
+import { makeApp } from '../test/helpers/edgectl/fixtures.js';
 
 const APP_YAML = `
 kind: App

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { run } from './program.js';
-import { startApiDouble, type ApiDouble } from './testing/api-double.js';
-import { makeApp, makeEvent, makeNode, makeWorkload, NOW } from './testing/fixtures.js';
+import { startApiDouble, type ApiDouble } from '../test/helpers/edgectl/api-double.js';
+import { makeApp, makeEvent, makeNode, makeWorkload, NOW } from '../test/helpers/edgectl/fixtures.js';
 
 const TOKEN = 'admin-secret';
 

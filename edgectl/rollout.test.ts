@@ -1,8 +1,8 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../cloudcore/api/testServer.js';
+import { startTestApi, type TestApi } from '../test/helpers/cloudcore/testServer.js';
 import { RolloutController } from '../cloudcore/controllers/rolloutController.js';
-import { reportRunning } from '../cloudcore/controllers/rolloutFixtures.js';
+import { reportRunning } from '../test/helpers/cloudcore/rolloutFixtures.js';
 import { Scheduler } from '../cloudcore/controllers/scheduler.js';
 import type { Rollout } from '../protocol/index.js';
 import { waitFor } from '../test/helpers/wait.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nodesNamed, processTemplate, RolloutWorld } from '../cloudcore/controllers/rolloutFixtures.js';
+import { nodesNamed, processTemplate, RolloutWorld } from '../test/helpers/cloudcore/rolloutFixtures.js';
 import { historyRows, progressBar, rolloutStatusView, templateSummary, waveRows } from './rolloutFormat.js';
 
 describe('rollout presentation', () => {

@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { thermostatDevice, thermostatModel } from '../cloudcore/api/deviceFixtures.js';
-import { ADMIN_TOKEN, READONLY_TOKEN, startTestApi, type TestApi } from '../cloudcore/api/testServer.js';
+import { thermostatDevice, thermostatModel } from '../test/helpers/cloudcore/deviceFixtures.js';
+import { ADMIN_TOKEN, READONLY_TOKEN, startTestApi, type TestApi } from '../test/helpers/cloudcore/testServer.js';
 import { openSqliteTelemetry, type SqliteTelemetry } from '../cloudcore/telemetry/sqliteTelemetry.js';
 import { parseSince, UsageError } from './parse.js';
-import { runCli } from './testing/runCli.js';
+import { runCli } from '../test/helpers/edgectl/runCli.js';
 import { renderTelemetry } from './telemetryFormat.js';
 
 /** `edgectl get telemetry` against the real cloudcore API and its real SQLite telemetry store. */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppSchema, type App, type Workload } from '../../protocol/index.js';
-import { startTestApi, type TestApi } from './testServer.js';
+import { startTestApi, type TestApi } from '../../test/helpers/cloudcore/testServer.js';
 
 const appBody = (name: string, command = '/bin/sleep') => ({
   metadata: { name, labels: { tier: 'web' } },

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorize, bearerToken, roleForToken } from './auth.js';
 import { ApiError } from './errors.js';
-import { READONLY_TOKEN, startTestApi, type TestApi } from './testServer.js';
+import { READONLY_TOKEN, startTestApi, type TestApi } from '../../test/helpers/cloudcore/testServer.js';
 
 const tokens = { admin: 'a-secret', readonly: 'r-secret' };
 

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Device, TwinView } from '../../protocol/index.js';
 import { openSqliteTelemetry, type SqliteTelemetry } from '../telemetry/sqliteTelemetry.js';
-import { thermostatDevice, thermostatModel } from './deviceFixtures.js';
-import { READONLY_TOKEN, startTestApi, type TestApi } from './testServer.js';
+import { thermostatDevice, thermostatModel } from '../../test/helpers/cloudcore/deviceFixtures.js';
+import { READONLY_TOKEN, startTestApi, type TestApi } from '../../test/helpers/cloudcore/testServer.js';
 
 async function reportTwin(api: TestApi, name: string, reported: Device['status']): Promise<void> {
   const device = (await api.store.get('Device', name))!;

@@ -4,8 +4,8 @@ import { waitFor } from '../../test/helpers/wait.js';
 import { ModelCopyController } from '../controllers/modelCopy.js';
 import { DeviceModelSchema, DeviceSchema, type Device } from '../../protocol/index.js';
 import { verifyDevicePassword } from './deviceCredentials.js';
-import { thermostatDevice, thermostatModel } from './deviceFixtures.js';
-import { NdjsonReader, READONLY_TOKEN, startTestApi, type TestApi } from './testServer.js';
+import { thermostatDevice, thermostatModel } from '../../test/helpers/cloudcore/deviceFixtures.js';
+import { NdjsonReader, READONLY_TOKEN, startTestApi, type TestApi } from '../../test/helpers/cloudcore/testServer.js';
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 

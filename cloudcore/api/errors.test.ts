@@ -3,7 +3,7 @@ import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, GoneError } from '../store/store.js';
 import { ApiError, describeError, registerErrorHandling } from './errors.js';
-import { startTestApi, type TestApi } from './testServer.js';
+import { startTestApi, type TestApi } from '../../test/helpers/cloudcore/testServer.js';
 
 describe('describeError', () => {
   it('passes API and store errors through with their status', () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Node } from '../../protocol/index.js';
-import { eventually, NdjsonReader, READONLY_TOKEN, startTestApi, type TestApi } from './testServer.js';
+import { eventually, NdjsonReader, READONLY_TOKEN, startTestApi, type TestApi } from '../../test/helpers/cloudcore/testServer.js';
 import type { FleetPage } from './fleetView.js';
 
 const node = (name: string, phase: Node['status']['phase'], labels: Record<string, string>): Node => ({

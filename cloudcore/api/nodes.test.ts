@@ -5,7 +5,7 @@ import { LinkQuality } from '../hub/linkQuality.js';
 import { NodeStatsHistory } from '../telemetry/nodeStatsHistory.js';
 import { mergeLabelPatch } from './labelPatch.js';
 import { ApiError } from './errors.js';
-import { startTestApi, type TestApi } from './testServer.js';
+import { startTestApi, type TestApi } from '../../test/helpers/cloudcore/testServer.js';
 
 const parseNode = (body: unknown): Node => NodeSchema.parse(body);
 

@@ -4,8 +4,8 @@ import { RolloutSchema, type Event, type Rollout } from '../../protocol/index.js
 import { waitFor } from '../../test/helpers/wait.js';
 import { RolloutController } from '../controllers/rolloutController.js';
 import { Scheduler } from '../controllers/scheduler.js';
-import { reportRunning } from '../controllers/rolloutFixtures.js';
-import { NdjsonReader, READONLY_TOKEN, startTestApi, type TestApi } from './testServer.js';
+import { reportRunning } from '../../test/helpers/cloudcore/rolloutFixtures.js';
+import { NdjsonReader, READONLY_TOKEN, startTestApi, type TestApi } from '../../test/helpers/cloudcore/testServer.js';
 
 /**
  * The rollout API with the real scheduler and rollout controller on the same store. No edges

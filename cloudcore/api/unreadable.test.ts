@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Workload } from '../../protocol/index.js';
 import { redeemJoinToken } from '../hub/credentials.js';
 import type { SqliteStore } from '../store/sqliteStore.js';
-import { READONLY_TOKEN, startTestApi, type TestApi } from './testServer.js';
+import { READONLY_TOKEN, startTestApi, type TestApi } from '../../test/helpers/cloudcore/testServer.js';
 
 /** DELETE /unreadable/{kind}/{name} on the real API and SQLite store, the row damaged in the file. */
 describe('unreadable objects API', () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeApp, makeDevice, makeWorkload } from '../../test/store/fixtures.js';
-import { NdjsonReader, startTestApi, type TestApi } from './testServer.js';
+import { NdjsonReader, startTestApi, type TestApi } from '../../test/helpers/cloudcore/testServer.js';
 
 interface Line { type: string; object: { metadata: { name: string }; spec: { nodeName: string } } }
 

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { App, Node, Workload } from '../../protocol/index.js';
-import { eventually, NdjsonReader, startTestApi, type TestApi } from './testServer.js';
+import { eventually, NdjsonReader, startTestApi, type TestApi } from '../../test/helpers/cloudcore/testServer.js';
 import { WatchStreams } from './watchStream.js';
 
 interface Line { type: string; object: { kind: string; metadata: { name: string; resourceVersion?: number } } }

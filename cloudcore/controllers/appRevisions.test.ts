@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { App, AppRevision, Rollout, Workload } from '../../protocol/index.js';
 import { rollbackToSync, revisionsToPrune, revisionToCreate } from './appRevisions.js';
-import { processTemplate } from './rolloutFixtures.js';
+import { processTemplate } from '../../test/helpers/cloudcore/rolloutFixtures.js';
 
 const app = (generation: number, version: string, extra: Partial<App['spec']> = {}): App =>
   ({ kind: 'App', metadata: { name: 'web', generation }, spec: { selector: {}, template: processTemplate(version), ...extra } });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RolloutSchema, type RolloutStrategy } from '../../protocol/index.js';
 import { applyRolloutCommand } from './rolloutCommands.js';
 import { rolloutOrder } from './rolloutStrategy.js';
-import { nodesNamed, processTemplate, RolloutWorld } from './rolloutFixtures.js';
+import { nodesNamed, processTemplate, RolloutWorld } from '../../test/helpers/cloudcore/rolloutFixtures.js';
 
 /** Rolls revision 1 out (first revision: everywhere at once), then edits the app to revision 2. */
 function worldAtRevision2(nodeCount: number, strategy?: RolloutStrategy): RolloutWorld {

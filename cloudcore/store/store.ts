@@ -8,8 +8,8 @@ export type { UnreadableObject } from './objectMeta.js';
  *
  * Every write (create, update, delete) bumps ONE global revision and stamps it on the object
  * as `metadata.resourceVersion`, like etcd/kine. Watches replay every change after a given
- * revision and then follow live writes. Backends: SQLite (default, `sqliteStore.ts`) and, later,
- * Kubernetes; both must pass `test/store/conformance.ts`.
+ * revision and then follow live writes. One backend exists: SQLite (`sqliteStore.ts`). Every
+ * backend must pass `test/store/conformance.ts` (`sqliteStore.test.ts` runs it).
  */
 
 export type ObjectOf<K extends Kind> = Extract<AnyObject, { kind: K }>;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelProperty } from '../../protocol/index.js';
 import type { DeviceConnection, MapperDevice } from '../sdk/index.js';
 import { ModbusDriver } from './driver.js';
-import { freePort, startModbusTestServer, type ModbusTestServer } from './testServer.js';
+import { freePort, startModbusTestServer, type ModbusTestServer } from '../../test/helpers/mappers/modbusTestServer.js';
 
 const prop = (name: string, type: ModelProperty['type'], accessMode: ModelProperty['accessMode'] = 'ReadWrite'): ModelProperty => ({ name, type, accessMode });
 

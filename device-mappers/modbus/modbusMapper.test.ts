@@ -3,9 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { deviceTopics } from '../../protocol/index.js';
 import { waitFor } from '../../test/helpers/wait.js';
 import { MapperLoop } from '../sdk/index.js';
-import { startEdgeStandIn } from '../sdk/testing/edgeStandIn.js';
+import { startEdgeStandIn } from '../../test/helpers/mappers/edgeStandIn.js';
 import { ModbusDriver } from './driver.js';
-import { freePort, startModbusTestServer, type ModbusTestServer } from './testServer.js';
+import { freePort, startModbusTestServer, type ModbusTestServer } from '../../test/helpers/mappers/modbusTestServer.js';
 
 /**
  * The modbus mapper end to end: MapperLoop + ModbusDriver against modbus-serial ServerTCP

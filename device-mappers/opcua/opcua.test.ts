@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelProperty } from '../../protocol/index.js';
 import { deviceTopics } from '../../protocol/index.js';
 import { waitFor } from '../../test/helpers/wait.js';
-import { freePort } from '../modbus/testServer.js';
+import { freePort } from '../../test/helpers/mappers/modbusTestServer.js';
 import { MapperLoop, type MapperDevice } from '../sdk/index.js';
-import { startEdgeStandIn } from '../sdk/testing/edgeStandIn.js';
+import { startEdgeStandIn } from '../../test/helpers/mappers/edgeStandIn.js';
 import { propertyValueToVariantValue, variantToPropertyValue } from './convert.js';
 import { OpcuaDriver } from './driver.js';
 

@@ -2,11 +2,11 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deviceTopics } from '../../protocol/index.js';
 import { waitFor } from '../../test/helpers/wait.js';
-import { freePort } from '../modbus/testServer.js';
+import { freePort } from '../../test/helpers/mappers/modbusTestServer.js';
 import { VirtualDriver } from '../virtual/driver.js';
 import type { ProtocolDriver } from './driver.js';
 import { MapperLoop } from './mapperLoop.js';
-import { startEdgeStandIn, type EdgeStandIn } from './testing/edgeStandIn.js';
+import { startEdgeStandIn, type EdgeStandIn } from '../../test/helpers/mappers/edgeStandIn.js';
 
 /**
  * The shared loop end to end: a real aedes broker and a node:http stand-in for edgecore's

@@ -2,7 +2,9 @@ import type { WorkloadStatus, WorkloadTemplate } from '../../protocol/index.js';
 
 /**
  * What edgecore asks of a workload runtime. Implementations: the process runtime
- * (`processRuntime.ts`) and, later, the container runtime; one conformance suite checks both.
+ * (`processRuntime.ts`) and the container runtime (`container/containerRuntime.ts`); both pass
+ * the conformance suite `test/runtime/conformance.ts` (run by `processRuntimeConformance.test.ts`
+ * and `test/container/containerRuntimeConformance.test.ts`).
  * A runtime supervises on its own (restart policy, back-off) and reports every state change
  * through `onStatus`; edgecore turns those into outbox entries.
  */

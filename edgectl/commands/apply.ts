@@ -5,9 +5,8 @@ import { ApiError, type ApiClient } from '../client.js';
 import type { Context } from '../context.js';
 import { canonical, parseApplyFile } from '../applyFile.js';
 import { errorText, UsageError } from '../parse.js';
+import type { ApplyResult } from './applyResult.js';
 import { applyDevice, applyDeviceModel, credentialLines } from './devices.js';
-
-export type ApplyResult = 'created' | 'configured' | 'unchanged';
 
 export function registerApply(program: Command, ctx: Context): void {
   program.command('apply')

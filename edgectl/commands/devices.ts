@@ -11,7 +11,7 @@ import {
 import { parseLimit, parseName, parseSelectorFlag, parseSince, UsageError } from '../parse.js';
 import { renderTelemetry } from '../telemetryFormat.js';
 import { printWatch } from '../watchOutput.js';
-import type { ApplyResult } from './apply.js';
+import type { ApplyResult } from './applyResult.js';
 
 /**
  * Devices from the command line: `get devices|device|devicemodels|telemetry`, `delete device|devicemodel`,

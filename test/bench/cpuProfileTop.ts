@@ -4,7 +4,7 @@
  * by inclusive time, optionally only within a window (ms since the profile started; the fan-out
  * benchmark prints each step's window on cloudcore's time axis).
  *
- *   node dist/test/bench/cpuProfileTop.js <file.cpuprofile> [--from-ms N] [--to-ms M] [--top 25]
+ *   node dist-test/test/bench/cpuProfileTop.js <file.cpuprofile> [--from-ms N] [--to-ms M] [--top 25]
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
@@ -36,7 +36,7 @@ export function functionTimes(profile: Profile, fromMs = 0, toMs = Number.POSITI
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const key = (id: number) => {
     const f = byId.get(id)!.callFrame;
-    const file = f.url.replace(/^file:\/\//, '').replace(/^.*\/dist\//, 'dist/').replace(/^.*\/node_modules\//, 'node_modules/');
+    const file = f.url.replace(/^file:\/\//, '').replace(/^.*\/dist(?:-test)?\//, 'dist/').replace(/^.*\/node_modules\//, 'node_modules/');
     return `${f.functionName || '(anonymous)'} ${file}${file ? `:${f.lineNumber + 1}` : ''}`;
   };
   const self = new Map<string, number>();

@@ -183,7 +183,7 @@ export function run(file: string, args: string[], timeoutMs = 120_000): Promise<
 }
 
 function scriptPath(): string {
-  // test/container/engine.ts in the source tree, dist/test/container/engine.js when built.
+  // test/container/engine.ts in the source tree, dist-test/test/container/engine.js when built.
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i += 1) {
     const candidate = resolve(dir, 'scripts', 'test-engine.sh');

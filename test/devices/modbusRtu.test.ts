@@ -6,9 +6,9 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deviceTopics, type ModelProperty } from '../../protocol/index.js';
 import { ModbusDriver } from '../../device-mappers/modbus/driver.js';
-import { startModbusRtuTestServer, type ModbusRtuTestServer } from '../../device-mappers/modbus/testServer.js';
+import { startModbusRtuTestServer, type ModbusRtuTestServer } from '../helpers/mappers/modbusTestServer.js';
 import { MapperLoop, type DeviceConnection, type MapperDevice } from '../../device-mappers/sdk/index.js';
-import { startEdgeStandIn } from '../../device-mappers/sdk/testing/edgeStandIn.js';
+import { startEdgeStandIn } from '../helpers/mappers/edgeStandIn.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve, sep } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { CloudSettingsSchema } from '../../cloudcore/config.js';
@@ -68,10 +68,13 @@ export async function startInProcessCloud(opts: SimCloudOptions): Promise<SimClo
   };
 }
 
-/** dist/cloudcore/main.js, whether this file runs from source (vitest) or compiled under dist/. */
+/**
+ * The compiled cloudcore/main.js: dist/'s when this file runs from source (vitest), or the one
+ * built beside it when it runs compiled (a bench under dist-test/, which holds a whole build).
+ */
 export function cloudcoreMain(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  return here.split(sep).includes('dist') ? resolve(here, '../../cloudcore/main.js') : resolve(here, '../../dist/cloudcore/main.js');
+  return import.meta.url.endsWith('.js') ? resolve(here, '../../cloudcore/main.js') : resolve(here, '../../dist/cloudcore/main.js');
 }
 
 export function settingsEnv(settings: Record<string, string | number> = {}): Record<string, string> {

@@ -10,7 +10,7 @@ import { watchConformanceTests } from './watchConformance.js';
  * The contract every `Store` backend must meet. A backend's test file calls
  * `storeConformanceSuite('sqlite', factory)`; the suite registers its own describe/it blocks.
  *
- * Written so a backend that is not a single process (Kubernetes) can pass: revisions are only
+ * Written so a backend that is not a single process (one over etcd, say) can pass: revisions are only
  * required to increase (other writers may bump a shared counter), the store need not start at
  * revision 0, and watch events are awaited by polling rather than expected synchronously.
  */

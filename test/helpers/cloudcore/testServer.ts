@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { openSqliteStore, type SqliteStoreOptions } from '../store/sqliteStore.js';
-import type { Store } from '../store/store.js';
-import type { TelemetryStore } from '../telemetry/telemetryStore.js';
-import { apiPlugin, registerErrorHandling } from './index.js';
-import type { FleetLinks } from './fleetView.js';
+import { openSqliteStore, type SqliteStoreOptions } from '../../../cloudcore/store/sqliteStore.js';
+import type { Store } from '../../../cloudcore/store/store.js';
+import type { TelemetryStore } from '../../../cloudcore/telemetry/telemetryStore.js';
+import { apiPlugin, registerErrorHandling } from '../../../cloudcore/api/index.js';
+import type { FleetLinks } from '../../../cloudcore/api/fleetView.js';
 
 /**
  * Test harness: the real API on a real SQLite file in a temp dir, listening on 127.0.0.1:0,

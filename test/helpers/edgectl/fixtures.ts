@@ -1,4 +1,4 @@
-import type { App, Event, Labels, Node, Workload } from '../../protocol/index.js';
+import type { App, Event, Labels, Node, Workload } from '../../../protocol/index.js';
 
 /** Small builders for API objects as cloudcore returns them; `NOW` is the clock tests run at. */
 

@@ -1,12 +1,12 @@
 import type {
   App, AppRevision, Node, Rollout, RolloutStrategy, Variant, Workload, WorkloadState, WorkloadTemplate,
-} from '../../protocol/index.js';
-import { readModifyWrite } from '../store/readModifyWrite.js';
-import type { Store } from '../store/store.js';
-import { revisionToCreate } from './appRevisions.js';
-import { workloadAppOf } from './rolloutNodes.js';
-import { planRollout, type RolloutEventSpec } from './rolloutPlan.js';
-import { desiredWorkloads, planBindings } from './scheduling.js';
+} from '../../../protocol/index.js';
+import { readModifyWrite } from '../../../cloudcore/store/readModifyWrite.js';
+import type { Store } from '../../../cloudcore/store/store.js';
+import { revisionToCreate } from '../../../cloudcore/controllers/appRevisions.js';
+import { workloadAppOf } from '../../../cloudcore/controllers/rolloutNodes.js';
+import { planRollout, type RolloutEventSpec } from '../../../cloudcore/controllers/rolloutPlan.js';
+import { desiredWorkloads, planBindings } from '../../../cloudcore/controllers/scheduling.js';
 
 /**
  * Test support for the rollout logic: a tiny in-memory world where the pure scheduler and the

@@ -1,4 +1,4 @@
-import { run } from '../program.js';
+import { run } from '../../../edgectl/program.js';
 
 export interface CliResult { code: number; out: string; err: string }
 

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import {
   AppInputSchema, matchesSelector, NodePatchSchema, parseSelectorString, TokenRequestSchema,
   type App, type Event, type Labels, type Node, type Workload,
-} from '../../protocol/index.js';
+} from '../../../protocol/index.js';
 
 /**
  * A stand-in for cloudcore's REST surface (docs/api.md) for edgectl's own tests: a real HTTP
