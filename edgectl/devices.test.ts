@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { verifyDevicePassword } from '../cloudcore/api/deviceCredentials.js';
+import { verifyDevicePassword } from '../cloudcore/api/rules/deviceCredentials.js';
 import { thermostatDevice, thermostatModel } from '../test/helpers/cloudcore/deviceFixtures.js';
 import { ADMIN_TOKEN, READONLY_TOKEN, startTestApi, type TestApi } from '../test/helpers/cloudcore/testServer.js';
 import type { Device } from '../protocol/index.js';

@@ -2,25 +2,25 @@ import type { FastifyInstance } from 'fastify';
 import { HealthSchema } from '../../protocol/index.js';
 import type { Store } from '../store/store.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
-import { appRoutes } from './apps.js';
-import { bearerAuth, type ApiTokens } from './auth.js';
-import { API_BODY_LIMIT_BYTES, registerErrorHandling } from './errors.js';
-import { dataObjectRoutes } from './dataObjects.js';
-import { deviceModelRoutes } from './deviceModels.js';
-import { deviceRoutes } from './devices.js';
-import { deviceTwinRoutes } from './deviceTwin.js';
-import { eventRoutes } from './events.js';
-import { fleetRoutes } from './fleet.js';
-import type { FleetLinks } from './fleetView.js';
-import { nodeRoutes } from './nodes.js';
-import { nodeStreamRoutes, type EdgeTunnel } from './nodeStreams.js';
-import type { ResourceRoutesOptions } from './routeContext.js';
-import { rolloutRoutes } from './rollouts.js';
-import { tokenRoutes } from './tokens.js';
-import { unreadableRoutes } from './unreadable.js';
-import { WatchStreams } from './watchStream.js';
-import { workloadRoutes } from './workloads.js';
-import { zodSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } from './zodSchemas.js';
+import { appRoutes } from './routes/apps.js';
+import { bearerAuth, type ApiTokens } from './plumbing/auth.js';
+import { API_BODY_LIMIT_BYTES, registerErrorHandling } from './plumbing/errors.js';
+import { dataObjectRoutes } from './routes/dataObjects.js';
+import { deviceModelRoutes } from './routes/deviceModels.js';
+import { deviceRoutes } from './routes/devices.js';
+import { deviceTwinRoutes } from './routes/deviceTwin.js';
+import { eventRoutes } from './routes/events.js';
+import { fleetRoutes } from './routes/fleet.js';
+import type { FleetLinks } from './views/fleetView.js';
+import { nodeRoutes } from './routes/nodes.js';
+import { nodeStreamRoutes, type EdgeTunnel } from './routes/nodeStreams.js';
+import type { ResourceRoutesOptions } from './plumbing/routeContext.js';
+import { rolloutRoutes } from './routes/rollouts.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { unreadableRoutes } from './routes/unreadable.js';
+import { WatchStreams } from './views/watchStream.js';
+import { workloadRoutes } from './routes/workloads.js';
+import { zodSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } from './plumbing/zodSchemas.js';
 
 /**
  * The operator REST API (docs/api.md), mounted at `/api/v1`:
@@ -55,8 +55,8 @@ export interface ApiOptions {
   links?: FleetLinks;
 }
 
-export type { ApiTokens, ApiRole } from './auth.js';
-export { registerErrorHandling } from './errors.js';
+export type { ApiTokens, ApiRole } from './plumbing/auth.js';
+export { registerErrorHandling } from './plumbing/errors.js';
 
 export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise<void> {
   const { store, tokens } = opts;

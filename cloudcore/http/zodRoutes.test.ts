@@ -4,7 +4,7 @@ import Fastify from 'fastify';
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { API_ERROR_CODES, apiErrorCodeFor } from '../../protocol/index.js';
-import { registerErrorHandling } from '../api/errors.js';
+import { registerErrorHandling } from '../api/plumbing/errors.js';
 import { zodSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } from './zodRoutes.js';
 
 const AnswerSchema = z.object({ name: z.string(), count: z.number().int() });

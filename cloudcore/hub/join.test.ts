@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_PATHS, JoinResponseSchema } from '../../protocol/index.js';
-import { registerErrorHandling } from '../api/errors.js';
+import { registerErrorHandling } from '../api/plumbing/errors.js';
 import { openSqliteStore, type SqliteStore } from '../store/sqliteStore.js';
 import { mintJoinToken } from './credentials.js';
 import { Hub } from './hub.js';

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { EDGEFLEET_VERSION, type Kind } from '../../protocol/index.js';
-import { authorize, type ApiTokens } from '../api/auth.js';
+import { authorize, type ApiTokens } from '../api/plumbing/auth.js';
 import type { HubCounters } from '../hub/nodeSession.js';
 import type { Store } from '../store/store.js';
 

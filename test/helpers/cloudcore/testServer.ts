@@ -6,7 +6,7 @@ import { openSqliteStore, type SqliteStoreOptions } from '../../../cloudcore/sto
 import type { Store } from '../../../cloudcore/store/store.js';
 import type { TelemetryStore } from '../../../cloudcore/telemetry/telemetryStore.js';
 import { apiPlugin, registerErrorHandling } from '../../../cloudcore/api/index.js';
-import type { FleetLinks } from '../../../cloudcore/api/fleetView.js';
+import type { FleetLinks } from '../../../cloudcore/api/views/fleetView.js';
 
 /**
  * Test harness: the real API on a real SQLite file in a temp dir, listening on 127.0.0.1:0,

@@ -1,0 +1,79 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { NameSchema, workloadName, ExecAnswerSchema } from '../../../protocol/index.js';
+import type { ExecOutcome, LogSink } from '../../hub/operatorRequests.js';
+import { ApiError } from '../plumbing/errors.js';
+import { getOrNotFound, type ResourceRoutesOptions } from '../plumbing/routeContext.js';
+import type { ZodTypeProvider } from '../plumbing/zodSchemas.js';
+
+/**
+ * `logs` and `exec` for a workload on a node, carried over the node's existing link to the
+ * cloud (no port opened on the edge). A node that is not connected answers 503 naming it.
+ */
+
+/** What the routes need from the hub: the open request channel of a connected node. */
+export interface EdgeTunnel {
+  requestsFor(node: string): {
+    logs(workload: string, opts: { tail: number; follow: boolean }, sink: LogSink): () => void;
+    exec(workload: string, command: string[], timeoutSeconds: number): Promise<ExecOutcome>;
+  } | undefined;
+}
+
+const StreamParams = z.strictObject({ name: NameSchema, workload: NameSchema });
+const LogsQuery = z.strictObject({
+  tail: z.coerce.number().int().min(0).max(100_000).default(100),
+  follow: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').default(false),
+});
+const ExecBody = z.strictObject({
+  command: z.array(z.string()).min(1, 'give the command to run, e.g. ["cat", "/etc/hostname"]').max(256),
+  timeoutSeconds: z.number().int().min(1).max(3600).default(30),
+});
+
+export async function nodeStreamRoutes(app: FastifyInstance, opts: ResourceRoutesOptions & { tunnel: EdgeTunnel }): Promise<void> {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  const { store, tunnel } = opts;
+
+  /** 404 for an unknown node or a workload not bound to it, 503 for a node not connected now. */
+  async function channelFor(node: string, workload: string) {
+    const nodeObj = await getOrNotFound(store, 'Node', node);
+    if (!(await store.get('Workload', workloadName(workload, node)))) {
+      throw new ApiError(404, `workload "${workload}" is not bound to node "${node}"`);
+    }
+    const channel = tunnel.requestsFor(node);
+    if (!channel) {
+      const since = nodeObj.status.phase === 'Offline' ? ` (Offline since ${nodeObj.status.since})` : '';
+      throw new ApiError(503, `node "${node}" is not connected${since}; logs and exec need a live link`);
+    }
+    return channel;
+  }
+
+  api.get('/nodes/:name/workloads/:workload/logs', { schema: { params: StreamParams, querystring: LogsQuery } }, async (request, reply) => {
+    const { name, workload } = request.params;
+    const channel = await channelFor(name, workload);
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    let ended = false;
+    const cancel = channel.logs(workload, request.query, {
+      lines: (lines) => { if (!ended) raw.write(lines.map((l) => l + '\n').join('')); },
+      end: (error) => {
+        if (ended) return;
+        ended = true;
+        if (error) raw.write(`\n[edgefleet: ${error}]\n`);
+        raw.end();
+      },
+    });
+    request.raw.on('close', () => { if (!ended) { ended = true; cancel(); } });
+  });
+
+  api.post('/nodes/:name/workloads/:workload/exec', { schema: { params: StreamParams, body: ExecBody, response: { '2xx': ExecAnswerSchema } } }, async (request) => {
+    const { name, workload } = request.params;
+    const channel = await channelFor(name, workload);
+    try {
+      return await channel.exec(workload, request.body.command, request.body.timeoutSeconds);
+    } catch (err) {
+      const status = (err as { statusCode?: number }).statusCode ?? 502;
+      throw new ApiError(status, (err as Error).message);
+    }
+  });
+}
