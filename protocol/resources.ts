@@ -4,8 +4,8 @@ import { RolloutPhaseSchema, RolloutStrategySchema, VariantsSchema, type AppRevi
 
 /**
  * Resources kept in the cloud store and, for node-bound kinds, mirrored on the edge.
- * Shapes follow Kubernetes conventions (metadata/spec/status) so a Kubernetes store
- * backend can map them onto CRDs one to one.
+ * Shapes follow Kubernetes conventions (metadata/spec/status), which operators coming
+ * from kubectl already read.
  */
 
 export { NameSchema, ObjectMetaSchema, type ObjectMeta } from './objectMeta.js';
