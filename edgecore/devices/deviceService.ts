@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { EdgeStatus } from '../../protocol/edgeStatus.js';
-import type { EdgeSettings } from '../config.js';
 import type { UnreadableRow } from '../meta/desired.js';
 import type { MetaStore } from '../meta/metaStore.js';
 import type { EdgePart } from '../part.js';
@@ -14,8 +13,20 @@ import { mapperDevicesRoute } from './mappers/mapperRoute.js';
 import { localUrl, withMapperAccess } from './mappers/mapperWorkload.js';
 import type { LocalRoute } from '../local/statusServer.js';
 
-type DeviceSettings = Pick<EdgeSettings, 'node' | 'dataDir' | 'statusHost' | 'mqttHost' | 'mqttPort' | 'mqttAllowAnonymous'
-  | 'mqttTlsPort' | 'mqttTlsCert' | 'mqttTlsKey' | 'twinUpstreamIntervalMs' | 'telemetryBatchMs'>;
+/** The edge settings this part reads (edgecore/config.ts, which itself reads this folder's defaults). */
+export interface DeviceSettings {
+  node: string;
+  dataDir: string;
+  statusHost: string;
+  mqttHost: string;
+  mqttPort: number;
+  mqttAllowAnonymous: boolean;
+  mqttTlsPort?: number | undefined;
+  mqttTlsCert?: string | undefined;
+  mqttTlsKey?: string | undefined;
+  twinUpstreamIntervalMs: number;
+  telemetryBatchMs: number;
+}
 
 export interface DeviceServiceOptions {
   settings: DeviceSettings;
