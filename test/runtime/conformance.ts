@@ -169,18 +169,21 @@ export function runtimeConformanceSuite(name: string, make: MakeRuntime): void {
     });
 
     it('restarts a workload whose exec liveness probe starts failing, and reports readiness from its readiness probe', async () => {
-      const marker = `/tmp/ef-conformance-${randomUUID()}`;
+      // The probe fails once a "dead" marker exists, and the test creates it: a probe that instead
+      // waited for the workload to create a marker raced the first check (initialDelaySeconds 0)
+      // on a loaded machine and restarted a healthy workload.
+      const dead = `/tmp/ef-conformance-${randomUUID()}`;
       const check = { periodSeconds: 1, timeoutSeconds: 5, initialDelaySeconds: 0, failureThreshold: 1, successThreshold: 1 };
       await ensure('live', {
-        command: sh(`touch "$MARKER"; trap 'rm -f "$MARKER"; exit 0' TERM; while :; do sleep 1 & wait $!; done`),
-        env: { MARKER: marker },
-        probes: { liveness: { ...check, exec: { command: sh('test -f "$MARKER"') } }, readiness: { ...check, exec: { command: ['/bin/true'] } } },
+        command: sh(`rm -f "$DEAD"; trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done`),
+        env: { DEAD: dead },
+        probes: { liveness: { ...check, exec: { command: sh('test ! -e "$DEAD"') } }, readiness: { ...check, exec: { command: ['/bin/true'] } } },
       });
       await statusOf('live', (s) => s.state === 'Running' && s.ready === true, 'Running and ready');
       await sleep(1_500); // a passing check or two: no restart
       expect(runtime.statuses().get('live')).toMatchObject({ state: 'Running', restarts: 0 });
 
-      await runtime.exec('live', sh('rm -f "$MARKER"'), EXEC);
+      await runtime.exec('live', sh('touch "$DEAD"'), EXEC);
       const restarted = await statusOf('live', (s) => s.state === 'Running' && s.restarts >= 1, 'Running after a restart');
       expect(restarted.lastError).toMatch(/^liveness probe failed: /);
     });
