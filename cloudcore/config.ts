@@ -21,6 +21,8 @@ export const CloudSettingsSchema = z.strictObject({
   /** PEM certificate chain and private key files: with both, the API, hub and dashboard are served over HTTPS (wss:// for edges). */
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
+  /** Key file that seals Secret values in the store (default `<dataDir>/secret-encryption.key`, made on first start). */
+  secretKeyFile: z.string().min(1).optional(),
 }).superRefine((s, ctx) => {
   if ((s.tlsCert === undefined) !== (s.tlsKey === undefined)) {
     ctx.addIssue({ code: 'custom', path: [s.tlsCert === undefined ? 'tlsCert' : 'tlsKey'], message: 'HTTPS needs tlsCert and tlsKey together' });

@@ -19,6 +19,7 @@ const program = new Command('cloudcore')
   .option('--max-events <n>', 'store change events kept for watch and edge resume (default 100000)')
   .option('--tls-cert <file>', 'PEM certificate chain: serve HTTPS (edges connect over wss://); needs --tls-key')
   .option('--tls-key <file>', 'PEM private key of --tls-cert')
+  .option('--secret-key-file <file>', 'key file sealing Secret values in the store (default <data-dir>/secret-encryption.key, made on first start)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
   .action(async (flags: Record<string, unknown>) => {
     let settings;

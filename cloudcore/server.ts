@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerFactory } from 'fastify';
@@ -13,6 +13,7 @@ import { StartWhenReadable } from './controllers/startWhenReadable.js';
 import { dashboardPlugin } from './dashboard/plugin.js';
 import { Hub } from './hub/hub.js';
 import { CloudMetrics, registerMetrics } from './metrics/cloudMetrics.js';
+import { loadSecretSealer, preparePrivateDataDir } from './dataDir.js';
 import { ensureOperatorTokens } from './operatorTokens.js';
 import { openSqliteStore } from './store/sqliteStore.js';
 import { openSqliteTelemetry } from './telemetry/sqliteTelemetry.js';
@@ -34,8 +35,12 @@ export interface CloudCore {
 }
 
 export async function startCloudCore(settings: CloudSettings, log: Logger): Promise<CloudCore> {
-  mkdirSync(settings.dataDir, { recursive: true, mode: 0o700 });
-  const store = await openSqliteStore({ path: join(settings.dataDir, 'cloudcore.db'), maxEvents: settings.maxEvents });
+  preparePrivateDataDir(settings.dataDir, log);
+  const sealer = loadSecretSealer(settings.secretKeyFile ?? join(settings.dataDir, 'secret-encryption.key'), log);
+  const store = await openSqliteStore({ path: join(settings.dataDir, 'cloudcore.db'), maxEvents: settings.maxEvents, sealer });
+  if (store.resealed.objects + store.resealed.events > 0) {
+    log.info({ ...store.resealed, key: sealer.primaryKeyId }, 'sealed Secret values under the secret key file\'s first key');
+  }
   const telemetry = await openSqliteTelemetry({ path: join(settings.dataDir, 'telemetry.db') });
   const tokens = ensureOperatorTokens(settings.dataDir);
   const offlineAfterMs = settings.offlineAfterSeconds * 1000;

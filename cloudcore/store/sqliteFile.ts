@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 
@@ -8,7 +8,11 @@ import Database from 'better-sqlite3';
  * again if setup throws, so a failed open leaks nothing.
  */
 export function openWalDatabase<T>(path: string, setup: (db: Database.Database) => T): T {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // Owner-only before SQLite creates it with the umask; SQLite gives -wal and -shm the main file's mode.
+    if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+  }
   const db = new Database(path);
   try {
     db.pragma('journal_mode = WAL');

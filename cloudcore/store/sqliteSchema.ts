@@ -102,6 +102,9 @@ export function prepareStatements(db: Database.Database) {
     replaceObject: db.prepare<[string | null, number, string, Kind, string]>(
       'UPDATE objects SET node = ?, resource_version = ?, body = ? WHERE kind = ? AND name = ?'),
     deleteObject: db.prepare<[Kind, string]>('DELETE FROM objects WHERE kind = ? AND name = ?'),
+    // Resealing rewrites how a body is stored, not what it says: no revision, no event.
+    resealObject: db.prepare<[string, Kind, string]>('UPDATE objects SET body = ? WHERE kind = ? AND name = ?'),
+    resealEvent: db.prepare<[string, string | null, number]>('UPDATE events SET body = ?, prev_body = ? WHERE revision = ?'),
 
     appendEvent: db.prepare<[number, Kind, string, string | null, WatchEventType, string, string | null, string | null]>(
       'INSERT INTO events (revision, kind, name, node, type, body, prev_node, prev_body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),

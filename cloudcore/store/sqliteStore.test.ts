@@ -7,18 +7,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Kind, Workload } from '../../protocol/index.js';
 import { storeConformanceSuite, type MakeStoreOptions, type StoreUnderTest } from '../../test/store/conformance.js';
 import { makeApp, makeEdgeEvent, makeNode, makeWorkload } from '../../test/store/fixtures.js';
+import { newKeyFileText, parseKeyFile, SecretSealer } from './secretSealing.js';
 import { openSqliteStore, type SqliteStore } from './sqliteStore.js';
 import { ConflictError, GoneError, StoreError, type WatchEvent } from './store.js';
 
-async function makeSqliteHarness(opts: MakeStoreOptions = {}): Promise<StoreUnderTest & { store: SqliteStore; path: string }> {
+async function makeSqliteHarness(opts: MakeStoreOptions = {}, sealer?: SecretSealer): Promise<StoreUnderTest & { store: SqliteStore; path: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'edgefleet-store-'));
   const path = join(dir, 'state', 'store.db');
   const harness = {
     path,
-    store: await openSqliteStore({ path, maxEvents: opts.maxEvents }),
+    store: await openSqliteStore({ path, maxEvents: opts.maxEvents, sealer }),
     async reopen(): Promise<SqliteStore> {
       await harness.store.close();
-      harness.store = await openSqliteStore({ path, maxEvents: opts.maxEvents });
+      harness.store = await openSqliteStore({ path, maxEvents: opts.maxEvents, sealer });
       return harness.store;
     },
     async cleanup(): Promise<void> {
@@ -39,6 +40,9 @@ async function makeSqliteHarness(opts: MakeStoreOptions = {}): Promise<StoreUnde
 }
 
 storeConformanceSuite('sqlite', makeSqliteHarness, { compaction: true });
+// As cloudcore opens it: Secret bodies sealed at rest.
+const sealer = new SecretSealer(parseKeyFile(newKeyFileText(), 'test key'));
+storeConformanceSuite('sqlite, Secrets sealed', (opts) => makeSqliteHarness(opts, sealer), { compaction: true });
 
 describe('SqliteStore specifics', () => {
   const harnesses: StoreUnderTest[] = [];

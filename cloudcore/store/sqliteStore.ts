@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { KINDS, type AnyObject, type Kind } from '../../protocol/index.js';
 import { openWalDatabase } from './sqliteFile.js';
+import { openStoredBody, SEALED_KINDS, type OpenedBody, type SecretSealer } from './secretSealing.js';
 import { applySchema, prepareStatements, type EventRow, type Statements } from './sqliteSchema.js';
 import {
   boundNode, ConflictError, GoneError, NotFoundError, StoreError, UnreadableError,
@@ -33,6 +34,12 @@ export interface SqliteStoreOptions {
   maxEvents?: number;
   /** Receives exceptions thrown by watch listeners; by default they are dropped. */
   onListenerError?: (error: unknown) => void;
+  /**
+   * Seals Secret bodies at rest (cloudcore always gives one). On open, bodies stored plain or
+   * under an older key are sealed again under its first key. Without one, bodies are stored
+   * plain and sealed ones cannot be read.
+   */
+  sealer?: SecretSealer;
 }
 
 export async function openSqliteStore(opts: SqliteStoreOptions): Promise<SqliteStore> {
@@ -51,6 +58,8 @@ export class SqliteStore implements Store {
   private readonly listTx: (kind: Kind, node: string | undefined) => { items: AnyObject[]; revision: number };
   private readonly replayTx: (opts: WatchOptions) => ReplayedChange[];
   private readonly compactThroughTx: (revision: number) => void;
+  /** Bodies sealed again when the store opened (stored plain, or under a key no longer first). */
+  resealed = { objects: 0, events: 0 };
 
   static open(opts: SqliteStoreOptions): SqliteStore {
     const maxEvents = opts.maxEvents ?? DEFAULT_MAX_EVENTS;
@@ -59,7 +68,9 @@ export class SqliteStore implements Store {
     }
     return openWalDatabase(opts.path, (db) => {
       applySchema(db);
-      return new SqliteStore(db, prepareStatements(db), maxEvents, opts.onListenerError);
+      const store = new SqliteStore(db, prepareStatements(db), maxEvents, opts.onListenerError, opts.sealer);
+      store.resealed = store.resealAll();
+      return store;
     });
   }
 
@@ -68,6 +79,7 @@ export class SqliteStore implements Store {
     private readonly sql: Statements,
     private readonly maxEvents: number,
     onListenerError: ((error: unknown) => void) | undefined,
+    private readonly sealer: SecretSealer | undefined,
   ) {
     this.hub = new WatchHub(onListenerError);
     this.createTx = db.transaction((obj: AnyObject) => this.writeCreate(obj)).immediate;
@@ -108,7 +120,7 @@ export class SqliteStore implements Store {
   async get<K extends Kind>(kind: K, name: string): Promise<ObjectOf<K> | undefined> {
     this.assertOpen();
     const row = this.sql.getObject.get(kind, name);
-    return row ? (readRow(kind, name, row.body) as ObjectOf<K>) : undefined;
+    return row ? (this.readRow(kind, name, row.body) as ObjectOf<K>) : undefined;
   }
 
   async list<K extends Kind>(kind: K, opts: ListOptions = {}): Promise<{ items: ObjectOf<K>[]; revision: number }> {
@@ -149,7 +161,7 @@ export class SqliteStore implements Store {
     this.assertOpen();
     const found: UnreadableObject[] = [];
     for (const row of this.sql.listAll.iterate()) {
-      const read = readStoredObject(row.kind, row.name, row.body);
+      const read = this.readStored(row.kind, row.name, row.body);
       if ('reason' in read) found.push({ kind: row.kind, name: row.name, reason: read.reason });
     }
     return found;
@@ -185,7 +197,7 @@ export class SqliteStore implements Store {
     const object = stampCreated(obj, revision, randomUUID(), new Date());
     const node = boundNode(object) ?? null;
     const body = JSON.stringify(object);
-    this.sql.insertObject.run(kind, name, node, revision, body);
+    this.sql.insertObject.run(kind, name, node, revision, this.sealed(kind, name, body));
     return { object, change: this.appendEvent(revision, 'ADDED', kind, name, node, body) };
   }
 
@@ -197,11 +209,11 @@ export class SqliteStore implements Store {
       throw new ConflictError(staleVersionMessage(kind, name, resourceVersion, row.resource_version));
     }
     const revision = this.nextRevision();
-    const stored = readRow(kind, name, row.body);
+    const stored = this.readRow(kind, name, row.body);
     const object = stampUpdated(obj, stored, revision);
     const node = boundNode(object) ?? null;
     const body = JSON.stringify(object);
-    this.sql.replaceObject.run(node, revision, body, kind, name);
+    this.sql.replaceObject.run(node, revision, this.sealed(kind, name, body), kind, name);
     // A write that moves the object to another node is, for the node it leaves, its delete.
     const rebound = row.node === node ? null : { fromNode: row.node, body: JSON.stringify(restamped(stored, revision)) };
     return { object, change: this.appendEvent(revision, 'MODIFIED', kind, name, node, body, rebound) };
@@ -213,7 +225,7 @@ export class SqliteStore implements Store {
     if (expectedRv !== undefined && expectedRv !== row.resource_version) {
       throw new ConflictError(staleVersionMessage(kind, name, expectedRv, row.resource_version));
     }
-    const object = readRow(kind, name, row.body);
+    const object = this.readRow(kind, name, row.body);
     const revision = this.nextRevision();
     object.metadata.resourceVersion = revision;
     const node = boundNode(object) ?? null;
@@ -224,7 +236,7 @@ export class SqliteStore implements Store {
   private writeDeleteUnreadable(kind: Kind, name: string): LoggedChange {
     const row = this.sql.getObject.get(kind, name);
     if (!row) throw new NotFoundError(notFoundMessage(kind, name));
-    if ('object' in readStoredObject(kind, name, row.body)) {
+    if ('object' in this.readStored(kind, name, row.body)) {
       throw new ConflictError(`${describeObject(kind, name)} is readable; delete it the normal way`);
     }
     const revision = this.nextRevision();
@@ -242,7 +254,8 @@ export class SqliteStore implements Store {
   private appendEvent(
     revision: number, type: LoggedChange['type'], kind: Kind, name: string, node: string | null, body: string, rebound: Rebound | null = null,
   ): LoggedChange {
-    this.sql.appendEvent.run(revision, kind, name, node, type, body, rebound?.fromNode ?? null, rebound?.body ?? null);
+    const prevBody = rebound === null ? null : this.sealed(kind, name, rebound.body);
+    this.sql.appendEvent.run(revision, kind, name, node, type, this.sealed(kind, name, body), rebound?.fromNode ?? null, prevBody);
     this.compact(revision);
     return { revision, type, kind, node, body, rebound };
   }
@@ -263,7 +276,7 @@ export class SqliteStore implements Store {
     const items: AnyObject[] = [];
     const unreadable: UnreadableObject[] = [];
     for (const row of rows) {
-      const read = readStoredObject(kind, row.name, row.body);
+      const read = this.readStored(kind, row.name, row.body);
       if ('object' in read) items.push(read.object);
       else unreadable.push({ kind, name: row.name, reason: read.reason });
     }
@@ -279,8 +292,8 @@ export class SqliteStore implements Store {
    */
   private refuseUnreadableReplay(fromRevision: number, replay: readonly ReplayedChange[]): void {
     for (const change of replay) {
-      const read = readStoredObject(change.kind, change.name, change.body);
-      const prev = change.rebound ? readStoredObject(change.kind, change.name, change.rebound.body) : read;
+      const read = this.readStored(change.kind, change.name, change.body);
+      const prev = change.rebound ? this.readStored(change.kind, change.name, change.rebound.body) : read;
       if ('object' in read && 'object' in prev) continue;
       const reason = 'reason' in read ? read.reason : 'reason' in prev ? `its state before the move: ${prev.reason}` : '';
       this.compactThroughTx(change.revision);
@@ -299,7 +312,78 @@ export class SqliteStore implements Store {
     else if (node !== undefined) rows = this.sql.eventsOfNodeAfter.all(node, fromRevision, node, fromRevision);
     else if (kind !== undefined) rows = this.sql.eventsOfKindAfter.all(kind, fromRevision);
     else rows = this.sql.eventsAfter.all(fromRevision);
-    return rows.map(loggedChangeOf);
+    return rows.map((row) => this.openedChange(row));
+  }
+
+  /** A logged change with its bodies opened; one that does not open keeps its stored form, which does not read as an object. */
+  private openedChange(row: EventRow): ReplayedChange {
+    const open = (stored: string) => {
+      const opened = this.openBody(row.kind, row.name, stored);
+      return 'body' in opened ? opened.body : stored;
+    };
+    return loggedChangeOf({ ...row, body: open(row.body), prev_body: row.prev_body === null ? null : open(row.prev_body) });
+  }
+
+  // ---- sealing --------------------------------------------------------------------------------
+
+  private sealed(kind: Kind, name: string, body: string): string {
+    return this.sealer ? this.sealer.seal(kind, name, body) : body;
+  }
+
+  private openBody(kind: Kind, name: string, stored: string): OpenedBody {
+    return this.sealer ? this.sealer.open(kind, name, stored) : openStoredBody(kind, name, stored, NO_KEYS);
+  }
+
+  private readStored(kind: Kind, name: string, stored: string): { object: AnyObject } | { reason: string } {
+    const opened = this.openBody(kind, name, stored);
+    return 'body' in opened ? readStoredObject(kind, name, opened.body) : opened;
+  }
+
+  private readRow(kind: Kind, name: string, stored: string): AnyObject {
+    const read = this.readStored(kind, name, stored);
+    if ('reason' in read) throw new UnreadableError([{ kind, name, reason: read.reason }]);
+    return read.object;
+  }
+
+  /**
+   * Seals again, under the first key, every sealed-kind body stored plain or under an older key,
+   * in the objects and in the log. When a plain body was among them the file is vacuumed, so
+   * the plain text does not linger in free pages or the WAL.
+   */
+  private resealAll(): { objects: number; events: number } {
+    const sealer = this.sealer;
+    if (!sealer) return { objects: 0, events: 0 };
+    let plainSeen = false;
+    const reseal = (kind: Kind, name: string, stored: string): string | undefined => {
+      if (!sealer.needsReseal(kind, stored)) return undefined;
+      const opened = sealer.open(kind, name, stored);
+      if (!('body' in opened)) return undefined;
+      if (opened.body === stored) plainSeen = true;
+      return sealer.seal(kind, name, opened.body);
+    };
+    const counts = this.db.transaction(() => {
+      let objects = 0;
+      let events = 0;
+      for (const kind of SEALED_KINDS) {
+        for (const row of this.sql.listByKind.all(kind)) {
+          const body = reseal(kind, row.name, row.body);
+          if (body !== undefined) { this.sql.resealObject.run(body, kind, row.name); objects++; }
+        }
+        for (const row of this.sql.eventsOfKindAfter.all(kind, -1)) {
+          const body = reseal(kind, row.name, row.body);
+          const prev = row.prev_body === null ? undefined : reseal(kind, row.name, row.prev_body);
+          if (body === undefined && prev === undefined) continue;
+          this.sql.resealEvent.run(body ?? row.body, prev ?? row.prev_body, row.revision);
+          events++;
+        }
+      }
+      return { objects, events };
+    }).immediate();
+    if (plainSeen) {
+      this.db.exec('VACUUM');
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    }
+    return counts;
   }
 
   private assertOpen(): void {
@@ -329,8 +413,4 @@ function restamped(stored: AnyObject, revision: number): AnyObject {
   return { ...stored, metadata: { ...stored.metadata, resourceVersion: revision } } as AnyObject;
 }
 
-function readRow(kind: Kind, name: string, body: string): AnyObject {
-  const read = readStoredObject(kind, name, body);
-  if ('reason' in read) throw new UnreadableError([{ kind, name, reason: read.reason }]);
-  return read.object;
-}
+const NO_KEYS: ReadonlyMap<string, Buffer> = new Map();

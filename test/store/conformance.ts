@@ -3,6 +3,7 @@ import { AppSchema, NodeSchema, WorkloadSchema, type App, type Kind } from '../.
 import { ConflictError, NotFoundError, type Store } from '../../cloudcore/store/store.js';
 import { makeApp, makeEdgeEvent, makeNode, makeWorkload, runningStatus, waitFor } from './fixtures.js';
 import { rebindConformanceTests } from './rebindConformance.js';
+import { secretConformanceTests } from './secretConformance.js';
 import { unreadableConformanceTests } from './unreadableConformance.js';
 import { watchConformanceTests } from './watchConformance.js';
 
@@ -84,6 +85,7 @@ export function storeConformanceSuite(name: string, makeStore: MakeStore, option
     rebindConformanceTests(ctx);
     persistenceConformanceTests(ctx);
     unreadableConformanceTests(ctx);
+    secretConformanceTests(ctx);
   });
 }
 
