@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { NameSchema, boolSetting, logLevelSetting, portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
+import { NameSchema, SettingsError, boolSetting, logLevelSetting, portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
 import { DEFAULT_TELEMETRY_BATCH, DEFAULT_TWIN_UPSTREAM_INTERVAL_MS } from './devices/deviceHubOptions.js';
 import { isLoopbackHost } from './local/localAuth.js';
 
@@ -8,6 +8,8 @@ export const EdgeSettingsSchema = z.strictObject({
   node: NameSchema,
   cloudUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL of cloudcore, e.g. http://127.0.0.1:8080' }),
   joinToken: z.string().min(1).optional(),
+  /** File whose first line is the join token: keeps it out of the process list (/proc/<pid>/cmdline). */
+  joinTokenFile: z.string().min(1).optional(),
   dataDir: z.string().min(1).default('./.data/edge'),
   statusHost: z.string().min(1).default('127.0.0.1'),
   statusPort: portSetting.default(10350),
@@ -40,6 +42,9 @@ export const EdgeSettingsSchema = z.strictObject({
   /** Leave workloads running when edgecore stops (only runtimes that can adopt them honour it). */
   keepWorkloadsOnExit: boolSetting.default(false),
 }).superRefine((s, ctx) => {
+  if (s.joinToken !== undefined && s.joinTokenFile !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['joinTokenFile'], message: 'give the join token once: joinToken or joinTokenFile, not both' });
+  }
   if (!isLoopbackHost(s.statusHost) && s.statusPasswordFile === undefined) {
     ctx.addIssue({ code: 'custom', path: ['statusPasswordFile'], message: `the status page would be reachable from the network on ${s.statusHost}; set --status-password-file (a file holding a local password), or keep --status-host on 127.0.0.1` });
   }
@@ -54,6 +59,34 @@ export type EdgeSettings = z.infer<typeof EdgeSettingsSchema>;
 export function loadEdgeSettings(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): EdgeSettings {
   const { config, ...rest } = flags;
   const file = typeof config === 'string' ? settingsFromYaml(readFileSync(config, 'utf8'), config) : undefined;
-  return resolveSettings(EdgeSettingsSchema, 'EF_EDGE_', { file, env, flags: rest });
+  const settings = resolveSettings(EdgeSettingsSchema, 'EF_EDGE_', { file, env, flags: rest });
+  return settings.joinTokenFile === undefined ? settings : { ...settings, joinToken: readJoinTokenFile(settings.joinTokenFile) };
+}
+
+function readJoinTokenFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new SettingsError(`invalid setting "joinTokenFile": cannot read ${path}: ${(err as Error).message}`, 'joinTokenFile');
+  }
+  const token = text.split('\n', 1)[0]!.trim();
+  if (token === '') throw new SettingsError(`invalid setting "joinTokenFile": ${path} is empty; its first line must be the join token`, 'joinTokenFile');
+  return token;
+}
+
+/**
+ * The command line as the process list will show it: the value of `--join-token` replaced, so
+ * another local user reading /proc/<pid>/cmdline or `ps` does not see it. Null when there is
+ * nothing to hide.
+ */
+export function commandLineWithoutJoinToken(argv: readonly string[]): string | null {
+  let hidden = false;
+  const shown = argv.map((arg, i) => {
+    if (argv[i - 1] === '--join-token') { hidden = true; return '(hidden)'; }
+    if (arg.startsWith('--join-token=')) { hidden = true; return '--join-token=(hidden)'; }
+    return arg;
+  });
+  return hidden ? shown.join(' ') : null;
 }
 

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { pino } from 'pino';
 import { EDGEFLEET_VERSION, SettingsError } from '../protocol/index.js';
 import { EdgeAgent } from './agent.js';
-import { loadEdgeSettings } from './config.js';
+import { commandLineWithoutJoinToken, loadEdgeSettings } from './config.js';
 
 const program = new Command('edgecore')
   .description('EdgeFleet edge agent: syncs desired state from cloudcore and runs it, with or without the cloud.\n'
@@ -12,7 +12,8 @@ const program = new Command('edgecore')
   .option('--config <file>', 'YAML file with settings (keys as the flags in camelCase, e.g. cloudUrl)')
   .option('--node <name>', 'this node\'s name (must match its join token)')
   .option('--cloud-url <url>', 'cloudcore URL, e.g. http://127.0.0.1:8080')
-  .option('--join-token <token>', 'one-time join token (only needed until the node has a credential)')
+  .option('--join-token <token>', 'one-time join token (only needed until the node has a credential); prefer --join-token-file or EF_EDGE_JOIN_TOKEN')
+  .option('--join-token-file <file>', 'file whose first line is the join token (kept out of the process list)')
   .option('--data-dir <dir>', 'where the edge database, credential and logs live (default ./.data/edge)')
   .option('--status-host <host>', 'address of the local status page and API (default 127.0.0.1; anything else needs --status-password-file)')
   .option('--status-port <port>', 'port of the local status API (default 10350; 0 = any free port)')
@@ -33,6 +34,9 @@ const program = new Command('edgecore')
   .option('--container-engine <socket>', 'unix socket of a Docker-API engine (Docker or `podman system service`) to run container workloads')
   .option('--keep-workloads-on-exit <bool>', 'leave workloads running when edgecore stops, where the runtime can adopt them')
   .action(async (flags: Record<string, unknown>) => {
+    // Before anything else: the join token must leave the process list as soon as it can.
+    const shownCommandLine = commandLineWithoutJoinToken(process.argv);
+    if (shownCommandLine !== null) process.title = shownCommandLine;
     let settings;
     try {
       settings = loadEdgeSettings(flags, process.env);
@@ -44,6 +48,9 @@ const program = new Command('edgecore')
       throw err;
     }
     const log = pino({ level: settings.logLevel, base: { svc: 'edgecore', node: settings.node } });
+    if (shownCommandLine !== null) {
+      log.warn('the join token was given on the command line: other local users could read it from the process list until edgecore hid it; use --join-token-file or EF_EDGE_JOIN_TOKEN');
+    }
     const agent = new EdgeAgent(settings, log);
     let stopping = false;
     const stop = async (signal: string) => {

@@ -81,13 +81,15 @@ async function main(): Promise<void> {
     const dataDir = join(DATA, node);
     const args = ['--node', node, '--cloud-url', url, '--data-dir', dataDir,
       '--status-port', String(await portOr(10351 + i)), '--mqtt-port', String(await portOr(1883 + i))];
+    let env = edgeEnv;
     if (!existsSync(join(dataDir, 'node.credential'))) {
       const minted = await call(url, token, 'POST', '/tokens', { node, ttlSeconds: 600 });
       if (minted.status !== 201) throw new Error(`could not create a join token for ${node}: ${JSON.stringify(minted.body)}`);
-      args.push('--join-token', String(minted.body.token));
+      // By env, not a flag: a flag would sit in the process list for other local users to read.
+      env = { ...edgeEnv, EF_EDGE_JOIN_TOKEN: String(minted.body.token) };
       await call(url, token, 'PATCH', `/nodes/${node}`, { metadata: { labels: { site: 'quickstart', zone: i === 0 ? 'a' : 'b' } } });
     }
-    const edge = await start(node, 'edgecore', args, edgeEnv);
+    const edge = await start(node, 'edgecore', args, env);
     statusUrls.push(...edgeSummaryLines(node, String(edge.statusUrl), String(edge.mqttUrl)));
   }
 
