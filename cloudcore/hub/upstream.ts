@@ -1,6 +1,7 @@
 import { workloadName, type UpstreamEntry, type Workload } from '../../protocol/index.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { ConflictError, type Store } from '../store/store.js';
+import { cappedAtNow, cappedEvent, cappedStatus, cappedTwin } from './edgeClock.js';
 import { mergeReported } from './mergeReported.js';
 import { readModifyWrite } from '../store/readModifyWrite.js';
 
@@ -26,13 +27,13 @@ const UPSTREAM_WRITE_ATTEMPTS = 5;
  */
 export interface ForeignDevice { device: string; owner: string | undefined }
 
-export async function applyUpstreamEntry(sinks: UpstreamSinks, node: string, epoch: string, entry: UpstreamEntry): Promise<ForeignDevice | undefined> {
+export async function applyUpstreamEntry(sinks: UpstreamSinks, node: string, epoch: string, entry: UpstreamEntry, nowMs = Date.now()): Promise<ForeignDevice | undefined> {
   switch (entry.kind) {
     case 'workloadStatus':
-      await applyWorkloadStatus(sinks.store, node, entry.body.app, entry.body.status);
+      await applyWorkloadStatus(sinks.store, node, entry.body.app, cappedStatus(entry.body.status, nowMs), nowMs);
       return undefined;
     case 'twinReported':
-      return applyReportedTwin(sinks.store, node, entry.body);
+      return applyReportedTwin(sinks.store, node, entry.body, nowMs);
     case 'telemetry': {
       const device = await sinks.store.get('Device', entry.body.device);
       if (!device) return undefined; // deleted meanwhile: the samples are moot
@@ -45,7 +46,7 @@ export async function applyUpstreamEntry(sinks: UpstreamSinks, node: string, epo
         await sinks.store.create({
           kind: 'Event',
           metadata: { name: `${node}.${epoch.slice(0, 8).toLowerCase()}.${entry.seq}` },
-          spec: { ...entry.body, node },
+          spec: { ...cappedEvent(entry.body, nowMs), node },
         });
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err; // already recorded: a resend
@@ -54,11 +55,12 @@ export async function applyUpstreamEntry(sinks: UpstreamSinks, node: string, epo
   }
 }
 
-async function applyWorkloadStatus(store: Store, node: string, app: string, status: NonNullable<Workload['status']>): Promise<void> {
+async function applyWorkloadStatus(store: Store, node: string, app: string, status: NonNullable<Workload['status']>, nowMs: number): Promise<void> {
   await readModifyWrite(store, 'Workload', workloadName(app, node), (current) => {
     // The app may have been deleted or moved away meanwhile: the report is moot.
     if (current.spec.nodeName !== node) return undefined;
-    if (current.status && current.status.observedAt > status.observedAt) return undefined; // older than what we hold
+    // Older than what we hold (whose time is capped too: one stored from the future before the cap would block every report).
+    if (current.status && Date.parse(cappedAtNow(current.status.observedAt, nowMs)) > Date.parse(status.observedAt)) return undefined;
     if (current.status && JSON.stringify(current.status) === JSON.stringify(status)) return undefined;
     return { ...current, status };
   }, { attempts: UPSTREAM_WRITE_ATTEMPTS });
@@ -66,7 +68,7 @@ async function applyWorkloadStatus(store: Store, node: string, app: string, stat
 
 type TwinReport = Extract<UpstreamEntry, { kind: 'twinReported' }>['body'];
 
-async function applyReportedTwin(store: Store, node: string, body: TwinReport): Promise<ForeignDevice | undefined> {
+async function applyReportedTwin(store: Store, node: string, body: TwinReport, nowMs: number): Promise<ForeignDevice | undefined> {
   let foreign: ForeignDevice | undefined;
   await readModifyWrite(store, 'Device', body.device, (current) => {
     foreign = undefined; // a retry reads afresh
@@ -74,9 +76,10 @@ async function applyReportedTwin(store: Store, node: string, body: TwinReport): 
       foreign = { device: body.device, owner: current.spec.nodeName };
       return undefined;
     }
-    const twin = mergeReported(current.status?.twin, body.twin);
+    const held = current.status?.twin;
+    const twin = mergeReported(held && cappedTwin(held, nowMs), cappedTwin(body.twin, nowMs));
     const status = {
-      twin, online: body.online, lastSeen: body.lastSeen, observedGeneration: body.observedGeneration,
+      twin, online: body.online, lastSeen: body.lastSeen === null ? null : cappedAtNow(body.lastSeen, nowMs), observedGeneration: body.observedGeneration,
       ...(body.offlineReason !== undefined ? { offlineReason: body.offlineReason } : {}),
     };
     if (current.status && JSON.stringify(current.status) === JSON.stringify(status)) return undefined;

@@ -115,6 +115,25 @@ describe('bad input', () => {
     edge.ws.close();
   });
 
+  it('a status stamped in the future is capped at the cloud\'s clock, so the true reports after it still land', async () => {
+    const edge = await rawEdge();
+    edge.ws.send(JSON.stringify(hello));
+    await waitFor('sync', () => edge.frames.some((f) => f.type === 'sync'));
+    const status = (state: string, observedAt: string) => ({ app: 'web', status: { state, restarts: 0, generation: 1, observedAt } });
+    const before = Date.now();
+    edge.ws.send(JSON.stringify({ type: 'upstream', entries: [{ seq: 101, kind: 'workloadStatus', key: 'web', body: status('Running', '2099-01-01T00:00:00.000Z') }] }));
+    const statusOf = async () => (await api(cloud).call<{ items: { metadata: { name: string }; status?: { state: string; observedAt: string } }[] }>('GET', '/workloads')).body.items
+      .find((w) => w.metadata.name === 'web.edge-1')?.status;
+    const held = await waitFor('the status stored', async () => { const st = await statusOf(); return st?.state === 'Running' ? st : undefined; });
+    expect(Date.parse(held.observedAt)).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(held.observedAt)).toBeLessThanOrEqual(Date.now());
+    // A true report a moment later wins, as it would have without the bogus one.
+    await sleep(20);
+    edge.ws.send(JSON.stringify({ type: 'upstream', entries: [{ seq: 102, kind: 'workloadStatus', key: 'web', body: status('Failed', new Date().toISOString()) }] }));
+    await waitFor('the later status applied', async () => (await statusOf())?.state === 'Failed' || undefined);
+    edge.ws.close();
+  });
+
   it('a hello claiming another node closes the link', async () => {
     const edge = await rawEdge();
     edge.ws.send(JSON.stringify({ ...hello, node: 'edge-2' }));
