@@ -75,11 +75,19 @@ export const AppSchema = z.strictObject({
 });
 export type App = z.infer<typeof AppSchema>;
 
+/**
+ * A new app's name: a name without ".". Its workloads are named `<app>.<node>` and node names
+ * may hold dots (FQDNs), so a dotted app name could take another app's workload name: app
+ * `demo.x` on node `edge-1` and app `demo` on node `x.edge-1` are both `demo.x.edge-1`.
+ */
+export const AppNameSchema = NameSchema.refine((name) => !name.includes('.'),
+  'an app name cannot contain "." (its workloads are named <app>.<node>, and node names may contain dots)');
+
 /** The body an operator sends to create or replace an app (kind optional, status ignored). */
 export const AppInputSchema = z.strictObject({
   apiVersion: z.string().optional(),
   kind: z.literal('App').optional(),
-  metadata: ObjectMetaSchema,
+  metadata: ObjectMetaSchema.extend({ name: AppNameSchema }),
   spec: AppSpecSchema,
   status: z.unknown().optional(),
 });
@@ -156,6 +164,7 @@ export const WorkloadSchema = z.strictObject({
 });
 export type Workload = z.infer<typeof WorkloadSchema>;
 
+/** `<app>.<node>`: one name per pair, as app names hold no "." (AppNameSchema). */
 export function workloadName(app: string, node: string): string {
   return `${app}.${node}`;
 }

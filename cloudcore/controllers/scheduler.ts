@@ -61,7 +61,9 @@ export class Scheduler extends MirrorController<MirroredKind> {
       revisions: revisionsByApp,
       existing: new Map(workloads.map((w) => [w.metadata.name, w])),
     };
-    const plan = planBindings(desiredWorkloads(apps, nodes, data, context), workloads);
+    const collisions: string[] = [];
+    const plan = planBindings(desiredWorkloads(apps, nodes, data, context, collisions), workloads);
+    for (const message of collisions) this.log.warn(message);
     let writes = 0;
     // Yield now and then so the hub can start sending to the first nodes while the rest are written.
     const pace = async () => { if (++writes % 100 === 0) await new Promise((r) => setImmediate(r)); };

@@ -29,6 +29,14 @@ describe('desiredWorkloads', () => {
     const withPending = [...nodes, node('edge-4', { zone: 'a' }, 'Pending')];
     expect([...desiredWorkloads([app('web', { matchLabels: { zone: 'a' } })], withPending).keys()].sort()).toEqual(['web.edge-1', 'web.edge-3']);
   });
+  it('never lets two (app, node) pairs share a workload name: the first keeps it, the other is named as unbound', () => {
+    // Only an app stored with a dotted name before such names were refused can do this.
+    const collisions: string[] = [];
+    const d = desiredWorkloads([app('demo', {}), app('demo.x', {})], [node('x.edge-1', {}), node('edge-1', {})], undefined, undefined, collisions);
+    expect(d.get('demo.x.edge-1')!.spec).toMatchObject({ app: 'demo', nodeName: 'x.edge-1' });
+    expect(d.get('demo.edge-1')!.spec).toMatchObject({ app: 'demo', nodeName: 'edge-1' });
+    expect(collisions).toEqual(['app "demo.x" on node "edge-1" is not bound: its workload name "demo.x.edge-1" is app "demo" on node "x.edge-1"; rename the app without "."']);
+  });
 });
 
 describe('planBindings', () => {

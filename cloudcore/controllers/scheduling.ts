@@ -43,7 +43,14 @@ export interface DataObjects {
 
 const NO_DATA: DataObjects = { configs: new Map(), secrets: new Map() };
 
-export function desiredWorkloads(apps: App[], nodes: Node[], data: DataObjects = NO_DATA, ctx: RolloutContext = NO_ROLLOUTS): Map<string, DesiredWorkload> {
+/**
+ * `collisions` receives one line per workload name two (app, node) pairs would share: possible
+ * only for an app stored with a dotted name before such names were refused. The first pair
+ * (apps in the order given) keeps the name; the other is not bound, and said so.
+ */
+export function desiredWorkloads(
+  apps: App[], nodes: Node[], data: DataObjects = NO_DATA, ctx: RolloutContext = NO_ROLLOUTS, collisions: string[] = [],
+): Map<string, DesiredWorkload> {
   const desired = new Map<string, DesiredWorkload>();
   const appNames = new Set(apps.map((a) => a.metadata.name));
   for (const app of apps) {
@@ -76,7 +83,13 @@ export function desiredWorkloads(apps: App[], nodes: Node[], data: DataObjects =
         // A replica must not take the name of another app.
         if (replica > 0 && appNames.has(runAs)) return;
         const resolved = resolveData(template, data);
-        desired.set(workloadName(runAs, nodeName), {
+        const wname = workloadName(runAs, nodeName);
+        const taken = desired.get(wname)?.spec;
+        if (taken && (taken.app !== runAs || taken.nodeName !== nodeName)) {
+          collisions.push(`app "${runAs}" on node "${nodeName}" is not bound: its workload name "${wname}" is app "${taken.app}" on node "${taken.nodeName}"; rename the app without "."`);
+          return;
+        }
+        desired.set(wname, {
           spec: { nodeName, app: runAs, generation: source.generation, template, ...(resolved ? { resolved } : {}) },
           labels: replica === 0 ? { [APP_LABEL]: name } : { [APP_LABEL]: name, [REPLICA_LABEL]: String(replica) },
         });

@@ -95,6 +95,7 @@ describe('apps API', () => {
   it.each([
     ['missing command', { metadata: { name: 'bad' }, spec: { template: { runtime: 'process' } } }, 'spec.template.command', 'is required'],
     ['bad name', { ...appBody('Bad_Name') }, 'metadata.name', 'lowercase'],
+    ['dotted name (its workload demo.x.edge-1 would be app demo on node x.edge-1)', { ...appBody('demo.x') }, 'metadata.name', 'cannot contain "."'],
     ['bad restartPolicy', { metadata: { name: 'bad' }, spec: { template: { runtime: 'process', command: 'x', restartPolicy: 'Sometimes' } } }, 'spec.template.restartPolicy', ''],
     ['bad selector operator', { metadata: { name: 'bad' }, spec: { selector: { matchExpressions: [{ key: 'a', operator: 'Like' }] }, template: { runtime: 'process', command: 'x' } } }, 'spec.selector.matchExpressions.0.operator', ''],
     ['In without values', { metadata: { name: 'bad' }, spec: { selector: { matchExpressions: [{ key: 'a', operator: 'In' }] }, template: { runtime: 'process', command: 'x' } } }, 'spec.selector.matchExpressions.0.values', 'at least one value'],
