@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { DataRef, Workload, WorkloadTemplate } from '../../protocol/index.js';
 
 /**
@@ -71,9 +71,13 @@ export function materializeTemplate(workload: Workload, dataDir: string): Worklo
   };
 }
 
-/** Replaces a directory's content atomically: a workload never sees half of an update. */
+/**
+ * Replaces a directory's content atomically: a workload never sees half of an update. The
+ * staging dir starts with "." so it is never a config or secret's own dir (names start with a
+ * letter or digit): `<name>.new` was, and writing `db` wiped the secret named `db.new`.
+ */
 function writeDataDir(dir: string, data: Record<string, string>, mode: number): void {
-  const staging = `${dir}.new`;
+  const staging = join(dirname(dir), `.${basename(dir)}.staging`);
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true, mode: 0o700 });
   for (const [key, value] of Object.entries(data)) writeFileSync(join(staging, key), value, { mode });
