@@ -85,6 +85,9 @@ export type RestartPolicy = z.infer<typeof RestartPolicySchema>;
 
 const EnvSchema = z.record(EnvNameSchema, z.string());
 
+/** A numeric user or group id, as Kubernetes' securityContext takes them. */
+const PosixIdSchema = z.number().int().min(0).max(2 ** 31 - 2);
+
 export const ProcessTemplateSchema = z.strictObject({
   runtime: z.literal('process'),
   command: z.string().min(1),
@@ -92,6 +95,15 @@ export const ProcessTemplateSchema = z.strictObject({
   env: EnvSchema.default({}),
   workingDir: z.string().optional(),
   restartPolicy: RestartPolicySchema.default('Always'),
+  /**
+   * The uid the process, its exec probes and `edgectl exec` run as. Unset: the node's workload
+   * user (`edgefleet-workload` when edgecore runs as root). 0 only where the node allows root workloads.
+   */
+  runAsUser: PosixIdSchema.optional(),
+  /** Its gid. Unset: the primary group of runAsUser (or of the node's workload user). */
+  runAsGroup: PosixIdSchema.optional(),
+  /** Supplementary groups, e.g. `dialout` for a serial port. Unset: none. */
+  supplementalGroups: z.array(PosixIdSchema).max(32).optional(),
   ...templateCommon,
 });
 export type ProcessTemplate = z.infer<typeof ProcessTemplateSchema>;

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { KeyedQueue } from './keyedQueue.js';
 import type { ProcessTemplate, WorkloadStatus } from '../../protocol/index.js';
 import { CappedLogStore, LineSplitter } from './cappedLog.js';
-import { runExec } from './processExec.js';
+import { pidNamespacesAvailable, runExec } from './processExec.js';
+import { findExecutable, PID_NAMESPACE_ARGS, privilegeDropArgs, runAsOf } from './workloadUser.js';
 import { killGroupRemnants, readStartTicks, signalGroup, terminateOrphanGroup } from './processGroup.js';
 import { initialReadiness, livenessFailureMessage, startRunProbes, type RunProbes, type WorkloadProbes } from './probes/runProbes.js';
 import {
@@ -43,6 +44,11 @@ export interface ProcessRuntimeOptions {
   /** Time between SIGTERM and SIGKILL when stopping. Default 5 s. */
   stopGraceMs?: number;
   logger?: RuntimeLogger;
+  /**
+   * Run each exec and exec probe as the init of its own PID namespace, so a timeout ends all
+   * it started (default: where edgecore is root and `unshare` works).
+   */
+  pidNamespaces?: boolean;
 }
 
 const DEFAULT_STOP_GRACE_MS = 5_000;
@@ -91,6 +97,7 @@ export class ProcessRuntime implements Runtime {
   /** ensure/remove/shutdown of one workload never interleave. */
   private readonly queue = new KeyedQueue();
   private closed = false;
+  readonly pidNamespaces: boolean;
 
   constructor(opts: ProcessRuntimeOptions) {
     this.records = opts.records;
@@ -98,6 +105,17 @@ export class ProcessRuntime implements Runtime {
     this.backoff = opts.backoff ?? { ...DEFAULT_BACKOFF };
     this.stopGraceMs = opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
     this.logger = opts.logger ?? silentLogger;
+    this.pidNamespaces = opts.pidNamespaces ?? pidNamespacesAvailable();
+  }
+
+  /** argv before an exec or exec probe of `template`: its own PID namespace, then its user. */
+  private execPrefix(template: ProcessTemplate): string[] {
+    const runAs = runAsOf(template);
+    return [
+      ...(this.pidNamespaces ? PID_NAMESPACE_ARGS : []),
+      // pdeathsig: setpriv's switch clears the one unshare set, and the namespace must die with unshare.
+      ...(runAs ? privilegeDropArgs(runAs, { pdeathsig: this.pidNamespaces }) : []),
+    ];
   }
 
   /**
@@ -169,7 +187,7 @@ export class ProcessRuntime implements Runtime {
     const entry = this.workloads.get(name);
     if (!entry) return Promise.reject(new Error(`no workload "${name}" on this node`));
     const { template } = entry;
-    return runExec(command, { env: workloadEnv(template.env), cwd: template.workingDir, ...opts });
+    return runExec(command, { env: workloadEnv(template.env), cwd: template.workingDir, prefix: this.execPrefix(template), ...opts });
   }
 
   /** Stops every workload (see `Runtime.shutdown`: this runtime cannot leave them running). */
@@ -201,7 +219,15 @@ export class ProcessRuntime implements Runtime {
     try {
       const cwdProblem = template.workingDir === undefined ? null : directoryProblem(template.workingDir);
       if (cwdProblem !== null) throw new Error(cwdProblem);
-      child = spawn(template.command, template.args, {
+      const runAs = runAsOf(template);
+      const prefix = runAs ? privilegeDropArgs(runAs) : [];
+      if (runAs && process.getuid?.() !== 0) throw new Error(`runAsUser ${runAs.uid}: edgecore is not root and cannot switch users`);
+      if (runAs && findExecutable(template.command, env.PATH, template.workingDir) === null) {
+        // What spawn says without the setpriv in front (which would only exit non-zero).
+        throw new Error(`command not found: ${JSON.stringify(template.command)} (not an executable file in PATH ${env.PATH ?? ''})`);
+      }
+      const [file, ...args] = [...prefix, template.command, ...template.args];
+      child = spawn(file!, args, {
         cwd: template.workingDir,
         env,
         detached: true,
@@ -227,7 +253,7 @@ export class ProcessRuntime implements Runtime {
     });
     this.logger.info({ workload: name, pid: child.pid, restarts: entry.status.restarts }, 'workload started');
     run.probes = startRunProbes(template.probes, {
-      exec: (command, timeoutMs) => runExec(command, { env, cwd: template.workingDir, timeoutMs, maxOutputBytes: PROBE_OUTPUT_BYTES }),
+      exec: (command, timeoutMs) => runExec(command, { env, cwd: template.workingDir, timeoutMs, maxOutputBytes: PROBE_OUTPUT_BYTES, prefix: this.execPrefix(template) }),
     }, {
       onReadyChange: (ready) => { if (entry.run === run && !run.ended) this.publish(entry, { ready }); },
       onLivenessFailure: (reason) => this.failLiveness(entry, run, reason),

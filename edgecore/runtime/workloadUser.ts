@@ -1,0 +1,166 @@
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import type { ProcessTemplate } from '../../protocol/index.js';
+
+/**
+ * Who a process workload runs as. edgecore as root owns the node: its credential, its database,
+ * every workload's secrets. A workload running as edgecore's user could read them all, so when
+ * edgecore is root, workloads run as an unprivileged user: the template's `runAsUser`, else the
+ * node's workload user (`edgefleet-workload`, created on first start). Root for a workload is
+ * refused unless the node's own setting makes its workload user root.
+ */
+
+export const DEFAULT_WORKLOAD_USER = 'edgefleet-workload';
+
+export interface RunAs { uid: number; gid: number; groups: number[] }
+
+export interface WorkloadUserPolicy {
+  /** edgecore's own uid: only root (0) can run a workload as someone else. */
+  edgeUid: number;
+  /** Workloads without runAsUser run as this; null = as edgecore (not root, or the node chose root). */
+  defaultUser: RunAs | null;
+  /** The node allows root workloads (its workload user is root). */
+  rootAllowed: boolean;
+}
+
+type IdentityFields = Pick<ProcessTemplate, 'runAsUser' | 'runAsGroup' | 'supplementalGroups'>;
+
+/**
+ * The identity a template runs as, with the node's defaults filled in (null: as edgecore, no
+ * switch). Throws naming the field when the node cannot or will not give it.
+ */
+export function resolveRunAs(t: IdentityFields, policy: WorkloadUserPolicy, primaryGid: (uid: number) => number | undefined): RunAs | null {
+  const asked = t.runAsUser !== undefined || t.runAsGroup !== undefined || t.supplementalGroups !== undefined;
+  if (policy.edgeUid !== 0) {
+    if (!asked || (t.runAsUser === policy.edgeUid && t.runAsGroup === undefined && t.supplementalGroups === undefined)) return null;
+    throw new Error(`runAsUser/runAsGroup/supplementalGroups: edgecore runs as uid ${policy.edgeUid}, not root, and cannot switch users; run edgecore as root or remove them from the template`);
+  }
+  const fallback = policy.defaultUser ?? { uid: 0, gid: 0, groups: [] };
+  const uid = t.runAsUser ?? fallback.uid;
+  if (uid === 0 && !policy.rootAllowed) {
+    throw new Error('runAsUser: 0 (root) is refused on this node: a root workload can read the node\'s credential, database and every secret; '
+      + 'a node allows it only with --workload-user root');
+  }
+  const gid = t.runAsGroup ?? (t.runAsUser === undefined ? fallback.gid : primaryGid(uid) ?? uid);
+  const groups = t.supplementalGroups ?? (t.runAsUser === undefined ? fallback.groups : []);
+  if (uid === 0 && gid === 0 && groups.length === 0) return null;
+  return { uid, gid, groups: [...new Set(groups)].sort((a, b) => a - b) };
+}
+
+/** The template with its identity written out, so the runtime runs exactly what was decided (and a change to it restarts the workload). */
+export function withRunAs<T extends ProcessTemplate>(template: T, runAs: RunAs | null): T {
+  if (runAs === null) return template;
+  return { ...template, runAsUser: runAs.uid, runAsGroup: runAs.gid, supplementalGroups: runAs.groups };
+}
+
+/** The identity a (resolved) template asks for, or null to run as edgecore. */
+export function runAsOf(t: IdentityFields): RunAs | null {
+  if (t.runAsUser === undefined) return null;
+  return { uid: t.runAsUser, gid: t.runAsGroup ?? t.runAsUser, groups: t.supplementalGroups ?? [] };
+}
+
+/**
+ * The argv prefix that starts a command as `runAs` (util-linux `setpriv`): ids switched, no
+ * capability kept or regained (no_new_privs, empty bounding set), so a setuid binary cannot
+ * lift it back to root. `pdeathsig` makes it die with its parent, for a PID namespace's init.
+ */
+export function privilegeDropArgs(runAs: RunAs, opts: { pdeathsig?: boolean } = {}): string[] {
+  return [
+    'setpriv', '--reuid', String(runAs.uid), '--regid', String(runAs.gid),
+    ...(runAs.groups.length > 0 ? ['--groups', runAs.groups.join(',')] : ['--clear-groups']),
+    '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all',
+    ...(opts.pdeathsig ? ['--pdeathsig', 'SIGKILL'] : []),
+    '--',
+  ];
+}
+
+/**
+ * The argv prefix that runs a command as the init of a new PID namespace: when it ends, or the
+ * `unshare` above it is killed, the kernel ends every process in the namespace, including ones
+ * that left their process group with setsid.
+ */
+export const PID_NAMESPACE_ARGS = ['unshare', '--pid', '--fork', '--kill-child', '--'];
+
+/** Whether `command` (a path, or a name looked up in PATH) is an executable file; spawn's ENOENT, said before a wrapper hides it. */
+export function findExecutable(command: string, path: string | undefined, cwd?: string): string | null {
+  const candidates = command.includes('/')
+    ? [cwd && !command.startsWith('/') ? join(cwd, command) : command]
+    : (path ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, command));
+  for (const candidate of candidates) {
+    try {
+      if (!statSync(candidate).isFile()) continue;
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch { /* next */ }
+  }
+  return null;
+}
+
+/** uid → primary gid from /etc/passwd (undefined when the uid has no entry). */
+export function primaryGidFromPasswd(passwd = readPasswd()): (uid: number) => number | undefined {
+  const byUid = new Map(passwd.map((e) => [e.uid, e.gid]));
+  return (uid) => byUid.get(uid);
+}
+
+export interface PasswdEntry { name: string; uid: number; gid: number }
+
+export function parsePasswd(text: string): PasswdEntry[] {
+  const entries: PasswdEntry[] = [];
+  for (const line of text.split('\n')) {
+    const [name, , uid, gid] = line.split(':');
+    if (!name || uid === undefined || gid === undefined || !/^\d+$/.test(uid) || !/^\d+$/.test(gid)) continue;
+    entries.push({ name, uid: Number(uid), gid: Number(gid) });
+  }
+  return entries;
+}
+
+function readPasswd(): PasswdEntry[] {
+  try {
+    return parsePasswd(readFileSync('/etc/passwd', 'utf8'));
+  } catch {
+    return [];
+  }
+}
+
+export interface WorkloadUserSetup { policy: WorkloadUserPolicy; warnings: string[] }
+
+/**
+ * Works out the node's workload user from the `workloadUser` setting (a name or a uid) once at
+ * start: creates `edgefleet-workload` if missing (useradd), falls back to `nobody` when it
+ * cannot, and says so in the warnings. A user named in the setting that does not exist stops the start.
+ */
+export function prepareWorkloadUser(setting: string, edgeUid = process.getuid?.() ?? 0): WorkloadUserSetup {
+  const warnings: string[] = [];
+  if (edgeUid !== 0) {
+    return { policy: { edgeUid, defaultUser: null, rootAllowed: false }, warnings: [
+      `edgecore runs as uid ${edgeUid}, not root: process workloads run as that same user and can read what edgecore can (its credential, its database); run edgecore as root to give them their own user`,
+    ] };
+  }
+  if (setting === 'root' || setting === '0') {
+    return { policy: { edgeUid, defaultUser: null, rootAllowed: true }, warnings: [
+      'workloads run as root (--workload-user root): any workload can read the node\'s credential, its database and every other workload\'s secrets',
+    ] };
+  }
+  let entry = lookUp(setting, readPasswd());
+  if (entry === undefined && setting === DEFAULT_WORKLOAD_USER) {
+    const made = spawnSync('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', DEFAULT_WORKLOAD_USER], { encoding: 'utf8' });
+    entry = lookUp(setting, readPasswd());
+    if (entry === undefined) {
+      const nobody = lookUp('nobody', readPasswd()) ?? { name: 'nobody', uid: 65534, gid: 65534 };
+      const why = made.error ? made.error.message : (made.stderr || `exit code ${made.status}`).trim();
+      warnings.push(`cannot create user ${DEFAULT_WORKLOAD_USER} (useradd: ${why}); workloads run as ${nobody.name} (uid ${nobody.uid}), which other services on this host may share`);
+      entry = nobody;
+    }
+  }
+  if (entry === undefined) {
+    if (!/^\d+$/.test(setting)) throw new Error(`workloadUser: no user named ${JSON.stringify(setting)} on this host (give a name from /etc/passwd or a uid)`);
+    entry = { name: setting, uid: Number(setting), gid: Number(setting) };
+  }
+  if (entry.uid === 0) return prepareWorkloadUser('root', edgeUid);
+  return { policy: { edgeUid, defaultUser: { uid: entry.uid, gid: entry.gid, groups: [] }, rootAllowed: false }, warnings };
+}
+
+function lookUp(nameOrUid: string, passwd: PasswdEntry[]): PasswdEntry | undefined {
+  return /^\d+$/.test(nameOrUid) ? passwd.find((e) => e.uid === Number(nameOrUid)) : passwd.find((e) => e.name === nameOrUid);
+}
