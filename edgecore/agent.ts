@@ -1,8 +1,8 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { EDGEFLEET_VERSION } from '../protocol/index.js';
 import type { EdgeSettings } from './config.js';
+import { prepareEdgeDataDir } from './dataDir.js';
 import { DeviceService } from './devices/deviceService.js';
 import { NodeIdentity } from './identity/nodeIdentity.js';
 import { CloudConnection } from './link/cloudConnection.js';
@@ -38,7 +38,7 @@ export class EdgeAgent {
     const startedAt = Date.now();
     // Read first: a bad password file must stop edgecore before it starts any workload.
     const statusPassword = settings.statusPasswordFile ? readStatusPasswordFile(settings.statusPasswordFile) : undefined;
-    mkdirSync(settings.dataDir, { recursive: true, mode: 0o700 });
+    prepareEdgeDataDir(settings.dataDir, { workloadPassage: process.getuid?.() === 0 }, log);
 
     const meta = MetaStore.open(join(settings.dataDir, 'edge.db'));
     await parts.start(meta);
@@ -51,7 +51,7 @@ export class EdgeAgent {
     const repair = new UnreadableRepair({ resetSyncCursor: () => meta.resetSyncCursor(), reconnect: () => link?.reconnect(), log });
     const workloads = new WorkloadManager({
       dataDir: settings.dataDir, node: settings.node, logMaxBytes: settings.logMaxBytes,
-      containerEngine: settings.containerEngine, keepWorkloadsOnExit: settings.keepWorkloadsOnExit,
+      containerEngine: settings.containerEngine, keepWorkloadsOnExit: settings.keepWorkloadsOnExit, workloadUser: settings.workloadUser,
       ledger: meta, log,
       onUnreadable: (rows) => repair.report('Workload', rows),
       onOutbox: () => link?.notifyOutbox(),

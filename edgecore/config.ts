@@ -39,6 +39,11 @@ export const EdgeSettingsSchema = z.strictObject({
   logLevel: logLevelSetting.default('info'),
   /** Unix socket of a Docker-API container engine (Docker, or `podman system service`); unset: process workloads only. */
   containerEngine: z.string().min(1).optional(),
+  /**
+   * Who process workloads without runAsUser run as, when edgecore is root: a user name or uid
+   * (`edgefleet-workload` is created if missing). `root` lets workloads own the node (warned).
+   */
+  workloadUser: z.string().min(1).max(64).default('edgefleet-workload'),
   /** Leave workloads running when edgecore stops (only runtimes that can adopt them honour it). */
   keepWorkloadsOnExit: boolSetting.default(false),
 }).superRefine((s, ctx) => {

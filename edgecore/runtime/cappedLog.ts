@@ -52,7 +52,8 @@ export class CappedLogStore {
 
   constructor(readonly logDir: string, readonly maxBytes = DEFAULT_LOG_MAX_BYTES) {
     if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new RangeError(`maxBytes must be a positive integer, got ${maxBytes}`);
-    mkdirSync(logDir, { recursive: true });
+    // Owner-only: a workload's log is for the operator (edgectl logs), not for other workloads.
+    mkdirSync(logDir, { recursive: true, mode: 0o700 });
   }
 
   /** Path of the current log file of `name`. */
@@ -85,7 +86,7 @@ export class CappedLogStore {
         renameSync(path, `${path}.1`);
         size = 0;
       }
-      appendFileSync(path, piece);
+      appendFileSync(path, piece, { mode: 0o600 });
       size += piece.length;
       this.sizes.set(name, size);
     }

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { DataRef, Workload, WorkloadTemplate } from '../../protocol/index.js';
+import type { RunAs } from './workloadUser.js';
 
 /**
  * Turns a Workload's config/secret references into what a runtime understands: environment
  * variables and files. Files go under `<dataDir>/<app>/{configs,secrets}/<name>/<key>`
- * (secrets 0600, directories 0700); a process finds them through `EF_CONFIG_DIR_<NAME>` /
+ * (secrets 0600, directories 0700; given to the workload's user, read-only, when it has its own); a process finds them through `EF_CONFIG_DIR_<NAME>` /
  * `EF_SECRET_DIR_<NAME>`, a container gets them bind-mounted read-only at `mountPath`.
  * `EF_DATA_REVISION` (a hash of all referenced data) changes whenever any of it changes, so
  * the runtime sees a new template and rolls the workload even for file-only data.
@@ -46,7 +47,7 @@ export function dataRevision(resolved: Resolved): string {
  * Writes the referenced data to disk and returns the template the runtime should run.
  * Throws naming the missing references when the cloud had not got them all.
  */
-export function materializeTemplate(workload: Workload, dataDir: string): WorkloadTemplate {
+export function materializeTemplate(workload: Workload, dataDir: string, owner: RunAs | null = null): WorkloadTemplate {
   const { template, resolved, app } = workload.spec;
   if (!resolved) return template;
   if (resolved.missing.length > 0) throw new Error(`waiting for ${resolved.missing.join(', ')}: not found in the cloud`);
@@ -61,6 +62,7 @@ export function materializeTemplate(workload: Workload, dataDir: string): Worklo
     }
   }
   env.EF_DATA_REVISION = dataRevision(resolved);
+  if (owner) giveToWorkload(join(dataDir, app), owner);
   // Explicit template env wins over env taken from configs and secrets, as in Kubernetes.
   const mergedEnv = { ...env, ...template.env };
   if (template.runtime === 'process') return { ...template, env: mergedEnv };
@@ -83,6 +85,34 @@ function writeDataDir(dir: string, data: Record<string, string>, mode: number): 
   for (const [key, value] of Object.entries(data)) writeFileSync(join(staging, key), value, { mode });
   rmSync(dir, { recursive: true, force: true });
   renameSync(staging, dir);
+}
+
+/**
+ * A mapper process workload's own copy of the node's mapper password for its protocol, in its
+ * private dir: the node's file is root-only, and a workload of another user must not read it.
+ */
+export function withPrivateMapperCredential(template: WorkloadTemplate, dataDir: string, app: string, owner: RunAs): WorkloadTemplate {
+  const source = template.env.EF_MAPPER_CREDENTIAL_FILE;
+  if (template.runtime !== 'process' || source === undefined) return template;
+  const dir = join(dataDir, app, 'mapper');
+  writeDataDir(dir, { password: readFileSync(source, 'utf8') }, 0o400);
+  giveToWorkload(join(dataDir, app), owner);
+  return { ...template, env: { ...template.env, EF_MAPPER_CREDENTIAL_FILE: join(dir, 'password') } };
+}
+
+/**
+ * Hands a workload's data dir to its user: owner-only dirs, read-only files. The dirs above it
+ * let anyone pass but not list (0711), so another workload's user can neither list nor open it.
+ */
+function giveToWorkload(appDir: string, owner: RunAs): void {
+  chmodSync(dirname(appDir), 0o711);
+  const walk = (path: string, isDir: boolean): void => {
+    chownSync(path, owner.uid, owner.gid);
+    if (!isDir) { chmodSync(path, 0o400); return; }
+    chmodSync(path, 0o700);
+    for (const entry of readdirSync(path, { withFileTypes: true })) walk(join(path, entry.name), entry.isDirectory());
+  };
+  walk(appDir, true);
 }
 
 /** Removes a workload's materialized data (when it is removed from the node). */

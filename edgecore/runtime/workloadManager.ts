@@ -1,13 +1,15 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { UpstreamEntry, Workload, WorkloadState, WorkloadStatus, WorkloadTemplate } from '../../protocol/index.js';
+import { WORKLOAD_DATA_DIR } from '../dataDir.js';
 import type { EdgePart } from '../part.js';
 import type { ContainerRuntime } from './container/containerRuntime.js';
-import { materializeTemplate, removeWorkloadData } from './dataRefs.js';
+import { materializeTemplate, removeWorkloadData, withPrivateMapperCredential } from './dataRefs.js';
 import { ProcessRuntime } from './processRuntime.js';
 import type { RecordKeeper } from './runtime.js';
 import { RuntimeRouter } from './runtimeRouter.js';
 import { transitionEvent } from './transitionEvent.js';
+import { prepareWorkloadUser, primaryGidFromPasswd, resolveRunAs, withRunAs, type WorkloadUserPolicy } from './workloadUser.js';
 
 type UpstreamBody<K extends UpstreamEntry['kind']> = Extract<UpstreamEntry, { kind: K }>['body'];
 
@@ -33,6 +35,8 @@ export interface WorkloadManagerOptions {
   logMaxBytes: number;
   /** Unix socket of a Docker-API engine; without it container workloads are refused. */
   containerEngine?: string;
+  /** Who process workloads without runAsUser run as (a name or uid; `root` widens it): see workloadUser.ts. */
+  workloadUser: string;
   keepWorkloadsOnExit: boolean;
   ledger: WorkloadLedger;
   log: Logger;
@@ -57,14 +61,22 @@ export class WorkloadManager implements EdgePart {
   private reconciling: Promise<void> = Promise.resolve();
   private stopping = false;
   private readonly lastState = new Map<string, WorkloadState>();
+  private readonly users: WorkloadUserPolicy;
+  private readonly primaryGid = primaryGidFromPasswd();
 
   constructor(private readonly opts: WorkloadManagerOptions) {
+    const { policy, warnings } = prepareWorkloadUser(opts.workloadUser);
+    this.users = policy;
+    for (const warning of warnings) opts.log.warn(warning);
     this.processRuntime = new ProcessRuntime({
       logDir: join(opts.dataDir, 'logs'),
       records: opts.ledger.records,
       logMaxBytes: opts.logMaxBytes,
       logger: opts.log,
     });
+    if (!this.processRuntime.pidNamespaces) {
+      opts.log.warn('exec and exec probes end with their process group only (no PID namespaces: edgecore is not root, or unshare fails): what they start with setsid can outlive a timeout');
+    }
     this.runtime = new RuntimeRouter({ process: this.processRuntime });
   }
 
@@ -95,7 +107,7 @@ export class WorkloadManager implements EdgePart {
   }
 
   /** Where configs and secrets of workloads are written (root-only). */
-  private dataRoot(): string { return join(this.opts.dataDir, 'workload-data'); }
+  private dataRoot(): string { return join(this.opts.dataDir, WORKLOAD_DATA_DIR); }
 
   /** Brings the runtime in line with the desired set in the local database. Serialized. */
   reconcile(): Promise<void> {
@@ -127,12 +139,15 @@ export class WorkloadManager implements EdgePart {
       const base = { name: w.spec.app, generation: w.spec.generation };
       let template;
       try {
-        template = materializeTemplate(w, this.dataRoot());
+        const runAs = w.spec.template.runtime === 'process' ? resolveRunAs(w.spec.template, this.users, this.primaryGid) : null;
+        template = materializeTemplate(w, this.dataRoot(), runAs);
         if (template.deviceMapper !== undefined) {
           // Mappers need the broker, which starts after the first reconcile; it reconciles again then.
           if (!this.mapperTemplates) return;
           template = await this.mapperTemplates({ ...template, deviceMapper: template.deviceMapper });
+          if (runAs) template = withPrivateMapperCredential(template, this.dataRoot(), w.spec.app, runAs);
         }
+        if (template.runtime === 'process') template = withRunAs(template, runAs);
       } catch (err) {
         await this.runtime.markFailed({ ...base, template: w.spec.template }, (err as Error).message);
         return;

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -106,8 +106,13 @@ export class Fleet {
     this.root = this.tempDir('edgefleet-test-');
   }
 
+  /**
+   * A scratch dir shared with the workloads, like /tmp (1777): where edgecore is root, process
+   * workloads run as their own unprivileged user, and tests read what they write here.
+   */
   tempDir(prefix = 'ef-'): string {
     const dir = mkdtempSync(join(tmpdir(), prefix));
+    chmodSync(dir, 0o1777);
     this.dirs.push(dir);
     return dir;
   }
