@@ -21,6 +21,9 @@ export const CloudSettingsSchema = z.strictObject({
   /** PEM certificate chain and private key files: with both, the API, hub and dashboard are served over HTTPS (wss:// for edges). */
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
+  /** The audit log (`audit.log` in dataDir) is rotated at this size; keeps auditLogFiles rotated files besides. */
+  auditLogMaxBytes: z.coerce.number().int().min(4096).default(10 * 1024 * 1024),
+  auditLogFiles: z.coerce.number().int().min(1).max(1000).default(5),
 }).superRefine((s, ctx) => {
   if ((s.tlsCert === undefined) !== (s.tlsKey === undefined)) {
     ctx.addIssue({ code: 'custom', path: [s.tlsCert === undefined ? 'tlsCert' : 'tlsKey'], message: 'HTTPS needs tlsCert and tlsKey together' });

@@ -19,6 +19,8 @@ const program = new Command('cloudcore')
   .option('--max-events <n>', 'store change events kept for watch and edge resume (default 100000)')
   .option('--tls-cert <file>', 'PEM certificate chain: serve HTTPS (edges connect over wss://); needs --tls-key')
   .option('--tls-key <file>', 'PEM private key of --tls-cert')
+  .option('--audit-log-max-bytes <n>', 'rotate the audit log (audit.log in the data dir) at this size (default 10485760)')
+  .option('--audit-log-files <n>', 'rotated audit log files kept besides audit.log (default 5)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
   .action(async (flags: Record<string, unknown>) => {
     let settings;
