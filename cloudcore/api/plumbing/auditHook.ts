@@ -1,3 +1,4 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditRecord } from '../../../protocol/index.js';
 import type { AuditFilter } from '../../audit/auditQuery.js';
 import { buildAuditRecord } from '../../audit/auditRecord.js';
@@ -14,11 +15,16 @@ export interface AuditSink {
 /**
  * The one place requests are audited: an onResponse hook on the whole API scope, so every
  * route (and every refused attempt, 401 and 403) is covered without a line in any route.
- * onResponse also runs for hijacked replies (log streams) once they end. A failed write is
- * logged and does not fail the request: its answer has already gone.
+ * onResponse runs when a reply finishes, hijacked ones (log streams) included; a stream the
+ * client walks away from never finishes, so the connection's close writes its line instead
+ * (once per request either way). A failed write is logged and does not fail the request: its
+ * answer has already gone.
  */
 export const auditRequests = sharedScope<{ sink: AuditSink }>(async (app, { sink }) => {
-  app.addHook('onResponse', async (request, reply) => {
+  const written = new WeakSet<FastifyRequest>();
+  const write = (request: FastifyRequest, reply: FastifyReply) => {
+    if (written.has(request)) return;
+    written.add(request);
     const record = buildAuditRecord({
       // When the request arrived: a followed log's line is written when it ends, stamped with its start.
       time: new Date(Date.now() - reply.elapsedTime),
@@ -38,6 +44,9 @@ export const auditRequests = sharedScope<{ sink: AuditSink }>(async (app, { sink
     } catch (err) {
       request.log.error({ err, requestId: request.id }, 'cannot write the audit log');
     }
+  };
+  app.addHook('onRequest', async (request, reply) => {
+    reply.raw.once('close', () => write(request, reply));
   });
+  app.addHook('onResponse', async (request, reply) => write(request, reply));
 });
-
