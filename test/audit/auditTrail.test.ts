@@ -92,6 +92,14 @@ describe('the audit trail', () => {
     // argv[0] only: the rest of a command line may carry secrets.
     expect(JSON.stringify(edgeLine)).not.toContain('exit 3');
 
+    // A command that outlives its timeout is logged as such on the edge, under its own id.
+    const slow = await edgectl(['exec', 'edge-1', 'talker', '--timeout', '1', '--', 'sleep', '30'], bob);
+    expect(slow.err).toContain('timed out');
+    const [, slowRecord] = (await audit('verb=exec&token=bob')) as [AuditRecord, AuditRecord];
+    expect(slowRecord.requestId).not.toBe(record.requestId);
+    const slowLine = await waitFor('the edge logs the timeout', () => edge.proc.lines.find((l) => l.msg === 'operator exec ran' && l.requestId === slowRecord.requestId));
+    expect(slowLine).toMatchObject({ command: 'sleep', timedOut: true });
+
     const table = await edgectl(['audit', '--verb', 'exec', '--kind', 'workload', '--name', 'edge-1']);
     expect(table.out).toMatch(/TIME\s+TOKEN\s+ROLE\s+VERB\s+TARGET\s+STATUS\s+SOURCE\s+REQUEST-ID/);
     expect(table.out).toContain(`workload/talker on edge-1`);
