@@ -23,6 +23,9 @@ export const CloudSettingsSchema = z.strictObject({
   tlsKey: z.string().min(1).optional(),
   /** Key file that seals Secret values in the store (default `<dataDir>/secret-encryption.key`, made on first start). */
   secretKeyFile: z.string().min(1).optional(),
+  /** The audit log (`audit.log` in dataDir) is rotated at this size; keeps auditLogFiles rotated files besides. */
+  auditLogMaxBytes: z.coerce.number().int().min(4096).default(10 * 1024 * 1024),
+  auditLogFiles: z.coerce.number().int().min(1).max(1000).default(5),
 }).superRefine((s, ctx) => {
   if ((s.tlsCert === undefined) !== (s.tlsKey === undefined)) {
     ctx.addIssue({ code: 'custom', path: [s.tlsCert === undefined ? 'tlsCert' : 'tlsKey'], message: 'HTTPS needs tlsCert and tlsKey together' });

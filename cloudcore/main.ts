@@ -20,6 +20,8 @@ const program = new Command('cloudcore')
   .option('--tls-cert <file>', 'PEM certificate chain: serve HTTPS (edges connect over wss://); needs --tls-key')
   .option('--tls-key <file>', 'PEM private key of --tls-cert')
   .option('--secret-key-file <file>', 'key file sealing Secret values in the store (default <data-dir>/secret-encryption.key, made on first start)')
+  .option('--audit-log-max-bytes <n>', 'rotate the audit log (audit.log in the data dir) at this size (default 10485760)')
+  .option('--audit-log-files <n>', 'rotated audit log files kept besides audit.log (default 5)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
   .action(async (flags: Record<string, unknown>) => {
     let settings;

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerFactory } from 'fastify';
 import type { Logger } from 'pino';
-import { apiPlugin, registerErrorHandling } from './api/index.js';
+import { apiPlugin, OperatorAuth, registerErrorHandling } from './api/index.js';
+import { AuditFile } from './audit/auditFile.js';
 import type { CloudSettings } from './config.js';
 import { ModelCopyController } from './controllers/modelCopy.js';
 import { NodeLifecycle } from './controllers/nodeLifecycle.js';
@@ -44,6 +46,7 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   const telemetry = await openSqliteTelemetry({ path: join(settings.dataDir, 'telemetry.db') });
   const tokens = ensureOperatorTokens(settings.dataDir);
   const offlineAfterMs = settings.offlineAfterSeconds * 1000;
+  const audit = new AuditFile({ dir: settings.dataDir, maxBytes: settings.auditLogMaxBytes, files: settings.auditLogFiles });
 
   const tls = readTlsFiles(settings);
   // HTTPS through a server factory keeps the instance typed as one over node:http (an https.Server is one).
@@ -54,14 +57,16 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
     // Every request is counted by the metrics plugin; a log line per request would drown the rest.
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
+    // Unique across restarts: the audit log and the edge's exec log line name a request by it.
+    genReqId: () => randomUUID(),
   });
   registerErrorHandling(app);
   const hub = new Hub({ store, telemetry, log, offlineAfterMs, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3),
     maxSettlingSessions: settings.maxSettlingSessions });
   // Before the API: its request-timing hooks only reach routes registered after them.
-  registerMetrics(app, { metrics: new CloudMetrics({ hub, store, telemetry }), tokens });
+  registerMetrics(app, { metrics: new CloudMetrics({ hub, store, telemetry }), auth: new OperatorAuth(tokens, store) });
   const links = { quality: hub.linkQuality, stats: hub.nodeStats, liveLastSeen: (node: string) => hub.sessions.get(node)?.lastSeen };
-  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links });
+  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links, audit });
   await app.register(dashboardPlugin);
   await hub.register(app);
 
@@ -98,6 +103,7 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
       await app.close();
       await store.close();
       await telemetry.close();
+      audit.close();
     },
   };
 }

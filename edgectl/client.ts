@@ -4,6 +4,8 @@ import {
   ErrorBodySchema, EventListSchema, ExecAnswerSchema, NodeListSchema, TelemetryListSchema, TokenResponseSchema, TwinViewSchema,
   UnreadableDeletedSchema, UnreadableListSchema, WorkloadListSchema, watchLineSchema,
   AppRevisionSchema, RolloutSchema, type AppRevision, type Rollout,
+  AuditListSchema, CreatedOperatorTokenSchema, OperatorTokenListSchema, OperatorTokenViewSchema,
+  type AuditList, type CreatedOperatorToken, type OperatorTokenList, type OperatorTokenRequest, type OperatorTokenView,
   AppSchema, DeviceModelSchema, DeviceSchema, NodeSchema, WorkloadSchema,
   isUntrustedCertificate,
   type App, type AppInput, type AppList, type Device, type DeviceCredentials, type DeviceList, type DeviceModel, type DeviceModelList,
@@ -77,6 +79,17 @@ export class ApiClient {
   createToken(node: string, ttlSeconds: number): Promise<TokenResponse> {
     return this.request(TokenResponseSchema, 'POST', '/api/v1/tokens', { body: { node, ttlSeconds } });
   }
+
+  /** A named operator token; the token itself is in this answer only. */
+  createOperatorToken(request: OperatorTokenRequest): Promise<CreatedOperatorToken> {
+    return this.request(CreatedOperatorTokenSchema, 'POST', '/api/v1/operatortokens', { body: request });
+  }
+  listOperatorTokens(): Promise<OperatorTokenList> { return this.request(OperatorTokenListSchema, 'GET', '/api/v1/operatortokens'); }
+  revokeOperatorToken(name: string): Promise<OperatorTokenView> {
+    return this.request(OperatorTokenViewSchema, 'DELETE', `/api/v1/operatortokens/${enc(name)}`);
+  }
+  /** The audit log's newest records matching `query` (since/until as ISO times), oldest first. */
+  queryAudit(query: Query): Promise<AuditList> { return this.request(AuditListSchema, 'GET', '/api/v1/audit', { query }); }
 
   listApps(labelSelector?: string): Promise<AppList> {
     return this.request(AppListSchema, 'GET', '/api/v1/apps', { query: { labelSelector } });

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import YAML from 'yaml';
 import {
   AppInputSchema, LabelKeySchema, LabelValueSchema, NameSchema, parseSelectorString, resolveSettings,
-  SelectorSyntaxError, SettingsError, TokenRequestSchema,
+  OperatorTokenRequestSchema, SelectorSyntaxError, SettingsError, TokenRequestSchema,
   type AppInput, type SettingLayers,
 } from '../protocol/index.js';
 import { describeIssues } from './schemaIssues.js';
@@ -90,11 +90,20 @@ const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 
 
 /** `3600`, `3600s`, `30m`, `1h`, `7d` → seconds, within what POST /tokens accepts. */
 export function parseTtl(value: string): number {
+  return parseTtlWithin(value, TokenRequestSchema.shape.ttlSeconds, '30d');
+}
+
+/** `edgectl token operator create --ttl`: as a join token's, up to a year. */
+export function parseOperatorTtl(value: string): number {
+  return parseTtlWithin(value, OperatorTokenRequestSchema.shape.ttlSeconds, '365d');
+}
+
+function parseTtlWithin(value: string, limit: z.ZodType, limitText: string): number {
   const m = value.trim().match(/^(\d+)([smhd]?)$/);
   if (!m) throw new UsageError(`invalid --ttl "${value}": use a number with unit s, m, h or d, like 30m or 1h`);
   const seconds = Number(m[1]) * DURATION_UNITS[m[2] || 's']!;
-  const parsed = TokenRequestSchema.shape.ttlSeconds.safeParse(seconds);
-  if (!parsed.success || seconds === 0) throw new UsageError(`invalid --ttl "${value}": must be more than 0 and at most 30d`);
+  const parsed = limit.safeParse(seconds);
+  if (!parsed.success || seconds === 0) throw new UsageError(`invalid --ttl "${value}": must be more than 0 and at most ${limitText}`);
   return seconds;
 }
 

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { EDGEFLEET_VERSION, PROTOCOL_VERSION } from '../protocol/index.js';
 import { ApiError, UnreachableError } from './client.js';
 import { registerApply } from './commands/apply.js';
+import { registerAudit } from './commands/audit.js';
 import { registerDelete } from './commands/delete.js';
 import { registerDevices } from './commands/devices.js';
 import { registerGet } from './commands/get.js';
@@ -52,6 +53,7 @@ function buildProgram(io: CliIo): Command {
   registerApply(program, ctx);
   registerDelete(program, ctx);
   registerToken(program, ctx);
+  registerAudit(program, ctx);
   registerLabel(program, ctx);
   registerNodeAccess(program, ctx);
   registerRollout(program, ctx);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DeviceModelSchema, DeviceSchema, TelemetrySampleSchema, TwinViewSchema } from './devices.js';
-import { AppSchema, ConfigSchema, EventSchema, NodeSchema, SecretSchema, WorkloadSchema } from './resources.js';
+import { NameSchema } from './objectMeta.js';
+import { AppSchema, ConfigSchema, EventSchema, NodeSchema, OperatorRoleSchema, SecretSchema, WorkloadSchema } from './resources.js';
 import { AppRevisionSchema } from './rollouts.js';
 
 /**
@@ -67,3 +68,54 @@ export type WatchEventType = z.infer<typeof WatchEventTypeSchema>;
 export function watchLineSchema<S extends z.ZodType>(object: S) {
   return z.object({ type: WatchEventTypeSchema, object });
 }
+
+// ---- Named operator tokens and the audit log -------------------------------------------------
+
+/** Longest lifetime of a named operator token: one year. */
+export const MAX_OPERATOR_TOKEN_TTL_SECONDS = 365 * 24 * 3600;
+
+/** POST /operatortokens. */
+export const OperatorTokenRequestSchema = z.strictObject({
+  name: NameSchema,
+  role: OperatorRoleSchema,
+  /** Lifetime in seconds; default 90 days, at most a year. */
+  ttlSeconds: z.number().int().positive().max(MAX_OPERATOR_TOKEN_TTL_SECONDS).default(90 * 24 * 3600),
+});
+export type OperatorTokenRequest = z.input<typeof OperatorTokenRequestSchema>;
+
+/** A named operator token as listed: never the token or its hash. */
+export const OperatorTokenViewSchema = z.object({
+  name: z.string(), id: z.string(), role: OperatorRoleSchema,
+  createdAt: z.string(), expiresAt: z.string(), lastUsedAt: z.string().nullable(),
+});
+export type OperatorTokenView = z.infer<typeof OperatorTokenViewSchema>;
+/** POST /operatortokens answers the view and the token, shown this once. */
+export const CreatedOperatorTokenSchema = OperatorTokenViewSchema.extend({ token: z.string().min(1) });
+export type CreatedOperatorToken = z.infer<typeof CreatedOperatorTokenSchema>;
+export const OperatorTokenListSchema = z.object({ items: z.array(OperatorTokenViewSchema) });
+export type OperatorTokenList = z.infer<typeof OperatorTokenListSchema>;
+
+/**
+ * One line of cloudcore's audit log (`audit.log` in its data dir), and one item of GET /audit.
+ * `token` names who: a named token's id and name, `bootstrap-admin`/`bootstrap-readonly` for the
+ * generated ones, or null with `tokenName` "anonymous"/"unknown" for a refused attempt.
+ */
+export const AuditRecordSchema = z.object({
+  time: z.string(),
+  requestId: z.string(),
+  tokenId: z.string().nullable(),
+  tokenName: z.string(),
+  role: OperatorRoleSchema.nullable(),
+  method: z.string(),
+  /** What was done: create, update, patch, delete, exec, logs, or the action a POST names (pause, credentials, …). */
+  verb: z.string(),
+  /** The route's pattern, e.g. /api/v1/nodes/:name. */
+  route: z.string(),
+  target: z.object({ kind: z.string(), name: z.string().nullable(), node: z.string().optional() }).nullable(),
+  status: z.number().int(),
+  sourceAddress: z.string(),
+});
+export type AuditRecord = z.infer<typeof AuditRecordSchema>;
+/** GET /audit: matching records, oldest first; `truncated` when more matched than `limit`. */
+export const AuditListSchema = z.object({ items: z.array(AuditRecordSchema), truncated: z.boolean() });
+export type AuditList = z.infer<typeof AuditListSchema>;

@@ -228,6 +228,30 @@ export const NodeCredentialSchema = z.strictObject({
 });
 export type NodeCredential = z.infer<typeof NodeCredentialSchema>;
 
+/** Operator roles: admin may do everything, readonly only GET (docs/api.md). */
+export const OperatorRoleSchema = z.enum(['admin', 'readonly']);
+export type OperatorRole = z.infer<typeof OperatorRoleSchema>;
+
+/**
+ * A named operator bearer token (`edgectl token operator create alice`): the name ties each
+ * audited action to a person. The token is `efo_<id>.<secret>`, shown once; only a sha256 of
+ * the secret is stored. Revoking deletes the object. Never listed with its hash.
+ */
+export const OperatorTokenSchema = z.strictObject({
+  kind: z.literal('OperatorToken'),
+  metadata: ObjectMetaSchema,
+  spec: z.strictObject({
+    /** Public half of the token, named in the audit log. */
+    id: z.string().regex(/^[0-9a-f]{12}$/),
+    role: OperatorRoleSchema,
+    secretHash: z.string(),
+    /** Every named token expires (at most a year after creation): least privilege by default. */
+    expiresAt: z.string(),
+  }),
+  status: z.strictObject({ lastUsedAt: z.string().nullable() }),
+});
+export type OperatorToken = z.infer<typeof OperatorTokenSchema>;
+
 // ---- Events reported by edges ---------------------------------------------------------------
 
 export const EdgeEventSchema = z.strictObject({
@@ -247,6 +271,6 @@ export const EventSchema = z.strictObject({
 });
 export type Event = z.infer<typeof EventSchema>;
 
-export type AnyObject = App | Workload | Node | JoinToken | NodeCredential | Event | Config | Secret | DeviceModel | Device | AppRevision | Rollout;
+export type AnyObject = App | Workload | Node | JoinToken | NodeCredential | Event | Config | Secret | DeviceModel | Device | AppRevision | Rollout | OperatorToken;
 export type Kind = AnyObject['kind'];
-export const KINDS: readonly Kind[] = ['App', 'Workload', 'Node', 'JoinToken', 'NodeCredential', 'Event', 'Config', 'Secret', 'DeviceModel', 'Device', 'AppRevision', 'Rollout'];
+export const KINDS: readonly Kind[] = ['App', 'Workload', 'Node', 'JoinToken', 'NodeCredential', 'Event', 'Config', 'Secret', 'DeviceModel', 'Device', 'AppRevision', 'Rollout', 'OperatorToken'];

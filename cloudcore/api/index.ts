@@ -3,7 +3,9 @@ import { HealthSchema } from '../../protocol/index.js';
 import type { Store } from '../store/store.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { appRoutes } from './routes/apps.js';
-import { bearerAuth, type ApiTokens } from './plumbing/auth.js';
+import { auditRequests, type AuditSink } from './plumbing/auditHook.js';
+import { auditRoutes } from './routes/audit.js';
+import { bearerAuth, OperatorAuth, type ApiTokens } from './plumbing/auth.js';
 import { API_BODY_LIMIT_BYTES, registerErrorHandling } from './plumbing/errors.js';
 import { dataObjectRoutes } from './routes/dataObjects.js';
 import { deviceModelRoutes } from './routes/deviceModels.js';
@@ -14,6 +16,7 @@ import { fleetRoutes } from './routes/fleet.js';
 import type { FleetLinks } from './views/fleetView.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { nodeStreamRoutes, type EdgeTunnel } from './routes/nodeStreams.js';
+import { operatorTokenRoutes } from './routes/operatorTokens.js';
 import type { ResourceRoutesOptions } from './plumbing/routeContext.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -27,9 +30,11 @@ import { zodSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } fro
  *
  *   /api/v1                     JSON only, 1 MiB bodies, zod-validated, errors as {error, field?}
  *   ├── GET /healthz            no auth
- *   └── (bearer auth: admin, or readonly for GET)
+ *   └── (bearer auth: admin, or readonly for GET; bootstrap tokens or named ones; audited)
  *       ├── /nodes              list · watch · get · patch labels · delete
  *       ├── /tokens             mint a join token
+ *       ├── /operatortokens     named operator tokens: create (token shown once) · list · revoke   (admin only)
+ *       ├── /audit              query the audit log (admin only)
  *       ├── /apps               list · watch · create · get (with status.nodes, status.groups) · replace · delete
  *       │   └── /{a}/revisions · /{a}/rollout (get · events · pause · resume · abort · approve · rollback)
  *       ├── /rollouts           list · watch
@@ -53,9 +58,13 @@ export interface ApiOptions {
   telemetry?: TelemetryStore;
   /** The hub's live view for /fleet and /nodes/{n}/stats (link quality, resource samples). */
   links?: FleetLinks;
+  /** The audit log: every mutating request, exec, logs and refused attempt gets a line; GET /audit reads it. */
+  audit?: AuditSink;
 }
 
-export type { ApiTokens, ApiRole } from './plumbing/auth.js';
+export type { ApiTokens, ApiRole, OperatorPrincipal } from './plumbing/auth.js';
+export { OperatorAuth } from './plumbing/auth.js';
+export type { AuditSink } from './plumbing/auditHook.js';
 export { registerErrorHandling } from './plumbing/errors.js';
 
 export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise<void> {
@@ -66,6 +75,8 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
 
   await app.register(async (v1) => {
     registerErrorHandling(v1);
+    // First, so its onResponse hook covers every route of the scope, refused ones included.
+    if (opts.audit) await v1.register(auditRequests, { sink: opts.audit });
     v1.setValidatorCompiler(zodValidatorCompiler);
     v1.setSerializerCompiler(zodSerializerCompiler);
     acceptJsonOnly(v1);
@@ -74,10 +85,13 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
     v1.withTypeProvider<ZodTypeProvider>().get('/healthz', { schema: { response: { '2xx': HealthSchema } } }, async () => ({ ok: true as const, revision: await store.revision() }));
 
     await v1.register(async (secured) => {
-      await secured.register(bearerAuth, { tokens });
+      const auth = new OperatorAuth(tokens, store, (err) => app.log.warn({ err }, 'cannot record when an operator token was last used'));
+      await secured.register(bearerAuth, { auth });
       const routeOptions: ResourceRoutesOptions = { store, watches };
       await secured.register(nodeRoutes, { ...routeOptions, links: opts.links });
       await secured.register(tokenRoutes, routeOptions);
+      await secured.register(operatorTokenRoutes, routeOptions);
+      if (opts.audit) await secured.register(auditRoutes, { audit: opts.audit });
       await secured.register(appRoutes, routeOptions);
       await secured.register(rolloutRoutes, routeOptions);
       await secured.register(workloadRoutes, routeOptions);

@@ -29,9 +29,12 @@ export class OperatorRequests {
 
   constructor(private readonly node: string, private readonly send: (frame: CloudFrame) => void) {}
 
-  /** Starts streaming a workload's log into `sink`; returns a cancel function. */
-  logs(workload: string, opts: { tail: number; follow: boolean }, sink: LogSink): () => void {
-    const id = randomUUID();
+  /**
+   * Starts streaming a workload's log into `sink`; returns a cancel function. `requestId` (the
+   * API request's id) is the frame id when it is free, so the edge logs the id the audit names.
+   */
+  logs(workload: string, opts: { tail: number; follow: boolean }, sink: LogSink, requestId?: string): () => void {
+    const id = this.freshId(requestId);
     this.logStreams.set(id, sink);
     this.send({ type: 'logsRequest', id, workload, tail: opts.tail, follow: opts.follow });
     return () => {
@@ -39,8 +42,8 @@ export class OperatorRequests {
     };
   }
 
-  exec(workload: string, command: string[], timeoutSeconds: number): Promise<ExecOutcome> {
-    const id = randomUUID();
+  exec(workload: string, command: string[], timeoutSeconds: number, requestId?: string): Promise<ExecOutcome> {
+    const id = this.freshId(requestId);
     return new Promise((resolve, reject) => {
       // The edge enforces the timeout; this one only covers an edge that never answers.
       const timer = setTimeout(() => {
@@ -50,6 +53,12 @@ export class OperatorRequests {
       this.execs.set(id, { resolve, reject, timer });
       this.send({ type: 'execRequest', id, workload, command, timeoutSeconds });
     });
+  }
+
+  /** The caller's id unless it is unusable as a frame id or already open on this link (then a new one). */
+  private freshId(wanted: string | undefined): string {
+    const usable = wanted !== undefined && wanted.length >= 1 && wanted.length <= 64 && !this.logStreams.has(wanted) && !this.execs.has(wanted);
+    return usable ? wanted : randomUUID();
   }
 
   onLogsData(frame: LogsDataFrame): void {

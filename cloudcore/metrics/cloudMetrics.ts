@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { EDGEFLEET_VERSION, type Kind } from '../../protocol/index.js';
-import { authorize, type ApiTokens } from '../api/plumbing/auth.js';
+import { permit, type OperatorAuth } from '../api/plumbing/auth.js';
 import type { HubCounters } from '../hub/nodeSession.js';
 import type { Store } from '../store/store.js';
 
@@ -138,8 +138,8 @@ function phaseOf(obj: unknown): string | undefined {
  * route writes itself (hijacked watch and log streams) never pass onSend and are not timed:
  * their duration is how long the client kept watching.
  */
-export function registerMetrics(app: FastifyInstance, opts: { metrics: CloudMetrics; tokens: ApiTokens }): void {
-  const { metrics, tokens } = opts;
+export function registerMetrics(app: FastifyInstance, opts: { metrics: CloudMetrics; auth: OperatorAuth }): void {
+  const { metrics, auth } = opts;
   const answered = new WeakSet<FastifyRequest>();
   app.addHook('onSend', async (request) => { answered.add(request); });
   app.addHook('onResponse', async (request, reply) => {
@@ -151,7 +151,7 @@ export function registerMetrics(app: FastifyInstance, opts: { metrics: CloudMetr
     request.log.debug({ method: request.method, route, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'api request');
   });
   app.get('/metrics', async (request, reply) => {
-    authorize(tokens, request.headers.authorization, 'GET');
+    permit(await auth.authenticate(request.headers.authorization), 'GET');
     const text = await metrics.render();
     return reply.header('content-type', metrics.contentType).header('cache-control', 'no-store').send(text);
   });

@@ -95,7 +95,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
 
   constructor(private readonly opts: CloudLinkOptions) {
     super();
-    this.requests = opts.runtime ? new EdgeOperatorRequests(opts.runtime, (frame) => this.send(frame)) : undefined;
+    this.requests = opts.runtime ? new EdgeOperatorRequests(opts.runtime, (frame) => this.send(frame), opts.log) : undefined;
   }
 
   start(): void {

@@ -12,7 +12,11 @@ const MAX_BYTES_PER_FRAME = 512 * 1024;
 export class EdgeOperatorRequests {
   private readonly follows = new Map<string, () => void>();
 
-  constructor(private readonly runtime: Runtime, private readonly send: (frame: EdgeFrame) => void) {}
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly send: (frame: EdgeFrame) => void,
+    private readonly log?: { info(o: object, m?: string): void; warn(o: object, m?: string): void },
+  ) {}
 
   async onLogsRequest(req: LogsRequestFrame): Promise<void> {
     const known = this.runtime.statuses().has(req.workload);
@@ -36,11 +40,19 @@ export class EdgeOperatorRequests {
     this.follows.delete(id);
   }
 
+  /**
+   * Runs an operator's command and logs it with the request id cloudcore's audit log names (the
+   * frame id), so one exec can be followed from the operator's token to what ran here. Only
+   * argv[0] is logged: the rest may carry secrets.
+   */
   async onExecRequest(req: ExecRequestFrame): Promise<void> {
+    const ran = { requestId: req.id, workload: req.workload, command: req.command[0] };
     try {
       const r = await this.runtime.exec(req.workload, req.command, { timeoutMs: req.timeoutSeconds * 1000, maxOutputBytes: EXEC_OUTPUT_LIMIT_BYTES });
+      this.log?.info({ ...ran, exitCode: r.exitCode, timedOut: r.timedOut }, 'operator exec ran');
       this.send({ type: 'execResult', id: req.id, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, timedOut: r.timedOut });
     } catch (err) {
+      this.log?.warn({ ...ran, err: (err as Error).message }, 'operator exec failed');
       this.send({ type: 'execResult', id: req.id, exitCode: null, stdout: '', stderr: '', timedOut: false, error: (err as Error).message });
     }
   }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authorize, bearerToken, roleForToken } from './auth.js';
+import { BOOTSTRAP_NAMES, bearerToken, OperatorAuth, permit, roleForToken, type OperatorPrincipal } from './auth.js';
 import { ApiError } from './errors.js';
 import { READONLY_TOKEN, startTestApi, type TestApi } from '../../../test/helpers/cloudcore/testServer.js';
 
@@ -21,12 +21,23 @@ describe('bearer token rules', () => {
     expect(roleForToken(tokens, '')).toBeUndefined();
   });
 
-  it('lets readonly read and nothing more', () => {
-    expect(authorize(tokens, 'Bearer r-secret', 'GET')).toBe('readonly');
-    expect(authorize(tokens, 'Bearer r-secret', 'HEAD')).toBe('readonly');
+  it('names the bootstrap tokens, and refuses anything else with 401', async () => {
+    const auth = new OperatorAuth(tokens);
+    expect(await auth.authenticate('Bearer a-secret')).toEqual({ tokenId: 'bootstrap-admin', tokenName: 'bootstrap-admin', role: 'admin' });
+    expect(await auth.authenticate('Bearer r-secret')).toEqual({ tokenId: 'bootstrap-readonly', tokenName: 'bootstrap-readonly', role: 'readonly' });
+    await expect(auth.authenticate('Bearer nope')).rejects.toThrow(ApiError);
+    await expect(auth.authenticate(undefined)).rejects.toThrow(/missing bearer token/);
+  });
+
+  it('lets readonly read and nothing more; admin-only routes refuse it reads too', () => {
+    const reader: OperatorPrincipal = { tokenId: 'r', tokenName: BOOTSTRAP_NAMES.readonly, role: 'readonly' };
+    const admin: OperatorPrincipal = { tokenId: 'a', tokenName: BOOTSTRAP_NAMES.admin, role: 'admin' };
+    expect(() => permit(reader, 'GET')).not.toThrow();
+    expect(() => permit(reader, 'HEAD')).not.toThrow();
+    expect(() => permit(reader, 'GET', true)).toThrow(/needs an admin token/);
     for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
-      expect(() => authorize(tokens, 'Bearer r-secret', method)).toThrow(ApiError);
-      expect(authorize(tokens, 'Bearer a-secret', method)).toBe('admin');
+      expect(() => permit(reader, method)).toThrow(ApiError);
+      expect(() => permit(admin, method, true)).not.toThrow();
     }
   });
 });

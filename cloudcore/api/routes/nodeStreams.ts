@@ -14,8 +14,9 @@ import type { ZodTypeProvider } from '../plumbing/zodSchemas.js';
 /** What the routes need from the hub: the open request channel of a connected node. */
 export interface EdgeTunnel {
   requestsFor(node: string): {
-    logs(workload: string, opts: { tail: number; follow: boolean }, sink: LogSink): () => void;
-    exec(workload: string, command: string[], timeoutSeconds: number): Promise<ExecOutcome>;
+    /** `requestId` becomes the frame's id, so the edge's log and the audit log name the same request. */
+    logs(workload: string, opts: { tail: number; follow: boolean }, sink: LogSink, requestId?: string): () => void;
+    exec(workload: string, command: string[], timeoutSeconds: number, requestId?: string): Promise<ExecOutcome>;
   } | undefined;
 }
 
@@ -62,7 +63,7 @@ export async function nodeStreamRoutes(app: FastifyInstance, opts: ResourceRoute
         if (error) raw.write(`\n[edgefleet: ${error}]\n`);
         raw.end();
       },
-    });
+    }, request.id);
     request.raw.on('close', () => { if (!ended) { ended = true; cancel(); } });
   });
 
@@ -70,7 +71,7 @@ export async function nodeStreamRoutes(app: FastifyInstance, opts: ResourceRoute
     const { name, workload } = request.params;
     const channel = await channelFor(name, workload);
     try {
-      return await channel.exec(workload, request.body.command, request.body.timeoutSeconds);
+      return await channel.exec(workload, request.body.command, request.body.timeoutSeconds, request.id);
     } catch (err) {
       const status = (err as { statusCode?: number }).statusCode ?? 502;
       throw new ApiError(status, (err as Error).message);

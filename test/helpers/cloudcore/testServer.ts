@@ -6,6 +6,7 @@ import { openSqliteStore, type SqliteStoreOptions } from '../../../cloudcore/sto
 import type { Store } from '../../../cloudcore/store/store.js';
 import type { TelemetryStore } from '../../../cloudcore/telemetry/telemetryStore.js';
 import { apiPlugin, registerErrorHandling } from '../../../cloudcore/api/index.js';
+import { AuditFile } from '../../../cloudcore/audit/auditFile.js';
 import type { FleetLinks } from '../../../cloudcore/api/views/fleetView.js';
 
 /**
@@ -37,6 +38,8 @@ export interface TestApi {
   /** origin + /api/v1 */
   baseUrl: string;
   store: Store;
+  /** The audit log, in the temp dir (`audit.log`). */
+  audit: AuditFile;
   call(method: string, path: string, opts?: CallOptions): Promise<ApiResponse>;
   /** Opens a watch (path under /api/v1, or an absolute URL); read it with `NdjsonReader`. */
   stream(path: string, signal: AbortSignal): Promise<Response>;
@@ -58,8 +61,9 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
   const store = await openSqliteStore({ path: join(dir, 'store.db'), ...options.store });
   const app = Fastify({ logger: false });
   registerErrorHandling(app);
+  const audit = new AuditFile({ dir, maxBytes: 1 << 20, files: 1 });
   await app.register(apiPlugin, {
-    store, tokens: { admin: ADMIN_TOKEN, readonly: READONLY_TOKEN }, ...(options.telemetry ? { telemetry: options.telemetry } : {}),
+    store, audit, tokens: { admin: ADMIN_TOKEN, readonly: READONLY_TOKEN }, ...(options.telemetry ? { telemetry: options.telemetry } : {}),
     ...(options.links ? { links: options.links } : {}),
   });
   options.configure?.(app, store);
@@ -89,11 +93,13 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     origin,
     baseUrl,
     store,
+    audit,
     call,
     stream: (path, signal) => fetch(path.startsWith('http') ? path : `${baseUrl}${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, signal }),
     async close() {
       await app.close();
       await store.close();
+      audit.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
