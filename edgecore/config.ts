@@ -40,10 +40,11 @@ export const EdgeSettingsSchema = z.strictObject({
   /** Unix socket of a Docker-API container engine (Docker, or `podman system service`); unset: process workloads only. */
   containerEngine: z.string().min(1).optional(),
   /**
-   * Who process workloads without runAsUser run as, when edgecore is root: a user name or uid
-   * (`edgefleet-workload` is created if missing). `root` lets workloads own the node (warned).
+   * Who process workloads without runAsUser run as, when edgecore is root: `per-workload` (each
+   * its own uid, group edgefleet-workload), a user name or uid they all share (warned), or
+   * `root`, which lets workloads own the node (warned).
    */
-  workloadUser: z.string().min(1).max(64).default('edgefleet-workload'),
+  workloadUser: z.string().min(1).max(64).default('per-workload'),
   /** Leave workloads running when edgecore stops (only runtimes that can adopt them honour it). */
   keepWorkloadsOnExit: boolSetting.default(false),
 }).superRefine((s, ctx) => {

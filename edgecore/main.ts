@@ -32,7 +32,7 @@ const program = new Command('edgecore')
   .option('--log-max-bytes <n>', 'per-workload log size before rotation (default 1 MiB)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
   .option('--container-engine <socket>', 'unix socket of a Docker-API engine (Docker or `podman system service`) to run container workloads')
-  .option('--workload-user <user>', 'user (name or uid) process workloads run as when edgecore is root and their template names none (default edgefleet-workload, created if missing; root = no isolation, warned)')
+  .option('--workload-user <user>', 'who process workloads run as when edgecore is root and their template names no runAsUser: per-workload (default: each its own uid, group edgefleet-workload), a user name or uid they all share, or root (no isolation); the last two are warned')
   .option('--keep-workloads-on-exit <bool>', 'leave workloads running when edgecore stops, where the runtime can adopt them')
   .action(async (flags: Record<string, unknown>) => {
     // Before anything else: the join token must leave the process list as soon as it can.

@@ -9,7 +9,7 @@ import { ProcessRuntime } from './processRuntime.js';
 import type { RecordKeeper } from './runtime.js';
 import { RuntimeRouter } from './runtimeRouter.js';
 import { transitionEvent } from './transitionEvent.js';
-import { prepareWorkloadUser, primaryGidFromPasswd, resolveRunAs, withRunAs, type WorkloadUserPolicy } from './workloadUser.js';
+import { prepareWorkloadUser, primaryGidFromPasswd, resolveRunAs, withRunAs, type DynamicUids, type WorkloadUserPolicy } from './workloadUser.js';
 
 type UpstreamBody<K extends UpstreamEntry['kind']> = Extract<UpstreamEntry, { kind: K }>['body'];
 
@@ -62,11 +62,13 @@ export class WorkloadManager implements EdgePart {
   private stopping = false;
   private readonly lastState = new Map<string, WorkloadState>();
   private readonly users: WorkloadUserPolicy;
+  private readonly uids: DynamicUids | null;
   private readonly primaryGid = primaryGidFromPasswd();
 
   constructor(private readonly opts: WorkloadManagerOptions) {
-    const { policy, warnings } = prepareWorkloadUser(opts.workloadUser);
+    const { policy, warnings, uids } = prepareWorkloadUser(opts.workloadUser, join(opts.dataDir, 'workload-uids.json'));
     this.users = policy;
+    this.uids = uids;
     for (const warning of warnings) opts.log.warn(warning);
     this.processRuntime = new ProcessRuntime({
       logDir: join(opts.dataDir, 'logs'),
@@ -130,6 +132,7 @@ export class WorkloadManager implements EdgePart {
       if (!wanted.has(name)) {
         await this.runtime.remove(name);
         removeWorkloadData(this.dataRoot(), name);
+        this.uids?.release(name); // after its data: nothing of it is left for a next owner of the uid
         this.lastState.delete(name);
         log.info({ workload: name }, 'workload removed');
       }
@@ -139,7 +142,7 @@ export class WorkloadManager implements EdgePart {
       const base = { name: w.spec.app, generation: w.spec.generation };
       let template;
       try {
-        const runAs = w.spec.template.runtime === 'process' ? resolveRunAs(w.spec.template, this.users, this.primaryGid) : null;
+        const runAs = w.spec.template.runtime === 'process' ? resolveRunAs(w.spec.app, w.spec.template, this.users, this.primaryGid) : null;
         template = materializeTemplate(w, this.dataRoot(), runAs);
         if (template.deviceMapper !== undefined) {
           // Mappers need the broker, which starts after the first reconcile; it reconciles again then.

@@ -1,25 +1,32 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { z } from 'zod';
 import type { ProcessTemplate } from '../../protocol/index.js';
 
 /**
  * Who a process workload runs as. edgecore as root owns the node: its credential, its database,
  * every workload's secrets. A workload running as edgecore's user could read them all, so when
- * edgecore is root, workloads run as an unprivileged user: the template's `runAsUser`, else the
- * node's workload user (`edgefleet-workload`, created on first start). Root for a workload is
- * refused unless the node's own setting makes its workload user root.
+ * edgecore is root, workloads run unprivileged: the template's `runAsUser`, else (the default,
+ * `per-workload`) a uid of its own from a dynamic range, as systemd's DynamicUser does, in the
+ * group `edgefleet-workload` (created on first start). A uid of its own is what keeps one
+ * workload out of another's secrets: two processes of one uid can read each other's files.
+ * Root for a workload is refused unless the node's own setting makes its workload user root.
  */
 
-export const DEFAULT_WORKLOAD_USER = 'edgefleet-workload';
+export const WORKLOAD_GROUP = 'edgefleet-workload';
+/** The `workloadUser` setting's default: each workload its own uid. */
+export const PER_WORKLOAD = 'per-workload';
+/** Where per-workload uids come from. Above the 16-bit ids Debian hands to system and login users, below the subuid ranges (100000+). */
+export const DYNAMIC_UIDS = { first: 70_000, last: 99_999 } as const;
 
 export interface RunAs { uid: number; gid: number; groups: number[] }
 
 export interface WorkloadUserPolicy {
   /** edgecore's own uid: only root (0) can run a workload as someone else. */
   edgeUid: number;
-  /** Workloads without runAsUser run as this; null = as edgecore (not root, or the node chose root). */
-  defaultUser: RunAs | null;
+  /** Workloads without runAsUser run as this (given the workload's name); null = as edgecore (not root, or the node chose root). */
+  defaultUser: ((workload: string) => RunAs) | null;
   /** The node allows root workloads (its workload user is root). */
   rootAllowed: boolean;
 }
@@ -30,13 +37,15 @@ type IdentityFields = Pick<ProcessTemplate, 'runAsUser' | 'runAsGroup' | 'supple
  * The identity a template runs as, with the node's defaults filled in (null: as edgecore, no
  * switch). Throws naming the field when the node cannot or will not give it.
  */
-export function resolveRunAs(t: IdentityFields, policy: WorkloadUserPolicy, primaryGid: (uid: number) => number | undefined): RunAs | null {
+export function resolveRunAs(workload: string, t: IdentityFields, policy: WorkloadUserPolicy, primaryGid: (uid: number) => number | undefined): RunAs | null {
   const asked = t.runAsUser !== undefined || t.runAsGroup !== undefined || t.supplementalGroups !== undefined;
   if (policy.edgeUid !== 0) {
     if (!asked || (t.runAsUser === policy.edgeUid && t.runAsGroup === undefined && t.supplementalGroups === undefined)) return null;
     throw new Error(`runAsUser/runAsGroup/supplementalGroups: edgecore runs as uid ${policy.edgeUid}, not root, and cannot switch users; run edgecore as root or remove them from the template`);
   }
-  const fallback = policy.defaultUser ?? { uid: 0, gid: 0, groups: [] };
+  const fallback = t.runAsUser !== undefined && t.runAsGroup !== undefined && t.supplementalGroups !== undefined
+    ? { uid: 0, gid: 0, groups: [] } // fully given: no default needed (nor a uid allocated for it)
+    : policy.defaultUser?.(workload) ?? { uid: 0, gid: 0, groups: [] };
   const uid = t.runAsUser ?? fallback.uid;
   if (uid === 0 && !policy.rootAllowed) {
     throw new Error('runAsUser: 0 (root) is refused on this node: a root workload can read the node\'s credential, database and every secret; '
@@ -123,42 +132,101 @@ function readPasswd(): PasswdEntry[] {
   }
 }
 
-export interface WorkloadUserSetup { policy: WorkloadUserPolicy; warnings: string[] }
+export interface WorkloadUserSetup { policy: WorkloadUserPolicy; warnings: string[]; uids: DynamicUids | null }
 
 /**
- * Works out the node's workload user from the `workloadUser` setting (a name or a uid) once at
- * start: creates `edgefleet-workload` if missing (useradd), falls back to `nobody` when it
- * cannot, and says so in the warnings. A user named in the setting that does not exist stops the start.
+ * Works out the node's workload identity from the `workloadUser` setting once at start:
+ * `per-workload` (each workload its own uid in the `edgefleet-workload` group, made if missing,
+ * `nobody`'s group where it cannot be), a user name or uid that every workload then shares, or
+ * `root`. A user named in the setting that does not exist stops the start.
  */
-export function prepareWorkloadUser(setting: string, edgeUid = process.getuid?.() ?? 0): WorkloadUserSetup {
+export function prepareWorkloadUser(setting: string, uidFile: string, edgeUid = process.getuid?.() ?? 0): WorkloadUserSetup {
   const warnings: string[] = [];
   if (edgeUid !== 0) {
-    return { policy: { edgeUid, defaultUser: null, rootAllowed: false }, warnings: [
-      `edgecore runs as uid ${edgeUid}, not root: process workloads run as that same user and can read what edgecore can (its credential, its database); run edgecore as root to give them their own user`,
+    return { uids: null, policy: { edgeUid, defaultUser: null, rootAllowed: false }, warnings: [
+      `edgecore runs as uid ${edgeUid}, not root: process workloads run as that same user and can read what edgecore can (its credential, its database); run edgecore as root to give them their own users`,
     ] };
   }
   if (setting === 'root' || setting === '0') {
-    return { policy: { edgeUid, defaultUser: null, rootAllowed: true }, warnings: [
+    return { uids: null, policy: { edgeUid, defaultUser: null, rootAllowed: true }, warnings: [
       'workloads run as root (--workload-user root): any workload can read the node\'s credential, its database and every other workload\'s secrets',
     ] };
   }
-  let entry = lookUp(setting, readPasswd());
-  if (entry === undefined && setting === DEFAULT_WORKLOAD_USER) {
-    const made = spawnSync('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', DEFAULT_WORKLOAD_USER], { encoding: 'utf8' });
-    entry = lookUp(setting, readPasswd());
-    if (entry === undefined) {
-      const nobody = lookUp('nobody', readPasswd()) ?? { name: 'nobody', uid: 65534, gid: 65534 };
-      const why = made.error ? made.error.message : (made.stderr || `exit code ${made.status}`).trim();
-      warnings.push(`cannot create user ${DEFAULT_WORKLOAD_USER} (useradd: ${why}); workloads run as ${nobody.name} (uid ${nobody.uid}), which other services on this host may share`);
-      entry = nobody;
+  if (setting === PER_WORKLOAD) {
+    let group = lookUp(WORKLOAD_GROUP, readPasswd());
+    if (group === undefined) {
+      const made = spawnSync('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', WORKLOAD_GROUP], { encoding: 'utf8' });
+      group = lookUp(WORKLOAD_GROUP, readPasswd());
+      if (group === undefined) {
+        group = lookUp('nobody', readPasswd()) ?? { name: 'nobody', uid: 65534, gid: 65534 };
+        const why = made.error ? made.error.message : (made.stderr || `exit code ${made.status}`).trim();
+        warnings.push(`cannot create ${WORKLOAD_GROUP} (useradd: ${why}); workloads run in ${group.name}'s group (gid ${group.gid}), still each as its own uid`);
+      }
     }
+    const uids = new DynamicUids(uidFile, new Set(readPasswd().map((e) => e.uid)));
+    const gid = group.gid;
+    return { uids, policy: { edgeUid, defaultUser: (workload) => ({ uid: uids.uidFor(workload), gid, groups: [] }), rootAllowed: false }, warnings };
   }
+  let entry = lookUp(setting, readPasswd());
   if (entry === undefined) {
-    if (!/^\d+$/.test(setting)) throw new Error(`workloadUser: no user named ${JSON.stringify(setting)} on this host (give a name from /etc/passwd or a uid)`);
+    if (!/^\d+$/.test(setting)) throw new Error(`workloadUser: no user named ${JSON.stringify(setting)} on this host (give per-workload, a name from /etc/passwd, a uid, or root)`);
     entry = { name: setting, uid: Number(setting), gid: Number(setting) };
   }
-  if (entry.uid === 0) return prepareWorkloadUser('root', edgeUid);
-  return { policy: { edgeUid, defaultUser: { uid: entry.uid, gid: entry.gid, groups: [] }, rootAllowed: false }, warnings };
+  if (entry.uid === 0) return prepareWorkloadUser('root', uidFile, edgeUid);
+  const shared = { uid: entry.uid, gid: entry.gid, groups: [] };
+  warnings.push(`every workload without runAsUser runs as ${entry.name} (uid ${entry.uid}): they can read each other's secrets; the default, per-workload, gives each its own uid`);
+  return { uids: null, policy: { edgeUid, defaultUser: () => shared, rootAllowed: false }, warnings };
+}
+
+/** The next free uid for `name`: its hash's place in the range, then the next free one. Pure. */
+export function pickUid(name: string, taken: ReadonlySet<number>, range: { first: number; last: number } = DYNAMIC_UIDS): number {
+  const size = range.last - range.first + 1;
+  let hash = 2166136261;
+  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 16777619) >>> 0;
+  for (let i = 0; i < size; i++) {
+    const uid = range.first + ((hash + i) % size);
+    if (!taken.has(uid)) return uid;
+  }
+  throw new Error(`no free uid left in ${range.first}–${range.last} for workload ${JSON.stringify(name)}`);
+}
+
+const UidMapSchema = z.record(z.string(), z.number().int());
+
+/**
+ * Per-workload uids, kept in a file (0600) so a workload keeps its uid across restarts of it and
+ * of edgecore (its data dir stays its own). A removed workload's uid is freed with its data.
+ */
+export class DynamicUids {
+  private readonly byName: Map<string, number>;
+
+  constructor(private readonly file: string, private readonly systemUids: ReadonlySet<number>) {
+    let stored: Record<string, number> = {};
+    try {
+      stored = UidMapSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`workload uid file ${file} cannot be read (${(err as Error).message}); move it away to start afresh`);
+    }
+    this.byName = new Map(Object.entries(stored));
+  }
+
+  uidFor(name: string): number {
+    const known = this.byName.get(name);
+    if (known !== undefined) return known;
+    const uid = pickUid(name, new Set([...this.systemUids, ...this.byName.values()]));
+    this.byName.set(name, uid);
+    this.save();
+    return uid;
+  }
+
+  release(name: string): void {
+    if (this.byName.delete(name)) this.save();
+  }
+
+  private save(): void {
+    const tmp = `${this.file}.tmp`;
+    writeFileSync(tmp, JSON.stringify(Object.fromEntries(this.byName)), { mode: 0o600 });
+    renameSync(tmp, this.file);
+  }
 }
 
 function lookUp(nameOrUid: string, passwd: PasswdEntry[]): PasswdEntry | undefined {

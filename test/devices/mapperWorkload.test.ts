@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Device } from '../../protocol/index.js';
@@ -47,8 +47,15 @@ describe('a mapper run by edgecore as a workload', () => {
     const env = environOf(w.status!.pid!);
     expect(env).toMatchObject({
       EF_MAPPER_PROTOCOL: 'virtual', EF_MAPPER_NODE: 'edge-1', EF_MAPPER_EDGE_URL: edge.statusUrl, EF_MAPPER_MQTT: mqttUrlOf(edge),
-      EF_MAPPER_CREDENTIAL_FILE: join(edge.dataDir, 'mappers', 'virtual.password'),
+      // Where edgecore is root the mapper runs as its own user, with its own read-only copy of the node's root-only file.
+      EF_MAPPER_CREDENTIAL_FILE: process.getuid?.() === 0
+        ? join(edge.dataDir, 'workload-data', 'virtual-mapper', 'mapper', 'password')
+        : join(edge.dataDir, 'mappers', 'virtual.password'),
     });
+    if (process.getuid?.() === 0) {
+      expect(readFileSync(env.EF_MAPPER_CREDENTIAL_FILE!, 'utf8')).toBe(readFileSync(join(edge.dataDir, 'mappers', 'virtual.password'), 'utf8'));
+      expect(statSync(env.EF_MAPPER_CREDENTIAL_FILE!)).toMatchObject({ mode: 0o100400, uid: Number(readFileSync(`/proc/${w.status!.pid!}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)![1]) });
+    }
     // The password is read from the file; it is in neither the environment nor the stored template.
     expect(Object.values(env)).not.toContain(readFileSync(env.EF_MAPPER_CREDENTIAL_FILE!, 'utf8').trim());
     await waitFor('reported on', async () => typeof (await lampTwin(cloud)).reported.on === 'boolean', 30_000);
