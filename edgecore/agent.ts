@@ -52,6 +52,7 @@ export class EdgeAgent {
     const workloads = new WorkloadManager({
       dataDir: settings.dataDir, node: settings.node, logMaxBytes: settings.logMaxBytes,
       containerEngine: settings.containerEngine, keepWorkloadsOnExit: settings.keepWorkloadsOnExit, workloadUser: settings.workloadUser,
+      allowHostPaths: settings.allowHostPaths, allowHostNetwork: settings.allowHostNetwork,
       ledger: meta, log,
       onUnreadable: (rows) => repair.report('Workload', rows),
       onOutbox: () => link?.notifyOutbox(),

@@ -45,6 +45,10 @@ export const EdgeSettingsSchema = z.strictObject({
    * `root`, which lets workloads own the node (warned).
    */
   workloadUser: z.string().min(1).max(64).default('per-workload'),
+  /** Comma-separated directories container hostPath volumes may name (and what is below them); empty: none. Widening: warned. */
+  allowHostPaths: z.string().max(4096).default(''),
+  /** Containers may use hostNetwork (device mapper containers always may). Widening: warned. */
+  allowHostNetwork: boolSetting.default(false),
   /** Leave workloads running when edgecore stops (only runtimes that can adopt them honour it). */
   keepWorkloadsOnExit: boolSetting.default(false),
 }).superRefine((s, ctx) => {

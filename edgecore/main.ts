@@ -33,6 +33,8 @@ const program = new Command('edgecore')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
   .option('--container-engine <socket>', 'unix socket of a Docker-API engine (Docker or `podman system service`) to run container workloads')
   .option('--workload-user <user>', 'who process workloads run as when edgecore is root and their template names no runAsUser: per-workload (default: each its own uid, group edgefleet-workload), a user name or uid they all share, or root (no isolation); the last two are warned')
+  .option('--allow-host-paths <dirs>', 'comma-separated directories container hostPath volumes may mount (default: none; /, /etc, the engine socket and the data dir never)')
+  .option('--allow-host-network <bool>', 'let container workloads use hostNetwork (default false; device mappers always may)')
   .option('--keep-workloads-on-exit <bool>', 'leave workloads running when edgecore stops, where the runtime can adopt them')
   .action(async (flags: Record<string, unknown>) => {
     // Before anything else: the join token must leave the process list as soon as it can.

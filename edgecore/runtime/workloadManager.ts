@@ -1,9 +1,11 @@
-import { join } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { UpstreamEntry, Workload, WorkloadState, WorkloadStatus, WorkloadTemplate } from '../../protocol/index.js';
 import { WORKLOAD_DATA_DIR } from '../dataDir.js';
 import type { EdgePart } from '../part.js';
 import type { ContainerRuntime } from './container/containerRuntime.js';
+import { ALWAYS_PROTECTED, hostAccessProblem, parseHostPathPrefixes, type HostAccessPolicy } from './container/hostAccess.js';
 import { materializeTemplate, removeWorkloadData, withPrivateMapperCredential } from './dataRefs.js';
 import { ProcessRuntime } from './processRuntime.js';
 import type { RecordKeeper } from './runtime.js';
@@ -37,6 +39,9 @@ export interface WorkloadManagerOptions {
   containerEngine?: string;
   /** Who process workloads without runAsUser run as (a name or uid; `root` widens it): see workloadUser.ts. */
   workloadUser: string;
+  /** Comma-separated directories container hostPath volumes may name (container/hostAccess.ts). */
+  allowHostPaths: string;
+  allowHostNetwork: boolean;
   keepWorkloadsOnExit: boolean;
   ledger: WorkloadLedger;
   log: Logger;
@@ -63,6 +68,7 @@ export class WorkloadManager implements EdgePart {
   private readonly lastState = new Map<string, WorkloadState>();
   private readonly users: WorkloadUserPolicy;
   private readonly uids: DynamicUids | null;
+  private readonly hostAccess: HostAccessPolicy;
   private readonly primaryGid = primaryGidFromPasswd();
 
   constructor(private readonly opts: WorkloadManagerOptions) {
@@ -80,6 +86,10 @@ export class WorkloadManager implements EdgePart {
       opts.log.warn('exec and exec probes end with their process group only (no PID namespaces: edgecore is not root, or unshare fails): what they start with setsid can outlive a timeout');
     }
     this.runtime = new RuntimeRouter({ process: this.processRuntime });
+    const protectedPaths = [...ALWAYS_PROTECTED, resolve(opts.dataDir), ...(opts.containerEngine ? [resolve(opts.containerEngine)] : [])];
+    this.hostAccess = { hostPathPrefixes: parseHostPathPrefixes(opts.allowHostPaths, protectedPaths), hostNetwork: opts.allowHostNetwork, protectedPaths };
+    if (this.hostAccess.hostPathPrefixes.length > 0) opts.log.warn({ allowHostPaths: this.hostAccess.hostPathPrefixes }, 'containers may mount these node directories (--allow-host-paths)');
+    if (opts.allowHostNetwork) opts.log.warn('containers may share the node\'s network namespace (--allow-host-network)');
   }
 
   async start(): Promise<void> {
@@ -142,6 +152,9 @@ export class WorkloadManager implements EdgePart {
       const base = { name: w.spec.app, generation: w.spec.generation };
       let template;
       try {
+        // The operator's template as sent: edgecore's own mounts (configs, secrets, the mapper password) come after.
+        const refused = hostAccessProblem(w.spec.template, this.hostAccess, realPathOrSelf);
+        if (refused !== null) throw new Error(refused);
         const runAs = w.spec.template.runtime === 'process' ? resolveRunAs(w.spec.app, w.spec.template, this.users, this.primaryGid) : null;
         template = materializeTemplate(w, this.dataRoot(), runAs);
         if (template.deviceMapper !== undefined) {
@@ -184,5 +197,13 @@ export class WorkloadManager implements EdgePart {
     this.stopping = true;
     await this.reconciling;
     await this.runtime.shutdown({ stopWorkloads: !this.opts.keepWorkloadsOnExit });
+  }
+}
+
+function realPathOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path; // not there (yet): the engine makes it, where it was named
   }
 }
