@@ -6,7 +6,7 @@ import { CredentialVerifier, parseCredentialHash } from './broker/deviceCredenti
 import type { GroupCommit } from './groupCommit.js';
 import { CONNACK_SERVER_UNAVAILABLE, authenticateClient, type AuthResult } from './broker/clientAuth.js';
 import { startBroker, stopBroker, type RunningBroker } from './broker/mqttBroker.js';
-import { DEFAULT_TELEMETRY_BATCH, DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHubStatus, type HubLogger } from './deviceHubOptions.js';
+import { DEFAULT_BROKER_LIMITS, DEFAULT_TELEMETRY_BATCH, DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHubStatus, type HubLogger } from './deviceHubOptions.js';
 import { BrokerPublisher } from './broker/publisher.js';
 import { DeviceStorage } from './deviceStorage.js';
 import { DevicePresence } from './twin/devicePresence.js';
@@ -132,7 +132,7 @@ export class DeviceHub {
       onDisconnect: (client) => this.onClientDisconnect(client),
       onSubscribed: (client, subs) => this.sendDeltas(client, subs),
       warn: (obj, msg) => this.logger.warn(obj, msg),
-    }, this.opts.tls);
+    }, this.opts.tls, this.opts.brokerLimits ?? DEFAULT_BROKER_LIMITS);
     this.publisher.attach(this.running.broker);
     this.presence.announceStaleOffline();
     this.reconcileBroker();

@@ -7,7 +7,7 @@ import type { MetaStore } from '../meta/metaStore.js';
 import type { EdgePart } from '../part.js';
 import type { MapperTemplates } from '../runtime/workloadManager.js';
 import type { DeviceHub } from './deviceHub.js';
-import { DEFAULT_TELEMETRY_BATCH } from './deviceHubOptions.js';
+import { DEFAULT_BROKER_LIMITS, DEFAULT_TELEMETRY_BATCH } from './deviceHubOptions.js';
 import { MapperAccess } from './mappers/mapperAccess.js';
 import { mapperDevicesRoute } from './mappers/mapperRoute.js';
 import { localUrl, withMapperAccess } from './mappers/mapperWorkload.js';
@@ -24,6 +24,7 @@ export interface DeviceSettings {
   mqttTlsPort?: number | undefined;
   mqttTlsCert?: string | undefined;
   mqttTlsKey?: string | undefined;
+  mqttMaxPacketBytes: number;
   twinUpstreamIntervalMs: number;
   telemetryBatchMs: number;
 }
@@ -73,6 +74,7 @@ export class DeviceService implements EdgePart {
       host: settings.mqttHost,
       port: settings.mqttPort,
       allowAnonymous: settings.mqttAllowAnonymous,
+      brokerLimits: { ...DEFAULT_BROKER_LIMITS, packet: { ...DEFAULT_BROKER_LIMITS.packet, maxBytes: settings.mqttMaxPacketBytes } },
       twinUpstreamIntervalMs: settings.twinUpstreamIntervalMs,
       telemetryBatch: { ...DEFAULT_TELEMETRY_BATCH, maxDelayMs: settings.telemetryBatchMs },
       ...(settings.mqttTlsPort !== undefined && settings.mqttTlsCert && settings.mqttTlsKey ? {

@@ -91,11 +91,22 @@ export function mayReceive(principal: Principal, topic: string, devices: DeviceD
   return parsed !== null && actsFor(principal, parsed.device, devices);
 }
 
+/** Client ids that start with this belong to mapper credentials (the mapper SDK uses `mapper-<protocol>-<node>`). */
+export const MAPPER_CLIENT_ID_PREFIX = 'mapper-';
+
 /**
- * A client id that is a device's name belongs to that device: anyone else using it would take
- * over (and disconnect) the device's session, MQTT's rule for duplicate client ids.
+ * Client ids are bound to principals, because a second connection with a client id takes over
+ * (disconnects) the first, MQTT's rule: a device may use its name or `<name>-<suffix>` (never
+ * another device's name, never `mapper-…`); `mapper-…` ids belong to mapper credentials; a
+ * mapper may use any id that is not a device's name. Anonymous clients are the device their id
+ * names. Null when allowed, else why not.
  */
-export function mayUseClientId(principal: Principal, clientId: string, devices: DeviceDirectory): boolean {
-  if (!devices.has(clientId)) return true;
-  return connectedDevice(principal) === clientId;
+export function clientIdRefusal(principal: Principal, clientId: string, devices: DeviceDirectory): string | null {
+  const device = connectedDevice(principal);
+  if (device === null) return devices.has(clientId) ? `client id "${clientId}" is reserved for device "${clientId}"` : null;
+  if (clientId.startsWith(MAPPER_CLIENT_ID_PREFIX)) return `client id "${clientId}" is reserved for mappers`;
+  if (clientId === device) return null;
+  if (devices.has(clientId)) return `client id "${clientId}" is reserved for device "${clientId}"`;
+  if (principal.kind === 'device' && clientId.startsWith(`${device}-`)) return null;
+  return `device "${device}" may use client id "${device}" or "${device}-<suffix>", not "${clientId}"`;
 }
