@@ -2,60 +2,92 @@ import { FailureThrottle } from '../../local/failureThrottle.js';
 
 /**
  * What stands in front of the broker's password check (scrypt, ~50 ms of one of libuv's four
- * thread-pool threads): per address, at most `maxPendingPerAddress` checks at a time and the
- * status page's sliding failure throttle; in all, at most `maxPending` checks at a time. A
- * CONNECT over a limit is refused at once (CONNACK 3, server unavailable) without its password
- * being looked at. Pure bookkeeping; mqttBroker.ts applies it.
+ * thread-pool threads): per address, at most `maxPendingPerAddress` checks run at a time (more
+ * wait their turn, at most `maxWaitingPerAddress` of them) behind the status page's sliding
+ * failure throttle. A CONNECT over a limit, or from an address over the throttle, is refused at
+ * once (CONNACK 3, server unavailable) without its password being looked at. Pure bookkeeping;
+ * mqttBroker.ts applies it.
  *
  * Why: 300 bogus CONNECTs from one address all queued for scrypt and delayed a real device's
- * first login by 6.3 s. Now one address holds at most a few pool threads, and after
- * `maxFailures` wrong passwords within the window it holds none.
+ * first login by 6.3 s. Now one address holds at most a few pool threads, so a login from
+ * another address waits for at most those; after `maxFailures` wrong passwords within the
+ * window it holds none. Why wait rather than refuse at the per-address cap: devices beside the
+ * node all come from 127.0.0.1, and after an edge restart they reconnect at once.
  */
 export interface LoginGateOptions {
-  maxPending: number;
   maxPendingPerAddress: number;
+  maxWaitingPerAddress: number;
   maxFailures: number;
   windowMs: number;
   now?: () => number;
 }
 
-export const DEFAULT_LOGIN_GATE: LoginGateOptions = { maxPending: 64, maxPendingPerAddress: 4, maxFailures: 10, windowMs: 60_000 };
+export const DEFAULT_LOGIN_GATE: LoginGateOptions = { maxPendingPerAddress: 4, maxWaitingPerAddress: 256, maxFailures: 10, windowMs: 60_000 };
 
 export type Admission = { ok: true } | { ok: false; reason: string };
 
+interface AddressState { running: number; waiting: (() => void)[] }
+
 export class LoginGate {
   private readonly throttle: FailureThrottle;
-  private readonly pendingByAddress = new Map<string, number>();
-  private pending = 0;
+  private readonly byAddress = new Map<string, AddressState>();
 
   constructor(private readonly opts: LoginGateOptions) {
     this.throttle = new FailureThrottle({ maxFailures: opts.maxFailures, windowMs: opts.windowMs, ...(opts.now ? { now: opts.now } : {}) });
   }
 
-  /** Takes a pending slot for `address`, or says why not; every ok must be followed by one finish(). */
-  admit(address: string): Admission {
-    const blockedMs = this.throttle.blockedForMs(address);
-    if (blockedMs > 0) return { ok: false, reason: `too many failed logins from ${address}; retry in ${Math.ceil(blockedMs / 1000)} s` };
-    const mine = this.pendingByAddress.get(address) ?? 0;
-    if (mine >= this.opts.maxPendingPerAddress) return { ok: false, reason: `${mine} logins from ${address} are already being checked` };
-    if (this.pending >= this.opts.maxPending) return { ok: false, reason: `${this.pending} logins are already being checked` };
-    this.pending++;
-    this.pendingByAddress.set(address, mine + 1);
+  /**
+   * Resolves when a check for `address` may run, or with why not; every ok must be followed by
+   * one finish(). The throttle is asked again when a waiting login's turn comes.
+   */
+  async admit(address: string): Promise<Admission> {
+    const refused = this.throttled(address);
+    if (refused !== null) return refused;
+    let state = this.byAddress.get(address);
+    if (state === undefined) this.byAddress.set(address, state = { running: 0, waiting: [] });
+    if (state.running >= this.opts.maxPendingPerAddress) {
+      if (state.waiting.length >= this.opts.maxWaitingPerAddress) {
+        return { ok: false, reason: `${state.running + state.waiting.length} logins from ${address} are already being checked or waiting` };
+      }
+      await new Promise<void>((resolve) => state.waiting.push(resolve));
+      // finish() handed its slot over (running unchanged).
+      const late = this.throttled(address);
+      if (late !== null) {
+        this.release(address, state);
+        return late;
+      }
+      return { ok: true };
+    }
+    state.running++;
     return { ok: true };
   }
 
   /** The check admitted for `address` ended: `ok` false counts as a failure of that address. */
   finish(address: string, ok: boolean): void {
-    this.pending--;
-    const mine = (this.pendingByAddress.get(address) ?? 1) - 1;
-    if (mine > 0) this.pendingByAddress.set(address, mine);
-    else this.pendingByAddress.delete(address);
     if (ok) this.throttle.succeeded(address);
     else this.throttle.failed(address);
+    const state = this.byAddress.get(address);
+    if (state !== undefined) this.release(address, state);
   }
 
+  /** Checks running or waiting now (for tests). */
   get pendingNow(): number {
-    return this.pending;
+    let n = 0;
+    for (const state of this.byAddress.values()) n += state.running + state.waiting.length;
+    return n;
+  }
+
+  /** A running check's slot goes to the next waiting login of the address, else is freed. */
+  private release(address: string, state: AddressState): void {
+    const next = state.waiting.shift();
+    if (next !== undefined) return next();
+    state.running--;
+    if (state.running <= 0) this.byAddress.delete(address);
+  }
+
+  private throttled(address: string): Admission | null {
+    const blockedMs = this.throttle.blockedForMs(address);
+    return blockedMs > 0 ? { ok: false, reason: `too many failed logins from ${address}; retry in ${Math.ceil(blockedMs / 1000)} s` } : null;
   }
 }
 

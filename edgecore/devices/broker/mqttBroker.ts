@@ -72,31 +72,35 @@ export async function startBroker(persistence: SqlitePersistence, host: string, 
   const registered = new Map<string, Client>();
   const refuse = (returnCode: number, reason: string): AuthenticateError =>
     Object.assign(new Error(reason), { returnCode }) as AuthenticateError;
+  type AuthenticateDone = (err: AuthenticateError | null, success: boolean | null) => void;
+  /** The password check proper, once the gate let it through. */
+  const check = (client: Client, address: string, username: string | undefined, password: Buffer | undefined, done: AuthenticateDone): void => {
+    hooks.authenticate(client, username, password).then((result) => {
+      gate.finish(address, result.ok);
+      if (result.ok) {
+        const older = registered.get(client.id);
+        if (older !== undefined && older !== client) {
+          hooks.warn({ clientId: client.id, username, address, olderAddress: addressOf(older.conn) }, 'MQTT session takeover: the older connection with this client id is closed');
+        }
+        return done(null, true);
+      }
+      warnFor(address, { clientId: client.id, username, reason: result.reason }, 'MQTT connection refused');
+      done(refuse(result.returnCode, result.reason), false);
+    }, (err: unknown) => {
+      gate.finish(address, false);
+      hooks.warn({ clientId: client.id, err: String(err) }, 'MQTT authentication failed');
+      done(refuse(CONNACK_SERVER_UNAVAILABLE, 'authentication failed'), false);
+    });
+  };
   const broker = await Aedes.createBroker({
     persistence,
     connectTimeout: limits.connectTimeoutMs,
     authenticate: (client, username, password, done) => {
       const address = addressOf(client.conn);
-      const admission = gate.admit(address);
-      if (!admission.ok) {
+      void gate.admit(address).then((admission) => {
+        if (admission.ok) return check(client, address, username, password, done);
         warnFor(address, { clientId: client.id, username, reason: admission.reason }, 'MQTT connection refused');
-        return done(refuse(CONNACK_SERVER_UNAVAILABLE, admission.reason), false);
-      }
-      hooks.authenticate(client, username, password).then((result) => {
-        gate.finish(address, result.ok);
-        if (result.ok) {
-          const older = registered.get(client.id);
-          if (older !== undefined && older !== client) {
-            hooks.warn({ clientId: client.id, username, address, olderAddress: addressOf(older.conn) }, 'MQTT session takeover: the older connection with this client id is closed');
-          }
-          return done(null, true);
-        }
-        warnFor(address, { clientId: client.id, username, reason: result.reason }, 'MQTT connection refused');
-        done(refuse(result.returnCode, result.reason), false);
-      }, (err: unknown) => {
-        gate.finish(address, false);
-        hooks.warn({ clientId: client.id, err: String(err) }, 'MQTT authentication failed');
-        done(refuse(CONNACK_SERVER_UNAVAILABLE, 'authentication failed'), false);
+        done(refuse(CONNACK_SERVER_UNAVAILABLE, admission.reason), false);
       });
     },
     authorizePublish: (client, packet, done) => hooks.authorizePublish(client, packet, done),
