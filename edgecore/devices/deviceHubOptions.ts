@@ -27,6 +27,10 @@ export interface DeviceHubOptions {
   tls?: TlsListener;
   /** Clients without a username may connect, acting as the device named by their client id. */
   allowAnonymous: boolean;
+  /** Persistent sessions one device may keep (the oldest offline ones make room); default 2. */
+  maxSessionsPerDevice?: number;
+  /** Unsent messages a persistent session's queue keeps (the oldest dropped beyond); default 1000. */
+  maxQueuedPerSession?: number;
   /** Packet sizes, CONNECT deadline, login gate; default DEFAULT_BROKER_LIMITS. */
   brokerLimits?: BrokerLimits;
   /**
@@ -62,6 +66,8 @@ export interface DeviceHubStatus {
   commits: GroupCommitStats;
   /** Stored broker packets (retained, queued, wills) that could not be read back and were dropped, this run. */
   unreadableRows: number;
+  /** Queued messages of persistent sessions dropped (oldest first) for the per-session limit, this run. */
+  queuedDropped: number;
 }
 
 export const DEFAULT_TWIN_UPSTREAM_INTERVAL_MS = 500;

@@ -25,6 +25,8 @@ export interface DeviceSettings {
   mqttTlsCert?: string | undefined;
   mqttTlsKey?: string | undefined;
   mqttMaxPacketBytes: number;
+  mqttMaxSessionsPerDevice: number;
+  mqttMaxQueuedPerSession: number;
   twinUpstreamIntervalMs: number;
   telemetryBatchMs: number;
 }
@@ -74,6 +76,8 @@ export class DeviceService implements EdgePart {
       host: settings.mqttHost,
       port: settings.mqttPort,
       allowAnonymous: settings.mqttAllowAnonymous,
+      maxSessionsPerDevice: settings.mqttMaxSessionsPerDevice,
+      maxQueuedPerSession: settings.mqttMaxQueuedPerSession,
       brokerLimits: { ...DEFAULT_BROKER_LIMITS, packet: { ...DEFAULT_BROKER_LIMITS.packet, maxBytes: settings.mqttMaxPacketBytes } },
       twinUpstreamIntervalMs: settings.twinUpstreamIntervalMs,
       telemetryBatch: { ...DEFAULT_TELEMETRY_BATCH, maxDelayMs: settings.telemetryBatchMs },

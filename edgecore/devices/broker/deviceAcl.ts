@@ -106,7 +106,22 @@ export function clientIdRefusal(principal: Principal, clientId: string, devices:
   if (device === null) return devices.has(clientId) ? `client id "${clientId}" is reserved for device "${clientId}"` : null;
   if (clientId.startsWith(MAPPER_CLIENT_ID_PREFIX)) return `client id "${clientId}" is reserved for mappers`;
   if (clientId === device) return null;
-  if (devices.has(clientId)) return `client id "${clientId}" is reserved for device "${clientId}"`;
-  if (principal.kind === 'device' && clientId.startsWith(`${device}-`)) return null;
+  const owner = clientIdOwner(clientId, devices);
+  if (owner !== null && owner !== device) return `client id "${clientId}" is reserved for device "${owner}"`;
+  if (principal.kind === 'device' && owner === device) return null;
   return `device "${device}" may use client id "${device}" or "${device}-<suffix>", not "${clientId}"`;
+}
+
+/**
+ * The device a client id belongs to: the longest device name that the id equals or starts
+ * with followed by `-` (so with devices `pump-1` and `pump-1-b`, `pump-1-b-x` is `pump-1-b`'s);
+ * null when none.
+ */
+export function clientIdOwner(clientId: string, devices: DeviceDirectory): string | null {
+  if (devices.has(clientId)) return clientId;
+  for (let end = clientId.lastIndexOf('-'); end > 0; end = clientId.lastIndexOf('-', end - 1)) {
+    const prefix = clientId.slice(0, end);
+    if (devices.has(prefix)) return prefix;
+  }
+  return null;
 }

@@ -153,6 +153,12 @@
     dropped.hidden = unreadable === 0;
     dropped.textContent = unreadable === 0 ? '' : (unreadable === 1 ? '1 stored broker message' : unreadable + ' stored broker messages')
       + ' could not be read back and ' + (unreadable === 1 ? 'was' : 'were') + ' dropped since edgecore started (the log names them).';
+    // A persistent session away for long (or a device opening many) hit its queue limit: oldest messages went.
+    const queueDrops = mqtt && mqtt.queuedDropped ? mqtt.queuedDropped : 0;
+    const queueNotice = $('mqtt-queue-drops');
+    queueNotice.hidden = queueDrops === 0;
+    queueNotice.textContent = queueDrops === 0 ? '' : (queueDrops === 1 ? '1 queued message' : queueDrops + ' queued messages')
+      + ' of persistent MQTT sessions ' + (queueDrops === 1 ? 'was' : 'were') + ' dropped (oldest first) for the per-session queue limit since edgecore started (the log names the sessions).';
     if (devices.length === 0) return emptyRow(body, 'No devices on this node.', 4);
     for (const d of devices) {
       const row = namedRow(body, d.name);
