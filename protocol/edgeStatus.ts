@@ -91,6 +91,8 @@ export const EdgeStatusSchema = z.object({
     unreadableRows: z.number().optional(),
     /** Queued messages of persistent sessions dropped, oldest first, for the per-session limit since edgecore started. */
     queuedDropped: z.number().optional(),
+    /** Settings that widen who can reach or use the broker (anonymous access, plain MQTT off loopback); absent when none. */
+    warnings: z.array(z.string()).optional(),
   }).nullable(),
   workloads: z.array(EdgeWorkloadStatusSchema),
 });

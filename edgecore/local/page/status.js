@@ -141,6 +141,11 @@
     setText('mqtt-url', mqtt ? mqtt.url : 'not running');
     const clients = mqtt ? mqtt.clients : 0;
     setText('mqtt-clients', clients === 0 ? 'no clients connected' : clients === 1 ? '1 client connected' : clients + ' clients connected');
+    // Settings that open the broker wider than loopback with passwords: shown for as long as they hold.
+    const exposure = mqtt && mqtt.warnings ? mqtt.warnings : [];
+    const exposed = $('mqtt-exposure');
+    exposed.hidden = exposure.length === 0;
+    exposed.textContent = exposure.length === 0 ? '' : 'Device broker exposed: ' + exposure.join('; ') + '.';
     // A failed commit means device reports went unacknowledged: usually a full or failing disk.
     const failed = mqtt && mqtt.commits ? mqtt.commits.rollbacks : 0;
     const failures = $('mqtt-commit-failures');
