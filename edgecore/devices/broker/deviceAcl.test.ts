@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { actsFor, isStaleMapperPublish, mayPublish, mayReceive, maySubscribe, clientIdRefusal, principalLogFields, type Principal } from './deviceAcl.js';
+import { actsFor, isStaleMapperPublish, mayPublish, mayReceive, maySubscribe, clientIdOwner, clientIdRefusal, principalLogFields, type Principal } from './deviceAcl.js';
 
 const devices = new Map([['pump-1', 'virtual'], ['fan-1', 'virtual'], ['meter-1', 'modbus']]);
 const pump: Principal = { kind: 'device', device: 'pump-1' };
@@ -82,5 +82,15 @@ describe('deviceAcl', () => {
     expect(principalLogFields(anonymousFan)).toEqual({ device: 'fan-1' });
     expect(principalLogFields(modbusMapper)).toEqual({ mapper: 'mb', protocol: 'modbus' });
     expect(principalLogFields(undefined)).toEqual({});
+  });
+
+  it('a client id belongs to the longest device name it is or starts with (followed by "-")', () => {
+    const nested = new Map([...devices, ['pump-1-b', 'virtual']]);
+    expect(clientIdOwner('pump-1', nested)).toBe('pump-1');
+    expect(clientIdOwner('pump-1-x', nested)).toBe('pump-1');
+    expect(clientIdOwner('pump-1-b-x', nested)).toBe('pump-1-b');
+    expect(clientIdOwner('pump-10', nested)).toBeNull();
+    expect(clientIdOwner('-pump-1', nested)).toBeNull();
+    expect(clientIdOwner('mapper-virtual-edge-1', nested)).toBeNull();
   });
 });
