@@ -78,6 +78,7 @@ export const CONNECT_MAX_BYTES = 64 * 1024;
 export const DEFAULT_BROKER_LIMITS: BrokerLimits = {
   packet: { connectMaxBytes: CONNECT_MAX_BYTES, maxBytes: DEFAULT_MAX_PACKET_BYTES },
   connectTimeoutMs: 10_000,
+  maxPreLoginPerAddress: 256,
   login: DEFAULT_LOGIN_GATE,
   warnIntervalMs: 60_000,
 };

@@ -100,6 +100,21 @@ describe('edge broker before and around login', () => {
     expect(edge.proc.exitCode).toBeUndefined();
   }, 90_000);
 
+  it('idle sockets from one address beyond 256 are closed at once; a device from another address logs in meanwhile', async () => {
+    const from = '127.0.0.11';
+    const sockets = await Promise.all(Array.from({ length: 300 }, () => openSocket(port, from)));
+    const closedAtOnce = await Promise.all(sockets.map((s) => new Promise<boolean>((resolve) => {
+      s.on('error', () => undefined);
+      if (s.destroyed) return resolve(true);
+      const timer = setTimeout(() => resolve(false), 2_000);
+      s.once('close', () => { clearTimeout(timer); resolve(true); });
+    })));
+    expect(closedAtOnce.filter(Boolean)).toHaveLength(300 - 256);
+    await tankPublishes('127.0.0.12');
+    for (const s of sockets) s.destroy();
+    expect(warnings('MQTT connection refused', (l) => l.address === from)).toHaveLength(1);
+  }, 60_000);
+
   it('a device password with a mapper-* client id is refused; the mapper is not kicked off and its device does not flap', async () => {
     const password = readFileSync(join(edge.dataDir, 'mappers', 'virtual.password'), 'utf8').trim();
     const mapper = connect(`mqtt://127.0.0.1:${port}`, { clientId: 'mapper-virtual-edge-1', username: 'mapper-virtual', password, protocolVersion: 4, reconnectPeriod: 0 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LoginGate, WarnLimiter } from './loginGate.js';
+import { LoginGate, PreLoginConnections, WarnLimiter } from './loginGate.js';
 
 describe('LoginGate', () => {
   it('runs at most maxPendingPerAddress checks of an address at a time; the rest wait their turn, up to a bound', async () => {
@@ -51,5 +51,17 @@ describe('WarnLimiter', () => {
     expect(limiter.shouldLog('a')).toBe(2);
     expect(limiter.shouldLog('c')).toBe(0); // evicts b, the least recently logged
     expect(limiter.shouldLog('b')).toBe(0);
+  });
+});
+
+describe('PreLoginConnections', () => {
+  it('counts connections per address up to the limit; a finished one frees its place', () => {
+    const conns = new PreLoginConnections(2);
+    expect(conns.opened('a')).toBe(true);
+    expect(conns.opened('a')).toBe(true);
+    expect(conns.opened('a')).toBe(false);
+    expect(conns.opened('b')).toBe(true);
+    conns.done('a');
+    expect(conns.opened('a')).toBe(true);
   });
 });

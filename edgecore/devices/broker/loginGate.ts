@@ -22,7 +22,7 @@ export interface LoginGateOptions {
   now?: () => number;
 }
 
-export const DEFAULT_LOGIN_GATE: LoginGateOptions = { maxPendingPerAddress: 4, maxWaitingPerAddress: 256, maxFailures: 10, windowMs: 60_000 };
+export const DEFAULT_LOGIN_GATE: LoginGateOptions = { maxPendingPerAddress: 4, maxWaitingPerAddress: 1024, maxFailures: 10, windowMs: 60_000 };
 
 export type Admission = { ok: true } | { ok: false; reason: string };
 
@@ -114,5 +114,31 @@ export class WarnLimiter {
     this.lastLogged.set(key, { at: now, suppressed: 0 });
     if (this.lastLogged.size > this.maxTracked) this.lastLogged.delete(this.lastLogged.keys().next().value!);
     return suppressed;
+  }
+}
+
+/**
+ * Connections per address that have not logged in yet (from accept to CONNACK): each may hold
+ * up to a CONNECT's worth of bytes in aedes' parser for up to the CONNECT deadline, so their
+ * number per address bounds what one host can make edgecore hold before any password.
+ */
+export class PreLoginConnections {
+  private readonly open = new Map<string, number>();
+
+  constructor(private readonly maxPerAddress: number) {}
+
+  /** Counts a new connection; false (not counted) when the address is at its limit. */
+  opened(address: string): boolean {
+    const n = this.open.get(address) ?? 0;
+    if (n >= this.maxPerAddress) return false;
+    this.open.set(address, n + 1);
+    return true;
+  }
+
+  /** The connection logged in or went away; call once per opened() that returned true. */
+  done(address: string): void {
+    const n = (this.open.get(address) ?? 1) - 1;
+    if (n > 0) this.open.set(address, n);
+    else this.open.delete(address);
   }
 }

@@ -3,7 +3,7 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { CONNACK_SERVER_UNAVAILABLE, type AuthResult } from './clientAuth.js';
 import type { SqlitePersistence } from '../persistence/index.js';
-import { LoginGate, WarnLimiter, type LoginGateOptions } from './loginGate.js';
+import { LoginGate, PreLoginConnections, WarnLimiter, type LoginGateOptions } from './loginGate.js';
 import { guardPacketSize, type PacketLimits } from './packetSizeGuard.js';
 
 /** What the hub decides; the broker asks through aedes' hooks and events. */
@@ -47,6 +47,8 @@ export interface BrokerLimits {
   packet: PacketLimits;
   /** A connection that has not sent its whole CONNECT by then is closed. */
   connectTimeoutMs: number;
+  /** Connections from one address not logged in yet; more are closed at once. */
+  maxPreLoginPerAddress: number;
   login: LoginGateOptions;
   /** Refused logins and over-size packets: one WARN per address per this interval. */
   warnIntervalMs: number;
@@ -62,6 +64,9 @@ export function addressOf(conn: Client['conn']): string {
 export async function startBroker(persistence: SqlitePersistence, host: string, port: number, hooks: BrokerHooks, tls: TlsListener | undefined,
   limits: BrokerLimits): Promise<RunningBroker> {
   const gate = new LoginGate(limits.login);
+  const preLogin = new PreLoginConnections(limits.maxPreLoginPerAddress);
+  /** Per socket still counted in preLogin: uncounts it (once), at login or when it goes. */
+  const loggedIn = new WeakMap<object, () => void>();
   const warnings = new WarnLimiter(limits.warnIntervalMs);
   /** Warns at most once per address and interval; `unlogged` counts what was left out since the last one. */
   const warnFor = (address: string, obj: object, msg: string): void => {
@@ -82,6 +87,7 @@ export async function startBroker(persistence: SqlitePersistence, host: string, 
         if (older !== undefined && older !== client) {
           hooks.warn({ clientId: client.id, username, address, olderAddress: addressOf(older.conn) }, 'MQTT session takeover: the older connection with this client id is closed');
         }
+        loggedIn.get(client.conn)?.();
         return done(null, true);
       }
       warnFor(address, { clientId: client.id, username, reason: result.reason }, 'MQTT connection refused');
@@ -116,9 +122,23 @@ export async function startBroker(persistence: SqlitePersistence, host: string, 
   broker.on('subscribe', (subs, client) => hooks.onSubscribed(client, subs.filter((s) => (s.qos as number) !== 128)));
 
   const handle = (socket: Socket): void => {
+    const address = socket.remoteAddress ?? 'unknown';
+    if (!preLogin.opened(address)) {
+      warnFor(address, { reason: `${limits.maxPreLoginPerAddress} connections from ${address} have not logged in yet` }, 'MQTT connection refused');
+      socket.destroy();
+      return;
+    }
+    let counted = true;
+    const uncount = (): void => {
+      if (!counted) return;
+      counted = false;
+      preLogin.done(address);
+    };
+    loggedIn.set(socket, uncount);
+    socket.once('close', uncount);
     broker.handle(socket);
     // After handle(): aedes reads on 'readable', so the guard sees exactly what it reads.
-    guardPacketSize(socket, limits.packet, (reason) => warnFor(socket.remoteAddress ?? 'unknown', { reason }, 'MQTT connection closed: packet too large'));
+    guardPacketSize(socket, limits.packet, (reason) => warnFor(address, { reason }, 'MQTT connection closed: packet too large'));
   };
   const server = createServer((socket) => { socket.setNoDelay(true); handle(socket); });
   const tlsServer = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, handle) : undefined;
