@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { NameSchema, SettingsError, boolSetting, logLevelSetting, portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
-import { DEFAULT_TELEMETRY_BATCH, DEFAULT_TWIN_UPSTREAM_INTERVAL_MS } from './devices/deviceHubOptions.js';
+import { DEFAULT_MAX_PACKET_BYTES, DEFAULT_TELEMETRY_BATCH, DEFAULT_TWIN_UPSTREAM_INTERVAL_MS } from './devices/deviceHubOptions.js';
 import { isLoopbackHost } from './local/localAuth.js';
+import { DEFAULT_MAX_QUEUED_PER_SESSION, DEFAULT_MAX_SESSIONS_PER_DEVICE } from './devices/broker/sessionQuota.js';
 
 export const EdgeSettingsSchema = z.strictObject({
   node: NameSchema,
@@ -23,6 +24,12 @@ export const EdgeSettingsSchema = z.strictObject({
   mqttTlsPort: portSetting.optional(),
   mqttTlsCert: z.string().min(1).optional(),
   mqttTlsKey: z.string().min(1).optional(),
+  /** Largest MQTT packet a connection may send (its first, the CONNECT, at most 64 KiB); a bigger one closes the connection. */
+  mqttMaxPacketBytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_MAX_PACKET_BYTES),
+  /** Persistent sessions one device may keep on the broker (the oldest offline one makes room for a new one). */
+  mqttMaxSessionsPerDevice: z.coerce.number().int().min(1).max(100).default(DEFAULT_MAX_SESSIONS_PER_DEVICE),
+  /** Unsent messages a persistent session's queue keeps; the oldest are dropped (and counted) beyond it. */
+  mqttMaxQueuedPerSession: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_MAX_QUEUED_PER_SESSION),
   /** A device's reported changes go upstream at most once per this many ms (its twin is saved on every report). */
   twinUpstreamIntervalMs: z.coerce.number().int().min(0).max(60_000).default(DEFAULT_TWIN_UPSTREAM_INTERVAL_MS),
   /** A device's telemetry is batched into one outbox entry per this many ms (or 100 samples); journaled on disk meanwhile. */

@@ -89,6 +89,10 @@ export const EdgeStatusSchema = z.object({
     commits: z.object({ transactions: z.number(), items: z.number(), rollbacks: z.number() }).optional(),
     /** Stored broker packets (retained, queued, wills) that could not be read back and were dropped since edgecore started. */
     unreadableRows: z.number().optional(),
+    /** Queued messages of persistent sessions dropped, oldest first, for the per-session limit since edgecore started. */
+    queuedDropped: z.number().optional(),
+    /** Settings that widen who can reach or use the broker (anonymous access, plain MQTT off loopback); absent when none. */
+    warnings: z.array(z.string()).optional(),
   }).nullable(),
   workloads: z.array(EdgeWorkloadStatusSchema),
 });

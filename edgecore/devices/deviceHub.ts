@@ -1,12 +1,13 @@
 import type { Client, PublishPacket, Subscription } from 'aedes';
 import { MAPPER_STATE_SUFFIX, deviceTopics, parseDeviceTopic, type Device } from '../../protocol/index.js';
 import { ClientRegistry } from './broker/clientRegistry.js';
-import { actsFor, connectedDevice, isStaleMapperPublish, mayPublish, mayReceive, maySubscribe, principalLogFields, type DeviceDirectory, type Principal } from './broker/deviceAcl.js';
+import { DEFAULT_MAX_QUEUED_PER_SESSION, DEFAULT_MAX_SESSIONS_PER_DEVICE, enforceSessionQuota } from './broker/sessionQuota.js';
+import { actsFor, clientIdOwner, connectedDevice, isStaleMapperPublish, mayPublish, mayReceive, maySubscribe, principalLogFields, type DeviceDirectory, type Principal } from './broker/deviceAcl.js';
 import { CredentialVerifier, parseCredentialHash } from './broker/deviceCredentials.js';
 import type { GroupCommit } from './groupCommit.js';
 import { CONNACK_SERVER_UNAVAILABLE, authenticateClient, type AuthResult } from './broker/clientAuth.js';
 import { startBroker, stopBroker, type RunningBroker } from './broker/mqttBroker.js';
-import { DEFAULT_TELEMETRY_BATCH, DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHubStatus, type HubLogger } from './deviceHubOptions.js';
+import { DEFAULT_BROKER_LIMITS, DEFAULT_TELEMETRY_BATCH, DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHubStatus, type HubLogger } from './deviceHubOptions.js';
 import { BrokerPublisher } from './broker/publisher.js';
 import { DeviceStorage } from './deviceStorage.js';
 import { DevicePresence } from './twin/devicePresence.js';
@@ -88,6 +89,7 @@ export class DeviceHub {
       ...(opts.maxBatch !== undefined ? { maxBatch: opts.maxBatch } : {}),
       upstream: opts.upstream,
       neverQueue: (packet) => this.refusedMessages.includes(packet),
+      maxQueuedPerSession: opts.maxQueuedPerSession ?? DEFAULT_MAX_QUEUED_PER_SESSION,
       ...(opts.onUpstreamCommit ? { onUpstreamCommit: opts.onUpstreamCommit } : {}),
       devices: () => this.devices,
       telemetryMaxSamples: this.batcher.maxSamples,
@@ -132,7 +134,7 @@ export class DeviceHub {
       onDisconnect: (client) => this.onClientDisconnect(client),
       onSubscribed: (client, subs) => this.sendDeltas(client, subs),
       warn: (obj, msg) => this.logger.warn(obj, msg),
-    }, this.opts.tls);
+    }, this.opts.tls, this.opts.brokerLimits ?? DEFAULT_BROKER_LIMITS);
     this.publisher.attach(this.running.broker);
     this.presence.announceStaleOffline();
     this.reconcileBroker();
@@ -210,7 +212,7 @@ export class DeviceHub {
       };
     }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return { clients: this.running?.broker.connectedClients ?? 0, devices, messages: { ...this.counters }, commits: this.commit.stats(),
-      unreadableRows: this.persistence.unreadableRowsDropped };
+      unreadableRows: this.persistence.unreadableRowsDropped, queuedDropped: this.persistence.queuedDropped };
   }
 
   /**
@@ -257,7 +259,13 @@ export class DeviceHub {
       deviceCredential: (name) => this.devices.get(name)?.spec.credentialHash,
       directory: () => this.directory,
     }, client.id, username, password);
-    if (result.ok) this.clients.authenticated(client, result.principal);
+    if (!result.ok) return result;
+    const device = connectedDevice(result.principal);
+    const overQuota = device === null || client.clean ? null : enforceSessionQuota(this.persistence, device, client.id, this.opts.maxSessionsPerDevice ?? DEFAULT_MAX_SESSIONS_PER_DEVICE, {
+      ownedBy: (id) => clientIdOwner(id, this.directory), isConnected: (id) => this.clients.hasLiveId(id), warn: (obj, msg) => this.logger.warn(obj, msg),
+    });
+    if (overQuota !== null) return { ok: false, returnCode: CONNACK_SERVER_UNAVAILABLE, reason: overQuota };
+    this.clients.authenticated(client, result.principal);
     return result;
   }
 

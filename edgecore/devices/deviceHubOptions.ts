@@ -1,6 +1,7 @@
 import type { GroupCommitStats } from './groupCommit.js';
 import type { Db } from './persistence/schema.js';
-import type { TlsListener } from './broker/mqttBroker.js';
+import type { BrokerLimits, TlsListener } from './broker/mqttBroker.js';
+import { DEFAULT_LOGIN_GATE } from './broker/loginGate.js';
 import type { TelemetryBatchOptions } from './telemetry/telemetryBatcher.js';
 import type { DeviceUpstreamEntry } from './twin/twinEngine.js';
 
@@ -26,6 +27,12 @@ export interface DeviceHubOptions {
   tls?: TlsListener;
   /** Clients without a username may connect, acting as the device named by their client id. */
   allowAnonymous: boolean;
+  /** Persistent sessions one device may keep (the oldest offline ones make room); default 2. */
+  maxSessionsPerDevice?: number;
+  /** Unsent messages a persistent session's queue keeps (the oldest dropped beyond); default 1000. */
+  maxQueuedPerSession?: number;
+  /** Packet sizes, CONNECT deadline, login gate; default DEFAULT_BROKER_LIMITS. */
+  brokerLimits?: BrokerLimits;
   /**
    * Receives the twin reports and telemetry batches of one transaction for the edge's outbox,
    * in one call at its end, inside it: write them synchronously to the same database and they
@@ -59,8 +66,21 @@ export interface DeviceHubStatus {
   commits: GroupCommitStats;
   /** Stored broker packets (retained, queued, wills) that could not be read back and were dropped, this run. */
   unreadableRows: number;
+  /** Queued messages of persistent sessions dropped (oldest first) for the per-session limit, this run. */
+  queuedDropped: number;
 }
 
 export const DEFAULT_TWIN_UPSTREAM_INTERVAL_MS = 500;
+/** Payloads are refused above 256 KiB (docs/mqtt.md); 4 KiB more leaves room for topic and header, so that refusal is still answered. */
+export const DEFAULT_MAX_PACKET_BYTES = 256 * 1024 + 4096;
+/** A CONNECT carries an id, a username, a password and perhaps a will: far less than this. */
+export const CONNECT_MAX_BYTES = 64 * 1024;
+export const DEFAULT_BROKER_LIMITS: BrokerLimits = {
+  packet: { connectMaxBytes: CONNECT_MAX_BYTES, maxBytes: DEFAULT_MAX_PACKET_BYTES },
+  connectTimeoutMs: 10_000,
+  maxPreLoginPerAddress: 256,
+  login: DEFAULT_LOGIN_GATE,
+  warnIntervalMs: 60_000,
+};
 /** Kept here, not in telemetryBatcher.ts, so edgecore's settings do not load the twin engine at start. */
 export const DEFAULT_TELEMETRY_BATCH: TelemetryBatchOptions = { maxSamples: 100, maxDelayMs: 1000 };

@@ -7,7 +7,8 @@ import type { MetaStore } from '../meta/metaStore.js';
 import type { EdgePart } from '../part.js';
 import type { MapperTemplates } from '../runtime/workloadManager.js';
 import type { DeviceHub } from './deviceHub.js';
-import { DEFAULT_TELEMETRY_BATCH } from './deviceHubOptions.js';
+import { DEFAULT_BROKER_LIMITS, DEFAULT_TELEMETRY_BATCH } from './deviceHubOptions.js';
+import { brokerExposureWarnings } from './broker/brokerExposure.js';
 import { MapperAccess } from './mappers/mapperAccess.js';
 import { mapperDevicesRoute } from './mappers/mapperRoute.js';
 import { localUrl, withMapperAccess } from './mappers/mapperWorkload.js';
@@ -24,6 +25,9 @@ export interface DeviceSettings {
   mqttTlsPort?: number | undefined;
   mqttTlsCert?: string | undefined;
   mqttTlsKey?: string | undefined;
+  mqttMaxPacketBytes: number;
+  mqttMaxSessionsPerDevice: number;
+  mqttMaxQueuedPerSession: number;
   twinUpstreamIntervalMs: number;
   telemetryBatchMs: number;
 }
@@ -55,11 +59,14 @@ export class DeviceService implements EdgePart {
   private hub: DeviceHub | undefined;
   private mappers: MapperAccess | undefined;
   private mapperMqttUrl = '';
+  /** Settings that widen the broker's reach (brokerExposure.ts): logged at start, shown on the status page. */
+  private readonly exposure: string[];
 
   /** `GET /mapper/v1/devices` for the edge's local API. */
   readonly mapperRoute: LocalRoute;
 
   constructor(private readonly opts: DeviceServiceOptions) {
+    this.exposure = brokerExposureWarnings(opts.settings);
     this.mapperRoute = mapperDevicesRoute(opts.settings.node, () => this.mappers, () => opts.meta.desiredDevices());
   }
 
@@ -73,6 +80,9 @@ export class DeviceService implements EdgePart {
       host: settings.mqttHost,
       port: settings.mqttPort,
       allowAnonymous: settings.mqttAllowAnonymous,
+      maxSessionsPerDevice: settings.mqttMaxSessionsPerDevice,
+      maxQueuedPerSession: settings.mqttMaxQueuedPerSession,
+      brokerLimits: { ...DEFAULT_BROKER_LIMITS, packet: { ...DEFAULT_BROKER_LIMITS.packet, maxBytes: settings.mqttMaxPacketBytes } },
       twinUpstreamIntervalMs: settings.twinUpstreamIntervalMs,
       telemetryBatch: { ...DEFAULT_TELEMETRY_BATCH, maxDelayMs: settings.telemetryBatchMs },
       ...(settings.mqttTlsPort !== undefined && settings.mqttTlsCert && settings.mqttTlsKey ? {
@@ -91,6 +101,7 @@ export class DeviceService implements EdgePart {
     });
     this.hub = hub;
     const { port, tlsPort } = await hub.start();
+    for (const warning of this.exposure) log.warn({ mqttHost: settings.mqttHost }, `DEVICE BROKER EXPOSED: ${warning}`);
     this.mqttUrl = `mqtt://${settings.mqttHost}:${port}`;
     if (tlsPort !== undefined) this.mqttTlsUrl = `mqtts://${settings.mqttHost}:${tlsPort}`;
     this.mapperMqttUrl = localUrl('mqtt', settings.mqttHost, port);
@@ -123,7 +134,7 @@ export class DeviceService implements EdgePart {
 
   /** The broker's part of `/status`; null before it listens. */
   statusSnapshot(): EdgeStatus['mqtt'] {
-    return this.hub ? { url: this.mqttUrl, ...this.hub.statusSnapshot() } : null;
+    return this.hub ? { url: this.mqttUrl, ...this.hub.statusSnapshot(), ...(this.exposure.length > 0 ? { warnings: this.exposure } : {}) } : null;
   }
 
   async stop(): Promise<void> {

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { WarnLimiter } from './broker/loginGate.js';
 import type { Device, TelemetrySample } from '../../protocol/index.js';
 import { DEFAULT_MAX_BATCH, GroupCommit } from './groupCommit.js';
 import { RetryLater } from './retryLater.js';
@@ -20,6 +21,8 @@ export interface DeviceStorageOptions {
   reportRefreshMs: number;
   /** See SqlitePersistenceOptions.neverQueue. */
   neverQueue?: (packet: PersistedPacket) => boolean;
+  /** See SqlitePersistenceOptions.maxQueuedPerClient. */
+  maxQueuedPerSession?: number;
   /** See TwinLedgerOptions.upstreamIntervalMs. */
   upstreamIntervalMs: number;
   maxBatch?: number;
@@ -65,6 +68,8 @@ export class DeviceStorage {
   private releaseTimer: NodeJS.Timeout | null = null;
   private releaseAt = 0;
   private closed = false;
+  /** One warning per session per minute when its queue drops messages. */
+  private readonly dropWarnings = new WarnLimiter(60_000);
 
   constructor(private readonly opts: DeviceStorageOptions) {
     this.ownsDb = typeof opts.db === 'string';
@@ -74,6 +79,11 @@ export class DeviceStorage {
         db: this.db,
         onUnreadable: (row) => opts.warn({ table: row.table, key: row.key, reason: row.reason }, 'unreadable stored MQTT packet dropped'),
         ...(opts.neverQueue ? { neverQueue: opts.neverQueue } : {}),
+        ...(opts.maxQueuedPerSession !== undefined ? { maxQueuedPerClient: opts.maxQueuedPerSession } : {}),
+        onQueueDrop: (clientId, dropped) => {
+          const unlogged = this.dropWarnings.shouldLog(clientId);
+          if (unlogged !== null) opts.warn({ clientId, dropped, ...(unlogged > 0 ? { timesUnlogged: unlogged } : {}) }, 'queued MQTT messages dropped: the persistent session is over its queue limit (oldest first)');
+        },
       });
       this.journal = new TelemetryJournal(this.db);
       this.leftoverUpTo = this.journal.leftoverUpTo;

@@ -107,4 +107,22 @@ describe('status server', () => {
     expect((await get(url, '/status', { host: 'attacker.example' })).status).toBe(421);
     expect((await get(url, '/status', { host: `localhost:${new URL(url).port}` })).status).toBe(200);
   });
+
+  it('extra routes (the mapper device list) sit behind the same Host check and failure throttle', async () => {
+    const server = new StatusServer({ snapshot: () => ({ ok: true }), authThrottle: new FailureThrottle({ maxFailures: 3, windowMs: 60_000 }) });
+    servers.push(server);
+    server.addRoute((path, _url, req) => {
+      if (path !== '/mapper/v1/devices') return undefined;
+      return req.headers.authorization === basic('mapper-secret').authorization ? { status: 200, body: { devices: [] } } : { status: 401, body: { error: 'mapper credential' } };
+    });
+    const url = await server.listen('127.0.0.1', 0);
+    expect((await get(url, '/mapper/v1/devices', { host: 'attacker.example', ...basic('mapper-secret') })).status).toBe(421);
+    for (let i = 0; i < 3; i++) expect((await get(url, '/mapper/v1/devices', basic(`guess-${i}`), 'GET', '127.0.0.3')).status).toBe(401);
+    const refused = await get(url, '/mapper/v1/devices', basic('mapper-secret'), 'GET', '127.0.0.3');
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('60');
+    // The page is refused to that address too (one throttle); another address is served.
+    expect((await get(url, '/status', {}, 'GET', '127.0.0.3')).status).toBe(429);
+    expect((await get(url, '/mapper/v1/devices', basic('mapper-secret'), 'GET', '127.0.0.4')).status).toBe(200);
+  });
 });

@@ -14,7 +14,9 @@ import { loadPageAssets, type PageAsset } from './pageAssets.js';
  *   GET /status           the page's data as JSON                │ for a non-loopback bind)
  *   GET /metrics          Prometheus text (docs/metrics.md)      ┘
  *   GET /healthz          liveness, always open
- *   + extra routes (the mapper device list) that bring their own credential.
+ *   + extra routes (the mapper device list) that bring their own credential, behind the same
+ *     Host check and failure throttle as the rest (a 401 they answer to a request that
+ *     carried credentials counts as a failure of its address).
  *
  * Secrets never appear: the snapshot provider decides what is shown and leaves env values out.
  */
@@ -96,9 +98,14 @@ export class StatusServer {
       return sendJson(res, 405, { error: `method ${req.method} not allowed; the status API is read-only` });
     }
     if (path === '/healthz') return sendJson(res, 200, { ok: true });
+    if (!this.admitted(req, res)) return;
     for (const route of this.routes) {
       const answer = route(path, url, req);
-      if (answer) return sendJson(res, answer.status, answer.body);
+      if (!answer) continue;
+      const client = clientOf(req);
+      if (answer.status === 401 && req.headers.authorization !== undefined) this.throttle.failed(client);
+      else if (answer.status < 400) this.throttle.succeeded(client);
+      return sendJson(res, answer.status, answer.body);
     }
     if (!this.authorized(req, res)) return;
     if (path === '/status') return sendJson(res, 200, await this.opts.snapshot());
@@ -120,18 +127,29 @@ export class StatusServer {
     return sendJson(res, 404, { error: `no such path ${path}; try / (page), /status (JSON) or /metrics` });
   }
 
-  /** Answers 401/421/429 and returns false when the request may not read the node's state. */
+  /**
+   * What every request but /healthz passes first, the extra routes included: on a loopback bind
+   * without a password, a loopback Host (421 otherwise); an address over the failure throttle
+   * is refused (429) before any credential is looked at, so guesses during the wait test nothing.
+   */
+  private admitted(req: IncomingMessage, res: ServerResponse): boolean {
+    if (this.opts.password === undefined && this.loopbackOnly && !hostHeaderIsLoopback(req.headers.host)) {
+      sendJson(res, 421, { error: 'the status page answers only to loopback host names (127.0.0.1, localhost, [::1])' });
+      return false;
+    }
+    const client = clientOf(req);
+    const waitMs = this.throttle.blockedForMs(client);
+    if (waitMs === 0) return true;
+    const seconds = Math.ceil(waitMs / 1000);
+    res.setHeader('retry-after', String(seconds));
+    sendJson(res, 429, { error: `too many wrong local passwords from ${client}; try again in ${seconds} s` });
+    return false;
+  }
+
+  /** Answers 401 and returns false when the request may not read the node's state (after admitted()). */
   private authorized(req: IncomingMessage, res: ServerResponse): boolean {
     if (this.opts.password !== undefined) {
-      const client = req.socket.remoteAddress ?? 'unknown';
-      const waitMs = this.throttle.blockedForMs(client);
-      if (waitMs > 0) {
-        // Refused before the password is looked at: guesses during the wait test nothing.
-        const seconds = Math.ceil(waitMs / 1000);
-        res.setHeader('retry-after', String(seconds));
-        sendJson(res, 429, { error: `too many wrong local passwords from ${client}; try again in ${seconds} s` });
-        return false;
-      }
+      const client = clientOf(req);
       if (statusPasswordMatches(this.opts.password, req.headers.authorization)) {
         this.throttle.succeeded(client);
         return true;
@@ -141,10 +159,6 @@ export class StatusServer {
       const realm = (this.opts.realm ?? 'edgecore').replace(/["\\]/g, '');
       res.setHeader('www-authenticate', `Basic realm="${realm}", charset="UTF-8"`);
       sendJson(res, 401, { error: 'this status page needs the local password (HTTP Basic auth; any user name)' });
-      return false;
-    }
-    if (this.loopbackOnly && !hostHeaderIsLoopback(req.headers.host)) {
-      sendJson(res, 421, { error: 'the status page answers only to loopback host names (127.0.0.1, localhost, [::1])' });
       return false;
     }
     return true;
@@ -167,6 +181,10 @@ export function readStatusPasswordFile(file: string): string {
     throw new Error(`cannot read status password file ${file}: ${(err as Error).message}`);
   }
   return parseStatusPasswordFile(text, file);
+}
+
+function clientOf(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? 'unknown';
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

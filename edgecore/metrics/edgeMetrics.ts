@@ -121,6 +121,8 @@ export class EdgeMetrics {
       (o, c) => c.inc(o.status.mqtt?.commits?.rollbacks ?? 0));
     counter('edgefleet_edge_mqtt_unreadable_rows_total', 'Stored broker packets (retained, queued, QoS 2, wills) that could not be read back and were dropped.',
       (o, c) => c.inc(o.status.mqtt?.unreadableRows ?? 0));
+    counter('edgefleet_edge_mqtt_queued_dropped_total', 'Queued messages of persistent MQTT sessions dropped (oldest first) for the per-session queue limit.',
+      (o, c) => c.inc(o.status.mqtt?.queuedDropped ?? 0));
     gauge('edgefleet_edge_devices', 'Devices on this node by connection state.', (o, g) => {
       const devices = o.status.mqtt?.devices ?? [];
       g.set({ online: 'true' }, devices.filter((d) => d.online).length);

@@ -53,6 +53,13 @@ describe('edgectl local status formatting', () => {
       .toMatch(/; 2 device commits failed \(check the disk\); 3 stored messages unreadable, dropped \(see the log\)$/m);
   });
 
+  it('queue drops and broker exposure warnings are called out next to the broker', () => {
+    const mqtt = { ...status().mqtt!, queuedDropped: 7, warnings: ['anonymous MQTT clients are allowed (--mqtt-allow-anonymous): …'] };
+    const text = renderLocalStatus(status({ mqtt }), now);
+    expect(text).toMatch(/MQTT broker:\s+mqtt:\/\/127\.0\.0\.1:1883, 1 clients; 7 queued messages dropped \(session queue limit\)$/m);
+    expect(text).toMatch(/BROKER EXPOSED:\s+anonymous MQTT clients are allowed/);
+  });
+
   it('a connected link says for how long it is up', () => {
     const up = status({ link: { ...status().link, state: 'connected', downSince: null, downForSeconds: null, connectedSince: '2025-01-01T10:04:00Z' } });
     expect(linkLine(up)).toBe('connected for 1m00s to http://cloud:8080');

@@ -69,7 +69,11 @@ export function summaryFields(s: EdgeStatus): Array<[string, string]> {
     const failing = rollbacks > 0 ? `; ${rollbacks} device commits failed (check the disk)` : '';
     const unreadable = s.mqtt.unreadableRows ?? 0;
     const dropped = unreadable > 0 ? `; ${unreadable} stored messages unreadable, dropped (see the log)` : '';
-    fields.push(['MQTT broker', `${s.mqtt.url}, ${s.mqtt.clients} clients${failing}${dropped}`]);
+    const queueDrops = s.mqtt.queuedDropped ?? 0;
+    const overQueue = queueDrops > 0 ? `; ${queueDrops} queued messages dropped (session queue limit)` : '';
+    fields.push(['MQTT broker', `${s.mqtt.url}, ${s.mqtt.clients} clients${failing}${dropped}${overQueue}`]);
+    // Settings that widen the broker (anonymous access, plain MQTT off loopback): as loud here as on the page.
+    for (const warning of s.mqtt.warnings ?? []) fields.push(['BROKER EXPOSED', warning]);
   }
   return fields;
 }

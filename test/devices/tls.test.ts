@@ -34,7 +34,7 @@ describe.skipIf(!READY)('edge broker TLS listener', () => {
   it('a device reports over TLS (certificate verified) and reaches the cloud twin', async () => {
     const tlsUrl = String(edge.proc.lines.find((l) => l.msg === 'edgecore ready')!.mqttTlsUrl);
     expect(tlsUrl).toMatch(/^mqtts:\/\/127\.0\.0\.1:\d+$/);
-    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', new URL(tlsUrl).port, '--cafile', cert, '-V', 'mqttv311', '-u', 'tank', '-P', password, '-q', '1',
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', new URL(tlsUrl).port, '--cafile', cert, '-V', 'mqttv311', '-i', 'tank', '-u', 'tank', '-P', password, '-q', '1',
       '-t', 'ef/devices/tank/twin/reported', '-m', JSON.stringify({ properties: { level: 42 } })]);
     await waitFor('cloud twin', async () => (await api(cloud).call<{ reported: { level?: number } }>('GET', '/devices/tank/twin')).body.reported.level === 42);
   });

@@ -1,4 +1,4 @@
-import { mayUseClientId, type DeviceDirectory, type Principal } from './deviceAcl.js';
+import { clientIdRefusal, type DeviceDirectory, type Principal } from './deviceAcl.js';
 import type { CredentialVerifier } from './deviceCredentials.js';
 
 // CONNACK return codes (MQTT 3.1.1 §3.2.2.3). aedes' AuthErrorCode is a const enum, which does
@@ -22,8 +22,8 @@ export interface AuthContext {
 
 /**
  * Decides a CONNECT: a mapper login (configured on this edge) wins over a device of the same
- * name; no username is anonymous (only when allowed); a client id that is a device's name is
- * reserved to that device.
+ * name; no username is anonymous (only when allowed); client ids are bound to principals
+ * (clientIdRefusal).
  */
 export async function authenticateClient(ctx: AuthContext, clientId: string, username: string | undefined, password: Buffer | undefined): Promise<AuthResult> {
   let principal: Principal;
@@ -40,8 +40,7 @@ export async function authenticateClient(ctx: AuthContext, clientId: string, use
       return { ok: false, returnCode: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'bad username or password' };
     }
   }
-  if (!mayUseClientId(principal, clientId, ctx.directory())) {
-    return { ok: false, returnCode: CONNACK_IDENTIFIER_REJECTED, reason: `client id "${clientId}" is reserved for device "${clientId}"` };
-  }
+  const refusal = clientIdRefusal(principal, clientId, ctx.directory());
+  if (refusal !== null) return { ok: false, returnCode: CONNACK_IDENTIFIER_REJECTED, reason: refusal };
   return { ok: true, principal };
 }

@@ -41,6 +41,12 @@ export class ClientRegistry {
     return this.up(device) ? device : null;
   }
 
+  /** True while a connection with this client id is live. */
+  hasLiveId(clientId: string): boolean {
+    for (const client of this.live.keys()) if (client.id === clientId) return true;
+    return false;
+  }
+
   /** True between the client's `clientReady` and its going. */
   isLive(client: Client): boolean {
     return this.live.has(client);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { actsFor, isStaleMapperPublish, mayPublish, mayReceive, maySubscribe, mayUseClientId, principalLogFields, type Principal } from './deviceAcl.js';
+import { actsFor, isStaleMapperPublish, mayPublish, mayReceive, maySubscribe, clientIdOwner, clientIdRefusal, principalLogFields, type Principal } from './deviceAcl.js';
 
 const devices = new Map([['pump-1', 'virtual'], ['fan-1', 'virtual'], ['meter-1', 'modbus']]);
 const pump: Principal = { kind: 'device', device: 'pump-1' };
@@ -60,12 +60,21 @@ describe('deviceAcl', () => {
     expect(mayReceive(pump, '$SYS/x/clients', devices)).toBe(false);
   });
 
-  it('a device name as client id is reserved for that device', () => {
-    expect(mayUseClientId(pump, 'pump-1', devices)).toBe(true);
-    expect(mayUseClientId(pump, 'pump-1-tool', devices)).toBe(true);
-    expect(mayUseClientId(pump, 'fan-1', devices)).toBe(false);
-    expect(mayUseClientId(modbusMapper, 'meter-1', devices)).toBe(false);
-    expect(mayUseClientId(anonymousFan, 'fan-1', devices)).toBe(true);
+  it('client ids are bound to principals: a device its name or <name>-<suffix>, mapper-… ids only mappers', () => {
+    const mayUse = (p: Principal, id: string) => clientIdRefusal(p, id, devices) === null;
+    expect(mayUse(pump, 'pump-1')).toBe(true);
+    expect(mayUse(pump, 'pump-1-tool')).toBe(true);
+    expect(mayUse(pump, 'fan-1')).toBe(false);
+    expect(mayUse(pump, 'pump-10')).toBe(false);
+    expect(mayUse(pump, 'anything')).toBe(false);
+    expect(clientIdRefusal(pump, 'mapper-virtual-edge-1', devices)).toBe('client id "mapper-virtual-edge-1" is reserved for mappers');
+    expect(mayUse(modbusMapper, 'mapper-modbus-edge-1')).toBe(true);
+    expect(mayUse(modbusMapper, 'meter-1')).toBe(false);
+    expect(mayUse(anonymousFan, 'fan-1')).toBe(true);
+    expect(mayUse({ kind: 'anonymous', clientId: 'mapper-x' }, 'mapper-x')).toBe(false);
+    // A device whose name is a prefix of another's cannot take the other's id.
+    const nested = new Map([...devices, ['pump-1-b', 'virtual']]);
+    expect(clientIdRefusal(pump, 'pump-1-b', nested)).toBe('client id "pump-1-b" is reserved for device "pump-1-b"');
   });
 
   it('names a client in log lines by its device, or by its mapper login and protocol', () => {
@@ -73,5 +82,15 @@ describe('deviceAcl', () => {
     expect(principalLogFields(anonymousFan)).toEqual({ device: 'fan-1' });
     expect(principalLogFields(modbusMapper)).toEqual({ mapper: 'mb', protocol: 'modbus' });
     expect(principalLogFields(undefined)).toEqual({});
+  });
+
+  it('a client id belongs to the longest device name it is or starts with (followed by "-")', () => {
+    const nested = new Map([...devices, ['pump-1-b', 'virtual']]);
+    expect(clientIdOwner('pump-1', nested)).toBe('pump-1');
+    expect(clientIdOwner('pump-1-x', nested)).toBe('pump-1');
+    expect(clientIdOwner('pump-1-b-x', nested)).toBe('pump-1-b');
+    expect(clientIdOwner('pump-10', nested)).toBeNull();
+    expect(clientIdOwner('-pump-1', nested)).toBeNull();
+    expect(clientIdOwner('mapper-virtual-edge-1', nested)).toBeNull();
   });
 });

@@ -91,11 +91,37 @@ export function mayReceive(principal: Principal, topic: string, devices: DeviceD
   return parsed !== null && actsFor(principal, parsed.device, devices);
 }
 
+/** Client ids that start with this belong to mapper credentials (the mapper SDK uses `mapper-<protocol>-<node>`). */
+export const MAPPER_CLIENT_ID_PREFIX = 'mapper-';
+
 /**
- * A client id that is a device's name belongs to that device: anyone else using it would take
- * over (and disconnect) the device's session, MQTT's rule for duplicate client ids.
+ * Client ids are bound to principals, because a second connection with a client id takes over
+ * (disconnects) the first, MQTT's rule: a device may use its name or `<name>-<suffix>` (never
+ * another device's name, never `mapper-…`); `mapper-…` ids belong to mapper credentials; a
+ * mapper may use any id that is not a device's name. Anonymous clients are the device their id
+ * names. Null when allowed, else why not.
  */
-export function mayUseClientId(principal: Principal, clientId: string, devices: DeviceDirectory): boolean {
-  if (!devices.has(clientId)) return true;
-  return connectedDevice(principal) === clientId;
+export function clientIdRefusal(principal: Principal, clientId: string, devices: DeviceDirectory): string | null {
+  const device = connectedDevice(principal);
+  if (device === null) return devices.has(clientId) ? `client id "${clientId}" is reserved for device "${clientId}"` : null;
+  if (clientId.startsWith(MAPPER_CLIENT_ID_PREFIX)) return `client id "${clientId}" is reserved for mappers`;
+  if (clientId === device) return null;
+  const owner = clientIdOwner(clientId, devices);
+  if (owner !== null && owner !== device) return `client id "${clientId}" is reserved for device "${owner}"`;
+  if (principal.kind === 'device' && owner === device) return null;
+  return `device "${device}" may use client id "${device}" or "${device}-<suffix>", not "${clientId}"`;
+}
+
+/**
+ * The device a client id belongs to: the longest device name that the id equals or starts
+ * with followed by `-` (so with devices `pump-1` and `pump-1-b`, `pump-1-b-x` is `pump-1-b`'s);
+ * null when none.
+ */
+export function clientIdOwner(clientId: string, devices: DeviceDirectory): string | null {
+  if (devices.has(clientId)) return clientId;
+  for (let end = clientId.lastIndexOf('-'); end > 0; end = clientId.lastIndexOf('-', end - 1)) {
+    const prefix = clientId.slice(0, end);
+    if (devices.has(prefix)) return prefix;
+  }
+  return null;
 }

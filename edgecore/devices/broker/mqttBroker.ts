@@ -1,8 +1,10 @@
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { CONNACK_SERVER_UNAVAILABLE, type AuthResult } from './clientAuth.js';
 import type { SqlitePersistence } from '../persistence/index.js';
+import { LoginGate, PreLoginConnections, WarnLimiter, type LoginGateOptions } from './loginGate.js';
+import { guardPacketSize, type PacketLimits } from './packetSizeGuard.js';
 
 /** What the hub decides; the broker asks through aedes' hooks and events. */
 export interface BrokerHooks {
@@ -40,30 +42,106 @@ export interface TlsListener {
   key: string;
 }
 
+/** What bounds a connection before and after login (docs/mqtt.md, "Limits before login"). */
+export interface BrokerLimits {
+  packet: PacketLimits;
+  /** A connection that has not sent its whole CONNECT by then is closed. */
+  connectTimeoutMs: number;
+  /** Connections from one address not logged in yet; more are closed at once. */
+  maxPreLoginPerAddress: number;
+  login: LoginGateOptions;
+  /** Refused logins and over-size packets: one WARN per address per this interval. */
+  warnIntervalMs: number;
+}
+
+/** The peer's IP address ('unknown' for a stream without one). */
+export function addressOf(conn: Client['conn']): string {
+  const address = (conn as Partial<Socket>).remoteAddress;
+  return typeof address === 'string' ? address : 'unknown';
+}
+
 /** Starts aedes on the persistence and a TCP listener for it. */
-export async function startBroker(persistence: SqlitePersistence, host: string, port: number, hooks: BrokerHooks, tls?: TlsListener): Promise<RunningBroker> {
+export async function startBroker(persistence: SqlitePersistence, host: string, port: number, hooks: BrokerHooks, tls: TlsListener | undefined,
+  limits: BrokerLimits): Promise<RunningBroker> {
+  const gate = new LoginGate(limits.login);
+  const preLogin = new PreLoginConnections(limits.maxPreLoginPerAddress);
+  /** Per socket still counted in preLogin: uncounts it (once), at login or when it goes. */
+  const loggedIn = new WeakMap<object, () => void>();
+  const warnings = new WarnLimiter(limits.warnIntervalMs);
+  /** Warns at most once per address and interval; `unlogged` counts what was left out since the last one. */
+  const warnFor = (address: string, obj: object, msg: string): void => {
+    const unlogged = warnings.shouldLog(address);
+    if (unlogged !== null) hooks.warn({ address, ...obj, ...(unlogged > 0 ? { unlogged } : {}) }, msg);
+  };
+  /** Registered clients by id, to name a takeover (MQTT closes the older connection of an id). */
+  const registered = new Map<string, Client>();
+  const refuse = (returnCode: number, reason: string): AuthenticateError =>
+    Object.assign(new Error(reason), { returnCode }) as AuthenticateError;
+  type AuthenticateDone = (err: AuthenticateError | null, success: boolean | null) => void;
+  /** The password check proper, once the gate let it through. */
+  const check = (client: Client, address: string, username: string | undefined, password: Buffer | undefined, done: AuthenticateDone): void => {
+    hooks.authenticate(client, username, password).then((result) => {
+      gate.finish(address, result.ok);
+      if (result.ok) {
+        const older = registered.get(client.id);
+        if (older !== undefined && older !== client) {
+          hooks.warn({ clientId: client.id, username, address, olderAddress: addressOf(older.conn) }, 'MQTT session takeover: the older connection with this client id is closed');
+        }
+        loggedIn.get(client.conn)?.();
+        return done(null, true);
+      }
+      warnFor(address, { clientId: client.id, username, reason: result.reason }, 'MQTT connection refused');
+      done(refuse(result.returnCode, result.reason), false);
+    }, (err: unknown) => {
+      gate.finish(address, false);
+      hooks.warn({ clientId: client.id, err: String(err) }, 'MQTT authentication failed');
+      done(refuse(CONNACK_SERVER_UNAVAILABLE, 'authentication failed'), false);
+    });
+  };
   const broker = await Aedes.createBroker({
     persistence,
+    connectTimeout: limits.connectTimeoutMs,
     authenticate: (client, username, password, done) => {
-      hooks.authenticate(client, username, password).then((result) => {
-        if (result.ok) return done(null, true);
-        hooks.warn({ clientId: client.id, username, reason: result.reason }, 'MQTT connection refused');
-        done(Object.assign(new Error(result.reason), { returnCode: result.returnCode }) as AuthenticateError, false);
-      }, (err: unknown) => {
-        hooks.warn({ clientId: client.id, err: String(err) }, 'MQTT authentication failed');
-        done(Object.assign(new Error('authentication failed'), { returnCode: CONNACK_SERVER_UNAVAILABLE }) as AuthenticateError, false);
+      const address = addressOf(client.conn);
+      void gate.admit(address).then((admission) => {
+        if (admission.ok) return check(client, address, username, password, done);
+        warnFor(address, { clientId: client.id, username, reason: admission.reason }, 'MQTT connection refused');
+        done(refuse(CONNACK_SERVER_UNAVAILABLE, admission.reason), false);
       });
     },
     authorizePublish: (client, packet, done) => hooks.authorizePublish(client, packet, done),
     authorizeSubscribe: (client, sub, done) => done(null, hooks.authorizeSubscribe(client, sub)),
     authorizeForward: (client, packet) => (hooks.mayForward(client, packet) ? packet : null),
   });
+  broker.on('client', (client) => registered.set(client.id, client));
   broker.on('clientReady', (client) => hooks.onReady(client));
-  broker.on('clientDisconnect', (client) => hooks.onDisconnect(client));
+  broker.on('clientDisconnect', (client) => {
+    if (registered.get(client.id) === client) registered.delete(client.id);
+    hooks.onDisconnect(client);
+  });
   broker.on('subscribe', (subs, client) => hooks.onSubscribed(client, subs.filter((s) => (s.qos as number) !== 128)));
 
-  const server = createServer((socket) => { socket.setNoDelay(true); broker.handle(socket); });
-  const tlsServer = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, (socket) => broker.handle(socket)) : undefined;
+  const handle = (socket: Socket): void => {
+    const address = socket.remoteAddress ?? 'unknown';
+    if (!preLogin.opened(address)) {
+      warnFor(address, { reason: `${limits.maxPreLoginPerAddress} connections from ${address} have not logged in yet` }, 'MQTT connection refused');
+      socket.destroy();
+      return;
+    }
+    let counted = true;
+    const uncount = (): void => {
+      if (!counted) return;
+      counted = false;
+      preLogin.done(address);
+    };
+    loggedIn.set(socket, uncount);
+    socket.once('close', uncount);
+    broker.handle(socket);
+    // After handle(): aedes reads on 'readable', so the guard sees exactly what it reads.
+    guardPacketSize(socket, limits.packet, (reason) => warnFor(address, { reason }, 'MQTT connection closed: packet too large'));
+  };
+  const server = createServer((socket) => { socket.setNoDelay(true); handle(socket); });
+  const tlsServer = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, handle) : undefined;
   try {
     await listen(server, port, host);
     if (tlsServer && tls) await listen(tlsServer, tls.port, host);

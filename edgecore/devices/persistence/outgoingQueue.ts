@@ -37,8 +37,15 @@ export class OutgoingQueue {
   private readonly lastSeq: Database.Statement<[], { seq: number | null }>;
   private readonly selectPage: Database.Statement<[string, number, number, number], QueuedRow>;
   private readonly highestCounter: Database.Statement<[string], { counter: number | null }>;
+  private readonly trimOldest: Database.Statement<[string, string, number]>;
 
-  constructor(private readonly db: Db, private readonly pageSize: number, private readonly unreadable: UnreadableSink) {
+  /**
+   * `maxPerClient`: the most packets not yet sent (no messageId) a client's queue keeps; beyond
+   * it the oldest go (MQTT allows dropping QoS 1/2 messages for an offline session), so one
+   * session cannot fill the disk. Packets in flight are never dropped (their ack must find them).
+   */
+  constructor(private readonly db: Db, private readonly pageSize: number, private readonly unreadable: UnreadableSink,
+    private readonly maxPerClient = Number.MAX_SAFE_INTEGER) {
     this.insert = db.prepare(
       `INSERT INTO mqtt_outgoing (client_id, broker_id, broker_counter, message_id, packet, payload)
        VALUES (?, ?, ?, ?, ?, ?)`);
@@ -65,21 +72,29 @@ export class OutgoingQueue {
       `SELECT seq, packet, payload FROM mqtt_outgoing
        WHERE client_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`);
     this.highestCounter = db.prepare('SELECT MAX(broker_counter) AS counter FROM mqtt_outgoing WHERE broker_id = ?');
+    // Everything unsent at or below the maxPerClient-th newest row goes (one index walk).
+    this.trimOldest = db.prepare(
+      `DELETE FROM mqtt_outgoing WHERE client_id = ? AND message_id IS NULL AND seq <= (
+         SELECT seq FROM mqtt_outgoing WHERE client_id = ? AND message_id IS NULL ORDER BY seq DESC LIMIT 1 OFFSET ?)`);
   }
 
-  /** Queues one copy of `packet` (messageId unassigned) for each client. */
-  enqueue(clientIds: readonly string[], packet: PersistedPacket): void {
-    if (clientIds.length === 0) return;
+  /** Queues one copy of `packet` (messageId unassigned) for each client; returns the clients' oldest packets dropped for it. */
+  enqueue(clientIds: readonly string[], packet: PersistedPacket): { clientId: string; dropped: number }[] {
+    if (clientIds.length === 0) return [];
     const queued = copyAsQueuedPacket(packet);
     const encoded = encodePacket(queued);
     const brokerId = textOrNull(queued.brokerId);
     const counter = numberOrNull(queued.brokerCounter);
     const messageId = numberOrNull(queued.messageId);
+    const drops: { clientId: string; dropped: number }[] = [];
     this.db.transaction(() => {
       for (const clientId of clientIds) {
         this.insert.run(clientId, brokerId, counter, messageId, encoded.json, encoded.payload);
+        const dropped = this.trimOldest.run(clientId, clientId, this.maxPerClient).changes;
+        if (dropped > 0) drops.push({ clientId, dropped });
       }
     })();
+    return drops;
   }
 
   /**
@@ -120,6 +135,11 @@ export class OutgoingQueue {
   snapshot(clientId: string, isOpen: () => boolean): Generator<PersistedPacket, void, undefined> {
     const upTo = this.lastSeq.get()?.seq ?? 0;
     return this.readUpTo(clientId, upTo, isOpen);
+  }
+
+  /** Drops the client's whole queue (its session is discarded). */
+  discard(clientId: string): number {
+    return this.db.prepare('DELETE FROM mqtt_outgoing WHERE client_id = ?').run(clientId).changes;
   }
 
   /** Highest brokerCounter queued by a broker with this id; 0 when it queued nothing. */

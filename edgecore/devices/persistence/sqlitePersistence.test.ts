@@ -205,3 +205,32 @@ describe('SqlitePersistence database handling', () => {
     expect(await drain(persistence.outgoingStream({ id: 'c' }))).toHaveLength(1);
   });
 });
+
+describe('SqlitePersistence session limits (issue 20)', () => {
+  it('keeps at most maxQueuedPerClient unsent packets per client, dropping the oldest, never one in flight', async () => {
+    const drops: [string, number][] = [];
+    const persistence = createSqlitePersistence({ path: dbPath, maxQueuedPerClient: 3, onQueueDrop: (id, n) => drops.push([id, n]) });
+    open.push(persistence);
+    await persistence.setup({ id: 'b', counter: 0 });
+    await persistence.outgoingEnqueueCombi([{ clientId: 'a' }], publish('t', 'q0', { brokerId: 'b', brokerCounter: 0 }));
+    await persistence.outgoingUpdate({ id: 'a' }, publish('t', 'q0', { brokerId: 'b', brokerCounter: 0, messageId: 1 })); // in flight
+    for (let i = 1; i <= 5; i++) await persistence.outgoingEnqueueCombi([{ clientId: 'a' }, { clientId: 'c' }], publish('t', `q${i}`, { brokerId: 'b', brokerCounter: i }));
+    const payloads = async (id: string) => (await drain(persistence.outgoingStream({ id }))).map((p) => String(p.payload));
+    expect(await payloads('a')).toEqual(['q0', 'q3', 'q4', 'q5']);
+    expect(await payloads('c')).toEqual(['q3', 'q4', 'q5']);
+    expect(persistence.queuedDropped).toBe(4);
+    expect(drops).toEqual([['a', 1], ['c', 1], ['a', 1], ['c', 1]]);
+  });
+
+  it('lists a name\'s sessions oldest first and discards one whole', async () => {
+    const { persistence } = await start();
+    for (const id of ['pump-1-x', 'pump-1', 'pump-10', 'pump-1-y']) await persistence.addSubscriptions({ id }, [{ topic: 'ef/devices/pump-1/#', qos: 1 }]);
+    expect(persistence.sessionsNamed('pump-1')).toEqual(['pump-1-x', 'pump-1', 'pump-1-y']);
+    await persistence.outgoingEnqueueCombi([{ clientId: 'pump-1-x' }], publish('ef/devices/pump-1/twin/delta', 'd', { brokerId: 'broker-a', brokerCounter: 1 }));
+    await persistence.incomingStorePacket({ id: 'pump-1-x' }, publish('in', 'x', { qos: 2, messageId: 3 }));
+    persistence.discardSession('pump-1-x');
+    expect(persistence.sessionsNamed('pump-1')).toEqual(['pump-1', 'pump-1-y']);
+    expect(await drain(persistence.outgoingStream({ id: 'pump-1-x' }))).toEqual([]);
+    expect((await persistence.subscriptionsByTopic('ef/devices/pump-1/twin/delta')).map((s) => s.clientId).sort()).toEqual(['pump-1', 'pump-1-y', 'pump-10']);
+  });
+});

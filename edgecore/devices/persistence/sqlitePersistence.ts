@@ -31,6 +31,10 @@ export type SqlitePersistenceOptions = ({
 }) & {
   /** Rows read per query by the streams; bounds the memory a stream holds. */
   pageSize?: number;
+  /** Most unsent packets queued per persistent session; the oldest are dropped beyond it (default: no limit). */
+  maxQueuedPerClient?: number;
+  /** Told when a session's oldest queued packets were dropped for the limit above. */
+  onQueueDrop?: (clientId: string, dropped: number) => void;
   /**
    * Told about each stored packet that cannot be read back (retained, queued, QoS 2, will):
    * such a row is deleted and skipped instead of failing the stream that met it.
@@ -65,6 +69,8 @@ export class SqlitePersistence {
   private readonly wills: WillStore;
   private boundBroker: PersistenceBroker | undefined;
   private unreadableDropped = 0;
+  private queueDrops = 0;
+  private readonly onQueueDrop: (clientId: string, dropped: number) => void;
   private destroyed = false;
   private readonly isOpen = (): boolean => !this.destroyed;
   private readonly neverQueue: (packet: PersistedPacket) => boolean;
@@ -72,6 +78,7 @@ export class SqlitePersistence {
   constructor(options: SqlitePersistenceOptions) {
     const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     this.neverQueue = options.neverQueue ?? (() => false);
+    this.onQueueDrop = options.onQueueDrop ?? (() => undefined);
     if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError('pageSize must be a positive integer');
     if ('db' in options) {
       this.db = options.db;
@@ -88,12 +95,45 @@ export class SqlitePersistence {
       migrateMqttSchema(this.db);
       this.retained = new RetainedStore(this.db, pageSize, unreadable);
       this.subscriptions = new SubscriptionStore(this.db, pageSize);
-      this.outgoing = new OutgoingQueue(this.db, pageSize, unreadable);
+      this.outgoing = new OutgoingQueue(this.db, pageSize, unreadable, options.maxQueuedPerClient);
       this.incoming = new IncomingStore(this.db, unreadable);
       this.wills = new WillStore(this.db, pageSize, unreadable);
     } catch (err) {
       if (this.ownsDb) this.db.close();
       throw err;
+    }
+  }
+
+  /**
+   * Client ids of persistent sessions (ones with subscriptions) that are `name` or start with
+   * `name-`, oldest first (by their first subscription): a device's sessions (deviceAcl.ts).
+   */
+  sessionsNamed(name: string): string[] {
+    this.assertOpen();
+    return this.db.prepare<[string, number, string], { client_id: string }>(
+      `SELECT client_id FROM mqtt_subscriptions WHERE client_id = ? OR substr(client_id, 1, ?) = ?
+       GROUP BY client_id ORDER BY MIN(rowid)`).all(name, name.length + 1, `${name}-`).map((row) => row.client_id);
+  }
+
+  /** Discards a persistent session that is not connected: its subscriptions, queued packets and QoS 2 state. */
+  discardSession(clientId: string): void {
+    this.assertOpen();
+    this.db.transaction(() => {
+      this.subscriptions.clean(clientId);
+      this.outgoing.discard(clientId);
+      this.incoming.clean(clientId);
+    })();
+  }
+
+  /** Queued packets dropped for the per-session limit, since this instance opened. */
+  get queuedDropped(): number {
+    return this.queueDrops;
+  }
+
+  private countDrops(drops: readonly { clientId: string; dropped: number }[]): void {
+    for (const { clientId, dropped } of drops) {
+      this.queueDrops += dropped;
+      this.onQueueDrop(clientId, dropped);
     }
   }
 
@@ -169,13 +209,13 @@ export class SqlitePersistence {
   async outgoingEnqueue(sub: { clientId: string }, packet: PersistedPacket): Promise<void> {
     this.assertOpen();
     if (this.neverQueue(packet)) return;
-    this.outgoing.enqueue([sub.clientId], packet);
+    this.countDrops(this.outgoing.enqueue([sub.clientId], packet));
   }
 
   async outgoingEnqueueCombi(subs: readonly { clientId: string }[], packet: PersistedPacket): Promise<void> {
     this.assertOpen();
     if (this.neverQueue(packet)) return;
-    this.outgoing.enqueue(subs.map((sub) => sub.clientId), packet);
+    this.countDrops(this.outgoing.enqueue(subs.map((sub) => sub.clientId), packet));
   }
 
   async outgoingUpdate(client: PersistenceClient, packet: PersistedPacket): Promise<void> {

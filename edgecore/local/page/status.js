@@ -141,6 +141,11 @@
     setText('mqtt-url', mqtt ? mqtt.url : 'not running');
     const clients = mqtt ? mqtt.clients : 0;
     setText('mqtt-clients', clients === 0 ? 'no clients connected' : clients === 1 ? '1 client connected' : clients + ' clients connected');
+    // Settings that open the broker wider than loopback with passwords: shown for as long as they hold.
+    const exposure = mqtt && mqtt.warnings ? mqtt.warnings : [];
+    const exposed = $('mqtt-exposure');
+    exposed.hidden = exposure.length === 0;
+    exposed.textContent = exposure.length === 0 ? '' : 'Device broker exposed: ' + exposure.join('; ') + '.';
     // A failed commit means device reports went unacknowledged: usually a full or failing disk.
     const failed = mqtt && mqtt.commits ? mqtt.commits.rollbacks : 0;
     const failures = $('mqtt-commit-failures');
@@ -153,6 +158,12 @@
     dropped.hidden = unreadable === 0;
     dropped.textContent = unreadable === 0 ? '' : (unreadable === 1 ? '1 stored broker message' : unreadable + ' stored broker messages')
       + ' could not be read back and ' + (unreadable === 1 ? 'was' : 'were') + ' dropped since edgecore started (the log names them).';
+    // A persistent session away for long (or a device opening many) hit its queue limit: oldest messages went.
+    const queueDrops = mqtt && mqtt.queuedDropped ? mqtt.queuedDropped : 0;
+    const queueNotice = $('mqtt-queue-drops');
+    queueNotice.hidden = queueDrops === 0;
+    queueNotice.textContent = queueDrops === 0 ? '' : (queueDrops === 1 ? '1 queued message' : queueDrops + ' queued messages')
+      + ' of persistent MQTT sessions ' + (queueDrops === 1 ? 'was' : 'were') + ' dropped (oldest first) for the per-session queue limit since edgecore started (the log names the sessions).';
     if (devices.length === 0) return emptyRow(body, 'No devices on this node.', 4);
     for (const d of devices) {
       const row = namedRow(body, d.name);
