@@ -76,8 +76,8 @@ describe.skipIf(!asRoot)('process workloads run as their user', () => {
     expect(await pollUntil(() => /^Name:\s+sleep$/m.test(procStatus()), 5_000)).toBe(true);
     expect(procStatus()).toMatch(new RegExp(`^Uid:\\s+${NOBODY}\\s+${NOBODY}\\s+${NOBODY}\\s+${NOBODY}$`, 'm'));
     expect(procStatus()).toMatch(/^CapEff:\s+0+$/m);
-    const ids = await runtime.exec('app', ['/bin/sh', '-c', 'id -u; id -g; id -G'], EXEC);
-    expect(ids.stdout.trim().split('\n')).toEqual([String(NOBODY), String(NOBODY), `${NOBODY} 20`]);
+    const ids = await runtime.exec('app', ['/bin/sh', '-c', 'id -u; id -g; id -G; echo "home=$HOME user=${USER:-}"'], EXEC);
+    expect(ids.stdout.trim().split('\n')).toEqual([String(NOBODY), String(NOBODY), `${NOBODY} 20`, 'home=/ user=']);
     expect(await pollUntil(() => runtime.statuses().get('app')?.ready === true, 10_000)).toBe(true);
   });
 

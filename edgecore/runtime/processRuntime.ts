@@ -187,7 +187,7 @@ export class ProcessRuntime implements Runtime {
     const entry = this.workloads.get(name);
     if (!entry) return Promise.reject(new Error(`no workload "${name}" on this node`));
     const { template } = entry;
-    return runExec(command, { env: workloadEnv(template.env), cwd: template.workingDir, prefix: this.execPrefix(template), ...opts });
+    return runExec(command, { env: workloadEnv(template.env, runAsOf(template) !== null), cwd: template.workingDir, prefix: this.execPrefix(template), ...opts });
   }
 
   /** Stops every workload (see `Runtime.shutdown`: this runtime cannot leave them running). */
@@ -213,7 +213,7 @@ export class ProcessRuntime implements Runtime {
       probes: null, livenessFailure: null,
     };
     entry.run = run;
-    const env = workloadEnv(template.env);
+    const env = workloadEnv(template.env, runAsOf(template) !== null);
 
     let child: ChildProcess;
     try {

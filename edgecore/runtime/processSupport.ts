@@ -9,14 +9,21 @@ const FALLBACK_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
 /**
  * The environment of a workload (and of its exec probes and `edgectl exec` commands): a small
  * allow-list of edgecore's own variables, never credentials meant for edgecore, plus the template's.
+ * A workload running as a user of its own does not get edgecore's HOME, USER and LOGNAME (root's
+ * home is not its to use): HOME is `/`, as systemd gives its dynamic users, unless the template says.
  */
-export function workloadEnv(templateEnv: Record<string, string>): Record<string, string> {
+export function workloadEnv(templateEnv: Record<string, string>, ownUser = false): Record<string, string> {
   const env: Record<string, string> = {};
   for (const key of INHERITED_ENV) {
     const value = process.env[key];
     if (value !== undefined) env[key] = value;
   }
   env.PATH ??= FALLBACK_PATH;
+  if (ownUser) {
+    delete env.USER;
+    delete env.LOGNAME;
+    env.HOME = '/';
+  }
   return { ...env, ...templateEnv };
 }
 
