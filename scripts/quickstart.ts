@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { mapperOnPath } from './mapperOnPath.js';
 import { edgeSummaryLines } from './quickstartText.js';
 import { createServer } from 'node:net';
@@ -122,10 +122,26 @@ async function main(): Promise<void> {
     '  npx edgectl apply -f docs/examples/devices.yaml          # two simulated devices on edge-1',
     '  npx edgectl apply -f docs/examples/virtual-mapper.yaml   # their mapper, as an app',
     '  npx edgectl get device lamp-1',
+    ...closedCheckoutNote(),
     '',
     'Ctrl-C stops everything.',
     '',
   ].join('\n'));
+}
+
+/**
+ * Run as root, edgecore runs each process workload as a user of its own, and the mapper example
+ * runs this checkout's mapper: a checkout under a dir closed to others (/root) is out of its reach.
+ */
+function closedCheckoutNote(): string[] {
+  if (process.getuid?.() !== 0) return [];
+  for (let dir = BIN; dir !== dirname(dir); dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) {
+      return ['', `Note: workloads run as their own users (edgecore is root) and cannot pass through ${dir} (no o+x),`,
+        `  so the mapper example cannot start this checkout's mapper: chmod o+x ${dir}, or move the checkout.`];
+    }
+  }
+  return [];
 }
 
 async function shutdown(code: number): Promise<never> {
