@@ -21,7 +21,20 @@ export const CloudSettingsSchema = z.strictObject({
   /** PEM certificate chain and private key files: with both, the API, hub and dashboard are served over HTTPS (wss:// for edges). */
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
+  /** Time to receive a whole request (headers and body), seconds; a body that never arrives is answered 408 and closed. */
+  requestTimeoutSeconds: z.coerce.number().positive().max(3600).default(10),
+  /** Time to receive a request's headers, seconds (at most requestTimeoutSeconds). */
+  headersTimeoutSeconds: z.coerce.number().positive().max(3600).default(5),
+  /** An idle keep-alive connection is closed after this, seconds. */
+  keepAliveTimeoutSeconds: z.coerce.number().positive().max(3600).default(5),
+  /** Open TCP connections from one source address (API, streams and edge links alike); more are destroyed at accept. */
+  maxConnectionsPerAddress: z.coerce.number().int().min(1).max(1_000_000).default(256),
+  /** Watch and log streams open at once from one source address; more get 429. */
+  maxStreamsPerAddress: z.coerce.number().int().min(1).max(100_000).default(32),
 }).superRefine((s, ctx) => {
+  if (s.headersTimeoutSeconds > s.requestTimeoutSeconds) {
+    ctx.addIssue({ code: 'custom', path: ['headersTimeoutSeconds'], message: `must not exceed requestTimeoutSeconds (${s.requestTimeoutSeconds})` });
+  }
   if ((s.tlsCert === undefined) !== (s.tlsKey === undefined)) {
     ctx.addIssue({ code: 'custom', path: [s.tlsCert === undefined ? 'tlsCert' : 'tlsKey'], message: 'HTTPS needs tlsCert and tlsKey together' });
   }

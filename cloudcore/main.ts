@@ -19,6 +19,11 @@ const program = new Command('cloudcore')
   .option('--max-events <n>', 'store change events kept for watch and edge resume (default 100000)')
   .option('--tls-cert <file>', 'PEM certificate chain: serve HTTPS (edges connect over wss://); needs --tls-key')
   .option('--tls-key <file>', 'PEM private key of --tls-cert')
+  .option('--request-timeout-seconds <n>', 'time to receive a whole request, headers and body; then 408 and closed (default 10)')
+  .option('--headers-timeout-seconds <n>', 'time to receive a request\'s headers (default 5; at most --request-timeout-seconds)')
+  .option('--keep-alive-timeout-seconds <n>', 'an idle keep-alive connection is closed after this (default 5)')
+  .option('--max-connections-per-address <n>', 'open connections from one source address; more are closed at accept (default 256)')
+  .option('--max-streams-per-address <n>', 'watch and log streams open at once from one source address; more get 429 (default 32)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
   .action(async (flags: Record<string, unknown>) => {
     let settings;

@@ -1,5 +1,4 @@
 import { mkdirSync, readFileSync } from 'node:fs';
-import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerFactory } from 'fastify';
 import type { Logger } from 'pino';
@@ -13,6 +12,8 @@ import { StartWhenReadable } from './controllers/startWhenReadable.js';
 import { dashboardPlugin } from './dashboard/plugin.js';
 import { Hub } from './hub/hub.js';
 import { CloudMetrics, registerMetrics } from './metrics/cloudMetrics.js';
+import { createBoundedServer } from './limits/boundedServer.js';
+import { ConnectionLimits } from './limits/connectionLimits.js';
 import { ensureOperatorTokens } from './operatorTokens.js';
 import { openSqliteStore } from './store/sqliteStore.js';
 import { openSqliteTelemetry } from './telemetry/sqliteTelemetry.js';
@@ -41,10 +42,17 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   const offlineAfterMs = settings.offlineAfterSeconds * 1000;
 
   const tls = readTlsFiles(settings);
-  // HTTPS through a server factory keeps the instance typed as one over node:http (an https.Server is one).
-  const serverFactory: FastifyServerFactory | undefined = tls ? (handler) => createHttpsServer(tls, handler) : undefined;
+  // Our own server (HTTP or HTTPS) with timeouts and a per-address connection cap, so nothing
+  // before login can hold cloudcore open (cloudcore/limits/). HTTPS through a server factory keeps
+  // the instance typed as one over node:http (an https.Server is one).
+  const connections = new ConnectionLimits(settings.maxConnectionsPerAddress, log);
+  const serverFactory: FastifyServerFactory = (handler) => {
+    const server = createBoundedServer(settings, handler, tls);
+    connections.attach(server);
+    return server;
+  };
   const app: FastifyInstance = Fastify({
-    ...(serverFactory ? { serverFactory } : {}),
+    serverFactory,
     loggerInstance: log as FastifyBaseLogger,
     // Every request is counted by the metrics plugin; a log line per request would drown the rest.
     logController: new LogController({ disableRequestLogging: true }),
@@ -56,7 +64,7 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   // Before the API: its request-timing hooks only reach routes registered after them.
   registerMetrics(app, { metrics: new CloudMetrics({ hub, store, telemetry }), tokens });
   const links = { quality: hub.linkQuality, stats: hub.nodeStats, liveLastSeen: (node: string) => hub.sessions.get(node)?.lastSeen };
-  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links });
+  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links, maxStreamsPerAddress: settings.maxStreamsPerAddress });
   await app.register(dashboardPlugin);
   await hub.register(app);
 

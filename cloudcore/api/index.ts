@@ -18,7 +18,8 @@ import type { ResourceRoutesOptions } from './plumbing/routeContext.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { unreadableRoutes } from './routes/unreadable.js';
-import { WatchStreams } from './views/watchStream.js';
+import { DEFAULT_MAX_STREAMS_PER_ADDRESS, WatchStreams } from './views/watchStream.js';
+import { StreamSlots } from '../limits/streamSlots.js';
 import { workloadRoutes } from './routes/workloads.js';
 import { zodSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } from './plumbing/zodSchemas.js';
 
@@ -53,6 +54,8 @@ export interface ApiOptions {
   telemetry?: TelemetryStore;
   /** The hub's live view for /fleet and /nodes/{n}/stats (link quality, resource samples). */
   links?: FleetLinks;
+  /** Watch and log streams open at once per source address (429 past it). */
+  maxStreamsPerAddress?: number;
 }
 
 export type { ApiTokens, ApiRole } from './plumbing/auth.js';
@@ -60,7 +63,7 @@ export { registerErrorHandling } from './plumbing/errors.js';
 
 export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise<void> {
   const { store, tokens } = opts;
-  const watches = new WatchStreams(store);
+  const watches = new WatchStreams(store, undefined, new StreamSlots(opts.maxStreamsPerAddress ?? DEFAULT_MAX_STREAMS_PER_ADDRESS));
   // Watch responses never finish on their own; end them so the server can close.
   app.addHook('preClose', async () => watches.closeAll());
 

@@ -50,6 +50,7 @@ export async function nodeStreamRoutes(app: FastifyInstance, opts: ResourceRoute
   api.get('/nodes/:name/workloads/:workload/logs', { schema: { params: StreamParams, querystring: LogsQuery } }, async (request, reply) => {
     const { name, workload } = request.params;
     const channel = await channelFor(name, workload);
+    opts.watches.slots.take(request.raw.socket.remoteAddress, reply.raw);
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
