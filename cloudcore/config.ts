@@ -18,6 +18,8 @@ export const CloudSettingsSchema = z.strictObject({
   maxSettlingSessions: z.coerce.number().int().min(1).max(100_000).default(1000),
   /** Store events kept for watch/resume; older revisions force a snapshot. */
   maxEvents: z.coerce.number().int().min(100).default(100_000),
+  /** Change-log entries about Event objects kept, in a window of their own (events never compact desired state). */
+  maxEventObjectChanges: z.coerce.number().int().min(100).default(10_000),
   /** PEM certificate chain and private key files: with both, the API, hub and dashboard are served over HTTPS (wss:// for edges). */
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
@@ -31,6 +33,10 @@ export const CloudSettingsSchema = z.strictObject({
   maxConnectionsPerAddress: z.coerce.number().int().min(1).max(1_000_000).default(256),
   /** Watch and log streams open at once from one source address; more get 429. */
   maxStreamsPerAddress: z.coerce.number().int().min(1).max(100_000).default(32),
+  /** Events one node may have stored per second (token bucket refill); more are dropped and counted. */
+  eventsPerSecondPerNode: z.coerce.number().positive().max(100_000).default(20),
+  /** Events one node may send in one burst above its rate. */
+  eventBurstPerNode: z.coerce.number().int().min(1).max(1_000_000).default(200),
 }).superRefine((s, ctx) => {
   if (s.headersTimeoutSeconds > s.requestTimeoutSeconds) {
     ctx.addIssue({ code: 'custom', path: ['headersTimeoutSeconds'], message: `must not exceed requestTimeoutSeconds (${s.requestTimeoutSeconds})` });

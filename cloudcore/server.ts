@@ -36,7 +36,7 @@ export interface CloudCore {
 
 export async function startCloudCore(settings: CloudSettings, log: Logger): Promise<CloudCore> {
   mkdirSync(settings.dataDir, { recursive: true, mode: 0o700 });
-  const store = await openSqliteStore({ path: join(settings.dataDir, 'cloudcore.db'), maxEvents: settings.maxEvents });
+  const store = await openSqliteStore({ path: join(settings.dataDir, 'cloudcore.db'), maxEvents: settings.maxEvents, maxEventObjectChanges: settings.maxEventObjectChanges });
   const telemetry = await openSqliteTelemetry({ path: join(settings.dataDir, 'telemetry.db') });
   const tokens = ensureOperatorTokens(settings.dataDir);
   const offlineAfterMs = settings.offlineAfterSeconds * 1000;
@@ -60,7 +60,8 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   });
   registerErrorHandling(app);
   const hub = new Hub({ store, telemetry, log, offlineAfterMs, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3),
-    maxSettlingSessions: settings.maxSettlingSessions });
+    maxSettlingSessions: settings.maxSettlingSessions,
+    eventBudget: { perSecond: settings.eventsPerSecondPerNode, burst: settings.eventBurstPerNode } });
   // Before the API: its request-timing hooks only reach routes registered after them.
   registerMetrics(app, { metrics: new CloudMetrics({ hub, store, telemetry }), tokens });
   const links = { quality: hub.linkQuality, stats: hub.nodeStats, liveLastSeen: (node: string) => hub.sessions.get(node)?.lastSeen };

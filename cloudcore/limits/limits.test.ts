@@ -4,6 +4,7 @@ import { ConnectionLimits } from './connectionLimits.js';
 import { sourceAddress } from './sourceAddress.js';
 import { StreamLimitError, StreamSlots } from './streamSlots.js';
 import { ThrottledWarnings } from './throttledWarnings.js';
+import { TokenBuckets } from './tokenBuckets.js';
 
 class FakeSocket extends EventEmitter {
   destroyed = false;
@@ -71,5 +72,19 @@ describe('StreamSlots', () => {
     release(); // twice is once
     expect(slots.openFrom('10.0.0.1')).toBe(0);
     expect(slots.refused).toBe(2);
+  });
+});
+
+describe('TokenBuckets', () => {
+  it('admits a burst, then the refill rate, per key', () => {
+    let now = 0;
+    const buckets = new TokenBuckets(10, 5, () => now);
+    const admitted = (key: string, n: number) => Array.from({ length: n }, () => buckets.take(key)).filter(Boolean).length;
+    expect(admitted('a', 100)).toBe(5);
+    expect(admitted('b', 3)).toBe(3); // its own bucket
+    now += 1000;
+    expect(admitted('a', 100)).toBe(5); // refilled to the burst, not to rate × time
+    now += 300;
+    expect(admitted('a', 100)).toBe(3);
   });
 });

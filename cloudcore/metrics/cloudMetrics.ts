@@ -18,6 +18,8 @@ import type { Store } from '../store/store.js';
 /** What the metrics read from the hub: its counters and, per live session, what is unacked. */
 export interface HubView {
   counters: HubCounters;
+  /** Events dropped per node for being over its event budget (absent: no budget). */
+  eventBudget?: { readonly droppedByNode: Readonly<Record<string, number>> };
   sessions: ReadonlyMap<string, { syncBacklog: { inFlight: boolean; pendingObjects: number } }>;
 }
 
@@ -75,6 +77,10 @@ export class CloudMetrics {
         collect() { this.reset(); this.inc(telemetry.unreadableSkipped); },
       });
     }
+    new Counter({
+      name: 'edgefleet_hub_events_dropped_total', help: 'Events from edges dropped for being over their node\'s event budget, by node.', labelNames: ['node'], registers,
+      collect() { this.reset(); for (const [node, n] of Object.entries(hub.eventBudget?.droppedByNode ?? {})) this.inc({ node }, n); },
+    });
     fromHub('edgefleet_hub_snapshots_total', 'Full desired-state snapshots sent to edges (first connect, new epoch, compacted revision).', (c) => c.snapshots);
     new Gauge({
       name: 'edgefleet_hub_nodes_awaiting_ack', help: 'Connected nodes with desired state not acked yet (a sync frame in flight or changes queued).', registers,

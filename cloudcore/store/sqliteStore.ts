@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { KINDS, type AnyObject, type Kind } from '../../protocol/index.js';
 import { openWalDatabase } from './sqliteFile.js';
-import { applySchema, prepareStatements, type EventRow, type Statements } from './sqliteSchema.js';
+import { applySchema, EVENT_KIND, prepareStatements, type EventRow, type Statements } from './sqliteSchema.js';
 import {
   boundNode, ConflictError, GoneError, NotFoundError, StoreError, UnreadableError,
   type ListOptions, type ObjectOf, type Store, type Watch, type WatchEvent, type WatchOptions,
@@ -25,12 +25,23 @@ import { WatchHub, type LoggedChange, type Rebound } from './watchHub.js';
  */
 
 export const DEFAULT_MAX_EVENTS = 100_000;
+export const DEFAULT_MAX_EVENT_OBJECT_CHANGES = 10_000;
 
 export interface SqliteStoreOptions {
   /** Database file; its directory is created if missing. `:memory:` works for throwaway stores. */
   path: string;
-  /** Events kept for watch replay; older ones are compacted away (watching from before them throws GoneError). */
+  /**
+   * Log entries about desired state (every kind but Event) kept for watch replay; older ones are
+   * compacted away (watching from before them throws GoneError).
+   */
   maxEvents?: number;
+  /**
+   * Log entries about Event objects kept, a window of their own: however many events edges
+   * report, they never push desired state out of the log. A watch of kind Event from before this
+   * window throws GoneError; other watches replay the Events still held (Events are history,
+   * not state: missing old ones never leaves a watcher wrong about an object).
+   */
+  maxEventObjectChanges?: number;
   /** Receives exceptions thrown by watch listeners; by default they are dropped. */
   onListenerError?: (error: unknown) => void;
 }
@@ -51,22 +62,24 @@ export class SqliteStore implements Store {
   private readonly listTx: (kind: Kind, node: string | undefined) => { items: AnyObject[]; revision: number };
   private readonly replayTx: (opts: WatchOptions) => ReplayedChange[];
   private readonly compactThroughTx: (revision: number) => void;
+  /** Rows in each retention window of the log (counted at open, then kept in step with every write). */
+  private logRows: { state: number; events: number };
 
   static open(opts: SqliteStoreOptions): SqliteStore {
-    const maxEvents = opts.maxEvents ?? DEFAULT_MAX_EVENTS;
-    if (!Number.isInteger(maxEvents) || maxEvents < 1) {
-      throw new RangeError(`maxEvents must be a positive integer, got ${maxEvents}`);
+    const retention = { maxEvents: opts.maxEvents ?? DEFAULT_MAX_EVENTS, maxEventObjectChanges: opts.maxEventObjectChanges ?? DEFAULT_MAX_EVENT_OBJECT_CHANGES };
+    for (const [name, value] of Object.entries(retention)) {
+      if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
     }
     return openWalDatabase(opts.path, (db) => {
       applySchema(db);
-      return new SqliteStore(db, prepareStatements(db), maxEvents, opts.onListenerError);
+      return new SqliteStore(db, prepareStatements(db), retention, opts.onListenerError);
     });
   }
 
   private constructor(
     private readonly db: Database.Database,
     private readonly sql: Statements,
-    private readonly maxEvents: number,
+    private readonly retention: { maxEvents: number; maxEventObjectChanges: number },
     onListenerError: ((error: unknown) => void) | undefined,
   ) {
     this.hub = new WatchHub(onListenerError);
@@ -80,9 +93,12 @@ export class SqliteStore implements Store {
       if (revision <= this.sql.readMeta.get()!.compacted_revision) return;
       this.sql.deleteEventsUpTo.run(revision);
       this.sql.setCompacted.run(revision);
+      this.sql.setEventCompacted.run(Math.max(revision, this.sql.readEventCompacted.get()!.revision));
+      this.logRows = this.countLogRows();
     }).immediate;
-    // A smaller maxEvents than last time takes effect now rather than at the next write.
-    db.transaction(() => this.compact(this.sql.readMeta.get()!.revision)).immediate();
+    this.logRows = this.countLogRows();
+    // A smaller retention than last time takes effect now rather than at the next write.
+    db.transaction(() => this.compact()).immediate();
   }
 
   /** Path of the database file (for diagnostics). */
@@ -243,19 +259,39 @@ export class SqliteStore implements Store {
     revision: number, type: LoggedChange['type'], kind: Kind, name: string, node: string | null, body: string, rebound: Rebound | null = null,
   ): LoggedChange {
     this.sql.appendEvent.run(revision, kind, name, node, type, body, rebound?.fromNode ?? null, rebound?.body ?? null);
-    this.compact(revision);
+    if (kind === EVENT_KIND) this.logRows.events++;
+    else this.logRows.state++;
+    this.compact();
     return { revision, type, kind, node, body, rebound };
   }
 
   /**
-   * Keeps the newest `maxEvents` events. Every write appends exactly one event, so the log is the
-   * contiguous range (compacted, revision]; trimming it is a primary-key range delete.
+   * Keeps the newest `maxEvents` desired-state entries and, apart from them, the newest
+   * `maxEventObjectChanges` entries about Event objects. Each window has its own compaction point;
+   * trimming one never touches the other, so a node reporting thousands of events a second
+   * cannot compact desired state away (which would give operator watches 410 and every edge a
+   * snapshot). Without Event entries the desired-state log is the contiguous range
+   * (compacted, revision].
    */
-  private compact(revision: number): void {
-    const compactTo = revision - this.maxEvents;
-    if (compactTo <= this.sql.readMeta.get()!.compacted_revision) return;
-    this.sql.deleteEventsUpTo.run(compactTo);
-    this.sql.setCompacted.run(compactTo);
+  private compact(): void {
+    const stateExcess = this.logRows.state - this.retention.maxEvents;
+    if (stateExcess > 0) {
+      const through = this.sql.nthOldestStateRow.get(this.sql.readMeta.get()!.compacted_revision, stateExcess - 1)!.revision;
+      this.sql.deleteStateRowsUpTo.run(through);
+      this.sql.setCompacted.run(through);
+      this.logRows.state -= stateExcess;
+    }
+    const eventExcess = this.logRows.events - this.retention.maxEventObjectChanges;
+    if (eventExcess > 0) {
+      const through = this.sql.nthOldestEventRow.get(this.sql.readEventCompacted.get()!.revision, eventExcess - 1)!.revision;
+      this.sql.deleteEventRowsUpTo.run(through);
+      this.sql.setEventCompacted.run(through);
+      this.logRows.events -= eventExcess;
+    }
+  }
+
+  private countLogRows(): { state: number; events: number } {
+    return { state: this.sql.countStateRows.get()!.n, events: this.sql.countEventRows.get()!.n };
   }
 
   private readList(kind: Kind, node: string | undefined): { items: AnyObject[]; revision: number } {
@@ -290,9 +326,10 @@ export class SqliteStore implements Store {
   }
 
   private readReplay({ kind, node, fromRevision }: WatchOptions): ReplayedChange[] {
-    const compacted = this.sql.readMeta.get()!.compacted_revision;
+    // A watch of Events alone needs every Event entry; any other needs every desired-state entry.
+    const compacted = kind === EVENT_KIND ? this.sql.readEventCompacted.get()!.revision : this.sql.readMeta.get()!.compacted_revision;
     if (fromRevision < compacted) {
-      throw new GoneError(`revision ${fromRevision} has been compacted; the oldest revision a watch can resume from is ${compacted}; list again`);
+      throw new GoneError(`revision ${fromRevision} has been compacted; the oldest revision a watch${kind === EVENT_KIND ? ' of events' : ''} can resume from is ${compacted}; list again`);
     }
     let rows: EventRow[];
     if (kind !== undefined && node !== undefined) rows = this.sql.eventsOfKindNodeAfter.all(node, kind, fromRevision, node, kind, fromRevision);
