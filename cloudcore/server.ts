@@ -14,6 +14,7 @@ import { Hub } from './hub/hub.js';
 import { CloudMetrics, registerMetrics } from './metrics/cloudMetrics.js';
 import { createBoundedServer } from './limits/boundedServer.js';
 import { ConnectionLimits } from './limits/connectionLimits.js';
+import { StreamSlots } from './limits/streamSlots.js';
 import { ensureOperatorTokens } from './operatorTokens.js';
 import { openSqliteStore } from './store/sqliteStore.js';
 import { openSqliteTelemetry } from './telemetry/sqliteTelemetry.js';
@@ -46,6 +47,7 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   // before login can hold cloudcore open (cloudcore/limits/). HTTPS through a server factory keeps
   // the instance typed as one over node:http (an https.Server is one).
   const connections = new ConnectionLimits(settings.maxConnectionsPerAddress, log);
+  const streamSlots = new StreamSlots(settings.maxStreamsPerAddress);
   const serverFactory: FastifyServerFactory = (handler) => {
     const server = createBoundedServer(settings, handler, tls);
     connections.attach(server);
@@ -63,9 +65,9 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
     maxSettlingSessions: settings.maxSettlingSessions,
     eventBudget: { perSecond: settings.eventsPerSecondPerNode, burst: settings.eventBurstPerNode } });
   // Before the API: its request-timing hooks only reach routes registered after them.
-  registerMetrics(app, { metrics: new CloudMetrics({ hub, store, telemetry }), tokens });
+  registerMetrics(app, { metrics: new CloudMetrics({ hub, store, telemetry, refused: { connections, streams: streamSlots } }), tokens });
   const links = { quality: hub.linkQuality, stats: hub.nodeStats, liveLastSeen: (node: string) => hub.sessions.get(node)?.lastSeen };
-  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links, maxStreamsPerAddress: settings.maxStreamsPerAddress });
+  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links, streamSlots });
   await app.register(dashboardPlugin);
   await hub.register(app);
 

@@ -54,8 +54,8 @@ export interface ApiOptions {
   telemetry?: TelemetryStore;
   /** The hub's live view for /fleet and /nodes/{n}/stats (link quality, resource samples). */
   links?: FleetLinks;
-  /** Watch and log streams open at once per source address (429 past it). */
-  maxStreamsPerAddress?: number;
+  /** Bounds watch and log streams open at once per source address (429 past it); a default one without. */
+  streamSlots?: StreamSlots;
 }
 
 export type { ApiTokens, ApiRole } from './plumbing/auth.js';
@@ -63,7 +63,7 @@ export { registerErrorHandling } from './plumbing/errors.js';
 
 export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise<void> {
   const { store, tokens } = opts;
-  const watches = new WatchStreams(store, undefined, new StreamSlots(opts.maxStreamsPerAddress ?? DEFAULT_MAX_STREAMS_PER_ADDRESS));
+  const watches = new WatchStreams(store, undefined, opts.streamSlots ?? new StreamSlots(DEFAULT_MAX_STREAMS_PER_ADDRESS));
   // Watch responses never finish on their own; end them so the server can close.
   app.addHook('preClose', async () => watches.closeAll());
 

@@ -28,6 +28,8 @@ export interface CloudMetricsSources {
   store: Store;
   /** The telemetry store's count of damaged samples it left out of answers. */
   telemetry?: { readonly unreadableSkipped: number };
+  /** Connections and streams refused for being over their per-address caps. */
+  refused?: { connections: { readonly refused: number }; streams: { readonly refused: number } };
 }
 
 /** Kinds read generically: a store (or build) that does not know the kind reports nothing. */
@@ -81,6 +83,13 @@ export class CloudMetrics {
       name: 'edgefleet_hub_events_dropped_total', help: 'Events from edges dropped for being over their node\'s event budget, by node.', labelNames: ['node'], registers,
       collect() { this.reset(); for (const [node, n] of Object.entries(hub.eventBudget?.droppedByNode ?? {})) this.inc({ node }, n); },
     });
+    const { refused } = sources;
+    if (refused) {
+      new Counter({
+        name: 'edgefleet_cloud_connections_refused_total', help: 'Connections closed at accept for being over maxConnectionsPerAddress, and streams answered 429 for being over maxStreamsPerAddress.', labelNames: ['what'], registers,
+        collect() { this.reset(); this.inc({ what: 'connection' }, refused.connections.refused); this.inc({ what: 'stream' }, refused.streams.refused); },
+      });
+    }
     fromHub('edgefleet_hub_snapshots_total', 'Full desired-state snapshots sent to edges (first connect, new epoch, compacted revision).', (c) => c.snapshots);
     new Gauge({
       name: 'edgefleet_hub_nodes_awaiting_ack', help: 'Connected nodes with desired state not acked yet (a sync frame in flight or changes queued).', registers,

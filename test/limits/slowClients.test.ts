@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, Fleet, type Cloud } from '../helpers/fleet.js';
+import { Scrape } from '../metrics/promText.js';
 import { openSlowClient, UNFINISHED_JOIN, type SlowClient } from '../helpers/slowClients.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -63,6 +64,8 @@ describe('cloudcore under slow unauthenticated clients', () => {
     // One warning per address, not one per refused connection.
     const warnings = cloud.proc.lines.filter((l) => String(l.msg).startsWith('connection refused: too many open connections'));
     expect(warnings.map((w) => w.remote).sort()).toEqual(ATTACKERS);
+    const metrics = new Scrape(await (await fetch(`${cloud.url}/metrics`, { headers: { authorization: `Bearer ${cloud.token}` } })).text());
+    expect(metrics.value('edgefleet_cloud_connections_refused_total', { what: 'connection' })).toBe(4 * (PER_ADDRESS - 256));
     // Nothing the attack sent was stored; cloudcore and the edge are still up and linked.
     const nodes = await api(cloud).call<{ items: { metadata: { name: string } }[] }>('GET', '/nodes');
     expect(nodes.body.items.map((n) => n.metadata.name)).toEqual(['edge-1']);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet, type Cloud } from '../helpers/fleet.js';
+import { Scrape } from '../metrics/promText.js';
 
 /**
  * Issue 20: watch and log streams are exempt from the request timeout, so they are bounded by
@@ -40,6 +41,8 @@ describe('watch streams per source address', () => {
       next = await watch('/apps?watch=true');
     }
     expect(next.res.status).toBe(200);
+    const metrics = new Scrape(await (await fetch(`${cloud.url}/metrics`, { headers: { authorization: `Bearer ${cloud.token}` } })).text());
+    expect(metrics.value('edgefleet_cloud_connections_refused_total', { what: 'stream' })).toBeGreaterThanOrEqual(1);
     expect(cloud.proc.exitCode).toBeUndefined();
   });
 });
