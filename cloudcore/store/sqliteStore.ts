@@ -274,20 +274,11 @@ export class SqliteStore implements Store {
    * (compacted, revision].
    */
   private compact(): void {
-    const stateExcess = this.logRows.state - this.retention.maxEvents;
-    if (stateExcess > 0) {
-      const through = this.sql.nthOldestStateRow.get(this.sql.readMeta.get()!.compacted_revision, stateExcess - 1)!.revision;
-      this.sql.deleteStateRowsUpTo.run(through);
-      this.sql.setCompacted.run(through);
-      this.logRows.state -= stateExcess;
-    }
-    const eventExcess = this.logRows.events - this.retention.maxEventObjectChanges;
-    if (eventExcess > 0) {
-      const through = this.sql.nthOldestEventRow.get(this.sql.readEventCompacted.get()!.revision, eventExcess - 1)!.revision;
-      this.sql.deleteEventRowsUpTo.run(through);
-      this.sql.setEventCompacted.run(through);
-      this.logRows.events -= eventExcess;
-    }
+    const { sql } = this;
+    this.logRows.state -= trimWindow(this.logRows.state - this.retention.maxEvents, sql.readMeta.get()!.compacted_revision,
+      { nthOldest: sql.nthOldestStateRow, deleteUpTo: sql.deleteStateRowsUpTo, setCompacted: sql.setCompacted });
+    this.logRows.events -= trimWindow(this.logRows.events - this.retention.maxEventObjectChanges, sql.readEventCompacted.get()!.revision,
+      { nthOldest: sql.nthOldestEventRow, deleteUpTo: sql.deleteEventRowsUpTo, setCompacted: sql.setEventCompacted });
   }
 
   private countLogRows(): { state: number; events: number } {
@@ -350,6 +341,20 @@ export class SqliteStore implements Store {
       throw new StoreError(`${obj.kind} without metadata.name`, 400);
     }
   }
+}
+
+/**
+ * Deletes the `excess` oldest rows of one retention window (those after its compaction point
+ * `compacted`) and moves the point to the newest deleted; returns how many rows went.
+ */
+function trimWindow(excess: number, compacted: number, window: {
+  nthOldest: Statements['nthOldestStateRow']; deleteUpTo: Statements['deleteStateRowsUpTo']; setCompacted: Statements['setCompacted'];
+}): number {
+  if (excess <= 0) return 0;
+  const through = window.nthOldest.get(compacted, excess - 1)!.revision;
+  window.deleteUpTo.run(through);
+  window.setCompacted.run(through);
+  return excess;
 }
 
 /** A change read back from the log, with the object's name (for naming an unreadable entry). */
