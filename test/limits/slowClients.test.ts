@@ -82,3 +82,24 @@ describe('cloudcore under slow unauthenticated clients', () => {
     expect(half.received).toMatch(/^HTTP\/1.1 408/);
   });
 });
+
+describe('cloudcore with its default timeouts', () => {
+  const fleet = new Fleet();
+  let cloud: Cloud;
+  const clients: SlowClient[] = [];
+  beforeAll(async () => { cloud = await fleet.startCloud(); });
+  afterAll(async () => {
+    for (const c of clients) c.socket.destroy();
+    await fleet.cleanup();
+  });
+
+  it('answers an unfinished join body 408 and closes it within seconds (10 s default)', async () => {
+    const slow = openSlowClient(cloud.port, '127.0.0.7', UNFINISHED_JOIN);
+    clients.push(slow);
+    await waitFor('the slow join closed', () => slow.closedAt !== undefined, 20_000);
+    expect(slow.received).toMatch(/^HTTP\/1.1 408/);
+    expect(slow.closedAt! - slow.connectedAt!).toBeGreaterThanOrEqual(9_000);
+    expect(slow.closedAt! - slow.connectedAt!).toBeLessThan(15_000);
+    expect(cloud.proc.exitCode).toBeUndefined();
+  });
+});
