@@ -68,4 +68,35 @@ describe('the change log keeps Events apart from desired state', () => {
       await again.close();
     }
   });
+
+  it('an unreadable Event entry compacts only the Event window: desired-state and node watches go on without it', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ef-retention-'));
+    const path = join(dir, 'cloudcore.db');
+    const store = await openSqliteStore({ path });
+    try {
+      await store.create(makeApp('web'));
+      const torn = await store.create(makeEdgeEvent('torn', 'node-a'));
+      const after = await store.create(makeEdgeEvent('after', 'node-a'));
+      const db = new Database(path);
+      try {
+        db.prepare('UPDATE events SET body = substr(body, 1, 25) WHERE revision = ?').run(torn.metadata.resourceVersion);
+      } finally {
+        db.close();
+      }
+      const seen: string[] = [];
+      (await store.watch({ node: 'node-a', fromRevision: 0 }, (e) => seen.push(e.object.metadata.name))).close();
+      expect(seen).toEqual(['after']);
+      expect(await store.compactedRevision()).toBe(0);
+      const apps: string[] = [];
+      (await store.watch({ kind: 'App', fromRevision: 0 }, (e) => apps.push(e.object.metadata.name))).close();
+      expect(apps).toEqual(['web']);
+      // A watch of Events alone from before it is told it cannot have them all.
+      await expect(store.watch({ kind: 'Event', fromRevision: 0 }, () => {})).rejects.toBeInstanceOf(GoneError);
+      const events: string[] = [];
+      (await store.watch({ kind: 'Event', fromRevision: torn.metadata.resourceVersion! }, (e) => events.push(e.object.metadata.name))).close();
+      expect(events).toEqual([after.metadata.name]);
+    } finally {
+      await store.close();
+    }
+  });
 });

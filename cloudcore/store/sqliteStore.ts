@@ -62,6 +62,7 @@ export class SqliteStore implements Store {
   private readonly listTx: (kind: Kind, node: string | undefined) => { items: AnyObject[]; revision: number };
   private readonly replayTx: (opts: WatchOptions) => ReplayedChange[];
   private readonly compactThroughTx: (revision: number) => void;
+  private readonly compactEventsThroughTx: (revision: number) => void;
   /** Rows in each retention window of the log (counted at open, then kept in step with every write). */
   private logRows: { state: number; events: number };
 
@@ -94,6 +95,12 @@ export class SqliteStore implements Store {
       this.sql.deleteEventsUpTo.run(revision);
       this.sql.setCompacted.run(revision);
       this.sql.setEventCompacted.run(Math.max(revision, this.sql.readEventCompacted.get()!.revision));
+      this.logRows = this.countLogRows();
+    }).immediate;
+    this.compactEventsThroughTx = db.transaction((revision: number) => {
+      if (revision <= this.sql.readEventCompacted.get()!.revision) return;
+      this.sql.deleteEventRowsUpTo.run(revision);
+      this.sql.setEventCompacted.run(revision);
       this.logRows = this.countLogRows();
     }).immediate;
     this.logRows = this.countLogRows();
@@ -179,8 +186,7 @@ export class SqliteStore implements Store {
     // Reading the replay and registering happen in one synchronous stretch, so no write can
     // commit in between: the watcher sees every change exactly once.
     const replay = this.replayTx(opts);
-    this.refuseUnreadableReplay(opts.fromRevision, replay);
-    return this.hub.add(opts, replay, onEvent);
+    return this.hub.add(opts, this.refuseUnreadableReplay(opts, replay), onEvent);
   }
 
   async close(): Promise<void> {
@@ -302,18 +308,31 @@ export class SqliteStore implements Store {
    * A log entry that cannot be read (a torn write, a hand edit) is a change no watcher can be
    * given. Skipping it would leave a watcher (an edge) wrong about that object for good, so the
    * log is compacted through it instead, the same as an old revision: this watcher, and every
-   * later one from before it, gets GoneError and lists afresh (an edge: a snapshot).
+   * later one from before it, gets GoneError and lists afresh (an edge: a snapshot). Returns the
+   * replay without unreadable Event entries that a watch may go on without (see below).
    */
-  private refuseUnreadableReplay(fromRevision: number, replay: readonly ReplayedChange[]): void {
+  private refuseUnreadableReplay({ kind, fromRevision }: WatchOptions, replay: readonly ReplayedChange[]): ReplayedChange[] {
+    const readable: ReplayedChange[] = [];
     for (const change of replay) {
       const read = readStoredObject(change.kind, change.name, change.body);
       const prev = change.rebound ? readStoredObject(change.kind, change.name, change.rebound.body) : read;
-      if ('object' in read && 'object' in prev) continue;
+      if ('object' in read && 'object' in prev) {
+        readable.push(change);
+        continue;
+      }
       const reason = 'reason' in read ? read.reason : 'reason' in prev ? `its state before the move: ${prev.reason}` : '';
-      this.compactThroughTx(change.revision);
+      // An Event entry is history in its own window: only that window is compacted through it,
+      // and a watch not of Events alone goes on without it (as it would once the window passed it).
+      if (change.kind === EVENT_KIND) {
+        this.compactEventsThroughTx(change.revision);
+        if (kind !== EVENT_KIND) continue;
+      } else {
+        this.compactThroughTx(change.revision);
+      }
       throw new GoneError(`revision ${fromRevision} cannot be replayed: the watch log entry at revision ${change.revision} `
         + `(${describeObject(change.kind, change.name)}) cannot be read (${reason}); the log now starts after it; list again`);
     }
+    return readable;
   }
 
   private readReplay({ kind, node, fromRevision }: WatchOptions): ReplayedChange[] {
