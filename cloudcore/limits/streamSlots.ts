@@ -15,6 +15,8 @@ export class StreamSlots {
   private readonly open = new Map<string, number>();
   /** Streams refused for being over the cap, since start. */
   refused = 0;
+  /** Log lines dropped, since start, for readers that fell behind their stream's buffer (metrics). */
+  droppedLogLines = 0;
 
   constructor(readonly maxPerAddress: number) {}
 

@@ -29,7 +29,7 @@ export interface CloudMetricsSources {
   /** The telemetry store's count of damaged samples it left out of answers. */
   telemetry?: { readonly unreadableSkipped: number };
   /** Connections and streams refused for being over their per-address caps. */
-  refused?: { connections: { readonly refused: number }; streams: { readonly refused: number } };
+  refused?: { connections: { readonly refused: number }; streams: { readonly refused: number; readonly droppedLogLines: number } };
 }
 
 /** Kinds read generically: a store (or build) that does not know the kind reports nothing. */
@@ -88,6 +88,10 @@ export class CloudMetrics {
       new Counter({
         name: 'edgefleet_cloud_connections_refused_total', help: 'Connections closed at accept for being over maxConnectionsPerAddress, and streams answered 429 for being over maxStreamsPerAddress.', labelNames: ['what'], registers,
         collect() { this.reset(); this.inc({ what: 'connection' }, refused.connections.refused); this.inc({ what: 'stream' }, refused.streams.refused); },
+      });
+      new Counter({
+        name: 'edgefleet_api_log_lines_dropped_total', help: 'Workload log lines dropped because the reader of a log stream fell more than 1 MiB behind (each drop is also marked in the stream).', registers,
+        collect() { this.reset(); this.inc(refused.streams.droppedLogLines); },
       });
     }
     fromHub('edgefleet_hub_snapshots_total', 'Full desired-state snapshots sent to edges (first connect, new epoch, compacted revision).', (c) => c.snapshots);

@@ -72,6 +72,8 @@ describe('a slow log reader', () => {
     expect(dropped).toBeGreaterThan(0);
     // Every line of the burst (and its closing line) was either delivered or counted as dropped.
     expect(delivered + dropped).toBe(LINES + 1);
+    const metrics = new Scrape(await (await fetch(`${cloud.url}/metrics`, { headers: { authorization: `Bearer ${cloud.token}` } })).text());
+    expect(metrics.value('edgefleet_api_log_lines_dropped_total')).toBe(dropped);
     // What reached the reader is bounded by the 1 MiB buffer plus what the sockets held.
     expect(delivered * (LINE.length + 1)).toBeLessThan(LINES * LINE.length / 4);
     expect(cloud.proc.exitCode).toBeUndefined();

@@ -58,7 +58,7 @@ export async function nodeStreamRoutes(app: FastifyInstance, opts: ResourceRoute
     raw.flushHeaders(); // a follow with tail=0 may write nothing for a long time; the client sees 200 now
     let ended = false;
     // A slow reader gets a bounded buffer and a marker for what it missed (views/logStream.ts).
-    const writer = new BoundedLogWriter(raw);
+    const writer = new BoundedLogWriter(raw, undefined, (count) => { opts.watches.slots.droppedLogLines += count; });
     const cancel = channel.logs(workload, request.query, {
       lines: (lines) => { if (!ended) writer.lines(lines); },
       end: (error) => {

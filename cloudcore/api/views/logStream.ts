@@ -27,7 +27,12 @@ export class BoundedLogWriter {
   /** Lines dropped over the stream's life. */
   droppedTotal = 0;
 
-  constructor(private readonly response: LogResponse, private readonly maxBufferedBytes = DEFAULT_LOG_BUFFER_BYTES) {}
+  constructor(
+    private readonly response: LogResponse,
+    private readonly maxBufferedBytes = DEFAULT_LOG_BUFFER_BYTES,
+    /** Told of every drop, e.g. to count them for all streams. */
+    private readonly onDropped: (count: number) => void = () => {},
+  ) {}
 
   lines(lines: readonly string[]): void {
     if (lines.length === 0) return;
@@ -55,6 +60,7 @@ export class BoundedLogWriter {
   private drop(count: number): void {
     this.droppedNow += count;
     this.droppedTotal += count;
+    this.onDropped(count);
   }
 
   private resume(): void {
