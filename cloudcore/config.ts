@@ -18,6 +18,8 @@ export const CloudSettingsSchema = z.strictObject({
   maxSettlingSessions: z.coerce.number().int().min(1).max(100_000).default(1000),
   /** Store events kept for watch/resume; older revisions force a snapshot. */
   maxEvents: z.coerce.number().int().min(100).default(100_000),
+  /** Change-log entries about Event objects kept, in a window of their own (events never compact desired state). */
+  maxEventObjectChanges: z.coerce.number().int().min(100).default(10_000),
   /** PEM certificate chain and private key files: with both, the API, hub and dashboard are served over HTTPS (wss:// for edges). */
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
@@ -26,7 +28,24 @@ export const CloudSettingsSchema = z.strictObject({
   /** The audit log (`audit.log` in dataDir) is rotated at this size; keeps auditLogFiles rotated files besides. */
   auditLogMaxBytes: z.coerce.number().int().min(4096).default(10 * 1024 * 1024),
   auditLogFiles: z.coerce.number().int().min(1).max(1000).default(5),
+  /** Time to receive a whole request (headers and body), seconds; a body that never arrives is answered 408 and closed. */
+  requestTimeoutSeconds: z.coerce.number().positive().max(3600).default(10),
+  /** Time to receive a request's headers, seconds (at most requestTimeoutSeconds). */
+  headersTimeoutSeconds: z.coerce.number().positive().max(3600).default(5),
+  /** An idle keep-alive connection is closed after this, seconds. */
+  keepAliveTimeoutSeconds: z.coerce.number().positive().max(3600).default(5),
+  /** Open TCP connections from one source address (API, streams and edge links alike); more are destroyed at accept. */
+  maxConnectionsPerAddress: z.coerce.number().int().min(1).max(1_000_000).default(256),
+  /** Watch and log streams open at once from one source address; more get 429. */
+  maxStreamsPerAddress: z.coerce.number().int().min(1).max(100_000).default(32),
+  /** Events one node may have stored per second (token bucket refill); more are dropped and counted. */
+  eventsPerSecondPerNode: z.coerce.number().positive().max(100_000).default(20),
+  /** Events one node may send in one burst above its rate. */
+  eventBurstPerNode: z.coerce.number().int().min(1).max(1_000_000).default(200),
 }).superRefine((s, ctx) => {
+  if (s.headersTimeoutSeconds > s.requestTimeoutSeconds) {
+    ctx.addIssue({ code: 'custom', path: ['headersTimeoutSeconds'], message: `must not exceed requestTimeoutSeconds (${s.requestTimeoutSeconds})` });
+  }
   if ((s.tlsCert === undefined) !== (s.tlsKey === undefined)) {
     ctx.addIssue({ code: 'custom', path: [s.tlsCert === undefined ? 'tlsCert' : 'tlsKey'], message: 'HTTPS needs tlsCert and tlsKey together' });
   }

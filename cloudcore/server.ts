@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerFactory } from 'fastify';
 import type { Logger } from 'pino';
@@ -16,6 +15,9 @@ import { dashboardPlugin } from './dashboard/plugin.js';
 import { Hub } from './hub/hub.js';
 import { CloudMetrics, registerMetrics } from './metrics/cloudMetrics.js';
 import { loadSecretSealer, preparePrivateDataDir } from './dataDir.js';
+import { createBoundedServer } from './limits/boundedServer.js';
+import { ConnectionLimits } from './limits/connectionLimits.js';
+import { StreamSlots } from './limits/streamSlots.js';
 import { ensureOperatorTokens } from './operatorTokens.js';
 import { openSqliteStore } from './store/sqliteStore.js';
 import { openSqliteTelemetry } from './telemetry/sqliteTelemetry.js';
@@ -39,7 +41,9 @@ export interface CloudCore {
 export async function startCloudCore(settings: CloudSettings, log: Logger): Promise<CloudCore> {
   preparePrivateDataDir(settings.dataDir, log);
   const sealer = loadSecretSealer(settings.secretKeyFile ?? join(settings.dataDir, 'secret-encryption.key'), log);
-  const store = await openSqliteStore({ path: join(settings.dataDir, 'cloudcore.db'), maxEvents: settings.maxEvents, sealer });
+  const store = await openSqliteStore({
+    path: join(settings.dataDir, 'cloudcore.db'), maxEvents: settings.maxEvents, maxEventObjectChanges: settings.maxEventObjectChanges, sealer,
+  });
   if (store.resealed.objects + store.resealed.events > 0) {
     log.info({ ...store.resealed, key: sealer.primaryKeyId }, 'sealed Secret values under the secret key file\'s first key');
   }
@@ -49,10 +53,18 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   const audit = new AuditFile({ dir: settings.dataDir, maxBytes: settings.auditLogMaxBytes, files: settings.auditLogFiles });
 
   const tls = readTlsFiles(settings);
-  // HTTPS through a server factory keeps the instance typed as one over node:http (an https.Server is one).
-  const serverFactory: FastifyServerFactory | undefined = tls ? (handler) => createHttpsServer(tls, handler) : undefined;
+  // Our own server (HTTP or HTTPS) with timeouts and a per-address connection cap, so nothing
+  // before login can hold cloudcore open (cloudcore/limits/). HTTPS through a server factory keeps
+  // the instance typed as one over node:http (an https.Server is one).
+  const connections = new ConnectionLimits(settings.maxConnectionsPerAddress, log);
+  const streamSlots = new StreamSlots(settings.maxStreamsPerAddress);
+  const serverFactory: FastifyServerFactory = (handler) => {
+    const server = createBoundedServer(settings, handler, tls);
+    connections.attach(server);
+    return server;
+  };
   const app: FastifyInstance = Fastify({
-    ...(serverFactory ? { serverFactory } : {}),
+    serverFactory,
     loggerInstance: log as FastifyBaseLogger,
     // Every request is counted by the metrics plugin; a log line per request would drown the rest.
     logController: new LogController({ disableRequestLogging: true }),
@@ -62,11 +74,12 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   });
   registerErrorHandling(app);
   const hub = new Hub({ store, telemetry, log, offlineAfterMs, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3),
-    maxSettlingSessions: settings.maxSettlingSessions });
+    maxSettlingSessions: settings.maxSettlingSessions,
+    eventBudget: { perSecond: settings.eventsPerSecondPerNode, burst: settings.eventBurstPerNode } });
   // Before the API: its request-timing hooks only reach routes registered after them.
-  registerMetrics(app, { metrics: new CloudMetrics({ hub, store, telemetry }), auth: new OperatorAuth(tokens, store) });
+  registerMetrics(app, { metrics: new CloudMetrics({ hub, store, telemetry, refused: { connections, streams: streamSlots } }), auth: new OperatorAuth(tokens, store) });
   const links = { quality: hub.linkQuality, stats: hub.nodeStats, liveLastSeen: (node: string) => hub.sessions.get(node)?.lastSeen };
-  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links, audit });
+  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links, audit, streamSlots });
   await app.register(dashboardPlugin);
   await hub.register(app);
 

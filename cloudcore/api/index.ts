@@ -21,7 +21,8 @@ import type { ResourceRoutesOptions } from './plumbing/routeContext.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { unreadableRoutes } from './routes/unreadable.js';
-import { WatchStreams } from './views/watchStream.js';
+import { DEFAULT_MAX_STREAMS_PER_ADDRESS, WatchStreams } from './views/watchStream.js';
+import { StreamSlots } from '../limits/streamSlots.js';
 import { workloadRoutes } from './routes/workloads.js';
 import { zodSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } from './plumbing/zodSchemas.js';
 
@@ -60,6 +61,8 @@ export interface ApiOptions {
   links?: FleetLinks;
   /** The audit log: every mutating request, exec, logs and refused attempt gets a line; GET /audit reads it. */
   audit?: AuditSink;
+  /** Bounds watch and log streams open at once per source address (429 past it); a default one without. */
+  streamSlots?: StreamSlots;
 }
 
 export type { ApiTokens, ApiRole, OperatorPrincipal } from './plumbing/auth.js';
@@ -69,7 +72,7 @@ export { registerErrorHandling } from './plumbing/errors.js';
 
 export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise<void> {
   const { store, tokens } = opts;
-  const watches = new WatchStreams(store);
+  const watches = new WatchStreams(store, undefined, opts.streamSlots ?? new StreamSlots(DEFAULT_MAX_STREAMS_PER_ADDRESS));
   // Watch responses never finish on their own; end them so the server can close.
   app.addHook('preClose', async () => watches.closeAll());
 

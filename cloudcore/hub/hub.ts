@@ -13,6 +13,7 @@ import { NodeStatsHistory } from '../telemetry/nodeStatsHistory.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { JoinError, redeemJoinToken, verifyNodeCredential } from './credentials.js';
 import { decideAdmission } from './admission.js';
+import { EventBudget, type EventBudgetSettings } from './eventBudget.js';
 import { LinkQuality } from './linkQuality.js';
 import { NodeSession, type HubCounters } from './nodeSession.js';
 import { updateNodeStatus } from '../store/readModifyWrite.js';
@@ -28,7 +29,11 @@ export interface HubOptions {
   livenessFlushMs?: number;
   /** Edge links settling at once (upgrade → snapshot acked or resume started); more get 503 + Retry-After. */
   maxSettlingSessions?: number;
+  /** Events each node may have stored per second and in one burst; past it they are dropped and counted. */
+  eventBudget?: EventBudgetSettings;
 }
+
+export const DEFAULT_EVENT_BUDGET: EventBudgetSettings = { perSecond: 20, burst: 200 };
 
 export const DEFAULT_MAX_SETTLING_SESSIONS = 1000;
 
@@ -42,6 +47,8 @@ export class Hub {
   /** Reconnects and round trips per node, and each node's last hour of CPU/memory/disk (dashboard). */
   readonly linkQuality = new LinkQuality();
   readonly nodeStats = new NodeStatsHistory();
+  /** Per-node event rate limit (its drop counts feed /metrics). */
+  readonly eventBudget: EventBudget;
   private readonly upstreamCursors = new Map<string, { epoch: string; seq: number }>();
   private readonly persistedSeen = new Map<string, number>();
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
@@ -56,6 +63,7 @@ export class Hub {
 
   constructor(private readonly opts: HubOptions) {
     this.offlineAfterMs = opts.offlineAfterMs ?? OFFLINE_AFTER_MS;
+    this.eventBudget = new EventBudget(opts.eventBudget ?? DEFAULT_EVENT_BUDGET, opts.log);
   }
 
   /** Registers the join route and takes over WebSocket upgrades on the server's connect path. */
@@ -85,6 +93,7 @@ export class Hub {
       this.disconnect(event.object.metadata.name, 'node deleted');
       this.linkQuality.forget(event.object.metadata.name);
       this.nodeStats.forget(event.object.metadata.name);
+      this.eventBudget.forget(event.object.metadata.name);
     });
     this.livenessTimer = setInterval(() => void this.checkLiveness(), this.opts.livenessFlushMs ?? 15_000);
     this.livenessTimer.unref();
@@ -142,6 +151,7 @@ export class Hub {
       ...(this.opts.telemetry ? { telemetry: this.opts.telemetry } : {}),
       log: this.opts.log,
       counters: this.counters,
+      eventBudget: this.eventBudget,
       upstreamCursors: this.upstreamCursors,
       onClose: (s) => { settled(); void this.onSessionClosed(s); },
       onSettled: settled,

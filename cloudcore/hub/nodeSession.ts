@@ -40,6 +40,8 @@ export interface SessionDeps {
   onPing?: (node: string, ping: Extract<EdgeFrame, { type: 'ping' }>) => void;
   /** Once, when the link has settled: its snapshot acked, or its resume under way (admission control). */
   onSettled?: () => void;
+  /** Per-node event rate limit; without it every event is stored. */
+  eventBudget?: { admit(node: string): boolean };
 }
 
 /** How often upstream held on an unreadable object is tried again. */
@@ -161,8 +163,10 @@ export class NodeSession {
     const epoch = this.hello!.epoch;
     for (const entry of entries) {
       if (entry.seq <= this.lastUpstreamSeq) continue; // already applied: a resend after a lost ack
+      // Over the node's event budget: dropped (counted, warned) but acked like an applied entry.
+      const overBudget = entry.kind === 'event' && this.deps.eventBudget?.admit(this.node) === false;
       try {
-        const foreign = await applyUpstreamEntry(this.deps, this.node, epoch, entry);
+        const foreign = overBudget ? undefined : await applyUpstreamEntry(this.deps, this.node, epoch, entry);
         if (foreign) {
           this.refuse({ type: 'error', code: 'forbidden', field: 'entries',
             message: `upstream entry ${entry.seq} (${entry.kind}) is about device "${foreign.device}", which belongs to ${foreign.owner ? `node "${foreign.owner}"` : 'no node'}, not "${this.node}"; dropped` },

@@ -18,6 +18,8 @@ import type { Store } from '../store/store.js';
 /** What the metrics read from the hub: its counters and, per live session, what is unacked. */
 export interface HubView {
   counters: HubCounters;
+  /** Events dropped per node for being over its event budget (absent: no budget). */
+  eventBudget?: { readonly droppedByNode: Readonly<Record<string, number>> };
   sessions: ReadonlyMap<string, { syncBacklog: { inFlight: boolean; pendingObjects: number } }>;
 }
 
@@ -26,6 +28,8 @@ export interface CloudMetricsSources {
   store: Store;
   /** The telemetry store's count of damaged samples it left out of answers. */
   telemetry?: { readonly unreadableSkipped: number };
+  /** Connections and streams refused for being over their per-address caps. */
+  refused?: { connections: { readonly refused: number }; streams: { readonly refused: number; readonly droppedLogLines: number } };
 }
 
 /** Kinds read generically: a store (or build) that does not know the kind reports nothing. */
@@ -73,6 +77,21 @@ export class CloudMetrics {
       new Counter({
         name: 'edgefleet_cloud_telemetry_unreadable_total', help: 'Stored device telemetry samples that could not be read back and were left out of answers, since cloudcore started.', registers,
         collect() { this.reset(); this.inc(telemetry.unreadableSkipped); },
+      });
+    }
+    new Counter({
+      name: 'edgefleet_hub_events_dropped_total', help: 'Events from edges dropped for being over their node\'s event budget, by node.', labelNames: ['node'], registers,
+      collect() { this.reset(); for (const [node, n] of Object.entries(hub.eventBudget?.droppedByNode ?? {})) this.inc({ node }, n); },
+    });
+    const { refused } = sources;
+    if (refused) {
+      new Counter({
+        name: 'edgefleet_cloud_connections_refused_total', help: 'Connections closed at accept for being over maxConnectionsPerAddress, and streams answered 429 for being over maxStreamsPerAddress.', labelNames: ['what'], registers,
+        collect() { this.reset(); this.inc({ what: 'connection' }, refused.connections.refused); this.inc({ what: 'stream' }, refused.streams.refused); },
+      });
+      new Counter({
+        name: 'edgefleet_api_log_lines_dropped_total', help: 'Workload log lines dropped because the reader of a log stream fell more than 1 MiB behind (each drop is also marked in the stream).', registers,
+        collect() { this.reset(); this.inc(refused.streams.droppedLogLines); },
       });
     }
     fromHub('edgefleet_hub_snapshots_total', 'Full desired-state snapshots sent to edges (first connect, new epoch, compacted revision).', (c) => c.snapshots);

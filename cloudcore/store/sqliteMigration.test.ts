@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeApp, makeDevice } from '../../test/store/fixtures.js';
 import { decideResume } from '../hub/syncCursor.js';
+import { SCHEMA_VERSION } from './sqliteSchema.js';
 import { openSqliteStore } from './sqliteStore.js';
 import { GoneError } from './store.js';
 
@@ -66,7 +67,7 @@ describe('SqliteStore schema migration 1 → 2', () => {
     }
     const check = new Database(path, { readonly: true });
     try {
-      expect(check.pragma('user_version', { simple: true })).toBe(2);
+      expect(check.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     } finally {
       check.close();
     }

@@ -7,7 +7,7 @@ import type { WatchEventType } from './store.js';
  * connection; the write path is a handful of primary-key lookups and inserts.
  */
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -45,6 +45,20 @@ CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, revision);
 CREATE INDEX IF NOT EXISTS events_by_node ON events (node, revision);
 `;
 
+// Version 3: the log's entries about Event objects have their own retention window (a flood of
+// edge events must never compact desired state away), so their compaction point is kept apart.
+// A version 2 file starts with both windows at its one compaction point.
+const EVENT_COMPACTION = `
+CREATE TABLE IF NOT EXISTS event_compaction (
+  id       INTEGER PRIMARY KEY CHECK (id = 1),
+  revision INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO event_compaction (id, revision) SELECT 1, compacted_revision FROM meta WHERE id = 1;
+`;
+
+/** The log's entries of this kind are retained apart from the rest (see SqliteStore.compact). */
+export const EVENT_KIND = 'Event';
+
 // Created after the migration below, which adds the column to version 1 files.
 const PREV_NODE_INDEX = `CREATE INDEX IF NOT EXISTS events_by_prev_node ON events (prev_node, revision) WHERE prev_node IS NOT NULL;`;
 
@@ -65,6 +79,7 @@ export function applySchema(db: Database.Database): void {
     const columns = db.prepare<[], { name: string }>('PRAGMA table_info(events)').all().map((c) => c.name);
     if (!columns.includes('prev_body')) migrateToNodeMoves(db);
     db.exec(PREV_NODE_INDEX);
+    db.exec(EVENT_COMPACTION);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }
@@ -109,6 +124,18 @@ export function prepareStatements(db: Database.Database) {
     appendEvent: db.prepare<[number, Kind, string, string | null, WatchEventType, string, string | null, string | null]>(
       'INSERT INTO events (revision, kind, name, node, type, body, prev_node, prev_body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
     deleteEventsUpTo: db.prepare<[number]>('DELETE FROM events WHERE revision <= ?'),
+    // The two retention windows of the log: desired state (every kind but Event) and Event objects.
+    countStateRows: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM events WHERE kind != '${EVENT_KIND}'`),
+    countEventRows: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM events WHERE kind = '${EVENT_KIND}'`),
+    /** The n-th (0-based) oldest desired-state row after the compaction point. */
+    nthOldestStateRow: db.prepare<[number, number], { revision: number }>(
+      `SELECT revision FROM events WHERE revision > ? AND kind != '${EVENT_KIND}' ORDER BY revision LIMIT 1 OFFSET ?`),
+    nthOldestEventRow: db.prepare<[number, number], { revision: number }>(
+      `SELECT revision FROM events WHERE kind = '${EVENT_KIND}' AND revision > ? ORDER BY revision LIMIT 1 OFFSET ?`),
+    deleteStateRowsUpTo: db.prepare<[number]>(`DELETE FROM events WHERE revision <= ? AND kind != '${EVENT_KIND}'`),
+    deleteEventRowsUpTo: db.prepare<[number]>(`DELETE FROM events WHERE kind = '${EVENT_KIND}' AND revision <= ?`),
+    readEventCompacted: db.prepare<[], { revision: number }>('SELECT revision FROM event_compaction WHERE id = 1'),
+    setEventCompacted: db.prepare<[number]>('UPDATE event_compaction SET revision = ? WHERE id = 1'),
 
     eventsAfter: db.prepare<[number], EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE revision > ? ORDER BY revision`),

@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { KINDS, type AnyObject, type Kind } from '../../protocol/index.js';
 import { openWalDatabase } from './sqliteFile.js';
-import { openStoredBody, SEALED_KINDS, type OpenedBody, type SecretSealer } from './secretSealing.js';
-import { applySchema, prepareStatements, type EventRow, type Statements } from './sqliteSchema.js';
+import { openStoredBody, type OpenedBody, type SecretSealer } from './secretSealing.js';
+import { resealSqliteStore } from './sqliteReseal.js';
+import { LogRetention, type LogRetentionLimits } from './sqliteLogRetention.js';
+import { applySchema, EVENT_KIND, prepareStatements, type EventRow, type Statements } from './sqliteSchema.js';
 import {
   boundNode, ConflictError, GoneError, NotFoundError, StoreError, UnreadableError,
   type ListOptions, type ObjectOf, type Store, type Watch, type WatchEvent, type WatchOptions,
@@ -26,12 +28,23 @@ import { WatchHub, type LoggedChange, type Rebound } from './watchHub.js';
  */
 
 export const DEFAULT_MAX_EVENTS = 100_000;
+export const DEFAULT_MAX_EVENT_OBJECT_CHANGES = 10_000;
 
 export interface SqliteStoreOptions {
   /** Database file; its directory is created if missing. `:memory:` works for throwaway stores. */
   path: string;
-  /** Events kept for watch replay; older ones are compacted away (watching from before them throws GoneError). */
+  /**
+   * Log entries about desired state (every kind but Event) kept for watch replay; older ones are
+   * compacted away (watching from before them throws GoneError).
+   */
   maxEvents?: number;
+  /**
+   * Log entries about Event objects kept, a window of their own: however many events edges
+   * report, they never push desired state out of the log. A watch of kind Event from before this
+   * window throws GoneError; other watches replay the Events still held (Events are history,
+   * not state: missing old ones never leaves a watcher wrong about an object).
+   */
+  maxEventObjectChanges?: number;
   /** Receives exceptions thrown by watch listeners; by default they are dropped. */
   onListenerError?: (error: unknown) => void;
   /**
@@ -57,19 +70,19 @@ export class SqliteStore implements Store {
   private readonly deleteUnreadableTx: (kind: Kind, name: string) => LoggedChange;
   private readonly listTx: (kind: Kind, node: string | undefined) => { items: AnyObject[]; revision: number };
   private readonly replayTx: (opts: WatchOptions) => ReplayedChange[];
-  private readonly compactThroughTx: (revision: number) => void;
   /** Bodies sealed again when the store opened (stored plain, or under a key no longer first). */
   resealed = { objects: 0, events: 0 };
+  private readonly retention: LogRetention;
 
   static open(opts: SqliteStoreOptions): SqliteStore {
-    const maxEvents = opts.maxEvents ?? DEFAULT_MAX_EVENTS;
-    if (!Number.isInteger(maxEvents) || maxEvents < 1) {
-      throw new RangeError(`maxEvents must be a positive integer, got ${maxEvents}`);
+    const retention = { maxEvents: opts.maxEvents ?? DEFAULT_MAX_EVENTS, maxEventObjectChanges: opts.maxEventObjectChanges ?? DEFAULT_MAX_EVENT_OBJECT_CHANGES };
+    for (const [name, value] of Object.entries(retention)) {
+      if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
     }
     return openWalDatabase(opts.path, (db) => {
       applySchema(db);
-      const store = new SqliteStore(db, prepareStatements(db), maxEvents, opts.onListenerError, opts.sealer);
-      store.resealed = store.resealAll();
+      const store = new SqliteStore(db, prepareStatements(db), retention, opts.onListenerError, opts.sealer);
+      if (opts.sealer) store.resealed = resealSqliteStore(db, store.statements, opts.sealer);
       return store;
     });
   }
@@ -77,7 +90,7 @@ export class SqliteStore implements Store {
   private constructor(
     private readonly db: Database.Database,
     private readonly sql: Statements,
-    private readonly maxEvents: number,
+    limits: LogRetentionLimits,
     onListenerError: ((error: unknown) => void) | undefined,
     private readonly sealer: SecretSealer | undefined,
   ) {
@@ -88,13 +101,12 @@ export class SqliteStore implements Store {
     this.deleteUnreadableTx = db.transaction((kind: Kind, name: string) => this.writeDeleteUnreadable(kind, name)).immediate;
     this.listTx = db.transaction((kind: Kind, node: string | undefined) => this.readList(kind, node));
     this.replayTx = db.transaction((opts: WatchOptions) => this.readReplay(opts));
-    this.compactThroughTx = db.transaction((revision: number) => {
-      if (revision <= this.sql.readMeta.get()!.compacted_revision) return;
-      this.sql.deleteEventsUpTo.run(revision);
-      this.sql.setCompacted.run(revision);
-    }).immediate;
-    // A smaller maxEvents than last time takes effect now rather than at the next write.
-    db.transaction(() => this.compact(this.sql.readMeta.get()!.revision)).immediate();
+    this.retention = new LogRetention(db, this.sql, limits);
+  }
+
+  /** The prepared statements, for the one-off work done at open (sqliteReseal.ts). */
+  get statements(): Statements {
+    return this.sql;
   }
 
   /** Path of the database file (for diagnostics). */
@@ -175,8 +187,7 @@ export class SqliteStore implements Store {
     // Reading the replay and registering happen in one synchronous stretch, so no write can
     // commit in between: the watcher sees every change exactly once.
     const replay = this.replayTx(opts);
-    this.refuseUnreadableReplay(opts.fromRevision, replay);
-    return this.hub.add(opts, replay, onEvent);
+    return this.hub.add(opts, this.refuseUnreadableReplay(opts, replay), onEvent);
   }
 
   async close(): Promise<void> {
@@ -256,19 +267,8 @@ export class SqliteStore implements Store {
   ): LoggedChange {
     const prevBody = rebound === null ? null : this.sealed(kind, name, rebound.body);
     this.sql.appendEvent.run(revision, kind, name, node, type, this.sealed(kind, name, body), rebound?.fromNode ?? null, prevBody);
-    this.compact(revision);
+    this.retention.appended(kind);
     return { revision, type, kind, node, body, rebound };
-  }
-
-  /**
-   * Keeps the newest `maxEvents` events. Every write appends exactly one event, so the log is the
-   * contiguous range (compacted, revision]; trimming it is a primary-key range delete.
-   */
-  private compact(revision: number): void {
-    const compactTo = revision - this.maxEvents;
-    if (compactTo <= this.sql.readMeta.get()!.compacted_revision) return;
-    this.sql.deleteEventsUpTo.run(compactTo);
-    this.sql.setCompacted.run(compactTo);
   }
 
   private readList(kind: Kind, node: string | undefined): { items: AnyObject[]; revision: number } {
@@ -288,24 +288,38 @@ export class SqliteStore implements Store {
    * A log entry that cannot be read (a torn write, a hand edit) is a change no watcher can be
    * given. Skipping it would leave a watcher (an edge) wrong about that object for good, so the
    * log is compacted through it instead, the same as an old revision: this watcher, and every
-   * later one from before it, gets GoneError and lists afresh (an edge: a snapshot).
+   * later one from before it, gets GoneError and lists afresh (an edge: a snapshot). Returns the
+   * replay without unreadable Event entries that a watch may go on without (see below).
    */
-  private refuseUnreadableReplay(fromRevision: number, replay: readonly ReplayedChange[]): void {
+  private refuseUnreadableReplay({ kind, fromRevision }: WatchOptions, replay: readonly ReplayedChange[]): ReplayedChange[] {
+    const readable: ReplayedChange[] = [];
     for (const change of replay) {
       const read = this.readStored(change.kind, change.name, change.body);
       const prev = change.rebound ? this.readStored(change.kind, change.name, change.rebound.body) : read;
-      if ('object' in read && 'object' in prev) continue;
+      if ('object' in read && 'object' in prev) {
+        readable.push(change);
+        continue;
+      }
       const reason = 'reason' in read ? read.reason : 'reason' in prev ? `its state before the move: ${prev.reason}` : '';
-      this.compactThroughTx(change.revision);
+      // An Event entry is history in its own window: only that window is compacted through it,
+      // and a watch not of Events alone goes on without it (as it would once the window passed it).
+      if (change.kind === EVENT_KIND) {
+        this.retention.compactEventsThrough(change.revision);
+        if (kind !== EVENT_KIND) continue;
+      } else {
+        this.retention.compactThrough(change.revision);
+      }
       throw new GoneError(`revision ${fromRevision} cannot be replayed: the watch log entry at revision ${change.revision} `
         + `(${describeObject(change.kind, change.name)}) cannot be read (${reason}); the log now starts after it; list again`);
     }
+    return readable;
   }
 
   private readReplay({ kind, node, fromRevision }: WatchOptions): ReplayedChange[] {
-    const compacted = this.sql.readMeta.get()!.compacted_revision;
+    // A watch of Events alone needs every Event entry; any other needs every desired-state entry.
+    const compacted = kind === EVENT_KIND ? this.sql.readEventCompacted.get()!.revision : this.sql.readMeta.get()!.compacted_revision;
     if (fromRevision < compacted) {
-      throw new GoneError(`revision ${fromRevision} has been compacted; the oldest revision a watch can resume from is ${compacted}; list again`);
+      throw new GoneError(`revision ${fromRevision} has been compacted; the oldest revision a watch${kind === EVENT_KIND ? ' of events' : ''} can resume from is ${compacted}; list again`);
     }
     let rows: EventRow[];
     if (kind !== undefined && node !== undefined) rows = this.sql.eventsOfKindNodeAfter.all(node, kind, fromRevision, node, kind, fromRevision);
@@ -324,8 +338,6 @@ export class SqliteStore implements Store {
     return loggedChangeOf({ ...row, body: open(row.body), prev_body: row.prev_body === null ? null : open(row.prev_body) });
   }
 
-  // ---- sealing --------------------------------------------------------------------------------
-
   private sealed(kind: Kind, name: string, body: string): string {
     return this.sealer ? this.sealer.seal(kind, name, body) : body;
   }
@@ -343,47 +355,6 @@ export class SqliteStore implements Store {
     const read = this.readStored(kind, name, stored);
     if ('reason' in read) throw new UnreadableError([{ kind, name, reason: read.reason }]);
     return read.object;
-  }
-
-  /**
-   * Seals again, under the first key, every sealed-kind body stored plain or under an older key,
-   * in the objects and in the log. When a plain body was among them the file is vacuumed, so
-   * the plain text does not linger in free pages or the WAL.
-   */
-  private resealAll(): { objects: number; events: number } {
-    const sealer = this.sealer;
-    if (!sealer) return { objects: 0, events: 0 };
-    let plainSeen = false;
-    const reseal = (kind: Kind, name: string, stored: string): string | undefined => {
-      if (!sealer.needsReseal(kind, stored)) return undefined;
-      const opened = sealer.open(kind, name, stored);
-      if (!('body' in opened)) return undefined;
-      if (opened.body === stored) plainSeen = true;
-      return sealer.seal(kind, name, opened.body);
-    };
-    const counts = this.db.transaction(() => {
-      let objects = 0;
-      let events = 0;
-      for (const kind of SEALED_KINDS) {
-        for (const row of this.sql.listByKind.all(kind)) {
-          const body = reseal(kind, row.name, row.body);
-          if (body !== undefined) { this.sql.resealObject.run(body, kind, row.name); objects++; }
-        }
-        for (const row of this.sql.eventsOfKindAfter.all(kind, -1)) {
-          const body = reseal(kind, row.name, row.body);
-          const prev = row.prev_body === null ? undefined : reseal(kind, row.name, row.prev_body);
-          if (body === undefined && prev === undefined) continue;
-          this.sql.resealEvent.run(body ?? row.body, prev ?? row.prev_body, row.revision);
-          events++;
-        }
-      }
-      return { objects, events };
-    }).immediate();
-    if (plainSeen) {
-      this.db.exec('VACUUM');
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
-    }
-    return counts;
   }
 
   private assertOpen(): void {

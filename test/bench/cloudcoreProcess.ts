@@ -61,6 +61,8 @@ export async function startCloudcoreChild(opts: CloudcoreChildOptions): Promise<
       ...nodeArgs, MAIN,
       '--data-dir', opts.dataDir, '--port', '0', '--log-level', 'info',
       '--offline-after-seconds', String(opts.offlineAfterSeconds),
+      // The simulated fleet connects from loopback alone: lift the per-address connection cap.
+      '--max-connections-per-address', '1000000',
     ], { stdio: ['ignore', logFd, logFd] });
   } finally {
     closeSync(logFd);

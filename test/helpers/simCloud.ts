@@ -33,6 +33,12 @@ export interface SimCloud {
   logTail(lines?: number): string;
 }
 
+/**
+ * Every simulated edge connects from loopback (one source address), so the per-address
+ * connection cap that guards a real cloudcore would refuse a simulated fleet past 256 edges.
+ */
+const SIMULATED_FLEET_SETTINGS: Record<string, string | number> = { maxConnectionsPerAddress: 1_000_000 };
+
 export interface SimCloudOptions {
   dataDir: string;
   /** Extra cloudcore settings: in-process as CloudSettings keys, child as EF_CLOUD_* env (camelCase → SNAKE). */
@@ -44,7 +50,7 @@ export async function startInProcessCloud(opts: SimCloudOptions): Promise<SimClo
   mkdirSync(opts.dataDir, { recursive: true });
   const log = pino({ level: 'warn' }, pino.destination({ dest: join(opts.dataDir, 'cloudcore.log'), sync: false }));
   // Settings this cloudcore does not know (yet) are left out rather than refused.
-  const known = Object.fromEntries(Object.entries(opts.settings ?? {}).filter(([k]) => k in CloudSettingsSchema.shape));
+  const known = Object.fromEntries(Object.entries({ ...SIMULATED_FLEET_SETTINGS, ...opts.settings }).filter(([k]) => k in CloudSettingsSchema.shape));
   const boot = () => startCloudCore(CloudSettingsSchema.parse({
     dataDir: opts.dataDir, port: 0, offlineAfterSeconds: opts.offlineAfterSeconds ?? 5, ...known,
   }), log);
@@ -107,7 +113,7 @@ export async function startChildCloud(opts: ChildCloudOptions): Promise<SimCloud
       child = spawn(process.execPath, [
         ...(opts.nodeArgs ?? []), cloudcoreMain(), '--data-dir', opts.dataDir, '--port', String(port), '--log-level', 'info',
         '--offline-after-seconds', String(opts.offlineAfterSeconds ?? 5),
-      ], { stdio: ['ignore', logFd, logFd], env: { ...process.env, ...settingsEnv(opts.settings) } });
+      ], { stdio: ['ignore', logFd, logFd], env: { ...process.env, ...settingsEnv({ ...SIMULATED_FLEET_SETTINGS, ...opts.settings }) } });
     } finally {
       closeSync(logFd);
     }

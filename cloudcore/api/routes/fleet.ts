@@ -107,12 +107,13 @@ export async function fleetRoutes(app: FastifyInstance, opts: FleetRoutesOptions
       pending = undefined;
       lastSent = Date.now();
     };
+    const releaseSlot = opts.watches.slots.take(request.raw.socket.remoteAddress, reply.raw);
     // Throws GoneError (410) for a compacted revision, before anything is sent.
     const watch = await store.watch({ fromRevision: from }, (event) => {
       if (!concernsChange(filter, event.object)) return;
       pending = event.revision;
       timer ??= setTimeout(flush, Math.max(0, lastSent + intervalMs - Date.now()));
-    });
+    }).catch((err: unknown) => { releaseSlot(); throw err; });
     const raw = reply.raw;
     reply.hijack();
     const stop = () => {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { NameSchema, workloadName, ExecAnswerSchema } from '../../../protocol/index.js';
 import type { ExecOutcome, LogSink } from '../../hub/operatorRequests.js';
 import { ApiError } from '../plumbing/errors.js';
+import { BoundedLogWriter } from '../views/logStream.js';
 import { getOrNotFound, type ResourceRoutesOptions } from '../plumbing/routeContext.js';
 import type { ZodTypeProvider } from '../plumbing/zodSchemas.js';
 
@@ -51,15 +52,21 @@ export async function nodeStreamRoutes(app: FastifyInstance, opts: ResourceRoute
   api.get('/nodes/:name/workloads/:workload/logs', { schema: { params: StreamParams, querystring: LogsQuery } }, async (request, reply) => {
     const { name, workload } = request.params;
     const channel = await channelFor(name, workload);
+    opts.watches.slots.take(request.raw.socket.remoteAddress, reply.raw);
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    raw.flushHeaders(); // a follow with tail=0 may write nothing for a long time; the client sees 200 now
     let ended = false;
+    // A slow reader gets a bounded buffer and a marker for what it missed (views/logStream.ts).
+    const writer = new BoundedLogWriter(raw, undefined, (count) => { opts.watches.slots.droppedLogLines += count; });
     const cancel = channel.logs(workload, request.query, {
-      lines: (lines) => { if (!ended) raw.write(lines.map((l) => l + '\n').join('')); },
+      lines: (lines) => { if (!ended) writer.lines(lines); },
       end: (error) => {
         if (ended) return;
         ended = true;
+        const marker = writer.pendingMarker();
+        if (marker) raw.write(marker);
         if (error) raw.write(`\n[edgefleet: ${error}]\n`);
         raw.end();
       },

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import type { AnyObject, Kind } from '../../../protocol/index.js';
+import { StreamSlots } from '../../limits/streamSlots.js';
 import type { ObjectOf, Store, WatchEvent, WatchEventType } from '../../store/store.js';
 import { present } from './present.js';
 import { SelectionFilter } from './watchFilter.js';
@@ -24,6 +25,8 @@ export interface WatchRequest<K extends Kind> {
 
 /** Bytes a client may fall behind before we drop it; it can resume from its last revision. */
 const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/** Open streams per source address when the API is built without a setting (tests). */
+export const DEFAULT_MAX_STREAMS_PER_ADDRESS = 32;
 
 function isKind<K extends Kind>(obj: AnyObject, kind: K): obj is ObjectOf<K> {
   return obj.kind === kind;
@@ -33,17 +36,36 @@ function ndjsonLine(type: WatchEventType, object: AnyObject): string {
   return `${JSON.stringify({ type, object: present(object) })}\n`;
 }
 
-/** The open watch streams of one API instance, so shutdown can end them. */
+/**
+ * The open watch streams of one API instance, so shutdown can end them. `slots` bounds every
+ * long-lived response of the API (watches here, log follows and the fleet watch in their routes)
+ * per source address.
+ */
 export class WatchStreams {
   private readonly open = new Set<ServerResponse>();
 
-  constructor(private readonly store: Store, private readonly maxBufferedBytes = DEFAULT_MAX_BUFFERED_BYTES) {}
+  constructor(
+    private readonly store: Store,
+    private readonly maxBufferedBytes = DEFAULT_MAX_BUFFERED_BYTES,
+    readonly slots = new StreamSlots(DEFAULT_MAX_STREAMS_PER_ADDRESS),
+  ) {}
 
   get openCount(): number {
     return this.open.size;
   }
 
   async serve<K extends Kind>(reply: FastifyReply, request: WatchRequest<K>): Promise<void> {
+    // Before anything is listed: a refused stream (429) costs no store read.
+    const releaseSlot = this.slots.take(reply.request.raw.socket.remoteAddress, reply.raw);
+    try {
+      await this.start(reply, request);
+    } catch (err) {
+      releaseSlot();
+      throw err;
+    }
+  }
+
+  private async start<K extends Kind>(reply: FastifyReply, request: WatchRequest<K>): Promise<void> {
     const filter = new SelectionFilter<ObjectOf<K>>(request.includes, request.fromRevision === undefined);
     const lines: string[] = [];
     let fromRevision = request.fromRevision;
