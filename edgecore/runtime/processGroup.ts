@@ -125,3 +125,44 @@ export async function terminateOrphanGroup(pid: number, startTicks: number, grac
   await pollUntil(() => !isLive(pid, startTicks), graceMs);
   return 'killed';
 }
+
+/** Live (non-zombie) processes whose real uid is `uid`. Empty without /proc. */
+export function processesOfUser(uid: number): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const found: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const status = readFileSync(`/proc/${entry}/status`, 'utf8');
+      if (/^State:\s+Z/m.test(status)) continue;
+      if (Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) === uid) found.push(Number(entry));
+    } catch { /* gone meanwhile */ }
+  }
+  return found;
+}
+
+/**
+ * SIGKILLs every process of `uid`: for a uid that belongs to one workload alone, that is all it
+ * started, including what left its process group with setsid. A few rounds catch processes
+ * forked while the previous round ran. Returns how many were signalled.
+ */
+export function killUserProcesses(uid: number): number {
+  if (uid === 0 || uid === process.getuid?.()) throw new Error(`refusing to kill every process of uid ${uid}`);
+  let signalled = 0;
+  for (let round = 0; round < 5; round++) {
+    const pids = processesOfUser(uid);
+    if (pids.length === 0) break;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+        signalled++;
+      } catch { /* gone meanwhile */ }
+    }
+  }
+  return signalled;
+}

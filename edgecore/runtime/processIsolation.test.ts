@@ -88,6 +88,27 @@ describe.skipIf(!asRoot)('process workloads run as their user', () => {
   });
 });
 
+describe.skipIf(!asRoot)('a workload with a uid of its own ends whole', () => {
+  const OWN_UID = 70_123; // in the range edgecore gives workloads of their own
+
+  it('its stop ends what it left outside its process group with setsid', async () => {
+    const marker = `ef-stop-${process.pid}-${Date.now()}`;
+    await runtime.ensure({ name: 'app', generation: 1, template: template(`setsid sh -c 'sleep 300 # ${marker}' & exec sleep 300`, { runAsUser: OWN_UID }) });
+    await running('app');
+    expect(await pollUntil(() => processesWith(marker).length > 0, 5_000)).toBe(true);
+    await runtime.remove('app');
+    // Before, the setsid'd shell outlived the stop (the group kill cannot reach it).
+    expect(await pollUntil(() => processesWith(marker).length === 0, 5_000)).toBe(true);
+  });
+
+  it('a main process that exits on its own takes what it left behind with it', async () => {
+    const marker = `ef-exit-${process.pid}-${Date.now()}`;
+    await runtime.ensure({ name: 'once', generation: 1, template: template(`setsid sh -c 'sleep 300 # ${marker}' & sleep 1; exit 0`, { runAsUser: OWN_UID, restartPolicy: 'Never' }) });
+    expect(await pollUntil(() => runtime.statuses().get('once')?.state === 'Exited', 10_000)).toBe(true);
+    expect(await pollUntil(() => processesWith(marker).length === 0, 5_000)).toBe(true);
+  });
+});
+
 describe.skipIf(!pidNs)('an exec timeout ends everything the exec started', () => {
   it('children that called setsid die with the exec, and nothing of it outlives the answer', async () => {
     await runtime.ensure({ name: 'app', generation: 1, template: template('exec sleep 300', { runAsUser: NOBODY }) });

@@ -3,8 +3,8 @@ import { KeyedQueue } from './keyedQueue.js';
 import type { ProcessTemplate, WorkloadStatus } from '../../protocol/index.js';
 import { CappedLogStore, LineSplitter } from './cappedLog.js';
 import { pidNamespacesAvailable, runExec } from './processExec.js';
-import { findExecutable, PID_NAMESPACE_ARGS, privilegeDropArgs, runAsOf } from './workloadUser.js';
-import { killGroupRemnants, readStartTicks, signalGroup, terminateOrphanGroup } from './processGroup.js';
+import { findExecutable, isWorkloadOwnUid, PID_NAMESPACE_ARGS, privilegeDropArgs, runAsOf } from './workloadUser.js';
+import { killGroupRemnants, killUserProcesses, readStartTicks, signalGroup, terminateOrphanGroup } from './processGroup.js';
 import { initialReadiness, livenessFailureMessage, startRunProbes, type RunProbes, type WorkloadProbes } from './probes/runProbes.js';
 import {
   DEFAULT_BACKOFF, isFailure, nextConsecutiveFailures, restartDelayMs, shouldRestart, stateAfterRun,
@@ -296,8 +296,14 @@ export class ProcessRuntime implements Runtime {
     run.ended = true;
     run.outcome = outcome;
     run.probes?.stop();
-    // Node has reaped the leader; whatever it forked and left in its group goes with it.
+    // Node has reaped the leader; whatever it forked and left in its group goes with it, and, when
+    // the workload has a uid of its own, whatever of that uid left the group (setsid).
     if (run.pid !== null) killGroupRemnants(run.pid);
+    const ownUid = entry.template.runAsUser;
+    if (ownUid !== undefined && isWorkloadOwnUid(ownUid)) {
+      const stray = killUserProcesses(ownUid);
+      if (stray > 0) this.logger.info({ workload: entry.desired.name, uid: ownUid, processes: stray }, 'ended processes the workload left outside its process group');
+    }
     run.markExited();
     if (run.stopping || entry.retired || entry.run !== run) return;
 

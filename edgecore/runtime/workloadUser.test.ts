@@ -19,6 +19,10 @@ describe('resolveRunAs', () => {
     expect(resolveRunAs('a', { runAsUser: 1000, runAsGroup: 20, supplementalGroups: [5, 20, 5] }, perWorkload, primaryGid)).toEqual({ uid: 1000, gid: 20, groups: [5, 20] });
   });
 
+  it('a runAsUser in the range edgecore gives workloads of their own is refused: that uid would not be the workload\'s alone', () => {
+    expect(() => resolveRunAs('a', { runAsUser: 70_500 }, perWorkload, primaryGid)).toThrow('runAsUser: 70500 is in 70000–99999, the uids edgecore gives workloads of their own; pick another uid');
+  });
+
   it('root is refused unless the node allows it, naming the setting', () => {
     expect(() => resolveRunAs('a', { runAsUser: 0 }, perWorkload, primaryGid)).toThrow(/runAsUser: 0 \(root\) is refused on this node.*--workload-user root/);
     expect(resolveRunAs('a', { runAsUser: 0 }, { edgeUid: 0, defaultUser: null, rootAllowed: true }, primaryGid)).toBeNull();

@@ -43,6 +43,9 @@ export function resolveRunAs(workload: string, t: IdentityFields, policy: Worklo
     if (!asked || (t.runAsUser === policy.edgeUid && t.runAsGroup === undefined && t.supplementalGroups === undefined)) return null;
     throw new Error(`runAsUser/runAsGroup/supplementalGroups: edgecore runs as uid ${policy.edgeUid}, not root, and cannot switch users; run edgecore as root or remove them from the template`);
   }
+  if (t.runAsUser !== undefined && isWorkloadOwnUid(t.runAsUser)) {
+    throw new Error(`runAsUser: ${t.runAsUser} is in ${DYNAMIC_UIDS.first}–${DYNAMIC_UIDS.last}, the uids edgecore gives workloads of their own; pick another uid`);
+  }
   const fallback = t.runAsUser !== undefined && t.runAsGroup !== undefined && t.supplementalGroups !== undefined
     ? { uid: 0, gid: 0, groups: [] } // fully given: no default needed (nor a uid allocated for it)
     : policy.defaultUser?.(workload) ?? { uid: 0, gid: 0, groups: [] };
@@ -55,6 +58,11 @@ export function resolveRunAs(workload: string, t: IdentityFields, policy: Worklo
   const groups = t.supplementalGroups ?? (t.runAsUser === undefined ? fallback.groups : []);
   if (uid === 0 && gid === 0 && groups.length === 0) return null;
   return { uid, gid, groups: [...new Set(groups)].sort((a, b) => a - b) };
+}
+
+/** A uid edgecore gives one workload alone: every process of it is that workload's. */
+export function isWorkloadOwnUid(uid: number): boolean {
+  return uid >= DYNAMIC_UIDS.first && uid <= DYNAMIC_UIDS.last;
 }
 
 /** The template with its identity written out, so the runtime runs exactly what was decided (and a change to it restarts the workload). */
