@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { NameSchema, SettingsError, boolSetting, logLevelSetting, portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
+import { NameSchema, SettingsError, boolSetting, isLoopbackHost, logLevelSetting, portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
 import { DEFAULT_MAX_PACKET_BYTES, DEFAULT_TELEMETRY_BATCH, DEFAULT_TWIN_UPSTREAM_INTERVAL_MS } from './devices/deviceHubOptions.js';
-import { isLoopbackHost } from './local/localAuth.js';
 import { DEFAULT_MAX_QUEUED_PER_SESSION, DEFAULT_MAX_SESSIONS_PER_DEVICE } from './devices/broker/sessionQuota.js';
 
 export const EdgeSettingsSchema = z.strictObject({

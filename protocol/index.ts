@@ -7,6 +7,7 @@ export * from './resources.js';
 export * from './rollouts.js';
 export * from './frames.js';
 export * from './settings.js';
+export * from './addresses.js';
 export * from './devices.js';
 export * from './mqttTopics.js';
 export * from './tlsTrust.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { basicAuthPassword, hostHeaderIsLoopback, isLoopbackHost, parseStatusPasswordFile, statusPasswordMatches } from './localAuth.js';
+import { isLoopbackHost } from '../../protocol/index.js';
+import { basicAuthPassword, hostHeaderIsLoopback, parseStatusPasswordFile, statusPasswordMatches } from './localAuth.js';
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { isIP } from 'node:net';
+import { isLoopbackHost } from '../../protocol/index.js';
 
 /**
  * Who may read the local status page and API. Pure rules, so they are visible and tested in
@@ -13,23 +13,6 @@ import { isIP } from 'node:net';
 
 /** Shortest local password accepted: a LAN-reachable page must not be guarded by "1234". */
 export const MIN_STATUS_PASSWORD_LENGTH = 8;
-
-/**
- * True only for addresses that cannot be reached from another machine: 127.0.0.0/8, ::1 (and
- * its IPv4-mapped form) and the name `localhost`. `0.0.0.0` and `::` listen on every
- * interface, so they are not loopback; nor is any other name, since it may resolve anywhere.
- */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
-  if (h === 'localhost') return true;
-  if (isIP(h) === 4) return h.split('.')[0] === '127';
-  if (isIP(h) === 6) {
-    if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h);
-    return mapped !== null && mapped[1]!.split('.')[0] === '127';
-  }
-  return false;
-}
 
 /** The password in a status password file: its first line, trimmed. Throws naming the file. */
 export function parseStatusPasswordFile(text: string, file: string): string {

@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_STATUS_AUTH_THROTTLE, FailureThrottle } from './failureThrottle.js';
-import { hostHeaderIsLoopback, isLoopbackHost, parseStatusPasswordFile, statusPasswordMatches } from './localAuth.js';
+import { isLoopbackHost } from '../../protocol/index.js';
+import { hostHeaderIsLoopback, parseStatusPasswordFile, statusPasswordMatches } from './localAuth.js';
 import { loadPageAssets, type PageAsset } from './pageAssets.js';
 
 /**

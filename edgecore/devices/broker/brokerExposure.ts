@@ -1,4 +1,4 @@
-import { isLoopbackHost } from '../../local/localAuth.js';
+import { isLoopbackHost } from '../../../protocol/index.js';
 
 /**
  * Settings that widen who can reach or use the device broker. Each is allowed (a lab, a
