@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { logLevelSetting, portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
+import { boolSetting, isLoopbackHost, logLevelSetting, portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
 
 export const CloudSettingsSchema = z.strictObject({
   dataDir: z.string().min(1).default('./.data/cloudcore'),
@@ -23,6 +23,8 @@ export const CloudSettingsSchema = z.strictObject({
   /** PEM certificate chain and private key files: with both, the API, hub and dashboard are served over HTTPS (wss:// for edges). */
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
+  /** Serve plain HTTP on a non-loopback address (refused without it; warned with it). */
+  insecurePlainHttp: boolSetting.default(false),
   /** Key file that seals Secret values in the store (default `<dataDir>/secret-encryption.key`, made on first start). */
   secretKeyFile: z.string().min(1).optional(),
   /** The audit log (`audit.log` in dataDir) is rotated at this size; keeps auditLogFiles rotated files besides. */
@@ -48,6 +50,10 @@ export const CloudSettingsSchema = z.strictObject({
   }
   if ((s.tlsCert === undefined) !== (s.tlsKey === undefined)) {
     ctx.addIssue({ code: 'custom', path: [s.tlsCert === undefined ? 'tlsCert' : 'tlsKey'], message: 'HTTPS needs tlsCert and tlsKey together' });
+  }
+  if (s.tlsCert === undefined && !isLoopbackHost(s.host) && !s.insecurePlainHttp) {
+    ctx.addIssue({ code: 'custom', path: ['host'], message: `${s.host} is not a loopback address and no certificate is set: plain HTTP would carry join tokens, `
+      + 'node credentials and secret values across the network in clear; give tlsCert and tlsKey (docs/sync.md, "TLS"), or set insecurePlainHttp to accept that' });
   }
 });
 export type CloudSettings = z.infer<typeof CloudSettingsSchema>;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { pino } from 'pino';
-import { EDGEFLEET_VERSION, SettingsError } from '../protocol/index.js';
+import { EDGEFLEET_VERSION, isLoopbackHost, SettingsError } from '../protocol/index.js';
 import { loadCloudSettings } from './config.js';
 import { startCloudCore } from './server.js';
 
@@ -20,6 +20,7 @@ const program = new Command('cloudcore')
   .option('--max-event-object-changes <n>', 'change-log entries about Event objects kept, apart from --max-events (default 10000)')
   .option('--tls-cert <file>', 'PEM certificate chain: serve HTTPS (edges connect over wss://); needs --tls-key')
   .option('--tls-key <file>', 'PEM private key of --tls-cert')
+  .option('--insecure-plain-http <bool>', 'serve plain HTTP on a non-loopback --host (refused otherwise): tokens and secrets cross the network in clear')
   .option('--secret-key-file <file>', 'key file sealing Secret values in the store (default <data-dir>/secret-encryption.key, made on first start)')
   .option('--audit-log-max-bytes <n>', 'rotate the audit log (audit.log in the data dir) at this size (default 10485760)')
   .option('--audit-log-files <n>', 'rotated audit log files kept besides audit.log (default 5)')
@@ -50,6 +51,9 @@ const program = new Command('cloudcore')
       log.fatal({ err: (err as Error).message }, 'cloudcore failed to start');
       log.flush();
       process.exit(1);
+    }
+    if (settings.insecurePlainHttp && settings.tlsCert === undefined && !isLoopbackHost(settings.host)) {
+      log.warn({ host: settings.host }, 'PLAIN HTTP OFF LOOPBACK (--insecure-plain-http): join tokens, node credentials and secret values cross the network in clear');
     }
     log.info({ url: core.url, adminTokenFile: core.adminTokenPath }, 'cloudcore ready');
     let stopping = false;

@@ -10,6 +10,8 @@ export const EdgeSettingsSchema = z.strictObject({
   joinToken: z.string().min(1).optional(),
   /** File whose first line is the join token: keeps it out of the process list (/proc/<pid>/cmdline). */
   joinTokenFile: z.string().min(1).optional(),
+  /** Link to cloudcore over plain http:// on a non-loopback host (refused without it; warned with it). */
+  insecurePlainHttp: boolSetting.default(false),
   dataDir: z.string().min(1).default('./.data/edge'),
   statusHost: z.string().min(1).default('127.0.0.1'),
   statusPort: portSetting.default(10350),
@@ -58,6 +60,11 @@ export const EdgeSettingsSchema = z.strictObject({
   /** Leave workloads running when edgecore stops (only runtimes that can adopt them honour it). */
   keepWorkloadsOnExit: boolSetting.default(false),
 }).superRefine((s, ctx) => {
+  const cloud = new URL(s.cloudUrl);
+  if (cloud.protocol === 'http:' && !isLoopbackHost(cloud.hostname) && !s.insecurePlainHttp) {
+    ctx.addIssue({ code: 'custom', path: ['cloudUrl'], message: `${s.cloudUrl} is plain HTTP to a host that is not loopback: the join token, the node credential and `
+      + 'secret values would cross the network in clear, and anyone on the path could send this node workloads; use https:// (docs/sync.md, "TLS"), or set insecurePlainHttp to accept that' });
+  }
   if (s.joinToken !== undefined && s.joinTokenFile !== undefined) {
     ctx.addIssue({ code: 'custom', path: ['joinTokenFile'], message: 'give the join token once: joinToken or joinTokenFile, not both' });
   }

@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --lite-mode
 import { Command } from 'commander';
 import { pino } from 'pino';
-import { EDGEFLEET_VERSION, SettingsError } from '../protocol/index.js';
+import { EDGEFLEET_VERSION, isLoopbackHost, SettingsError } from '../protocol/index.js';
 import { EdgeAgent } from './agent.js';
 import { commandLineWithoutJoinToken, loadEdgeSettings } from './config.js';
 
@@ -13,6 +13,7 @@ const program = new Command('edgecore')
   .option('--node <name>', 'this node\'s name (must match its join token)')
   .option('--cloud-url <url>', 'cloudcore URL, e.g. http://127.0.0.1:8080')
   .option('--join-token <token>', 'one-time join token (only needed until the node has a credential); prefer --join-token-file or EF_EDGE_JOIN_TOKEN')
+  .option('--insecure-plain-http <bool>', 'link to an http:// cloud URL that is not loopback (refused otherwise): tokens and secrets cross the network in clear')
   .option('--join-token-file <file>', 'file whose first line is the join token (kept out of the process list)')
   .option('--data-dir <dir>', 'where the edge database, credential and logs live (default ./.data/edge)')
   .option('--status-host <host>', 'address of the local status page and API (default 127.0.0.1; anything else needs --status-password-file)')
@@ -54,6 +55,10 @@ const program = new Command('edgecore')
       throw err;
     }
     const log = pino({ level: settings.logLevel, base: { svc: 'edgecore', node: settings.node } });
+    const cloud = new URL(settings.cloudUrl);
+    if (cloud.protocol === 'http:' && !isLoopbackHost(cloud.hostname)) {
+      log.warn({ cloudUrl: settings.cloudUrl }, 'PLAIN HTTP TO THE CLOUD (--insecure-plain-http): the join token, the node credential and secret values cross the network in clear');
+    }
     if (shownCommandLine !== null) {
       log.warn('the join token was given on the command line: other local users could read it from the process list until edgecore hid it; use --join-token-file or EF_EDGE_JOIN_TOKEN');
     }
