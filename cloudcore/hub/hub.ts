@@ -76,6 +76,8 @@ export class Hub {
         try {
           const credential = await redeemJoinToken(this.opts.store, node, token);
           this.opts.log.info({ node }, 'node joined');
+          // The new credential replaced the old one: a link still open on the old identity ends now.
+          this.disconnect(node, 'node joined again with a new token: the credential of this link is no longer valid');
           return { node, credential };
         } catch (err) {
           if (!(err instanceof JoinError)) throw err;

@@ -58,6 +58,22 @@ describe('join', () => {
     expect(status.link.lastError).toContain('join token is not valid');
   });
 
+  it('joining again with a new token ends the link of the old identity, whose credential no longer works', async () => {
+    const first = await join('edge-9', await api(cloud).token('edge-9'));
+    const connect = (credential: string) => new WebSocket(`${cloud.url.replace('http', 'ws')}/hub/v1/connect`, { headers: { authorization: `Bearer ${credential}` } });
+    const old = connect(first.body.credential!);
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => old.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    await new Promise<void>((resolve, reject) => { old.once('open', () => resolve()); old.once('error', reject); });
+    old.send(JSON.stringify({ type: 'hello', protocolVersion: 1, node: 'edge-9', epoch: 'epoch-edge-9', lastRevision: 0, agent: { version: 't', os: 'linux', arch: 'x64', hostname: 'h' } }));
+
+    // Before, the old session went on answering pings after the node had been joined anew.
+    expect((await join('edge-9', await api(cloud).token('edge-9'))).status).toBe(200);
+    expect(await closed).toEqual({ code: 4004, reason: 'node joined again with a new token: the credential of this link is no longer valid' });
+    const again = connect(first.body.credential!);
+    const refused = await new Promise<number>((resolve) => { again.on('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); res.resume(); }); again.on('error', () => undefined); });
+    expect(refused).toBe(401);
+  });
+
   it('the WebSocket refuses a connection without a valid credential', async () => {
     const refusedWith = (headers: Record<string, string>) => new Promise<number>((resolve, reject) => {
       const ws = new WebSocket(`${cloud.url.replace('http', 'ws')}/hub/v1/connect`, { headers });
