@@ -2,7 +2,7 @@ import { z } from 'zod';
 import {
   AppListSchema, AppRevisionListSchema, CreatedDeviceSchema, DeviceCredentialsSchema, DeviceListSchema, DeviceModelListSchema,
   ErrorBodySchema, EventListSchema, ExecAnswerSchema, NodeListSchema, TelemetryListSchema, TokenResponseSchema, TwinViewSchema,
-  UnreadableDeletedSchema, UnreadableListSchema, WorkloadListSchema, watchLineSchema,
+  UnreadableDeletedSchema, UnreadableListSchema, WorkloadListSchema, watchLineSchema, NodeRevokeAnswerSchema, type NodeRevokeAnswer,
   AppRevisionSchema, RolloutSchema, type AppRevision, type Rollout,
   AuditListSchema, CreatedOperatorTokenSchema, OperatorTokenListSchema, OperatorTokenViewSchema,
   type AuditList, type CreatedOperatorToken, type OperatorTokenList, type OperatorTokenRequest, type OperatorTokenView,
@@ -70,6 +70,10 @@ export class ApiClient {
   /** Merge patch: a null value removes the label. */
   patchNodeLabels(name: string, labels: Record<string, string | null>): Promise<Node> {
     return this.request(NodeSchema, 'PATCH', `/api/v1/nodes/${enc(name)}`, { body: { metadata: { labels } } });
+  }
+
+  revokeNode(name: string): Promise<NodeRevokeAnswer> {
+    return this.request(NodeRevokeAnswerSchema, 'POST', `/api/v1/nodes/${enc(name)}/revoke`);
   }
 
   deleteNode(name: string): Promise<Node> {

@@ -7,6 +7,7 @@ import { registerDelete } from './commands/delete.js';
 import { registerDevices } from './commands/devices.js';
 import { registerGet } from './commands/get.js';
 import { registerLabel } from './commands/label.js';
+import { registerNode } from './commands/node.js';
 import { registerNodeAccess } from './commands/nodeAccess.js';
 import { registerRollout } from './commands/rollout.js';
 import { registerToken } from './commands/token.js';
@@ -56,6 +57,7 @@ function buildProgram(io: CliIo): Command {
   registerAudit(program, ctx);
   registerLabel(program, ctx);
   registerNodeAccess(program, ctx);
+  registerNode(program, ctx);
   registerRollout(program, ctx);
   // After get/delete: it adds device subcommands to them.
   registerDevices(program, ctx);

@@ -41,6 +41,10 @@ export const HealthSchema = z.object({ ok: z.literal(true), revision: z.number()
 export const TokenResponseSchema = z.object({ token: z.string().min(1), node: z.string(), expiresAt: z.string() });
 export type TokenResponse = z.infer<typeof TokenResponseSchema>;
 
+/** POST /nodes/{n}/revoke: whether the node had a credential to revoke. */
+export const NodeRevokeAnswerSchema = z.strictObject({ node: z.string(), revoked: z.boolean() });
+export type NodeRevokeAnswer = z.infer<typeof NodeRevokeAnswerSchema>;
+
 /** POST /nodes/{n}/workloads/{w}/exec. */
 export const ExecAnswerSchema = z.object({ exitCode: z.number().int().nullable(), stdout: z.string(), stderr: z.string(), timedOut: z.boolean() });
 export type ExecAnswer = z.infer<typeof ExecAnswerSchema>;

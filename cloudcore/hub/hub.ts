@@ -56,6 +56,7 @@ export class Hub {
   /** Upgrades answered 503 by admission control (metrics). */
   refusedUpgrades = 0;
   private nodeWatch: Watch | undefined;
+  private credentialWatch: Watch | undefined;
   private readonly offlineAfterMs: number;
   private closing = false;
   /** Links admitted and not yet settled (see admission.ts). */
@@ -76,8 +77,6 @@ export class Hub {
         try {
           const credential = await redeemJoinToken(this.opts.store, node, token);
           this.opts.log.info({ node }, 'node joined');
-          // The new credential replaced the old one: a link still open on the old identity ends now.
-          this.disconnect(node, 'node joined again with a new token: the credential of this link is no longer valid');
           return { node, credential };
         } catch (err) {
           if (!(err instanceof JoinError)) throw err;
@@ -96,6 +95,16 @@ export class Hub {
       this.linkQuality.forget(event.object.metadata.name);
       this.nodeStats.forget(event.object.metadata.name);
       this.eventBudget.forget(event.object.metadata.name);
+    });
+    // A credential replaced (the node joined again) or removed (revoked, node deleted) ends the
+    // live link made with it: the link's identity is gone. Watched, not called, so it holds for
+    // whatever removes or replaces one.
+    this.credentialWatch = await this.opts.store.watch({ kind: 'NodeCredential', fromRevision: await this.opts.store.revision() }, (event) => {
+      if (event.type === 'ADDED') return;
+      const node = event.object.metadata.name;
+      const why = event.type === 'DELETED' ? 'the node\'s credential was revoked' : 'the node joined again with a new token: the credential of this link is no longer valid';
+      if (this.sessions.has(node)) this.opts.log.info({ node, reason: why }, 'closing the link of a node whose identity ended');
+      this.disconnect(node, why);
     });
     this.livenessTimer = setInterval(() => void this.checkLiveness(), this.opts.livenessFlushMs ?? 15_000);
     this.livenessTimer.unref();
@@ -216,6 +225,7 @@ export class Hub {
   async close(): Promise<void> {
     this.closing = true;
     this.nodeWatch?.close();
+    this.credentialWatch?.close();
     if (this.livenessTimer) clearInterval(this.livenessTimer);
     for (const session of [...this.sessions.values()]) session.terminate(1001, 'cloudcore shutting down');
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));

@@ -165,7 +165,9 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
     ws.on('message', (data) => this.onMessage(data.toString()));
     let refusal: string | null = null;
     ws.on('unexpected-response', (_req, res) => {
-      refusal = `cloud refused the link: HTTP ${res.statusCode}`;
+      refusal = res.statusCode === 401
+        ? 'cloud refused the link: HTTP 401: this node\'s credential is not valid (revoked, or the node joined again elsewhere); to join again, remove node.credential from the data dir and start edgecore with a new join token'
+        : `cloud refused the link: HTTP ${res.statusCode}`;
       this.lastError = refusal;
       // 503 + Retry-After: cloudcore is shedding load (admission control); wait as asked.
       this.retryAfterMs = res.statusCode === 503 ? parseRetryAfterMs(res.headers['retry-after']) : null;

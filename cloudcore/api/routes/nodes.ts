@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { matchesSelector, NodePatchSchema, type Node, NodeListSchema, NodeSchema } from '../../../protocol/index.js';
+import { matchesSelector, NodePatchSchema, NodeRevokeAnswerSchema, type Node, NodeListSchema, NodeSchema } from '../../../protocol/index.js';
 import { notFoundMessage } from '../../store/objectMeta.js';
 import { readModifyWrite } from '../../store/readModifyWrite.js';
 import { NotFoundError, type Store } from '../../store/store.js';
@@ -46,6 +46,20 @@ export async function nodeRoutes(app: FastifyInstance, { store, watches, links }
       const { labels: _previous, ...metadata } = node.metadata;
       return { ...node, metadata: Object.keys(merged).length > 0 ? { ...metadata, labels: merged } : metadata };
     }, { attempts: PATCH_ATTEMPTS, expectedVersion: resourceVersion, absent: () => new NotFoundError(notFoundMessage('Node', name)) });
+  });
+
+  // Revoking keeps the node, its labels and its workloads; it ends its identity. The hub closes
+  // the live link when the credential goes (it watches them), and the edge needs a new join token.
+  api.post('/nodes/:name/revoke', { schema: { params: NameParams, response: { '2xx': NodeRevokeAnswerSchema } } }, async (request) => {
+    const name = request.params.name;
+    await getOrNotFound(store, 'Node', name);
+    try {
+      await store.delete('NodeCredential', name);
+      return { node: name, revoked: true };
+    } catch (err) {
+      if (err instanceof NotFoundError) return { node: name, revoked: false };
+      throw err;
+    }
   });
 
   api.delete('/nodes/:name', { schema: { params: NameParams, response: { '2xx': NodeSchema } } }, async (request) => {
