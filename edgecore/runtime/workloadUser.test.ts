@@ -1,8 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DynamicUids, parsePasswd, pickUid, privilegeDropArgs, resolveRunAs, type WorkloadUserPolicy } from './workloadUser.js';
+import { parsePasswd, pickUid, privilegeDropArgs, resolveRunAs, type WorkloadUserPolicy } from './workloadUser.js';
 
 const perWorkload: WorkloadUserPolicy = { edgeUid: 0, defaultUser: (w) => ({ uid: w === 'a' ? 70_001 : 70_002, gid: 995, groups: [] }), rootAllowed: false };
 const primaryGid = (uid: number) => (uid === 1000 ? 1000 : undefined);
@@ -48,23 +45,6 @@ describe('identity plumbing', () => {
     expect(pickUid('web', new Set())).toBe(first);
     expect(pickUid('web', new Set([first]))).toBe(first === 99_999 ? 70_000 : first + 1);
     expect(() => pickUid('x', new Set([1, 2]), { first: 1, last: 2 })).toThrow(/no free uid left in 1–2/);
-  });
-
-  it('DynamicUids keeps a workload\'s uid across restarts in an owner-only file and frees it on release', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ef-uids-'));
-    try {
-      const file = join(dir, 'uids.json');
-      const uids = new DynamicUids(file, new Set());
-      const web = uids.uidFor('web');
-      const api = uids.uidFor('api');
-      expect(web).not.toBe(api);
-      expect(statSync(file).mode & 0o777).toBe(0o600);
-      expect(new DynamicUids(file, new Set()).uidFor('web')).toBe(web);
-      uids.release('web');
-      expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ api });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 
   it('parsePasswd reads name, uid and gid and skips what is not an entry', () => {

@@ -1,8 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
-import { z } from 'zod';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import type { ProcessTemplate } from '../../protocol/index.js';
+import { DEFAULT_UID_CLAIMS_DIR, DYNAMIC_UIDS, DynamicUids } from './dynamicUids.js';
+
+export { DYNAMIC_UIDS, DynamicUids, pickUid } from './dynamicUids.js';
 
 /**
  * Who a process workload runs as. edgecore as root owns the node: its credential, its database,
@@ -17,8 +19,6 @@ import type { ProcessTemplate } from '../../protocol/index.js';
 export const WORKLOAD_GROUP = 'edgefleet-workload';
 /** The `workloadUser` setting's default: each workload its own uid. */
 export const PER_WORKLOAD = 'per-workload';
-/** Where per-workload uids come from. Above the 16-bit ids Debian hands to system and login users, below the subuid ranges (100000+). */
-export const DYNAMIC_UIDS = { first: 70_000, last: 99_999 } as const;
 
 export interface RunAs { uid: number; gid: number; groups: number[] }
 
@@ -171,7 +171,7 @@ export function prepareWorkloadUser(setting: string, uidFile: string, edgeUid = 
         warnings.push(`cannot create ${WORKLOAD_GROUP} (useradd: ${why}); workloads run in ${group.name}'s group (gid ${group.gid}), still each as its own uid`);
       }
     }
-    const uids = new DynamicUids(uidFile, new Set(readPasswd().map((e) => e.uid)));
+    const uids = new DynamicUids(uidFile, new Set(readPasswd().map((e) => e.uid)), { claimsDir: DEFAULT_UID_CLAIMS_DIR, owner: dirname(resolve(uidFile)) });
     const gid = group.gid;
     return { uids, policy: { edgeUid, defaultUser: (workload) => ({ uid: uids.uidFor(workload), gid, groups: [] }), rootAllowed: false }, warnings };
   }
@@ -184,57 +184,6 @@ export function prepareWorkloadUser(setting: string, uidFile: string, edgeUid = 
   const shared = { uid: entry.uid, gid: entry.gid, groups: [] };
   warnings.push(`every workload without runAsUser runs as ${entry.name} (uid ${entry.uid}): they can read each other's secrets; the default, per-workload, gives each its own uid`);
   return { uids: null, policy: { edgeUid, defaultUser: () => shared, rootAllowed: false }, warnings };
-}
-
-/** The next free uid for `name`: its hash's place in the range, then the next free one. Pure. */
-export function pickUid(name: string, taken: ReadonlySet<number>, range: { first: number; last: number } = DYNAMIC_UIDS): number {
-  const size = range.last - range.first + 1;
-  let hash = 2166136261;
-  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 16777619) >>> 0;
-  for (let i = 0; i < size; i++) {
-    const uid = range.first + ((hash + i) % size);
-    if (!taken.has(uid)) return uid;
-  }
-  throw new Error(`no free uid left in ${range.first}–${range.last} for workload ${JSON.stringify(name)}`);
-}
-
-const UidMapSchema = z.record(z.string(), z.number().int());
-
-/**
- * Per-workload uids, kept in a file (0600) so a workload keeps its uid across restarts of it and
- * of edgecore (its data dir stays its own). A removed workload's uid is freed with its data.
- */
-export class DynamicUids {
-  private readonly byName: Map<string, number>;
-
-  constructor(private readonly file: string, private readonly systemUids: ReadonlySet<number>) {
-    let stored: Record<string, number> = {};
-    try {
-      stored = UidMapSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`workload uid file ${file} cannot be read (${(err as Error).message}); move it away to start afresh`);
-    }
-    this.byName = new Map(Object.entries(stored));
-  }
-
-  uidFor(name: string): number {
-    const known = this.byName.get(name);
-    if (known !== undefined) return known;
-    const uid = pickUid(name, new Set([...this.systemUids, ...this.byName.values()]));
-    this.byName.set(name, uid);
-    this.save();
-    return uid;
-  }
-
-  release(name: string): void {
-    if (this.byName.delete(name)) this.save();
-  }
-
-  private save(): void {
-    const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, JSON.stringify(Object.fromEntries(this.byName)), { mode: 0o600 });
-    renameSync(tmp, this.file);
-  }
 }
 
 function lookUp(nameOrUid: string, passwd: PasswdEntry[]): PasswdEntry | undefined {
