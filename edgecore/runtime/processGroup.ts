@@ -53,21 +53,21 @@ export function isLive(pid: number, startTicks?: number): boolean {
   return startTicks === undefined || stat.startTicks === startTicks;
 }
 
-/** Live (non-zombie) processes whose process group is `pgid`. Empty without /proc. */
-export function groupMembers(pgid: number): number[] {
-  let entries: string[];
+/** Every pid in /proc (processes come and go while the caller reads them). Empty without /proc. */
+function procPids(): number[] {
   try {
-    entries = readdirSync('/proc');
+    return readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).map(Number);
   } catch {
     return [];
   }
-  const members: number[] = [];
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = readProcStat(Number(entry));
-    if (stat !== null && stat.pgrp === pgid && stat.state !== 'Z') members.push(Number(entry));
-  }
-  return members;
+}
+
+/** Live (non-zombie) processes whose process group is `pgid`. Empty without /proc. */
+export function groupMembers(pgid: number): number[] {
+  return procPids().filter((pid) => {
+    const stat = readProcStat(pid);
+    return stat !== null && stat.pgrp === pgid && stat.state !== 'Z';
+  });
 }
 
 /**
@@ -128,22 +128,14 @@ export async function terminateOrphanGroup(pid: number, startTicks: number, grac
 
 /** Live (non-zombie) processes whose real uid is `uid`. Empty without /proc. */
 export function processesOfUser(uid: number): number[] {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  const found: number[] = [];
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
+  return procPids().filter((pid) => {
     try {
-      const status = readFileSync(`/proc/${entry}/status`, 'utf8');
-      if (/^State:\s+Z/m.test(status)) continue;
-      if (Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) === uid) found.push(Number(entry));
-    } catch { /* gone meanwhile */ }
-  }
-  return found;
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      return !/^State:\s+Z/m.test(status) && Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) === uid;
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
 }
 
 /**

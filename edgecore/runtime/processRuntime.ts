@@ -213,13 +213,14 @@ export class ProcessRuntime implements Runtime {
       probes: null, livenessFailure: null,
     };
     entry.run = run;
-    const env = workloadEnv(template.env, runAsOf(template) !== null);
+    const runAs = runAsOf(template);
+    const env = workloadEnv(template.env, runAs !== null);
+    const probePrefix = this.execPrefix(template);
 
     let child: ChildProcess;
     try {
       const cwdProblem = template.workingDir === undefined ? null : directoryProblem(template.workingDir);
       if (cwdProblem !== null) throw new Error(cwdProblem);
-      const runAs = runAsOf(template);
       const prefix = runAs ? privilegeDropArgs(runAs) : [];
       if (runAs && process.getuid?.() !== 0) throw new Error(`runAsUser ${runAs.uid}: edgecore is not root and cannot switch users`);
       if (runAs && findExecutable(template.command, env.PATH, template.workingDir) === null) {
@@ -253,7 +254,7 @@ export class ProcessRuntime implements Runtime {
     });
     this.logger.info({ workload: name, pid: child.pid, restarts: entry.status.restarts }, 'workload started');
     run.probes = startRunProbes(template.probes, {
-      exec: (command, timeoutMs) => runExec(command, { env, cwd: template.workingDir, timeoutMs, maxOutputBytes: PROBE_OUTPUT_BYTES, prefix: this.execPrefix(template) }),
+      exec: (command, timeoutMs) => runExec(command, { env, cwd: template.workingDir, timeoutMs, maxOutputBytes: PROBE_OUTPUT_BYTES, prefix: probePrefix }),
     }, {
       onReadyChange: (ready) => { if (entry.run === run && !run.ended) this.publish(entry, { ready }); },
       onLivenessFailure: (reason) => this.failLiveness(entry, run, reason),

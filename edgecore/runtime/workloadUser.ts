@@ -161,17 +161,19 @@ export function prepareWorkloadUser(setting: string, uidFile: string, edgeUid = 
     ] };
   }
   if (setting === PER_WORKLOAD) {
-    let group = lookUp(WORKLOAD_GROUP, readPasswd());
+    let passwd = readPasswd();
+    let group = lookUp(WORKLOAD_GROUP, passwd);
     if (group === undefined) {
       const made = spawnSync('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', WORKLOAD_GROUP], { encoding: 'utf8' });
-      group = lookUp(WORKLOAD_GROUP, readPasswd());
+      passwd = readPasswd();
+      group = lookUp(WORKLOAD_GROUP, passwd);
       if (group === undefined) {
-        group = lookUp('nobody', readPasswd()) ?? { name: 'nobody', uid: 65534, gid: 65534 };
+        group = lookUp('nobody', passwd) ?? { name: 'nobody', uid: 65534, gid: 65534 };
         const why = made.error ? made.error.message : (made.stderr || `exit code ${made.status}`).trim();
         warnings.push(`cannot create ${WORKLOAD_GROUP} (useradd: ${why}); workloads run in ${group.name}'s group (gid ${group.gid}), still each as its own uid`);
       }
     }
-    const uids = new DynamicUids(uidFile, new Set(readPasswd().map((e) => e.uid)), { claimsDir: DEFAULT_UID_CLAIMS_DIR, owner: dirname(resolve(uidFile)) });
+    const uids = new DynamicUids(uidFile, new Set(passwd.map((e) => e.uid)), { claimsDir: DEFAULT_UID_CLAIMS_DIR, owner: dirname(resolve(uidFile)) });
     const gid = group.gid;
     return { uids, policy: { edgeUid, defaultUser: (workload) => ({ uid: uids.uidFor(workload), gid, groups: [] }), rootAllowed: false }, warnings };
   }

@@ -32,7 +32,7 @@ export function hostAccessProblem(template: WorkloadTemplate, policy: HostAccess
     // The engine follows symlinks: judged by where the path really leads.
     const path = posix.normalize(realPath(posix.normalize(volume.hostPath)));
     const field = `volumes[${index}].hostPath ${JSON.stringify(volume.hostPath)}${path !== posix.normalize(volume.hostPath) ? ` (really ${path})` : ''}`;
-    const hit = policy.protectedPaths.find((p) => (p === '/' ? path === '/' : overlaps(path, p)));
+    const hit = protectedBy(path, policy.protectedPaths);
     if (hit !== undefined) return `${field}: refused: it ${path === hit ? 'is' : within(path, hit) ? 'is inside' : 'holds'} ${hit}, which no container may mount`;
     if (!policy.hostPathPrefixes.some((prefix) => within(path, prefix))) {
       return `${field}: refused on this node: hostPath volumes must be under a directory the node allows with --allow-host-paths (${policy.hostPathPrefixes.length === 0 ? 'none allowed' : `allowed: ${policy.hostPathPrefixes.join(', ')}`})`;
@@ -47,10 +47,15 @@ export function parseHostPathPrefixes(list: string, protectedPaths: readonly str
   return prefixes.map((prefix) => {
     if (!isAbsolute(prefix)) throw new Error(`allowHostPaths: ${JSON.stringify(prefix)} is not an absolute path`);
     const normal = posix.normalize(prefix).replace(/\/+$/, '') || '/';
-    const hit = protectedPaths.find((p) => (p === '/' ? normal === '/' : overlaps(normal, p)));
+    const hit = protectedBy(normal, protectedPaths);
     if (hit !== undefined) throw new Error(`allowHostPaths: ${JSON.stringify(prefix)} overlaps ${hit}, which no container may mount`);
     return normal;
   });
+}
+
+/** The protected path `path` is, holds or sits inside (`/` only as itself: everything sits inside it). */
+function protectedBy(path: string, protectedPaths: readonly string[]): string | undefined {
+  return protectedPaths.find((p) => (p === '/' ? path === '/' : overlaps(path, p)));
 }
 
 function within(path: string, dir: string): boolean {
