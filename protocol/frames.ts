@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_CSR_PEM_BYTES } from './certificates.js';
 import { DeviceSchema, ReportedTwinSchema, TelemetrySampleSchema } from './devices.js';
 import { EdgeEventSchema, NameSchema, WorkloadSchema, WorkloadStatusSchema } from './resources.js';
 
@@ -176,10 +177,30 @@ export type ErrorFrame = z.infer<typeof ErrorFrameSchema>;
 
 // ---- join (HTTP, before the link exists) ----------------------------------------------------
 
-export const JoinRequestSchema = z.strictObject({ node: NameSchema, token: z.string().min(1).max(512) });
-export const JoinResponseSchema = z.strictObject({ node: NameSchema, credential: z.string() });
+const CsrPemSchema = z.string().min(1).max(MAX_CSR_PEM_BYTES, `a certificate request is at most ${MAX_CSR_PEM_BYTES} bytes of PEM`);
 
-export const HUB_PATHS = { join: '/hub/v1/join', connect: '/hub/v1/connect' } as const;
+/**
+ * Over HTTPS the edge sends a CSR with its token and gets a client certificate for mutual TLS;
+ * over plain HTTP (loopback, or --insecure-plain-http) there is no TLS to carry one, and the
+ * answer is a bearer credential that expires like a certificate would.
+ */
+export const JoinRequestSchema = z.strictObject({ node: NameSchema, token: z.string().min(1).max(512), csr: CsrPemSchema.optional() });
+export const CertificateIdentitySchema = z.strictObject({
+  node: NameSchema,
+  /** The node's client certificate (PEM), signed by the cloud CA. */
+  certificate: z.string().min(1),
+  /** Every CA the edge must trust for cloudcore's server certificate (PEM bundle); its pin is the token's. */
+  caBundle: z.string().min(1),
+});
+export const BearerIdentitySchema = z.strictObject({ node: NameSchema, credential: z.string().min(1), expiresAt: z.string() });
+export const JoinResponseSchema = z.union([CertificateIdentitySchema, BearerIdentitySchema]);
+export type JoinResponse = z.infer<typeof JoinResponseSchema>;
+/** A renewal is made with the identity being renewed (client certificate, or bearer credential). */
+export const RenewRequestSchema = z.strictObject({ csr: CsrPemSchema.optional() });
+export const RenewResponseSchema = JoinResponseSchema;
+
+/** join: token (+ CSR) → identity; ca: the CA bundle a token pins (public); renew: identity → new identity. */
+export const HUB_PATHS = { join: '/hub/v1/join', connect: '/hub/v1/connect', ca: '/hub/v1/ca', renew: '/hub/v1/renew' } as const;
 export const NODE_HEADER = 'x-edgefleet-node';
 
 // ---- parsing helpers ------------------------------------------------------------------------

@@ -14,3 +14,4 @@ export * from './tlsTrust.js';
 export * from './edgeStatus.js';
 export * from './api.js';
 export * from './apiErrors.js';
+export * from './certificates.js';

@@ -224,7 +224,20 @@ export const TokenRequestSchema = z.strictObject({
 export const NodeCredentialSchema = z.strictObject({
   kind: z.literal('NodeCredential'),
   metadata: ObjectMetaSchema,
-  spec: z.strictObject({ node: NameSchema, secretHash: z.string(), issuedAt: z.string() }),
+  spec: z.strictObject({
+    node: NameSchema,
+    /** sha256 of a bearer credential (plain-HTTP links only); absent once the node holds certificates. */
+    secretHash: z.string().optional(),
+    issuedAt: z.string(),
+    /** When the bearer credential stops being accepted; a renewal moves it. */
+    expiresAt: z.string().optional(),
+    /**
+     * The node's certificates still accepted (serial hex, lower case; notAfter ISO): an allow-list
+     * in the shared store. A certificate whose serial is not here is refused, however well it is
+     * signed, so removing an entry (or the whole object) revokes it on every replica at once.
+     */
+    certificates: z.array(z.strictObject({ serial: z.string().regex(/^[0-9a-f]+$/), notAfter: z.string() })).max(16).default([]),
+  }),
 });
 export type NodeCredential = z.infer<typeof NodeCredentialSchema>;
 

@@ -69,7 +69,7 @@ export async function redeemJoinToken(store: Store, node: string, token: string,
   const credential: NodeCredential = {
     kind: 'NodeCredential',
     metadata: { name: node },
-    spec: { node, secretHash: sha256(credentialSecret), issuedAt: now.toISOString() },
+    spec: { node, secretHash: sha256(credentialSecret), issuedAt: now.toISOString(), certificates: [] },
   };
   // Re-joining a node (e.g. after its disk was wiped) replaces the old credential.
   const existing = await store.get('NodeCredential', node);
@@ -94,6 +94,6 @@ export async function verifyNodeCredential(store: Store, credential: string): Pr
     if (err instanceof NotFoundError) return undefined;
     throw err;
   }
-  if (!record || !sameHash(record.spec.secretHash, sha256(secret))) return undefined;
+  if (!record?.spec.secretHash || !sameHash(record.spec.secretHash, sha256(secret))) return undefined;
   return node;
 }

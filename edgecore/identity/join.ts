@@ -27,6 +27,6 @@ export async function joinCloud(cloudUrl: string, node: string, token: string): 
     throw new Error(`join failed: ${message}`);
   }
   const parsed = JoinResponseSchema.safeParse(body);
-  if (!parsed.success || parsed.data.node !== node) throw new Error('join failed: unexpected answer from cloud');
+  if (!parsed.success || parsed.data.node !== node || !('credential' in parsed.data)) throw new Error('join failed: unexpected answer from cloud');
   return parsed.data.credential;
 }
