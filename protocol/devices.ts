@@ -63,6 +63,12 @@ export const DeviceSpecSchema = z.strictObject({
   modelSpec: DeviceModelSpecSchema.optional(),
   /** scrypt hash of the device's MQTT password (`scrypt$<salt>$<hash>`); the password is shown once. */
   credentialHash: z.string().optional(),
+  /**
+   * The device's X.509 certificates the edge broker accepts (serial hex lower case, notAfter ISO),
+   * issued by the cloud CA through `POST /devices/{name}/certificate`. An allow-list that travels
+   * with the device to its node: removing an entry revokes that certificate there.
+   */
+  certificates: z.array(z.strictObject({ serial: z.string().regex(/^[0-9a-f]+$/), notAfter: z.string() })).max(16).optional(),
 });
 export type DeviceSpec = z.infer<typeof DeviceSpecSchema>;
 
