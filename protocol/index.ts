@@ -15,3 +15,4 @@ export * from './edgeStatus.js';
 export * from './api.js';
 export * from './apiErrors.js';
 export * from './certificates.js';
+export * from './certificatePolicy.js';

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import {
   caBundlePin, DEVICE_CERT_ORG, loadX509, NODE_CERT_ORG, newKeyPair, pemBlocks, privateKeyPem, SIGNING_ALGORITHM,
 } from '../../protocol/index.js';
-import { CA_LIFETIME_SECONDS, validityFrom } from './certificatePolicy.js';
+import { CA_LIFETIME_SECONDS, validityFrom } from '../../protocol/certificatePolicy.js';
 import { parseCertificateRequest, type CertificateRequestProblem } from './certificateRequest.js';
 
 /**
