@@ -4,6 +4,7 @@ import { EDGEFLEET_VERSION } from '../protocol/index.js';
 import type { EdgeSettings } from './config.js';
 import { prepareEdgeDataDir } from './dataDir.js';
 import { DeviceService } from './devices/deviceService.js';
+import { CertificateRenewal } from './identity/certificateRenewal.js';
 import { NodeIdentity } from './identity/nodeIdentity.js';
 import { CloudConnection } from './link/cloudConnection.js';
 import { LocalApi } from './local/localApi.js';
@@ -20,8 +21,9 @@ import { WorkloadManager } from './runtime/workloadManager.js';
  *   workloads   runtimes, recovery, the reconcile loop: local desired state runs first (runtime/)
  *   local-api   status page, /status, /metrics, the mappers' device list (local/)
  *   devices     MQTT broker, twins, telemetry, mapper credentials; then mapper workloads (devices/)
- *   identity    the node credential, or a join with the token (identity/)
+ *   identity    the node's certificate (or bearer credential), or a join with the token (identity/)
  *   link        the cloud link and the node's resource samples (link/)
+ *   renewal     renews the identity at 2/3 of its life, then the link reconnects once (identity/)
  *
  * Autonomy is the order: workloads run from the local database before the cloud is tried.
  */
@@ -59,7 +61,11 @@ export class EdgeAgent {
     });
     await parts.start(workloads);
 
-    const identity = new NodeIdentity({ dataDir: settings.dataDir, node: settings.node, cloudUrl: settings.cloudUrl, joinToken: settings.joinToken, log });
+    const identity = new NodeIdentity({
+      dataDir: settings.dataDir, node: settings.node, cloudUrl: settings.cloudUrl, joinToken: settings.joinToken,
+      allowUnpinnedToken: settings.allowUnpinnedToken, log,
+    });
+    const renewal = new CertificateRenewal({ identity, cloudUrl: settings.cloudUrl, node: settings.node, log, onRenewed: () => link?.reconnect() });
     const devices: DeviceService = new DeviceService({
       settings, meta, log,
       localApiPort: (): number => localApi.port(),
@@ -73,6 +79,7 @@ export class EdgeAgent {
         node: settings.node, cloudUrl: settings.cloudUrl, dataDir: settings.dataDir,
         link: () => link?.link,
         joinError: () => identity.joinError,
+        identity: () => renewal.view(),
         sync: () => ({ epoch: meta.epoch(), lastRevision: meta.lastRevision() }),
         outbox: () => meta.outboxStats(),
         mqtt: () => devices.statusSnapshot(),
@@ -103,8 +110,13 @@ export class EdgeAgent {
       cloudUrl: settings.cloudUrl, node: settings.node, dataDir: settings.dataDir,
       heartbeatSeconds: settings.heartbeatSeconds, pongTimeoutSeconds: settings.pongTimeoutSeconds, nodeStatsSeconds: settings.nodeStatsSeconds,
       log, state: meta, runtime: workloads.runtime,
-      withCredential: (use) => identity.withCredential(use),
-      onPhase: (phase) => localApi.linkTimes.onPhase(phase),
+      withIdentity: (use) => identity.withIdentity(use),
+      auth: () => identity.linkAuth(),
+      onPhase: (phase) => {
+        localApi.linkTimes.onPhase(phase);
+        // An edge back from a long time offline: its expired certificate is renewed on the failed connect.
+        if (phase === 'disconnected') renewal.onLinkDown();
+      },
       onDesired: (result) => {
         log.debug({ mode: result.mode, changed: result.changed, removed: result.removed, devicesChanged: result.devicesChanged ?? false }, 'desired state committed');
         void workloads.reconcile();
@@ -112,6 +124,7 @@ export class EdgeAgent {
       },
     });
     await parts.start(link);
+    await parts.start(renewal);
   }
 
   async stop(): Promise<void> {

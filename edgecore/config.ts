@@ -10,6 +10,11 @@ export const EdgeSettingsSchema = z.strictObject({
   joinToken: z.string().min(1).optional(),
   /** File whose first line is the join token: keeps it out of the process list (/proc/<pid>/cmdline). */
   joinTokenFile: z.string().min(1).optional(),
+  /**
+   * Join over https with a token that does not pin the cloud's CA (`<id>.<secret>`): the cloud is
+   * then verified only by the system's CAs and NODE_EXTRA_CA_CERTS (refused without it; warned with it).
+   */
+  allowUnpinnedToken: boolSetting.default(false),
   /** Link to cloudcore over plain http:// on a non-loopback host (refused without it; warned with it). */
   insecurePlainHttp: boolSetting.default(false),
   dataDir: z.string().min(1).default('./.data/edge'),

@@ -38,6 +38,21 @@ export const EdgeLinkStatusSchema = z.object({
   stats: LinkStatsSchema.nullable(),
 });
 
+/** The node's identity to the cloud (its certificate, or a bearer credential from a cloud on plain HTTP). No key, no credential. */
+export const EdgeIdentityStatusSchema = z.object({
+  /** certificate | bearer */
+  mode: z.string(),
+  /** Certificate serial (lower-case hex); null in bearer mode. */
+  serial: z.string().nullable(),
+  notAfter: iso.nullable(),
+  /** When the edge renews it (2/3 of its life); null: never (a credential that does not expire). */
+  renewAt: iso.nullable(),
+  /** valid | renew-due | expired-in-grace | needs-new-token */
+  standing: z.string(),
+  lastRenewalError: z.string().nullable(),
+  lastRenewedAt: iso.nullable().optional(),
+});
+
 export const EdgeWorkloadStatusSchema = z.object({
   name: z.string(),
   generation: z.number(),
@@ -77,6 +92,8 @@ export const EdgeStatusSchema = z.object({
   edgecore: z.object({ version: z.string(), pid: z.number(), startedAt: iso, uptimeSeconds: z.number() }),
   host: EdgeHostStatusSchema,
   link: EdgeLinkStatusSchema,
+  /** null until the node has an identity; absent from an edgecore older than node certificates. */
+  identity: EdgeIdentityStatusSchema.nullable().optional(),
   sync: z.object({ epoch: z.string(), lastRevision: z.number() }),
   outbox: z.object({ depth: z.number(), dropped: z.number(), oldestSeq: z.number().nullable() }),
   mqtt: z.object({
@@ -99,6 +116,7 @@ export const EdgeStatusSchema = z.object({
 
 export type EdgeStatus = z.infer<typeof EdgeStatusSchema>;
 export type EdgeLinkStatus = z.infer<typeof EdgeLinkStatusSchema>;
+export type EdgeIdentityStatus = z.infer<typeof EdgeIdentityStatusSchema>;
 export type EdgeWorkloadStatus = z.infer<typeof EdgeWorkloadStatusSchema>;
 export type EdgeDeviceStatus = z.infer<typeof EdgeDeviceStatusSchema>;
 export type EdgeHostStatus = z.infer<typeof EdgeHostStatusSchema>;

@@ -4,6 +4,7 @@ import { EDGEFLEET_VERSION } from '../../protocol/index.js';
 import type { EdgePart } from '../part.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { CloudLink, CloudLinkEvents, LinkState } from './cloudLink.js';
+import type { LinkAuth } from './linkAuth.js';
 import { NodeStatsSampler } from './nodeStats.js';
 
 export interface CloudConnectionOptions {
@@ -14,8 +15,10 @@ export interface CloudConnectionOptions {
   pongTimeoutSeconds: number;
   nodeStatsSeconds: number;
   log: Logger;
-  /** Calls `use` once the node has its credential (from its file, or after joining). */
-  withCredential: (use: (credential: string) => Promise<void>) => Promise<void>;
+  /** Calls `use` once the node has its identity (from its files, or after joining). */
+  withIdentity: (use: () => Promise<void>) => Promise<void>;
+  /** The node's TLS material or credential, asked at every connect. */
+  auth: () => LinkAuth | null;
   state: LinkState;
   /** Runs the operator requests (logs, exec) that arrive over the link. */
   runtime: Runtime;
@@ -38,10 +41,10 @@ export class CloudConnection implements EdgePart {
   constructor(private readonly opts: CloudConnectionOptions) {}
 
   async start(): Promise<void> {
-    await this.opts.withCredential((credential) => this.connect(credential));
+    await this.opts.withIdentity(() => this.connect());
   }
 
-  private async connect(credential: string): Promise<void> {
+  private async connect(): Promise<void> {
     if (this.stopped) return;
     const { opts } = this;
     this.nodeStats = new NodeStatsSampler({ dataDir: opts.dataDir, intervalMs: opts.nodeStatsSeconds * 1000, log: opts.log });
@@ -51,7 +54,7 @@ export class CloudConnection implements EdgePart {
     const link = new CloudLink({
       cloudUrl: opts.cloudUrl,
       node: opts.node,
-      credential,
+      auth: opts.auth,
       state: opts.state,
       agent: { version: EDGEFLEET_VERSION, os: platform(), arch: arch(), hostname: hostname() },
       heartbeatMs: opts.heartbeatSeconds * 1000,

@@ -9,6 +9,7 @@ import { DEFAULT_BACKOFF, parseRetryAfterMs, retryDelayMs, type BackoffPolicy } 
 import { describeCloudError } from './cloudError.js';
 import { EdgeOperatorRequests } from './operatorRequests.js';
 import type { Runtime } from '../runtime/runtime.js';
+import type { LinkAuth } from './linkAuth.js';
 
 /**
  * The edge end of the cloud link. Durable state lives behind `LinkState` (the edge's SQLite
@@ -43,7 +44,10 @@ export const DEFAULT_PONG_TIMEOUT_MS = 15_000;
 export interface CloudLinkOptions {
   cloudUrl: string;
   node: string;
-  credential: string;
+  /** A fixed bearer credential (the fan-out benchmark's simulated edges); edgecore passes `auth`. */
+  credential?: string;
+  /** Asked at every connect: the node's current TLS material or credential (a renewal is used by the next connect). */
+  auth?: () => LinkAuth | null;
   state: LinkState;
   agent: z.infer<typeof AgentInfoSchema>;
   heartbeatMs?: number;
@@ -145,8 +149,11 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
   private connect(): void {
     this.setPhase('connecting');
     const url = new URL(HUB_PATHS.connect, this.opts.cloudUrl.replace(/^http/, 'ws'));
+    const auth = this.opts.auth?.() ?? (this.opts.credential !== undefined ? { mode: 'bearer' as const, credential: this.opts.credential } : null);
+    // Certificate mode: mutual TLS, the server verified against the cloud's CA bundle, no Authorization header.
     const ws = new WebSocket(url, {
-      headers: { authorization: `Bearer ${this.opts.credential}`, [NODE_HEADER]: this.opts.node },
+      headers: { ...(auth?.mode === 'bearer' ? { authorization: `Bearer ${auth.credential}` } : {}), [NODE_HEADER]: this.opts.node },
+      ...(auth?.mode === 'certificate' ? { ca: auth.ca, cert: auth.cert, key: auth.key } : {}),
       maxPayload: this.opts.maxPayload ?? 64 * 1024 * 1024,
       perMessageDeflate: false,
       handshakeTimeout: 10_000,
@@ -166,7 +173,9 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
     let refusal: string | null = null;
     ws.on('unexpected-response', (_req, res) => {
       refusal = res.statusCode === 401
-        ? 'cloud refused the link: HTTP 401: this node\'s credential is not valid (revoked, or the node joined again elsewhere); to join again, remove node.credential from the data dir and start edgecore with a new join token'
+        ? (auth?.mode === 'certificate'
+          ? 'cloud refused the link: HTTP 401: this node\'s certificate is not accepted (expired, revoked, or the node joined again elsewhere); to join again, start edgecore with a new join token'
+          : 'cloud refused the link: HTTP 401: this node\'s credential is not valid (revoked, or the node joined again elsewhere); to join again, remove node.credential from the data dir and start edgecore with a new join token')
         : `cloud refused the link: HTTP ${res.statusCode}`;
       this.lastError = refusal;
       // 503 + Retry-After: cloudcore is shedding load (admission control); wait as asked.

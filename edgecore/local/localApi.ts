@@ -13,6 +13,7 @@ export interface StatusSources {
   dataDir: string;
   link: () => StatusParts['link'];
   joinError: () => string | null;
+  identity: () => StatusParts['identity'];
   sync: () => StatusParts['sync'];
   outbox: () => StatusParts['outbox'];
   mqtt: () => EdgeStatus['mqtt'];
@@ -77,6 +78,7 @@ export class LocalApi implements EdgePart {
       link: src.link(),
       linkTimes: this.linkTimes,
       joinError: src.joinError(),
+      identity: src.identity(),
       sync: src.sync(),
       outbox: src.outbox(),
       mqtt: src.mqtt(),

@@ -1,4 +1,4 @@
-import type { EdgeDeviceStatus, EdgeHostStatus, EdgeLinkStatus, EdgeStatus, EdgeWorkloadStatus } from '../../protocol/edgeStatus.js';
+import type { EdgeDeviceStatus, EdgeHostStatus, EdgeIdentityStatus, EdgeLinkStatus, EdgeStatus, EdgeWorkloadStatus } from '../../protocol/edgeStatus.js';
 import type { LinkPhase, LinkStats } from '../link/cloudLink.js';
 
 /**
@@ -43,6 +43,8 @@ export interface StatusParts {
   link: LinkView | undefined;
   linkTimes: LinkTimes;
   joinError: string | null;
+  /** null (or absent) until the node has an identity. */
+  identity?: EdgeIdentityStatus | null;
   sync: { epoch: string; lastRevision: number };
   outbox: { depth: number; dropped: number; oldestSeq: number | null };
   mqtt: EdgeStatus['mqtt'];
@@ -94,6 +96,7 @@ export function buildEdgeStatus(parts: StatusParts): EdgeStatus {
     },
     host: parts.host,
     link: linkStatus(parts),
+    identity: parts.identity ?? null,
     sync: parts.sync,
     outbox: parts.outbox,
     mqtt: parts.mqtt,

@@ -57,6 +57,7 @@ export function summaryFields(s: EdgeStatus): Array<[string, string]> {
     fields.push(['Last connected', s.link.lastConnectedAt ?? 'never since edgecore started']);
   }
   if (s.link.lastError) fields.push(['Last error', s.link.lastError]);
+  fields.push(...identityFields(s));
   fields.push(
     ['Synced revision', `${s.sync.lastRevision} (epoch ${s.sync.epoch})`],
     ['Queued for cloud', `${s.outbox.depth} waiting, ${s.outbox.dropped} dropped (spool limits or unreadable)`],
@@ -75,6 +76,28 @@ export function summaryFields(s: EdgeStatus): Array<[string, string]> {
     // Settings that widen the broker (anonymous access, plain MQTT off loopback): as loud here as on the page.
     for (const warning of s.mqtt.warnings ?? []) fields.push(['BROKER EXPOSED', warning]);
   }
+  return fields;
+}
+
+/** What each identity standing asks of the engineer at the node. */
+const STANDING_TEXT: Record<string, string> = {
+  'valid': 'valid',
+  'renew-due': 'renewal due (the node renews it itself)',
+  'expired-in-grace': 'EXPIRED: renewing with the cloud (accepted within its grace window)',
+  'needs-new-token': 'NEEDS A NEW JOIN TOKEN: create one with `edgectl token create NODE` and restart edgecore with --join-token',
+};
+
+export function identityFields(s: EdgeStatus): Array<[string, string]> {
+  const id = s.identity;
+  if (id === undefined) return [];
+  if (id === null) return [['Identity', 'none yet (the node has not joined)']];
+  const what = id.mode === 'certificate' ? `certificate ${id.serial ?? NONE}` : 'bearer credential';
+  const fields: Array<[string, string]> = [
+    ['Identity', `${what}, ${STANDING_TEXT[id.standing] ?? id.standing}`],
+    ['Identity expires', id.notAfter ?? 'never'],
+  ];
+  if (id.renewAt) fields.push(['Renews at', id.renewAt]);
+  if (id.lastRenewalError) fields.push(['Renewal error', id.lastRenewalError]);
   return fields;
 }
 

@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CloudLink } from '../../edgecore/link/cloudLink.js';
-import { joinCloud, JoinRefusedError } from '../../edgecore/identity/join.js';
+import { joinForCredential, JoinRefusedError } from '../../edgecore/identity/join.js';
 import { EDGEFLEET_VERSION } from '../../protocol/index.js';
 import { MemoryLinkState } from './memoryLinkState.js';
 
@@ -118,7 +118,7 @@ export async function prepareFleet(opts: FleetOptions): Promise<{ edges: Simulat
   t = performance.now();
   done = 0;
   const credentials = await mapLimit(opts.nodes, opts.restConcurrency, async (node, i) => {
-    const credential = await withRetries(`joining ${node}`, 3, () => joinCloud(opts.cloudUrl, node, tokens[i]!));
+    const credential = await withRetries(`joining ${node}`, 3, () => joinForCredential(opts.cloudUrl, node, tokens[i]!));
     if (++done % every === 0) opts.progress(`joined ${done}/${n}`);
     return credential;
   });

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { JoinRefusedError, joinCloud } from '../../edgecore/identity/join.js';
+import { JoinRefusedError, joinForCredential } from '../../edgecore/identity/join.js';
 import { META_KEYS, MetaStore } from '../../edgecore/meta/metaStore.js';
 import { ApiClient, ApiRefusedError, mapLimit, nodeNames } from '../bench/fleet.js';
 import { SimEdge } from './simEdge.js';
@@ -77,7 +77,7 @@ export class SimFleet {
     let done = 0;
     await mapLimit(nodes, concurrency, async (node, index) => {
       const token = await retry(`token for ${node}`, () => this.api.mintToken(node));
-      const credential = await retry(`join of ${node}`, () => joinCloud(this.opts.cloudUrl, node, token));
+      const credential = await retry(`join of ${node}`, () => joinForCredential(this.opts.cloudUrl, node, token));
       const labels = this.opts.labels?.(node, index);
       if (labels && Object.keys(labels).length > 0) await this.label([node], labels);
       this.edges.set(node, new SimEdge({

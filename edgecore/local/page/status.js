@@ -91,6 +91,32 @@
     setText('link-error', link.lastError || '—');
   }
 
+  // What each standing asks of the field engineer, in words.
+  const STANDING_TEXT = {
+    'valid': 'Valid',
+    'renew-due': 'Renewal due (the node renews it itself)',
+    'expired-in-grace': 'EXPIRED: renewing with the cloud (accepted within its grace window)',
+    'needs-new-token': 'NEEDS A NEW JOIN TOKEN: the cloud no longer renews this identity; create one with `edgectl token create NODE` and restart edgecore with --join-token',
+  };
+
+  function renderIdentity(s) {
+    const id = s.identity;
+    const summary = $('identity-summary');
+    if (!id) {
+      summary.textContent = 'No identity yet (the node has not joined)';
+      summary.className = 'link-summary warn';
+      for (const field of ['mode', 'serial', 'not-after', 'renew-at', 'error']) setText('identity-' + field, '—');
+      return;
+    }
+    summary.textContent = STANDING_TEXT[id.standing] || id.standing;
+    summary.className = 'link-summary ' + (id.standing === 'valid' ? 'ok' : id.standing === 'renew-due' ? 'warn' : 'bad');
+    setText('identity-mode', id.mode === 'certificate' ? 'certificate (mutual TLS)' : 'bearer credential (plain HTTP cloud)');
+    setText('identity-serial', id.serial || '—');
+    setText('identity-not-after', id.notAfter ? when(id.notAfter) : 'never');
+    setText('identity-renew-at', id.renewAt ? when(id.renewAt) : '—');
+    setText('identity-error', id.lastRenewalError || '—');
+  }
+
   /** A table's only row, saying it is empty, across all `cols` columns. */
   function emptyRow(body, text, cols) {
     cell(body.insertRow(), text).colSpan = cols;
@@ -197,6 +223,7 @@
     setText('outbox-depth', String(s.outbox.depth));
     setText('outbox-dropped', String(s.outbox.dropped));
     renderLink(s);
+    renderIdentity(s);
     renderHost(s.host);
   }
 
