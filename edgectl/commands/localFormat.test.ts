@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { EdgeStatus } from '../../protocol/edgeStatus.js';
 import { EdgeSettingsSchema } from '../../edgecore/config.js';
 import { DEFAULT_LOCAL_URL } from './local.js';
-import { formatBytes, formatDuration, linkLine, renderLocalStatus } from './localFormat.js';
+import { formatBytes, formatDuration, identityFields, linkLine, renderLocalStatus } from './localFormat.js';
 
 const now = new Date('2025-01-01T10:05:00Z');
 
@@ -84,5 +84,17 @@ describe('edgectl local status formatting', () => {
   it('the default URL is where edgecore listens by default', () => {
     const defaults = EdgeSettingsSchema.parse({ node: 'n', cloudUrl: 'http://127.0.0.1:1' });
     expect(DEFAULT_LOCAL_URL).toBe(`http://${defaults.statusHost}:${defaults.statusPort}`);
+  });
+
+  it('the identity: its certificate and standing, and what to do when it needs a new token', () => {
+    expect(identityFields(status())).toEqual([]);
+    expect(identityFields(status({ identity: null }))).toEqual([['Identity', 'none yet (the node has not joined)']]);
+    const stuck = status({ identity: { mode: 'certificate', serial: '1a2b', notAfter: '2025-01-01T09:00:00Z', renewAt: '2025-01-01T08:40:00Z', standing: 'needs-new-token', lastRenewalError: 'renewal refused: expired past grace' } });
+    const text = renderLocalStatus(stuck, now);
+    expect(text).toContain('certificate 1a2b, NEEDS A NEW JOIN TOKEN');
+    expect(text).toContain('--join-token');
+    expect(text).toContain('renewal refused: expired past grace');
+    expect(identityFields(status({ identity: { mode: 'bearer', serial: null, notAfter: null, renewAt: null, standing: 'valid', lastRenewalError: null } })))
+      .toEqual([['Identity', 'bearer credential, valid'], ['Identity expires', 'never']]);
   });
 });
