@@ -112,11 +112,10 @@ export class EdgeAgent {
       log, state: meta, runtime: workloads.runtime,
       withIdentity: (use) => identity.withIdentity(use),
       auth: () => identity.linkAuth(),
-      onPhase: (phase) => {
-        localApi.linkTimes.onPhase(phase);
-        // An edge back from a long time offline: its expired certificate is renewed on the failed connect.
-        if (phase === 'disconnected') renewal.onLinkDown();
-      },
+      onPhase: (phase) => localApi.linkTimes.onPhase(phase),
+      // An edge back from a long time offline renews its expired certificate on the failed connect;
+      // a refused identity is probed once with a renewal, which tells revoked (needs a token) from the rest.
+      onConnectFailed: (refusedIdentity) => renewal.onLinkDown(refusedIdentity),
       onDesired: (result) => {
         log.debug({ mode: result.mode, changed: result.changed, removed: result.removed, devicesChanged: result.devicesChanged ?? false }, 'desired state committed');
         void workloads.reconcile();

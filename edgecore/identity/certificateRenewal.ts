@@ -45,13 +45,15 @@ export class CertificateRenewal implements EdgePart {
   lastError: string | null = null;
   lastRenewedAt: Date | null = null;
   needsNewToken = false;
+  /** A refused link was already probed with a renewal for the current identity. */
+  private probedRefusal = false;
   private failures = 0;
   private timer: NodeJS.Timeout | undefined;
   private retryPending = false;
   private inFlight: Promise<void> | null = null;
   private stopped = false;
   private readonly now: () => Date;
-  private readonly onChanged = () => { this.needsNewToken = false; if (!this.inFlight) this.schedule(); };
+  private readonly onChanged = () => { this.needsNewToken = false; this.probedRefusal = false; if (!this.inFlight) this.schedule(); };
 
   constructor(private readonly opts: CertificateRenewalOptions) {
     this.now = opts.now ?? (() => new Date());
@@ -85,11 +87,19 @@ export class CertificateRenewal implements EdgePart {
     };
   }
 
-  /** The link failed to connect: an expired identity is renewed now (the cloud accepts it within its grace window). */
-  onLinkDown(): void {
+  /**
+   * The link failed to connect. An expired identity is renewed now (the cloud accepts it within
+   * its grace window). One the cloud refused (401) while still valid is probed once with a
+   * renewal: a revoked or replaced identity is refused there too, which is "needs a new token";
+   * otherwise the node simply has a newer certificate.
+   */
+  onLinkDown(refusedIdentity = false): void {
     const id = this.opts.identity.current;
     if (!id || this.stopped || this.needsNewToken || this.inFlight || this.retryPending) return;
-    if (isExpired(summarize(id).validity, this.now())) void this.renew();
+    const expired = isExpired(summarize(id).validity, this.now());
+    if (!expired && !(refusedIdentity && !this.probedRefusal)) return;
+    if (!expired) this.probedRefusal = true;
+    void this.renew();
   }
 
   private schedule(): void {

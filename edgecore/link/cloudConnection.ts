@@ -23,6 +23,8 @@ export interface CloudConnectionOptions {
   /** Runs the operator requests (logs, exec) that arrive over the link. */
   runtime: Runtime;
   onPhase: (phase: CloudLinkEvents['phase'][0]) => void;
+  /** A connect failed; `refusedIdentity`: the cloud answered 401 (expired, revoked or replaced identity). */
+  onConnectFailed?: (refusedIdentity: boolean) => void;
   /** A sync frame was committed to the local database. */
   onDesired: (result: CloudLinkEvents['desired'][0]) => void;
 }
@@ -64,6 +66,7 @@ export class CloudConnection implements EdgePart {
       nodeStats: () => this.nodeStats?.take(),
     });
     link.on('phase', opts.onPhase);
+    link.on('phase', (phase) => { if (phase === 'disconnected') opts.onConnectFailed?.(link.refusedIdentity); });
     link.on('desired', opts.onDesired);
     this.link = link;
     link.start();

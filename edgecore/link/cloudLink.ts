@@ -78,6 +78,8 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
   /** When the link last went down (null while connected or before the first connect). */
   downSince: number | null = Date.now();
   lastError: string | null = null;
+  /** The cloud refused the last connect with HTTP 401 (identity not accepted); cleared by a welcome. */
+  refusedIdentity = false;
   /** Round trip of the last answered heartbeat (ping → pong), ms; reported to the cloud on the next ping. */
   rttMs: number | null = null;
   private pingInFlight: { t: number; sentAt: number } | undefined;
@@ -172,6 +174,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
     ws.on('message', (data) => this.onMessage(data.toString()));
     let refusal: string | null = null;
     ws.on('unexpected-response', (_req, res) => {
+      this.refusedIdentity = res.statusCode === 401;
       refusal = res.statusCode === 401
         ? (auth?.mode === 'certificate'
           ? 'cloud refused the link: HTTP 401: this node\'s certificate is not accepted (expired, revoked, or the node joined again elsewhere); to join again, start edgecore with a new join token'
@@ -263,6 +266,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
     switch (frame.type) {
       case 'welcome':
         this.welcomed = true;
+        this.refusedIdentity = false;
         this.failures = 0;
         this.lastError = null;
         this.stats.connects++;

@@ -99,6 +99,12 @@ describe('pinned join with the real cloudcore over HTTPS', () => {
       const r = await tlsApi(cloud)('GET', path);
       expect(r.text.includes(keyLines[0]!)).toBe(false);
     }
+
+    // Revoked while running: the refused reconnect is probed with a renewal, refused too: a new token is needed.
+    expect((await tlsApi(cloud)<{ revoked: boolean }>('POST', '/nodes/edge-1/revoke')).body.revoked).toBe(true);
+    const revoked = await waitFor('needs a new token after revocation', async () => { const st = await status(edge); return st.identity?.standing === 'needs-new-token' ? st : undefined; });
+    expect(revoked.identity?.lastRenewalError).toMatch(/revoked|replaced|new join token/);
+    expect(edge.proc.lines.filter((l) => String(l.msg).startsWith('node identity needs a new join token'))).toHaveLength(1);
   });
 });
 
