@@ -181,6 +181,7 @@ describe('rotation with 60-second certificates', () => {
     const samples = await tlsApi(cloud)<{ items: { values: { n: number } }[] }>('GET', '/devices/counter-1/telemetry?limit=10000');
     const seen = new Set(samples.body.items.map((i) => i.values.n));
     const missing = Array.from({ length: published }, (_, i) => i + 1).filter((n) => !seen.has(n));
+    console.info(`[rotation] certificates ${serials.size}, renewals ${renewals}, link connects ${last.link.stats!.connects}, telemetry published ${published}, missing ${missing.length}, workload restarts ${steady.status?.restarts}`);
     expect(missing).toEqual([]);
   }, 300_000);
 });
