@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import {
-  BearerIdentitySchema, caBundlePin, CertificateIdentitySchema, HUB_PATHS, NameSchema, newKeyAndCsr, NODE_CERT_ORG, parseJoinToken,
+  BearerIdentitySchema, caBundlePin, CertificateIdentitySchema, HUB_PATHS, isUntrustedCertificate, NameSchema, newKeyAndCsr, NODE_CERT_ORG, parseJoinToken,
 } from '../../protocol/index.js';
 import { issuedCertificateProblem } from './certificateCheck.js';
-import { answerError, hubRequest, type HubAnswer, type HubTls } from './hubRequest.js';
+import { answerError, hubRequest, HubUnreachableError, type HubAnswer, type HubTls } from './hubRequest.js';
 import type { StoredIdentity } from './identityStore.js';
 
 /**
@@ -74,11 +74,21 @@ export async function joinCloud(opts: JoinOptions): Promise<StoredIdentity> {
     }
   }
   const request = https ? await newKeyAndCsr(opts.node, NODE_CERT_ORG) : undefined;
-  const answer = await hubRequest(new URL(HUB_PATHS.join, opts.cloudUrl), {
-    method: 'POST',
-    body: { node: opts.node, token: opts.token, ...(request ? { csr: request.csrPem } : {}) },
-    ...(tls ? { tls } : {}),
-  });
+  let answer: HubAnswer;
+  try {
+    answer = await hubRequest(new URL(HUB_PATHS.join, opts.cloudUrl), {
+      method: 'POST',
+      body: { node: opts.node, token: opts.token, ...(request ? { csr: request.csrPem } : {}) },
+      ...(tls ? { tls } : {}),
+    });
+  } catch (err) {
+    // Pinned: only the bundle is trusted, so NODE_EXTRA_CA_CERTS (describeCloudError's advice) cannot help.
+    if (tls && err instanceof HubUnreachableError && isUntrustedCertificate(err)) {
+      throw new Error(`cannot join cloudcore at ${new URL(opts.cloudUrl).origin}: its TLS certificate is not signed by a CA in the CA bundle the token pins (${err.code}); `
+        + 'a cloudcore with an operator\'s own server certificate must serve that certificate\'s CA in its bundle (cloudcore --ca-extra-trust)');
+    }
+    throw err;
+  }
   return identityFromAnswer(answer, { node: opts.node, keyPem: request?.keyPem, joinTokenSha256: tokenSha256(opts.token), now: now(), what: 'join' });
 }
 

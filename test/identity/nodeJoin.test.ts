@@ -86,6 +86,18 @@ describe('pinned join over HTTPS', () => {
     expect(existsSync(pkiDir(dataDir))).toBe(false);
   });
 
+  it('a server certificate from a CA outside the pinned bundle: the join names the bundle and --ca-extra-trust, not NODE_EXTRA_CA_CERTS', async () => {
+    const odd = await TlsStubCloud.start({ lifetimeSeconds: 3600, foreignServerCert: true });
+    try {
+      const attempt = joinCloud({ cloudUrl: odd.url, node: 'edge-1', token: odd.token, allowUnpinnedToken: false, warn: () => undefined });
+      await expect(attempt).rejects.toThrow(/not signed by a CA in the CA bundle the token pins .*--ca-extra-trust/);
+      // The pin matched, so the CSR join was tried, but the TLS handshake failed before any byte of it was sent.
+      expect(odd.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /hub/v1/ca']);
+    } finally {
+      await odd.stop();
+    }
+  });
+
   it('refuses an unpinned token over https unless allowed, sending nothing', async () => {
     const attempt = joinCloud({ cloudUrl: cloud.url, node: 'edge-1', token: cloud.unpinnedToken, allowUnpinnedToken: false, warn: () => undefined });
     await expect(attempt).rejects.toBeInstanceOf(JoinRefusedError);

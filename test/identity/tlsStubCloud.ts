@@ -25,6 +25,8 @@ export interface StubCloudOptions {
   graceSeconds?: number;
   /** The join token's id (the pin is the CA bundle's). */
   tokenId?: string;
+  /** Serve a server certificate from another CA, not in the bundle (an operator's certificate left out of it). */
+  foreignServerCert?: boolean;
 }
 
 export class TlsStubCloud {
@@ -62,7 +64,10 @@ export class TlsStubCloud {
   get caCertPath(): string { return join(this.dataDir, 'pki', 'ca.crt'); }
 
   private async listen(): Promise<void> {
-    const server = await this.ca.issueServer(['127.0.0.1'], 3600);
+    const issuer = this.opts.foreignServerCert
+      ? await CertificateAuthority.open({ dataDir: join(this.dataDir, 'foreign') }, pino({ level: 'silent' }))
+      : this.ca;
+    const server = await issuer.issueServer(['127.0.0.1'], 3600);
     this.server = createServer({ cert: server.pem, key: server.keyPem, ca: this.ca.trusted, requestCert: true, rejectUnauthorized: false }, (req, res) => void this.onRequest(req, res));
     this.wss = new WebSocketServer({ noServer: true });
     this.server.on('upgrade', (req: IncomingMessage, socket, head) => {
