@@ -60,6 +60,9 @@ const program = new Command('edgecore')
     if (cloud.protocol === 'http:' && !isLoopbackHost(cloud.hostname)) {
       log.warn({ cloudUrl: settings.cloudUrl }, 'PLAIN HTTP TO THE CLOUD (--insecure-plain-http): the join token, the node credential and secret values cross the network in clear');
     }
+    if (settings.allowUnpinnedToken) {
+      log.warn({}, 'UNPINNED JOIN TOKENS ALLOWED (--allow-unpinned-token): a join over https with an <id>.<secret> token trusts whatever the system\'s CAs and NODE_EXTRA_CA_CERTS trust');
+    }
     if (shownCommandLine !== null) {
       log.warn('the join token was given on the command line: other local users could read it from the process list until edgecore hid it; use --join-token-file or EF_EDGE_JOIN_TOKEN');
     }

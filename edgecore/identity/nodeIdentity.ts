@@ -73,11 +73,17 @@ export class NodeIdentity extends EventEmitter<NodeIdentityEvents> implements Ed
     this.emit('changed', next);
   }
 
-  /** A join is due: no identity yet, or a join token other than the one the identity came from. */
+  /**
+   * A join is due: no identity yet, a join token other than the one the identity came from, or a
+   * token given for an https cloud while the node holds only a bearer credential (an edge from
+   * before node certificates, whose credential file does not record its token).
+   */
   private joinDue(): boolean {
     const { joinToken } = this.opts;
     if (!this.identity) return true;
-    return joinToken !== undefined && this.identity.joinTokenSha256 !== null && this.identity.joinTokenSha256 !== tokenSha256(joinToken);
+    if (joinToken === undefined) return false;
+    if (this.identity.mode === 'bearer' && new URL(this.opts.cloudUrl).protocol === 'https:') return true;
+    return this.identity.joinTokenSha256 !== null && this.identity.joinTokenSha256 !== tokenSha256(joinToken);
   }
 
   /**

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { commitCertificateIdentity, loadIdentity, pkiDir } from '../../edgecore/identity/identityStore.js';
+import { commitBearerIdentity, commitCertificateIdentity, credentialPath, loadIdentity, pkiDir } from '../../edgecore/identity/identityStore.js';
 import { JoinRefusedError, joinCloud } from '../../edgecore/identity/join.js';
 import { NodeIdentity } from '../../edgecore/identity/nodeIdentity.js';
 import { TlsStubCloud } from './tlsStubCloud.js';
@@ -128,6 +128,20 @@ describe('pinned join over HTTPS', () => {
     } finally {
       cloud.tokenSecret = '0123456789abcdef';
     }
+  });
+
+  it('an edge from before node certificates (a bearer credential file) given a token for an https cloud joins and drops the credential', async () => {
+    const dataDir = tempDir();
+    writeFileSync(credentialPath(dataDir), 'edge-1.00ff\n', { mode: 0o600 });
+    expect(loadIdentity(dataDir)).toMatchObject({ mode: 'bearer', credential: 'edge-1.00ff', joinTokenSha256: null });
+    const { identity } = await joinedNode(dataDir, cloud.url, cloud.token);
+    expect(identity.joinError).toBeNull();
+    expect(identity.current?.mode).toBe('certificate');
+    expect(existsSync(credentialPath(dataDir))).toBe(false);
+    // And the other way: a bearer join (a cloud on plain HTTP) replaces a certificate identity whole.
+    commitBearerIdentity(dataDir, { mode: 'bearer', credential: 'edge-1.abcd', expiresAt: null, issuedAt: new Date().toISOString(), joinTokenSha256: null });
+    expect(loadIdentity(dataDir)).toMatchObject({ mode: 'bearer', credential: 'edge-1.abcd' });
+    expect(existsSync(join(pkiDir(dataDir), 'current'))).toBe(false);
   });
 });
 
