@@ -108,7 +108,7 @@ describe('pinned join with the real cloudcore over HTTPS', () => {
   });
 });
 
-describe('rotation with 60-second certificates', () => {
+describe('rotation with 60-second node and server certificates', () => {
   const fleet = new Fleet();
   let cloud: Cloud;
   let edge: Edge;
@@ -119,7 +119,7 @@ describe('rotation with 60-second certificates', () => {
   let publisher: Promise<void> = Promise.resolve();
 
   beforeAll(async () => {
-    cloud = await fleet.startCloud({ tls: true, port: 0, extra: ['--node-cert-lifetime-seconds', '60'] });
+    cloud = await fleet.startCloud({ tls: true, port: 0, extra: ['--node-cert-lifetime-seconds', '60', '--server-cert-lifetime-seconds', '60'] });
     edge = await fleet.startEdge({ node: 'edge-r', cloudUrl: cloud.url, joinToken: await newToken(cloud, 'edge-r'), extra: ['--telemetry-batch-ms', '200'] });
     mqttPort = Number(new URL(String(edge.proc.lines.find((l) => l.msg === 'edgecore ready')!.mqttUrl)).port);
     const api = tlsApi(cloud);
@@ -160,7 +160,7 @@ describe('rotation with 60-second certificates', () => {
     };
     await until(90_000);
     await cloud.proc.stop();
-    cloud = await fleet.startCloud({ tls: true, port: cloud.port, dataDir: cloud.dataDir, extra: ['--node-cert-lifetime-seconds', '60'] });
+    cloud = await fleet.startCloud({ tls: true, port: cloud.port, dataDir: cloud.dataDir, extra: ['--node-cert-lifetime-seconds', '60', '--server-cert-lifetime-seconds', '60'] });
     await until(95_000);
     publishing = false;
     await publisher;
