@@ -31,6 +31,8 @@ export interface CloudcoreChildOptions {
   /** When set, cloudcore runs under `node --cpu-prof` and writes its profile here on exit. */
   cpuProfDir?: string;
   readyTimeoutMs: number;
+  /** HTTPS with the cloud's own CA and mutual TLS for edges (cloudcore's default); else plain HTTP. */
+  tls?: boolean;
 }
 
 const MAIN = fileURLToPath(new URL('../../cloudcore/main.js', import.meta.url));
@@ -63,6 +65,7 @@ export async function startCloudcoreChild(opts: CloudcoreChildOptions): Promise<
       '--offline-after-seconds', String(opts.offlineAfterSeconds),
       // The simulated fleet connects from loopback alone: lift the per-address connection cap.
       '--max-connections-per-address', '1000000',
+      ...(opts.tls ? [] : ['--insecure-plain-http', 'true']),
     ], { stdio: ['ignore', logFd, logFd] });
   } finally {
     closeSync(logFd);

@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CloudLink } from '../../edgecore/link/cloudLink.js';
@@ -48,13 +49,18 @@ async function withRetries<T>(what: string, attempts: number, fn: () => Promise<
 export class ApiRefusedError extends Error {}
 
 export class ApiClient {
-  /** `localAddress`: the source address of its connections (a link cut lets that one through). */
-  constructor(private readonly baseUrl: string, private readonly adminToken: string, private readonly localAddress?: string) {}
+  /**
+   * `localAddress`: the source address of its connections (a link cut lets that one through).
+   * `ca`: the cloud's CA bundle, for a cloudcore on HTTPS.
+   */
+  constructor(private readonly baseUrl: string, private readonly adminToken: string, private readonly localAddress?: string, private readonly ca?: string) {}
 
   async request(method: string, path: string, body?: unknown): Promise<unknown> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = httpRequest(new URL(`/api/v1${path}`, this.baseUrl), {
+      const request = this.ca === undefined ? httpRequest : httpsRequest;
+      const req = request(new URL(`/api/v1${path}`, this.baseUrl), {
+        ...(this.ca === undefined ? {} : { ca: this.ca }),
         method,
         headers: { authorization: `Bearer ${this.adminToken}`, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(this.localAddress ? { localAddress: this.localAddress } : {}),
