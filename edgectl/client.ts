@@ -7,12 +7,12 @@ import {
   AuditListSchema, CreatedOperatorTokenSchema, OperatorTokenListSchema, OperatorTokenViewSchema,
   type AuditList, type CreatedOperatorToken, type OperatorTokenList, type OperatorTokenRequest, type OperatorTokenView,
   AppSchema, DeviceModelSchema, DeviceSchema, NodeSchema, WorkloadSchema,
-  isUntrustedCertificate,
   type App, type AppInput, type AppList, type Device, type DeviceCredentials, type DeviceList, type DeviceModel, type DeviceModelList,
   type EventList, type ExecAnswer, type Node, type NodeList, type PropertyValue, type TelemetryList, type TokenResponse, type TwinView,
   type UnreadableDeleted, type UnreadableList, type WatchEventType, type Workload, type WorkloadList,
 } from '../protocol/index.js';
 import type { DeviceInput, DeviceModelInput } from './applyFile.js';
+import { networkReason, sendOverWire } from './transport.js';
 
 /**
  * Typed client for the cloudcore REST API (docs/api.md). Answers are parsed with the protocol's
@@ -44,6 +44,11 @@ export interface ApiClientOptions {
   token?: string | undefined;
   /** Per request; a wedged server should not hang the CLI forever. */
   timeoutMs?: number;
+  /**
+   * PEM bundle the https server must chain to (the config's certificateAuthority/-Data); when
+   * set, it is the only trust for every request, instead of the system store.
+   */
+  ca?: string | undefined;
 }
 
 type Query = Record<string, string | number | undefined>;
@@ -305,14 +310,15 @@ export class ApiClient {
     Object.assign(headers, opts.headers);
     let response: Response;
     try {
-      response = await fetch(url, {
+      response = await sendOverWire(url, {
         method,
         headers,
         ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
-        ...(signal ? { signal } : {}),
+        signal,
+        ca: this.options.ca,
       });
     } catch (err) {
-      throw new UnreachableError(this.options.server, networkReason(err));
+      throw new UnreachableError(this.options.server, networkReason(err, this.options.ca !== undefined));
     }
     if (!response.ok) throw toApiError(response, await response.text(), Boolean(this.options.token));
     const warning = response.headers.get('warning');
@@ -388,18 +394,4 @@ function toApiError(response: Response, text: string, hadToken: boolean): ApiErr
   // The most common first-run mistake: say how to fix it, not only what the server said.
   if (response.status === 401 && !hadToken) message += ' (pass --token or set EF_TOKEN)';
   return new ApiError(response.status, message, body?.field, body?.code);
-}
-
-/** undici hides the useful part ("connect ECONNREFUSED 127.0.0.1:8080") in `cause`. */
-function networkReason(err: unknown): string {
-  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return 'request timed out';
-  const cause = err instanceof Error ? err.cause : undefined;
-  if (cause instanceof Error) {
-    const aggregate = cause instanceof AggregateError ? cause.errors.find((e): e is Error => e instanceof Error) : undefined;
-    const reason = (aggregate ?? cause).message || cause.name;
-    return isUntrustedCertificate(cause)
-      ? `${reason} (a private CA? trust it with NODE_EXTRA_CA_CERTS=/path/to/ca.pem)`
-      : reason;
-  }
-  return err instanceof Error ? err.message : String(err);
 }
