@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { boolSetting, isLoopbackHost, logLevelSetting, portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
+import { boolSetting, listSetting, logLevelSetting, portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
+import {
+  DEFAULT_DEVICE_CERT_LIFETIME_SECONDS, DEFAULT_NODE_CERT_GRACE_SECONDS, DEFAULT_NODE_CERT_LIFETIME_SECONDS, DEFAULT_SERVER_CERT_LIFETIME_SECONDS,
+} from './pki/certificatePolicy.js';
 
 export const CloudSettingsSchema = z.strictObject({
   dataDir: z.string().min(1).default('./.data/cloudcore'),
@@ -20,10 +23,32 @@ export const CloudSettingsSchema = z.strictObject({
   maxEvents: z.coerce.number().int().min(100).default(100_000),
   /** Change-log entries about Event objects kept, in a window of their own (events never compact desired state). */
   maxEventObjectChanges: z.coerce.number().int().min(100).default(10_000),
-  /** PEM certificate chain and private key files: with both, the API, hub and dashboard are served over HTTPS (wss:// for edges). */
+  /**
+   * The operator's own server certificate chain and key (PEM). Without them cloudcore serves HTTPS
+   * with a certificate its CA issues for advertiseAddress (and rotates itself).
+   */
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
-  /** Serve plain HTTP on a non-loopback address (refused without it; warned with it). */
+  /** Names and addresses edges and operators use to reach cloudcore: the SANs of its own server certificate. */
+  advertiseAddress: listSetting.default([]),
+  /** The operator's CA (certificate and key, PEM) instead of the one cloudcore makes in `<dataDir>/pki/`. */
+  caCert: z.string().min(1).optional(),
+  caKey: z.string().min(1).optional(),
+  /** More CA certificates trusted for node certificates and served in the CA bundle (the old CA during a CA rotation). */
+  caExtraTrust: z.string().min(1).optional(),
+  /** Life of a node's client certificate; the edge renews it at two thirds. */
+  nodeCertLifetimeSeconds: z.coerce.number().int().min(60).max(10 * 365 * 86_400).default(DEFAULT_NODE_CERT_LIFETIME_SECONDS),
+  /** How long after expiry a node may still renew with its old certificate (an edge that was offline); later it needs a new join token. */
+  nodeCertGraceSeconds: z.coerce.number().int().min(0).max(365 * 86_400).default(DEFAULT_NODE_CERT_GRACE_SECONDS),
+  /** Life of the server certificate cloudcore issues itself; rotated at two thirds without a restart. */
+  serverCertLifetimeSeconds: z.coerce.number().int().min(60).max(10 * 365 * 86_400).default(DEFAULT_SERVER_CERT_LIFETIME_SECONDS),
+  /** Default life of a device certificate (`edgectl device certificate`). */
+  deviceCertLifetimeSeconds: z.coerce.number().int().min(60).max(10 * 365 * 86_400).default(DEFAULT_DEVICE_CERT_LIFETIME_SECONDS),
+  /**
+   * Serve plain HTTP instead of HTTPS: no certificates, bearer node credentials, unpinned tokens.
+   * Logged as a warning on loopback and as an error elsewhere, where it carries tokens, credentials
+   * and secret values in clear.
+   */
   insecurePlainHttp: boolSetting.default(false),
   /** Key file that seals Secret values in the store (default `<dataDir>/secret-encryption.key`, made on first start). */
   secretKeyFile: z.string().min(1).optional(),
@@ -51,9 +76,11 @@ export const CloudSettingsSchema = z.strictObject({
   if ((s.tlsCert === undefined) !== (s.tlsKey === undefined)) {
     ctx.addIssue({ code: 'custom', path: [s.tlsCert === undefined ? 'tlsCert' : 'tlsKey'], message: 'HTTPS needs tlsCert and tlsKey together' });
   }
-  if (s.tlsCert === undefined && !isLoopbackHost(s.host) && !s.insecurePlainHttp) {
-    ctx.addIssue({ code: 'custom', path: ['host'], message: `${s.host} is not a loopback address and no certificate is set: plain HTTP would carry join tokens, `
-      + 'node credentials and secret values across the network in clear; give tlsCert and tlsKey (docs/sync.md, "TLS"), or set insecurePlainHttp to accept that' });
+  if ((s.caCert === undefined) !== (s.caKey === undefined)) {
+    ctx.addIssue({ code: 'custom', path: [s.caCert === undefined ? 'caCert' : 'caKey'], message: 'an operator CA needs caCert and caKey together' });
+  }
+  if (s.insecurePlainHttp && s.tlsCert !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['insecurePlainHttp'], message: 'plain HTTP and a TLS certificate exclude each other: drop one' });
   }
 });
 export type CloudSettings = z.infer<typeof CloudSettingsSchema>;

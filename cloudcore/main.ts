@@ -18,9 +18,17 @@ const program = new Command('cloudcore')
   .option('--rollout-tick-ms <n>', 'how often rollouts re-check time-driven gates: minReadySeconds, offline window (default 1000)')
   .option('--max-events <n>', 'store change events kept for watch and edge resume (default 100000)')
   .option('--max-event-object-changes <n>', 'change-log entries about Event objects kept, apart from --max-events (default 10000)')
-  .option('--tls-cert <file>', 'PEM certificate chain: serve HTTPS (edges connect over wss://); needs --tls-key')
+  .option('--advertise-address <list>', 'names/IPs edges and operators use to reach cloudcore, comma-separated: the SANs of its own server certificate')
+  .option('--tls-cert <file>', 'your own PEM server certificate chain instead of the one cloudcore issues (include the root); needs --tls-key')
   .option('--tls-key <file>', 'PEM private key of --tls-cert')
-  .option('--insecure-plain-http <bool>', 'serve plain HTTP on a non-loopback --host (refused otherwise): tokens and secrets cross the network in clear')
+  .option('--ca-cert <file>', 'your own CA certificate (PEM) instead of the one made in <data-dir>/pki; needs --ca-key')
+  .option('--ca-key <file>', 'PEM private key of --ca-cert')
+  .option('--ca-extra-trust <file>', 'more CA certificates trusted for node certificates and served in the CA bundle (a CA rotation\'s old CA)')
+  .option('--node-cert-lifetime-seconds <n>', 'life of a node certificate; edges renew at two thirds (default 2592000 = 30 days)')
+  .option('--node-cert-grace-seconds <n>', 'an expired node certificate may still renew for this long (default 604800 = 7 days)')
+  .option('--server-cert-lifetime-seconds <n>', 'life of cloudcore\'s own server certificate, rotated at two thirds (default 31536000)')
+  .option('--device-cert-lifetime-seconds <n>', 'default life of a device certificate (default 31536000)')
+  .option('--insecure-plain-http <bool>', 'serve plain HTTP, no TLS: tokens, node credentials and secret values cross the network in clear')
   .option('--secret-key-file <file>', 'key file sealing Secret values in the store (default <data-dir>/secret-encryption.key, made on first start)')
   .option('--audit-log-max-bytes <n>', 'rotate the audit log (audit.log in the data dir) at this size (default 10485760)')
   .option('--audit-log-files <n>', 'rotated audit log files kept besides audit.log (default 5)')
@@ -52,10 +60,12 @@ const program = new Command('cloudcore')
       log.flush();
       process.exit(1);
     }
-    if (settings.insecurePlainHttp && settings.tlsCert === undefined && !isLoopbackHost(settings.host)) {
-      log.warn({ host: settings.host }, 'PLAIN HTTP OFF LOOPBACK (--insecure-plain-http): join tokens, node credentials and secret values cross the network in clear');
+    if (settings.insecurePlainHttp) {
+      const text = 'PLAIN HTTP (--insecure-plain-http): no TLS, bearer node credentials, unpinned join tokens';
+      if (isLoopbackHost(settings.host)) log.warn({ host: settings.host }, `${text}; loopback only`);
+      else log.error({ host: settings.host }, `${text} OFF LOOPBACK: join tokens, node credentials and secret values cross the network in clear`);
     }
-    log.info({ url: core.url, adminTokenFile: core.adminTokenPath }, 'cloudcore ready');
+    log.info({ url: core.url, adminTokenFile: core.adminTokenPath, caPin: core.caPin }, 'cloudcore ready');
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Server as HttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerFactory } from 'fastify';
 import type { Logger } from 'pino';
 import { apiPlugin, OperatorAuth, registerErrorHandling } from './api/index.js';
@@ -19,6 +19,7 @@ import { createBoundedServer } from './limits/boundedServer.js';
 import { ConnectionLimits } from './limits/connectionLimits.js';
 import { StreamSlots } from './limits/streamSlots.js';
 import { ensureOperatorTokens } from './operatorTokens.js';
+import { ServerTls } from './pki/serverTls.js';
 import { openSqliteStore } from './store/sqliteStore.js';
 import { openSqliteTelemetry } from './telemetry/sqliteTelemetry.js';
 import type { Store } from './store/store.js';
@@ -30,6 +31,8 @@ import type { Store } from './store/store.js';
  */
 export interface CloudCore {
   url: string;
+  /** The CA bundle's pin (what join tokens carry); null over plain HTTP. */
+  caPin: string | null;
   adminToken: string;
   adminTokenPath: string;
   store: Store;
@@ -52,14 +55,17 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   const offlineAfterMs = settings.offlineAfterSeconds * 1000;
   const audit = new AuditFile({ dir: settings.dataDir, maxBytes: settings.auditLogMaxBytes, files: settings.auditLogFiles });
 
-  const tls = readTlsFiles(settings);
+  // HTTPS unless plain HTTP was asked for: the cloud CA, the server certificate (rotated by
+  // ServerTls when it is our own) and the request for client certificates the hub's mTLS reads.
+  const tls = settings.insecurePlainHttp ? undefined : await ServerTls.open(settings, log);
   // Our own server (HTTP or HTTPS) with timeouts and a per-address connection cap, so nothing
   // before login can hold cloudcore open (cloudcore/limits/). HTTPS through a server factory keeps
   // the instance typed as one over node:http (an https.Server is one).
   const connections = new ConnectionLimits(settings.maxConnectionsPerAddress, log);
   const streamSlots = new StreamSlots(settings.maxStreamsPerAddress);
   const serverFactory: FastifyServerFactory = (handler) => {
-    const server = createBoundedServer(settings, handler, tls);
+    const server = createBoundedServer(settings, handler, tls?.serverOptions());
+    if (tls) tls.attach(server as unknown as HttpsServer);
     connections.attach(server);
     return server;
   };
@@ -74,12 +80,13 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   });
   registerErrorHandling(app);
   const hub = new Hub({ store, telemetry, log, offlineAfterMs, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3),
-    maxSettlingSessions: settings.maxSettlingSessions,
+    maxSettlingSessions: settings.maxSettlingSessions, tls,
+    nodeCertLifetimeSeconds: settings.nodeCertLifetimeSeconds, nodeCertGraceSeconds: settings.nodeCertGraceSeconds,
     eventBudget: { perSecond: settings.eventsPerSecondPerNode, burst: settings.eventBurstPerNode } });
   // Before the API: its request-timing hooks only reach routes registered after them.
   registerMetrics(app, { metrics: new CloudMetrics({ hub, store, telemetry, refused: { connections, streams: streamSlots } }), auth: new OperatorAuth(tokens, store) });
   const links = { quality: hub.linkQuality, stats: hub.nodeStats, liveLastSeen: (node: string) => hub.sessions.get(node)?.lastSeen };
-  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links, audit, streamSlots });
+  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links, audit, streamSlots, tls, deviceCertLifetimeSeconds: settings.deviceCertLifetimeSeconds });
   await app.register(dashboardPlugin);
   await hub.register(app);
 
@@ -103,6 +110,7 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   }));
   return {
     url: address,
+    caPin: tls?.pin ?? null,
     adminToken: tokens.admin,
     adminTokenPath: tokens.adminPath,
     store,
@@ -113,23 +121,11 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
       await scheduler.stop();
       await modelCopy.stop();
       await lifecycle.stop();
+      tls?.close();
       await app.close();
       await store.close();
       await telemetry.close();
       audit.close();
     },
   };
-}
-
-/** The HTTPS certificate and key, read at start so a missing or unreadable file fails it by name. */
-function readTlsFiles(settings: CloudSettings): { cert: string; key: string } | undefined {
-  if (settings.tlsCert === undefined || settings.tlsKey === undefined) return undefined;
-  const read = (setting: 'tlsCert' | 'tlsKey', path: string) => {
-    try {
-      return readFileSync(path, 'utf8');
-    } catch (err) {
-      throw new Error(`cannot read ${setting} file ${path}: ${(err as Error).message}`);
-    }
-  };
-  return { cert: read('tlsCert', settings.tlsCert), key: read('tlsKey', settings.tlsKey) };
 }

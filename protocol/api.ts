@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_CSR_PEM_BYTES } from './certificates.js';
 import { DeviceModelSchema, DeviceSchema, TelemetrySampleSchema, TwinViewSchema } from './devices.js';
 import { NameSchema } from './objectMeta.js';
 import { AppSchema, ConfigSchema, EventSchema, NodeSchema, OperatorRoleSchema, SecretSchema, WorkloadSchema } from './resources.js';
@@ -40,6 +41,20 @@ export const HealthSchema = z.object({ ok: z.literal(true), revision: z.number()
 /** POST /tokens: the join token, shown once. */
 export const TokenResponseSchema = z.object({ token: z.string().min(1), node: z.string(), expiresAt: z.string() });
 export type TokenResponse = z.infer<typeof TokenResponseSchema>;
+
+/** POST /devices/{d}/certificate: a CSR made where the device's key lives (edgectl device certificate). */
+export const DeviceCertificateRequestSchema = z.strictObject({
+  csr: z.string().min(1).max(MAX_CSR_PEM_BYTES),
+  /** Shorter or longer than cloudcore's --device-cert-lifetime-seconds. */
+  lifetimeSeconds: z.number().int().min(60).max(10 * 365 * 86_400).optional(),
+});
+/** The device's certificate, the CA bundle the broker's certificates chain to, and what was recorded on the device. */
+export const DeviceCertificateResponseSchema = z.object({
+  device: z.string(), certificate: z.string().min(1), caBundle: z.string().min(1), serial: z.string(), notAfter: z.string(),
+});
+export type DeviceCertificateResponse = z.infer<typeof DeviceCertificateResponseSchema>;
+/** DELETE /devices/{d}/certificates/{serial}: the certificates the device still has. */
+export const DeviceCertificateListSchema = z.object({ device: z.string(), certificates: z.array(z.object({ serial: z.string(), notAfter: z.string() })) });
 
 /** POST /nodes/{n}/revoke: whether the node had a credential to revoke. */
 export const NodeRevokeAnswerSchema = z.strictObject({ node: z.string(), revoked: z.boolean() });

@@ -17,6 +17,8 @@ export const API_ERROR_CODES = {
   EF_BODY_TOO_LARGE: 'the request body is larger than the API accepts (413)',
   EF_UNSUPPORTED_MEDIA_TYPE: 'the request body is not JSON (415)',
   EF_TOO_MANY_REQUESTS: 'too many requests or failed logins: retry later (429)',
+  EF_BAD_CERTIFICATE_REQUEST: 'the CSR is malformed, not self-signed by its key, uses a key not accepted, or names another subject (400)',
+  EF_NODE_CERT_EXPIRED: 'the node certificate expired longer ago than the grace window allows: the node needs a new join token (401)',
   EF_UNREADABLE_OBJECT: 'the store holds an object it cannot read: `edgectl get unreadable` (500)',
   EF_INTERNAL: 'cloudcore failed; its log says why (500)',
   EF_UNAVAILABLE: 'cloudcore or the node the request needs cannot serve it now (503): retry',

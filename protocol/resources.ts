@@ -231,6 +231,9 @@ export const NodeCredentialSchema = z.strictObject({
     issuedAt: z.string(),
     /** When the bearer credential stops being accepted; a renewal moves it. */
     expiresAt: z.string().optional(),
+    /** The bearer credential a renewal replaced, accepted until its own expiry (the edge may not have committed the new one). */
+    previousSecretHash: z.string().optional(),
+    previousExpiresAt: z.string().optional(),
     /**
      * The node's certificates still accepted (serial hex, lower case; notAfter ISO): an allow-list
      * in the shared store. A certificate whose serial is not here is refused, however well it is

@@ -61,6 +61,10 @@ export const boolSetting = z.preprocess((v) => {
 
 export const portSetting = z.coerce.number().int().min(0).max(65535);
 
+/** A list from a YAML sequence, or from env/flags as comma-separated text (`a,b , c`). */
+export const listSetting = z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : v),
+  z.array(z.string().min(1).max(253)).max(64));
+
 /** pino's levels; every binary takes `--log-level` / `EF_<BIN>_LOG_LEVEL` / `logLevel:` with this one schema. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const logLevelSetting = z.enum(LOG_LEVELS, { error: `must be one of: ${LOG_LEVELS.join(', ')}` });

@@ -20,6 +20,9 @@ import { operatorTokenRoutes } from './routes/operatorTokens.js';
 import type { ResourceRoutesOptions } from './plumbing/routeContext.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { deviceCertificateRoutes } from './routes/deviceCertificates.js';
+import type { ServerTls } from '../pki/serverTls.js';
+import { DEFAULT_DEVICE_CERT_LIFETIME_SECONDS } from '../pki/certificatePolicy.js';
 import { unreadableRoutes } from './routes/unreadable.js';
 import { DEFAULT_MAX_STREAMS_PER_ADDRESS, WatchStreams } from './views/watchStream.js';
 import { StreamSlots } from '../limits/streamSlots.js';
@@ -44,6 +47,7 @@ import { zodSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } fro
  *       ├── /devicemodels       list · get · create · replace (re-copied into its devices) · delete
  *       ├── /devices            list · watch · get · create (password shown once) · replace · delete
  *       │   └── /{d}/credentials · /{d}/twin (get · merge-patch desired) · /{d}/telemetry
+ *       │       · /{d}/certificate (sign a CSR) · /{d}/certificates/{serial} (revoke)
  *       ├── /workloads          list · watch
  *       ├── /fleet · /nodes/{n}/stats   dashboard views: rows per node (paged), last hour of CPU/memory/disk
  *       ├── /events             list
@@ -63,6 +67,9 @@ export interface ApiOptions {
   audit?: AuditSink;
   /** Bounds watch and log streams open at once per source address (429 past it); a default one without. */
   streamSlots?: StreamSlots;
+  /** cloudcore's HTTPS and CA: join tokens pin its bundle, device certificates are signed by it. Absent over plain HTTP. */
+  tls?: ServerTls | undefined;
+  deviceCertLifetimeSeconds?: number;
 }
 
 export type { ApiTokens, ApiRole, OperatorPrincipal } from './plumbing/auth.js';
@@ -92,7 +99,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
       await secured.register(bearerAuth, { auth });
       const routeOptions: ResourceRoutesOptions = { store, watches };
       await secured.register(nodeRoutes, { ...routeOptions, links: opts.links });
-      await secured.register(tokenRoutes, routeOptions);
+      await secured.register(tokenRoutes, { ...routeOptions, pin: opts.tls?.pin ?? null });
       await secured.register(operatorTokenRoutes, routeOptions);
       if (opts.audit) await secured.register(auditRoutes, { audit: opts.audit });
       await secured.register(appRoutes, routeOptions);
@@ -103,6 +110,9 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
       await secured.register(deviceModelRoutes, routeOptions);
       await secured.register(deviceRoutes, { ...routeOptions, telemetry: opts.telemetry });
       await secured.register(deviceTwinRoutes, { ...routeOptions, telemetry: opts.telemetry });
+      await secured.register(deviceCertificateRoutes, {
+        ...routeOptions, tls: opts.tls, deviceCertLifetimeSeconds: opts.deviceCertLifetimeSeconds ?? DEFAULT_DEVICE_CERT_LIFETIME_SECONDS,
+      });
       await secured.register(fleetRoutes, { ...routeOptions, links: opts.links });
       await secured.register(unreadableRoutes, { ...routeOptions, telemetry: opts.telemetry });
       await secured.register(nodeStreamRoutes, { ...routeOptions, tunnel: opts.tunnel ?? { requestsFor: () => undefined } });

@@ -3,15 +3,17 @@ import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import {
-  HUB_PATHS, JoinRequestSchema, MAX_FRAME_BYTES, NODE_HEADER, OFFLINE_AFTER_MS,
-} from '../../protocol/index.js';
-import { zodValidatorCompiler, type ZodTypeProvider } from '../http/zodRoutes.js';
+import type { TLSSocket } from 'node:tls';
+import { HUB_PATHS, MAX_FRAME_BYTES, NODE_HEADER, OFFLINE_AFTER_MS, type NodeCredential } from '../../protocol/index.js';
 import { errorBody } from '../http/apiError.js';
+import { DEFAULT_NODE_CERT_GRACE_SECONDS, DEFAULT_NODE_CERT_LIFETIME_SECONDS } from '../pki/certificatePolicy.js';
+import type { ServerTls } from '../pki/serverTls.js';
 import type { Store, Watch } from '../store/store.js';
 import { NodeStatsHistory } from '../telemetry/nodeStatsHistory.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
-import { JoinError, redeemJoinToken, verifyNodeCredential } from './credentials.js';
+import { acceptsBearer, acceptsCertificate, verifyNodeCredential } from './credentials.js';
+import { identityRoutes } from './identityRoutes.js';
+import { nodeFromPeerCertificate } from './peerCertificate.js';
 import { decideAdmission } from './admission.js';
 import { EventBudget, type EventBudgetSettings } from './eventBudget.js';
 import { LinkQuality } from './linkQuality.js';
@@ -31,7 +33,14 @@ export interface HubOptions {
   maxSettlingSessions?: number;
   /** Events each node may have stored per second and in one burst; past it they are dropped and counted. */
   eventBudget?: EventBudgetSettings;
+  /** cloudcore's HTTPS: edges then link with mutual TLS, their identity taken from the client certificate. */
+  tls?: ServerTls | undefined;
+  nodeCertLifetimeSeconds?: number;
+  nodeCertGraceSeconds?: number;
 }
+
+/** What a live link was admitted with: a certificate serial, or a bearer credential's hash (plain HTTP). */
+type LinkCredential = { kind: 'certificate'; serial: string } | { kind: 'bearer'; hash: string };
 
 export const DEFAULT_EVENT_BUDGET: EventBudgetSettings = { perSecond: 20, burst: 200 };
 
@@ -61,6 +70,7 @@ export class Hub {
   private closing = false;
   /** Links admitted and not yet settled (see admission.ts). */
   private settling = 0;
+  private readonly linkCredentials = new WeakMap<NodeSession, LinkCredential>();
 
   constructor(private readonly opts: HubOptions) {
     this.offlineAfterMs = opts.offlineAfterMs ?? OFFLINE_AFTER_MS;
@@ -69,21 +79,11 @@ export class Hub {
 
   /** Registers the join route and takes over WebSocket upgrades on the server's connect path. */
   async register(app: FastifyInstance): Promise<void> {
-    // The join body is declared and parsed like the API's (a bad one is a 400 naming the field).
-    await app.register(async (joinScope) => {
-      joinScope.setValidatorCompiler(zodValidatorCompiler);
-      joinScope.withTypeProvider<ZodTypeProvider>().post(HUB_PATHS.join, { schema: { body: JoinRequestSchema } }, async (request, reply) => {
-        const { node, token } = request.body;
-        try {
-          const credential = await redeemJoinToken(this.opts.store, node, token);
-          this.opts.log.info({ node }, 'node joined');
-          return { node, credential };
-        } catch (err) {
-          if (!(err instanceof JoinError)) throw err;
-          this.opts.log.warn({ node, reason: err.message }, 'join refused');
-          return reply.code(err.statusCode).send(errorBody(err.statusCode, err.message));
-        }
-      });
+    // Join, renew and the CA bundle are declared and parsed like the API's routes.
+    await app.register(identityRoutes, {
+      store: this.opts.store, log: this.opts.log, tls: this.opts.tls,
+      nodeCertLifetimeSeconds: this.opts.nodeCertLifetimeSeconds ?? DEFAULT_NODE_CERT_LIFETIME_SECONDS,
+      nodeCertGraceSeconds: this.opts.nodeCertGraceSeconds ?? DEFAULT_NODE_CERT_GRACE_SECONDS,
     });
     app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.onUpgrade(req, socket, head);
@@ -96,14 +96,17 @@ export class Hub {
       this.nodeStats.forget(event.object.metadata.name);
       this.eventBudget.forget(event.object.metadata.name);
     });
-    // A credential replaced (the node joined again) or removed (revoked, node deleted) ends the
-    // live link made with it: the link's identity is gone. Watched, not called, so it holds for
-    // whatever removes or replaces one.
+    // A link whose certificate or credential is no longer accepted (revoked, node deleted, the
+    // node joined again) ends at once. Watched, not called, so it holds for whatever removes or
+    // replaces one, on any replica; a renewal keeps the link's own serial, so it stays up.
     this.credentialWatch = await this.opts.store.watch({ kind: 'NodeCredential', fromRevision: await this.opts.store.revision() }, (event) => {
       if (event.type === 'ADDED') return;
       const node = event.object.metadata.name;
-      const why = event.type === 'DELETED' ? 'the node\'s credential was revoked' : 'the node joined again with a new token: the credential of this link is no longer valid';
-      if (this.sessions.has(node)) this.opts.log.info({ node, reason: why }, 'closing the link of a node whose identity ended');
+      const session = this.sessions.get(node);
+      if (!session) return;
+      if (event.type === 'MODIFIED' && event.object.kind === 'NodeCredential' && this.stillAccepted(session, event.object)) return;
+      const why = event.type === 'DELETED' ? 'the node\'s identity was revoked' : 'the node joined again with a new token: the identity of this link is no longer valid';
+      this.opts.log.info({ node, reason: why }, 'closing the link of a node whose identity ended');
       this.disconnect(node, why);
     });
     this.livenessTimer = setInterval(() => void this.checkLiveness(), this.opts.livenessFlushMs ?? 15_000);
@@ -136,24 +139,53 @@ export class Hub {
   }
 
   private async admit(req: IncomingMessage, socket: Duplex, head: Buffer, release: () => void): Promise<void> {
-    const auth = req.headers.authorization ?? '';
-    const credential = auth.startsWith('Bearer ') ? auth.slice(7) : '';
-    const node = credential ? await verifyNodeCredential(this.opts.store, credential).catch(() => undefined) : undefined;
-    if (!node) {
+    const identity = await this.linkIdentity(req);
+    if (!identity.ok) {
       release();
-      this.opts.log.warn({ remote: req.socket.remoteAddress }, 'edge connect refused: bad credential');
-      return rejectUpgrade(socket, 401, 'node credential missing or not valid; join with a token first');
+      this.opts.log.warn({ remote: req.socket.remoteAddress, node: identity.node, reason: identity.reason }, 'edge connect refused');
+      return rejectUpgrade(socket, 401, identity.reason);
     }
+    const { node } = identity;
     const claimed = req.headers[NODE_HEADER];
     if (claimed !== undefined && claimed !== node) {
       release();
       this.opts.log.warn({ node, claimed }, 'edge connect refused: header claims another node');
       return rejectUpgrade(socket, 403, `credential belongs to "${node}", not "${String(claimed)}"`);
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(node, ws, release));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(node, ws, release, identity.credential));
   }
 
-  private attach(node: string, ws: WebSocket, settled: () => void): void {
+  /**
+   * Who is linking. Over HTTPS only the client certificate counts: signed by this cloud's CA for
+   * a node, not expired, and its serial still on the node's allow-list. Over plain HTTP a bearer
+   * credential, unexpired. Never a header or a frame.
+   */
+  private async linkIdentity(req: IncomingMessage): Promise<{ ok: true; node: string; credential: LinkCredential } | { ok: false; reason: string; node?: string }> {
+    const { tls, store } = this.opts;
+    if (tls) {
+      const peer = nodeFromPeerCertificate(req.socket as TLSSocket, tls.ca);
+      if (!peer.ok) return { ok: false, reason: peer.reason };
+      if (peer.expired) return { ok: false, node: peer.node, reason: `client certificate expired at ${peer.notAfter.toISOString()}: renew it (POST ${HUB_PATHS.renew}) or join again with a new token` };
+      const record = await store.get('NodeCredential', peer.node).catch(() => undefined);
+      if (!acceptsCertificate(record, peer.serial)) {
+        return { ok: false, node: peer.node, reason: `certificate ${peer.serial} of node "${peer.node}" was revoked or replaced; join again with a new token` };
+      }
+      return { ok: true, node: peer.node, credential: { kind: 'certificate', serial: peer.serial } };
+    }
+    const auth = req.headers.authorization ?? '';
+    const bearer = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+    const verified = bearer ? await verifyNodeCredential(store, bearer).catch(() => undefined) : undefined;
+    if (!verified) return { ok: false, reason: 'node credential missing, expired or not valid; join with a token first' };
+    return { ok: true, node: verified.node, credential: { kind: 'bearer', hash: verified.hash } };
+  }
+
+  private stillAccepted(session: NodeSession, record: NodeCredential): boolean {
+    const credential = this.linkCredentials.get(session);
+    if (!credential) return false;
+    return credential.kind === 'certificate' ? acceptsCertificate(record, credential.serial) : acceptsBearer(record, credential.hash);
+  }
+
+  private attach(node: string, ws: WebSocket, settled: () => void, credential: LinkCredential): void {
     const previous = this.sessions.get(node);
     // One live link per node: a reconnect after a half-open TCP connection replaces the old one.
     if (previous) previous.terminate(4000, 'replaced by a newer connection');
@@ -171,6 +203,7 @@ export class Hub {
         if (ping.stats) this.nodeStats.record(n, Date.now(), ping.stats);
       },
     });
+    this.linkCredentials.set(session, credential);
     this.linkQuality.recordOpen(node, Date.now());
     this.sessions.set(node, session);
     // The hello writes lastSeen; the next liveness write is due a full interval later.

@@ -36,7 +36,7 @@ describe('hub join route', () => {
   };
 
   it('answers a credential for a valid token, and the token is spent', async () => {
-    const { token } = await mintJoinToken(store, 'edge-1', 60);
+    const { token } = await mintJoinToken(store, 'edge-1', 60, null);
     const joined = await post(JSON.stringify({ node: 'edge-1', token }));
     expect(joined.status).toBe(200);
     expect(JoinResponseSchema.parse(joined.body).node).toBe('edge-1');

@@ -1,5 +1,5 @@
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
 
 /**
  * cloudcore's HTTP(S) server with every pre-login wait bounded: headers and the whole request
@@ -21,7 +21,7 @@ export interface ServerTimeouts {
 
 const CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
 
-export function createBoundedServer(timeouts: ServerTimeouts, handler: RequestListener, tls?: { cert: string; key: string }): Server {
+export function createBoundedServer(timeouts: ServerTimeouts, handler: RequestListener, tls?: HttpsOptions): Server {
   const options = {
     requestTimeout: timeouts.requestTimeoutSeconds * 1000,
     headersTimeout: timeouts.headersTimeoutSeconds * 1000,

@@ -75,7 +75,7 @@ export function runBin(bin: 'cloudcore' | 'edgecore' | 'edgectl' | 'mapper', arg
   return new Proc(child);
 }
 
-export interface Cloud { proc: Proc; url: string; port: number; token: string; dataDir: string }
+export interface Cloud { proc: Proc; url: string; port: number; token: string; dataDir: string; caPin: string | null }
 export interface Edge { proc: Proc; node: string; statusUrl: string; dataDir: string }
 
 /** Runs `sql` on a stopped edge's database, as an older edgecore or a hand edit would have left it. */
@@ -117,13 +117,18 @@ export class Fleet {
     return dir;
   }
 
-  async startCloud(opts: { dataDir?: string; port?: number; extra?: string[] } = {}): Promise<Cloud> {
+  /**
+   * A cloudcore on loopback. Plain HTTP unless `tls` (the default of a real cloudcore): most tests
+   * are about sync, workloads and devices, not the transport; the identity tests ask for TLS.
+   */
+  async startCloud(opts: { dataDir?: string; port?: number; extra?: string[]; tls?: boolean } = {}): Promise<Cloud> {
     const dataDir = opts.dataDir ?? join(this.root, 'cloud');
-    const proc = runBin('cloudcore', ['--data-dir', dataDir, '--port', String(opts.port ?? 0), '--offline-after-seconds', '3', ...(opts.extra ?? [])]);
+    const transport = opts.tls ? [] : ['--insecure-plain-http', 'true'];
+    const proc = runBin('cloudcore', ['--data-dir', dataDir, '--port', String(opts.port ?? 0), '--offline-after-seconds', '3', ...transport, ...(opts.extra ?? [])]);
     this.procs.push(proc);
     const ready = await proc.waitForLog('cloudcore ready');
     const url = String(ready.url);
-    return { proc, url, port: Number(new URL(url).port), token: readFileSync(join(dataDir, 'admin.token'), 'utf8').trim(), dataDir };
+    return { proc, url, port: Number(new URL(url).port), token: readFileSync(join(dataDir, 'admin.token'), 'utf8').trim(), dataDir, caPin: typeof ready.caPin === 'string' ? ready.caPin : null };
   }
 
   async startEdge(opts: { node: string; cloudUrl: string; joinToken?: string; dataDir?: string; extra?: string[]; env?: NodeJS.ProcessEnv }): Promise<Edge> {

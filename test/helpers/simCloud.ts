@@ -37,7 +37,8 @@ export interface SimCloud {
  * Every simulated edge connects from loopback (one source address), so the per-address
  * connection cap that guards a real cloudcore would refuse a simulated fleet past 256 edges.
  */
-const SIMULATED_FLEET_SETTINGS: Record<string, string | number> = { maxConnectionsPerAddress: 1_000_000 };
+// Plain HTTP unless a run asks for TLS (insecurePlainHttp: 'false'): the mTLS benchmark does.
+const SIMULATED_FLEET_SETTINGS: Record<string, string | number> = { maxConnectionsPerAddress: 1_000_000, insecurePlainHttp: 'true' };
 
 export interface SimCloudOptions {
   dataDir: string;

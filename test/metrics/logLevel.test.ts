@@ -42,10 +42,10 @@ describe('log levels and structured log fields', () => {
     await api(quiet).call('GET', '/nodes');
     // Debug, set through the environment.
     const dataDir = join(fleet.root, 'debug');
-    const proc = runBin('cloudcore', ['--data-dir', dataDir, '--port', '0', '--offline-after-seconds', '3'], { EF_CLOUD_LOG_LEVEL: 'debug' });
+    const proc = runBin('cloudcore', ['--data-dir', dataDir, '--port', '0', '--offline-after-seconds', '3', '--insecure-plain-http', 'true'], { EF_CLOUD_LOG_LEVEL: 'debug' });
     stopLater.push(proc);
     const ready = await proc.waitForLog('cloudcore ready');
-    const cloud: Cloud = { proc, url: String(ready.url), port: Number(new URL(String(ready.url)).port), dataDir, token: readFileSync(join(dataDir, 'admin.token'), 'utf8').trim() };
+    const cloud: Cloud = { proc, url: String(ready.url), port: Number(new URL(String(ready.url)).port), dataDir, token: readFileSync(join(dataDir, 'admin.token'), 'utf8').trim(), caPin: null };
     await api(cloud).call('GET', '/nodes');
     const request = await waitFor('api request debug line', () => cloud.proc.lines.find((l) => l.msg === 'api request'));
     expect(request).toMatchObject({ level: PINO_DEBUG, method: 'GET', route: '/api/v1/nodes', status: 200 });

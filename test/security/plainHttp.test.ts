@@ -6,8 +6,9 @@ import { Fleet, runToEnd } from '../helpers/fleet.js';
 /**
  * Plain HTTP off loopback (issue 21's first step, a hole the issue-20 audit also left): cloudcore
  * served plain HTTP on any address and edgecore linked to any http:// URL, silently, so a passive
- * listener on the path got the join token, the node credential and secret values. Both now refuse
- * it before opening anything, naming the setting; with the setting they start and warn.
+ * listener on the path got the join token, the node credential and secret values. cloudcore now
+ * serves HTTPS unless told otherwise (and says so loudly when told); edgecore refuses a plain URL
+ * off loopback before opening anything, naming the setting.
  * The refusals run the real binaries; nothing here connects to, or listens on, a non-loopback address.
  */
 describe('plain HTTP off loopback', () => {
@@ -24,13 +25,15 @@ describe('plain HTTP off loopback', () => {
     }
   });
 
-  it('cloudcore refuses plain HTTP on a non-loopback address, before listening', async () => {
+  it('cloudcore serves HTTPS by default; plain HTTP only when asked for, and says so loudly', async () => {
     const fleet = new Fleet();
     try {
-      const r = await runToEnd('cloudcore', ['--host', '0.0.0.0', '--port', '0', '--data-dir', fleet.tempDir()]);
-      expect(r.code).toBe(2);
-      expect(r.err).toContain('invalid setting "host"');
-      expect(r.err).toContain('0.0.0.0 is not a loopback address and no certificate is set');
+      const secure = await fleet.startCloud({ tls: true });
+      expect(secure.url).toMatch(/^https:\/\/127\.0\.0\.1:/);
+      expect(secure.caPin).toMatch(/^[0-9a-f]{64}$/);
+      const plain = await fleet.startCloud({ dataDir: fleet.tempDir() });
+      expect(plain.url).toMatch(/^http:\/\//);
+      expect(plain.proc.lines.find((l) => l.level === 40 && String(l.msg).startsWith('PLAIN HTTP (--insecure-plain-http)'))).toBeDefined();
     } finally {
       await fleet.cleanup();
     }
@@ -44,7 +47,10 @@ describe('plain HTTP off loopback', () => {
     expect(edge({ cloudUrl: 'http://cloud.example:8080', insecurePlainHttp: 'true' }).insecurePlainHttp).toBe(true);
     const cloud = (flags: Record<string, unknown>) => loadCloudSettings(flags, {});
     expect(cloud({ host: '::1' }).host).toBe('::1');
+    // Off loopback the default is HTTPS with the cloud's own certificate; plain HTTP is an explicit choice.
+    expect(cloud({ host: '0.0.0.0' }).insecurePlainHttp).toBe(false);
     expect(cloud({ host: '0.0.0.0', insecurePlainHttp: 'true' }).insecurePlainHttp).toBe(true);
+    expect(() => cloud({ insecurePlainHttp: 'true', tlsCert: 'c.pem', tlsKey: 'k.pem' })).toThrow(/exclude each other/);
     expect(cloud({ host: '0.0.0.0', tlsCert: 'c.pem', tlsKey: 'k.pem' }).host).toBe('0.0.0.0');
   });
 });

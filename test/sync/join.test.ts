@@ -68,7 +68,7 @@ describe('join', () => {
 
     // Before, the old session went on answering pings after the node had been joined anew.
     expect((await join('edge-9', await api(cloud).token('edge-9'))).status).toBe(200);
-    expect(await closed).toEqual({ code: 4004, reason: 'the node joined again with a new token: the credential of this link is no longer valid' });
+    expect(await closed).toEqual({ code: 4004, reason: 'the node joined again with a new token: the identity of this link is no longer valid' });
     const again = connect(first.body.credential!);
     const refused = await new Promise<number>((resolve) => { again.on('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); res.resume(); }); again.on('error', () => undefined); });
     expect(refused).toBe(401);

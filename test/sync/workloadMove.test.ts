@@ -42,7 +42,7 @@ describe('a workload moved to another node', () => {
   beforeAll(async () => {
     const dataDir = fleet.tempDir('ef-cloud-');
     const log = pino({ level: 'warn' }, pino.destination({ dest: join(dataDir, 'cloudcore.log'), sync: false }));
-    core = await startCloudCore(CloudSettingsSchema.parse({ dataDir, port: 0, offlineAfterSeconds: 3 }), log);
+    core = await startCloudCore(CloudSettingsSchema.parse({ dataDir, port: 0, offlineAfterSeconds: 3, insecurePlainHttp: true }), log);
     cloud = { url: core.url, token: core.adminToken };
     for (const node of ['edge-1', 'edge-2']) {
       proxies[node] = new TcpProxy(Number(new URL(core.url).port));

@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeSchema, type Event, type Node, type Workload } from '../../../protocol/index.js';
-import { redeemJoinToken } from '../../hub/credentials.js';
+import { consumeJoinToken, replaceNodeIdentity } from '../../hub/credentials.js';
+import type { Store } from '../../store/store.js';
+
+/** What the hub's join does over plain HTTP: spend the token, give the node a bearer identity. */
+async function redeemJoinToken(store: Store, node: string, token: string): Promise<void> {
+  await consumeJoinToken(store, node, token);
+  await replaceNodeIdentity(store, node, { kind: 'bearer', lifetimeSeconds: 3600 });
+}
 import { LinkQuality } from '../../hub/linkQuality.js';
 import { NodeStatsHistory } from '../../telemetry/nodeStatsHistory.js';
 import { mergeLabelPatch } from '../rules/labelPatch.js';

@@ -5,12 +5,13 @@ import type { ResourceRoutesOptions } from '../plumbing/routeContext.js';
 import type { ZodTypeProvider } from '../plumbing/zodSchemas.js';
 
 /** Join tokens: shown once, at creation; the store keeps only a hash, and they are never listed. */
-export async function tokenRoutes(app: FastifyInstance, { store }: ResourceRoutesOptions): Promise<void> {
+/** `pin`: the CA bundle's hash, carried by every token while cloudcore serves HTTPS (null over plain HTTP). */
+export async function tokenRoutes(app: FastifyInstance, { store, pin }: ResourceRoutesOptions & { pin: string | null }): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>();
 
   api.post('/tokens', { schema: { body: TokenRequestSchema, response: { '2xx': TokenResponseSchema } } }, async (request, reply) => {
     const { node, ttlSeconds } = request.body;
-    const { token, expiresAt } = await mintJoinToken(store, node, ttlSeconds);
+    const { token, expiresAt } = await mintJoinToken(store, node, ttlSeconds, pin);
     return reply.code(201).send({ token, node, expiresAt });
   });
 }
