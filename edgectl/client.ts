@@ -7,12 +7,15 @@ import {
   AuditListSchema, CreatedOperatorTokenSchema, OperatorTokenListSchema, OperatorTokenViewSchema,
   type AuditList, type CreatedOperatorToken, type OperatorTokenList, type OperatorTokenRequest, type OperatorTokenView,
   AppSchema, DeviceModelSchema, DeviceSchema, NodeSchema, WorkloadSchema,
+  DeviceCertificateListSchema, DeviceCertificateResponseSchema, type DeviceCertificateResponse,
   type App, type AppInput, type AppList, type Device, type DeviceCredentials, type DeviceList, type DeviceModel, type DeviceModelList,
   type EventList, type ExecAnswer, type Node, type NodeList, type PropertyValue, type TelemetryList, type TokenResponse, type TwinView,
   type UnreadableDeleted, type UnreadableList, type WatchEventType, type Workload, type WorkloadList,
 } from '../protocol/index.js';
 import type { DeviceInput, DeviceModelInput } from './applyFile.js';
-import { networkReason, sendOverWire } from './transport.js';
+import { networkReason, printWarning, queryString, sendOverWire, warningText, type Query } from './transport.js';
+
+export { warningText } from './transport.js';
 
 /**
  * Typed client for the cloudcore REST API (docs/api.md). Answers are parsed with the protocol's
@@ -51,7 +54,6 @@ export interface ApiClientOptions {
   ca?: string | undefined;
 }
 
-type Query = Record<string, string | number | undefined>;
 interface RequestParts { query?: Query; body?: unknown; headers?: Record<string, string> }
 
 export class ApiClient {
@@ -257,6 +259,15 @@ export class ApiClient {
     return this.request(DeviceCredentialsSchema, 'POST', `/api/v1/devices/${enc(name)}/credentials`);
   }
 
+  /** Signs a device's CSR (made here; the key stays here) and adds its serial to the Device's allow-list. */
+  issueDeviceCertificate(name: string, csr: string, lifetimeSeconds?: number): Promise<DeviceCertificateResponse> {
+    return this.request(DeviceCertificateResponseSchema, 'POST', `/api/v1/devices/${enc(name)}/certificate`, { body: { csr, ...(lifetimeSeconds !== undefined ? { lifetimeSeconds } : {}) } });
+  }
+  /** Takes a serial off the device's allow-list: its node refuses that certificate from then on. */
+  revokeDeviceCertificate(name: string, serial: string): Promise<z.infer<typeof DeviceCertificateListSchema>> {
+    return this.request(DeviceCertificateListSchema, 'DELETE', `/api/v1/devices/${enc(name)}/certificates/${enc(serial)}`);
+  }
+
   /** The device's samples after `since` (ISO time), oldest first, at most `limit`. */
   getTelemetry(device: string, opts: { since: string; limit: number }): Promise<TelemetryList> {
     return this.request(TelemetryListSchema, 'GET', `/api/v1/devices/${enc(device)}/telemetry`, { query: opts });
@@ -357,28 +368,8 @@ async function orNull<T>(pending: Promise<T>): Promise<T | null> {
   }
 }
 
-/** `Warning: <text>` on stderr, as kubectl prints the API server's warnings. */
-function printWarning(text: string): void {
-  process.stderr.write(`Warning: ${text}\n`);
-}
-
-/** The text of an RFC 7234 warning (`299 - "text"`); anything else is shown as it came. */
-export function warningText(header: string): string {
-  const quoted = /^\d{3} \S+ "((?:[^"\\]|\\.)*)"/.exec(header);
-  return quoted ? quoted[1]!.replace(/\\(.)/g, '$1') : header;
-}
-
 function enc(segment: string): string {
   return encodeURIComponent(segment);
-}
-
-function queryString(query: Query | undefined): string {
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(query ?? {})) {
-    if (v !== undefined && v !== '') params.set(k, String(v));
-  }
-  const s = params.toString();
-  return s ? `?${s}` : '';
 }
 
 /** An older cloudcore sends no `code`: its message still reaches the user. */

@@ -91,3 +91,25 @@ function errorCode(err: Error): string | undefined {
   const code = (err as { code?: unknown }).code;
   return typeof code === 'string' ? code : undefined;
 }
+
+export type Query = Record<string, string | number | undefined>;
+
+/** `Warning: <text>` on stderr, as kubectl prints the API server's warnings. */
+export function printWarning(text: string): void {
+  process.stderr.write(`Warning: ${text}\n`);
+}
+
+/** The text of an RFC 7234 warning (`299 - "text"`); anything else is shown as it came. */
+export function warningText(header: string): string {
+  const quoted = /^\d{3} \S+ "((?:[^"\\]|\\.)*)"/.exec(header);
+  return quoted ? quoted[1]!.replace(/\\(.)/g, '$1') : header;
+}
+
+export function queryString(query: Query | undefined): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query ?? {})) {
+    if (v !== undefined && v !== '') params.set(k, String(v));
+  }
+  const s = params.toString();
+  return s ? `?${s}` : '';
+}
