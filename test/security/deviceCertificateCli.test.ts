@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Device } from '../../protocol/index.js';
-import { run } from '../../edgectl/program.js';
 import { Fleet, type Cloud } from '../helpers/fleet.js';
+import { runCliFromConfig } from '../helpers/edgectl/runCli.js';
 
 const openssl = promisify(execFile);
 const READY = existsSync('/usr/bin/openssl');
@@ -23,12 +23,8 @@ describe.skipIf(!READY)('edgectl device certificate', () => {
   let home: string;
   let out: string;
 
-  async function edgectl(args: string[]): Promise<{ code: number; out: string; err: string }> {
-    let stdout = '';
-    let stderr = '';
-    const code = await run(args, { stdout: (s) => { stdout += s; }, stderr: (s) => { stderr += s; }, env: {}, homeDir: home });
-    return { code, out: stdout, err: stderr };
-  }
+  /** edgectl in-process with nothing but the config file in `home` (no EF_* env, no extra CAs). */
+  const edgectl = (args: string[]) => runCliFromConfig(args, home);
   const certificatesOf = async (name: string): Promise<string[]> =>
     ((JSON.parse((await edgectl(['get', 'device', name, '-o', 'json'])).out) as Device).spec.certificates ?? []).map((c) => c.serial);
 

@@ -5,8 +5,7 @@ import YAML from 'yaml';
 import { caBundlePin } from '../../protocol/index.js';
 import { ApiClient } from '../../edgectl/client.js';
 import { Fleet, runToEnd, type Cloud } from '../helpers/fleet.js';
-import { runCli } from '../helpers/edgectl/runCli.js';
-import { run } from '../../edgectl/program.js';
+import { runCli, runCliFromConfig } from '../helpers/edgectl/runCli.js';
 
 /**
  * edgectl trusts the cloud's CA as kubectl trusts a kubeconfig's: `edgectl config set-cluster
@@ -22,12 +21,7 @@ describe('edgectl trusts the cloud CA through its config file', () => {
   let tokenFile: string;
 
   /** edgectl in-process with nothing but the config file in `home` (no EF_* env, no extra CAs). */
-  async function edgectl(args: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const code = await run(args, { stdout: (s) => { out += s; }, stderr: (s) => { err += s; }, env: {}, homeDir: home });
-    return { code, out, err };
-  }
+  const edgectl = (args: string[]) => runCliFromConfig(args, home);
   const configPath = () => join(home, '.edgefleet', 'config.yaml');
 
   beforeAll(async () => {
