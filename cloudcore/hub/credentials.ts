@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { formatJoinToken, parseJoinToken, type JoinToken, type Node, type NodeCredential } from '../../protocol/index.js';
 import type { IssuedCertificate } from '../pki/certificateAuthority.js';
-import { keptCertificates } from '../pki/certificatePolicy.js';
+import { DEFAULT_NODE_CERT_LIFETIME_SECONDS, keptCertificates } from '../pki/certificatePolicy.js';
 import { readModifyWrite } from '../store/readModifyWrite.js';
 import { ConflictError, NotFoundError, type Store } from '../store/store.js';
 
@@ -144,8 +144,11 @@ export async function verifyNodeCredential(store: Store, credential: string, now
 
 /** Whether the record still accepts the bearer credential with this hash (current or replaced, each until its expiry). */
 export function acceptsBearer(record: NodeCredential, hash: string, now = new Date()): boolean {
-  const alive = (expiresAt: string | undefined) => expiresAt === undefined || Date.parse(expiresAt) > now.getTime();
-  return (sameHash(record.spec.secretHash, hash) && alive(record.spec.expiresAt))
+  const alive = (expiresAt: string | undefined) => expiresAt !== undefined && Date.parse(expiresAt) > now.getTime();
+  // A credential made before credentials expired has none: it gets a node certificate's default
+  // life from its issue, and the edge renews it like any other before then.
+  const currentExpiry = record.spec.expiresAt ?? new Date(Date.parse(record.spec.issuedAt) + DEFAULT_NODE_CERT_LIFETIME_SECONDS * 1000).toISOString();
+  return (sameHash(record.spec.secretHash, hash) && alive(currentExpiry))
     || (sameHash(record.spec.previousSecretHash, hash) && alive(record.spec.previousExpiresAt));
 }
 

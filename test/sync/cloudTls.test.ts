@@ -31,7 +31,7 @@ describe.skipIf(!READY)('cloudcore over HTTPS', () => {
     await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', at('ca.key'), '-out', ca, '-days', '1', '-subj', '/CN=EdgeFleet test CA']);
     await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', at('server.key'), '-out', at('server.csr'), '-subj', '/CN=127.0.0.1']);
     await run('openssl', ['x509', '-req', '-in', at('server.csr'), '-CA', ca, '-CAkey', at('ca.key'), '-CAcreateserial', '-out', at('server.pem'), '-days', '1', '-extfile', at('san.ext')]);
-    cloud = await fleet.startCloud({ extra: ['--tls-cert', at('server.pem'), '--tls-key', at('server.key')] });
+    cloud = await fleet.startCloud({ tls: true, extra: ['--tls-cert', at('server.pem'), '--tls-key', at('server.key')] });
     trusted = { NODE_EXTRA_CA_CERTS: ca };
   });
   afterAll(() => fleet.cleanup());
