@@ -141,6 +141,14 @@ describe.skipIf(!READY)('device client certificates on the edge broker', () => {
     await waitFor('cloud twin of lamp-1', async () => (await reportedLevel('lamp-1')) === 9);
   });
 
+  it('--mqtt-tls-client-ca without the TLS listener is refused, naming the setting', async () => {
+    const { runBin } = await import('../helpers/fleet.js');
+    const proc = runBin('edgecore', ['--node', 'x', '--cloud-url', cloud.url, '--data-dir', fleet.tempDir(), '--mqtt-tls-client-ca', serverCert]);
+    expect(await proc.exited).not.toBe(0);
+    await proc.drained;
+    expect(proc.stderr.join('\n')).toMatch(/mqttTlsClientCa.*set mqttTlsPort, mqttTlsCert and mqttTlsKey too/);
+  });
+
   it('passwords keep working on the TLS listener', async () => {
     const { body } = await api(cloud).call<{ password: string }>('POST', '/devices/fan-1/credentials');
     const r = await runClient('mosquitto_pub', ['-h', '127.0.0.1', '-p', tlsPort, '--cafile', serverCert, '-V', 'mqttv311', '-i', 'fan-1', '-u', 'fan-1', '-P', body.password,

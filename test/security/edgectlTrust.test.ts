@@ -86,6 +86,18 @@ describe('edgectl trusts the cloud CA through its config file', () => {
     expect(r.err).toMatch(/does not chain to the CA in your edgectl config: if the cloud's CA changed, run edgectl config set-cluster again/);
   });
 
+  it('--ca-file embeds a bundle the operator already has; --ca-pin and --ca-file together are refused', async () => {
+    const otherHome = fleet.tempDir('edgectl-home-');
+    const config = join(otherHome, 'config.yaml');
+    const set = await runCliFromConfig(['--config', config, '--server', cloud.url, 'config', 'set-cluster', '--ca-file', join(cloud.dataDir, 'pki', 'ca.crt'), '--token-file', tokenFile], otherHome);
+    expect(set).toMatchObject({ code: 0, err: '' });
+    expect(statSync(config).mode & 0o777).toBe(0o600);
+    expect((await runCliFromConfig(['--config', config, 'get', 'nodes'], otherHome)).out).toMatch(/edge-1/);
+    const both = await edgectl(['--server', cloud.url, 'config', 'set-cluster', '--ca-pin', cloud.caPin!, '--ca-file', 'x.pem']);
+    expect(both.code).not.toBe(0);
+    expect(both.err).toMatch(/--ca-pin.*cannot be used with.*--ca-file/);
+  });
+
   it('--ca-pin over plain http, or a malformed pin, is refused before any request', async () => {
     const plain = await edgectl(['--server', 'http://127.0.0.1:1', 'config', 'set-cluster', '--ca-pin', cloud.caPin!]);
     expect(plain.err).toMatch(/--ca-pin needs an https:\/\/ server/);
