@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, Fleet, type Cloud, type Edge } from '../helpers/fleet.js';
+import { runCliFromConfig } from '../helpers/edgectl/runCli.js';
 import { killClients, runClient } from '../helpers/devices/mosquittoClients.js';
 import { issueTestCert, makeTestCa, type TestCert } from '../helpers/devices/testCertificates.js';
 import { sleep, waitFor } from '../helpers/wait.js';
@@ -16,11 +17,15 @@ if (!READY) console.warn('[device certificates] SKIPPED: needs mosquitto-clients
  * Issue 21, device identity beyond passwords: a real edgecore's MQTT TLS listener, Debian's
  * mosquitto clients with `--cert/--key`. A test CA stands in for the cloud CA (given to edgecore
  * with --mqtt-tls-client-ca), the allow-lists go on the Devices through the cloud's API and reach
- * the edge by sync, as the cloud's certificate route puts them there.
+ * the edge by sync, as the cloud's certificate route puts them there. One certificate is the real
+ * thing end to end: made by `edgectl device certificate` and signed by an HTTPS cloudcore's CA
+ * (until edges join HTTPS clouds, the edge links to a plain one and trusts that CA by file).
  */
 describe.skipIf(!READY)('device client certificates on the edge broker', () => {
   const fleet = new Fleet();
   let cloud: Cloud;
+  /** A real cloudcore over HTTPS whose CA signs a device certificate through edgectl (the edge links to `cloud`). */
+  let signingCloud: Cloud;
   let edge: Edge;
   let tlsPort = '';
   let serverCert = '';
@@ -58,8 +63,12 @@ describe.skipIf(!READY)('device client certificates on the edge broker', () => {
     stranger = issueTestCert(dir, makeTestCa(dir, 'stranger-ca'), 'stranger', '/CN=lamp-1/O=edgefleet-device', '0a01');
 
     cloud = await fleet.startCloud();
+    signingCloud = await fleet.startCloud({ tls: true, dataDir: join(fleet.tempDir(), 'signing-cloud') });
+    // The device CA bundle: the test CA and the signing cloud's CA (a bundle may hold several).
+    const deviceCa = join(dir, 'device-ca.pem');
+    writeFileSync(deviceCa, ca.certPem + readFileSync(join(signingCloud.dataDir, 'pki', 'ca.crt'), 'utf8'));
     edge = await fleet.startEdge({ node: 'edge-1', cloudUrl: cloud.url, joinToken: await api(cloud).token('edge-1'),
-      extra: ['--mqtt-tls-port', '0', '--mqtt-tls-cert', serverCert, '--mqtt-tls-key', join(dir, 'server.key'), '--mqtt-tls-client-ca', ca.cert] });
+      extra: ['--mqtt-tls-port', '0', '--mqtt-tls-cert', serverCert, '--mqtt-tls-key', join(dir, 'server.key'), '--mqtt-tls-client-ca', deviceCa] });
     tlsPort = new URL(String(edge.proc.lines.find((l) => l.msg === 'edgecore ready')!.mqttTlsUrl)).port;
     await api(cloud).call('POST', '/devicemodels', { metadata: { name: 'm' }, spec: { protocol: 'virtual', properties: [{ name: 'level', type: 'int', accessMode: 'ReadWrite' }] } });
     for (const name of ['lamp-1', 'fan-1']) {
@@ -139,6 +148,27 @@ describe.skipIf(!READY)('device client certificates on the edge broker', () => {
     expect(refusals('127.0.0.41')[0]).toMatch(new RegExp(`certificate ${lampSpare.serial} of device lamp-1 is not on the device's certificate list`));
     expect((await publishWith(lamp, 'lamp-1', 'ef/devices/lamp-1/twin/reported', JSON.stringify({ properties: { level: 9 } }))).code).toBe(0);
     await waitFor('cloud twin of lamp-1', async () => (await reportedLevel('lamp-1')) === 9);
+  });
+
+  it('a certificate made by edgectl device certificate and signed by a real cloudcore CA logs in', async () => {
+    const home = fleet.tempDir('edgectl-home-');
+    const work = fleet.tempDir();
+    writeFileSync(join(work, 'token'), signingCloud.token);
+    const edgectl = (args: string[]) => runCliFromConfig(args, home);
+    expect((await edgectl(['--server', signingCloud.url, 'config', 'set-cluster', '--ca-pin', signingCloud.caPin!, '--token-file', join(work, 'token')])).code).toBe(0);
+    writeFileSync(join(work, 'devices.yaml'), 'kind: DeviceModel\nmetadata: { name: m }\nspec:\n  protocol: virtual\n  properties: [{ name: level, type: int }]\n'
+      + '---\nkind: Device\nmetadata: { name: pump-1 }\nspec: { model: m, nodeName: edge-1, protocol: { name: virtual } }\n');
+    expect((await edgectl(['apply', '-f', join(work, 'devices.yaml')])).code).toBe(0);
+    const issued = await edgectl(['device', 'certificate', 'pump-1', '--out-dir', join(work, 'pump-1')]);
+    expect(issued.err).toBe('');
+    const serial = /serial ([0-9a-f]+)/.exec(issued.out)![1]!;
+    // The allow-list entry as the signing cloud recorded it goes on the edge's cloud's Device.
+    await api(cloud).call('POST', '/devices', { metadata: { name: 'pump-1' }, spec: { model: 'm', nodeName: 'edge-1', protocol: { name: 'virtual' } } });
+    await setCertificates('pump-1', [serial]);
+    const cert: TestCert = { cert: join(work, 'pump-1', 'pump-1.crt'), key: join(work, 'pump-1', 'pump-1.key'), serial };
+    await waitFor('pump-1 accepted by its cloud-signed certificate', async () =>
+      (await publishWith(cert, 'pump-1', 'ef/devices/pump-1/twin/reported', JSON.stringify({ properties: { level: 11 } }))).code === 0);
+    await waitFor('cloud twin of pump-1', async () => (await reportedLevel('pump-1')) === 11);
   });
 
   it('--mqtt-tls-client-ca without the TLS listener is refused, naming the setting', async () => {
