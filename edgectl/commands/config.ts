@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { fetchPinnedCaBundle, parseCaBundle, parseCaPin, type CaBundleSummary } from '../caTrust.js';
+import { caBundlePin } from '../../protocol/index.js';
+import { configuredCa, fetchPinnedCaBundle, parseCaBundle, parseCaPin, type CaBundleSummary } from '../caTrust.js';
 import { updateConfigFile } from '../configFile.js';
 import type { Context, GlobalOptions } from '../context.js';
 import { CliSettingsSchema, errorText, UsageError } from '../parse.js';
@@ -45,6 +46,26 @@ export function registerConfig(program: Command, ctx: Context): void {
         ctx.err('no --ca-pin or --ca-file: the server is verified against the CA in the config file if any, else the system\'s trusted CAs\n');
       }
       if (changes.token !== undefined) ctx.out('operator token stored\n');
+    });
+
+  config.command('view')
+    .description('show the settings in effect and where the CA comes from (the token is never printed)')
+    .action((_opts: object, cmd: Command) => {
+      const settings = ctx.settings(cmd);
+      const ca = configuredCa(settings);
+      const lines = [
+        `config file: ${ctx.configFile(cmd)}`,
+        `server: ${settings.server}`,
+        `token: ${settings.token === undefined ? '(none)' : '(set)'}`,
+      ];
+      if (ca === undefined) {
+        lines.push('certificate authority: (none: the system\'s trusted CAs and NODE_EXTRA_CA_CERTS)');
+      } else {
+        const summary = parseCaBundle(ca, 'the configured CA');
+        lines.push(`certificate authority: ${settings.certificateAuthority ?? 'certificateAuthorityData'} (pin ${caBundlePin(ca)})`);
+        summary.subjects.forEach((subject, i) => lines.push(`  ${subject}, valid until ${summary.validTo[i]}`));
+      }
+      ctx.out(`${lines.join('\n')}\n`);
     });
 
   config.command('set-credentials')

@@ -73,6 +73,13 @@ describe('edgectl trusts the cloud CA through its config file', () => {
     await expect(seen).resolves.toBeUndefined();
   });
 
+  it('config view shows the server, the CA\'s pin and subjects, and never the token', async () => {
+    const view = await edgectl(['config', 'view']);
+    expect(view).toMatchObject({ code: 0, err: '' });
+    expect(view.out).toContain(`server: ${cloud.url}\ntoken: (set)\ncertificate authority: certificateAuthorityData (pin ${cloud.caPin})`);
+    expect(view.out).not.toContain(cloud.token);
+  });
+
   it('the built edgectl binary works from the config file alone', async () => {
     const r = await runToEnd('edgectl', ['--config', configPath(), 'get', 'nodes'], { NODE_EXTRA_CA_CERTS: '', EF_SERVER: '', EF_TOKEN: '' });
     expect(r.err).toBe('');
