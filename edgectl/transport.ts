@@ -71,7 +71,7 @@ function abortReason(err: Error, signal: AbortSignal | undefined): unknown {
 /** The useful part of a failed request, with the way out for the TLS failures an operator meets first. */
 export function networkReason(err: unknown, caConfigured: boolean): string {
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return 'request timed out';
-  // fetch (undici) wrapped the socket's error in `cause`; node:http hands it over directly.
+  // node:http hands over the socket's error itself; a wrapped one (as fetch's) carries it in `cause`.
   const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
   if (!(cause instanceof Error)) return String(err);
   const aggregate = cause instanceof AggregateError ? cause.errors.find((e): e is Error => e instanceof Error) : undefined;
