@@ -30,6 +30,11 @@ export const EdgeSettingsSchema = z.strictObject({
   mqttTlsPort: portSetting.optional(),
   mqttTlsCert: z.string().min(1).optional(),
   mqttTlsKey: z.string().min(1).optional(),
+  /**
+   * PEM bundle device client certificates on the TLS listener must chain to, instead of the cloud
+   * CA bundle the node got at join (an operator's own device CA, or a node not joined over HTTPS).
+   */
+  mqttTlsClientCa: z.string().min(1).optional(),
   /** Largest MQTT packet a connection may send (its first, the CONNECT, at most 64 KiB); a bigger one closes the connection. */
   mqttMaxPacketBytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_MAX_PACKET_BYTES),
   /** Persistent sessions one device may keep on the broker (the oldest offline one makes room for a new one). */
@@ -79,6 +84,9 @@ export const EdgeSettingsSchema = z.strictObject({
   const tls = [s.mqttTlsPort, s.mqttTlsCert, s.mqttTlsKey];
   if (tls.some((v) => v !== undefined) && tls.some((v) => v === undefined)) {
     ctx.addIssue({ code: 'custom', path: [s.mqttTlsPort === undefined ? 'mqttTlsPort' : s.mqttTlsCert === undefined ? 'mqttTlsCert' : 'mqttTlsKey'], message: 'the MQTT TLS listener needs mqttTlsPort, mqttTlsCert and mqttTlsKey together' });
+  }
+  if (s.mqttTlsClientCa !== undefined && s.mqttTlsPort === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['mqttTlsClientCa'], message: 'device client certificates are checked on the MQTT TLS listener: set mqttTlsPort, mqttTlsCert and mqttTlsKey too' });
   }
 });
 export type EdgeSettings = z.infer<typeof EdgeSettingsSchema>;

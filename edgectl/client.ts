@@ -7,12 +7,15 @@ import {
   AuditListSchema, CreatedOperatorTokenSchema, OperatorTokenListSchema, OperatorTokenViewSchema,
   type AuditList, type CreatedOperatorToken, type OperatorTokenList, type OperatorTokenRequest, type OperatorTokenView,
   AppSchema, DeviceModelSchema, DeviceSchema, NodeSchema, WorkloadSchema,
-  isUntrustedCertificate,
+  DeviceCertificateListSchema, DeviceCertificateResponseSchema, type DeviceCertificateResponse,
   type App, type AppInput, type AppList, type Device, type DeviceCredentials, type DeviceList, type DeviceModel, type DeviceModelList,
   type EventList, type ExecAnswer, type Node, type NodeList, type PropertyValue, type TelemetryList, type TokenResponse, type TwinView,
   type UnreadableDeleted, type UnreadableList, type WatchEventType, type Workload, type WorkloadList,
 } from '../protocol/index.js';
 import type { DeviceInput, DeviceModelInput } from './applyFile.js';
+import { networkReason, printWarning, queryString, sendOverWire, warningText, type Query } from './transport.js';
+
+export { warningText } from './transport.js';
 
 /**
  * Typed client for the cloudcore REST API (docs/api.md). Answers are parsed with the protocol's
@@ -44,9 +47,13 @@ export interface ApiClientOptions {
   token?: string | undefined;
   /** Per request; a wedged server should not hang the CLI forever. */
   timeoutMs?: number;
+  /**
+   * PEM bundle the https server must chain to (the config's certificateAuthority/-Data); when
+   * set, it is the only trust for every request, instead of the system store.
+   */
+  ca?: string | undefined;
 }
 
-type Query = Record<string, string | number | undefined>;
 interface RequestParts { query?: Query; body?: unknown; headers?: Record<string, string> }
 
 export class ApiClient {
@@ -252,6 +259,15 @@ export class ApiClient {
     return this.request(DeviceCredentialsSchema, 'POST', `/api/v1/devices/${enc(name)}/credentials`);
   }
 
+  /** Signs a device's CSR (made here; the key stays here) and adds its serial to the Device's allow-list. */
+  issueDeviceCertificate(name: string, csr: string, lifetimeSeconds?: number): Promise<DeviceCertificateResponse> {
+    return this.request(DeviceCertificateResponseSchema, 'POST', `/api/v1/devices/${enc(name)}/certificate`, { body: { csr, ...(lifetimeSeconds !== undefined ? { lifetimeSeconds } : {}) } });
+  }
+  /** Takes a serial off the device's allow-list: its node refuses that certificate from then on. */
+  revokeDeviceCertificate(name: string, serial: string): Promise<z.infer<typeof DeviceCertificateListSchema>> {
+    return this.request(DeviceCertificateListSchema, 'DELETE', `/api/v1/devices/${enc(name)}/certificates/${enc(serial)}`);
+  }
+
   /** The device's samples after `since` (ISO time), oldest first, at most `limit`. */
   getTelemetry(device: string, opts: { since: string; limit: number }): Promise<TelemetryList> {
     return this.request(TelemetryListSchema, 'GET', `/api/v1/devices/${enc(device)}/telemetry`, { query: opts });
@@ -305,14 +321,15 @@ export class ApiClient {
     Object.assign(headers, opts.headers);
     let response: Response;
     try {
-      response = await fetch(url, {
+      response = await sendOverWire(url, {
         method,
         headers,
         ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
-        ...(signal ? { signal } : {}),
+        signal,
+        ca: this.options.ca,
       });
     } catch (err) {
-      throw new UnreachableError(this.options.server, networkReason(err));
+      throw new UnreachableError(this.options.server, networkReason(err, this.options.ca !== undefined));
     }
     if (!response.ok) throw toApiError(response, await response.text(), Boolean(this.options.token));
     const warning = response.headers.get('warning');
@@ -351,28 +368,8 @@ async function orNull<T>(pending: Promise<T>): Promise<T | null> {
   }
 }
 
-/** `Warning: <text>` on stderr, as kubectl prints the API server's warnings. */
-function printWarning(text: string): void {
-  process.stderr.write(`Warning: ${text}\n`);
-}
-
-/** The text of an RFC 7234 warning (`299 - "text"`); anything else is shown as it came. */
-export function warningText(header: string): string {
-  const quoted = /^\d{3} \S+ "((?:[^"\\]|\\.)*)"/.exec(header);
-  return quoted ? quoted[1]!.replace(/\\(.)/g, '$1') : header;
-}
-
 function enc(segment: string): string {
   return encodeURIComponent(segment);
-}
-
-function queryString(query: Query | undefined): string {
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(query ?? {})) {
-    if (v !== undefined && v !== '') params.set(k, String(v));
-  }
-  const s = params.toString();
-  return s ? `?${s}` : '';
 }
 
 /** An older cloudcore sends no `code`: its message still reaches the user. */
@@ -388,18 +385,4 @@ function toApiError(response: Response, text: string, hadToken: boolean): ApiErr
   // The most common first-run mistake: say how to fix it, not only what the server said.
   if (response.status === 401 && !hadToken) message += ' (pass --token or set EF_TOKEN)';
   return new ApiError(response.status, message, body?.field, body?.code);
-}
-
-/** undici hides the useful part ("connect ECONNREFUSED 127.0.0.1:8080") in `cause`. */
-function networkReason(err: unknown): string {
-  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return 'request timed out';
-  const cause = err instanceof Error ? err.cause : undefined;
-  if (cause instanceof Error) {
-    const aggregate = cause instanceof AggregateError ? cause.errors.find((e): e is Error => e instanceof Error) : undefined;
-    const reason = (aggregate ?? cause).message || cause.name;
-    return isUntrustedCertificate(cause)
-      ? `${reason} (a private CA? trust it with NODE_EXTRA_CA_CERTS=/path/to/ca.pem)`
-      : reason;
-  }
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,10 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { Option, type Command } from 'commander';
+import { configuredCa } from './caTrust.js';
 import { ApiClient } from './client.js';
+import { configPath, readConfig } from './configFile.js';
 import { renderData, type OutputFormat } from './format.js';
-import { errorText, parseConfigFile, parseOutputFormat, resolveCliSettings, UsageError } from './parse.js';
+import { parseOutputFormat, resolveCliSettings, type CliSettings } from './parse.js';
 
 /** Where the CLI writes, which environment it reads, and what time it is: injectable for tests. */
 export interface CliIo {
@@ -23,42 +23,44 @@ export interface Context {
   err: (s: string) => void;
   now: () => Date;
   client: (cmd: Command) => ApiClient;
+  /** The merged settings (flags > env > config file > defaults), for commands that are not plain API calls. */
+  settings: (cmd: Command) => CliSettings;
+  /** The config file this invocation reads and `edgectl config` writes. */
+  configFile: (cmd: Command) => string;
 }
 
-interface GlobalOptions {
+export interface GlobalOptions {
   server?: string;
   token?: string;
   config?: string;
+  certificateAuthority?: string;
 }
 
 export function createContext(io: CliIo): Context {
   const env = io.env ?? process.env;
+  const homeDir = io.homeDir ?? homedir();
+  // Settings are resolved per command, not up front, so `edgectl version` and `--help`
+  // work even with a broken config file.
+  const settings = (cmd: Command): CliSettings => {
+    const globals = cmd.optsWithGlobals<GlobalOptions>();
+    const file = readConfig(globals.config, homeDir);
+    return resolveCliSettings({
+      file, env, flags: { server: globals.server, token: globals.token, certificateAuthority: globals.certificateAuthority },
+    });
+  };
   return {
     out: io.stdout,
     err: io.stderr,
     now: io.now ?? (() => new Date()),
-    // Settings are resolved per command, not up front, so `edgectl version` and `--help`
-    // work even with a broken config file.
+    settings,
+    configFile: (cmd) => configPath(cmd.optsWithGlobals<GlobalOptions>().config, homeDir),
     client: (cmd) => {
-      const globals = cmd.optsWithGlobals<GlobalOptions>();
-      const file = readConfig(globals.config, io.homeDir ?? homedir());
-      const settings = resolveCliSettings({ file, env, flags: { server: globals.server, token: globals.token } });
-      return new ApiClient({ server: settings.server, token: settings.token, onWarning: (text) => io.stderr(`Warning: ${text}\n`) });
+      const resolved = settings(cmd);
+      return new ApiClient({
+        server: resolved.server, token: resolved.token, ca: configuredCa(resolved), onWarning: (text) => io.stderr(`Warning: ${text}\n`),
+      });
     },
   };
-}
-
-/** An explicit `--config` must exist; the default file is optional. */
-function readConfig(explicit: string | undefined, homeDir: string): Record<string, unknown> {
-  const path = explicit ?? join(homeDir, '.edgefleet', 'config.yaml');
-  if (!explicit && !existsSync(path)) return {};
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read config file ${path}: ${errorText(err)}`);
-  }
-  return parseConfigFile(text, path);
 }
 
 export function outputOption(): Option {

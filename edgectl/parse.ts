@@ -24,6 +24,10 @@ export const CliSettingsSchema = z.object({
   // misleading "cannot reach cloudcore".
   token: z.string().min(1, 'must not be empty')
     .regex(/^[\x21-\x7e]+$/, 'must be one word of printable characters (no spaces or line breaks): copy only the token').optional(),
+  // kubeconfig's pair: a path to the cloud's CA bundle, or the bundle itself (what
+  // `edgectl config set-cluster --ca-pin` writes). With either, it is the only trust for https.
+  certificateAuthority: z.string().min(1, 'must be a path to a PEM file').optional(),
+  certificateAuthorityData: z.string().includes('-----BEGIN CERTIFICATE-----', { error: 'must be PEM text with at least one CERTIFICATE block' }).optional(),
 });
 export type CliSettings = z.infer<typeof CliSettingsSchema>;
 

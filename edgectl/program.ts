@@ -3,6 +3,7 @@ import { EDGEFLEET_VERSION, PROTOCOL_VERSION } from '../protocol/index.js';
 import { ApiError, UnreachableError } from './client.js';
 import { registerApply } from './commands/apply.js';
 import { registerAudit } from './commands/audit.js';
+import { registerConfig } from './commands/config.js';
 import { registerDelete } from './commands/delete.js';
 import { registerDevices } from './commands/devices.js';
 import { registerGet } from './commands/get.js';
@@ -48,12 +49,14 @@ function buildProgram(io: CliIo): Command {
     .showHelpAfterError('(run with --help for usage)')
     .option('--server <url>', `cloudcore URL (env EF_SERVER, default ${DEFAULT_SERVER})`)
     .option('--token <token>', 'operator bearer token (env EF_TOKEN)')
-    .option('--config <file>', 'YAML file with server and token (default ~/.edgefleet/config.yaml if present)');
+    .option('--config <file>', 'YAML file with server, token and the cloud\'s CA (default ~/.edgefleet/config.yaml if present)')
+    .option('--certificate-authority <file>', 'PEM bundle of the cloud\'s CA; https is verified against it only (env EF_CERTIFICATE_AUTHORITY)');
 
   registerGet(program, ctx);
   registerApply(program, ctx);
   registerDelete(program, ctx);
   registerToken(program, ctx);
+  registerConfig(program, ctx);
   registerAudit(program, ctx);
   registerLabel(program, ctx);
   registerNodeAccess(program, ctx);

@@ -7,6 +7,7 @@ import { CredentialVerifier, parseCredentialHash } from './broker/deviceCredenti
 import type { GroupCommit } from './groupCommit.js';
 import { CONNACK_SERVER_UNAVAILABLE, authenticateClient, type AuthResult } from './broker/clientAuth.js';
 import { startBroker, stopBroker, type RunningBroker } from './broker/mqttBroker.js';
+import { deviceForCertificate, presentedCertificate } from './broker/deviceCertificate.js';
 import { DEFAULT_BROKER_LIMITS, DEFAULT_TELEMETRY_BATCH, DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHubStatus, type HubLogger } from './deviceHubOptions.js';
 import { BrokerPublisher } from './broker/publisher.js';
 import { DeviceStorage } from './deviceStorage.js';
@@ -182,12 +183,20 @@ export class DeviceHub {
         const before = previous.get(name);
         if (before !== undefined && before.spec.protocol.name !== device.spec.protocol.name) this.presence.mapperWordEnds(name);
         if (before !== undefined && before.spec.credentialHash !== device.spec.credentialHash) {
-          this.disconnectWhere((p) => p.kind === 'device' && p.device === name, `credential of device ${name} changed`);
+          this.disconnectWhere((p) => p.kind === 'device' && p.device === name && p.certificateSerial === undefined, `credential of device ${name} changed`);
         }
+        const listed = new Set((device.spec.certificates ?? []).map((c) => c.serial));
+        this.disconnectWhere((p) => p.kind === 'device' && p.device === name && p.certificateSerial !== undefined && !listed.has(p.certificateSerial),
+          `a certificate of device ${name} was revoked`);
         if (this.mappers.has(name)) this.logger.warn({ device: name }, 'a mapper credential has the same name as a device; the mapper login wins');
         if (this.twins.needsReport(device)) this.twins.report(device);
       }
     });
+  }
+
+  /** The device CA bundle changed (the node's identity was renewed, the cloud CA rotated): new TLS connections check against it. */
+  reloadDeviceTrust(): void {
+    this.running?.reloadTls();
   }
 
   /** Credentials for a mapper: may act for every device of the given protocol on this node. */
@@ -252,13 +261,16 @@ export class DeviceHub {
 
   private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthResult> {
     if (this.closing) return { ok: false, returnCode: CONNACK_SERVER_UNAVAILABLE, reason: 'the broker is shutting down' };
+    const presented = presentedCertificate(client.conn);
+    const certificate = presented === null ? null
+      : deviceForCertificate(presented, this.opts.tls?.deviceCa?.() !== undefined, (name) => this.devices.get(name), new Date());
     const result = await authenticateClient({
       allowAnonymous: this.opts.allowAnonymous,
       verifier: this.verifier,
       mapper: (username) => this.mappers.get(username),
       deviceCredential: (name) => this.devices.get(name)?.spec.credentialHash,
       directory: () => this.directory,
-    }, client.id, username, password);
+    }, client.id, username, password, certificate);
     if (!result.ok) return result;
     const device = connectedDevice(result.principal);
     const overQuota = device === null || client.clean ? null : enforceSessionQuota(this.persistence, device, client.id, this.opts.maxSessionsPerDevice ?? DEFAULT_MAX_SESSIONS_PER_DEVICE, {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { EdgeStatus } from '../../protocol/edgeStatus.js';
+import { pemBlocks } from '../../protocol/certificates.js';
 import type { UnreadableRow } from '../meta/desired.js';
 import type { MetaStore } from '../meta/metaStore.js';
 import type { EdgePart } from '../part.js';
@@ -25,6 +26,7 @@ export interface DeviceSettings {
   mqttTlsPort?: number | undefined;
   mqttTlsCert?: string | undefined;
   mqttTlsKey?: string | undefined;
+  mqttTlsClientCa?: string | undefined;
   mqttMaxPacketBytes: number;
   mqttMaxSessionsPerDevice: number;
   mqttMaxQueuedPerSession: number;
@@ -41,6 +43,12 @@ export interface DeviceServiceOptions {
   /** Device outbox entries are committed (or their commit failed). */
   onUpstreamCommit: (committed: boolean) => void;
   onUnreadable: (kind: UnreadableRow['kind'], rows: UnreadableRow[]) => void;
+  /**
+   * The cloud CA bundle this node got at join (its identity): what device client certificates
+   * are checked against unless --mqtt-tls-client-ca names another. Call reloadDeviceTrust() when
+   * it changes.
+   */
+  deviceCa?: () => string | undefined;
 }
 
 /** Counted here because only this part sees every entry the device hub queues (for /metrics). */
@@ -59,6 +67,8 @@ export class DeviceService implements EdgePart {
   private hub: DeviceHub | undefined;
   private mappers: MapperAccess | undefined;
   private mapperMqttUrl = '';
+  /** The --mqtt-tls-client-ca bundle as last read (at start and on reloadDeviceTrust). */
+  private clientCaFromFile: string | undefined;
   /** Settings that widen the broker's reach (brokerExposure.ts): logged at start, shown on the status page. */
   private readonly exposure: string[];
 
@@ -74,6 +84,7 @@ export class DeviceService implements EdgePart {
     const { settings, meta, log } = this.opts;
     // Loaded after the workloads are running: the broker is not on the cold-start path.
     const { DeviceHub } = await import('./deviceHub.js');
+    this.clientCaFromFile = readClientCa(settings.mqttTlsClientCa);
     const hub = new DeviceHub({
       // Twins live in edge.db next to the outbox: a batch of reports and its outbox entries are one commit.
       db: meta.database,
@@ -86,7 +97,10 @@ export class DeviceService implements EdgePart {
       twinUpstreamIntervalMs: settings.twinUpstreamIntervalMs,
       telemetryBatch: { ...DEFAULT_TELEMETRY_BATCH, maxDelayMs: settings.telemetryBatchMs },
       ...(settings.mqttTlsPort !== undefined && settings.mqttTlsCert && settings.mqttTlsKey ? {
-        tls: { port: settings.mqttTlsPort, cert: readFileSync(settings.mqttTlsCert, 'utf8'), key: readFileSync(settings.mqttTlsKey, 'utf8') },
+        tls: {
+          port: settings.mqttTlsPort, cert: readFileSync(settings.mqttTlsCert, 'utf8'), key: readFileSync(settings.mqttTlsKey, 'utf8'),
+          deviceCa: () => this.clientCaFromFile ?? this.opts.deviceCa?.(),
+        },
       } : {}),
       logger: log,
       // Called inside the hub's transaction: the entries commit with the twins they describe.
@@ -107,6 +121,20 @@ export class DeviceService implements EdgePart {
     this.mapperMqttUrl = localUrl('mqtt', settings.mqttHost, port);
     this.mappers = new MapperAccess(join(settings.dataDir, 'mappers'), hub);
     await this.syncDevices();
+  }
+
+  /**
+   * The device CA changed (the node's identity renewed, the cloud CA rotated, or the
+   * --mqtt-tls-client-ca file was replaced): the TLS listener checks new connections against it.
+   * Connections already in keep going; a revoked certificate ends them through its Device.
+   */
+  reloadDeviceTrust(): void {
+    try {
+      this.clientCaFromFile = readClientCa(this.opts.settings.mqttTlsClientCa);
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, 'could not re-read the device client CA; keeping the previous one');
+    }
+    this.hub?.reloadDeviceTrust();
   }
 
   /** The desired devices changed in the local database: the broker and mappers follow. */
@@ -140,4 +168,17 @@ export class DeviceService implements EdgePart {
   async stop(): Promise<void> {
     await this.hub?.close();
   }
+}
+
+/** The --mqtt-tls-client-ca bundle; a file without a certificate in it is refused, naming it. */
+function readClientCa(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read mqttTlsClientCa file ${path}: ${(err as Error).message}`);
+  }
+  if (pemBlocks(text).length === 0) throw new Error(`mqttTlsClientCa file ${path} holds no PEM CERTIFICATE block`);
+  return text;
 }

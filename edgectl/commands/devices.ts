@@ -12,6 +12,7 @@ import { parseLimit, parseName, parseSelectorFlag, parseSince, UsageError } from
 import { renderTelemetry } from '../telemetryFormat.js';
 import { printWatch } from '../watchOutput.js';
 import type { ApplyResult } from './applyResult.js';
+import { registerDeviceCertificate } from './deviceCertificate.js';
 
 /**
  * Devices from the command line: `get devices|device|devicemodels|telemetry`, `delete device|devicemodel`,
@@ -39,7 +40,7 @@ export function registerDevices(program: Command, ctx: Context): void {
       });
     });
 
-  const device = program.command('device').description('issue a device\'s MQTT credentials');
+  const device = program.command('device').description('issue a device\'s MQTT credentials: a password, or an X.509 certificate');
   device.command('credentials')
     .description('issue a new MQTT password for a device (the old one stops working); printed once')
     .argument('<name>', 'device name')
@@ -48,6 +49,7 @@ export function registerDevices(program: Command, ctx: Context): void {
       ctx.out(credentialLines(credentials));
       ctx.err('note: the password is shown only now; run this command again to replace it\n');
     });
+  registerDeviceCertificate(device, ctx);
 }
 
 /** Commands are grouped under `get`/`delete`, which other modules create. */

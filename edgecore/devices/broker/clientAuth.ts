@@ -1,5 +1,6 @@
 import { clientIdRefusal, type DeviceDirectory, type Principal } from './deviceAcl.js';
 import type { CredentialVerifier } from './deviceCredentials.js';
+import type { CertificateLogin } from './deviceCertificate.js';
 
 // CONNACK return codes (MQTT 3.1.1 §3.2.2.3). aedes' AuthErrorCode is a const enum, which does
 // not exist at run time.
@@ -21,13 +22,22 @@ export interface AuthContext {
 }
 
 /**
- * Decides a CONNECT: a mapper login (configured on this edge) wins over a device of the same
- * name; no username is anonymous (only when allowed); client ids are bound to principals
- * (clientIdRefusal).
+ * Decides a CONNECT: a client certificate (TLS listener), when one was presented, decides alone:
+ * it logs in as its device with no password, or refuses the login (a username, if given, must
+ * be that device). Otherwise a mapper login (configured on this edge) wins over a device of the
+ * same name; no username is anonymous (only when allowed). Client ids are bound to principals
+ * (clientIdRefusal) either way.
  */
-export async function authenticateClient(ctx: AuthContext, clientId: string, username: string | undefined, password: Buffer | undefined): Promise<AuthResult> {
+export async function authenticateClient(ctx: AuthContext, clientId: string, username: string | undefined, password: Buffer | undefined,
+  certificate: CertificateLogin | null = null): Promise<AuthResult> {
   let principal: Principal;
-  if (username === undefined || username === '') {
+  if (certificate !== null) {
+    if (!certificate.ok) return { ok: false, returnCode: CONNACK_NOT_AUTHORIZED, reason: `client certificate refused: ${certificate.reason}` };
+    if (username !== undefined && username !== '' && username !== certificate.device) {
+      return { ok: false, returnCode: CONNACK_NOT_AUTHORIZED, reason: `client certificate is device ${certificate.device}'s, but the username is ${username}` };
+    }
+    principal = { kind: 'device', device: certificate.device, certificateSerial: certificate.serial };
+  } else if (username === undefined || username === '') {
     if (!ctx.allowAnonymous) return { ok: false, returnCode: CONNACK_NOT_AUTHORIZED, reason: 'anonymous clients are not allowed' };
     principal = { kind: 'anonymous', clientId };
   } else {

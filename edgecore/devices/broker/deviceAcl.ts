@@ -6,8 +6,11 @@ import { MAPPER_STATE_SUFFIX, TOPIC_ROOT, parseDeviceTopic } from '../../../prot
  */
 
 export type Principal =
-  /** Logged in as a device: username = device name, password checked against its credentialHash. */
-  | { kind: 'device'; device: string }
+  /**
+   * Logged in as a device: username = device name, password checked against its credentialHash;
+   * or by its client certificate, whose serial is kept so revoking it ends this connection.
+   */
+  | { kind: 'device'; device: string; certificateSerial?: string }
   /** A mapper: acts for every device of one protocol on this node. */
   | { kind: 'mapper'; username: string; protocol: string }
   /** No username, only when anonymous access is allowed: acts as the device named by its client id. */

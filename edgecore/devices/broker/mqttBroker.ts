@@ -33,6 +33,8 @@ export interface RunningBroker {
   /** The optional MQTT-over-TLS listener (same broker, same auth and ACLs). */
   tlsServer?: TlsServer;
   tlsPort?: number;
+  /** Re-reads TlsListener.deviceCa into the TLS listener's context (new connections use it). */
+  reloadTls(): void;
 }
 
 export interface TlsListener {
@@ -40,6 +42,18 @@ export interface TlsListener {
   /** PEM certificate chain and private key. */
   cert: string;
   key: string;
+  /**
+   * The CA bundle device client certificates must chain to (the cloud CA the node got at join,
+   * or --mqtt-tls-client-ca); undefined while there is none. The listener asks every client for
+   * a certificate but does not require one: passwords keep working.
+   */
+  deviceCa?: () => string | undefined;
+}
+
+/** The TLS listener's context: its own certificate, and the CA it checks client certificates with. */
+function tlsContextOptions(tls: TlsListener): { cert: string; key: string; ca?: string } {
+  const ca = tls.deviceCa?.();
+  return { cert: tls.cert, key: tls.key, ...(ca !== undefined ? { ca } : {}) };
 }
 
 /** What bounds a connection before and after login (docs/mqtt.md, "Limits before login"). */
@@ -141,7 +155,9 @@ export async function startBroker(persistence: SqlitePersistence, host: string, 
     guardPacketSize(socket, limits.packet, (reason) => warnFor(address, { reason }, 'MQTT connection closed: packet too large'));
   };
   const server = createServer((socket) => { socket.setNoDelay(true); handle(socket); });
-  const tlsServer = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, handle) : undefined;
+  // rejectUnauthorized false: a client without a certificate (or with a bad one) still gets to
+  // CONNECT, and the hub decides (and logs why) instead of the handshake failing unexplained.
+  const tlsServer = tls ? createTlsServer({ ...tlsContextOptions(tls), requestCert: true, rejectUnauthorized: false }, handle) : undefined;
   try {
     await listen(server, port, host);
     if (tlsServer && tls) await listen(tlsServer, tls.port, host);
@@ -152,7 +168,8 @@ export async function startBroker(persistence: SqlitePersistence, host: string, 
     throw err;
   }
   for (const s of [server, tlsServer]) s?.on('error', (err) => hooks.warn({ err: String(err) }, 'MQTT listener error'));
-  return { broker, server, port: portOf(server), ...(tlsServer ? { tlsServer, tlsPort: portOf(tlsServer) } : {}) };
+  const reloadTls = (): void => { if (tlsServer && tls) tlsServer.setSecureContext(tlsContextOptions(tls)); };
+  return { broker, server, port: portOf(server), reloadTls, ...(tlsServer ? { tlsServer, tlsPort: portOf(tlsServer) } : {}) };
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

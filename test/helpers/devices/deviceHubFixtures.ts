@@ -55,15 +55,15 @@ export class HubTestKit {
   private readonly hubs: DeviceHub[] = [];
   private readonly clients: MqttClient[] = [];
 
-  async startHub(options: Partial<DeviceHubOptions> = {}): Promise<{ hub: DeviceHub; url: string; port: number }> {
+  async startHub(options: Partial<DeviceHubOptions> = {}): Promise<{ hub: DeviceHub; url: string; port: number; tlsPort?: number }> {
     const hub = new DeviceHub({
       db: this.dbPath, host: '127.0.0.1', port: 0, allowAnonymous: false,
       upstream: (entries) => this.upstream.push(...entries),
       ...options,
     });
     this.hubs.push(hub);
-    const { port } = await hub.start();
-    return { hub, url: `mqtt://127.0.0.1:${port}`, port };
+    const { port, tlsPort } = await hub.start();
+    return { hub, url: `mqtt://127.0.0.1:${port}`, port, ...(tlsPort !== undefined ? { tlsPort } : {}) };
   }
 
   async stopHub(hub: DeviceHub): Promise<void> {

@@ -13,3 +13,11 @@ export async function runCli(args: string[], opts: { origin: string; token: stri
   });
   return { code, out, err };
 }
+
+/** Runs edgectl in-process with no EF_* environment: only the config file under `homeDir` (and flags) say where and how to connect. */
+export async function runCliFromConfig(args: string[], homeDir: string): Promise<CliResult> {
+  let out = '';
+  let err = '';
+  const code = await run(args, { stdout: (s) => { out += s; }, stderr: (s) => { err += s; }, env: {}, homeDir });
+  return { code, out, err };
+}
