@@ -20,9 +20,10 @@ import { WorkloadManager } from './runtime/workloadManager.js';
  *   meta        edge.db: desired state, runtime records, twins, the outbox (edgecore/meta)
  *   workloads   runtimes, recovery, the reconcile loop: local desired state runs first (runtime/)
  *   local-api   status page, /status, /metrics, the mappers' device list (local/)
- *   devices     MQTT broker, twins, telemetry, mapper credentials; then mapper workloads (devices/)
- *   identity    the node's certificate (or bearer credential), or a join with the token (identity/)
- *   link        the cloud link and the node's resource samples (link/)
+ *   identity    the node's certificate (or bearer credential) read from its files (identity/)
+ *   devices     MQTT broker (device certificates checked against the identity's CA bundle), twins,
+ *               telemetry, mapper credentials; then mapper workloads (devices/)
+ *   link        the cloud link (after a join with the token, when one is due) and the node's resource samples (link/)
  *   renewal     renews the identity at 2/3 of its life, then the link reconnects once (identity/)
  *
  * Autonomy is the order: workloads run from the local database before the cloud is tried.
@@ -71,7 +72,11 @@ export class EdgeAgent {
       localApiPort: (): number => localApi.port(),
       onUpstreamCommit: (committed) => { if (committed) link?.notifyOutbox(); },
       onUnreadable: (kind, rows) => repair.report(kind, rows),
+      // Device certificates are checked against the cloud CA bundle the node's identity carries;
+      // a renewal may bring a new bundle (a CA rotation), which the broker's listener takes at once.
+      deviceCa: () => identity.caBundle() ?? undefined,
     });
+    identity.on('changed', () => devices.reloadDeviceTrust());
     const localApi: LocalApi = new LocalApi({
       host: settings.statusHost, port: settings.statusPort, startedAt,
       ...(statusPassword !== undefined ? { password: statusPassword } : {}),
@@ -100,12 +105,13 @@ export class EdgeAgent {
     await parts.start(localApi);
     this.statusUrl = localApi.url;
 
+    // The identity's files are read before the broker starts: its TLS listener trusts their CA bundle.
+    await parts.start(identity);
     await parts.start(devices);
     // Mapper workloads were left for the broker; the rest are already in line.
     await workloads.useMapperTemplates(devices.mapperTemplates);
     log.info({ statusUrl: localApi.url, mqttUrl: devices.mqttUrl, mqttTlsUrl: devices.mqttTlsUrl, workloads: meta.desiredWorkloads().length, devices: meta.desiredDevices().length }, 'edgecore ready');
 
-    await parts.start(identity);
     link = new CloudConnection({
       cloudUrl: settings.cloudUrl, node: settings.node, dataDir: settings.dataDir,
       heartbeatSeconds: settings.heartbeatSeconds, pongTimeoutSeconds: settings.pongTimeoutSeconds, nodeStatsSeconds: settings.nodeStatsSeconds,

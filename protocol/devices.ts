@@ -103,7 +103,13 @@ export const DeviceInputSchema = z.strictObject({
   apiVersion: z.string().optional(),
   kind: z.literal('Device').optional(),
   metadata: ObjectMetaSchema,
-  spec: DeviceSpecSchema.omit({ desiredVersion: true, desiredMetadata: true, modelSpec: true, credentialHash: true }),
+  spec: DeviceSpecSchema.omit({ desiredVersion: true, desiredMetadata: true, modelSpec: true, credentialHash: true, certificates: true }).extend({
+    /**
+     * Read-only: the certificate allow-list is written only by issuing and revoking through the
+     * API. Accepted and ignored here, so a device read with `get -o yaml` applies back unchanged.
+     */
+    certificates: z.unknown().optional(),
+  }),
   status: z.unknown().optional(),
 });
 

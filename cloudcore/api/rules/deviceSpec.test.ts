@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { hashDevicePassword, issueDeviceCredentials, newDevicePassword, verifyDevicePassword } from './deviceCredentials.js';
-import { nextDesired, parseIfMatch } from './deviceSpec.js';
+import { DeviceInputSchema } from '../../../protocol/index.js';
+import { deviceFromInput, nextDesired, parseIfMatch } from './deviceSpec.js';
 import { ApiError } from '../plumbing/errors.js';
 
 describe('nextDesired', () => {
@@ -62,5 +63,21 @@ describe('device credentials', () => {
 
   it('treats malformed hashes as no match', async () => {
     for (const bad of ['', 'plain', 'bcrypt$a$b', 'scrypt$AAAA$AAAA', 'scrypt$a$b$c']) expect(await verifyDevicePassword('pw', bad)).toBe(false);
+  });
+});
+
+describe('deviceFromInput keeps credentials out of the operator\'s hands', () => {
+  it('a re-applied device keeps its certificate allow-list and password hash; a list in the input is ignored', () => {
+    const model = { properties: [] };
+    const input = DeviceInputSchema.parse({
+      metadata: { name: 'lamp-1' },
+      spec: { model: 'lamp', nodeName: 'edge-1', protocol: { name: 'virtual' }, certificates: [{ serial: 'f00d', notAfter: '2099-01-01T00:00:00.000Z' }] },
+    });
+    const previous = deviceFromInput(input, model, undefined, 'T1', false);
+    expect(previous.spec.certificates).toBeUndefined(); // not forged from input
+    const issued = { ...previous, spec: { ...previous.spec, credentialHash: 'scrypt$x$y', certificates: [{ serial: '1abc', notAfter: '2027-01-01T00:00:00.000Z' }] } };
+    const reapplied = deviceFromInput(input, model, issued, 'T2', false);
+    expect(reapplied.spec.certificates).toEqual([{ serial: '1abc', notAfter: '2027-01-01T00:00:00.000Z' }]);
+    expect(reapplied.spec.credentialHash).toBe('scrypt$x$y');
   });
 });

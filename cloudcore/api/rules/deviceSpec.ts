@@ -96,14 +96,18 @@ export function deviceFromInput(
   const mismatch = deviceModelMismatch(input.spec, model);
   if (mismatch) throw fieldError(mismatch.field, mismatch.message);
   const desired = nextDesired(previous?.spec, input.spec.desired, now);
+  // Credentials are never taken from input: the password hash and the certificate allow-list
+  // change only through their own routes, so a re-applied file cannot revoke or forge them.
+  const { certificates: _ignored, ...spec } = input.spec;
   const device: Device = {
     kind: 'Device',
     metadata: operatorMetadata(input.metadata, keepResourceVersion),
     spec: {
-      ...input.spec,
+      ...spec,
       ...desired,
       modelSpec: structuredClone(model),
       ...(previous?.spec.credentialHash !== undefined ? { credentialHash: previous.spec.credentialHash } : {}),
+      ...(previous?.spec.certificates !== undefined ? { certificates: previous.spec.certificates } : {}),
     },
   };
   if (previous?.status) device.status = previous.status;
