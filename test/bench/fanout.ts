@@ -29,6 +29,7 @@ import { summaryText, warningsFor, type FanoutReport } from './report.js';
 import { LinkCut, type CutMode } from './linkCut.js';
 import { measureOutage, type OutageResult } from './outage.js';
 import { installWireCounters } from './wireCounters.js';
+import { measureMtls, type MtlsResult } from './mtlsPhase.js';
 
 const OptionsSchema = z.object({
   nodes: z.coerce.number().int().min(1).max(20_000),
@@ -39,6 +40,8 @@ const OptionsSchema = z.object({
   connectConcurrency: z.coerce.number().int().min(1).max(10_000),
   cloudCpuProf: z.string().min(1).optional(),
   outageSeconds: z.coerce.number().min(0).max(3600),
+  mtlsNodes: z.coerce.number().int().min(0).max(20_000).optional(),
+  rotationSeconds: z.coerce.number().min(1).max(3600),
   outageModes: z.string().transform((v, ctx) => {
     const modes = v.split(',').map((m) => m.trim());
     const bad = modes.filter((m) => m !== 'reset' && m !== 'silent');
@@ -63,7 +66,9 @@ function parseOptions(argv: string[]): Options {
     .option('--connect-concurrency <n>', 'links between start and snapshot at once', '200')
     .option('--cloud-cpu-prof <dir>', 'run cloudcore under node --cpu-prof, profile written to <dir> on exit')
     .option('--outage-seconds <n>', 'cut every link this long, change the app, restore (0 skips; needs root and iptables)', '60')
-    .option('--outage-modes <list>', 'which cuts, in order: reset, silent', 'reset,silent');
+    .option('--outage-modes <list>', 'which cuts, in order: reset, silent', 'reset,silent')
+    .option('--mtls-nodes <n>', 'then the same over mutual TLS (cloudcore on HTTPS with its own CA): this many nodes (default --nodes; 0 skips)')
+    .option('--rotation-seconds <n>', 'in the mutual TLS phase every node renews its certificate within this window', '60');
   return parseBenchOptions('fanout', program, OptionsSchema, argv);
 }
 
@@ -175,6 +180,7 @@ async function run(opts: Options, res: Resources, deadline: number): Promise<Fan
     idle = await measureIdle(probe, opts.idleSeconds, opts.heartbeatSeconds);
   }
   const cloudEnd = sampleProcess(cloud.pid, clockTicks);
+  const mtls = await mtlsPhase(opts, res);
   const partial = { create, update, idle, heartbeatSeconds: opts.heartbeatSeconds, setupSettled: setupSettle.settled };
   return {
     bench: 'fanout',
@@ -190,12 +196,33 @@ async function run(opts: Options, res: Resources, deadline: number): Promise<Fan
       cloud: procDelta(setupCloud0, setupCloud1), bench: procDelta(setupSelf0, setupSelf1),
       settleMs: setupSettle.ms, cloudSettled: setupSettle.settled,
     },
-    create, update, outages, outageSkipped, idle,
+    create, update, outages, outageSkipped, idle, mtls,
     cloudRssEndMiB: round(cloudEnd.rssBytes / 2 ** 20, 1),
     benchRssEndMiB: round(sampleSelf().rssBytes / 2 ** 20, 1),
     cloudCpuProfileDir: cpuProfDir ?? null,
     warnings: warningsFor(partial),
   };
+}
+
+/**
+ * The same fleet over mutual TLS, after the plain run has been released (two fleets at once would
+ * measure each other): join with pinned tokens and CSRs, connect, idle, mass rotation.
+ */
+async function mtlsPhase(opts: Options, res: Resources): Promise<MtlsResult | null> {
+  const nodes = opts.mtlsNodes ?? opts.nodes;
+  if (nodes === 0) return null;
+  log(`mTLS phase: releasing the plain fleet, then ${nodes} nodes over mutual TLS`);
+  await stopFleet(res.edges);
+  res.edges = [];
+  await res.cloud?.stop();
+  res.cloud = undefined;
+  return measureMtls({
+    nodes: nodeNames(nodes), heartbeatMs: opts.heartbeatSeconds * 1000, heartbeatSeconds: opts.heartbeatSeconds,
+    restConcurrency: opts.restConcurrency, connectConcurrency: opts.connectConcurrency, idleSeconds: opts.idleSeconds,
+    rotationSeconds: opts.rotationSeconds, offlineAfterSeconds: Math.max(90, 3 * opts.heartbeatSeconds),
+    dataDir: join(res.tempDir!, 'cloudcore-mtls'), logPath: join(res.tempDir!, 'cloudcore-mtls.log'), log,
+    hold: (cloud, edges) => { res.cloud = cloud; res.edges = edges; },
+  });
 }
 
 async function main(): Promise<void> {

@@ -2,6 +2,7 @@ import type { SetupTimings } from './fleet.js';
 import type { IdleResult, StepResult, TrafficPerNode } from './measure.js';
 import type { ProcDelta } from './procStats.js';
 import { outageText, type OutageResult } from './outage.js';
+import { mtlsText, type MtlsResult } from './mtlsPhase.js';
 
 /** Everything one benchmark run measured; printed as a summary and as one JSON line. */
 export interface FanoutReport {
@@ -21,6 +22,8 @@ export interface FanoutReport {
   /** Why the outage phase did not run, when it was asked for and could not. */
   outageSkipped: string | null;
   idle: IdleResult | null;
+  /** The same fleet over mutual TLS: connect, idle and a mass rotation (null when skipped). */
+  mtls: MtlsResult | null;
   cloudRssEndMiB: number;
   benchRssEndMiB: number;
   cloudCpuProfileDir: string | null;
@@ -87,7 +90,8 @@ export function summaryText(r: FanoutReport): string {
       ...(i.reconnects > 0 || i.linksDown > 0 ? [`  !! ${i.reconnects} reconnects, ${i.linksDown} links down at the end`] : []),
     );
   }
-  lines.push(`end: cloudcore RSS ${fmt(r.cloudRssEndMiB)} MiB, bench RSS ${fmt(r.benchRssEndMiB)} MiB`);
+  lines.push(`end of the plain run: cloudcore RSS ${fmt(r.cloudRssEndMiB)} MiB, bench RSS ${fmt(r.benchRssEndMiB)} MiB`);
+  if (r.mtls) lines.push(...mtlsText(r.mtls, r.idle));
   if (r.cloudCpuProfileDir) lines.push(`cloudcore CPU profile: ${r.cloudCpuProfileDir}`);
   for (const w of r.warnings) lines.push(`WARNING: ${w}`);
   return lines.join('\n');

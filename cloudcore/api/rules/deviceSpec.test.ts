@@ -68,7 +68,7 @@ describe('device credentials', () => {
 
 describe('deviceFromInput keeps credentials out of the operator\'s hands', () => {
   it('a re-applied device keeps its certificate allow-list and password hash; a list in the input is ignored', () => {
-    const model = { properties: [] };
+    const model = { protocol: 'virtual', properties: [] };
     const input = DeviceInputSchema.parse({
       metadata: { name: 'lamp-1' },
       spec: { model: 'lamp', nodeName: 'edge-1', protocol: { name: 'virtual' }, certificates: [{ serial: 'f00d', notAfter: '2099-01-01T00:00:00.000Z' }] },
