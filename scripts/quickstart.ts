@@ -5,11 +5,13 @@ import { mapperOnPath } from './mapperOnPath.js';
 import { edgeSummaryLines } from './quickstartText.js';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
+import { request as httpsRequest } from 'node:https';
 
 /**
  * `npm start`: a complete local fleet on the embedded default. cloudcore with SQLite, two
  * edgecores (edge-1, edge-2) joined with tokens, and a demo app running on both. State lives
- * in .data/quickstart and is reused on the next start (nodes keep their credentials).
+ * in .data/quickstart and is reused on the next start (nodes keep their certificates). cloudcore
+ * serves HTTPS from its own CA, as it does by default; the edges join with pinned tokens.
  * Ctrl-C stops everything cleanly.
  */
 
@@ -17,6 +19,8 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
 const DATA = join(ROOT, '.data', 'quickstart');
 const LOGS = join(DATA, 'logs');
 const BIN = join(DATA, 'bin');
+/** cloudcore serves HTTPS from its own CA, made on its first start. */
+const CLOUD_CA = join(DATA, 'cloudcore', 'pki', 'ca.crt');
 const children: { name: string; proc: ChildProcess; exited: Promise<void> }[] = [];
 
 function start(name: string, bin: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
@@ -38,12 +42,22 @@ function start(name: string, bin: string, args: string[], env: NodeJS.ProcessEnv
   });
 }
 
-async function call(url: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${url}/api/v1${path}`, {
-    method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
+/** The operator API over HTTPS, trusting the quick start's own cloud CA (global fetch cannot be given one). */
+function call(url: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolveAnswer, reject) => {
+    const req = httpsRequest(`${url}/api/v1${path}`, {
+      method, ca: readFileSync(CLOUD_CA, 'utf8'),
+      headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json' } : {}) },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolveAnswer({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown> }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(payload);
   });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
 const DEMO_APP = {
@@ -82,7 +96,9 @@ async function main(): Promise<void> {
     const args = ['--node', node, '--cloud-url', url, '--data-dir', dataDir,
       '--status-port', String(await portOr(10351 + i)), '--mqtt-port', String(await portOr(1883 + i))];
     let env = edgeEnv;
-    if (!existsSync(join(dataDir, 'node.credential'))) {
+    // A node without its certificate joins with a pinned token (also an edge from before
+    // certificates, which holds only node.credential: it takes a certificate then).
+    if (!existsSync(join(dataDir, 'pki', 'node.crt'))) {
       const minted = await call(url, token, 'POST', '/tokens', { node, ttlSeconds: 600 });
       if (minted.status !== 201) throw new Error(`could not create a join token for ${node}: ${JSON.stringify(minted.body)}`);
       // By env, not a flag: a flag would sit in the process list for other local users to read.
@@ -109,14 +125,16 @@ async function main(): Promise<void> {
     '',
     'EdgeFleet local fleet is up: cloudcore + edge-1 + edge-2, demo app Running on both.',
     '',
-    `  dashboard    ${url}/ui/  (sign in with the admin token)`,
+    `  dashboard    ${url}/ui/  (sign in with the admin token; your browser does not know the fleet's own CA:`,
+    `               accept its warning, or import ${CLOUD_CA})`,
+    `  CA pin       ${String(cloud.caPin)}  (in every join token; edgectl config set-cluster --ca-pin)`,
     `  API URL      ${url}/api/v1`,
     `  admin token  ${token}`,
     ...statusUrls,
     `  logs         ${LOGS}`,
     '',
     'Try:',
-    `  export EF_SERVER=${url} EF_TOKEN=${token}`,
+    `  export EF_SERVER=${url} EF_TOKEN=${token} EF_CERTIFICATE_AUTHORITY=${CLOUD_CA}`,
     '  npx edgectl get nodes',
     '  npx edgectl get app demo',
     '  npx edgectl apply -f docs/examples/devices.yaml          # two simulated devices on edge-1',
