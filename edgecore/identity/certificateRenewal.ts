@@ -107,8 +107,9 @@ export class CertificateRenewal implements EdgePart {
     this.retryPending = false;
     const id = this.opts.identity.current;
     if (!id || this.stopped || this.needsNewToken) return;
-    const at = renewalTime(summarize(id).validity);
-    if (at === null) return;
+    // A bearer credential without an expiry comes from an older cloudcore. This one gives such a
+    // credential a default life, so renew it at once to learn its expiry (and to get one).
+    const at = renewalTime(summarize(id).validity) ?? this.now();
     const wait = at.getTime() - this.now().getTime();
     if (wait > MAX_TIMER_MS) {
       this.timer = setTimeout(() => this.schedule(), MAX_TIMER_MS);
@@ -135,6 +136,11 @@ export class CertificateRenewal implements EdgePart {
     } catch (err) {
       if (this.stopped) return;
       this.lastError = (err as Error).message;
+      if (err instanceof JoinRefusedError && err.status === 404) {
+        // No renewal route: a cloudcore from before expiring identities, which keeps them for good.
+        log.info({ err: this.lastError }, 'the cloud does not renew node identities (an older cloudcore); keeping this one as it is');
+        return;
+      }
       if (err instanceof JoinRefusedError && (err.status === 401 || err.status === 403)) {
         if (!this.needsNewToken) {
           log.error({ err: this.lastError, code: err.code }, 'node identity needs a new join token: the cloud no longer renews it (expired past its grace window, or revoked); create one with `edgectl token create NODE` and restart edgecore with --join-token');

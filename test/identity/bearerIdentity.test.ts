@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EdgeStatusSchema, type EdgeStatus } from '../../protocol/edgeStatus.js';
@@ -41,4 +41,17 @@ describe('bearer identity over plain HTTP', () => {
     // The credential never appears in the edge's log.
     expect(edge.proc.rawLines.some((l) => l.includes(before.split('\n')[0]!.split('.')[1]!))).toBe(false);
   }, 90_000);
+
+  it('a credential file from an older edgecore (the credential alone) is renewed at once and gains its expiry', async () => {
+    const edge = await fleet.startEdge({ node: 'edge-old', cloudUrl: cloud.url, joinToken: await api(cloud).token('edge-old') });
+    await waitFor('linked', async () => (await status(edge)).link.state === 'connected');
+    await edge.proc.stop();
+    const path = join(edge.dataDir, 'node.credential');
+    const credential = readFileSync(path, 'utf8').split('\n')[0]!;
+    writeFileSync(path, `${credential}\n`, { mode: 0o600 }); // what an edgecore before expiring credentials wrote
+    const again = await fleet.startEdge({ node: 'edge-old', cloudUrl: cloud.url, dataDir: edge.dataDir });
+    await waitFor('renewed with an expiry', () => readFileSync(path, 'utf8').includes('\nexpires-at '), 30_000);
+    expect(readFileSync(path, 'utf8').split('\n')[0]).not.toBe(credential);
+    await waitFor('linked with the renewed credential', async () => (await status(again)).link.state === 'connected');
+  }, 60_000);
 });
