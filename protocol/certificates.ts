@@ -44,6 +44,19 @@ export function formatJoinToken(pin: string | null, id: string, secret: string):
   return pin === null ? `${id}.${secret}` : `EF1-${pin}-${id}.${secret}`;
 }
 
+/**
+ * A serial as the allow-lists keep it: lower-case hex without leading zeros (node:crypto prints
+ * serials upper case and may keep a leading zero; openssl prints them its own way).
+ */
+export function normalizeSerial(serialHex: string): string {
+  return serialHex.toLowerCase().replace(/^0+(?=.)/, '');
+}
+
+/** The values of one attribute of a distinguished name as node:crypto prints it (`CN=edge-1\nO=edgefleet-node`). */
+export function subjectAttribute(subject: string, key: string): string[] {
+  return subject.split('\n').filter((line) => line.startsWith(`${key}=`)).map((line) => line.slice(key.length + 1));
+}
+
 /** The pin of a CA bundle: SHA-256 over its bytes exactly as served (hex). */
 export function caBundlePin(bundlePem: string): string {
   return createHash('sha256').update(bundlePem, 'utf8').digest('hex');

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import { NODE_CERT_ORG } from '../../protocol/index.js';
-import { normalizeSerial, type CertificateAuthority } from '../pki/certificateAuthority.js';
+import { NODE_CERT_ORG, normalizeSerial, subjectAttribute } from '../../protocol/index.js';
+import type { CertificateAuthority } from '../pki/certificateAuthority.js';
 
 /**
  * Who a TLS client is, from the certificate it presented: the node named by a certificate this
@@ -36,19 +36,13 @@ export function nodeFromPeerCertificate(socket: TLSSocket, ca: CertificateAuthor
   return { ok: true, node: subject.CN, serial: normalizeSerial(cert.serialNumber), notAfter, expired: notAfter.getTime() <= now.getTime() };
 }
 
-/** node:crypto prints a subject as `CN=edge-1\nO=edgefleet-node`; a repeated field reads as not one value. */
+/** CN and O when each appears once; a repeated field reads as not one value. */
 function subjectFields(subject: string): { CN?: string; O?: string } {
-  const fields: Record<string, string[]> = {};
-  for (const line of subject.split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq > 0) (fields[line.slice(0, eq)] ??= []).push(line.slice(eq + 1));
-  }
-  const one = (k: string) => (fields[k]?.length === 1 ? fields[k][0] : undefined);
   const out: { CN?: string; O?: string } = {};
-  const cn = one('CN');
-  const o = one('O');
-  if (cn !== undefined) out.CN = cn;
-  if (o !== undefined) out.O = o;
+  const [cn, ...moreCn] = subjectAttribute(subject, 'CN');
+  const [o, ...moreO] = subjectAttribute(subject, 'O');
+  if (cn !== undefined && moreCn.length === 0) out.CN = cn;
+  if (o !== undefined && moreO.length === 0) out.O = o;
   return out;
 }
 

@@ -150,11 +150,6 @@ export function newSerial(): string {
   return bytes.toString('hex');
 }
 
-/** node:crypto prints serials upper case and may drop a leading zero; this is the stored form. */
-export function normalizeSerial(serial: string): string {
-  return serial.toLowerCase().replace(/^0+(?=.)/, '');
-}
-
 async function createCa(): Promise<{ certPem: string; keyPem: string }> {
   const x509 = await loadX509();
   const keys = await newKeyPair();

@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
-import { NODE_CERT_ORG, pemBlocks } from '../../protocol/index.js';
+import { NODE_CERT_ORG, normalizeSerial, pemBlocks, subjectAttribute } from '../../protocol/index.js';
 
 /**
  * Checks on a node certificate the cloud answered, before anything is committed: it names this
@@ -15,18 +15,7 @@ export interface CertificateFacts {
   subject: { commonName: string | undefined; organization: string | undefined };
 }
 
-/** node:crypto prints serials upper case and may keep a leading zero; the cloud's form is lower case without. */
-export function normalizeSerial(serial: string): string {
-  return serial.toLowerCase().replace(/^0+(?=.)/, '');
-}
-
-function subjectField(subject: string, key: string): string | undefined {
-  for (const line of subject.split('\n')) {
-    const at = line.indexOf('=');
-    if (at > 0 && line.slice(0, at) === key) return line.slice(at + 1);
-  }
-  return undefined;
-}
+const subjectField = (subject: string, key: string): string | undefined => subjectAttribute(subject, key)[0];
 
 export function certificateFacts(certPem: string): CertificateFacts {
   const cert = new X509Certificate(certPem);

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { pino } from 'pino';
 import { WebSocketServer } from 'ws';
-import { CertificateAuthority, normalizeSerial } from '../../cloudcore/pki/certificateAuthority.js';
+import { CertificateAuthority } from '../../cloudcore/pki/certificateAuthority.js';
+import { normalizeSerial } from '../../protocol/index.js';
 import { formatJoinToken, HUB_PATHS, PROTOCOL_VERSION } from '../../protocol/index.js';
 
 /**

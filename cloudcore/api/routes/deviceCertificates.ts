@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import {
-  DeviceCertificateListSchema, DeviceCertificateRequestSchema, DeviceCertificateResponseSchema, NameSchema, type Device,
+  DeviceCertificateListSchema, DeviceCertificateRequestSchema, DeviceCertificateResponseSchema, NameSchema, normalizeSerial, type Device,
 } from '../../../protocol/index.js';
 import { ApiError } from '../../http/apiError.js';
-import { CertificateRequestError, normalizeSerial } from '../../pki/certificateAuthority.js';
+import { CertificateRequestError } from '../../pki/certificateAuthority.js';
 import type { ServerTls } from '../../pki/serverTls.js';
 import { readModifyWrite } from '../../store/readModifyWrite.js';
 import { getOrNotFound, type ResourceRoutesOptions } from '../plumbing/routeContext.js';

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Device } from '../../../protocol/index.js';
 import { makeDevice } from '../../../test/helpers/devices/deviceHubFixtures.js';
 import { issueTestCert, makeTestCa, type TestCert } from '../../../test/helpers/devices/testCertificates.js';
-import { deviceForCertificate, normalizedSerial, type PresentedCertificate } from './deviceCertificate.js';
+import { normalizeSerial as normalizedSerial } from '../../../protocol/index.js';
+import { deviceForCertificate, type PresentedCertificate } from './deviceCertificate.js';
 
 /** The decision alone, over real certificates made by openssl; the TLS verdict is given as node:tls would give it. */
 let dir: string;

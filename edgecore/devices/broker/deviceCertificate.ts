@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import { DEVICE_CERT_ORG, type Device } from '../../../protocol/index.js';
+import { DEVICE_CERT_ORG, normalizeSerial, subjectAttribute, type Device } from '../../../protocol/index.js';
 
 /**
  * A device's X.509 identity on the broker's TLS listener, beside its password. The listener asks
@@ -39,16 +39,6 @@ export function presentedCertificate(conn: unknown): PresentedCertificate | null
   };
 }
 
-/** X.509 serial as the allow-list keeps it: lower-case hex without leading zeros. */
-export function normalizedSerial(serialHex: string): string {
-  return serialHex.toLowerCase().replace(/^0+(?=.)/, '');
-}
-
-/** One attribute of a distinguished name as node:crypto prints it (`CN=lamp-1\nO=edgefleet-device`). */
-function subjectAttribute(subject: string, key: string): string[] {
-  return subject.split('\n').filter((line) => line.startsWith(`${key}=`)).map((line) => line.slice(key.length + 1));
-}
-
 /**
  * Decides which device, if any, a presented certificate logs in as. `hasDeviceCa` false: the node
  * has no CA bundle yet, so no certificate can be checked (node:tls would otherwise have used the
@@ -70,7 +60,7 @@ export function deviceForCertificate(presented: PresentedCertificate, hasDeviceC
   const name = names[0]!;
   const device = deviceNamed(name);
   if (device === undefined) return { ok: false, reason: `certificate names device ${name}, which is not on this node` };
-  const serial = normalizedSerial(certificate.serialNumber);
+  const serial = normalizeSerial(certificate.serialNumber);
   const listed = (device.spec.certificates ?? []).find((entry) => entry.serial === serial);
   if (listed === undefined) return { ok: false, reason: `certificate ${serial} of device ${name} is not on the device's certificate list (revoked, or not synced yet)` };
   if (Date.parse(listed.notAfter) <= now.getTime()) return { ok: false, reason: `certificate ${serial} of device ${name} expired at ${listed.notAfter}` };
