@@ -47,9 +47,12 @@ export function cloudCaBundle(cloud: Pick<Cloud, 'dataDir'>): string {
   return readFileSync(join(cloud.dataDir, 'pki', 'ca.crt'), 'utf8');
 }
 
-/** The operator API of a TLS cloud, trusting its CA. */
-export function tlsApi(cloud: Pick<Cloud, 'url' | 'token' | 'dataDir'>) {
-  const ca = cloudCaBundle(cloud);
+/**
+ * The operator API of a TLS cloud, trusting its CA; `ca` instead when cloudcore serves an
+ * operator's certificate (--tls-cert) from another CA.
+ */
+export function tlsApi(cloud: Pick<Cloud, 'url' | 'token' | 'dataDir'>, trust: { ca?: string } = {}) {
+  const ca = trust.ca ?? cloudCaBundle(cloud);
   const call = <T = unknown>(method: string, path: string, body?: unknown) =>
     httpsCall<T>(`${cloud.url}/api/v1${path}`, { method, body, ca, headers: { authorization: `Bearer ${cloud.token}` } });
   return {

@@ -54,6 +54,7 @@ describe('offline past expiry', () => {
     edge = await fleet.startEdge({ node: 'edge-o', cloudUrl: cloud.url, dataDir });
     const stuck = await waitFor('needs a new token', async () => { const s = await status(edge); return s.identity?.standing === 'needs-new-token' ? s : undefined; }, 20_000);
     expect(stuck.link.state).not.toBe('connected');
+    expect(stuck.identity?.lastRenewalError).toMatch(/grace window/);
     await sleep(2_000);
     const said = edge.proc.lines.filter((l) => String(l.msg).startsWith('node identity needs a new join token'));
     expect(said).toHaveLength(1);
