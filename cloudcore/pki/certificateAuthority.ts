@@ -35,10 +35,8 @@ export class CertificateAuthority {
   /** What `GET /hub/v1/ca` serves and join tokens pin: this CA, then any extra trusted CAs. */
   readonly bundlePem: string;
   readonly pin: string;
-  private readonly caX509: X509Certificate;
 
   private constructor(readonly certPem: string, private readonly signing: SigningKey, extraTrust: string[], readonly origin: 'created' | 'loaded' | 'operator') {
-    this.caX509 = new X509Certificate(certPem);
     this.bundlePem = [certPem, ...extraTrust].join('');
     this.pin = caBundlePin(this.bundlePem);
   }

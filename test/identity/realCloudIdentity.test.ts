@@ -3,9 +3,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hubRequest } from '../../edgecore/identity/hubRequest.js';
 import { EdgeStatusSchema, type EdgeStatus } from '../../protocol/edgeStatus.js';
 import { Fleet, markerApp, type Cloud, type Edge } from '../helpers/fleet.js';
+import { tlsApi } from '../helpers/tlsClient.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 /**
@@ -20,23 +20,12 @@ const run = promisify(execFile);
 const HAVE_MOSQUITTO = existsSync('/usr/bin/mosquitto_pub');
 if (!HAVE_MOSQUITTO) console.warn('[node identity rotation] device part SKIPPED: mosquitto-clients not installed');
 
-/** The REST API of a TLS cloud, trusting its CA file (the test process has no NODE_EXTRA_CA_CERTS for it). */
-function tlsApi(cloud: Cloud) {
-  const ca = () => readFileSync(join(cloud.dataDir, 'pki', 'ca.crt'), 'utf8');
-  return async <T = unknown>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: T; text: string }> => {
-    const answer = await hubRequest(new URL(`/api/v1${path}`, cloud.url), {
-      method, ...(body !== undefined ? { body } : {}), headers: { authorization: `Bearer ${cloud.token}` }, tls: { ca: ca() },
-    });
-    return { status: answer.status, body: answer.json as T, text: answer.text };
-  };
-}
-
 async function status(edge: Edge): Promise<EdgeStatus> {
   return EdgeStatusSchema.parse(await (await fetch(`${edge.statusUrl}/status`)).json());
 }
 
 async function newToken(cloud: Cloud, node: string): Promise<string> {
-  const r = await tlsApi(cloud)<{ token: string }>('POST', '/tokens', { node });
+  const r = await tlsApi(cloud).call<{ token: string }>('POST', '/tokens', { node });
   if (r.status !== 201) throw new Error(`token create failed: ${r.text}`);
   return r.body.token;
 }
@@ -96,12 +85,12 @@ describe('pinned join with the real cloudcore over HTTPS', () => {
     expect(cloud.proc.rawLines.some((l) => l.includes(keyLines[0]!))).toBe(false);
     expect(edge.proc.rawLines.some((l) => l.includes(keyLines[0]!))).toBe(false);
     for (const path of ['/nodes', '/nodes/edge-1', '/events']) {
-      const r = await tlsApi(cloud)('GET', path);
+      const r = await tlsApi(cloud).call('GET', path);
       expect(r.text.includes(keyLines[0]!)).toBe(false);
     }
 
     // Revoked while running: the refused reconnect is probed with a renewal, refused too: a new token is needed.
-    expect((await tlsApi(cloud)<{ revoked: boolean }>('POST', '/nodes/edge-1/revoke')).body.revoked).toBe(true);
+    expect((await tlsApi(cloud).call<{ revoked: boolean }>('POST', '/nodes/edge-1/revoke')).body.revoked).toBe(true);
     const revoked = await waitFor('needs a new token after revocation', async () => { const st = await status(edge); return st.identity?.standing === 'needs-new-token' ? st : undefined; });
     expect(revoked.identity?.lastRenewalError).toMatch(/revoked|replaced|new join token/);
     expect(edge.proc.lines.filter((l) => String(l.msg).startsWith('node identity needs a new join token'))).toHaveLength(1);
@@ -122,7 +111,7 @@ describe('rotation with 60-second node and server certificates', () => {
     cloud = await fleet.startCloud({ tls: true, port: 0, extra: ['--node-cert-lifetime-seconds', '60', '--server-cert-lifetime-seconds', '60'] });
     edge = await fleet.startEdge({ node: 'edge-r', cloudUrl: cloud.url, joinToken: await newToken(cloud, 'edge-r'), extra: ['--telemetry-batch-ms', '200'] });
     mqttPort = Number(new URL(String(edge.proc.lines.find((l) => l.msg === 'edgecore ready')!.mqttUrl)).port);
-    const api = tlsApi(cloud);
+    const api = tlsApi(cloud).call;
     expect((await api('POST', '/apps', markerApp('steady', join(fleet.root, 'steady.marker')))).status).toBe(201);
     expect((await api('POST', '/devicemodels', { metadata: { name: 'counter' }, spec: { protocol: 'virtual', properties: [{ name: 'n', type: 'int', accessMode: 'ReadOnly' }] } })).status).toBe(201);
     const device = await api<{ credentials: { password: string } }>('POST', '/devices', { metadata: { name: 'counter-1' }, spec: { model: 'counter', nodeName: 'edge-r', protocol: { name: 'virtual' } } });
@@ -178,7 +167,7 @@ describe('rotation with 60-second node and server certificates', () => {
     expect(steady.status?.restarts).toBe(0);
     expect(steady.status?.pid).toBe(workloadPid);
     // Every telemetry sample published reached the cloud (the outbox kept its items across reconnects).
-    const samples = await tlsApi(cloud)<{ items: { values: { n: number } }[] }>('GET', '/devices/counter-1/telemetry?limit=10000');
+    const samples = await tlsApi(cloud).call<{ items: { values: { n: number } }[] }>('GET', '/devices/counter-1/telemetry?limit=10000');
     const seen = new Set(samples.body.items.map((i) => i.values.n));
     const missing = Array.from({ length: published }, (_, i) => i + 1).filter((n) => !seen.has(n));
     console.info(`[rotation] certificates ${serials.size}, renewals ${renewals}, link connects ${last.link.stats!.connects}, telemetry published ${published}, missing ${missing.length}, workload restarts ${steady.status?.restarts}`);
