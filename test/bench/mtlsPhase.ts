@@ -40,7 +40,10 @@ export interface MtlsOptions {
 
 export interface RotationResult {
   seconds: number;
-  /** From the first renewal's start until every node had renewed and linked again with its new certificate. */
+  /** Nodes that renewed and linked again with the new certificate before the bound; the rest. */
+  renewed: number;
+  notRenewedInTime: number;
+  /** From the start of the window until the last of those relinked. */
   allRenewedMs: number;
   renewalMs: { p50: number; p99: number; max: number };
   failures: number;
@@ -108,16 +111,22 @@ export async function measureMtls(opts: MtlsOptions): Promise<MtlsResult> {
   };
 }
 
-/** Every node renews at a random moment in the window, then reconnects once with its new certificate. */
+/**
+ * Every node renews at a random moment in the window, then reconnects once with its new
+ * certificate. The wait is bounded (the window plus two minutes): nodes not renewed and relinked
+ * by then are counted, not waited for, so a simulator that cannot keep up says so.
+ */
 async function rotateAll(edges: SimulatedEdge[], identities: Map<string, StoredIdentity>, cloud: CloudcoreChild, seconds: number, clockTicks: number): Promise<RotationResult> {
   const before = sampleProcess(cloud.pid, clockTicks);
   const t0 = performance.now();
+  const deadline = t0 + seconds * 1000 + 120_000;
   const durations: number[] = [];
   let failures = 0;
-  await Promise.all(edges.map(async (edge) => {
+  let lastDone = t0;
+  const renewOne = async (edge: SimulatedEdge): Promise<void> => {
     await sleep(Math.random() * seconds * 1000);
     const started = performance.now();
-    for (let attempt = 1; attempt <= 5; attempt++) {
+    for (let attempt = 1; attempt <= 5 && performance.now() < deadline; attempt++) {
       try {
         const renewed = await renewIdentity(cloud.url, edge.node, identities.get(edge.node)!, new Date());
         identities.set(edge.node, renewed);
@@ -125,19 +134,23 @@ async function rotateAll(edges: SimulatedEdge[], identities: Map<string, StoredI
         edge.link.reconnect();
         await relinked;
         durations.push(performance.now() - started);
+        lastDone = performance.now();
         return;
       } catch {
         failures++;
         await sleep(500 * attempt);
       }
     }
-  }));
-  const allRenewedMs = performance.now() - t0;
+  };
+  const all = Promise.all(edges.map(renewOne));
+  await Promise.race([all, sleep(Math.max(0, deadline - performance.now()))]);
+  const cloud1 = sampleProcess(cloud.pid, clockTicks);
   durations.sort((a, b) => a - b);
   const at = (q: number) => round(durations[Math.min(durations.length - 1, Math.floor(q * durations.length))] ?? 0, 1);
   return {
-    seconds, allRenewedMs: round(allRenewedMs, 0), renewalMs: { p50: at(0.5), p99: at(0.99), max: at(1) }, failures,
-    cloud: procDelta(before, sampleProcess(cloud.pid, clockTicks)),
+    seconds, renewed: durations.length, notRenewedInTime: edges.length - durations.length,
+    allRenewedMs: round(lastDone - t0, 0), renewalMs: { p50: at(0.5), p99: at(0.99), max: at(1) }, failures,
+    cloud: procDelta(before, cloud1),
   };
 }
 
@@ -161,7 +174,7 @@ export function mtlsText(r: MtlsResult, plainIdle: IdleResult | null): string[] 
     `  join (pinned token + CSR) ${r.joinMs} ms; connect ${r.connectMs} ms = ${r.handshakesPerSecond} mTLS links/s`,
     `  cloudcore during setup: CPU ${r.setupCloud.cpuSeconds.toFixed(1)} s, RSS ${r.setupCloud.rssAfterMiB.toFixed(1)} MiB`,
     `  idle: mTLS ${idle(r.idle)}; plain WebSocket in this run ${idle(plainIdle)}`,
-    `  rotation within ${r.rotation.seconds} s: all renewed and relinked after ${r.rotation.allRenewedMs} ms, renewal+relink p50 ${r.rotation.renewalMs.p50} / p99 ${r.rotation.renewalMs.p99} / max ${r.rotation.renewalMs.max} ms, `
+    `  rotation within ${r.rotation.seconds} s: ${r.rotation.renewed} renewed and relinked (${r.rotation.notRenewedInTime} not within the window + 120 s), the last after ${r.rotation.allRenewedMs} ms; renewal+relink p50 ${r.rotation.renewalMs.p50} / p99 ${r.rotation.renewalMs.p99} / max ${r.rotation.renewalMs.max} ms, `
       + `${r.rotation.failures} failed attempts; cloudcore CPU ${r.rotation.cloud.cpuSeconds.toFixed(1)} s (${r.rotation.cloud.cpuPercentOfOneCore.toFixed(1)} % of one core), RSS ${r.rotation.cloud.rssAfterMiB.toFixed(1)} MiB`,
   ];
 }
