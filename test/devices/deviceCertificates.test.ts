@@ -1,12 +1,16 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, Fleet, type Cloud, type Edge } from '../helpers/fleet.js';
+import { CertificateAuthority } from '../../cloudcore/pki/certificateAuthority.js';
+import { DEVICE_CERT_ORG, newKeyAndCsr, NODE_CERT_ORG } from '../../protocol/index.js';
+import { Fleet, type Cloud, type Edge } from '../helpers/fleet.js';
 import { runCliFromConfig } from '../helpers/edgectl/runCli.js';
 import { killClients, runClient } from '../helpers/devices/mosquittoClients.js';
 import { issueTestCert, makeTestCa, type TestCert } from '../helpers/devices/testCertificates.js';
+import { httpsCall, tlsApi } from '../helpers/tlsClient.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
@@ -14,18 +18,15 @@ const READY = existsSync('/usr/bin/mosquitto_pub') && existsSync('/usr/bin/opens
 if (!READY) console.warn('[device certificates] SKIPPED: needs mosquitto-clients and openssl');
 
 /**
- * Issue 21, device identity beyond passwords: a real edgecore's MQTT TLS listener, Debian's
- * mosquitto clients with `--cert/--key`. A test CA stands in for the cloud CA (given to edgecore
- * with --mqtt-tls-client-ca), the allow-lists go on the Devices through the cloud's API and reach
- * the edge by sync, as the cloud's certificate route puts them there. One certificate is the real
- * thing end to end: made by `edgectl device certificate` and signed by an HTTPS cloudcore's CA
- * (until edges join HTTPS clouds, the edge links to a plain one and trusts that CA by file).
+ * Issue 21, device identity beyond passwords, end to end: a real cloudcore on HTTPS signs device
+ * CSRs (`POST /devices/{d}/certificate`, which also puts the serial on the Device's allow-list),
+ * a real edgecore joined to it checks device certificates against the CA bundle of its own
+ * identity, and Debian's mosquitto clients log in with `--cert/--key`. Revocation goes through
+ * `DELETE /devices/{d}/certificates/{serial}`.
  */
 describe.skipIf(!READY)('device client certificates on the edge broker', () => {
   const fleet = new Fleet();
   let cloud: Cloud;
-  /** A real cloudcore over HTTPS whose CA signs a device certificate through edgectl (the edge links to `cloud`). */
-  let signingCloud: Cloud;
   let edge: Edge;
   let tlsPort = '';
   let serverCert = '';
@@ -34,53 +35,60 @@ describe.skipIf(!READY)('device client certificates on the edge broker', () => {
   let fan: TestCert;
   let nodeCert: TestCert;
   let stranger: TestCert;
+  let certDir = '';
 
   /** mosquitto_pub over TLS with a client certificate and no username, from `from` (each refusal its own address: warnings are one per address per minute). */
   const publishWith = (cert: TestCert, clientId: string, topic: string, message: string, from = '127.0.0.1') => runClient('mosquitto_pub', [
     '-h', '127.0.0.1', '-p', tlsPort, '-A', from, '--cafile', serverCert, '--cert', cert.cert, '--key', cert.key,
     '-V', 'mqttv311', '-i', clientId, '-q', '1', '-t', topic, '-m', message]).done;
   const reportedLevel = async (device: string) =>
-    (await api(cloud).call<{ reported: { level?: number } }>('GET', `/devices/${device}/twin`)).body.reported.level;
+    (await tlsApi(cloud).call<{ reported: { level?: number } }>('GET', `/devices/${device}/twin`)).body.reported.level;
   const refusals = (address: string) => edge.proc.lines.filter((l) => l.msg === 'MQTT connection refused' && l.address === address).map((l) => String(l.reason));
-  const setCertificates = async (device: string, serials: string[]) => {
-    const notAfter = new Date(Date.now() + 86_400_000).toISOString();
-    const answer = await api(cloud).call('PUT', `/devices/${device}`, {
-      metadata: { name: device }, spec: { model: 'm', nodeName: 'edge-1', protocol: { name: 'virtual' }, certificates: serials.map((serial) => ({ serial, notAfter })) },
-    });
-    expect(answer.status).toBe(200);
+  /** A device certificate the way edgectl gets one: key and CSR here, signed by the cloud, serial on the Device. */
+  const issue = async (device: string, file: string): Promise<TestCert> => {
+    const { keyPem, csrPem } = await newKeyAndCsr(device, DEVICE_CERT_ORG);
+    const answer = await tlsApi(cloud).call<{ certificate: string; serial: string }>('POST', `/devices/${device}/certificate`, { csr: csrPem });
+    expect(answer.status, answer.text).toBe(201);
+    const cert = { cert: join(certDir, `${file}.crt`), key: join(certDir, `${file}.key`), serial: answer.body.serial };
+    writeFileSync(cert.key, keyPem, { mode: 0o600 });
+    writeFileSync(cert.cert, answer.body.certificate);
+    return cert;
   };
 
   beforeAll(async () => {
     const dir = fleet.tempDir();
+    certDir = join(dir, 'certs');
+    mkdirSync(certDir);
     serverCert = join(dir, 'server.pem');
     await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'server.key'), '-out', serverCert,
       '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
-    const ca = makeTestCa(dir, 'cloud-ca');
-    lamp = issueTestCert(dir, ca, 'lamp', '/CN=lamp-1/O=edgefleet-device', '0a01');
-    lampSpare = issueTestCert(dir, ca, 'lamp-spare', '/CN=lamp-1/O=edgefleet-device', '0a03');
-    fan = issueTestCert(dir, ca, 'fan', '/CN=fan-1/O=edgefleet-device', '0a02');
-    nodeCert = issueTestCert(dir, ca, 'node', '/CN=lamp-1/O=edgefleet-node', '0b01');
-    stranger = issueTestCert(dir, makeTestCa(dir, 'stranger-ca'), 'stranger', '/CN=lamp-1/O=edgefleet-device', '0a01');
-
-    cloud = await fleet.startCloud();
-    signingCloud = await fleet.startCloud({ tls: true, dataDir: join(fleet.tempDir(), 'signing-cloud') });
-    // The device CA bundle: the test CA and the signing cloud's CA (a bundle may hold several).
-    const deviceCa = join(dir, 'device-ca.pem');
-    writeFileSync(deviceCa, ca.certPem + readFileSync(join(signingCloud.dataDir, 'pki', 'ca.crt'), 'utf8'));
-    edge = await fleet.startEdge({ node: 'edge-1', cloudUrl: cloud.url, joinToken: await api(cloud).token('edge-1'),
-      extra: ['--mqtt-tls-port', '0', '--mqtt-tls-cert', serverCert, '--mqtt-tls-key', join(dir, 'server.key'), '--mqtt-tls-client-ca', deviceCa] });
+    cloud = await fleet.startCloud({ tls: true });
+    const api = tlsApi(cloud);
+    // No --mqtt-tls-client-ca: the broker trusts the CA bundle the node got at its join.
+    edge = await fleet.startEdge({ node: 'edge-1', cloudUrl: cloud.url, joinToken: await api.token('edge-1'),
+      extra: ['--mqtt-tls-port', '0', '--mqtt-tls-cert', serverCert, '--mqtt-tls-key', join(dir, 'server.key')] });
     tlsPort = new URL(String(edge.proc.lines.find((l) => l.msg === 'edgecore ready')!.mqttTlsUrl)).port;
-    await api(cloud).call('POST', '/devicemodels', { metadata: { name: 'm' }, spec: { protocol: 'virtual', properties: [{ name: 'level', type: 'int', accessMode: 'ReadWrite' }] } });
+    await api.call('POST', '/devicemodels', { metadata: { name: 'm' }, spec: { protocol: 'virtual', properties: [{ name: 'level', type: 'int', accessMode: 'ReadWrite' }] } });
     for (const name of ['lamp-1', 'fan-1']) {
-      await api(cloud).call('POST', '/devices', { metadata: { name }, spec: { model: 'm', nodeName: 'edge-1', protocol: { name: 'virtual' } } });
+      await api.call('POST', '/devices', { metadata: { name }, spec: { model: 'm', nodeName: 'edge-1', protocol: { name: 'virtual' } } });
     }
-    await setCertificates('lamp-1', [lamp.serial, lampSpare.serial]);
-    await setCertificates('fan-1', [fan.serial]);
+    lamp = await issue('lamp-1', 'lamp');
+    lampSpare = await issue('lamp-1', 'lamp-spare');
+    fan = await issue('fan-1', 'fan');
+    // Signed by the right CA, but a node's certificate named like the device.
+    const ca = await CertificateAuthority.open({ dataDir: cloud.dataDir }, pino({ level: 'silent' }));
+    const nodeKey = await newKeyAndCsr('lamp-1', NODE_CERT_ORG);
+    const signed = await ca.signNode('lamp-1', nodeKey.csrPem, 3600);
+    nodeCert = { cert: join(certDir, 'node.crt'), key: join(certDir, 'node.key'), serial: signed.serial };
+    writeFileSync(nodeCert.key, nodeKey.keyPem, { mode: 0o600 });
+    writeFileSync(nodeCert.cert, signed.pem);
+    stranger = issueTestCert(dir, makeTestCa(dir, 'stranger-ca'), 'stranger', '/CN=lamp-1/O=edgefleet-device', lamp.serial);
     await waitFor('devices with their certificate lists on the edge', async () => {
       const status = JSON.stringify(await fleet.edgeStatus(edge));
       return status.includes('"lamp-1"') && status.includes('"fan-1"');
     });
   });
+  const readCa = () => readFileSync(join(cloud.dataDir, 'pki', 'ca.crt'), 'utf8');
   afterAll(async () => {
     await killClients();
     await fleet.cleanup();
@@ -97,10 +105,11 @@ describe.skipIf(!READY)('device client certificates on the edge broker', () => {
 
   it('it reads its own topics and not another device\'s', async () => {
     for (const device of ['lamp-1', 'fan-1']) {
-      const patched = await fetch(`${cloud.url}/api/v1/devices/${device}/twin`, {
-        method: 'PATCH', headers: { authorization: `Bearer ${cloud.token}`, 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ level: 5 }),
+      const patched = await httpsCall(`${cloud.url}/api/v1/devices/${device}/twin`, {
+        method: 'PATCH', ca: readCa(), body: { level: 5 },
+        headers: { authorization: `Bearer ${cloud.token}`, 'content-type': 'application/merge-patch+json' },
       });
-      expect(patched.status, await patched.text()).toBe(200);
+      expect(patched.status, patched.text).toBe(200);
     }
     const subscribe = (topic: string, clientId: string) => runClient('mosquitto_sub', ['-h', '127.0.0.1', '-p', tlsPort, '--cafile', serverCert,
       '--cert', lamp.cert, '--key', lamp.key, '-V', 'mqttv311', '-i', clientId, '-q', '1', '-t', topic, '-C', '1', '-W', '5']).done;
@@ -138,7 +147,7 @@ describe.skipIf(!READY)('device client certificates on the edge broker', () => {
 
   it('a certificate whose serial is removed from the Device is refused once the change syncs; the other still works', async () => {
     expect((await publishWith(lampSpare, 'lamp-1', 'ef/devices/lamp-1/twin/reported', JSON.stringify({ properties: { level: 8 } }))).code).toBe(0);
-    await setCertificates('lamp-1', [lamp.serial]);
+    expect((await tlsApi(cloud).call('DELETE', `/devices/lamp-1/certificates/${lampSpare.serial}`)).status).toBe(200);
     const refused = await waitFor('lamp-1\'s spare certificate refused', async () => {
       const r = await publishWith(lampSpare, 'lamp-1', 'ef/devices/lamp-1/twin/reported', '{}', '127.0.0.41');
       return r.code !== 0 ? r : undefined;
@@ -150,21 +159,20 @@ describe.skipIf(!READY)('device client certificates on the edge broker', () => {
     await waitFor('cloud twin of lamp-1', async () => (await reportedLevel('lamp-1')) === 9);
   });
 
-  it('a certificate made by edgectl device certificate and signed by a real cloudcore CA logs in', async () => {
+  it('a certificate made by edgectl device certificate logs in', async () => {
     const home = fleet.tempDir('edgectl-home-');
     const work = fleet.tempDir();
-    writeFileSync(join(work, 'token'), signingCloud.token);
+    writeFileSync(join(work, 'token'), cloud.token);
     const edgectl = (args: string[]) => runCliFromConfig(args, home);
-    expect((await edgectl(['--server', signingCloud.url, 'config', 'set-cluster', '--ca-pin', signingCloud.caPin!, '--token-file', join(work, 'token')])).code).toBe(0);
-    writeFileSync(join(work, 'devices.yaml'), 'kind: DeviceModel\nmetadata: { name: m }\nspec:\n  protocol: virtual\n  properties: [{ name: level, type: int }]\n'
+    const configured = await edgectl(['--server', cloud.url, 'config', 'set-cluster', '--ca-pin', cloud.caPin!, '--token-file', join(work, 'token')]);
+    expect(configured.code, configured.err).toBe(0);
+    writeFileSync(join(work, 'devices.yaml'), 'kind: DeviceModel\nmetadata: { name: m }\nspec:\n  protocol: virtual\n  properties: [{ name: level, type: int, accessMode: ReadWrite }]\n'
       + '---\nkind: Device\nmetadata: { name: pump-1 }\nspec: { model: m, nodeName: edge-1, protocol: { name: virtual } }\n');
-    expect((await edgectl(['apply', '-f', join(work, 'devices.yaml')])).code).toBe(0);
+    const applied = await edgectl(['apply', '-f', join(work, 'devices.yaml')]);
+    expect(applied.code, applied.err).toBe(0);
     const issued = await edgectl(['device', 'certificate', 'pump-1', '--out-dir', join(work, 'pump-1')]);
     expect(issued.err).toBe('');
     const serial = /serial ([0-9a-f]+)/.exec(issued.out)![1]!;
-    // The allow-list entry as the signing cloud recorded it goes on the edge's cloud's Device.
-    await api(cloud).call('POST', '/devices', { metadata: { name: 'pump-1' }, spec: { model: 'm', nodeName: 'edge-1', protocol: { name: 'virtual' } } });
-    await setCertificates('pump-1', [serial]);
     const cert: TestCert = { cert: join(work, 'pump-1', 'pump-1.crt'), key: join(work, 'pump-1', 'pump-1.key'), serial };
     await waitFor('pump-1 accepted by its cloud-signed certificate', async () =>
       (await publishWith(cert, 'pump-1', 'ef/devices/pump-1/twin/reported', JSON.stringify({ properties: { level: 11 } }))).code === 0);
@@ -180,7 +188,7 @@ describe.skipIf(!READY)('device client certificates on the edge broker', () => {
   });
 
   it('passwords keep working on the TLS listener', async () => {
-    const { body } = await api(cloud).call<{ password: string }>('POST', '/devices/fan-1/credentials');
+    const { body } = await tlsApi(cloud).call<{ password: string }>('POST', '/devices/fan-1/credentials');
     const r = await runClient('mosquitto_pub', ['-h', '127.0.0.1', '-p', tlsPort, '--cafile', serverCert, '-V', 'mqttv311', '-i', 'fan-1', '-u', 'fan-1', '-P', body.password,
       '-q', '1', '-t', 'ef/devices/fan-1/twin/reported', '-m', JSON.stringify({ properties: { level: 3 } })]).done;
     expect(r).toMatchObject({ code: 0, stderr: '' });
