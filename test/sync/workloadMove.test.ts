@@ -62,7 +62,11 @@ describe('a workload moved to another node', () => {
   });
 
   it('moved while edge-1\'s link was cut: edge-1 resumes and stops it, edge-2 runs it', async () => {
-    const before = await waitFor('keeper running on edge-1', () => running('edge-1', 'keeper'));
+    const before = await waitFor('keeper running on edge-1', () => running('edge-1', 'keeper')).catch(async (err: Error) => {
+      // What the edge says of it, for a run where it never starts (seen once in CI, not reproduced).
+      const status = await fleet.edgeStatus(edges['edge-1']!).catch((e: Error) => e.message);
+      throw new Error(`${err.message}\nedge-1 status: ${JSON.stringify(status)}\nedge-1 log tail:\n${edges['edge-1']!.proc.rawLines.slice(-25).join('\n')}`);
+    });
     proxies['edge-1']!.cut();
     await waitFor('edge-1 notices the cut', async () => (await fleet.edgeStatus(edges['edge-1']!)).link.state !== 'connected');
     await move('keeper.edge-1', 'edge-2');
