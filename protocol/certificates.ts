@@ -1,4 +1,4 @@
-import { createHash, webcrypto } from 'node:crypto';
+import { createHash, webcrypto, X509Certificate } from 'node:crypto';
 
 /**
  * The identity contract shared by cloudcore (which signs), edgecore (a node asks for its
@@ -55,6 +55,22 @@ export function normalizeSerial(serialHex: string): string {
 /** The values of one attribute of a distinguished name as node:crypto prints it (`CN=edge-1\nO=edgefleet-node`). */
 export function subjectAttribute(subject: string, key: string): string[] {
   return subject.split('\n').filter((line) => line.startsWith(`${key}=`)).map((line) => line.slice(key.length + 1));
+}
+
+/** The certificates of a CA bundle, parsed once (a block that does not parse is left out). */
+export function bundleCertificates(bundlePem: string): X509Certificate[] {
+  return pemBlocks(bundlePem).flatMap((pem) => {
+    try {
+      return [new X509Certificate(pem)];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** True when one of `cas` issued `cert` and its signature verifies with that CA's key. */
+export function issuedByOneOf(cert: X509Certificate, cas: readonly X509Certificate[]): boolean {
+  return cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
 }
 
 /** The pin of a CA bundle: SHA-256 over its bytes exactly as served (hex). */

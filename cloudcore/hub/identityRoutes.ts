@@ -7,7 +7,7 @@ import {
 import { ApiError } from '../http/apiError.js';
 import { zodSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } from '../http/zodRoutes.js';
 import { CertificateRequestError, type IssuedCertificate } from '../pki/certificateAuthority.js';
-import { parseCertificateRequest } from '../pki/certificateRequest.js';
+import { parseCertificateRequest, type CheckedRequest } from '../pki/certificateRequest.js';
 import type { ServerTls } from '../pki/serverTls.js';
 import type { Store } from '../store/store.js';
 import {
@@ -58,7 +58,7 @@ export async function identityRoutes(scope: FastifyInstance, opts: IdentityRoute
       const checked = await parseCertificateRequest(csr, { commonName: node, organization: NODE_CERT_ORG });
       if (!checked.ok) throw new ApiError(400, checked.message, 'csr', 'EF_BAD_CERTIFICATE_REQUEST');
       await consumeJoinToken(store, node, token);
-      const issued = await signNode(tls, node, csr, opts.nodeCertLifetimeSeconds);
+      const issued = await signNode(tls, node, checked, opts.nodeCertLifetimeSeconds);
       await replaceNodeIdentity(store, node, { kind: 'certificate', issued });
       log.info({ node, serial: issued.serial, notAfter: issued.notAfter }, 'node joined');
       return certificateAnswer(node, issued, tls);
@@ -103,7 +103,7 @@ export async function identityRoutes(scope: FastifyInstance, opts: IdentityRoute
   });
 }
 
-async function signNode(tls: ServerTls, node: string, csr: string, lifetimeSeconds: number): Promise<IssuedCertificate> {
+async function signNode(tls: ServerTls, node: string, csr: string | CheckedRequest, lifetimeSeconds: number): Promise<IssuedCertificate> {
   try {
     return await tls.ca.signNode(node, csr, lifetimeSeconds);
   } catch (err) {

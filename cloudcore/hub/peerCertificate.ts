@@ -24,7 +24,7 @@ export function nodeFromPeerCertificate(socket: TLSSocket, ca: CertificateAuthor
   } catch (err) {
     return { ok: false, reason: `client certificate cannot be read: ${(err as Error).message}` };
   }
-  if (!ca.issued(cert.toString())) {
+  if (!ca.issued(cert)) {
     return { ok: false, reason: `client certificate was not issued by this cloud's CA (issuer "${oneLine(cert.issuer)}")` };
   }
   const subject = subjectFields(cert.subject);

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,7 +43,7 @@ describe('CertificateAuthority', () => {
     expect(text).toContain('TLS Web Client Authentication');
     expect(text).toContain('DNS:edge-1');
     expect(text.toLowerCase()).toContain(`serial=${issued.serial}`);
-    expect(ca.issued(issued.pem)).toBe(true);
+    expect(ca.issued(new X509Certificate(issued.pem))).toBe(true);
   });
 
   it('refuses a CSR for another node, a device CSR as a node, garbage and a huge request', async () => {

@@ -1,12 +1,12 @@
-import { createPrivateKey, createPublicKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
-  caBundlePin, DEVICE_CERT_ORG, loadX509, NODE_CERT_ORG, newKeyPair, pemBlocks, privateKeyPem, SIGNING_ALGORITHM,
+  bundleCertificates, caBundlePin, DEVICE_CERT_ORG, issuedByOneOf, loadX509, NODE_CERT_ORG, newKeyPair, pemBlocks, privateKeyPem, SIGNING_ALGORITHM,
 } from '../../protocol/index.js';
 import { CA_LIFETIME_SECONDS, validityFrom } from '../../protocol/certificatePolicy.js';
-import { parseCertificateRequest, type CertificateRequestProblem } from './certificateRequest.js';
+import { parseCertificateRequest, type CertificateRequestProblem, type CheckedRequest } from './certificateRequest.js';
 
 /**
  * The cloud's certificate authority: it signs node client certificates, device certificates and
@@ -39,10 +39,14 @@ export class CertificateAuthority {
   private constructor(readonly certPem: string, private readonly signing: SigningKey, extraTrust: string[], readonly origin: 'created' | 'loaded' | 'operator') {
     this.bundlePem = [certPem, ...extraTrust].join('');
     this.pin = caBundlePin(this.bundlePem);
+    this.trusted = pemBlocks(this.bundlePem);
+    this.trustedCertificates = bundleCertificates(this.bundlePem);
   }
 
   /** Every CA certificate in the bundle (the TLS server's `ca` for client certificates). */
-  get trusted(): string[] { return pemBlocks(this.bundlePem); }
+  readonly trusted: string[];
+  /** The same, parsed once: every link's client certificate is checked against them. */
+  private readonly trustedCertificates: X509Certificate[];
 
   static async open(files: CertificateAuthorityFiles, log: Logger): Promise<CertificateAuthority> {
     const extra = files.caExtraTrust === undefined ? [] : readCaCertificates(files.caExtraTrust, 'caExtraTrust');
@@ -74,19 +78,17 @@ export class CertificateAuthority {
     return new CertificateAuthority(certPem, await importSigningKey(keyPem), extra, 'created');
   }
 
-  /** True when `pem` was signed by this CA (or an extra trusted one) and is within its validity, ignoring expiry when asked. */
-  issued(pem: string): boolean {
-    let cert: X509Certificate;
-    try { cert = new X509Certificate(pem); } catch { return false; }
-    return this.trusted.some((caPem) => {
-      const ca = new X509Certificate(caPem);
-      return cert.checkIssued(ca) && cert.verify(ca.publicKey);
-    });
+  /** True when this CA (or an extra trusted one) issued and signed `cert`; expiry is the caller's to judge. */
+  issued(cert: X509Certificate): boolean {
+    return issuedByOneOf(cert, this.trustedCertificates);
   }
 
-  /** Signs a node's CSR: CN and O must name the node; the cloud sets every extension. */
-  async signNode(node: string, csrPem: string, lifetimeSeconds: number, now = new Date()): Promise<IssuedCertificate> {
-    return this.signRequest(csrPem, node, NODE_CERT_ORG, lifetimeSeconds, now, 'client');
+  /**
+   * Signs a node's CSR: CN and O must name the node; the cloud sets every extension. A request
+   * the caller already checked (the join checks it before spending the token) is not checked twice.
+   */
+  async signNode(node: string, csr: string | CheckedRequest, lifetimeSeconds: number, now = new Date()): Promise<IssuedCertificate> {
+    return this.signRequest(csr, node, NODE_CERT_ORG, lifetimeSeconds, now, 'client');
   }
 
   /** Signs a device's CSR: CN is the device, O marks it a device (never a node). */
@@ -115,10 +117,13 @@ export class CertificateAuthority {
     return { pem: `${cert.toString('pem')}\n`, keyPem: await privateKeyPem(keys.privateKey), serial, notBefore: notBefore.toISOString(), notAfter: notAfter.toISOString() };
   }
 
-  private async signRequest(csrPem: string, commonName: string, organization: string, lifetimeSeconds: number, now: Date, usage: 'client'): Promise<IssuedCertificate> {
+  private async signRequest(csr: string | CheckedRequest, commonName: string, organization: string, lifetimeSeconds: number, now: Date, usage: 'client'): Promise<IssuedCertificate> {
     const x509 = await loadX509();
-    const parsed = await parseCertificateRequest(csrPem, { commonName, organization });
+    const parsed = typeof csr === 'string' ? await parseCertificateRequest(csr, { commonName, organization }) : csr;
     if (!parsed.ok) throw new CertificateRequestError(parsed.problem, parsed.message);
+    if (parsed.commonName !== commonName || parsed.organization !== organization) {
+      throw new Error(`a certificate request checked for CN=${parsed.commonName}, O=${parsed.organization} cannot be signed for CN=${commonName}, O=${organization}`);
+    }
     const { notBefore, notAfter } = validityFrom(now, lifetimeSeconds);
     const serial = newSerial();
     const cert = await x509.X509CertificateGenerator.create({
@@ -187,9 +192,7 @@ async function importSigningKey(keyPem: string): Promise<SigningKey> {
 function checkCaPair(certPem: string, keyPem: string, where: string): void {
   const cert = new X509Certificate(certPem);
   if (!cert.ca) throw new Error(`${where} is not a CA certificate (basicConstraints CA:TRUE is missing)`);
-  const fromCert = cert.publicKey.export({ type: 'spki', format: 'der' });
-  const fromKey = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
-  if (!fromCert.equals(fromKey)) throw new Error(`${where}: the CA key does not belong to the CA certificate`);
+  if (!cert.checkPrivateKey(createPrivateKey(keyPem))) throw new Error(`${where}: the CA key does not belong to the CA certificate`);
 }
 
 function readPem(path: string, what: string): string {

@@ -12,8 +12,10 @@ export type CertificateRequestProblem = 'malformed' | 'too-large' | 'bad-signatu
 type Pkcs10 = InstanceType<Awaited<ReturnType<typeof loadX509>>['Pkcs10CertificateRequest']>;
 
 export type ParsedRequest =
-  | { ok: true; request: Pkcs10 }
+  | { ok: true; request: Pkcs10; commonName: string; organization: string }
   | { ok: false; problem: CertificateRequestProblem; message: string };
+/** A request that passed every check, for the subject it was checked for: it can be signed without checking again. */
+export type CheckedRequest = Extract<ParsedRequest, { ok: true }>;
 
 export async function parseCertificateRequest(pem: string, expect: { commonName: string; organization: string }): Promise<ParsedRequest> {
   if (Buffer.byteLength(pem) > MAX_CSR_PEM_BYTES) return { ok: false, problem: 'too-large', message: `certificate request is larger than ${MAX_CSR_PEM_BYTES} bytes` };
@@ -39,7 +41,7 @@ export async function parseCertificateRequest(pem: string, expect: { commonName:
       message: `csr subject must be CN=${expect.commonName}, O=${expect.organization}; it asks for "${request.subject}"`,
     };
   }
-  return { ok: true, request };
+  return { ok: true, request, ...expect };
 }
 
 async function checkKey(request: Pkcs10): Promise<string | undefined> {

@@ -1,5 +1,5 @@
-import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
-import { NODE_CERT_ORG, normalizeSerial, pemBlocks, subjectAttribute } from '../../protocol/index.js';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { bundleCertificates, issuedByOneOf, NODE_CERT_ORG, normalizeSerial, pemBlocks, subjectAttribute } from '../../protocol/index.js';
 
 /**
  * Checks on a node certificate the cloud answered, before anything is committed: it names this
@@ -29,22 +29,7 @@ export function certificateFacts(certPem: string): CertificateFacts {
 
 /** True when `certPem` carries the public half of `keyPem`. */
 export function certificateMatchesKey(certPem: string, keyPem: string): boolean {
-  const fromCert = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
-  const fromKey = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
-  return fromCert.equals(fromKey);
-}
-
-/** True when a CA certificate in `bundlePem` issued and signed `certPem`. */
-export function chainsToBundle(certPem: string, bundlePem: string): boolean {
-  const cert = new X509Certificate(certPem);
-  return pemBlocks(bundlePem).some((caPem) => {
-    try {
-      const ca = new X509Certificate(caPem);
-      return cert.checkIssued(ca) && cert.verify(ca.publicKey);
-    } catch {
-      return false;
-    }
-  });
+  return new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem));
 }
 
 /**
@@ -64,7 +49,7 @@ export function issuedCertificateProblem(p: { node: string; certPem: string; key
   if (facts.subject.commonName !== p.node) return `the certificate names ${String(facts.subject.commonName)}, not this node ${p.node}`;
   if (facts.subject.organization !== NODE_CERT_ORG) return `the certificate's organization is ${String(facts.subject.organization)}, not ${NODE_CERT_ORG}`;
   if (!certificateMatchesKey(blocks[0]!, p.keyPem)) return 'the certificate is not for the key this node made (its public key differs)';
-  if (!chainsToBundle(blocks[0]!, p.caBundle)) return 'the certificate is not signed by a CA in the CA bundle';
+  if (!issuedByOneOf(new X509Certificate(blocks[0]!), bundleCertificates(p.caBundle))) return 'the certificate is not signed by a CA in the CA bundle';
   if (facts.notAfter.getTime() <= p.now.getTime()) return `the certificate expired already (${facts.notAfter.toISOString()}): is this node's clock right?`;
   return null;
 }

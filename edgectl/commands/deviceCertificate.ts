@@ -2,7 +2,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { DEVICE_CERT_ORG, deviceTopics, newKeyAndCsr, type DeviceCertificateResponse } from '../../protocol/index.js';
+import { DEVICE_CERT_ORG, deviceTopics, newKeyAndCsr, subjectAttribute, type DeviceCertificateResponse } from '../../protocol/index.js';
 import { parseCaBundle } from '../caTrust.js';
 import type { Context } from '../context.js';
 import { errorText, parseName, UsageError } from '../parse.js';
@@ -85,7 +85,7 @@ function checkIssued(issued: DeviceCertificateResponse, device: string, keyPem: 
     throw new UsageError(`cloudcore's answer holds no readable certificate: ${errorText(err)}`);
   }
   if (!certificate.checkPrivateKey(createPrivateKey(keyPem))) throw new UsageError('cloudcore answered a certificate for another key: not written');
-  if (!certificate.subject.split('\n').includes(`CN=${device}`)) throw new UsageError(`cloudcore answered a certificate for ${certificate.subject.replace(/\n/g, ', ')}, not device ${device}: not written`);
+  if (!subjectAttribute(certificate.subject, 'CN').includes(device)) throw new UsageError(`cloudcore answered a certificate for ${certificate.subject.replace(/\n/g, ', ')}, not device ${device}: not written`);
   parseCaBundle(issued.caBundle, 'cloudcore\'s CA bundle');
 }
 
