@@ -10,6 +10,7 @@ import { RolloutPhaseSchema, RolloutStrategySchema, VariantsSchema, type AppRevi
 
 export { NameSchema, ObjectMetaSchema, type ObjectMeta } from './objectMeta.js';
 import { NameSchema, ObjectMetaSchema } from './objectMeta.js';
+import { AgentUpgradeStatusSchema, NodeAgentSpecSchema } from './agentUpgrade.js';
 
 export * from './templates.js';
 import { WorkloadTemplateSchema } from './templates.js';
@@ -177,7 +178,10 @@ export type NodePhase = z.infer<typeof NodePhaseSchema>;
 export const NodeSchema = z.strictObject({
   kind: z.literal('Node'),
   metadata: ObjectMetaSchema,
-  spec: z.strictObject({}).default({}),
+  spec: z.strictObject({
+    /** The agent version an AgentUpgrade asks this node to run (written by the upgrade controller). */
+    agent: NodeAgentSpecSchema.optional(),
+  }).default({}),
   status: z.strictObject({
     phase: NodePhaseSchema,
     /** When the phase last changed. */
@@ -187,6 +191,8 @@ export const NodeSchema = z.strictObject({
     ackedRevision: z.number().int().nonnegative(),
     agent: z.strictObject({
       version: z.string(), os: z.string(), arch: z.string(), hostname: z.string(),
+      /** The node's latest agent upgrade attempt, as it reported it. */
+      upgrade: AgentUpgradeStatusSchema.optional(),
     }).nullable(),
   }),
 });

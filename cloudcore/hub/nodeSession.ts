@@ -38,6 +38,8 @@ export interface SessionDeps {
   onClose: (session: NodeSession) => void;
   /** Every heartbeat (it may carry the edge's round trip and resource sample). */
   onPing?: (node: string, ping: Extract<EdgeFrame, { type: 'ping' }>) => void;
+  /** The edge's agent state changed (an upgrade moved on): recorded in its Node's status. */
+  onAgentStatus?: (node: string, agent: Extract<EdgeFrame, { type: 'agentStatus' }>['agent']) => void;
   /** Once, when the link has settled: its snapshot acked, or its resume under way (admission control). */
   onSettled?: () => void;
   /** Per-node event rate limit; without it every event is stored. */
@@ -143,6 +145,7 @@ export class NodeSession {
   private onSyncFrame(frame: Exclude<EdgeFrame, { type: 'hello' | 'ping' }>): void {
     if (frame.type === 'logsData') return this.requests.onLogsData(frame);
     if (frame.type === 'execResult') return this.requests.onExecResult(frame);
+    if (frame.type === 'agentStatus') return this.deps.onAgentStatus?.(this.node, frame.agent);
     if (frame.type === 'ack') {
       if (this.inFlight === null || frame.revision !== this.inFlight) {
         return this.refuse({ type: 'error', code: 'protocol', message: `ack for revision ${frame.revision}, but ${this.inFlight ?? 'nothing'} is in flight`, field: 'revision' });
