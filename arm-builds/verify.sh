@@ -22,8 +22,7 @@ set -uo pipefail
 
 arch=${1:-}
 repo=$(cd "$(dirname "$0")/.." && pwd)
-version=$(jq -r .version "$repo/package.json")
-release=${2:-$repo/dist-artefacts/$version}
+release=${2:-$repo/dist-artefacts/$(jq -r .version "$repo/package.json")}
 start_timeout=${VERIFY_START_TIMEOUT:-180}
 case "$arch" in
   x64) node_arch=x64; qemu=() ;;
@@ -42,9 +41,13 @@ for tool in node curl jq openssl sha256sum tar mosquitto_pub; do need "$tool"; d
 [ ${#qemu[@]} -eq 0 ] || [ -d "${qemu[2]}/lib" ] || die setup "${qemu[2]} missing (Debian's cross toolchain libc)"
 [ -f "$repo/dist/cloudcore/main.js" ] || die setup "no $repo/dist/cloudcore/main.js: run npm run build"
 
-base=edgefleet-edge-$version-linux-$arch
-tarball=$release/$base.tar.gz
-[ -f "$tarball" ] || die setup "no $tarball: run npm run build:edge-artefacts"
+# The release's version is the one in its tarball's name (a test builds e.g. 9.9.9-verify).
+set -- "$release"/edgefleet-edge-*-linux-"$arch".tar.gz
+[ $# -eq 1 ] && [ -f "$1" ] || die setup "not one edgefleet-edge-*-linux-$arch.tar.gz in $release: run npm run build:edge-artefacts"
+tarball=$1
+base=$(basename "$tarball" .tar.gz)
+version=${base#edgefleet-edge-}
+version=${version%-linux-"$arch"}
 
 tmp=$(mktemp -d /tmp/ef-verify-XXXXXX)
 # Workloads run as their own unprivileged user when edgecore is root: they must pass through.
