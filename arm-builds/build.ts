@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { betterSqliteAddon } from './addon.js';
+import { withCacheLock } from './cacheLock.js';
 import { bundleBinaries } from './bundle.js';
 import { fileDigest, log, run } from './exec.js';
 import { nodeRuntime } from './nodeRuntime.js';
@@ -58,7 +59,7 @@ async function main(): Promise<void> {
   log(`bundled ${bundles.map((b) => `${b.name} ${(b.bytes / 1048576).toFixed(1)} MiB`).join(', ')} in ${bundleSeconds.toFixed(1)} s`);
 
   const artefacts: ArtefactReport[] = [];
-  for (const arch of arches) {
+  await withCacheLock(cache, async () => { for (const arch of arches) {
     t = Date.now();
     const runtime = await nodeRuntime(cache, NODE_RUNTIMES[arch]);
     const addon = await betterSqliteAddon(cache, REPO_ROOT, arch, runtime);
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
     const seconds = (Date.now() - t) / 1000;
     artefacts.push({ arch, file, bytes, sha256, seconds, addon: addon.how, node: `${runtime.pin.pkg}@${runtime.pin.version}` });
     log(`${file}: ${(bytes / 1048576).toFixed(1)} MiB in ${seconds.toFixed(1)} s (better-sqlite3: ${addon.how})`);
-  }
+  } });
   rmSync(staging, { recursive: true, force: true });
 
   // SHA256SUMS lists every tarball of this version in the directory, so architectures built by
