@@ -59,10 +59,12 @@ async function main(): Promise<void> {
   log(`bundled ${bundles.map((b) => `${b.name} ${(b.bytes / 1048576).toFixed(1)} MiB`).join(', ')} in ${bundleSeconds.toFixed(1)} s`);
 
   const artefacts: ArtefactReport[] = [];
-  await withCacheLock(cache, async () => { for (const arch of arches) {
+  for (const arch of arches) {
     t = Date.now();
-    const runtime = await nodeRuntime(cache, NODE_RUNTIMES[arch]);
-    const addon = await betterSqliteAddon(cache, REPO_ROOT, arch, runtime);
+    const { runtime, addon } = await withCacheLock(cache, arch, async () => {
+      const rt = await nodeRuntime(cache, NODE_RUNTIMES[arch]);
+      return { runtime: rt, addon: await betterSqliteAddon(cache, REPO_ROOT, arch, rt) };
+    });
     const top = stageTree(staging, { repoRoot: REPO_ROOT, version, arch, nodeDir: runtime.dir, addonPath: addon.path, bundleDir, releaseKeyPem: key.publicPem });
     const file = `${artefactBase(version, arch)}.tar.gz`;
     const bytes = await writeTarball(staging, artefactBase(version, arch), join(out, file), mtime);
@@ -71,7 +73,7 @@ async function main(): Promise<void> {
     const seconds = (Date.now() - t) / 1000;
     artefacts.push({ arch, file, bytes, sha256, seconds, addon: addon.how, node: `${runtime.pin.pkg}@${runtime.pin.version}` });
     log(`${file}: ${(bytes / 1048576).toFixed(1)} MiB in ${seconds.toFixed(1)} s (better-sqlite3: ${addon.how})`);
-  } });
+  }
   rmSync(staging, { recursive: true, force: true });
 
   // SHA256SUMS lists every tarball of this version in the directory, so architectures built by

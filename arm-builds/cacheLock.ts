@@ -4,14 +4,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { log } from './exec.js';
 
 /**
- * One build at a time per cache: two builds filling the same cache (two test files starting on
- * a cold CI machine) would pack, extract and compile the same things over each other. The lock
- * is a directory (mkdir is atomic) holding the owner's pid; a lock whose owner is gone is taken
- * over, so a killed build never blocks the next one.
+ * One build at a time per cache and architecture: two builds filling the same cache (two test
+ * files starting on a cold CI machine) would pack, extract and compile the same things over each
+ * other, while an x64 build need not wait for another build's ARM compiles. The lock is a
+ * directory (mkdir is atomic) holding the owner's pid; a lock whose owner is gone is taken over,
+ * so a killed build never blocks the next one.
  */
-export async function withCacheLock<T>(cache: string, work: () => Promise<T>): Promise<T> {
+export async function withCacheLock<T>(cache: string, name: string, work: () => Promise<T>): Promise<T> {
   mkdirSync(cache, { recursive: true });
-  const lock = join(cache, '.lock');
+  const lock = join(cache, `.lock-${name}`);
   let waitingSince: number | undefined;
   for (;;) {
     try {
@@ -26,7 +27,7 @@ export async function withCacheLock<T>(cache: string, work: () => Promise<T>): P
       }
       if (waitingSince === undefined) {
         waitingSince = Date.now();
-        log(`waiting for another build using ${cache}`);
+        log(`waiting for another build using ${cache} (${name})`);
       }
       await sleep(500);
     }
