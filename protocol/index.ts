@@ -16,3 +16,4 @@ export * from './api.js';
 export * from './apiErrors.js';
 export * from './certificates.js';
 export * from './certificatePolicy.js';
+export * from './dist.js';
