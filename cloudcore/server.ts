@@ -13,7 +13,7 @@ import { Scheduler } from './controllers/scheduler.js';
 import { StartWhenReadable } from './controllers/startWhenReadable.js';
 import { dashboardPlugin } from './dashboard/plugin.js';
 import { ReleaseCatalog } from './releases/catalog.js';
-import { loadInstallerTemplate } from './releases/installer.js';
+import { advertisedCloudUrl, loadInstallerTemplate } from './releases/installer.js';
 import { distPlugin } from './releases/plugin.js';
 import { Hub } from './hub/hub.js';
 import { CloudMetrics, registerMetrics } from './metrics/cloudMetrics.js';
@@ -89,7 +89,8 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   // Before the API: its request-timing hooks only reach routes registered after them.
   registerMetrics(app, { metrics: new CloudMetrics({ hub, store, telemetry, refused: { connections, streams: streamSlots } }), auth: new OperatorAuth(tokens, store) });
   const links = { quality: hub.linkQuality, stats: hub.nodeStats, liveLastSeen: (node: string) => hub.sessions.get(node)?.lastSeen };
-  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links, audit, streamSlots, tls, deviceCertLifetimeSeconds: settings.deviceCertLifetimeSeconds });
+  const advertisedUrl = () => advertisedCloudUrl(settings.advertiseAddress[0], tls ? 'https' : 'http', app.server.address());
+  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links, audit, streamSlots, tls, deviceCertLifetimeSeconds: settings.deviceCertLifetimeSeconds, advertisedUrl });
   await app.register(dashboardPlugin);
   // Public release downloads and the installer (docs/install.md); checked once now so the log says what is served.
   const distDir = settings.distDir ?? join(settings.dataDir, 'dist');
