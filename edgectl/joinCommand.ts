@@ -21,6 +21,7 @@ export function joinCommand(cloudUrl: string, node: string, token: string): stri
   if (!parsed) throw new UsageError('the cloud answered a join token in no known format');
   const install = `sh -s -- --token ${token} --node ${node}`;
   if (parsed.pin === null || url.startsWith('http://')) return `curl -fsSL ${url}/install.sh | ${install}`;
-  return `d=$(mktemp -d) && curl -fsSk ${url}/hub/v1/ca -o "$d/ca.pem" && echo "${parsed.pin}  $d/ca.pem" | sha256sum -c && `
-    + `curl -fsSL --cacert "$d/ca.pem" ${url}/install.sh | ${install} --ca-file "$d/ca.pem"; rm -rf "$d"`;
+  // A subshell, so the line's exit status is the installer's and the trap removes the temp dir whatever happens.
+  return `(d=$(mktemp -d) && trap 'rm -rf "$d"' EXIT && curl -fsSk ${url}/hub/v1/ca -o "$d/ca.pem" && echo "${parsed.pin}  $d/ca.pem" | sha256sum -c && `
+    + `curl -fsSL --cacert "$d/ca.pem" ${url}/install.sh | ${install} --ca-file "$d/ca.pem")`;
 }
