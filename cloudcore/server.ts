@@ -9,6 +9,7 @@ import type { CloudSettings } from './config.js';
 import { ModelCopyController } from './controllers/modelCopy.js';
 import { NodeLifecycle } from './controllers/nodeLifecycle.js';
 import { RolloutController } from './controllers/rolloutController.js';
+import { AgentUpgradeController } from './controllers/agentUpgradeController.js';
 import { Scheduler } from './controllers/scheduler.js';
 import { StartWhenReadable } from './controllers/startWhenReadable.js';
 import { dashboardPlugin } from './dashboard/plugin.js';
@@ -82,7 +83,13 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
     genReqId: () => randomUUID(),
   });
   registerErrorHandling(app);
-  const hub = new Hub({ store, telemetry, log, offlineAfterMs, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3),
+  // The releases under /dist (docs/install.md): checked once now so the log says what is served,
+  // then re-checked on every request and every few seconds (a release copied in is seen by upgrades too).
+  const distDir = settings.distDir ?? join(settings.dataDir, 'dist');
+  const catalog = new ReleaseCatalog({ distDir, releaseKeyFile: settings.releasePublicKey ?? join(distDir, 'release-key.pub'), log });
+  await catalog.refresh(true);
+  const stopCatalog = catalog.watch(5000);
+  const hub = new Hub({ store, telemetry, log, offlineAfterMs, artefacts: catalog, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3),
     maxSettlingSessions: settings.maxSettlingSessions, tls,
     nodeCertLifetimeSeconds: settings.nodeCertLifetimeSeconds, nodeCertGraceSeconds: settings.nodeCertGraceSeconds,
     eventBudget: { perSecond: settings.eventsPerSecondPerNode, burst: settings.eventBurstPerNode } });
@@ -90,12 +97,9 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   registerMetrics(app, { metrics: new CloudMetrics({ hub, store, telemetry, refused: { connections, streams: streamSlots } }), auth: new OperatorAuth(tokens, store) });
   const links = { quality: hub.linkQuality, stats: hub.nodeStats, liveLastSeen: (node: string) => hub.sessions.get(node)?.lastSeen };
   const advertisedUrl = () => advertisedCloudUrl(settings.advertiseAddress[0], tls ? 'https' : 'http', app.server.address());
-  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links, audit, streamSlots, tls, deviceCertLifetimeSeconds: settings.deviceCertLifetimeSeconds, advertisedUrl });
+  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links, audit, streamSlots, tls, deviceCertLifetimeSeconds: settings.deviceCertLifetimeSeconds, advertisedUrl,
+    agentVersions: () => catalog.verified().map((r) => r.version) });
   await app.register(dashboardPlugin);
-  // Public release downloads and the installer (docs/install.md); checked once now so the log says what is served.
-  const distDir = settings.distDir ?? join(settings.dataDir, 'dist');
-  const catalog = new ReleaseCatalog({ distDir, releaseKeyFile: settings.releasePublicKey ?? join(distDir, 'release-key.pub'), log });
-  await catalog.refresh(true);
   await app.register(distPlugin, { catalog, streamSlots, installerTemplate: loadInstallerTemplate(), scheme: tls ? 'https' : 'http' });
   await hub.register(app);
 
@@ -105,6 +109,8 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   await scheduler.start();
   const rollouts = new StartWhenReadable('rollouts', new RolloutController(store, log, { tickMs: settings.rolloutTickMs }), log);
   await rollouts.start();
+  const agentUpgrades = new StartWhenReadable('agent upgrades', new AgentUpgradeController(store, log, { tickMs: settings.rolloutTickMs }), log);
+  await agentUpgrades.start();
   const modelCopy = new StartWhenReadable('device model copy', new ModelCopyController(store, log), log);
   await modelCopy.start();
   const lifecycle = new NodeLifecycle({
@@ -127,10 +133,12 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
     app,
     async close() {
       await rollouts.stop();
+      await agentUpgrades.stop();
       await scheduler.stop();
       await modelCopy.stop();
       await lifecycle.stop();
       tls?.close();
+      stopCatalog();
       await app.close();
       await store.close();
       await telemetry.close();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AgentUpgradeFrameSchema, AgentUpgradeStatusSchema } from './agentUpgrade.js';
 import { MAX_CSR_PEM_BYTES } from './certificates.js';
 import { DeviceSchema, ReportedTwinSchema, TelemetrySampleSchema } from './devices.js';
 import { EdgeEventSchema, NameSchema, WorkloadSchema, WorkloadStatusSchema } from './resources.js';
@@ -18,7 +19,14 @@ const seq = z.number().int().positive();
 
 export const AgentInfoSchema = z.strictObject({
   version: z.string().max(64), os: z.string().max(64), arch: z.string().max(64), hostname: z.string().max(255),
+  /** The latest agent upgrade attempt (docs/install.md, "Upgrade"): after a switch, the new agent's hello carries the outcome. */
+  upgrade: AgentUpgradeStatusSchema.optional(),
 });
+
+export type AgentInfo = z.infer<typeof AgentInfoSchema>;
+
+/** The agent's state changed (an upgrade moved on); the cloud records it in the Node's status. */
+export const AgentStatusFrameSchema = z.strictObject({ type: z.literal('agentStatus'), agent: AgentInfoSchema });
 
 /** First frame after connecting: where the edge's durable state stands. */
 export const HelloFrameSchema = z.strictObject({
@@ -102,6 +110,7 @@ export const ExecResultFrameSchema = z.strictObject({
 
 export const EdgeFrameSchema = z.discriminatedUnion('type', [
   HelloFrameSchema, AckFrameSchema, UpstreamFrameSchema, PingFrameSchema, LogsDataFrameSchema, ExecResultFrameSchema,
+  AgentStatusFrameSchema,
 ]);
 export type EdgeFrame = z.infer<typeof EdgeFrameSchema>;
 export type HelloFrame = z.infer<typeof HelloFrameSchema>;
@@ -163,7 +172,7 @@ export const StreamCancelFrameSchema = z.strictObject({ type: z.literal('streamC
 
 export const CloudFrameSchema = z.discriminatedUnion('type', [
   WelcomeFrameSchema, SyncFrameSchema, UpstreamAckFrameSchema, PongFrameSchema, ErrorFrameSchema,
-  LogsRequestFrameSchema, ExecRequestFrameSchema, StreamCancelFrameSchema,
+  LogsRequestFrameSchema, ExecRequestFrameSchema, StreamCancelFrameSchema, AgentUpgradeFrameSchema,
 ]);
 export type LogsRequestFrame = z.infer<typeof LogsRequestFrameSchema>;
 export type ExecRequestFrame = z.infer<typeof ExecRequestFrameSchema>;

@@ -5,6 +5,7 @@ export * from './objectMeta.js';
 export * from './templates.js';
 export * from './resources.js';
 export * from './rollouts.js';
+export * from './agentUpgrade.js';
 export * from './frames.js';
 export * from './settings.js';
 export * from './addresses.js';

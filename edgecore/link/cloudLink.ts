@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import {
   CloudFrameSchema, HEARTBEAT_INTERVAL_MS, HUB_PATHS, IgnoredFieldNotes, NODE_HEADER, PROTOCOL_VERSION, parseFrame,
-  type AgentInfoSchema, type CloudFrame, type EdgeFrame, type NodeStatsSample, type SyncFrame, type UpstreamEntry,
+  type AgentInfoSchema, type AgentUpgradeFrame, type AgentUpgradeStatus, type CloudFrame, type EdgeFrame, type NodeStatsSample, type SyncFrame, type UpstreamEntry,
 } from '../../protocol/index.js';
 import type { z } from 'zod';
 import { DEFAULT_BACKOFF, parseRetryAfterMs, retryDelayMs, type BackoffPolicy } from './backoff.js';
@@ -71,6 +71,8 @@ export interface CloudLinkOptions {
 export interface CloudLinkEvents {
   desired: [{ changed: string[]; removed: string[]; devicesChanged?: boolean; mode: 'snapshot' | 'delta' }];
   phase: [LinkPhase];
+  /** The cloud's desired agent version (docs/install.md, "Upgrade"). */
+  agentUpgrade: [AgentUpgradeFrame];
 }
 
 export class CloudLink extends EventEmitter<CloudLinkEvents> {
@@ -167,7 +169,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
       this.lastHeard = Date.now();
       this.send({
         type: 'hello', protocolVersion: PROTOCOL_VERSION, node: this.opts.node,
-        epoch: this.opts.state.epoch(), lastRevision: this.opts.state.lastRevision(), agent: this.opts.agent,
+        epoch: this.opts.state.epoch(), lastRevision: this.opts.state.lastRevision(), agent: this.agentInfo(),
       });
       this.startHeartbeat();
     });
@@ -311,7 +313,23 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
       case 'execRequest':
       case 'streamCancel':
         return this.onOperatorRequest(frame);
+      case 'agentUpgrade':
+        this.emit('agentUpgrade', frame);
+        return;
     }
+  }
+
+  /** The agent info the hello carries: the static part plus the latest upgrade attempt, if any. */
+  private agentInfo(): z.infer<typeof AgentInfoSchema> {
+    return this.upgradeStatus ? { ...this.opts.agent, upgrade: this.upgradeStatus } : this.opts.agent;
+  }
+
+  private upgradeStatus: AgentUpgradeStatus | undefined;
+
+  /** Records the latest upgrade attempt: sent now when linked, and in every later hello. */
+  reportUpgrade(status: AgentUpgradeStatus | undefined): void {
+    this.upgradeStatus = status;
+    if (this.welcomed) this.send({ type: 'agentStatus', agent: this.agentInfo() });
   }
 
   private onOperatorRequest(frame: Extract<CloudFrame, { type: 'logsRequest' | 'execRequest' | 'streamCancel' }>): void {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artefactName, DistIndexSchema } from '../../protocol/index.js';
 import { Fleet, type Cloud } from '../helpers/fleet.js';
 import { makeReleaseKey, writeRelease, type ReleaseKey } from '../helpers/releases.js';
-import { cloudCaBundle } from '../helpers/tlsClient.js';
+import { cloudCaBundle, tlsApi } from '../helpers/tlsClient.js';
 import { sleep } from '../helpers/wait.js';
 
 /**
@@ -133,6 +133,14 @@ describe('GET /dist and /install.sh (real cloudcore over HTTPS)', () => {
     await sleep(1100);
     const index = DistIndexSchema.parse(JSON.parse((await get(`${cloud.url}/dist/index.json`, ca)).body.toString('utf8')));
     expect(index.versions[0]).toMatchObject({ version: '1.2.0', files: [{ arch: 'armv7' }] });
+  });
+
+  it('lets an agent upgrade name only a version it serves (the API and the catalog are one)', async () => {
+    const api = tlsApi(cloud);
+    const refused = await api.call<{ error: string }>('POST', '/agent-upgrades', { name: 'to-666', version: '6.6.6' });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toContain('is not in cloudcore\'s dist directory');
+    expect((await api.call('POST', '/agent-upgrades', { name: 'to-100', version: '1.0.0' })).status).toBe(201);
   });
 
   it('serves /install.sh with the URL the node used, the newest release and the release key written in', async () => {
