@@ -128,7 +128,11 @@ install_release() {
 
 switch_current() {
   if [ "$(readlink "$OPT/current" 2>/dev/null || true)" = "$VERSION" ]; then return; fi
-  ln -sfn "$VERSION" "$OPT/current"
+  # A new link renamed over the old one (as the upgrade loader does): never a moment without one.
+  # Where mv has no -T (old BusyBox), ln -sfn.
+  tmp="$OPT/.current.tmp.$$"
+  rm -f "$tmp"
+  if ! { ln -s "$VERSION" "$tmp" && mv -f -T "$tmp" "$OPT/current" 2>/dev/null; }; then rm -f "$tmp"; ln -sfn "$VERSION" "$OPT/current"; fi
   changed "$OPT/current -> $VERSION"
 }
 
