@@ -295,6 +295,8 @@ main() {
       || die "systemd is not running on this machine: run again with --no-systemd to start edgecore without it (no restart on crash or boot)"
   fi
   [ -z "$NO_SYSTEMD" ] || need_tools setsid
+  # Into another root (an image being built), the unit is written but nothing starts, so there is no join to wait for.
+  if [ -n "$ROOT" ] && [ -z "$NO_SYSTEMD" ]; then NO_START=1; fi
   case "$CLOUD_URL" in @@*) die "this installer was not served by cloudcore: pass --cloud https://CLOUD:PORT" ;; esac
   if [ -n "$KEY_FILE" ]; then RELEASE_KEY=$(cat "$KEY_FILE") || die "cannot read --release-key $KEY_FILE"; fi
   case "$RELEASE_KEY" in '-----BEGIN PUBLIC KEY-----'*) ;; *) die "no release public key: pass --release-key FILE" ;; esac

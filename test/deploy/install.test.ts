@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artefactName } from '../../protocol/index.js';
-import { Fleet, runToEnd, type Cloud } from '../helpers/fleet.js';
+import { Fleet, ROOT, runToEnd, type Cloud } from '../helpers/fleet.js';
 import { BUSYBOX, buildRelease, busyboxPath, elfMachine, installedPid, INSTALLER, pathWith, run, serveReleaseCopy, unameShim, type BuiltRelease } from '../helpers/installer.js';
 import { makeReleaseKey, signSums } from '../helpers/releases.js';
 import { cloudCaBundle, tlsApi } from '../helpers/tlsClient.js';
@@ -51,13 +51,13 @@ describe('install.sh: one line installs and joins a node (real artefacts, real H
   const newRoot = () => { const r = fleet.tempDir('ef-root-'); roots.push(r); return r; };
 
   /** The line edgectl prints, with the test's --root/--no-systemd added to the installer's arguments. */
-  async function joinLine(node: string, root: string, extra: string[] = []): Promise<string> {
+  async function joinLine(node: string, root: string, extra: string[] = [], mode = '--no-systemd'): Promise<string> {
     const printed = await runToEnd('edgectl', ['--server', cloud.url, '--token', cloud.token, '--certificate-authority', caFile, 'token', 'create', node, '--print-join-command']);
     expect(printed.code, printed.err).toBe(0);
     const line = printed.out.trim();
     expect(line.split('\n')).toHaveLength(1);
     expect(line).toContain('sha256sum -c');
-    return line.replace('sh -s -- ', `sh -s -- --root ${root} --no-systemd ${[...EDGE_SETTINGS, ...extra].join(' ')} `);
+    return line.replace('sh -s -- ', `sh -s -- --root ${root} ${mode} ${[...EDGE_SETTINGS, ...extra].join(' ')} `);
   }
 
   it('x86_64: the printed line checks the CA against the token, installs, starts edgecore, and the node is Ready', async () => {
@@ -127,9 +127,10 @@ describe('install.sh: one line installs and joins a node (real artefacts, real H
   }, 120_000);
 
   for (const [machine, arch, elf] of [['aarch64', 'arm64', 0xb7], ['armv7l', 'armv7', 0x28]] as const) {
-    it.skipIf(noArm)(`${machine}: installs the ${arch} artefact (not started: a ${arch} binary)${noArm ? ` — ${ARM_SKIP}` : ''}`, async () => {
+    // Into a root with systemd (an image being built): the unit from the artefact is written, nothing starts.
+    it.skipIf(noArm)(`${machine}: installs the ${arch} artefact and its systemd unit into the root (not started: a ${arch} binary)${noArm ? ` — ${ARM_SKIP}` : ''}`, async () => {
       const root = newRoot();
-      const line = (await joinLine(`edge-${arch}`, root, ['--no-start'])).replace(/--set \S+ /g, '');
+      const line = await joinLine(`edge-${arch}`, root, [], '');
       const res = await run(['dash', '-c', line], { PATH: pathWith(unameShim(shimDir(`shim-${arch}`), machine)) });
       expect(res.code, res.out + res.err).toBe(0);
       const top = join(root, 'opt', 'edgefleet', VERSION);
@@ -139,6 +140,8 @@ describe('install.sh: one line installs and joins a node (real artefacts, real H
       // Not started, so not joined: the token waits, 0600, for the first start.
       expect(statSync(join(root, 'etc', 'edgefleet', 'join-token')).mode & 0o777).toBe(0o600);
       expect(installedPid(root)).toBeUndefined();
+      expect(readFileSync(join(root, 'etc', 'systemd', 'system', 'edgecore.service'), 'utf8')).toBe(readFileSync(join(ROOT, 'deploy', 'systemd', 'edgecore.service'), 'utf8'));
+      expect(res.out).toContain('--root: the unit is not enabled or started');
     });
   }
 
