@@ -290,6 +290,10 @@ main() {
   [ -n "$ROOT" ] || [ "$(id -u)" = 0 ] || die "run as root (e.g. curl ... | sudo sh -s -- ...): it installs under /opt, /etc and systemd"
   need_tools curl tar openssl awk cut uname mktemp cmp readlink
   pick_arch
+  # Ed25519 needs a one-shot verify (pkeyutl -rawin): OpenSSL 3.0 or later. An older one would
+  # fail every signature, so say what is missing instead of "bad signature".
+  openssl pkeyutl -help 2>&1 | grep -q -- '-rawin' \
+    || die "$(openssl version) cannot verify Ed25519 signatures (no pkeyutl -rawin): OpenSSL 3.0 or later is needed"
   if [ -z "$NO_SYSTEMD" ] && [ -z "$ROOT" ]; then
     [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 \
       || die "systemd is not running on this machine: run again with --no-systemd to start edgecore without it (no restart on crash or boot)"

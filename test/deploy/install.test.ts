@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -150,6 +150,19 @@ describe('install.sh: one line installs and joins a node (real artefacts, real H
     const res = await run(['dash', '-c', await joinLine('edge-mips', root)], { PATH: pathWith(unameShim(shimDir('shim-mips'), 'mips64')) });
     expect(res.code).not.toBe(0);
     expect(res.err).toContain("unsupported architecture 'mips64'");
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  it('refuses an OpenSSL older than 3.0 (no Ed25519 verify), saying so rather than "bad signature", and installs nothing', async () => {
+    const root = newRoot();
+    const shim = unameShim(shimDir('shim-ossl'), 'x86_64');
+    // OpenSSL 1.1.1 as Debian 11 ships it: pkeyutl without -rawin.
+    writeFileSync(join(shim, 'openssl'), "#!/bin/sh\ncase \"$1\" in version) echo 'OpenSSL 1.1.1w  11 Sep 2023' ;; pkeyutl) echo ' -in infile  Input file'; exit 1 ;; *) exec /usr/bin/openssl \"$@\" ;; esac\n");
+    chmodSync(join(shim, 'openssl'), 0o755);
+    const res = await run(['dash', INSTALLER, '--cloud', cloud.url, '--ca-file', caFile, '--release-key', release.publicKeyFile, '--version', VERSION, '--token', '0a1b.c2d3',
+      '--node', 'edge-ossl', '--root', root, '--no-systemd'], { PATH: pathWith(shim) });
+    expect(res.code).not.toBe(0);
+    expect(res.err).toContain('OpenSSL 1.1.1w  11 Sep 2023 cannot verify Ed25519 signatures (no pkeyutl -rawin): OpenSSL 3.0 or later is needed');
     expect(readdirSync(root)).toEqual([]);
   });
 
