@@ -145,6 +145,23 @@ describe('install.sh: one line installs and joins a node (real artefacts, real H
     });
   }
 
+  it('plain HTTP cloud (--insecure-plain-http): the bare curl | sh line installs, and the node joins with a bearer credential', async () => {
+    const plain = await fleet.startCloud({ dataDir: join(fleet.root, 'plain-cloud'), extra: ['--dist-dir', join(fleet.root, 'dist')] });
+    const root = newRoot();
+    const printed = await runToEnd('edgectl', ['--server', plain.url, '--token', plain.token, 'token', 'create', 'edge-plain', '--print-join-command']);
+    expect(printed.out.trim()).toMatch(/^curl -fsSL http:\/\/127\.0\.0\.1:\d+\/install\.sh \| sh -s -- --token [0-9a-f]+\.[0-9a-f]+ --node edge-plain$/);
+    const line = printed.out.trim().replace('sh -s -- ', `sh -s -- --root ${root} --no-systemd ${EDGE_SETTINGS.join(' ')} `);
+    const res = await run(['dash', '-c', line], { PATH: pathWith(unameShim(shimDir('shim-plain'), 'x86_64')) });
+    expect(res.code, res.out + res.err).toBe(0);
+    expect(res.err).toContain('plain HTTP');
+    expect(existsSync(join(root, 'var', 'lib', 'edgefleet', 'node.credential'))).toBe(true);
+    await waitFor('edge-plain Ready', async () => {
+      const r = await fetch(`${plain.url}/api/v1/nodes/edge-plain`, { headers: { authorization: `Bearer ${plain.token}` } });
+      return ((await r.json()) as { status?: { phase?: string } }).status?.phase === 'Ready';
+    });
+    expect((await run(['dash', INSTALLER, '--uninstall', '--purge', '--root', root])).code).toBe(0);
+  });
+
   it('refuses an unknown architecture, naming it, and installs nothing', async () => {
     const root = newRoot();
     const res = await run(['dash', '-c', await joinLine('edge-mips', root)], { PATH: pathWith(unameShim(shimDir('shim-mips'), 'mips64')) });
