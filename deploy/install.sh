@@ -22,7 +22,8 @@ usage() {
   cat <<'EOF'
 Usage: install.sh --token TOKEN [options]      install edgecore and join the fleet
        install.sh --uninstall [--purge]        remove it (--purge: its data too)
-  --token TOKEN       the join token (edgectl token create NODE --print-join-command)
+  --token TOKEN       the join token (or env EDGEFLEET_TOKEN, which ps does not show;
+                      edgectl token create NODE --print-join-command prints the line)
   --node NAME         node name the token was made for (default: this host's name)
   --version V         release to install (default: the newest the cloud serves)
   --ca-file FILE      the cloud's CA bundle; without it a pinned token's pin is checked
@@ -253,7 +254,8 @@ uninstall() {
 }
 
 main() {
-  TOKEN='' NODE='' VERSION='' CA_FILE='' ROOT='' SETTINGS='' NO_SYSTEMD='' NO_START='' UNINSTALL='' PURGE='' JOIN_TIMEOUT=60 KEY_FILE=''
+  # The token from the environment keeps it out of the process list (ps shows argv to every local user).
+  TOKEN=${EDGEFLEET_TOKEN:-} NODE='' VERSION='' CA_FILE='' ROOT='' SETTINGS='' NO_SYSTEMD='' NO_START='' UNINSTALL='' PURGE='' JOIN_TIMEOUT=60 KEY_FILE=''
   while [ $# -gt 0 ]; do
     case "$1" in
       --token) TOKEN=${2?--token needs a value}; shift ;;

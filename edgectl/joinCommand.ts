@@ -19,7 +19,8 @@ export function joinCommand(cloudUrl: string, node: string, token: string): stri
   if (!NODE.test(node)) throw new UsageError(`node name "${node}" cannot go in a join command`);
   const parsed = parseJoinToken(token);
   if (!parsed) throw new UsageError('the cloud answered a join token in no known format');
-  const install = `sh -s -- --token ${token} --node ${node}`;
+  // The token in the installer's environment, not its argv: other local users see argv in ps while it runs.
+  const install = `EDGEFLEET_TOKEN=${token} sh -s -- --node ${node}`;
   if (parsed.pin === null || url.startsWith('http://')) return `curl -fsSL ${url}/install.sh | ${install}`;
   // A subshell, so the line's exit status is the installer's and the trap removes the temp dir whatever happens.
   return `(d=$(mktemp -d) && trap 'rm -rf "$d"' EXIT && curl -fsSk ${url}/hub/v1/ca -o "$d/ca.pem" && echo "${parsed.pin}  $d/ca.pem" | sha256sum -c && `

@@ -149,7 +149,7 @@ describe('install.sh: one line installs and joins a node (real artefacts, real H
     const plain = await fleet.startCloud({ dataDir: join(fleet.root, 'plain-cloud'), extra: ['--dist-dir', join(fleet.root, 'dist')] });
     const root = newRoot();
     const printed = await runToEnd('edgectl', ['--server', plain.url, '--token', plain.token, 'token', 'create', 'edge-plain', '--print-join-command']);
-    expect(printed.out.trim()).toMatch(/^curl -fsSL http:\/\/127\.0\.0\.1:\d+\/install\.sh \| sh -s -- --token [0-9a-f]+\.[0-9a-f]+ --node edge-plain$/);
+    expect(printed.out.trim()).toMatch(/^curl -fsSL http:\/\/127\.0\.0\.1:\d+\/install\.sh \| EDGEFLEET_TOKEN=[0-9a-f]+\.[0-9a-f]+ sh -s -- --node edge-plain$/);
     const line = printed.out.trim().replace('sh -s -- ', `sh -s -- --root ${root} --no-systemd ${EDGE_SETTINGS.join(' ')} `);
     const res = await run(['dash', '-c', line], { PATH: pathWith(unameShim(shimDir('shim-plain'), 'x86_64')) });
     expect(res.code, res.out + res.err).toBe(0);

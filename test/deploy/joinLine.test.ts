@@ -20,7 +20,7 @@ describe('edgectl token create --print-join-command', () => {
     expect(printed.code, printed.err).toBe(0);
     expect(printed.out).toContain(`curl -fsSk https://localhost:${cloud.port}/hub/v1/ca`);
     expect(printed.out).toContain(`echo "${cloud.caPin}  $d/ca.pem" | sha256sum -c`);
-    expect(printed.out).toMatch(/\| sh -s -- --token EF1-[0-9a-f]{64}-[0-9a-f]+\.[0-9a-f]+ --node edge-b --ca-file "\$d\/ca.pem"\)$/);
+    expect(printed.out).toMatch(/\| EDGEFLEET_TOKEN=EF1-[0-9a-f]{64}-[0-9a-f]+\.[0-9a-f]+ sh -s -- --node edge-b --ca-file "\$d\/ca.pem"\)$/);
     const overridden = await runToEnd('edgectl', ['--server', cloud.url, '--token', cloud.token, '--certificate-authority', ca, 'token', 'create', 'edge-c', '--print-join-command', '--cloud-url', 'https://10.1.2.3:8443']);
     expect(overridden.out).toContain('https://10.1.2.3:8443/install.sh');
     // This cloud has no dist dir: nothing listed, and no installer that could only fail on the node.
