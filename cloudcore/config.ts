@@ -69,6 +69,10 @@ export const CloudSettingsSchema = z.strictObject({
   eventsPerSecondPerNode: z.coerce.number().positive().max(100_000).default(20),
   /** Events one node may send in one burst above its rate. */
   eventBurstPerNode: z.coerce.number().int().min(1).max(1_000_000).default(200),
+  /** Release directories (`<version>/`) served under `/dist` (default `<dataDir>/dist`; docs/install.md). */
+  distDir: z.string().min(1).optional(),
+  /** The release public key (PEM, Ed25519) a release's SHA256SUMS.sig must verify under (default `<distDir>/release-key.pub`). */
+  releasePublicKey: z.string().min(1).optional(),
 }).superRefine((s, ctx) => {
   if (s.headersTimeoutSeconds > s.requestTimeoutSeconds) {
     ctx.addIssue({ code: 'custom', path: ['headersTimeoutSeconds'], message: `must not exceed requestTimeoutSeconds (${s.requestTimeoutSeconds})` });

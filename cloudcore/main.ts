@@ -39,6 +39,8 @@ const program = new Command('cloudcore')
   .option('--max-streams-per-address <n>', 'watch and log streams open at once from one source address; more get 429 (default 32)')
   .option('--events-per-second-per-node <n>', 'events one node may have stored per second; more are dropped and counted (default 20)')
   .option('--event-burst-per-node <n>', 'events one node may send in one burst above that rate (default 200)')
+  .option('--dist-dir <dir>', 'release directories (<version>/) served under /dist for installs and upgrades (default <data-dir>/dist)')
+  .option('--release-public-key <file>', 'PEM Ed25519 key a release\'s SHA256SUMS.sig must verify under (default <dist-dir>/release-key.pub)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
   .action(async (flags: Record<string, unknown>) => {
     let settings;

@@ -12,6 +12,9 @@ import { RolloutController } from './controllers/rolloutController.js';
 import { Scheduler } from './controllers/scheduler.js';
 import { StartWhenReadable } from './controllers/startWhenReadable.js';
 import { dashboardPlugin } from './dashboard/plugin.js';
+import { ReleaseCatalog } from './releases/catalog.js';
+import { loadInstallerTemplate } from './releases/installer.js';
+import { distPlugin } from './releases/plugin.js';
 import { Hub } from './hub/hub.js';
 import { CloudMetrics, registerMetrics } from './metrics/cloudMetrics.js';
 import { loadSecretSealer, preparePrivateDataDir } from './dataDir.js';
@@ -88,6 +91,11 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   const links = { quality: hub.linkQuality, stats: hub.nodeStats, liveLastSeen: (node: string) => hub.sessions.get(node)?.lastSeen };
   await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links, audit, streamSlots, tls, deviceCertLifetimeSeconds: settings.deviceCertLifetimeSeconds });
   await app.register(dashboardPlugin);
+  // Public release downloads and the installer (docs/install.md); checked once now so the log says what is served.
+  const distDir = settings.distDir ?? join(settings.dataDir, 'dist');
+  const catalog = new ReleaseCatalog({ distDir, releaseKeyFile: settings.releasePublicKey ?? join(distDir, 'release-key.pub'), log });
+  await catalog.refresh(true);
+  await app.register(distPlugin, { catalog, streamSlots, installerTemplate: loadInstallerTemplate(), scheme: tls ? 'https' : 'http' });
   await hub.register(app);
 
   // Started even while the store holds an unreadable object (they wait for its removal), so

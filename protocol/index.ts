@@ -17,3 +17,4 @@ export * from './api.js';
 export * from './apiErrors.js';
 export * from './certificates.js';
 export * from './certificatePolicy.js';
+export * from './dist.js';
