@@ -1,0 +1,82 @@
+import { execFile } from 'node:child_process';
+import { createHash, createPrivateKey, sign } from 'node:crypto';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ROOT } from './fleet.js';
+
+/**
+ * Real edge artefacts for the upgrade tests: built by `npm run build:edge-artefacts` (x64 only,
+ * signed with the dev key) once per version and kept in dist-artefacts/ (gitignored) for the
+ * next run, plus a cloud dist dir holding some of them and a node's EDGEFLEET_HOME laid out as
+ * install.sh leaves it.
+ */
+
+const run = promisify(execFile);
+const ARTEFACTS = join(ROOT, 'dist-artefacts');
+export const DEV_KEY = join(ARTEFACTS, '.dev-release-key.pem');
+
+export const artefactFile = (version: string): string => `edgefleet-edge-${version}-linux-x64.tar.gz`;
+
+/** Builds the x64 artefact of `version` unless it is already in dist-artefacts/<version>. Returns that dir. */
+export async function buildArtefact(version: string): Promise<string> {
+  const dir = join(ARTEFACTS, version);
+  if (existsSync(join(dir, 'SHA256SUMS.sig')) && existsSync(join(dir, artefactFile(version)))) return dir;
+  await run(process.execPath, [join(ROOT, 'dist', 'arm-builds', 'build.js'), '--version', version, '--arch', 'x64'], { cwd: ROOT, timeout: 600_000 });
+  return dir;
+}
+
+export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/**
+ * A release that installs but cannot start: `from`'s artefact repacked as `version` with a
+ * bin/edgecore that exits 1 at once, signed with the dev key like the real ones. What a
+ * release broken in a way its build did not catch looks like to the node.
+ */
+export async function buildBrokenArtefact(from: string, version: string): Promise<string> {
+  const dir = join(ARTEFACTS, version);
+  if (existsSync(join(dir, 'SHA256SUMS.sig'))) return dir;
+  const src = await buildArtefact(from);
+  const work = mkdtempSync(join(ARTEFACTS, '.broken-'));
+  try {
+    await run('tar', ['-xzf', join(src, artefactFile(from)), '-C', work]);
+    const top = `edgefleet-edge-${version}-linux-x64`;
+    await run('mv', [join(work, `edgefleet-edge-${from}-linux-x64`), join(work, top)]);
+    writeFileSync(join(work, top, 'VERSION'), `${version}\n`);
+    writeFileSync(join(work, top, 'bin', 'edgecore'), '#!/bin/sh\necho "edgecore: broken on purpose (an upgrade test release)" >&2\nexit 1\n');
+    chmodSync(join(work, top, 'bin', 'edgecore'), 0o755);
+    mkdirSync(dir, { recursive: true });
+    await run('tar', ['-czf', join(dir, artefactFile(version)), '-C', work, top]);
+    const body = readFileSync(join(dir, artefactFile(version)));
+    const sums = Buffer.from(`${sha256(body)}  ${artefactFile(version)}\n`);
+    writeFileSync(join(dir, 'SHA256SUMS'), sums);
+    writeFileSync(join(dir, 'SHA256SUMS.sig'), `${sign(null, sums, createPrivateKey(readFileSync(DEV_KEY))).toString('base64')}\n`);
+    cpSync(join(src, 'release-key.pub'), join(dir, 'release-key.pub'));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+/** Copies built releases into a cloud's --dist-dir (with the release key cloudcore checks them by). */
+export function distDirWith(root: string, versions: string[]): string {
+  const dist = join(root, 'dist');
+  for (const v of versions) cpSync(join(ARTEFACTS, v), join(dist, v), { recursive: true });
+  cpSync(join(ARTEFACTS, versions[0]!, 'release-key.pub'), join(dist, 'release-key.pub'));
+  return dist;
+}
+
+/** What the agentUpgrade frame for `version` carries (the cloud takes it from its index). */
+export function frameFor(version: string, upgrade = 'up', revision = 2) {
+  const body = readFileSync(join(ARTEFACTS, version, artefactFile(version)));
+  return { type: 'agentUpgrade' as const, upgrade, revision, version, file: artefactFile(version), sha256: sha256(body), size: body.length };
+}
+
+/** An EDGEFLEET_HOME with `version` unpacked from its real artefact and `current` naming it. */
+export async function installedHome(root: string, version: string): Promise<string> {
+  const home = join(root, 'opt-edgefleet');
+  mkdirSync(join(home, version), { recursive: true });
+  await run('tar', ['-xzf', join(ARTEFACTS, version, artefactFile(version)), '-C', join(home, version), '--strip-components=1']);
+  symlinkSync(version, join(home, 'current'));
+  return home;
+}
