@@ -9,6 +9,7 @@ import type { CloudSettings } from './config.js';
 import { ModelCopyController } from './controllers/modelCopy.js';
 import { NodeLifecycle } from './controllers/nodeLifecycle.js';
 import { RolloutController } from './controllers/rolloutController.js';
+import { AgentUpgradeController } from './controllers/agentUpgradeController.js';
 import { Scheduler } from './controllers/scheduler.js';
 import { StartWhenReadable } from './controllers/startWhenReadable.js';
 import { dashboardPlugin } from './dashboard/plugin.js';
@@ -104,6 +105,8 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   await scheduler.start();
   const rollouts = new StartWhenReadable('rollouts', new RolloutController(store, log, { tickMs: settings.rolloutTickMs }), log);
   await rollouts.start();
+  const agentUpgrades = new StartWhenReadable('agent upgrades', new AgentUpgradeController(store, log, { tickMs: settings.rolloutTickMs }), log);
+  await agentUpgrades.start();
   const modelCopy = new StartWhenReadable('device model copy', new ModelCopyController(store, log), log);
   await modelCopy.start();
   const lifecycle = new NodeLifecycle({
@@ -126,6 +129,7 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
     app,
     async close() {
       await rollouts.stop();
+      await agentUpgrades.stop();
       await scheduler.stop();
       await modelCopy.stop();
       await lifecycle.stop();

@@ -4,6 +4,7 @@ import {
   ErrorBodySchema, EventListSchema, ExecAnswerSchema, NodeListSchema, TelemetryListSchema, TokenResponseSchema, TwinViewSchema,
   UnreadableDeletedSchema, UnreadableListSchema, WorkloadListSchema, watchLineSchema, NodeRevokeAnswerSchema, type NodeRevokeAnswer,
   AppRevisionSchema, RolloutSchema, type AppRevision, type Rollout,
+  AgentUpgradeListSchema, AgentUpgradeSchema, type AgentUpgrade, type AgentUpgradeRequest,
   AuditListSchema, CreatedOperatorTokenSchema, OperatorTokenListSchema, OperatorTokenViewSchema,
   type AuditList, type CreatedOperatorToken, type OperatorTokenList, type OperatorTokenRequest, type OperatorTokenView,
   AppSchema, DeviceModelSchema, DeviceSchema, NodeSchema, WorkloadSchema,
@@ -143,6 +144,27 @@ export class ApiClient {
   /** pause · resume · abort · approve ({wave}) · rollback ({toRevision}); answers the updated Rollout. */
   rolloutCommand(app: string, verb: 'pause' | 'resume' | 'abort' | 'approve' | 'rollback', body: Record<string, number> = {}): Promise<Rollout> {
     return this.request(RolloutSchema, 'POST', `/api/v1/apps/${enc(app)}/rollout/${verb}`, { body });
+  }
+
+  listAgentUpgrades(): Promise<{ items: AgentUpgrade[] }> {
+    return this.request(AgentUpgradeListSchema, 'GET', '/api/v1/agent-upgrades');
+  }
+
+  getAgentUpgrade(name: string): Promise<AgentUpgrade> {
+    return this.request(AgentUpgradeSchema, 'GET', `/api/v1/agent-upgrades/${enc(name)}`);
+  }
+
+  /** Creates an agent upgrade, or gives an existing one a new version. */
+  requestAgentUpgrade(body: AgentUpgradeRequest): Promise<AgentUpgrade> {
+    return this.request(AgentUpgradeSchema, 'POST', '/api/v1/agent-upgrades', { body });
+  }
+
+  agentUpgradeCommand(name: string, verb: 'pause' | 'resume' | 'abort' | 'approve' | 'rollback', body: Record<string, number> = {}): Promise<AgentUpgrade> {
+    return this.request(AgentUpgradeSchema, 'POST', `/api/v1/agent-upgrades/${enc(name)}/${verb}`, { body });
+  }
+
+  watchAgentUpgrades(onUpgrade: (upgrade: AgentUpgrade) => boolean, resourceVersion?: number): Promise<void> {
+    return this.follow('/api/v1/agent-upgrades', resourceVersion === undefined ? {} : { resourceVersion }, AgentUpgradeSchema, (_type, u) => onUpgrade(u));
   }
 
   /**

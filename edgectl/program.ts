@@ -11,6 +11,7 @@ import { registerLabel } from './commands/label.js';
 import { registerNode } from './commands/node.js';
 import { registerNodeAccess } from './commands/nodeAccess.js';
 import { registerRollout } from './commands/rollout.js';
+import { registerUpgrade } from './commands/upgrade.js';
 import { registerToken } from './commands/token.js';
 import { registerLocal } from './commands/local.js';
 import { CommandExit, createContext, type CliIo } from './context.js';
@@ -62,6 +63,7 @@ function buildProgram(io: CliIo): Command {
   registerNodeAccess(program, ctx);
   registerNode(program, ctx);
   registerRollout(program, ctx);
+  registerUpgrade(program, ctx);
   // After get/delete: it adds device subcommands to them.
   registerDevices(program, ctx);
   // Talks to the node's edgecore, not cloudcore: for field engineers, with the cloud down.

@@ -4,6 +4,7 @@ import { DeviceModelSchema, DeviceSchema, TelemetrySampleSchema, TwinViewSchema 
 import { NameSchema } from './objectMeta.js';
 import { AppSchema, ConfigSchema, EventSchema, NodeSchema, OperatorRoleSchema, SecretSchema, WorkloadSchema } from './resources.js';
 import { AppRevisionSchema } from './rollouts.js';
+import { AgentUpgradeSchema } from './agentUpgrade.js';
 
 /**
  * The answers of cloudcore's REST API (docs/api.md), one schema per answer. cloudcore declares
@@ -23,6 +24,7 @@ export const DataObjectSchema = z.discriminatedUnion('kind', [ConfigSchema, Secr
 export const DataObjectListSchema = z.object({ items: z.array(DataObjectSchema), ...ListMeta });
 export const DeviceModelListSchema = z.object({ items: z.array(DeviceModelSchema), ...ListMeta });
 export const DeviceListSchema = z.object({ items: z.array(DeviceSchema), ...ListMeta });
+export const AgentUpgradeListSchema = z.object({ items: z.array(AgentUpgradeSchema), ...ListMeta });
 export const EventListSchema = z.object({ items: z.array(EventSchema) });
 export const AppRevisionListSchema = z.object({ items: z.array(AppRevisionSchema) });
 export const TelemetryListSchema = z.object({ items: z.array(TelemetrySampleSchema) });

@@ -23,6 +23,8 @@ export const AgentInfoSchema = z.strictObject({
   upgrade: AgentUpgradeStatusSchema.optional(),
 });
 
+export type AgentInfo = z.infer<typeof AgentInfoSchema>;
+
 /** The agent's state changed (an upgrade moved on); the cloud records it in the Node's status. */
 export const AgentStatusFrameSchema = z.strictObject({ type: z.literal('agentStatus'), agent: AgentInfoSchema });
 

@@ -10,7 +10,7 @@ import { RolloutPhaseSchema, RolloutStrategySchema, VariantsSchema, type AppRevi
 
 export { NameSchema, ObjectMetaSchema, type ObjectMeta } from './objectMeta.js';
 import { NameSchema, ObjectMetaSchema } from './objectMeta.js';
-import { AgentUpgradeStatusSchema, NodeAgentSpecSchema } from './agentUpgrade.js';
+import { AgentUpgradeStatusSchema, NodeAgentSpecSchema, type AgentUpgrade } from './agentUpgrade.js';
 
 export * from './templates.js';
 import { WorkloadTemplateSchema } from './templates.js';
@@ -288,11 +288,11 @@ export type EdgeEvent = z.infer<typeof EdgeEventSchema>;
 export const EventSchema = z.strictObject({
   kind: z.literal('Event'),
   metadata: ObjectMetaSchema,
-  /** `node` for events an edge reported; `app` (and no node) for the cloud's rollout events. */
-  spec: EdgeEventSchema.extend({ node: NameSchema.optional(), app: NameSchema.optional() }),
+  /** `node` for events an edge reported; `app` (and no node) for the cloud's rollout events; `upgrade` for an AgentUpgrade's. */
+  spec: EdgeEventSchema.extend({ node: NameSchema.optional(), app: NameSchema.optional(), upgrade: NameSchema.optional() }),
 });
 export type Event = z.infer<typeof EventSchema>;
 
-export type AnyObject = App | Workload | Node | JoinToken | NodeCredential | Event | Config | Secret | DeviceModel | Device | AppRevision | Rollout | OperatorToken;
+export type AnyObject = App | Workload | Node | JoinToken | NodeCredential | Event | Config | Secret | DeviceModel | Device | AppRevision | Rollout | OperatorToken | AgentUpgrade;
 export type Kind = AnyObject['kind'];
-export const KINDS: readonly Kind[] = ['App', 'Workload', 'Node', 'JoinToken', 'NodeCredential', 'Event', 'Config', 'Secret', 'DeviceModel', 'Device', 'AppRevision', 'Rollout', 'OperatorToken'];
+export const KINDS: readonly Kind[] = ['App', 'Workload', 'Node', 'JoinToken', 'NodeCredential', 'Event', 'Config', 'Secret', 'DeviceModel', 'Device', 'AppRevision', 'Rollout', 'OperatorToken', 'AgentUpgrade'];

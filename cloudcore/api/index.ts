@@ -19,6 +19,7 @@ import { nodeStreamRoutes, type EdgeTunnel } from './routes/nodeStreams.js';
 import { operatorTokenRoutes } from './routes/operatorTokens.js';
 import type { ResourceRoutesOptions } from './plumbing/routeContext.js';
 import { rolloutRoutes } from './routes/rollouts.js';
+import { agentUpgradeRoutes } from './routes/agentUpgrades.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { deviceCertificateRoutes } from './routes/deviceCertificates.js';
 import type { ServerTls } from '../pki/serverTls.js';
@@ -42,6 +43,7 @@ import { zodSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } fro
  *       ├── /apps               list · watch · create · get (with status.nodes, status.groups) · replace · delete
  *       │   └── /{a}/revisions · /{a}/rollout (get · events · pause · resume · abort · approve · rollback)
  *       ├── /rollouts           list · watch
+ *       ├── /agent-upgrades     list · watch · get · create or new version · delete · {a}/(pause · resume · abort · approve · rollback)
  *       ├── /nodes/{n}/workloads/{w}/logs · exec   through the node's link (503 if not connected)
  *       ├── /configs, /secrets  list · get · create · replace · delete (secret values write-only)
  *       ├── /devicemodels       list · get · create · replace (re-copied into its devices) · delete
@@ -70,6 +72,8 @@ export interface ApiOptions {
   /** cloudcore's HTTPS and CA: join tokens pin its bundle, device certificates are signed by it. Absent over plain HTTP. */
   tls?: ServerTls | undefined;
   deviceCertLifetimeSeconds?: number;
+  /** Agent versions cloudcore serves under /dist: an agent upgrade to another is refused. */
+  agentVersions?: () => readonly string[];
 }
 
 export type { ApiTokens, ApiRole, OperatorPrincipal } from './plumbing/auth.js';
@@ -104,6 +108,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
       if (opts.audit) await secured.register(auditRoutes, { audit: opts.audit });
       await secured.register(appRoutes, routeOptions);
       await secured.register(rolloutRoutes, routeOptions);
+      await secured.register(agentUpgradeRoutes, { ...routeOptions, ...(opts.agentVersions ? { versions: opts.agentVersions } : {}) });
       await secured.register(workloadRoutes, routeOptions);
       await secured.register(eventRoutes, routeOptions);
       await secured.register(dataObjectRoutes, routeOptions);

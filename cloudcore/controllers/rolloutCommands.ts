@@ -26,13 +26,14 @@ export interface CommandResult {
 
 const ACTIVE: readonly RolloutPhase[] = ['Progressing', 'Paused', 'AwaitingApproval'];
 
-export function applyRolloutCommand(current: Rollout, command: RolloutCommand, ctx: { revisions: readonly number[]; now: number }): CommandResult {
+/** `subject` names what is rolled out in messages; default `app "<name>"`. */
+export function applyRolloutCommand(current: Rollout, command: RolloutCommand, ctx: { revisions: readonly number[]; now: number; subject?: string }): CommandResult {
   const rollout = structuredClone(current);
   const status = rollout.status;
-  const app = rollout.spec.app;
+  const subject = ctx.subject ?? `app "${rollout.spec.app}"`;
   const events: RolloutEventSpec[] = [];
   const iso = new Date(ctx.now).toISOString();
-  const refuse = (why: string): never => { throw new RolloutCommandError(`cannot ${command.type} the rollout of app "${app}": ${why}`); };
+  const refuse = (why: string): never => { throw new RolloutCommandError(`cannot ${command.type} the rollout of ${subject}: ${why}`); };
 
   switch (command.type) {
     case 'pause':
@@ -57,7 +58,7 @@ export function applyRolloutCommand(current: Rollout, command: RolloutCommand, c
     case 'rollback': {
       const to = command.toRevision;
       if (!ctx.revisions.includes(to)) {
-        throw new RolloutCommandError(`cannot rollback the rollout of app "${app}": revision ${to} does not exist (revisions: ${ctx.revisions.join(', ') || 'none'})`, 404);
+        throw new RolloutCommandError(`cannot rollback the rollout of ${subject}: revision ${to} does not exist (revisions: ${ctx.revisions.join(', ') || 'none'})`, 404);
       }
       if (to === status.revision && (status.phase === 'Succeeded' || status.phase === 'RolledBack')) refuse(`it is ${status.phase} at revision ${to} already`);
       const from = status.revision;
@@ -68,7 +69,7 @@ export function applyRolloutCommand(current: Rollout, command: RolloutCommand, c
       status.phase = 'RolledBack';
       status.readySince = {};
       status.finishedAt = iso;
-      events.push({ type: 'Warning', reason: 'RolledBack', message: `an operator rolled app "${app}" back from revision ${from} to revision ${to}; every node goes to ${to}` });
+      events.push({ type: 'Warning', reason: 'RolledBack', message: `an operator rolled ${subject} back from revision ${from} to revision ${to}; every node goes to ${to}` });
       break;
     }
   }

@@ -76,14 +76,8 @@ export function isOffline(node: Node, now: number, windowSeconds: number): boole
   return Number.isNaN(seen) || now - seen > windowSeconds * 1000;
 }
 
-/** The revision a node is assigned: a pending assignment, else its Workload's, else what the scheduler will create. */
-export function assignedRevision(view: FleetView, node: string, assignments: Record<string, number>, fallback: number): number {
-  return assignments[node] ?? view.primary.get(node)?.spec.generation ?? fallback;
-}
-
 export interface ClassifyContext {
   target: number;
-  revision: AppRevision | undefined;
   now: number;
   offlineWindowSeconds: number;
   /** minReadySeconds for this node's wave. */
@@ -98,18 +92,23 @@ export interface ClassifyContext {
  * runs the target and is CrashLoop/Failed) › healthy (every replica runs the target, Running and
  * ready not false, or completed, for minReadySeconds) › updating (assigned, neither yet).
  */
-export function classifyNode(node: Node, assigned: number, workloads: readonly Workload[], ctx: ClassifyContext): NodeRolloutState {
+export function classifyNode(node: Node, assigned: number, workloads: readonly Workload[], revision: AppRevision | undefined, ctx: ClassifyContext): NodeRolloutState {
   const name = node.metadata.name;
   if (isOffline(node, ctx.now, ctx.offlineWindowSeconds)) return 'offline';
   if (assigned !== ctx.target) { delete ctx.readySince[name]; return 'pending'; }
   const onTarget = workloads.filter((w) => w.spec.generation === ctx.target && w.status?.generation === ctx.target);
   if (onTarget.some((w) => w.status!.state === 'CrashLoop' || w.status!.state === 'Failed')) { delete ctx.readySince[name]; return 'failed'; }
-  const replicas = ctx.revision ? effectiveSpec(ctx.revision.spec.template, ctx.revision.spec.variants, node.metadata.labels).replicas : 1;
-  const restartPolicy = ctx.revision?.spec.template.restartPolicy ?? 'Always';
+  const replicas = revision ? effectiveSpec(revision.spec.template, revision.spec.variants, node.metadata.labels).replicas : 1;
+  const restartPolicy = revision?.spec.template.restartPolicy ?? 'Always';
   const ready = onTarget.length >= replicas && onTarget.every((w) => isReady(w, restartPolicy));
-  if (!ready) { delete ctx.readySince[name]; return 'updating'; }
+  return readyFor(name, ready, ctx);
+}
+
+/** healthy once `ready` has held for the wave's minReadySeconds, else updating (the clock lives in ctx.readySince). */
+export function readyFor(node: string, ready: boolean, ctx: ClassifyContext): NodeRolloutState {
+  if (!ready) { delete ctx.readySince[node]; return 'updating'; }
   if (ctx.minReadySeconds <= 0) return 'healthy';
-  const since = ctx.readySince[name] ??= ctx.now;
+  const since = ctx.readySince[node] ??= ctx.now;
   return ctx.now - since >= ctx.minReadySeconds * 1000 ? 'healthy' : 'updating';
 }
 

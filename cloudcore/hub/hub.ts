@@ -19,6 +19,7 @@ import { EventBudget, type EventBudgetSettings } from './eventBudget.js';
 import { LinkQuality } from './linkQuality.js';
 import { NodeSession, type HubCounters } from './nodeSession.js';
 import { updateNodeStatus } from '../store/readModifyWrite.js';
+import { AgentUpgradeChannel, type AgentArtefacts } from './agentUpgrades.js';
 
 export interface HubOptions {
   store: Store;
@@ -37,6 +38,8 @@ export interface HubOptions {
   tls?: ServerTls | undefined;
   nodeCertLifetimeSeconds?: number;
   nodeCertGraceSeconds?: number;
+  /** The agent artefacts cloudcore serves under /dist: named in the agentUpgrade frames it sends. */
+  artefacts?: AgentArtefacts;
 }
 
 /** What a live link was admitted with: a certificate serial, or a bearer credential's hash (plain HTTP). */
@@ -71,10 +74,12 @@ export class Hub {
   /** Links admitted and not yet settled (see admission.ts). */
   private settling = 0;
   private readonly linkCredentials = new WeakMap<NodeSession, LinkCredential>();
+  private readonly agentUpgrades: AgentUpgradeChannel;
 
   constructor(private readonly opts: HubOptions) {
     this.offlineAfterMs = opts.offlineAfterMs ?? OFFLINE_AFTER_MS;
     this.eventBudget = new EventBudget(opts.eventBudget ?? DEFAULT_EVENT_BUDGET, opts.log);
+    this.agentUpgrades = new AgentUpgradeChannel(opts.store, opts.log, opts.artefacts);
   }
 
   /** Registers the join route and takes over WebSocket upgrades on the server's connect path. */
@@ -90,7 +95,12 @@ export class Hub {
     });
     // A deleted node loses its credential (API) and its live link (here).
     this.nodeWatch = await this.opts.store.watch({ kind: 'Node', fromRevision: await this.opts.store.revision() }, (event) => {
-      if (event.type !== 'DELETED') return;
+      if (event.type !== 'DELETED') {
+        // The upgrade controller changed the agent version this node should run: tell it now.
+        const session = this.sessions.get(event.object.metadata.name);
+        if (session && event.object.kind === 'Node') this.agentUpgrades.offer(session, event.object.spec.agent);
+        return;
+      }
       this.disconnect(event.object.metadata.name, 'node deleted');
       this.linkQuality.forget(event.object.metadata.name);
       this.nodeStats.forget(event.object.metadata.name);
@@ -196,6 +206,7 @@ export class Hub {
       counters: this.counters,
       eventBudget: this.eventBudget,
       upstreamCursors: this.upstreamCursors,
+      agentUpgrades: this.agentUpgrades,
       onClose: (s) => { settled(); void this.onSessionClosed(s); },
       onSettled: settled,
       onPing: (n, ping) => {

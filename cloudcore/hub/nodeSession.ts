@@ -2,11 +2,12 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import {
   EdgeFrameSchema, IgnoredFieldNotes, PROTOCOL_VERSION, parseFrame,
-  type CloudFrame, type EdgeFrame, type ErrorFrame, type HelloFrame, type UpstreamEntry,
+  type AgentUpgradeFrame, type CloudFrame, type EdgeFrame, type ErrorFrame, type HelloFrame, type UpstreamEntry,
 } from '../../protocol/index.js';
 import { GoneError, UnreadableError, type Store, type Watch } from '../store/store.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { updateNodeStatus } from '../store/readModifyWrite.js';
+import type { AgentUpgradeChannel } from './agentUpgrades.js';
 import { OperatorRequests } from './operatorRequests.js';
 import { decideResume, isEchoOfEdgeStatus, isSynced, PendingChanges } from './syncCursor.js';
 import { applyUpstreamEntry } from './upstream.js';
@@ -38,8 +39,8 @@ export interface SessionDeps {
   onClose: (session: NodeSession) => void;
   /** Every heartbeat (it may carry the edge's round trip and resource sample). */
   onPing?: (node: string, ping: Extract<EdgeFrame, { type: 'ping' }>) => void;
-  /** The edge's agent state changed (an upgrade moved on): recorded in its Node's status. */
-  onAgentStatus?: (node: string, agent: Extract<EdgeFrame, { type: 'agentStatus' }>['agent']) => void;
+  /** Agent upgrades: offers the node its desired agent and records what it reports. */
+  agentUpgrades?: AgentUpgradeChannel;
   /** Once, when the link has settled: its snapshot acked, or its resume under way (admission control). */
   onSettled?: () => void;
   /** Per-node event rate limit; without it every event is stored. */
@@ -91,6 +92,15 @@ export class NodeSession {
     if (this.ws.readyState === this.ws.OPEN) this.ws.close(code, reason);
     else this.ws.terminate();
     this.finish();
+  }
+
+  /** The agent info of the hello (updated by agentStatus frames); undefined before the hello. */
+  agent(): HelloFrame['agent'] | undefined {
+    return this.hello?.agent;
+  }
+
+  sendAgentUpgrade(frame: AgentUpgradeFrame): void {
+    this.send(frame);
   }
 
   private send(frame: CloudFrame): void {
@@ -145,7 +155,10 @@ export class NodeSession {
   private onSyncFrame(frame: Exclude<EdgeFrame, { type: 'hello' | 'ping' }>): void {
     if (frame.type === 'logsData') return this.requests.onLogsData(frame);
     if (frame.type === 'execResult') return this.requests.onExecResult(frame);
-    if (frame.type === 'agentStatus') return this.deps.onAgentStatus?.(this.node, frame.agent);
+    if (frame.type === 'agentStatus') {
+      this.hello = { ...this.hello!, agent: frame.agent };
+      return void this.deps.agentUpgrades?.record(this.node, frame.agent).catch((err: Error) => this.fail(err));
+    }
     if (frame.type === 'ack') {
       if (this.inFlight === null || frame.revision !== this.inFlight) {
         return this.refuse({ type: 'error', code: 'protocol', message: `ack for revision ${frame.revision}, but ${this.inFlight ?? 'nothing'} is in flight`, field: 'revision' });
@@ -241,6 +254,8 @@ export class NodeSession {
       agent: hello.agent,
     }));
     if (this.closed) return;
+    await this.deps.agentUpgrades?.helloRecorded(this.node, nodeObj?.status.agent?.upgrade, hello.agent);
+    this.deps.agentUpgrades?.offer(this, nodeObj?.spec.agent);
     if (decision.mode === 'snapshot') {
       this.deps.counters.snapshots++;
       this.deps.log.info({ node: this.node, reason: decision.reason }, 'sending full snapshot');

@@ -52,6 +52,8 @@ export interface TestApiOptions {
   telemetry?: TelemetryStore;
   /** The hub's live view (a double: tests without a hub say which nodes are connected). */
   links?: FleetLinks;
+  /** Agent versions the API accepts upgrades to (what cloudcore's /dist would serve). */
+  agentVersions?: () => readonly string[];
   /** Adds routes of the test's own to the root instance before it listens. */
   configure?: (app: FastifyInstance, store: Store) => void;
 }
@@ -65,6 +67,7 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
   await app.register(apiPlugin, {
     store, audit, tokens: { admin: ADMIN_TOKEN, readonly: READONLY_TOKEN }, ...(options.telemetry ? { telemetry: options.telemetry } : {}),
     ...(options.links ? { links: options.links } : {}),
+    ...(options.agentVersions ? { agentVersions: options.agentVersions } : {}),
   });
   options.configure?.(app, store);
   await app.listen({ host: '127.0.0.1', port: 0 });
