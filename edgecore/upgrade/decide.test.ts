@@ -38,6 +38,10 @@ describe('decideFrame', () => {
     expect(none.do === 'refuse' && none.message).toBe('the cloud has no artefact of version 0.2.0 for linux-x64');
     expect(decideFrame(frame(), { ...ctx, arch: null }).do).toBe('refuse');
   });
+  it('goes back to a version still installed without an artefact from the cloud (a rollback to the baseline)', () => {
+    expect(decideFrame(frame({ file: undefined, sha256: undefined, size: undefined }), { ...ctx, installed: true })).toEqual({ do: 'start' });
+    expect(decideFrame(frame(), { ...ctx, underLoader: false, installed: true }).do).toBe('refuse');
+  });
 });
 
 describe('decideStart', () => {

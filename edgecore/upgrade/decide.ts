@@ -27,6 +27,8 @@ export interface FrameContext {
   last?: AgentUpgradeStatus | undefined;
   /** The node's release architecture (x64 | arm64 | armv7), or null for one there is no artefact for. */
   arch: string | null;
+  /** `$EDGEFLEET_HOME/<version>` is there and intact (e.g. the previous version, after a rollback the operator asked for). */
+  installed?: boolean;
 }
 
 const sameAttempt = (a: AttemptKey, b: AttemptKey): boolean =>
@@ -42,6 +44,8 @@ export function decideFrame(frame: AgentUpgradeFrame, ctx: FrameContext): FrameD
     return { do: 'refuse', message: 'edgecore is not running under edgefleet-loader (EDGEFLEET_LOADER is not set, e.g. a git checkout), '
       + 'so it cannot switch versions; install the node with install.sh (docs/install.md) to upgrade it over the air' };
   }
+  // Going back to a version still on disk needs no download (the cloud may not even serve it any more).
+  if (ctx.installed) return { do: 'start' };
   if (ctx.arch === null) return { do: 'refuse', message: `there are no edge artefacts for this node's architecture (${process.arch})` };
   if (frame.file === undefined || frame.sha256 === undefined || frame.size === undefined) {
     return { do: 'refuse', message: `the cloud has no artefact of version ${frame.version} for linux-${ctx.arch}` };

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, createPublicKey, verify } from 'node:crypto';
-import { createReadStream, existsSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { accessSync, constants, createReadStream, existsSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseSha256Sums } from './decide.js';
@@ -60,6 +60,19 @@ export async function unpackRelease(home: string, tarball: string, version: stri
     rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** `<home>/<version>` holds that version for this arch, with its edgecore: ready to switch to. */
+export function installedIntact(home: string, version: string, arch: string): boolean {
+  const said = (name: string): string | null => {
+    try { return readFileSync(join(home, version, name), 'utf8').trim(); } catch { return null; }
+  };
+  try {
+    accessSync(join(home, version, 'bin', 'edgecore'), constants.X_OK);
+  } catch {
+    return false;
+  }
+  return said('VERSION') === version && said('ARCH') === arch;
 }
 
 /** The version a link names (its relative target), or null when there is no such link. */

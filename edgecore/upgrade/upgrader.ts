@@ -7,7 +7,7 @@ import type { EdgePart } from '../part.js';
 import { readAttempt, upgradeDir, writeAttempt, type AttemptFile } from './attempt.js';
 import { decideFrame, decideStart, healthProblems, releaseArch, type AttemptKey, type RecordedWorkload, type SwitchRecord } from './decide.js';
 import { downloadResumable, fetchSmall } from './download.js';
-import { commitLinks, linkTarget, sha256OfFile, signedSha256, switchTo, takeLoaderReason, unpackRelease } from './release.js';
+import { commitLinks, installedIntact, linkTarget, sha256OfFile, signedSha256, switchTo, takeLoaderReason, unpackRelease } from './release.js';
 
 /**
  * The edge side of an over-the-air agent upgrade (docs/install.md, "Upgrade"). On the cloud's
@@ -101,7 +101,7 @@ export class AgentUpgrader implements EdgePart {
     if (this.checking) { this.deferred = frame; return; }
     const decision = decideFrame(frame, {
       running: this.opts.running, underLoader: this.underLoader, inFlight: this.inFlight?.key,
-      last: this.last?.status, arch: releaseArch(process.arch),
+      last: this.last?.status, arch: releaseArch(process.arch), installed: this.installed(frame.version),
     });
     switch (decision.do) {
       case 'nothing':
@@ -131,11 +131,26 @@ export class AgentUpgrader implements EdgePart {
     }
   }
 
+  private installed(version: string): boolean {
+    const arch = releaseArch(process.arch);
+    return this.underLoader && arch !== null && linkTarget(this.home, 'current') !== version && installedIntact(this.home, version, arch);
+  }
+
   private async attempt(frame: AgentUpgradeFrame, signal: AbortSignal): Promise<void> {
+    if (linkTarget(this.home, 'current') === frame.version) throw new Error(`${join(this.home, 'current')} already names ${frame.version}`);
+    if (this.installed(frame.version)) {
+      this.setStatus(frame, 'Installing', `${frame.version} is still installed beside ${this.opts.running}: switching back to it without a download`);
+    } else {
+      await this.fetchAndUnpack(frame, signal);
+    }
+    this.switchAndRestart(frame);
+  }
+
+  /** Download, verification and unpacking: everything before the switch that can fail with the old agent untouched. */
+  private async fetchAndUnpack(frame: AgentUpgradeFrame, signal: AbortSignal): Promise<void> {
     const { opts, home } = this;
     const file = frame.file!, expected = frame.sha256!, size = frame.size!;
     const arch = releaseArch(process.arch)!;
-    if (linkTarget(home, 'current') === frame.version) throw new Error(`${join(home, 'current')} already names ${frame.version}`);
     const base = new URL(`dist/${encodeURIComponent(frame.version)}/`, opts.cloudUrl.endsWith('/') ? opts.cloudUrl : `${opts.cloudUrl}/`);
     const fetchOpts = { ca: opts.ca(), signal };
 
@@ -172,6 +187,10 @@ export class AgentUpgrader implements EdgePart {
     await unpackRelease(home, part, frame.version, arch);
     rmSync(part, { force: true });
     signal.throwIfAborted();
+  }
+
+  private switchAndRestart(frame: AgentUpgradeFrame): void {
+    const { opts, home } = this;
 
     // Recorded before the switch: whichever agent starts next finds what was tried and what ran.
     const running = opts.workloads().filter((w) => w.state === 'Running');
