@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, createPrivateKey, sign } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT } from './fleet.js';
@@ -18,11 +18,35 @@ export const DEV_KEY = join(ARTEFACTS, '.dev-release-key.pem');
 
 export const artefactFile = (version: string): string => `edgefleet-edge-${version}-linux-x64.tar.gz`;
 
-/** Builds the x64 artefact of `version` unless it is already in dist-artefacts/<version>. Returns that dir. */
+/**
+ * A digest of what goes into an artefact (the sources esbuild bundles, the loader, the build
+ * itself): a cached artefact built from other sources is built again, so a test never runs
+ * yesterday's edgecore.
+ */
+export function sourceStamp(): string {
+  const hash = createHash('sha256');
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) { if (entry.name !== 'node_modules') walk(path); continue; }
+      if (entry.name.endsWith('.test.ts')) continue;
+      hash.update(path).update(readFileSync(path));
+    }
+  };
+  for (const dir of ['protocol', 'edgecore', 'edgectl', 'device-mappers', 'arm-builds', join('deploy', 'edge')]) walk(join(ROOT, dir));
+  return hash.digest('hex');
+}
+
+/** Builds the x64 artefact of `version` unless dist-artefacts/<version> holds one built from these sources. Returns that dir. */
 export async function buildArtefact(version: string): Promise<string> {
   const dir = join(ARTEFACTS, version);
-  if (existsSync(join(dir, 'SHA256SUMS.sig')) && existsSync(join(dir, artefactFile(version)))) return dir;
+  const stampFile = join(dir, '.source-stamp');
+  const stamp = sourceStamp();
+  const built = existsSync(join(dir, 'SHA256SUMS.sig')) && existsSync(join(dir, artefactFile(version)));
+  if (built && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return dir;
+  rmSync(dir, { recursive: true, force: true });
   await run(process.execPath, [join(ROOT, 'dist', 'arm-builds', 'build.js'), '--version', version, '--arch', 'x64'], { cwd: ROOT, timeout: 600_000 });
+  writeFileSync(stampFile, stamp);
   return dir;
 }
 
@@ -35,8 +59,10 @@ export const sha256 = (b: Buffer): string => createHash('sha256').update(b).dige
  */
 export async function buildBrokenArtefact(from: string, version: string): Promise<string> {
   const dir = join(ARTEFACTS, version);
-  if (existsSync(join(dir, 'SHA256SUMS.sig'))) return dir;
   const src = await buildArtefact(from);
+  const stamp = readFileSync(join(src, '.source-stamp'), 'utf8');
+  if (existsSync(join(dir, 'SHA256SUMS.sig')) && existsSync(join(dir, '.source-stamp')) && readFileSync(join(dir, '.source-stamp'), 'utf8') === stamp) return dir;
+  rmSync(dir, { recursive: true, force: true });
   const work = mkdtempSync(join(ARTEFACTS, '.broken-'));
   try {
     await run('tar', ['-xzf', join(src, artefactFile(from)), '-C', work]);
@@ -52,6 +78,7 @@ export async function buildBrokenArtefact(from: string, version: string): Promis
     writeFileSync(join(dir, 'SHA256SUMS'), sums);
     writeFileSync(join(dir, 'SHA256SUMS.sig'), `${sign(null, sums, createPrivateKey(readFileSync(DEV_KEY))).toString('base64')}\n`);
     cpSync(join(src, 'release-key.pub'), join(dir, 'release-key.pub'));
+    writeFileSync(join(dir, '.source-stamp'), stamp);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -19,6 +19,15 @@ export class HttpTap {
   cutAfter: number | null = null;
   /** Flip the byte at this offset of the next answer to `watchPath` (once, counted from its first byte). */
   corruptAt: number | null = null;
+  /**
+   * Cut the first connection, whatever it carries, that brings the client more than this many
+   * bytes (once): under TLS, where paths cannot be read, only a download is that big.
+   */
+  cutAnyAfter: number | null = null;
+  /** Bytes the connection cut by `cutAnyAfter` had brought. */
+  cutAt: number | null = null;
+  /** While true, new connections are closed at once (the cloud is unreachable). */
+  refuse = false;
 
   constructor(private readonly targetPort: number, private readonly watchPath: string) {}
 
@@ -29,7 +38,11 @@ export class HttpTap {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** Drops every open connection (and, with `refuse`, keeps the cloud away). */
+  dropAll(): void { for (const s of this.sockets) s.destroy(); }
+
   private join(client: Socket): void {
+    if (this.refuse) { client.destroy(); return; }
     const upstream = connect(this.targetPort, '127.0.0.1');
     for (const s of [client, upstream]) {
       this.sockets.add(s);
@@ -53,7 +66,16 @@ export class HttpTap {
       }
       upstream.write(chunk);
     });
+    let carried = 0;
     upstream.on('data', (chunk: Buffer) => {
+      carried += chunk.length;
+      if (this.cutAnyAfter !== null && carried > this.cutAnyAfter) {
+        this.cutAnyAfter = null;
+        this.cutAt = carried;
+        upstream.destroy();
+        client.destroy();
+        return;
+      }
       if (!watched) { client.write(chunk); return; }
       let out = chunk;
       if (this.corruptAt !== null && answered <= this.corruptAt && this.corruptAt < answered + chunk.length) {
