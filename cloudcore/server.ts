@@ -14,7 +14,7 @@ import { Scheduler } from './controllers/scheduler.js';
 import { StartWhenReadable } from './controllers/startWhenReadable.js';
 import { dashboardPlugin } from './dashboard/plugin.js';
 import { ReleaseCatalog } from './releases/catalog.js';
-import { loadInstallerTemplate } from './releases/installer.js';
+import { advertisedCloudUrl, loadInstallerTemplate } from './releases/installer.js';
 import { distPlugin } from './releases/plugin.js';
 import { Hub } from './hub/hub.js';
 import { CloudMetrics, registerMetrics } from './metrics/cloudMetrics.js';
@@ -83,19 +83,23 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
     genReqId: () => randomUUID(),
   });
   registerErrorHandling(app);
-  const hub = new Hub({ store, telemetry, log, offlineAfterMs, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3),
+  // The releases under /dist (docs/install.md): checked once now so the log says what is served,
+  // then re-checked on every request and every few seconds (a release copied in is seen by upgrades too).
+  const distDir = settings.distDir ?? join(settings.dataDir, 'dist');
+  const catalog = new ReleaseCatalog({ distDir, releaseKeyFile: settings.releasePublicKey ?? join(distDir, 'release-key.pub'), log });
+  await catalog.refresh(true);
+  const stopCatalog = catalog.watch(5000);
+  const hub = new Hub({ store, telemetry, log, offlineAfterMs, artefacts: catalog, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3),
     maxSettlingSessions: settings.maxSettlingSessions, tls,
     nodeCertLifetimeSeconds: settings.nodeCertLifetimeSeconds, nodeCertGraceSeconds: settings.nodeCertGraceSeconds,
     eventBudget: { perSecond: settings.eventsPerSecondPerNode, burst: settings.eventBurstPerNode } });
   // Before the API: its request-timing hooks only reach routes registered after them.
   registerMetrics(app, { metrics: new CloudMetrics({ hub, store, telemetry, refused: { connections, streams: streamSlots } }), auth: new OperatorAuth(tokens, store) });
   const links = { quality: hub.linkQuality, stats: hub.nodeStats, liveLastSeen: (node: string) => hub.sessions.get(node)?.lastSeen };
-  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links, audit, streamSlots, tls, deviceCertLifetimeSeconds: settings.deviceCertLifetimeSeconds });
+  const advertisedUrl = () => advertisedCloudUrl(settings.advertiseAddress[0], tls ? 'https' : 'http', app.server.address());
+  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links, audit, streamSlots, tls, deviceCertLifetimeSeconds: settings.deviceCertLifetimeSeconds, advertisedUrl,
+    agentVersions: () => catalog.verified().map((r) => r.version) });
   await app.register(dashboardPlugin);
-  // Public release downloads and the installer (docs/install.md); checked once now so the log says what is served.
-  const distDir = settings.distDir ?? join(settings.dataDir, 'dist');
-  const catalog = new ReleaseCatalog({ distDir, releaseKeyFile: settings.releasePublicKey ?? join(distDir, 'release-key.pub'), log });
-  await catalog.refresh(true);
   await app.register(distPlugin, { catalog, streamSlots, installerTemplate: loadInstallerTemplate(), scheme: tls ? 'https' : 'http' });
   await hub.register(app);
 
@@ -134,6 +138,7 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
       await modelCopy.stop();
       await lifecycle.stop();
       tls?.close();
+      stopCatalog();
       await app.close();
       await store.close();
       await telemetry.close();

@@ -128,7 +128,11 @@ install_release() {
 
 switch_current() {
   if [ "$(readlink "$OPT/current" 2>/dev/null || true)" = "$VERSION" ]; then return; fi
-  ln -sfn "$VERSION" "$OPT/current"
+  # A new link renamed over the old one (as the upgrade loader does): never a moment without one.
+  # Where mv has no -T (old BusyBox), ln -sfn.
+  tmp="$OPT/.current.tmp.$$"
+  rm -f "$tmp"
+  if ! { ln -s "$VERSION" "$tmp" && mv -f -T "$tmp" "$OPT/current" 2>/dev/null; }; then rm -f "$tmp"; ln -sfn "$VERSION" "$OPT/current"; fi
   changed "$OPT/current -> $VERSION"
 }
 
@@ -207,6 +211,12 @@ install_unit() {
     changed "installed $UNITDIR/edgecore.service"
   fi
   [ -n "$ROOT" ] && { say "--root: the unit is not enabled or started"; return; }
+  # edgecore would make this group itself at its first start, but the unit's read-only /etc
+  # (ProtectSystem=strict) stops useradd there; workloads each run as their own uid in it.
+  if ! getent group edgefleet-workload >/dev/null 2>&1 && command -v useradd >/dev/null 2>&1; then
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin edgefleet-workload
+    changed "created the system user and group edgefleet-workload"
+  fi
   systemctl daemon-reload
   systemctl is-enabled --quiet edgecore.service 2>/dev/null || { systemctl enable edgecore.service; changed "enabled edgecore.service"; }
   [ -n "$NO_START" ] && return
@@ -276,6 +286,7 @@ main() {
 
   if [ -n "$UNINSTALL" ]; then uninstall; exit 0; fi
 
+  [ -n "$ROOT" ] || [ "$(id -u)" = 0 ] || die "run as root (e.g. curl ... | sudo sh -s -- ...): it installs under /opt, /etc and systemd"
   need_tools curl tar openssl awk cut uname mktemp cmp readlink
   pick_arch
   if [ -z "$NO_SYSTEMD" ] && [ -z "$ROOT" ]; then

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ReleaseVersionSchema } from './dist.js';
 import { LabelSelectorSchema } from './labels.js';
 import { NameSchema, ObjectMetaSchema } from './objectMeta.js';
 import { RolloutStatusSchema, RolloutStrategySchema } from './rollouts.js';
@@ -10,9 +11,8 @@ import { RolloutStatusSchema, RolloutStrategySchema } from './rollouts.js';
  * frame and answers with `agentStatus` frames as its upgrade moves on.
  */
 
-/** A release version: semver-like, safe in a file name and a URL path. */
-export const AgentVersionSchema = z.string().min(1).max(64)
-  .regex(/^[0-9A-Za-z][0-9A-Za-z._+-]*$/, 'must be a version like 0.2.0 (letters, digits, ".", "_", "+", "-")');
+/** A release version: one rule for releases served under /dist and agent upgrades (protocol/dist.ts). */
+export const AgentVersionSchema = ReleaseVersionSchema;
 
 /**
  * Where an upgrade stands on the node. Downloading → Verifying → Installing → Restarting →

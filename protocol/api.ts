@@ -41,7 +41,11 @@ export type TelemetryList = z.infer<typeof TelemetryListSchema>;
 export const HealthSchema = z.object({ ok: z.literal(true), revision: z.number().int().nonnegative() });
 
 /** POST /tokens: the join token, shown once. */
-export const TokenResponseSchema = z.object({ token: z.string().min(1), node: z.string(), expiresAt: z.string() });
+export const TokenResponseSchema = z.object({
+  token: z.string().min(1), node: z.string(), expiresAt: z.string(),
+  /** cloudcore's advertised URL (first --advertise-address, its port), when it has one: what `--print-join-command` puts in the line. */
+  cloudUrl: z.string().optional(),
+});
 export type TokenResponse = z.infer<typeof TokenResponseSchema>;
 
 /** POST /devices/{d}/certificate: a CSR made where the device's key lives (edgectl device certificate). */

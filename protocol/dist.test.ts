@@ -1,6 +1,6 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { artefactName, parseArtefactName, parseReleaseKey, parseSha256Sums, ReleaseVersionSchema, verifyReleaseSignature } from './dist.js';
+import { artefactName, edgeArchOfNode, parseArtefactName, parseReleaseKey, parseSha256Sums, ReleaseVersionSchema, verifyReleaseSignature } from './dist.js';
 
 const sha = 'a'.repeat(64);
 
@@ -9,6 +9,9 @@ describe('the release contract', () => {
     expect(artefactName('1.2.0', 'armv7')).toBe('edgefleet-edge-1.2.0-linux-armv7.tar.gz');
     expect(parseArtefactName('edgefleet-edge-1.2.0-rc.1-linux-arm64.tar.gz')).toEqual({ version: '1.2.0-rc.1', arch: 'arm64' });
     expect(parseArtefactName('edgefleet-edge-1.2.0-linux-mips.tar.gz')).toBeUndefined();
+  });
+  it('maps a node\'s os.arch() to the artefact it runs', () => {
+    expect(['x64', 'arm64', 'arm', 'ia32', 'constructor'].map(edgeArchOfNode)).toEqual(['x64', 'arm64', 'armv7', undefined, undefined]);
   });
   it('accepts versions that are one safe path segment only', () => {
     for (const ok of ['1.2.0', '0.1.0-dev+abc', 'v2']) expect(ReleaseVersionSchema.safeParse(ok).success, ok).toBe(true);

@@ -17,6 +17,13 @@ export const UNAME_ARCH: Readonly<Record<string, EdgeArch>> = {
   x86_64: 'x64', aarch64: 'arm64', arm64: 'arm64', armv7l: 'armv7', armv8l: 'armv7',
 };
 
+/** A node's os.arch() (what it reports in its hello) → the artefact arch it runs. */
+const NODE_ARCH: Readonly<Record<string, EdgeArch>> = { x64: 'x64', arm64: 'arm64', arm: 'armv7' };
+
+export function edgeArchOfNode(nodeArch: string): EdgeArch | undefined {
+  return Object.hasOwn(NODE_ARCH, nodeArch) ? NODE_ARCH[nodeArch] : undefined;
+}
+
 /**
  * A release version is one path segment: letters, digits and `.+_-`, starting with a letter or
  * digit, never `..` (it names a directory on the cloud and on every node).

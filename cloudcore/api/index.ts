@@ -72,6 +72,8 @@ export interface ApiOptions {
   /** cloudcore's HTTPS and CA: join tokens pin its bundle, device certificates are signed by it. Absent over plain HTTP. */
   tls?: ServerTls | undefined;
   deviceCertLifetimeSeconds?: number;
+  /** cloudcore's URL as edges reach it (from --advertise-address), answered with every join token. */
+  advertisedUrl?: () => string | undefined;
   /** Agent versions cloudcore serves under /dist: an agent upgrade to another is refused. */
   agentVersions?: () => readonly string[];
 }
@@ -103,7 +105,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
       await secured.register(bearerAuth, { auth });
       const routeOptions: ResourceRoutesOptions = { store, watches };
       await secured.register(nodeRoutes, { ...routeOptions, links: opts.links });
-      await secured.register(tokenRoutes, { ...routeOptions, pin: opts.tls?.pin ?? null });
+      await secured.register(tokenRoutes, { ...routeOptions, pin: opts.tls?.pin ?? null, advertisedUrl: opts.advertisedUrl });
       await secured.register(operatorTokenRoutes, routeOptions);
       if (opts.audit) await secured.register(auditRoutes, { audit: opts.audit });
       await secured.register(appRoutes, routeOptions);

@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { parseReleaseKey, type DistIndex, type DistVersion } from '../../protocol/index.js';
+import { edgeArchOfNode, parseReleaseKey, type DistIndex, type DistVersion } from '../../protocol/index.js';
 import { checkRelease, fileStamp, listVersionDirs, releaseStamp, type CheckedRelease, type ReleaseFile, type VerifiedRelease } from './releaseDir.js';
 
 /**
@@ -42,6 +42,27 @@ export class ReleaseCatalog {
       this.refreshedAt = Date.now();
     });
     return this.refreshing;
+  }
+
+  /** Refreshes every `intervalMs` until the returned function is called (a failed pass is logged, not fatal). */
+  watch(intervalMs: number): () => void {
+    const timer = setInterval(() => {
+      this.refresh().catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message, distDir: this.opts.distDir }, 'cannot read the dist dir'));
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  /**
+   * The tarball of a verified `version` for a node whose os.arch() is `nodeArch` (the hub names
+   * it in an agentUpgrade frame); undefined when there is none.
+   */
+  find(version: string, nodeArch: string): { name: string; sha256: string; size: number } | undefined {
+    const release = this.releases.get(version);
+    const arch = edgeArchOfNode(nodeArch);
+    if (!release?.ok || arch === undefined) return undefined;
+    const file = [...release.files.values()].find((f) => f.arch === arch);
+    return file ? { name: file.name, sha256: file.sha256, size: file.size } : undefined;
   }
 
   /** The release public key as canonical PEM (what the installer embeds), if one loaded. */

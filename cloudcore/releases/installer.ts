@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ReleaseVersionSchema } from '../../protocol/index.js';
 
@@ -44,6 +45,16 @@ export function renderInstaller(template: string, values: InstallerValues): stri
     out = parts.join(value);
   }
   return out;
+}
+
+/**
+ * cloudcore's URL as edges reach it: its first advertise address (an IPv6 one in brackets) and
+ * the port it listens on; undefined without an advertise address (edgectl then uses its own).
+ */
+export function advertisedCloudUrl(address: string | undefined, scheme: 'http' | 'https', listening: AddressInfo | string | null): string | undefined {
+  if (address === undefined || listening === null || typeof listening === 'string') return undefined;
+  const host = address.includes(':') ? `[${address}]` : address;
+  return `${scheme}://${host}:${listening.port}`;
 }
 
 /** deploy/install.sh of this package: beside dist/ when built, beside the sources under vitest. */

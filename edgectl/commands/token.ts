@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { OperatorRoleSchema, type OperatorRole } from '../../protocol/index.js';
 import { OPERATOR_TOKEN_COLUMNS, operatorTokenRow } from '../auditFormat.js';
 import { emit, outputOption, type Context } from '../context.js';
+import { joinCommand } from '../joinCommand.js';
 import { renderTable, type OutputFormat } from '../format.js';
 import { parseName, parseOperatorTtl, parseTtl, UsageError } from '../parse.js';
 
@@ -13,9 +14,16 @@ export function registerToken(program: Command, ctx: Context): void {
     .argument('<node>', 'node name the token is bound to')
     .addOption(new Option('--ttl <duration>', 'lifetime: seconds or a number with s, m, h, d (at most 30d)')
       .argParser(parseTtl).default(3600, '1h'))
+    .option('--print-join-command', 'print the one line to paste on the node: download, verify, install and join (docs/install.md)')
+    .option('--cloud-url <url>', 'the cloud URL the node reaches (default: cloudcore\'s advertise address, else --server)')
     .addOption(outputOption())
-    .action(async (node: string, opts: { ttl: number; output: OutputFormat }, cmd: Command) => {
+    .action(async (node: string, opts: { ttl: number; output: OutputFormat; printJoinCommand?: boolean; cloudUrl?: string }, cmd: Command) => {
       const answer = await ctx.client(cmd).createToken(parseName(node, 'node'), opts.ttl);
+      if (opts.printJoinCommand) {
+        // The node must reach the URL: the cloud's own advertise address before the one this edgectl uses.
+        ctx.out(`${joinCommand(opts.cloudUrl ?? answer.cloudUrl ?? ctx.settings(cmd).server, answer.node, answer.token)}\n`);
+        return;
+      }
       // The plain view is the token alone, so `$(edgectl token create edge-1)` just works.
       emit(ctx, opts.output, answer, () => `${answer.token}\n`);
     });

@@ -1,13 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import type { ClientRequest } from 'node:http';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artefactName, DistIndexSchema } from '../../protocol/index.js';
 import { Fleet, type Cloud } from '../helpers/fleet.js';
 import { makeReleaseKey, writeRelease, type ReleaseKey } from '../helpers/releases.js';
-import { cloudCaBundle } from '../helpers/tlsClient.js';
-import { sleep } from '../helpers/wait.js';
+import { cloudCaBundle, tlsApi } from '../helpers/tlsClient.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 /**
  * cloudcore's public release routes over its own HTTPS: what verifies is listed and served
@@ -44,10 +45,12 @@ describe('GET /dist and /install.sh (real cloudcore over HTTPS)', () => {
     key = makeReleaseKey();
     writeRelease(distDir, '1.0.0', { x64, arm64 }, key);
     writeRelease(distDir, '1.1.0', { x64: randomBytes(100) }, key);
+    // Big enough that a paused download holds its response open.
+    writeRelease(distDir, '0.5.0', { x64: randomBytes(16 * 1024 * 1024) }, key);
     // Signed by another key: refused at load, never listed.
     writeRelease(distDir, '6.6.6', { x64: randomBytes(100) }, makeReleaseKey());
     writeFileSync(join(distDir, 'release-key.pub'), key.publicPem);
-    cloud = await fleet.startCloud({ tls: true, extra: ['--dist-dir', distDir] });
+    cloud = await fleet.startCloud({ tls: true, extra: ['--dist-dir', distDir, '--max-streams-per-address', '2'] });
     ca = cloudCaBundle(cloud);
   });
   afterAll(() => fleet.cleanup());
@@ -56,7 +59,7 @@ describe('GET /dist and /install.sh (real cloudcore over HTTPS)', () => {
     const res = await get(`${cloud.url}/dist/index.json`, ca);
     expect(res.status).toBe(200);
     const index = DistIndexSchema.parse(JSON.parse(res.body.toString('utf8')));
-    expect(index.versions.map((v) => v.version)).toEqual(['1.1.0', '1.0.0']);
+    expect(index.versions.map((v) => v.version)).toEqual(['1.1.0', '1.0.0', '0.5.0']);
     expect(index.versions[1]!.files).toEqual(expect.arrayContaining([
       { name: artefactName('1.0.0', 'x64'), arch: 'x64', size: x64.length, sha256: sha256(x64) },
       { name: artefactName('1.0.0', 'arm64'), arch: 'arm64', size: arm64.length, sha256: sha256(arm64) },
@@ -123,7 +126,7 @@ describe('GET /dist and /install.sh (real cloudcore over HTTPS)', () => {
     expect(res.status).toBe(404);
     await sleep(1100);
     const index = DistIndexSchema.parse(JSON.parse((await get(`${cloud.url}/dist/index.json`, ca)).body.toString('utf8')));
-    expect(index.versions.map((v) => v.version)).toEqual(['1.0.0']);
+    expect(index.versions.map((v) => v.version)).toEqual(['1.0.0', '0.5.0']);
     expect(cloud.proc.lines.some((l) => l.msg === 'release refused: not served under /dist' && l.version === '1.1.0' && String(l.reason).includes('has SHA-256'))).toBe(true);
   });
 
@@ -133,6 +136,40 @@ describe('GET /dist and /install.sh (real cloudcore over HTTPS)', () => {
     await sleep(1100);
     const index = DistIndexSchema.parse(JSON.parse((await get(`${cloud.url}/dist/index.json`, ca)).body.toString('utf8')));
     expect(index.versions[0]).toMatchObject({ version: '1.2.0', files: [{ arch: 'armv7' }] });
+  });
+
+  it('bounds downloads per address like other long responses (429), and frees the slot and the file when a client goes away', async () => {
+    const url = `${cloud.url}/dist/0.5.0/${artefactName('0.5.0', 'x64')}`;
+    const openOnTarball = () => readdirSync(`/proc/${cloud.proc.pid}/fd`).some((fd) => {
+      try { return readlinkSync(`/proc/${cloud.proc.pid}/fd/${fd}`).endsWith(artefactName('0.5.0', 'x64')); } catch { return false; }
+    });
+    const held: ClientRequest[] = [];
+    // Two downloads that read one chunk and stop: each holds its slot.
+    for (let i = 0; i < 2; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const req = request(url, { ca, agent: false, servername: 'localhost' }, (res) => { expect(res.statusCode).toBe(200); res.once('data', () => { res.pause(); resolve(); }); });
+        req.on('error', () => undefined);
+        req.once('error', reject);
+        req.end();
+        held.push(req);
+      });
+    }
+    const third = await get(url, ca);
+    expect(third.status).toBe(429);
+    expect(JSON.parse(third.body.toString('utf8')).error).toContain('maxStreamsPerAddress');
+    expect(openOnTarball()).toBe(true);
+    for (const req of held) req.destroy();
+    await waitFor('a slot free again', async () => (await get(`${cloud.url}/dist/0.5.0/SHA256SUMS`, ca)).status === 200);
+    // The cloud closed the tarball it was streaming to the clients that left.
+    await waitFor('no open descriptor on the tarball', () => !openOnTarball());
+  });
+
+  it('lets an agent upgrade name only a version it serves (the API and the catalog are one)', async () => {
+    const api = tlsApi(cloud);
+    const refused = await api.call<{ error: string }>('POST', '/agent-upgrades', { name: 'to-666', version: '6.6.6' });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toContain('is not in cloudcore\'s dist directory');
+    expect((await api.call('POST', '/agent-upgrades', { name: 'to-100', version: '1.0.0' })).status).toBe(201);
   });
 
   it('serves /install.sh with the URL the node used, the newest release and the release key written in', async () => {
