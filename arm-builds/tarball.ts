@@ -64,6 +64,10 @@ export function stageTree(stagingRoot: string, t: TreeInputs): string {
     writeFileSync(join(top, 'bin', bin.name), launcher(bin.name), { mode: 0o755 });
   }
   cpSync(join(t.repoRoot, 'edgecore', 'local', 'page'), join(lib, 'page'), { recursive: true });
+  // Bundled CommonJS code that looks for its package root at load time (node-opcua's address
+  // space helpers, reached through the node-opcua index the OPC UA driver imports) walks up
+  // from __dirname (lib/) and throws when no package.json is found: this one ends the walk.
+  writeFileSync(join(lib, 'package.json'), `${JSON.stringify({ name: 'edgefleet-edge', version: t.version, private: true, type: 'module' }, null, 2)}\n`);
 
   const bs3 = join(libNm, 'better-sqlite3');
   for (const entry of ['package.json', 'LICENSE', 'lib']) cpSync(join(nm('better-sqlite3'), entry), join(bs3, entry), { recursive: true });

@@ -8,8 +8,9 @@
 #   layout      VERSION/ARCH, runtime, bundles, addon for ARCH, launchers
 #   join        a pinned join token over HTTPS; the node links (time from start to linked)
 #   os/arch     the cloud's Node reports linux and ARCH's Node.js name (x64 | arm64 | arm)
-#   workload    an App applied through the REST API runs as a process on the node
+#   workload    an App applied with the artefact's edgectl runs as a process on the node
 #   broker      mosquitto_pub with the device's credential reaches the cloud twin
+#   mapper      the artefact's mapper (virtual) gets its devices from edgecore and connects one
 #   restart     cloud stopped, edgecore restarted: workload and device come back from the
 #               node's SQLite store alone
 #   relink      cloudcore back: the node relinks with its own credential (the token is spent)
@@ -21,8 +22,7 @@ set -uo pipefail
 
 arch=${1:-}
 repo=$(cd "$(dirname "$0")/.." && pwd)
-version=$(jq -r .version "$repo/package.json")
-release=${2:-$repo/dist-artefacts/$version}
+release=${2:-$repo/dist-artefacts/$(jq -r .version "$repo/package.json")}
 start_timeout=${VERIFY_START_TIMEOUT:-180}
 case "$arch" in
   x64) node_arch=x64; qemu=() ;;
@@ -41,9 +41,13 @@ for tool in node curl jq openssl sha256sum tar mosquitto_pub; do need "$tool"; d
 [ ${#qemu[@]} -eq 0 ] || [ -d "${qemu[2]}/lib" ] || die setup "${qemu[2]} missing (Debian's cross toolchain libc)"
 [ -f "$repo/dist/cloudcore/main.js" ] || die setup "no $repo/dist/cloudcore/main.js: run npm run build"
 
-base=edgefleet-edge-$version-linux-$arch
-tarball=$release/$base.tar.gz
-[ -f "$tarball" ] || die setup "no $tarball: run npm run build:edge-artefacts"
+# The release's version is the one in its tarball's name (a test builds e.g. 9.9.9-verify).
+set -- "$release"/edgefleet-edge-*-linux-"$arch".tar.gz
+[ $# -eq 1 ] && [ -f "$1" ] || die setup "not one edgefleet-edge-*-linux-$arch.tar.gz in $release: run npm run build:edge-artefacts"
+tarball=$1
+base=$(basename "$tarball" .tar.gz)
+version=${base#edgefleet-edge-}
+version=${version%-linux-"$arch"}
 
 tmp=$(mktemp -d /tmp/ef-verify-XXXXXX)
 # Workloads run as their own unprivileged user when edgecore is root: they must pass through.
@@ -193,19 +197,25 @@ fi
 # --- a process workload from the cloud -------------------------------------------------------------
 marker=$tmp/share/marker
 app=$(jq -nc --arg m "$marker" '{kind:"App",metadata:{name:"verify-app"},spec:{selector:{},template:{runtime:"process",command:"/bin/sh",args:["-c","echo started >> \"$0\"; exec sleep 600",$m],restartPolicy:"Always"}}}')
-[ "$(api POST /apps "$app" | jq -r '.metadata.name // .error // empty')" = verify-app ] || fail workload "POST /apps refused"
+printf '%s\n' "$app" > "$tmp/app.json"
+# Applied with the artefact's own edgectl (its bundle, under emulation for ARM); the token goes
+# by env, not argv.
+bin_argv edgectl
+if ! applied=$(EF_TOKEN=$admin "${argv[@]}" --server "$cloud_url" --certificate-authority "$tmp/cloud/pki/ca.crt" apply -f "$tmp/app.json" 2>&1); then
+  fail workload "edgectl apply failed: $applied"
+fi
 running_pid() { edge_status | jq -r '.workloads[] | select(.name == "verify-app" and .status.state == "Running") | .status.pid // empty'; }
 has_running() { [ -n "$(running_pid)" ]; }
 if wait_for 60 has_running && wait_for 10 test -s "$marker"; then
   workload_pid=$(running_pid)
-  pass workload "App verify-app Running as pid $workload_pid (marker written)"
+  pass workload "App verify-app applied with the artefact's edgectl ($(printf '%s' "$applied" | head -n 1)), Running as pid $workload_pid"
 else
   fail workload "App verify-app not Running: $(edge_status | jq -c '.workloads')"
 fi
 
 # --- the device broker: a real MQTT client's report reaches the cloud twin --------------------------
-api POST /devicemodels '{"metadata":{"name":"verify-model"},"spec":{"protocol":"virtual","properties":[{"name":"temperature","type":"float","accessMode":"ReadWrite"}]}}' >/dev/null
-password=$(api POST /devices "{\"metadata\":{\"name\":\"verify-dev\"},\"spec\":{\"model\":\"verify-model\",\"nodeName\":\"$node_name\",\"protocol\":{\"name\":\"virtual\"}}}" | jq -r '.credentials.password // empty')
+api POST /devicemodels '{"metadata":{"name":"verify-model"},"spec":{"protocol":"virtual","properties":[{"name":"temperature","type":"float","accessMode":"ReadOnly"}]}}' >/dev/null
+password=$(api POST /devices "{\"metadata\":{\"name\":\"verify-dev\"},\"spec\":{\"model\":\"verify-model\",\"nodeName\":\"$node_name\",\"protocol\":{\"name\":\"virtual\",\"config\":{\"kind\":\"thermometer\"}}}}" | jq -r '.credentials.password // empty')
 device_on_edge() { [ "$(edge_status | jq -r '.mqtt.devices | length' 2>/dev/null)" = 1 ]; }
 reported() { [ "$(api GET /devices/verify-dev/twin | jq -r '.reported.temperature // empty')" = 21.5 ]; }
 publish() {
@@ -217,6 +227,19 @@ if [ -n "$password" ] && wait_for 30 device_on_edge && wait_for 20 publish && wa
 else
   fail broker "device report did not reach the cloud twin: $(api GET /devices/verify-dev/twin)"
 fi
+
+# --- the artefact's mapper binary (virtual protocol) serves the device through edgecore --------------
+bin_argv mapper
+"${argv[@]}" virtual --node "$node_name" --edge-url "$status_url" --mqtt "$mqtt_url" --credential-file "$tmp/data/mappers/virtual.password" \
+  --refresh-seconds 1 > "$tmp/mapper.log" 2>&1 &
+mapper_pid=$!
+pids+=("$mapper_pid")
+if wait_for "$start_timeout" has_log "$tmp/mapper.log" 'device connected'; then
+  pass mapper "mapper virtual: fetched its device list from edgecore and connected verify-dev"
+else
+  fail mapper "mapper did not connect the device: $(tail -n 3 "$tmp/mapper.log")"
+fi
+kill "$mapper_pid"; wait "$mapper_pid" 2>/dev/null
 
 # --- state in SQLite survives a restart, with the cloud gone ------------------------------------------
 kill "$cloud_pid"; wait "$cloud_pid" 2>/dev/null
