@@ -13,13 +13,18 @@ import { deviceForCertificate, type PresentedCertificate } from './deviceCertifi
 let dir: string;
 let lamp: TestCert;
 let node: TestCert;
-const NOW = new Date();
+/**
+ * Taken once the certificates exist: openssl dates notBefore at issue (whole seconds), so a
+ * clock read before a slow issue (a loaded machine) would find them not yet valid.
+ */
+let NOW: Date;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'device-cert-'));
   const ca = makeTestCa(dir, 'cloud-ca');
   lamp = issueTestCert(dir, ca, 'lamp', '/CN=lamp-1/O=edgefleet-device', '0a1b2c');
   node = issueTestCert(dir, ca, 'node', '/CN=lamp-1/O=edgefleet-node', '0d0e');
+  NOW = new Date();
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

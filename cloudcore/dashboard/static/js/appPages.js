@@ -52,7 +52,7 @@ function Counts({ counts }) {
     .filter((k) => counts[k] > 0).map((k, i) => html`${i ? ', ' : ''}<span class=${`rc rc-${k}`}>${counts[k]} ${k}</span>`)}</span>`;
 }
 
-function Rollout({ rollout, now }) {
+export function Rollout({ rollout, now }) {
   if (!rollout?.status) return html`<p class="muted" data-rollout="none">No rollout recorded for this app: every matching node runs the current template.</p>`;
   const s = rollout.status;
   return html`<dl class="summary" data-rollout=${s.phase}>

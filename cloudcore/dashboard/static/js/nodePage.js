@@ -27,6 +27,7 @@ function Summary({ node, stats, now }) {
     <div><dt>Status</dt><dd><span class=${`phase phase-${s.phase}`} data-phase=${s.phase}>${s.phase}</span> for ${duration(now - Date.parse(s.since))}</dd></div>
     <div><dt>Last seen</dt><dd><${Ago} iso=${s.lastSeen} now=${now} /></dd></div>
     <div><dt>edgecore</dt><dd>${s.agent ? `${s.agent.version} on ${s.agent.os}/${s.agent.arch} (${s.agent.hostname})` : 'not connected yet'}</dd></div>
+    ${s.agent?.upgrade ? html`<div><dt>Agent upgrade</dt><dd data-col="agent-upgrade">${s.agent.upgrade.version}: ${s.agent.upgrade.phase} · <a href=${`#/upgrades/${encodeURIComponent(s.agent.upgrade.upgrade)}`}>${s.agent.upgrade.upgrade}</a>${s.agent.upgrade.message ? ` · ${s.agent.upgrade.message}` : ''}</dd></div>` : null}
     <div><dt>Labels</dt><dd data-col="labels"><${Labels} labels=${node.metadata.labels} /></dd></div>
     <div><dt>Link</dt><dd>${link
       ? `${link.connected ? 'connected' : 'not connected'} · round trip ${link.rttMs === null ? '—' : `${link.rttMs} ms (last ${link.lastRttMs} ms)`} · ${link.reconnectsLastHour}${link.reconnectsCapped ? '+' : ''} reconnects in the last hour`
