@@ -1,4 +1,4 @@
-import { createWriteStream, statSync, truncateSync } from 'node:fs';
+import { closeSync, openSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { resumeFrom, retryDelayMs } from './decide.js';
@@ -112,18 +112,36 @@ async function fetchOnce(url: URL, part: string, from: number, opts: ResumableOp
     res.resume();
     throw new Error(`GET ${url.pathname}: ${start + length} bytes, but the cloud announced ${opts.size}`);
   }
-  const out = createWriteStream(part, { flags: start === 0 ? 'w' : 'a' });
+  const fd = openSync(part, start === 0 ? 'w' : 'a', 0o600);
   let held = start;
-  try {
-    for await (const chunk of res as AsyncIterable<Buffer>) {
+  // Each chunk written as it arrives, synchronously (a local disk outpaces any field link): when
+  // the link breaks, Node drops what a paused response or an async iterator still buffered, and
+  // those bytes would be fetched again. Here every byte received is on disk.
+  const failure = await new Promise<Error | null>((resolve) => {
+    let settled = false;
+    const settle = (err: Error | null): void => { if (!settled) { settled = true; resolve(err); } };
+    res.on('data', (chunk: Buffer) => {
+      if (settled) return;
       held += chunk.length;
-      if (held > opts.size) throw new Error(`GET ${url.pathname}: more than the ${opts.size} bytes announced`);
-      if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));
+      if (held > opts.size) {
+        res.destroy();
+        settle(new Error(`GET ${url.pathname}: more than the ${opts.size} bytes announced`));
+        return;
+      }
+      try {
+        writeSync(fd, chunk);
+      } catch (err) {
+        res.destroy();
+        settle(err as Error);
+        return;
+      }
       opts.onProgress(held);
-    }
-  } finally {
-    await new Promise<void>((resolve) => out.end(resolve));
-  }
-  if (!res.complete) throw new Error(`GET ${url.pathname}: the connection closed after ${held} of ${opts.size} bytes`);
+    });
+    res.on('end', () => settle(res.complete ? null : new Error(`GET ${url.pathname}: the connection closed after ${held} of ${opts.size} bytes`)));
+    res.on('error', (err) => settle(err));
+    res.on('close', () => settle(res.complete ? null : new Error(`GET ${url.pathname}: the connection closed after ${held} of ${opts.size} bytes`)));
+  });
+  closeSync(fd);
+  if (failure) throw failure;
   return held - start;
 }

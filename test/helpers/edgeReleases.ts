@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, createPrivateKey, sign } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT } from './fleet.js';
@@ -39,6 +39,35 @@ export function sourceStamp(): string {
 
 /** Builds the x64 artefact of `version` unless dist-artefacts/<version> holds one built from these sources. Returns that dir. */
 export async function buildArtefact(version: string): Promise<string> {
+  return underBuildLock(() => buildUnlocked(version));
+}
+
+/**
+ * Test files run in parallel workers and may want the same artefact at once: one build at a
+ * time (they share dist-artefacts/.cache too). The lock is a directory (mkdir is atomic); one
+ * left by a killed run is taken over after 10 minutes.
+ */
+async function underBuildLock<T>(work: () => Promise<T>): Promise<T> {
+  const lock = join(ARTEFACTS, '.test-build.lock');
+  mkdirSync(ARTEFACTS, { recursive: true });
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      try { if (Date.now() - statSync(lock).mtimeMs > 600_000) rmSync(lock, { recursive: true, force: true }); } catch { /* just released */ }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+async function buildUnlocked(version: string): Promise<string> {
   const dir = join(ARTEFACTS, version);
   const stampFile = join(dir, '.source-stamp');
   const stamp = sourceStamp();
@@ -58,8 +87,12 @@ export const sha256 = (b: Buffer): string => createHash('sha256').update(b).dige
  * release broken in a way its build did not catch looks like to the node.
  */
 export async function buildBrokenArtefact(from: string, version: string): Promise<string> {
+  return underBuildLock(() => buildBrokenUnlocked(from, version));
+}
+
+async function buildBrokenUnlocked(from: string, version: string): Promise<string> {
   const dir = join(ARTEFACTS, version);
-  const src = await buildArtefact(from);
+  const src = await buildUnlocked(from);
   const stamp = readFileSync(join(src, '.source-stamp'), 'utf8');
   if (existsSync(join(dir, 'SHA256SUMS.sig')) && existsSync(join(dir, '.source-stamp')) && readFileSync(join(dir, '.source-stamp'), 'utf8') === stamp) return dir;
   rmSync(dir, { recursive: true, force: true });
