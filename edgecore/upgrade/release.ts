@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, createPublicKey, verify } from 'node:crypto';
-import { accessSync, constants, createReadStream, existsSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { accessSync, constants, createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseSha256Sums } from './decide.js';
@@ -110,6 +110,24 @@ export function switchTo(home: string, version: string): string {
 export function commitLinks(home: string): void {
   removeLink(home, 'new');
   removeLink(home, 'broken');
+}
+
+/**
+ * After a commit: removes the versions no link names any more (and unpacks an interrupted
+ * attempt left), so a board's disk holds at most current, old and broken. Only directories that
+ * are releases (a VERSION file) or our temp dirs are touched. Returns what was removed.
+ */
+export function pruneVersions(home: string): string[] {
+  const keep = new Set(['current', 'new', 'old', 'broken'].map((l) => linkTarget(home, l)).filter((t): t is string => t !== null));
+  const removed: string[] = [];
+  for (const entry of readdirSync(home, { withFileTypes: true })) {
+    if (!entry.isDirectory() || keep.has(entry.name)) continue;
+    const leftover = /\.tmp-[A-Za-z0-9]+$/.test(entry.name);
+    if (!leftover && !existsSync(join(home, entry.name, 'VERSION'))) continue;
+    rmSync(join(home, entry.name), { recursive: true, force: true });
+    removed.push(entry.name);
+  }
+  return removed.sort();
 }
 
 /** What the loader wrote when it rolled back, taken once (then removed). */

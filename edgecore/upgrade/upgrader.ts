@@ -7,7 +7,7 @@ import type { EdgePart } from '../part.js';
 import { readAttempt, upgradeDir, writeAttempt, type AttemptFile } from './attempt.js';
 import { decideFrame, decideStart, healthProblems, releaseArch, type AttemptKey, type RecordedWorkload, type SwitchRecord } from './decide.js';
 import { downloadResumable, fetchSmall } from './download.js';
-import { commitLinks, installedIntact, linkTarget, sha256OfFile, signedSha256, switchTo, takeLoaderReason, unpackRelease } from './release.js';
+import { commitLinks, installedIntact, linkTarget, pruneVersions, sha256OfFile, signedSha256, switchTo, takeLoaderReason, unpackRelease } from './release.js';
 
 /**
  * The edge side of an over-the-air agent upgrade (docs/install.md, "Upgrade"). On the cloud's
@@ -233,7 +233,13 @@ export class AgentUpgrader implements EdgePart {
   private commit(record: SwitchRecord): void {
     commitLinks(this.home);
     this.checking = false;
-    this.opts.log.info({ version: record.version, from: record.previousVersion }, 'agent upgrade committed');
+    let pruned: string[] = [];
+    try {
+      pruned = pruneVersions(this.home);
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, 'cannot remove versions no longer linked');
+    }
+    this.opts.log.info({ version: record.version, from: record.previousVersion, pruned }, 'agent upgrade committed');
     this.setStatus(record, 'Committed', `running ${record.version} (was ${record.previousVersion}); healthy`, record);
     const deferred = this.deferred;
     this.deferred = undefined;
