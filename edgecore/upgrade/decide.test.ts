@@ -71,7 +71,7 @@ describe('healthProblems', () => {
     const now = new Map([['web', { state: 'Running', pid: 11 }], ['crash', { state: 'Failed', pid: null }]]);
     expect(healthProblems({ ...base, linkUp: false, brokerListening: false, expected, now })).toEqual([
       'the cloud link is not up', 'the device broker does not accept connections',
-      'workload web was restarted (pid 10 → 11)', 'workload gone is not there', 'workload crash is Failed',
+      'workload web was restarted (pid 10 → 11)', 'workload crash is Failed',
     ]);
   });
 });

@@ -104,7 +104,8 @@ export interface WorkloadNow { state: string; pid: number | null }
  * Why the new agent is not healthy yet (empty: healthy): its cloud link is welcomed, the device
  * broker accepts connections, and every workload that ran at the switch runs again. Where the
  * runtime adopts workloads (`keepsPid`), it must be the very same process: a restart would mean
- * the upgrade interrupted it.
+ * the upgrade interrupted it. `now` holds the workloads still desired: one the operator removed
+ * meanwhile is not waited for.
  */
 export function healthProblems(input: {
   linkUp: boolean;
@@ -118,8 +119,8 @@ export function healthProblems(input: {
   if (!input.brokerListening) problems.push('the device broker does not accept connections');
   for (const w of input.expected) {
     const now = input.now.get(w.name);
-    if (!now) problems.push(`workload ${w.name} is not there`);
-    else if (now.state !== 'Running') problems.push(`workload ${w.name} is ${now.state}`);
+    if (!now) continue;
+    if (now.state !== 'Running') problems.push(`workload ${w.name} is ${now.state}`);
     else if (input.keepsPid(w.runtime) && w.pid !== null && now.pid !== w.pid) problems.push(`workload ${w.name} was restarted (pid ${w.pid} → ${now.pid ?? 'none'})`);
   }
   return problems;

@@ -7,7 +7,7 @@ import type { EdgePart } from '../part.js';
 import { readAttempt, upgradeDir, writeAttempt, type AttemptFile } from './attempt.js';
 import { decideFrame, decideStart, healthProblems, releaseArch, type AttemptKey, type RecordedWorkload, type SwitchRecord } from './decide.js';
 import { downloadResumable, fetchSmall } from './download.js';
-import { commitLinks, installedIntact, linkTarget, pruneVersions, sha256OfFile, signedSha256, switchTo, takeLoaderReason, unpackRelease } from './release.js';
+import { commitLinks, installedIntact, linkTarget, pruneVersions, removeLink, sha256OfFile, signedSha256, switchTo, takeLoaderReason, unpackRelease } from './release.js';
 
 /**
  * The edge side of an over-the-air agent upgrade (docs/install.md, "Upgrade"). On the cloud's
@@ -84,6 +84,8 @@ export class AgentUpgrader implements EdgePart {
       this.setStatus(record, 'Checking', `version ${record.version} started; checking its health (within ${opts.healthSeconds} s)`, record);
       this.watchHealth(record, Date.now() + opts.healthSeconds * 1000);
     } else if (decision.do === 'rolledBack' && record) {
+      // A switch cut short (new set, current not yet) leaves a `new` that names no running version.
+      if (this.underLoader && linkTarget(this.home, 'new') !== linkTarget(this.home, 'current')) removeLink(this.home, 'new');
       opts.log.error({ version: record.version, reason: decision.reason }, 'agent upgrade rolled back');
       this.setStatus(record, 'RolledBack', decision.reason, { ...record, failure: decision.reason });
     }
@@ -248,10 +250,13 @@ export class AgentUpgrader implements EdgePart {
 
   private setStatus(key: AttemptKey, phase: AgentUpgradePhase, message: string, record?: SwitchRecord, progress?: { bytes: number; totalBytes: number }): void {
     const previousVersion = record?.previousVersion ?? this.opts.running;
+    const before = this.last?.status;
+    // `since` is when the phase was entered: a progress report within it keeps it.
+    const samePhase = before !== undefined && before.phase === phase && before.upgrade === key.upgrade && before.revision === key.revision;
     const status: AgentUpgradeStatus = {
       upgrade: key.upgrade, revision: key.revision, version: key.version,
       previousVersion,
-      phase, message: message.slice(0, 1024), ...(progress ?? {}), since: new Date().toISOString(),
+      phase, message: message.slice(0, 1024), ...(progress ?? {}), since: samePhase ? before.since : new Date().toISOString(),
     };
     this.last = record ? { status, record } : { status };
     try {
