@@ -213,9 +213,8 @@ export class AgentUpgrader implements EdgePart {
       const now = new Map(opts.workloads().map((w) => [w.name, { state: w.state, pid: w.pid }]));
       const problems = healthProblems({
         linkUp: opts.linkUp(), brokerListening: await brokerListening(opts.brokerUrl()), expected: record.workloads, now,
-        // Containers are adopted by the next agent (same container, same pid); process workloads
-        // are started again (the process runtime cannot adopt: docs/install.md, "Upgrade").
-        keepsPid: (runtime) => runtime === 'container',
+        // Both runtimes hand their workloads over and the next agent adopts them: same pid.
+        keepsPid: () => true,
       });
       if (this.stopped) return;
       if (problems.length === 0) return this.commit(record);

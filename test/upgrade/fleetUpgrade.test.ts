@@ -56,7 +56,7 @@ describe('agent upgrade of installed nodes, in waves, with rollback (real cloudc
     await fleet.cleanup();
   });
 
-  it('upgrades three nodes in two waves; each commits after its health check; workloads run again', async () => {
+  it('upgrades three nodes in two waves; each commits after its health check; workloads keep their pids', async () => {
     const before = new Map<string, number>();
     for (const n of nodes) {
       const pid = (await localStatus(n)).workloads[0]!.status!.pid!;
@@ -99,16 +99,17 @@ describe('agent upgrade of installed nodes, in waves, with rollback (real cloudc
       expect(readlinkSync(join(n.home, 'old'))).toBe(OLD);
       expect(existsSync(join(n.home, 'new'))).toBe(false);
       expect((await nodeObj(n.node)).status.agent?.version).toBe(NEW);
-      const w = s.workloads[0]!;
-      expect(w.status?.state).toBe('Running');
-      if (w.status?.pid) workloadPids.add(w.status.pid);
+      // The same process: handed over by the old agent, adopted by the new one.
+      expect(s.workloads[0]!.status).toMatchObject({ state: 'Running', pid: before.get(n.node) });
       // The agent restarted through the loader with exit 75, not a crash.
       expect(n.loader.stderr.join('\n')).not.toMatch(/exited with code/);
     }
-    console.log(`[measured] 3 nodes upgraded ${OLD} → ${NEW} in 2 waves (1, then 2) in ${seconds.toFixed(1)} s; process workload pids before ${[...before.values()].join(',')}`);
+    console.log(`[measured] 3 nodes upgraded ${OLD} → ${NEW} in 2 waves (1, then 2) in ${seconds.toFixed(1)} s; process workload pids kept: ${[...before.values()].join(',')}`);
   }, 300_000);
 
   it('a release that exits at start is rolled back by the loader on the first wave\'s node, which says why; the rollout stops there', async () => {
+    const pidBefore = new Map<string, number | null | undefined>();
+    for (const n of nodes) pidBefore.set(n.node, (await localStatus(n)).workloads[0]!.status?.pid);
     const res = await rest.call('POST', '/agent-upgrades', { name: 'to-broken', version: BROKEN, strategy: WAVES });
     expect(res.status).toBe(201);
     const rolledBack = await waitFor('a node RolledBack', async () => {
@@ -121,6 +122,8 @@ describe('agent upgrade of installed nodes, in waves, with rollback (real cloudc
     expect(rolledBack.a.message).toMatch(new RegExp(`version ${BROKEN.replace(/\./g, '\\.')} exited with code 1 before it committed; the loader went back to ${NEW.replace(/\./g, '\\.')}`));
     const n = nodes.find((x) => x.node === rolledBack.name)!;
     const s = await waitForVersion(n, NEW);
+    // Through two agent restarts (into the broken one and back), the workload never stopped.
+    expect(s.workloads[0]!.status?.pid).toBe(pidBefore.get(n.node));
     expect(s.upgrade?.lastAttempt).toMatchObject({ upgrade: 'to-broken', phase: 'RolledBack' });
     expect(readlinkSync(join(n.home, 'current'))).toBe(NEW);
     expect(readlinkSync(join(n.home, 'broken'))).toBe(BROKEN);
