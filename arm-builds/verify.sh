@@ -7,6 +7,7 @@
 #   signature   SHA256SUMS.sig verifies under release-key.pub; the tarball matches SHA256SUMS
 #   layout      VERSION/ARCH, runtime, bundles, addon for ARCH, launchers
 #   join        a pinned join token over HTTPS; the node links (time from start to linked)
+#   page        edgecore's status page (static files shipped beside the bundle) is served
 #   os/arch     the cloud's Node reports linux and ARCH's Node.js name (x64 | arm64 | arm)
 #   workload    an App applied with the artefact's edgectl runs as a process on the node
 #   broker      mosquitto_pub with the device's credential reaches the cloud twin
@@ -184,6 +185,13 @@ if wait_for "$start_timeout" linked; then
   echo "metric start_to_ready_ms=$(( ready_ms - started_ms )) start_to_linked_ms=$(( linked_ms - started_ms ))"
 else
   die join "not linked: $(edge_status | jq -c .link)"
+fi
+
+# The status page's static files ship in lib/page and are found by the bundle.
+if curl -sS --max-time 5 "$status_url/" | grep -q '<title>edgecore status</title>' && curl -sSf --max-time 5 -o /dev/null "$status_url/assets/status.js"; then
+  pass page "status page and its script served at $status_url/"
+else
+  fail page "status page not served at $status_url/"
 fi
 
 node_json=$(api GET "/nodes/$node_name")

@@ -187,7 +187,8 @@ start_detached() {
     prog="$OPT/current/bin/edgecore"
   fi
   mkdir -p "$LOGDIR"
-  EDGEFLEET_HOME="$OPT" nohup setsid "$prog" --config "$ETC/edgecore.yaml" >>"$LOGDIR/edgecore.log" 2>&1 </dev/null &
+  # setsid: a session of its own, so the terminal's hangup never reaches it (no nohup needed).
+  EDGEFLEET_HOME="$OPT" setsid "$prog" --config "$ETC/edgecore.yaml" >>"$LOGDIR/edgecore.log" 2>&1 </dev/null &
   echo $! > "$DATA/loader.pid"
   changed "started edgecore detached (pid $!, log $LOGDIR/edgecore.log)"
 }
@@ -213,7 +214,7 @@ install_unit() {
   [ -n "$ROOT" ] && { say "--root: the unit is not enabled or started"; return; }
   # edgecore would make this group itself at its first start, but the unit's read-only /etc
   # (ProtectSystem=strict) stops useradd there; workloads each run as their own uid in it.
-  if ! getent group edgefleet-workload >/dev/null 2>&1 && command -v useradd >/dev/null 2>&1; then
+  if ! grep -q '^edgefleet-workload:' /etc/group && command -v useradd >/dev/null 2>&1; then
     useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin edgefleet-workload
     changed "created the system user and group edgefleet-workload"
   fi
@@ -289,11 +290,17 @@ main() {
   [ -n "$ROOT" ] || [ "$(id -u)" = 0 ] || die "run as root (e.g. curl ... | sudo sh -s -- ...): it installs under /opt, /etc and systemd"
   need_tools curl tar openssl awk cut uname mktemp cmp readlink
   pick_arch
+  # Ed25519 needs a one-shot verify (pkeyutl -rawin): OpenSSL 3.0 or later. An older one would
+  # fail every signature, so say what is missing instead of "bad signature".
+  openssl pkeyutl -help 2>&1 | grep -q -- '-rawin' \
+    || die "$(openssl version) cannot verify Ed25519 signatures (no pkeyutl -rawin): OpenSSL 3.0 or later is needed"
   if [ -z "$NO_SYSTEMD" ] && [ -z "$ROOT" ]; then
     [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 \
       || die "systemd is not running on this machine: run again with --no-systemd to start edgecore without it (no restart on crash or boot)"
   fi
-  [ -z "$NO_SYSTEMD" ] || need_tools setsid nohup
+  [ -z "$NO_SYSTEMD" ] || need_tools setsid
+  # Into another root (an image being built), the unit is written but nothing starts, so there is no join to wait for.
+  if [ -n "$ROOT" ] && [ -z "$NO_SYSTEMD" ]; then NO_START=1; fi
   case "$CLOUD_URL" in @@*) die "this installer was not served by cloudcore: pass --cloud https://CLOUD:PORT" ;; esac
   if [ -n "$KEY_FILE" ]; then RELEASE_KEY=$(cat "$KEY_FILE") || die "cannot read --release-key $KEY_FILE"; fi
   case "$RELEASE_KEY" in '-----BEGIN PUBLIC KEY-----'*) ;; *) die "no release public key: pass --release-key FILE" ;; esac

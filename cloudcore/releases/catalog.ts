@@ -126,7 +126,9 @@ export class ReleaseCatalog {
       const now = await releaseStamp(dir, this.key?.stamp ?? 'no-key').catch(() => undefined);
       if (!now) continue;
       if (this.releases.get(version)?.stamp === now.stamp) continue;
-      const checked = await checkRelease(dir, version, this.key?.key, now.stamp, now.stamps);
+      // A file that vanishes or cannot be read mid-check refuses the release (checked again once its stamp moves).
+      const checked = await checkRelease(dir, version, this.key?.key, now.stamp, now.stamps)
+        .catch((err: unknown): CheckedRelease => ({ ok: false, version, stamp: now.stamp, reason: `cannot read it: ${(err as Error).message}` }));
       this.releases.set(version, checked);
       if (checked.ok) log.info({ version, files: [...checked.files.keys()] }, 'release verified: served under /dist');
       else log.warn({ version, reason: checked.reason }, 'release refused: not served under /dist');

@@ -98,7 +98,7 @@ describe.skipIf(buildable.length === 0)(`edge artefacts${buildable.length === 0 
       const lines = result.stdout.trim().split('\n');
       console.log(`[edge artefacts] verify.sh ${arch} in ${((Date.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}`);
       expect(lines.filter((l) => l.startsWith('FAIL')), result.stderr).toEqual([]);
-      for (const check of ['signature', 'layout', 'version', 'join', 'os/arch', 'workload', 'broker', 'mapper', 'restart', 'relink']) {
+      for (const check of ['signature', 'layout', 'version', 'join', 'page', 'os/arch', 'workload', 'broker', 'mapper', 'restart', 'relink']) {
         expect(lines.some((l) => l.startsWith(`PASS ${check} `)), `${check} passed`).toBe(true);
       }
       expect(lines.at(-1)).toBe(`verify ${arch}: ALL PASSED`);

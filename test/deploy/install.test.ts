@@ -1,10 +1,10 @@
-import { copyFileSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artefactName } from '../../protocol/index.js';
-import { Fleet, runToEnd, type Cloud } from '../helpers/fleet.js';
-import { buildRelease, elfMachine, installedPid, INSTALLER, pathWith, run, serveReleaseCopy, unameShim, type BuiltRelease } from '../helpers/installer.js';
+import { Fleet, ROOT, runToEnd, type Cloud } from '../helpers/fleet.js';
+import { BUSYBOX, buildRelease, busyboxPath, elfMachine, installedPid, INSTALLER, pathWith, run, serveReleaseCopy, unameShim, type BuiltRelease } from '../helpers/installer.js';
 import { makeReleaseKey, signSums } from '../helpers/releases.js';
 import { cloudCaBundle, tlsApi } from '../helpers/tlsClient.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
@@ -46,22 +46,25 @@ describe('install.sh: one line installs and joins a node (real artefacts, real H
     await fleet.cleanup();
   });
 
+  /** A scratch dir for a PATH shim (outside the install root, so `root` holds only what the installer made). */
+  const shimDir = (name: string) => join(fleet.tempDir('ef-shim-'), name);
   const newRoot = () => { const r = fleet.tempDir('ef-root-'); roots.push(r); return r; };
 
   /** The line edgectl prints, with the test's --root/--no-systemd added to the installer's arguments. */
-  async function joinLine(node: string, root: string, extra: string[] = []): Promise<string> {
+  async function joinLine(node: string, root: string, extra: string[] = [], mode = '--no-systemd'): Promise<string> {
     const printed = await runToEnd('edgectl', ['--server', cloud.url, '--token', cloud.token, '--certificate-authority', caFile, 'token', 'create', node, '--print-join-command']);
     expect(printed.code, printed.err).toBe(0);
     const line = printed.out.trim();
     expect(line.split('\n')).toHaveLength(1);
     expect(line).toContain('sha256sum -c');
-    return line.replace('sh -s -- ', `sh -s -- --root ${root} --no-systemd ${[...EDGE_SETTINGS, ...extra].join(' ')} `);
+    return line.replace('sh -s -- ', `sh -s -- --root ${root} ${mode} ${[...EDGE_SETTINGS, ...extra].join(' ')} `);
   }
 
   it('x86_64: the printed line checks the CA against the token, installs, starts edgecore, and the node is Ready', async () => {
     const root = newRoot();
     const started = Date.now();
-    const res = await run(['dash', '-c', await joinLine('edge-x64', root)], { PATH: pathWith(unameShim(join(root, '..', 'shim-x64'), 'x86_64')) });
+    const shim = unameShim(shimDir('shim-x64'), 'x86_64');
+    const res = await run(['dash', '-c', await joinLine('edge-x64', root)], { PATH: pathWith(shim) });
     const seconds = (Date.now() - started) / 1000;
     expect(res.code, res.out + res.err).toBe(0);
     expect(res.out).toContain("node 'edge-x64' joined; removed the join token");
@@ -88,7 +91,7 @@ describe('install.sh: one line installs and joins a node (real artefacts, real H
     // Run again: nothing to do, nothing touched.
     const before = { config: statSync(join(root, 'etc', 'edgefleet', 'edgecore.yaml')).mtimeMs, current: lstatSync(join(opt, 'current')).mtimeMs, pid: installedPid(root) };
     const again = await run(['dash', INSTALLER, '--cloud', cloud.url, '--ca-file', caFile, '--release-key', release.publicKeyFile, '--version', VERSION,
-      '--node', 'edge-x64', '--root', root, '--no-systemd', ...EDGE_SETTINGS], { PATH: pathWith(join(root, '..', 'shim-x64')) });
+      '--node', 'edge-x64', '--root', root, '--no-systemd', ...EDGE_SETTINGS], { PATH: pathWith(shim) });
     expect(again.code, again.out + again.err).toBe(0);
     expect(again.out).toContain('already installed as asked: nothing changed');
     expect({ config: statSync(join(root, 'etc', 'edgefleet', 'edgecore.yaml')).mtimeMs, current: lstatSync(join(opt, 'current')).mtimeMs, pid: installedPid(root) }).toEqual(before);
@@ -106,11 +109,29 @@ describe('install.sh: one line installs and joins a node (real artefacts, real H
     expect(existsSync(join(root, 'var', 'lib', 'edgefleet'))).toBe(false);
   });
 
+  it.skipIf(!BUSYBOX)(`with BusyBox alone (ash, tar, awk, sha256sum applets; curl and openssl beside): the line installs and the node joins${BUSYBOX ? '' : ' — SKIPPED: busybox is not installed (Debian package busybox-static)'}`, async () => {
+    const root = newRoot();
+    const path = `${unameShim(shimDir('shim-bb'), 'x86_64')}:${busyboxPath(shimDir('busybox-bin'))}`;
+    const res = await run([BUSYBOX!, 'sh', '-c', await joinLine('edge-bb', root, ['--join-timeout', '20'])], { PATH: path });
+    const log = join(root, 'var', 'log', 'edgefleet', 'edgecore.log');
+    expect(res.code, res.out + res.err + (existsSync(log) ? readFileSync(log, 'utf8').slice(-2000) : '')).toBe(0);
+    expect(res.out).toContain("node 'edge-bb' joined; removed the join token");
+    await waitFor('edge-bb Ready', async () => (await tlsApi(cloud).call<{ status?: { phase?: string } }>('GET', '/nodes/edge-bb')).body.status?.phase === 'Ready');
+    const again = await run([BUSYBOX!, 'sh', INSTALLER, '--cloud', cloud.url, '--ca-file', caFile, '--release-key', release.publicKeyFile, '--version', VERSION,
+      '--node', 'edge-bb', '--root', root, '--no-systemd', ...EDGE_SETTINGS], { PATH: path });
+    expect(again.out, again.err).toContain('nothing changed');
+    const pid = installedPid(root)!;
+    expect((await run([BUSYBOX!, 'sh', INSTALLER, '--uninstall', '--purge', '--root', root], { PATH: path })).code).toBe(0);
+    await waitFor(`edgecore pid ${pid} gone`, () => !isAlive(pid));
+    for (const dir of ['opt/edgefleet', 'etc/edgefleet', 'var/lib/edgefleet']) expect(existsSync(join(root, dir)), dir).toBe(false);
+  }, 120_000);
+
   for (const [machine, arch, elf] of [['aarch64', 'arm64', 0xb7], ['armv7l', 'armv7', 0x28]] as const) {
-    it.skipIf(noArm)(`${machine}: installs the ${arch} artefact (not started: a ${arch} binary)${noArm ? ` — ${ARM_SKIP}` : ''}`, async () => {
+    // Into a root with systemd (an image being built): the unit from the artefact is written, nothing starts.
+    it.skipIf(noArm)(`${machine}: installs the ${arch} artefact and its systemd unit into the root (not started: a ${arch} binary)${noArm ? ` — ${ARM_SKIP}` : ''}`, async () => {
       const root = newRoot();
-      const line = (await joinLine(`edge-${arch}`, root, ['--no-start'])).replace(/--set \S+ /g, '');
-      const res = await run(['dash', '-c', line], { PATH: pathWith(unameShim(join(root, '..', `shim-${arch}`), machine)) });
+      const line = await joinLine(`edge-${arch}`, root, [], '');
+      const res = await run(['dash', '-c', line], { PATH: pathWith(unameShim(shimDir(`shim-${arch}`), machine)) });
       expect(res.code, res.out + res.err).toBe(0);
       const top = join(root, 'opt', 'edgefleet', VERSION);
       expect(readFileSync(join(top, 'ARCH'), 'utf8').trim()).toBe(arch);
@@ -119,14 +140,29 @@ describe('install.sh: one line installs and joins a node (real artefacts, real H
       // Not started, so not joined: the token waits, 0600, for the first start.
       expect(statSync(join(root, 'etc', 'edgefleet', 'join-token')).mode & 0o777).toBe(0o600);
       expect(installedPid(root)).toBeUndefined();
+      expect(readFileSync(join(root, 'etc', 'systemd', 'system', 'edgecore.service'), 'utf8')).toBe(readFileSync(join(ROOT, 'deploy', 'systemd', 'edgecore.service'), 'utf8'));
+      expect(res.out).toContain('--root: the unit is not enabled or started');
     });
   }
 
   it('refuses an unknown architecture, naming it, and installs nothing', async () => {
     const root = newRoot();
-    const res = await run(['dash', '-c', await joinLine('edge-mips', root)], { PATH: pathWith(unameShim(join(root, '..', 'shim-mips'), 'mips64')) });
+    const res = await run(['dash', '-c', await joinLine('edge-mips', root)], { PATH: pathWith(unameShim(shimDir('shim-mips'), 'mips64')) });
     expect(res.code).not.toBe(0);
     expect(res.err).toContain("unsupported architecture 'mips64'");
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  it('refuses an OpenSSL older than 3.0 (no Ed25519 verify), saying so rather than "bad signature", and installs nothing', async () => {
+    const root = newRoot();
+    const shim = unameShim(shimDir('shim-ossl'), 'x86_64');
+    // OpenSSL 1.1.1 as Debian 11 ships it: pkeyutl without -rawin.
+    writeFileSync(join(shim, 'openssl'), "#!/bin/sh\ncase \"$1\" in version) echo 'OpenSSL 1.1.1w  11 Sep 2023' ;; pkeyutl) echo ' -in infile  Input file'; exit 1 ;; *) exec /usr/bin/openssl \"$@\" ;; esac\n");
+    chmodSync(join(shim, 'openssl'), 0o755);
+    const res = await run(['dash', INSTALLER, '--cloud', cloud.url, '--ca-file', caFile, '--release-key', release.publicKeyFile, '--version', VERSION, '--token', '0a1b.c2d3',
+      '--node', 'edge-ossl', '--root', root, '--no-systemd'], { PATH: pathWith(shim) });
+    expect(res.code).not.toBe(0);
+    expect(res.err).toContain('OpenSSL 1.1.1w  11 Sep 2023 cannot verify Ed25519 signatures (no pkeyutl -rawin): OpenSSL 3.0 or later is needed');
     expect(readdirSync(root)).toEqual([]);
   });
 
@@ -134,7 +170,7 @@ describe('install.sh: one line installs and joins a node (real artefacts, real H
     const root = newRoot();
     const wrongPin = (await tlsApi(cloud).token('edge-pin')).replace(/^EF1-[0-9a-f]{64}-/, `EF1-${'0'.repeat(64)}-`);
     const res = await run(['dash', INSTALLER, '--cloud', cloud.url, '--release-key', release.publicKeyFile, '--version', VERSION, '--token', wrongPin,
-      '--node', 'edge-pin', '--root', root, '--no-systemd'], { PATH: pathWith(unameShim(join(root, '..', 'shim-pin'), 'x86_64')) });
+      '--node', 'edge-pin', '--root', root, '--no-systemd'], { PATH: pathWith(unameShim(shimDir('shim-pin'), 'x86_64')) });
     expect(res.code).not.toBe(0);
     expect(res.err).toContain('does not match the pin in the join token');
     expect(readdirSync(root)).toEqual([]);
@@ -161,7 +197,7 @@ describe('install.sh: one line installs and joins a node (real artefacts, real H
       const copy = await serveReleaseCopy(release.dir, fleet.tempDir('ef-copy-'), VERSION, edit);
       servers.push(copy.server);
       const res = await run(['dash', INSTALLER, '--cloud', copy.url, '--release-key', release.publicKeyFile, '--version', VERSION, '--token', '0a1b.c2d3',
-        '--node', 'edge-bad', '--root', root, '--no-systemd'], { PATH: pathWith(unameShim(join(root, '..', 'shim-bad'), 'x86_64')) });
+        '--node', 'edge-bad', '--root', root, '--no-systemd'], { PATH: pathWith(unameShim(shimDir('shim-bad'), 'x86_64')) });
       expect(res.code).not.toBe(0);
       expect(res.err).toContain(refusal);
       expect(res.err).toContain('nothing installed');

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -53,6 +53,20 @@ export function run(argv: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120
     child.on('error', reject);
     child.on('close', (code) => { clearTimeout(timer); resolve({ code, out, err }); });
   });
+}
+
+export const BUSYBOX = ['/usr/bin/busybox', '/bin/busybox'].find((p) => existsSync(p));
+
+/**
+ * A PATH of BusyBox applets only (a small board's userland: ash, tar, awk, sha256sum, …), plus
+ * curl and openssl, which the installer needs and BusyBox does not have.
+ */
+export function busyboxPath(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  for (const applet of ['sh', 'awk', 'cut', 'uname', 'mktemp', 'cmp', 'readlink', 'tar', 'gzip', 'cat', 'chmod', 'mkdir', 'mv', 'ln', 'rm', 'tr', 'grep', 'sed',
+    'sleep', 'kill', 'setsid', 'printf', 'id', 'hostname', 'sha256sum', 'echo', 'head', 'dirname', 'basename', 'date', 'env', 'ls', 'cp', 'touch', 'wc']) symlinkSync(BUSYBOX!, join(dir, applet));
+  for (const tool of ['curl', 'openssl']) symlinkSync(['/usr/bin', '/bin'].map((d) => join(d, tool)).find((p) => existsSync(p))!, join(dir, tool));
+  return dir;
 }
 
 /** The PATH with `shim` first. */
