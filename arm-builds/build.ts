@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { betterSqliteAddon } from './addon.js';
+import { withCacheLock } from './cacheLock.js';
 import { bundleBinaries } from './bundle.js';
 import { fileDigest, log, run } from './exec.js';
 import { nodeRuntime } from './nodeRuntime.js';
@@ -60,8 +61,10 @@ async function main(): Promise<void> {
   const artefacts: ArtefactReport[] = [];
   for (const arch of arches) {
     t = Date.now();
-    const runtime = await nodeRuntime(cache, NODE_RUNTIMES[arch]);
-    const addon = await betterSqliteAddon(cache, REPO_ROOT, arch, runtime);
+    const { runtime, addon } = await withCacheLock(cache, arch, async () => {
+      const rt = await nodeRuntime(cache, NODE_RUNTIMES[arch]);
+      return { runtime: rt, addon: await betterSqliteAddon(cache, REPO_ROOT, arch, rt) };
+    });
     const top = stageTree(staging, { repoRoot: REPO_ROOT, version, arch, nodeDir: runtime.dir, addonPath: addon.path, bundleDir, releaseKeyPem: key.publicPem });
     const file = `${artefactBase(version, arch)}.tar.gz`;
     const bytes = await writeTarball(staging, artefactBase(version, arch), join(out, file), mtime);

@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { log } from './exec.js';
 
@@ -21,7 +21,17 @@ export function loadReleaseKey(file: string | undefined, devKeyPath: string): Re
     if (!existsSync(devKeyPath)) {
       mkdirSync(dirname(devKeyPath), { recursive: true });
       const { privateKey } = generateKeyPairSync('ed25519');
-      writeFileSync(devKeyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+      // Written whole beside it, then linked into place: link fails if a build running beside
+      // this one got there first, and then both sign with that one key.
+      const tmp = `${devKeyPath}.${process.pid}`;
+      writeFileSync(tmp, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+      try {
+        linkSync(tmp, devKeyPath);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      } finally {
+        rmSync(tmp, { force: true });
+      }
     }
     log(`WARNING: no --signing-key or EDGEFLEET_SIGNING_KEY_FILE: signing with the DEVELOPMENT key ${devKeyPath}; nodes installed from this release trust only that key`);
     pem = readFileSync(devKeyPath, 'utf8');

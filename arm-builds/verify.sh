@@ -111,8 +111,18 @@ else
   die layout "$base is incomplete or not for $arch (addon e_machine ${machine:-none})"
 fi
 
-# Runs a binary of the artefact. Natively through its launcher; for ARM the same command line the
-# launcher execs, under qemu (without binfmt_misc the kernel cannot run an ARM ELF by itself).
+# Runs a binary of the artefact. Natively through its launcher, also for ARM where binfmt_misc
+# has a qemu handler for it (a workstation with qemu-user-static's binfmt entries); otherwise the
+# same command line the launcher execs, under qemu called directly (without binfmt_misc the
+# kernel cannot exec an ARM ELF, so the launcher's exec of node/bin/node would fail).
+binfmt=
+case "$arch" in arm64) binfmt=qemu-aarch64 ;; armv7) binfmt=qemu-arm ;; esac
+if [ -n "$binfmt" ] && grep -qx enabled "/proc/sys/fs/binfmt_misc/$binfmt" 2>/dev/null; then
+  # The handler finds the ARM loader and libc through QEMU_LD_PREFIX (what -L does directly).
+  export QEMU_LD_PREFIX=${qemu[2]}
+  qemu=()
+  echo "binfmt_misc has $binfmt: the ARM binaries run through their launchers"
+fi
 bin_argv() {
   local name=$1
   if [ ${#qemu[@]} -eq 0 ]; then
