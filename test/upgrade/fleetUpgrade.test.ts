@@ -76,7 +76,9 @@ describe('agent upgrade of installed nodes, in waves, with rollback (real cloudc
         const a = await attemptOf(name);
         if (!a || a.upgrade !== 'to-t2') continue;
         const seen = firstSeen.get(name) ?? [];
-        if (seen.at(-1)?.phase !== a.phase) seen.push({ phase: a.phase, at: Date.now() });
+        // The node's own time of entering the phase (same host clock for all): what this
+        // poll saw first may be later than what happened first.
+        if (seen.at(-1)?.phase !== a.phase) seen.push({ phase: a.phase, at: Date.parse(a.since) });
         firstSeen.set(name, seen);
         if (a.phase === 'Committed') committed++;
       }
