@@ -12,7 +12,13 @@ import { readStatusPasswordFile } from './local/statusServer.js';
 import { MetaStore, META_KEYS } from './meta/metaStore.js';
 import { UnreadableRepair } from './meta/unreadableRepair.js';
 import { PartSet } from './part.js';
+import { AgentUpgrader } from './upgrade/upgrader.js';
 import { WorkloadManager } from './runtime/workloadManager.js';
+
+export interface AgentHooks {
+  /** Stop edgecore and exit with `code` (an upgrade: 75 restart into the new version, else the loader rolls back). */
+  exit?: (code: number) => void;
+}
 
 /**
  * edgecore: its parts, in the order they start (and the reverse order they stop):
@@ -23,6 +29,8 @@ import { WorkloadManager } from './runtime/workloadManager.js';
  *   identity    the node's certificate (or bearer credential) read from its files (identity/)
  *   devices     MQTT broker (device certificates checked against the identity's CA bundle), twins,
  *               telemetry, mapper credentials; then mapper workloads (devices/)
+ *   upgrade     over-the-air agent upgrades: download, verify, switch, exit 75; after a switch, the health
+ *               check and the commit, or the report of the loader's rollback (upgrade/)
  *   link        the cloud link (after a join with the token, when one is due) and the node's resource samples (link/)
  *   renewal     renews the identity at 2/3 of its life, then the link reconnects once (identity/)
  *
@@ -32,7 +40,7 @@ export class EdgeAgent {
   private readonly parts: PartSet;
   statusUrl = '';
 
-  constructor(private readonly settings: EdgeSettings, private readonly log: Logger) {
+  constructor(private readonly settings: EdgeSettings, private readonly log: Logger, private readonly hooks: AgentHooks = {}) {
     this.parts = new PartSet(log);
   }
 
@@ -51,6 +59,7 @@ export class EdgeAgent {
 
     // The link exists only later; the repair and the outbox reach it through `link`.
     let link: CloudConnection | undefined;
+    let upgrader: AgentUpgrader | undefined;
     const repair = new UnreadableRepair({ resetSyncCursor: () => meta.resetSyncCursor(), reconnect: () => link?.reconnect(), log });
     const workloads = new WorkloadManager({
       dataDir: settings.dataDir, node: settings.node, logMaxBytes: settings.logMaxBytes,
@@ -97,6 +106,10 @@ export class EdgeAgent {
         },
         readLogs: (name, tail) => workloads.runtime.readLogs(name, tail),
         counters: () => devices.counters,
+        upgrade: () => {
+          const view = upgrader?.view();
+          return view ? { previousVersion: view.previousVersion, lastAttempt: view.lastAttempt } : undefined;
+        },
       },
     });
     // The mappers' device list answers once the broker is up (until then: 404, as any unknown path).
@@ -110,6 +123,27 @@ export class EdgeAgent {
     await parts.start(devices);
     // Mapper workloads were left for the broker; the rest are already in line.
     await workloads.useMapperTemplates(devices.mapperTemplates);
+    upgrader = new AgentUpgrader({
+      dataDir: settings.dataDir, cloudUrl: settings.cloudUrl, running: EDGEFLEET_VERSION, healthSeconds: settings.upgradeHealthSeconds,
+      env: process.env, ca: () => identity.caBundle() ?? undefined, log,
+      report: (status) => link?.link?.reportUpgrade(status),
+      linkUp: () => link?.link?.phase === 'connected',
+      brokerUrl: () => devices.mqttUrl,
+      workloads: () => {
+        const statuses = workloads.runtime.statuses();
+        return meta.desiredWorkloads().map((w) => {
+          const s = statuses.get(w.spec.app);
+          return { name: w.spec.app, runtime: w.spec.template.runtime, state: s?.state ?? 'Unknown', pid: s?.pid ?? null };
+        });
+      },
+      exit: (code) => {
+        // Whatever keepWorkloadsOnExit says: the next agent (new, or old after a rollback) adopts them.
+        workloads.leaveWorkloadsRunning();
+        if (this.hooks.exit) this.hooks.exit(code);
+        else log.error({ code }, 'edgecore cannot exit for the upgrade here (no exit hook)');
+      },
+    });
+    await parts.start(upgrader);
     log.info({ statusUrl: localApi.url, mqttUrl: devices.mqttUrl, mqttTlsUrl: devices.mqttTlsUrl, workloads: meta.desiredWorkloads().length, devices: meta.desiredDevices().length }, 'edgecore ready');
 
     link = new CloudConnection({
@@ -122,6 +156,8 @@ export class EdgeAgent {
       // An edge back from a long time offline renews its expired certificate on the failed connect;
       // a refused identity is probed once with a renewal, which tells revoked (needs a token) from the rest.
       onConnectFailed: (refusedIdentity) => renewal.onLinkDown(refusedIdentity),
+      onAgentUpgrade: (frame) => upgrader?.onFrame(frame),
+      upgradeStatus: () => upgrader?.lastStatus(),
       onDesired: (result) => {
         log.debug({ mode: result.mode, changed: result.changed, removed: result.removed, devicesChanged: result.devicesChanged ?? false }, 'desired state committed');
         void workloads.reconcile();

@@ -69,6 +69,8 @@ export const EdgeSettingsSchema = z.strictObject({
   allowHostNetwork: boolSetting.default(false),
   /** Leave workloads running when edgecore stops (only runtimes that can adopt them honour it). */
   keepWorkloadsOnExit: boolSetting.default(false),
+  /** After an agent upgrade, the new edgecore must be healthy (link, broker, workloads) within this many seconds, or the loader rolls it back. */
+  upgradeHealthSeconds: z.coerce.number().positive().max(3600).default(120),
 }).superRefine((s, ctx) => {
   const cloud = new URL(s.cloudUrl);
   if (cloud.protocol === 'http:' && !isLoopbackHost(cloud.hostname) && !s.insecurePlainHttp) {

@@ -42,6 +42,7 @@ const program = new Command('edgecore')
   .option('--allow-host-paths <dirs>', 'comma-separated directories container hostPath volumes may mount (default: none; /, /etc, the engine socket and the data dir never)')
   .option('--allow-host-network <bool>', 'let container workloads use hostNetwork (default false; device mappers always may)')
   .option('--keep-workloads-on-exit <bool>', 'leave workloads running when edgecore stops, where the runtime can adopt them')
+  .option('--upgrade-health-seconds <n>', 'after an over-the-air upgrade, the new edgecore must be healthy (cloud link, device broker, workloads) within this many seconds or it is rolled back (default 120)')
   .action(async (flags: Record<string, unknown>) => {
     // Before anything else: the join token must leave the process list as soon as it can.
     const shownCommandLine = commandLineWithoutJoinToken(process.argv);
@@ -67,16 +68,18 @@ const program = new Command('edgecore')
     if (shownCommandLine !== null) {
       log.warn('the join token was given on the command line: other local users could read it from the process list until edgecore hid it; use --join-token-file or EF_EDGE_JOIN_TOKEN');
     }
-    const agent = new EdgeAgent(settings, log);
     let stopping = false;
-    const stop = async (signal: string) => {
+    const stop = async (signal: string, code = 0) => {
       if (stopping) return;
       stopping = true;
-      log.info({ signal }, 'stopping');
+      log.info({ signal, code }, 'stopping');
       await agent.stop();
       log.flush();
-      process.exit(0);
+      process.exit(code);
     };
+    // An upgrade's restart (75: the loader starts the switched version) or its failed health
+    // check (the loader rolls back): the workloads stay for the next agent to adopt.
+    const agent = new EdgeAgent(settings, log, { exit: (code) => void stop('upgrade', code) });
     process.on('SIGINT', () => void stop('SIGINT'));
     process.on('SIGTERM', () => void stop('SIGTERM'));
     try {

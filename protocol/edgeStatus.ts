@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AgentUpgradeStatusSchema } from './agentUpgrade.js';
 import { WorkloadStatusSchema } from './resources.js';
 
 /**
@@ -112,6 +113,12 @@ export const EdgeStatusSchema = z.object({
     warnings: z.array(z.string()).optional(),
   }).nullable(),
   workloads: z.array(EdgeWorkloadStatusSchema),
+  /** Over-the-air agent upgrades (docs/install.md, "Upgrade"); absent from an edgecore older than them. */
+  upgrade: z.object({
+    /** The version `old` names: what a manual rollback would return to (null: none). */
+    previousVersion: z.string().nullable(),
+    lastAttempt: AgentUpgradeStatusSchema.nullable(),
+  }).optional(),
 });
 
 export type EdgeStatus = z.infer<typeof EdgeStatusSchema>;

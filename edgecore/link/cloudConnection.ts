@@ -1,6 +1,6 @@
 import { arch, hostname, platform } from 'node:os';
 import type { Logger } from 'pino';
-import { EDGEFLEET_VERSION } from '../../protocol/index.js';
+import { EDGEFLEET_VERSION, type AgentUpgradeFrame, type AgentUpgradeStatus } from '../../protocol/index.js';
 import type { EdgePart } from '../part.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { CloudLink, CloudLinkEvents, LinkState } from './cloudLink.js';
@@ -27,6 +27,10 @@ export interface CloudConnectionOptions {
   onConnectFailed?: (refusedIdentity: boolean) => void;
   /** A sync frame was committed to the local database. */
   onDesired: (result: CloudLinkEvents['desired'][0]) => void;
+  /** The cloud's desired agent version (edgecore/upgrade). */
+  onAgentUpgrade?: (frame: AgentUpgradeFrame) => void;
+  /** The last agent upgrade status, carried from the link's first hello on. */
+  upgradeStatus?: () => AgentUpgradeStatus | undefined;
 }
 
 /**
@@ -68,6 +72,9 @@ export class CloudConnection implements EdgePart {
     link.on('phase', opts.onPhase);
     link.on('phase', (phase) => { if (phase === 'disconnected') opts.onConnectFailed?.(link.refusedIdentity); });
     link.on('desired', opts.onDesired);
+    if (opts.onAgentUpgrade) link.on('agentUpgrade', opts.onAgentUpgrade);
+    const upgrade = opts.upgradeStatus?.();
+    if (upgrade) link.reportUpgrade(upgrade);
     this.link = link;
     link.start();
   }

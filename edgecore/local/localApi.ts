@@ -19,6 +19,8 @@ export interface StatusSources {
   mqtt: () => EdgeStatus['mqtt'];
   workloads: () => StatusParts['workloads'];
   readLogs: (name: string, tail: number) => Promise<string[]>;
+  /** The previous agent version and the last upgrade attempt (edgecore/upgrade). */
+  upgrade?: () => EdgeStatus['upgrade'];
   /** Counters for /metrics that are not part of /status. */
   counters: () => EdgeCounters;
 }
@@ -84,6 +86,7 @@ export class LocalApi implements EdgePart {
       mqtt: src.mqtt(),
       workloads: src.workloads(),
       host: hostStatus(src.dataDir),
+      upgrade: src.upgrade?.(),
     });
     if (opts.logLines === 0) return status;
     this.logTails.retain(new Set(status.workloads.map((w) => w.name)));

@@ -50,6 +50,7 @@ export interface StatusParts {
   mqtt: EdgeStatus['mqtt'];
   workloads: Omit<EdgeWorkloadStatus, 'recentLogs'>[];
   host: EdgeHostStatus;
+  upgrade?: EdgeStatus['upgrade'];
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -101,6 +102,7 @@ export function buildEdgeStatus(parts: StatusParts): EdgeStatus {
     outbox: parts.outbox,
     mqtt: parts.mqtt,
     workloads: parts.workloads.map((w) => ({ name: w.name, generation: w.generation, runtime: w.runtime, status: w.status })),
+    ...(parts.upgrade ? { upgrade: parts.upgrade } : {}),
   };
 }
 

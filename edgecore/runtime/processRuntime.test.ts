@@ -267,7 +267,7 @@ describe('ProcessRuntime', () => {
     await rt.ensure({ name: 'down', generation: 1, template: shell('exit 1') });
     const up = await waitForStatus(rt, 'up', (s) => s.state === 'Running');
     await waitForStatus(rt, 'down', (s) => s.state === 'Exited');
-    await rt.shutdown({ stopWorkloads: false });
+    await rt.shutdown({ stopWorkloads: true });
     await waitFor('the running workload to be gone', () => !isLive(up.pid!));
     expect(rt.statuses().get('up')!.state).toBe('Stopped');
     expect(rt.statuses().get('down')!.state).toBe('Stopped');

@@ -1,18 +1,22 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { KeyedQueue } from './keyedQueue.js';
 import type { ProcessTemplate, WorkloadStatus } from '../../protocol/index.js';
-import { CappedLogStore, LineSplitter } from './cappedLog.js';
+import { CappedLogStore } from './cappedLog.js';
+import { newRun, readLines, spawnWorkload, type Run } from './processRun.js';
 import { pidNamespacesAvailable, runExec } from './processExec.js';
-import { findExecutable, isWorkloadOwnUid, PID_NAMESPACE_ARGS, privilegeDropArgs, runAsOf } from './workloadUser.js';
-import { killGroupRemnants, killUserProcesses, readStartTicks, signalGroup, terminateOrphanGroup } from './processGroup.js';
-import { initialReadiness, livenessFailureMessage, startRunProbes, type RunProbes, type WorkloadProbes } from './probes/runProbes.js';
+import { isWorkloadOwnUid, PID_NAMESPACE_ARGS, privilegeDropArgs, runAsOf } from './workloadUser.js';
+import { isLive, killGroupRemnants, killUserProcesses, readStartTicks, signalGroup, terminateOrphanGroup } from './processGroup.js';
+import { openFifoReader, outputFifoPath, takeHandover, writeHandover, type HandedOver } from './processHandover.js';
+import { initialReadiness, livenessFailureMessage, startRunProbes, type WorkloadProbes } from './probes/runProbes.js';
 import {
   DEFAULT_BACKOFF, isFailure, nextConsecutiveFailures, restartDelayMs, shouldRestart, stateAfterRun,
   type BackoffSettings, type RunOutcome,
 } from './restartPolicy.js';
 import type { DesiredWorkload, ExecResult, RecordKeeper, Runtime, StatusListener } from './runtime.js';
 import {
-  describeExit, directoryProblem, errorMessage, now, settlesWithin, spawnErrorMessage, stableStringify, workloadEnv,
+  describeExit, errorMessage, now, settlesWithin, spawnErrorMessage, stableStringify, workloadEnv,
 } from './processSupport.js';
 
 export { stableStringify, workloadEnv } from './processSupport.js';
@@ -21,7 +25,10 @@ export { stableStringify, workloadEnv } from './processSupport.js';
  * Runs workloads as host processes. Each workload is spawned detached (its own session and
  * process group) so stopping it reaches everything it forked: SIGTERM to the group, SIGKILL after
  * the grace period. When the main process exits on its own, leftovers in its group are SIGKILLed
- * too (as a container's processes die with its init). stdout/stderr go to a capped log file.
+ * too (as a container's processes die with its init). stdout/stderr go through a FIFO into a
+ * capped log file. `shutdown({ stopWorkloads: false })` (an agent upgrade) leaves them running and
+ * hands them over (processHandover.ts): the next edgecore adopts each one whose generation and
+ * template are still desired, same pid, and watches its pid for the exit (status then unknown).
  *
  * Environment: NOT edgecore's whole environment (it may hold credentials and settings meant for
  * edgecore only), but a small allow-list (PATH, HOME, locale, TZ, …) overlaid with the template's
@@ -52,25 +59,12 @@ export interface ProcessRuntimeOptions {
 }
 
 const DEFAULT_STOP_GRACE_MS = 5_000;
+/** How often an adopted workload's pid is looked at (it is not our child: no exit event). */
+const ADOPTED_EXIT_POLL_MS = 500;
 /** Output an exec probe keeps, per stream; only its start is quoted in `lastError`. */
 const PROBE_OUTPUT_BYTES = 4_096;
 const silentLogger: RuntimeLogger = { info: () => {}, warn: () => {} };
 
-/** One start of a workload's process. */
-interface Run {
-  pid: number | null;
-  startTicks: number | null;
-  startedMs: number;
-  ended: boolean;
-  /** Set when we stop it on purpose: its exit is then not a crash and never restarts. */
-  stopping: boolean;
-  outcome: RunOutcome | null;
-  exited: Promise<void>;
-  markExited: () => void;
-  probes: RunProbes | null;
-  /** Set when a failed liveness probe made us terminate it: the reason of the last check. */
-  livenessFailure: string | null;
-}
 
 interface Supervised {
   desired: DesiredWorkload;
@@ -98,9 +92,13 @@ export class ProcessRuntime implements Runtime {
   private readonly queue = new KeyedQueue();
   private closed = false;
   readonly pidNamespaces: boolean;
+  private readonly logDir: string;
+  /** Workloads the previous edgecore handed over, until `ensure` adopts (or ends) each. */
+  private readonly adoptable = new Map<string, HandedOver>();
 
   constructor(opts: ProcessRuntimeOptions) {
     this.records = opts.records;
+    this.logDir = opts.logDir;
     this.logs = new CappedLogStore(opts.logDir, opts.logMaxBytes);
     this.backoff = opts.backoff ?? { ...DEFAULT_BACKOFF };
     this.stopGraceMs = opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
@@ -119,14 +117,19 @@ export class ProcessRuntime implements Runtime {
   }
 
   /**
-   * After an edgecore crash: kills workloads a previous instance left running (they lost their
-   * log pipes) and forgets every record; edgecore then `ensure`s the desired set afresh. A pid
-   * is only signalled when it is alive with the recorded start ticks, never after pid reuse.
+   * At start. Workloads the previous edgecore handed over (an upgrade) are kept for `ensure` to
+   * adopt. After a crash: kills workloads a previous instance left running and forgets every
+   * record; edgecore then `ensure`s the desired set afresh. A pid is only signalled when it is
+   * alive with the recorded start ticks, never after pid reuse.
    */
   async recover(): Promise<void> {
+    const handover = takeHandover(this.logDir);
+    if (handover.problem) this.logger.warn({ problem: handover.problem }, 'ignoring the workload handover');
+    for (const h of handover.workloads) if (isLive(h.pid, h.startTicks)) this.adoptable.set(h.name, h);
     const records = this.records.load();
     await Promise.all(records.map(async (record) => {
       const { pid, startTicks } = record;
+      if (this.adoptable.get(record.name)?.pid === pid) return;
       if (pid !== null && startTicks !== null && pid > 1 && pid !== process.pid && !this.ownsPid(pid)) {
         const outcome = await terminateOrphanGroup(pid, startTicks, this.stopGraceMs);
         if (outcome === 'killed') this.logger.info({ workload: record.name, pid }, 'stopped workload left by a previous edgecore');
@@ -147,7 +150,14 @@ export class ProcessRuntime implements Runtime {
         desired, template: desired.template, templateKey, run: null, consecutiveFailures: 0, restartTimer: null, retired: false, removed: false,
         status: { state: 'Pending', restarts: 0, ready: initialReadiness(desired.template.probes), generation: desired.generation, observedAt: now() },
       };
+      const handed = this.adoptable.get(desired.name);
+      this.adoptable.delete(desired.name);
       this.workloads.set(desired.name, entry);
+      if (handed && handed.generation === desired.generation && handed.templateKey === templateKey && isLive(handed.pid, handed.startTicks)) {
+        this.adoptRun(entry, handed);
+        return;
+      }
+      if (handed) await this.endHandedOver(handed, 'its workload changed meanwhile');
       this.publish(entry, {});
       this.startRun(entry);
     });
@@ -155,6 +165,9 @@ export class ProcessRuntime implements Runtime {
 
   remove(name: string): Promise<void> {
     return this.serialize(name, async () => {
+      const handed = this.adoptable.get(name);
+      this.adoptable.delete(name);
+      if (handed) await this.endHandedOver(handed, 'its workload was removed meanwhile');
       const entry = this.workloads.get(name);
       if (entry) {
         entry.removed = true;
@@ -164,6 +177,7 @@ export class ProcessRuntime implements Runtime {
       }
       this.records.remove(name);
       this.logs.delete(name);
+      rmSync(outputFifoPath(this.logDir, name), { force: true });
     });
   }
 
@@ -190,9 +204,14 @@ export class ProcessRuntime implements Runtime {
     return runExec(command, { env: workloadEnv(template.env, runAsOf(template) !== null), cwd: template.workingDir, prefix: this.execPrefix(template), ...opts });
   }
 
-  /** Stops every workload (see `Runtime.shutdown`: this runtime cannot leave them running). */
-  async shutdown(_opts: { stopWorkloads: boolean }): Promise<void> {
+  /** Stops every workload, or with `stopWorkloads: false` hands them over to the next edgecore. */
+  async shutdown(opts: { stopWorkloads: boolean }): Promise<void> {
     this.closed = true;
+    if (!opts.stopWorkloads) {
+      await Promise.all([...this.workloads.keys()].map((name) => this.serialize(name, async () => undefined)));
+      this.handOver();
+      return;
+    }
     await Promise.all([...this.workloads.keys()].map((name) => this.serialize(name, async () => {
       const entry = this.workloads.get(name);
       if (!entry) return;
@@ -206,12 +225,7 @@ export class ProcessRuntime implements Runtime {
   private startRun(entry: Supervised): void {
     const { name } = entry.desired;
     const { template } = entry;
-    let markExited = (): void => {};
-    const exited = new Promise<void>((resolve) => { markExited = resolve; });
-    const run: Run = {
-      pid: null, startTicks: null, startedMs: Date.now(), ended: false, stopping: false, outcome: null, exited, markExited,
-      probes: null, livenessFailure: null,
-    };
+    const run = newRun(null, null, Date.now());
     entry.run = run;
     const runAs = runAsOf(template);
     const env = workloadEnv(template.env, runAs !== null);
@@ -219,21 +233,7 @@ export class ProcessRuntime implements Runtime {
 
     let child: ChildProcess;
     try {
-      const cwdProblem = template.workingDir === undefined ? null : directoryProblem(template.workingDir);
-      if (cwdProblem !== null) throw new Error(cwdProblem);
-      const prefix = runAs ? privilegeDropArgs(runAs) : [];
-      if (runAs && process.getuid?.() !== 0) throw new Error(`runAsUser ${runAs.uid}: edgecore is not root and cannot switch users`);
-      if (runAs && findExecutable(template.command, env.PATH, template.workingDir) === null) {
-        // What spawn says without the setpriv in front (which would only exit non-zero).
-        throw new Error(`command not found: ${JSON.stringify(template.command)} (not an executable file in PATH ${env.PATH ?? ''})`);
-      }
-      const [file, ...args] = [...prefix, template.command, ...template.args];
-      child = spawn(file!, args, {
-        cwd: template.workingDir,
-        env,
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      ({ child, reader: run.reader } = spawnWorkload(template, env, outputFifoPath(this.logDir, name)));
     } catch (err) {
       this.endRun(entry, run, { exitCode: null, signal: null, spawnFailed: true }, errorMessage(err));
       return;
@@ -246,13 +246,71 @@ export class ProcessRuntime implements Runtime {
 
     run.pid = child.pid;
     run.startTicks = readStartTicks(child.pid);
-    this.captureOutput(entry, child);
+    if (run.reader) this.captureOutput(entry, run.reader);
     child.on('exit', (code, signal) => this.endRun(entry, run, { exitCode: code, signal, spawnFailed: false }, null));
     this.publish(entry, {
       state: 'Running', pid: child.pid, startedAt: new Date(run.startedMs).toISOString(),
       finishedAt: null, exitCode: null, signal: null, ready: initialReadiness(template.probes),
     });
     this.logger.info({ workload: name, pid: child.pid, restarts: entry.status.restarts }, 'workload started');
+    this.startProbes(entry, run, env, probePrefix);
+  }
+
+  /**
+   * Takes over a workload the previous edgecore handed over: same process, its output FIFO read
+   * on, its pid polled for the exit (it is not our child: its exit status cannot be known).
+   */
+  private adoptRun(entry: Supervised, h: HandedOver): void {
+    const { name } = entry.desired;
+    const { template } = entry;
+    const run = newRun(h.pid, h.startTicks, h.startedMs);
+    entry.run = run;
+    entry.status = { ...entry.status, restarts: h.restarts };
+    try {
+      run.reader = openFifoReader(outputFifoPath(this.logDir, name));
+      this.captureOutput(entry, run.reader);
+    } catch (err) {
+      this.logger.warn({ workload: name, pid: h.pid, err: errorMessage(err) }, 'cannot read the adopted workload\'s output');
+    }
+    run.exitPoll = setInterval(() => {
+      if (isLive(h.pid, h.startTicks)) return;
+      this.endRun(entry, run, { exitCode: null, signal: null, spawnFailed: false }, 'ended after edgecore adopted it (its exit status is not known)');
+    }, ADOPTED_EXIT_POLL_MS);
+    this.publish(entry, {
+      state: 'Running', pid: h.pid, startedAt: new Date(h.startedMs).toISOString(),
+      finishedAt: null, exitCode: null, signal: null, ready: initialReadiness(template.probes),
+    });
+    this.logger.info({ workload: name, pid: h.pid, restarts: h.restarts }, 'adopted workload left running by the previous edgecore');
+    this.startProbes(entry, run, workloadEnv(template.env, runAsOf(template) !== null), this.execPrefix(template));
+  }
+
+  /** A handed-over workload that is not adopted (changed or removed meanwhile) ends as an orphan would. */
+  private async endHandedOver(h: HandedOver, why: string): Promise<void> {
+    const outcome = await terminateOrphanGroup(h.pid, h.startTicks, this.stopGraceMs);
+    if (outcome === 'killed') this.logger.info({ workload: h.name, pid: h.pid, why }, 'stopped a workload the previous edgecore handed over');
+  }
+
+  /** Leaves every running workload to the next edgecore (an upgrade's restart): nothing is signalled. */
+  private handOver(): void {
+    const handed: HandedOver[] = [...this.adoptable.values()];
+    for (const [name, entry] of this.workloads) {
+      entry.retired = true;
+      if (entry.restartTimer !== null) clearTimeout(entry.restartTimer);
+      entry.restartTimer = null;
+      const run = entry.run;
+      if (!run || run.ended || run.pid === null || run.startTicks === null) continue;
+      run.probes?.stop();
+      if (run.exitPoll !== null) clearInterval(run.exitPoll);
+      run.reader?.destroy();
+      handed.push({ name, pid: run.pid, startTicks: run.startTicks, generation: entry.desired.generation, templateKey: entry.templateKey, startedMs: run.startedMs, restarts: entry.status.restarts });
+    }
+    writeHandover(this.logDir, handed);
+    this.logger.info({ workloads: handed.map((h) => h.name) }, 'workloads left running for the next edgecore');
+  }
+
+  private startProbes(entry: Supervised, run: Run, env: Record<string, string>, probePrefix: string[]): void {
+    const { name } = entry.desired;
+    const { template } = entry;
     run.probes = startRunProbes(template.probes, {
       exec: (command, timeoutMs) => runExec(command, { env, cwd: template.workingDir, timeoutMs, maxOutputBytes: PROBE_OUTPUT_BYTES, prefix: probePrefix }),
     }, {
@@ -270,9 +328,9 @@ export class ProcessRuntime implements Runtime {
     this.terminateRun(entry, run).catch((err: unknown) => this.logger.warn({ workload: entry.desired.name, err: errorMessage(err) }, 'cannot terminate workload'));
   }
 
-  private captureOutput(entry: Supervised, child: ChildProcess): void {
+  private captureOutput(entry: Supervised, stream: Socket): void {
     let reportedWriteError = false;
-    const write = (lines: string[]): void => {
+    readLines(stream, (lines) => {
       if (entry.removed || lines.length === 0) return;
       try {
         this.logs.append(entry.desired.name, lines);
@@ -281,14 +339,7 @@ export class ProcessRuntime implements Runtime {
         if (!reportedWriteError) this.logger.warn({ workload: entry.desired.name, err: errorMessage(err) }, 'cannot write workload log');
         reportedWriteError = true;
       }
-    };
-    for (const stream of [child.stdout, child.stderr]) {
-      if (stream === null) continue;
-      const splitter = new LineSplitter();
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => write(splitter.push(chunk)));
-      stream.on('end', () => write(splitter.flush()));
-    }
+    }, (err) => this.logger.warn({ workload: entry.desired.name, err: errorMessage(err) }, 'cannot read workload output'));
   }
 
   /** A run is over: it exited, or it never started. Decides about the restart. */
@@ -297,6 +348,7 @@ export class ProcessRuntime implements Runtime {
     run.ended = true;
     run.outcome = outcome;
     run.probes?.stop();
+    if (run.exitPoll !== null) clearInterval(run.exitPoll);
     // Node has reaped the leader; whatever it forked and left in its group goes with it, and, when
     // the workload has a uid of its own, whatever of that uid left the group (setsid).
     if (run.pid !== null) killGroupRemnants(run.pid);

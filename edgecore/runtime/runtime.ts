@@ -63,8 +63,8 @@ export interface Runtime {
   exec(name: string, command: string[], opts: { timeoutMs: number; maxOutputBytes: number }): Promise<ExecResult>;
   /**
    * Leaves the node. `stopWorkloads: false` is how edgecore exits for an upgrade or restart
-   * when workloads should keep running if the runtime allows it (the process runtime stops
-   * them regardless: its children cannot outlive their log pipes).
+   * when workloads should keep running: containers stay with their engine, process workloads
+   * are handed over (processHandover.ts); the next edgecore adopts both, same pids.
    */
   shutdown(opts: { stopWorkloads: boolean }): Promise<void>;
 }

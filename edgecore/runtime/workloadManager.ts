@@ -193,10 +193,14 @@ export class WorkloadManager implements EdgePart {
     this.opts.onOutbox();
   }
 
+  /** The next stop leaves the workloads running whatever keepWorkloadsOnExit says: an upgrade's restart, whose next agent adopts them. */
+  leaveWorkloadsRunning(): void { this.leaveRunning = true; }
+  private leaveRunning = false;
+
   async stop(): Promise<void> {
     this.stopping = true;
     await this.reconciling;
-    await this.runtime.shutdown({ stopWorkloads: !this.opts.keepWorkloadsOnExit });
+    await this.runtime.shutdown({ stopWorkloads: !(this.opts.keepWorkloadsOnExit || this.leaveRunning) });
   }
 }
 

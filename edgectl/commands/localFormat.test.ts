@@ -24,6 +24,18 @@ function status(over: Partial<EdgeStatus> = {}): EdgeStatus {
 }
 
 describe('edgectl local status formatting', () => {
+  it('shows the previous agent version and the last upgrade attempt (docs/install.md, "Upgrade")', () => {
+    const text = renderLocalStatus(status({
+      upgrade: {
+        previousVersion: '0.1.0',
+        lastAttempt: { upgrade: 'north', revision: 2, version: '0.2.0', previousVersion: '0.1.0', phase: 'Downloading', message: 'downloading x', bytes: 1536, totalBytes: 3 * 1024 ** 2, since: '2025-01-01T10:04:00Z' },
+      },
+    }), now);
+    expect(text).toMatch(/Previous version: +0\.1\.0/);
+    expect(text).toMatch(/Last upgrade: +0\.2\.0 \(north revision 2\): Downloading 1\.5 KiB of 3\.0 MiB since 2025-01-01T10:04:00Z: downloading x/);
+    expect(renderLocalStatus(status(), now)).not.toContain('Previous version');
+  });
+
   it('durations and sizes read like a terminal tool', () => {
     expect(formatDuration(59)).toBe('59s');
     expect(formatDuration(133)).toBe('2m13s');

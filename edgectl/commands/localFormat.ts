@@ -52,6 +52,7 @@ export function summaryFields(s: EdgeStatus): Array<[string, string]> {
     ['Host', `${h.hostname} ${h.os}/${h.arch}, load ${h.loadAverage.join(' ')}, up ${formatDuration(h.uptimeSeconds)}`],
     ['Cloud link', linkLine(s)],
   ];
+  if (s.upgrade) fields.push(...upgradeFields(s.upgrade));
   if (s.link.state !== 'connected') {
     fields.push(['Down since', s.link.downSince ?? NONE]);
     fields.push(['Last connected', s.link.lastConnectedAt ?? 'never since edgecore started']);
@@ -138,4 +139,15 @@ export function renderLocalStatus(s: EdgeStatus, now: Date): string {
     for (const w of withLogs) parts.push(`--- ${w.name}\n${w.recentLogs!.map((l) => `  ${l}`).join('\n')}\n`);
   }
   return parts.join('');
+}
+
+/** The previous agent version and the last over-the-air upgrade attempt (docs/install.md, "Upgrade"). */
+function upgradeFields(u: NonNullable<EdgeStatus['upgrade']>): Array<[string, string]> {
+  const fields: Array<[string, string]> = [['Previous version', u.previousVersion ?? NONE]];
+  const a = u.lastAttempt;
+  if (a) {
+    const progress = a.phase === 'Downloading' && a.totalBytes ? ` ${formatBytes(a.bytes ?? 0)} of ${formatBytes(a.totalBytes)}` : '';
+    fields.push(['Last upgrade', `${a.version} (${a.upgrade} revision ${a.revision}): ${a.phase}${progress} since ${a.since}: ${a.message}`]);
+  }
+  return fields;
 }
