@@ -7,6 +7,7 @@ import { Fleet, markerApp, type Cloud } from '../helpers/fleet.js';
 import { localStatus, startInstalledNode, waitForVersion, type InstalledNode } from '../helpers/installedNode.js';
 import { tlsApi } from '../helpers/tlsClient.js';
 import { isAlive, sleep, waitFor } from '../helpers/wait.js';
+import { HAVE_CHROMIUM, launchChromium } from '../views/dashboardFixtures.js';
 
 /**
  * Over-the-air agent upgrade end to end: a real HTTPS cloudcore serving real x64 artefacts from
@@ -141,4 +142,50 @@ describe('agent upgrade of installed nodes, in waves, with rollback (real cloudc
       expect((await localStatus(nodes.find((x) => x.node === other)!)).version).toBe(NEW);
     }
   }, 300_000);
+
+  it.skipIf(!HAVE_CHROMIUM)(`the dashboard shows both upgrades with each node's attempt, and starts one from its form${HAVE_CHROMIUM ? '' : ' (skipped: no /usr/bin/chromium)'}`, async () => {
+    const browser = await launchChromium();
+    try {
+      // cloudcore's certificate is from its own CA: the browser is told to accept it, as an
+      // operator's browser would after trusting that CA.
+      const context = await browser.newContext({ ignoreHTTPSErrors: true });
+      const page = await context.newPage();
+      const pageErrors: string[] = [];
+      page.on('pageerror', (err) => pageErrors.push(err.message));
+      await page.goto(`${cloud.url}/ui/#/upgrades`);
+      await page.getByLabel('Operator token').fill(cloud.token);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.locator('table.upgrades tr[data-upgrade="to-t2"]').waitFor();
+      expect(await page.locator('table.upgrades tr[data-upgrade="to-t2"]').textContent()).toContain('Succeeded');
+      expect(await page.locator('table.upgrades tr[data-upgrade="to-broken"]').textContent()).toMatch(/Failed|RolledBack/);
+
+      // One upgrade: each node told a version, with its attempt.
+      await page.locator('a', { hasText: 'to-broken' }).click();
+      await page.getByRole('heading', { name: 'Agent upgrade to-broken' }).waitFor();
+      await page.locator('table.upgrade-nodes tbody tr').first().waitFor();
+      const rows = await page.locator('table.upgrade-nodes tbody tr').allTextContents();
+      expect(rows.join('\n')).toMatch(/RolledBack \(revision 2\)/);
+      expect(rows.join('\n')).toContain('exited with code 1 before it committed');
+
+      // The form: a bad wave list is named next to its field and nothing is stored…
+      await page.goto(`${cloud.url}/ui/#/upgrades`);
+      await page.getByRole('heading', { name: 'Start an upgrade' }).waitFor();
+      await page.locator('#upgrade-version').selectOption(NEW);
+      await page.locator('#upgrade-name').fill('again');
+      await page.locator('#upgrade-waves').fill('1,50%');
+      await page.getByRole('button', { name: 'Start upgrade' }).click();
+      await page.locator('[data-field="waves"] .field-error', { hasText: 'last wave' }).waitFor();
+      expect((await rest.call('GET', '/agent-upgrades/again')).status).toBe(404);
+      // …and a good one starts it: every node already runs NEW, so it succeeds at once.
+      await page.locator('#upgrade-waves').fill('1,100%');
+      await page.getByRole('button', { name: 'Start upgrade' }).click();
+      await page.getByRole('heading', { name: 'Agent upgrade again' }).waitFor();
+      await waitFor('the new upgrade Succeeded on the page', async () => (await page.locator('[data-rollout]').first().getAttribute('data-rollout')) === 'Succeeded', 30_000);
+      expect((await upgradeObj('again')).spec.version).toBe(NEW);
+      expect(pageErrors).toEqual([]);
+      await context.close();
+    } finally {
+      await browser.close();
+    }
+  }, 120_000);
 });
