@@ -6,7 +6,7 @@ import type { Store, WatchEvent } from '../store/store.js';
 import { nodeOwners, planAgentUpgrade, upgradeEventObject } from './agentUpgradePlan.js';
 import { ChangeFilter } from './changeFilter.js';
 import { MirrorController } from './mirrorController.js';
-import type { RolloutEventSpec } from './rolloutMachine.js';
+import { significantChange, type RolloutEventSpec } from './rolloutMachine.js';
 import type { StoreMirror } from './storeMirror.js';
 import { labelKey } from './scheduling.js';
 
@@ -31,8 +31,6 @@ export interface AgentUpgradeControllerOptions {
 
 export class AgentUpgradeController extends MirrorController<MirroredKind> {
   private readonly nodeKeys = new ChangeFilter<Node>(nodeKey);
-  private ticker: NodeJS.Timeout | undefined;
-  private waitingOnTime = false;
   private eventSeq = 0;
   /** Per upgrade: a stepped status whose only changes (counts, readiness clocks) wait for the next tick's write. */
   private readonly deferred = new Map<string, { resourceVersion: number | undefined; status: RolloutStatus }>();
@@ -41,15 +39,9 @@ export class AgentUpgradeController extends MirrorController<MirroredKind> {
   private readonly now: () => number;
 
   constructor(store: Store, log: Logger, opts: AgentUpgradeControllerOptions = {}) {
-    super(store, log, MIRRORED, 'agent upgrades', opts.batchMs ?? 250);
+    super(store, log, MIRRORED, 'agent upgrades', opts.batchMs ?? 250, opts.tickMs ?? 1000);
     this.tickMs = opts.tickMs ?? 1000;
     this.now = opts.now ?? Date.now;
-  }
-
-  override async start(): Promise<void> {
-    await super.start();
-    this.ticker = setInterval(() => { if (this.waitingOnTime) this.trigger(); }, this.tickMs);
-    this.ticker.unref();
   }
 
   protected override changes(event: WatchEvent): boolean {
@@ -77,7 +69,7 @@ export class AgentUpgradeController extends MirrorController<MirroredKind> {
           canonicalJson(n.spec.agent ?? null) === canonicalJson(agent) ? undefined : { ...n, spec: { ...n.spec, agent } })));
       }
       if (plan.changed) {
-        if (stored.status && plan.events.length === 0 && !significant(plan.status, stored.status) && this.now() - (this.lastWrite.get(name) ?? 0) < this.tickMs) {
+        if (stored.status && plan.events.length === 0 && !significantChange(plan.status, stored.status) && this.now() - (this.lastWrite.get(name) ?? 0) < this.tickMs) {
           this.deferred.set(name, { resourceVersion: stored.metadata.resourceVersion, status: plan.status });
           waiting = true;
           continue;
@@ -102,16 +94,6 @@ export class AgentUpgradeController extends MirrorController<MirroredKind> {
     }
   }
 
-  override async stop(): Promise<void> {
-    if (this.ticker) clearInterval(this.ticker);
-    await super.stop();
-  }
-}
-
-/** A change others act on (operators, watchers of the phase): written at once. */
-function significant(a: RolloutStatus, b: RolloutStatus): boolean {
-  const pick = (s: RolloutStatus) => canonicalJson([s.phase, s.revision, s.stableRevision, s.observedRevision, s.wave, s.assignments, s.badRevisions, s.approvedWaves, s.finishedAt, s.maxUnavailable, s.waves.map((w) => [w.target, w.state])]);
-  return pick(a) !== pick(b);
 }
 
 function nodeKey(node: Node): string {

@@ -17,6 +17,12 @@ export abstract class MirrorController<K extends Kind> {
   private readonly runner: PassRunner;
   /** Passes run so far (for tests and benchmarks). */
   passes = 0;
+  /**
+   * Set by a pass that left something only time can move on (a minReadySeconds clock, an
+   * offline window): with `tickMs`, a pass is then triggered every tick until one clears it.
+   */
+  protected waitingOnTime = false;
+  private ticker: NodeJS.Timeout | undefined;
 
   protected constructor(
     protected readonly store: Store,
@@ -24,6 +30,7 @@ export abstract class MirrorController<K extends Kind> {
     private readonly kinds: readonly K[],
     what: string,
     batchMs: number,
+    private readonly tickEveryMs?: number,
   ) {
     this.runner = new PassRunner(() => this.pass(), log, what, batchMs);
   }
@@ -34,6 +41,10 @@ export abstract class MirrorController<K extends Kind> {
     });
     this.seed(this.mirror);
     this.trigger();
+    if (this.tickEveryMs !== undefined) {
+      this.ticker = setInterval(() => { if (this.waitingOnTime) this.trigger(); }, this.tickEveryMs);
+      this.ticker.unref();
+    }
   }
 
   /** Something changed that the mirror does not show (time passed, …): schedule a pass. */
@@ -58,6 +69,7 @@ export abstract class MirrorController<K extends Kind> {
   }
 
   async stop(): Promise<void> {
+    if (this.ticker) clearInterval(this.ticker);
     this.mirror?.close();
     await this.runner.stop();
   }

@@ -8,6 +8,7 @@ import type { StoreMirror } from './storeMirror.js';
 import { rollbackToSync, revisionsToPrune, revisionToCreate } from './appRevisions.js';
 import { workloadAppOf } from './rolloutNodes.js';
 import { labelKey } from './scheduling.js';
+import { significantChange } from './rolloutMachine.js';
 import { planRollout, rolloutEventObject, type RolloutEventSpec } from './rolloutPlan.js';
 
 /**
@@ -42,9 +43,6 @@ const ACTIVE: readonly RolloutPhase[] = ['Progressing', 'Paused', 'AwaitingAppro
 
 export class RolloutController extends MirrorController<MirroredKind> {
   private readonly nodeKeys = new ChangeFilter<Node>(nodeKey);
-  private ticker: NodeJS.Timeout | undefined;
-  /** True when the last pass left a rollout that time alone can move on. */
-  private waitingOnTime = false;
   private eventSeq = 0;
   /** Per app: a stepped Rollout whose only changes (counts, readiness clocks) wait for the next write. */
   private readonly deferred = new Map<string, Rollout>();
@@ -53,15 +51,9 @@ export class RolloutController extends MirrorController<MirroredKind> {
   private readonly now: () => number;
 
   constructor(store: Store, log: Logger, opts: RolloutControllerOptions = {}) {
-    super(store, log, MIRRORED, 'rollout', opts.batchMs ?? 250);
+    super(store, log, MIRRORED, 'rollout', opts.batchMs ?? 250, opts.tickMs ?? 1000);
     this.tickMs = opts.tickMs ?? 1000;
     this.now = opts.now ?? Date.now;
-  }
-
-  override async start(): Promise<void> {
-    await super.start();
-    this.ticker = setInterval(() => { if (this.waitingOnTime) this.trigger(); }, this.tickMs);
-    this.ticker.unref();
   }
 
   protected override changes(event: WatchEvent): boolean {
@@ -133,7 +125,7 @@ export class RolloutController extends MirrorController<MirroredKind> {
       const next = plan.rollout;
       let written: Rollout | undefined = stored;
       if (!stored || differs(next, stored)) {
-        if (stored && plan.events.length === 0 && !significant(next, stored) && this.now() - (this.lastWrite.get(name) ?? 0) < this.tickMs) {
+        if (stored && plan.events.length === 0 && !significantChange(next.status, stored.status) && this.now() - (this.lastWrite.get(name) ?? 0) < this.tickMs) {
           // Only counts and readiness clocks moved: keep them in memory and write at most once a tick.
           this.deferred.set(name, next);
           waiting = true;
@@ -164,23 +156,10 @@ export class RolloutController extends MirrorController<MirroredKind> {
     }
   }
 
-  override async stop(): Promise<void> {
-    if (this.ticker) clearInterval(this.ticker);
-    await super.stop();
-  }
 }
 
 function differs(a: Rollout, b: Rollout): boolean {
   return canonicalJson({ ...a.status, updatedAt: '' }) !== canonicalJson({ ...b.status, updatedAt: '' }) || canonicalJson(a.spec) !== canonicalJson(b.spec);
-}
-
-/** A change others act on (the scheduler, operators, watchers of the phase): written at once. */
-function significant(a: Rollout, b: Rollout): boolean {
-  const pick = (r: Rollout) => {
-    const s = r.status;
-    return canonicalJson([s.phase, s.revision, s.stableRevision, s.observedRevision, s.wave, s.assignments, s.badRevisions, s.approvedWaves, s.finishedAt, s.maxUnavailable, s.waves.map((w) => [w.target, w.state])]);
-  };
-  return pick(a) !== pick(b);
 }
 
 function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {

@@ -75,6 +75,15 @@ export function stepRollout(target: RolloutTarget, status: RolloutStatus, before
   return changed;
 }
 
+/**
+ * A change others act on (the scheduler or upgrade controller, operators, watchers of the phase):
+ * written at once. Anything else (counts, readiness clocks) may wait for the next tick's write.
+ */
+export function significantChange(a: RolloutStatus, b: RolloutStatus): boolean {
+  const pick = (s: RolloutStatus) => canonicalJson([s.phase, s.revision, s.stableRevision, s.observedRevision, s.wave, s.assignments, s.badRevisions, s.approvedWaves, s.finishedAt, s.maxUnavailable, s.waves.map((w) => [w.target, w.state])]);
+  return pick(a) !== pick(b);
+}
+
 interface Fleet {
   view: RolloutTarget;
   waves: ResolvedWave[];

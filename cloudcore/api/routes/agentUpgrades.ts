@@ -1,8 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import {
-  AgentUpgradeListSchema, AgentUpgradeRequestSchema, AgentUpgradeSchema, RolloutApproveBodySchema,
-  RolloutEmptyBodySchema, RolloutRollbackBodySchema,
-  type AgentUpgrade, type Rollout,
+  AgentUpgradeListSchema, AgentUpgradeRequestSchema, AgentUpgradeSchema, type AgentUpgrade, type Rollout,
 } from '../../../protocol/index.js';
 import { upgradeEventObject } from '../../controllers/agentUpgradePlan.js';
 import { applyRolloutCommand, RolloutCommandError, type RolloutCommand } from '../../controllers/rolloutCommands.js';
@@ -12,6 +10,7 @@ import { ApiError } from '../plumbing/errors.js';
 import { getOrNotFound, type ResourceRoutesOptions } from '../plumbing/routeContext.js';
 import { NameParams, SelectableListQuery, type ZodTypeProvider } from '../plumbing/zodSchemas.js';
 import { DEFAULT_AGENT_UPGRADE_NAME, nextAgentUpgrade, nodesHeldByOthers } from '../rules/agentUpgradeRequests.js';
+import { ROLLOUT_COMMAND_BODIES, rolloutCommandOf, type RolloutCommandVerb } from '../rules/rolloutCommandBodies.js';
 
 /**
  * Over-the-air agent upgrades (docs/install.md, "Upgrade"): create one or give it a new version
@@ -24,12 +23,6 @@ export interface AgentUpgradeRoutesOptions extends ResourceRoutesOptions {
   versions?: () => readonly string[];
 }
 
-const EmptyBody = RolloutEmptyBodySchema.nullish();
-const COMMAND_BODIES = {
-  pause: EmptyBody, resume: EmptyBody, abort: EmptyBody,
-  approve: RolloutApproveBodySchema.nullish(),
-  rollback: RolloutRollbackBodySchema,
-} as const;
 const COMMAND_ATTEMPTS = 8;
 
 export async function agentUpgradeRoutes(app: FastifyInstance, { store, watches, versions }: AgentUpgradeRoutesOptions): Promise<void> {
@@ -75,11 +68,9 @@ export async function agentUpgradeRoutes(app: FastifyInstance, { store, watches,
     return store.delete('AgentUpgrade', found.metadata.name, { resourceVersion: found.metadata.resourceVersion });
   });
 
-  for (const [verb, body] of Object.entries(COMMAND_BODIES)) {
-    api.post(`/agent-upgrades/:name/${verb}`, { schema: { params: NameParams, body, response: { '2xx': AgentUpgradeSchema } } }, async (request) => {
-      const parsed = (request.body ?? {}) as { wave?: number; toRevision?: number };
-      return runCommand(request.params.name, commandOf(verb as keyof typeof COMMAND_BODIES, parsed));
-    });
+  for (const [verb, body] of Object.entries(ROLLOUT_COMMAND_BODIES)) {
+    api.post(`/agent-upgrades/:name/${verb}`, { schema: { params: NameParams, body, response: { '2xx': AgentUpgradeSchema } } }, async (request) =>
+      runCommand(request.params.name, rolloutCommandOf(verb as RolloutCommandVerb, request.body as { wave?: number; toRevision?: number } | null)));
   }
 
   async function runCommand(name: string, command: RolloutCommand): Promise<AgentUpgrade> {
@@ -108,13 +99,5 @@ export async function agentUpgradeRoutes(app: FastifyInstance, { store, watches,
       await store.create(upgradeEventObject(name, written.status!.revision, e, Date.now(), `op${++eventSeq}`)).catch(() => undefined);
     }
     return written;
-  }
-}
-
-function commandOf(verb: keyof typeof COMMAND_BODIES, body: { wave?: number; toRevision?: number }): RolloutCommand {
-  switch (verb) {
-    case 'approve': return body.wave === undefined ? { type: 'approve' } : { type: 'approve', wave: body.wave };
-    case 'rollback': return { type: 'rollback', toRevision: body.toRevision! };
-    default: return { type: verb };
   }
 }

@@ -1,13 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import {
-  RolloutApproveBodySchema, RolloutEmptyBodySchema, RolloutRollbackBodySchema,
-  type Rollout, AppRevisionListSchema, RolloutSchema} from '../../../protocol/index.js';
+import { AppRevisionListSchema, RolloutSchema, type Rollout } from '../../../protocol/index.js';
 import { applyRolloutCommand, RolloutCommandError, type RolloutCommand } from '../../controllers/rolloutCommands.js';
 import { rolloutEventObject, type RolloutEventSpec } from '../../controllers/rolloutPlan.js';
 import { readModifyWrite } from '../../store/readModifyWrite.js';
 import type { Store } from '../../store/store.js';
 import { ApiError } from '../plumbing/errors.js';
 import { getOrNotFound, type ResourceRoutesOptions } from '../plumbing/routeContext.js';
+import { ROLLOUT_COMMAND_BODIES, rolloutCommandOf, type RolloutCommandVerb } from '../rules/rolloutCommandBodies.js';
 import { NameParams, SelectableListQuery, type ZodTypeProvider } from '../plumbing/zodSchemas.js';
 
 /**
@@ -18,17 +17,6 @@ import { NameParams, SelectableListQuery, type ZodTypeProvider } from '../plumbi
  */
 
 const WatchOnlyQuery = SelectableListQuery;
-/** POST bodies may be empty: `{}` or nothing (fastify hands the validator null then). */
-const EmptyBody = RolloutEmptyBodySchema.nullish();
-
-const COMMAND_BODIES = {
-  pause: EmptyBody,
-  resume: EmptyBody,
-  abort: EmptyBody,
-  approve: RolloutApproveBodySchema.nullish(),
-  rollback: RolloutRollbackBodySchema,
-} as const;
-
 /** Attempts at read-modify-write before the command gives up with 409 (the controller writes the same object). */
 const COMMAND_ATTEMPTS = 8;
 
@@ -60,12 +48,9 @@ export async function rolloutRoutes(app: FastifyInstance, { store, watches }: Re
     return { items, resourceVersion: revision };
   });
 
-  for (const [verb, body] of Object.entries(COMMAND_BODIES)) {
-    api.post(`/apps/:name/rollout/${verb}`, { schema: { params: NameParams, body, response: { '2xx': RolloutSchema } } }, async (request) => {
-      const parsed = (request.body ?? {}) as { wave?: number; toRevision?: number };
-      const command = commandOf(verb as keyof typeof COMMAND_BODIES, parsed);
-      return runCommand(request.params.name, command);
-    });
+  for (const [verb, body] of Object.entries(ROLLOUT_COMMAND_BODIES)) {
+    api.post(`/apps/:name/rollout/${verb}`, { schema: { params: NameParams, body, response: { '2xx': RolloutSchema } } }, async (request) =>
+      runCommand(request.params.name, rolloutCommandOf(verb as RolloutCommandVerb, request.body as { wave?: number; toRevision?: number } | null)));
   }
 
   async function runCommand(appName: string, command: RolloutCommand): Promise<Rollout> {
@@ -93,14 +78,6 @@ export async function rolloutRoutes(app: FastifyInstance, { store, watches }: Re
   }
 }
 
-function commandOf(verb: keyof typeof COMMAND_BODIES, body: { wave?: number; toRevision?: number }): RolloutCommand {
-  switch (verb) {
-    case 'approve': return body.wave === undefined ? { type: 'approve' } : { type: 'approve', wave: body.wave };
-    case 'rollback': return { type: 'rollback', toRevision: body.toRevision! };
-    default: return { type: verb };
-  }
-}
-
 async function rolloutOf(store: Store, appName: string): Promise<Rollout> {
   const found = await store.get('Rollout', appName);
   if (found) return found;
@@ -112,6 +89,3 @@ async function noRolloutError(store: Store, appName: string): Promise<Error> {
   await getOrNotFound(store, 'App', appName);
   return new ApiError(404, `app "${appName}" has no rollout yet (the rollout controller creates it after the app's first revision)`);
 }
-
-export type RolloutCommandVerb = keyof typeof COMMAND_BODIES;
-export const ROLLOUT_COMMAND_VERBS = Object.keys(COMMAND_BODIES) as RolloutCommandVerb[];
