@@ -55,6 +55,25 @@ pick_arch() {
   esac
 }
 
+# The artefacts' SQLite addon is built on Debian 12: it needs glibc 2.34 or later, and no musl
+# (arm-builds/README.md). Refused here, by name, rather than as a load error after the install.
+# Where getconf is missing (BusyBox alone) the C library cannot be told: warned, not refused.
+check_libc() {
+  command -v getconf >/dev/null 2>&1 || { warn "cannot tell this node's C library (no getconf): EdgeFleet's artefacts need glibc 2.34 or later"; return 0; }
+  libc=$(getconf GNU_LIBC_VERSION 2>/dev/null) || libc=''
+  case "$libc" in
+    'glibc '[0-9]*.[0-9]*) ;;
+    *) die "this node's C library is not glibc (getconf GNU_LIBC_VERSION: ${libc:-nothing}): EdgeFleet's artefacts need glibc 2.34 or later; musl (Alpine) is not supported" ;;
+  esac
+  ver=${libc#glibc }
+  major=${ver%%.*}
+  minor=${ver#*.}
+  minor=${minor%%[!0-9]*}
+  if [ "$major" -lt 2 ] || { [ "$major" -eq 2 ] && [ "$minor" -lt 34 ]; }; then
+    die "glibc $ver is too old: EdgeFleet's artefacts need glibc 2.34 or later (Debian 12, Ubuntu 22.04, RHEL 9 and newer)"
+  fi
+}
+
 # curl with the trust decided in decide_trust; $1 URL, $2 output file. -C - resumes a cut download.
 fetch() {
   if [ -n "$CA_FILE" ]; then
@@ -292,6 +311,7 @@ main() {
   [ -n "$ROOT" ] || [ "$(id -u)" = 0 ] || die "run as root (e.g. curl ... | sudo sh -s -- ...): it installs under /opt, /etc and systemd"
   need_tools curl tar openssl awk cut uname mktemp cmp readlink
   pick_arch
+  check_libc
   # Ed25519 needs a one-shot verify (pkeyutl -rawin): OpenSSL 3.0 or later. An older one would
   # fail every signature, so say what is missing instead of "bad signature".
   openssl pkeyutl -help 2>&1 | grep -q -- '-rawin' \

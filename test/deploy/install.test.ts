@@ -183,6 +183,24 @@ describe('install.sh: one line installs and joins a node (real artefacts, real H
     expect(readdirSync(root)).toEqual([]);
   });
 
+  it('refuses a glibc older than 2.34 and a C library that is not glibc, naming it, and installs nothing', async () => {
+    for (const [libc, expected] of [
+      ['glibc 2.31', 'glibc 2.31 is too old: EdgeFleet\'s artefacts need glibc 2.34 or later'],
+      ['', 'this node\'s C library is not glibc (getconf GNU_LIBC_VERSION: nothing)'],
+    ] as const) {
+      const root = newRoot();
+      const shim = unameShim(shimDir(`shim-libc-${libc.length}`), 'x86_64');
+      // getconf as Debian 11 (glibc 2.31) or Alpine (musl: no GNU_LIBC_VERSION) answers.
+      writeFileSync(join(shim, 'getconf'), libc ? `#!/bin/sh\necho '${libc}'\n` : '#!/bin/sh\nexit 1\n');
+      chmodSync(join(shim, 'getconf'), 0o755);
+      const res = await run(['dash', INSTALLER, '--cloud', cloud.url, '--ca-file', caFile, '--release-key', release.publicKeyFile, '--version', VERSION, '--token', '0a1b.c2d3',
+        '--node', 'edge-libc', '--root', root, '--no-systemd'], { PATH: pathWith(shim) });
+      expect(res.code).not.toBe(0);
+      expect(res.err).toContain(expected);
+      expect(readdirSync(root)).toEqual([]);
+    }
+  });
+
   it('refuses a cloud whose CA does not match the token\'s pin, and installs nothing', async () => {
     const root = newRoot();
     const wrongPin = (await tlsApi(cloud).token('edge-pin')).replace(/^EF1-[0-9a-f]{64}-/, `EF1-${'0'.repeat(64)}-`);
