@@ -110,6 +110,26 @@ describe('agent upgrade plan', () => {
     expect(world.running()).toEqual(['a=0.3.0', 'b=0.3.0']);
   });
 
+  it('a node offline during its wave does not hold the rollout, and is told the version when it returns', () => {
+    const world = new UpgradeWorld(['a', 'b', 'c'].map((n) => node(n)), '0.2.0', { type: 'waves', waves: [{ count: 1 }, { percent: 100 }], offlineWindowSeconds: 60 });
+    const away = (name: string, phase: Node['status']['phase'], lastSeen: number) => {
+      world.nodes = world.nodes.map((n) => (n.metadata.name === name ? { ...n, status: { ...n.status, phase, lastSeen: new Date(lastSeen).toISOString() } } : n));
+    };
+    // c went away long before the upgrade: it is not waited for.
+    away('c', 'Offline', T0 - 120_000);
+    world.converge();
+    const s = world.upgrade.status!;
+    expect(s.phase).toBe('Succeeded');
+    expect(s.counts).toMatchObject({ healthy: 2, offline: 1 });
+    expect(world.nodes.find((n) => n.metadata.name === 'c')!.spec.agent).toBeUndefined();
+    // It comes back: within the rollout's rules (the budget) it is told 0.2.0 and takes it.
+    away('c', 'Ready', world.now);
+    world.converge(undefined, 4);
+    expect(world.nodes.find((n) => n.metadata.name === 'c')!.spec.agent?.version).toBe('0.2.0');
+    expect(world.running()).toEqual(['a=0.2.0', 'b=0.2.0', 'c=0.2.0']);
+    expect(world.upgrade.status!.counts).toMatchObject({ healthy: 3, offline: 0 });
+  });
+
   it('a node is owned by the newest upgrade whose selector matches it', () => {
     const older = { ...nextAgentUpgrade(undefined, { version: '0.2.0' }, 'all')!, metadata: { name: 'all', creationTimestamp: '2026-01-01T00:00:00Z' } };
     const newer = { ...nextAgentUpgrade(undefined, { version: '0.3.0', selector: { matchLabels: { zone: 'north' } } }, 'north')!, metadata: { name: 'north', creationTimestamp: '2026-02-01T00:00:00Z' } };

@@ -102,6 +102,8 @@ function agentTarget(upgrade: AgentUpgrade, nodes: readonly Node[], now: number)
   };
   return {
     strategy: upgrade.spec.strategy,
+    // A node nobody told a version runs its own: the baseline, whatever the stable revision is.
+    undelivered: BASELINE_REVISION,
     order: rolloutOrder([...byName.keys()]),
     nodes: byName,
     delivered: (node) => {

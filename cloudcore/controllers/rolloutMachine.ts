@@ -34,6 +34,12 @@ export interface RolloutTarget {
   classify(node: Node, assigned: number, ctx: ClassifyContext): NodeRolloutState;
   /** True while the node has not started `revision`: a delivery that can still be called off. */
   neverRan(node: string, revision: number): boolean;
+  /**
+   * The revision a node holds when nothing was delivered to it. Default: the stable one, which
+   * is what the scheduler gives an app's new node by itself. A node's agent, though, stays what
+   * it is until told otherwise: the agent's target says the baseline.
+   */
+  undelivered?: number;
 }
 
 const ACTIVE: readonly RolloutPhase[] = ['Progressing', 'Paused', 'AwaitingApproval'];
@@ -111,7 +117,7 @@ function step(view: RolloutTarget, status: RolloutStatus, now: number, events: R
     fleet.assigned.set(node, revision);
   };
   const classifyAll = () => {
-    const fallback = status.stableRevision ?? status.revision;
+    const fallback = view.undelivered ?? status.stableRevision ?? status.revision;
     for (const node of view.order) {
       fleet.assigned.set(node, status.assignments[node] ?? view.delivered(node) ?? fallback);
     }
