@@ -68,7 +68,10 @@ export class AgentUpgradeController extends MirrorController<MirroredKind> {
         await this.tolerate(() => readModifyWrite(this.store, 'Node', node, (n) => (
           canonicalJson(n.spec.agent ?? null) === canonicalJson(agent) ? undefined : { ...n, spec: { ...n.spec, agent } })));
       }
-      if (plan.changed) {
+      // Against what is stored, not the deferred state the plan started from: a deferred change
+      // that the next pass leaves as it is must still be written.
+      const unwritten = !stored.status || canonicalJson({ ...plan.status, updatedAt: '' }) !== canonicalJson({ ...stored.status, updatedAt: '' });
+      if (unwritten) {
         if (stored.status && plan.events.length === 0 && !significantChange(plan.status, stored.status) && this.now() - (this.lastWrite.get(name) ?? 0) < this.tickMs) {
           this.deferred.set(name, { resourceVersion: stored.metadata.resourceVersion, status: plan.status });
           waiting = true;
