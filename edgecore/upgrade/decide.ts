@@ -1,4 +1,4 @@
-import { FINAL_AGENT_UPGRADE_PHASES, type AgentUpgradeFrame, type AgentUpgradeStatus } from '../../protocol/index.js';
+import { FINAL_AGENT_UPGRADE_PHASES, edgeArchOfNode, type AgentUpgradeFrame, type AgentUpgradeStatus } from '../../protocol/index.js';
 
 /**
  * The agent upgrade's decisions, as plain functions of what the node knows (docs/install.md,
@@ -53,14 +53,9 @@ export function decideFrame(frame: AgentUpgradeFrame, ctx: FrameContext): FrameD
   return { do: 'start' };
 }
 
-/** The release architecture of a Node.js `process.arch` (uname -m's names in the artefact file). */
+/** The release architecture of a Node.js `process.arch`, or null where no artefact is built (the mapping is protocol/dist.ts's). */
 export function releaseArch(nodeArch: string): string | null {
-  switch (nodeArch) {
-    case 'x64': return 'x64';
-    case 'arm64': return 'arm64';
-    case 'arm': return 'armv7';
-    default: return null;
-  }
+  return edgeArchOfNode(nodeArch) ?? null;
 }
 
 /** What attempt.json records between the switch and the verdict. */
