@@ -8,7 +8,7 @@ import { LogRetention, type LogRetentionLimits } from './sqliteLogRetention.js';
 import { applySchema, EVENT_KIND, prepareStatements, type EventRow, type Statements } from './sqliteSchema.js';
 import {
   boundNode, ConflictError, GoneError, NotFoundError, StoreError, UnreadableError,
-  type ListOptions, type ObjectOf, type Store, type Watch, type WatchEvent, type WatchOptions,
+  type ListOptions, type ObjectOf, type Store, type Watch, type WatchEvent, type WatchOptions, type WriteGuard,
 } from './store.js';
 import {
   describeObject, notFoundMessage, readStoredObject, staleVersionMessage, stampCreated, stampUpdated, tombstoneOf, type UnreadableObject,
@@ -188,6 +188,11 @@ export class SqliteStore implements Store {
     // commit in between: the watcher sees every change exactly once.
     const replay = this.replayTx(opts);
     return this.hub.add(opts, this.refuseUnreadableReplay(opts, replay), onEvent);
+  }
+
+  /** One process owns the file: no other writer can hold a guard's key, so every guard holds. */
+  guarded(_guard: WriteGuard): Store {
+    return this;
   }
 
   async close(): Promise<void> {

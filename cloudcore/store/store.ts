@@ -46,6 +46,30 @@ export interface Watch {
   close(): void;
 }
 
+/**
+ * Called once if a live watch ends on its own (a distributed backend lost its history: the
+ * watch's next revision was compacted away while it was behind, or the engine cancelled it).
+ * The watch is closed by then; the caller lists again and watches from the list's revision.
+ * The error is a StoreError (GoneError for compaction, 503 for an unreachable engine).
+ */
+export type WatchErrorHandler = (error: StoreError) => void;
+
+/**
+ * A condition a write commits under, checked by the backend in the same transaction as the
+ * write (an etcd compare), never by a timer: a replica that lost leadership, or a node session
+ * another replica took over, cannot write on stale authority. Keys are cluster keys outside the
+ * object space (see `etcd/keys.ts`); a single-process backend has no other writer and accepts
+ * every guard.
+ */
+export interface WriteGuard {
+  /** The cluster key the condition is on, relative to the store's prefix (e.g. `cluster/leader`). */
+  key: string;
+  /** The key's create revision must equal this; 0 means the key must not exist. */
+  createRevision: number;
+  /** Why the write may no longer happen, for the 503 when the guard fails (e.g. "this replica is no longer the leader"). */
+  lostMessage: string;
+}
+
 export interface Store {
   /** Current global revision (0 for an empty store). */
   revision(): Promise<number>;
@@ -80,7 +104,14 @@ export interface Store {
    * Calls `onEvent` for each matching change after `fromRevision`, in revision order, first the
    * replay, then live. Throws GoneError if fromRevision < compactedRevision().
    */
-  watch(opts: WatchOptions, onEvent: (event: WatchEvent) => void): Promise<Watch>;
+  watch(opts: WatchOptions, onEvent: (event: WatchEvent) => void, onError?: WatchErrorHandler): Promise<Watch>;
+
+  /**
+   * The same store, whose every write (create, update, delete, deleteUnreadable) also requires
+   * `guard`; a write whose guard fails throws FencedError and changes nothing. Reads and watches
+   * are the store's own. Closing the view does nothing (close the store).
+   */
+  guarded(guard: WriteGuard): Store;
 
   close(): Promise<void>;
 }
@@ -101,6 +132,10 @@ export class StoreError extends Error {
 /** 409: exists already, or a stale resourceVersion. */
 export class ConflictError extends StoreError { constructor(m: string) { super(m, 409); } }
 export class NotFoundError extends StoreError { constructor(m: string) { super(m, 404); } }
+/** 503: a write's guard no longer holds (WriteGuard); nothing was written. */
+export class FencedError extends StoreError { constructor(m: string) { super(m, 503); } }
+/** 503: the backend cannot be reached or has no quorum; nothing is known to be written. */
+export class UnavailableError extends StoreError { constructor(m: string) { super(m, 503); } }
 /** 410: the requested revision was compacted away; relist. */
 export class GoneError extends StoreError { constructor(m: string) { super(m, 410); } }
 /**
