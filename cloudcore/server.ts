@@ -6,12 +6,7 @@ import type { Logger } from 'pino';
 import { apiPlugin, OperatorAuth, registerErrorHandling } from './api/index.js';
 import { AuditFile } from './audit/auditFile.js';
 import type { CloudSettings } from './config.js';
-import { ModelCopyController } from './controllers/modelCopy.js';
-import { NodeLifecycle } from './controllers/nodeLifecycle.js';
-import { RolloutController } from './controllers/rolloutController.js';
-import { AgentUpgradeController } from './controllers/agentUpgradeController.js';
-import { Scheduler } from './controllers/scheduler.js';
-import { StartWhenReadable } from './controllers/startWhenReadable.js';
+import { ControllerSet } from './controllers/controllerSet.js';
 import { dashboardPlugin } from './dashboard/plugin.js';
 import { ReleaseCatalog } from './releases/catalog.js';
 import { advertisedCloudUrl, loadInstallerTemplate } from './releases/installer.js';
@@ -103,20 +98,10 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   await app.register(distPlugin, { catalog, streamSlots, installerTemplate: loadInstallerTemplate(), scheme: tls ? 'https' : 'http' });
   await hub.register(app);
 
-  // Started even while the store holds an unreadable object (they wait for its removal), so
-  // the API that can remove it stays up.
-  const scheduler = new StartWhenReadable('scheduler', new Scheduler(store, log), log);
-  await scheduler.start();
-  const rollouts = new StartWhenReadable('rollouts', new RolloutController(store, log, { tickMs: settings.rolloutTickMs }), log);
-  await rollouts.start();
-  const agentUpgrades = new StartWhenReadable('agent upgrades', new AgentUpgradeController(store, log, { tickMs: settings.rolloutTickMs }), log);
-  await agentUpgrades.start();
-  const modelCopy = new StartWhenReadable('device model copy', new ModelCopyController(store, log), log);
-  await modelCopy.start();
-  const lifecycle = new NodeLifecycle({
-    store, log, offlineAfterMs, isConnected: (node) => hub.sessions.has(node), intervalMs: Math.min(10_000, offlineAfterMs / 3),
+  const controllers = new ControllerSet({
+    log, rolloutTickMs: settings.rolloutTickMs, offlineAfterMs, isConnected: (node) => hub.isConnected(node),
   });
-  lifecycle.start();
+  await controllers.start(store);
 
   // Fastify names the address http:// when it did not create the HTTPS server itself.
   const scheme = (address: string) => (tls ? address.replace(/^http:/, 'https:') : address);
@@ -132,11 +117,7 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
     hub,
     app,
     async close() {
-      await rollouts.stop();
-      await agentUpgrades.stop();
-      await scheduler.stop();
-      await modelCopy.stop();
-      await lifecycle.stop();
+      await controllers.stop();
       tls?.close();
       stopCatalog();
       await app.close();
