@@ -113,6 +113,9 @@ export const CloudSettingsSchema = z.strictObject({
     if (s.etcdEndpoints.some((u) => u.startsWith('https:')) && s.etcdCa === undefined) {
       ctx.addIssue({ code: 'custom', path: ['etcdCa'], message: 'https etcd endpoints need --etcd-ca, the CA that issued the members\' certificates' });
     }
+    if (s.advertiseAddress.length === 0 && ['0.0.0.0', '::', ''].includes(s.host)) {
+      ctx.addIssue({ code: 'custom', path: ['advertiseAddress'], message: `store etcd with host ${s.host || '""'} needs --advertise-address: the other replicas reach this one there` });
+    }
     if (s.leaderLeaseSeconds >= s.offlineAfterSeconds) {
       ctx.addIssue({ code: 'custom', path: ['leaderLeaseSeconds'], message: `must be shorter than offlineAfterSeconds (${s.offlineAfterSeconds})` });
     }

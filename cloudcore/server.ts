@@ -19,7 +19,11 @@ import { ConnectionLimits } from './limits/connectionLimits.js';
 import { StreamSlots } from './limits/streamSlots.js';
 import { ensureOperatorTokens } from './operatorTokens.js';
 import { ServerTls } from './pki/serverTls.js';
-import { openSqliteStore } from './store/sqliteStore.js';
+import { openStoreBackend } from './storeBackend.js';
+import { ReplicaRuntime } from './cluster/replicaRuntime.js';
+import { shareCloudCa, shareOperatorTokens } from './cluster/sharedBootstrap.js';
+import { peerPlugin } from './peers/peerPlugin.js';
+import type { PeerTrust } from './peers/peerClient.js';
 import { openSqliteTelemetry } from './telemetry/sqliteTelemetry.js';
 import type { Store } from './store/store.js';
 
@@ -43,19 +47,19 @@ export interface CloudCore {
 export async function startCloudCore(settings: CloudSettings, log: Logger): Promise<CloudCore> {
   preparePrivateDataDir(settings.dataDir, log);
   const sealer = loadSecretSealer(settings.secretKeyFile ?? join(settings.dataDir, 'secret-encryption.key'), log);
-  const store = await openSqliteStore({
-    path: join(settings.dataDir, 'cloudcore.db'), maxEvents: settings.maxEvents, maxEventObjectChanges: settings.maxEventObjectChanges, sealer,
-  });
-  if (store.resealed.objects + store.resealed.events > 0) {
-    log.info({ ...store.resealed, key: sealer.primaryKeyId }, 'sealed Secret values under the secret key file\'s first key');
-  }
-  const telemetry = await openSqliteTelemetry({ path: join(settings.dataDir, 'telemetry.db') });
-  const tokens = ensureOperatorTokens(settings.dataDir);
+  const { store, etcd } = await openStoreBackend(settings, sealer, log);
+  // With several replicas (store etcd): this one's lease, the registries and the shared secrets.
+  const replica = etcd ? await ReplicaRuntime.join(etcd, sealer, settings, log) : undefined;
+  // Telemetry samples stay in this replica's own file; with replicas, queries ask every replica.
+  const localTelemetry = await openSqliteTelemetry({ path: join(settings.dataDir, 'telemetry.db') });
+  const tokens = replica ? await shareOperatorTokens(replica.secrets, settings.dataDir) : ensureOperatorTokens(settings.dataDir);
   const offlineAfterMs = settings.offlineAfterSeconds * 1000;
   const audit = new AuditFile({ dir: settings.dataDir, maxBytes: settings.auditLogMaxBytes, files: settings.auditLogFiles });
 
   // HTTPS unless plain HTTP was asked for: the cloud CA, the server certificate (rotated by
   // ServerTls when it is our own) and the request for client certificates the hub's mTLS reads.
+  // Replicas share one CA (edges pin it): the first one's, through etcd, unless the operator gave one.
+  if (replica && !settings.insecurePlainHttp && settings.caCert === undefined) await shareCloudCa(replica.secrets, settings.dataDir, log);
   const tls = settings.insecurePlainHttp ? undefined : await ServerTls.open(settings, log);
   // Our own server (HTTP or HTTPS) with timeouts and a per-address connection cap, so nothing
   // before login can hold cloudcore open (cloudcore/limits/). HTTPS through a server factory keeps
@@ -84,15 +88,21 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   const catalog = new ReleaseCatalog({ distDir, releaseKeyFile: settings.releasePublicKey ?? join(distDir, 'release-key.pub'), log });
   await catalog.refresh(true);
   const stopCatalog = catalog.watch(5000);
-  const hub = new Hub({ store, telemetry, log, offlineAfterMs, artefacts: catalog, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3),
+  const hub = new Hub({ store, telemetry: localTelemetry, log, offlineAfterMs, ...(replica ? { authority: replica.authority } : {}), artefacts: catalog, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3),
     maxSettlingSessions: settings.maxSettlingSessions, tls,
     nodeCertLifetimeSeconds: settings.nodeCertLifetimeSeconds, nodeCertGraceSeconds: settings.nodeCertGraceSeconds,
     eventBudget: { perSecond: settings.eventsPerSecondPerNode, burst: settings.eventBurstPerNode } });
   // Before the API: its request-timing hooks only reach routes registered after them.
-  registerMetrics(app, { metrics: new CloudMetrics({ hub, store, telemetry, refused: { connections, streams: streamSlots } }), auth: new OperatorAuth(tokens, store) });
+  registerMetrics(app, { metrics: new CloudMetrics({ hub, store, telemetry: localTelemetry, refused: { connections, streams: streamSlots }, ...(replica ? { replica } : {}) }), auth: new OperatorAuth(tokens, store) });
   const links = { quality: hub.linkQuality, stats: hub.nodeStats, liveLastSeen: (node: string) => hub.sessions.get(node)?.lastSeen };
   const advertisedUrl = () => advertisedCloudUrl(settings.advertiseAddress[0], tls ? 'https' : 'http', app.server.address());
-  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links, audit, streamSlots, tls, deviceCertLifetimeSeconds: settings.deviceCertLifetimeSeconds, advertisedUrl,
+  // Replicas: logs/exec of a node another replica holds go through that replica, telemetry
+  // queries ask every replica, and the peer routes answer the other replicas' such calls.
+  const peering = replica ? { token: await replica.replicaToken(), trust: peerTrust(tls) } : undefined;
+  const tunnel = replica && peering ? replica.tunnel(hub, peering.token, peering.trust) : hub;
+  const telemetry = replica && peering ? replica.telemetry(localTelemetry, peering.token, peering.trust) : localTelemetry;
+  if (replica && peering) await app.register(peerPlugin, { replicaToken: peering.token, selfId: replica.id, local: hub, telemetry: localTelemetry });
+  await app.register(apiPlugin, { store, tokens, tunnel, telemetry, links, audit, streamSlots, tls, deviceCertLifetimeSeconds: settings.deviceCertLifetimeSeconds, advertisedUrl,
     agentVersions: () => catalog.verified().map((r) => r.version) });
   await app.register(dashboardPlugin);
   await app.register(distPlugin, { catalog, streamSlots, installerTemplate: loadInstallerTemplate(), scheme: tls ? 'https' : 'http' });
@@ -101,13 +111,19 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   const controllers = new ControllerSet({
     log, rolloutTickMs: settings.rolloutTickMs, offlineAfterMs, isConnected: (node) => hub.isConnected(node),
   });
-  await controllers.start(store);
+  // One cloudcore runs its controllers for good; replicas elect the one that runs them (after it
+  // listens and is announced, so the leader is always a replica others can reach).
+  if (!replica) await controllers.start(store);
 
   // Fastify names the address http:// when it did not create the HTTPS server itself.
   const scheme = (address: string) => (tls ? address.replace(/^http:/, 'https:') : address);
   const address = scheme(await app.listen({
     host: settings.host, port: settings.port, listenTextResolver: (at) => `Server listening at ${scheme(at)}`,
   }));
+  if (replica) {
+    await replica.announce(advertisedUrl() ?? address);
+    replica.lead(controllers);
+  }
   return {
     url: address,
     caPin: tls?.pin ?? null,
@@ -121,9 +137,16 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
       tls?.close();
       stopCatalog();
       await app.close();
+      // After the links closed: resigning and revoking the lease hands their nodes over at once.
+      await replica?.close();
       await store.close();
-      await telemetry.close();
+      await localTelemetry.close();
       audit.close();
     },
   };
+}
+
+/** How a replica checks the others' certificates: against the fleet's CA (or not at all over plain HTTP). */
+function peerTrust(tls: ServerTls | undefined): PeerTrust {
+  return tls ? { caPem: tls.bundlePem } : { plainHttp: true };
 }
