@@ -46,7 +46,7 @@ export function mergeSamples(answers: readonly (readonly TelemetrySample[])[], q
     for (const sample of answer) {
       const parsed = Date.parse(sample.t);
       const keyed: Keyed = { ms: Number.isNaN(parsed) ? Number.POSITIVE_INFINITY : parsed, t: sample.t, body: canonicalBody(sample.values), sample };
-      const identity = `${keyed.ms}\u0000${keyed.body}`;
+      const identity = `${Number.isNaN(parsed) ? `t:${sample.t}` : parsed}\u0000${keyed.body}`;
       if (!seen.has(identity)) seen.set(identity, keyed);
     }
   }
