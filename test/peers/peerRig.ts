@@ -119,6 +119,8 @@ export interface ReplicaOptions {
   /** The replica registry: replica id → URL. */
   urls: Map<string, string>;
   telemetry?: TelemetryStore | undefined;
+  /** The deadline of this replica's telemetry calls to peers (PeerClient's default otherwise). */
+  requestTimeoutMs?: number;
   /** Where the replica's operator API writes its audit records. */
   audit?: AuditSink;
   /** What the API's telemetry routes use (a FederatedTelemetry over `telemetry`), if any. */
@@ -131,7 +133,7 @@ export async function startReplica(opts: ReplicaOptions): Promise<Replica> {
   const serverFactory: FastifyServerFactory = (handler) => createHttpsServer({ cert: issued.pem, key: issued.keyPem }, handler) as unknown as ReturnType<FastifyServerFactory>;
   const app: FastifyInstance = Fastify({ serverFactory, genReqId: () => randomUUID(), loggerInstance: silentLog as FastifyBaseLogger, forceCloseConnections: true });
   const links = new LocalLinks();
-  const client = new PeerClient({ replicaToken: opts.replicaToken, trust: { caPem: opts.trust.bundlePem } });
+  const client = new PeerClient({ replicaToken: opts.replicaToken, trust: { caPem: opts.trust.bundlePem }, ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}) });
   const tunnel = new RoutedTunnel({
     local: links, selfId: opts.id, client, log: silentLog,
     ownerOf: (node) => opts.owners.get(node),
