@@ -184,7 +184,7 @@ function peerRefusal(peer: PeerTarget, status: number, text: string): PeerError 
   let said: string | undefined;
   try { said = ErrorBodySchema.safeParse(JSON.parse(text)).data?.error; } catch { said = undefined; }
   if (status === 401) return new PeerError(`replica "${peer.id}" refused this replica's token (is the cluster replica token the same on both?)`, 502);
-  const passes = status === 404 || status === 503 || status === 504 || (status >= 400 && status < 500 && status !== 401);
+  const passes = status === 503 || status === 504 || (status >= 400 && status < 500);
   return new PeerError(said ?? `replica "${peer.id}" answered ${status}`, passes ? status : 502);
 }
 

@@ -16,7 +16,8 @@ export const REQUEST_ID_HEADER = 'x-edgefleet-request-id';
 /** A frame id the hub accepts as is (operatorRequests.ts takes 1..64 characters). */
 export const PeerRequestIdSchema = z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be 1 to 64 letters, digits or ._:-');
 
-export const PeerHeadersSchema = z.object({ [REQUEST_ID_HEADER]: PeerRequestIdSchema.optional() });
+/** Loose: the validated headers replace the request's, and the others (authorization, …) must stay. */
+export const PeerHeadersSchema = z.looseObject({ [REQUEST_ID_HEADER]: PeerRequestIdSchema.optional() });
 
 /**
  * A log stream between replicas is NDJSON: `{lines}` records, then exactly one `{end, error?}`.

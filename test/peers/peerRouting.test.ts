@@ -194,6 +194,9 @@ describe('per-node work routed to the replica that holds the node', () => {
       wrong.close();
     }
     expect(edgeA.frames.length).toBe(before);
+    const badId = await httpsCall<{ error: string }>(url, { method: 'POST', body, ca: ca.bundlePem, headers: { authorization: `Bearer ${replicaToken}`, 'x-edgefleet-request-id': 'not an id' } });
+    expect(badId.status).toBe(400);
+    expect(badId.body.error).toContain('x-edgefleet-request-id');
     // The replica token is no operator token: it opens the peer routes and nothing else.
     expect((await httpsCall(`${a.url}/api/v1/nodes`, { ca: ca.bundlePem, headers: { authorization: `Bearer ${replicaToken}` } })).status).toBe(401);
   });
