@@ -3,7 +3,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { z } from 'zod';
 import { ErrorBodySchema, ExecAnswerSchema, TelemetryListSchema, type TelemetrySample } from '../../protocol/index.js';
 import { EdgeRequestError, type ExecOutcome, type LogSink } from '../hub/operatorRequests.js';
-import { MAX_PEER_LOG_RECORD_BYTES, PEER_PREFIX, PeerLogRecordSchema, REQUEST_ID_HEADER } from './peerWire.js';
+import { MAX_PEER_LOG_RECORD_BYTES, PEER_LOG_IDLE_MS, PEER_PREFIX, PeerLogRecordSchema, REQUEST_ID_HEADER } from './peerWire.js';
 
 /**
  * Calls another replica's `/peer/v1` routes. Over HTTPS the peer's certificate must chain to the
@@ -23,6 +23,8 @@ export interface PeerClientOptions {
   requestTimeoutMs?: number;
   /** Added to an exec's own timeout: the edge enforces that one, this covers a peer that never answers. */
   execGraceMs?: number;
+  /** A peer's log stream silent this long (no lines, no heartbeat) is ended: its host is gone. */
+  streamIdleMs?: number;
 }
 
 export interface PeerTarget { id: string; url: string }
@@ -41,6 +43,7 @@ export class PeerClient {
   private readonly connectTimeoutMs: number;
   private readonly requestTimeoutMs: number;
   private readonly execGraceMs: number;
+  private readonly streamIdleMs: number;
 
   constructor(private readonly opts: PeerClientOptions) {
     if (opts.replicaToken.length === 0) throw new Error('PeerClient needs the replica token');
@@ -50,6 +53,7 @@ export class PeerClient {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.execGraceMs = opts.execGraceMs ?? DEFAULT_EXEC_GRACE_MS;
+    this.streamIdleMs = opts.streamIdleMs ?? PEER_LOG_IDLE_MS;
   }
 
   async exec(peer: PeerTarget, node: string, workload: string, command: string[], timeoutSeconds: number, requestId?: string): Promise<ExecOutcome> {
@@ -76,7 +80,8 @@ export class PeerClient {
     const path = `/nodes/${encodeURIComponent(node)}/workloads/${encodeURIComponent(workload)}/logs?tail=${query.tail}&follow=${query.follow}`;
     return new Promise((resolve, reject) => {
       let ended = false;
-      const end = (error?: string) => { if (!ended) { ended = true; sink.end(error); } };
+      let idle: NodeJS.Timeout | undefined;
+      const end = (error?: string) => { clearTimeout(idle); if (!ended) { ended = true; sink.end(error); } };
       const req = this.open(peer, 'GET', path, requestId);
       const timer = setTimeout(() => req.destroy(new PeerError(`replica "${peer.id}" did not answer within ${this.connectTimeoutMs} ms`, 504)), this.connectTimeoutMs);
       req.once('error', (err) => { clearTimeout(timer); reject(unreachable(peer, err)); });
@@ -90,9 +95,15 @@ export class PeerClient {
         req.removeAllListeners('error');
         req.on('error', () => end(`the link to replica "${peer.id}" broke`));
         let buffered = '';
+        const quiet = () => {
+          clearTimeout(idle);
+          idle = setTimeout(() => { end(`replica "${peer.id}" went silent for ${this.streamIdleMs} ms (no heartbeat): its host may be gone`); req.destroy(); }, this.streamIdleMs);
+        };
+        quiet();
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
           if (ended) return;
+          quiet();
           buffered += chunk;
           if (buffered.length > MAX_PEER_LOG_RECORD_BYTES) { end(`replica "${peer.id}" sent a log record over ${MAX_PEER_LOG_RECORD_BYTES} bytes`); req.destroy(); return; }
           let newline: number;
@@ -105,7 +116,7 @@ export class PeerClient {
           }
         });
         res.on('close', () => end(`replica "${peer.id}" closed the log stream`));
-        resolve(() => { ended = true; req.destroy(); });
+        resolve(() => { ended = true; clearTimeout(idle); req.destroy(); });
       });
       req.end();
     });

@@ -9,7 +9,7 @@ import { TelemetryQuery } from '../api/routes/deviceTwin.js';
 import type { EdgeTunnel } from '../api/routes/nodeStreams.js';
 import { BoundedLogWriter, type LogResponse } from '../api/views/logStream.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
-import { PEER_PREFIX, PeerHeadersSchema, REQUEST_ID_HEADER, type PeerLogRecord } from './peerWire.js';
+import { PEER_LOG_HEARTBEAT_MS, PEER_PREFIX, PeerHeadersSchema, REQUEST_ID_HEADER, type PeerLogRecord } from './peerWire.js';
 
 /**
  * The routes one replica answers for another, under `/peer/v1` on its normal HTTPS port, only
@@ -27,6 +27,8 @@ export interface PeerPluginOptions {
   local: EdgeTunnel;
   /** This replica's own telemetry file (never a FederatedTelemetry); without it telemetry routes answer 503. */
   telemetry?: TelemetryStore | undefined;
+  /** How often a followed log stream says it is alive (PEER_LOG_HEARTBEAT_MS; tests shorten it). */
+  heartbeatMs?: number;
 }
 
 /** A tunnel that forwards to other replicas says so, and peerPlugin refuses it. */
@@ -92,6 +94,8 @@ export async function peerPlugin(app: FastifyInstance, opts: PeerPluginOptions):
       };
       const writer = new BoundedLogWriter(asRecords);
       let ended = false;
+      const heartbeat = setInterval(() => { if (raw.writableLength === 0) send({ lines: [] }); }, opts.heartbeatMs ?? PEER_LOG_HEARTBEAT_MS);
+      raw.once('close', () => clearInterval(heartbeat));
       const cancel = await channel.logs(workload, request.query, {
         lines: (lines) => { if (!ended) writer.lines(lines); },
         end: (error) => {
@@ -99,6 +103,7 @@ export async function peerPlugin(app: FastifyInstance, opts: PeerPluginOptions):
           ended = true;
           const marker = writer.pendingMarker();
           if (marker) asRecords.write(marker);
+          clearInterval(heartbeat);
           send(error === undefined ? { end: true } : { end: true, error });
           raw.end();
         },

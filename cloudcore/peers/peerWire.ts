@@ -31,3 +31,11 @@ export type PeerLogRecord = z.infer<typeof PeerLogRecordSchema>;
 
 /** One record may hold a whole batch of lines from the edge; beyond this the stream is broken. */
 export const MAX_PEER_LOG_RECORD_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A followed log can be silent for hours; the answering replica sends an empty `{lines: []}` this
+ * often so the asking one can tell a quiet log from a replica whose host died without closing.
+ */
+export const PEER_LOG_HEARTBEAT_MS = 15_000;
+/** Silence after which the asking replica ends a peer's log stream (three heartbeats missed). */
+export const PEER_LOG_IDLE_MS = 3 * PEER_LOG_HEARTBEAT_MS;

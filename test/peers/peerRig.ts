@@ -52,7 +52,8 @@ export class ScriptedEdge {
   readonly requests: OperatorRequests;
   private readonly timers = new Map<string, NodeJS.Timeout>();
 
-  constructor(readonly node: string) {
+  /** `quiet`: a followed log says nothing after its tail. */
+  constructor(readonly node: string, private readonly quiet = false) {
     this.requests = new OperatorRequests(node, (frame) => { this.frames.push(frame); setImmediate(() => this.answer(frame)); });
   }
 
@@ -60,7 +61,9 @@ export class ScriptedEdge {
     if (frame.type === 'logsRequest') {
       const lines = Array.from({ length: frame.tail }, (_, i) => `${frame.workload} line-${i + 1}`);
       this.requests.onLogsData({ type: 'logsData', id: frame.id, lines, done: !frame.follow });
-      if (frame.follow) {
+      if (frame.follow && this.quiet) {
+        this.timers.set(frame.id, setInterval(() => {}, 60_000));
+      } else if (frame.follow) {
         let n = 0;
         this.timers.set(frame.id, setInterval(() => this.requests.onLogsData({ type: 'logsData', id: frame.id, lines: [`live-${++n}`], done: false }), 20));
       }
@@ -91,8 +94,8 @@ export class ScriptedEdge {
 export class LocalLinks implements EdgeTunnel {
   readonly edges = new Map<string, ScriptedEdge>();
   async requestsFor(node: string): Promise<EdgeChannel | undefined> { return this.edges.get(node)?.requests; }
-  connect(node: string): ScriptedEdge {
-    const edge = new ScriptedEdge(node);
+  connect(node: string, opts: { quiet?: boolean } = {}): ScriptedEdge {
+    const edge = new ScriptedEdge(node, opts.quiet);
     this.edges.set(node, edge);
     return edge;
   }
@@ -119,6 +122,8 @@ export interface ReplicaOptions {
   /** The replica registry: replica id → URL. */
   urls: Map<string, string>;
   telemetry?: TelemetryStore | undefined;
+  /** How often its followed log streams to peers say they are alive. */
+  heartbeatMs?: number;
   /** The deadline of this replica's telemetry calls to peers (PeerClient's default otherwise). */
   requestTimeoutMs?: number;
   /** Where the replica's operator API writes its audit records. */
@@ -144,7 +149,8 @@ export async function startReplica(opts: ReplicaOptions): Promise<Replica> {
     store: opts.store, tokens: { admin: opts.operatorToken, readonly: `${opts.operatorToken}-ro` }, tunnel,
     ...(apiTelemetry ? { telemetry: apiTelemetry } : {}), ...(opts.audit ? { audit: opts.audit } : {}),
   });
-  await app.register(peerPlugin, { replicaToken: opts.replicaToken, selfId: opts.id, local: links, telemetry: opts.telemetry });
+  await app.register(peerPlugin, { replicaToken: opts.replicaToken, selfId: opts.id, local: links, telemetry: opts.telemetry,
+    ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}) });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const url = `https://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   opts.urls.set(opts.id, url);

@@ -1,4 +1,5 @@
-import { request as httpsRequest } from 'node:https';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import Fastify from 'fastify';
@@ -6,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeApp, makeNode, makeWorkload } from '../store/fixtures.js';
 import { freeLoopbackPort } from '../helpers/etcdCluster.js';
 import { httpsCall } from '../helpers/tlsClient.js';
-import { waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 import { openSqliteStore, type SqliteStore } from '../../cloudcore/store/sqliteStore.js';
 import type { CertificateAuthority } from '../../cloudcore/pki/certificateAuthority.js';
 import { PeerClient } from '../../cloudcore/peers/peerClient.js';
@@ -120,6 +121,35 @@ describe('per-node work routed to the replica that holds the node', () => {
     } finally {
       a.links.edges.delete('edge-b');
       owners.delete('edge-b');
+    }
+  });
+
+  it('keeps a quiet followed log open on heartbeats, and ends one whose replica went silent', async () => {
+    const quietReplica = await startReplica({ store, replicaToken, operatorToken, owners, urls, id: 'r-quiet', ca, trust: ca, heartbeatMs: 50 });
+    started.push(quietReplica);
+    const quietEdge = quietReplica.links.connect('edge-b', { quiet: true });
+    const client = new PeerClient({ replicaToken, trust: { caPem: ca.bundlePem }, streamIdleMs: 400 });
+    // A "replica" that answers 200 and then never writes again, as one whose host died would.
+    const issued = await ca.issueServer(['127.0.0.1'], 3600);
+    const mute = createHttpsServer({ cert: issued.pem, key: issued.keyPem }, (_req, res) => { res.writeHead(200); res.flushHeaders(); });
+    await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
+    try {
+      const quietEnds: (string | undefined)[] = [];
+      const cancel = await client.logs({ id: 'r-quiet', url: quietReplica.url }, 'edge-b', 'web', { tail: 0, follow: true }, { lines: () => {}, end: (e) => { quietEnds.push(e); } });
+      const muteEnds: (string | undefined)[] = [];
+      await client.logs({ id: 'r-mute', url: `https://127.0.0.1:${(mute.address() as AddressInfo).port}` }, 'edge-b', 'web', { tail: 0, follow: true }, { lines: () => {}, end: (e) => { muteEnds.push(e); } });
+      await waitFor('the silent replica\'s stream ended', () => muteEnds.length > 0);
+      expect(muteEnds).toEqual(['replica "r-mute" went silent for 400 ms (no heartbeat): its host may be gone']);
+      // Several idle windows later the quiet log is still open, on heartbeats alone.
+      await sleep(1200);
+      expect(quietEnds).toEqual([]);
+      expect(quietEdge.liveStreams).toBe(1);
+      cancel();
+      await waitFor('the quiet stream cancelled at the edge', () => quietEdge.liveStreams === 0);
+    } finally {
+      client.close();
+      mute.closeAllConnections();
+      await new Promise<void>((resolve) => mute.close(() => resolve()));
     }
   });
 
