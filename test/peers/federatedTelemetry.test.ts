@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TelemetrySample } from '../../protocol/index.js';
-import { FederatedTelemetry, mergeSamples } from '../../cloudcore/peers/federatedTelemetry.js';
+import { mergeSamples } from '../../cloudcore/peers/federatedTelemetry.js';
 import type { CertificateAuthority } from '../../cloudcore/pki/certificateAuthority.js';
 import { openSqliteStore, type SqliteStore } from '../../cloudcore/store/sqliteStore.js';
 import { openSqliteTelemetry, type SqliteTelemetry } from '../../cloudcore/telemetry/sqliteTelemetry.js';
@@ -73,11 +73,7 @@ describe('device telemetry answered whole from any replica', () => {
       const telemetry = await openSqliteTelemetry({ path: join(dir, `${id}-telemetry.db`) });
       own.set(id, telemetry);
       replicas.push(await startReplica({
-        id, ca, trust: ca, store, replicaToken, operatorToken, owners, urls, telemetry, requestTimeoutMs: 1000,
-        apiTelemetry: (client) => new FederatedTelemetry({
-          local: telemetry, client, log,
-          peers: () => [...urls].filter(([peer]) => peer !== id).map(([peer, url]) => ({ id: peer, url })),
-        }),
+        id, ca, trust: ca, store, replicaToken, operatorToken, owners, urls, telemetry, requestTimeoutMs: 1000, log,
       }));
     }
   });

@@ -12,9 +12,9 @@ import { apiPlugin } from '../../cloudcore/api/index.js';
 import type { EdgeChannel, EdgeTunnel } from '../../cloudcore/api/routes/nodeStreams.js';
 import { OperatorRequests } from '../../cloudcore/hub/operatorRequests.js';
 import { CertificateAuthority } from '../../cloudcore/pki/certificateAuthority.js';
-import { PeerClient } from '../../cloudcore/peers/peerClient.js';
+import { clusterPeers } from '../../cloudcore/peers/clusterPeers.js';
+import type { PeerClient } from '../../cloudcore/peers/peerClient.js';
 import { peerPlugin } from '../../cloudcore/peers/peerPlugin.js';
-import { RoutedTunnel } from '../../cloudcore/peers/routedTunnel.js';
 import type { Store } from '../../cloudcore/store/store.js';
 import type { TelemetryStore } from '../../cloudcore/telemetry/telemetryStore.js';
 
@@ -121,15 +121,16 @@ export interface ReplicaOptions {
   owners: Map<string, string>;
   /** The replica registry: replica id → URL. */
   urls: Map<string, string>;
+  /** This replica's own telemetry; with it, the API answers telemetry from every replica (FederatedTelemetry). */
   telemetry?: TelemetryStore | undefined;
   /** How often its followed log streams to peers say they are alive. */
   heartbeatMs?: number;
-  /** The deadline of this replica's telemetry calls to peers (PeerClient's default otherwise). */
+  /** The deadline of its telemetry calls to peers (PeerClient's default otherwise). */
   requestTimeoutMs?: number;
+  /** Where its warnings go (silent otherwise). */
+  log?: pino.Logger;
   /** Where the replica's operator API writes its audit records. */
   audit?: AuditSink;
-  /** What the API's telemetry routes use (a FederatedTelemetry over `telemetry`), if any. */
-  apiTelemetry?: (client: PeerClient) => TelemetryStore;
 }
 
 export async function startReplica(opts: ReplicaOptions): Promise<Replica> {
@@ -138,23 +139,24 @@ export async function startReplica(opts: ReplicaOptions): Promise<Replica> {
   const serverFactory: FastifyServerFactory = (handler) => createHttpsServer({ cert: issued.pem, key: issued.keyPem }, handler) as unknown as ReturnType<FastifyServerFactory>;
   const app: FastifyInstance = Fastify({ serverFactory, genReqId: () => randomUUID(), loggerInstance: silentLog as FastifyBaseLogger, forceCloseConnections: true });
   const links = new LocalLinks();
-  const client = new PeerClient({ replicaToken: opts.replicaToken, trust: { caPem: opts.trust.bundlePem }, ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}) });
-  const tunnel = new RoutedTunnel({
-    local: links, selfId: opts.id, client, log: silentLog,
-    ownerOf: (node) => opts.owners.get(node),
-    peerUrl: (id) => opts.urls.get(id),
+  const peers = clusterPeers({
+    selfId: opts.id, replicaToken: opts.replicaToken, trust: { caPem: opts.trust.bundlePem }, hub: links, localTelemetry: opts.telemetry, log: opts.log ?? silentLog,
+    ...(opts.requestTimeoutMs !== undefined ? { deadlines: { requestTimeoutMs: opts.requestTimeoutMs } } : {}),
+    directory: {
+      ownerOf: (node) => opts.owners.get(node),
+      peerUrl: (id) => opts.urls.get(id),
+      replicas: () => [...opts.urls].map(([id, url]) => ({ id, url })),
+    },
   });
-  const apiTelemetry = opts.apiTelemetry?.(client);
   await app.register(apiPlugin, {
-    store: opts.store, tokens: { admin: opts.operatorToken, readonly: `${opts.operatorToken}-ro` }, tunnel,
-    ...(apiTelemetry ? { telemetry: apiTelemetry } : {}), ...(opts.audit ? { audit: opts.audit } : {}),
+    store: opts.store, tokens: { admin: opts.operatorToken, readonly: `${opts.operatorToken}-ro` }, tunnel: peers.tunnel,
+    ...(peers.telemetry ? { telemetry: peers.telemetry } : {}), ...(opts.audit ? { audit: opts.audit } : {}),
   });
-  await app.register(peerPlugin, { replicaToken: opts.replicaToken, selfId: opts.id, local: links, telemetry: opts.telemetry,
-    ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}) });
+  await app.register(peerPlugin, { ...peers.plugin, ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}) });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const url = `https://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   opts.urls.set(opts.id, url);
-  return { id: opts.id, url, app, links, client };
+  return { id: opts.id, url, app, links, client: peers.client };
 }
 
 export async function stopReplica(replica: Replica): Promise<void> {
