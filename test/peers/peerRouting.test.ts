@@ -14,7 +14,7 @@ import { PeerClient } from '../../cloudcore/peers/peerClient.js';
 import { peerPlugin } from '../../cloudcore/peers/peerPlugin.js';
 import { RoutedTunnel } from '../../cloudcore/peers/routedTunnel.js';
 import {
-  makeCa, MemoryAudit, randomToken, removeTempDirs, silentLog, startReplica, stopReplica, tempDir, type Replica, type ScriptedEdge,
+  LocalLinks, makeCa, MemoryAudit, randomToken, removeTempDirs, silentLog, startReplica, stopReplica, tempDir, type Replica, type ScriptedEdge,
 } from './peerRig.js';
 
 /**
@@ -229,6 +229,26 @@ describe('per-node work routed to the replica that holds the node', () => {
     expect(badId.body.error).toContain('x-edgefleet-request-id');
     // The replica token is no operator token: it opens the peer routes and nothing else.
     expect((await httpsCall(`${a.url}/api/v1/nodes`, { ca: ca.bundlePem, headers: { authorization: `Bearer ${replicaToken}` } })).status).toBe(401);
+  });
+
+  it('talks plain HTTP between replicas only when cloudcore runs --insecure-plain-http', async () => {
+    const plainApp = Fastify();
+    const links = new LocalLinks();
+    links.connect('edge-a');
+    await plainApp.register(peerPlugin, { replicaToken, selfId: 'r-plain', local: links });
+    await plainApp.listen({ host: '127.0.0.1', port: 0 });
+    const plainUrl = `http://127.0.0.1:${(plainApp.server.address() as AddressInfo).port}`;
+    const plain = new PeerClient({ replicaToken, trust: { plainHttp: true } });
+    try {
+      expect(await plain.exec({ id: 'r-plain', url: plainUrl }, 'edge-a', 'web', ['hostname'], 5)).toMatchObject({ exitCode: 0, stdout: 'hostname\n' });
+      // A plain-HTTP replica does not send the token to an HTTPS URL, nor an HTTPS one to plain HTTP.
+      await expect(plain.exec({ id: 'r-a', url: a.url }, 'edge-a', 'web', ['true'], 5)).rejects.toMatchObject({ statusCode: 502, message: expect.stringContaining('replicas talk plain HTTP') });
+      await expect(a.client.exec({ id: 'r-plain', url: plainUrl }, 'edge-a', 'web', ['true'], 5)).rejects.toMatchObject({ statusCode: 502, message: expect.stringContaining('replicas talk HTTPS') });
+    } finally {
+      plain.close();
+      for (const edge of links.edges.values()) edge.disconnect();
+      await plainApp.close();
+    }
   });
 
   it('will not serve peers from a tunnel that forwards (no loops), nor with a weak token', async () => {

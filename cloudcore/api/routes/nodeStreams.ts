@@ -88,7 +88,7 @@ export async function nodeStreamRoutes(app: FastifyInstance, opts: ResourceRoute
         else earlyEnd ??= { error };
       },
     }, request.id);
-    if (request.raw.destroyed || reply.raw.destroyed) {
+    if (reply.raw.destroyed || request.raw.socket.destroyed) {
       // The client left while the stream was being opened: its close event has come and gone.
       cancel();
       reply.hijack();
