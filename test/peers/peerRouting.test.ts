@@ -153,6 +153,28 @@ describe('per-node work routed to the replica that holds the node', () => {
     }
   });
 
+  it('ends a followed log at B when the holding replica drops the connection', async () => {
+    const closing = await startReplica({ store, replicaToken, operatorToken, owners, urls, id: 'r-closing', ca, trust: ca });
+    started.push(closing);
+    const edge = closing.links.connect('edge-b');
+    owners.set('edge-b', 'r-closing');
+    try {
+      const res = await openStream(`${b.url}/api/v1/nodes/edge-b/workloads/web/logs?tail=0&follow=true`, operatorToken);
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => { text += chunk; });
+      const ended = new Promise<void>((resolve) => res.on('end', () => resolve()));
+      await waitFor('live lines', () => text.includes('live-1\n'));
+      closing.app.server.closeAllConnections();
+      await ended;
+      expect(text).toMatch(/\n\[edgefleet: replica "r-closing" closed the log stream\]\n$/);
+      // Its own side of the stream ended with the connection: the edge was told to stop.
+      await waitFor('the edge told to stop', () => edge.liveStreams === 0);
+    } finally {
+      owners.delete('edge-b');
+    }
+  });
+
   it('runs exec through the peer with the asking replica\'s request id', async () => {
     const answer = await atB('POST', '/nodes/edge-a/workloads/web/exec', { command: ['cat', '/etc/hostname'], timeoutSeconds: 5 });
     expect(answer.status).toBe(200);
