@@ -333,8 +333,8 @@ export class Hub {
     }
   }
 
-  /** The request channel (logs, exec) of a connected node, for the API. */
-  requestsFor(node: string) {
+  /** The request channel (logs, exec) of a node connected to this replica, for the API (EdgeTunnel). */
+  async requestsFor(node: string) {
     return this.sessions.get(node)?.requests;
   }
 
