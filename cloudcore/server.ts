@@ -23,7 +23,7 @@ import { openStoreBackend } from './storeBackend.js';
 import { ReplicaRuntime } from './cluster/replicaRuntime.js';
 import { shareCloudCa, shareOperatorTokens } from './cluster/sharedBootstrap.js';
 import { peerPlugin } from './peers/peerPlugin.js';
-import type { PeerTrust } from './peers/peerClient.js';
+import { clusterPeers, peerTrustOf } from './peers/clusterPeers.js';
 import { openSqliteTelemetry } from './telemetry/sqliteTelemetry.js';
 import type { Store } from './store/store.js';
 
@@ -98,10 +98,12 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   const advertisedUrl = () => advertisedCloudUrl(settings.advertiseAddress[0], tls ? 'https' : 'http', app.server.address());
   // Replicas: logs/exec of a node another replica holds go through that replica, telemetry
   // queries ask every replica, and the peer routes answer the other replicas' such calls.
-  const peering = replica ? { token: await replica.replicaToken(), trust: peerTrust(tls) } : undefined;
-  const tunnel = replica && peering ? replica.tunnel(hub, peering.token, peering.trust) : hub;
-  const telemetry = replica && peering ? replica.telemetry(localTelemetry, peering.token, peering.trust) : localTelemetry;
-  if (replica && peering) await app.register(peerPlugin, { replicaToken: peering.token, selfId: replica.id, local: hub, telemetry: localTelemetry });
+  const peers = replica ? clusterPeers({
+    selfId: replica.id, replicaToken: await replica.replicaToken(), trust: peerTrustOf(tls), hub, localTelemetry, directory: replica.directory, log,
+  }) : undefined;
+  if (peers) await app.register(peerPlugin, peers.plugin);
+  const tunnel = peers?.tunnel ?? hub;
+  const telemetry = peers?.telemetry ?? localTelemetry;
   await app.register(apiPlugin, { store, tokens, tunnel, telemetry, links, audit, streamSlots, tls, deviceCertLifetimeSeconds: settings.deviceCertLifetimeSeconds, advertisedUrl,
     agentVersions: () => catalog.verified().map((r) => r.version) });
   await app.register(dashboardPlugin);
@@ -138,6 +140,7 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
       stopCatalog();
       await app.close();
       // After the links closed: resigning and revoking the lease hands their nodes over at once.
+      peers?.close();
       await replica?.close();
       await store.close();
       await localTelemetry.close();
@@ -146,7 +149,3 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   };
 }
 
-/** How a replica checks the others' certificates: against the fleet's CA (or not at all over plain HTTP). */
-function peerTrust(tls: ServerTls | undefined): PeerTrust {
-  return tls ? { caPem: tls.bundlePem } : { plainHttp: true };
-}

@@ -2,15 +2,11 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { EDGEFLEET_VERSION } from '../../protocol/index.js';
-import type { EdgeTunnel } from '../api/routes/nodeStreams.js';
 import type { ControllerSet } from '../controllers/controllerSet.js';
 import type { SessionAuthority } from '../hub/hub.js';
-import { FederatedTelemetry } from '../peers/federatedTelemetry.js';
-import { PeerClient, type PeerTarget, type PeerTrust } from '../peers/peerClient.js';
-import { RoutedTunnel } from '../peers/routedTunnel.js';
+import type { ReplicaDirectory } from '../peers/clusterPeers.js';
 import type { EtcdStore } from '../store/etcd/etcdStore.js';
 import type { WriteGuard } from '../store/store.js';
-import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import type { SecretSealer } from '../store/secretSealing.js';
 import { ClusterSecrets } from './clusterSecrets.js';
 import { LeaderElection } from './leaderElection.js';
@@ -37,7 +33,6 @@ export class ReplicaRuntime {
   private registry: ReplicaRegistry | undefined;
   private election: LeaderElection | undefined;
   private compactTimer: NodeJS.Timeout | undefined;
-  private peerClient: PeerClient | undefined;
 
   private constructor(
     readonly id: string,
@@ -79,28 +74,13 @@ export class ReplicaRuntime {
     return this.secrets.getOrCreate('replica-token', () => randomBytes(32).toString('base64url'));
   }
 
-  /** The other live replicas (not this one), from the registry. */
-  peers(): PeerTarget[] {
-    return (this.registry?.list() ?? []).filter((r) => r.id !== this.id).map((r) => ({ id: r.id, url: r.url }));
-  }
-
-  private client(token: string, trust: PeerTrust): PeerClient {
-    this.peerClient ??= new PeerClient({ replicaToken: token, trust });
-    return this.peerClient;
-  }
-
-  /** Logs and exec for any node: the hub's own links, others through the replica that holds the node. */
-  tunnel(local: EdgeTunnel, token: string, trust: PeerTrust): EdgeTunnel {
-    return new RoutedTunnel({
-      local, selfId: this.id, client: this.client(token, trust), log: this.log,
+  /** Where peers find which replica holds a node and where each replica answers (cloudcore/peers/). */
+  get directory(): ReplicaDirectory {
+    return {
       ownerOf: (node) => this.sessions.ownerOf(node),
       peerUrl: (replica) => this.registry?.get(replica)?.url,
-    });
-  }
-
-  /** Telemetry of any device: this replica's samples and every live peer's, merged. */
-  telemetry(local: TelemetryStore, token: string, trust: PeerTrust): TelemetryStore {
-    return new FederatedTelemetry({ local, peers: () => this.peers(), client: this.client(token, trust), log: this.log });
+      replicas: () => (this.registry?.list() ?? []).map((r) => ({ id: r.id, url: r.url })),
+    };
   }
 
   /** Announces this replica at `url` (once it listens): peers route to it from now on. */
