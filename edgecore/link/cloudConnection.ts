@@ -8,7 +8,8 @@ import type { LinkAuth } from './linkAuth.js';
 import { NodeStatsSampler } from './nodeStats.js';
 
 export interface CloudConnectionOptions {
-  cloudUrl: string;
+  /** The cloudcore replicas' URLs (one, or several of one fleet): the link moves among them. */
+  cloudUrls: readonly string[];
   node: string;
   dataDir: string;
   heartbeatSeconds: number;
@@ -58,7 +59,7 @@ export class CloudConnection implements EdgePart {
     // Loaded only now (with ws): the cloud link is not on the cold-start path of the workloads.
     const { CloudLink } = await import('./cloudLink.js');
     const link = new CloudLink({
-      cloudUrl: opts.cloudUrl,
+      cloudUrl: opts.cloudUrls,
       node: opts.node,
       auth: opts.auth,
       state: opts.state,
