@@ -137,7 +137,8 @@ export class CertificateRenewal implements EdgePart {
       const now = this.now();
       // A 401/403/404 is the fleet's answer (one shared store), so it ends the walk; an
       // unreachable replica or a 5xx sends the renewal to the next.
-      next = await tryCloudUrls(this.opts.cloudUrls(), (url) => renewIdentity(url, this.opts.node, current, now), (err) => err instanceof JoinRefusedError);
+      next = await tryCloudUrls(this.opts.cloudUrls(), (url) => renewIdentity(url, this.opts.node, current, now), (err) => err instanceof JoinRefusedError,
+        (url, err) => log.warn({ cloudUrl: url, err: err.message }, 'cloud replica did not take the renewal; trying the next'));
     } catch (err) {
       if (this.stopped) return;
       this.lastError = (err as Error).message;

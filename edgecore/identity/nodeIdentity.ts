@@ -109,7 +109,8 @@ export class NodeIdentity extends EventEmitter<NodeIdentityEvents> implements Ed
         const joined = await tryCloudUrls(this.opts.cloudUrls, (cloudUrl) => joinCloud({
           cloudUrl, node: this.opts.node, token: joinToken,
           allowUnpinnedToken: this.opts.allowUnpinnedToken ?? false, warn: (o, m) => log.warn(o, m),
-        }), (err) => err instanceof JoinRefusedError);
+        }), (err) => err instanceof JoinRefusedError,
+        (url, err) => log.warn({ cloudUrl: url, err: err.message }, 'cloud replica did not take the join; trying the next'));
         if (this.stopped) return;
         this.replace(joined);
         log.info({ mode: joined.mode, rejoin }, 'joined the fleet');

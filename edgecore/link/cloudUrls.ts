@@ -85,7 +85,10 @@ export class CloudUrlRing {
  * that another replica would give too (a refused token, a revoked identity: the replicas share
  * one store), which ends the walk at once. When every URL failed, the error says why for each.
  */
-export async function tryCloudUrls<T>(urls: readonly string[], attempt: (url: string) => Promise<T>, isFinal: (err: unknown) => boolean): Promise<T> {
+export async function tryCloudUrls<T>(
+  urls: readonly string[], attempt: (url: string) => Promise<T>, isFinal: (err: unknown) => boolean,
+  onSkip?: (url: string, err: Error) => void,
+): Promise<T> {
   const failures: string[] = [];
   let last: unknown;
   for (const url of urls) {
@@ -95,6 +98,7 @@ export async function tryCloudUrls<T>(urls: readonly string[], attempt: (url: st
       if (isFinal(err)) throw err;
       last = err;
       failures.push(`${url}: ${(err as Error).message}`);
+      if (failures.length < urls.length) onSkip?.(url, err as Error);
     }
   }
   if (urls.length === 1) throw last;
