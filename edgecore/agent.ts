@@ -149,7 +149,7 @@ export class EdgeAgent {
     log.info({ statusUrl: localApi.url, mqttUrl: devices.mqttUrl, mqttTlsUrl: devices.mqttTlsUrl, workloads: meta.desiredWorkloads().length, devices: meta.desiredDevices().length }, 'edgecore ready');
 
     link = new CloudConnection({
-      cloudUrls: settings.cloudUrls, node: settings.node, dataDir: settings.dataDir,
+      cloudUrls: settings.cloudUrls, cloudUrlOrder: settings.cloudUrlOrder, node: settings.node, dataDir: settings.dataDir,
       heartbeatSeconds: settings.heartbeatSeconds, pongTimeoutSeconds: settings.pongTimeoutSeconds, nodeStatsSeconds: settings.nodeStatsSeconds,
       log, state: meta, runtime: workloads.runtime,
       withIdentity: (use) => identity.withIdentity(use),

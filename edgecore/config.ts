@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { NameSchema, SettingsError, boolSetting, isLoopbackHost, logLevelSetting, portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
-import { CloudUrlsSetting } from './link/cloudUrls.js';
+import { CloudUrlOrderSetting, CloudUrlsSetting } from './link/cloudUrls.js';
 import { DEFAULT_MAX_PACKET_BYTES, DEFAULT_TELEMETRY_BATCH, DEFAULT_TWIN_UPSTREAM_INTERVAL_MS } from './devices/deviceHubOptions.js';
 import { DEFAULT_MAX_QUEUED_PER_SESSION, DEFAULT_MAX_SESSIONS_PER_DEVICE } from './devices/broker/sessionQuota.js';
 
@@ -9,6 +9,12 @@ export const EdgeSettingsSchema = z.strictObject({
   node: NameSchema,
   /** One cloudcore URL, or the URLs of several replicas of one fleet (comma-separated, or a YAML list): see link/cloudUrls.ts. */
   cloudUrl: CloudUrlsSetting,
+  /**
+   * With several: `shuffled` (each edgecore its own random order: a fleet spreads over the
+   * replicas, and over the others when one dies) or `listed` (the order given, the first
+   * preferred; an edge that moved on stays where it is until that link fails).
+   */
+  cloudUrlOrder: CloudUrlOrderSetting.default('shuffled'),
   joinToken: z.string().min(1).optional(),
   /** File whose first line is the join token: keeps it out of the process list (/proc/<pid>/cmdline). */
   joinTokenFile: z.string().min(1).optional(),

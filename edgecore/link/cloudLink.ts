@@ -7,7 +7,7 @@ import {
 import type { z } from 'zod';
 import { DEFAULT_BACKOFF, parseRetryAfterMs, retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { describeCloudError } from './cloudError.js';
-import { CloudUrlRing } from './cloudUrls.js';
+import { CloudUrlRing, type CloudUrlOrder } from './cloudUrls.js';
 import { EdgeOperatorRequests } from './operatorRequests.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { LinkAuth } from './linkAuth.js';
@@ -45,7 +45,8 @@ export const DEFAULT_PONG_TIMEOUT_MS = 15_000;
 export interface CloudLinkOptions {
   /** cloudcore's URL, or the URLs of several replicas of one fleet: the link walks them (cloudUrls.ts). */
   cloudUrl: string | readonly string[];
-  /** Shuffles the replicas' order (tests fix it). */
+  /** How the replicas are ordered (default shuffled); `random` shuffles them (tests fix it). */
+  cloudUrlOrder?: CloudUrlOrder;
   random?: () => number;
   node: string;
   /** A fixed bearer credential (the fan-out benchmark's simulated edges); edgecore passes `auth`. */
@@ -112,7 +113,9 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
 
   constructor(private readonly opts: CloudLinkOptions) {
     super();
-    this.urls = new CloudUrlRing(typeof opts.cloudUrl === 'string' ? [opts.cloudUrl] : opts.cloudUrl, opts.random);
+    this.urls = new CloudUrlRing(typeof opts.cloudUrl === 'string' ? [opts.cloudUrl] : opts.cloudUrl, {
+      ...(opts.cloudUrlOrder ? { order: opts.cloudUrlOrder } : {}), ...(opts.random ? { random: opts.random } : {}),
+    });
     this.requests = opts.runtime ? new EdgeOperatorRequests(opts.runtime, (frame) => this.send(frame), opts.log) : undefined;
   }
 

@@ -34,6 +34,16 @@ describe('cloudUrl: one URL or several replicas', () => {
     expect(() => settings({ cloudUrl: ' , ' })).toThrow(/invalid setting "cloudUrl"/);
   });
 
+  it('cloudUrlOrder: shuffled by default, listed when asked (flag, env, YAML), anything else refused by name', () => {
+    expect(settings({ cloudUrl: 'https://a.example' }).cloudUrlOrder).toBe('shuffled');
+    expect(settings({ cloudUrl: 'https://a.example', cloudUrlOrder: 'listed' }).cloudUrlOrder).toBe('listed');
+    expect(settings({ cloudUrl: 'https://a.example' }, { EF_EDGE_CLOUD_URL_ORDER: 'listed' }).cloudUrlOrder).toBe('listed');
+    const file = join(dir, 'order.yaml');
+    writeFileSync(file, 'cloudUrl: [https://a.example, https://b.example]\ncloudUrlOrder: listed\n');
+    expect(settings({ config: file }).cloudUrlOrder).toBe('listed');
+    expect(() => settings({ cloudUrl: 'https://a.example', cloudUrlOrder: 'nearest' })).toThrow(/invalid setting "cloudUrlOrder" \(from flag --cloud-url-order\): must be one of: shuffled, listed/);
+  });
+
   it('the same replica twice is refused, however it is spelled', () => {
     expect(() => settings({ cloudUrl: 'https://a.example:443,https://a.example/' })).toThrow(/"https:\/\/a.example\/" is given twice \(also as "https:\/\/a.example:443"\)/);
   });
@@ -48,7 +58,7 @@ describe('cloudUrl: one URL or several replicas', () => {
 describe('CloudUrlRing', () => {
   it('walks a shuffle of the list round, every replica once per round', () => {
     const urls = ['u1', 'u2', 'u3', 'u4'];
-    const ring = new CloudUrlRing(urls, () => 0.5);
+    const ring = new CloudUrlRing(urls, { random: () => 0.5 });
     const round = [ring.current(), ring.advance(), ring.advance(), ring.advance()];
     expect([...round].sort()).toEqual(urls);
     expect(ring.advance()).toBe(round[0]);
@@ -65,13 +75,25 @@ describe('CloudUrlRing', () => {
     // A fixed pseudo-random sequence: the test must not depend on luck.
     const random = () => { seed = (seed * 16807) % 2147483647; return (seed - 1) / 2147483646; };
     for (let i = 0; i < 60; i++) {
-      const ring = new CloudUrlRing(urls, random);
+      const ring = new CloudUrlRing(urls, { random });
       starts.add(ring.current());
       const order = ring.fromCurrent();
       nextAfterU1.add(order[(order.indexOf('u1') + 1) % order.length]!);
     }
     expect(starts).toEqual(new Set(urls));
     expect(nextAfterU1).toEqual(new Set(['u2', 'u3']));
+  });
+
+  it('listed: the order given, the first preferred, whatever the random source says', () => {
+    for (const r of [0, 0.5, 0.99]) {
+      const ring = new CloudUrlRing(['near', 'far-1', 'far-2'], { order: 'listed', random: () => r });
+      expect(ring.fromCurrent()).toEqual(['near', 'far-1', 'far-2']);
+      expect(ring.advance()).toBe('far-1');
+      // Moved on: it stays on far-1 until that link fails, then far-2, then back round to near.
+      expect(ring.current()).toBe('far-1');
+      expect(ring.advance()).toBe('far-2');
+      expect(ring.advance()).toBe('near');
+    }
   });
 
   it('one URL stays that URL', () => {

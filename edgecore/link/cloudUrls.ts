@@ -42,21 +42,29 @@ export const CloudUrlsSetting = z.union([z.string(), z.array(z.string())]).trans
   return entries;
 });
 
+/** `cloudUrlOrder`: how the edge orders the replicas it walks. */
+export const CLOUD_URL_ORDERS = ['shuffled', 'listed'] as const;
+export type CloudUrlOrder = typeof CLOUD_URL_ORDERS[number];
+export const CloudUrlOrderSetting = z.enum(CLOUD_URL_ORDERS, { error: `must be one of: ${CLOUD_URL_ORDERS.join(', ')}` });
+
 /**
- * The order this edge tries the replicas in: the configured list shuffled once per process,
- * then walked round. Random rather than first-listed so that a fleet given the same list does
- * not land on the first replica, and — the part that matters — so the edges of a replica that
- * dies spread over the others instead of all moving to the one listed after it (KubeEdge put a
- * load balancer in front for the same reason; K3s agents learn every server). One URL: that URL.
+ * The order this edge tries the replicas in, walked round. `shuffled` (the default): the list
+ * shuffled once per process. Random rather than first-listed so that a fleet given the same list
+ * does not land on the first replica, and — the part that matters — so the edges of a replica
+ * that dies spread over the others instead of all moving to the one listed after it (KubeEdge put
+ * a load balancer in front for the same reason; K3s agents learn every server). `listed`: the
+ * order given, the first preferred (a site's nearest replica, the others as fallback); an edge
+ * that moved on does not move back by itself. One URL: that URL.
  */
 export class CloudUrlRing {
   private readonly order: readonly string[];
   private index = 0;
 
-  constructor(readonly configured: readonly string[], random: () => number = Math.random) {
+  constructor(readonly configured: readonly string[], opts: { order?: CloudUrlOrder; random?: () => number } = {}) {
     if (configured.length === 0) throw new Error('CloudUrlRing needs at least one URL');
     const order = [...configured];
-    for (let i = order.length - 1; i > 0; i--) {
+    const random = opts.random ?? Math.random;
+    for (let i = opts.order === 'listed' ? 0 : order.length - 1; i > 0; i--) {
       const j = Math.floor(random() * (i + 1));
       [order[i], order[j]] = [order[j]!, order[i]!];
     }

@@ -108,8 +108,10 @@ describe('edgecore with several cloudcore replica URLs', () => {
     const snapshotsBefore = await cloudSnapshots();
     await edge.proc.stop();
     proxies.a.cut();
-    edge = await fleet.startEdge({ node: 'edge-r', cloudUrl: `${urls.a},${urls.b}`, dataDir: edge.dataDir });
+    // listed: the down one first, so the move past it is certain.
+    edge = await fleet.startEdge({ node: 'edge-r', cloudUrl: `${urls.a},${urls.b}`, dataDir: edge.dataDir, extra: ['--cloud-url-order', 'listed'] });
     const s = await linkedVia(edge, [urls.b]);
+    expect(edge.proc.lines.some((l) => l.msg === 'moving the cloud link to the next replica' && l.from === urls.a)).toBe(true);
     expect(s.link.stats?.snapshots).toBe(0);
     expect(await cloudSnapshots()).toBe(snapshotsBefore);
     expect(await fleet.runningWorkload(edge, 'meanwhile')).toBeDefined();
@@ -130,7 +132,7 @@ describe('edgecore with several cloudcore replica URLs', () => {
     try {
       const shedUrl = `http://127.0.0.1:${(shedder.address() as AddressInfo).port}`;
       const token = await api(plain).token('edge-s');
-      const shedEdge = await fleet.startEdge({ node: 'edge-s', cloudUrl: `${plainUrl},${shedUrl}`, joinToken: token });
+      const shedEdge = await fleet.startEdge({ node: 'edge-s', cloudUrl: `${plainUrl},${shedUrl}`, joinToken: token, extra: ['--cloud-url-order', 'listed'] });
       await linkedVia(shedEdge, [plainUrl]);
       // Drop the link: with two replicas the next one is the shedder, then the live one again.
       plainProxy.cut();
