@@ -96,9 +96,11 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
   private failures = 0;
   /** Retry-After the cloud sent with its last refusal (503), honoured by the next reconnect. */
   private retryAfterMs: number | null = null;
-  /** Replicas in a row that shed this edge (503 + Retry-After), and the longest wait one asked for. */
+  /** Replicas in a row that shed this edge (503 + Retry-After), and the longest wait asked. */
   private shedInRow = 0;
   private shedWaitMs = 0;
+  /** The next reconnect is ours (renewal, cursor reset), not the replica's failure: stay on it. */
+  private stayOnReplica = false;
   /** The replicas this edge may link to, in the order it tries them. */
   readonly urls: CloudUrlRing;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -141,6 +143,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
    */
   reconnect(): void {
     if (this.phase === 'stopped' || this.ws === undefined || this.ws.readyState === WebSocket.CLOSED) return;
+    this.stayOnReplica = this.welcomed;
     this.ws.terminate();
   }
 
@@ -222,16 +225,16 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
   }
 
   /**
-   * After a failed connect or a dropped link: the next replica, after the back-off. A replica
-   * that shed this edge (503 + Retry-After: its admission control) is full, not down, so the
-   * next one is tried at once; only when every replica in a row shed it does the edge wait, as
-   * long as the most patient of them asked.
+   * After a failed connect or a dropped link: the next replica, after the back-off. One that shed
+   * this edge (503 + Retry-After: admission control) is full, not down: the next is tried at once,
+   * and only when every replica in a row shed it does the edge wait, as long as the longest asked.
    */
   private scheduleReconnect(): void {
     const shedAfterMs = this.retryAfterMs;
     this.retryAfterMs = null;
     const from = this.urls.current();
-    const to = this.urls.advance();
+    const to = this.stayOnReplica ? from : this.urls.advance();
+    this.stayOnReplica = false;
     if (shedAfterMs !== null) {
       this.shedInRow++;
       this.shedWaitMs = Math.max(this.shedWaitMs, shedAfterMs);

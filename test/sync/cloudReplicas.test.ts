@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateRenewal } from '../../edgecore/identity/certificateRenewal.js';
 import { summarize } from '../../edgecore/identity/identityStanding.js';
 import { NodeIdentity } from '../../edgecore/identity/nodeIdentity.js';
+import { CloudLink, type LinkState } from '../../edgecore/link/cloudLink.js';
 import { EdgeStatusSchema, type EdgeStatus } from '../../protocol/edgeStatus.js';
 import { freeLoopbackPort } from '../helpers/etcdCluster.js';
 import { api, Fleet, markerApp, runToEnd, type Cloud, type Edge, type LogLine } from '../helpers/fleet.js';
@@ -59,6 +60,12 @@ async function cloudSnapshots(): Promise<number> {
   if (!line) throw new Error('cloudcore /metrics has no edgefleet_hub_snapshots_total');
   return Number(line.split(' ')[1]);
 }
+
+/** The link's durable state, in memory: this test is about where the link goes, not what it carries. */
+const memoryState: LinkState = {
+  epoch: () => 'epoch-replicas-test', lastRevision: () => 0,
+  applySync: () => ({ changed: [], removed: [] }), pending: () => [], ackUpTo: () => 0,
+};
 
 const proxyOf = (url: string): TcpProxy => (url === urls.a ? proxies.a : proxies.b);
 const otherOf = (url: string): string => (url === urls.a ? urls.b : urls.a);
@@ -145,7 +152,7 @@ describe('edgecore with several cloudcore replica URLs', () => {
     }
   });
 
-  it('a certificate renewal goes past a replica that is down to the next one', async () => {
+  it('a certificate renewal goes past a replica that is down to the next one; the reconnect that presents it stays on its replica', async () => {
     const lines: LogLine[] = [];
     const log = pino({ level: 'info' }, { write: (line: string) => { lines.push(JSON.parse(line) as LogLine); } });
     const identity = new NodeIdentity({ dataDir: fleet.tempDir(), node: 'edge-n', cloudUrls: [urls.a], joinToken: await tlsApi(cloud).token('edge-n'), log });
@@ -155,12 +162,23 @@ describe('edgecore with several cloudcore replica URLs', () => {
     const joined = serial();
     expect(joined).not.toBeNull();
     const renewal = new CertificateRenewal({ identity, cloudUrls: () => [urls.dead, urls.b], node: 'edge-n', log, onRenewed: () => undefined });
+    let link: CloudLink | undefined;
     try {
       await renewal.renew();
       expect(serial()).not.toBe(joined);
       expect(renewal.view()?.lastRenewalError).toBeNull();
       expect(lines.some((l) => l.msg === 'cloud replica did not take the renewal; trying the next' && l.cloudUrl === urls.dead)).toBe(true);
+
+      // The renewed identity links (listed: through a); the reconnect a renewal asks for is not a
+      // replica failure, so it stays on a — `listed` would otherwise leave its preferred replica.
+      link = new CloudLink({ cloudUrl: [urls.a, urls.b], cloudUrlOrder: 'listed', node: 'edge-n', auth: () => identity.linkAuth(), state: memoryState, agent: { version: '0', os: 'linux', arch: 'x64', hostname: 'h' }, heartbeatMs: 1000, log });
+      link.start();
+      await waitFor('linked through a', () => link!.phase === 'connected' && link!.cloudUrl === urls.a);
+      link.reconnect();
+      await waitFor('linked again', () => link!.phase === 'connected' && link!.stats.connects === 2);
+      expect(link.cloudUrl).toBe(urls.a);
     } finally {
+      await link?.stop();
       await renewal.stop();
       await identity.stop();
     }
