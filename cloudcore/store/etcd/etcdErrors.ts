@@ -1,0 +1,45 @@
+import type { CallOptions } from '@grpc/grpc-js';
+import { GoneError, StoreError, UnavailableError } from '../store.js';
+
+/**
+ * How etcd failures reach callers: anything the engine or the transport throws becomes a
+ * StoreError. An unreachable member, a lost quorum ("no leader", "context deadline exceeded")
+ * and our own deadline are all one thing to a caller (503: nothing is known to be written), and
+ * the message names etcd and its endpoints so an operator sees where to look.
+ */
+
+export class EtcdCalls {
+  constructor(readonly endpoints: readonly string[], readonly timeoutMs: number) {}
+
+  /** Options for one etcd call: every call has a deadline (an etcd without quorum hangs a put ~12 s, then fails). */
+  options(): CallOptions {
+    return { deadline: Date.now() + this.timeoutMs };
+  }
+
+  /** Runs one etcd call, turning engine and transport failures into StoreErrors. */
+  async run<T>(call: (options: CallOptions) => Promise<T>): Promise<T> {
+    try {
+      return await call(this.options());
+    } catch (error) {
+      throw this.storeError(error);
+    }
+  }
+
+  storeError(error: unknown): StoreError {
+    if (error instanceof StoreError) return error;
+    const cause = error instanceof Error ? error.message : String(error);
+    if (isCompactedError(error)) return new GoneError(`etcd: ${cause}; list again`);
+    const seconds = this.timeoutMs % 1000 === 0 ? `${this.timeoutMs / 1000} s` : `${this.timeoutMs} ms`;
+    return new UnavailableError(`etcd at ${this.endpoints.join(',')} did not answer within ${seconds} (no quorum or unreachable): ${cause}`);
+  }
+}
+
+/** etcd's ErrCompacted ("mvcc: required revision has been compacted"). */
+export function isCompactedError(error: unknown): boolean {
+  return error instanceof Error && /required revision has been compacted/.test(error.message);
+}
+
+/** etcd's ErrFutureRev: a read at a revision the cluster has not reached. */
+export function isFutureRevisionError(error: unknown): boolean {
+  return error instanceof Error && /required revision is a future revision/.test(error.message);
+}
