@@ -133,12 +133,12 @@ export function distributedConformanceSuite(name: string, makeReplicas: () => Pr
       expect(taken).not.toBe(leaderRevision);
       const before = await b.revision();
       const attempts = [
-        asLeader.create(makeApp('api')),
-        asLeader.update({ ...updated, metadata: { ...updated.metadata, labels: { by: 'stale leader' } } }),
-        asLeader.delete('App', 'web'),
+        () => asLeader.create(makeApp('api')),
+        () => asLeader.update({ ...updated, metadata: { ...updated.metadata, labels: { by: 'stale leader' } } }),
+        () => asLeader.delete('App', 'web'),
       ];
       for (const attempt of attempts) {
-        const error = await attempt.catch((e: unknown) => e);
+        const error = await attempt().catch((e: unknown) => e);
         expect(error).toBeInstanceOf(FencedError);
         expect((error as FencedError).statusCode).toBe(503);
         expect((error as FencedError).message).toBe('this replica is no longer the leader');

@@ -64,8 +64,17 @@ export async function readEtcdCredentials(tls: EtcdTlsFiles | undefined, secure:
   };
 }
 
-export function newEtcdClient(endpoints: readonly string[], credentials: EtcdCredentials | undefined, dialTimeoutMs: number): Etcd3 {
-  const options: IOptions = { hosts: [...endpoints], dialTimeout: dialTimeoutMs };
+/**
+ * `attemptTimeoutMs` bounds each attempt on one member: etcd3 tries members in turn (and retries
+ * the round), so an attempt stuck on a member that just died must not eat the whole deadline the
+ * caller has (EtcdCalls puts that one around the call).
+ */
+export function newEtcdClient(endpoints: readonly string[], credentials: EtcdCredentials | undefined, attemptTimeoutMs: number): Etcd3 {
+  const options: IOptions = {
+    hosts: [...endpoints],
+    dialTimeout: attemptTimeoutMs,
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + attemptTimeoutMs }),
+  };
   if (credentials) options.credentials = credentials;
   return new Etcd3(options);
 }

@@ -41,7 +41,7 @@ export class EtcdCompaction {
     // A compaction EdgeFleet did not record (etcd's own, or another store's on this cluster):
     // a read at the watch's first revision fails exactly when the watch would be cancelled.
     try {
-      await this.ctx.kv.range({ key: Buffer.from(this.ctx.keys.compacted()), revision: fromRevision + 1, count_only: true }, this.ctx.calls.options());
+      await this.ctx.calls.within((options) => this.ctx.kv.range({ key: Buffer.from(this.ctx.keys.compacted()), revision: fromRevision + 1, count_only: true }, options));
     } catch (error) {
       if (isFutureRevisionError(error)) return;
       if (!isCompactedError(error)) throw this.ctx.calls.storeError(error);
@@ -76,7 +76,7 @@ export class EtcdCompaction {
       failure: [],
     }, options));
     try {
-      await this.ctx.kv.compact({ revision: target }, this.ctx.calls.options());
+      await this.ctx.calls.within((options) => this.ctx.kv.compact({ revision: target }, options));
     } catch (error) {
       // Compacted further already (etcd's own policy, another replica): nothing left to do.
       if (!isCompactedError(error)) throw this.ctx.calls.storeError(error);
@@ -96,7 +96,7 @@ export class EtcdCompaction {
   }
 
   private async probeCompactRevision(): Promise<number> {
-    const stream = await this.watchClient.watch(this.ctx.calls.options());
+    const stream = await this.ctx.calls.within((options) => this.watchClient.watch(options));
     try {
       return await new Promise<number>((resolve) => {
         const timer = setTimeout(() => resolve(0), this.ctx.calls.timeoutMs);

@@ -11,17 +11,38 @@ import { GoneError, StoreError, UnavailableError } from '../store.js';
 export class EtcdCalls {
   constructor(readonly endpoints: readonly string[], readonly timeoutMs: number) {}
 
-  /** Options for one etcd call: every call has a deadline (an etcd without quorum hangs a put ~12 s, then fails). */
+  /**
+   * Options for one etcd call. The client gives each attempt on one member its own deadline
+   * (etcdClient.ts); `run` bounds the whole call. No deadline here: it would be shared by every
+   * attempt, and one attempt on a member that just died could use it all up.
+   */
   options(): CallOptions {
-    return { deadline: Date.now() + this.timeoutMs };
+    return {};
   }
 
-  /** Runs one etcd call, turning engine and transport failures into StoreErrors. */
+  /**
+   * Runs one etcd call within the deadline (an etcd without quorum hangs a put ~12 s, then fails),
+   * turning engine and transport failures into StoreErrors. Past the deadline the caller gets 503
+   * while the call may still land: "nothing is known to be written", never "nothing was written".
+   */
   async run<T>(call: (options: CallOptions) => Promise<T>): Promise<T> {
     try {
-      return await call(this.options());
+      return await this.within(call);
     } catch (error) {
       throw this.storeError(error);
+    }
+  }
+
+  /** `run` without the error mapping, for callers that look at etcd's own error (a compacted read). */
+  async within<T>(call: (options: CallOptions) => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('deadline exceeded')), this.timeoutMs);
+    });
+    try {
+      return await Promise.race([call(this.options()), deadline]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

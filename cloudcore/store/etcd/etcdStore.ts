@@ -51,7 +51,7 @@ export async function openEtcdStore(opts: EtcdStoreOptions): Promise<EtcdStore> 
   }
   const { secure } = parseEtcdEndpoints(opts.endpoints);
   const credentials = await readEtcdCredentials(opts.tls, secure);
-  const client = newEtcdClient(opts.endpoints, credentials, callTimeoutMs);
+  const client = newEtcdClient(opts.endpoints, credentials, Math.max(500, Math.floor(callTimeoutMs / 3)));
   const store = new EtcdStore(client, new EtcdKeys(opts.prefix ?? DEFAULT_PREFIX), opts, callTimeoutMs, maxEvents);
   try {
     await store.revision();
