@@ -157,6 +157,18 @@ export function distributedConformanceSuite(name: string, makeReplicas: () => Pr
       await r().putClusterKey('cluster/sessions/node-a');
       await expect(unclaimed.create(makeDevice('dev-2', 'node-a'))).rejects.toThrow('node-a is held by another replica');
       expect(await a.get('Device', 'dev-2')).toBeUndefined();
+
+      // Guards chain: a view of a view needs both, and the error names the one that failed.
+      const both = b.guarded({ ...guard, createRevision: taken })
+        .guarded({ key: 'cluster/sessions/node-b', createRevision: 0, lostMessage: 'node-b has a session on some replica' });
+      const dev3 = await both.create(makeDevice('dev-3', 'node-b'));
+      await r().putClusterKey('cluster/sessions/node-b');
+      const before2 = await b.revision();
+      await expect(both.update({ ...dev3, metadata: { ...dev3.metadata, labels: { x: 'y' } } }))
+        .rejects.toThrow(/^node-b has a session on some replica$/);
+      await expect(both.delete('Device', 'dev-3')).rejects.toBeInstanceOf(FencedError);
+      expect(await b.get('Device', 'dev-3')).toEqual(dev3);
+      expect(await b.revision()).toBe(before2);
     });
   });
 }

@@ -74,14 +74,14 @@ interface Shared {
 
 export class EtcdStore implements Store {
   private readonly shared: Shared;
-  /** A guarded view's guard (undefined: the store itself). */
-  private readonly guard: WriteGuard | undefined;
+  /** A guarded view's guards, all required by every write (none: the store itself). */
+  private readonly guards: readonly WriteGuard[];
 
   constructor(client: Etcd3, keys: EtcdKeys, opts: EtcdStoreOptions, callTimeoutMs: number, maxEvents: number);
-  constructor(shared: Shared, guard: WriteGuard);
-  constructor(...args: [Etcd3, EtcdKeys, EtcdStoreOptions, number, number] | [Shared, WriteGuard]) {
+  constructor(shared: Shared, guards: readonly WriteGuard[]);
+  constructor(...args: [Etcd3, EtcdKeys, EtcdStoreOptions, number, number] | [Shared, readonly WriteGuard[]]) {
     if (args.length === 2) {
-      [this.shared, this.guard] = args;
+      [this.shared, this.guards] = args;
       return;
     }
     const [client, keys, opts, callTimeoutMs, maxEvents] = args;
@@ -90,7 +90,7 @@ export class EtcdStore implements Store {
       client, ctx, compaction: new EtcdCompaction(ctx, client.watchClient, maxEvents), watches: new Set(),
       onListenerError: opts.onListenerError ?? (() => {}), closed: false,
     };
-    this.guard = undefined;
+    this.guards = [];
   }
 
   /** The etcd3 connection, for the cluster modules (leader election, registries) to share. */
@@ -152,22 +152,22 @@ export class EtcdStore implements Store {
 
   async create<T extends AnyObject>(obj: T): Promise<T> {
     this.assertWritable(obj);
-    return createObject(this.ctx, obj, this.guard);
+    return createObject(this.ctx, obj, this.guards);
   }
 
   async update<T extends AnyObject>(obj: T): Promise<T> {
     this.assertWritable(obj);
-    return updateObject(this.ctx, obj, this.guard);
+    return updateObject(this.ctx, obj, this.guards);
   }
 
   async delete<K extends Kind>(kind: K, name: string, opts: { resourceVersion?: number } = {}): Promise<ObjectOf<K>> {
     this.assertOpen();
-    return (await deleteObject(this.ctx, kind, name, opts.resourceVersion, this.guard)) as ObjectOf<K>;
+    return (await deleteObject(this.ctx, kind, name, opts.resourceVersion, this.guards)) as ObjectOf<K>;
   }
 
   async deleteUnreadable(kind: Kind, name: string): Promise<{ revision: number }> {
     this.assertOpen();
-    return deleteUnreadableObject(this.ctx, kind, name, this.guard);
+    return deleteUnreadableObject(this.ctx, kind, name, this.guards);
   }
 
   async listUnreadable(): Promise<UnreadableObject[]> {
@@ -204,13 +204,14 @@ export class EtcdStore implements Store {
     return watch;
   }
 
+  /** Guards chain: a view of a view requires both guards (the leader's and a node session's, say). */
   guarded(guard: WriteGuard): Store {
-    return new EtcdStore(this.shared, { ...guard });
+    return new EtcdStore(this.shared, [...this.guards, { ...guard }]);
   }
 
   /** Closes every watch and the etcd connection; a guarded view's close does nothing. */
   async close(): Promise<void> {
-    if (this.guard || this.shared.closed) return;
+    if (this.guards.length > 0 || this.shared.closed) return;
     this.shared.closed = true;
     for (const watch of [...this.shared.watches]) watch.close();
     this.shared.client.close();

@@ -8,30 +8,27 @@ import { rangeOne, rangePrefix, type EtcdContext } from './etcdContext.js';
 /**
  * The store's writes, each ONE etcd txn (so no object is ever half-written: the object key and
  * its per-node index key change together or not at all). Each compares the object key's
- * create_revision (create) or mod_revision (update, delete) and, in a guarded view, the guard
- * key's create_revision. On failure the txn's else-branch reads both keys back, which says
- * whether the guard (FencedError) or the object (409/404) failed. At most 4 ops a txn, far under
+ * create_revision (create) or mod_revision (update, delete) and, in a guarded view, every guard
+ * key's create_revision. On failure the txn's else-branch reads those keys back, which says
+ * which guard failed (FencedError) or else that the object did (409/404). At most 4 ops a txn, far under
  * etcd's 128-op limit.
  */
 
 /** Writes without a resourceVersion are last-writer-wins; a concurrent write makes them read and try again. */
 const UNCONDITIONAL_ATTEMPTS = 20;
 
-interface Outcome { succeeded: boolean; revision: number; objectKv: IKeyValue | undefined; guardHeld: boolean }
+interface Outcome { succeeded: boolean; revision: number; objectKv: IKeyValue | undefined; failedGuards: WriteGuard[] }
 
-async function commit(ctx: EtcdContext, objectKey: string, compare: ICompare[], success: IRequestOp[], guard: WriteGuard | undefined): Promise<Outcome> {
-  const guardKey = guard ? Buffer.from(ctx.keys.relative(guard.key)) : undefined;
-  const guardCompare: ICompare[] = guard && guardKey
-    ? [{ key: guardKey, target: 'Create', result: 'Equal', create_revision: guard.createRevision }] : [];
-  const failure: IRequestOp[] = [{ request_range: { key: Buffer.from(objectKey) } }];
-  if (guardKey) failure.push({ request_range: { key: guardKey } });
-  const res = await ctx.calls.run((options) => ctx.kv.txn({ compare: [...compare, ...guardCompare], success, failure }, options));
+async function commit(ctx: EtcdContext, objectKey: string, compare: ICompare[], success: IRequestOp[], guards: readonly WriteGuard[]): Promise<Outcome> {
+  const guardKeys = guards.map((g) => Buffer.from(ctx.keys.relative(g.key)));
+  const guardCompares = guards.map((g, i): ICompare => ({ key: guardKeys[i], target: 'Create', result: 'Equal', create_revision: g.createRevision }));
+  const failure: IRequestOp[] = [objectKey, ...guardKeys].map((key) => ({ request_range: { key: Buffer.from(key) } }));
+  const res = await ctx.calls.run((options) => ctx.kv.txn({ compare: [...compare, ...guardCompares], success, failure }, options));
   const revision = Number(res.header.revision);
-  if (res.succeeded) return { succeeded: true, revision, objectKv: undefined, guardHeld: true };
+  if (res.succeeded) return { succeeded: true, revision, objectKv: undefined, failedGuards: [] };
   const objectKv = res.responses[0]?.response_range.kvs[0];
-  const guardKv = res.responses[1]?.response_range.kvs[0];
-  const guardHeld = !guard || Number(guardKv?.create_revision ?? 0) === guard.createRevision;
-  return { succeeded: false, revision, objectKv, guardHeld };
+  const failedGuards = guards.filter((g, i) => Number(res.responses[i + 1]?.response_range.kvs[0]?.create_revision ?? 0) !== g.createRevision);
+  return { succeeded: false, revision, objectKv, failedGuards };
 }
 
 function put(key: string, value: string): IRequestOp {
@@ -46,8 +43,10 @@ function modIs(key: string, modRevision: string): ICompare {
   return { key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: modRevision };
 }
 
-function fenced(guard: WriteGuard | undefined): never {
-  throw new FencedError(guard?.lostMessage ?? 'the write guard no longer holds');
+/** Throws FencedError naming every guard that failed (a view may hold several: the leader's and a node session's). */
+function throwIfFenced(outcome: Outcome): void {
+  if (outcome.failedGuards.length === 0) return;
+  throw new FencedError(outcome.failedGuards.map((g) => g.lostMessage).join('; '));
 }
 
 function withRevision<T extends AnyObject>(obj: T, revision: number): T {
@@ -55,20 +54,20 @@ function withRevision<T extends AnyObject>(obj: T, revision: number): T {
   return obj;
 }
 
-export async function createObject<T extends AnyObject>(ctx: EtcdContext, obj: T, guard: WriteGuard | undefined): Promise<T> {
+export async function createObject<T extends AnyObject>(ctx: EtcdContext, obj: T, guards: readonly WriteGuard[]): Promise<T> {
   const { kind, metadata: { name } } = obj;
   const created = stampCreated(obj, 0, randomUUID(), new Date());
   const key = ctx.keys.object(kind, name);
   const body = ctx.codec.encode(created);
   const node = boundNode(created);
   const success = [put(key, body), ...(node === undefined ? [] : [put(ctx.keys.nodeIndex(node, kind, name), body)])];
-  const outcome = await commit(ctx, key, [{ key: Buffer.from(key), target: 'Create', result: 'Equal', create_revision: 0 }], success, guard);
+  const outcome = await commit(ctx, key, [{ key: Buffer.from(key), target: 'Create', result: 'Equal', create_revision: 0 }], success, guards);
   if (outcome.succeeded) return withRevision(created, outcome.revision);
-  if (!outcome.guardHeld) fenced(guard);
+  throwIfFenced(outcome);
   throw new ConflictError(`${describeObject(kind, name)} already exists`);
 }
 
-export async function updateObject<T extends AnyObject>(ctx: EtcdContext, obj: T, guard: WriteGuard | undefined): Promise<T> {
+export async function updateObject<T extends AnyObject>(ctx: EtcdContext, obj: T, guards: readonly WriteGuard[]): Promise<T> {
   const { kind, metadata: { name, resourceVersion } } = obj;
   const key = ctx.keys.object(kind, name);
   let { kv } = await rangeOne(ctx, key);
@@ -87,15 +86,15 @@ export async function updateObject<T extends AnyObject>(ctx: EtcdContext, obj: T
     // delete (with its last state as prev_kv) and the new node's the create, at one revision.
     if (from !== undefined && from !== to) success.push(del(ctx.keys.nodeIndex(from, kind, name)));
     if (to !== undefined) success.push(put(ctx.keys.nodeIndex(to, kind, name), body));
-    const outcome = await commit(ctx, key, [modIs(key, kv.mod_revision)], success, guard);
+    const outcome = await commit(ctx, key, [modIs(key, kv.mod_revision)], success, guards);
     if (outcome.succeeded) return withRevision(next, outcome.revision);
-    if (!outcome.guardHeld) fenced(guard);
+    throwIfFenced(outcome);
     kv = outcome.objectKv;
   }
   throw new ConflictError(`${describeObject(kind, name)} changed under ${UNCONDITIONAL_ATTEMPTS} attempts to update it; retry`);
 }
 
-export async function deleteObject(ctx: EtcdContext, kind: Kind, name: string, expectedRv: number | undefined, guard: WriteGuard | undefined): Promise<AnyObject> {
+export async function deleteObject(ctx: EtcdContext, kind: Kind, name: string, expectedRv: number | undefined, guards: readonly WriteGuard[]): Promise<AnyObject> {
   const key = ctx.keys.object(kind, name);
   let { kv } = await rangeOne(ctx, key);
   for (let attempt = 0; attempt < UNCONDITIONAL_ATTEMPTS; attempt++) {
@@ -107,15 +106,15 @@ export async function deleteObject(ctx: EtcdContext, kind: Kind, name: string, e
     const stored = ctx.codec.decodeOrThrow(kind, name, kv.value, storedRevision);
     const node = boundNode(stored);
     const success = [del(key), ...(node === undefined ? [] : [del(ctx.keys.nodeIndex(node, kind, name))])];
-    const outcome = await commit(ctx, key, [modIs(key, kv.mod_revision)], success, guard);
+    const outcome = await commit(ctx, key, [modIs(key, kv.mod_revision)], success, guards);
     if (outcome.succeeded) return withRevision(stored, outcome.revision);
-    if (!outcome.guardHeld) fenced(guard);
+    throwIfFenced(outcome);
     kv = outcome.objectKv;
   }
   throw new ConflictError(`${describeObject(kind, name)} changed under ${UNCONDITIONAL_ATTEMPTS} attempts to delete it; retry`);
 }
 
-export async function deleteUnreadableObject(ctx: EtcdContext, kind: Kind, name: string, guard: WriteGuard | undefined): Promise<{ revision: number }> {
+export async function deleteUnreadableObject(ctx: EtcdContext, kind: Kind, name: string, guards: readonly WriteGuard[]): Promise<{ revision: number }> {
   const key = ctx.keys.object(kind, name);
   const { kv } = await rangeOne(ctx, key);
   if (!kv) throw new NotFoundError(notFoundMessage(kind, name));
@@ -128,9 +127,9 @@ export async function deleteUnreadableObject(ctx: EtcdContext, kind: Kind, name:
   const indexes = (await rangePrefix(ctx, ctx.keys.allNodeIndexes(), { keysOnly: true })).kvs
     .map((k) => k.key.toString('utf8'))
     .filter((k) => k.endsWith(suffix) && ctx.keys.parse(k)?.name === name);
-  const outcome = await commit(ctx, key, [modIs(key, kv.mod_revision)], [del(key), ...indexes.map(del)], guard);
+  const outcome = await commit(ctx, key, [modIs(key, kv.mod_revision)], [del(key), ...indexes.map(del)], guards);
   if (outcome.succeeded) return { revision: outcome.revision };
-  if (!outcome.guardHeld) fenced(guard);
+  throwIfFenced(outcome);
   throw new ConflictError(`${describeObject(kind, name)} changed while it was being removed; look again`);
 }
 
