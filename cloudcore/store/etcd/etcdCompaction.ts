@@ -67,7 +67,8 @@ export class EtcdCompaction {
   async compact(): Promise<number> {
     const { recorded, modRevision, current } = await this.read();
     const target = current - this.maxEvents;
-    if (target <= recorded) return recorded;
+    // The record itself is a write: when it is the newest, nothing happened since the last compaction.
+    if (target <= recorded || Number(modRevision) === current) return recorded;
     const key = Buffer.from(this.ctx.keys.compacted());
     // Record first; a replica that recorded concurrently wins and this one compacts to its own target anyway.
     await this.ctx.calls.run((options) => this.ctx.kv.txn({

@@ -1,11 +1,14 @@
-import { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, describe } from 'vitest';
+import { Etcd3, type IKeyValue } from 'etcd3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kind } from '../../../protocol/index.js';
 import { EtcdCluster, etcdUnavailable } from '../../../test/helpers/etcdCluster.js';
 import { TcpProxy } from '../../../test/helpers/tcpProxy.js';
 import { storeConformanceSuite, type MakeStoreOptions, type StoreUnderTest } from '../../../test/store/conformance.js';
 import { distributedConformanceSuite, type ReplicasUnderTest } from '../../../test/store/distributedConformance.js';
+import { SecretSchema } from '../../../protocol/index.js';
+import { makeApp, makeDevice, waitFor } from '../../../test/store/fixtures.js';
 import { newKeyFileText, parseKeyFile, SecretSealer } from '../secretSealing.js';
+import { UnavailableError, UnreadableError, type StoreError, type WatchEvent } from '../store.js';
 import { CompactingStore } from '../../../test/store/compactingStore.js';
 import { openEtcdStore, type EtcdStore } from './etcdStore.js';
 
@@ -99,5 +102,85 @@ describe.skipIf(skipReason)(`etcd store${skipReason ? ` (skipped: ${skipReason})
         await raw.delete().prefix(prefix);
       },
     };
+  });
+
+  describe('etcd specifics', () => {
+    it('keeps the documented layout: the object, its node copy in the same revision, no resourceVersion in the body, Secrets sealed', async () => {
+      const prefix = freshPrefix();
+      const store = await openEtcdStore({ endpoints: cluster.endpointList, prefix, sealer });
+      try {
+        const dev = await store.create(makeDevice('thermo', 'node-a'));
+        const kvOf = async (key: string): Promise<IKeyValue> => (await raw.kv.range({ key: Buffer.from(key) })).kvs[0]!;
+        const [object, index] = [await kvOf(`${prefix}o/Device/thermo`), await kvOf(`${prefix}n/node-a/Device/thermo`)];
+        expect(Number(object.mod_revision)).toBe(dev.metadata.resourceVersion);
+        expect(index.mod_revision).toBe(object.mod_revision);
+        expect(index.value.toString()).toBe(object.value.toString());
+        expect(JSON.parse(object.value.toString())).toEqual({ ...dev, metadata: { ...dev.metadata, resourceVersion: undefined } });
+        await store.create(SecretSchema.parse({ kind: 'Secret', metadata: { name: 'db' }, data: { password: 'hunter2' } }));
+        const sealed = (await raw.get(`${prefix}o/Secret/db`).string())!;
+        expect(sealed).toMatch(/^ef-sealed:v1:/);
+        expect(sealed).not.toContain('hunter2');
+      } finally {
+        await store.close();
+        await raw.delete().prefix(prefix);
+      }
+    });
+
+    it('compact() records the revision under meta/compacted before compacting, and only moves forward', async () => {
+      const prefix = freshPrefix();
+      const store = await openEtcdStore({ endpoints: cluster.endpointList, prefix, maxEvents: 3 });
+      try {
+        let app = await store.create(makeApp('web'));
+        for (let i = 0; i < 5; i++) app = await store.update({ ...app, metadata: { ...app.metadata, labels: { step: String(i) } } });
+        const compacted = await store.compact();
+        expect(compacted).toBe(app.metadata.resourceVersion! - 3);
+        expect(await raw.get(`${prefix}meta/compacted`).string()).toBe(String(compacted));
+        expect(await store.compactedRevision()).toBe(compacted);
+        expect(await store.compact()).toBe(compacted); // nothing new beyond the window: no second compaction
+        expect(await store.get('App', 'web')).toEqual(app);
+      } finally {
+        await store.close();
+        await raw.delete().prefix(prefix);
+      }
+    });
+
+    it('a live watch that meets an unreadable change ends with onError(UnreadableError) instead of skipping it', async () => {
+      const prefix = freshPrefix();
+      const store = await openEtcdStore({ endpoints: cluster.endpointList, prefix });
+      try {
+        const errors: StoreError[] = [];
+        const seen: WatchEvent[] = [];
+        await store.watch({ kind: 'App', fromRevision: await store.revision() }, (e) => seen.push(e), (e) => errors.push(e));
+        await store.create(makeApp('web'));
+        await raw.put(`${prefix}o/App/web`).value('{"kind":"App","metadata":{"na');
+        await waitFor(() => errors.length === 1, 'onError');
+        expect(errors[0]).toBeInstanceOf(UnreadableError);
+        expect(errors[0]!.message).toMatch(/^cannot read App "web" from the store: not JSON/);
+        expect(seen.map((e) => e.type)).toEqual(['ADDED']);
+        expect(store.watchCount).toBe(0);
+      } finally {
+        await store.close();
+        await raw.delete().prefix(prefix);
+      }
+    });
+
+    it('a watch whose stream stays lost past 6 call deadlines ends with onError(UnavailableError) naming etcd', async () => {
+      const prefix = freshPrefix();
+      const proxy = new TcpProxy(Number(new URL(cluster.endpointList[0]!).port));
+      const url = await proxy.start();
+      const store = await openEtcdStore({ endpoints: [url], prefix, callTimeoutMs: 500 });
+      try {
+        const errors: StoreError[] = [];
+        await store.watch({ fromRevision: await store.revision() }, () => {}, (e) => errors.push(e));
+        proxy.cut();
+        await waitFor(() => errors.length === 1, 'onError', 20_000);
+        expect(errors[0]).toBeInstanceOf(UnavailableError);
+        expect(errors[0]!.message).toContain(`etcd at ${url} did not answer`);
+        await expect(store.create(makeApp('web'))).rejects.toBeInstanceOf(UnavailableError);
+      } finally {
+        await store.close();
+        await proxy.close();
+      }
+    });
   });
 });
