@@ -21,8 +21,20 @@ export class EtcdCompaction {
 
   constructor(private readonly ctx: EtcdContext, private readonly watchClient: WatchClient, readonly maxEvents: number) {}
 
-  /** The recorded compact revision and the cluster's current revision, in one read. */
-  async read(): Promise<{ recorded: number; modRevision: string; current: number }> {
+  /** A read in flight, which concurrent callers join (every edge reconnecting at once opens a watch each). */
+  private reading: Promise<CompactionRecord> | undefined;
+
+  /**
+   * The recorded compact revision and the cluster's current revision, in one read. Concurrent
+   * callers share one read: a compaction recorded while it is in flight is caught by etcd's
+   * cancel of the watch instead (onError GoneError), never missed.
+   */
+  read(): Promise<CompactionRecord> {
+    this.reading ??= this.readOnce().finally(() => { this.reading = undefined; });
+    return this.reading;
+  }
+
+  private async readOnce(): Promise<CompactionRecord> {
     const { kv, revision } = await rangeOne(this.ctx, this.ctx.keys.compacted());
     const recorded = kv ? Number(kv.value.toString('utf8')) : 0;
     return { recorded: Number.isSafeInteger(recorded) ? recorded : 0, modRevision: kv?.mod_revision ?? '0', current: revision };
@@ -112,6 +124,8 @@ export class EtcdCompaction {
     }
   }
 }
+
+interface CompactionRecord { recorded: number; modRevision: string; current: number }
 
 function goneError(fromRevision: number, compacted: number): GoneError {
   return new GoneError(`revision ${fromRevision} has been compacted; the oldest revision a watch can resume from is ${compacted}; list again`);

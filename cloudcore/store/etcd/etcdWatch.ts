@@ -35,7 +35,14 @@ export interface EtcdWatchDeps {
 type Decoded = { event: WatchEvent } | { unreadable: UnreadableError } | undefined;
 
 export class EtcdWatch implements Watch {
+  /** Highest revision delivered: the dedupe line. */
   private last: number;
+  /**
+   * Highest revision a progress notification vouched for (sent only to a caught-up watcher: every
+   * change up to it has been sent). Used only to resume after a stream error, so a quiet watch does
+   * not reach back into compacted history; never to drop an event.
+   */
+  private progress = 0;
   /** The etcd watcher now serving this watch (a cancel makes a new one). */
   private attached: Watcher | undefined;
   private closed = false;
@@ -69,7 +76,7 @@ export class EtcdWatch implements Watch {
   }
 
   private attach(): Promise<Watcher> {
-    const watcher = this.deps.client.watch().prefix(this.prefix).startRevision(String(this.last + 1)).withPreviousKV().watcher();
+    const watcher = this.deps.client.watch().prefix(this.prefix).startRevision(String(this.resumePoint())).withPreviousKV().watcher();
     watcher.on('data', (res: IWatchResponse) => this.received(res));
     watcher.on('disconnected', () => this.disconnected(watcher));
     this.attached = watcher;
@@ -77,8 +84,11 @@ export class EtcdWatch implements Watch {
     return new Promise<Watcher>((resolve, reject) => {
       const timer = setTimeout(() => {
         void watcher.cancel().catch(() => {});
-        reject(this.deps.ctx.calls.storeError(new Error('the watch was not accepted')));
-      }, this.deps.ctx.calls.timeoutMs);
+        // etcd3 creates watchers one at a time on the shared stream, so a burst of watches (every
+        // edge reconnecting at once) queues: the wait is the outage allowance, not one call deadline.
+        const endpoints = this.deps.ctx.calls.endpoints.join(',');
+        reject(new UnavailableError(`etcd at ${endpoints} did not accept a watch within ${Math.round(this.deps.outageMs / 1000)} s (no quorum or unreachable)`));
+      }, this.deps.outageMs);
       watcher.once('connected', () => { accepted = true; clearTimeout(timer); resolve(watcher); });
       watcher.on('connected', () => { clearTimeout(this.outageTimer); this.outageTimer = undefined; });
       watcher.on('error', (error: Error) => {
@@ -89,12 +99,16 @@ export class EtcdWatch implements Watch {
     });
   }
 
+  private resumePoint(): number {
+    return Math.max(this.last, this.progress) + 1;
+  }
+
   private received(res: IWatchResponse): void {
     if (this.closed) return;
     if (res.events.length === 0) {
       // A progress notification (only sent to a watcher that is caught up): nothing up to this
       // revision is pending, so a later resume need not reach back before it.
-      if (!res.created && !res.canceled && !res.fragment) this.last = Math.max(this.last, Number(res.header.revision));
+      if (!res.created && !res.canceled && !res.fragment) this.progress = Math.max(this.progress, Number(res.header.revision));
       return;
     }
     for (const raw of res.events) {
@@ -134,7 +148,7 @@ export class EtcdWatch implements Watch {
   private disconnected(watcher: Watcher): void {
     if (this.closed || this.attached !== watcher) return;
     // etcd3 reattaches from the header revision of the last response; resume from what was delivered.
-    watcher.request.start_revision = String(this.last + 1);
+    watcher.request.start_revision = String(this.resumePoint());
     this.outageTimer ??= setTimeout(() => {
       this.fail(new UnavailableError(`${this.deps.ctx.calls.storeError(new Error('the watch stream is lost')).message}; `
         + `no stream for ${Math.round(this.deps.outageMs / 1000)} s`));
@@ -145,7 +159,7 @@ export class EtcdWatch implements Watch {
     this.attached = undefined;
     if (this.closed) return;
     try {
-      const gone = await this.deps.compaction.goneAfter(this.last);
+      const gone = await this.deps.compaction.goneAfter(this.resumePoint() - 1);
       if (gone) return this.fail(gone);
       if (this.closed) return;
       const watcher = await this.attach();

@@ -19,7 +19,15 @@ const UNCONDITIONAL_ATTEMPTS = 20;
 
 interface Outcome { succeeded: boolean; revision: number; objectKv: IKeyValue | undefined; failedGuards: WriteGuard[] }
 
-async function commit(ctx: EtcdContext, objectKey: string, compare: ICompare[], success: IRequestOp[], guards: readonly WriteGuard[]): Promise<Outcome> {
+/**
+ * Runs one write txn. `writtenBody` is what the txn puts under the object key (create, update):
+ * etcd3 retries a call whose attempt timed out, and when the first attempt had committed, the
+ * retry's compare fails against our own write. Finding exactly our body there (a create's body
+ * holds its fresh uid) means the write is ours: success at that key's mod_revision, not a 409.
+ */
+async function commit(
+  ctx: EtcdContext, objectKey: string, compare: ICompare[], success: IRequestOp[], guards: readonly WriteGuard[], writtenBody?: string,
+): Promise<Outcome> {
   const guardKeys = guards.map((g) => Buffer.from(ctx.keys.relative(g.key)));
   const guardCompares = guards.map((g, i): ICompare => ({ key: guardKeys[i], target: 'Create', result: 'Equal', create_revision: g.createRevision }));
   const failure: IRequestOp[] = [objectKey, ...guardKeys].map((key) => ({ request_range: { key: Buffer.from(key) } }));
@@ -27,6 +35,9 @@ async function commit(ctx: EtcdContext, objectKey: string, compare: ICompare[], 
   const revision = Number(res.header.revision);
   if (res.succeeded) return { succeeded: true, revision, objectKv: undefined, failedGuards: [] };
   const objectKv = res.responses[0]?.response_range.kvs[0];
+  if (writtenBody !== undefined && objectKv?.value.toString('utf8') === writtenBody) {
+    return { succeeded: true, revision: Number(objectKv.mod_revision), objectKv: undefined, failedGuards: [] };
+  }
   const failedGuards = guards.filter((g, i) => Number(res.responses[i + 1]?.response_range.kvs[0]?.create_revision ?? 0) !== g.createRevision);
   return { succeeded: false, revision, objectKv, failedGuards };
 }
@@ -61,7 +72,7 @@ export async function createObject<T extends AnyObject>(ctx: EtcdContext, obj: T
   const body = ctx.codec.encode(created);
   const node = boundNode(created);
   const success = [put(key, body), ...(node === undefined ? [] : [put(ctx.keys.nodeIndex(node, kind, name), body)])];
-  const outcome = await commit(ctx, key, [{ key: Buffer.from(key), target: 'Create', result: 'Equal', create_revision: 0 }], success, guards);
+  const outcome = await commit(ctx, key, [{ key: Buffer.from(key), target: 'Create', result: 'Equal', create_revision: 0 }], success, guards, body);
   if (outcome.succeeded) return withRevision(created, outcome.revision);
   throwIfFenced(outcome);
   throw new ConflictError(`${describeObject(kind, name)} already exists`);
@@ -86,7 +97,7 @@ export async function updateObject<T extends AnyObject>(ctx: EtcdContext, obj: T
     // delete (with its last state as prev_kv) and the new node's the create, at one revision.
     if (from !== undefined && from !== to) success.push(del(ctx.keys.nodeIndex(from, kind, name)));
     if (to !== undefined) success.push(put(ctx.keys.nodeIndex(to, kind, name), body));
-    const outcome = await commit(ctx, key, [modIs(key, kv.mod_revision)], success, guards);
+    const outcome = await commit(ctx, key, [modIs(key, kv.mod_revision)], success, guards, body);
     if (outcome.succeeded) return withRevision(next, outcome.revision);
     throwIfFenced(outcome);
     kv = outcome.objectKv;

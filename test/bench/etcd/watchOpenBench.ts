@@ -6,7 +6,8 @@ import type { Watch } from '../../../cloudcore/store/store.js';
 /**
  * How long one replica takes to open N per-node watches (one per edge session) on the etcd store,
  * and to deliver one write to each node's watch, on a real 3-member cluster on loopback. Not a
- * test: it prints figures. Run: `npx tsc -p tsconfig.test.json && node dist-test/test/bench/etcd/watchOpenBench.js [N]`.
+ * test: it prints figures. Run: `npx tsc -p tsconfig.test.json && node dist-test/test/bench/etcd/watchOpenBench.js [nodes]
+ * [watches opened at once] [writes in flight]`.
  */
 
 async function main(): Promise<void> {
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
     const watches: Watch[] = [];
     const t0 = performance.now();
     // Sessions open concurrently, as edges reconnecting after a replica restart would.
-    const batch = 500;
+    const batch = Number(process.argv[3] ?? 500);
     for (let i = 0; i < nodes; i += batch) {
       const opened = await Promise.all(Array.from({ length: Math.min(batch, nodes - i) }, (_, j) =>
         store.watch({ node: `node-${i + j}`, fromRevision: from }, () => { delivered++; })));
@@ -37,13 +38,14 @@ async function main(): Promise<void> {
 
     const t1 = performance.now();
     const writes = Math.min(nodes, 2000);
-    for (let i = 0; i < writes; i += 100) {
-      await Promise.all(Array.from({ length: Math.min(100, writes - i) }, (_, j) => store.create(makeDevice(`dev-${i + j}`, `node-${i + j}`))));
+    const inFlight = Number(process.argv[4] ?? 100);
+    for (let i = 0; i < writes; i += inFlight) {
+      await Promise.all(Array.from({ length: Math.min(inFlight, writes - i) }, (_, j) => store.create(makeDevice(`dev-${i + j}`, `node-${i + j}`))));
     }
     const writeMs = performance.now() - t1;
     while (delivered < writes) await new Promise((r) => setTimeout(r, 10));
     const deliverMs = performance.now() - t1;
-    console.log(`${writes} device writes (100 in flight): ${(writeMs / 1000).toFixed(2)} s; delivered to their node watches after ${(deliverMs / 1000).toFixed(2)} s`);
+    console.log(`${writes} device writes (${inFlight} in flight): ${(writeMs / 1000).toFixed(2)} s; delivered to their node watches after ${(deliverMs / 1000).toFixed(2)} s`);
 
     const t2 = performance.now();
     for (const w of watches) w.close();
