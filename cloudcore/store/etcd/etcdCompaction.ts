@@ -44,9 +44,20 @@ export class EtcdCompaction {
     return Math.max((await this.read()).recorded, this.learned);
   }
 
-  /** Throws GoneError if a watch from `fromRevision` cannot replay every change after it. */
+  /**
+   * Throws GoneError if a watch from `fromRevision` is behind the compaction EdgeFleet recorded
+   * (or learned). One shared read serves every concurrent caller, so ten thousand sessions
+   * resuming at once cost one read, not ten thousand. A compaction nobody recorded is found when
+   * etcd cancels the watch (see `goneAfter`), and reported through onError right away.
+   */
   async assertWatchable(fromRevision: number): Promise<void> {
-    const { recorded, current } = await this.read();
+    const known = Math.max((await this.read()).recorded, this.learned);
+    if (fromRevision < known) throw goneError(fromRevision, known);
+  }
+
+  /** `assertWatchable`, and also against etcd's own history: a compaction EdgeFleet did not record. */
+  private async assertReplayable(fromRevision: number): Promise<void> {
+    const { recorded, current } = await this.readOnce();
     const known = Math.max(recorded, this.learned);
     if (fromRevision < known) throw goneError(fromRevision, known);
     if (fromRevision + 1 > current) return;
@@ -61,10 +72,10 @@ export class EtcdCompaction {
     }
   }
 
-  /** Whether changes after `revision` are gone (a live watch that fell behind); the error to report if so. */
+  /** Whether changes after `revision` are gone (a watch etcd cancelled); the error to report if so. */
   async goneAfter(revision: number): Promise<GoneError | undefined> {
     try {
-      await this.assertWatchable(revision);
+      await this.assertReplayable(revision);
       return undefined;
     } catch (error) {
       if (error instanceof GoneError) return error;

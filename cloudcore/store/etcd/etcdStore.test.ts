@@ -8,7 +8,7 @@ import { distributedConformanceSuite, type ReplicasUnderTest } from '../../../te
 import { SecretSchema } from '../../../protocol/index.js';
 import { makeApp, makeDevice, waitFor } from '../../../test/store/fixtures.js';
 import { newKeyFileText, parseKeyFile, SecretSealer } from '../secretSealing.js';
-import { UnavailableError, UnreadableError, type StoreError, type WatchEvent } from '../store.js';
+import { GoneError, UnavailableError, UnreadableError, type StoreError, type WatchEvent } from '../store.js';
 import { CompactingStore } from '../../../test/store/compactingStore.js';
 import { openEtcdStore, type EtcdStore } from './etcdStore.js';
 
@@ -138,6 +138,30 @@ describe.skipIf(skipReason)(`etcd store${skipReason ? ` (skipped: ${skipReason})
         expect(await store.compactedRevision()).toBe(compacted);
         expect(await store.compact()).toBe(compacted); // nothing new beyond the window: no second compaction
         expect(await store.get('App', 'web')).toEqual(app);
+      } finally {
+        await store.close();
+        await raw.delete().prefix(prefix);
+      }
+    });
+
+    it('a compaction EdgeFleet did not record (etcd\'s own) reaches a watch from before it as onError(GoneError), and is learned', async () => {
+      const prefix = freshPrefix();
+      const store = await openEtcdStore({ endpoints: cluster.endpointList, prefix });
+      try {
+        const start = await store.revision();
+        let app = await store.create(makeApp('web'));
+        for (let i = 0; i < 3; i++) app = await store.update({ ...app, metadata: { ...app.metadata, labels: { step: String(i) } } });
+        const compacted = app.metadata.resourceVersion! - 1;
+        await raw.kv.compact({ revision: compacted });
+        const errors: StoreError[] = [];
+        const seen: WatchEvent[] = [];
+        const watch = await store.watch({ fromRevision: start }, (e) => seen.push(e), (e) => errors.push(e)).catch((e: unknown) => e);
+        if (!(watch instanceof GoneError)) await waitFor(() => errors.length === 1, 'onError');
+        expect(watch instanceof GoneError ? watch : errors[0]).toBeInstanceOf(GoneError);
+        expect(seen).toEqual([]);
+        expect(await store.compactedRevision()).toBe(compacted);
+        // Now known, it is refused at watch() itself.
+        await expect(store.watch({ fromRevision: start }, () => {})).rejects.toBeInstanceOf(GoneError);
       } finally {
         await store.close();
         await raw.delete().prefix(prefix);

@@ -93,7 +93,11 @@ export class EtcdWatch implements Watch {
       watcher.on('connected', () => { clearTimeout(this.outageTimer); this.outageTimer = undefined; });
       watcher.on('error', (error: Error) => {
         clearTimeout(timer);
-        if (!accepted) reject(this.deps.ctx.calls.storeError(error));
+        // Refused outright (etcd can answer a create with a cancel): a compaction says GoneError.
+        if (!accepted) {
+          void this.deps.compaction.goneAfter(this.resumePoint() - 1)
+            .then((gone) => reject(gone ?? this.deps.ctx.calls.storeError(error)), (checkError: unknown) => reject(this.deps.ctx.calls.storeError(checkError)));
+        }
         else if (this.attached === watcher) void this.cancelled(error);
       });
     });
