@@ -21,8 +21,8 @@ import {
  *   leader-only write carries the same compare in its own txn (the lease is not a fence: a
  *   replica that stalls past its TTL would otherwise write on after a successor started);
  * - the leader steps down (`onDeposed(reason)`, then campaigns again) on lease loss, any failed
- *   keepalive, the key deleted or re-created by another, any error on its watch of the key, and an
- *   event-loop stall longer than TTL/3;
+ *   keepalive, the key deleted or re-created by another, a server-side cancel of its watch of the
+ *   key (or a cut watch after which the key cannot be read), and an event-loop stall > TTL/3;
  * - losers watch the key and campaign when it is deleted, and also look every TTL on their own,
  *   since etcd 3.4.23 can drop a delete event (fixed in 3.4.36).
  */
@@ -117,19 +117,30 @@ export class LeaderElection {
     }, checkMs);
 
     let watcher: Watcher | undefined;
-    try {
-      watcher = await openWatch(this.client, this.key, term.createRevision + 1);
-      const onChange = (kv: IKeyValue | undefined) => {
-        const verdict = leaderKeyEndsTerm(term, kv && keyState(kv));
-        if (verdict) resolveEnd(verdict);
-      };
-      watcher.on('put', (kv) => onChange(kv));
-      watcher.on('delete', () => onChange(undefined));
-      watcher.on('error', (err) => resolveEnd(`the watch on the leader key failed: ${err.message}`));
-      watcher.on('disconnected', (err) => resolveEnd(`the watch on the leader key was cut: ${err.message}`));
-    } catch (err) {
-      resolveEnd(`could not watch the leader key: ${errorMessage(err)}`);
-    }
+    let ending = false;
+    void ended.then(() => { ending = true; });
+    const onChange = (kv: IKeyValue | undefined) => {
+      const verdict = leaderKeyEndsTerm(term, kv && keyState(kv));
+      if (verdict) resolveEnd(verdict);
+    };
+    const watchFrom = async (revision: number): Promise<void> => {
+      const opened = await openWatch(this.client, this.key, revision);
+      if (ending) return cancelQuietly(opened);
+      watcher = opened;
+      opened.on('put', (kv) => onChange(kv));
+      opened.on('delete', () => onChange(undefined));
+      opened.on('error', (err) => resolveEnd(`the watch on the leader key failed: ${err.message}`));
+      // A cut stream (often one etcd member gone, the cluster fine) is not itself a lost term: look
+      // at the key, and watch again after what we saw; any etcd error on the way ends the term.
+      opened.on('disconnected', (err) => {
+        cancelQuietly(opened);
+        void getKey(this.client, this.key).then(({ kv, revision: at }) => {
+          onChange(kv);
+          if (!ending) return watchFrom(at + 1);
+        }).catch((e: unknown) => resolveEnd(`the watch on the leader key was cut (${err.message}) and the key could not be read: ${errorMessage(e)}`));
+      });
+    };
+    await watchFrom(term.createRevision + 1).catch((err: unknown) => resolveEnd(`could not watch the leader key: ${errorMessage(err)}`));
 
     if (!this.closed) this.opts.onElected(guard);
     const reason = await ended;
