@@ -69,7 +69,7 @@ export async function rangePrefix(client: Etcd3, prefix: Buffer, ms?: number): P
   let from = prefix;
   let revision = 0;
   for (;;) {
-    const res = await client.kv.range({ key: from, range_end: end, limit: RANGE_PAGE, ...(revision ? { revision } : {}) }, deadline(ms));
+    const res = await retryOnce(() => client.kv.range({ key: from, range_end: end, limit: RANGE_PAGE, ...(revision ? { revision } : {}) }, deadline(ms)));
     if (!revision) revision = Number(res.header.revision);
     kvs.push(...res.kvs);
     if (!res.more || res.kvs.length === 0) return { kvs, revision };
@@ -78,8 +78,23 @@ export async function rangePrefix(client: Etcd3, prefix: Buffer, ms?: number): P
 }
 
 export async function getKey(client: Etcd3, key: Buffer, ms?: number): Promise<{ kv: IKeyValue | undefined; revision: number }> {
-  const res = await client.kv.range({ key }, deadline(ms));
+  const res = await retryOnce(() => client.kv.range({ key }, deadline(ms)));
   return { kv: res.kvs[0], revision: Number(res.header.revision) };
+}
+
+/**
+ * Runs an idempotent call, and once more with a fresh deadline if it failed for want of an answer
+ * (deadline, unavailable). etcd3 sends a call to one member and retries failures on others with
+ * the SAME deadline; when the first member is a dead one the first try can use up all of it, and
+ * the retries then fail "after 0.000s" although two healthy members were there all along.
+ */
+export async function retryOnce<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (!/DEADLINE_EXCEEDED|UNAVAILABLE|deadline exceeded/i.test(errorMessage(err))) throw err;
+    return call();
+  }
 }
 
 /** Rejects with `what` timed out after `ms` (the promise itself is left to settle unobserved). */

@@ -79,8 +79,7 @@ describe.skipIf(skipReason)(`replica and session registries on a real 3-member e
     nextPrefix();
     const [a, b] = [await replica('a'), await replica('b')];
     const revA = await a.sessions.claim('edge-1');
-    await waitFor('b sees a\'s claim', () => b.sessions.ownerOf('edge-1') === 'a');
-    expect(a.sessions.isHeldAnywhere('edge-1')).toBe(true);
+    await waitFor('both see a\'s claim', () => b.sessions.ownerOf('edge-1') === 'a' && a.sessions.isHeldAnywhere('edge-1'));
     expect(await guardHolds(a.client, a.sessions.absentGuard('edge-1'))).toBe(false);
 
     // The node's link moves to b (a load balancer, a flaky network): the newest link wins.
@@ -142,6 +141,23 @@ describe.skipIf(skipReason)(`replica and session registries on a real 3-member e
     // The hub still holds the first revision: release finds the re-made claim through it.
     expect(await a.sessions.release('edge-keep', revKeep)).toBe(true);
     await waitFor('edge-keep released', () => !b.sessions.isHeldAnywhere('edge-keep'));
+  });
+
+  it('views follow on when the etcd member their watch is on dies (each member in turn)', async () => {
+    nextPrefix();
+    const [a, b] = [await replica('a'), await replica('b')];
+    for (const member of [0, 1, 2]) {
+      await cluster.kill(member);
+      try {
+        await a.sessions.claim(`edge-m${member}`);
+        await waitFor(`b sees edge-m${member} with member ${member} down`, () => b.sessions.ownerOf(`edge-m${member}`) === 'a', 20_000);
+      } finally {
+        await cluster.restart(member);
+        await cluster.waitHealthy();
+      }
+    }
+    expect(b.replicas.list().map((r) => r.id)).toEqual(['a', 'b']);
+    expect(a.takenOver).toEqual([]);
   });
 
   it('holds 30,000 sessions: one put per claim, one prefix watch per replica', async () => {

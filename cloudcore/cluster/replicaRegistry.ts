@@ -1,6 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import { z } from 'zod';
-import { clusterKey, deadline, errorMessage } from './etcdCalls.js';
+import { clusterKey, deadline, errorMessage, retryOnce } from './etcdCalls.js';
 import { PrefixView } from './prefixView.js';
 import type { ReplicaLease } from './replicaLease.js';
 import type { ViewEntry } from './viewState.js';
@@ -77,7 +77,7 @@ export class ReplicaRegistry {
   private async register(): Promise<void> {
     if (this.closed) return;
     const leaseId = await this.lease.leaseId();
-    await this.client.kv.put({ key: clusterKey(this.prefix, REPLICAS_PREFIX + this.self.id), value: Buffer.from(JSON.stringify(this.self)), lease: leaseId }, deadline());
+    await retryOnce(() => this.client.kv.put({ key: clusterKey(this.prefix, REPLICAS_PREFIX + this.self.id), value: Buffer.from(JSON.stringify(this.self)), lease: leaseId }, deadline()));
   }
 
   /** Live replicas (from the view), by id; entries that do not parse are left out with a warning. */

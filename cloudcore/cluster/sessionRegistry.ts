@@ -1,6 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import type { WriteGuard } from '../store/store.js';
-import { clusterKey, createRevisionIs, deadline, deleteOp, errorMessage, modRevisionIs, putOp, txn } from './etcdCalls.js';
+import { clusterKey, createRevisionIs, deadline, deleteOp, errorMessage, modRevisionIs, putOp, retryOnce, txn } from './etcdCalls.js';
 import { PrefixView } from './prefixView.js';
 import type { ReplicaLease } from './replicaLease.js';
 import {
@@ -69,7 +69,8 @@ export class SessionRegistry {
     parseNodeName(node);
     const entry: SessionEntry = { replica: this.replicaId, since: since.toISOString() };
     const leaseId = await this.lease.leaseId();
-    const res = await this.client.kv.put({ key: this.key(node), value: Buffer.from(JSON.stringify(entry)), lease: leaseId }, deadline(this.callMs));
+    // A put is idempotent here (same value, same lease): safe to send again.
+    const res = await retryOnce(() => this.client.kv.put({ key: this.key(node), value: Buffer.from(JSON.stringify(entry)), lease: leaseId }, deadline(this.callMs)));
     const revision = Number(res.header.revision);
     this.held.set(node, { claimedAt: revision, current: revision });
     // Another replica's claim may already be in the view, seen before ours returned.
@@ -86,7 +87,8 @@ export class SessionRegistry {
     const claim = claimReleased(this.held.get(node), modRevision);
     const current = claim?.current ?? modRevision;
     if (claim) this.held.delete(node);
-    const res = await txn(this.client, [modRevisionIs(this.key(node), current)], [deleteOp(this.key(node))], [], this.callMs);
+    // Sent again, a delete that went through the first time fails its compare: `false`, and nothing lost.
+    const res = await retryOnce(() => txn(this.client, [modRevisionIs(this.key(node), current)], [deleteOp(this.key(node))], [], this.callMs));
     return res.succeeded;
   }
 
