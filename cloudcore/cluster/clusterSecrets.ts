@@ -1,7 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import { z } from 'zod';
 import type { SecretSealer } from '../store/secretSealing.js';
-import { clusterKey, createRevisionIs, getKey, getOp, putOp, txn } from './etcdCalls.js';
+import { clusterKey, createRevisionIs, getKey, getOp, putOp, retryOnce, txn } from './etcdCalls.js';
 
 /**
  * Secrets every replica must share, made once for the whole cluster: operator tokens, the
@@ -36,7 +36,8 @@ export class ClusterSecrets {
     if (existing.kv) return this.open(name, existing.kv.value.toString('utf8'));
     const value = make();
     const sealed = this.sealer.seal('Secret', sealedName(name), value);
-    const res = await txn(this.client, [createRevisionIs(key, 0)], [putOp(key, sealed)], [getOp(key)]);
+    // Sent again after a lost answer, a create that went through fails its compare and reads back our own value.
+    const res = await retryOnce(() => txn(this.client, [createRevisionIs(key, 0)], [putOp(key, sealed)], [getOp(key)]));
     if (res.succeeded) return value;
     // Another replica stored it between our read and our txn: theirs is the cluster's.
     const stored = res.responses[0]?.response_range.kvs[0];

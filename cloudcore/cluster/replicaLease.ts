@@ -32,7 +32,6 @@ export interface ReplicaLeaseEvents {
 export class ReplicaLease extends EventEmitter<ReplicaLeaseEvents> {
   private current: KeptLease | undefined;
   private closed = false;
-  private regranting: Promise<void> | undefined;
   readonly ttlSeconds: number;
   private readonly retryMs: number;
 
@@ -54,13 +53,19 @@ export class ReplicaLease extends EventEmitter<ReplicaLeaseEvents> {
     return this.current?.alive ? this.current.id : undefined;
   }
 
-  /** Resolves with a live lease id, waiting through a re-grant if one is under way. */
-  async leaseId(): Promise<string> {
+  /**
+   * Resolves with a live lease id, waiting through a re-grant if one is under way, for at most
+   * `timeoutMs` (without etcd a re-grant never ends, and a claim must not wait forever).
+   */
+  async leaseId(timeoutMs = 5_000): Promise<string> {
+    const giveUpAt = Date.now() + timeoutMs;
     for (;;) {
       if (this.closed) throw new Error('the replica lease is closed');
       const id = this.id;
       if (id) return id;
-      await (this.regranting ?? new Promise((resolve) => setTimeout(resolve, this.retryMs)));
+      const left = giveUpAt - Date.now();
+      if (left <= 0) throw new Error(`no replica lease: it was lost and etcd has not granted a new one within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(left, 50)));
     }
   }
 
@@ -70,7 +75,7 @@ export class ReplicaLease extends EventEmitter<ReplicaLeaseEvents> {
     lease.once('lost', (reason) => {
       if (this.closed || this.current !== lease) return;
       this.emit('lost', reason);
-      this.regranting = this.regrant(lease).finally(() => { this.regranting = undefined; });
+      void this.regrant(lease);
     });
     this.emit('granted', lease.id);
   }
