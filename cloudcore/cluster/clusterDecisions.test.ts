@@ -1,6 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
-import { clusterSettingsFields } from './clusterSettings.js';
 import { prefixEnd } from './etcdCalls.js';
 import { leaderGuard, leaderKeyEndsTerm, stallCheckEveryMs, stallEndsTerm } from './leaderDecisions.js';
 import { parseReplicaEntry } from './replicaRegistry.js';
@@ -122,16 +120,5 @@ describe('replica entries and key ranges', () => {
   it('a prefix range ends just past the prefix', () => {
     expect(prefixEnd(Buffer.from('/p/')).toString()).toBe('/p0');
     expect([...prefixEnd(Buffer.from([0x61, 0xff]))]).toEqual([0x62]);
-  });
-});
-
-describe('cluster settings', () => {
-  const schema = z.strictObject(clusterSettingsFields);
-
-  it('default to a 10 s replica lease and a 5 s leader lease, and take whole seconds from 2', () => {
-    expect(schema.parse({})).toEqual({ replicaLeaseSeconds: 10, leaderLeaseSeconds: 5 });
-    expect(schema.parse({ replicaLeaseSeconds: '15', leaderLeaseSeconds: '3' })).toEqual({ replicaLeaseSeconds: 15, leaderLeaseSeconds: 3 });
-    expect(schema.safeParse({ leaderLeaseSeconds: 1 }).success).toBe(false);
-    expect(schema.safeParse({ replicaLeaseSeconds: 2.5 }).success).toBe(false);
   });
 });

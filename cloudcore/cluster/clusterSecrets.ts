@@ -24,20 +24,29 @@ function sealedName(name: string): string {
   return `cluster/${name}`;
 }
 
+export interface ClusterSecretsOptions {
+  /** Deadline of each etcd call (default 5 s: secrets are read at start, when etcd may be busy). */
+  callMs?: number;
+}
+
 export class ClusterSecrets {
-  constructor(private readonly client: Etcd3, private readonly prefix: string, private readonly sealer: SecretSealer) {}
+  private readonly callMs: number;
+
+  constructor(private readonly client: Etcd3, private readonly prefix: string, private readonly sealer: SecretSealer, opts: ClusterSecretsOptions = {}) {
+    this.callMs = opts.callMs ?? 5_000;
+  }
 
   /** The secret's value; made by `make` and stored if no replica has stored it yet. */
   async getOrCreate(name: string, make: () => string): Promise<string> {
     const parsed = secretNameSchema.safeParse(name);
     if (!parsed.success) throw new Error(`cluster secret ${JSON.stringify(name)}: ${parsed.error.issues[0]!.message}`);
     const key = clusterKey(this.prefix, SECRETS_PREFIX + name);
-    const existing = await getKey(this.client, key);
+    const existing = await getKey(this.client, key, this.callMs);
     if (existing.kv) return this.open(name, existing.kv.value.toString('utf8'));
     const value = make();
     const sealed = this.sealer.seal('Secret', sealedName(name), value);
     // Sent again after a lost answer, a create that went through fails its compare and reads back our own value.
-    const res = await retryOnce(() => txn(this.client, [createRevisionIs(key, 0)], [putOp(key, sealed)], [getOp(key)]));
+    const res = await retryOnce(() => txn(this.client, [createRevisionIs(key, 0)], [putOp(key, sealed)], [getOp(key)], this.callMs));
     if (res.succeeded) return value;
     // Another replica stored it between our read and our txn: theirs is the cluster's.
     const stored = res.responses[0]?.response_range.kvs[0];

@@ -3,8 +3,7 @@
  * store's client and key prefix. Keys (relative to the store prefix `<p>`):
  * `<p>cluster/leader`, `<p>cluster/replicas/<id>`, `<p>cluster/sessions/<node>`, `<p>cluster/secrets/<name>`.
  */
-export { ClusterSecrets, SECRETS_PREFIX } from './clusterSecrets.js';
-export { clusterSettingsFields, clusterSettingsOptions } from './clusterSettings.js';
+export { ClusterSecrets, SECRETS_PREFIX, type ClusterSecretsOptions } from './clusterSecrets.js';
 export { KeptLease, type KeptLeaseOptions } from './keptLease.js';
 export { DEFAULT_LEADER_LEASE_SECONDS, LEADER_KEY, leaderGuard } from './leaderDecisions.js';
 export { LeaderElection, type LeaderElectionOptions } from './leaderElection.js';

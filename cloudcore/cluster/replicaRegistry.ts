@@ -49,6 +49,8 @@ export function parseReplicaEntry(entry: ViewEntry): ReplicaInfo | { invalid: st
 export interface ReplicaRegistryOptions {
   onWarning?(message: string): void;
   resyncMs?: number;
+  /** Deadline of the registration put (default 5 s). */
+  callMs?: number;
 }
 
 export class ReplicaRegistry {
@@ -77,7 +79,7 @@ export class ReplicaRegistry {
   private async register(): Promise<void> {
     if (this.closed) return;
     const leaseId = await this.lease.leaseId();
-    await retryOnce(() => this.client.kv.put({ key: clusterKey(this.prefix, REPLICAS_PREFIX + this.self.id), value: Buffer.from(JSON.stringify(this.self)), lease: leaseId }, deadline()));
+    await retryOnce(() => this.client.kv.put({ key: clusterKey(this.prefix, REPLICAS_PREFIX + this.self.id), value: Buffer.from(JSON.stringify(this.self)), lease: leaseId }, deadline(this.opts.callMs ?? 5_000)));
   }
 
   /** Live replicas (from the view), by id; entries that do not parse are left out with a warning. */
