@@ -174,6 +174,8 @@ export class LeaderElection {
         resolve();
       };
       this.wakeFollower = done;
+      // close() may have come while the key was read or the watch opened, before there was anything to wake.
+      if (this.closed) return done();
       watcher?.on('delete', done);
       watcher?.on('error', done);
       watcher?.on('disconnected', done);
@@ -186,6 +188,7 @@ export class LeaderElection {
     return new Promise((resolve) => {
       const timer = setTimeout(() => { this.wakeFollower = undefined; resolve(); }, ms);
       this.wakeFollower = () => { clearTimeout(timer); this.wakeFollower = undefined; resolve(); };
+      if (this.closed) this.wakeFollower();
     });
   }
 
