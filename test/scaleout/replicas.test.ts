@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { etcdUnavailable } from '../helpers/etcdCluster.js';
+import { thermostatDevice, thermostatModel } from '../helpers/cloudcore/deviceFixtures.js';
 import { api, markerApp, type Cloud, type Edge } from '../helpers/fleet.js';
 import { waitFor } from '../helpers/wait.js';
 import { ReplicaFleet } from './replicaFleet.js';
@@ -95,6 +96,22 @@ describe.skipIf(unavailable)(`three cloudcore replicas over etcd${unavailable ? 
         api(c).call('PUT', '/configs/race', { metadata: { name: 'race', resourceVersion: base }, data: { v: `c${round}` } }),
       ]);
       expect([fromB.status, fromC.status].sort()).toEqual([200, 409]);
+    }
+  });
+
+  it('two replicas patching one twin with the same If-Match: exactly one wins, the other gets 409', async () => {
+    expect((await api(a).call('POST', '/devicemodels', thermostatModel())).status).toBe(201);
+    expect((await api(a).call('POST', '/devices', thermostatDevice('boiler', { node: 'edge-b' }))).status).toBe(201);
+    for (let round = 0; round < 5; round++) {
+      const twin = await fetch(`${c.url}/api/v1/devices/boiler/twin`, { headers: { authorization: `Bearer ${c.token}` } });
+      const etag = twin.headers.get('etag')!;
+      expect(etag).toBeTruthy();
+      const patch = (cloud: Cloud, setpoint: number) => fetch(`${cloud.url}/api/v1/devices/boiler/twin`, {
+        method: 'PATCH', body: JSON.stringify({ setpoint }),
+        headers: { authorization: `Bearer ${cloud.token}`, 'content-type': 'application/merge-patch+json', 'if-match': etag },
+      }).then((r) => r.status);
+      const statuses = await Promise.all([patch(b, 20 + round), patch(c, 30 + round)]);
+      expect(statuses.sort()).toEqual([200, 409]);
     }
   });
 
