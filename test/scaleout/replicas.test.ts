@@ -115,7 +115,7 @@ describe.skipIf(unavailable)(`three cloudcore replicas over etcd${unavailable ? 
     }
   });
 
-  it('a node whose link moves to another replica stays Ready, and the old replica drops its link', async () => {
+  it('a node whose edge restarts onto another replica stays Ready and resumes (no snapshot)', async () => {
     const edgeA = edges.get('edge-a')!;
     const before = await rf.fleet.edgeStatus(edgeA);
     // Stop edge-a's replica's view of it by restarting the edge pointed at B first: the link moves.
