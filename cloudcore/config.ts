@@ -95,6 +95,11 @@ export const CloudSettingsSchema = z.strictObject({
   leaderLeaseSeconds: z.coerce.number().int().min(2).max(120).default(5),
   /** TTL of a replica's lease: a dead replica's session claims and registry entry vanish after this long, seconds. */
   replicaLeaseSeconds: z.coerce.number().int().min(2).max(300).default(10),
+  /**
+   * With store etcd: every live link's whole desired set is sent again this often (±25 %), so a
+   * watch event etcd lost never leaves an edge wrong for long; 0 turns it off. Seconds.
+   */
+  resyncSweepSeconds: z.coerce.number().int().min(0).max(86_400).default(900),
 }).superRefine((s, ctx) => {
   if (s.headersTimeoutSeconds > s.requestTimeoutSeconds) {
     ctx.addIssue({ code: 'custom', path: ['headersTimeoutSeconds'], message: `must not exceed requestTimeoutSeconds (${s.requestTimeoutSeconds})` });

@@ -51,6 +51,7 @@ const program = new Command('cloudcore')
   .option('--replica-id <id>', 'this replica\'s name among the fleet\'s cloudcores (default: host name and a random suffix)')
   .option('--leader-lease-seconds <n>', 'a dead leader replica is replaced after at most this long (default 5)')
   .option('--replica-lease-seconds <n>', 'a dead replica\'s links are released after at most this long (default 10)')
+  .option('--resync-sweep-seconds <n>', 'store etcd: resend each edge\'s whole desired set this often, repairing a lost watch event (default 900; 0 = off)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
   .action(async (flags: Record<string, unknown>) => {
     let settings;

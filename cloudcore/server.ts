@@ -88,7 +88,9 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   const catalog = new ReleaseCatalog({ distDir, releaseKeyFile: settings.releasePublicKey ?? join(distDir, 'release-key.pub'), log });
   await catalog.refresh(true);
   const stopCatalog = catalog.watch(5000);
-  const hub = new Hub({ store, telemetry: localTelemetry, log, offlineAfterMs, ...(replica ? { authority: replica.authority } : {}), artefacts: catalog, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3),
+  const resyncSweepMs = etcd && settings.resyncSweepSeconds > 0 ? settings.resyncSweepSeconds * 1000 : undefined;
+  const hub = new Hub({ store, telemetry: localTelemetry, log, offlineAfterMs, ...(replica ? { authority: replica.authority } : {}),
+    ...(resyncSweepMs !== undefined ? { resyncSweepMs } : {}), artefacts: catalog, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3),
     maxSettlingSessions: settings.maxSettlingSessions, tls,
     nodeCertLifetimeSeconds: settings.nodeCertLifetimeSeconds, nodeCertGraceSeconds: settings.nodeCertGraceSeconds,
     eventBudget: { perSecond: settings.eventsPerSecondPerNode, burst: settings.eventBurstPerNode } });

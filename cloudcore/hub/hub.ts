@@ -42,6 +42,8 @@ export interface HubOptions {
   artefacts?: AgentArtefacts;
   /** Which replica holds which node's link (several cloudcores over one etcd store). */
   authority?: SessionAuthority;
+  /** Resend each live link's whole desired set this often (see SessionDeps.resyncSweepMs). */
+  resyncSweepMs?: number;
 }
 
 /**
@@ -76,7 +78,7 @@ export const DEFAULT_MAX_SETTLING_SESSIONS = 1000;
  */
 export class Hub {
   readonly sessions = new Map<string, NodeSession>();
-  readonly counters: HubCounters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, refused: 0, snapshots: 0, framesInByType: {}, framesOutByType: {} };
+  readonly counters: HubCounters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, refused: 0, snapshots: 0, sweeps: 0, framesInByType: {}, framesOutByType: {} };
   /** Reconnects and round trips per node, and each node's last hour of CPU/memory/disk (dashboard). */
   readonly linkQuality = new LinkQuality();
   readonly nodeStats = new NodeStatsHistory();
@@ -262,6 +264,7 @@ export class Hub {
       eventBudget: this.eventBudget,
       upstreamCursors: this.upstreamCursors,
       agentUpgrades: this.agentUpgrades,
+      ...(this.opts.resyncSweepMs !== undefined ? { resyncSweepMs: this.opts.resyncSweepMs } : {}),
       onClose: (s) => { settled(); void this.onSessionClosed(s); },
       onSettled: settled,
       onPing: (n, ping) => {

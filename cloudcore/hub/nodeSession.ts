@@ -19,6 +19,8 @@ export interface HubCounters {
   bytesOut: number;
   refused: number;
   snapshots: number;
+  /** Resync sweeps sent (snapshots of a live link's whole desired set, repairing a lost watch event). */
+  sweeps: number;
   /** Frames by `type` (`invalid` for ones that do not parse), for /metrics. */
   framesInByType: Record<string, number>;
   framesOutByType: Record<string, number>;
@@ -45,6 +47,20 @@ export interface SessionDeps {
   onSettled?: () => void;
   /** Per-node event rate limit; without it every event is stored. */
   eventBudget?: { admit(node: string): boolean };
+  /**
+   * Every this many ms (with jitter) the node's whole desired set is sent again as a snapshot,
+   * repairing anything a lost watch event left wrong at the edge (etcd 3.4 before 3.4.36 can
+   * drop a delete). Off without it: SQLite's in-process watch loses nothing.
+   */
+  resyncSweepMs?: number;
+}
+
+/** A sweep due while a frame is in flight or changes are queued waits this long and looks again. */
+const SWEEP_BUSY_RETRY_MS = 5000;
+
+/** The interval with ±25 % jitter, so a fleet's sessions do not sweep in step. */
+function sweepDelay(intervalMs: number | undefined): number | undefined {
+  return intervalMs === undefined ? undefined : Math.round(intervalMs * (0.75 + Math.random() * 0.5));
 }
 
 /** How often upstream held on an unreadable object is tried again. */
@@ -67,6 +83,9 @@ export class NodeSession {
   private upstreamChain: Promise<void> = Promise.resolve();
   private lastUpstreamSeq = 0;
   private closed = false;
+  /** Watch events at or below this revision are in a sweep's snapshot already (sent newer or equal). */
+  private sweptThrough = 0;
+  private sweepTimer: NodeJS.Timeout | undefined;
   lastSeen = Date.now();
   ackedRevision = 0;
   readonly connectedAt = Date.now();
@@ -299,7 +318,7 @@ export class NodeSession {
 
   private async startWatch(fromRevision: number): Promise<void> {
     this.watch = await this.deps.store.watch({ node: this.node, fromRevision }, (event) => {
-      if (!isSynced(event.object) || isEchoOfEdgeStatus(event)) return;
+      if (!isSynced(event.object) || isEchoOfEdgeStatus(event) || event.revision <= this.sweptThrough) return;
       this.pending.add(event);
       this.scheduleFlush();
     }, (err) => {
@@ -309,6 +328,42 @@ export class NodeSession {
       this.terminate(4010, 'store watch ended, reconnect');
     });
     if (this.closed) this.watch.close();
+    else this.scheduleSweep(sweepDelay(this.deps.resyncSweepMs));
+  }
+
+  private scheduleSweep(delayMs: number | undefined): void {
+    if (delayMs === undefined || this.closed) return;
+    clearTimeout(this.sweepTimer);
+    this.sweepTimer = setTimeout(() => {
+      this.sweep().catch((err: Error) => {
+        this.deps.log.warn({ node: this.node, err: err.message }, 'resync sweep failed; tried again later');
+        this.scheduleSweep(sweepDelay(this.deps.resyncSweepMs));
+      });
+    }, delayMs);
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * Sends the node's whole desired set, as it is in the store now, as a snapshot: the edge then
+   * holds exactly that, whatever a lost watch event left behind. Only between frames (nothing in
+   * flight or queued), so the snapshot's revision is not behind what the edge already has; watch
+   * events it already covers are skipped, or a late one would briefly take an object back.
+   */
+  private async sweep(): Promise<void> {
+    const busy = () => this.closed || this.inFlight !== null || this.pending.size > 0;
+    if (busy()) return this.scheduleSweep(SWEEP_BUSY_RETRY_MS);
+    const { store } = this.deps;
+    const workloads = await store.list('Workload', { node: this.node });
+    const devices = await store.list('Device', { node: this.node });
+    if (busy()) return this.scheduleSweep(SWEEP_BUSY_RETRY_MS);
+    const revision = Math.max(Math.min(workloads.revision, devices.revision), this.pending.revision);
+    this.sweptThrough = revision;
+    this.pending.advance(revision);
+    this.inFlight = revision;
+    this.deps.counters.sweeps++;
+    const changes = [...workloads.items, ...devices.items].map((object) => ({ op: 'put' as const, object }));
+    this.send({ type: 'sync', mode: 'snapshot', revision, changes });
+    this.scheduleSweep(sweepDelay(this.deps.resyncSweepMs));
   }
 
   private scheduleFlush(): void {
@@ -342,6 +397,7 @@ export class NodeSession {
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.sweepTimer);
     this.watch?.close();
     this.requests.closeAll(`node "${this.node}" disconnected`);
     this.deps.onClose(this);

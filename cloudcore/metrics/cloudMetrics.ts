@@ -104,6 +104,7 @@ export class CloudMetrics {
       });
     }
     fromHub('edgefleet_hub_snapshots_total', 'Full desired-state snapshots sent to edges (first connect, new epoch, compacted revision).', (c) => c.snapshots);
+    fromHub('edgefleet_hub_resync_sweeps_total', 'Live links sent their whole desired set again by the resync sweep (store etcd; --resync-sweep-seconds).', (c) => c.sweeps);
     new Gauge({
       name: 'edgefleet_hub_nodes_awaiting_ack', help: 'Connected nodes with desired state not acked yet (a sync frame in flight or changes queued).', registers,
       collect() {
