@@ -114,6 +114,8 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
 
   const controllers = new ControllerSet({
     log, rolloutTickMs: settings.rolloutTickMs, offlineAfterMs, isConnected: (node) => hub.isConnected(node),
+    ...(replica ? { offlineGuard: (node: string) => replica.sessions.absentGuard(node) } : {}),
+    ...(resyncSweepMs !== undefined ? { resyncMs: resyncSweepMs } : {}),
   });
   // One cloudcore runs its controllers for good; replicas elect the one that runs them (after it
   // listens and is announced, so the leader is always a replica others can reach).

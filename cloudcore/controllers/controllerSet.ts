@@ -15,6 +15,11 @@ export interface ControllerSetOptions {
   isConnected(node: string): boolean;
   /** With several replicas: the guard under which a node nobody holds may be marked Offline. */
   offlineGuard?: (node: string) => WriteGuard;
+  /**
+   * Restart every controller this often (±25 %): each lists the store afresh, so a watch event a
+   * distributed store lost does not leave a controller's copy wrong for long (store etcd).
+   */
+  resyncMs?: number;
 }
 
 /**
@@ -25,6 +30,9 @@ export interface ControllerSetOptions {
  */
 export class ControllerSet {
   private running: Controller[] = [];
+  private resyncTimer: NodeJS.Timeout | undefined;
+  /** Bumped by every start and stop: a resync due from an earlier start must not undo a later stop. */
+  private term = 0;
   /** Serialises start and stop: an election can flip faster than a start completes. */
   private queue: Promise<void> = Promise.resolve();
 
@@ -36,7 +44,9 @@ export class ControllerSet {
 
   /** Starts every controller over `store` (already guarded when a leader runs them). */
   start(store: Store): Promise<void> {
+    const term = ++this.term;
     return this.enqueue(async () => {
+      if (term !== this.term) return; // stopped or started again meanwhile
       await this.stopAll();
       const { log, offlineAfterMs } = this.opts;
       // Started even while the store holds an unreadable object (they wait for its removal), so
@@ -55,15 +65,26 @@ export class ControllerSet {
         this.running.push(controller);
         await controller.start();
       }
+      const resyncMs = this.opts.resyncMs;
+      if (resyncMs !== undefined) {
+        this.resyncTimer = setTimeout(() => {
+          if (term !== this.term) return;
+          this.opts.log.debug('controllers listing the store afresh (resync)');
+          this.start(store).catch((err: Error) => this.opts.log.error({ err: err.message }, 'controllers failed to restart for a resync'));
+        }, Math.round(resyncMs * (0.75 + Math.random() * 0.5)));
+        this.resyncTimer.unref();
+      }
     });
   }
 
   /** Stops every controller; their passes in flight end first. */
   stop(): Promise<void> {
+    this.term++;
     return this.enqueue(() => this.stopAll());
   }
 
   private async stopAll(): Promise<void> {
+    clearTimeout(this.resyncTimer);
     const running = this.running.splice(0).reverse();
     for (const controller of running) {
       await controller.stop().catch((err: Error) => this.opts.log.warn({ err: err.message }, 'controller stop failed'));
