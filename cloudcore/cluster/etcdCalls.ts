@@ -1,4 +1,8 @@
 import type { Etcd3, ICompare, IKeyValue, IRequestOp, Watcher } from 'etcd3';
+import { prefixEnd } from '../store/etcd/keys.js';
+
+/** The range end that makes [key, end) every key starting with `key`: the store's own. */
+export { prefixEnd };
 
 /** gRPC call options as etcd3's RPC clients take them (grpc-js is etcd3's dependency, not ours). */
 export type CallOptions = NonNullable<Parameters<Etcd3['kv']['range']>[1]>;
@@ -19,18 +23,6 @@ export function deadline(ms = DEFAULT_CALL_MS): CallOptions {
 /** `<prefix><relative>`: cluster keys are named relative to the store prefix, as WriteGuard.key is. */
 export function clusterKey(prefix: string, relative: string): Buffer {
   return Buffer.from(prefix + relative, 'utf8');
-}
-
-/** The range end that makes [key, end) every key starting with `key` (etcd's prefix convention). */
-export function prefixEnd(key: Buffer): Buffer {
-  const end = Buffer.from(key);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i]! < 0xff) {
-      end[i]! += 1;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
 }
 
 export function createRevisionIs(key: Buffer, revision: number): ICompare {

@@ -34,6 +34,19 @@ describe.skipIf(unavailable)(`etcd members lost under the replicas${unavailable 
     return w?.status?.state === 'Running' && w.generation >= 1 ? w : undefined;
   };
 
+  /** Changes the app at `via` and waits until both edges run that generation. */
+  async function rollTo(via: Cloud, version: string, generation: number): Promise<void> {
+    const app = await api(via).call<{ spec: ReturnType<typeof markerApp>['spec'] }>('GET', '/apps/steady');
+    const spec = { ...app.body.spec, template: { ...app.body.spec.template, env: { EF_VERSION: version } } };
+    expect((await api(via).call('PUT', '/apps/steady', { metadata: { name: 'steady' }, spec })).status).toBe(200);
+    for (const edge of [edgeA, edgeB]) {
+      await waitFor(`${version} on ${edge.node}`, async () => {
+        const w = (await rf.fleet.edgeStatus(edge)).workloads.find((x) => x.name === 'steady');
+        return w?.generation === generation && w.status?.state === 'Running';
+      }, 60_000);
+    }
+  }
+
   it('one member of three killed: writes, sync and links go on', async () => {
     const marker = `${rf.fleet.tempDir('marker-')}/starts`;
     expect((await api(a).call('POST', '/apps', markerApp('steady', marker))).status).toBe(201);
@@ -42,15 +55,7 @@ describe.skipIf(unavailable)(`etcd members lost under the replicas${unavailable 
     await rf.etcd.kill(0);
     const put = await api(b).call('POST', '/configs', { metadata: { name: 'one-down' }, data: { k: 'v' } });
     expect(put.status).toBe(201);
-    const app = await api(b).call<{ metadata: { resourceVersion: number }; spec: ReturnType<typeof markerApp>['spec'] }>('GET', '/apps/steady');
-    const spec = { ...app.body.spec, template: { ...app.body.spec.template, env: { EF_VERSION: 'v2' } } };
-    expect((await api(b).call('PUT', '/apps/steady', { metadata: { name: 'steady' }, spec })).status).toBe(200);
-    for (const edge of [edgeA, edgeB]) {
-      await waitFor(`v2 on ${edge.node}`, async () => {
-        const w = (await rf.fleet.edgeStatus(edge)).workloads.find((x) => x.name === 'steady');
-        return w?.generation === 2 && w.status?.state === 'Running';
-      }, 30_000);
-    }
+    await rollTo(b, 'v2', 2);
   }, 90_000);
 
   it('two of three killed: writes answer 503 naming etcd, edges keep running; members back: everything resumes, nothing lost', async () => {
@@ -83,14 +88,6 @@ describe.skipIf(unavailable)(`etcd members lost under the replicas${unavailable 
       return (w?.status?.restarts ?? 0) >= 1 && w?.status?.state === 'Running';
     }, 60_000);
     // And desired state flows again.
-    const app = await api(a).call<{ spec: ReturnType<typeof markerApp>['spec'] }>('GET', '/apps/steady');
-    const spec = { ...app.body.spec, template: { ...app.body.spec.template, env: { EF_VERSION: 'v3' } } };
-    expect((await api(a).call('PUT', '/apps/steady', { metadata: { name: 'steady' }, spec })).status).toBe(200);
-    for (const edge of [edgeA, edgeB]) {
-      await waitFor(`v3 on ${edge.node}`, async () => {
-        const w = (await rf.fleet.edgeStatus(edge)).workloads.find((x) => x.name === 'steady');
-        return w?.generation === 3 && w.status?.state === 'Running';
-      }, 60_000);
-    }
+    await rollTo(a, 'v3', 3);
   }, 180_000);
 });

@@ -69,7 +69,7 @@ function isKind(value: string): value is Kind {
 }
 
 /** The end of a prefix range: the prefix with its last byte plus one (etcd's `WithPrefix`). */
-export function prefixEnd(prefix: string): Buffer {
+export function prefixEnd(prefix: string | Buffer): Buffer {
   const end = Buffer.from(prefix);
   for (let i = end.length - 1; i >= 0; i--) {
     if (end[i]! < 0xff) {
