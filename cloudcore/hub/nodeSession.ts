@@ -9,6 +9,7 @@ import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { updateNodeStatus } from '../store/readModifyWrite.js';
 import type { AgentUpgradeChannel } from './agentUpgrades.js';
 import { OperatorRequests } from './operatorRequests.js';
+import { ResyncSweepTimer } from './resyncSweep.js';
 import { decideResume, isEchoOfEdgeStatus, isSynced, PendingChanges } from './syncCursor.js';
 import { applyUpstreamEntry } from './upstream.js';
 
@@ -55,14 +56,6 @@ export interface SessionDeps {
   resyncSweepMs?: number;
 }
 
-/** A sweep due while a frame is in flight or changes are queued waits this long and looks again. */
-const SWEEP_BUSY_RETRY_MS = 5000;
-
-/** The interval with ±25 % jitter, so a fleet's sessions do not sweep in step. */
-function sweepDelay(intervalMs: number | undefined): number | undefined {
-  return intervalMs === undefined ? undefined : Math.round(intervalMs * (0.75 + Math.random() * 0.5));
-}
-
 /** How often upstream held on an unreadable object is tried again. */
 export const UPSTREAM_HOLD_RETRY_MS = 5000;
 
@@ -85,7 +78,7 @@ export class NodeSession {
   private closed = false;
   /** Watch events at or below this revision are in a sweep's snapshot already (sent newer or equal). */
   private sweptThrough = 0;
-  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly sweeps: ResyncSweepTimer;
   lastSeen = Date.now();
   ackedRevision = 0;
   readonly connectedAt = Date.now();
@@ -94,6 +87,8 @@ export class NodeSession {
 
   constructor(readonly node: string, private readonly ws: WebSocket, private readonly deps: SessionDeps) {
     this.requests = new OperatorRequests(node, (frame) => this.send(frame));
+    this.sweeps = new ResyncSweepTimer(deps.resyncSweepMs, () => this.sweep(),
+      (err) => deps.log.warn({ node, err: err.message }, 'resync sweep failed; tried again later'));
     ws.on('message', (data, isBinary) => this.onMessage(data.toString(), isBinary));
     ws.on('close', (code, reason) => this.onSocketClose(code, reason.toString()));
     ws.on('error', (err) => deps.log.warn({ node, err: err.message }, 'edge socket error'));
@@ -328,19 +323,7 @@ export class NodeSession {
       this.terminate(4010, 'store watch ended, reconnect');
     });
     if (this.closed) this.watch.close();
-    else this.scheduleSweep(sweepDelay(this.deps.resyncSweepMs));
-  }
-
-  private scheduleSweep(delayMs: number | undefined): void {
-    if (delayMs === undefined || this.closed) return;
-    clearTimeout(this.sweepTimer);
-    this.sweepTimer = setTimeout(() => {
-      this.sweep().catch((err: Error) => {
-        this.deps.log.warn({ node: this.node, err: err.message }, 'resync sweep failed; tried again later');
-        this.scheduleSweep(sweepDelay(this.deps.resyncSweepMs));
-      });
-    }, delayMs);
-    this.sweepTimer.unref();
+    else this.sweeps.start();
   }
 
   /**
@@ -349,13 +332,13 @@ export class NodeSession {
    * flight or queued), so the snapshot's revision is not behind what the edge already has; watch
    * events it already covers are skipped, or a late one would briefly take an object back.
    */
-  private async sweep(): Promise<void> {
+  private async sweep(): Promise<boolean> {
     const busy = () => this.closed || this.inFlight !== null || this.pending.size > 0;
-    if (busy()) return this.scheduleSweep(SWEEP_BUSY_RETRY_MS);
+    if (busy()) return false;
     const { store } = this.deps;
     const workloads = await store.list('Workload', { node: this.node });
     const devices = await store.list('Device', { node: this.node });
-    if (busy()) return this.scheduleSweep(SWEEP_BUSY_RETRY_MS);
+    if (busy()) return false;
     const revision = Math.max(Math.min(workloads.revision, devices.revision), this.pending.revision);
     this.sweptThrough = revision;
     this.pending.advance(revision);
@@ -363,7 +346,7 @@ export class NodeSession {
     this.deps.counters.sweeps++;
     const changes = [...workloads.items, ...devices.items].map((object) => ({ op: 'put' as const, object }));
     this.send({ type: 'sync', mode: 'snapshot', revision, changes });
-    this.scheduleSweep(sweepDelay(this.deps.resyncSweepMs));
+    return true;
   }
 
   private scheduleFlush(): void {
@@ -397,7 +380,7 @@ export class NodeSession {
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.sweepTimer);
+    this.sweeps.stop();
     this.watch?.close();
     this.requests.closeAll(`node "${this.node}" disconnected`);
     this.deps.onClose(this);
