@@ -126,6 +126,29 @@ describe.skipIf(skipReason)(`etcd store${skipReason ? ` (skipped: ${skipReason})
       }
     });
 
+    it('resealSecrets() seals Secrets stored plain or under an older key under the first key, and they read the same', async () => {
+      const prefix = freshPrefix();
+      const plainStore = await openEtcdStore({ endpoints: cluster.endpointList, prefix });
+      const created = await plainStore.create(SecretSchema.parse({ kind: 'Secret', metadata: { name: 'db' }, data: { password: 'hunter2' } }));
+      await plainStore.close();
+      expect(await raw.get(`${prefix}o/Secret/db`).string()).toContain('hunter2');
+      const [oldKeys, newKeys] = [newKeyFileText(), newKeyFileText()];
+      for (const keyFile of [oldKeys, newKeys + oldKeys]) {
+        const rotated = new SecretSealer(parseKeyFile(keyFile, 'keys'));
+        const store = await openEtcdStore({ endpoints: cluster.endpointList, prefix, sealer: rotated });
+        try {
+          expect(await store.resealSecrets()).toEqual({ objects: 1 });
+          const stored = (await raw.get(`${prefix}o/Secret/db`).string())!;
+          expect(stored).toMatch(new RegExp(`^ef-sealed:v1:${rotated.primaryKeyId}:`));
+          expect((await store.get('Secret', 'db'))!.data).toEqual(created.data);
+          expect(await store.resealSecrets()).toEqual({ objects: 0 });
+        } finally {
+          await store.close();
+        }
+      }
+      await raw.delete().prefix(prefix);
+    });
+
     it('compact() records the revision under meta/compacted before compacting, and only moves forward', async () => {
       const prefix = freshPrefix();
       const store = await openEtcdStore({ endpoints: cluster.endpointList, prefix, maxEvents: 3 });
