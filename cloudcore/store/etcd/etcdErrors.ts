@@ -73,6 +73,10 @@ export class EtcdCalls {
     if (error instanceof StoreError) return error;
     const cause = error instanceof Error ? error.message : String(error);
     if (isCompactedError(error)) return new GoneError(`etcd: ${cause}; list again`);
+    if (/request is too large|received message larger than max/.test(cause)) {
+      return new StoreError(`etcd refused the write as too large (${cause}): etcd takes at most --max-request-bytes (1.5 MiB by default) `
+        + 'a request, and an object bound to a node is written twice (its key and its node\'s copy)', 413);
+    }
     const seconds = this.timeoutMs % 1000 === 0 ? `${this.timeoutMs / 1000} s` : `${this.timeoutMs} ms`;
     return new UnavailableError(`etcd at ${this.endpoints.join(',')} did not answer within ${seconds} (no quorum or unreachable): ${cause}`);
   }

@@ -149,6 +149,21 @@ describe.skipIf(skipReason)(`etcd store${skipReason ? ` (skipped: ${skipReason})
       await raw.delete().prefix(prefix);
     });
 
+    it('an object over etcd\'s request limit is refused with 413 naming the limit, and nothing is written', async () => {
+      const prefix = freshPrefix();
+      const store = await openEtcdStore({ endpoints: cluster.endpointList, prefix });
+      try {
+        const before = await store.revision();
+        const error = await store.create(makeApp('huge', { args: ['x'.repeat(2 * 2 ** 20)] })).catch((e: unknown) => e);
+        expect(error).toMatchObject({ statusCode: 413 });
+        expect((error as Error).message).toContain('--max-request-bytes');
+        expect(await store.get('App', 'huge')).toBeUndefined();
+        expect(await store.revision()).toBe(before);
+      } finally {
+        await store.close();
+      }
+    });
+
     it('compact() records the revision under meta/compacted before compacting, and only moves forward', async () => {
       const prefix = freshPrefix();
       const store = await openEtcdStore({ endpoints: cluster.endpointList, prefix, maxEvents: 3 });
