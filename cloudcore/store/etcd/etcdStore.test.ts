@@ -1,8 +1,10 @@
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { Etcd3, type IKeyValue } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kind } from '../../../protocol/index.js';
 import { EtcdCluster, etcdUnavailable } from '../../../test/helpers/etcdCluster.js';
 import { TcpProxy } from '../../../test/helpers/tcpProxy.js';
+import { sleep } from '../../../test/helpers/wait.js';
 import { storeConformanceSuite, type MakeStoreOptions, type StoreUnderTest } from '../../../test/store/conformance.js';
 import { distributedConformanceSuite, type ReplicasUnderTest } from '../../../test/store/distributedConformance.js';
 import { SecretSchema } from '../../../protocol/index.js';
@@ -161,6 +163,37 @@ describe.skipIf(skipReason)(`etcd store${skipReason ? ` (skipped: ${skipReason})
         expect(await store.revision()).toBe(before);
       } finally {
         await store.close();
+      }
+    });
+
+    it('a write whose answer was lost and whose retry finds it committed reports success, not 409', async () => {
+      // A proxy to one member whose answers can be held back (requests still flow): the first
+      // attempt commits, its answer is late, etcd3 retries, the retry's compare fails on our own write.
+      const held = { on: false, sockets: [] as Socket[], chunks: [] as [Socket, Buffer][] };
+      const server = createServer((client) => {
+        const upstream = connect(Number(new URL(cluster.endpointList[0]!).port), '127.0.0.1');
+        held.sockets.push(client, upstream);
+        client.pipe(upstream);
+        upstream.on('data', (chunk: Buffer) => { if (held.on) held.chunks.push([client, chunk]); else client.write(chunk); });
+        for (const s of [client, upstream]) s.on('error', () => { client.destroy(); upstream.destroy(); });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+      const prefix = freshPrefix();
+      // Each attempt may wait 2 s (a third of the call's 6 s) before etcd3 retries it.
+      const store = await openEtcdStore({ endpoints: [`http://127.0.0.1:${(server.address() as AddressInfo).port}`], prefix, callTimeoutMs: 6000 });
+      try {
+        held.on = true;
+        const creating = store.create(makeApp('web'));
+        await sleep(2_500); // past the first attempt's 2 s, inside the retry's
+        held.on = false;
+        for (const [socket, chunk] of held.chunks.splice(0)) socket.write(chunk);
+        const created = await creating;
+        expect(await store.get('App', 'web')).toEqual(created);
+      } finally {
+        await store.close();
+        for (const s of held.sockets) s.destroy();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await raw.delete().prefix(prefix);
       }
     });
 
