@@ -14,6 +14,8 @@ import { GoneError, StoreError, UnavailableError } from '../store.js';
  * out, and etcd3's retries of them add load on top (measured: 2,000 creates at once failed 503).
  */
 export const MAX_CALLS_IN_FLIGHT = 128;
+const RETRY_FIRST_PAUSE_MS = 50;
+const RETRY_MAX_PAUSE_MS = 400;
 
 export class EtcdCalls {
   private inFlight = 0;
@@ -36,20 +38,33 @@ export class EtcdCalls {
    * while the call may still land: "nothing is known to be written", never "nothing was written".
    */
   async run<T>(call: (options: CallOptions) => Promise<T>): Promise<T> {
-    try {
-      return await this.within(call);
-    } catch (error) {
-      throw this.storeError(error);
+    const deadlineAt = Date.now() + this.timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.until(deadlineAt, call);
+      } catch (error) {
+        const mapped = this.storeError(error);
+        // A member that just died, an election under way: try again while the deadline allows.
+        // Writes are compare txns, so a retry never applies twice, and a retry that finds its own
+        // write committed reports it as done (etcdWrites.ts).
+        const pause = Math.min(RETRY_FIRST_PAUSE_MS * 2 ** attempt, RETRY_MAX_PAUSE_MS);
+        if (!(mapped instanceof UnavailableError) || Date.now() + pause >= deadlineAt) throw mapped;
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
     }
   }
 
-  /** `run` without the error mapping, for callers that look at etcd's own error (a compacted read). */
+  /** One call within the deadline, without retries or error mapping, for callers that look at etcd's own error (a compacted read). */
   async within<T>(call: (options: CallOptions) => Promise<T>): Promise<T> {
+    return this.until(Date.now() + this.timeoutMs, call);
+  }
+
+  private async until<T>(deadlineAt: number, call: (options: CallOptions) => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     let granted = false;
     let queued: (() => void) | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(granted ? 'deadline exceeded' : 'deadline exceeded waiting for a free call slot')), this.timeoutMs);
+      timer = setTimeout(() => reject(new Error(granted ? 'deadline exceeded' : 'deadline exceeded waiting for a free call slot')), Math.max(0, deadlineAt - Date.now()));
     });
     try {
       if (this.inFlight < MAX_CALLS_IN_FLIGHT) {
@@ -73,6 +88,10 @@ export class EtcdCalls {
     if (error instanceof StoreError) return error;
     const cause = error instanceof Error ? error.message : String(error);
     if (isCompactedError(error)) return new GoneError(`etcd: ${cause}; list again`);
+    if (/request is too large|received message larger than max/.test(cause)) {
+      return new StoreError(`etcd refused the write as too large (${cause}): etcd takes at most --max-request-bytes (1.5 MiB by default) `
+        + 'a request, and an object bound to a node is written twice (its key and its node\'s copy)', 413);
+    }
     const seconds = this.timeoutMs % 1000 === 0 ? `${this.timeoutMs / 1000} s` : `${this.timeoutMs} ms`;
     return new UnavailableError(`etcd at ${this.endpoints.join(',')} did not answer within ${seconds} (no quorum or unreachable): ${cause}`);
   }

@@ -52,12 +52,15 @@ describe.skipIf(skipReason)(`etcd store through member failures${skipReason ? ` 
   it('one member of 3 SIGKILLed: reads, writes and watches go on', async () => {
     await writeDevices(0, 5);
     await cluster.kill(0);
-    await writeDevices(5, 10);
-    expect((await store.list('Device', { node: 'node-a' })).items).toHaveLength(15);
-    await waitFor('the watches to see every write', () => [seen, onNode, seenOnMember1].every((events) => events.length >= written.length));
-    expectDeliveredOnceInOrder();
-    await cluster.restart(0);
-    await cluster.waitHealthy();
+    try {
+      await writeDevices(5, 10);
+      expect((await store.list('Device', { node: 'node-a' })).items).toHaveLength(15);
+      await waitFor('the watches to see every write', () => [seen, onNode, seenOnMember1].every((events) => events.length >= written.length));
+      expectDeliveredOnceInOrder();
+    } finally {
+      await cluster.restart(0);
+      await cluster.waitHealthy();
+    }
   });
 
   it('two members SIGKILLed: a write fails with UnavailableError naming etcd and changes nothing; after their restart everything works and the watches missed nothing', async () => {

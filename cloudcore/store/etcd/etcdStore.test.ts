@@ -1,8 +1,10 @@
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { Etcd3, type IKeyValue } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kind } from '../../../protocol/index.js';
 import { EtcdCluster, etcdUnavailable } from '../../../test/helpers/etcdCluster.js';
 import { TcpProxy } from '../../../test/helpers/tcpProxy.js';
+import { sleep } from '../../../test/helpers/wait.js';
 import { storeConformanceSuite, type MakeStoreOptions, type StoreUnderTest } from '../../../test/store/conformance.js';
 import { distributedConformanceSuite, type ReplicasUnderTest } from '../../../test/store/distributedConformance.js';
 import { SecretSchema } from '../../../protocol/index.js';
@@ -122,6 +124,75 @@ describe.skipIf(skipReason)(`etcd store${skipReason ? ` (skipped: ${skipReason})
         expect(sealed).not.toContain('hunter2');
       } finally {
         await store.close();
+        await raw.delete().prefix(prefix);
+      }
+    });
+
+    it('resealSecrets() seals Secrets stored plain or under an older key under the first key, and they read the same', async () => {
+      const prefix = freshPrefix();
+      const plainStore = await openEtcdStore({ endpoints: cluster.endpointList, prefix });
+      const created = await plainStore.create(SecretSchema.parse({ kind: 'Secret', metadata: { name: 'db' }, data: { password: 'hunter2' } }));
+      await plainStore.close();
+      expect(await raw.get(`${prefix}o/Secret/db`).string()).toContain('hunter2');
+      const [oldKeys, newKeys] = [newKeyFileText(), newKeyFileText()];
+      for (const keyFile of [oldKeys, newKeys + oldKeys]) {
+        const rotated = new SecretSealer(parseKeyFile(keyFile, 'keys'));
+        const store = await openEtcdStore({ endpoints: cluster.endpointList, prefix, sealer: rotated });
+        try {
+          expect(await store.resealSecrets()).toEqual({ objects: 1 });
+          const stored = (await raw.get(`${prefix}o/Secret/db`).string())!;
+          expect(stored).toMatch(new RegExp(`^ef-sealed:v1:${rotated.primaryKeyId}:`));
+          expect((await store.get('Secret', 'db'))!.data).toEqual(created.data);
+          expect(await store.resealSecrets()).toEqual({ objects: 0 });
+        } finally {
+          await store.close();
+        }
+      }
+      await raw.delete().prefix(prefix);
+    });
+
+    it('an object over etcd\'s request limit is refused with 413 naming the limit, and nothing is written', async () => {
+      const prefix = freshPrefix();
+      const store = await openEtcdStore({ endpoints: cluster.endpointList, prefix });
+      try {
+        const before = await store.revision();
+        const error = await store.create(makeApp('huge', { args: ['x'.repeat(2 * 2 ** 20)] })).catch((e: unknown) => e);
+        expect(error).toMatchObject({ statusCode: 413 });
+        expect((error as Error).message).toContain('--max-request-bytes');
+        expect(await store.get('App', 'huge')).toBeUndefined();
+        expect(await store.revision()).toBe(before);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('a write whose answer was lost and whose retry finds it committed reports success, not 409', async () => {
+      // A proxy to one member whose answers can be held back (requests still flow): the first
+      // attempt commits, its answer is late, etcd3 retries, the retry's compare fails on our own write.
+      const held = { on: false, sockets: [] as Socket[], chunks: [] as [Socket, Buffer][] };
+      const server = createServer((client) => {
+        const upstream = connect(Number(new URL(cluster.endpointList[0]!).port), '127.0.0.1');
+        held.sockets.push(client, upstream);
+        client.pipe(upstream);
+        upstream.on('data', (chunk: Buffer) => { if (held.on) held.chunks.push([client, chunk]); else client.write(chunk); });
+        for (const s of [client, upstream]) s.on('error', () => { client.destroy(); upstream.destroy(); });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+      const prefix = freshPrefix();
+      // Each attempt may wait 2 s (a third of the call's 6 s) before etcd3 retries it.
+      const store = await openEtcdStore({ endpoints: [`http://127.0.0.1:${(server.address() as AddressInfo).port}`], prefix, callTimeoutMs: 6000 });
+      try {
+        held.on = true;
+        const creating = store.create(makeApp('web'));
+        await sleep(2_500); // past the first attempt's 2 s, inside the retry's
+        held.on = false;
+        for (const [socket, chunk] of held.chunks.splice(0)) socket.write(chunk);
+        const created = await creating;
+        expect(await store.get('App', 'web')).toEqual(created);
+      } finally {
+        await store.close();
+        for (const s of held.sockets) s.destroy();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
         await raw.delete().prefix(prefix);
       }
     });

@@ -9,6 +9,7 @@ import { newEtcdClient, parseEtcdEndpoints, readEtcdCredentials, type EtcdTlsFil
 import { EtcdCompaction } from './etcdCompaction.js';
 import { rangeOne, rangePrefix, type EtcdContext } from './etcdContext.js';
 import { EtcdCalls } from './etcdErrors.js';
+import { resealEtcdStore } from './etcdReseal.js';
 import { EtcdWatch } from './etcdWatch.js';
 import { assertStorableName, createObject, deleteObject, deleteUnreadableObject, updateObject } from './etcdWrites.js';
 import { DEFAULT_PREFIX, EtcdKeys } from './keys.js';
@@ -69,6 +70,7 @@ interface Shared {
   readonly compaction: EtcdCompaction;
   readonly watches: Set<EtcdWatch>;
   readonly onListenerError: (error: unknown) => void;
+  readonly sealer: SecretSealer | undefined;
   closed: boolean;
 }
 
@@ -88,7 +90,7 @@ export class EtcdStore implements Store {
     const ctx: EtcdContext = { kv: client.kv, keys, calls: new EtcdCalls(opts.endpoints, callTimeoutMs), codec: new ObjectCodec(opts.sealer) };
     this.shared = {
       client, ctx, compaction: new EtcdCompaction(ctx, client.watchClient, maxEvents), watches: new Set(),
-      onListenerError: opts.onListenerError ?? (() => {}), closed: false,
+      onListenerError: opts.onListenerError ?? (() => {}), sealer: opts.sealer, closed: false,
     };
     this.guards = [];
   }
@@ -125,6 +127,16 @@ export class EtcdStore implements Store {
   async compact(): Promise<number> {
     this.assertOpen();
     return this.shared.compaction.compact();
+  }
+
+  /**
+   * Seals Secrets stored plain or under an older key again under the first key (after a key
+   * rotation). For one replica to call (the leader), not every replica at open: see etcdReseal.ts.
+   */
+  async resealSecrets(): Promise<{ objects: number }> {
+    this.assertOpen();
+    if (!this.shared.sealer) throw new StoreError('no secret key file: nothing to seal with', 400);
+    return resealEtcdStore(this.ctx, this.shared.sealer);
   }
 
   async get<K extends Kind>(kind: K, name: string): Promise<ObjectOf<K> | undefined> {
