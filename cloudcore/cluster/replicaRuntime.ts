@@ -103,6 +103,10 @@ export class ReplicaRuntime {
         onChange?.(true);
         controllers.start(this.store.guarded(guard)).catch((err: Error) => this.log.error({ err: err.message }, 'leader controllers failed to start'));
         this.startCompaction();
+        // After a key rotation (a new first line in the key file): one replica, not all, reseals.
+        this.store.resealSecrets().then(({ objects }) => {
+          if (objects > 0) this.log.info({ objects }, 'sealed Secret values under the secret key file\'s first key');
+        }, (err: Error) => this.log.warn({ err: err.message }, 'could not reseal Secret values; the next leader term tries again'));
       },
       onDeposed: (reason) => {
         this.log.warn({ replica: this.id, reason }, 'no longer the leader: controllers stopped');
