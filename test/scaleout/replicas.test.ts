@@ -79,6 +79,20 @@ describe.skipIf(unavailable)(`three cloudcore replicas over etcd${unavailable ? 
     expect(logs.status).toBe(200);
     expect(await logs.text()).toContain('spread-up');
 
+    // logs -f through A: the tail arrives, the stream stays open, and closing it ends it at C too.
+    const abort = new AbortController();
+    const follow = await fetch(`${a.url}/api/v1/nodes/edge-c/workloads/spread/logs?tail=10&follow=true`, { headers: { authorization: `Bearer ${a.token}` }, signal: abort.signal });
+    expect(follow.status).toBe(200);
+    const reader = follow.body!.getReader();
+    let text = '';
+    while (!text.includes('spread-up')) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`follow ended early: ${text}`);
+      text += Buffer.from(value).toString('utf8');
+    }
+    abort.abort();
+    await reader.cancel().catch(() => undefined);
+
     // A node that does not exist: 404, whichever replica is asked.
     const unknown = await api(b).call('POST', '/nodes/nowhere/workloads/spread/exec', { command: ['true'] });
     expect(unknown.status).toBe(404);
