@@ -9,12 +9,17 @@ import { updateNodeStatus } from '../store/readModifyWrite.js';
  * back), and trims each node's reported events to a bounded history. Never evicts workloads.
  */
 
-/** Pure: which nodes should now be marked Offline. */
+/**
+ * Pure: which nodes should now be marked Offline: Ready, held by no link, and silent for the
+ * window (lastSeen is written at least every minute while linked). The window matters with
+ * several replicas: a node whose replica just stopped is on its way to another one.
+ */
 export function nodesGoneOffline(nodes: Node[], isConnected: (name: string) => boolean, now: number, offlineAfterMs: number, startedAt: number): string[] {
   // Give every edge one full window after our own start to reconnect before judging it.
   if (now - startedAt < offlineAfterMs) return [];
+  const silent = (n: Node) => n.status.lastSeen === null || !(now - Date.parse(n.status.lastSeen) < offlineAfterMs);
   return nodes
-    .filter((n) => n.status.phase === 'Ready' && !isConnected(n.metadata.name))
+    .filter((n) => n.status.phase === 'Ready' && !isConnected(n.metadata.name) && silent(n))
     .map((n) => n.metadata.name);
 }
 
