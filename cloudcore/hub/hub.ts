@@ -256,7 +256,9 @@ export class Hub {
     const previous = this.sessions.get(node);
     // One live link per node: a reconnect after a half-open TCP connection replaces the old one.
     if (previous) previous.terminate(4000, 'replaced by a newer connection');
+    const claim = this.opts.authority?.claim(node);
     const session = new NodeSession(node, ws, {
+      ...(claim ? { claimed: claim.catch(() => undefined) } : {}),
       store: this.opts.store,
       ...(this.opts.telemetry ? { telemetry: this.opts.telemetry } : {}),
       log: this.opts.log,
@@ -273,9 +275,8 @@ export class Hub {
       },
     });
     this.linkCredentials.set(session, credential);
-    const authority = this.opts.authority;
-    if (authority) {
-      this.claims.set(session, authority.claim(node).catch((err: Error) => {
+    if (claim) {
+      this.claims.set(session, claim.catch((err: Error) => {
         // Unclaimed, the link still works here; another replica cannot route this node's logs and
         // exec to it, and the leader may take it for Offline: end it, the edge reconnects.
         this.opts.log.warn({ node, err: err.message }, 'could not record which replica holds the link; closing it');

@@ -54,6 +54,12 @@ export interface SessionDeps {
    * drop a delete). Off without it: SQLite's in-process watch loses nothing.
    */
   resyncSweepMs?: number;
+  /**
+   * With several replicas: settles once this replica's claim on the node is recorded. The hello
+   * writes Ready only after it, so a replica that saw the node's old link end and writes Offline
+   * (guarded on "nobody claimed it") can never land after this Ready.
+   */
+  claimed?: Promise<unknown>;
 }
 
 /** How often upstream held on an unreadable object is tried again. */
@@ -269,6 +275,8 @@ export class NodeSession {
     const cursor = this.deps.upstreamCursors.get(this.node);
     this.lastUpstreamSeq = cursor && cursor.epoch === hello.epoch ? cursor.seq : 0;
     this.send({ type: 'welcome', protocolVersion: PROTOCOL_VERSION, mode: decision.mode, upstreamSeq: this.lastUpstreamSeq });
+    await this.deps.claimed;
+    if (this.closed) return;
     const nowIso = new Date().toISOString();
     await updateNodeStatus(store, this.node, (n) => ({
       ...n.status,
