@@ -67,18 +67,35 @@ export class Scheduler extends MirrorController<MirroredKind> {
     let writes = 0;
     // Yield now and then so the hub can start sending to the first nodes while the rest are written.
     const pace = async () => { if (++writes % 100 === 0) await new Promise((r) => setImmediate(r)); };
-    for (const w of plan.create) { await this.tolerate(() => this.store.create(w)); await pace(); }
-    for (const w of plan.update) { await this.tolerate(() => this.store.update(w)); await pace(); }
-    for (const w of plan.remove) {
+    await eachAtMost(plan.create, WRITES_IN_FLIGHT, async (w) => { await this.tolerate(() => this.store.create(w)); await pace(); });
+    await eachAtMost(plan.update, WRITES_IN_FLIGHT, async (w) => { await this.tolerate(() => this.store.update(w)); await pace(); });
+    await eachAtMost(plan.remove, WRITES_IN_FLIGHT, async (w) => {
       await this.tolerate(() => this.store.delete('Workload', w.metadata.name, { resourceVersion: w.metadata.resourceVersion }));
       await pace();
-    }
+    });
     const changed = plan.create.length + plan.update.length + plan.remove.length;
     if (changed > 0) {
       this.log.info({ created: plan.create.length, updated: plan.update.length, removed: plan.remove.length }, 'workload bindings reconciled');
     }
   }
 
+}
+
+/**
+ * Workload writes a pass keeps in flight. Each is its own transaction; over etcd that is a
+ * consensus round trip, so one at a time bound a 10,000-node fan-out to the round-trip time
+ * (75 writes/s measured); many at once let etcd batch them. SQLite writes synchronously inside
+ * each call, so there it changes nothing.
+ */
+const WRITES_IN_FLIGHT = 64;
+
+/** Runs `write` for every item, at most `limit` at a time, each item once. */
+export async function eachAtMost<T>(items: readonly T[], limit: number, write: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await write(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function rolloutKey(r: Rollout): string {

@@ -108,3 +108,22 @@ describe('desiredWorkloads with a rollout', () => {
     expect(d.get('web-1.edge-1')!.labels).toEqual({ 'edgefleet.io/app': 'web-1' });
   });
 });
+
+describe('eachAtMost', () => {
+  it('writes every item once, never more than the limit at a time', async () => {
+    const { eachAtMost } = await import('./scheduler.js');
+    let inFlight = 0;
+    let widest = 0;
+    const seen: number[] = [];
+    await eachAtMost(Array.from({ length: 50 }, (_, i) => i), 8, async (i) => {
+      inFlight++;
+      widest = Math.max(widest, inFlight);
+      await new Promise((r) => setTimeout(r, 1 + (i % 3)));
+      seen.push(i);
+      inFlight--;
+    });
+    expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(widest).toBe(8);
+    await eachAtMost([], 8, async () => { throw new Error('never called'); });
+  });
+});
