@@ -51,7 +51,7 @@ export class EtcdWatch implements Watch {
 
   constructor(
     private readonly deps: EtcdWatchDeps,
-    private readonly opts: WatchOptions,
+    opts: WatchOptions,
     private readonly onEvent: (event: WatchEvent) => void,
     private readonly onError: WatchErrorHandler | undefined,
   ) {
