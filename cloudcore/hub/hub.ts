@@ -8,7 +8,7 @@ import { HUB_PATHS, MAX_FRAME_BYTES, NODE_HEADER, OFFLINE_AFTER_MS, type NodeCre
 import { errorBody } from '../http/apiError.js';
 import { DEFAULT_NODE_CERT_GRACE_SECONDS, DEFAULT_NODE_CERT_LIFETIME_SECONDS } from '../../protocol/certificatePolicy.js';
 import type { ServerTls } from '../pki/serverTls.js';
-import { FencedError, type Store, type Watch, type WriteGuard } from '../store/store.js';
+import { FencedError, StoreError, type Store, type Watch, type WriteGuard } from '../store/store.js';
 import { NodeStatsHistory } from '../telemetry/nodeStatsHistory.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { acceptsBearer, acceptsCertificate, verifyNodeCredential } from './credentials.js';
@@ -184,6 +184,9 @@ export class Hub {
   }
 
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // The socket is ours from here until ws takes it; a client that resets it meanwhile (while the
+    // credential check waits on the store) must not be an uncaught 'error' that ends cloudcore.
+    socket.on('error', (err) => this.opts.log.debug({ remote: req.socket.remoteAddress, err: err.message }, 'edge connect socket error'));
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== HUB_PATHS.connect) return rejectUpgrade(socket, 404, 'not found');
     const admission = decideAdmission(this.settling, this.opts.maxSettlingSessions ?? DEFAULT_MAX_SETTLING_SESSIONS);
@@ -206,7 +209,16 @@ export class Hub {
   }
 
   private async admit(req: IncomingMessage, socket: Duplex, head: Buffer, release: () => void): Promise<void> {
-    const identity = await this.linkIdentity(req);
+    let identity: Awaited<ReturnType<Hub['linkIdentity']>>;
+    try {
+      identity = await this.linkIdentity(req);
+    } catch (err) {
+      // The store could not be read (etcd without quorum): not a verdict on the credential. A 401
+      // would tell the edge its identity is gone; a 503 tells it to come back.
+      release();
+      this.opts.log.warn({ remote: req.socket.remoteAddress, err: (err as Error).message }, 'edge connect deferred: the store did not answer');
+      return rejectUpgrade(socket, 503, 'cloudcore cannot read its store now; retry after the given seconds', { 'Retry-After': '5' });
+    }
     if (!identity.ok) {
       release();
       this.opts.log.warn({ remote: req.socket.remoteAddress, node: identity.node, reason: identity.reason }, 'edge connect refused');
@@ -233,7 +245,7 @@ export class Hub {
       const peer = nodeFromPeerCertificate(req.socket as TLSSocket, tls.ca);
       if (!peer.ok) return { ok: false, reason: peer.reason };
       if (peer.expired) return { ok: false, node: peer.node, reason: `client certificate expired at ${peer.notAfter.toISOString()}: renew it (POST ${HUB_PATHS.renew}) or join again with a new token` };
-      const record = await store.get('NodeCredential', peer.node).catch(() => undefined);
+      const record = await store.get('NodeCredential', peer.node).catch(rethrowUnavailable);
       if (!acceptsCertificate(record, peer.serial)) {
         return { ok: false, node: peer.node, reason: `certificate ${peer.serial} of node "${peer.node}" was revoked or replaced; join again with a new token` };
       }
@@ -241,7 +253,7 @@ export class Hub {
     }
     const auth = req.headers.authorization ?? '';
     const bearer = auth.startsWith('Bearer ') ? auth.slice(7) : '';
-    const verified = bearer ? await verifyNodeCredential(store, bearer).catch(() => undefined) : undefined;
+    const verified = bearer ? await verifyNodeCredential(store, bearer).catch(rethrowUnavailable) : undefined;
     if (!verified) return { ok: false, reason: 'node credential missing, expired or not valid; join with a token first' };
     return { ok: true, node: verified.node, credential: { kind: 'bearer', hash: verified.hash } };
   }
@@ -355,6 +367,12 @@ export class Hub {
     for (const session of [...this.sessions.values()]) session.terminate(1001, 'cloudcore shutting down');
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
+}
+
+/** A store that cannot answer (503) is rethrown; any other failure reads as "no such credential". */
+function rethrowUnavailable(err: unknown): undefined {
+  if (err instanceof StoreError && err.statusCode === 503) throw err;
+  return undefined;
 }
 
 const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' };

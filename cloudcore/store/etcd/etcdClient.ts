@@ -77,7 +77,34 @@ export function newEtcdClient(endpoints: readonly string[], credentials: EtcdCre
     faultHandling: { watchBackoff: new WatchStreamBackoff(WATCH_RECONNECT_FIRST_MS) },
   };
   if (credentials) options.credentials = credentials;
-  return new Etcd3(options);
+  // gRPC's default 4 MiB answer limit is one Node list of ~10,000 nodes with status: a fleet's
+  // lists must fit (etcd itself sends any size; requests stay bounded by --max-request-bytes).
+  options.grpcOptions = { 'grpc.max_receive_message_length': MAX_ANSWER_BYTES };
+  const client = new Etcd3(options);
+  ignoreStrayWatchResponses(client);
+  return client;
+}
+
+const MAX_ANSWER_BYTES = 512 * 1024 * 1024;
+
+/**
+ * etcd3 1.1.2 throws, inside its watch stream's data handler, when an event arrives for a watch it
+ * has just cancelled ("Failed to find watcher for IWatchResponse"): an uncaught exception that
+ * ended a replica taking over 5,000 links (bench:fanout). Such an event belongs to nobody, so it
+ * is dropped; any other error is thrown as before.
+ */
+function ignoreStrayWatchResponses(client: Etcd3): void {
+  const manager = (client as unknown as { watchManager?: { handleResponse?: (res: unknown) => void } }).watchManager;
+  const original = manager?.handleResponse;
+  if (!manager || typeof original !== 'function') return;
+  manager.handleResponse = (res: unknown) => {
+    try {
+      original.call(manager, res);
+    } catch (err) {
+      if (err instanceof Error && err.message.includes('Failed to find watcher')) return;
+      throw err;
+    }
+  };
 }
 
 const WATCH_RECONNECT_FIRST_MS = 100;
