@@ -89,18 +89,29 @@ function replicaDeltas(f: Fleet, before: FleetSnapshot, after: FleetSnapshot): R
 }
 
 /**
- * Waits until every live replica and etcd member has used less than `maxPercent` of one core
- * over one whole second, so the previous phase's background work does not leak into the next.
+ * Waits until the control plane has been nearly idle for one whole second, so the previous
+ * phase's background work does not leak into the next: every live replica under 10 % of one
+ * core plus 1 % per 1,000 sessions it holds (heartbeats alone cost that much), every etcd member
+ * under 15 % (lease keepalives and the replicas' liveness writes never stop). Gives up after
+ * `maxMs` and says so.
  */
-export async function settle(f: Fleet, maxPercent = 10, maxMs = 60_000): Promise<{ ms: number; settled: boolean }> {
-  const pids = () => [...f.plane.alive().map((r) => r.child.pid), ...(f.plane.etcd?.members.flatMap((m) => (m.process?.pid ? [m.process.pid] : [])) ?? [])];
+export async function settle(f: Fleet, maxMs = 60_000): Promise<{ ms: number; settled: boolean }> {
+  const alive = f.plane.alive();
+  const replicaLimit = 10 + f.nodes / Math.max(1, alive.length) / 1000;
+  const limits = new Map<number, number>([
+    ...alive.map((r) => [r.child.pid, replicaLimit] as const),
+    ...(f.plane.etcd?.members.flatMap((m) => (m.process?.pid ? [[m.process.pid, 15] as const] : [])) ?? []),
+  ]);
   const start = performance.now();
-  const sampleAll = () => new Map(pids().flatMap((pid) => { const s = tryProc(pid, f.clockTicks); return s ? [[pid, s] as const] : []; }));
+  const sampleAll = () => new Map([...limits.keys()].flatMap((pid) => { const s = tryProc(pid, f.clockTicks); return s ? [[pid, s] as const] : []; }));
   let previous = sampleAll();
   while (performance.now() - start < maxMs) {
     await sleep(1000);
     const current = sampleAll();
-    const busy = [...current].some(([pid, s]) => { const p = previous.get(pid); return p !== undefined && procDelta(p, s).cpuPercentOfOneCore >= maxPercent; });
+    const busy = [...current].some(([pid, s]) => {
+      const p = previous.get(pid);
+      return p !== undefined && procDelta(p, s).cpuPercentOfOneCore >= limits.get(pid)!;
+    });
     previous = current;
     if (!busy) return { ms: Math.round(performance.now() - start), settled: true };
   }

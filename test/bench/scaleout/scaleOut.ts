@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { ApiClient, nodeNames } from '../fleet.js';
 import { parseBenchOptions, runGuarded } from '../harness.js';
 import { clockTicksPerSecond, loadAverage, openFilesLimit, round } from '../procStats.js';
+import { etcdStep } from './etcdStats.js';
 import { ConnectResultSchema, SetupResultSchema } from './ipc.js';
 import { killReplica, type KillResult, type KillTarget } from './killPhase.js';
 import { fleetSnapshot, fleetTotals, measureIdle, measureStep, settle, type Fleet } from './probe.js';
@@ -145,7 +146,7 @@ async function run(opts: ScaleOutOptions, res: Resources, deadline: number): Pro
   log(`${opts.nodes} nodes over ${opts.replicas} replica(s) (round-robin) and ${workerCount} worker(s)`);
   const setup0 = await fleetSnapshot(fleet);
   let t = performance.now();
-  await Promise.all(res.workers.map((w, wi) => w.request({
+  const setups = await Promise.all(res.workers.map((w, wi) => w.request({
     type: 'setup',
     nodes: names.slice(wi * perWorker, (wi + 1) * perWorker).map((node, j) => ({ node, replica: (wi * perWorker + j) % opts.replicas })),
     replicas: replicaRefs, heartbeatMs: opts.heartbeatSeconds * 1000,
@@ -204,10 +205,13 @@ async function run(opts: ScaleOutOptions, res: Resources, deadline: number): Pro
     etcdArgs: plane.etcd ? etcdArgs : null,
     replicaArgs: plane.etcd ? replicaArgs : null,
     setup: {
-      joinWallMs: round(joinWallMs, 0), connectWallMs: round(connectWallMs, 0), settleMs: setupSettle.ms, settled: setupSettle.settled,
+      joinWallMs: round(joinWallMs, 0),
+      mintMs: round(Math.max(...setups.map((x) => x.mintMs)), 0), joinMs: round(Math.max(...setups.map((x) => x.joinMs)), 0), connectWallMs: round(connectWallMs, 0), settleMs: setupSettle.ms, settled: setupSettle.settled,
       sessionsByReplica: sessionsAfterSetup, leader: leaderAtStart,
       workersCpuSeconds: round(setupTotals[1].workersCpuSeconds - setupTotals[0].workersCpuSeconds, 1),
       replicaCpuSeconds: plane.replicas.map((_, i) => round((setup1.replicas[i]?.cpuSeconds ?? 0) - (setup0.replicas[i]?.cpuSeconds ?? 0), 1)),
+      replicaRssMiB: plane.replicas.map((_, i) => round((setup1.replicas[i]?.rssBytes ?? 0) / 2 ** 20, 1)),
+      etcd: setup0.etcd && setup1.etcd ? etcdStep(setup0.etcd, setup1.etcd) : null,
     },
     create, update, idle, kills,
     end: {

@@ -21,6 +21,9 @@ export interface ScaleOutReport {
   setup: {
     /** Token mints and joins, all workers in parallel, wall clock. */
     joinWallMs: number;
+    /** The slowest worker's token mints, then its joins. */
+    mintMs: number;
+    joinMs: number;
     /** Every link connected and snapshotted, wall clock. */
     connectWallMs: number;
     settleMs: number;
@@ -30,6 +33,9 @@ export interface ScaleOutReport {
     leader: string | null;
     workersCpuSeconds: number;
     replicaCpuSeconds: number[];
+    replicaRssMiB: number[];
+    /** etcd over the joins and connects. */
+    etcd: EtcdStepFigures | null;
   };
   create: ScaleStepResult;
   update: ScaleStepResult;
@@ -122,9 +128,11 @@ export function scaleOutSummary(r: ScaleOutReport): string {
       + `${r.workers} edge worker(s), heartbeat ${r.heartbeatSeconds} s, node ${r.node}, ${r.cpus} CPUs`,
     `   load average at start ${r.loadAverageStart.join(' ')}, at end ${r.loadAverageEnd.join(' ')}`,
     ...(r.etcdArgs ? [`   etcd: 3 members, ${r.etcdArgs.join(' ')}; replicas: ${r.replicaArgs?.join(' ') ?? ''}`] : []),
-    `setup: tokens + joins ${s(r.setup.joinWallMs)}, links connected + snapshot ${s(r.setup.connectWallMs)}, settle ${s(r.setup.settleMs)}${r.setup.settled ? '' : ' (NOT settled)'}`,
+    `setup: tokens + joins ${s(r.setup.joinWallMs)} (${s(r.setup.mintMs)} + ${s(r.setup.joinMs)}), links connected + snapshot ${s(r.setup.connectWallMs)}, settle ${s(r.setup.settleMs)}${r.setup.settled ? '' : ' (NOT settled)'}`,
     `  sessions per replica: ${r.setup.sessionsByReplica.map((n) => n ?? '?').join(' / ')}; leader ${r.setup.leader ?? '(none logged)'}`,
-    `  CPU during setup: replicas ${r.setup.replicaCpuSeconds.map((c) => fmt(c)).join(' / ')} s, edge workers ${fmt(r.setup.workersCpuSeconds)} s`,
+    `  CPU during setup: replicas ${r.setup.replicaCpuSeconds.map((c) => fmt(c)).join(' / ')} s, edge workers ${fmt(r.setup.workersCpuSeconds)} s; `
+      + `replica RSS after ${r.setup.replicaRssMiB.map((m) => fmt(m, 0)).join(' / ')} MiB`,
+    ...etcdLines('  ', 'during setup', r.setup.etcd),
     'fan-out of one app with an empty selector (binds to every node):',
     ...stepLines(r.create),
     ...stepLines(r.update),
