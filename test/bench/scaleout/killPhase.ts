@@ -26,6 +26,8 @@ export interface KillResult {
   /** Leader kill: the survivor that logged 'elected leader' after the kill, and when. */
   newLeader: string | null;
   electedAfterMs: number | null;
+  /** How the election was seen: the replica's 'elected leader' log line or the edgefleet_leader gauge. */
+  electedSeenBy: 'log' | 'gauge' | null;
   /** From the kill until each moved edge was welcomed by a survivor. */
   resumeLatencyMs: LatencySummary | null;
   allResumedMs: number | null;
@@ -76,11 +78,19 @@ async function writeThrough(api: ApiClient, deadline: number, call: (api: ApiCli
   }
 }
 
-async function waitElected(f: Fleet, survivors: Replica[], since: number, deadline: number): Promise<{ replica: Replica; at: number } | null> {
-  while (Date.now() < deadline) {
+/**
+ * The log line's own timestamp is the election time; the edgefleet_leader gauge (if replicas
+ * export it) is only a fallback, timed by when the poll saw it.
+ */
+async function waitElected(f: Fleet, survivors: Replica[], since: number, deadline: number): Promise<{ replica: Replica; at: number; by: 'log' | 'gauge' } | null> {
+  for (let round = 0; Date.now() < deadline; round++) {
     for (const r of survivors) {
       const at = f.plane.electedAt(r).find((t) => t >= since);
-      if (at !== undefined) return { replica: r, at };
+      if (at !== undefined) return { replica: r, at, by: 'log' };
+    }
+    if (round % 4 === 3) {
+      const byGauge = await f.plane.leaderByGauge(survivors);
+      if (byGauge) return { replica: byGauge, at: Date.now(), by: 'gauge' };
     }
     await sleep(50);
   }
@@ -88,7 +98,7 @@ async function waitElected(f: Fleet, survivors: Replica[], since: number, deadli
 }
 
 export async function killReplica(f: Fleet, o: KillOptions): Promise<KillResult> {
-  const leader = f.plane.currentLeader();
+  const leader = await f.plane.leader();
   const alive = f.plane.alive();
   const victim = o.target === 'leader' ? leader : [...alive].reverse().find((r) => r !== leader);
   if (!victim) throw new Error(o.target === 'leader' ? 'no replica has logged "elected leader"' : 'no live replica besides the leader');
@@ -120,6 +130,7 @@ export async function killReplica(f: Fleet, o: KillOptions): Promise<KillResult>
     sessionsMoved: sum((m) => m.moved),
     newLeader: election?.replica.id ?? null,
     electedAfterMs: election ? election.at - killedAt : null,
+    electedSeenBy: election?.by ?? null,
     resumeLatencyMs: welcomedAt.length > 0 ? latencySummary(welcomedAt) : null,
     allResumedMs: welcomedAt.length > 0 ? round(Math.max(...welcomedAt), 1) : null,
     resumes: sum((m) => m.resumes),

@@ -118,6 +118,21 @@ export class ControlPlane {
     return best?.r;
   }
 
+  /** The leader by its log, else by the edgefleet_leader gauge (1 on the leader) if replicas export it. */
+  async leader(): Promise<Replica | undefined> {
+    const byLog = this.currentLeader();
+    if (byLog) return byLog;
+    return this.leaderByGauge(this.alive());
+  }
+
+  async leaderByGauge(among: Replica[]): Promise<Replica | undefined> {
+    for (const r of among) {
+      const gauge = await this.metrics(r).then((m) => promSum(m, 'edgefleet_leader')).catch(() => null);
+      if (gauge === 1) return r;
+    }
+    return undefined;
+  }
+
   async kill(r: Replica): Promise<number> {
     r.killedAt = Date.now();
     await r.child.kill();

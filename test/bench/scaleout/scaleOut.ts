@@ -160,7 +160,7 @@ async function run(opts: ScaleOutOptions, res: Resources, deadline: number): Pro
   log(`all ${opts.nodes} links connected in ${(connectWallMs / 1000).toFixed(1)} s; waiting for the replicas and etcd to go quiet`);
   const setupSettle = await settle(fleet);
   const sessionsAfterSetup = await plane.sessionsByReplica();
-  const leaderAtStart = plane.currentLeader()?.id ?? null;
+  const leaderAtStart = (await plane.leader())?.id ?? null;
 
   const api = new ApiClient(plane.replicas[0]!.child.url, plane.replicas[0]!.child.adminToken);
   log(`step 1: POST /apps at ${plane.replicas[0]!.id} (empty selector)`);
