@@ -4,7 +4,7 @@ import type { LatencySummary } from '../figures.js';
 import { ApiClient, ApiRefusedError } from '../fleet.js';
 import { round } from '../procStats.js';
 import { MoveResultSchema } from './ipc.js';
-import { armMarker, latencySummary, type Fleet } from './probe.js';
+import { armMarker, latencySummary, maxOf, type Fleet } from './probe.js';
 import { promSum } from './promText.js';
 import type { Replica } from './replicas.js';
 import { everyWorker } from './workerPool.js';
@@ -122,7 +122,7 @@ export async function killReplica(f: Fleet, o: KillOptions): Promise<KillResult>
   const [moves, election, latencies] = await Promise.all([moving, elected, collect(t0)]);
   const welcomedAt = moves.flatMap((m) => m.welcomedAt.map((at) => at - t0));
   const snapshots1 = await snapshotsOf(f, survivors);
-  const sessionsAfter = await f.plane.sessionsByReplica().catch(() => f.plane.replicas.map(() => null));
+  const sessionsAfter = await f.plane.sessionsByReplica();
   const sum = (pick: (m: (typeof moves)[number]) => number) => moves.reduce((a, m) => a + pick(m), 0);
   return {
     target: o.target,
@@ -132,7 +132,7 @@ export async function killReplica(f: Fleet, o: KillOptions): Promise<KillResult>
     electedAfterMs: election ? election.at - killedAt : null,
     electedSeenBy: election?.by ?? null,
     resumeLatencyMs: welcomedAt.length > 0 ? latencySummary(welcomedAt) : null,
-    allResumedMs: welcomedAt.length > 0 ? round(Math.max(...welcomedAt), 1) : null,
+    allResumedMs: welcomedAt.length > 0 ? round(maxOf(welcomedAt), 1) : null,
     resumes: sum((m) => m.resumes),
     snapshots: sum((m) => m.snapshots),
     notWelcomed: sum((m) => m.notWelcomed),
@@ -140,7 +140,7 @@ export async function killReplica(f: Fleet, o: KillOptions): Promise<KillResult>
     change,
     changeRestMs: round(changeRestMs, 1),
     changeAttempts,
-    allAckedMs: round(Math.max(...latencies), 1),
+    allAckedMs: round(maxOf(latencies), 1),
     ackLatencyMs: latencySummary(latencies),
     sessionsAfter,
   };

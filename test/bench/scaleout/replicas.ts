@@ -74,14 +74,12 @@ export class ControlPlane {
     return scrapeProm(`${r.child.url}/metrics`, { authorization: `Bearer ${r.child.adminToken}` });
   }
 
+  /** edgefleet_hub_sessions per replica; null for a dead one or one that did not answer. */
   async sessionsByReplica(): Promise<(number | null)[]> {
-    return Promise.all(this.replicas.map(async (r) => (r.killedAt === null ? promSum(await this.metrics(r), 'edgefleet_hub_sessions') : null)));
-  }
-
-  /** Snapshots sent to edges, summed over the live replicas (a dead one's counter died with it). */
-  async snapshotsSent(): Promise<number> {
-    const all = await Promise.all(this.alive().map(async (r) => promSum(await this.metrics(r), 'edgefleet_hub_snapshots_total') ?? 0));
-    return all.reduce((a, b) => a + b, 0);
+    return Promise.all(this.replicas.map(async (r) => {
+      if (r.killedAt !== null) return null;
+      return this.metrics(r).then((m) => promSum(m, 'edgefleet_hub_sessions')).catch(() => null);
+    }));
   }
 
   /**
