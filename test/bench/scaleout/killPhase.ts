@@ -26,7 +26,7 @@ export interface KillResult {
   /** Leader kill: the survivor that logged 'elected leader' after the kill, and when. */
   newLeader: string | null;
   electedAfterMs: number | null;
-  /** How the election was seen: the replica's 'elected leader' log line or the edgefleet_leader gauge. */
+  /** How the election was seen: the replica's 'elected leader' log line or the edgefleet_replica_leader gauge. */
   electedSeenBy: 'log' | 'gauge' | null;
   /** From the kill until each moved edge was welcomed by a survivor. */
   resumeLatencyMs: LatencySummary | null;
@@ -79,7 +79,7 @@ async function writeThrough(api: ApiClient, deadline: number, call: (api: ApiCli
 }
 
 /**
- * The log line's own timestamp is the election time; the edgefleet_leader gauge (if replicas
+ * The log line's own timestamp is the election time; the edgefleet_replica_leader gauge (if replicas
  * export it) is only a fallback, timed by when the poll saw it.
  */
 async function waitElected(f: Fleet, survivors: Replica[], since: number, deadline: number): Promise<{ replica: Replica; at: number; by: 'log' | 'gauge' } | null> {

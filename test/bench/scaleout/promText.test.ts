@@ -16,7 +16,7 @@ describe('Prometheus text parsing (the benchmark reads replica and etcd /metrics
     expect(promSum(m, 'edgefleet_hub_frames_sent_total')).toBe(42);
     expect(promSum(m, 'edgefleet_hub_sessions')).toBe(3334);
     expect(promSum(m, 'etcd_mvcc_put_total')).toBe(1_500_000);
-    expect(promSum(m, 'edgefleet_leader')).toBeNull();
+    expect(promSum(m, 'edgefleet_replica_leader')).toBeNull();
   });
 
   it('reads a label value holding spaces and braces, and ignores a sample with no number', () => {

@@ -84,7 +84,7 @@ export class ControlPlane {
 
   /**
    * Times (ms since the epoch, from the pino line) at which a replica logged 'elected leader'.
-   * The log is the contract every replica has; the edgefleet_leader gauge may not exist.
+   * The log is the contract every replica has; the edgefleet_replica_leader gauge may not exist.
    */
   electedAt(r: Replica): number[] {
     let text: string;
@@ -116,7 +116,7 @@ export class ControlPlane {
     return best?.r;
   }
 
-  /** The leader by its log, else by the edgefleet_leader gauge (1 on the leader) if replicas export it. */
+  /** The leader by its log, else by the edgefleet_replica_leader gauge (1 on the leader) if replicas export it. */
   async leader(): Promise<Replica | undefined> {
     const byLog = this.currentLeader();
     if (byLog) return byLog;
@@ -125,7 +125,7 @@ export class ControlPlane {
 
   async leaderByGauge(among: Replica[]): Promise<Replica | undefined> {
     for (const r of among) {
-      const gauge = await this.metrics(r).then((m) => promSum(m, 'edgefleet_leader')).catch(() => null);
+      const gauge = await this.metrics(r).then((m) => promSum(m, 'edgefleet_replica_leader')).catch(() => null);
       if (gauge === 1) return r;
     }
     return undefined;
