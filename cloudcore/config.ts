@@ -73,6 +73,28 @@ export const CloudSettingsSchema = z.strictObject({
   distDir: z.string().min(1).optional(),
   /** The release public key (PEM, Ed25519) a release's SHA256SUMS.sig must verify under (default `<distDir>/release-key.pub`). */
   releasePublicKey: z.string().min(1).optional(),
+  /**
+   * Where the store lives: `sqlite` (one file in dataDir, one cloudcore) or `etcd` (an etcd v3
+   * cluster shared by several cloudcore replicas; docs/scale-out.md).
+   */
+  store: z.enum(['sqlite', 'etcd']).default('sqlite'),
+  /** The etcd cluster's client URLs (store etcd), e.g. http://10.0.0.1:2379,http://10.0.0.2:2379. */
+  etcdEndpoints: listSetting.pipe(z.array(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL of an etcd member, e.g. http://127.0.0.1:2379' }))).default([]),
+  /** Key prefix of this fleet in etcd (several fleets may share one cluster under different prefixes). */
+  etcdPrefix: z.string().regex(/^\/([A-Za-z0-9._-]+\/)*$/, 'must start and end with "/" and hold only letters, digits, ".", "_", "-" between, e.g. /edgefleet/').default('/edgefleet/'),
+  /** CA certificate (PEM) etcd's server certificates are checked against (https endpoints). */
+  etcdCa: z.string().min(1).optional(),
+  /** Client certificate and key (PEM) cloudcore presents to etcd, when etcd requires client certificates. */
+  etcdCert: z.string().min(1).optional(),
+  etcdKey: z.string().min(1).optional(),
+  /** Deadline of each etcd call; a cluster that does not answer in time (no quorum) gets 503s, seconds. */
+  etcdTimeoutSeconds: z.coerce.number().positive().max(120).default(5),
+  /** This replica's name among the replicas of one fleet (default: host name and a random suffix). */
+  replicaId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit').optional(),
+  /** TTL of the leader's lease: a dead leader is replaced after at most this long, seconds. */
+  leaderLeaseSeconds: z.coerce.number().int().min(2).max(120).default(5),
+  /** TTL of a replica's lease: a dead replica's session claims and registry entry vanish after this long, seconds. */
+  replicaLeaseSeconds: z.coerce.number().int().min(2).max(300).default(10),
 }).superRefine((s, ctx) => {
   if (s.headersTimeoutSeconds > s.requestTimeoutSeconds) {
     ctx.addIssue({ code: 'custom', path: ['headersTimeoutSeconds'], message: `must not exceed requestTimeoutSeconds (${s.requestTimeoutSeconds})` });
@@ -82,6 +104,29 @@ export const CloudSettingsSchema = z.strictObject({
   }
   if ((s.caCert === undefined) !== (s.caKey === undefined)) {
     ctx.addIssue({ code: 'custom', path: [s.caCert === undefined ? 'caCert' : 'caKey'], message: 'an operator CA needs caCert and caKey together' });
+  }
+  if (s.store === 'etcd') {
+    if (s.etcdEndpoints.length === 0) ctx.addIssue({ code: 'custom', path: ['etcdEndpoints'], message: 'store etcd needs the etcd cluster\'s client URLs, e.g. --etcd-endpoints http://127.0.0.1:2379' });
+    if (s.secretKeyFile === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['secretKeyFile'], message: 'store etcd needs --secret-key-file: every replica of the fleet must read the same key file (it seals Secrets and the shared CA and tokens in etcd)' });
+    }
+    if (s.etcdEndpoints.some((u) => u.startsWith('https:')) && s.etcdCa === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['etcdCa'], message: 'https etcd endpoints need --etcd-ca, the CA that issued the members\' certificates' });
+    }
+    if (s.advertiseAddress.length === 0 && ['0.0.0.0', '::', ''].includes(s.host)) {
+      ctx.addIssue({ code: 'custom', path: ['advertiseAddress'], message: `store etcd with host ${s.host || '""'} needs --advertise-address: the other replicas reach this one there` });
+    }
+    if (s.leaderLeaseSeconds >= s.offlineAfterSeconds) {
+      ctx.addIssue({ code: 'custom', path: ['leaderLeaseSeconds'], message: `must be shorter than offlineAfterSeconds (${s.offlineAfterSeconds})` });
+    }
+  } else {
+    for (const key of ['etcdCa', 'etcdCert', 'etcdKey'] as const) {
+      if (s[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'is an etcd setting: set store to etcd, or drop it' });
+    }
+    if (s.etcdEndpoints.length > 0) ctx.addIssue({ code: 'custom', path: ['etcdEndpoints'], message: 'is an etcd setting: set store to etcd (--store etcd), or drop it' });
+  }
+  if ((s.etcdCert === undefined) !== (s.etcdKey === undefined)) {
+    ctx.addIssue({ code: 'custom', path: [s.etcdCert === undefined ? 'etcdCert' : 'etcdKey'], message: 'an etcd client certificate needs etcdCert and etcdKey together' });
   }
   if (s.insecurePlainHttp && s.tlsCert !== undefined) {
     ctx.addIssue({ code: 'custom', path: ['insecurePlainHttp'], message: 'plain HTTP and a TLS certificate exclude each other: drop one' });

@@ -6,12 +6,7 @@ import type { Logger } from 'pino';
 import { apiPlugin, OperatorAuth, registerErrorHandling } from './api/index.js';
 import { AuditFile } from './audit/auditFile.js';
 import type { CloudSettings } from './config.js';
-import { ModelCopyController } from './controllers/modelCopy.js';
-import { NodeLifecycle } from './controllers/nodeLifecycle.js';
-import { RolloutController } from './controllers/rolloutController.js';
-import { AgentUpgradeController } from './controllers/agentUpgradeController.js';
-import { Scheduler } from './controllers/scheduler.js';
-import { StartWhenReadable } from './controllers/startWhenReadable.js';
+import { ControllerSet } from './controllers/controllerSet.js';
 import { dashboardPlugin } from './dashboard/plugin.js';
 import { ReleaseCatalog } from './releases/catalog.js';
 import { advertisedCloudUrl, loadInstallerTemplate } from './releases/installer.js';
@@ -24,7 +19,11 @@ import { ConnectionLimits } from './limits/connectionLimits.js';
 import { StreamSlots } from './limits/streamSlots.js';
 import { ensureOperatorTokens } from './operatorTokens.js';
 import { ServerTls } from './pki/serverTls.js';
-import { openSqliteStore } from './store/sqliteStore.js';
+import { openStoreBackend } from './storeBackend.js';
+import { ReplicaRuntime } from './cluster/replicaRuntime.js';
+import { shareCloudCa, shareOperatorTokens } from './cluster/sharedBootstrap.js';
+import { peerPlugin } from './peers/peerPlugin.js';
+import { clusterPeers, peerTrustOf } from './peers/clusterPeers.js';
 import { openSqliteTelemetry } from './telemetry/sqliteTelemetry.js';
 import type { Store } from './store/store.js';
 
@@ -48,19 +47,19 @@ export interface CloudCore {
 export async function startCloudCore(settings: CloudSettings, log: Logger): Promise<CloudCore> {
   preparePrivateDataDir(settings.dataDir, log);
   const sealer = loadSecretSealer(settings.secretKeyFile ?? join(settings.dataDir, 'secret-encryption.key'), log);
-  const store = await openSqliteStore({
-    path: join(settings.dataDir, 'cloudcore.db'), maxEvents: settings.maxEvents, maxEventObjectChanges: settings.maxEventObjectChanges, sealer,
-  });
-  if (store.resealed.objects + store.resealed.events > 0) {
-    log.info({ ...store.resealed, key: sealer.primaryKeyId }, 'sealed Secret values under the secret key file\'s first key');
-  }
-  const telemetry = await openSqliteTelemetry({ path: join(settings.dataDir, 'telemetry.db') });
-  const tokens = ensureOperatorTokens(settings.dataDir);
+  const { store, etcd } = await openStoreBackend(settings, sealer, log);
+  // With several replicas (store etcd): this one's lease, the registries and the shared secrets.
+  const replica = etcd ? await ReplicaRuntime.join(etcd, sealer, settings, log) : undefined;
+  // Telemetry samples stay in this replica's own file; with replicas, queries ask every replica.
+  const localTelemetry = await openSqliteTelemetry({ path: join(settings.dataDir, 'telemetry.db') });
+  const tokens = replica ? await shareOperatorTokens(replica.secrets, settings.dataDir) : ensureOperatorTokens(settings.dataDir);
   const offlineAfterMs = settings.offlineAfterSeconds * 1000;
   const audit = new AuditFile({ dir: settings.dataDir, maxBytes: settings.auditLogMaxBytes, files: settings.auditLogFiles });
 
   // HTTPS unless plain HTTP was asked for: the cloud CA, the server certificate (rotated by
   // ServerTls when it is our own) and the request for client certificates the hub's mTLS reads.
+  // Replicas share one CA (edges pin it): the first one's, through etcd, unless the operator gave one.
+  if (replica && !settings.insecurePlainHttp && settings.caCert === undefined) await shareCloudCa(replica.secrets, settings.dataDir, log);
   const tls = settings.insecurePlainHttp ? undefined : await ServerTls.open(settings, log);
   // Our own server (HTTP or HTTPS) with timeouts and a per-address connection cap, so nothing
   // before login can hold cloudcore open (cloudcore/limits/). HTTPS through a server factory keeps
@@ -89,40 +88,44 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   const catalog = new ReleaseCatalog({ distDir, releaseKeyFile: settings.releasePublicKey ?? join(distDir, 'release-key.pub'), log });
   await catalog.refresh(true);
   const stopCatalog = catalog.watch(5000);
-  const hub = new Hub({ store, telemetry, log, offlineAfterMs, artefacts: catalog, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3),
+  const hub = new Hub({ store, telemetry: localTelemetry, log, offlineAfterMs, ...(replica ? { authority: replica.authority } : {}), artefacts: catalog, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3),
     maxSettlingSessions: settings.maxSettlingSessions, tls,
     nodeCertLifetimeSeconds: settings.nodeCertLifetimeSeconds, nodeCertGraceSeconds: settings.nodeCertGraceSeconds,
     eventBudget: { perSecond: settings.eventsPerSecondPerNode, burst: settings.eventBurstPerNode } });
   // Before the API: its request-timing hooks only reach routes registered after them.
-  registerMetrics(app, { metrics: new CloudMetrics({ hub, store, telemetry, refused: { connections, streams: streamSlots } }), auth: new OperatorAuth(tokens, store) });
+  registerMetrics(app, { metrics: new CloudMetrics({ hub, store, telemetry: localTelemetry, refused: { connections, streams: streamSlots }, ...(replica ? { replica } : {}) }), auth: new OperatorAuth(tokens, store) });
   const links = { quality: hub.linkQuality, stats: hub.nodeStats, liveLastSeen: (node: string) => hub.sessions.get(node)?.lastSeen };
   const advertisedUrl = () => advertisedCloudUrl(settings.advertiseAddress[0], tls ? 'https' : 'http', app.server.address());
-  await app.register(apiPlugin, { store, tokens, tunnel: hub, telemetry, links, audit, streamSlots, tls, deviceCertLifetimeSeconds: settings.deviceCertLifetimeSeconds, advertisedUrl,
+  // Replicas: logs/exec of a node another replica holds go through that replica, telemetry
+  // queries ask every replica, and the peer routes answer the other replicas' such calls.
+  const peers = replica ? clusterPeers({
+    selfId: replica.id, replicaToken: await replica.replicaToken(), trust: peerTrustOf(tls), hub, localTelemetry, directory: replica.directory, log,
+  }) : undefined;
+  if (peers) await app.register(peerPlugin, peers.plugin);
+  const tunnel = peers?.tunnel ?? hub;
+  const telemetry = peers?.telemetry ?? localTelemetry;
+  await app.register(apiPlugin, { store, tokens, tunnel, telemetry, links, audit, streamSlots, tls, deviceCertLifetimeSeconds: settings.deviceCertLifetimeSeconds, advertisedUrl,
     agentVersions: () => catalog.verified().map((r) => r.version) });
   await app.register(dashboardPlugin);
   await app.register(distPlugin, { catalog, streamSlots, installerTemplate: loadInstallerTemplate(), scheme: tls ? 'https' : 'http' });
   await hub.register(app);
 
-  // Started even while the store holds an unreadable object (they wait for its removal), so
-  // the API that can remove it stays up.
-  const scheduler = new StartWhenReadable('scheduler', new Scheduler(store, log), log);
-  await scheduler.start();
-  const rollouts = new StartWhenReadable('rollouts', new RolloutController(store, log, { tickMs: settings.rolloutTickMs }), log);
-  await rollouts.start();
-  const agentUpgrades = new StartWhenReadable('agent upgrades', new AgentUpgradeController(store, log, { tickMs: settings.rolloutTickMs }), log);
-  await agentUpgrades.start();
-  const modelCopy = new StartWhenReadable('device model copy', new ModelCopyController(store, log), log);
-  await modelCopy.start();
-  const lifecycle = new NodeLifecycle({
-    store, log, offlineAfterMs, isConnected: (node) => hub.sessions.has(node), intervalMs: Math.min(10_000, offlineAfterMs / 3),
+  const controllers = new ControllerSet({
+    log, rolloutTickMs: settings.rolloutTickMs, offlineAfterMs, isConnected: (node) => hub.isConnected(node),
   });
-  lifecycle.start();
+  // One cloudcore runs its controllers for good; replicas elect the one that runs them (after it
+  // listens and is announced, so the leader is always a replica others can reach).
+  if (!replica) await controllers.start(store);
 
   // Fastify names the address http:// when it did not create the HTTPS server itself.
   const scheme = (address: string) => (tls ? address.replace(/^http:/, 'https:') : address);
   const address = scheme(await app.listen({
     host: settings.host, port: settings.port, listenTextResolver: (at) => `Server listening at ${scheme(at)}`,
   }));
+  if (replica) {
+    await replica.announce(advertisedUrl() ?? address);
+    replica.lead(controllers);
+  }
   return {
     url: address,
     caPin: tls?.pin ?? null,
@@ -132,17 +135,17 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
     hub,
     app,
     async close() {
-      await rollouts.stop();
-      await agentUpgrades.stop();
-      await scheduler.stop();
-      await modelCopy.stop();
-      await lifecycle.stop();
+      await controllers.stop();
       tls?.close();
       stopCatalog();
       await app.close();
+      // After the links closed: resigning and revoking the lease hands their nodes over at once.
+      peers?.close();
+      await replica?.close();
       await store.close();
-      await telemetry.close();
+      await localTelemetry.close();
       audit.close();
     },
   };
 }
+

@@ -28,6 +28,8 @@ Usage: install.sh --token TOKEN [options]      install edgecore and join the fle
   --version V         release to install (default: the newest the cloud serves)
   --ca-file FILE      the cloud's CA bundle; without it a pinned token's pin is checked
                       against GET /hub/v1/ca and that bundle is used
+  --cloud-url LIST    every cloudcore replica's URL, comma-separated, for edgecore to move among
+                      (default: the URL this installer came from); downloads still use that one
   --set KEY=VALUE     one more edgecore setting in edgecore.yaml (repeatable), e.g. containerEngine=/run/podman/podman.sock
   --no-systemd        no systemd: start the agent detached (pid in /var/lib/edgefleet/loader.pid)
   --no-start          install and enable, but do not start (nor wait for the join)
@@ -168,7 +170,7 @@ write_config() {
   {
     echo '# Written by the EdgeFleet installer; edgecore --config reads it (docs/install.md).'
     echo "node: $(yaml_quote "$NODE")"
-    echo "cloudUrl: $(yaml_quote "$CLOUD_URL")"
+    echo "cloudUrl: $(yaml_quote "${EDGE_CLOUD_URLS:-$CLOUD_URL}")"
     echo "dataDir: $(yaml_quote "$DATA")"
     echo 'keepWorkloadsOnExit: true'
     if ! joined; then echo "joinTokenFile: $(yaml_quote "$ETC/join-token")"; fi
@@ -274,7 +276,7 @@ uninstall() {
 
 main() {
   # The token from the environment keeps it out of the process list (ps shows argv to every local user).
-  TOKEN=${EDGEFLEET_TOKEN:-} NODE='' VERSION='' CA_FILE='' ROOT='' SETTINGS='' NO_SYSTEMD='' NO_START='' UNINSTALL='' PURGE='' JOIN_TIMEOUT=60 KEY_FILE=''
+  TOKEN=${EDGEFLEET_TOKEN:-} EDGE_CLOUD_URLS='' NODE='' VERSION='' CA_FILE='' ROOT='' SETTINGS='' NO_SYSTEMD='' NO_START='' UNINSTALL='' PURGE='' JOIN_TIMEOUT=60 KEY_FILE=''
   while [ $# -gt 0 ]; do
     case "$1" in
       --token) TOKEN=${2?--token needs a value}; shift ;;
@@ -283,12 +285,14 @@ main() {
       --ca-file) CA_FILE=${2?--ca-file needs a file}; shift ;;
       --root) ROOT=${2?--root needs a directory}; shift ;;
       --cloud) CLOUD_URL=${2?--cloud needs a URL}; shift ;;
+      --cloud-url) EDGE_CLOUD_URLS=${2?--cloud-url needs a URL or a comma-separated list}; shift ;;
       --release-key) KEY_FILE=${2?--release-key needs a file}; shift ;;
       --join-timeout) JOIN_TIMEOUT=${2?--join-timeout needs seconds}; shift ;;
       --set)
         kv=${2?--set needs KEY=VALUE}; shift
         key=${kv%%=*}
         case "$key" in ''|*[!A-Za-z0-9]*|"$kv") die "--set '$kv' is not KEY=VALUE with a camelCase edgecore setting" ;; esac
+        [ "$key" != cloudUrl ] || die "--set cloudUrl=...: use --cloud-url LIST (the installer writes cloudUrl itself)"
         SETTINGS="$SETTINGS$key: $(yaml_quote "${kv#*=}")
 " ;;
       --no-systemd) NO_SYSTEMD=1 ;;
@@ -301,6 +305,9 @@ main() {
     shift
   done
   case "$JOIN_TIMEOUT" in ''|*[!0-9]*) die "--join-timeout '$JOIN_TIMEOUT' is not a number of seconds" ;; esac
+  # Each entry checked here only for its form; edgecore checks the rest (and names the entry) at start.
+  bad_url=$(printf '%s\n' "$EDGE_CLOUD_URLS" | tr ',' '\n' | sed 's/^ *//; s/ *$//' | grep -Ev '^https?://[^/[:space:]]+/?$' | head -n 1 || true)
+  [ -z "$EDGE_CLOUD_URLS" ] || [ -z "$bad_url" ] || die "--cloud-url: '$bad_url' is not http(s)://host:port (give every replica's URL, comma-separated)"
   ROOT=${ROOT%/}
   OPT="$ROOT/opt/edgefleet" ETC="$ROOT/etc/edgefleet" DATA="$ROOT/var/lib/edgefleet"
   UNITDIR="$ROOT/etc/systemd/system" LOGDIR="$ROOT/var/log/edgefleet"

@@ -72,10 +72,12 @@ export class EdgeAgent {
     await parts.start(workloads);
 
     const identity = new NodeIdentity({
-      dataDir: settings.dataDir, node: settings.node, cloudUrl: settings.cloudUrl, joinToken: settings.joinToken,
+      dataDir: settings.dataDir, node: settings.node, cloudUrls: settings.cloudUrls, joinToken: settings.joinToken,
       allowUnpinnedToken: settings.allowUnpinnedToken, log,
     });
-    const renewal = new CertificateRenewal({ identity, cloudUrl: settings.cloudUrl, node: settings.node, log, onRenewed: () => link?.reconnect() });
+    // Renewals go first to the replica the link is on (it answers now), then to the others.
+    const replicasFromCurrent = (): readonly string[] => link?.link?.urls.fromCurrent() ?? settings.cloudUrls;
+    const renewal = new CertificateRenewal({ identity, cloudUrls: replicasFromCurrent, node: settings.node, log, onRenewed: () => link?.reconnect() });
     const devices: DeviceService = new DeviceService({
       settings, meta, log,
       localApiPort: (): number => localApi.port(),
@@ -90,7 +92,7 @@ export class EdgeAgent {
       host: settings.statusHost, port: settings.statusPort, startedAt,
       ...(statusPassword !== undefined ? { password: statusPassword } : {}),
       sources: {
-        node: settings.node, cloudUrl: settings.cloudUrl, dataDir: settings.dataDir,
+        node: settings.node, cloudUrl: settings.cloudUrl, cloudUrls: settings.cloudUrls, dataDir: settings.dataDir,
         link: () => link?.link,
         joinError: () => identity.joinError,
         identity: () => renewal.view(),
@@ -124,7 +126,7 @@ export class EdgeAgent {
     // Mapper workloads were left for the broker; the rest are already in line.
     await workloads.useMapperTemplates(devices.mapperTemplates);
     upgrader = new AgentUpgrader({
-      dataDir: settings.dataDir, cloudUrl: settings.cloudUrl, running: EDGEFLEET_VERSION, healthSeconds: settings.upgradeHealthSeconds,
+      dataDir: settings.dataDir, cloudUrl: () => replicasFromCurrent()[0]!, running: EDGEFLEET_VERSION, healthSeconds: settings.upgradeHealthSeconds,
       env: process.env, ca: () => identity.caBundle() ?? undefined, log,
       report: (status) => link?.link?.reportUpgrade(status),
       linkUp: () => link?.link?.phase === 'connected',
@@ -147,7 +149,7 @@ export class EdgeAgent {
     log.info({ statusUrl: localApi.url, mqttUrl: devices.mqttUrl, mqttTlsUrl: devices.mqttTlsUrl, workloads: meta.desiredWorkloads().length, devices: meta.desiredDevices().length }, 'edgecore ready');
 
     link = new CloudConnection({
-      cloudUrl: settings.cloudUrl, node: settings.node, dataDir: settings.dataDir,
+      cloudUrls: settings.cloudUrls, cloudUrlOrder: settings.cloudUrlOrder, node: settings.node, dataDir: settings.dataDir,
       heartbeatSeconds: settings.heartbeatSeconds, pongTimeoutSeconds: settings.pongTimeoutSeconds, nodeStatsSeconds: settings.nodeStatsSeconds,
       log, state: meta, runtime: workloads.runtime,
       withIdentity: (use) => identity.withIdentity(use),

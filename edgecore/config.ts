@@ -1,12 +1,20 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { NameSchema, SettingsError, boolSetting, isLoopbackHost, logLevelSetting, portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
+import { CloudUrlOrderSetting, CloudUrlsSetting } from './link/cloudUrls.js';
 import { DEFAULT_MAX_PACKET_BYTES, DEFAULT_TELEMETRY_BATCH, DEFAULT_TWIN_UPSTREAM_INTERVAL_MS } from './devices/deviceHubOptions.js';
 import { DEFAULT_MAX_QUEUED_PER_SESSION, DEFAULT_MAX_SESSIONS_PER_DEVICE } from './devices/broker/sessionQuota.js';
 
 export const EdgeSettingsSchema = z.strictObject({
   node: NameSchema,
-  cloudUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL of cloudcore, e.g. http://127.0.0.1:8080' }),
+  /** One cloudcore URL, or the URLs of several replicas of one fleet (comma-separated, or a YAML list): see link/cloudUrls.ts. */
+  cloudUrl: CloudUrlsSetting,
+  /**
+   * With several: `shuffled` (each edgecore its own random order: a fleet spreads over the
+   * replicas, and over the others when one dies) or `listed` (the order given, the first
+   * preferred; an edge that moved on stays where it is until that link fails).
+   */
+  cloudUrlOrder: CloudUrlOrderSetting.default('shuffled'),
   joinToken: z.string().min(1).optional(),
   /** File whose first line is the join token: keeps it out of the process list (/proc/<pid>/cmdline). */
   joinTokenFile: z.string().min(1).optional(),
@@ -72,10 +80,12 @@ export const EdgeSettingsSchema = z.strictObject({
   /** After an agent upgrade, the new edgecore must be healthy (link, broker, workloads) within this many seconds, or the loader rolls it back. */
   upgradeHealthSeconds: z.coerce.number().positive().max(3600).default(120),
 }).superRefine((s, ctx) => {
-  const cloud = new URL(s.cloudUrl);
-  if (cloud.protocol === 'http:' && !isLoopbackHost(cloud.hostname) && !s.insecurePlainHttp) {
-    ctx.addIssue({ code: 'custom', path: ['cloudUrl'], message: `${s.cloudUrl} is plain HTTP to a host that is not loopback: the join token, the node credential and `
-      + 'secret values would cross the network in clear, and anyone on the path could send this node workloads; use https:// (docs/sync.md, "TLS"), or set insecurePlainHttp to accept that' });
+  for (const url of s.cloudUrl) {
+    const cloud = new URL(url);
+    if (cloud.protocol === 'http:' && !isLoopbackHost(cloud.hostname) && !s.insecurePlainHttp) {
+      ctx.addIssue({ code: 'custom', path: ['cloudUrl'], message: `${url} is plain HTTP to a host that is not loopback: the join token, the node credential and `
+        + 'secret values would cross the network in clear, and anyone on the path could send this node workloads; use https:// (docs/sync.md, "TLS"), or set insecurePlainHttp to accept that' });
+    }
   }
   if (s.joinToken !== undefined && s.joinTokenFile !== undefined) {
     ctx.addIssue({ code: 'custom', path: ['joinTokenFile'], message: 'give the join token once: joinToken or joinTokenFile, not both' });
@@ -91,13 +101,19 @@ export const EdgeSettingsSchema = z.strictObject({
     ctx.addIssue({ code: 'custom', path: ['mqttTlsClientCa'], message: 'device client certificates are checked on the MQTT TLS listener: set mqttTlsPort, mqttTlsCert and mqttTlsKey too' });
   }
 });
-export type EdgeSettings = z.infer<typeof EdgeSettingsSchema>;
+
+/**
+ * The settings edgecore runs with. `cloudUrls` is the parsed list of cloudcore replicas;
+ * `cloudUrl` stays the setting's text (the URLs comma-joined), so one URL reads as before.
+ */
+export type EdgeSettings = Omit<z.infer<typeof EdgeSettingsSchema>, 'cloudUrl'> & { cloudUrl: string; cloudUrls: string[] };
 
 /** Reads the optional YAML file; the caller passes flags already parsed by commander. */
 export function loadEdgeSettings(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): EdgeSettings {
   const { config, ...rest } = flags;
   const file = typeof config === 'string' ? settingsFromYaml(readFileSync(config, 'utf8'), config) : undefined;
-  const settings = resolveSettings(EdgeSettingsSchema, 'EF_EDGE_', { file, env, flags: rest });
+  const { cloudUrl: cloudUrls, ...parsed } = resolveSettings(EdgeSettingsSchema, 'EF_EDGE_', { file, env, flags: rest });
+  const settings: EdgeSettings = { ...parsed, cloudUrl: cloudUrls.join(','), cloudUrls };
   return settings.joinTokenFile === undefined ? settings : { ...settings, joinToken: readJoinTokenFile(settings.joinTokenFile) };
 }
 

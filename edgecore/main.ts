@@ -11,7 +11,8 @@ const program = new Command('edgecore')
   .version(EDGEFLEET_VERSION)
   .option('--config <file>', 'YAML file with settings (keys as the flags in camelCase, e.g. cloudUrl)')
   .option('--node <name>', 'this node\'s name (must match its join token)')
-  .option('--cloud-url <url>', 'cloudcore URL, e.g. http://127.0.0.1:8080')
+  .option('--cloud-url <urls>', 'cloudcore URL, e.g. https://cloud.example:8443; several replicas of one fleet comma-separated (the link moves to the next when one fails; see --cloud-url-order)')
+  .option('--cloud-url-order <order>', 'with several cloud URLs: shuffled (default: each edge its own random order, spreading a fleet over the replicas) or listed (the order given, the first preferred; no moving back by itself)')
   .option('--join-token <token>', 'one-time join token (only needed until the node has a credential); prefer --join-token-file or EF_EDGE_JOIN_TOKEN')
   .option('--insecure-plain-http <bool>', 'link to an http:// cloud URL that is not loopback (refused otherwise): tokens and secrets cross the network in clear')
   .option('--allow-unpinned-token [bool]', 'join over https with a token that does not pin the cloud\'s CA (<id>.<secret>): the cloud is then verified only by the system\'s CAs and NODE_EXTRA_CA_CERTS (refused otherwise; warned)')
@@ -58,9 +59,9 @@ const program = new Command('edgecore')
       throw err;
     }
     const log = pino({ level: settings.logLevel, base: { svc: 'edgecore', node: settings.node } });
-    const cloud = new URL(settings.cloudUrl);
-    if (cloud.protocol === 'http:' && !isLoopbackHost(cloud.hostname)) {
-      log.warn({ cloudUrl: settings.cloudUrl }, 'PLAIN HTTP TO THE CLOUD (--insecure-plain-http): the join token, the node credential and secret values cross the network in clear');
+    const plainOffLoopback = settings.cloudUrls.filter((u) => { const cloud = new URL(u); return cloud.protocol === 'http:' && !isLoopbackHost(cloud.hostname); });
+    if (plainOffLoopback.length > 0) {
+      log.warn({ cloudUrl: plainOffLoopback.join(',') }, 'PLAIN HTTP TO THE CLOUD (--insecure-plain-http): the join token, the node credential and secret values cross the network in clear');
     }
     if (settings.allowUnpinnedToken) {
       log.warn({}, 'UNPINNED JOIN TOKENS ALLOWED (--allow-unpinned-token): a join over https with an <id>.<secret> token trusts whatever the system\'s CAs and NODE_EXTRA_CA_CERTS trust');

@@ -23,8 +23,10 @@ export const LinkStatsSchema = z.object({
 });
 
 export const EdgeLinkStatusSchema = z.object({
-  /** Without user info: a URL with a password in it is not shown. */
+  /** The cloudcore URL the link is on now (or trying). Without user info: a URL with a password in it is not shown. */
   cloudUrl: z.string(),
+  /** Every configured cloudcore replica URL, in the order given (absent from an edgecore before replicas). */
+  cloudUrls: z.array(z.string()).optional(),
   /** connecting | connected | disconnected | stopped | join-failed */
   state: z.string(),
   /** When the link last went down; null while connected. */

@@ -122,7 +122,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
       });
       await secured.register(fleetRoutes, { ...routeOptions, links: opts.links });
       await secured.register(unreadableRoutes, { ...routeOptions, telemetry: opts.telemetry });
-      await secured.register(nodeStreamRoutes, { ...routeOptions, tunnel: opts.tunnel ?? { requestsFor: () => undefined } });
+      await secured.register(nodeStreamRoutes, { ...routeOptions, tunnel: opts.tunnel ?? { requestsFor: async () => undefined } });
     });
   }, { prefix: '/api/v1' });
 }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Kind } from '../../protocol/index.js';
-import type { Store, WatchEvent } from '../store/store.js';
+import type { Store, StoreError, WatchEvent } from '../store/store.js';
 import { PassRunner } from './passRunner.js';
 import { StoreMirror } from './storeMirror.js';
 
@@ -23,6 +23,8 @@ export abstract class MirrorController<K extends Kind> {
    */
   protected waitingOnTime = false;
   private ticker: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private remirrorTimer: NodeJS.Timeout | undefined;
 
   protected constructor(
     protected readonly store: Store,
@@ -36,15 +38,45 @@ export abstract class MirrorController<K extends Kind> {
   }
 
   async start(): Promise<void> {
-    this.mirror = await StoreMirror.open(this.store, this.kinds, (event) => {
-      if (this.changes(event)) this.trigger();
-    });
+    this.mirror = await this.openMirror();
     this.seed(this.mirror);
     this.trigger();
     if (this.tickEveryMs !== undefined) {
       this.ticker = setInterval(() => { if (this.waitingOnTime) this.trigger(); }, this.tickEveryMs);
       this.ticker.unref();
     }
+  }
+
+  private openMirror(): Promise<StoreMirror<K>> {
+    return StoreMirror.open(this.store, this.kinds, (event) => {
+      if (this.changes(event)) this.trigger();
+    }, (error) => this.remirror(error));
+  }
+
+  /**
+   * A watch of the mirror ended on its own (a distributed store compacted past it, or lost its
+   * engine): the copy is stale, so no pass runs on it; it is listed afresh (retried until it
+   * works or the controller stops), then a pass runs.
+   */
+  private remirror(error: StoreError): void {
+    if (this.stopped) return;
+    this.log.warn({ controller: this.constructor.name, err: error.message }, 'controller watch ended: listing again');
+    this.mirror?.close();
+    this.mirror = undefined;
+    const attempt = (delayMs: number) => {
+      this.remirrorTimer = setTimeout(() => {
+        this.openMirror().then((mirror) => {
+          if (this.stopped) return mirror.close();
+          this.mirror = mirror;
+          this.trigger();
+        }, (err: Error) => {
+          this.log.warn({ controller: this.constructor.name, err: err.message }, 'controller could not list again; retrying');
+          attempt(Math.min(delayMs * 2, 10_000));
+        });
+      }, delayMs);
+      this.remirrorTimer.unref();
+    };
+    attempt(100);
   }
 
   /** Something changed that the mirror does not show (time passed, …): schedule a pass. */
@@ -69,6 +101,8 @@ export abstract class MirrorController<K extends Kind> {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.remirrorTimer);
     if (this.ticker) clearInterval(this.ticker);
     this.mirror?.close();
     await this.runner.stop();

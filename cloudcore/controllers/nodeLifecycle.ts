@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Node } from '../../protocol/index.js';
-import type { Store } from '../store/store.js';
+import { FencedError, type Store, type WriteGuard } from '../store/store.js';
 import { updateNodeStatus } from '../store/readModifyWrite.js';
 
 /**
@@ -22,6 +22,12 @@ export interface NodeLifecycleOptions {
   store: Store;
   log: Logger;
   isConnected: (node: string) => boolean;
+  /**
+   * With several replicas: the guard under which a node may be marked Offline (no replica holds
+   * its link), checked in the write itself, so a link opened on another replica since the check
+   * is never overwritten.
+   */
+  offlineGuard?: (node: string) => WriteGuard;
   offlineAfterMs: number;
   /** Events kept per node. */
   maxEventsPerNode?: number;
@@ -46,8 +52,14 @@ export class NodeLifecycle {
       const { items } = await store.list('Node');
       for (const name of nodesGoneOffline(items, this.opts.isConnected, Date.now(), this.opts.offlineAfterMs, this.startedAt)) {
         const nowIso = new Date().toISOString();
-        await updateNodeStatus(store, name, (n) => (n.status.phase === 'Ready' && !this.opts.isConnected(name)
-          ? { ...n.status, phase: 'Offline', since: nowIso } : undefined));
+        const guarded = this.opts.offlineGuard ? store.guarded(this.opts.offlineGuard(name)) : store;
+        try {
+          await updateNodeStatus(guarded, name, (n) => (n.status.phase === 'Ready' && !this.opts.isConnected(name)
+            ? { ...n.status, phase: 'Offline', since: nowIso } : undefined));
+        } catch (err) {
+          if (err instanceof FencedError && this.opts.offlineGuard) continue; // its link opened on a replica meanwhile
+          throw err;
+        }
         log.info({ node: name }, 'node marked Offline (no heartbeat); its workloads stay bound');
       }
       await this.trimEvents();

@@ -1,5 +1,5 @@
 import type { AnyObject, Kind } from '../../protocol/index.js';
-import type { ObjectOf, Store, Watch, WatchEvent } from '../store/store.js';
+import type { ObjectOf, Store, Watch, WatchErrorHandler, WatchEvent } from '../store/store.js';
 
 /**
  * An in-memory copy of some kinds of the store, kept current by watches (an informer, in
@@ -13,11 +13,15 @@ export class StoreMirror<K extends Kind> {
 
   private constructor() {}
 
-  /** Lists each kind, then follows its changes from exactly that list's revision; `onEvent` runs after the copy is updated. */
-  static async open<K extends Kind>(store: Store, kinds: readonly K[], onEvent: (event: WatchEvent) => void): Promise<StoreMirror<K>> {
+  /**
+   * Lists each kind, then follows its changes from exactly that list's revision; `onEvent` runs
+   * after the copy is updated. `onError` hears of a watch that ended on its own (a distributed
+   * store compacted past it): the copy no longer follows the store and must be opened again.
+   */
+  static async open<K extends Kind>(store: Store, kinds: readonly K[], onEvent: (event: WatchEvent) => void, onError?: WatchErrorHandler): Promise<StoreMirror<K>> {
     const mirror = new StoreMirror<K>();
     try {
-      await mirror.follow(store, kinds, onEvent);
+      await mirror.follow(store, kinds, onEvent, onError);
     } catch (err) {
       mirror.close(); // a later kind failed to list: the watches already opened go too
       throw err;
@@ -25,7 +29,7 @@ export class StoreMirror<K extends Kind> {
     return mirror;
   }
 
-  private async follow(store: Store, kinds: readonly K[], onEvent: (event: WatchEvent) => void): Promise<void> {
+  private async follow(store: Store, kinds: readonly K[], onEvent: (event: WatchEvent) => void, onError?: WatchErrorHandler): Promise<void> {
     for (const kind of kinds) {
       const { items, revision } = await store.list(kind);
       const byName = new Map<string, AnyObject>(items.map((o) => [o.metadata.name, o]));
@@ -35,7 +39,7 @@ export class StoreMirror<K extends Kind> {
         if (event.type === 'DELETED') byName.delete(object.metadata.name);
         else byName.set(object.metadata.name, object);
         onEvent(event);
-      }));
+      }, onError));
     }
   }
 

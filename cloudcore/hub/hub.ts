@@ -8,7 +8,7 @@ import { HUB_PATHS, MAX_FRAME_BYTES, NODE_HEADER, OFFLINE_AFTER_MS, type NodeCre
 import { errorBody } from '../http/apiError.js';
 import { DEFAULT_NODE_CERT_GRACE_SECONDS, DEFAULT_NODE_CERT_LIFETIME_SECONDS } from '../../protocol/certificatePolicy.js';
 import type { ServerTls } from '../pki/serverTls.js';
-import type { Store, Watch } from '../store/store.js';
+import { FencedError, type Store, type Watch, type WriteGuard } from '../store/store.js';
 import { NodeStatsHistory } from '../telemetry/nodeStatsHistory.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
 import { acceptsBearer, acceptsCertificate, verifyNodeCredential } from './credentials.js';
@@ -40,6 +40,27 @@ export interface HubOptions {
   nodeCertGraceSeconds?: number;
   /** The agent artefacts cloudcore serves under /dist: named in the agentUpgrade frames it sends. */
   artefacts?: AgentArtefacts;
+  /** Which replica holds which node's link (several cloudcores over one etcd store). */
+  authority?: SessionAuthority;
+}
+
+/**
+ * Which replica holds each node's link, when cloudcore runs as several replicas over one store
+ * (cloudcore/cluster/sessionRegistry.ts). The replica that holds a link is the node's authority:
+ * it claims the node when the link opens, and only if its claim is still the current one when the
+ * link ends may it mark the node Offline. Without it (one cloudcore) the hub is its own authority.
+ */
+export interface SessionAuthority {
+  /** Records that this replica holds the node's link now; resolves to the claim, for `release`. */
+  claim(node: string): Promise<number>;
+  /** Removes the claim if it is still the current one; true if it was (nobody holds the node now). */
+  release(node: string, claim: number): Promise<boolean>;
+  /** The guard under which a node nobody holds may be marked Offline (no replica claimed it meanwhile). */
+  absentGuard(node: string): WriteGuard;
+  /** Whether some replica (this one included) holds the node's link now. */
+  isHeldAnywhere(node: string): boolean;
+  /** Calls `onMoved` when another replica claims a node whose link this replica holds. */
+  onTakenOver(onMoved: (node: string, replica: string) => void): void;
 }
 
 /** What a live link was admitted with: a certificate serial, or a bearer credential's hash (plain HTTP). */
@@ -74,12 +95,20 @@ export class Hub {
   /** Links admitted and not yet settled (see admission.ts). */
   private settling = 0;
   private readonly linkCredentials = new WeakMap<NodeSession, LinkCredential>();
+  /** Each session's claim in the session registry (cluster mode), once made. */
+  private readonly claims = new WeakMap<NodeSession, Promise<number | undefined>>();
   private readonly agentUpgrades: AgentUpgradeChannel;
 
   constructor(private readonly opts: HubOptions) {
     this.offlineAfterMs = opts.offlineAfterMs ?? OFFLINE_AFTER_MS;
     this.eventBudget = new EventBudget(opts.eventBudget ?? DEFAULT_EVENT_BUDGET, opts.log);
     this.agentUpgrades = new AgentUpgradeChannel(opts.store, opts.log, opts.artefacts);
+    opts.authority?.onTakenOver((node, replica) => this.sessions.get(node)?.drop(`the node's link moved to replica ${replica}`));
+  }
+
+  /** Whether some replica holds the node's link now (this one, or another in cluster mode). */
+  isConnected(node: string): boolean {
+    return this.sessions.has(node) || (this.opts.authority?.isHeldAnywhere(node) ?? false);
   }
 
   /** Registers the join route and takes over WebSocket upgrades on the server's connect path. */
@@ -93,6 +122,21 @@ export class Hub {
     app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.onUpgrade(req, socket, head);
     });
+    await this.watchIdentities();
+    this.livenessTimer = setInterval(() => void this.checkLiveness(), this.opts.livenessFlushMs ?? 15_000);
+    this.livenessTimer.unref();
+    // preClose: upgraded sockets are not the HTTP server's to close; end them first or
+    // server.close() waits for every edge to hang up on its own.
+    app.addHook('preClose', async () => this.close());
+  }
+
+  /**
+   * Follows Node and NodeCredential changes for the live links. If either watch ends on its own
+   * (a distributed store compacted past it), both are opened again from now and every live link
+   * is checked against what the store holds, so a change missed in between still ends its link.
+   */
+  private async watchIdentities(): Promise<void> {
+    const onError = () => { void this.rewatchIdentities(); };
     // A deleted node loses its credential (API) and its live link (here).
     this.nodeWatch = await this.opts.store.watch({ kind: 'Node', fromRevision: await this.opts.store.revision() }, (event) => {
       if (event.type !== 'DELETED') {
@@ -105,7 +149,7 @@ export class Hub {
       this.linkQuality.forget(event.object.metadata.name);
       this.nodeStats.forget(event.object.metadata.name);
       this.eventBudget.forget(event.object.metadata.name);
-    });
+    }, onError);
     // A link whose certificate or credential is no longer accepted (revoked, node deleted, the
     // node joined again) ends at once. Watched, not called, so it holds for whatever removes or
     // replaces one, on any replica; a renewal keeps the link's own serial, so it stays up.
@@ -118,12 +162,23 @@ export class Hub {
       const why = event.type === 'DELETED' ? 'the node\'s identity was revoked' : 'the node joined again with a new token: the identity of this link is no longer valid';
       this.opts.log.info({ node, reason: why }, 'closing the link of a node whose identity ended');
       this.disconnect(node, why);
-    });
-    this.livenessTimer = setInterval(() => void this.checkLiveness(), this.opts.livenessFlushMs ?? 15_000);
-    this.livenessTimer.unref();
-    // preClose: upgraded sockets are not the HTTP server's to close; end them first or
-    // server.close() waits for every edge to hang up on its own.
-    app.addHook('preClose', async () => this.close());
+    }, onError);
+  }
+
+  private async rewatchIdentities(): Promise<void> {
+    if (this.closing) return;
+    this.nodeWatch?.close();
+    this.credentialWatch?.close();
+    try {
+      await this.watchIdentities();
+      for (const session of [...this.sessions.values()]) {
+        const record = await this.opts.store.get('NodeCredential', session.node);
+        if (!record || !this.stillAccepted(session, record)) this.disconnect(session.node, 'the node\'s identity is no longer valid');
+      }
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, 'could not watch node identities again; retrying');
+      setTimeout(() => void this.rewatchIdentities(), 1000).unref();
+    }
   }
 
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -215,6 +270,16 @@ export class Hub {
       },
     });
     this.linkCredentials.set(session, credential);
+    const authority = this.opts.authority;
+    if (authority) {
+      this.claims.set(session, authority.claim(node).catch((err: Error) => {
+        // Unclaimed, the link still works here; another replica cannot route this node's logs and
+        // exec to it, and the leader may take it for Offline: end it, the edge reconnects.
+        this.opts.log.warn({ node, err: err.message }, 'could not record which replica holds the link; closing it');
+        session.terminate(1013, 'cloudcore could not register the link; reconnect');
+        return undefined;
+      }));
+    }
     this.linkQuality.recordOpen(node, Date.now());
     this.sessions.set(node, session);
     // The hello writes lastSeen; the next liveness write is due a full interval later.
@@ -226,14 +291,26 @@ export class Hub {
     this.sessions.delete(session.node);
     // cloudcore going down is not the node going offline; the lifecycle controller decides after restart.
     if (this.closing) return;
+    let store = this.opts.store;
+    const authority = this.opts.authority;
+    if (authority) {
+      // Only the replica whose claim is still current speaks for the node: a link that moved to
+      // another replica is not the node going offline.
+      const claim = await this.claims.get(session);
+      if (claim === undefined || !(await authority.release(session.node, claim).catch(() => false))) return;
+      store = store.guarded(authority.absentGuard(session.node));
+    }
     const nowIso = new Date().toISOString();
-    await updateNodeStatus(this.opts.store, session.node, (n) => ({
+    await updateNodeStatus(store, session.node, (n) => ({
       ...n.status,
       phase: 'Offline',
       since: n.status.phase === 'Offline' ? n.status.since : nowIso,
       lastSeen: new Date(session.lastSeen).toISOString(),
       ackedRevision: Math.max(n.status.ackedRevision, session.ackedRevision),
-    })).catch((err: Error) => this.opts.log.error({ node: session.node, err: err.message }, 'could not mark node offline'));
+    })).catch((err: Error) => {
+      if (err instanceof FencedError) return; // another replica holds the node's link by now
+      this.opts.log.error({ node: session.node, err: err.message }, 'could not mark node offline');
+    });
   }
 
   /** Closes silent sessions and writes lastSeen/acked revision of live ones (throttled). */
@@ -256,8 +333,8 @@ export class Hub {
     }
   }
 
-  /** The request channel (logs, exec) of a connected node, for the API. */
-  requestsFor(node: string) {
+  /** The request channel (logs, exec) of a node connected to this replica, for the API (EdgeTunnel). */
+  async requestsFor(node: string) {
     return this.sessions.get(node)?.requests;
   }
 

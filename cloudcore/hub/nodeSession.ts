@@ -94,6 +94,17 @@ export class NodeSession {
     this.finish();
   }
 
+  /**
+   * Ends the link at once, discarding every frame still queued on it: the node's link is now
+   * another replica's, and nothing this one had queued may reach the node late (KubeEdge's HA
+   * delivered such stale messages to a node that came back to its old cloudcore).
+   */
+  drop(reason: string): void {
+    this.deps.log.info({ node: this.node, reason }, 'dropping edge link');
+    this.ws.terminate();
+    this.finish();
+  }
+
   /** The agent info of the hello (updated by agentStatus frames); undefined before the hello. */
   agent(): HelloFrame['agent'] | undefined {
     return this.hello?.agent;
@@ -291,6 +302,11 @@ export class NodeSession {
       if (!isSynced(event.object) || isEchoOfEdgeStatus(event)) return;
       this.pending.add(event);
       this.scheduleFlush();
+    }, (err) => {
+      // The store lost this watch's history (a distributed store compacted past it, or lost its
+      // engine): the edge reconnects and resumes from what it acked, or gets a snapshot.
+      this.deps.log.warn({ node: this.node, err: err.message }, 'edge watch ended; the edge reconnects');
+      this.terminate(4010, 'store watch ended, reconnect');
     });
     if (this.closed) this.watch.close();
   }

@@ -30,6 +30,8 @@ export interface CloudMetricsSources {
   telemetry?: { readonly unreadableSkipped: number };
   /** Connections and streams refused for being over their per-address caps. */
   refused?: { connections: { readonly refused: number }; streams: { readonly refused: number; readonly droppedLogLines: number } };
+  /** With several replicas (store etcd): this replica's name and whether it leads now. */
+  replica?: { readonly id: string; readonly isLeader: boolean };
 }
 
 /** Kinds read generically: a store (or build) that does not know the kind reports nothing. */
@@ -55,6 +57,13 @@ export class CloudMetrics {
       name: 'edgefleet_cloudcore_build_info', help: 'Always 1; the label carries the cloudcore version.', labelNames: ['version'], registers,
       collect() { this.set({ version: EDGEFLEET_VERSION }, 1); },
     });
+    const replica = sources.replica;
+    if (replica) {
+      new Gauge({
+        name: 'edgefleet_replica_leader', help: '1 while this replica is the elected leader (runs the controllers), else 0; the label names the replica.', labelNames: ['replica'], registers,
+        collect() { this.set({ replica: replica.id }, replica.isLeader ? 1 : 0); },
+      });
+    }
     new Gauge({
       name: 'edgefleet_hub_sessions', help: 'Edge nodes connected to this cloudcore now.', registers,
       collect() { this.set(hub.sessions.size); },

@@ -6,10 +6,12 @@ import type { StoredIdentity } from './identityStore.js';
 import { JoinRefusedError } from './join.js';
 import type { NodeIdentity } from './nodeIdentity.js';
 import { renewIdentity } from './renewIdentity.js';
+import { tryCloudUrls } from '../link/cloudUrls.js';
 
 export interface CertificateRenewalOptions {
   identity: NodeIdentity;
-  cloudUrl: string;
+  /** The cloudcore replicas' URLs, the one the link is on first: a renewal tries them in turn. */
+  cloudUrls: () => readonly string[];
   node: string;
   log: Logger;
   /** A new identity is committed: the link reconnects once to present it. */
@@ -132,7 +134,11 @@ export class CertificateRenewal implements EdgePart {
     const { log } = this.opts;
     let next: StoredIdentity;
     try {
-      next = await renewIdentity(this.opts.cloudUrl, this.opts.node, current, this.now());
+      const now = this.now();
+      // A 401/403/404 is the fleet's answer (one shared store), so it ends the walk; an
+      // unreachable replica or a 5xx sends the renewal to the next.
+      next = await tryCloudUrls(this.opts.cloudUrls(), (url) => renewIdentity(url, this.opts.node, current, now), (err) => err instanceof JoinRefusedError,
+        (url, err) => log.warn({ cloudUrl: url, err: err.message }, 'cloud replica did not take the renewal; trying the next'));
     } catch (err) {
       if (this.stopped) return;
       this.lastError = (err as Error).message;

@@ -3,13 +3,15 @@ import type { Logger } from 'pino';
 import { backoffDelayMs } from '../link/backoff.js';
 import type { LinkAuth } from '../link/linkAuth.js';
 import type { EdgePart } from '../part.js';
+import { tryCloudUrls } from '../link/cloudUrls.js';
 import { commitBearerIdentity, commitCertificateIdentity, loadIdentity, type StoredIdentity } from './identityStore.js';
 import { JoinRefusedError, joinCloud, tokenSha256 } from './join.js';
 
 export interface NodeIdentityOptions {
   dataDir: string;
   node: string;
-  cloudUrl: string;
+  /** The cloudcore replicas' URLs: a join tries them in turn (one shared store answers the same at each). */
+  cloudUrls: readonly string[];
   joinToken?: string | undefined;
   allowUnpinnedToken?: boolean;
   log: Logger;
@@ -82,7 +84,7 @@ export class NodeIdentity extends EventEmitter<NodeIdentityEvents> implements Ed
     const { joinToken } = this.opts;
     if (!this.identity) return true;
     if (joinToken === undefined) return false;
-    if (this.identity.mode === 'bearer' && new URL(this.opts.cloudUrl).protocol === 'https:') return true;
+    if (this.identity.mode === 'bearer' && new URL(this.opts.cloudUrls[0]!).protocol === 'https:') return true;
     return this.identity.joinTokenSha256 !== null && this.identity.joinTokenSha256 !== tokenSha256(joinToken);
   }
 
@@ -102,10 +104,13 @@ export class NodeIdentity extends EventEmitter<NodeIdentityEvents> implements Ed
       }
       const rejoin = this.identity !== null;
       try {
-        const joined = await joinCloud({
-          cloudUrl: this.opts.cloudUrl, node: this.opts.node, token: joinToken,
+        // A refusal is the fleet's answer (the token lives in the shared store), not one replica's:
+        // it ends the walk. An unreachable or failing replica sends the join to the next.
+        const joined = await tryCloudUrls(this.opts.cloudUrls, (cloudUrl) => joinCloud({
+          cloudUrl, node: this.opts.node, token: joinToken,
           allowUnpinnedToken: this.opts.allowUnpinnedToken ?? false, warn: (o, m) => log.warn(o, m),
-        });
+        }), (err) => err instanceof JoinRefusedError,
+        (url, err) => log.warn({ cloudUrl: url, err: err.message }, 'cloud replica did not take the join; trying the next'));
         if (this.stopped) return;
         this.replace(joined);
         log.info({ mode: joined.mode, rejoin }, 'joined the fleet');

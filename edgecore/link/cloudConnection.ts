@@ -4,11 +4,15 @@ import { EDGEFLEET_VERSION, type AgentUpgradeFrame, type AgentUpgradeStatus } fr
 import type { EdgePart } from '../part.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { CloudLink, CloudLinkEvents, LinkState } from './cloudLink.js';
+import type { CloudUrlOrder } from './cloudUrls.js';
 import type { LinkAuth } from './linkAuth.js';
 import { NodeStatsSampler } from './nodeStats.js';
 
 export interface CloudConnectionOptions {
-  cloudUrl: string;
+  /** The cloudcore replicas' URLs (one, or several of one fleet): the link moves among them. */
+  cloudUrls: readonly string[];
+  /** shuffled (spread a fleet over the replicas) or listed (the first preferred). */
+  cloudUrlOrder: CloudUrlOrder;
   node: string;
   dataDir: string;
   heartbeatSeconds: number;
@@ -58,7 +62,8 @@ export class CloudConnection implements EdgePart {
     // Loaded only now (with ws): the cloud link is not on the cold-start path of the workloads.
     const { CloudLink } = await import('./cloudLink.js');
     const link = new CloudLink({
-      cloudUrl: opts.cloudUrl,
+      cloudUrl: opts.cloudUrls,
+      cloudUrlOrder: opts.cloudUrlOrder,
       node: opts.node,
       auth: opts.auth,
       state: opts.state,

@@ -7,6 +7,7 @@ import {
 import type { z } from 'zod';
 import { DEFAULT_BACKOFF, parseRetryAfterMs, retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { describeCloudError } from './cloudError.js';
+import { CloudUrlRing, type CloudUrlOrder } from './cloudUrls.js';
 import { EdgeOperatorRequests } from './operatorRequests.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { LinkAuth } from './linkAuth.js';
@@ -42,7 +43,11 @@ export interface LinkStats {
 export const DEFAULT_PONG_TIMEOUT_MS = 15_000;
 
 export interface CloudLinkOptions {
-  cloudUrl: string;
+  /** cloudcore's URL, or the URLs of several replicas of one fleet: the link walks them (cloudUrls.ts). */
+  cloudUrl: string | readonly string[];
+  /** How the replicas are ordered (default shuffled); `random` shuffles them (tests fix it). */
+  cloudUrlOrder?: CloudUrlOrder;
+  random?: () => number;
   node: string;
   /** A fixed bearer credential (the fan-out benchmark's simulated edges); edgecore passes `auth`. */
   credential?: string;
@@ -91,6 +96,13 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
   private failures = 0;
   /** Retry-After the cloud sent with its last refusal (503), honoured by the next reconnect. */
   private retryAfterMs: number | null = null;
+  /** Replicas in a row that shed this edge (503 + Retry-After), and the longest wait asked. */
+  private shedInRow = 0;
+  private shedWaitMs = 0;
+  /** The next reconnect is ours (renewal, cursor reset), not the replica's failure: stay on it. */
+  private stayOnReplica = false;
+  /** The replicas this edge may link to, in the order it tries them. */
+  readonly urls: CloudUrlRing;
   private retryTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private pongTimer: NodeJS.Timeout | undefined;
@@ -103,8 +115,14 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
 
   constructor(private readonly opts: CloudLinkOptions) {
     super();
+    this.urls = new CloudUrlRing(typeof opts.cloudUrl === 'string' ? [opts.cloudUrl] : opts.cloudUrl, {
+      ...(opts.cloudUrlOrder ? { order: opts.cloudUrlOrder } : {}), ...(opts.random ? { random: opts.random } : {}),
+    });
     this.requests = opts.runtime ? new EdgeOperatorRequests(opts.runtime, (frame) => this.send(frame), opts.log) : undefined;
   }
+
+  /** The URL the link is on now (or is trying). */
+  get cloudUrl(): string { return this.urls.current(); }
 
   start(): void {
     if (this.phase === 'stopped') return;
@@ -125,6 +143,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
    */
   reconnect(): void {
     if (this.phase === 'stopped' || this.ws === undefined || this.ws.readyState === WebSocket.CLOSED) return;
+    this.stayOnReplica = this.welcomed;
     this.ws.terminate();
   }
 
@@ -152,7 +171,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
 
   private connect(): void {
     this.setPhase('connecting');
-    const url = new URL(HUB_PATHS.connect, this.opts.cloudUrl.replace(/^http/, 'ws'));
+    const url = new URL(HUB_PATHS.connect, this.urls.current().replace(/^http/, 'ws'));
     const auth = this.opts.auth?.() ?? (this.opts.credential !== undefined ? { mode: 'bearer' as const, credential: this.opts.credential } : null);
     // Certificate mode: mutual TLS, the server verified against the cloud's CA bundle, no Authorization header.
     const ws = new WebSocket(url, {
@@ -198,16 +217,38 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
       clearTimeout(this.pongTimer);
       this.requests?.cancelAll();
       if (code !== 1000 && code !== 1006) this.lastError = `closed by cloud: ${code} ${reason.toString()}`;
-      this.opts.log?.warn({ code, reason: reason.toString(), error: this.lastError }, 'cloud link down');
+      this.opts.log?.warn({ code, reason: reason.toString(), error: this.lastError, cloudUrl: this.urls.current() }, 'cloud link down');
       if (this.phase === 'stopped') return;
       this.setPhase('disconnected');
       this.scheduleReconnect();
     });
   }
 
+  /**
+   * After a failed connect or a dropped link: the next replica, after the back-off. One that shed
+   * this edge (503 + Retry-After: admission control) is full, not down: the next is tried at once,
+   * and only when every replica in a row shed it does the edge wait, as long as the longest asked.
+   */
   private scheduleReconnect(): void {
-    const delay = retryDelayMs(++this.failures, this.retryAfterMs, this.opts.backoff ?? DEFAULT_BACKOFF);
+    const shedAfterMs = this.retryAfterMs;
     this.retryAfterMs = null;
+    const from = this.urls.current();
+    const to = this.stayOnReplica ? from : this.urls.advance();
+    this.stayOnReplica = false;
+    if (shedAfterMs !== null) {
+      this.shedInRow++;
+      this.shedWaitMs = Math.max(this.shedWaitMs, shedAfterMs);
+      if (this.shedInRow < this.urls.size) {
+        this.opts.log?.info({ from, to }, 'cloud replica is shedding load; trying the next one at once');
+        this.retryTimer = setTimeout(() => this.connect(), 0);
+        return;
+      }
+    }
+    const wait = this.shedInRow > 0 ? this.shedWaitMs : null;
+    this.shedInRow = 0;
+    this.shedWaitMs = 0;
+    const delay = retryDelayMs(++this.failures, wait, this.opts.backoff ?? DEFAULT_BACKOFF);
+    if (to !== from) this.opts.log?.info({ from, to, retryInMs: delay }, 'moving the cloud link to the next replica');
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
@@ -270,11 +311,13 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
         this.welcomed = true;
         this.refusedIdentity = false;
         this.failures = 0;
+        this.shedInRow = 0;
+        this.shedWaitMs = 0;
         this.lastError = null;
         this.stats.connects++;
         this.opts.state.ackUpTo(frame.upstreamSeq);
         this.setPhase('connected');
-        this.opts.log?.info({ mode: frame.mode }, 'cloud link up');
+        this.opts.log?.info({ mode: frame.mode, cloudUrl: this.urls.current() }, 'cloud link up');
         this.flushUpstream();
         return;
       case 'sync': {

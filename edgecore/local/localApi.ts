@@ -10,6 +10,8 @@ import { buildEdgeStatus, LinkTimes, LogTailCache, withRecentLogs, type StatusPa
 export interface StatusSources {
   node: string;
   cloudUrl: string;
+  /** The configured replicas' URLs (the link shows which one it is on). */
+  cloudUrls?: readonly string[];
   dataDir: string;
   link: () => StatusParts['link'];
   joinError: () => string | null;
@@ -74,6 +76,7 @@ export class LocalApi implements EdgePart {
       node: src.node,
       version: EDGEFLEET_VERSION,
       cloudUrl: src.cloudUrl,
+      ...(src.cloudUrls ? { cloudUrls: src.cloudUrls } : {}),
       startedAt: this.opts.startedAt,
       now: Date.now(),
       pid: process.pid,

@@ -45,6 +45,16 @@ describe('edge /status snapshot', () => {
     expect(withoutUserInfo('http://127.0.0.1:1')).toBe('http://127.0.0.1:1');
   });
 
+  it('with several replicas: the URL the link is on, and every configured one, none with its password', () => {
+    const cloudUrls = ['https://a.example:8443', 'https://ops:pw@b.example:8443/'];
+    const before = linkStatus(parts({ cloudUrl: cloudUrls.join(','), cloudUrls }));
+    expect(before.cloudUrl).toBe('https://a.example:8443');
+    const on = linkStatus(parts({ cloudUrl: cloudUrls.join(','), cloudUrls, link: { phase: 'connected', cloudUrl: cloudUrls[1], downSince: null, lastError: null, stats } }));
+    expect(on.cloudUrl).toBe('https://b.example:8443/');
+    expect(on.cloudUrls).toEqual(['https://a.example:8443', 'https://b.example:8443/']);
+    expect(JSON.stringify(on)).not.toContain('pw@');
+  });
+
   it('the whole answer parses with the schema edgectl uses, and logs are added and cut', async () => {
     const status = buildEdgeStatus(parts());
     expect(EdgeStatusSchema.parse(status).edgecore).toEqual({ version: '0.1.0', pid: 42, startedAt: new Date(T0).toISOString(), uptimeSeconds: 90 });

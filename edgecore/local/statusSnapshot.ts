@@ -26,6 +26,8 @@ export class LinkTimes {
 
 export interface LinkView {
   phase: LinkPhase;
+  /** The replica URL the link is on now (or trying). */
+  cloudUrl?: string;
   downSince: number | null;
   lastError: string | null;
   stats: LinkStats;
@@ -34,7 +36,10 @@ export interface LinkView {
 export interface StatusParts {
   node: string;
   version: string;
+  /** The configured cloud URL(s), as the setting gave them (comma-joined). */
   cloudUrl: string;
+  /** The configured replicas' URLs; absent: `cloudUrl` is the only one. */
+  cloudUrls?: readonly string[];
   /** When this edgecore process started (ms): before any link exists, the link is down since then. */
   startedAt: number;
   now: number;
@@ -68,14 +73,17 @@ export function withoutUserInfo(url: string): string {
   }
 }
 
-export function linkStatus(parts: Pick<StatusParts, 'link' | 'linkTimes' | 'joinError' | 'startedAt' | 'now' | 'cloudUrl'>): EdgeLinkStatus {
+export function linkStatus(parts: Pick<StatusParts, 'link' | 'linkTimes' | 'joinError' | 'startedAt' | 'now' | 'cloudUrl' | 'cloudUrls'>): EdgeLinkStatus {
   const { link, linkTimes, now } = parts;
   const state = link?.phase ?? (parts.joinError ? 'join-failed' : 'disconnected');
   const connected = state === 'connected';
   // No link object yet (joining, or no credential): down since this edgecore started.
   const downSince = connected ? null : (link ? link.downSince : parts.startedAt);
+  const configured = parts.cloudUrls ?? [parts.cloudUrl];
   return {
-    cloudUrl: withoutUserInfo(parts.cloudUrl),
+    // Before the link exists (joining): the first configured URL, where it starts.
+    cloudUrl: withoutUserInfo(link?.cloudUrl ?? configured[0] ?? parts.cloudUrl),
+    cloudUrls: configured.map(withoutUserInfo),
     state,
     downSince: iso(downSince),
     downForSeconds: downSince === null ? null : Math.max(0, Math.round((now - downSince) / 1000)),

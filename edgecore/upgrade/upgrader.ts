@@ -23,7 +23,8 @@ export interface WorkloadView { name: string; runtime: string; state: string; pi
 
 export interface UpgraderOptions {
   dataDir: string;
-  cloudUrl: string;
+  /** Where releases are downloaded from; a function: the replica the link is on now (the frame came from it). */
+  cloudUrl: string | (() => string);
   running: string;
   healthSeconds: number;
   /** process.env's EDGEFLEET_LOADER and EDGEFLEET_HOME, as the loader set them. */
@@ -153,7 +154,8 @@ export class AgentUpgrader implements EdgePart {
     const { opts, home } = this;
     const file = frame.file!, expected = frame.sha256!, size = frame.size!;
     const arch = releaseArch(process.arch)!;
-    const base = new URL(`dist/${encodeURIComponent(frame.version)}/`, opts.cloudUrl.endsWith('/') ? opts.cloudUrl : `${opts.cloudUrl}/`);
+    const cloudUrl = typeof opts.cloudUrl === 'string' ? opts.cloudUrl : opts.cloudUrl();
+    const base = new URL(`dist/${encodeURIComponent(frame.version)}/`, cloudUrl.endsWith('/') ? cloudUrl : `${cloudUrl}/`);
     const fetchOpts = { ca: opts.ca(), signal };
 
     this.setStatus(frame, 'Downloading', `fetching SHA256SUMS of ${frame.version}`, undefined, { bytes: 0, totalBytes: size });

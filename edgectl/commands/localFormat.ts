@@ -37,11 +37,14 @@ function cut(text: string, max: number): string {
 
 export function linkLine(s: EdgeStatus): string {
   const link = s.link;
+  // Several replicas: which one the link is on, and the others it would move to.
+  const others = (link.cloudUrls ?? []).filter((u) => u !== link.cloudUrl);
+  const replicas = others.length > 0 ? ` (other replicas: ${others.join(', ')})` : '';
   if (link.state === 'connected') {
     const up = link.connectedSince ? (Date.parse(s.generatedAt) - Date.parse(link.connectedSince)) / 1000 : null;
-    return `connected${up !== null ? ` for ${formatDuration(up)}` : ''} to ${link.cloudUrl}`;
+    return `connected${up !== null ? ` for ${formatDuration(up)}` : ''} to ${link.cloudUrl}${replicas}`;
   }
-  return `DOWN for ${formatDuration(link.downForSeconds)} (${link.state}) to ${link.cloudUrl}`;
+  return `DOWN for ${formatDuration(link.downForSeconds)} (${link.state}) to ${link.cloudUrl}${replicas}`;
 }
 
 export function summaryFields(s: EdgeStatus): Array<[string, string]> {

@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artefactName } from '../../protocol/index.js';
+import { freeLoopbackPort } from '../helpers/etcdCluster.js';
 import { Fleet, ROOT, runToEnd, type Cloud } from '../helpers/fleet.js';
 import { BUSYBOX, buildRelease, busyboxPath, elfMachine, installedPid, INSTALLER, pathWith, run, serveReleaseCopy, unameShim, type BuiltRelease } from '../helpers/installer.js';
 import { makeReleaseKey, signSums } from '../helpers/releases.js';
@@ -160,6 +161,21 @@ describe('install.sh: one line installs and joins a node (real artefacts, real H
       return ((await r.json()) as { status?: { phase?: string } }).status?.phase === 'Ready';
     });
     expect((await run(['dash', INSTALLER, '--uninstall', '--purge', '--root', root])).code).toBe(0);
+  });
+
+  it('--cloud-url LIST: edgecore.yaml names every replica, and the node joins past one that is down; a bad entry is refused', async () => {
+    const root = newRoot();
+    const replicas = `https://127.0.0.1:${await freeLoopbackPort()},${cloud.url}`;
+    const shim = unameShim(shimDir('shim-replicas'), 'x86_64');
+    const res = await run(['dash', '-c', await joinLine('edge-replicas', root, ['--cloud-url', replicas])], { PATH: pathWith(shim) });
+    expect(res.code, res.out + res.err).toBe(0);
+    expect(readFileSync(join(root, 'etc', 'edgefleet', 'edgecore.yaml'), 'utf8')).toContain(`cloudUrl: '${replicas}'`);
+    await waitFor('edge-replicas Ready', async () => (await tlsApi(cloud).call<{ status?: { phase?: string } }>('GET', '/nodes/edge-replicas')).body.status?.phase === 'Ready');
+    expect((await run(['dash', INSTALLER, '--uninstall', '--purge', '--root', root])).code).toBe(0);
+
+    const refused = await run(['dash', INSTALLER, '--cloud-url', `${cloud.url},ftp://cloud.example`, '--root', newRoot()]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.err).toContain("--cloud-url: 'ftp://cloud.example' is not http(s)://host:port");
   });
 
   it('refuses an unknown architecture, naming it, and installs nothing', async () => {

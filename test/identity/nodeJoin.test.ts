@@ -51,7 +51,7 @@ const joinsAfter = (of: Cloud, before: number, count: number) =>
   waitFor(`${count} join log line(s) from cloudcore`, () => { const lines = joinLines(of).slice(before); return lines.length >= count ? lines : undefined; }, 10_000);
 
 async function joinedNode(dataDir: string, cloudUrl: string, token: string): Promise<{ identity: NodeIdentity; used: boolean }> {
-  const identity = new NodeIdentity({ dataDir, node: 'edge-1', cloudUrl, joinToken: token, log });
+  const identity = new NodeIdentity({ dataDir, node: 'edge-1', cloudUrls: [cloudUrl], joinToken: token, log });
   await identity.start();
   let used = false;
   await identity.withIdentity(async () => { used = true; });

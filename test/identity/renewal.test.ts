@@ -61,7 +61,7 @@ const memoryState: LinkState = {
 };
 
 async function joinedIdentity(cloud: Cloud, node: string, dataDir = tempDir(), stopAfterTest = true): Promise<NodeIdentity> {
-  const identity = new NodeIdentity({ dataDir, node, cloudUrl: cloud.url, joinToken: await tlsApi(cloud).token(node), log });
+  const identity = new NodeIdentity({ dataDir, node, cloudUrls: [cloud.url], joinToken: await tlsApi(cloud).token(node), log });
   await identity.start();
   await identity.withIdentity(async () => undefined);
   if (stopAfterTest) stops.push(() => identity.stop());
@@ -97,7 +97,7 @@ describe('certificate renewal', () => {
     link.start();
     stops.push(() => link.stop());
     let renewed = 0;
-    const renewal = new CertificateRenewal({ identity, cloudUrl: rotating.url, node: 'edge-1', log, onRenewed: () => { renewed++; link.reconnect(); } });
+    const renewal = new CertificateRenewal({ identity, cloudUrls: () => [rotating.url], node: 'edge-1', log, onRenewed: () => { renewed++; link.reconnect(); } });
     await renewal.start();
     stops.push(() => renewal.stop());
 
@@ -132,7 +132,7 @@ describe('certificate renewal', () => {
   it('a renewal while cloudcore is down keeps the old identity, is shown, and is retried with back-off until cloudcore is back', async () => {
     const identity = await joinedIdentity(rotating, 'edge-2');
     const before = serialOf(identity);
-    const renewal = new CertificateRenewal({ identity, cloudUrl: rotating.url, node: 'edge-2', log, onRenewed: () => undefined, backoff: { baseMs: 200, maxMs: 400 } });
+    const renewal = new CertificateRenewal({ identity, cloudUrls: () => [rotating.url], node: 'edge-2', log, onRenewed: () => undefined, backoff: { baseMs: 200, maxMs: 400 } });
     await renewal.start();
     stops.push(() => renewal.stop());
     await rotating.proc.stop();
@@ -161,7 +161,7 @@ describe('offline past expiry', () => {
     const before = serialOf(identity);
     await sleep(Math.max(0, notAfterOf(identity) - Date.now()) + 1_500);
     // The edge "restarts" after expiry: the renewal part finds the identity expired and renews at once.
-    const renewal = new CertificateRenewal({ identity, cloudUrl: expiring.url, node: 'edge-g', log, onRenewed: () => undefined });
+    const renewal = new CertificateRenewal({ identity, cloudUrls: () => [expiring.url], node: 'edge-g', log, onRenewed: () => undefined });
     expect(renewal.view()?.standing).toBe('expired-in-grace');
     await renewal.start();
     stops.push(() => renewal.stop());
@@ -178,7 +178,7 @@ describe('offline past expiry', () => {
     // The operator restarts cloudcore with no grace window: the expired certificate is now past it.
     await expiring.proc.stop();
     expiring = await fleet.startCloud({ tls: true, dataDir: expiring.dataDir, port: expiring.port, extra: [...LIFETIME, '--node-cert-grace-seconds', '0'] });
-    const renewal = new CertificateRenewal({ identity, cloudUrl: expiring.url, node: 'edge-x', log, onRenewed: () => undefined });
+    const renewal = new CertificateRenewal({ identity, cloudUrls: () => [expiring.url], node: 'edge-x', log, onRenewed: () => undefined });
     await renewal.start();
     stops.push(() => renewal.stop());
     await waitFor('needs a new token', () => renewal.view()?.standing === 'needs-new-token', 10_000);
@@ -195,7 +195,7 @@ describe('offline past expiry', () => {
     // edgecore restarted with a new token: it joins again and replaces the identity.
     const again = await joinedIdentity(expiring, 'edge-x', dataDir);
     expect(serialOf(again)).not.toBe(before);
-    const renewal2 = new CertificateRenewal({ identity: again, cloudUrl: expiring.url, node: 'edge-x', log, onRenewed: () => undefined });
+    const renewal2 = new CertificateRenewal({ identity: again, cloudUrls: () => [expiring.url], node: 'edge-x', log, onRenewed: () => undefined });
     expect(renewal2.view()?.standing).toBe('valid');
   }, 80_000);
 });

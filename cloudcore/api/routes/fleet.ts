@@ -49,7 +49,8 @@ const StatsQuery = z.strictObject({
 });
 
 /** Lists Node, Workload and Device once, then follows every change after the oldest listing. */
-async function buildIndex(store: Store): Promise<{ index: FleetIndex; watch: Watch }> {
+/** `onStale`: the index stopped following the store (its watch ended on its own); build a new one. */
+async function buildIndex(store: Store, onStale: () => void): Promise<{ index: FleetIndex; watch: Watch }> {
   const index = new FleetIndex();
   const nodes = await store.list('Node');
   const workloads = await store.list('Workload');
@@ -60,7 +61,7 @@ async function buildIndex(store: Store): Promise<{ index: FleetIndex; watch: Wat
   // Replaying from the oldest listing may re-apply a change a later listing already holds:
   // harmless, as every event sets an object's whole state and the replay ends at the newest.
   const from = Math.min(nodes.revision, workloads.revision, devices.revision);
-  const watch = await store.watch({ fromRevision: from }, (event) => index.apply(event.type, event.object, event.revision));
+  const watch = await store.watch({ fromRevision: from }, (event) => index.apply(event.type, event.object, event.revision), () => onStale());
   return { index, watch };
 }
 
@@ -69,7 +70,7 @@ export async function fleetRoutes(app: FastifyInstance, opts: FleetRoutesOptions
   const api = app.withTypeProvider<ZodTypeProvider>();
   let built: Promise<{ index: FleetIndex; watch: Watch }> | undefined;
   const index = async () => {
-    built ??= buildIndex(store).catch((err: unknown) => { built = undefined; throw err; });
+    built ??= buildIndex(store, () => { built = undefined; }).catch((err: unknown) => { built = undefined; throw err; });
     return (await built).index;
   };
   app.addHook('onClose', async () => { if (built) (await built.catch(() => undefined))?.watch.close(); });
@@ -113,7 +114,7 @@ export async function fleetRoutes(app: FastifyInstance, opts: FleetRoutesOptions
       if (!concernsChange(filter, event.object)) return;
       pending = event.revision;
       timer ??= setTimeout(flush, Math.max(0, lastSent + intervalMs - Date.now()));
-    }).catch((err: unknown) => { releaseSlot(); throw err; });
+    }, () => reply.raw.end()).catch((err: unknown) => { releaseSlot(); throw err; });
     const raw = reply.raw;
     reply.hijack();
     const stop = () => {

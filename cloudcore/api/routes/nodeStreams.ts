@@ -12,13 +12,23 @@ import type { ZodTypeProvider } from '../plumbing/zodSchemas.js';
  * cloud (no port opened on the edge). A node that is not connected answers 503 naming it.
  */
 
-/** What the routes need from the hub: the open request channel of a connected node. */
+/** The request channel of one connected node: the hub's own, or one through the replica that holds the node. */
+export interface EdgeChannel {
+  /**
+   * Starts a log stream into `sink`; returns its cancel function, or a promise of it when the stream
+   * must first be opened elsewhere (another replica): a rejection then is the route's error answer.
+   * `requestId` becomes the frame's id, so the edge's log and the audit log name the same request.
+   */
+  logs(workload: string, opts: { tail: number; follow: boolean }, sink: LogSink, requestId?: string): (() => void) | Promise<() => void>;
+  exec(workload: string, command: string[], timeoutSeconds: number, requestId?: string): Promise<ExecOutcome>;
+}
+
+/**
+ * What the routes need from the hub: the open request channel of a connected node. Asynchronous
+ * because with several replicas finding the node's link may mean asking the cluster who holds it.
+ */
 export interface EdgeTunnel {
-  requestsFor(node: string): {
-    /** `requestId` becomes the frame's id, so the edge's log and the audit log name the same request. */
-    logs(workload: string, opts: { tail: number; follow: boolean }, sink: LogSink, requestId?: string): () => void;
-    exec(workload: string, command: string[], timeoutSeconds: number, requestId?: string): Promise<ExecOutcome>;
-  } | undefined;
+  requestsFor(node: string): Promise<EdgeChannel | undefined>;
 }
 
 const StreamParams = z.strictObject({ name: NameSchema, workload: NameSchema });
@@ -41,7 +51,7 @@ export async function nodeStreamRoutes(app: FastifyInstance, opts: ResourceRoute
     if (!(await store.get('Workload', workloadName(workload, node)))) {
       throw new ApiError(404, `workload "${workload}" is not bound to node "${node}"`);
     }
-    const channel = tunnel.requestsFor(node);
+    const channel = await tunnel.requestsFor(node);
     if (!channel) {
       const since = nodeObj.status.phase === 'Offline' ? ` (Offline since ${nodeObj.status.since})` : '';
       throw new ApiError(503, `node "${node}" is not connected${since}; logs and exec need a live link`);
@@ -53,24 +63,45 @@ export async function nodeStreamRoutes(app: FastifyInstance, opts: ResourceRoute
     const { name, workload } = request.params;
     const channel = await channelFor(name, workload);
     opts.watches.slots.take(request.raw.socket.remoteAddress, reply.raw);
+    // Lines (or the end) that come before the response has started are held, then written in order:
+    // a stream opened through another replica is only known to exist once that replica answered.
+    let writer: BoundedLogWriter | undefined;
+    const early: string[] = [];
+    let earlyEnd: { error: string | undefined } | undefined;
+    let ended = false;
+    const finish = (error: string | undefined) => {
+      if (ended || !writer) return;
+      ended = true;
+      const marker = writer.pendingMarker();
+      if (marker) reply.raw.write(marker);
+      if (error) reply.raw.write(`\n[edgefleet: ${error}]\n`);
+      reply.raw.end();
+    };
+    const cancel = await channel.logs(workload, request.query, {
+      lines: (lines) => {
+        if (ended) return;
+        if (writer) writer.lines(lines);
+        else early.push(...lines);
+      },
+      end: (error) => {
+        if (writer) finish(error);
+        else earlyEnd ??= { error };
+      },
+    }, request.id);
+    if (reply.raw.destroyed || request.raw.socket.destroyed) {
+      // The client left while the stream was being opened: its close event has come and gone.
+      cancel();
+      reply.hijack();
+      return;
+    }
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
     raw.flushHeaders(); // a follow with tail=0 may write nothing for a long time; the client sees 200 now
-    let ended = false;
     // A slow reader gets a bounded buffer and a marker for what it missed (views/logStream.ts).
-    const writer = new BoundedLogWriter(raw, undefined, (count) => { opts.watches.slots.droppedLogLines += count; });
-    const cancel = channel.logs(workload, request.query, {
-      lines: (lines) => { if (!ended) writer.lines(lines); },
-      end: (error) => {
-        if (ended) return;
-        ended = true;
-        const marker = writer.pendingMarker();
-        if (marker) raw.write(marker);
-        if (error) raw.write(`\n[edgefleet: ${error}]\n`);
-        raw.end();
-      },
-    }, request.id);
+    writer = new BoundedLogWriter(raw, undefined, (count) => { opts.watches.slots.droppedLogLines += count; });
+    if (early.length > 0) writer.lines(early.splice(0));
+    if (earlyEnd) finish(earlyEnd.error);
     request.raw.on('close', () => { if (!ended) { ended = true; cancel(); } });
   });
 

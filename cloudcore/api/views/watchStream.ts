@@ -87,7 +87,11 @@ export class WatchStreams {
       const type = filter.next(event.type, event.object.metadata.name, event.object);
       if (type) send(ndjsonLine(type, event.object));
     };
-    const watch = await this.store.watch({ kind: request.kind, node: request.node, fromRevision }, onEvent);
+    // A watch that ends on its own (a distributed store compacted past it) ends the stream as a
+    // shutdown does: the client watches again, from a fresh list if its revision is gone.
+    let ended = false;
+    const onError = () => { ended = true; reply.raw.end(); };
+    const watch = await this.store.watch({ kind: request.kind, node: request.node, fromRevision }, onEvent, onError);
 
     const raw = reply.raw;
     reply.hijack();
@@ -96,7 +100,7 @@ export class WatchStreams {
       this.open.delete(raw);
     };
     raw.once('close', stop);
-    if (raw.destroyed || !raw.socket || raw.socket.destroyed) {
+    if (ended || raw.destroyed || !raw.socket || raw.socket.destroyed) {
       stop(); // the client left while we were listing
       return;
     }

@@ -80,7 +80,8 @@
       setText('link-announce', link.state === 'connected' ? 'Cloud link connected' : 'Cloud link down (' + link.state + ')');
     }
     summary.dataset.state = link.state;
-    setText('link-cloud', link.cloudUrl);
+    const others = (link.cloudUrls || []).filter((u) => u !== link.cloudUrl);
+    setText('link-cloud', link.cloudUrl + (others.length > 0 ? ' (other replicas: ' + others.join(', ') + ')' : ''));
     setText('link-down-since', link.downSince ? when(link.downSince) : '— (up)');
     // While up, "last connected" would read as now beside "Connected for 9m": say when this
     // connection was established instead; once down, when the link was last up.

@@ -1,0 +1,179 @@
+import type { Etcd3 } from 'etcd3';
+import type { WriteGuard } from '../store/store.js';
+import { clusterKey, createRevisionIs, deadline, deleteOp, errorMessage, modRevisionIs, putOp, retryOnce, txn } from './etcdCalls.js';
+import { PrefixView } from './prefixView.js';
+import type { ReplicaLease } from './replicaLease.js';
+import {
+  absentSessionGuard, claimReleased, ownerOfEntry, parseNodeName, SESSIONS_PREFIX, takeoverIn,
+  type HeldClaim, type SessionEntry,
+} from './sessionDecisions.js';
+import type { ViewChange } from './viewState.js';
+
+/**
+ * Which replica holds each node's edge session: the holder is the node's authority (it routes the
+ * node's logs/exec, marks it Ready/Offline). `<p>cluster/sessions/<node>` = {replica, since},
+ * under the replica lease, so a dead replica's sessions vanish after the TTL.
+ * - claim: one plain put; it always wins, because the newest link is the live one.
+ * - release: delete only while mod_revision is still our claim's, so a replica whose session
+ *   ended never removes the newer claim of the replica the node moved to.
+ * - the view: one prefix watch of every session (about 30,000 keys at our scale), lookups from memory.
+ * - takeover: when another replica claims a node this one holds, `onTakenOver` fires here so the
+ *   hub closes its stale session and drops what it queued (the stale-queue bug of kubeedge PR #3244).
+ */
+
+export interface SessionRegistryOptions {
+  onWarning?(message: string): void;
+  resyncMs?: number;
+  /** Re-claims in flight at once after a lost lease (each is one txn). */
+  reclaimConcurrency?: number;
+  /**
+   * Deadline of a claim or release (default 5 s): longer than other calls because claims come in
+   * bursts (every node of a dead replica reconnects at once) and queue behind each other, and a
+   * claim that failed only for its deadline costs a session.
+   */
+  callMs?: number;
+}
+
+export type TakenOverHandler = (node: string, newOwner: string) => void;
+
+export class SessionRegistry {
+  private readonly held = new Map<string, HeldClaim>();
+  private readonly takenOverHandlers = new Set<TakenOverHandler>();
+  private view: PrefixView | undefined;
+  private closed = false;
+
+  private readonly callMs: number;
+
+  private constructor(private readonly client: Etcd3, private readonly prefix: string, private readonly lease: ReplicaLease,
+    readonly replicaId: string, private readonly opts: SessionRegistryOptions) {
+    this.callMs = opts.callMs ?? 5_000;
+  }
+
+  static async start(client: Etcd3, prefix: string, lease: ReplicaLease, replicaId: string, opts: SessionRegistryOptions = {}): Promise<SessionRegistry> {
+    const registry = new SessionRegistry(client, prefix, lease, replicaId, opts);
+    registry.view = await PrefixView.start(client, clusterKey(prefix, SESSIONS_PREFIX), {
+      onChange: (changes) => registry.onViewChanges(changes),
+      onWarning: opts.onWarning,
+      resyncMs: opts.resyncMs,
+    });
+    lease.on('granted', () => void registry.reclaimAll());
+    return registry;
+  }
+
+  private key(node: string): Buffer {
+    return clusterKey(this.prefix, SESSIONS_PREFIX + node);
+  }
+
+  /** Records that this replica now holds the node's session; returns the entry's mod revision (for release). */
+  async claim(node: string, since = new Date()): Promise<number> {
+    parseNodeName(node);
+    const entry: SessionEntry = { replica: this.replicaId, since: since.toISOString() };
+    const leaseId = await this.lease.leaseId();
+    // A put is idempotent here (same value, same lease): safe to send again.
+    const res = await retryOnce(() => this.client.kv.put({ key: this.key(node), value: Buffer.from(JSON.stringify(entry)), lease: leaseId }, deadline(this.callMs)));
+    const revision = Number(res.header.revision);
+    this.held.set(node, { claimedAt: revision, current: revision });
+    // Another replica's claim may already be in the view, seen before ours returned.
+    const seen = this.view?.get(node);
+    if (seen) this.noticeTakeover({ type: 'put', key: node, entry: seen, previous: undefined });
+    return revision;
+  }
+
+  /**
+   * Forgets this replica's claim if it is still the current one (compare mod_revision, then
+   * delete); true if it was deleted. A newer claim, by any replica, stays.
+   */
+  async release(node: string, modRevision: number): Promise<boolean> {
+    const claim = claimReleased(this.held.get(node), modRevision);
+    const current = claim?.current ?? modRevision;
+    if (claim) this.held.delete(node);
+    // Sent again, a delete that went through the first time fails its compare: `false`, and nothing lost.
+    const res = await retryOnce(() => txn(this.client, [modRevisionIs(this.key(node), current)], [deleteOp(this.key(node))], [], this.callMs));
+    return res.succeeded;
+  }
+
+  /** The replica that holds the node's session, from the view. */
+  ownerOf(node: string): string | undefined {
+    return ownerOfEntry(this.view?.get(node));
+  }
+
+  isHeldAnywhere(node: string): boolean {
+    return this.view?.get(node) !== undefined;
+  }
+
+  /** Nodes whose session this replica holds, as far as it knows. */
+  heldNodes(): string[] {
+    return [...this.held.keys()];
+  }
+
+  /** Calls `handler(node, newOwner)` when another replica claims a node this one holds; returns the unsubscribe. */
+  onTakenOver(handler: TakenOverHandler): () => void {
+    this.takenOverHandlers.add(handler);
+    return () => this.takenOverHandlers.delete(handler);
+  }
+
+  absentGuard(node: string): WriteGuard {
+    return absentSessionGuard(parseNodeName(node));
+  }
+
+  private onViewChanges(changes: readonly ViewChange[]): void {
+    for (const change of changes) this.noticeTakeover(change);
+  }
+
+  private noticeTakeover(change: ViewChange): void {
+    const takeover = takeoverIn(change, this.held, this.replicaId);
+    if (!takeover) return;
+    this.held.delete(takeover.node);
+    for (const handler of this.takenOverHandlers) {
+      try {
+        handler(takeover.node, takeover.newOwner);
+      } catch (err) {
+        this.opts.onWarning?.(`a takeover handler for node ${takeover.node} failed: ${errorMessage(err)}`);
+      }
+    }
+  }
+
+  /**
+   * After the replica lease was lost and re-granted (its keys are gone with it): claims every node
+   * still held here again under the new lease, but only where no one has claimed it meanwhile
+   * (create_revision == 0): a node that reconnected elsewhere belongs there now.
+   */
+  private async reclaimAll(): Promise<void> {
+    const nodes = [...this.held.keys()];
+    const concurrency = this.opts.reclaimConcurrency ?? 64;
+    let next = 0;
+    const worker = async () => {
+      while (next < nodes.length && !this.closed) {
+        const node = nodes[next++]!;
+        try {
+          await this.reclaim(node);
+        } catch (err) {
+          this.opts.onWarning?.(`could not claim node ${node} again after the replica lease was re-granted: ${errorMessage(err)}`);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, nodes.length) }, worker));
+  }
+
+  private async reclaim(node: string): Promise<void> {
+    const claim = this.held.get(node);
+    if (!claim) return;
+    const leaseId = await this.lease.leaseId();
+    const entry: SessionEntry = { replica: this.replicaId, since: new Date().toISOString() };
+    const res = await txn(this.client, [createRevisionIs(this.key(node), 0)], [putOp(this.key(node), JSON.stringify(entry), leaseId)], [], this.callMs);
+    if (this.held.get(node) !== claim) return;
+    if (res.succeeded) {
+      claim.current = res.revision;
+      return;
+    }
+    // Someone holds it. If that is us (a claim() that raced this), keep it; else it is a takeover.
+    const seen = this.view?.get(node);
+    if (seen) this.noticeTakeover({ type: 'put', key: node, entry: seen, previous: undefined });
+  }
+
+  /** Stops the view. Claims stay until their lease ends (the replica lease's close revokes them all). */
+  close(): void {
+    this.closed = true;
+    this.view?.close();
+  }
+}
