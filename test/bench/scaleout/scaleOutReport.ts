@@ -150,7 +150,7 @@ export function scaleOutSummary(r: ScaleOutReport): string {
   }
   if (r.kills.length > 0) lines.push('replica kills:', ...r.kills.flatMap(killLines));
   lines.push(
-    `end: replica RSS ${r.end.replicaRssMiB.map((m) => (m === null ? 'dead' : `${fmt(m)} MiB`)).join(' / ')}`
+    `after the idle window: replica RSS ${r.end.replicaRssMiB.map((m) => (m === null ? 'dead' : `${fmt(m)} MiB`)).join(' / ')}`
       + (r.end.etcdRssMiB.length > 0 ? `; etcd RSS ${r.end.etcdRssMiB.map((m) => (m === null ? '?' : `${fmt(m)} MiB`)).join(' / ')}, db ${r.end.etcdDbMiB.map((m) => m ?? '?').join(' / ')} MiB` : '')
       + `; workers RSS ${r.end.workersRssMiB.map((m) => fmt(m, 0)).join(' / ')} MiB`,
   );
