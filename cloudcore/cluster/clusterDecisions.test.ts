@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { prefixEnd } from './etcdCalls.js';
+import { neverReachedEtcd } from './keptLease.js';
 import { leaderGuard, leaderKeyEndsTerm, stallCheckEveryMs, stallEndsTerm } from './leaderDecisions.js';
 import { parseReplicaEntry } from './replicaRegistry.js';
 import { absentSessionGuard, claimReleased, ownerOfEntry, takeoverIn, type HeldClaim } from './sessionDecisions.js';
@@ -120,5 +121,14 @@ describe('replica entries and key ranges', () => {
   it('a prefix range ends just past the prefix', () => {
     expect(prefixEnd(Buffer.from('/p/')).toString()).toBe('/p0');
     expect([...prefixEnd(Buffer.from([0x61, 0xff]))]).toEqual([0x62]);
+  });
+});
+
+describe('keepalive failures', () => {
+  it('a refused connection reached no etcd member; a deadline or an answer from etcd did', () => {
+    expect(neverReachedEtcd(new Error('14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:2379'))).toBe(true);
+    expect(neverReachedEtcd(new Error('4 DEADLINE_EXCEEDED: Deadline exceeded after 0.667s'))).toBe(false);
+    expect(neverReachedEtcd(new Error('14 UNAVAILABLE: etcdserver: request timed out'))).toBe(false);
+    expect(neverReachedEtcd(new Error('5 NOT_FOUND: etcdserver: requested lease not found'))).toBe(false);
   });
 });

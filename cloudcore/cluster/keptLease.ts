@@ -10,7 +10,9 @@ import { deadline, DEFAULT_CALL_MS, errorMessage } from './etcdCalls.js';
  * - etcd answers a keepalive with TTL 0 (revoked or expired: the lease is gone);
  * - no keepalive was confirmed before the last confirmed expiry (send time + granted TTL; measured
  *   from the send, not the answer, so a slow answer never stretches it);
- * - in `strict` mode (a leader's lease), any failed keepalive at all.
+ * - in `strict` mode (a leader's lease), any failed keepalive at all, but for one that reached no
+ *   etcd member (connection refused), which is tried again at once: otherwise every etcd
+ *   member that dies would cost the controllers a step-down while two members still serve.
  * A lost lease is never renewed again: its owner grants a new one.
  */
 
@@ -76,7 +78,7 @@ export class KeptLease extends EventEmitter<KeptLeaseEvents> {
     if (Date.now() >= this.confirmedUntil) return this.lose(`the lease's ${this.ttlSeconds} s ran out before it could be renewed (a stalled process or an unreachable etcd)`);
     const sentAt = Date.now();
     try {
-      const ttl = await this.keepaliveOnce();
+      const ttl = await this.keepaliveReachingEtcd();
       if (this.state !== 'alive') return;
       if (ttl <= 0) return this.lose('etcd says the lease is gone (expired or revoked)');
       this.confirmedUntil = sentAt + ttl * 1000;
@@ -89,6 +91,21 @@ export class KeptLease extends EventEmitter<KeptLeaseEvents> {
       if (Date.now() >= this.confirmedUntil) return this.lose(`no keepalive succeeded before the lease's TTL ran out (last error: ${error.message})`);
       // Try again soon, but not before the failed call's deadline has freed the connection.
       this.schedule(Math.min(this.renewEveryMs / 2, Math.max(100, this.confirmedUntil - Date.now() - this.callMs)));
+    }
+  }
+
+  /**
+   * A keepalive that reached no member (a refused connection: that member is down) says nothing
+   * about the lease, and is refused at once: try again, up to 3 tries in all, as etcd3 picks a
+   * member at random for each stream. Any other failure counts.
+   */
+  private async keepaliveReachingEtcd(): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.keepaliveOnce();
+      } catch (err) {
+        if (attempt >= 3 || !neverReachedEtcd(err) || this.state !== 'alive') throw err;
+      }
     }
   }
 
@@ -131,4 +148,9 @@ export class KeptLease extends EventEmitter<KeptLeaseEvents> {
       if (!/requested lease not found/i.test(errorMessage(err))) this.emit('keepaliveFailed', err instanceof Error ? err : new Error(String(err)));
     }
   }
+}
+
+/** A gRPC failure before any etcd member saw the request: the connection itself was refused. */
+export function neverReachedEtcd(err: unknown): boolean {
+  return /No connection established|ECONNREFUSED/.test(errorMessage(err));
 }

@@ -43,7 +43,7 @@ export interface LeaderElectionOptions {
 
 export class LeaderElection {
   private closed = false;
-  private term: { guard: WriteGuard; lease: KeptLease; resolveEnd: (reason: string) => void } | undefined;
+  private term: { guard: WriteGuard; lease: KeptLease; resolveEnd: (reason: string) => void; announced: boolean } | undefined;
   private wakeFollower: (() => void) | undefined;
   private readonly key: Buffer;
   private readonly ttlSeconds: number;
@@ -60,13 +60,14 @@ export class LeaderElection {
     return new LeaderElection(client, prefix, opts);
   }
 
+  /** True from onElected to onDeposed (or close). */
   get isLeader(): boolean {
-    return this.term !== undefined;
+    return this.term?.announced ?? false;
   }
 
   /** The current term's guard, or undefined when not the leader. */
   get guard(): WriteGuard | undefined {
-    return this.term?.guard;
+    return this.term?.announced ? this.term.guard : undefined;
   }
 
   private async run(): Promise<void> {
@@ -104,8 +105,11 @@ export class LeaderElection {
     const guard = leaderGuard(term.replicaId, term.createRevision);
     let resolveEnd: (reason: string) => void = () => undefined;
     const ended = new Promise<string>((resolve) => { resolveEnd = resolve; });
-    this.term = { guard, lease, resolveEnd };
+    const current = { guard, lease, resolveEnd, announced: false };
+    this.term = current;
     lease.once('lost', (reason) => resolveEnd(`the leader lease was lost: ${reason}`));
+    // Lost while the campaign txn was in flight: the event has fired already.
+    if (!lease.alive) resolveEnd('the leader lease was lost during the campaign');
 
     let lastTick = Date.now();
     const checkMs = stallCheckEveryMs(this.ttlSeconds);
@@ -142,14 +146,19 @@ export class LeaderElection {
     };
     await watchFrom(term.createRevision + 1).catch((err: unknown) => resolveEnd(`could not watch the leader key: ${errorMessage(err)}`));
 
-    if (!this.closed) this.opts.onElected(guard);
+    // A term that ended while it was being set up is not announced (and so not deposed either).
+    if (!this.closed && !ending) {
+      current.announced = true;
+      this.opts.onElected(guard);
+    }
     const reason = await ended;
     clearInterval(stallTimer);
     if (watcher) cancelQuietly(watcher);
     this.term = undefined;
     if (reason === CLOSED) return;
     // Stop the singletons first; the guard fences their writes already, this stops them trying.
-    this.opts.onDeposed(reason);
+    if (current.announced) this.opts.onDeposed(reason);
+    else this.opts.onWarning?.(`a term ended before it began: ${reason}`);
     // Revoking deletes the key if it is still ours, so the next leader need not wait out the TTL.
     await lease.revoke();
   }

@@ -46,7 +46,7 @@ export class ReplicaRuntime {
 
   /** Takes a lease and starts following the session registry; nothing is announced yet. */
   static async join(store: EtcdStore, sealer: SecretSealer, settings: ReplicaSettings, log: Logger): Promise<ReplicaRuntime> {
-    const id = settings.replicaId ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 48) || 'cloudcore'}-${randomBytes(3).toString('hex')}`;
+    const id = settings.replicaId ?? defaultReplicaId(hostname());
     const lease = await ReplicaLease.start(store.client, { ttlSeconds: settings.replicaLeaseSeconds });
     lease.on('lost', (reason) => log.warn({ replica: id, reason }, 'replica lease lost: its link records lapse until it is granted again'));
     lease.on('granted', () => log.info({ replica: id }, 'replica lease granted'));
@@ -142,4 +142,10 @@ export class ReplicaRuntime {
     this.sessions.close();
     await this.lease.close().catch(() => undefined);
   }
+}
+
+/** The host name as a replica id (letters, digits, ".", "_", "-", starting with a letter or digit) and a random suffix. */
+export function defaultReplicaId(host: string): string {
+  const base = host.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 48);
+  return `${base || 'cloudcore'}-${randomBytes(3).toString('hex')}`;
 }

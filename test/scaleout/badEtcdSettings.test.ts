@@ -72,6 +72,24 @@ describe.skipIf(unavailable)(`bad etcd settings${unavailable ? ` (skipped: ${una
     expect(r.reason).toMatch(/TLS|tls|https/);
   }, 60_000);
 
+  it('a replica whose secret key file differs from the fleet\'s: exit 1 saying every replica needs the same key file', async () => {
+    const prefix = `/edgefleet-keys-${Date.now()}/`;
+    const first = runBin('cloudcore', [
+      '--data-dir', fleet.tempDir('cloud-'), '--port', '0', '--insecure-plain-http', 'true', '--store', 'etcd',
+      '--etcd-endpoints', cluster.endpoints, '--etcd-prefix', prefix, '--secret-key-file', keyFile,
+    ]);
+    try {
+      await first.waitForLog('cloudcore ready', 30_000);
+      const otherKey = join(fleet.root, 'other.key');
+      writeFileSync(otherKey, newKeyFileText(), { mode: 0o600 });
+      const r = await start(['--etcd-endpoints', cluster.endpoints, '--etcd-prefix', prefix, '--secret-key-file', otherKey]);
+      expect(r.code).toBe(1);
+      expect(r.reason).toMatch(/same secret key file/);
+    } finally {
+      await first.stop();
+    }
+  }, 60_000);
+
   it('settings that do not go together: exit 2 naming them, before anything is touched', async () => {
     const noKey = runBin('cloudcore', ['--data-dir', fleet.tempDir('cloud-'), '--store', 'etcd', '--etcd-endpoints', cluster.endpoints]);
     expect(await noKey.exited).toBe(2);

@@ -58,9 +58,9 @@ describe.skipIf(unavailable)(`etcd members lost under the replicas${unavailable 
     const pid = before.status!.pid!;
     await rf.etcd.kill(1);
 
-    const refused = await api(a).call<{ error: { message: string } }>('POST', '/configs', { metadata: { name: 'no-quorum' }, data: { k: 'v' } });
+    const refused = await api(a).call<{ error: string }>('POST', '/configs', { metadata: { name: 'no-quorum' }, data: { k: 'v' } });
     expect(refused.status).toBe(503);
-    expect(refused.body.error.message).toMatch(/etcd/);
+    expect(refused.body.error).toMatch(/etcd/);
 
     // The edge's workload keeps running, and a restart it sees now is reported once etcd is back.
     process.kill(pid, 'SIGKILL');

@@ -39,13 +39,15 @@ describe.skipIf(unavailable)(`leader replica killed mid-rollout${unavailable ? `
     const admin = api(clouds[0]!);
     // Every start on every node appends one line (small appends are atomic): v1 × nodes, then v2 × nodes.
     const app = markerApp('staged', join(marker, 'starts'));
+    // Workloads of different nodes may run as different users: the first one's file is everyone's.
+    app.spec.template.args = ['-c', `umask 0; echo "started $EF_VERSION" >> "${join(marker, 'starts')}"; exec sleep 600`];
     expect((await admin.call('POST', '/apps', app)).status).toBe(201);
     for (const edge of edges) await waitFor(`v1 on ${edge.node}`, () => rf.fleet.runningWorkload(edge, 'staged'), 30_000);
     await waitFor('revision 1 Succeeded', async () => (await rollout(admin)).status.phase === 'Succeeded', 30_000);
 
     const leader = await rf.waitLeader();
     const leaderCloud = rf.replica(leader);
-    const onLeader = [];
+    const onLeader: Edge[] = [];
     for (const edge of edges) if ((await rf.linkedTo(edge)) === leaderCloud.url) onLeader.push(edge);
     expect(onLeader.length).toBe(NODES_PER_REPLICA);
 
@@ -62,6 +64,14 @@ describe.skipIf(unavailable)(`leader replica killed mid-rollout${unavailable ? `
     }, 60_000);
     const waves = midway.status.waves.map((w) => w.target);
 
+    // Each edge's first link was a snapshot (a new node); count from here on.
+    const snapshotsBefore = new Map<string, number>();
+    const connectsBefore = new Map<string, number>();
+    for (const edge of edges) {
+      const stats = (await rf.fleet.edgeStatus(edge)).link.stats;
+      snapshotsBefore.set(edge.node, stats?.snapshots ?? 0);
+      connectsBefore.set(edge.node, stats?.connects ?? 0);
+    }
     const killedAt = Date.now();
     await leaderCloud.proc.kill9();
     rf.replicas.delete(leader);
@@ -90,7 +100,8 @@ describe.skipIf(unavailable)(`leader replica killed mid-rollout${unavailable ? `
       }, 60_000);
       const status = await rf.fleet.edgeStatus(edge);
       // Resumed after the move, never a full resync.
-      expect(status.link.stats?.snapshots ?? 0, `${edge.node} snapshots`).toBe(0);
+      expect(status.link.stats?.snapshots ?? 0, `${edge.node} snapshots`).toBe(snapshotsBefore.get(edge.node));
+      if (onLeader.includes(edge)) expect(status.link.stats?.connects ?? 0, `${edge.node} linked again`).toBeGreaterThan(connectsBefore.get(edge.node)!);
     }
     // Every start, on every node, in order: v1 once, then v2 once.
     const starts = readFileSync(join(marker, 'starts'), 'utf8').trim().split('\n');

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { etcdUnavailable } from '../helpers/etcdCluster.js';
+import { thermostatDevice, thermostatModel } from '../helpers/cloudcore/deviceFixtures.js';
 import { api, markerApp, type Cloud, type Edge } from '../helpers/fleet.js';
 import { waitFor } from '../helpers/wait.js';
 import { ReplicaFleet } from './replicaFleet.js';
@@ -98,7 +99,23 @@ describe.skipIf(unavailable)(`three cloudcore replicas over etcd${unavailable ? 
     }
   });
 
-  it('a node whose link moves to another replica stays Ready, and the old replica drops its link', async () => {
+  it('two replicas patching one twin with the same If-Match: exactly one wins, the other gets 409', async () => {
+    expect((await api(a).call('POST', '/devicemodels', thermostatModel())).status).toBe(201);
+    expect((await api(a).call('POST', '/devices', thermostatDevice('boiler', { node: 'edge-b' }))).status).toBe(201);
+    for (let round = 0; round < 5; round++) {
+      const twin = await fetch(`${c.url}/api/v1/devices/boiler/twin`, { headers: { authorization: `Bearer ${c.token}` } });
+      const etag = twin.headers.get('etag')!;
+      expect(etag).toBeTruthy();
+      const patch = (cloud: Cloud, setpoint: number) => fetch(`${cloud.url}/api/v1/devices/boiler/twin`, {
+        method: 'PATCH', body: JSON.stringify({ setpoint }),
+        headers: { authorization: `Bearer ${cloud.token}`, 'content-type': 'application/merge-patch+json', 'if-match': etag },
+      }).then((r) => r.status);
+      const statuses = await Promise.all([patch(b, 20 + round), patch(c, 30 + round)]);
+      expect(statuses.sort()).toEqual([200, 409]);
+    }
+  });
+
+  it('a node whose edge restarts onto another replica stays Ready and resumes (no snapshot)', async () => {
     const edgeA = edges.get('edge-a')!;
     const before = await rf.fleet.edgeStatus(edgeA);
     // Stop edge-a's replica's view of it by restarting the edge pointed at B first: the link moves.
