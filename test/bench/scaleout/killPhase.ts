@@ -114,7 +114,9 @@ export async function killReplica(f: Fleet, o: KillOptions): Promise<KillResult>
   const killedAt = await f.plane.kill(victim);
   const moving = everyWorker(f.workers, { type: 'move', from: victim.index, to: survivors.map((r) => r.index), timeoutMs: o.timeoutMs }, MoveResultSchema);
   const elected = o.target === 'leader' ? waitElected(f, survivors, killedAt, deadline) : Promise.resolve(null);
-  const body = { metadata: { name: o.app }, spec: { selector: {}, template: o.template(o.marker) } };
+  // Every node at once (as the outage phase does): the phase measures the failover and the links'
+  // recovery, not a rollout's pacing.
+  const body = { metadata: { name: o.app }, spec: { selector: {}, template: o.template(o.marker), strategy: { type: 'rolling', maxUnavailable: '100%' } } };
   const change = o.target === 'leader' ? `POST /apps ${o.app}` : `PUT /apps/${o.app}`;
   const restStart = performance.now();
   const changeAttempts = await writeThrough(api, deadline, (a) => (o.target === 'leader' ? a.request('POST', '/apps', body) : a.request('PUT', `/apps/${o.app}`, body)));

@@ -160,6 +160,7 @@ async function run(opts: ScaleOutOptions, res: Resources, deadline: number): Pro
   log(`all ${opts.nodes} links connected in ${(connectWallMs / 1000).toFixed(1)} s; waiting for the replicas and etcd to go quiet`);
   const setupSettle = await settle(fleet);
   const sessionsAfterSetup = await plane.sessionsByReplica();
+  log(`sessions per replica: ${sessionsAfterSetup.join(' / ')}`);
   const leaderAtStart = (await plane.leader())?.id ?? null;
 
   const api = new ApiClient(plane.replicas[0]!.child.url, plane.replicas[0]!.child.adminToken);
@@ -167,15 +168,19 @@ async function run(opts: ScaleOutOptions, res: Resources, deadline: number): Pro
   const create = await measureStep(fleet, 'create', APP, 'v1', remainingMs(), () =>
     api.request('POST', '/apps', { metadata: { name: APP }, spec: { selector: {}, template: template('v1') } }));
   log(`  every node acked after ${create.allAckedMs} ms`);
+  // Each phase's figures as they come: a run cut short by --timeout-seconds still leaves them.
+  log(`create: ${JSON.stringify(create)}`);
   log('step 2: PUT /apps/{name} (changed template)');
   const update = await measureStep(fleet, 'update', APP, 'v2', remainingMs(), () =>
     api.request('PUT', `/apps/${APP}`, { metadata: { name: APP }, spec: { selector: {}, template: template('v2') } }));
   log(`  every node acked after ${update.allAckedMs} ms`);
+  log(`update: ${JSON.stringify(update)}`);
 
   let idle = null;
   if (opts.idleSeconds > 0) {
     log(`idle for ${opts.idleSeconds} s`);
     idle = await measureIdle(fleet, opts.idleSeconds, opts.heartbeatSeconds);
+    log(`idle: ${JSON.stringify(idle)}`);
   }
   const idleEnd = await fleetSnapshot(fleet);
 
@@ -185,6 +190,7 @@ async function run(opts: ScaleOutOptions, res: Resources, deadline: number): Pro
     const app = target === 'leader' ? `${APP}-failover-${i + 1}` : APP;
     kills.push(await killReplica(fleet, { target, app, marker, template, timeoutMs: Math.min(remainingMs(), 300_000), log }));
     const k = kills.at(-1)!;
+    log(`kill: ${JSON.stringify(k)}`);
     log(`  ${k.sessionsMoved} sessions moved (${k.resumes} resumes, ${k.snapshots} snapshots); every node held the change ${k.allAckedMs} ms after the kill`
       + (k.electedAfterMs !== null ? `; ${k.newLeader} elected after ${k.electedAfterMs} ms` : ''));
     await settle(fleet);
