@@ -37,13 +37,13 @@ export interface KillResult {
   notWelcomed: number;
   /** Snapshots the survivors sent during the phase (edgefleet_hub_snapshots_total). */
   cloudSnapshots: number | null;
-  /** The change made right after the kill: a PUT of the app (follower) or a new app (leader). */
-  change: string;
-  changeRestMs: number;
-  changeAttempts: number;
+  /** The change made right after the kill: a PUT of the app (follower) or a new app (leader); null with --kill-change no. */
+  change: string | null;
+  changeRestMs: number | null;
+  changeAttempts: number | null;
   /** From the kill until every node (moved or not) held the change. */
-  allAckedMs: number;
-  ackLatencyMs: LatencySummary;
+  allAckedMs: number | null;
+  ackLatencyMs: LatencySummary | null;
   sessionsAfter: (number | null)[];
 }
 
@@ -52,6 +52,8 @@ export interface KillOptions {
   app: string;
   marker: string;
   template: (marker: string) => unknown;
+  /** Change the app right after the kill and wait until every node holds it. */
+  change: boolean;
   timeoutMs: number;
   log: (line: string) => void;
 }
@@ -106,7 +108,7 @@ export async function killReplica(f: Fleet, o: KillOptions): Promise<KillResult>
   if (survivors.length === 0) throw new Error('killing the only replica leaves no survivor');
   const deadline = Date.now() + o.timeoutMs;
   const api = new ApiClient(survivors[0]!.child.url, survivors[0]!.child.adminToken);
-  const collect = await armMarker(f, o.app, o.marker, o.timeoutMs);
+  const collect = o.change ? await armMarker(f, o.app, o.marker, o.timeoutMs) : undefined;
   const snapshots0 = await snapshotsOf(f, survivors);
 
   o.log(`killing ${o.target} replica ${victim.id} (SIGKILL)`);
@@ -117,11 +119,13 @@ export async function killReplica(f: Fleet, o: KillOptions): Promise<KillResult>
   // Every node at once (as the outage phase does): the phase measures the failover and the links'
   // recovery, not a rollout's pacing.
   const body = { metadata: { name: o.app }, spec: { selector: {}, template: o.template(o.marker), strategy: { type: 'rolling', maxUnavailable: '100%' } } };
-  const change = o.target === 'leader' ? `POST /apps ${o.app}` : `PUT /apps/${o.app}`;
+  const change = o.change ? (o.target === 'leader' ? `POST /apps ${o.app}` : `PUT /apps/${o.app}`) : null;
   const restStart = performance.now();
-  const changeAttempts = await writeThrough(api, deadline, (a) => (o.target === 'leader' ? a.request('POST', '/apps', body) : a.request('PUT', `/apps/${o.app}`, body)));
-  const changeRestMs = performance.now() - restStart;
-  const [moves, election, latencies] = await Promise.all([moving, elected, collect(t0)]);
+  const changeAttempts = o.change
+    ? await writeThrough(api, deadline, (a) => (o.target === 'leader' ? a.request('POST', '/apps', body) : a.request('PUT', `/apps/${o.app}`, body)))
+    : null;
+  const changeRestMs = o.change ? performance.now() - restStart : null;
+  const [moves, election, latencies] = await Promise.all([moving, elected, collect ? collect(t0) : Promise.resolve(null)]);
   const welcomedAt = moves.flatMap((m) => m.welcomedAt.map((at) => at - t0));
   const snapshots1 = await snapshotsOf(f, survivors);
   const sessionsAfter = await f.plane.sessionsByReplica();
@@ -140,10 +144,10 @@ export async function killReplica(f: Fleet, o: KillOptions): Promise<KillResult>
     notWelcomed: sum((m) => m.notWelcomed),
     cloudSnapshots: snapshots0 !== null && snapshots1 !== null ? snapshots1 - snapshots0 : null,
     change,
-    changeRestMs: round(changeRestMs, 1),
+    changeRestMs: changeRestMs === null ? null : round(changeRestMs, 1),
     changeAttempts,
-    allAckedMs: round(maxOf(latencies), 1),
-    ackLatencyMs: latencySummary(latencies),
+    allAckedMs: latencies ? round(maxOf(latencies), 1) : null,
+    ackLatencyMs: latencies ? latencySummary(latencies) : null,
     sessionsAfter,
   };
 }

@@ -44,6 +44,8 @@ const OptionsSchema = z.object({
   etcdCompactionRetention: z.coerce.number().int().min(0),
   leaderLeaseSeconds: z.coerce.number().int().min(1).max(600),
   replicaLeaseSeconds: z.coerce.number().int().min(1).max(600),
+  update: z.enum(['yes', 'no']).transform((v) => v === 'yes'),
+  killChange: z.enum(['yes', 'no']).transform((v) => v === 'yes'),
   kill: z.string().transform((v, ctx) => {
     const targets = v.split(',').map((t) => t.trim()).filter((t) => t !== '');
     const bad = targets.filter((t) => t !== 'follower' && t !== 'leader');
@@ -80,6 +82,8 @@ function parseOptions(argv: string[]): ScaleOutOptions {
     .option('--etcd-compaction-retention <n>', 'etcd --auto-compaction-mode revision --auto-compaction-retention', '100000')
     .option('--leader-lease-seconds <n>', 'cloudcore --leader-lease-seconds', '5')
     .option('--replica-lease-seconds <n>', 'cloudcore --replica-lease-seconds', '10')
+    .option('--update <yes|no>', 'step 2, the update of the app (no: skip it; a slow store makes it minutes long)', 'yes')
+    .option('--kill-change <yes|no>', 'after each kill, change the app and time until every node holds it', 'yes')
     .option('--kill <list>', 'after the idle window, SIGKILL replicas in this order: follower, leader (etcd, 2+ replicas)', '');
   const opts = parseBenchOptions('fanout', program, OptionsSchema, argv);
   const fail = (message: string) => { process.stderr.write(`fanout: ${message}\n`); process.exit(2); };
@@ -170,11 +174,14 @@ async function run(opts: ScaleOutOptions, res: Resources, deadline: number): Pro
   log(`  every node acked after ${create.allAckedMs} ms`);
   // Each phase's figures as they come: a run cut short by --timeout-seconds still leaves them.
   log(`create: ${JSON.stringify(create)}`);
-  log('step 2: PUT /apps/{name} (changed template)');
-  const update = await measureStep(fleet, 'update', APP, 'v2', remainingMs(), () =>
-    api.request('PUT', `/apps/${APP}`, { metadata: { name: APP }, spec: { selector: {}, template: template('v2') } }));
-  log(`  every node acked after ${update.allAckedMs} ms`);
-  log(`update: ${JSON.stringify(update)}`);
+  let update = null;
+  if (opts.update) {
+    log('step 2: PUT /apps/{name} (changed template)');
+    update = await measureStep(fleet, 'update', APP, 'v2', remainingMs(), () =>
+      api.request('PUT', `/apps/${APP}`, { metadata: { name: APP }, spec: { selector: {}, template: template('v2') } }));
+    log(`  every node acked after ${update.allAckedMs} ms`);
+    log(`update: ${JSON.stringify(update)}`);
+  }
 
   let idle = null;
   if (opts.idleSeconds > 0) {
@@ -188,10 +195,10 @@ async function run(opts: ScaleOutOptions, res: Resources, deadline: number): Pro
   for (const [i, target] of opts.kill.entries()) {
     const marker = `k${i + 1}`;
     const app = target === 'leader' ? `${APP}-failover-${i + 1}` : APP;
-    kills.push(await killReplica(fleet, { target, app, marker, template, timeoutMs: Math.min(remainingMs(), 300_000), log }));
+    kills.push(await killReplica(fleet, { target, app, marker, template, change: opts.killChange, timeoutMs: Math.min(remainingMs(), 600_000), log }));
     const k = kills.at(-1)!;
     log(`kill: ${JSON.stringify(k)}`);
-    log(`  ${k.sessionsMoved} sessions moved (${k.resumes} resumes, ${k.snapshots} snapshots); every node held the change ${k.allAckedMs} ms after the kill`
+    log(`  ${k.sessionsMoved} sessions moved (${k.resumes} resumes, ${k.snapshots} snapshots); every node held the change ${k.allAckedMs ?? '(none made)'} ms after the kill`
       + (k.electedAfterMs !== null ? `; ${k.newLeader} elected after ${k.electedAfterMs} ms` : ''));
     await settle(fleet);
   }

@@ -38,7 +38,8 @@ export interface ScaleOutReport {
     etcd: EtcdStepFigures | null;
   };
   create: ScaleStepResult;
-  update: ScaleStepResult;
+  /** Null with --update no. */
+  update: ScaleStepResult | null;
   idle: ScaleIdleResult | null;
   kills: KillResult[];
   end: { replicaRssMiB: (number | null)[]; etcdRssMiB: (number | null)[]; etcdDbMiB: (number | null)[]; workersRssMiB: number[] };
@@ -53,7 +54,7 @@ export function scaleOutWarnings(r: Omit<ScaleOutReport, 'warnings'>): string[] 
   r.setup.sessionsByReplica.forEach((n, i) => {
     if (n !== null && Math.abs(n - expected) > 1) w.push(`replica ${i} held ${n} sessions after setup, ${expected} expected (round-robin)`);
   });
-  for (const step of [r.create, r.update]) {
+  for (const step of r.update ? [r.create, r.update] : [r.create]) {
     if (step.untilQuiet.foreignObjects > 0) w.push(`${step.step}: edges received workloads bound to OTHER nodes: node authorization / watch filtering is broken`);
     if (step.reconnects > 0) w.push(`${step.step}: ${step.reconnects} links reconnected`);
     if (!step.cloudSettled) w.push(`${step.step}: the control plane was still busy 60 s after the last ack`);
@@ -115,8 +116,10 @@ function killLines(k: KillResult): string[] {
       + (k.allResumedMs !== null ? `; the last ${s(k.allResumedMs)} after the kill` : ''),
     ...(k.resumeLatencyMs ? [`    per moved edge, kill → welcome: ${lat(k.resumeLatencyMs)}`] : []),
     `    snapshots sent by the survivors during the phase: ${k.cloudSnapshots ?? 'unknown'}`,
-    `    ${k.change} right after the kill (${k.changeAttempts} attempt(s), ${fmt(k.changeRestMs)} ms): every node held it ${s(k.allAckedMs)} after the kill`,
-    `    per node, kill → change held: ${lat(k.ackLatencyMs)}`,
+    ...(k.change !== null && k.allAckedMs !== null && k.ackLatencyMs
+      ? [`    ${k.change} right after the kill (${k.changeAttempts} attempt(s), ${fmt(k.changeRestMs ?? 0)} ms): every node held it ${s(k.allAckedMs)} after the kill`,
+        `    per node, kill → change held: ${lat(k.ackLatencyMs)}`]
+      : ['    no change made after the kill (--kill-change no)']),
     `    sessions per replica after: ${k.sessionsAfter.map((n) => n ?? 'dead').join(' / ')}`,
   ];
 }
@@ -135,7 +138,7 @@ export function scaleOutSummary(r: ScaleOutReport): string {
     ...etcdLines('  ', 'during setup', r.setup.etcd),
     'fan-out of one app with an empty selector (binds to every node):',
     ...stepLines(r.create),
-    ...stepLines(r.update),
+    ...(r.update ? stepLines(r.update) : ['  update: skipped (--update no)']),
   ];
   if (i) {
     lines.push(
