@@ -22,6 +22,8 @@ export interface CloudcoreChild {
   logTail(lines?: number): string;
   /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. Resolves with the exit code. */
   stop(graceMs?: number): Promise<number | null>;
+  /** SIGKILL at once (a crashed host), resolved once the process is gone. */
+  kill(): Promise<void>;
 }
 
 export interface CloudcoreChildOptions {
@@ -33,6 +35,11 @@ export interface CloudcoreChildOptions {
   readyTimeoutMs: number;
   /** HTTPS with the cloud's own CA and mutual TLS for edges (cloudcore's default); else plain HTTP. */
   tls?: boolean;
+  /**
+   * More cloudcore flags after the benchmark's own (a replica's `--store etcd --etcd-endpoints ...`,
+   * `--replica-id`, a shared `--secret-key-file`).
+   */
+  extraArgs?: readonly string[];
 }
 
 const MAIN = fileURLToPath(new URL('../../cloudcore/main.js', import.meta.url));
@@ -66,6 +73,7 @@ export async function startCloudcoreChild(opts: CloudcoreChildOptions): Promise<
       // The simulated fleet connects from loopback alone: lift the per-address connection cap.
       '--max-connections-per-address', '1000000',
       ...(opts.tls ? [] : ['--insecure-plain-http', 'true']),
+      ...(opts.extraArgs ?? []),
     ], { stdio: ['ignore', logFd, logFd] });
   } finally {
     closeSync(logFd);
@@ -86,6 +94,12 @@ export async function startCloudcoreChild(opts: CloudcoreChildOptions): Promise<
     return code;
   };
 
+  const kill = async (): Promise<void> => {
+    if (exitCode !== undefined) return;
+    child.kill('SIGKILL');
+    await exitedPromise;
+  };
+
   const deadline = Date.now() + opts.readyTimeoutMs;
   for (;;) {
     const ready = findReadyLine(readLog());
@@ -99,6 +113,7 @@ export async function startCloudcoreChild(opts: CloudcoreChildOptions): Promise<
         exited: () => exitCode !== undefined,
         logTail,
         stop,
+        kill,
       };
     }
     if (exitCode !== undefined) throw new Error(`cloudcore exited (code ${exitCode}) before it was ready:\n${logTail()}`);

@@ -11,6 +11,10 @@
  * packet dropped, no FIN/RST, so only heartbeats notice).
  *
  *   npm run bench:fanout -- --nodes 2000 --idle-seconds 60 --outage-seconds 60
+ *
+ * With `--store etcd`, `--replicas N` (N > 1), `--workers` or `--kill` it runs the scale-out
+ * variant instead (scaleout/scaleOut.ts): replicas over a real etcd cluster, edges spread over
+ * several processes. `--store sqlite --replicas 1` is this bench, unchanged.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { parseBenchOptions, runGuarded } from './harness.js';
@@ -30,8 +34,12 @@ import { LinkCut, type CutMode } from './linkCut.js';
 import { measureOutage, type OutageResult } from './outage.js';
 import { installWireCounters } from './wireCounters.js';
 import { measureMtls, type MtlsResult } from './mtlsPhase.js';
+import { runScaleOut, wantsScaleOut } from './scaleout/scaleOut.js';
 
 const OptionsSchema = z.object({
+  // Accepted so `--store sqlite --replicas 1` names this bench explicitly; anything else is scale-out.
+  store: z.literal('sqlite'),
+  replicas: z.literal('1'),
   nodes: z.coerce.number().int().min(1).max(20_000),
   heartbeatSeconds: z.coerce.number().min(1).max(3600),
   idleSeconds: z.coerce.number().min(0).max(3600),
@@ -58,6 +66,8 @@ const API_ADDRESS = '127.0.0.2';
 function parseOptions(argv: string[]): Options {
   const program = new Command('fanout')
     .description('EdgeFleet fan-out benchmark: one app bound to N simulated edges')
+    .option('--store <kind>', 'sqlite: this bench; etcd: the scale-out bench (replicas over etcd, edges over worker processes)', 'sqlite')
+    .option('--replicas <n>', 'cloudcore replicas; more than 1 runs the scale-out bench (needs --store etcd)', '1')
     .option('--nodes <n>', 'simulated edge nodes', '1000')
     .option('--heartbeat-seconds <n>', 'edge heartbeat period', '30')
     .option('--idle-seconds <n>', 'length of the idle measurement (0 skips it)', '60')
@@ -226,6 +236,10 @@ async function mtlsPhase(opts: Options, res: Resources): Promise<MtlsResult | nu
 }
 
 async function main(): Promise<void> {
+  if (wantsScaleOut(process.argv)) {
+    await runScaleOut(process.argv);
+    return;
+  }
   const opts = parseOptions(process.argv);
   const res = new Resources();
   const deadline = Date.now() + opts.timeoutSeconds * 1000;
