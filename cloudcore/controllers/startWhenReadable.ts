@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { UnreadableError } from '../store/store.js';
+import { StoreError, UnreadableError } from '../store/store.js';
 
 export interface Controller {
   start(): Promise<void>;
@@ -33,6 +33,16 @@ export class StartWhenReadable implements Controller {
       if (this.lastError !== undefined) this.log.info({ controller: this.name }, 'controller started: the store reads again');
       this.lastError = undefined;
     } catch (err) {
+      // A store that does not answer now (etcd without quorum, a timeout) is retried like an
+      // unreadable object: a leader must not sit without its controllers until re-elected.
+      if (err instanceof StoreError && err.statusCode === 503) {
+        this.log.warn({ controller: this.name, err: err.message, retryInMs: this.retryMs }, 'controller cannot start: the store does not answer; retrying');
+        if (!this.stopped) {
+          this.timer = setTimeout(() => { this.attempt = this.tryStart().catch((e: unknown) => this.log.error({ controller: this.name, err: (e as Error).message }, 'controller start failed')); }, this.retryMs);
+          this.timer.unref();
+        }
+        return;
+      }
       if (!(err instanceof UnreadableError)) throw err;
       // Once per distinct cause, not every retry: deleting one object may reveal the next.
       if (err.message !== this.lastError) {
