@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DynamicUids, pickUid } from './dynamicUids.js';
 
@@ -65,4 +68,32 @@ describe('DynamicUids', () => {
     const again = edgeUids('edge-1').uids.uidFor('keeper');
     expect(again).not.toBe(uid);
   });
+});
+
+const DIST_UIDS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'edgecore', 'runtime', 'dynamicUids.js');
+
+describe.skipIf(!existsSync(DIST_UIDS))(`edgecores starting together${existsSync(DIST_UIDS) ? '' : ' (skipped: dist/ not built; npm test builds it)'}`, () => {
+  it('never give one uid to two of them, however their claims interleave', async () => {
+    // Each process claims a uid for workloads w0…w(n-1) at the same instants as the others: the
+    // names hash alike, so every round is a race for one claim file (a real one, across processes).
+    const rounds = 150;
+    const startAt = Date.now() + 1_500;
+    const source = `
+      import { mkdirSync } from 'node:fs';
+      import { DynamicUids } from ${JSON.stringify(DIST_UIDS)};
+      const [root, me, startAt, rounds] = process.argv.slice(1);
+      mkdirSync(root + '/' + me, { recursive: true });
+      const uids = new DynamicUids(root + '/' + me + '/u.json', new Set(), { claimsDir: root + '/claims', owner: root + '/' + me });
+      const got = [];
+      for (let r = 0; r < Number(rounds); r++) {
+        while (Date.now() < Number(startAt) + r * 10) { /* spin to the round's instant */ }
+        got.push(uids.uidFor('w' + r));
+      }
+      console.log(JSON.stringify(got));`;
+    const run = (me: string) => promisify(execFile)(process.execPath, ['--input-type=module', '-e', source, root, me, String(startAt), String(rounds)], { timeout: 60_000 });
+    const outputs = await Promise.all(['edge-a', 'edge-b', 'edge-c'].map(run));
+    const [a, b, c] = outputs.map((o) => JSON.parse(o.stdout) as number[]);
+    const shared = a!.map((uid, r) => [uid, b![r], c![r]]).filter((round) => new Set(round).size < 3);
+    expect(shared, 'rounds where two edgecores got the same uid').toEqual([]);
+  }, 90_000);
 });

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 
@@ -79,22 +80,68 @@ export class DynamicUids {
     if (this.claimOwner(uid) === this.claims.owner) unlinkSync(this.claimPath(uid));
   }
 
-  /** Takes `uid` for this edgecore unless another live one holds it. */
+  /**
+   * Takes `uid` for this edgecore unless another live one holds it. Edgecores starting together
+   * race for the same uids (a workload name hashes to the same place everywhere), so a claim
+   * appears whole or not at all: written aside, then hard-linked into place (link fails if the
+   * name exists). A file created and then written could be read empty by a rival, taken for a
+   * stale claim, and both would run workloads as one uid (each stop killing the other's).
+   */
   private claim(uid: number): boolean {
     const path = this.claimPath(uid);
     for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        writeFileSync(path, this.claims.owner, { flag: 'wx', mode: 0o600 });
-        return true;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      const owner = this.claimOwner(uid);
-      if (owner === this.claims.owner) return true;
+      if (this.linkClaim(path)) return true;
+      const held = this.claimHeld(path);
+      if (held === undefined) continue; // freed meanwhile: try again
+      if (held.owner === this.claims.owner) return true;
       // Held by an edgecore whose data dir is gone: stale, free it and try once more.
-      if (owner !== undefined && existsSync(owner)) return false;
-      try { unlinkSync(path); } catch { /* another edgecore freed it first */ }
+      if (existsSync(held.owner) || !this.removeStale(path, held.ino)) return false;
     }
+    return false;
+  }
+
+  /** Puts a whole claim file at `path`; false if one is there. */
+  private linkClaim(path: string): boolean {
+    const aside = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    writeFileSync(aside, this.claims.owner, { mode: 0o600 });
+    try {
+      linkSync(aside, path);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      return false;
+    } finally {
+      unlinkSync(aside);
+    }
+  }
+
+  /** The claim at `path` and its inode (which identifies this very claim), or undefined if none. */
+  private claimHeld(path: string): { owner: string; ino: number } | undefined {
+    try {
+      return { ino: statSync(path).ino, owner: readFileSync(path, 'utf8') };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Removes the stale claim with inode `ino`, and only it: moved aside first (atomic), so a rival
+   * that judged it stale too, or a fresh claim put there meanwhile, is never deleted by mistake.
+   */
+  private removeStale(path: string, ino: number): boolean {
+    const aside = `${path}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
+    try {
+      renameSync(path, aside);
+    } catch {
+      return true; // someone else moved it: look again
+    }
+    if (statSync(aside).ino === ino) {
+      unlinkSync(aside);
+      return true;
+    }
+    // A fresh claim, not the stale one: put it back for its owner.
+    try { linkSync(aside, path); } catch { /* claimed again meanwhile: that owner keeps it */ }
+    unlinkSync(aside);
     return false;
   }
 

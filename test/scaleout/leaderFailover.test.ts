@@ -40,7 +40,7 @@ describe.skipIf(unavailable)(`leader replica killed mid-rollout${unavailable ? `
     // Every start on every node appends one line (small appends are atomic): v1 × nodes, then v2 × nodes.
     const app = markerApp('staged', join(marker, 'starts'));
     // Workloads of different nodes may run as different users: the first one's file is everyone's.
-    app.spec.template.args = ['-c', `umask 0; echo "started $EF_VERSION" >> "${join(marker, 'starts')}"; exec sleep 600`];
+    app.spec.template.args = ['-c', `umask 0; echo "started $EF_VERSION $$" >> "${join(marker, 'starts')}"; exec sleep 600`];
     expect((await admin.call('POST', '/apps', app)).status).toBe(201);
     for (const edge of edges) await waitFor(`v1 on ${edge.node}`, () => rf.fleet.runningWorkload(edge, 'staged'), 30_000);
     await waitFor('revision 1 Succeeded', async () => (await rollout(admin)).status.phase === 'Succeeded', 30_000);
@@ -105,7 +105,10 @@ describe.skipIf(unavailable)(`leader replica killed mid-rollout${unavailable ? `
       if (onLeader.includes(edge)) expect(status.link.stats?.connects ?? 0, `${edge.node} linked again`).toBeGreaterThan(connectsBefore.get(edge.node)!);
     }
     // Every start, on every node, in order: v1 once, then v2 once.
-    const starts = readFileSync(join(marker, 'starts'), 'utf8').trim().split('\n');
+    const lines = readFileSync(join(marker, 'starts'), 'utf8').trim().split('\n');
+    // Each line ends with the process's pid: the edges' logs say which node started it and why.
+    const starts = lines.map((l) => l.replace(/ \d+$/, ''));
+    if (starts.length !== 2 * edges.length) console.log(startsExplained(lines, edges));
     expect(starts.filter((l) => l === 'started v1')).toHaveLength(edges.length);
     expect(starts.filter((l) => l === 'started v2')).toHaveLength(edges.length);
     expect(starts).toHaveLength(2 * edges.length);
@@ -116,4 +119,14 @@ async function rollout(admin: ReturnType<typeof api>): Promise<Rollout> {
   const r = await admin.call<Rollout>('GET', '/apps/staged/rollout');
   if (r.status !== 200) throw new Error(`rollout: ${r.status}`);
   return r.body;
+}
+
+/** Which node started each pid, with that node's log lines about the workload: read when the count is off. */
+function startsExplained(lines: string[], edges: Edge[]): string {
+  const out = [`starts: ${lines.join(' | ')}`];
+  for (const edge of edges) {
+    const about = edge.proc.lines.filter((l) => JSON.stringify(l).includes('staged') || /link|resum|snapshot|replica/i.test(String(l.msg)));
+    out.push(`--- ${edge.node}`, ...about.map((l) => JSON.stringify(l)));
+  }
+  return out.join('\n');
 }
