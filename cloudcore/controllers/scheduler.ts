@@ -6,6 +6,7 @@ import type { AppRevision, Node, Rollout } from '../../protocol/index.js';
 import { ChangeFilter } from './changeFilter.js';
 import { desiredWorkloads, labelKey, planBindings } from './scheduling.js';
 import { hasJoined } from './rolloutNodes.js';
+import { eachAtMost } from '../limits/eachAtMost.js';
 
 const MIRRORED = ['App', 'Node', 'Workload', 'Config', 'Secret', 'Rollout', 'AppRevision'] as const;
 type MirroredKind = typeof MIRRORED[number];
@@ -88,15 +89,6 @@ export class Scheduler extends MirrorController<MirroredKind> {
  * each call, so there it changes nothing.
  */
 const WRITES_IN_FLIGHT = 64;
-
-/** Runs `write` for every item, at most `limit` at a time, each item once. */
-export async function eachAtMost<T>(items: readonly T[], limit: number, write: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await write(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 function rolloutKey(r: Rollout): string {
   const s = r.status;

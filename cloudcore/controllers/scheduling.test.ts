@@ -111,7 +111,7 @@ describe('desiredWorkloads with a rollout', () => {
 
 describe('eachAtMost', () => {
   it('writes every item once, never more than the limit at a time', async () => {
-    const { eachAtMost } = await import('./scheduler.js');
+    const { eachAtMost } = await import('../limits/eachAtMost.js');
     let inFlight = 0;
     let widest = 0;
     const seen: number[] = [];

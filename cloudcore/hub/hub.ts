@@ -20,6 +20,7 @@ import { LinkQuality } from './linkQuality.js';
 import { NodeSession, type HubCounters } from './nodeSession.js';
 import { updateNodeStatus } from '../store/readModifyWrite.js';
 import { AgentUpgradeChannel, type AgentArtefacts } from './agentUpgrades.js';
+import { eachAtMost } from '../limits/eachAtMost.js';
 
 export interface HubOptions {
   store: Store;
@@ -332,6 +333,7 @@ export class Hub {
   /** Closes silent sessions and writes lastSeen/acked revision of live ones (throttled). */
   private async checkLiveness(): Promise<void> {
     const now = Date.now();
+    const due: NodeSession[] = [];
     for (const session of [...this.sessions.values()]) {
       if (now - session.lastSeen > this.offlineAfterMs) {
         this.opts.log.warn({ node: session.node }, 'no heartbeat: closing link');
@@ -341,12 +343,17 @@ export class Hub {
       const persisted = this.persistedSeen.get(session.node) ?? 0;
       if (session.lastSeen - persisted < 60_000) continue;
       this.persistedSeen.set(session.node, session.lastSeen);
+      due.push(session);
+    }
+    // Several in flight: over etcd each write is a round trip, and one at a time a replica with
+    // 10,000 links took longer than the interval to write them all.
+    await eachAtMost(due, LIVENESS_WRITES_IN_FLIGHT, async (session) => {
       await updateNodeStatus(this.opts.store, session.node, (n) => ({
         ...n.status,
         lastSeen: new Date(session.lastSeen).toISOString(),
         ackedRevision: Math.max(n.status.ackedRevision, session.ackedRevision),
       })).catch((err: Error) => this.opts.log.error({ node: session.node, err: err.message }, 'could not record liveness'));
-    }
+    });
   }
 
   /** The request channel (logs, exec) of a node connected to this replica, for the API (EdgeTunnel). */
@@ -383,3 +390,6 @@ function rejectUpgrade(socket: Duplex, status: number, message: string, headers:
   socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n${extra}`
     + `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
+
+/** Liveness writes a pass keeps in flight (see checkLiveness). */
+const LIVENESS_WRITES_IN_FLIGHT = 32;

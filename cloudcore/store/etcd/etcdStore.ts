@@ -11,6 +11,7 @@ import { rangeOne, rangePrefix, type EtcdContext } from './etcdContext.js';
 import { EtcdCalls } from './etcdErrors.js';
 import { resealEtcdStore } from './etcdReseal.js';
 import { EtcdWatch } from './etcdWatch.js';
+import { NodeWatchFanout } from './nodeWatchFanout.js';
 import { assertStorableName, createObject, deleteObject, deleteUnreadableObject, updateObject } from './etcdWrites.js';
 import { DEFAULT_PREFIX, EtcdKeys } from './keys.js';
 import { ObjectCodec } from './objectCodec.js';
@@ -69,6 +70,8 @@ interface Shared {
   readonly ctx: EtcdContext;
   readonly compaction: EtcdCompaction;
   readonly watches: Set<EtcdWatch>;
+  /** Every node watch (an edge session's) over one shared etcd watch; see nodeWatchFanout.ts. */
+  readonly nodeWatches: NodeWatchFanout;
   readonly onListenerError: (error: unknown) => void;
   readonly sealer: SecretSealer | undefined;
   closed: boolean;
@@ -88,10 +91,13 @@ export class EtcdStore implements Store {
     }
     const [client, keys, opts, callTimeoutMs, maxEvents] = args;
     const ctx: EtcdContext = { kv: client.kv, keys, calls: new EtcdCalls(opts.endpoints, callTimeoutMs), codec: new ObjectCodec(opts.sealer) };
-    this.shared = {
-      client, ctx, compaction: new EtcdCompaction(ctx, client.watchClient, maxEvents), watches: new Set(),
-      onListenerError: opts.onListenerError ?? (() => {}), sealer: opts.sealer, closed: false,
-    };
+    const compaction = new EtcdCompaction(ctx, client.watchClient, maxEvents);
+    const onListenerError = opts.onListenerError ?? (() => {});
+    const nodeWatches = new NodeWatchFanout({
+      client, ctx, compaction, onListenerError, outageMs: WATCH_OUTAGE_CALLS * callTimeoutMs, capacity: maxEvents,
+      compactedRevision: () => compaction.compactedRevision(),
+    });
+    this.shared = { client, ctx, compaction, watches: new Set(), nodeWatches, onListenerError, sealer: opts.sealer, closed: false };
     this.guards = [];
   }
 
@@ -106,7 +112,7 @@ export class EtcdStore implements Store {
 
   /** Number of open watches (for metrics). */
   get watchCount(): number {
-    return this.shared.watches.size;
+    return this.shared.watches.size + this.shared.nodeWatches.size;
   }
 
   private get ctx(): EtcdContext {
@@ -202,7 +208,11 @@ export class EtcdStore implements Store {
     }
     await this.shared.compaction.assertWatchable(opts.fromRevision);
     const { shared } = this;
-    const watch = new EtcdWatch({
+    if (opts.node !== undefined) {
+      const served = await shared.nodeWatches.subscribe(opts.node, opts.kind, opts.fromRevision, onEvent, onError);
+      if (served) return served;
+    }
+    const watch = EtcdWatch.forStore({
       client: shared.client, ctx: shared.ctx, compaction: shared.compaction, onListenerError: shared.onListenerError,
       outageMs: WATCH_OUTAGE_CALLS * shared.ctx.calls.timeoutMs, onEnded: (w) => shared.watches.delete(w),
     }, { ...opts }, onEvent, onError);
@@ -226,6 +236,7 @@ export class EtcdStore implements Store {
     if (this.guards.length > 0 || this.shared.closed) return;
     this.shared.closed = true;
     for (const watch of [...this.shared.watches]) watch.close();
+    this.shared.nodeWatches.close();
     this.shared.client.close();
   }
 

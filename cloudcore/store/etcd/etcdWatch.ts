@@ -5,16 +5,17 @@ import type { EtcdCompaction } from './etcdCompaction.js';
 import type { EtcdContext } from './etcdContext.js';
 
 /**
- * One Store watch over one etcd prefix watch (`o/`, `o/<Kind>/`, `n/<node>/` or `n/<node>/<Kind>/`),
- * with prev_kv so a DELETED carries the last state. etcd3 multiplexes every watcher of the client
- * on one gRPC stream.
+ * One etcd prefix watch (`o/`, `o/<Kind>/`, `n/<node>/`, or `n/` for a replica's shared node watch,
+ * nodeWatchFanout.ts), with prev_kv so a DELETED carries the last state. etcd3 multiplexes every
+ * watcher of the client on one gRPC stream. `deliver` gets each new raw event once, in order;
+ * `decodeWatchEvent` turns one into a Store event.
  *
  * Defences against Debian's etcd 3.4.23 and the etcd3 client (research anchors §3.3/§3.4):
- * - dedupe by revision: a revision at or below the last one delivered is dropped (3.4.24 sends
- *   duplicates; one txn is at most one event per watched prefix, so revision is the identity);
- * - after a stream error the watch resumes from OUR last delivered revision + 1: etcd3 resumes from
- *   the header revision of the last response, which during a catch-up replay is ahead of the
- *   events it actually sent, and would skip the rest;
+ * - dedupe by revision and key: an event at or below what was delivered is dropped (3.4.24 sends
+ *   duplicates; one txn may put several keys under a wide prefix, a move two under `n/`);
+ * - after a stream error the watch resumes from OUR last delivered revision (+ 1 once that
+ *   revision is known complete): etcd3 resumes from the header revision of the last response,
+ *   which during a catch-up replay is ahead of the events it actually sent, and would skip the rest;
  * - a cancel (compaction while behind, or anything else) is checked against compaction: compacted
  *   → onError(GoneError), else the watch is opened again from last + 1;
  * - an engine unreachable for longer than `outageMs` → onError(UnavailableError).
@@ -32,11 +33,25 @@ export interface EtcdWatchDeps {
   onEnded: (watch: EtcdWatch) => void;
 }
 
-type Decoded = { event: WatchEvent } | { unreadable: UnreadableError } | undefined;
+export type Decoded = { event: WatchEvent } | { unreadable: UnreadableError } | undefined;
+
+/** What a watch does with one new raw event; an error returned ends the watch with it. */
+export type RawDelivery = (raw: IEvent, revision: number) => StoreError | undefined;
+
+export interface PrefixWatchOptions {
+  prefix: string;
+  /** Deliver changes with revision > fromRevision. */
+  fromRevision: number;
+}
 
 export class EtcdWatch implements Watch {
   /** Highest revision delivered: the dedupe line. */
   private last: number;
+  /**
+   * Keys delivered at `last`, while more of that revision may follow (a txn's several keys);
+   * null when `last` is complete (the starting point).
+   */
+  private keysAtLast: Set<string> | null = null;
   /**
    * Highest revision a progress notification vouched for (sent only to a caught-up watcher: every
    * change up to it has been sent). Used only to resume after a stream error, so a quiet watch does
@@ -51,13 +66,30 @@ export class EtcdWatch implements Watch {
 
   constructor(
     private readonly deps: EtcdWatchDeps,
-    opts: WatchOptions,
-    private readonly onEvent: (event: WatchEvent) => void,
+    opts: PrefixWatchOptions,
+    private readonly deliver: RawDelivery,
     private readonly onError: WatchErrorHandler | undefined,
   ) {
     this.last = opts.fromRevision;
+    this.prefix = opts.prefix;
+  }
+
+  /** A Store watch: one prefix watch whose events are decoded and handed to `onEvent`. */
+  static forStore(deps: EtcdWatchDeps, opts: WatchOptions, onEvent: (event: WatchEvent) => void, onError: WatchErrorHandler | undefined): EtcdWatch {
     const { keys } = deps.ctx;
-    this.prefix = opts.node === undefined ? keys.objects(opts.kind) : keys.nodeObjects(opts.node, opts.kind);
+    const prefix = opts.node === undefined ? keys.objects(opts.kind) : keys.nodeObjects(opts.node, opts.kind);
+    return new EtcdWatch(deps, { prefix, fromRevision: opts.fromRevision }, (raw, revision) => {
+      const decoded = decodeWatchEvent(deps.ctx, raw, revision);
+      if (!decoded) return undefined;
+      // Skipping it would leave the watcher wrong about that object for good: end the watch, the caller lists again.
+      if ('unreadable' in decoded) return decoded.unreadable;
+      try {
+        onEvent(decoded.event);
+      } catch (error) {
+        try { deps.onListenerError(error); } catch { /* the error sink itself failed; nothing left to tell */ }
+      }
+      return undefined;
+    }, onError);
   }
 
   /** Opens the etcd watcher; resolves once etcd has accepted it. */
@@ -104,7 +136,8 @@ export class EtcdWatch implements Watch {
   }
 
   private resumePoint(): number {
-    return Math.max(this.last, this.progress) + 1;
+    if (this.progress >= this.last) return this.progress + 1;
+    return this.keysAtLast === null ? this.last + 1 : this.last;
   }
 
   private received(res: IWatchResponse): void {
@@ -116,37 +149,22 @@ export class EtcdWatch implements Watch {
       return;
     }
     for (const raw of res.events) {
+      if (this.closed) return;
       const revision = Number(raw.kv.mod_revision);
-      if (revision <= this.last || this.closed) continue;
-      const decoded = this.decode(raw, revision);
-      if (!decoded) continue;
-      if ('unreadable' in decoded) {
-        // Skipping it would leave the watcher wrong about that object for good: end the watch, the caller lists again.
-        this.fail(decoded.unreadable);
+      const key = raw.kv.key.toString('utf8');
+      if (revision < this.last) continue;
+      if (revision === this.last && (this.keysAtLast === null || this.keysAtLast.has(key))) continue;
+      const error = this.deliver(raw, revision);
+      if (error) {
+        this.fail(error);
         return;
       }
-      this.last = revision;
-      try {
-        this.onEvent(decoded.event);
-      } catch (error) {
-        try { this.deps.onListenerError(error); } catch { /* the error sink itself failed; nothing left to tell */ }
+      if (revision > this.last) {
+        this.last = revision;
+        this.keysAtLast = new Set();
       }
+      this.keysAtLast!.add(key);
     }
-  }
-
-  private decode(raw: IEvent, revision: number): Decoded {
-    const { keys, codec } = this.deps.ctx;
-    const id = keys.parse(raw.kv.key.toString('utf8'));
-    if (!id) return undefined;
-    if (raw.type === 'Put') {
-      const read = codec.decode(id.kind, id.name, raw.kv.value, revision);
-      if ('reason' in read) return { unreadable: new UnreadableError([{ ...id, reason: read.reason }]) };
-      // A key's version restarts at 1 when it is created: for a node's index key that is also a move in.
-      return { event: { type: raw.kv.version === '1' ? 'ADDED' : 'MODIFIED', object: read.object, revision } };
-    }
-    const prev = raw.prev_kv ? codec.decode(id.kind, id.name, raw.prev_kv.value, revision) : undefined;
-    const object = prev && 'object' in prev ? prev.object : tombstoneOf(id.kind, id.name, revision);
-    return { event: { type: 'DELETED', object, revision } };
   }
 
   private disconnected(watcher: Watcher): void {
@@ -182,4 +200,20 @@ export class EtcdWatch implements Watch {
       try { this.deps.onListenerError(listenerError); } catch { /* nothing left to tell */ }
     }
   }
+}
+
+/** One raw etcd event as a Store event; undefined for a key outside the object layout. */
+export function decodeWatchEvent(ctx: EtcdContext, raw: IEvent, revision: number): Decoded {
+  const { keys, codec } = ctx;
+  const id = keys.parse(raw.kv.key.toString('utf8'));
+  if (!id) return undefined;
+  if (raw.type === 'Put') {
+    const read = codec.decode(id.kind, id.name, raw.kv.value, revision);
+    if ('reason' in read) return { unreadable: new UnreadableError([{ ...id, reason: read.reason }]) };
+    // A key's version restarts at 1 when it is created: for a node's index key that is also a move in.
+    return { event: { type: raw.kv.version === '1' ? 'ADDED' : 'MODIFIED', object: read.object, revision } };
+  }
+  const prev = raw.prev_kv ? codec.decode(id.kind, id.name, raw.prev_kv.value, revision) : undefined;
+  const object = prev && 'object' in prev ? prev.object : tombstoneOf(id.kind, id.name, revision);
+  return { event: { type: 'DELETED', object, revision } };
 }
