@@ -80,16 +80,8 @@ export async function createObject<T extends AnyObject>(ctx: EtcdContext, obj: T
 
 export async function updateObject<T extends AnyObject>(ctx: EtcdContext, obj: T, guards: readonly WriteGuard[]): Promise<T> {
   const { kind, metadata: { name, resourceVersion } } = obj;
-  const key = ctx.keys.object(kind, name);
-  let { kv } = await rangeOne(ctx, key);
-  for (let attempt = 0; attempt < UNCONDITIONAL_ATTEMPTS; attempt++) {
-    if (!kv) throw new NotFoundError(notFoundMessage(kind, name));
-    const storedRevision = Number(kv.mod_revision);
-    if (resourceVersion !== undefined && resourceVersion !== storedRevision) {
-      throw new ConflictError(staleVersionMessage(kind, name, resourceVersion, storedRevision));
-    }
-    const stored = ctx.codec.decodeOrThrow(kind, name, kv.value, storedRevision);
-    const next = stampUpdated(obj, stored, 0);
+  return writeOverStored(ctx, kind, name, resourceVersion, guards, 'update', (stored, key) => {
+    const next = stampUpdated(obj, stored as T, 0);
     const body = ctx.codec.encode(next);
     const [from, to] = [boundNode(stored), boundNode(next)];
     const success = [put(key, body)];
@@ -97,15 +89,26 @@ export async function updateObject<T extends AnyObject>(ctx: EtcdContext, obj: T
     // delete (with its last state as prev_kv) and the new node's the create, at one revision.
     if (from !== undefined && from !== to) success.push(del(ctx.keys.nodeIndex(from, kind, name)));
     if (to !== undefined) success.push(put(ctx.keys.nodeIndex(to, kind, name), body));
-    const outcome = await commit(ctx, key, [modIs(key, kv.mod_revision)], success, guards, body);
-    if (outcome.succeeded) return withRevision(next, outcome.revision);
-    throwIfFenced(outcome);
-    kv = outcome.objectKv;
-  }
-  throw new ConflictError(`${describeObject(kind, name)} changed under ${UNCONDITIONAL_ATTEMPTS} attempts to update it; retry`);
+    return { success, body, result: next };
+  });
 }
 
 export async function deleteObject(ctx: EtcdContext, kind: Kind, name: string, expectedRv: number | undefined, guards: readonly WriteGuard[]): Promise<AnyObject> {
+  return writeOverStored(ctx, kind, name, expectedRv, guards, 'delete', (stored, key) => {
+    const node = boundNode(stored);
+    return { success: [del(key), ...(node === undefined ? [] : [del(ctx.keys.nodeIndex(node, kind, name))])], result: stored };
+  });
+}
+
+/**
+ * An update or delete: read the stored object, refuse a stale `expectedRv` (409), commit the txn
+ * `plan` builds, compared on the mod_revision read. Without `expectedRv` it is last-writer-wins:
+ * a concurrent write makes it plan again over what the failed txn read back.
+ */
+async function writeOverStored<R extends AnyObject>(
+  ctx: EtcdContext, kind: Kind, name: string, expectedRv: number | undefined, guards: readonly WriteGuard[], verb: 'update' | 'delete',
+  plan: (stored: AnyObject, key: string) => { success: IRequestOp[]; body?: string; result: R },
+): Promise<R> {
   const key = ctx.keys.object(kind, name);
   let { kv } = await rangeOne(ctx, key);
   for (let attempt = 0; attempt < UNCONDITIONAL_ATTEMPTS; attempt++) {
@@ -114,15 +117,13 @@ export async function deleteObject(ctx: EtcdContext, kind: Kind, name: string, e
     if (expectedRv !== undefined && expectedRv !== storedRevision) {
       throw new ConflictError(staleVersionMessage(kind, name, expectedRv, storedRevision));
     }
-    const stored = ctx.codec.decodeOrThrow(kind, name, kv.value, storedRevision);
-    const node = boundNode(stored);
-    const success = [del(key), ...(node === undefined ? [] : [del(ctx.keys.nodeIndex(node, kind, name))])];
-    const outcome = await commit(ctx, key, [modIs(key, kv.mod_revision)], success, guards);
-    if (outcome.succeeded) return withRevision(stored, outcome.revision);
+    const { success, body, result } = plan(ctx.codec.decodeOrThrow(kind, name, kv.value, storedRevision), key);
+    const outcome = await commit(ctx, key, [modIs(key, kv.mod_revision)], success, guards, body);
+    if (outcome.succeeded) return withRevision(result, outcome.revision);
     throwIfFenced(outcome);
     kv = outcome.objectKv;
   }
-  throw new ConflictError(`${describeObject(kind, name)} changed under ${UNCONDITIONAL_ATTEMPTS} attempts to delete it; retry`);
+  throw new ConflictError(`${describeObject(kind, name)} changed under ${UNCONDITIONAL_ATTEMPTS} attempts to ${verb} it; retry`);
 }
 
 export async function deleteUnreadableObject(ctx: EtcdContext, kind: Kind, name: string, guards: readonly WriteGuard[]): Promise<{ revision: number }> {
