@@ -1,5 +1,6 @@
 import type { Etcd3, ICompare, IKeyValue, IRequestOp, Watcher } from 'etcd3';
 import { prefixEnd } from '../store/etcd/keys.js';
+import { rangePaged } from '../store/etcd/pagedRange.js';
 
 /** The range end that makes [key, end) every key starting with `key`: the store's own. */
 export { prefixEnd };
@@ -51,22 +52,9 @@ export async function txn(client: Etcd3, compare: ICompare[], success: IRequestO
   return { succeeded: res.succeeded, revision: Number(res.header.revision), responses: res.responses };
 }
 
-/** Keys per page of a prefix read: 30,000 session entries in one answer would pass gRPC's 4 MiB default. */
-export const RANGE_PAGE = 2_000;
-
-/** Every key-value under `prefix` at one revision: pages of RANGE_PAGE, all read at the first page's revision. */
+/** Every key-value under `prefix` at one revision, in pages, each with a deadline (retried once). */
 export async function rangePrefix(client: Etcd3, prefix: Buffer, ms?: number): Promise<{ kvs: IKeyValue[]; revision: number }> {
-  const end = prefixEnd(prefix);
-  const kvs: IKeyValue[] = [];
-  let from = prefix;
-  let revision = 0;
-  for (;;) {
-    const res = await retryOnce(() => client.kv.range({ key: from, range_end: end, limit: RANGE_PAGE, ...(revision ? { revision } : {}) }, deadline(ms)));
-    if (!revision) revision = Number(res.header.revision);
-    kvs.push(...res.kvs);
-    if (!res.more || res.kvs.length === 0) return { kvs, revision };
-    from = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
-  }
+  return rangePaged((request) => retryOnce(() => client.kv.range(request, deadline(ms))), prefix);
 }
 
 export async function getKey(client: Etcd3, key: Buffer, ms?: number): Promise<{ kv: IKeyValue | undefined; revision: number }> {

@@ -1,6 +1,7 @@
-import type { IKeyValue, IRangeResponse, KVClient } from 'etcd3';
+import type { IKeyValue, KVClient } from 'etcd3';
 import type { EtcdCalls } from './etcdErrors.js';
-import { prefixEnd, type EtcdKeys } from './keys.js';
+import type { EtcdKeys } from './keys.js';
+import { rangePaged } from './pagedRange.js';
 import type { ObjectCodec } from './objectCodec.js';
 
 /** What the store's parts share: the raw KV client, the key layout, deadlines and error mapping, the body codec. */
@@ -16,6 +17,7 @@ export async function rangeOne(ctx: EtcdContext, key: string): Promise<{ kv: IKe
   return { kv: res.kvs[0], revision: Number(res.header.revision) };
 }
 
-export async function rangePrefix(ctx: EtcdContext, prefix: string, opts: { keysOnly?: boolean } = {}): Promise<IRangeResponse> {
-  return ctx.calls.run((options) => ctx.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), keys_only: opts.keysOnly }, options));
+/** Every key under `prefix` at one revision (in pages: pagedRange.ts), each page with the store's deadlines. */
+export async function rangePrefix(ctx: EtcdContext, prefix: string, opts: { keysOnly?: boolean } = {}): Promise<{ kvs: IKeyValue[]; revision: number }> {
+  return rangePaged((request) => ctx.calls.run((options) => ctx.kv.range(request, options)), prefix, opts);
 }

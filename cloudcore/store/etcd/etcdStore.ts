@@ -165,7 +165,7 @@ export class EtcdStore implements Store {
       else unreadable.push({ ...id, reason: read.reason });
     }
     if (unreadable.length > 0) throw new UnreadableError(unreadable);
-    return { items: items as ObjectOf<K>[], revision: Number(res.header.revision) };
+    return { items: items as ObjectOf<K>[], revision: res.revision };
   }
 
   async create<T extends AnyObject>(obj: T): Promise<T> {
