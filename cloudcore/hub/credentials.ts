@@ -54,7 +54,7 @@ export async function mintJoinToken(store: Store, node: string, ttlSeconds: numb
  * resourceVersion, so two concurrent joins cannot both succeed). The caller then records the
  * identity it issues with `replaceNodeIdentity`.
  */
-export async function consumeJoinToken(store: Store, node: string, token: string, now = new Date()): Promise<void> {
+export async function consumeJoinToken(store: Store, node: string, token: string, now = new Date()): Promise<JoinToken> {
   const parsed = parseJoinToken(token);
   if (!parsed) throw new JoinError('join token is malformed: expected EF1-<pin>-<id>.<secret> or <id>.<secret>', 401);
   const record = await store.get('JoinToken', parsed.id);
@@ -63,9 +63,26 @@ export async function consumeJoinToken(store: Store, node: string, token: string
   if (record.status.usedAt) throw new JoinError(`join token was already used at ${record.status.usedAt}`, 401);
   if (Date.parse(record.spec.expiresAt) <= now.getTime()) throw new JoinError(`join token expired at ${record.spec.expiresAt}`, 401);
   try {
-    await store.update({ ...record, status: { usedAt: now.toISOString() } });
+    return await store.update({ ...record, status: { usedAt: now.toISOString() } });
   } catch (err) {
     if (err instanceof ConflictError) throw new JoinError('join token was already used', 401);
+    throw err;
+  }
+}
+
+/**
+ * A join: consumes the token, then runs `issue` (sign, record the identity). If `issue` fails —
+ * the store timing out under load, etcd losing quorum — the token is given back (compared on the
+ * revision that consumed it), so the edge's retry with the same token can succeed. Spent for
+ * nothing, it would leave a node that never got an identity unable to join without a new token.
+ * An identity `issue` may have recorded before failing is replaced by the retry's.
+ */
+export async function joinWithToken<T>(store: Store, node: string, token: string, issue: () => Promise<T>, now = new Date()): Promise<T> {
+  const consumed = await consumeJoinToken(store, node, token, now);
+  try {
+    return await issue();
+  } catch (err) {
+    await store.update({ ...consumed, status: { usedAt: null } }).catch(() => { /* store still down: the token stays spent */ });
     throw err;
   }
 }

@@ -11,7 +11,7 @@ import { parseCertificateRequest, type CheckedRequest } from '../pki/certificate
 import type { ServerTls } from '../pki/serverTls.js';
 import type { Store } from '../store/store.js';
 import {
-  acceptsCertificate, consumeJoinToken, JoinError, renewNodeIdentity, replaceNodeIdentity, verifyNodeCredential,
+  acceptsCertificate, joinWithToken, JoinError, renewNodeIdentity, replaceNodeIdentity, verifyNodeCredential,
 } from './credentials.js';
 import { nodeFromPeerCertificate } from './peerCertificate.js';
 
@@ -48,8 +48,7 @@ export async function identityRoutes(scope: FastifyInstance, opts: IdentityRoute
     const { node, token, csr } = request.body;
     try {
       if (!tls) {
-        await consumeJoinToken(store, node, token);
-        const made = await replaceNodeIdentity(store, node, { kind: 'bearer', lifetimeSeconds: opts.nodeCertLifetimeSeconds });
+        const made = await joinWithToken(store, node, token, () => replaceNodeIdentity(store, node, { kind: 'bearer', lifetimeSeconds: opts.nodeCertLifetimeSeconds }));
         log.info({ node, expiresAt: made.expiresAt }, 'node joined');
         return { node, credential: made.credential!, expiresAt: made.expiresAt! };
       }
@@ -57,9 +56,11 @@ export async function identityRoutes(scope: FastifyInstance, opts: IdentityRoute
       // Checked before the token is spent: a bad CSR leaves the token usable.
       const checked = await parseCertificateRequest(csr, { commonName: node, organization: NODE_CERT_ORG });
       if (!checked.ok) throw new ApiError(400, checked.message, 'csr', 'EF_BAD_CERTIFICATE_REQUEST');
-      await consumeJoinToken(store, node, token);
-      const issued = await signNode(tls, node, checked, opts.nodeCertLifetimeSeconds);
-      await replaceNodeIdentity(store, node, { kind: 'certificate', issued });
+      const issued = await joinWithToken(store, node, token, async () => {
+        const signed = await signNode(tls, node, checked, opts.nodeCertLifetimeSeconds);
+        await replaceNodeIdentity(store, node, { kind: 'certificate', issued: signed });
+        return signed;
+      });
       log.info({ node, serial: issued.serial, notAfter: issued.notAfter }, 'node joined');
       return certificateAnswer(node, issued, tls);
     } catch (err) {

@@ -1,13 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_PATHS, JoinResponseSchema } from '../../protocol/index.js';
 import { registerErrorHandling } from '../api/plumbing/errors.js';
 import { openSqliteStore, type SqliteStore } from '../store/sqliteStore.js';
-import { mintJoinToken } from './credentials.js';
+import { mintJoinToken, replaceNodeIdentity } from './credentials.js';
 import { Hub } from './hub.js';
 
 /** `POST /hub/v1/join` on a real server and SQLite store: its body is parsed like the API's. */
@@ -53,4 +54,28 @@ describe('hub join route', () => {
     expect(refused.status).toBe(400);
     expect(refused.body).toMatchObject(expected);
   });
+
+  it('a join that fails after spending its token gives the token back: the retry joins', async () => {
+    const { token } = await mintJoinToken(store, 'edge-retry', 60, null);
+    // The node's credential row is damaged on disk: recording the new identity fails after the token was spent.
+    await replaceNodeIdentity(store, 'edge-retry', { kind: 'bearer', lifetimeSeconds: 60 });
+    const db = new Database(store.path);
+    try {
+      expect(db.prepare("UPDATE objects SET body = substr(body, 1, 30) WHERE kind = 'NodeCredential' AND name = 'edge-retry'").run().changes).toBe(1);
+      const failed = await post(JSON.stringify({ node: 'edge-retry', token }));
+      expect(failed.status).toBe(500);
+      expect((await store.get('JoinToken', parseTokenId(token)))!.status.usedAt).toBeNull();
+      // Repaired (as `edgectl unreadable delete` would), the same token joins, once.
+      expect(db.prepare("DELETE FROM objects WHERE kind = 'NodeCredential' AND name = 'edge-retry'").run().changes).toBe(1);
+    } finally {
+      db.close();
+    }
+    expect((await post(JSON.stringify({ node: 'edge-retry', token }))).status).toBe(200);
+    expect((await post(JSON.stringify({ node: 'edge-retry', token }))).body).toMatchObject({ error: expect.stringMatching(/already used/) });
+  });
 });
+
+/** The id part of `<id>.<secret>`. */
+function parseTokenId(token: string): string {
+  return token.slice(0, token.indexOf('.'));
+}
