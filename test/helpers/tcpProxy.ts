@@ -17,11 +17,14 @@ export class TcpProxy {
   private open = true;
   private stalled = false;
   port = 0;
+  /** Connections accepted so far (a client that reconnects shows here). */
+  accepted = 0;
 
   constructor(private targetPort: number, private readonly targetHost = '127.0.0.1') {}
 
   async start(): Promise<string> {
     this.server = createServer((client) => {
+      this.accepted++;
       if (!this.open) { client.destroy(); return; }
       if (this.stalled) {
         client.pause();

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { Etcd3, type IOptions } from 'etcd3';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen, type IDefaultPolicyContext, type IPolicy } from 'cockatiel';
+import { Etcd3, GRPCDeadlineExceededError, isRecoverableError, type IOptions } from 'etcd3';
 
 /**
  * The etcd3 client as EdgeFleet opens it, and the parse of its settings. Every message names the
@@ -74,7 +75,7 @@ export function newEtcdClient(endpoints: readonly string[], credentials: EtcdCre
     hosts: [...endpoints],
     dialTimeout: attemptTimeoutMs,
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + attemptTimeoutMs }),
-    faultHandling: { watchBackoff: new WatchStreamBackoff(WATCH_RECONNECT_FIRST_MS) },
+    faultHandling: { watchBackoff: new WatchStreamBackoff(WATCH_RECONNECT_FIRST_MS), host: () => new MemberPolicy() },
   };
   if (credentials) options.credentials = credentials;
   // gRPC's default 4 MiB answer limit is one Node list of ~10,000 nodes with status: a fleet's
@@ -121,5 +122,37 @@ class WatchStreamBackoff {
 
   next(): WatchStreamBackoff {
     return new WatchStreamBackoff(Math.min(this.duration * 2, WATCH_RECONNECT_MAX_MS));
+  }
+}
+
+/** Thrown for an attempt that ran past its deadline: a slow answer, not a sick member (see MemberPolicy). */
+export class AttemptTimedOutError extends Error {}
+
+/**
+ * etcd3's per-member policy, with one change: an attempt that ran past its deadline does not
+ * count against the member. etcd3 answers every "recoverable" error of a member by closing all
+ * of its gRPC channels (the shared watch stream with them) and opens its circuit breaker after 3
+ * in a row. Under load, answers slower than the attempt deadline are normal, and that reaction
+ * turned them into a spiral: every watch re-opened and replayed, every member shut for 5 s,
+ * leases lost (30,000 nodes over 3 replicas: "the circuit breaker is open" on all three). A
+ * refused or dropped connection still trips the breaker, as etcd3 meant.
+ */
+class MemberPolicy implements IPolicy<IDefaultPolicyContext> {
+  declare readonly _altReturn: never;
+  private readonly breaker = circuitBreaker(handleWhen((error) => isRecoverableError(error) && !(error instanceof GRPCDeadlineExceededError)), {
+    halfOpenAfter: 5_000, breaker: new ConsecutiveBreaker(3),
+  });
+  readonly onSuccess = this.breaker.onSuccess;
+  readonly onFailure = this.breaker.onFailure;
+
+  async execute<T>(fn: (context: IDefaultPolicyContext) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
+    try {
+      return await this.breaker.execute(fn, signal);
+    } catch (error) {
+      // Not recoverable in etcd3's eyes, so it keeps the member's channels; the message keeps
+      // DEADLINE_EXCEEDED for callers that retry on it.
+      if (error instanceof GRPCDeadlineExceededError) throw new AttemptTimedOutError(error.message);
+      throw error;
+    }
   }
 }

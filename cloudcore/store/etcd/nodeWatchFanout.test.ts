@@ -2,8 +2,9 @@ import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdCluster, etcdUnavailable } from '../../../test/helpers/etcdCluster.js';
 import { makeApp, makeWorkload } from '../../../test/store/fixtures.js';
-import { waitFor } from '../../../test/helpers/wait.js';
-import type { StoreError, WatchEvent } from '../store.js';
+import { TcpProxy } from '../../../test/helpers/tcpProxy.js';
+import { sleep, waitFor } from '../../../test/helpers/wait.js';
+import { UnavailableError, type StoreError, type WatchEvent } from '../store.js';
 import { openEtcdStore } from './etcdStore.js';
 
 /**
@@ -88,6 +89,33 @@ describe.skipIf(unavailable)(`node watches over one etcd watch${unavailable ? ` 
       expect(got.a).toEqual([]);
     } finally {
       await store.close();
+    }
+  });
+
+  it('answers slower than the attempt deadline keep the member\'s connection and the shared watch on it', async () => {
+    // One member behind a proxy that can go silent: calls time out, nothing is refused or closed.
+    const proxy = new TcpProxy(Number(new URL(cluster.endpointList[0]!).port));
+    const prefix = freshPrefix();
+    const store = await openEtcdStore({ endpoints: [await proxy.start()], prefix, callTimeoutMs: 1_500 });
+    const direct = await openEtcdStore({ endpoints: cluster.endpointList, prefix });
+    try {
+      const got: WatchEvent[] = [];
+      await store.watch({ node: 'edge-1', fromRevision: await store.revision() }, (e) => got.push(e));
+      const connections = proxy.accepted;
+      proxy.stall();
+      await expect(store.get('App', 'web')).rejects.toBeInstanceOf(UnavailableError);
+      await sleep(500);
+      proxy.restore();
+      const app = await direct.create(makeApp('web'));
+      await direct.create(makeWorkload(app, 'edge-1'));
+      await waitFor('the change on the same watch', () => got.length === 1);
+      expect(await store.get('App', 'web')).toBeDefined();
+      // etcd3 used to close every channel of a member after a timed-out call: the watch came back on a new connection.
+      expect(proxy.accepted, 'connections opened to the member').toBe(connections);
+    } finally {
+      await store.close();
+      await direct.close();
+      await proxy.close();
     }
   });
 });
