@@ -1,4 +1,37 @@
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import { defineConfig } from 'vitest/config';
+
+/**
+ * Test files that each take a minute or more, mostly waiting on real certificate lifetimes,
+ * rollout waves and qemu (durations from a clean-clone `.ci/run`, 2026-12-06). On a fresh clone
+ * vitest has no timings yet and orders files by size, which can leave one of these for the end
+ * while the other worker idles; started first, they overlap with everything else.
+ */
+const SLOW_FIRST = [
+  'test/identity/realCloudIdentity.test.ts',
+  'test/identity/offlineExpiry.test.ts',
+  'test/rollout/fleetWaves.test.ts',
+  'test/artefacts/verify.test.ts',
+  'test/identity/renewal.test.ts',
+  'test/identity/caRotation.test.ts',
+  'test/identity/edgeProcess.test.ts',
+  'test/rollout/fleetRestart.test.ts',
+  'test/security/nodeCertificates.test.ts',
+  'test/identity/bearerIdentity.test.ts',
+  'test/rollout/fleetLabels.test.ts',
+  'test/rollout/fleetOffline.test.ts',
+];
+
+class SlowFirstSequencer extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const rank = (file: TestSpecification) => {
+      const i = SLOW_FIRST.findIndex((slow) => file.moduleId.endsWith(slow));
+      return i < 0 ? SLOW_FIRST.length : i;
+    };
+    return sorted.map((file, i) => ({ file, i })).sort((a, b) => rank(a.file) - rank(b.file) || a.i - b.i).map(({ file }) => file);
+  }
+}
 
 export default defineConfig({
   test: {
@@ -9,6 +42,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    sequence: { sequencer: SlowFirstSequencer },
     reporters: ['default', 'json'],
     outputFile: { json: 'test-output/vitest.json' },
   },
