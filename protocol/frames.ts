@@ -3,6 +3,7 @@ import { AgentUpgradeFrameSchema, AgentUpgradeStatusSchema } from './agentUpgrad
 import { MAX_CSR_PEM_BYTES } from './certificates.js';
 import { DeviceSchema, ReportedTwinSchema, TelemetrySampleSchema } from './devices.js';
 import { EdgeEventSchema, NameSchema, WorkloadSchema, WorkloadStatusSchema } from './resources.js';
+import { NodeRouteSchema, PublishRequestFrameSchema, PublishResultFrameSchema, RoutedAckFrameSchema, RoutedFrameSchema, RouteStatusFrameSchema } from './routes.js';
 
 /**
  * Frames on the cloud ⇄ edge WebSocket link. Every frame is one JSON text message with a
@@ -110,7 +111,7 @@ export const ExecResultFrameSchema = z.strictObject({
 
 export const EdgeFrameSchema = z.discriminatedUnion('type', [
   HelloFrameSchema, AckFrameSchema, UpstreamFrameSchema, PingFrameSchema, LogsDataFrameSchema, ExecResultFrameSchema,
-  AgentStatusFrameSchema,
+  AgentStatusFrameSchema, RoutedFrameSchema, RouteStatusFrameSchema, PublishResultFrameSchema,
 ]);
 export type EdgeFrame = z.infer<typeof EdgeFrameSchema>;
 export type HelloFrame = z.infer<typeof HelloFrameSchema>;
@@ -118,8 +119,8 @@ export type HelloFrame = z.infer<typeof HelloFrameSchema>;
 // ---- cloud → edge ---------------------------------------------------------------------------
 
 export const ChangeSchema = z.discriminatedUnion('op', [
-  z.strictObject({ op: z.literal('put'), object: z.discriminatedUnion('kind', [WorkloadSchema, DeviceSchema]) }),
-  z.strictObject({ op: z.literal('delete'), kind: z.enum(['Workload', 'Device']), name: NameSchema }),
+  z.strictObject({ op: z.literal('put'), object: z.discriminatedUnion('kind', [WorkloadSchema, DeviceSchema, NodeRouteSchema]) }),
+  z.strictObject({ op: z.literal('delete'), kind: z.enum(['Workload', 'Device', 'NodeRoute']), name: NameSchema }),
 ]);
 export type Change = z.infer<typeof ChangeSchema>;
 
@@ -173,6 +174,7 @@ export const StreamCancelFrameSchema = z.strictObject({ type: z.literal('streamC
 export const CloudFrameSchema = z.discriminatedUnion('type', [
   WelcomeFrameSchema, SyncFrameSchema, UpstreamAckFrameSchema, PongFrameSchema, ErrorFrameSchema,
   LogsRequestFrameSchema, ExecRequestFrameSchema, StreamCancelFrameSchema, AgentUpgradeFrameSchema,
+  RoutedAckFrameSchema, PublishRequestFrameSchema,
 ]);
 export type LogsRequestFrame = z.infer<typeof LogsRequestFrameSchema>;
 export type ExecRequestFrame = z.infer<typeof ExecRequestFrameSchema>;

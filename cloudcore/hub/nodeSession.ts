@@ -60,6 +60,12 @@ export interface SessionDeps {
    * (guarded on "nobody claimed it") can never land after this Ready.
    */
   claimed?: Promise<unknown>;
+  /** Routed messages, route counters and publish answers from edges (hub/routeTraffic.ts). */
+  routes?: RouteFrameSink;
+}
+
+export interface RouteFrameSink {
+  onFrame(node: string, frame: Extract<EdgeFrame, { type: 'routed' | 'routeStatus' | 'publishResult' }>, reply: (frame: CloudFrame) => void): void;
 }
 
 /** How often upstream held on an unreadable object is tried again. */
@@ -200,10 +206,17 @@ export class NodeSession {
       this.scheduleFlush();
       return;
     }
+    if (frame.type !== 'upstream') return this.onRouteFrame(frame);
     const entries = frame.entries;
     this.upstreamChain = this.upstreamChain
       .then(() => this.applyUpstream(entries))
       .catch((err: Error) => this.fail(err));
+  }
+
+  /** Route traffic (routes.ts in protocol/): handled by the hub's RouteTraffic, apart from the outbox. */
+  private onRouteFrame(frame: Extract<EdgeFrame, { type: 'routed' | 'routeStatus' | 'publishResult' }>): void {
+    if (!this.deps.routes) return this.refuse({ type: 'error', code: 'protocol', message: `"${frame.type}" is not served by this cloudcore` });
+    this.deps.routes.onFrame(this.node, frame, (reply) => this.send(reply));
   }
 
   private async applyUpstream(entries: UpstreamEntry[]): Promise<void> {
