@@ -219,6 +219,8 @@ export type RoutedMessage = z.infer<typeof RoutedMessageSchema>;
 export const RoutedFrameSchema = z.strictObject({
   type: z.literal('routed'),
   route: NameSchema,
+  /** The route's queue on the edge, created with it: seqs count within one stream (a re-created route or a new edge database starts another). */
+  stream: z.string().min(8).max(64),
   messages: z.array(RoutedMessageSchema).min(1).max(MAX_ROUTED_PER_FRAME),
 });
 export type RoutedFrame = z.infer<typeof RoutedFrameSchema>;
