@@ -21,7 +21,7 @@ export interface LinkState {
   epoch(): string;
   lastRevision(): number;
   /** Must be durable when it returns: the ack that follows promises the cloud it is. */
-  applySync(frame: SyncFrame): { changed: string[]; removed: string[]; devicesChanged?: boolean };
+  applySync(frame: SyncFrame): { changed: string[]; removed: string[]; devicesChanged?: boolean; routesChanged?: boolean };
   pending(limit: number, onUnreadable?: (seq: number, error: string) => void): UpstreamEntry[];
   ackUpTo(seq: number): number;
 }
@@ -74,7 +74,9 @@ export interface CloudLinkOptions {
 }
 
 export interface CloudLinkEvents {
-  desired: [{ changed: string[]; removed: string[]; devicesChanged?: boolean; mode: 'snapshot' | 'delta' }];
+  desired: [{ changed: string[]; removed: string[]; devicesChanged?: boolean; routesChanged?: boolean; mode: 'snapshot' | 'delta' }];
+  /** Route traffic from the cloud (devices/routes/): acks of routed messages, operator publishes. */
+  routeFrame: [Extract<CloudFrame, { type: 'routedAck' | 'publishRequest' }>];
   phase: [LinkPhase];
   /** The cloud's desired agent version (docs/install.md, "Upgrade"). */
   agentUpgrade: [AgentUpgradeFrame];
@@ -321,7 +323,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
         this.flushUpstream();
         return;
       case 'sync': {
-        let result: { changed: string[]; removed: string[]; devicesChanged?: boolean };
+        let result: { changed: string[]; removed: string[]; devicesChanged?: boolean; routesChanged?: boolean };
         try {
           result = this.opts.state.applySync(frame);
         } catch (err) {
@@ -359,7 +361,18 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
       case 'agentUpgrade':
         this.emit('agentUpgrade', frame);
         return;
+      case 'routedAck':
+      case 'publishRequest':
+        this.emit('routeFrame', frame);
+        return;
     }
+  }
+
+  /** Sends a route frame if the link is up (welcomed); false when it is not and nothing was sent. */
+  sendRouteFrame(frame: Extract<EdgeFrame, { type: 'routed' | 'routeStatus' | 'publishResult' }>): boolean {
+    if (!this.welcomed || this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.send(frame);
+    return true;
   }
 
   /** The agent info the hello carries: the static part plus the latest upgrade attempt, if any. */
