@@ -213,6 +213,13 @@ export class NodeSession {
       .catch((err: Error) => this.fail(err));
   }
 
+  /** A route request to the edge (an operator's publish), sent only once the edge said hello. */
+  sendRouteRequest(frame: Extract<CloudFrame, { type: 'publishRequest' }>): boolean {
+    if (this.closed || !this.hello) return false;
+    this.send(frame);
+    return true;
+  }
+
   /** Route traffic (routes.ts in protocol/): handled by the hub's RouteTraffic, apart from the outbox. */
   private onRouteFrame(frame: Extract<EdgeFrame, { type: 'routed' | 'routeStatus' | 'publishResult' }>): void {
     if (!this.deps.routes) return this.refuse({ type: 'error', code: 'protocol', message: `"${frame.type}" is not served by this cloudcore` });
@@ -308,11 +315,12 @@ export class NodeSession {
       // One store, one revision: both lists read the same state (no await between writes here).
       const workloads = await store.list('Workload', { node: this.node });
       const devices = await store.list('Device', { node: this.node });
+      const routes = await store.list('NodeRoute', { node: this.node });
       if (this.closed) return;
-      const revision = Math.min(workloads.revision, devices.revision);
+      const revision = Math.min(workloads.revision, devices.revision, routes.revision);
       this.inFlight = revision;
       this.pending.advance(revision);
-      const changes = [...workloads.items, ...devices.items].map((object) => ({ op: 'put' as const, object }));
+      const changes = [...workloads.items, ...devices.items, ...routes.items].map((object) => ({ op: 'put' as const, object }));
       this.send({ type: 'sync', mode: 'snapshot', revision, changes });
       await this.startWatch(revision);
     } else {
@@ -359,13 +367,14 @@ export class NodeSession {
     const { store } = this.deps;
     const workloads = await store.list('Workload', { node: this.node });
     const devices = await store.list('Device', { node: this.node });
+    const routes = await store.list('NodeRoute', { node: this.node });
     if (busy()) return false;
-    const revision = Math.max(Math.min(workloads.revision, devices.revision), this.pending.revision);
+    const revision = Math.max(Math.min(workloads.revision, devices.revision, routes.revision), this.pending.revision);
     this.sweptThrough = revision;
     this.pending.advance(revision);
     this.inFlight = revision;
     this.deps.counters.sweeps++;
-    const changes = [...workloads.items, ...devices.items].map((object) => ({ op: 'put' as const, object }));
+    const changes = [...workloads.items, ...devices.items, ...routes.items].map((object) => ({ op: 'put' as const, object }));
     this.send({ type: 'sync', mode: 'snapshot', revision, changes });
     return true;
   }
