@@ -90,6 +90,13 @@ export class EdgeAgent {
       deviceCa: () => identity.caBundle() ?? undefined,
     });
     identity.on('changed', () => devices.reloadDeviceTrust());
+    // Started after the broker (below); made here so the status page can ask it from the start.
+    const routes = new RouteService({
+      node: settings.node, dataDir: settings.dataDir, log,
+      bus: () => devices.routeBus(),
+      desired: () => meta.desiredRoutes(),
+      uplink: { send: (frame) => link?.link?.sendRouteFrame(frame) ?? false, up: () => link?.link?.phase === 'connected' },
+    });
     const localApi: LocalApi = new LocalApi({
       host: settings.statusHost, port: settings.statusPort, startedAt,
       ...(statusPassword !== undefined ? { password: statusPassword } : {}),
@@ -110,6 +117,7 @@ export class EdgeAgent {
         },
         readLogs: (name, tail) => workloads.runtime.readLogs(name, tail),
         counters: () => devices.counters,
+        routes: () => routes.counters(),
         upgrade: () => {
           const view = upgrader?.view();
           return view ? { previousVersion: view.previousVersion, lastAttempt: view.lastAttempt } : undefined;
@@ -125,12 +133,6 @@ export class EdgeAgent {
     // The identity's files are read before the broker starts: its TLS listener trusts their CA bundle.
     await parts.start(identity);
     await parts.start(devices);
-    const routes = new RouteService({
-      node: settings.node, dataDir: settings.dataDir, log,
-      bus: () => devices.routeBus(),
-      desired: () => meta.desiredRoutes(),
-      uplink: { send: (frame) => link?.link?.sendRouteFrame(frame) ?? false, up: () => link?.link?.phase === 'connected' },
-    });
     await parts.start(routes);
     // Mapper workloads were left for the broker; the rest are already in line.
     await workloads.useMapperTemplates(devices.mapperTemplates);
