@@ -64,10 +64,6 @@ export class RouteTraffic implements RouteFrameSink {
     return out;
   }
 
-  forgetNode(node: string): void {
-    this.seen.delete(node);
-  }
-
   /** An operator's publish into a node's broker; resolves when the edge published it. 503 if the node is not linked here. */
   publish(node: string, request: NodePublishRequest): Promise<void> {
     const id = randomUUID();
