@@ -95,7 +95,7 @@ export class EdgeAgent {
       node: settings.node, dataDir: settings.dataDir, log,
       bus: () => devices.routeBus(),
       desired: () => meta.desiredRoutes(),
-      uplink: { send: (frame) => link?.link?.sendRouteFrame(frame) ?? false, up: () => link?.link?.phase === 'connected' },
+      uplink: { send: (frame) => link?.link?.sendRouteFrame(frame) ?? false, up: () => link?.link?.phase === 'connected' && link.link.cloudTakesRoutes },
     });
     const localApi: LocalApi = new LocalApi({
       host: settings.statusHost, port: settings.statusPort, startedAt,

@@ -39,6 +39,8 @@ export const HelloFrameSchema = z.strictObject({
   /** Newest revision the edge has committed to its database. */
   lastRevision: revision,
   agent: AgentInfoSchema,
+  /** What this edge takes beyond protocol 1's first frames (LINK_FEATURES); absent from an older edge. */
+  features: z.array(z.string().max(64)).max(64).optional(),
 });
 
 /** Sent after the edge committed everything up to `revision`. */
@@ -145,7 +147,17 @@ export const WelcomeFrameSchema = z.strictObject({
   mode: z.enum(['resume', 'snapshot']),
   /** Highest upstream seq the cloud already holds for this epoch: the edge may drop those. */
   upstreamSeq: z.number().int().nonnegative(),
+  /** What this cloud takes beyond protocol 1's first frames (LINK_FEATURES); absent from an older cloud. */
+  features: z.array(z.string().max(64)).max(64).optional(),
 });
+
+/**
+ * Additions to protocol 1 that add frame types or synced kinds (which an older peer would refuse
+ * whole, docs/sync.md "Version skew"): each side lists in its hello or welcome the ones it takes,
+ * and the other sends them only then. `routes`: NodeRoute objects in sync frames, the routed,
+ * routedAck, routeStatus, publishRequest and publishResult frames.
+ */
+export const LINK_FEATURES = { routes: 'routes' } as const;
 
 export const PongFrameSchema = z.strictObject({ type: z.literal('pong'), t: z.number() });
 

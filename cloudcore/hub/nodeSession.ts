@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import {
-  EdgeFrameSchema, IgnoredFieldNotes, PROTOCOL_VERSION, parseFrame,
-  type AgentUpgradeFrame, type CloudFrame, type EdgeFrame, type ErrorFrame, type HelloFrame, type UpstreamEntry,
+  EdgeFrameSchema, IgnoredFieldNotes, LINK_FEATURES, PROTOCOL_VERSION, parseFrame,
+  type AgentUpgradeFrame, type CloudFrame, type NodeRoute, type EdgeFrame, type ErrorFrame, type HelloFrame, type UpstreamEntry,
 } from '../../protocol/index.js';
 import { GoneError, UnreadableError, type Store, type Watch } from '../store/store.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
@@ -213,9 +213,20 @@ export class NodeSession {
       .catch((err: Error) => this.fail(err));
   }
 
+  /** Whether the edge takes NodeRoutes and route frames (it said so in its hello). */
+  private takesRoutes(): boolean {
+    return this.hello?.features?.includes(LINK_FEATURES.routes) === true;
+  }
+
+  /** The node's NodeRoutes, or none (at the store's revision) for an edge older than routes. */
+  private async routesOfNode(): Promise<{ items: NodeRoute[]; revision: number }> {
+    if (this.takesRoutes()) return this.deps.store.list('NodeRoute', { node: this.node });
+    return { items: [], revision: await this.deps.store.revision() };
+  }
+
   /** A route request to the edge (an operator's publish), sent only once the edge said hello. */
   sendRouteRequest(frame: Extract<CloudFrame, { type: 'publishRequest' }>): boolean {
-    if (this.closed || !this.hello) return false;
+    if (this.closed || !this.takesRoutes()) return false;
     this.send(frame);
     return true;
   }
@@ -294,7 +305,8 @@ export class NodeSession {
     // Upstream seqs restart with a new edge database; the old cursor would skip new entries.
     const cursor = this.deps.upstreamCursors.get(this.node);
     this.lastUpstreamSeq = cursor && cursor.epoch === hello.epoch ? cursor.seq : 0;
-    this.send({ type: 'welcome', protocolVersion: PROTOCOL_VERSION, mode: decision.mode, upstreamSeq: this.lastUpstreamSeq });
+    this.send({ type: 'welcome', protocolVersion: PROTOCOL_VERSION, mode: decision.mode, upstreamSeq: this.lastUpstreamSeq,
+      ...(this.deps.routes ? { features: [LINK_FEATURES.routes] } : {}) });
     await this.deps.claimed;
     if (this.closed) return;
     const nowIso = new Date().toISOString();
@@ -315,7 +327,7 @@ export class NodeSession {
       // One store, one revision: both lists read the same state (no await between writes here).
       const workloads = await store.list('Workload', { node: this.node });
       const devices = await store.list('Device', { node: this.node });
-      const routes = await store.list('NodeRoute', { node: this.node });
+      const routes = await this.routesOfNode();
       if (this.closed) return;
       const revision = Math.min(workloads.revision, devices.revision, routes.revision);
       this.inFlight = revision;
@@ -343,6 +355,8 @@ export class NodeSession {
   private async startWatch(fromRevision: number): Promise<void> {
     this.watch = await this.deps.store.watch({ node: this.node, fromRevision }, (event) => {
       if (!isSynced(event.object) || isEchoOfEdgeStatus(event) || event.revision <= this.sweptThrough) return;
+      // An edge older than routes would refuse the whole sync frame for a NodeRoute in it.
+      if (event.object.kind === 'NodeRoute' && !this.takesRoutes()) return;
       this.pending.add(event);
       this.scheduleFlush();
     }, (err) => {
@@ -367,7 +381,7 @@ export class NodeSession {
     const { store } = this.deps;
     const workloads = await store.list('Workload', { node: this.node });
     const devices = await store.list('Device', { node: this.node });
-    const routes = await store.list('NodeRoute', { node: this.node });
+    const routes = await this.routesOfNode();
     if (busy()) return false;
     const revision = Math.max(Math.min(workloads.revision, devices.revision, routes.revision), this.pending.revision);
     this.sweptThrough = revision;

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import {
-  CloudFrameSchema, HEARTBEAT_INTERVAL_MS, HUB_PATHS, IgnoredFieldNotes, NODE_HEADER, PROTOCOL_VERSION, parseFrame,
+  CloudFrameSchema, HEARTBEAT_INTERVAL_MS, HUB_PATHS, IgnoredFieldNotes, LINK_FEATURES, NODE_HEADER, PROTOCOL_VERSION, parseFrame,
   type AgentInfoSchema, type AgentUpgradeFrame, type AgentUpgradeStatus, type CloudFrame, type EdgeFrame, type NodeStatsSample, type SyncFrame, type UpstreamEntry,
 } from '../../protocol/index.js';
 import type { z } from 'zod';
@@ -110,6 +110,8 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
   private pongTimer: NodeJS.Timeout | undefined;
   private lastHeard = 0;
   private welcomed = false;
+  /** The cloud's welcome listed `routes`: an older cloud would refuse route frames. */
+  cloudTakesRoutes = false;
   private upstreamInFlight: number | null = null;
   private flushQueued = false;
   private readonly requests: EdgeOperatorRequests | undefined;
@@ -191,6 +193,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
       this.send({
         type: 'hello', protocolVersion: PROTOCOL_VERSION, node: this.opts.node,
         epoch: this.opts.state.epoch(), lastRevision: this.opts.state.lastRevision(), agent: this.agentInfo(),
+        features: [LINK_FEATURES.routes],
       });
       this.startHeartbeat();
     });
@@ -311,6 +314,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
     switch (frame.type) {
       case 'welcome':
         this.welcomed = true;
+        this.cloudTakesRoutes = frame.features?.includes(LINK_FEATURES.routes) === true;
         this.refusedIdentity = false;
         this.failures = 0;
         this.shedInRow = 0;
@@ -370,7 +374,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
 
   /** Sends a route frame if the link is up (welcomed); false when it is not and nothing was sent. */
   sendRouteFrame(frame: Extract<EdgeFrame, { type: 'routed' | 'routeStatus' | 'publishResult' }>): boolean {
-    if (!this.welcomed || this.ws?.readyState !== WebSocket.OPEN) return false;
+    if (!this.welcomed || !this.cloudTakesRoutes || this.ws?.readyState !== WebSocket.OPEN) return false;
     this.send(frame);
     return true;
   }

@@ -28,7 +28,7 @@ export class CloudRouteDestination implements RouteDestinationPort {
   }
 
   problem(): string | null {
-    return this.uplink.up() ? null : 'the cloud link is down: messages wait in the queue';
+    return this.uplink.up() ? null : 'the cloud link is down (or the cloud is a cloudcore older than routes): messages wait in the queue';
   }
 
   deliver(batch: readonly QueuedMessage[]): Promise<number> {
@@ -40,7 +40,7 @@ export class CloudRouteDestination implements RouteDestinationPort {
       const timer = setTimeout(() => this.fail(new Error(`no ack from the cloud within ${ACK_TIMEOUT_MS / 1000} s`)), ACK_TIMEOUT_MS);
       timer.unref();
       this.waiting = { last: batch[batch.length - 1]!.seq, resolve, reject, timer };
-      if (!this.uplink.send(frame)) this.fail(new Error('the cloud link is down: messages wait in the queue'));
+      if (!this.uplink.send(frame)) this.fail(new Error('the cloud link is down (or the cloud is a cloudcore older than routes): messages wait in the queue'));
     });
   }
 
