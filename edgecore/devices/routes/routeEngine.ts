@@ -36,12 +36,13 @@ const ALL = '#';
 export class RouteEngine {
   private readonly routes = new Map<string, RunningRoute>();
   private subscribed = false;
+  /** Messages handed over by the broker and not committed yet (group commit: one fsync for all of them). */
+  private arrived: { packet: AedesPublishPacket; done: () => void }[] = [];
   private readonly deliver = (packet: AedesPublishPacket, done: () => void): void => {
-    try {
-      this.onMessage(packet);
-    } finally {
-      done();
-    }
+    this.arrived.push({ packet, done });
+    // Everything the broker hands over in this turn of the event loop goes into one transaction;
+    // `done` (and so the publisher's PUBACK) only after it committed.
+    if (this.arrived.length === 1) setImmediate(() => this.commitArrived());
   };
 
   constructor(private readonly opts: { node: string; queue: RouteQueue; bus: RouteBus; uplink: RouteUplink; log: RouteLog }) {}
@@ -96,6 +97,20 @@ export class RouteEngine {
     return { spec: route, fingerprint: fingerprintOf(route), pump, ...(cloud ? { cloud } : {}) };
   }
 
+  private commitArrived(): void {
+    const batch = this.arrived;
+    this.arrived = [];
+    try {
+      this.opts.queue.inOneCommit(() => { for (const { packet } of batch) this.onMessage(packet); });
+    } catch (err) {
+      // The commit itself failed (a full disk): these messages are not queued. Said, not hidden.
+      this.opts.log.warn({ messages: batch.length, err: (err as Error).message }, 'routes could not queue messages');
+    } finally {
+      for (const { done } of batch) done();
+    }
+    for (const running of this.routes.values()) running.pump.kick();
+  }
+
   private onMessage(packet: AedesPublishPacket): void {
     if (this.opts.bus.refused(packet)) return;
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
@@ -113,9 +128,7 @@ export class RouteEngine {
       } catch (err) {
         // A full disk or a broken file: this route loses the message (logged); the broker and the other routes go on.
         this.opts.log.warn({ route: name, topic: packet.topic, err: (err as Error).message }, 'route could not queue a message');
-        continue;
       }
-      running.pump.kick();
     }
   }
 

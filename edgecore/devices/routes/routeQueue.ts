@@ -100,6 +100,15 @@ export class RouteQueue {
 
   /** Counts the match and queues the message (dropping the oldest if a bound says so), in one transaction. */
   enqueue(route: string, limits: RouteLimits, topic: string, payload: Buffer, t: string): EnqueueResult {
+    try {
+      return this.enqueueTx(route, limits, topic, payload, t);
+    } catch (err) {
+      this.sizes.delete(route);
+      throw err;
+    }
+  }
+
+  private enqueueTx(route: string, limits: RouteLimits, topic: string, payload: Buffer, t: string): EnqueueResult {
     return this.db.transaction((): EnqueueResult => {
       const state = this.readState(route);
       const size = this.size(route);
@@ -125,6 +134,17 @@ export class RouteQueue {
       this.st.putState.run(route, state.nextSeq + 1, state.stream, JSON.stringify(state.counters));
       return { queued: true, droppedOldest: decision.dropOldest };
     }).immediate();
+  }
+
+  /** Runs `work` (enqueues) in one transaction: one commit, one fsync, for all of it. */
+  inOneCommit(work: () => void): void {
+    try {
+      this.db.transaction(work).immediate();
+    } catch (err) {
+      // Rolled back: the sizes kept in memory may count what is not there; read them again.
+      this.sizes.clear();
+      throw err;
+    }
   }
 
   /** The oldest `max` queued messages of a route, in order. */
