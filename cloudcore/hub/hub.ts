@@ -1,4 +1,4 @@
-import type { RouteFrameSink } from './nodeSession.js';
+import type { RouteFrameSink } from './routeTraffic.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';

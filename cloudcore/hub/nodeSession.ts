@@ -12,6 +12,7 @@ import { OperatorRequests } from './operatorRequests.js';
 import { ResyncSweepTimer } from './resyncSweep.js';
 import { decideResume, isEchoOfEdgeStatus, isSynced, PendingChanges } from './syncCursor.js';
 import { applyUpstreamEntry } from './upstream.js';
+import { nodeRoutesFor, takesRoutes, type RouteFrameSink } from './routeTraffic.js';
 
 export interface HubCounters {
   framesIn: number;
@@ -64,9 +65,6 @@ export interface SessionDeps {
   routes?: RouteFrameSink;
 }
 
-export interface RouteFrameSink {
-  onFrame(node: string, frame: Extract<EdgeFrame, { type: 'routed' | 'routeStatus' | 'publishResult' }>, reply: (frame: CloudFrame) => void): void;
-}
 
 /** How often upstream held on an unreadable object is tried again. */
 export const UPSTREAM_HOLD_RETRY_MS = 5000;
@@ -213,15 +211,12 @@ export class NodeSession {
       .catch((err: Error) => this.fail(err));
   }
 
-  /** Whether the edge takes NodeRoutes and route frames (it said so in its hello). */
   private takesRoutes(): boolean {
-    return this.hello?.features?.includes(LINK_FEATURES.routes) === true;
+    return takesRoutes(this.hello);
   }
 
-  /** The node's NodeRoutes, or none (at the store's revision) for an edge older than routes. */
-  private async routesOfNode(): Promise<{ items: NodeRoute[]; revision: number }> {
-    if (this.takesRoutes()) return this.deps.store.list('NodeRoute', { node: this.node });
-    return { items: [], revision: await this.deps.store.revision() };
+  private routesOfNode(): Promise<{ items: NodeRoute[]; revision: number }> {
+    return nodeRoutesFor(this.deps.store, this.node, this.takesRoutes());
   }
 
   /** A route request to the edge (an operator's publish), sent only once the edge said hello. */

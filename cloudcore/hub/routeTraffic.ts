@@ -1,14 +1,29 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
-  nodeRouteName, type CloudFrame, type EdgeFrame, type NodePublishRequest, type PublishRequestFrame, type RouteCounters,
+  LINK_FEATURES, nodeRouteName, type CloudFrame, type EdgeFrame, type HelloFrame, type NodePublishRequest, type NodeRoute, type PublishRequestFrame, type RouteCounters,
 } from '../../protocol/index.js';
 import type { Store } from '../store/store.js';
 import { StoreError } from '../store/store.js';
 import type { RoutedMessages } from '../telemetry/routedMessages.js';
-import type { RouteFrameSink } from './nodeSession.js';
 
 type RouteFrame = Extract<EdgeFrame, { type: 'routed' | 'routeStatus' | 'publishResult' }>;
+
+/** Where a node session hands route frames (RouteTraffic). */
+export interface RouteFrameSink {
+  onFrame(node: string, frame: RouteFrame, reply: (frame: CloudFrame) => void): void;
+}
+
+/** Whether an edge takes NodeRoutes and route frames: its hello lists the `routes` feature. */
+export function takesRoutes(hello: HelloFrame | undefined): boolean {
+  return hello?.features?.includes(LINK_FEATURES.routes) === true;
+}
+
+/** A node's NodeRoutes, or none (at the store's revision) for an edge older than routes. */
+export async function nodeRoutesFor(store: Store, node: string, takes: boolean): Promise<{ items: NodeRoute[]; revision: number }> {
+  if (takes) return store.list('NodeRoute', { node });
+  return { items: [], revision: await store.revision() };
+}
 
 /** How long an operator's publish waits for the edge's answer. */
 const PUBLISH_TIMEOUT_MS = 10_000;
