@@ -25,6 +25,8 @@ import { shareCloudCa, shareOperatorTokens } from './cluster/sharedBootstrap.js'
 import { peerPlugin } from './peers/peerPlugin.js';
 import { clusterPeers, peerTrustOf } from './peers/clusterPeers.js';
 import { openSqliteTelemetry } from './telemetry/sqliteTelemetry.js';
+import { RoutedMessages } from './telemetry/routedMessages.js';
+import { RouteTraffic } from './hub/routeTraffic.js';
 import type { Store } from './store/store.js';
 
 /**
@@ -89,7 +91,12 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   await catalog.refresh(true);
   const stopCatalog = catalog.watch(5000);
   const resyncSweepMs = etcd && settings.resyncSweepSeconds > 0 ? settings.resyncSweepSeconds * 1000 : undefined;
-  const hub = new Hub({ store, telemetry: localTelemetry, log, offlineAfterMs, ...(replica ? { authority: replica.authority } : {}),
+  // Routed messages (cloud routes) stay in this replica's own file, like telemetry.
+  const routedMessages = new RoutedMessages(join(settings.dataDir, 'routed.db'));
+  const routeTraffic = new RouteTraffic({
+    store, messages: routedMessages, log, sendTo: (node, frame) => hub.sessions.get(node)?.sendRouteRequest(frame) ?? false,
+  });
+  const hub: Hub = new Hub({ store, telemetry: localTelemetry, log, offlineAfterMs, routes: routeTraffic, ...(replica ? { authority: replica.authority } : {}),
     ...(resyncSweepMs !== undefined ? { resyncSweepMs } : {}), artefacts: catalog, livenessFlushMs: Math.min(15_000, offlineAfterMs / 3),
     maxSettlingSessions: settings.maxSettlingSessions, tls,
     nodeCertLifetimeSeconds: settings.nodeCertLifetimeSeconds, nodeCertGraceSeconds: settings.nodeCertGraceSeconds,
@@ -107,6 +114,7 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
   const tunnel = peers?.tunnel ?? hub;
   const telemetry = peers?.telemetry ?? localTelemetry;
   await app.register(apiPlugin, { store, tokens, tunnel, telemetry, links, audit, streamSlots, tls, deviceCertLifetimeSeconds: settings.deviceCertLifetimeSeconds, advertisedUrl,
+    routes: { traffic: routeTraffic, messages: routedMessages },
     agentVersions: () => catalog.verified().map((r) => r.version) });
   await app.register(dashboardPlugin);
   await app.register(distPlugin, { catalog, streamSlots, installerTemplate: loadInstallerTemplate(), scheme: tls ? 'https' : 'http' });
@@ -148,6 +156,7 @@ export async function startCloudCore(settings: CloudSettings, log: Logger): Prom
       await replica?.close();
       await store.close();
       await localTelemetry.close();
+      routedMessages.close();
       audit.close();
     },
   };

@@ -4,6 +4,7 @@ import { EDGEFLEET_VERSION } from '../protocol/index.js';
 import type { EdgeSettings } from './config.js';
 import { prepareEdgeDataDir } from './dataDir.js';
 import { DeviceService } from './devices/deviceService.js';
+import { RouteService } from './devices/routes/routeService.js';
 import { CertificateRenewal } from './identity/certificateRenewal.js';
 import { NodeIdentity } from './identity/nodeIdentity.js';
 import { CloudConnection } from './link/cloudConnection.js';
@@ -29,6 +30,7 @@ export interface AgentHooks {
  *   identity    the node's certificate (or bearer credential) read from its files (identity/)
  *   devices     MQTT broker (device certificates checked against the identity's CA bundle), twins,
  *               telemetry, mapper credentials; then mapper workloads (devices/)
+ *   routes      chosen broker traffic queued (routes.db) and forwarded to the cloud or an MQTT broker (devices/routes/)
  *   upgrade     over-the-air agent upgrades: download, verify, switch, exit 75; after a switch, the health
  *               check and the commit, or the report of the loader's rollback (upgrade/)
  *   link        the cloud link (after a join with the token, when one is due) and the node's resource samples (link/)
@@ -88,6 +90,13 @@ export class EdgeAgent {
       deviceCa: () => identity.caBundle() ?? undefined,
     });
     identity.on('changed', () => devices.reloadDeviceTrust());
+    // Started after the broker (below); made here so the status page can ask it from the start.
+    const routes = new RouteService({
+      node: settings.node, dataDir: settings.dataDir, log,
+      bus: () => devices.routeBus(),
+      desired: () => meta.desiredRoutes(),
+      uplink: { send: (frame) => link?.link?.sendRouteFrame(frame) ?? false, up: () => link?.link?.phase === 'connected' && link.link.cloudTakesRoutes },
+    });
     const localApi: LocalApi = new LocalApi({
       host: settings.statusHost, port: settings.statusPort, startedAt,
       ...(statusPassword !== undefined ? { password: statusPassword } : {}),
@@ -108,6 +117,7 @@ export class EdgeAgent {
         },
         readLogs: (name, tail) => workloads.runtime.readLogs(name, tail),
         counters: () => devices.counters,
+        routes: () => routes.counters(),
         upgrade: () => {
           const view = upgrader?.view();
           return view ? { previousVersion: view.previousVersion, lastAttempt: view.lastAttempt } : undefined;
@@ -123,6 +133,7 @@ export class EdgeAgent {
     // The identity's files are read before the broker starts: its TLS listener trusts their CA bundle.
     await parts.start(identity);
     await parts.start(devices);
+    await parts.start(routes);
     // Mapper workloads were left for the broker; the rest are already in line.
     await workloads.useMapperTemplates(devices.mapperTemplates);
     upgrader = new AgentUpgrader({
@@ -154,7 +165,8 @@ export class EdgeAgent {
       log, state: meta, runtime: workloads.runtime,
       withIdentity: (use) => identity.withIdentity(use),
       auth: () => identity.linkAuth(),
-      onPhase: (phase) => localApi.linkTimes.onPhase(phase),
+      onPhase: (phase) => { localApi.linkTimes.onPhase(phase); routes.onLinkPhase(phase === 'connected'); },
+      onRouteFrame: (frame) => routes.onCloudFrame(frame),
       // An edge back from a long time offline renews its expired certificate on the failed connect;
       // a refused identity is probed once with a renewal, which tells revoked (needs a token) from the rest.
       onConnectFailed: (refusedIdentity) => renewal.onLinkDown(refusedIdentity),
@@ -164,6 +176,7 @@ export class EdgeAgent {
         log.debug({ mode: result.mode, changed: result.changed, removed: result.removed, devicesChanged: result.devicesChanged ?? false }, 'desired state committed');
         void workloads.reconcile();
         if (result.devicesChanged) void devices.syncDevices();
+        if (result.routesChanged) void routes.apply();
       },
     });
     await parts.start(link);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import {
-  AppListSchema, AppRevisionListSchema, CreatedDeviceSchema, DeviceCredentialsSchema, DeviceListSchema, DeviceModelListSchema,
+  RouteListSchema, RouteSchema, type Route, AppListSchema, AppRevisionListSchema, CreatedDeviceSchema, DeviceCredentialsSchema, DeviceListSchema, DeviceModelListSchema,
   ErrorBodySchema, EventListSchema, ExecAnswerSchema, NodeListSchema, TelemetryListSchema, TokenResponseSchema, TwinViewSchema,
   UnreadableDeletedSchema, UnreadableListSchema, WorkloadListSchema, watchLineSchema, NodeRevokeAnswerSchema, type NodeRevokeAnswer,
   AppRevisionSchema, RolloutSchema, type AppRevision, type Rollout,
@@ -216,6 +216,14 @@ export class ApiClient {
     } finally {
       abort.abort();
     }
+  }
+
+  listRoutes(): Promise<z.infer<typeof RouteListSchema>> {
+    return this.request(RouteListSchema, 'GET', '/api/v1/routes');
+  }
+
+  getRoute(name: string): Promise<Route> {
+    return this.request(RouteSchema, 'GET', `/api/v1/routes/${encodeURIComponent(name)}`);
   }
 
   listDeviceModels(): Promise<DeviceModelList> {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RouteCountersSchema } from './routes.js';
 import { AgentUpgradeStatusSchema } from './agentUpgrade.js';
 import { WorkloadStatusSchema } from './resources.js';
 
@@ -115,6 +116,8 @@ export const EdgeStatusSchema = z.object({
     warnings: z.array(z.string()).optional(),
   }).nullable(),
   workloads: z.array(EdgeWorkloadStatusSchema),
+  /** The node's routes (docs/edge-data.md, "Routes") and their counters; absent from an edgecore older than routes. */
+  routes: z.array(RouteCountersSchema).optional(),
   /** Over-the-air agent upgrades (docs/install.md, "Upgrade"); absent from an edgecore older than them. */
   upgrade: z.object({
     /** The version `old` names: what a manual rollback would return to (null: none). */

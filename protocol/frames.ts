@@ -3,6 +3,7 @@ import { AgentUpgradeFrameSchema, AgentUpgradeStatusSchema } from './agentUpgrad
 import { MAX_CSR_PEM_BYTES } from './certificates.js';
 import { DeviceSchema, ReportedTwinSchema, TelemetrySampleSchema } from './devices.js';
 import { EdgeEventSchema, NameSchema, WorkloadSchema, WorkloadStatusSchema } from './resources.js';
+import { NodeRouteSchema, PublishRequestFrameSchema, PublishResultFrameSchema, RoutedAckFrameSchema, RoutedFrameSchema, RouteStatusFrameSchema } from './routes.js';
 
 /**
  * Frames on the cloud ⇄ edge WebSocket link. Every frame is one JSON text message with a
@@ -38,6 +39,8 @@ export const HelloFrameSchema = z.strictObject({
   /** Newest revision the edge has committed to its database. */
   lastRevision: revision,
   agent: AgentInfoSchema,
+  /** What this edge takes beyond protocol 1's first frames (LINK_FEATURES); absent from an older edge. */
+  features: z.array(z.string().max(64)).max(64).optional(),
 });
 
 /** Sent after the edge committed everything up to `revision`. */
@@ -110,7 +113,7 @@ export const ExecResultFrameSchema = z.strictObject({
 
 export const EdgeFrameSchema = z.discriminatedUnion('type', [
   HelloFrameSchema, AckFrameSchema, UpstreamFrameSchema, PingFrameSchema, LogsDataFrameSchema, ExecResultFrameSchema,
-  AgentStatusFrameSchema,
+  AgentStatusFrameSchema, RoutedFrameSchema, RouteStatusFrameSchema, PublishResultFrameSchema,
 ]);
 export type EdgeFrame = z.infer<typeof EdgeFrameSchema>;
 export type HelloFrame = z.infer<typeof HelloFrameSchema>;
@@ -118,8 +121,8 @@ export type HelloFrame = z.infer<typeof HelloFrameSchema>;
 // ---- cloud → edge ---------------------------------------------------------------------------
 
 export const ChangeSchema = z.discriminatedUnion('op', [
-  z.strictObject({ op: z.literal('put'), object: z.discriminatedUnion('kind', [WorkloadSchema, DeviceSchema]) }),
-  z.strictObject({ op: z.literal('delete'), kind: z.enum(['Workload', 'Device']), name: NameSchema }),
+  z.strictObject({ op: z.literal('put'), object: z.discriminatedUnion('kind', [WorkloadSchema, DeviceSchema, NodeRouteSchema]) }),
+  z.strictObject({ op: z.literal('delete'), kind: z.enum(['Workload', 'Device', 'NodeRoute']), name: NameSchema }),
 ]);
 export type Change = z.infer<typeof ChangeSchema>;
 
@@ -144,7 +147,17 @@ export const WelcomeFrameSchema = z.strictObject({
   mode: z.enum(['resume', 'snapshot']),
   /** Highest upstream seq the cloud already holds for this epoch: the edge may drop those. */
   upstreamSeq: z.number().int().nonnegative(),
+  /** What this cloud takes beyond protocol 1's first frames (LINK_FEATURES); absent from an older cloud. */
+  features: z.array(z.string().max(64)).max(64).optional(),
 });
+
+/**
+ * Additions to protocol 1 that add frame types or synced kinds (which an older peer would refuse
+ * whole, docs/sync.md "Version skew"): each side lists in its hello or welcome the ones it takes,
+ * and the other sends them only then. `routes`: NodeRoute objects in sync frames, the routed,
+ * routedAck, routeStatus, publishRequest and publishResult frames.
+ */
+export const LINK_FEATURES = { routes: 'routes' } as const;
 
 export const PongFrameSchema = z.strictObject({ type: z.literal('pong'), t: z.number() });
 
@@ -173,6 +186,7 @@ export const StreamCancelFrameSchema = z.strictObject({ type: z.literal('streamC
 export const CloudFrameSchema = z.discriminatedUnion('type', [
   WelcomeFrameSchema, SyncFrameSchema, UpstreamAckFrameSchema, PongFrameSchema, ErrorFrameSchema,
   LogsRequestFrameSchema, ExecRequestFrameSchema, StreamCancelFrameSchema, AgentUpgradeFrameSchema,
+  RoutedAckFrameSchema, PublishRequestFrameSchema,
 ]);
 export type LogsRequestFrame = z.infer<typeof LogsRequestFrameSchema>;
 export type ExecRequestFrame = z.infer<typeof ExecRequestFrameSchema>;

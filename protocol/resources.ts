@@ -15,6 +15,7 @@ import { AgentUpgradeStatusSchema, NodeAgentSpecSchema, type AgentUpgrade } from
 export * from './templates.js';
 import { WorkloadTemplateSchema } from './templates.js';
 import type { Device, DeviceModel } from './devices.js';
+import type { NodeRoute, Route } from './routes.js';
 
 // ---- App: operator-facing, bound to nodes by the scheduler ----------------------------------
 
@@ -293,6 +294,6 @@ export const EventSchema = z.strictObject({
 });
 export type Event = z.infer<typeof EventSchema>;
 
-export type AnyObject = App | Workload | Node | JoinToken | NodeCredential | Event | Config | Secret | DeviceModel | Device | AppRevision | Rollout | OperatorToken | AgentUpgrade;
+export type AnyObject = App | Workload | Node | JoinToken | NodeCredential | Event | Config | Secret | DeviceModel | Device | AppRevision | Rollout | OperatorToken | AgentUpgrade | Route | NodeRoute;
 export type Kind = AnyObject['kind'];
-export const KINDS: readonly Kind[] = ['App', 'Workload', 'Node', 'JoinToken', 'NodeCredential', 'Event', 'Config', 'Secret', 'DeviceModel', 'Device', 'AppRevision', 'Rollout', 'OperatorToken', 'AgentUpgrade'];
+export const KINDS: readonly Kind[] = ['App', 'Workload', 'Node', 'JoinToken', 'NodeCredential', 'Event', 'Config', 'Secret', 'DeviceModel', 'Device', 'AppRevision', 'Rollout', 'OperatorToken', 'AgentUpgrade', 'Route', 'NodeRoute'];

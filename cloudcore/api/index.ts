@@ -8,6 +8,7 @@ import { auditRoutes } from './routes/audit.js';
 import { bearerAuth, OperatorAuth, type ApiTokens } from './plumbing/auth.js';
 import { API_BODY_LIMIT_BYTES, registerErrorHandling } from './plumbing/errors.js';
 import { dataObjectRoutes } from './routes/dataObjects.js';
+import { dataRoutes, type RouteApiDeps } from './routes/dataRoutes.js';
 import { deviceModelRoutes } from './routes/deviceModels.js';
 import { deviceRoutes } from './routes/devices.js';
 import { deviceTwinRoutes } from './routes/deviceTwin.js';
@@ -52,6 +53,8 @@ import { zodSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } fro
  *       │       · /{d}/certificate (sign a CSR) · /{d}/certificates/{serial} (revoke)
  *       ├── /workloads          list · watch
  *       ├── /fleet · /nodes/{n}/stats   dashboard views: rows per node (paged), last hour of CPU/memory/disk
+ *       ├── /routes             list · watch · create · get (with status.nodes counters) · replace · delete · {r}/messages
+ *       ├── /nodes/{n}/publish  an operator's message into the node's broker (apps/… topics), through its link
  *       ├── /events             list
  *       └── /unreadable         list objects the store holds but cannot read · delete one (409 if readable)
  */
@@ -74,6 +77,8 @@ export interface ApiOptions {
   deviceCertLifetimeSeconds?: number;
   /** cloudcore's URL as edges reach it (from --advertise-address), answered with every join token. */
   advertisedUrl?: () => string | undefined;
+  /** Routes: routed messages stored here, route counters and publishes to nodes through the hub. */
+  routes?: RouteApiDeps;
   /** Agent versions cloudcore serves under /dist: an agent upgrade to another is refused. */
   agentVersions?: () => readonly string[];
 }
@@ -122,6 +127,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
       });
       await secured.register(fleetRoutes, { ...routeOptions, links: opts.links });
       await secured.register(unreadableRoutes, { ...routeOptions, telemetry: opts.telemetry });
+      await secured.register(dataRoutes, { ...routeOptions, ...opts.routes });
       await secured.register(nodeStreamRoutes, { ...routeOptions, tunnel: opts.tunnel ?? { requestsFor: async () => undefined } });
     });
   }, { prefix: '/api/v1' });

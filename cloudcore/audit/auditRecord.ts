@@ -32,7 +32,7 @@ const API_PREFIX = '/api/v1';
 const KIND_OF_COLLECTION: Record<string, string> = {
   nodes: 'Node', apps: 'App', workloads: 'Workload', rollouts: 'Rollout', revisions: 'AppRevision',
   configs: 'Config', secrets: 'Secret', devicemodels: 'DeviceModel', devices: 'Device', events: 'Event',
-  tokens: 'JoinToken', operatortokens: 'OperatorToken', audit: 'AuditLog', fleet: 'Fleet', unreadable: 'Unreadable',
+  tokens: 'JoinToken', operatortokens: 'OperatorToken', audit: 'AuditLog', fleet: 'Fleet', unreadable: 'Unreadable', routes: 'Route',
 };
 
 type Target = NonNullable<AuditRecord['target']>;

@@ -4,6 +4,7 @@ import { AgentUpgradeController } from './agentUpgradeController.js';
 import { ModelCopyController } from './modelCopy.js';
 import { NodeLifecycle } from './nodeLifecycle.js';
 import { RolloutController } from './rolloutController.js';
+import { RouteBinder } from './routeBinder.js';
 import { Scheduler } from './scheduler.js';
 import { StartWhenReadable, type Controller } from './startWhenReadable.js';
 
@@ -56,6 +57,7 @@ export class ControllerSet {
         new StartWhenReadable('rollouts', new RolloutController(store, log, { tickMs: this.opts.rolloutTickMs }), log),
         new StartWhenReadable('agent upgrades', new AgentUpgradeController(store, log, { tickMs: this.opts.rolloutTickMs }), log),
         new StartWhenReadable('device model copy', new ModelCopyController(store, log), log),
+        new StartWhenReadable('route binding', new RouteBinder(store, log), log),
         lifecycleController(new NodeLifecycle({
           store, log, offlineAfterMs, isConnected: this.opts.isConnected, intervalMs: Math.min(10_000, offlineAfterMs / 3),
           ...(this.opts.offlineGuard ? { offlineGuard: this.opts.offlineGuard } : {}),

@@ -1,3 +1,4 @@
+import type { RouteFrameSink } from './routeTraffic.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
@@ -24,6 +25,8 @@ import { eachAtMost } from '../limits/eachAtMost.js';
 
 export interface HubOptions {
   store: Store;
+  /** Route traffic from edges (routed messages, route counters, publish answers); refused without it. */
+  routes?: RouteFrameSink;
   /** Where device telemetry from edges goes; without it telemetry entries are acked and dropped. */
   telemetry?: TelemetryStore;
   log: Logger;
@@ -279,6 +282,7 @@ export class Hub {
       eventBudget: this.eventBudget,
       upstreamCursors: this.upstreamCursors,
       agentUpgrades: this.agentUpgrades,
+      ...(this.opts.routes ? { routes: this.opts.routes } : {}),
       ...(this.opts.resyncSweepMs !== undefined ? { resyncSweepMs: this.opts.resyncSweepMs } : {}),
       onClose: (s) => { settled(); void this.onSessionClosed(s); },
       onSettled: settled,

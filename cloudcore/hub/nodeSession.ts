@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import {
-  EdgeFrameSchema, IgnoredFieldNotes, PROTOCOL_VERSION, parseFrame,
-  type AgentUpgradeFrame, type CloudFrame, type EdgeFrame, type ErrorFrame, type HelloFrame, type UpstreamEntry,
+  EdgeFrameSchema, IgnoredFieldNotes, LINK_FEATURES, PROTOCOL_VERSION, parseFrame,
+  type AgentUpgradeFrame, type CloudFrame, type NodeRoute, type EdgeFrame, type ErrorFrame, type HelloFrame, type UpstreamEntry,
 } from '../../protocol/index.js';
 import { GoneError, UnreadableError, type Store, type Watch } from '../store/store.js';
 import type { TelemetryStore } from '../telemetry/telemetryStore.js';
@@ -12,6 +12,7 @@ import { OperatorRequests } from './operatorRequests.js';
 import { ResyncSweepTimer } from './resyncSweep.js';
 import { decideResume, isEchoOfEdgeStatus, isSynced, PendingChanges } from './syncCursor.js';
 import { applyUpstreamEntry } from './upstream.js';
+import { nodeRoutesFor, takesRoutes, type RouteFrameSink } from './routeTraffic.js';
 
 export interface HubCounters {
   framesIn: number;
@@ -60,7 +61,10 @@ export interface SessionDeps {
    * (guarded on "nobody claimed it") can never land after this Ready.
    */
   claimed?: Promise<unknown>;
+  /** Routed messages, route counters and publish answers from edges (hub/routeTraffic.ts). */
+  routes?: RouteFrameSink;
 }
+
 
 /** How often upstream held on an unreadable object is tried again. */
 export const UPSTREAM_HOLD_RETRY_MS = 5000;
@@ -200,10 +204,32 @@ export class NodeSession {
       this.scheduleFlush();
       return;
     }
+    if (frame.type !== 'upstream') return this.onRouteFrame(frame);
     const entries = frame.entries;
     this.upstreamChain = this.upstreamChain
       .then(() => this.applyUpstream(entries))
       .catch((err: Error) => this.fail(err));
+  }
+
+  private takesRoutes(): boolean {
+    return takesRoutes(this.hello);
+  }
+
+  private routesOfNode(): Promise<{ items: NodeRoute[]; revision: number }> {
+    return nodeRoutesFor(this.deps.store, this.node, this.takesRoutes());
+  }
+
+  /** A route request to the edge (an operator's publish), sent only once the edge said hello. */
+  sendRouteRequest(frame: Extract<CloudFrame, { type: 'publishRequest' }>): boolean {
+    if (this.closed || !this.takesRoutes()) return false;
+    this.send(frame);
+    return true;
+  }
+
+  /** Route traffic (routes.ts in protocol/): handled by the hub's RouteTraffic, apart from the outbox. */
+  private onRouteFrame(frame: Extract<EdgeFrame, { type: 'routed' | 'routeStatus' | 'publishResult' }>): void {
+    if (!this.deps.routes) return this.refuse({ type: 'error', code: 'protocol', message: `"${frame.type}" is not served by this cloudcore` });
+    this.deps.routes.onFrame(this.node, frame, (reply) => this.send(reply));
   }
 
   private async applyUpstream(entries: UpstreamEntry[]): Promise<void> {
@@ -274,7 +300,8 @@ export class NodeSession {
     // Upstream seqs restart with a new edge database; the old cursor would skip new entries.
     const cursor = this.deps.upstreamCursors.get(this.node);
     this.lastUpstreamSeq = cursor && cursor.epoch === hello.epoch ? cursor.seq : 0;
-    this.send({ type: 'welcome', protocolVersion: PROTOCOL_VERSION, mode: decision.mode, upstreamSeq: this.lastUpstreamSeq });
+    this.send({ type: 'welcome', protocolVersion: PROTOCOL_VERSION, mode: decision.mode, upstreamSeq: this.lastUpstreamSeq,
+      ...(this.deps.routes ? { features: [LINK_FEATURES.routes] } : {}) });
     await this.deps.claimed;
     if (this.closed) return;
     const nowIso = new Date().toISOString();
@@ -295,11 +322,12 @@ export class NodeSession {
       // One store, one revision: both lists read the same state (no await between writes here).
       const workloads = await store.list('Workload', { node: this.node });
       const devices = await store.list('Device', { node: this.node });
+      const routes = await this.routesOfNode();
       if (this.closed) return;
-      const revision = Math.min(workloads.revision, devices.revision);
+      const revision = Math.min(workloads.revision, devices.revision, routes.revision);
       this.inFlight = revision;
       this.pending.advance(revision);
-      const changes = [...workloads.items, ...devices.items].map((object) => ({ op: 'put' as const, object }));
+      const changes = [...workloads.items, ...devices.items, ...routes.items].map((object) => ({ op: 'put' as const, object }));
       this.send({ type: 'sync', mode: 'snapshot', revision, changes });
       await this.startWatch(revision);
     } else {
@@ -322,6 +350,8 @@ export class NodeSession {
   private async startWatch(fromRevision: number): Promise<void> {
     this.watch = await this.deps.store.watch({ node: this.node, fromRevision }, (event) => {
       if (!isSynced(event.object) || isEchoOfEdgeStatus(event) || event.revision <= this.sweptThrough) return;
+      // An edge older than routes would refuse the whole sync frame for a NodeRoute in it.
+      if (event.object.kind === 'NodeRoute' && !this.takesRoutes()) return;
       this.pending.add(event);
       this.scheduleFlush();
     }, (err) => {
@@ -346,13 +376,14 @@ export class NodeSession {
     const { store } = this.deps;
     const workloads = await store.list('Workload', { node: this.node });
     const devices = await store.list('Device', { node: this.node });
+    const routes = await this.routesOfNode();
     if (busy()) return false;
-    const revision = Math.max(Math.min(workloads.revision, devices.revision), this.pending.revision);
+    const revision = Math.max(Math.min(workloads.revision, devices.revision, routes.revision), this.pending.revision);
     this.sweptThrough = revision;
     this.pending.advance(revision);
     this.inFlight = revision;
     this.deps.counters.sweeps++;
-    const changes = [...workloads.items, ...devices.items].map((object) => ({ op: 'put' as const, object }));
+    const changes = [...workloads.items, ...devices.items, ...routes.items].map((object) => ({ op: 'put' as const, object }));
     this.send({ type: 'sync', mode: 'snapshot', revision, changes });
     return true;
   }

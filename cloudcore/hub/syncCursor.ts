@@ -1,4 +1,4 @@
-import type { AnyObject, Change, Device, Workload } from '../../protocol/index.js';
+import type { AnyObject, Change, Device, NodeRoute, Workload } from '../../protocol/index.js';
 import type { WatchEvent } from '../store/store.js';
 
 /**
@@ -83,7 +83,7 @@ export class PendingChanges {
   }
 }
 
-/** The kinds an edge holds: its workloads and its devices. */
-export function isSynced(obj: AnyObject): obj is Workload | Device {
-  return obj.kind === 'Workload' || obj.kind === 'Device';
+/** The kinds an edge holds: its workloads, its devices and its routes. */
+export function isSynced(obj: AnyObject): obj is Workload | Device | NodeRoute {
+  return obj.kind === 'Workload' || obj.kind === 'Device' || obj.kind === 'NodeRoute';
 }

@@ -122,6 +122,7 @@ export function boundNode(obj: AnyObject): string | undefined {
     case 'Workload': return obj.spec.nodeName;
     case 'Device': return obj.spec.nodeName;
     case 'Event': return obj.spec.node;
+    case 'NodeRoute': return obj.spec.nodeName;
     default: return undefined;
   }
 }

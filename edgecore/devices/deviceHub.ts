@@ -1,4 +1,5 @@
 import type { Client, PublishPacket, Subscription } from 'aedes';
+import type { RouteBus } from './routes/routeEngine.js';
 import { MAPPER_STATE_SUFFIX, deviceTopics, parseDeviceTopic, type Device } from '../../protocol/index.js';
 import { ClientRegistry } from './broker/clientRegistry.js';
 import { DEFAULT_MAX_QUEUED_PER_SESSION, DEFAULT_MAX_SESSIONS_PER_DEVICE, enforceSessionQuota } from './broker/sessionQuota.js';
@@ -316,6 +317,23 @@ export class DeviceHub {
       return done(null); // acked at once: what a mapper says lives only as long as its connection
     }
     this.commit.add(() => this.onDeviceMessage(principal, target, packet), done);
+  }
+
+  /**
+   * In-process access to the running broker for the routes (devices/routes/routeEngine.ts): an
+   * internal subscription (no MQTT client, no credential), publishes from the cloud, and the
+   * hub's verdict on messages it took but refused to pass on. Null until start().
+   */
+  routeBus(): RouteBus | null {
+    const broker = this.running?.broker;
+    if (!broker) return null;
+    return {
+      subscribe: (filter, deliver) => new Promise<void>((resolve) => broker.subscribe(filter, deliver, resolve)),
+      unsubscribe: (filter, deliver) => new Promise<void>((resolve) => broker.unsubscribe(filter, deliver, resolve)),
+      publish: (topic, payload, qos, retain) => new Promise<void>((resolve, reject) =>
+        broker.publish({ cmd: 'publish', topic, payload, qos, retain, dup: false }, (err) => (err ? reject(err) : resolve()))),
+      refused: (packet) => this.refusedMessages.includes(packet),
+    };
   }
 
   private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {

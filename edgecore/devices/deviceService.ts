@@ -1,3 +1,4 @@
+import type { RouteBus } from './routes/routeEngine.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -163,6 +164,11 @@ export class DeviceService implements EdgePart {
   /** The broker's part of `/status`; null before it listens. */
   statusSnapshot(): EdgeStatus['mqtt'] {
     return this.hub ? { url: this.mqttUrl, ...this.hub.statusSnapshot(), ...(this.exposure.length > 0 ? { warnings: this.exposure } : {}) } : null;
+  }
+
+  /** The broker for the routes (devices/routes/); null until started. */
+  routeBus(): RouteBus | null {
+    return this.hub?.routeBus() ?? null;
   }
 
   async stop(): Promise<void> {

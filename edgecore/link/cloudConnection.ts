@@ -33,6 +33,8 @@ export interface CloudConnectionOptions {
   onDesired: (result: CloudLinkEvents['desired'][0]) => void;
   /** The cloud's desired agent version (edgecore/upgrade). */
   onAgentUpgrade?: (frame: AgentUpgradeFrame) => void;
+  /** Route traffic from the cloud (devices/routes/). */
+  onRouteFrame?: (frame: CloudLinkEvents['routeFrame'][0]) => void;
   /** The last agent upgrade status, carried from the link's first hello on. */
   upgradeStatus?: () => AgentUpgradeStatus | undefined;
 }
@@ -78,6 +80,7 @@ export class CloudConnection implements EdgePart {
     link.on('phase', (phase) => { if (phase === 'disconnected') opts.onConnectFailed?.(link.refusedIdentity); });
     link.on('desired', opts.onDesired);
     if (opts.onAgentUpgrade) link.on('agentUpgrade', opts.onAgentUpgrade);
+    if (opts.onRouteFrame) link.on('routeFrame', opts.onRouteFrame);
     const upgrade = opts.upgradeStatus?.();
     if (upgrade) link.reportUpgrade(upgrade);
     this.link = link;

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import {
-  CloudFrameSchema, HEARTBEAT_INTERVAL_MS, HUB_PATHS, IgnoredFieldNotes, NODE_HEADER, PROTOCOL_VERSION, parseFrame,
+  CloudFrameSchema, HEARTBEAT_INTERVAL_MS, HUB_PATHS, IgnoredFieldNotes, LINK_FEATURES, NODE_HEADER, PROTOCOL_VERSION, parseFrame,
   type AgentInfoSchema, type AgentUpgradeFrame, type AgentUpgradeStatus, type CloudFrame, type EdgeFrame, type NodeStatsSample, type SyncFrame, type UpstreamEntry,
 } from '../../protocol/index.js';
 import type { z } from 'zod';
@@ -21,7 +21,7 @@ export interface LinkState {
   epoch(): string;
   lastRevision(): number;
   /** Must be durable when it returns: the ack that follows promises the cloud it is. */
-  applySync(frame: SyncFrame): { changed: string[]; removed: string[]; devicesChanged?: boolean };
+  applySync(frame: SyncFrame): { changed: string[]; removed: string[]; devicesChanged?: boolean; routesChanged?: boolean };
   pending(limit: number, onUnreadable?: (seq: number, error: string) => void): UpstreamEntry[];
   ackUpTo(seq: number): number;
 }
@@ -74,7 +74,9 @@ export interface CloudLinkOptions {
 }
 
 export interface CloudLinkEvents {
-  desired: [{ changed: string[]; removed: string[]; devicesChanged?: boolean; mode: 'snapshot' | 'delta' }];
+  desired: [{ changed: string[]; removed: string[]; devicesChanged?: boolean; routesChanged?: boolean; mode: 'snapshot' | 'delta' }];
+  /** Route traffic from the cloud (devices/routes/): acks of routed messages, operator publishes. */
+  routeFrame: [Extract<CloudFrame, { type: 'routedAck' | 'publishRequest' }>];
   phase: [LinkPhase];
   /** The cloud's desired agent version (docs/install.md, "Upgrade"). */
   agentUpgrade: [AgentUpgradeFrame];
@@ -108,6 +110,8 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
   private pongTimer: NodeJS.Timeout | undefined;
   private lastHeard = 0;
   private welcomed = false;
+  /** The cloud's welcome listed `routes`: an older cloud would refuse route frames. */
+  cloudTakesRoutes = false;
   private upstreamInFlight: number | null = null;
   private flushQueued = false;
   private readonly requests: EdgeOperatorRequests | undefined;
@@ -189,6 +193,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
       this.send({
         type: 'hello', protocolVersion: PROTOCOL_VERSION, node: this.opts.node,
         epoch: this.opts.state.epoch(), lastRevision: this.opts.state.lastRevision(), agent: this.agentInfo(),
+        features: [LINK_FEATURES.routes],
       });
       this.startHeartbeat();
     });
@@ -309,6 +314,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
     switch (frame.type) {
       case 'welcome':
         this.welcomed = true;
+        this.cloudTakesRoutes = frame.features?.includes(LINK_FEATURES.routes) === true;
         this.refusedIdentity = false;
         this.failures = 0;
         this.shedInRow = 0;
@@ -321,7 +327,7 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
         this.flushUpstream();
         return;
       case 'sync': {
-        let result: { changed: string[]; removed: string[]; devicesChanged?: boolean };
+        let result: { changed: string[]; removed: string[]; devicesChanged?: boolean; routesChanged?: boolean };
         try {
           result = this.opts.state.applySync(frame);
         } catch (err) {
@@ -359,7 +365,18 @@ export class CloudLink extends EventEmitter<CloudLinkEvents> {
       case 'agentUpgrade':
         this.emit('agentUpgrade', frame);
         return;
+      case 'routedAck':
+      case 'publishRequest':
+        this.emit('routeFrame', frame);
+        return;
     }
+  }
+
+  /** Sends a route frame if the link is up (welcomed); false when it is not and nothing was sent. */
+  sendRouteFrame(frame: Extract<EdgeFrame, { type: 'routed' | 'routeStatus' | 'publishResult' }>): boolean {
+    if (!this.welcomed || !this.cloudTakesRoutes || this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.send(frame);
+    return true;
   }
 
   /** The agent info the hello carries: the static part plus the latest upgrade attempt, if any. */

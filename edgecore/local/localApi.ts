@@ -23,6 +23,8 @@ export interface StatusSources {
   readLogs: (name: string, tail: number) => Promise<string[]>;
   /** The previous agent version and the last upgrade attempt (edgecore/upgrade). */
   upgrade?: () => EdgeStatus['upgrade'];
+  /** The routes' counters (devices/routes/). */
+  routes?: () => EdgeStatus['routes'];
   /** Counters for /metrics that are not part of /status. */
   counters: () => EdgeCounters;
 }
@@ -90,6 +92,7 @@ export class LocalApi implements EdgePart {
       workloads: src.workloads(),
       host: hostStatus(src.dataDir),
       upgrade: src.upgrade?.(),
+      routes: src.routes?.(),
     });
     if (opts.logLines === 0) return status;
     this.logTails.retain(new Set(status.workloads.map((w) => w.name)));

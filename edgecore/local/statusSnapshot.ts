@@ -56,6 +56,7 @@ export interface StatusParts {
   workloads: Omit<EdgeWorkloadStatus, 'recentLogs'>[];
   host: EdgeHostStatus;
   upgrade?: EdgeStatus['upgrade'];
+  routes?: EdgeStatus['routes'];
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -111,6 +112,7 @@ export function buildEdgeStatus(parts: StatusParts): EdgeStatus {
     mqtt: parts.mqtt,
     workloads: parts.workloads.map((w) => ({ name: w.name, generation: w.generation, runtime: w.runtime, status: w.status })),
     ...(parts.upgrade ? { upgrade: parts.upgrade } : {}),
+    ...(parts.routes ? { routes: parts.routes } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { z } from 'zod';
-import { DeviceSchema, WorkloadSchema, type Device, type SyncFrame, type Workload } from '../../protocol/index.js';
+import { DeviceSchema, NodeRouteSchema, WorkloadSchema, type Device, type NodeRoute, type SyncFrame, type Workload } from '../../protocol/index.js';
 import { STATE_KEYS, type Db, type StateTable } from './schema.js';
 
 /**
@@ -15,6 +15,8 @@ export interface SyncResult {
   removed: string[];
   /** Devices added, changed or removed. */
   devicesChanged: boolean;
+  /** Routes (NodeRoute objects) added, changed or removed. */
+  routesChanged?: boolean;
 }
 
 /** Thrown when a sync frame would move the edge's revision backwards. Nothing is changed. */
@@ -94,8 +96,16 @@ export class DesiredTable {
     delete: Database.Statement<[string]>;
     deleteAll: Database.Statement<[]>;
   };
+  private readonly routes: DesiredTable['devices'];
 
   constructor(db: Db, private readonly state: StateTable) {
+    this.routes = {
+      get: db.prepare('SELECT json FROM desired_routes WHERE name = ?'),
+      all: db.prepare('SELECT name, json FROM desired_routes ORDER BY name'),
+      upsert: db.prepare('INSERT INTO desired_routes (name, json) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET json = excluded.json'),
+      delete: db.prepare('DELETE FROM desired_routes WHERE name = ?'),
+      deleteAll: db.prepare('DELETE FROM desired_routes'),
+    };
     this.devices = {
       get: db.prepare('SELECT json FROM desired_devices WHERE name = ?'),
       all: db.prepare('SELECT name, json FROM desired_devices ORDER BY name'),
@@ -150,6 +160,17 @@ export class DesiredTable {
     return readAll(this.all.all(), WorkloadSchema, 'Workload', (row) => row.app);
   }
 
+  /** The routes bound to this node; one that does not parse is left out and named in `unreadable`. */
+  readRoutes(): { items: NodeRoute[]; unreadable: { name: string; error: string }[] } {
+    const result: { items: NodeRoute[]; unreadable: { name: string; error: string }[] } = { items: [], unreadable: [] };
+    for (const row of this.routes.all.all()) {
+      const read = readStored(NodeRouteSchema, row.json);
+      if (read.ok) result.items.push(read.value);
+      else result.unreadable.push({ name: row.name, error: read.error });
+    }
+    return result;
+  }
+
   /** The stored devices, read once (see readWorkloads). */
   readDevices(): StoredObjects<Device> {
     return readAll(this.devices.all.all(), DeviceSchema, 'Device', (row) => row.name);
@@ -167,13 +188,23 @@ export class DesiredTable {
     };
 
     let devicesChanged = false;
+    let routesChanged = false;
     if (frame.mode === 'snapshot') {
       for (const row of this.all.all()) remember(row.app, row.json);
       this.deleteAll.run();
       devicesChanged = this.devices.deleteAll.run().changes > 0;
+      routesChanged = this.routes.deleteAll.run().changes > 0;
     }
     for (const change of frame.changes) {
-      if (change.op === 'put' && change.object.kind === 'Device') {
+      if (change.op === 'put' && change.object.kind === 'NodeRoute') {
+        const route = change.object;
+        if (ownNode !== undefined && route.spec.nodeName !== ownNode) throw new ForeignObjectError(route.metadata.name, route.spec.nodeName, ownNode);
+        const json = canonicalJson(route);
+        if (frame.mode === 'snapshot' || this.routes.get.get(route.metadata.name)?.json !== json) routesChanged = true;
+        this.routes.upsert.run(route.metadata.name, json);
+      } else if (change.op === 'delete' && change.kind === 'NodeRoute') {
+        routesChanged = this.routes.delete.run(change.name).changes > 0 || routesChanged;
+      } else if (change.op === 'put' && change.object.kind === 'Device') {
         const device = change.object;
         if (ownNode !== undefined && device.spec.nodeName !== ownNode) {
           throw new ForeignObjectError(device.metadata.name, device.spec.nodeName, ownNode);
@@ -193,7 +224,7 @@ export class DesiredTable {
         }
         remember(app, this.byApp.get(app)?.json);
         this.upsert.run(app, object.metadata.name, canonicalJson(object));
-      } else if (change.op === 'delete') {
+      } else if (change.op === 'delete' && change.kind === 'Workload') {
         // Deletes name the cloud object (metadata.name, i.e. "<app>.<node>"), not the app.
         const row = this.byName.get(change.name);
         if (row === undefined) continue;
@@ -205,7 +236,7 @@ export class DesiredTable {
 
     const after = new Map<string, string | undefined>();
     for (const app of before.keys()) after.set(app, this.byApp.get(app)?.json);
-    return { ...diffDesired(before, after), devicesChanged };
+    return { ...diffDesired(before, after), devicesChanged, ...(routesChanged ? { routesChanged } : {}) };
   }
 }
 

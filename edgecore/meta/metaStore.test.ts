@@ -7,6 +7,7 @@ import {
   UpstreamEntrySchema, workloadName, type EdgeEvent, type SyncFrame, type Workload, type WorkloadStatus,
 } from '../../protocol/index.js';
 import type { WorkloadRecord } from '../runtime/runtime.js';
+import { SCHEMA_VERSION } from './schema.js';
 import { COALESCING_SQL } from './outbox.js';
 import {
   ForeignObjectError, META_KEYS, MetaStore, RevisionRegressionError, canonicalJson, diffDesired, type MetaStoreOptions,
@@ -319,14 +320,14 @@ describe('outbox', () => {
     opened.length = 0;
     // What a v2 edgecore left: every row indexed by (kind, key).
     const raw = new Database(join(dir, 'meta.db'));
-    raw.exec('DROP INDEX outbox_coalescing_key; CREATE INDEX outbox_kind_key ON outbox (kind, key); PRAGMA user_version = 2;');
+    raw.exec('DROP INDEX outbox_coalescing_key; CREATE INDEX outbox_kind_key ON outbox (kind, key); DROP TABLE desired_routes; PRAGMA user_version = 2;');
     raw.close();
     const reopened = open();
     reopened.enqueue('workloadStatus', 'a', { app: 'a', status: status('Running') });
     expect(reopened.pending(10).map((e) => [e.seq, e.kind])).toEqual([[2, 'event'], [3, 'workloadStatus']]);
     const check = new Database(join(dir, 'meta.db'), { readonly: true });
     try {
-      expect(check.pragma('user_version', { simple: true })).toBe(3);
+      expect(check.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
       expect(check.prepare<[], { name: string }>('PRAGMA index_list(outbox)').all().map((i) => i.name)).toEqual(['outbox_coalescing_key']);
     } finally {
       check.close();

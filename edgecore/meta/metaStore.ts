@@ -114,6 +114,11 @@ export class MetaStore implements EdgePart {
   }
 
   /** Devices bound to this node, as the cloud last sent them. */
+  /** The routes bound to this node, and those stored that this edgecore cannot read. */
+  desiredRoutes(): ReturnType<DesiredTable['readRoutes']> {
+    return this.desired.readRoutes();
+  }
+
   desiredDevices(): Device[] {
     return this.desired.listDevices();
   }

@@ -9,7 +9,7 @@ import { openEdgeSqlite } from '../sqliteFile.js';
 
 export type Db = Database.Database;
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** Internal bookkeeping rows in the `state` table (kept apart from the user-facing kv table). */
 export const STATE_KEYS = {
@@ -55,6 +55,10 @@ const MIGRATIONS: readonly string[] = [
   `
   DROP INDEX outbox_kind_key;
   CREATE INDEX outbox_coalescing_key ON outbox (kind, key) WHERE kind IN ('workloadStatus', 'twinReported');
+  `,
+  // v4: routes bound to this node (NodeRoute objects, keyed by metadata.name) as the cloud sent them.
+  `
+  CREATE TABLE desired_routes (name TEXT PRIMARY KEY, json TEXT NOT NULL) STRICT;
   `,
 ];
 

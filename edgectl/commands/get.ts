@@ -8,6 +8,7 @@ import {
 } from '../format.js';
 import { parseLimit, parseName, parseSelectorFlag } from '../parse.js';
 import { printWatch } from '../watchOutput.js';
+import { ROUTE_COLUMNS, ROUTE_COUNTER_COLUMNS, routeCounterRow, routeRow } from '../routeFormat.js';
 
 interface OutputOpts { output: OutputFormat }
 interface SelectorOpts extends OutputOpts { selector?: string }
@@ -18,7 +19,7 @@ interface WatchOpts { watch?: boolean }
 const SELECTOR_HELP = 'label selector, e.g. "env=prod,zone in (a,b),!legacy"';
 
 export function registerGet(program: Command, ctx: Context): void {
-  const get = program.command('get').description('show nodes, apps, workloads, events, devices, device models, telemetry or unreadable objects');
+  const get = program.command('get').description('show nodes, apps, workloads, events, routes, devices, device models, telemetry or unreadable objects');
 
   get.command('nodes')
     .description('list edge nodes (AGE is the time in the current STATUS)')
@@ -105,6 +106,25 @@ export function registerGet(program: Command, ctx: Context): void {
       emit(ctx, opts.output, list, () => list.items.length === 0
         ? 'No events found.\n'
         : renderTable(EVENT_COLUMNS, list.items.map((e) => eventRow(e, now))));
+    });
+
+  get.command('routes')
+    .description('list routes: which local topics go where, on how many nodes')
+    .addOption(outputOption())
+    .action(async (opts: OutputOpts, cmd: Command) => {
+      const list = await ctx.client(cmd).listRoutes();
+      emit(ctx, opts.output, list, () => list.items.length === 0 ? 'No routes found.\n' : renderTable(ROUTE_COLUMNS, list.items.map(routeRow)));
+    });
+
+  get.command('route')
+    .description('show one route and, per node, its message and drop counters as the node last reported them')
+    .argument('<name>', 'route name')
+    .addOption(outputOption())
+    .action(async (name: string, opts: OutputOpts, cmd: Command) => {
+      const route = await ctx.client(cmd).getRoute(parseName(name, 'route'));
+      const nodes = route.status?.nodes ?? [];
+      emit(ctx, opts.output, route, () => renderTable(ROUTE_COLUMNS, [routeRow(route)]) + '\n'
+        + (nodes.length === 0 ? 'No nodes match the selector yet.\n' : renderTable(ROUTE_COUNTER_COLUMNS, nodes.map((n) => routeCounterRow(n.node, n)))));
     });
 
   get.command('unreadable')

@@ -1,4 +1,5 @@
 import type { EdgeStatus } from '../../protocol/edgeStatus.js';
+import { ROUTE_COUNTER_COLUMNS, routeCounterRow } from '../routeFormat.js';
 import { formatAge, renderFields, renderTable, type Row } from '../format.js';
 
 /**
@@ -136,6 +137,10 @@ export function renderLocalStatus(s: EdgeStatus, now: Date): string {
   const devices = s.mqtt?.devices ?? [];
   parts.push(`\nDEVICES (${devices.length})\n`);
   parts.push(devices.length === 0 ? 'No devices on this node.\n' : renderTable(LOCAL_DEVICE_COLUMNS, devices.map((d) => localDeviceRow(d, now))));
+  if (s.routes !== undefined) {
+    parts.push(`\nROUTES (${s.routes.length})\n`);
+    parts.push(s.routes.length === 0 ? 'No routes on this node.\n' : renderTable(ROUTE_COUNTER_COLUMNS, s.routes.map((r) => routeCounterRow(r.route, r))));
+  }
   const withLogs = s.workloads.filter((w) => (w.recentLogs?.length ?? 0) > 0);
   if (withLogs.length > 0) {
     parts.push('\nRECENT LOGS\n');

@@ -36,7 +36,7 @@ describe('version skew between cloud and edge', () => {
     try {
       ws.send(JSON.stringify({
         type: 'hello', protocolVersion: 1, node: 'edge-new', epoch: 'epoch-newer-1', lastRevision: 0,
-        agent: { version: '9.9.9', os: 'linux', arch: 'x64', hostname: 'h', kernel: '6.1' }, features: ['zstd'],
+        agent: { version: '9.9.9', os: 'linux', arch: 'x64', hostname: 'h', kernel: '6.1' }, compression: ['zstd'],
       }));
       await waitFor('welcome and snapshot', () => frames.some((f) => f.type === 'sync'));
       // A node is bound to apps once it has first connected (a never-joined node gets nothing).
@@ -54,7 +54,7 @@ describe('version skew between cloud and edge', () => {
       await waitFor('upstreamAck 2', () => frames.some((f) => f.type === 'upstreamAck' && f.seq === 2));
       const logged = cloud.proc.lines.filter((l) => l.msg?.startsWith('ignoring frame fields this cloudcore does not know'));
       expect(logged.map((l) => l.fields)).toEqual([
-        expect.arrayContaining(['agent.kernel', 'features']),
+        expect.arrayContaining(['agent.kernel', 'compression']),
         expect.arrayContaining(['entries.*.priority', 'entries.*.body.status.cpuMillis']),
       ]);
 

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { NodePublishRequestSchema, RouteInputSchema, topicFilterProblem, topicMatchesFilter } from './index.js';
+
+const route = (spec: unknown) => ({ metadata: { name: 'alerts' }, spec });
+
+function firstIssue(input: unknown): string {
+  const parsed = RouteInputSchema.safeParse(input);
+  if (parsed.success) return 'ok';
+  const issue = parsed.error.issues[0]!;
+  return `${issue.path.join('.')}: ${issue.message}`;
+}
+
+describe('topic filters', () => {
+  it('accepts wildcards as whole levels and # last', () => {
+    for (const f of ['a/b', '+/b', 'ef/devices/+/telemetry', 'apps/#', '#', '+', 'a//b']) expect(topicFilterProblem(f)).toBeNull();
+  });
+  it('names what is wrong', () => {
+    expect(topicFilterProblem('a/#/b')).toMatch(/"#" must be a whole level and the last/);
+    expect(topicFilterProblem('a/b#')).toMatch(/"#"/);
+    expect(topicFilterProblem('a/+b')).toMatch(/"\+" must be a whole level/);
+    expect(topicFilterProblem('')).toMatch(/empty/);
+  });
+  it('matches like MQTT', () => {
+    expect(topicMatchesFilter('ef/devices/+/telemetry', 'ef/devices/t1/telemetry')).toBe(true);
+    expect(topicMatchesFilter('ef/devices/+/telemetry', 'ef/devices/t1/twin/reported')).toBe(false);
+    expect(topicMatchesFilter('apps/#', 'apps')).toBe(true);
+    expect(topicMatchesFilter('apps/#', 'apps/a/b')).toBe(true);
+    expect(topicMatchesFilter('#', '$SYS/x')).toBe(false);
+    expect(topicMatchesFilter('a/+', 'a')).toBe(false);
+  });
+});
+
+describe('Route input', () => {
+  const cloud = { source: { topics: ['apps/alerts/#'] }, destination: { type: 'cloud' } };
+  it('accepts a cloud route and fills the limits', () => {
+    const parsed = RouteInputSchema.parse(route(cloud));
+    expect(parsed.spec.limits).toEqual({ maxMessagesPerSecond: 100, maxMessageBytes: 65536, maxQueuedMessages: 10000, maxQueuedBytes: 67108864 });
+  });
+  it('names a bad filter by its field', () => {
+    expect(firstIssue(route({ ...cloud, source: { topics: ['apps/#/x'] } }))).toMatch(/^spec\.source\.topics\.0: "apps\/#\/x" is not a valid MQTT topic filter/);
+  });
+  it('refuses plain mqtt:// without allowPlaintext, naming the url', () => {
+    expect(firstIssue(route({ ...cloud, destination: { type: 'mqtt', url: 'mqtt://broker:1883' } }))).toMatch(/^spec\.destination\.url: mqtt:\/\/ sends data and password in clear/);
+    expect(firstIssue(route({ ...cloud, destination: { type: 'mqtt', url: 'mqtt://broker:1883', allowPlaintext: true } }))).toBe('ok');
+    expect(firstIssue(route({ ...cloud, destination: { type: 'mqtt', url: 'https://x' } }))).toMatch(/^spec\.destination\.url: scheme "https:"/);
+    expect(firstIssue(route({ ...cloud, destination: { type: 'mqtt', url: 'mqtts://u:p@x' } }))).toMatch(/^spec\.destination\.url: must not carry credentials/);
+  });
+  it('names a bad limit and a dotted name', () => {
+    expect(firstIssue(route({ ...cloud, limits: { maxQueuedMessages: 0 } }))).toMatch(/^spec\.limits\.maxQueuedMessages:/);
+    expect(firstIssue({ metadata: { name: 'a.b' }, spec: cloud })).toMatch(/^metadata\.name: a route name cannot contain "\."/);
+  });
+});
+
+describe('operator publish', () => {
+  it('reaches only the application namespace', () => {
+    expect(NodePublishRequestSchema.safeParse({ topic: 'apps/setpoints/room-1', payload: '21' }).success).toBe(true);
+    const refused = NodePublishRequestSchema.safeParse({ topic: 'ef/devices/t1/twin/desired', payload: '{}' });
+    expect(refused.success).toBe(false);
+    expect(refused.error!.issues[0]!.message).toMatch(/must be under "apps\/"/);
+  });
+});
