@@ -11,6 +11,7 @@ export * from './settings.js';
 export * from './addresses.js';
 export * from './devices.js';
 export * from './mqttTopics.js';
+export * from './mqttFilters.js';
 export * from './tlsTrust.js';
 export * from './edgeStatus.js';
 export * from './api.js';
