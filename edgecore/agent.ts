@@ -124,6 +124,7 @@ export class EdgeAgent {
     await parts.start(identity);
     await parts.start(devices);
     // Mapper workloads were left for the broker; the rest are already in line.
+    workloads.useAppTemplates(devices.appTemplates);
     await workloads.useMapperTemplates(devices.mapperTemplates);
     upgrader = new AgentUpgrader({
       dataDir: settings.dataDir, cloudUrl: () => replicasFromCurrent()[0]!, running: EDGEFLEET_VERSION, healthSeconds: settings.upgradeHealthSeconds,
