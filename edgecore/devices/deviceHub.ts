@@ -326,6 +326,7 @@ export class DeviceHub {
       const statusWill = principal !== undefined && target !== undefined && packet.topic === deviceTopics(target).status;
       if (!statusWill) {
         this.counters.refused++;
+        this.apps.refusedFor(principal);
         this.logger.warn({ clientId: client?.id ?? null, ...principalLogFields(principal), topic: packet.topic }, 'MQTT publish refused');
       }
       return done(new Error(`not allowed to publish to ${packet.topic}`));
@@ -346,7 +347,7 @@ export class DeviceHub {
   private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {
     const principal = this.clients.principalOf(client);
     if (principal !== undefined && (maySubscribe(principal, sub.topic, this.directory) || this.apps.maySubscribe(principal, sub.topic))) return sub;
-    this.apps.subscribeRefused(principal);
+    this.apps.refusedFor(principal);
     this.logger.warn({ clientId: client.id, ...principalLogFields(principal), topic: sub.topic }, 'MQTT subscription refused');
     return null;
   }

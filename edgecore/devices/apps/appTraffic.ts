@@ -40,7 +40,7 @@ export class AppTraffic {
       return done(null);
     }
     refused();
-    if (principal?.kind === 'app') this.identities.count(principal.username, 'refused');
+    this.refusedFor(principal);
     this.log.warn({ clientId: client?.id ?? null, ...principalLogFields(principal), topic: packet.topic }, 'MQTT publish refused');
     done(new Error(`not allowed to publish to ${packet.topic}`));
   }
@@ -49,8 +49,8 @@ export class AppTraffic {
     return maySubscribeBeyondContract(principal, filter, this.ctx);
   }
 
-  /** A subscription the contract and this both refused. */
-  subscribeRefused(principal: Principal | undefined): void {
+  /** A publish or subscription refused (here or by the twin contract). */
+  refusedFor(principal: Principal | undefined): void {
     if (principal?.kind === 'app') this.identities.count(principal.username, 'refused');
   }
 
