@@ -13,7 +13,8 @@ export interface Watch {
   /** Resolves when the client exits. */
   done: Promise<Finished>;
   output(): string;
-  stop(): Promise<Finished>;
+  /** SIGTERM: mosquitto_sub disconnects cleanly; SIGKILL: its socket just closes (a will is published). */
+  stop(signal?: NodeJS.Signals): Promise<Finished>;
 }
 
 export function watch(connect: string[], filters: string[], extra: string[] = []): Watch {
@@ -37,8 +38,8 @@ export function watch(connect: string[], filters: string[], extra: string[] = []
     },
     done,
     output: () => out,
-    stop: async () => {
-      if (!exited) child.kill('SIGTERM');
+    stop: async (signal = 'SIGTERM') => {
+      if (!exited) child.kill(signal);
       return done;
     },
   };
