@@ -23,6 +23,7 @@ import {
 } from './twin/twinEngine.js';
 import type { TwinLedger } from './twin/twinLedger.js';
 import { AppTraffic } from './apps/appTraffic.js';
+import { appClientIdOwner, sessionOwner } from './broker/appAcl.js';
 
 export { DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHubStatus, type HubLogger } from './deviceHubOptions.js';
 
@@ -291,11 +292,10 @@ export class DeviceHub {
       directory: () => this.directory,
     }, client.id, username, password, certificate);
     if (!result.ok) return result;
-    // An app's sessions count against its own quota, as a device's do (a workload's client ids are `<username>[-<suffix>]`).
-    const app = result.principal.kind === 'app' ? result.principal.username : null;
-    const device = connectedDevice(result.principal) ?? app;
-    const overQuota = device === null || client.clean ? null : enforceSessionQuota(this.persistence, device, client.id, this.opts.maxSessionsPerDevice ?? DEFAULT_MAX_SESSIONS_PER_DEVICE, {
-      ownedBy: (id) => (app !== null ? (id === app || id.startsWith(`${app}-`) ? app : null) : clientIdOwner(id, this.directory)), isConnected: (id) => this.clients.hasLiveId(id), warn: (obj, msg) => this.logger.warn(obj, msg),
+    const owner = sessionOwner(result.principal);
+    const overQuota = owner === null || client.clean ? null : enforceSessionQuota(this.persistence, owner, client.id, this.opts.maxSessionsPerDevice ?? DEFAULT_MAX_SESSIONS_PER_DEVICE, {
+      ownedBy: (id) => (result.principal.kind === 'app' ? appClientIdOwner(id, owner) : clientIdOwner(id, this.directory)),
+      isConnected: (id) => this.clients.hasLiveId(id), warn: (obj, msg) => this.logger.warn(obj, msg),
     });
     if (overQuota !== null) return { ok: false, returnCode: CONNACK_SERVER_UNAVAILABLE, reason: overQuota };
     this.clients.authenticated(client, result.principal);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { MqttGrant } from '../../../protocol/index.js';
-import { mayPublishBeyondContract, mayReceiveBeyondContract, maySubscribeBeyondContract, topicSpace } from './appAcl.js';
+import { appClientIdOwner, mayPublishBeyondContract, mayReceiveBeyondContract, maySubscribeBeyondContract, sessionOwner, topicSpace } from './appAcl.js';
 import { clientIdRefusal, mayPublish, maySubscribe, type Principal } from './deviceAcl.js';
 
 const grant: MqttGrant = { publish: ['apps/alerts/+'], subscribe: ['ef/devices/+/telemetry', 'apps/cmd/#'] };
@@ -71,5 +71,14 @@ describe('appAcl', () => {
     expect(clientIdRefusal(general, 'pump-1-x', devices)).toMatch(/reserved for device/);
     expect(clientIdRefusal(general, 'app-alerter', devices)).toMatch(/reserved for mappers and apps/);
     expect(clientIdRefusal({ kind: 'mapper', username: 'mapper-virtual', protocol: 'virtual' }, 'app-alerter', devices)).toMatch(/reserved for app/);
+  });
+
+  it('counts an app\'s persistent sessions against its identity, as a device\'s against the device', () => {
+    expect(sessionOwner(app)).toBe('app-alerter');
+    expect(sessionOwner(pump)).toBe('pump-1');
+    expect(sessionOwner(general)).toBeNull();
+    expect(sessionOwner({ kind: 'mapper', username: 'mapper-virtual', protocol: 'virtual' })).toBeNull();
+    expect(appClientIdOwner('app-alerter-2', 'app-alerter')).toBe('app-alerter');
+    expect(appClientIdOwner('app-alerter2', 'app-alerter')).toBeNull();
   });
 });

@@ -1,5 +1,5 @@
 import { APP_TOPIC_ROOT, TOPIC_ROOT, anyCovers, anyMatches, type MqttGrant } from '../../../protocol/index.js';
-import type { Principal } from './deviceAcl.js';
+import { connectedDevice, type Principal } from './deviceAcl.js';
 
 /**
  * Topics beyond the twin contract (docs/mqtt.md, "Application identities and grants" and
@@ -17,6 +17,19 @@ const CONTRACT_ROOT = TOPIC_ROOT.split('/')[0]!;
 export function topicSpace(topic: string): TopicSpace {
   const first = topic.split('/', 1)[0];
   return first === CONTRACT_ROOT ? 'contract' : first === APP_TOPIC_ROOT ? 'apps' : 'general';
+}
+
+/**
+ * Whom a persistent session counts against (sessionQuota.ts): its device, or its app identity,
+ * whose client ids are `<username>[-<suffix>]` as a device's are; null for mappers and general clients.
+ */
+export function sessionOwner(principal: Principal): string | null {
+  return principal.kind === 'app' ? principal.username : connectedDevice(principal);
+}
+
+/** The app identity `username` when `clientId` is one of its ids, else null. */
+export function appClientIdOwner(clientId: string, username: string | null): string | null {
+  return username !== null && (clientId === username || clientId.startsWith(`${username}-`)) ? username : null;
 }
 
 /** What the app ACL needs besides the principal: devices' own grants (looked up live: a narrowed grant applies at once). */
