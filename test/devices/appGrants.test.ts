@@ -13,7 +13,8 @@ import { sleep, waitFor } from '../helpers/wait.js';
  * script driving Debian's mosquitto_sub/mosquitto_pub); the same credential is refused outside
  * its grant; a device is refused on app topics it has no grant for; a workload without a grant
  * has no credential; the credential rotates when the grant changes and goes with the workload.
- * Real cloudcore, edgecore, workload processes and broker.
+ * And `--mqtt-general-purpose` reaching the broker through edgecore's settings. Real cloudcore,
+ * edgecore, workload processes and broker.
  */
 
 /** Reads telemetry of every device and republishes each sample, retained, as `apps/alerts/<device>`. */
@@ -142,5 +143,25 @@ describe.skipIf(!mosquittoClientsAvailable)('a workload with an MQTT grant, run 
     await waitFor('credential files gone', () => !existsSync(nodeFile()), 30_000);
     expect((await runClient('mosquitto_pub', [...appLogin(after), '-q', '1', '-t', 'apps/alerts/x', '-m', 'x']).done).stderr).toMatch(/bad user name or password/i);
     expect((await broker()).appGrants).toEqual([]);
+  });
+});
+
+describe.skipIf(!mosquittoClientsAvailable)('edgecore --mqtt-general-purpose', () => {
+  const fleet = new Fleet();
+  afterAll(async () => { await fleet.cleanup(); });
+
+  it('lets password-less clients use their own topic space, and says so as a broker exposure', async () => {
+    const cloud = await fleet.startCloud();
+    const edge = await fleet.startEdge({ node: 'edge-2', cloudUrl: cloud.url, joinToken: await api(cloud).token('edge-2'), extra: ['--mqtt-general-purpose', 'true'] });
+    expect(edge.proc.lines.some((l) => String(l.msg).startsWith('DEVICE BROKER EXPOSED: general-purpose MQTT clients are allowed'))).toBe(true);
+    const port = Number(new URL(String(edge.proc.lines.find((l) => l.msg === 'edgecore ready')!.mqttUrl)).port);
+    const sub = watch([...connectArgs(port, 'plain-sub'), '-q', '1', '-C', '1'], ['plant/#']);
+    await sub.subscribed();
+    expect((await runClient('mosquitto_pub', [...connectArgs(port, 'plain-pub'), '-q', '1', '-t', 'plant/line-1', '-m', 'up']).done).code).toBe(0);
+    expect((await sub.done).code).toBe(0);
+    expect(sub.messages()).toEqual([{ retain: false, topic: 'plant/line-1', payload: 'up' }]);
+    expect((await runClient('mosquitto_pub', [...connectArgs(port, 'plain-pub'), '-q', '1', '-t', 'apps/x', '-m', 'no']).done).code).not.toBe(0);
+    const status = EdgeStatusSchema.parse(await (await fetch(`${edge.statusUrl}/status`)).json());
+    expect(status.mqtt?.warnings?.some((w) => w.startsWith('general-purpose MQTT clients are allowed'))).toBe(true);
   });
 });
