@@ -135,6 +135,7 @@ export class EdgeAgent {
     await parts.start(devices);
     await parts.start(routes);
     // Mapper workloads were left for the broker; the rest are already in line.
+    workloads.useAppTemplates(devices.appTemplates);
     await workloads.useMapperTemplates(devices.mapperTemplates);
     upgrader = new AgentUpgrader({
       dataDir: settings.dataDir, cloudUrl: () => replicasFromCurrent()[0]!, running: EDGEFLEET_VERSION, healthSeconds: settings.upgradeHealthSeconds,

@@ -34,6 +34,8 @@ export const EdgeSettingsSchema = z.strictObject({
   mqttHost: z.string().min(1).default('127.0.0.1'),
   mqttPort: portSetting.default(1883),
   mqttAllowAnonymous: boolSetting.default(false),
+  /** Clients without a username may use the topic space outside ef/ and apps/ as a plain MQTT broker (docs/mqtt.md). Widening: warned. */
+  mqttGeneralPurpose: boolSetting.default(false),
   /** Optional MQTT-over-TLS listener: port plus PEM certificate and key files (all three, or none). */
   mqttTlsPort: portSetting.optional(),
   mqttTlsCert: z.string().min(1).optional(),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { NameSchema, ObjectMetaSchema } from './objectMeta.js';
+import { DeviceMqttGrantSchema } from './mqttFilters.js';
 
 /**
  * Devices, their models and twins (ARCHITECTURE.md: "Conflict rule for twins"). The cloud
@@ -69,6 +70,11 @@ export const DeviceSpecSchema = z.strictObject({
    * with the device to its node: removing an entry revokes that certificate there.
    */
   certificates: z.array(z.strictObject({ serial: z.string().regex(/^[0-9a-f]+$/), notAfter: z.string() })).max(16).optional(),
+  /**
+   * App topics (`apps/…`) a device that speaks plain MQTT may use beside its twin topics
+   * (docs/mqtt.md, "Application identities and grants"). Unset: none.
+   */
+  mqtt: DeviceMqttGrantSchema.optional(),
 });
 export type DeviceSpec = z.infer<typeof DeviceSpecSchema>;
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { RouteCountersSchema } from './routes.js';
 import { AgentUpgradeStatusSchema } from './agentUpgrade.js';
 import { WorkloadStatusSchema } from './resources.js';
+import { AppGrantStatusSchema } from './mqttFilters.js';
 
 /**
  * `GET /status` of edgecore's local API: what a field engineer (the status page, `edgectl local
@@ -112,6 +113,8 @@ export const EdgeStatusSchema = z.object({
     unreadableRows: z.number().optional(),
     /** Queued messages of persistent sessions dropped, oldest first, for the per-session limit since edgecore started. */
     queuedDropped: z.number().optional(),
+    /** Per app identity on the broker: its grant and messages published, delivered and refused this run; absent from an older edgecore. */
+    appGrants: z.array(AppGrantStatusSchema).optional(),
     /** Settings that widen who can reach or use the broker (anonymous access, plain MQTT off loopback); absent when none. */
     warnings: z.array(z.string()).optional(),
   }).nullable(),

@@ -12,6 +12,7 @@ export * from './addresses.js';
 export * from './devices.js';
 export * from './mqttTopics.js';
 export * from './routes.js';
+export * from './mqttFilters.js';
 export * from './tlsTrust.js';
 export * from './edgeStatus.js';
 export * from './api.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NodePublishRequestSchema, RouteInputSchema, topicFilterProblem, topicMatchesFilter } from './index.js';
+import { NodePublishRequestSchema, RouteInputSchema, topicFilterProblem, topicMatches } from './index.js';
 
 const route = (spec: unknown) => ({ metadata: { name: 'alerts' }, spec });
 
@@ -21,12 +21,12 @@ describe('topic filters', () => {
     expect(topicFilterProblem('')).toMatch(/empty/);
   });
   it('matches like MQTT', () => {
-    expect(topicMatchesFilter('ef/devices/+/telemetry', 'ef/devices/t1/telemetry')).toBe(true);
-    expect(topicMatchesFilter('ef/devices/+/telemetry', 'ef/devices/t1/twin/reported')).toBe(false);
-    expect(topicMatchesFilter('apps/#', 'apps')).toBe(true);
-    expect(topicMatchesFilter('apps/#', 'apps/a/b')).toBe(true);
-    expect(topicMatchesFilter('#', '$SYS/x')).toBe(false);
-    expect(topicMatchesFilter('a/+', 'a')).toBe(false);
+    expect(topicMatches('ef/devices/+/telemetry', 'ef/devices/t1/telemetry')).toBe(true);
+    expect(topicMatches('ef/devices/+/telemetry', 'ef/devices/t1/twin/reported')).toBe(false);
+    expect(topicMatches('apps/#', 'apps')).toBe(true);
+    expect(topicMatches('apps/#', 'apps/a/b')).toBe(true);
+    expect(topicMatches('#', '$SYS/x')).toBe(false);
+    expect(topicMatches('a/+', 'a')).toBe(false);
   });
 });
 

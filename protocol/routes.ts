@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { LabelSelectorSchema } from './labels.js';
+import { APP_TOPIC_ROOT, topicFilterProblem, topicNameProblem } from './mqttFilters.js';
 import { NameSchema, ObjectMetaSchema } from './objectMeta.js';
 
 /**
@@ -15,50 +16,25 @@ import { NameSchema, ObjectMetaSchema } from './objectMeta.js';
 /** Longest topic filter a route accepts (MQTT allows 65535 bytes; a route never needs that). */
 export const MAX_ROUTE_FILTER_LENGTH = 1024;
 
-/**
- * Why `filter` is not a valid MQTT 3.1.1 topic filter, or null when it is. Kept here, small,
- * because no shared filter validator existed in protocol/ when routes were written.
- */
-export function topicFilterProblem(filter: string): string | null {
-  if (filter.length === 0) return 'must not be empty';
+/** A route's filter: a valid MQTT filter (mqttFilters.ts) of bounded length. */
+function routeFilterProblem(filter: string): string | null {
   if (filter.length > MAX_ROUTE_FILTER_LENGTH) return `must be at most ${MAX_ROUTE_FILTER_LENGTH} characters`;
-  if (filter.includes('\u0000')) return 'must not contain a NUL character';
-  const levels = filter.split('/');
-  for (const [i, level] of levels.entries()) {
-    if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) return '"#" must be a whole level and the last one';
-    if (level.includes('+') && level !== '+') return '"+" must be a whole level';
-  }
-  return null;
+  return topicFilterProblem(filter);
 }
 
-/** Whether a topic name (no wildcards) is valid for publishing. */
-export function topicNameProblem(topic: string): string | null {
-  if (topic.length === 0) return 'must not be empty';
+/** A topic a route or an operator publishes on: a valid MQTT topic name of bounded length. */
+function routeTopicProblem(topic: string): string | null {
   if (topic.length > MAX_ROUTE_FILTER_LENGTH) return `must be at most ${MAX_ROUTE_FILTER_LENGTH} characters`;
-  if (/[+#\u0000]/.test(topic)) return 'must not contain "+", "#" or NUL';
-  return null;
-}
-
-/** MQTT matching: `+` one level, `#` the rest; `$`-topics only match filters that name `$` themselves. */
-export function topicMatchesFilter(filter: string, topic: string): boolean {
-  if (topic.startsWith('$') && !filter.startsWith('$')) return false;
-  const f = filter.split('/');
-  const t = topic.split('/');
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true;
-    if (i >= t.length) return false;
-    if (f[i] !== '+' && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
+  return topicNameProblem(topic);
 }
 
 export const TopicFilterSchema = z.string().superRefine((filter, ctx) => {
-  const problem = topicFilterProblem(filter);
+  const problem = routeFilterProblem(filter);
   if (problem) ctx.addIssue({ code: 'custom', message: `"${filter.slice(0, 80)}" is not a valid MQTT topic filter: ${problem}` });
 });
 
 const TopicPrefixSchema = z.string().max(512).superRefine((prefix, ctx) => {
-  if (prefix !== '' && topicNameProblem(prefix) !== null) ctx.addIssue({ code: 'custom', message: 'must be a topic name without "+", "#" or NUL' });
+  if (prefix !== '' && routeTopicProblem(prefix) !== null) ctx.addIssue({ code: 'custom', message: 'must be a topic name without "+", "#" or NUL' });
 });
 
 // ---- Route spec -----------------------------------------------------------------------------
@@ -235,7 +211,6 @@ export const RouteStatusFrameSchema = z.strictObject({
 export const RoutedAckFrameSchema = z.strictObject({ type: z.literal('routedAck'), route: NameSchema, seq: z.number().int().nonnegative() });
 
 /** Operator publishes reach only the application namespace of a node's broker. */
-export const APP_TOPIC_ROOT = 'apps';
 
 /** cloud → edge: publish into the node's broker (operator `POST /nodes/{node}/publish`). */
 export const PublishRequestFrameSchema = z.strictObject({
@@ -255,7 +230,7 @@ export const PublishResultFrameSchema = z.strictObject({
 
 /** Why an operator may not publish to `topic` on a node, or null. */
 export function operatorPublishProblem(topic: string): string | null {
-  const problem = topicNameProblem(topic);
+  const problem = routeTopicProblem(topic);
   if (problem) return problem;
   if (!topic.startsWith(`${APP_TOPIC_ROOT}/`) || topic.length === APP_TOPIC_ROOT.length + 1) {
     return `must be under "${APP_TOPIC_ROOT}/" (operators publish only into the application namespace)`;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { WorkloadMqttGrantSchema } from './mqttFilters.js';
 
 /**
  * What a workload runs: a process or a container, with its probes and the configs and
@@ -76,6 +77,11 @@ export type DeviceMapper = z.infer<typeof DeviceMapperSchema>;
 const templateCommon = {
   probes: ProbesSchema.default({}),
   deviceMapper: DeviceMapperSchema.optional(),
+  /**
+   * The workload's own identity on the node's device broker, confined to these topic filters
+   * (docs/mqtt.md, "Application identities and grants"). Unset: no broker credential at all.
+   */
+  mqtt: WorkloadMqttGrantSchema.optional(),
   configs: z.array(DataRefSchema).max(32).default([]),
   secrets: z.array(DataRefSchema).max(32).default([]),
 };

@@ -1,9 +1,9 @@
 import type { Client, PublishPacket, Subscription } from 'aedes';
 import type { RouteBus } from './routes/routeEngine.js';
-import { MAPPER_STATE_SUFFIX, deviceTopics, parseDeviceTopic, type Device } from '../../protocol/index.js';
+import { MAPPER_STATE_SUFFIX, deviceTopics, parseDeviceTopic, type Device, type MqttGrant } from '../../protocol/index.js';
 import { ClientRegistry } from './broker/clientRegistry.js';
 import { DEFAULT_MAX_QUEUED_PER_SESSION, DEFAULT_MAX_SESSIONS_PER_DEVICE, enforceSessionQuota } from './broker/sessionQuota.js';
-import { actsFor, clientIdOwner, connectedDevice, isStaleMapperPublish, mayPublish, mayReceive, maySubscribe, principalLogFields, type DeviceDirectory, type Principal } from './broker/deviceAcl.js';
+import { APP_CLIENT_ID_PREFIX, actsFor, clientIdOwner, connectedDevice, isStaleMapperPublish, mayPublish, mayReceive, maySubscribe, principalLogFields, type DeviceDirectory, type Principal } from './broker/deviceAcl.js';
 import { CredentialVerifier, parseCredentialHash } from './broker/deviceCredentials.js';
 import type { GroupCommit } from './groupCommit.js';
 import { CONNACK_SERVER_UNAVAILABLE, authenticateClient, type AuthResult } from './broker/clientAuth.js';
@@ -23,6 +23,8 @@ import {
   deltaMessage, deltasForSubscriptions, desiredFingerprint, desiredMessage, emptyTwin,
 } from './twin/twinEngine.js';
 import type { TwinLedger } from './twin/twinLedger.js';
+import { AppTraffic } from './apps/appTraffic.js';
+import { appClientIdOwner, sessionOwner } from './broker/appAcl.js';
 
 export { DEFAULT_TWIN_UPSTREAM_INTERVAL_MS, type DeviceHubOptions, type DeviceHubStatus, type HubLogger } from './deviceHubOptions.js';
 
@@ -54,6 +56,8 @@ export class DeviceHub {
   private devices = new Map<string, Device>();
   private directory: DeviceDirectory = new Map();
   private readonly mappers = new Map<string, { hash: string; protocol: string }>();
+  /** App credentials, devices' grants and general-purpose clients: topics beyond the twin contract. */
+  private readonly apps: AppTraffic;
   /** Fingerprint of the desired section last published per device (this run). */
   private readonly publishedDesired = new Map<string, string>();
   /**
@@ -81,6 +85,7 @@ export class DeviceHub {
 
   constructor(private readonly opts: DeviceHubOptions) {
     this.logger = opts.logger ?? NOOP_LOGGER;
+    this.apps = new AppTraffic(opts.generalPurpose ?? false, this.logger);
     this.publisher = new BrokerPublisher((err) => this.logger.warn({ err: String(err) }, 'device hub publish failed'));
     this.batcher = new TelemetryBatcher(opts.telemetryBatch ?? DEFAULT_TELEMETRY_BATCH, (entry) => this.storage.sendUpstream(entry),
       (flush) => this.commit.add(flush));
@@ -128,8 +133,9 @@ export class DeviceHub {
       authorizeSubscribe: (client, sub) => this.authorizeSubscribe(client, sub),
       mayForward: (client, packet) => {
         const principal = this.clients.principalOf(client);
-        const allowed = principal !== undefined && !this.refusedMessages.includes(packet) && mayReceive(principal, packet.topic, this.directory);
-        if (allowed) this.counters.sent++; // one delivery to one client (edge metrics)
+        const allowed = principal !== undefined && !this.refusedMessages.includes(packet)
+          && (mayReceive(principal, packet.topic, this.directory) || this.apps.mayReceive(principal, packet.topic));
+        if (allowed) { this.counters.sent++; this.apps.delivered(principal); } // one delivery to one client (edge metrics)
         return allowed;
       },
       onReady: (client) => this.onClientReady(client),
@@ -157,6 +163,7 @@ export class DeviceHub {
     this.devicesKnown = true;
     this.devices = new Map(devices.map((d) => [d.metadata.name, d]));
     this.directory = new Map(devices.map((d) => [d.metadata.name, d.spec.protocol.name]));
+    this.apps.setDevices(devices);
     this.devicesUnrecorded = false; // this list supersedes one waiting to be retried
     // One transaction for the whole list: a node's first sync of N devices is one commit, not 2N.
     try {
@@ -211,6 +218,17 @@ export class DeviceHub {
     }
   }
 
+  /**
+   * A workload's own credential (edgecore/devices/apps): may use only its grant's topics. A
+   * changed hash or grant ends the connections of the old one; undefined removes it (and them).
+   */
+  setAppCredential(username: string, credential: { hash: string; workload: string; grant: MqttGrant } | undefined): void {
+    if (!username.startsWith(APP_CLIENT_ID_PREFIX)) throw new TypeError(`app usernames start with "${APP_CLIENT_ID_PREFIX}"`);
+    if (credential !== undefined && parseCredentialHash(credential.hash) === null) throw new TypeError('app password hash must be scrypt$<saltB64>$<hashB64>');
+    const ended = credential === undefined ? this.apps.identities.delete(username) : this.apps.identities.set(username, credential);
+    if (ended) this.disconnectWhere((p) => p.kind === 'app' && p.username === username, `credential of app ${username} ${credential === undefined ? 'removed' : 'changed'}`);
+  }
+
   statusSnapshot(): DeviceHubStatus {
     const devices = [...this.devices.values()].map((device) => {
       const name = device.metadata.name;
@@ -221,7 +239,7 @@ export class DeviceHub {
         desiredVersion: device.spec.desiredVersion, reportedVersion: twin.version, ...(mapperError !== undefined ? { mapperError } : {}),
       };
     }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return { clients: this.running?.broker.connectedClients ?? 0, devices, messages: { ...this.counters }, commits: this.commit.stats(),
+    return { clients: this.running?.broker.connectedClients ?? 0, devices, messages: { ...this.counters }, appGrants: this.apps.identities.snapshot(), commits: this.commit.stats(),
       unreadableRows: this.persistence.unreadableRowsDropped, queuedDropped: this.persistence.queuedDropped };
   }
 
@@ -267,15 +285,18 @@ export class DeviceHub {
       : deviceForCertificate(presented, this.opts.tls?.deviceCa?.() !== undefined, (name) => this.devices.get(name), new Date());
     const result = await authenticateClient({
       allowAnonymous: this.opts.allowAnonymous,
+      generalPurpose: this.apps.generalPurpose,
       verifier: this.verifier,
       mapper: (username) => this.mappers.get(username),
+      app: (username) => this.apps.credential(username),
       deviceCredential: (name) => this.devices.get(name)?.spec.credentialHash,
       directory: () => this.directory,
     }, client.id, username, password, certificate);
     if (!result.ok) return result;
-    const device = connectedDevice(result.principal);
-    const overQuota = device === null || client.clean ? null : enforceSessionQuota(this.persistence, device, client.id, this.opts.maxSessionsPerDevice ?? DEFAULT_MAX_SESSIONS_PER_DEVICE, {
-      ownedBy: (id) => clientIdOwner(id, this.directory), isConnected: (id) => this.clients.hasLiveId(id), warn: (obj, msg) => this.logger.warn(obj, msg),
+    const owner = sessionOwner(result.principal);
+    const overQuota = owner === null || client.clean ? null : enforceSessionQuota(this.persistence, owner, client.id, this.opts.maxSessionsPerDevice ?? DEFAULT_MAX_SESSIONS_PER_DEVICE, {
+      ownedBy: (id) => (result.principal.kind === 'app' ? appClientIdOwner(id, owner) : clientIdOwner(id, this.directory)),
+      isConnected: (id) => this.clients.hasLiveId(id), warn: (obj, msg) => this.logger.warn(obj, msg),
     });
     if (overQuota !== null) return { ok: false, returnCode: CONNACK_SERVER_UNAVAILABLE, reason: overQuota };
     this.clients.authenticated(client, result.principal);
@@ -291,6 +312,10 @@ export class DeviceHub {
     this.counters.received++;
     // client is null for a will left by a previous run: its sender cannot be checked any more.
     const principal = client === null ? undefined : this.clients.principalOf(client);
+    if (this.apps.handles(packet.topic)) {
+      if (this.closing) return done(new Error('the device hub is closing'));
+      return this.apps.authorizePublish(client, principal, packet, done, () => { this.counters.refused++; });
+    }
     if (principal === undefined || !mayPublish(principal, packet.topic, this.directory)) {
       if (principal !== undefined && isStaleMapperPublish(principal, packet.topic, this.directory)) {
         packet.retain = false; // acked and dropped, never kept (see isStaleMapperPublish)
@@ -302,6 +327,7 @@ export class DeviceHub {
       const statusWill = principal !== undefined && target !== undefined && packet.topic === deviceTopics(target).status;
       if (!statusWill) {
         this.counters.refused++;
+        this.apps.refusedFor(principal);
         this.logger.warn({ clientId: client?.id ?? null, ...principalLogFields(principal), topic: packet.topic }, 'MQTT publish refused');
       }
       return done(new Error(`not allowed to publish to ${packet.topic}`));
@@ -338,7 +364,8 @@ export class DeviceHub {
 
   private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {
     const principal = this.clients.principalOf(client);
-    if (principal !== undefined && maySubscribe(principal, sub.topic, this.directory)) return sub;
+    if (principal !== undefined && (maySubscribe(principal, sub.topic, this.directory) || this.apps.maySubscribe(principal, sub.topic))) return sub;
+    this.apps.refusedFor(principal);
     this.logger.warn({ clientId: client.id, ...principalLogFields(principal), topic: sub.topic }, 'MQTT subscription refused');
     return null;
   }

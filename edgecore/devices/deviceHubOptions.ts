@@ -1,3 +1,4 @@
+import type { AppGrantStatus } from '../../protocol/index.js';
 import type { GroupCommitStats } from './groupCommit.js';
 import type { Db } from './persistence/schema.js';
 import type { BrokerLimits, TlsListener } from './broker/mqttBroker.js';
@@ -27,6 +28,11 @@ export interface DeviceHubOptions {
   tls?: TlsListener;
   /** Clients without a username may connect, acting as the device named by their client id. */
   allowAnonymous: boolean;
+  /**
+   * Clients without a username (other than allowAnonymous' devices) may use the general topic
+   * space, everything outside `ef/` and `apps/` (docs/mqtt.md, "General-purpose mode"). Default false.
+   */
+  generalPurpose?: boolean;
   /** Persistent sessions one device may keep (the oldest offline ones make room); default 2. */
   maxSessionsPerDevice?: number;
   /** Unsent messages a persistent session's queue keeps (the oldest dropped beyond); default 1000. */
@@ -63,6 +69,8 @@ export interface DeviceHubStatus {
     mapperError?: string;
   }[];
   messages: { received: number; refused: number; sent: number };
+  /** Per app identity: its grant and counters (edgecore/devices/apps). */
+  appGrants: AppGrantStatus[];
   commits: GroupCommitStats;
   /** Stored broker packets (retained, queued, wills) that could not be read back and were dropped, this run. */
   unreadableRows: number;

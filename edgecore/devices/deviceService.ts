@@ -7,13 +7,15 @@ import { pemBlocks } from '../../protocol/certificates.js';
 import type { UnreadableRow } from '../meta/desired.js';
 import type { MetaStore } from '../meta/metaStore.js';
 import type { EdgePart } from '../part.js';
-import type { MapperTemplates } from '../runtime/workloadManager.js';
+import type { AppTemplates, MapperTemplates } from '../runtime/workloadManager.js';
 import type { DeviceHub } from './deviceHub.js';
 import { DEFAULT_BROKER_LIMITS, DEFAULT_TELEMETRY_BATCH } from './deviceHubOptions.js';
 import { brokerExposureWarnings } from './broker/brokerExposure.js';
 import { MapperAccess } from './mappers/mapperAccess.js';
 import { mapperDevicesRoute } from './mappers/mapperRoute.js';
 import { localUrl, withMapperAccess } from './mappers/mapperWorkload.js';
+import { AppAccess, appUsername } from './apps/appAccess.js';
+import { withAppAccess } from './apps/appWorkload.js';
 import type { LocalRoute } from '../local/statusServer.js';
 
 /** The edge settings this part reads (edgecore/config.ts, which itself reads this folder's defaults). */
@@ -24,6 +26,8 @@ export interface DeviceSettings {
   mqttHost: string;
   mqttPort: number;
   mqttAllowAnonymous: boolean;
+  /** Clients without a username may use the topic space outside ef/ and apps/ (docs/mqtt.md, "General-purpose mode"). */
+  mqttGeneralPurpose: boolean;
   mqttTlsPort?: number | undefined;
   mqttTlsCert?: string | undefined;
   mqttTlsKey?: string | undefined;
@@ -67,6 +71,7 @@ export class DeviceService implements EdgePart {
   mqttTlsUrl: string | null = null;
   private hub: DeviceHub | undefined;
   private mappers: MapperAccess | undefined;
+  private apps: AppAccess | undefined;
   private mapperMqttUrl = '';
   /** The --mqtt-tls-client-ca bundle as last read (at start and on reloadDeviceTrust). */
   private clientCaFromFile: string | undefined;
@@ -92,6 +97,7 @@ export class DeviceService implements EdgePart {
       host: settings.mqttHost,
       port: settings.mqttPort,
       allowAnonymous: settings.mqttAllowAnonymous,
+      generalPurpose: settings.mqttGeneralPurpose,
       maxSessionsPerDevice: settings.mqttMaxSessionsPerDevice,
       maxQueuedPerSession: settings.mqttMaxQueuedPerSession,
       brokerLimits: { ...DEFAULT_BROKER_LIMITS, packet: { ...DEFAULT_BROKER_LIMITS.packet, maxBytes: settings.mqttMaxPacketBytes } },
@@ -121,6 +127,7 @@ export class DeviceService implements EdgePart {
     if (tlsPort !== undefined) this.mqttTlsUrl = `mqtts://${settings.mqttHost}:${tlsPort}`;
     this.mapperMqttUrl = localUrl('mqtt', settings.mqttHost, port);
     this.mappers = new MapperAccess(join(settings.dataDir, 'mappers'), hub);
+    this.apps = new AppAccess(join(settings.dataDir, 'apps'), hub);
     await this.syncDevices();
   }
 
@@ -159,6 +166,17 @@ export class DeviceService implements EdgePart {
       mqttUrl: this.mapperMqttUrl,
       credentialFile,
     });
+  };
+
+  /** A workload's own broker identity (its grant's topics only), for templates with `mqtt`. */
+  readonly appTemplates: AppTemplates = {
+    template: async (workload, template) => {
+      const apps = this.apps;
+      if (!apps) throw new Error('the device broker is not running');
+      const passwordFile = await apps.ensure(workload, template.mqtt);
+      return withAppAccess(template, { mqttUrl: this.mapperMqttUrl, username: appUsername(workload), passwordFile });
+    },
+    keepOnly: (workloads) => this.apps?.keepOnly(workloads),
   };
 
   /** The broker's part of `/status`; null before it listens. */

@@ -44,6 +44,7 @@ describe('edge metrics', () => {
       mqtt: {
         url: 'mqtt://127.0.0.1:1883', clients: 2, messages: { received: 10, refused: 1, sent: 6 },
         commits: { transactions: 3, items: 9, rollbacks: 1 }, unreadableRows: 2,
+        appGrants: [{ workload: 'alerter', username: 'app-alerter', publish: ['apps/a/#'], subscribe: [], published: 5, delivered: 7, refused: 1 }],
         devices: [{ name: 'pump', online: true, lastSeen: null, reported: {}, desiredVersion: 0, reportedVersion: 1 }],
       },
     }, { twinUpdates: 4, telemetryBatches: 2 });
@@ -59,6 +60,8 @@ describe('edge metrics', () => {
     expect(up.value('edgefleet_edge_workloads', { state: 'Unknown' })).toBe(1);
     expect(up.value('edgefleet_edge_workload_restarts_total', { workload: 'web' })).toBe(2);
     expect(up.value('edgefleet_edge_mqtt_clients')).toBe(2);
+    expect(up.value('edgefleet_edge_app_mqtt_messages_total', { workload: 'alerter', kind: 'delivered' })).toBe(7);
+    expect(up.value('edgefleet_edge_app_mqtt_messages_total', { workload: 'alerter', kind: 'refused' })).toBe(1);
     expect(up.value('edgefleet_edge_mqtt_messages_sent_total')).toBe(6);
     expect(up.value('edgefleet_edge_device_commits_total')).toBe(3);
     expect(up.value('edgefleet_edge_device_commit_items_total')).toBe(9);

@@ -123,6 +123,12 @@ export class EdgeMetrics {
       (o, c) => c.inc(o.status.mqtt?.unreadableRows ?? 0));
     counter('edgefleet_edge_mqtt_queued_dropped_total', 'Queued messages of persistent MQTT sessions dropped (oldest first) for the per-session queue limit.',
       (o, c) => c.inc(o.status.mqtt?.queuedDropped ?? 0));
+    counter('edgefleet_edge_app_mqtt_messages_total', 'Messages of each app identity on the edge broker: published (accepted), delivered to it, refused (publishes and subscriptions outside its grant).',
+      (o, c) => {
+        for (const g of o.status.mqtt?.appGrants ?? []) {
+          for (const kind of ['published', 'delivered', 'refused'] as const) c.inc({ workload: g.workload, kind }, g[kind]);
+        }
+      }, ['workload', 'kind']);
     gauge('edgefleet_edge_devices', 'Devices on this node by connection state.', (o, g) => {
       const devices = o.status.mqtt?.devices ?? [];
       g.set({ online: 'true' }, devices.filter((d) => d.online).length);

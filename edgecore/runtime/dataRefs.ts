@@ -92,12 +92,21 @@ function writeDataDir(dir: string, data: Record<string, string>, mode: number): 
  * private dir: the node's file is root-only, and a workload of another user must not read it.
  */
 export function withPrivateMapperCredential(template: WorkloadTemplate, dataDir: string, app: string, owner: RunAs): WorkloadTemplate {
-  const source = template.env.EF_MAPPER_CREDENTIAL_FILE;
+  return withPrivateCredential(template, dataDir, app, owner, 'EF_MAPPER_CREDENTIAL_FILE', 'mapper');
+}
+
+/** The same for an app's own broker password (`EF_MQTT_PASSWORD_FILE`, edgecore/devices/apps). */
+export function withPrivateAppCredential(template: WorkloadTemplate, dataDir: string, app: string, owner: RunAs): WorkloadTemplate {
+  return withPrivateCredential(template, dataDir, app, owner, 'EF_MQTT_PASSWORD_FILE', 'mqtt');
+}
+
+function withPrivateCredential(template: WorkloadTemplate, dataDir: string, app: string, owner: RunAs, envName: string, subdir: string): WorkloadTemplate {
+  const source = template.env[envName];
   if (template.runtime !== 'process' || source === undefined) return template;
-  const dir = join(dataDir, app, 'mapper');
+  const dir = join(dataDir, app, subdir);
   writeDataDir(dir, { password: readFileSync(source, 'utf8') }, 0o400);
   giveToWorkload(join(dataDir, app), owner);
-  return { ...template, env: { ...template.env, EF_MAPPER_CREDENTIAL_FILE: join(dir, 'password') } };
+  return { ...template, env: { ...template.env, [envName]: join(dir, 'password') } };
 }
 
 /**

@@ -6,7 +6,7 @@ import { WORKLOAD_DATA_DIR } from '../dataDir.js';
 import type { EdgePart } from '../part.js';
 import type { ContainerRuntime } from './container/containerRuntime.js';
 import { ALWAYS_PROTECTED, hostAccessProblem, parseHostPathPrefixes, type HostAccessPolicy } from './container/hostAccess.js';
-import { materializeTemplate, removeWorkloadData, withPrivateMapperCredential } from './dataRefs.js';
+import { materializeTemplate, removeWorkloadData, withPrivateAppCredential, withPrivateMapperCredential } from './dataRefs.js';
 import { ProcessRuntime } from './processRuntime.js';
 import type { RecordKeeper } from './runtime.js';
 import { RuntimeRouter } from './runtimeRouter.js';
@@ -30,6 +30,14 @@ export interface WorkloadLedger {
  * while the device broker is not up yet (the devices part reconciles again once it is).
  */
 export type MapperTemplates = (template: WorkloadTemplate & { deviceMapper: NonNullable<WorkloadTemplate['deviceMapper']> }) => Promise<WorkloadTemplate>;
+
+/** Workloads' own broker identities (edgecore/devices/apps): given to templates with `mqtt`, taken from every other. */
+export interface AppTemplates {
+  /** The template with the workload's broker URL, username and password file. */
+  template(workload: string, template: WorkloadTemplate & { mqtt: NonNullable<WorkloadTemplate['mqtt']> }): Promise<WorkloadTemplate>;
+  /** Only these workloads keep an identity. */
+  keepOnly(workloads: ReadonlySet<string>): void;
+}
 
 export interface WorkloadManagerOptions {
   dataDir: string;
@@ -63,6 +71,7 @@ export class WorkloadManager implements EdgePart {
   private readonly processRuntime: ProcessRuntime;
   private containerRuntime: ContainerRuntime | undefined;
   private mapperTemplates: MapperTemplates | undefined;
+  private appTemplates: AppTemplates | undefined;
   private reconciling: Promise<void> = Promise.resolve();
   private stopping = false;
   private readonly lastState = new Map<string, WorkloadState>();
@@ -112,6 +121,11 @@ export class WorkloadManager implements EdgePart {
     await this.reconcile();
   }
 
+  /** Workloads with `mqtt` wait for this (the device broker), given before useMapperTemplates, which reconciles. */
+  useAppTemplates(templates: AppTemplates): void {
+    this.appTemplates = templates;
+  }
+
   /** Mapper workloads wait for this (the device broker's address and credentials), then reconcile. */
   async useMapperTemplates(templates: MapperTemplates): Promise<void> {
     this.mapperTemplates = templates;
@@ -138,6 +152,8 @@ export class WorkloadManager implements EdgePart {
     // A workload whose stored object cannot be read is still wanted: what runs of it keeps
     // running until the cloud's copy replaces the row.
     const wanted = new Set([...desired.map((w) => w.spec.app), ...unreadable.map((r) => r.name)]);
+    // Before anything starts: a workload whose grant went never runs with its old identity.
+    this.appTemplates?.keepOnly(new Set([...desired.filter((w) => w.spec.template.mqtt !== undefined).map((w) => w.spec.app), ...unreadable.map((r) => r.name)]));
     for (const name of this.runtime.statuses().keys()) {
       if (!wanted.has(name)) {
         await this.runtime.remove(name);
@@ -162,6 +178,11 @@ export class WorkloadManager implements EdgePart {
           if (!this.mapperTemplates) return;
           template = await this.mapperTemplates({ ...template, deviceMapper: template.deviceMapper });
           if (runAs) template = withPrivateMapperCredential(template, this.dataRoot(), w.spec.app, runAs);
+        }
+        if (template.mqtt !== undefined) {
+          if (!this.appTemplates) return; // as mappers: the broker starts after the first reconcile
+          template = await this.appTemplates.template(w.spec.app, { ...template, mqtt: template.mqtt });
+          if (runAs) template = withPrivateAppCredential(template, this.dataRoot(), w.spec.app, runAs);
         }
         if (template.runtime === 'process') template = withRunAs(template, runAs);
       } catch (err) {

@@ -1,6 +1,7 @@
 import { clientIdRefusal, type DeviceDirectory, type Principal } from './deviceAcl.js';
 import type { CredentialVerifier } from './deviceCredentials.js';
 import type { CertificateLogin } from './deviceCertificate.js';
+import type { AppCredential } from '../apps/appIdentities.js';
 
 // CONNACK return codes (MQTT 3.1.1 §3.2.2.3). aedes' AuthErrorCode is a const enum, which does
 // not exist at run time.
@@ -13,8 +14,11 @@ export type AuthResult = { ok: true; principal: Principal } | { ok: false; retur
 
 export interface AuthContext {
   allowAnonymous: boolean;
+  /** Clients without a username are general-purpose clients (appAcl.ts), unless allowAnonymous makes them the device their id names. */
+  generalPurpose?: boolean;
   verifier: CredentialVerifier;
   mapper(username: string): { hash: string; protocol: string } | undefined;
+  app?(username: string): AppCredential | undefined;
   /** The device's credentialHash; undefined for an unknown device or one without a credential. */
   deviceCredential(name: string): string | undefined;
   /** Read after the password check: the devices may have changed while scrypt ran. */
@@ -24,8 +28,9 @@ export interface AuthContext {
 /**
  * Decides a CONNECT: a client certificate (TLS listener), when one was presented, decides alone:
  * it logs in as its device with no password, or refuses the login (a username, if given, must
- * be that device). Otherwise a mapper login (configured on this edge) wins over a device of the
- * same name; no username is anonymous (only when allowed). Client ids are bound to principals
+ * be that device). Otherwise a mapper login (configured on this edge) wins over an app's, and
+ * both over a device of the same name; no username is anonymous (only when allowed) or, in
+ * general-purpose mode, a general-purpose client. Client ids are bound to principals
  * (clientIdRefusal) either way.
  */
 export async function authenticateClient(ctx: AuthContext, clientId: string, username: string | undefined, password: Buffer | undefined,
@@ -38,15 +43,24 @@ export async function authenticateClient(ctx: AuthContext, clientId: string, use
     }
     principal = { kind: 'device', device: certificate.device, certificateSerial: certificate.serial };
   } else if (username === undefined || username === '') {
-    if (!ctx.allowAnonymous) return { ok: false, returnCode: CONNACK_NOT_AUTHORIZED, reason: 'anonymous clients are not allowed' };
-    principal = { kind: 'anonymous', clientId };
+    if (ctx.generalPurpose === true && !(ctx.allowAnonymous && ctx.directory().has(clientId))) {
+      principal = { kind: 'general', clientId };
+    } else {
+      if (!ctx.allowAnonymous) return { ok: false, returnCode: CONNACK_NOT_AUTHORIZED, reason: 'anonymous clients are not allowed' };
+      principal = { kind: 'anonymous', clientId };
+    }
   } else {
     const mapper = ctx.mapper(username);
-    const stored = mapper?.hash ?? ctx.deviceCredential(username);
+    const app = mapper === undefined ? ctx.app?.(username) : undefined;
+    const stored = mapper?.hash ?? app?.hash ?? ctx.deviceCredential(username);
     // Without a password the check still runs (against nothing), so it costs the same.
     const ok = await ctx.verifier.verify(password === undefined ? undefined : stored, password ?? Buffer.alloc(0));
-    principal = mapper !== undefined ? { kind: 'mapper', username, protocol: mapper.protocol } : { kind: 'device', device: username };
-    if (!ok || (principal.kind === 'device' && !ctx.directory().has(username))) {
+    principal = mapper !== undefined ? { kind: 'mapper', username, protocol: mapper.protocol }
+      : app !== undefined ? { kind: 'app', username, workload: app.workload, grant: app.grant }
+        : { kind: 'device', device: username };
+    // A credential rotated or removed while scrypt ran must not let the old password in.
+    const appGone = app !== undefined && ctx.app?.(username)?.hash !== app.hash;
+    if (!ok || appGone || (principal.kind === 'device' && !ctx.directory().has(username))) {
       return { ok: false, returnCode: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'bad username or password' };
     }
   }

@@ -1,4 +1,4 @@
-import { MAPPER_STATE_SUFFIX, TOPIC_ROOT, parseDeviceTopic } from '../../../protocol/index.js';
+import { MAPPER_STATE_SUFFIX, TOPIC_ROOT, parseDeviceTopic, type MqttGrant } from '../../../protocol/index.js';
 
 /**
  * Who an MQTT client is and which topics it may use (docs/mqtt.md, "Access rules"). Pure
@@ -14,7 +14,11 @@ export type Principal =
   /** A mapper: acts for every device of one protocol on this node. */
   | { kind: 'mapper'; username: string; protocol: string }
   /** No username, only when anonymous access is allowed: acts as the device named by its client id. */
-  | { kind: 'anonymous'; clientId: string };
+  | { kind: 'anonymous'; clientId: string }
+  /** A workload's own credential (`app-<workload>`): only the topics of its grant (appAcl.ts). */
+  | { kind: 'app'; username: string; workload: string; grant: MqttGrant }
+  /** No username on a broker in general-purpose mode: the topic space outside `ef/` and `apps/` (appAcl.ts). */
+  | { kind: 'general'; clientId: string };
 
 /** The devices on this node, by name → protocol name. */
 export type DeviceDirectory = ReadonlyMap<string, string>;
@@ -32,6 +36,7 @@ export function actsFor(principal: Principal, device: string, devices: DeviceDir
     case 'device': return principal.device === device;
     case 'anonymous': return principal.clientId === device;
     case 'mapper': return principal.protocol === protocol;
+    case 'app': case 'general': return false;
   }
 }
 
@@ -40,14 +45,16 @@ export function connectedDevice(principal: Principal): string | null {
   switch (principal.kind) {
     case 'device': return principal.device;
     case 'anonymous': return principal.clientId;
-    case 'mapper': return null;
+    case 'mapper': case 'app': case 'general': return null;
   }
 }
 
-/** Who the client is, as log fields: `device` for a device, `mapper` and `protocol` for a mapper. */
-export function principalLogFields(principal: Principal | undefined): { device: string } | { mapper: string; protocol: string } | Record<string, never> {
+/** Who the client is, as log fields: `device` for a device, `mapper` and `protocol` for a mapper, `app` and `workload` for an app. */
+export function principalLogFields(principal: Principal | undefined): Record<string, string> {
   if (principal === undefined) return {};
   if (principal.kind === 'mapper') return { mapper: principal.username, protocol: principal.protocol };
+  if (principal.kind === 'app') return { app: principal.username, workload: principal.workload };
+  if (principal.kind === 'general') return { generalClient: principal.clientId };
   return { device: connectedDevice(principal)! };
 }
 
@@ -96,6 +103,24 @@ export function mayReceive(principal: Principal, topic: string, devices: DeviceD
 
 /** Client ids that start with this belong to mapper credentials (the mapper SDK uses `mapper-<protocol>-<node>`). */
 export const MAPPER_CLIENT_ID_PREFIX = 'mapper-';
+/** App credentials are `app-<workload>`, and their client ids that or `app-<workload>-<suffix>`. */
+export const APP_CLIENT_ID_PREFIX = 'app-';
+
+/**
+ * An app may use its username or `<username>-<suffix>` as client id; a general-purpose client
+ * any id that no device, mapper or app owns. Never a device's: a takeover would end its session.
+ */
+function appClientIdRefusal(principal: Principal & { kind: 'app' | 'general' }, clientId: string, devices: DeviceDirectory): string | null {
+  const owner = clientIdOwner(clientId, devices);
+  if (owner !== null && owner === clientId) return `client id "${clientId}" is reserved for device "${owner}"`;
+  if (principal.kind === 'app') {
+    if (clientId === principal.username || clientId.startsWith(`${principal.username}-`)) return null;
+    return `app "${principal.username}" may use client id "${principal.username}" or "${principal.username}-<suffix>", not "${clientId}"`;
+  }
+  if (owner !== null) return `client id "${clientId}" is reserved for device "${owner}"`;
+  if (clientId.startsWith(MAPPER_CLIENT_ID_PREFIX) || clientId.startsWith(APP_CLIENT_ID_PREFIX)) return `client id "${clientId}" is reserved for mappers and apps`;
+  return null;
+}
 
 /**
  * Client ids are bound to principals, because a second connection with a client id takes over
@@ -106,7 +131,11 @@ export const MAPPER_CLIENT_ID_PREFIX = 'mapper-';
  */
 export function clientIdRefusal(principal: Principal, clientId: string, devices: DeviceDirectory): string | null {
   const device = connectedDevice(principal);
-  if (device === null) return devices.has(clientId) ? `client id "${clientId}" is reserved for device "${clientId}"` : null;
+  if (principal.kind === 'app' || principal.kind === 'general') return appClientIdRefusal(principal, clientId, devices);
+  if (device === null) {
+    if (devices.has(clientId)) return `client id "${clientId}" is reserved for device "${clientId}"`;
+    return clientId.startsWith(APP_CLIENT_ID_PREFIX) ? `client id "${clientId}" is reserved for app credentials` : null;
+  }
   if (clientId.startsWith(MAPPER_CLIENT_ID_PREFIX)) return `client id "${clientId}" is reserved for mappers`;
   if (clientId === device) return null;
   const owner = clientIdOwner(clientId, devices);

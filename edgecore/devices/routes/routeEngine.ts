@@ -1,6 +1,6 @@
 import type { AedesPublishPacket } from 'aedes';
 import {
-  nodeRouteName, operatorPublishProblem, topicMatchesFilter, type NodeRoute, type PublishRequestFrame, type RouteCounters,
+  nodeRouteName, operatorPublishProblem, topicMatches, type NodeRoute, type PublishRequestFrame, type RouteCounters,
 } from '../../../protocol/index.js';
 import { CloudRouteDestination, type RouteUplink } from './cloudDestination.js';
 import { MqttRouteDestination } from './mqttDestination.js';
@@ -116,7 +116,7 @@ export class RouteEngine {
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     const t = new Date().toISOString();
     for (const [name, running] of this.routes) {
-      if (!running.spec.spec.source.topics.some((f) => topicMatchesFilter(f, packet.topic))) continue;
+      if (!running.spec.spec.source.topics.some((f) => topicMatches(f, packet.topic))) continue;
       try {
         const result = this.opts.queue.enqueue(name, running.spec.spec.limits, packet.topic, payload, t);
         if (!result.queued) {

@@ -16,8 +16,9 @@ export interface Finished {
 const running = new Set<ChildProcess>();
 
 /** Runs a client to its end; a hard kill after `killAfterMs` guards against a hang. */
-export function runClient(bin: 'mosquitto_pub' | 'mosquitto_sub', args: string[], killAfterMs = 30_000): { done: Promise<Finished>; child: ChildProcess } {
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export function runClient(bin: 'mosquitto_pub' | 'mosquitto_sub', args: string[], killAfterMs = 30_000, lineBuffered = false): { done: Promise<Finished>; child: ChildProcess } {
+  // A pipe makes stdio buffer whole blocks: a client that runs on is read line by line only through stdbuf.
+  const child = lineBuffered ? spawn('stdbuf', ['-oL', bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let stdout = '';
   let stderr = '';
