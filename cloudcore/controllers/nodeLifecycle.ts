@@ -11,7 +11,7 @@ import { updateNodeStatus } from '../store/readModifyWrite.js';
 
 /**
  * Pure: which nodes should now be marked Offline: Ready, held by no link, and silent for the
- * window (lastSeen is written at least every minute while linked). The window matters with
+ * window (lastSeen is refreshed while linked, every minute up to 3,000 links per replica). The window matters with
  * several replicas: a node whose replica just stopped is on its way to another one.
  */
 export function nodesGoneOffline(nodes: Node[], isConnected: (name: string) => boolean, now: number, offlineAfterMs: number, startedAt: number): string[] {

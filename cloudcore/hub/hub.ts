@@ -22,6 +22,7 @@ import { NodeSession, type HubCounters } from './nodeSession.js';
 import { updateNodeStatus } from '../store/readModifyWrite.js';
 import { AgentUpgradeChannel, type AgentArtefacts } from './agentUpgrades.js';
 import { eachAtMost } from '../limits/eachAtMost.js';
+import { livenessDue } from './livenessBudget.js';
 
 export interface HubOptions {
   store: Store;
@@ -97,6 +98,7 @@ export class Hub {
   private nodeWatch: Watch | undefined;
   private credentialWatch: Watch | undefined;
   private readonly offlineAfterMs: number;
+  private readonly livenessFlushMs: number;
   private closing = false;
   /** Links admitted and not yet settled (see admission.ts). */
   private settling = 0;
@@ -107,6 +109,7 @@ export class Hub {
 
   constructor(private readonly opts: HubOptions) {
     this.offlineAfterMs = opts.offlineAfterMs ?? OFFLINE_AFTER_MS;
+    this.livenessFlushMs = opts.livenessFlushMs ?? 15_000;
     this.eventBudget = new EventBudget(opts.eventBudget ?? DEFAULT_EVENT_BUDGET, opts.log);
     this.agentUpgrades = new AgentUpgradeChannel(opts.store, opts.log, opts.artefacts);
     opts.authority?.onTakenOver((node, replica) => this.sessions.get(node)?.drop(`the node's link moved to replica ${replica}`));
@@ -129,7 +132,7 @@ export class Hub {
       void this.onUpgrade(req, socket, head);
     });
     await this.watchIdentities();
-    this.livenessTimer = setInterval(() => void this.checkLiveness(), this.opts.livenessFlushMs ?? 15_000);
+    this.livenessTimer = setInterval(() => void this.checkLiveness(), this.livenessFlushMs);
     this.livenessTimer.unref();
     // preClose: upgraded sockets are not the HTTP server's to close; end them first or
     // server.close() waits for every edge to hang up on its own.
@@ -337,18 +340,19 @@ export class Hub {
   /** Closes silent sessions and writes lastSeen/acked revision of live ones (throttled). */
   private async checkLiveness(): Promise<void> {
     const now = Date.now();
-    const due: NodeSession[] = [];
+    const linked: NodeSession[] = [];
     for (const session of [...this.sessions.values()]) {
       if (now - session.lastSeen > this.offlineAfterMs) {
         this.opts.log.warn({ node: session.node }, 'no heartbeat: closing link');
         session.terminate(4008, 'heartbeat timeout');
         continue;
       }
-      const persisted = this.persistedSeen.get(session.node) ?? 0;
-      if (session.lastSeen - persisted < 60_000) continue;
-      this.persistedSeen.set(session.node, session.lastSeen);
-      due.push(session);
+      linked.push(session);
     }
+    const budget = Math.ceil(LIVENESS_WRITES_PER_SECOND * this.livenessFlushMs / 1000);
+    const names = new Set(livenessDue(linked, this.persistedSeen, budget));
+    const due = linked.filter((session) => names.has(session.node));
+    for (const session of due) this.persistedSeen.set(session.node, session.lastSeen);
     // Several in flight: over etcd each write is a round trip, and one at a time a replica with
     // 10,000 links took longer than the interval to write them all.
     await eachAtMost(due, LIVENESS_WRITES_IN_FLIGHT, async (session) => {
@@ -397,3 +401,5 @@ function rejectUpgrade(socket: Duplex, status: number, message: string, headers:
 
 /** Liveness writes a pass keeps in flight (see checkLiveness). */
 const LIVENESS_WRITES_IN_FLIGHT = 32;
+/** Liveness writes per second a replica spends at most: every node each minute up to 3,000 links. */
+const LIVENESS_WRITES_PER_SECOND = 50;
