@@ -12,7 +12,8 @@ import { deadline, DEFAULT_CALL_MS, errorMessage } from './etcdCalls.js';
  *   from the send, not the answer, so a slow answer never stretches it);
  * - in `strict` mode (a leader's lease), any failed keepalive at all, but for one that reached no
  *   etcd member (connection refused), which is tried again at once: otherwise every etcd
- *   member that dies would cost the controllers a step-down while two members still serve.
+ *   member that dies would cost the controllers a step-down while two members still serve; and
+ *   but for one that timed out while the lease is still confirmed for longer than another try.
  * A lost lease is never renewed again: its owner grants a new one.
  */
 
@@ -87,7 +88,12 @@ export class KeptLease extends EventEmitter<KeptLeaseEvents> {
       if (this.state !== 'alive') return;
       const error = err instanceof Error ? err : new Error(String(err));
       this.emit('keepaliveFailed', error);
-      if (this.strict) return this.lose(`a keepalive failed: ${error.message}`);
+      // A leader steps down on any etcd error but one: an answer slower than the call deadline
+      // while the lease is still confirmed for longer than another try takes. Under load that is
+      // routine, and stepping down for it made leadership flap every few seconds at 30,000 nodes
+      // (each new leader re-lists the fleet: more load). Its writes stay fenced meanwhile.
+      const slowOnly = isTimeout(error) && this.confirmedUntil - Date.now() > SLOW_RETRY_WINDOW_MS;
+      if (this.strict && !slowOnly) return this.lose(`a keepalive failed: ${error.message}`);
       if (Date.now() >= this.confirmedUntil) return this.lose(`no keepalive succeeded before the lease's TTL ran out (last error: ${error.message})`);
       // Try again soon, but not before the failed call's deadline has freed the connection.
       this.schedule(Math.min(this.renewEveryMs / 2, Math.max(100, this.confirmedUntil - Date.now() - this.callMs)));
@@ -153,4 +159,12 @@ export class KeptLease extends EventEmitter<KeptLeaseEvents> {
 /** A gRPC failure before any etcd member saw the request: the connection itself was refused. */
 export function neverReachedEtcd(err: unknown): boolean {
   return /No connection established|ECONNREFUSED/.test(errorMessage(err));
+}
+
+/** A leader's lease tolerates a slow keepalive only while at least this long is left to try again. */
+const SLOW_RETRY_WINDOW_MS = 500;
+
+/** A call that ran past its deadline (slow, not refused): etcd may yet be fine. */
+function isTimeout(err: unknown): boolean {
+  return /DEADLINE_EXCEEDED|deadline exceeded/i.test(errorMessage(err));
 }
