@@ -34,7 +34,7 @@ describe('parseApplyFile', () => {
     expect(() => parseApplyFile(`${MODEL}---\n${DEVICE.replace('edge-1', 'Edge_1')}`, 'f.yaml')).toThrow(/f\.yaml: document 2: field spec\.nodeName: /);
     expect(() => parseApplyFile(MODEL.replace('boolean', 'bool'), 'f.yaml')).toThrow(/document 1: field spec\.properties\.0\.type/);
     expect(() => parseApplyFile(`${DEVICE}  credentialHash: x\n`, 'f.yaml')).toThrow(/document 1: field spec\.credentialHash: unknown key$/);
-    expect(() => parseApplyFile('kind: Robot\nmetadata: { name: r }\n', 'f.yaml')).toThrow(/unsupported kind "Robot" \(edgectl apply handles kinds App, DeviceModel, Device\)/);
+    expect(() => parseApplyFile('kind: Robot\nmetadata: { name: r }\n', 'f.yaml')).toThrow(/unsupported kind "Robot" \(edgectl apply handles kinds App, DeviceModel, Device, Route\)/);
     expect(() => parseApplyFile('42', 'f.yaml')).toThrow(/document 1: expected an object with a kind/);
     expect(() => parseApplyFile('---\n', 'f.yaml')).toThrow(/nothing to apply/);
   });
@@ -77,4 +77,13 @@ describe('parseTwinArgs', () => {
 
 it('canonical ignores key order', () => {
   expect(canonical({ b: 1, a: { d: 2, c: [3, { f: 1, e: 2 }] } })).toBe(canonical({ a: { c: [3, { e: 2, f: 1 }], d: 2 }, b: 1 }));
+});
+
+describe('apply: routes', () => {
+  it('takes a Route with its defaults, and refuses a bad filter naming the document and field', () => {
+    const [doc] = parseApplyFile('kind: Route\nmetadata: { name: alerts-up }\nspec:\n  source: { topics: [apps/alerts/#] }\n  destination: { type: cloud }\n', 'r.yaml');
+    expect(doc).toMatchObject({ kind: 'Route', input: { metadata: { name: 'alerts-up' }, spec: { limits: { maxQueuedMessages: 10000 } } } });
+    expect(() => parseApplyFile('kind: Route\nmetadata: { name: bad }\nspec:\n  source: { topics: [a/#/b] }\n  destination: { type: cloud }\n', 'r.yaml'))
+      .toThrow(/r\.yaml: document 1.*spec\.source\.topics\.0/);
+  });
 });

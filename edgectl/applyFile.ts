@@ -11,7 +11,7 @@ import { parseAppDocument, parseEachDocument, parseWithSchema, readDocuments, Us
  */
 
 /** What cloudcore accepts at /devicemodels (the same shape as its API's input schema). */
-import { DeviceModelInputSchema, type DeviceInput, type DeviceModelInput } from '../protocol/index.js';
+import { DeviceModelInputSchema, RouteInputSchema, type DeviceInput, type DeviceModelInput, type RouteInput } from '../protocol/index.js';
 export { DeviceModelInputSchema };
 export type { DeviceInput, DeviceModelInput };
 
@@ -19,12 +19,13 @@ export type ApplyDocument =
   | { kind: 'App'; input: AppInput }
   | { kind: 'DeviceModel'; input: DeviceModelInput }
   /** `desiredGiven`: the file sets spec.desired (otherwise apply keeps what the twin API set). */
-  | { kind: 'Device'; input: DeviceInput; desiredGiven: boolean };
+  | { kind: 'Device'; input: DeviceInput; desiredGiven: boolean }
+  | { kind: 'Route'; input: RouteInput };
 
-export const APPLY_KINDS = ['App', 'DeviceModel', 'Device'] as const;
+export const APPLY_KINDS = ['App', 'DeviceModel', 'Device', 'Route'] as const;
 
 /** Models go first so devices in the same file can name them; otherwise file order is kept. */
-const KIND_ORDER: Record<ApplyDocument['kind'], number> = { DeviceModel: 0, Device: 1, App: 1 };
+const KIND_ORDER: Record<ApplyDocument['kind'], number> = { DeviceModel: 0, Device: 1, App: 1, Route: 1 };
 
 export function parseApplyFile(text: string, source: string): ApplyDocument[] {
   const values = readDocuments(text, source);
@@ -60,6 +61,8 @@ function parseApplyDocument(value: unknown, where: string): ApplyDocument {
       const desiredGiven = typeof spec === 'object' && spec !== null && 'desired' in spec;
       return { kind: 'Device', input: parseWithSchema(DeviceInputSchema, value, where), desiredGiven };
     }
+    case 'Route':
+      return { kind: 'Route', input: parseWithSchema(RouteInputSchema, value, where) };
     default:
       throw new UsageError(`${where}: field kind: unsupported kind ${JSON.stringify(kind)} (edgectl apply handles kinds ${APPLY_KINDS.join(', ')})`);
   }

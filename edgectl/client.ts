@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import {
-  RouteListSchema, RouteSchema, type Route, AppListSchema, AppRevisionListSchema, CreatedDeviceSchema, DeviceCredentialsSchema, DeviceListSchema, DeviceModelListSchema,
+  RouteListSchema, RouteSchema, type Route, type RouteInput, AppListSchema, AppRevisionListSchema, CreatedDeviceSchema, DeviceCredentialsSchema, DeviceListSchema, DeviceModelListSchema,
   ErrorBodySchema, EventListSchema, ExecAnswerSchema, NodeListSchema, TelemetryListSchema, TokenResponseSchema, TwinViewSchema,
   UnreadableDeletedSchema, UnreadableListSchema, WorkloadListSchema, watchLineSchema, NodeRevokeAnswerSchema, type NodeRevokeAnswer,
   AppRevisionSchema, RolloutSchema, type AppRevision, type Rollout,
@@ -224,6 +224,19 @@ export class ApiClient {
 
   getRoute(name: string): Promise<Route> {
     return this.request(RouteSchema, 'GET', `/api/v1/routes/${encodeURIComponent(name)}`);
+  }
+
+  /** The route, or null when cloudcore has none by that name. */
+  findRoute(name: string): Promise<Route | null> {
+    return orNull(this.getRoute(name));
+  }
+
+  createRoute(route: RouteInput): Promise<Route> {
+    return this.request(RouteSchema, 'POST', '/api/v1/routes', { body: route });
+  }
+
+  replaceRoute(route: RouteInput): Promise<Route> {
+    return this.request(RouteSchema, 'PUT', `/api/v1/routes/${enc(route.metadata.name)}`, { body: route });
   }
 
   listDeviceModels(): Promise<DeviceModelList> {

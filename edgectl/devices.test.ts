@@ -101,7 +101,7 @@ describe('edgectl apply with devices', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/document 2: field spec\.nodeName/);
     const unknownKind = await cli(['apply', '-f', file('kind.yaml', [{ kind: 'Gadget', metadata: { name: 'x' } }])]);
-    expect(unknownKind.err).toMatch(/unsupported kind "Gadget" \(edgectl apply handles kinds App, DeviceModel, Device\)/);
+    expect(unknownKind.err).toMatch(/unsupported kind "Gadget" \(edgectl apply handles kinds App, DeviceModel, Device, Route\)/);
     expect(await api.store.revision()).toBe(before);
 
     const readOnlyDesired = await cli(['apply', '-f', file('ro.yaml', [thermostatDevice('d3', { desired: { temperature: 1 } })])]);

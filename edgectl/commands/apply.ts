@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { App, AppInput } from '../../protocol/index.js';
+import type { App, AppInput, RouteInput } from '../../protocol/index.js';
 import { ApiError, type ApiClient } from '../client.js';
 import type { Context } from '../context.js';
 import { canonical, parseApplyFile } from '../applyFile.js';
@@ -29,6 +29,9 @@ export function registerApply(program: Command, ctx: Context): void {
             break;
           case 'DeviceModel':
             ctx.out(`devicemodel/${doc.input.metadata.name} ${await applyDeviceModel(client, doc.input)}\n`);
+            break;
+          case 'Route':
+            ctx.out(`route/${doc.input.metadata.name} ${await applyRoute(client, doc.input)}\n`);
             break;
           case 'Device': {
             const { result, credentials } = await applyDevice(client, doc.input, doc.desiredGiven);
@@ -78,4 +81,18 @@ export function sameApp(existing: App, body: AppInput): boolean {
   return canonical(existing.spec) === canonical(body.spec)
     && canonical(existing.metadata.labels ?? {}) === canonical(body.metadata.labels ?? {})
     && canonical(existing.metadata.annotations ?? {}) === canonical(body.metadata.annotations ?? {});
+}
+
+/** Create, or replace when it exists and differs (last writer wins, as for apps). */
+export async function applyRoute(client: ApiClient, input: RouteInput): Promise<ApplyResult> {
+  const { name, labels, annotations } = input.metadata;
+  const body: RouteInput = { kind: 'Route', metadata: { name, ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) }, spec: input.spec };
+  const existing = await client.findRoute(name);
+  if (existing && canonical(existing.spec) === canonical(body.spec) && canonical(existing.metadata.labels ?? {}) === canonical(labels ?? {})) return 'unchanged';
+  if (!existing) {
+    await client.createRoute(body);
+    return 'created';
+  }
+  await client.replaceRoute(body);
+  return 'configured';
 }

@@ -178,12 +178,13 @@ export interface DeviceApplyResult {
 export async function applyDevice(client: ApiClient, input: DeviceInput, desiredGiven: boolean): Promise<DeviceApplyResult> {
   const { name, labels, annotations } = input.metadata;
   const existing = await client.findDevice(name);
-  const { model, nodeName, protocol, properties } = input.spec;
   const desired = desiredGiven || !existing ? input.spec.desired : existing.spec.desired;
+  // The whole spec the file gives (the API's input schema parsed it): a field list here dropped
+  // every field added later (the `mqtt` grant of a plain-MQTT device).
   const body: DeviceInput = {
     kind: 'Device',
     metadata: { name, ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) },
-    spec: { model, nodeName, protocol, properties, desired },
+    spec: { ...input.spec, desired },
   };
   if (existing && sameOwnedParts(existing, body)) return { result: 'unchanged' };
   if (!existing) {
