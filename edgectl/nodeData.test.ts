@@ -20,7 +20,7 @@ describe('edgectl get node: app grants and routes of the node', () => {
         route('elsewhere', [{ node: 'edge-2' }]),
       ],
     }, now);
-    expect(text).toMatch(/APP GRANTS \(1; counters since the node's edgecore started, reported 5s ago\)\nWORKLOAD\s+USERNAME/);
+    expect(text).toMatch(/APP GRANTS \(1; counters since the node's edgecore started, last report 5s ago\)\nWORKLOAD\s+USERNAME/);
     expect(text).toMatch(/alerter\s+app-alerter\s+apps\/alerts\/#\s+ef\/devices\/\+\/telemetry\s+4\s+9\s+1\n/);
     expect(text).toMatch(/ROUTES \(1\)\nNODE\/ROUTE/);
     expect(text).toMatch(/alerts-up\s+cloud\s+yes\s+5\s+5\s+0\s+0\/1/);
@@ -32,7 +32,7 @@ describe('edgectl get node: app grants and routes of the node', () => {
     expect(renderNodeDataFlows('edge-1', { grants: { node: 'edge-1', observedAt: null, items: [], omitted: 0 }, routes: [] }, now))
       .toBe('\nAPP GRANTS\nNot reported to this cloudcore since it started (the node is not linked to it, or its edgecore is older than app grants).\n\nROUTES (0)\nNo routes on this node.\n');
     expect(renderNodeDataFlows('edge-1', { grants: { node: 'edge-1', observedAt: '2025-01-01T10:04:00Z', items: [alerter], omitted: 3 }, routes: null }, now))
-      .toMatch(/^\nAPP GRANTS \(1, 3 more not reported; counters since the node's edgecore started, reported 1m ago\)\n/);
+      .toMatch(/^\nAPP GRANTS \(1, 3 more not reported; counters since the node's edgecore started, last report 1m ago\)\n/);
     expect(renderNodeDataFlows('edge-1', { grants: null, routes: null }, now)).toBe('');
   });
 });

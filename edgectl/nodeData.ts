@@ -44,7 +44,7 @@ export function renderNodeDataFlows(node: string, flows: NodeDataFlows, now: Dat
       parts.push('\nAPP GRANTS\nNot reported to this cloudcore since it started (the node is not linked to it, or its edgecore is older than app grants).\n');
     } else {
       const more = g.omitted > 0 ? `, ${g.omitted} more not reported` : '';
-      parts.push(`\nAPP GRANTS (${g.items.length}${more}; counters since the node's edgecore started, reported ${formatAge(g.observedAt, now)} ago)\n`);
+      parts.push(`\nAPP GRANTS (${g.items.length}${more}; counters since the node's edgecore started, last report ${formatAge(g.observedAt, now)} ago)\n`);
       parts.push(g.items.length === 0 ? 'No workload on this node has an MQTT grant.\n' : renderTable(APP_GRANT_COLUMNS, g.items.map(appGrantRow)));
     }
   }
