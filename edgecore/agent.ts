@@ -95,6 +95,7 @@ export class EdgeAgent {
       node: settings.node, dataDir: settings.dataDir, log,
       bus: () => devices.routeBus(),
       desired: () => meta.desiredRoutes(),
+      appGrants: () => devices.statusSnapshot()?.appGrants ?? [],
       uplink: { send: (frame) => link?.link?.sendRouteFrame(frame) ?? false, up: () => link?.link?.phase === 'connected' && link.link.cloudTakesRoutes },
     });
     const localApi: LocalApi = new LocalApi({

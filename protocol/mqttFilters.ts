@@ -159,3 +159,14 @@ export const AppGrantStatusSchema = z.strictObject({
   refused: z.number().int().min(0),
 });
 export type AppGrantStatus = z.infer<typeof AppGrantStatusSchema>;
+
+/** `GET /nodes/{node}/grants`: the node's app grants as it last reported them to this cloudcore. */
+export const NodeAppGrantsSchema = z.strictObject({
+  node: z.string(),
+  /** When this cloudcore last heard them; null: not since it started (or the node is older than app grants). */
+  observedAt: z.string().nullable(),
+  items: z.array(AppGrantStatusSchema),
+  /** Grants the node has beyond `items`, left out of its report to bound the frame; 0 when none. */
+  omitted: z.number().int().nonnegative(),
+});
+export type NodeAppGrants = z.infer<typeof NodeAppGrantsSchema>;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { LabelSelectorSchema } from './labels.js';
-import { APP_TOPIC_ROOT, topicFilterProblem, topicNameProblem } from './mqttFilters.js';
+import { APP_TOPIC_ROOT, AppGrantStatusSchema, topicFilterProblem, topicNameProblem } from './mqttFilters.js';
 import { NameSchema, ObjectMetaSchema } from './objectMeta.js';
 
 /**
@@ -205,6 +205,14 @@ export type RoutedFrame = z.infer<typeof RoutedFrameSchema>;
 export const RouteStatusFrameSchema = z.strictObject({
   type: z.literal('routeStatus'),
   routes: z.array(RouteCountersSchema).max(1000),
+  /**
+   * The node's app identities and their counters, in the same periodic frame: they change with
+   * the same local traffic and are only shown, so they need no frame of their own. Absent from
+   * an edge older than app grants (a cloud older than it drops the field).
+   */
+  appGrants: z.array(AppGrantStatusSchema).max(1000).optional(),
+  /** App grants left out of `appGrants` to keep the frame within its byte budget (edgecore/devices/apps/grantReport.ts). */
+  appGrantsOmitted: z.number().int().nonnegative().optional(),
 });
 
 /** cloud → edge: cumulative, every message of `route` with seq ≤ `seq` is stored in the cloud. */

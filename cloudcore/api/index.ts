@@ -55,6 +55,7 @@ import { zodSerializerCompiler, zodValidatorCompiler, type ZodTypeProvider } fro
  *       ├── /fleet · /nodes/{n}/stats   dashboard views: rows per node (paged), last hour of CPU/memory/disk
  *       ├── /routes             list · watch · create · get (with status.nodes counters) · replace · delete · {r}/messages
  *       ├── /nodes/{n}/publish  an operator's message into the node's broker (apps/… topics), through its link
+ *       ├── /nodes/{n}/grants   the node's app grants and their counters, as it last reported them
  *       ├── /events             list
  *       └── /unreadable         list objects the store holds but cannot read · delete one (409 if readable)
  */

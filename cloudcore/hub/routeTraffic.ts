@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
-  LINK_FEATURES, nodeRouteName, type CloudFrame, type EdgeFrame, type HelloFrame, type NodePublishRequest, type NodeRoute, type PublishRequestFrame, type RouteCounters,
+  LINK_FEATURES, nodeRouteName, type AppGrantStatus, type CloudFrame, type EdgeFrame, type HelloFrame, type NodePublishRequest, type NodeRoute, type PublishRequestFrame, type RouteCounters,
 } from '../../protocol/index.js';
 import type { Store } from '../store/store.js';
 import { StoreError } from '../store/store.js';
@@ -33,12 +33,14 @@ export interface RouteCountersSeen { node: string; counters: Omit<RouteCounters,
 /**
  * The cloud's side of routes on the link: stores routed messages (acking only what is stored,
  * and only for a cloud route bound to the sending node), keeps each node's last route counters
- * in memory for the API, and carries operator publishes to a node and their answers.
+ * and app grant counters in memory for the API, and carries operator publishes to a node and their answers.
  */
 export class RouteTraffic implements RouteFrameSink {
   /** node → route → last counters (in memory: the edge sends them again after a restart). */
   private readonly seen = new Map<string, Map<string, RouteCountersSeen>>();
   private readonly publishes = new Map<string, { node: string; settle: (error?: string) => void }>();
+  /** node → its app grants and their counters, from the same frames (absent: none heard since start). */
+  private readonly grants = new Map<string, { items: AppGrantStatus[]; omitted: number; observedAt: string }>();
 
   constructor(private readonly opts: { store: Store; messages: RoutedMessages; log: Logger; sendTo: (node: string, frame: PublishRequestFrame) => boolean }) {}
 
@@ -46,6 +48,7 @@ export class RouteTraffic implements RouteFrameSink {
     if (frame.type === 'routeStatus') {
       const observedAt = new Date().toISOString();
       this.seen.set(node, new Map(frame.routes.map(({ route, ...counters }) => [route, { node, counters, observedAt }])));
+      if (frame.appGrants !== undefined) this.grants.set(node, { items: frame.appGrants, omitted: frame.appGrantsOmitted ?? 0, observedAt });
       return;
     }
     if (frame.type === 'publishResult') {
@@ -77,6 +80,11 @@ export class RouteTraffic implements RouteFrameSink {
       if (seen) out.set(node, seen);
     }
     return out;
+  }
+
+  /** The app grants `node` last reported to this replica, or null when it has not since start. */
+  grantsOf(node: string): { items: AppGrantStatus[]; omitted: number; observedAt: string } | null {
+    return this.grants.get(node) ?? null;
   }
 
   /** An operator's publish into a node's broker; resolves when the edge published it. 503 if the node is not linked here. */

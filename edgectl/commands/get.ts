@@ -9,6 +9,7 @@ import {
 import { parseLimit, parseName, parseSelectorFlag } from '../parse.js';
 import { printWatch } from '../watchOutput.js';
 import { ROUTE_COLUMNS, ROUTE_COUNTER_COLUMNS, routeCounterRow, routeRow } from '../routeFormat.js';
+import { fetchNodeDataFlows, renderNodeDataFlows } from '../nodeData.js';
 
 interface OutputOpts { output: OutputFormat }
 interface SelectorOpts extends OutputOpts { selector?: string }
@@ -40,7 +41,7 @@ export function registerGet(program: Command, ctx: Context): void {
     });
 
   get.command('node')
-    .description('show one node and the workloads bound to it')
+    .description('show one node, the workloads bound to it, its app grants and its routes with their counters')
     .argument('<name>', 'node name')
     .addOption(outputOption())
     .action(async (name: string, opts: OutputOpts, cmd: Command) => {
@@ -48,9 +49,11 @@ export function registerGet(program: Command, ctx: Context): void {
       const node = await client.getNode(parseName(name, 'node'));
       if (opts.output !== 'table') return emit(ctx, opts.output, node, () => '');
       const workloads = await client.listWorkloads({ node: node.metadata.name });
+      const flows = await fetchNodeDataFlows(client, node.metadata.name);
       const now = ctx.now();
       ctx.out(renderFields(nodeFields(node, now)) + '\n'
-        + workloadSection(workloads.items, now, 'No workloads on this node.'));
+        + workloadSection(workloads.items, now, 'No workloads on this node.')
+        + renderNodeDataFlows(node.metadata.name, flows, now));
     });
 
   get.command('apps')

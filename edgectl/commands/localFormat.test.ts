@@ -87,6 +87,17 @@ describe('edgectl local status formatting', () => {
     expect(text).toContain('--- web\n  listening on 8000\n  GET / 200\n');
   });
 
+  it('app grants as a table with their counters; none said plainly; no section from an edgecore older than grants', () => {
+    const alerter = { workload: 'alerter', username: 'app-alerter', publish: ['apps/alerts/#'], subscribe: ['ef/devices/+/telemetry', 'apps/cmd/#'], published: 7, delivered: 12, refused: 2 };
+    const quiet = { workload: 'reader', username: 'app-reader', publish: [], subscribe: ['apps/alerts/#'], published: 0, delivered: 0, refused: 0 };
+    const text = renderLocalStatus(status({ mqtt: { ...status().mqtt!, appGrants: [alerter, quiet] } }), now);
+    expect(text).toMatch(/APP GRANTS \(2\)\nWORKLOAD\s+USERNAME\s+PUBLISH\s+SUBSCRIBE\s+PUBLISHED\s+DELIVERED\s+REFUSED\n/);
+    expect(text).toMatch(/alerter\s+app-alerter\s+apps\/alerts\/#\s+ef\/devices\/\+\/telemetry,apps\/cmd\/#\s+7\s+12\s+2\n/);
+    expect(text).toMatch(/reader\s+app-reader\s+-\s+apps\/alerts\/#\s+0\s+0\s+0\n/);
+    expect(renderLocalStatus(status({ mqtt: { ...status().mqtt!, appGrants: [] } }), now)).toContain('APP GRANTS (0)\nNo workload on this node has an MQTT grant.\n');
+    expect(renderLocalStatus(status(), now)).not.toContain('APP GRANTS');
+  });
+
   it('a device offline behind its mapper says why the mapper cannot reach it', () => {
     const meter = { name: 'meter-1', online: false, lastSeen: null, reported: {}, desiredVersion: 0, reportedVersion: 0, mapperError: 'connect: connect ECONNREFUSED 10.1.2.3:502' };
     const text = renderLocalStatus(status({ mqtt: { ...status().mqtt!, devices: [meter] } }), now);

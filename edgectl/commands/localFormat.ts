@@ -1,4 +1,5 @@
 import type { EdgeStatus } from '../../protocol/edgeStatus.js';
+import { APP_GRANT_COLUMNS, appGrantRow } from '../grantFormat.js';
 import { ROUTE_COUNTER_COLUMNS, routeCounterRow } from '../routeFormat.js';
 import { formatAge, renderFields, renderTable, type Row } from '../format.js';
 
@@ -129,7 +130,7 @@ export function localDeviceRow(d: NonNullable<EdgeStatus['mqtt']>['devices'][num
   return [d.name, d.online ? 'yes' : d.mapperError ? cut(`no: ${d.mapperError}`, 60) : 'no', d.lastSeen ? formatAge(d.lastSeen, now) : '<never>', cut(values || NONE, 60)];
 }
 
-/** The whole terminal view: summary, workloads, devices, then each workload's recent log lines. */
+/** The whole terminal view: summary, workloads, devices, app grants, routes, then each workload's recent log lines. */
 export function renderLocalStatus(s: EdgeStatus, now: Date): string {
   const parts = [renderFields(summaryFields(s))];
   parts.push(`\nWORKLOADS (${s.workloads.length})\n`);
@@ -137,6 +138,12 @@ export function renderLocalStatus(s: EdgeStatus, now: Date): string {
   const devices = s.mqtt?.devices ?? [];
   parts.push(`\nDEVICES (${devices.length})\n`);
   parts.push(devices.length === 0 ? 'No devices on this node.\n' : renderTable(LOCAL_DEVICE_COLUMNS, devices.map((d) => localDeviceRow(d, now))));
+  // Absent from an edgecore older than app grants, or with no broker: no section then.
+  const grants = s.mqtt?.appGrants;
+  if (grants !== undefined) {
+    parts.push(`\nAPP GRANTS (${grants.length})\n`);
+    parts.push(grants.length === 0 ? 'No workload on this node has an MQTT grant.\n' : renderTable(APP_GRANT_COLUMNS, grants.map(appGrantRow)));
+  }
   if (s.routes !== undefined) {
     parts.push(`\nROUTES (${s.routes.length})\n`);
     parts.push(s.routes.length === 0 ? 'No routes on this node.\n' : renderTable(ROUTE_COUNTER_COLUMNS, s.routes.map((r) => routeCounterRow(r.route, r))));

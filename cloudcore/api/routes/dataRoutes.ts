@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import {
-  matchesSelector, NameSchema, NodePublishRequestSchema, RouteInputSchema, RouteListSchema, RouteSchema, RoutedMessageListSchema,
+  matchesSelector, NameSchema, NodeAppGrantsSchema, NodePublishRequestSchema, RouteInputSchema, RouteListSchema, RouteSchema, RoutedMessageListSchema,
   type NodeRoute, type Route, type RouteInput,
 } from '../../../protocol/index.js';
 import type { RouteTraffic } from '../../hub/routeTraffic.js';
@@ -52,7 +52,8 @@ async function bindingsOf(store: Store): Promise<NodeRoute[]> {
 /**
  * `/routes`: chosen local MQTT traffic of nodes forwarded to the cloud or an operator's broker
  * (docs/edge-data.md, "Routes"); `/routes/{r}/messages`: what cloud routes delivered, in order;
- * `/nodes/{n}/publish`: an operator's message into a node's broker, application topics only.
+ * `/nodes/{n}/publish`: an operator's message into a node's broker, application topics only;
+ * `/nodes/{n}/grants`: the node's app grants and their counters as it last reported them.
  */
 export async function dataRoutes(app: FastifyInstance, { store, watches, traffic, messages }: ResourceRoutesOptions & RouteApiDeps): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>();
@@ -90,6 +91,13 @@ export async function dataRoutes(app: FastifyInstance, { store, watches, traffic
       return { id: m.id, node: m.node, seq: m.seq, topic: m.topic, payload: isText ? text : m.payload.toString('base64'), encoding: isText ? 'utf8' as const : 'base64' as const, t: m.t, receivedAt: m.receivedAt };
     });
     return { items, next: items.length > 0 ? items[items.length - 1]!.id : after };
+  });
+
+  // In this replica's memory, like a node's link statistics: the replica holding its link has them.
+  api.get('/nodes/:name/grants', { schema: { params: NameParams, response: { '2xx': NodeAppGrantsSchema } } }, async (request) => {
+    const node = (await getOrNotFound(store, 'Node', request.params.name)).metadata.name;
+    const seen = traffic?.grantsOf(node);
+    return seen ? { node, observedAt: seen.observedAt, items: seen.items, omitted: seen.omitted } : { node, observedAt: null, items: [], omitted: 0 };
   });
 
   api.post('/nodes/:name/publish', { schema: { params: NameParams, body: NodePublishRequestSchema, response: { '2xx': PublishAnswerSchema } } }, async (request) => {

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import type { CloudFrame, NodeRoute, RouteCounters } from '../../../protocol/index.js';
+import type { AppGrantStatus, CloudFrame, NodeRoute, RouteCounters } from '../../../protocol/index.js';
+import { fitAppGrants } from '../apps/grantReport.js';
 import type { EdgePart } from '../../part.js';
 import type { RouteUplink } from './cloudDestination.js';
 import { RouteEngine, type RouteBus, type RouteLog } from './routeEngine.js';
@@ -17,12 +18,14 @@ export interface RouteServiceOptions {
   /** The routes bound to this node as the meta database holds them (they run with the cloud away). */
   desired: () => { items: NodeRoute[]; unreadable: { name: string; error: string }[] };
   uplink: RouteUplink;
+  /** The broker's app identities and their counters, sent to the cloud with the route counters. */
+  appGrants?: () => AppGrantStatus[];
 }
 
 /**
  * The `routes` part: the route queue (`routes.db`) and engine, started after the broker from the
  * routes in the local database, re-applied after each sync that changed them; counters to the
- * cloud every few seconds while they change.
+ * cloud every few seconds while they change, with the broker's app grant counters.
  */
 export class RouteService implements EdgePart {
   readonly name = 'routes';
@@ -78,9 +81,11 @@ export class RouteService implements EdgePart {
 
   private sendStatus(): void {
     const routes = this.counters();
-    const text = JSON.stringify(routes);
+    const grants = this.opts.appGrants ? fitAppGrants(this.opts.appGrants()) : undefined;
+    const frame = { type: 'routeStatus' as const, routes, ...(grants ? { appGrants: grants.appGrants, appGrantsOmitted: grants.omitted } : {}) };
+    const text = JSON.stringify(frame);
     if (text === this.lastSent) return;
-    if (this.opts.uplink.send({ type: 'routeStatus', routes })) this.lastSent = text;
+    if (this.opts.uplink.send(frame)) this.lastSent = text;
   }
 
   async stop(): Promise<void> {

@@ -203,6 +203,47 @@
     }
   }
 
+  function renderGrants(mqtt) {
+    const body = $('grant-rows');
+    body.textContent = '';
+    const grants = mqtt && mqtt.appGrants ? mqtt.appGrants : [];
+    setText('grant-count', String(grants.length));
+    if (grants.length === 0) return emptyRow(body, mqtt ? 'No workload on this node has an MQTT grant.' : 'The device broker is not running.', 7);
+    for (const g of grants) {
+      const row = namedRow(body, g.workload);
+      row.dataset.grant = g.workload;
+      cell(row, g.username);
+      cell(row, g.publish.length ? g.publish.join(', ') : '—', 'values');
+      cell(row, g.subscribe.length ? g.subscribe.join(', ') : '—', 'values');
+      cell(row, String(g.published), 'num published');
+      cell(row, String(g.delivered), 'num delivered');
+      // Refusals are the grant doing its job, or a workload asking for more than it was given: worth a look.
+      cell(row, String(g.refused), 'num refused' + (g.refused > 0 ? ' state warn' : ''));
+    }
+  }
+
+  function renderRoutes(routes) {
+    const body = $('route-rows');
+    body.textContent = '';
+    // Absent from an edgecore older than routes: say so rather than "none".
+    const list = routes || [];
+    setText('route-count', String(list.length));
+    if (list.length === 0) return emptyRow(body, routes ? 'No routes on this node.' : 'This edgecore does not report routes.', 9);
+    for (const r of list) {
+      const row = namedRow(body, r.route);
+      row.dataset.route = r.route;
+      cell(row, r.destination);
+      cell(row, r.connected ? 'yes' : 'no', 'reachable state ' + (r.connected ? 'ok' : 'bad'));
+      cell(row, String(r.matched), 'num matched');
+      cell(row, String(r.forwarded), 'num forwarded');
+      cell(row, String(r.queueDepth) + ' (' + bytes(r.queueBytes) + ')', 'num queued');
+      const drops = r.dropped.queueFull + r.dropped.oversized;
+      cell(row, r.dropped.queueFull + ' / ' + r.dropped.oversized, 'num dropped' + (drops > 0 ? ' state warn' : ''));
+      cell(row, r.lastForwardedAt ? ago(r.lastForwardedAt) : 'never');
+      cell(row, r.lastError || '—', 'values');
+    }
+  }
+
   function renderHost(h) {
     setText('host-name', h.hostname);
     setText('host-platform', h.os + '/' + h.arch);
@@ -238,6 +279,8 @@
       render();
       renderWorkloads(last.workloads);
       renderDevices(last.mqtt);
+      renderGrants(last.mqtt);
+      renderRoutes(last.routes);
     } catch (err) {
       const box = $('page-error');
       box.textContent = 'Cannot read /status from edgecore: ' + (err && err.message ? err.message : String(err)) + '. Showing the last answer.';

@@ -1,4 +1,4 @@
-// Shell of the dashboard: sign-in, navigation and hash routes (#/, #/nodes/x, #/apps/x, #/devices/x, #/upgrades/x).
+// Shell of the dashboard: sign-in, navigation and hash routes (#/, #/nodes/x, #/apps/x, #/devices/x, #/routes, #/upgrades/x).
 import { apiGet, ApiFailure, session } from './api.js';
 import { html, render, useEffect, useRef, useState } from './html.js';
 import { FleetPage } from './fleetPage.js';
@@ -6,6 +6,7 @@ import { NodePage } from './nodePage.js';
 import { AppPage, AppsPage } from './appPages.js';
 import { DevicePage, DevicesPage } from './devicePages.js';
 import { UpgradePage, UpgradesPage } from './upgradePages.js';
+import { RoutesPage } from './dataFlows.js';
 
 function parseRoute(hash) {
   const [path, search = ''] = hash.replace(/^#/, '').split('?');
@@ -57,7 +58,7 @@ function SignIn({ onSignedIn }) {
   </main>`;
 }
 
-const NAV = [['#/', 'Fleet', 'fleet'], ['#/apps', 'Apps', 'apps'], ['#/devices', 'Devices', 'devices'], ['#/upgrades', 'Upgrades', 'upgrades']];
+const NAV = [['#/', 'Fleet', 'fleet'], ['#/apps', 'Apps', 'apps'], ['#/devices', 'Devices', 'devices'], ['#/routes', 'Routes', 'routes'], ['#/upgrades', 'Upgrades', 'upgrades']];
 
 function Page({ route }) {
   const [section, name] = route.parts;
@@ -68,6 +69,7 @@ function Page({ route }) {
   if (section === 'nodes' && name) return html`<${NodePage} key=${name} name=${name} />`;
   if (section === 'apps') return name ? html`<${AppPage} key=${name} name=${name} />` : html`<${AppsPage} />`;
   if (section === 'devices') return name ? html`<${DevicePage} key=${name} name=${name} />` : html`<${DevicesPage} />`;
+  if (section === 'routes') return html`<${RoutesPage} />`;
   if (section === 'upgrades') return name ? html`<${UpgradePage} key=${name} name=${name} />` : html`<${UpgradesPage} />`;
   return html`<h1 tabindex="-1">Not found</h1><p>No page at <code>${location.hash}</code>. <a href="#/">Back to the fleet</a>.</p>`;
 }

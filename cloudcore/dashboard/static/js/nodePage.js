@@ -1,6 +1,7 @@
 // One node: summary, link quality, CPU/memory/disk over the last hour, workloads (with logs),
-// devices with their twins, and recent events.
-import { apiGet, ApiFailure, enc, useLive } from './api.js';
+// devices with their twins, app grants and routes with their counters, and recent events.
+import { apiGet, apiGetOptional, ApiFailure, enc, useLive } from './api.js';
+import { AppGrants, NodeRoutes } from './dataFlows.js';
 import { html, useEffect, useRef, useState } from './html.js';
 import { TimeChart } from './chart.js';
 import { Ago, bytes, duration, ErrorNote, Labels, LiveNote, percent, StateBadge, useNow } from './format.js';
@@ -10,14 +11,17 @@ async function loadNode(name, signal) {
   const n = enc(name);
   // Read first: a change while the rest loads is then seen on the change stream.
   const { revision } = await apiGet('/healthz', { signal });
-  const [node, workloads, devices, events, stats] = await Promise.all([
+  const [node, workloads, devices, events, stats, grants, routes] = await Promise.all([
     apiGet(`/nodes/${n}`, { signal }),
     apiGet(`/workloads?node=${n}`, { signal }),
     apiGet(`/devices?node=${n}`, { signal }),
     apiGet(`/events?node=${n}&limit=20`, { signal }),
     apiGet(`/nodes/${n}/stats`, { signal }),
+    // null from a cloudcore older than app grants or routes: the section says so.
+    apiGetOptional(`/nodes/${n}/grants`, { signal }),
+    apiGetOptional('/routes', { signal }),
   ]);
-  return { node, workloads, devices, events: events.items, stats, revision };
+  return { node, workloads, devices, events: events.items, stats, grants, routes: routes?.items ?? null, revision };
 }
 
 function Summary({ node, stats, now }) {
@@ -117,7 +121,8 @@ export function NodePage({ name }) {
   const { data, error, live, updatedAt } = useLive((signal) => loadNode(name, signal), [name], {
     // The node, its workloads, devices and events.
     watches: (d) => [{ path: `/fleet/changes?node=${enc(name)}&resourceVersion=${d.revision}&intervalMs=500` }],
-    refreshMs: 10_000,
+    // Route and app grant counters arrive from the node every 5 s and have no watch event.
+    refreshMs: 5000,
   });
   return html`<p class="crumbs"><a href="#/">Fleet</a> › node</p>
     <h1 tabindex="-1">Node ${name}</h1>
@@ -128,6 +133,8 @@ export function NodePage({ name }) {
       <section aria-labelledby="h-resources"><h2 id="h-resources">Resources</h2><${Resources} stats=${data.stats} /></section>
       <section aria-labelledby="h-workloads"><h2 id="h-workloads">Workloads</h2><${Workloads} node=${name} items=${data.workloads.items} now=${now} /></section>
       <section aria-labelledby="h-devices"><h2 id="h-devices">Devices</h2><${Devices} items=${data.devices.items} now=${now} /></section>
+      <section aria-labelledby="h-grants"><h2 id="h-grants">App grants</h2><${AppGrants} node=${name} grants=${data.grants} now=${now} /></section>
+      <section aria-labelledby="h-routes"><h2 id="h-routes">Routes</h2><${NodeRoutes} node=${name} routes=${data.routes} now=${now} /></section>
       <section aria-labelledby="h-events"><h2 id="h-events">Recent events</h2><${Events} items=${data.events} now=${now} /></section>
     ` : error ? null : html`<p class="loading">Loading…</p>`}`;
 }
