@@ -145,7 +145,7 @@ async function run(opts: Options, res: Resources, dir: string, hubDbDir: string,
     routeMaxMessagesPerSecond: opts.routeRate, routeMaxQueuedMessages: opts.routeMaxQueued, qos: opts.subscriberQos,
   } : null;
   const destination = localApps?.route === 'mqtt' ? await startRouteDestination(settings, res) : null;
-  if (localApps) settings.hubExtras = hubExtras(localApps, destination);
+  if (localApps) settings.hubExtras = hubExtras(localApps, destination?.url ?? null);
   const hub = await startDeviceHub(settings, res);
   if (localApps) await attachHubLocalApps(settings, hub, res, localApps, destination);
   const mosquitto = opts.skipMosquitto ? null : await startMosquittoTarget(settings, res);

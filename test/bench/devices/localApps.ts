@@ -124,10 +124,10 @@ export async function startRouteDestination(s: RunSettings, res: Resources): Pro
 }
 
 /** What the hub child sets up at start for these options. */
-export function hubExtras(opts: LocalAppsOptions, destination: RouteDestination | null): NonNullable<RunSettings['hubExtras']> {
+export function hubExtras(opts: LocalAppsOptions, destinationUrl: string | null): NonNullable<RunSettings['hubExtras']> {
   return {
     ...(opts.appSubscribers > 0 ? { apps: { workloads: appWorkloadNames(opts.appSubscribers), grant: BENCH_APP_GRANT } } : {}),
-    ...(destination ? { route: benchNodeRoute(destination.url, { maxMessagesPerSecond: opts.routeMaxMessagesPerSecond, maxQueuedMessages: opts.routeMaxQueuedMessages }) } : {}),
+    ...(destinationUrl !== null ? { route: benchNodeRoute(destinationUrl, { maxMessagesPerSecond: opts.routeMaxMessagesPerSecond, maxQueuedMessages: opts.routeMaxQueuedMessages }) } : {}),
   };
 }
 

@@ -29,7 +29,7 @@ describe('local apps and route set-up', () => {
 
   it('sets up only what was asked for', () => {
     expect(hubExtras({ ...options, route: 'none' }, null)).toEqual({ apps: { workloads: appWorkloadNames(10), grant: BENCH_APP_GRANT } });
-    const routeOnly = hubExtras({ ...options, appSubscribers: 0 }, { url: 'mqtt://127.0.0.1:1', pid: 1, reader: null as never });
+    const routeOnly = hubExtras({ ...options, appSubscribers: 0 }, 'mqtt://127.0.0.1:1');
     expect(Object.keys(routeOnly)).toEqual(['route']);
   });
 
