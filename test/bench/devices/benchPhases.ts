@@ -93,6 +93,15 @@ export function publisherAcks(loaders: ChildRpc[]): PhaseConsumer {
   };
 }
 
+/**
+ * More consumers timed over the same window as the phase's own (issue 24: local app subscribers,
+ * a route's destination), and counters read when sending stops and again once all settled.
+ */
+export interface PhaseExtras {
+  consumers: Record<string, PhaseConsumer>;
+  counters?: () => Promise<Record<string, number>>;
+}
+
 /** Waits until the consumer's count stops moving (it may trail the publishers), at most maxMs. */
 async function settleConsumer(consumer: PhaseConsumer, maxMs: number): Promise<void> {
   const deadline = Date.now() + maxMs;
@@ -106,7 +115,7 @@ async function settleConsumer(consumer: PhaseConsumer, maxMs: number): Promise<v
 }
 
 export async function runPhase(
-  loaders: ChildRpc[], consumer: PhaseConsumer, groups: ProcessGroup[], spec: PhaseSpec, clockTicks: number,
+  loaders: ChildRpc[], consumer: PhaseConsumer, groups: ProcessGroup[], spec: PhaseSpec, clockTicks: number, extras?: PhaseExtras,
 ): Promise<PhaseResult> {
   const durationMs = Math.round(spec.seconds * 1000);
   const window = new LoadWindow(groups, clockTicks);
@@ -116,19 +125,25 @@ export async function runPhase(
     telemetryEvery: spec.telemetryEvery,
   }, RunResultSchema, durationMs + 60_000)));
   // The load figures cover the sending time only, not the drain.
-  const sending = sleep(durationMs).then(() => ({ load: window.stop(), loadAvg: loadAverage() }));
+  const sending = sleep(durationMs).then(async () => {
+    const stopped = { load: window.stop(), loadAvg: loadAverage() };
+    return { ...stopped, counters: (await extras?.counters?.()) ?? {} };
+  });
   let results: z.infer<typeof RunResultSchema>[];
   try {
     results = await runs;
   } finally {
     await sending;
   }
-  const { load, loadAvg } = await sending;
+  const { load, loadAvg, counters: atSendingEnd } = await sending;
   await settleConsumer(consumer, 20_000);
+  for (const extra of Object.values(extras?.consumers ?? {})) await settleConsumer(extra, 30_000);
   const startUs = Math.max(...results.map((r) => r.startUs));
   const endUs = Math.min(...results.map((r) => r.endUs));
   const fromUs = startUs + spec.warmupSeconds * 1e6 < endUs ? startUs + spec.warmupSeconds * 1e6 : startUs;
   const measured = await consumer.window(fromUs, endUs);
+  const extraWindows: Record<string, WindowFigures> = {};
+  for (const [label, extra] of Object.entries(extras?.consumers ?? {})) extraWindows[label] = await extra.window(fromUs, endUs);
   const totals: LoaderTotals = { sent: 0, acked: 0, telemetrySent: 0, telemetryAcked: 0, failed: 0, skippedAtCap: 0, lagDropped: 0, leftInflight: 0, disconnects: 0, maxDrainMs: 0 };
   for (const r of results) {
     for (const key of PUBLISH_COUNT_KEYS) totals[key] += r[key];
@@ -147,5 +162,6 @@ export async function runPhase(
     machineStealPercent: load.machineStealPercent,
     processes: load.groups,
     loadAverage: loadAvg,
+    ...(extras ? { extras: { windows: extraWindows, atSendingEnd, afterSettle: (await extras.counters?.()) ?? {} } } : {}),
   };
 }

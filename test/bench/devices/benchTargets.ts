@@ -4,9 +4,10 @@ import { mkdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { round, sampleProcess } from '../procStats.js';
-import { publisherAcks, receivingChild, runPhase, startLoaders, type PhaseConsumer, type PhaseSpec } from './benchPhases.js';
+import { publisherAcks, receivingChild, runPhase, startLoaders, type PhaseConsumer, type PhaseExtras, type PhaseSpec } from './benchPhases.js';
 import { ChildRpc } from './childRpc.js';
 import type { PhaseResult, TargetResult } from './devicesReport.js';
+import type { NodeRoute, MqttGrant } from '../../../protocol/index.js';
 import type { ProcessGroup } from './machineLoad.js';
 import { startMosquitto, type MosquittoProcess } from './mosquittoProcess.js';
 
@@ -39,6 +40,8 @@ export interface RunSettings {
   hubMaxBatch?: number;
   /** The hub's twinUpstreamIntervalMs (undefined: its default). */
   hubTwinUpstreamMs?: number;
+  /** Issue 24: app credentials and a route the hub child sets up at start (localApps.ts). */
+  hubExtras?: { apps?: { workloads: string[]; grant: MqttGrant }; route?: NodeRoute };
   log: (line: string) => void;
 }
 
@@ -46,6 +49,8 @@ export interface RunSettings {
 export class Resources {
   readonly children: ChildRpc[] = [];
   mosquitto: MosquittoProcess | null = null;
+  /** More mosquittos (issue 24: a route's destination), stopped last. */
+  readonly otherMosquittos: MosquittoProcess[] = [];
 
   async releaseChildren(children: ChildRpc[]): Promise<void> {
     // Loaders first: their disconnects are cheap for a broker that is still up.
@@ -66,6 +71,7 @@ export class Resources {
     await this.releaseChildren([...this.children]);
     if (this.mosquitto) await this.mosquitto.stop();
     this.mosquitto = null;
+    for (const other of this.otherMosquittos.splice(0)) await other.stop();
   }
 }
 
@@ -83,6 +89,8 @@ export interface TargetTimes {
  */
 export interface TargetSession {
   target: TargetResult['target'];
+  /** The broker's MQTT port on 127.0.0.1. */
+  port: number;
   loaders: ChildRpc[];
   consumer: PhaseConsumer;
   groups: ProcessGroup[];
@@ -93,6 +101,10 @@ export interface TargetSession {
   finish(phases: PhaseResult[]): Promise<TargetResult>;
   /** The hub's group commits so far (mosquitto has none). */
   commitCounts?: () => Promise<CommitCounts>;
+  /** Issue 24: more consumers and counters over each phase (set by localApps.ts). */
+  extras?: PhaseExtras;
+  /** Hub: the app credentials' password files it made (hubExtras.apps), in workload order. */
+  passwordFiles?: string[];
 }
 
 interface CommitCounts { transactions: number; items: number }
@@ -110,7 +122,7 @@ async function withCommits(t: TargetSession, run: () => Promise<PhaseResult>): P
 export async function saturatedPhase(s: RunSettings, t: TargetSession): Promise<PhaseResult> {
   s.log(`${t.target}: saturate for ${s.saturate.seconds} s`);
   const from = Date.now();
-  const result = await withCommits(t, () => runPhase(t.loaders, t.consumer, t.groups, { ...s.saturate, mode: 'saturate', ratePerSecond: 0 }, s.clockTicks));
+  const result = await withCommits(t, () => runPhase(t.loaders, t.consumer, t.groups, { ...s.saturate, mode: 'saturate', ratePerSecond: 0 }, s.clockTicks, t.extras));
   if (t.times.saturateFrom === 0) [t.times.saturateFrom, t.times.saturateTo] = [from, from + s.saturate.seconds * 1000];
   s.log(`${t.target}:   ${Math.round(result.measured.perSecond)}/s, p99 ${result.measured.latencyMs.p99.toFixed(1)} ms`);
   return result;
@@ -121,7 +133,7 @@ export async function pacedPhase(s: RunSettings, t: TargetSession, rate: number)
   if (!paced) throw new Error('the run has no paced phase');
   const offered = Math.max(1, Math.round(rate));
   s.log(`${t.target}: paced at ${offered}/s for ${paced.seconds} s`);
-  const result = await withCommits(t, () => runPhase(t.loaders, t.consumer, t.groups, { ...paced, mode: 'paced', ratePerSecond: offered }, s.clockTicks));
+  const result = await withCommits(t, () => runPhase(t.loaders, t.consumer, t.groups, { ...paced, mode: 'paced', ratePerSecond: offered }, s.clockTicks, t.extras));
   s.log(`${t.target}:   ${Math.round(result.measured.perSecond)}/s, p99 ${result.measured.latencyMs.p99.toFixed(1)} ms`);
   return result;
 }
@@ -148,11 +160,12 @@ export async function startDeviceHub(s: RunSettings, res: Resources): Promise<Ta
   const hub = ChildRpc.start('devicehub', HUB_MODULE, execArgv);
   res.children.push(hub);
   const hubDir = s.hubDbDir;
-  const { port } = await hub.call({
+  const { port, passwordFiles } = await hub.call({
     cmd: 'start', dbPath: join(hubDir, 'edge.db'), devicesFile: s.devicesFile,
     ...(s.hubMaxBatch !== undefined ? { maxBatch: s.hubMaxBatch } : {}),
     ...(s.hubTwinUpstreamMs !== undefined ? { twinUpstreamIntervalMs: s.hubTwinUpstreamMs } : {}),
-  }, z.object({ port: z.number() }), 60_000);
+    ...s.hubExtras,
+  }, z.object({ port: z.number(), passwordFiles: z.array(z.string()).default([]) }), 60_000);
   s.log(`devicehub: pid ${hub.pid}, port ${port}; connecting ${s.devices.length} devices`);
   const loaders = await startLoaders({
     count: s.loaders, nice: s.loaderNice, devices: s.devices, port, password: s.password, t0Ms: s.t0Ms, concurrency: s.connectConcurrency, timeoutMs: 60_000,
@@ -199,7 +212,10 @@ export async function startDeviceHub(s: RunSettings, res: Resources): Promise<Ta
     const stats = await hub.call({ cmd: 'stats' }, HubStatsSchema, 30_000);
     return { transactions: stats.hubTransactions, items: stats.hubCommittedItems };
   };
-  return { target: 'devicehub', loaders: loaders.rpcs, consumer: publisherAcks(loaders.rpcs), groups, connectMs: loaders.connectMs, brokerRssIdleMiB, times, finish, commitCounts };
+  return {
+    target: 'devicehub', port, loaders: loaders.rpcs, consumer: publisherAcks(loaders.rpcs), groups, connectMs: loaders.connectMs, brokerRssIdleMiB, times, finish, commitCounts,
+    passwordFiles,
+  };
 }
 
 export async function startMosquittoTarget(s: RunSettings, res: Resources): Promise<TargetSession> {
@@ -241,7 +257,7 @@ export async function startMosquittoTarget(s: RunSettings, res: Resources): Prom
     };
   };
   return {
-    target: 'mosquitto', loaders: loaders.rpcs, consumer: receivingChild(subscriber), groups, connectMs: loaders.connectMs, brokerRssIdleMiB,
+    target: 'mosquitto', port: mosquitto.port, loaders: loaders.rpcs, consumer: receivingChild(subscriber), groups, connectMs: loaders.connectMs, brokerRssIdleMiB,
     times: { spawnedAt: 0, saturateFrom: 0, saturateTo: 0 }, finish,
   };
 }

@@ -7,6 +7,7 @@
  * machine's load, and prints them beside the issue's targets.
  *
  *   npm run bench:devices -- --devices 1000 [--seconds 20] [--rounds 3] [--hub-cpu-prof <dir>]
+ *     [--app-subscribers 10 --route mqtt]   (issue 24: local apps reading the telemetry, one route forwarding it)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,7 @@ import {
 import { probeSyncedCommits } from './diskProbe.js';
 import { median, summaryText, targetChecks, type DevicesBenchReport, type PhaseResult } from './devicesReport.js';
 import { MOSQUITTO_BIN } from './mosquittoProcess.js';
+import { attachHubLocalApps, attachMosquittoLocalApps, hubExtras, startRouteDestination, type LocalAppsOptions } from './localApps.js';
 
 const OptionsSchema = z.object({
   devices: z.coerce.number().int().min(1).max(20_000),
@@ -49,6 +51,11 @@ const OptionsSchema = z.object({
   hubMaxBatch: z.coerce.number().int().min(1).max(100_000).optional(),
   hubTwinUpstreamMs: z.coerce.number().int().min(0).max(60_000).optional(),
   dbDir: z.string().min(1).optional(),
+  appSubscribers: z.coerce.number().int().min(0).max(100),
+  appSubscriberProcesses: z.coerce.number().int().min(1).max(10),
+  route: z.enum(['mqtt', 'none'], { message: 'must be mqtt or none (a cloud route needs a joined edgecore, which this bench does not run: see docs/benchmarks.md)' }),
+  routeRate: z.coerce.number().int().min(1).max(100_000),
+  routeMaxQueued: z.coerce.number().int().min(1).max(1_000_000),
   timeoutSeconds: z.coerce.number().min(30).max(86_400),
 });
 type Options = z.infer<typeof OptionsSchema>;
@@ -77,6 +84,11 @@ function parseOptions(argv: string[]): Options {
     .option('--hub-twin-upstream-ms <n>', 'the hub\'s twin upstream interval: a device\'s newest state goes to the outbox at most this often (default: the hub\'s, 500; 0 = with every report)')
     .option('--hub-lite-mode', 'run the DeviceHub child with node --lite-mode, as the edgecore binary runs (no optimizing JIT)')
     .option('--hub-node-flag <flag...>', 'more node/V8 flags for the DeviceHub child (e.g. --hub-node-flag=--no-opt)')
+    .option('--app-subscribers <n>', 'issue 24: local apps subscribed to ef/devices/+/telemetry (hub: each with its own app credential and grant; mosquitto: plain subscribers)', '0')
+    .option('--app-subscriber-processes <n>', 'processes the app subscribers are spread over (on each broker)', '2')
+    .option('--route <kind>', 'issue 24: a route of the telemetry off the node: mqtt (to a second mosquitto, run by edgecore\'s RouteEngine in the hub child) or none', 'none')
+    .option('--route-rate <n>', 'the route\'s maxMessagesPerSecond (the product\'s default is 100; the bench asks for its maximum to see what the route carries)', '100000')
+    .option('--route-max-queued <n>', 'the route\'s maxQueuedMessages (the product\'s default)', '10000')
     .option('--hub-cpu-prof <dir>', 'run the DeviceHub child under node --cpu-prof (profile in <dir>) and print its top functions')
     .option('--timeout-seconds <n>', 'abort the whole run after this long', '1200');
   return parseBenchOptions('devicesBench', program, OptionsSchema, argv);
@@ -128,8 +140,16 @@ async function run(opts: Options, res: Resources, dir: string, hubDbDir: string,
   };
   // Both brokers are up at once and their saturated phases take turns, so a slow minute of the
   // shared host weighs on both; the paced phases follow, at one rate for both.
+  const localApps: LocalAppsOptions | null = opts.appSubscribers > 0 || opts.route !== 'none' ? {
+    appSubscribers: opts.appSubscribers, subscriberProcesses: opts.appSubscriberProcesses, route: opts.route,
+    routeMaxMessagesPerSecond: opts.routeRate, routeMaxQueuedMessages: opts.routeMaxQueued, qos: opts.subscriberQos,
+  } : null;
+  const destination = localApps?.route === 'mqtt' ? await startRouteDestination(settings, res) : null;
+  if (localApps) settings.hubExtras = hubExtras(localApps, destination?.url ?? null);
   const hub = await startDeviceHub(settings, res);
+  if (localApps) await attachHubLocalApps(settings, hub, res, localApps, destination);
   const mosquitto = opts.skipMosquitto ? null : await startMosquittoTarget(settings, res);
+  if (localApps && mosquitto) await attachMosquittoLocalApps(settings, mosquitto, res, localApps);
   const hubPhases: PhaseResult[] = [];
   const mosquittoPhases: PhaseResult[] = [];
   for (let round = 1; round <= opts.rounds; round++) {
@@ -150,7 +170,7 @@ async function run(opts: Options, res: Resources, dir: string, hubDbDir: string,
     bench: 'devices', devices: opts.devices, seconds: opts.seconds, loaders: settings.loaders, loaderNice: settings.loaderNice,
     node: process.version, cpus: availableParallelism(), loadAverageStart, loadAverageEnd: loadAverage(),
     rounds: opts.rounds, hubNodeFlags: settings.hubNodeFlags, devicehub: hubResult, mosquitto: mosquittoResult,
-    targets: targetChecks(hubResult, mosquittoResult), hubCpuProfile, disk, hubDbDir: settings.hubDbDir,
+    targets: targetChecks(hubResult, mosquittoResult), hubCpuProfile, disk, hubDbDir: settings.hubDbDir, ...(localApps ? { localApps } : {}),
     totalSeconds: Math.round((Date.now() - started) / 100) / 10,
   };
 }

@@ -1,6 +1,8 @@
 import type { GroupFigures } from './machineLoad.js';
 import type { DiskProbe } from './diskProbe.js';
 import type { WindowFigures } from './latencyRecorder.js';
+import type { LocalAppsOptions } from './localApps.js';
+import { extrasLines, localAppsSummary } from './localAppsReport.js';
 
 /** What the devices benchmark measured, the issue's targets beside it, printed as text and JSON. */
 
@@ -51,6 +53,11 @@ export interface PhaseResult {
   machineStealPercent?: number;
   processes: Record<string, GroupFigures>;
   loadAverage: number[];
+  /**
+   * Issue 24: the other consumers over the same window (app subscribers, the route's destination,
+   * mosquitto's plain subscribers) and counters (the route's queue) when sending stopped and once settled.
+   */
+  extras?: { windows: Record<string, WindowFigures>; atSendingEnd: Record<string, number>; afterSettle: Record<string, number> };
   /** Hub only: transactions during the phase and the messages (work items) each carried on average. */
   hubCommits?: { transactions: number; meanItems: number };
 }
@@ -99,6 +106,8 @@ export interface DevicesBenchReport {
   disk: { before: DiskProbe; after: DiskProbe };
   /** The directory the hub's database (twins + outbox) was in (the disk probe ran there too). */
   hubDbDir: string;
+  /** Issue 24's local apps and route, when asked for (--app-subscribers, --route). */
+  localApps?: LocalAppsOptions;
   totalSeconds: number;
 }
 
@@ -169,6 +178,7 @@ function phaseLines(p: PhaseResult, consumerLabel: string, round: number | null)
       + `left unacked ${l.leftInflight}, disconnects ${l.disconnects}`
       + (p.mode === 'paced' ? `, skipped at cap ${l.skippedAtCap}, dropped by lagging loaders ${l.lagDropped}` : ''),
     `    load: machine ${f(p.machineBusyPercent, 0)} % busy (all cores${p.machineStealPercent === undefined ? '' : `; ${f(p.machineStealPercent, 0)} % stolen by the host`}), loadavg ${p.loadAverage.join(' ')}; ${procs}`,
+    ...extrasLines(p),
     ...(p.hubCommits ? [`    hub commits: ${p.hubCommits.transactions} transactions, ${f(p.hubCommits.meanItems, 0)} messages each on average`] : []),
   ];
 }
@@ -223,6 +233,7 @@ export function summaryText(r: DevicesBenchReport): string {
     `  persisted reported updates/s (saturated${r.rounds > 1 ? ', median of the rounds' : ''}; telemetry in the mix not counted): ${t.persistedPerSecond.actual ?? 'n/a'} (target ≥ ${t.persistedPerSecond.target}) ${verdict(t.persistedPerSecond)}`,
     `  p99 device→twin latency (${t.p99Ms.phase}): ${t.p99Ms.actual === null ? 'n/a' : f(t.p99Ms.actual)} ms (target < ${t.p99Ms.target} ms) ${verdict(t.p99Ms)}`,
     ...(steal === null ? [] : [steal]),
+    ...(r.localApps ? localAppsSummary(r) : []),
     ...(r.hubCpuProfile ? [`DeviceHub CPU profile of the saturated phase (${r.hubCpuProfile.file}):`, r.hubCpuProfile.top.trimEnd()] : []),
     `(total ${f(r.totalSeconds)} s)`,
   ].join('\n');

@@ -8,9 +8,13 @@
  * once per twin upstream interval).
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
-import { DeviceSchema } from '../../../protocol/index.js';
+import { DeviceSchema, NodeRouteSchema, WorkloadMqttGrantSchema } from '../../../protocol/index.js';
+import { AppAccess } from '../../../edgecore/devices/apps/appAccess.js';
 import { DeviceHub } from '../../../edgecore/devices/deviceHub.js';
+import { RouteEngine } from '../../../edgecore/devices/routes/routeEngine.js';
+import { RouteQueue } from '../../../edgecore/devices/routes/routeQueue.js';
 import { MetaStore } from '../../../edgecore/meta/metaStore.js';
 import type { DeviceUpstreamEntry } from '../../../edgecore/devices/twin/twinEngine.js';
 import { serveRpc } from './childRpc.js';
@@ -19,6 +23,10 @@ const RequestSchema = z.discriminatedUnion('cmd', [
   z.object({
     cmd: z.literal('start'), dbPath: z.string(), devicesFile: z.string(), maxBatch: z.number().int().min(1).optional(),
     twinUpstreamIntervalMs: z.number().int().min(0).optional(),
+    /** Issue 24: app credentials made as edgecore's AppAccess makes them (one per workload name, this grant). */
+    apps: z.object({ workloads: z.array(z.string()).min(1), grant: WorkloadMqttGrantSchema }).optional(),
+    /** Issue 24: one route, run by edgecore's RouteEngine and queue (routes.db beside the hub's database). */
+    route: NodeRouteSchema.optional(),
   }),
   z.object({ cmd: z.literal('stats') }),
   z.object({ cmd: z.literal('close') }),
@@ -26,6 +34,8 @@ const RequestSchema = z.discriminatedUnion('cmd', [
 
 let hub: DeviceHub | null = null;
 let meta: MetaStore | null = null;
+let routeQueue: RouteQueue | null = null;
+let routes: RouteEngine | null = null;
 let upstreamEntries = 0;
 /** Telemetry samples handed to the outbox (batched by the hub, ≤ 1 s). */
 let telemetrySamples = 0;
@@ -68,7 +78,22 @@ serveRpc(async (raw) => {
       });
       const { port } = await hub.start();
       hub.setDevices(devices);
-      return { port };
+      const passwordFiles: string[] = [];
+      if (request.apps) {
+        const access = new AppAccess(join(request.dbPath, '..', 'apps'), hub);
+        for (const workload of request.apps.workloads) passwordFiles.push(await access.ensure(workload, request.apps.grant));
+      }
+      if (request.route) {
+        const warn = (obj: object, msg: string) => { if (warnings.length < 20) warnings.push(`route: ${msg} ${JSON.stringify(obj)}`); };
+        routeQueue = new RouteQueue(join(request.dbPath, '..', 'routes.db'));
+        // No cloud link in this process: the uplink only serves cloud destinations, which the bench does not run.
+        routes = new RouteEngine({
+          node: request.route.spec.nodeName, queue: routeQueue, bus: hub.routeBus()!, uplink: { send: () => false, up: () => false },
+          log: { info: () => {}, warn },
+        });
+        await routes.setRoutes([request.route]);
+      }
+      return { port, passwordFiles };
     }
     case 'stats': {
       const status = hub!.statusSnapshot();
@@ -87,10 +112,17 @@ serveRpc(async (raw) => {
         // Every transaction of the hub (not only those with upstream entries) and the work they carried.
         hubTransactions: status.commits.transactions,
         hubCommittedItems: status.commits.items,
+        appDelivered: status.appGrants.reduce((sum, a) => sum + a.delivered, 0),
+        appRefused: status.appGrants.reduce((sum, a) => sum + a.refused, 0),
+        routes: routes?.counters() ?? [],
         warnings,
       };
     }
     case 'close':
+      await routes?.close();
+      routeQueue?.close();
+      routes = null;
+      routeQueue = null;
       await hub?.close();
       meta?.close();
       hub = null;
