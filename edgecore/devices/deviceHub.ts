@@ -52,6 +52,8 @@ export class DeviceHub {
   private readonly batcher: TelemetryBatcher;
   private running: RunningBroker | null = null;
   private closing = false;
+  /** The routes' say on an accepted client publish, before its PUBACK (see RouteBus.setGate). */
+  private routeGate: ((packet: PublishPacket, done: () => void) => void) | null = null;
 
   private devices = new Map<string, Device>();
   private directory: DeviceDirectory = new Map();
@@ -314,7 +316,7 @@ export class DeviceHub {
     const principal = client === null ? undefined : this.clients.principalOf(client);
     if (this.apps.handles(packet.topic)) {
       if (this.closing) return done(new Error('the device hub is closing'));
-      return this.apps.authorizePublish(client, principal, packet, done, () => { this.counters.refused++; });
+      return this.apps.authorizePublish(client, principal, packet, (err) => (err ? done(err) : this.throughRoutes(packet, done)), () => { this.counters.refused++; });
     }
     if (principal === undefined || !mayPublish(principal, packet.topic, this.directory)) {
       if (principal !== undefined && isStaleMapperPublish(principal, packet.topic, this.directory)) {
@@ -342,7 +344,14 @@ export class DeviceHub {
       if (state !== null) this.presence.fromMapper(client!, target.device, state);
       return done(null); // acked at once: what a mapper says lives only as long as its connection
     }
-    this.commit.add(() => this.onDeviceMessage(principal, target, packet), done);
+    this.commit.add(() => this.onDeviceMessage(principal, target, packet), (err) => (err ? done(err) : this.throughRoutes(packet, done)));
+  }
+
+  /** An accepted publish, past the routes (queued by any that want it) before aedes acknowledges it. */
+  private throughRoutes(packet: PublishPacket, done: (err: Error | null) => void): void {
+    const gate = this.routeGate;
+    if (gate === null || this.refusedMessages.includes(packet)) return done(null);
+    gate(packet, () => done(null));
   }
 
   /**
@@ -359,6 +368,7 @@ export class DeviceHub {
       publish: (topic, payload, qos, retain) => new Promise<void>((resolve, reject) =>
         broker.publish({ cmd: 'publish', topic, payload, qos, retain, dup: false }, (err) => (err ? reject(err) : resolve()))),
       refused: (packet) => this.refusedMessages.includes(packet),
+      setGate: (gate) => { this.routeGate = gate; },
     };
   }
 

@@ -8,12 +8,22 @@ import { RoutePump, type RouteDestinationPort } from './routePump.js';
 import type { RouteQueue } from './routeQueue.js';
 
 /** The edge broker as the routes use it: one in-process subscription, and publishes from the cloud. */
+/** What routing reads of a message. */
+export type RoutedPacket = Pick<AedesPublishPacket, 'topic' | 'payload'>;
+
 export interface RouteBus {
   subscribe(filter: string, deliver: (packet: AedesPublishPacket, done: () => void) => void): Promise<void>;
   unsubscribe(filter: string, deliver: (packet: AedesPublishPacket, done: () => void) => void): Promise<void>;
   publish(topic: string, payload: Buffer, qos: 0 | 1, retain: boolean): Promise<void>;
   /** A message the broker took but refused to pass on (a device's malformed report): never routed. */
-  refused(packet: AedesPublishPacket): boolean;
+  refused(packet: RoutedPacket): boolean;
+  /**
+   * Asks `gate` about every client publish the broker accepted, BEFORE the publisher's PUBACK:
+   * aedes acknowledges a QoS 1 publish before it hands it to subscribers, so a subscription alone
+   * would queue a routed message after its sender was told it was delivered (a crash in between
+   * lost it). Null removes the gate.
+   */
+  setGate(gate: ((packet: RoutedPacket, done: () => void) => void) | null): void;
 }
 
 export interface RouteLog {
@@ -37,8 +47,27 @@ export class RouteEngine {
   private readonly routes = new Map<string, RunningRoute>();
   private subscribed = false;
   /** Messages handed over by the broker and not committed yet (group commit: one fsync for all of them). */
-  private arrived: { packet: AedesPublishPacket; done: () => void }[] = [];
+  private arrived: { packet: RoutedPacket; done: () => void }[] = [];
+  /** Payloads queued at the gate (aedes' copies of a packet share its payload buffer): the subscription skips them. */
+  private readonly gated = new WeakSet<Buffer>();
+  /** Client publishes, before their PUBACK: queued (if a route wants them) before the publisher hears back. */
+  private readonly gate = (packet: RoutedPacket, done: () => void): void => {
+    if (!this.wanted(packet.topic)) return done();
+    if (Buffer.isBuffer(packet.payload)) this.gated.add(packet.payload);
+    this.arrive(packet, done);
+  };
+  /** Everything else the broker carries (the edge's own publishes, the cloud's into the broker). */
   private readonly deliver = (packet: AedesPublishPacket, done: () => void): void => {
+    if (Buffer.isBuffer(packet.payload) && this.gated.has(packet.payload)) return done();
+    this.arrive(packet, done);
+  };
+
+  private wanted(topic: string): boolean {
+    for (const running of this.routes.values()) if (running.spec.spec.source.topics.some((f) => topicMatches(f, topic))) return true;
+    return false;
+  }
+
+  private arrive(packet: RoutedPacket, done: () => void): void {
     this.arrived.push({ packet, done });
     // Everything the broker hands over in this turn of the event loop goes into one transaction;
     // `done` (and so the publisher's PUBACK) only after it committed.
@@ -65,9 +94,11 @@ export class RouteEngine {
     }
     if (this.routes.size > 0 && !this.subscribed) {
       this.subscribed = true;
+      this.opts.bus.setGate(this.gate);
       await this.opts.bus.subscribe(ALL, this.deliver);
     } else if (this.routes.size === 0 && this.subscribed) {
       this.subscribed = false;
+      this.opts.bus.setGate(null);
       await this.opts.bus.unsubscribe(ALL, this.deliver);
     }
     for (const running of this.routes.values()) running.pump.kick();
@@ -111,7 +142,7 @@ export class RouteEngine {
     for (const running of this.routes.values()) running.pump.kick();
   }
 
-  private onMessage(packet: AedesPublishPacket): void {
+  private onMessage(packet: RoutedPacket): void {
     if (this.opts.bus.refused(packet)) return;
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     const t = new Date().toISOString();
