@@ -58,7 +58,8 @@ export class RouteEngine {
   };
   /** Everything else the broker carries (the edge's own publishes, the cloud's into the broker). */
   private readonly deliver = (packet: AedesPublishPacket, done: () => void): void => {
-    if (Buffer.isBuffer(packet.payload) && this.gated.has(packet.payload)) return done();
+    // Queued at the gate already, or wanted by no route (the gate let it through): nothing to commit.
+    if ((Buffer.isBuffer(packet.payload) && this.gated.has(packet.payload)) || !this.wanted(packet.topic)) return done();
     this.arrive(packet, done);
   };
 
