@@ -6,7 +6,7 @@ import type { Context } from '../context.js';
 import { canonical, parseApplyFile } from '../applyFile.js';
 import { errorText, UsageError } from '../parse.js';
 import type { ApplyResult } from './applyResult.js';
-import { applyDevice, applyDeviceModel, credentialLines } from './devices.js';
+import { applyDevice, applyDeviceModel, createdOrExists, credentialLines } from './devices.js';
 
 export function registerApply(program: Command, ctx: Context): void {
   program.command('apply')
@@ -78,6 +78,13 @@ export function requestBody(input: AppInput): AppInput {
 
 /** True when a PUT of `body` would change nothing the operator controls. */
 export function sameApp(existing: App, body: AppInput): boolean {
+  return sameOwned(existing, body);
+}
+
+/** Spec, labels and annotations: what `apply` owns of any kind. */
+interface Owned { spec: unknown; metadata: { labels?: Record<string, string> | undefined; annotations?: Record<string, string> | undefined } }
+
+function sameOwned(existing: Owned, body: Owned): boolean {
   return canonical(existing.spec) === canonical(body.spec)
     && canonical(existing.metadata.labels ?? {}) === canonical(body.metadata.labels ?? {})
     && canonical(existing.metadata.annotations ?? {}) === canonical(body.metadata.annotations ?? {});
@@ -88,11 +95,8 @@ export async function applyRoute(client: ApiClient, input: RouteInput): Promise<
   const { name, labels, annotations } = input.metadata;
   const body: RouteInput = { kind: 'Route', metadata: { name, ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) }, spec: input.spec };
   const existing = await client.findRoute(name);
-  if (existing && canonical(existing.spec) === canonical(body.spec) && canonical(existing.metadata.labels ?? {}) === canonical(labels ?? {})) return 'unchanged';
-  if (!existing) {
-    await client.createRoute(body);
-    return 'created';
-  }
+  if (existing && sameOwned(existing, body)) return 'unchanged';
+  if (!existing && await createdOrExists(() => client.createRoute(body))) return 'created';
   await client.replaceRoute(body);
   return 'configured';
 }

@@ -200,7 +200,7 @@ export async function applyDevice(client: ApiClient, input: DeviceInput, desired
 }
 
 /** True when `create` made it; false when it exists already (409), to be replaced instead. */
-async function createdOrExists(create: () => Promise<unknown>): Promise<boolean> {
+export async function createdOrExists(create: () => Promise<unknown>): Promise<boolean> {
   try {
     await create();
     return true;
