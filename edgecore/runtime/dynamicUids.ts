@@ -77,7 +77,7 @@ export class DynamicUids {
     if (uid === undefined) return;
     this.byName.delete(name);
     this.save();
-    if (this.claimOwner(uid) === this.claims.owner) unlinkSync(this.claimPath(uid));
+    if (this.claimHeld(this.claimPath(uid))?.owner === this.claims.owner) unlinkSync(this.claimPath(uid));
   }
 
   /**
@@ -143,14 +143,6 @@ export class DynamicUids {
     try { linkSync(aside, path); } catch { /* claimed again meanwhile: that owner keeps it */ }
     unlinkSync(aside);
     return false;
-  }
-
-  private claimOwner(uid: number): string | undefined {
-    try {
-      return readFileSync(this.claimPath(uid), 'utf8');
-    } catch {
-      return undefined;
-    }
   }
 
   private claimPath(uid: number): string {
