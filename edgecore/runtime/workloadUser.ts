@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import type { ProcessTemplate } from '../../protocol/index.js';
-import { DEFAULT_UID_CLAIMS_DIR, DYNAMIC_UIDS, DynamicUids } from './dynamicUids.js';
+import { DEFAULT_UID_CLAIMS_DB, DYNAMIC_UIDS, DynamicUids } from './dynamicUids.js';
 
 export { DYNAMIC_UIDS, DynamicUids, pickUid } from './dynamicUids.js';
 
@@ -173,7 +173,7 @@ export function prepareWorkloadUser(setting: string, uidFile: string, edgeUid = 
         warnings.push(`cannot create ${WORKLOAD_GROUP} (useradd: ${why}); workloads run in ${group.name}'s group (gid ${group.gid}), still each as its own uid`);
       }
     }
-    const uids = new DynamicUids(uidFile, new Set(passwd.map((e) => e.uid)), { claimsDir: DEFAULT_UID_CLAIMS_DIR, owner: dirname(resolve(uidFile)) });
+    const uids = new DynamicUids(uidFile, new Set(passwd.map((e) => e.uid)), { claimsDb: DEFAULT_UID_CLAIMS_DB, owner: dirname(resolve(uidFile)) });
     const gid = group.gid;
     return { uids, policy: { edgeUid, defaultUser: (workload) => ({ uid: uids.uidFor(workload), gid, groups: [] }), rootAllowed: false }, warnings };
   }
