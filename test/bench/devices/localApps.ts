@@ -16,9 +16,10 @@ import { startMosquitto } from './mosquittoProcess.js';
  * Issue 24's load beside the devices: local apps subscribed to every device's telemetry (on the
  * hub with real app identities, on mosquitto as plain subscribers to the same filter) and one
  * route forwarding that telemetry off the node, run by edgecore's RouteEngine inside the hub's
- * process. The route's destination is a second mosquitto, read by one subscriber: the bench's hub
- * child has no cloud link (it runs the DeviceHub, not a joined edgecore), so "the cloud" is
- * measured as an operator's MQTT broker (docs/benchmarks.md says so beside the figures).
+ * process. The route's destination is a second mosquitto, read by one subscriber: the hub child
+ * has no cloud link (it runs the DeviceHub, not a joined edgecore), so this route goes to an
+ * operator's MQTT broker. The route to the cloud itself is the edgecore target's
+ * (`--target edgecore --route cloud`, edgecoreTarget.ts), which reuses the subscriber groups here.
  */
 
 const GROUP_MODULE = fileURLToPath(new URL('./subscriberGroupChild.js', import.meta.url));
