@@ -37,6 +37,8 @@ export interface Loaders {
  */
 export async function startLoaders(opts: {
   count: number; nice: number; devices: string[]; port: number; password: string; t0Ms: number; concurrency: number; timeoutMs: number;
+  /** Per-device passwords (each loader gets those of its slice); absent: `password` for all. */
+  passwords?: Record<string, string>;
 }, started: (rpc: ChildRpc) => void): Promise<Loaders> {
   const slices = splitEvenly(opts.devices, opts.count);
   const rpcs = slices.map((_, i) => ChildRpc.start(`loader-${i + 1}`, LOADER_MODULE));
@@ -46,6 +48,7 @@ export async function startLoaders(opts: {
   const perLoader = Math.max(1, Math.ceil(opts.concurrency / rpcs.length));
   await Promise.all(rpcs.map((rpc, i) => rpc.call({
     cmd: 'connect', port: opts.port, devices: slices[i]!, password: opts.password,
+    ...(opts.passwords ? { passwords: Object.fromEntries(slices[i]!.map((d) => [d, opts.passwords![d] ?? opts.password])) } : {}),
     concurrency: perLoader, timeoutMs: opts.timeoutMs, t0Ms: opts.t0Ms,
   }, z.object({ connectMs: z.number() }), opts.timeoutMs + slices[i]!.length * 100)));
   return { rpcs, connectMs: Date.now() - t };

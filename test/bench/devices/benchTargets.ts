@@ -51,6 +51,8 @@ export class Resources {
   mosquitto: MosquittoProcess | null = null;
   /** More mosquittos (issue 24: a route's destination), stopped last. */
   readonly otherMosquittos: MosquittoProcess[] = [];
+  /** Other processes the run started (the edgecore target's edgecore and cloudcore), stopped by pid after the children, in this order. */
+  readonly processes: { name: string; stop: () => Promise<unknown> }[] = [];
 
   async releaseChildren(children: ChildRpc[]): Promise<void> {
     // Loaders first: their disconnects are cheap for a broker that is still up.
@@ -72,6 +74,7 @@ export class Resources {
     if (this.mosquitto) await this.mosquitto.stop();
     this.mosquitto = null;
     for (const other of this.otherMosquittos.splice(0)) await other.stop();
+    for (const p of this.processes.splice(0)) await p.stop();
   }
 }
 

@@ -8,6 +8,9 @@
  *
  *   npm run bench:devices -- --devices 1000 [--seconds 20] [--rounds 3] [--hub-cpu-prof <dir>]
  *     [--app-subscribers 10 --route mqtt]   (issue 24: local apps reading the telemetry, one route forwarding it)
+ *   npm run bench:devices -- --target edgecore --route cloud --devices 1000 --app-subscribers 10
+ *     (issue 24 as worded: a real cloudcore and a joined edgecore set up through the REST API, the
+ *     route to the cloud's own store; edgecoreTarget.ts)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -21,8 +24,10 @@ import { parseBenchOptions } from '../harness.js';
 import { clockTicksPerSecond, loadAverage, openFilesLimit } from '../procStats.js';
 import { benchDevices, deviceNames } from './benchDevices.js';
 import {
-  Resources, pacedPhase, saturatedPhase, startDeviceHub, startMosquittoTarget, type RunSettings, type TargetTimes,
+  Resources, pacedPhase, saturatedPhase, startDeviceHub, startMosquittoTarget, type RunSettings, type TargetSession, type TargetTimes,
 } from './benchTargets.js';
+import { hubOnlyFlagsProblem, targetRouteProblem } from './cloudRoute.js';
+import { startEdgecoreTarget } from './edgecoreTarget.js';
 import { probeSyncedCommits } from './diskProbe.js';
 import { median, summaryText, targetChecks, type DevicesBenchReport, type PhaseResult } from './devicesReport.js';
 import { MOSQUITTO_BIN } from './mosquittoProcess.js';
@@ -53,7 +58,9 @@ const OptionsSchema = z.object({
   dbDir: z.string().min(1).optional(),
   appSubscribers: z.coerce.number().int().min(0).max(100),
   appSubscriberProcesses: z.coerce.number().int().min(1).max(10),
-  route: z.enum(['mqtt', 'none'], { message: 'must be mqtt or none (a cloud route needs a joined edgecore, which this bench does not run: see docs/benchmarks.md)' }),
+  target: z.enum(['hub', 'edgecore'], { message: 'must be hub (the DeviceHub in a child process) or edgecore (cloudcore + a joined edgecore)' }),
+  route: z.enum(['mqtt', 'cloud', 'none'], { message: 'must be mqtt (hub target), cloud (edgecore target) or none' }),
+  restConcurrency: z.coerce.number().int().min(1).max(64),
   routeRate: z.coerce.number().int().min(1).max(100_000),
   routeMaxQueued: z.coerce.number().int().min(1).max(1_000_000),
   timeoutSeconds: z.coerce.number().min(30).max(86_400),
@@ -86,12 +93,23 @@ function parseOptions(argv: string[]): Options {
     .option('--hub-node-flag <flag...>', 'more node/V8 flags for the DeviceHub child (e.g. --hub-node-flag=--no-opt)')
     .option('--app-subscribers <n>', 'issue 24: local apps subscribed to ef/devices/+/telemetry (hub: each with its own app credential and grant; mosquitto: plain subscribers)', '0')
     .option('--app-subscriber-processes <n>', 'processes the app subscribers are spread over (on each broker)', '2')
-    .option('--route <kind>', 'issue 24: a route of the telemetry off the node: mqtt (to a second mosquitto, run by edgecore\'s RouteEngine in the hub child) or none', 'none')
+    .option('--target <kind>', 'the edge side under test: hub (the DeviceHub alone in a child process) or edgecore (a real cloudcore and a joined edgecore, set up through the REST API)', 'hub')
+    .option('--route <kind>', 'issue 24: a route of the telemetry off the node: mqtt (hub target: to a second mosquitto, run by edgecore\'s RouteEngine in the hub child), cloud (edgecore target: to the cloud\'s own store) or none', 'none')
+    .option('--rest-concurrency <n>', 'edgecore target: device registrations in flight (each costs the cloud one scrypt)', '8')
     .option('--route-rate <n>', 'the route\'s maxMessagesPerSecond (the product\'s default is 100; the bench asks for its maximum to see what the route carries)', '100000')
     .option('--route-max-queued <n>', 'the route\'s maxQueuedMessages (the product\'s default)', '10000')
     .option('--hub-cpu-prof <dir>', 'run the DeviceHub child under node --cpu-prof (profile in <dir>) and print its top functions')
     .option('--timeout-seconds <n>', 'abort the whole run after this long', '1200');
-  return parseBenchOptions('devicesBench', program, OptionsSchema, argv);
+  const opts = parseBenchOptions('devicesBench', program, OptionsSchema, argv);
+  const problem = targetRouteProblem(opts.target, opts.route) ?? hubOnlyFlagsProblem(opts.target, {
+    hubCpuProf: opts.hubCpuProf !== undefined, hubNodeFlags: opts.hubLiteMode || opts.hubNodeFlag.length > 0,
+    hubMaxBatch: opts.hubMaxBatch !== undefined, hubTwinUpstreamMs: opts.hubTwinUpstreamMs !== undefined,
+  });
+  if (problem !== null) {
+    process.stderr.write(`devicesBench: ${problem}\n`);
+    process.exit(2);
+  }
+  return opts;
 }
 
 const log = (line: string) => process.stderr.write(`[devices ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -109,6 +127,17 @@ function profileTop(dir: string, times: TargetTimes): { file: string; top: strin
     encoding: 'utf8', maxBuffer: 16 * 2 ** 20,
   });
   return { file: files[0]!, top };
+}
+
+const noApps: LocalAppsOptions = { appSubscribers: 0, subscriberProcesses: 1, route: 'none', routeMaxMessagesPerSecond: 100, routeMaxQueuedMessages: 10_000, qos: 1 };
+
+/** The hub child, with issue 24's local apps and MQTT route when asked for. */
+async function startHubTarget(settings: RunSettings, res: Resources, localApps: LocalAppsOptions | null): Promise<TargetSession> {
+  const destination = localApps?.route === 'mqtt' ? await startRouteDestination(settings, res) : null;
+  if (localApps) settings.hubExtras = hubExtras(localApps, destination?.url ?? null);
+  const hub = await startDeviceHub(settings, res);
+  if (localApps) await attachHubLocalApps(settings, hub, res, localApps, destination);
+  return hub;
 }
 
 async function run(opts: Options, res: Resources, dir: string, hubDbDir: string, started: number): Promise<DevicesBenchReport> {
@@ -144,10 +173,9 @@ async function run(opts: Options, res: Resources, dir: string, hubDbDir: string,
     appSubscribers: opts.appSubscribers, subscriberProcesses: opts.appSubscriberProcesses, route: opts.route,
     routeMaxMessagesPerSecond: opts.routeRate, routeMaxQueuedMessages: opts.routeMaxQueued, qos: opts.subscriberQos,
   } : null;
-  const destination = localApps?.route === 'mqtt' ? await startRouteDestination(settings, res) : null;
-  if (localApps) settings.hubExtras = hubExtras(localApps, destination?.url ?? null);
-  const hub = await startDeviceHub(settings, res);
-  if (localApps) await attachHubLocalApps(settings, hub, res, localApps, destination);
+  const hub = opts.target === 'edgecore'
+    ? await startEdgecoreTarget(settings, res, { apps: { ...(localApps ?? noApps), route: opts.route === 'cloud' ? 'cloud' : 'none' }, restConcurrency: opts.restConcurrency })
+    : await startHubTarget(settings, res, localApps);
   const mosquitto = opts.skipMosquitto ? null : await startMosquittoTarget(settings, res);
   if (localApps && mosquitto) await attachMosquittoLocalApps(settings, mosquitto, res, localApps);
   const hubPhases: PhaseResult[] = [];
@@ -169,7 +197,7 @@ async function run(opts: Options, res: Resources, dir: string, hubDbDir: string,
   return {
     bench: 'devices', devices: opts.devices, seconds: opts.seconds, loaders: settings.loaders, loaderNice: settings.loaderNice,
     node: process.version, cpus: availableParallelism(), loadAverageStart, loadAverageEnd: loadAverage(),
-    rounds: opts.rounds, hubNodeFlags: settings.hubNodeFlags, devicehub: hubResult, mosquitto: mosquittoResult,
+    target: opts.target, rounds: opts.rounds, hubNodeFlags: settings.hubNodeFlags, devicehub: hubResult, mosquitto: mosquittoResult,
     targets: targetChecks(hubResult, mosquittoResult), hubCpuProfile, disk, hubDbDir: settings.hubDbDir, ...(localApps ? { localApps } : {}),
     totalSeconds: Math.round((Date.now() - started) / 100) / 10,
   };

@@ -63,7 +63,8 @@ export interface PhaseResult {
 }
 
 export interface TargetResult {
-  target: 'devicehub' | 'mosquitto';
+  /** devicehub: the hub child; edgecore: a whole edgecore joined to a cloudcore (--target edgecore); mosquitto: the reference. */
+  target: 'devicehub' | 'edgecore' | 'mosquitto';
   connectMs: number;
   /** The broker with every device connected, before any load. */
   brokerRssIdleMiB: number;
@@ -90,10 +91,13 @@ export interface DevicesBenchReport {
   cpus: number;
   loadAverageStart: number[];
   loadAverageEnd: number[];
+  /** The edge side under test (absent in reports before --target: the hub child). */
+  target?: 'hub' | 'edgecore';
   /** Saturated phases per target, the two targets taking turns. */
   rounds: number;
   /** Node flags the hub child ran with ([] = plain node; edgecore's binary uses --lite-mode). */
   hubNodeFlags: string[];
+  /** The edge side under test: the hub child, or with --target edgecore a whole edgecore (its `target` says which). */
   devicehub: TargetResult;
   mosquitto: TargetResult | null;
   targets: {
@@ -183,10 +187,18 @@ function phaseLines(p: PhaseResult, consumerLabel: string, round: number | null)
   ];
 }
 
+function targetTitle(t: TargetResult, nodeFlags: string[]): string {
+  switch (t.target) {
+    case 'devicehub': return `DeviceHub (aedes + twin engine + SQLite, own process${nodeFlags.length > 0 ? `, node ${nodeFlags.join(' ')}` : ''})`;
+    case 'edgecore': return 'edgecore (the real binary\'s main.js, joined to a cloudcore child on SQLite; devices, apps and route set up through the REST API)';
+    case 'mosquitto': return 'mosquitto (Debian, persistence off) + 1 subscriber process';
+  }
+}
+
 function targetLines(t: TargetResult, rounds: number, nodeFlags: string[] = []): string[] {
-  const label = t.target === 'devicehub' ? 'taken in (reports committed to the twin, telemetry batched; timed to the PUBACK)' : 'delivered to subscriber';
+  const label = t.target === 'mosquitto' ? 'delivered to subscriber' : 'taken in (reports committed to the twin, telemetry batched; timed to the PUBACK)';
   return [
-    `${t.target === 'devicehub' ? `DeviceHub (aedes + twin engine + SQLite, own process${nodeFlags.length > 0 ? `, node ${nodeFlags.join(' ')}` : ''})` : 'mosquitto (Debian, persistence off) + 1 subscriber process'}:`,
+    `${targetTitle(t, t.target === 'devicehub' ? nodeFlags : [])}:`,
     `  connect: ${f(t.connectMs / 1000, 2)} s for all devices; broker RSS with all connected, idle: ${f(t.brokerRssIdleMiB)} MiB`,
     ...t.phases.flatMap((p) => {
       const round = t.phases.filter((q) => q.mode === 'saturate').indexOf(p);

@@ -86,7 +86,7 @@ serveRpc(async (raw) => {
       if (request.route) {
         const warn = (obj: object, msg: string) => { if (warnings.length < 20) warnings.push(`route: ${msg} ${JSON.stringify(obj)}`); };
         routeQueue = new RouteQueue(join(request.dbPath, '..', 'routes.db'));
-        // No cloud link in this process: the uplink only serves cloud destinations, which the bench does not run.
+        // No cloud link in this process: the uplink only serves cloud destinations, which only the edgecore target runs (edgecoreTarget.ts).
         routes = new RouteEngine({
           node: request.route.spec.nodeName, queue: routeQueue, bus: hub.routeBus()!, uplink: { send: () => false, up: () => false },
           log: { info: () => {}, warn },

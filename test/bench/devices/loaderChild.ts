@@ -16,6 +16,8 @@ import { LatencyRecorder, microsSince } from './latencyRecorder.js';
 const RequestSchema = z.discriminatedUnion('cmd', [
   z.object({
     cmd: z.literal('connect'), port: z.number().int(), devices: z.array(z.string()), password: z.string(),
+    /** Per-device passwords (the edgecore target: the cloud issues each device its own); `password` for the others. */
+    passwords: z.record(z.string(), z.string()).optional(),
     concurrency: z.number().int().min(1), timeoutMs: z.number().int(), t0Ms: z.number(),
   }),
   z.object({
@@ -65,15 +67,15 @@ function connectOne(port: number, name: string, password: string, timeoutMs: num
   });
 }
 
-async function connectAll(port: number, names: string[], password: string, concurrency: number, timeoutMs: number): Promise<number> {
+async function connectAll(port: number, names: string[], passwordOf: (name: string) => string, concurrency: number, timeoutMs: number): Promise<number> {
   const started = Date.now();
-  // The first login pays for scrypt; the hub remembers the pair, so the others are cheap.
-  if (names.length > 0) devices.push(await connectOne(port, names[0]!, password, timeoutMs));
+  // With a shared password the first login pays for scrypt and the hub remembers the pair, so the others are cheap.
+  if (names.length > 0) devices.push(await connectOne(port, names[0]!, passwordOf(names[0]!), timeoutMs));
   let next = 1;
   const worker = async () => {
     while (next < names.length) {
       const name = names[next++]!;
-      devices.push(await connectOne(port, name, password, timeoutMs));
+      devices.push(await connectOne(port, name, passwordOf(name), timeoutMs));
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, names.length) }, worker));
@@ -174,9 +176,12 @@ function run(req: RunRequest): Promise<RunResult> {
 serveRpc(async (raw) => {
   const request = RequestSchema.parse(raw);
   switch (request.cmd) {
-    case 'connect':
+    case 'connect': {
       t0Ms = request.t0Ms;
-      return { connectMs: await connectAll(request.port, request.devices, request.password, request.concurrency, request.timeoutMs) };
+      const { passwords, password } = request;
+      const passwordOf = (name: string) => passwords?.[name] ?? password;
+      return { connectMs: await connectAll(request.port, request.devices, passwordOf, request.concurrency, request.timeoutMs) };
+    }
     case 'run':
       if (devices.length === 0) throw new Error('no devices connected');
       return run(request);

@@ -16,9 +16,10 @@ import { startMosquitto } from './mosquittoProcess.js';
  * Issue 24's load beside the devices: local apps subscribed to every device's telemetry (on the
  * hub with real app identities, on mosquitto as plain subscribers to the same filter) and one
  * route forwarding that telemetry off the node, run by edgecore's RouteEngine inside the hub's
- * process. The route's destination is a second mosquitto, read by one subscriber: the bench's hub
- * child has no cloud link (it runs the DeviceHub, not a joined edgecore), so "the cloud" is
- * measured as an operator's MQTT broker (docs/benchmarks.md says so beside the figures).
+ * process. The route's destination is a second mosquitto, read by one subscriber: the hub child
+ * has no cloud link (it runs the DeviceHub, not a joined edgecore), so this route goes to an
+ * operator's MQTT broker. The route to the cloud itself is the edgecore target's
+ * (`--target edgecore --route cloud`, edgecoreTarget.ts), which reuses the subscriber groups here.
  */
 
 const GROUP_MODULE = fileURLToPath(new URL('./subscriberGroupChild.js', import.meta.url));
@@ -28,7 +29,8 @@ export interface LocalAppsOptions {
   appSubscribers: number;
   /** Processes the subscribers are spread over. */
   subscriberProcesses: number;
-  route: 'mqtt' | 'none';
+  /** mqtt: the hub target's route to a second mosquitto; cloud: the edgecore target's route to the cloud (edgecoreTarget.ts). */
+  route: 'mqtt' | 'cloud' | 'none';
   routeMaxMessagesPerSecond: number;
   routeMaxQueuedMessages: number;
   qos: 0 | 1;
@@ -85,9 +87,9 @@ export function mergedGroups(rpcs: ChildRpc[]): PhaseConsumer {
   };
 }
 
-interface ClientSpec { clientId: string; username?: string; passwordFile?: string }
+export interface ClientSpec { clientId: string; username?: string; passwordFile?: string }
 
-async function startGroups(label: string, port: number, clients: ClientSpec[], topics: string[], processes: number, s: RunSettings, qos: 0 | 1, res: Resources): Promise<ChildRpc[]> {
+export async function startGroups(label: string, port: number, clients: ClientSpec[], topics: string[], processes: number, s: RunSettings, qos: 0 | 1, res: Resources): Promise<ChildRpc[]> {
   const rpcs: ChildRpc[] = [];
   for (const [i, slice] of splitEvenly(clients, processes).entries()) {
     const rpc = ChildRpc.start(`${label}-${i + 1}`, GROUP_MODULE);
@@ -100,7 +102,7 @@ async function startGroups(label: string, port: number, clients: ClientSpec[], t
 
 const GroupStatsSchema = z.object({ received: z.number(), unreadable: z.number(), disconnects: z.number() });
 
-async function groupCounters(rpcs: ChildRpc[]): Promise<{ received: number; unreadable: number; disconnects: number }> {
+export async function groupCounters(rpcs: ChildRpc[]): Promise<{ received: number; unreadable: number; disconnects: number }> {
   const all = await Promise.all(rpcs.map((rpc) => rpc.call({ cmd: 'stats' }, GroupStatsSchema, 30_000)));
   return all.reduce((a, b) => ({ received: a.received + b.received, unreadable: a.unreadable + b.unreadable, disconnects: a.disconnects + b.disconnects }),
     { received: 0, unreadable: 0, disconnects: 0 });
@@ -132,7 +134,7 @@ export function hubExtras(opts: LocalAppsOptions, destinationUrl: string | null)
 }
 
 /** Adds counters to a target's result and stops the extra processes before the target's own finish. */
-function wrapFinish(t: TargetSession, before: () => Promise<{ counters: Record<string, number>; warnings: string[] }>): void {
+export function wrapFinish(t: TargetSession, before: () => Promise<{ counters: Record<string, number>; warnings: string[] }>): void {
   const finish = t.finish;
   t.finish = async (phases) => {
     const extra = await before();

@@ -132,3 +132,34 @@ describe('local apps report', () => {
     expect(extrasLines(report().mosquitto!.phases[0]!)).toHaveLength(1);
   });
 });
+
+describe('local apps report, edgecore target', () => {
+  /** The same report as run by --target edgecore --route cloud: edgecore's and cloudcore's groups, the cloud's stored count. */
+  function edgecoreReport(): DevicesBenchReport {
+    const r = report();
+    r.target = 'edgecore';
+    r.localApps = { ...options, route: 'cloud' };
+    r.devicehub.target = 'edgecore';
+    r.devicehub.consumerCounters = { ...r.devicehub.consumerCounters, routeCloudStored: 897 };
+    const paced = r.devicehub.phases.find((p) => p.mode === 'paced')!;
+    paced.processes = { edgecore: { cpuPercentOfOneCore: 88.1, rssMaxMiB: 260.4 }, cloudcore: { cpuPercentOfOneCore: 35.2, rssMaxMiB: 190.7 } };
+    return r;
+  }
+
+  it('reads CPU and RSS from the edgecore group, and cloudcore\'s beside it', () => {
+    const x = localAppsFigures(edgecoreReport());
+    expect(x.hubCpuRss).toEqual({ cpu: 88.1, rss: 260.4 });
+    expect(x.cloudCpuRss).toEqual({ cpu: 35.2, rss: 190.7 });
+    expect(x.cloudStored).toBe(897);
+    expect(localAppsFigures(report()).cloudCpuRss).toBeNull();
+  });
+
+  it('says the route goes to the cloud, and adds cloudcore\'s column to the docs row', () => {
+    const text = localAppsSummary(edgecoreReport()).join('\n');
+    expect(text).toContain('edgecore app subscribers 4.3 / 38.5 ms');
+    expect(text).toContain('routed to the cloud (stored, timed by the cloud\'s receipt): 2,300/s saturated, 1,200/s paced');
+    expect(text).toContain('stored in the cloud in all 897');
+    expect(text).toContain('edgecore 88 % / 260 MiB, mosquitto 22 % / 10 MiB, cloudcore 35 % / 191 MiB');
+    expect(localAppsDocRow(edgecoreReport(), 'cloud')).toMatch(/\| 88 % \/ 260 MiB \| 22 % \/ 10 MiB \| 35 % \/ 191 MiB \|$/);
+  });
+});

@@ -51,6 +51,10 @@ export interface LocalAppsFigures {
   routeDrops: number | null;
   hubCpuRss: { cpu: number; rss: number } | null;
   mosquittoCpuRss: { cpu: number; rss: number } | null;
+  /** Edgecore target: the cloudcore beside it (context: it stores the routed messages, the twins and the telemetry). */
+  cloudCpuRss: { cpu: number; rss: number } | null;
+  /** Edgecore target: the route's messages the cloud stored (all phases), and the edge's count of forwarded ones. */
+  cloudStored: number | null;
 }
 
 const latencyPhase = (t: TargetResult | null): PhaseResult | undefined => t?.phases.find((p) => p.mode === 'paced') ?? t?.phases[0];
@@ -74,8 +78,11 @@ export function localAppsFigures(r: Pick<DevicesBenchReport, 'devicehub' | 'mosq
     routedSaturated: saturated?.extras?.windows[ROUTE_DESTINATION] ?? null,
     routeQueueDepthMax: maxQueueDepth(r.devicehub),
     routeDrops: c.routeQueued === undefined ? null : (c.routeDroppedQueueFull ?? 0) + (c.routeDroppedOversized ?? 0),
-    hubCpuRss: cpuRss(hubPhase, 'devicehub'),
+    // The group is labelled as its target (devicehub or edgecore).
+    hubCpuRss: cpuRss(hubPhase, r.devicehub.target),
     mosquittoCpuRss: cpuRss(mosqPhase, 'mosquitto'),
+    cloudCpuRss: cpuRss(hubPhase, 'cloudcore'),
+    cloudStored: c.routeCloudStored ?? null,
   };
 }
 
@@ -86,12 +93,14 @@ const proc = (x: { cpu: number; rss: number } | null) => (x === null ? '—' : `
 export function localAppsSummary(r: DevicesBenchReport): string[] {
   const x = localAppsFigures(r);
   const at = x.offeredPerSecond === null ? x.phase : `${x.phase} at ${thousands(x.offeredPerSecond)}/s`;
+  const edge = r.devicehub.target === 'edgecore' ? 'edgecore' : 'DeviceHub';
+  const cloud = r.localApps?.route === 'cloud';
   return [
     `local apps and route (issue 24; ${r.localApps ? `${r.localApps.appSubscribers} subscribers, route ${r.localApps.route}` : 'off'}):`,
-    `  local delivery p50 / p99 (${at}): DeviceHub app subscribers ${latency(x.hubApps)}, mosquitto plain subscribers ${latency(x.mosquittoPlain)}`,
-    `  routed to the destination: ${rate(x.routedSaturated)} saturated, ${rate(x.routedPaced)} paced; `
-      + `largest queue depth when sending stopped ${x.routeQueueDepthMax ?? '—'}; drops ${x.routeDrops ?? '—'}`,
-    `  CPU (of one core) / RSS (${x.phase}): DeviceHub ${proc(x.hubCpuRss)}, mosquitto ${proc(x.mosquittoCpuRss)}`,
+    `  local delivery p50 / p99 (${at}): ${edge} app subscribers ${latency(x.hubApps)}, mosquitto plain subscribers ${latency(x.mosquittoPlain)}`,
+    `  routed to ${cloud ? 'the cloud (stored, timed by the cloud\'s receipt)' : 'the destination'}: ${rate(x.routedSaturated)} saturated, ${rate(x.routedPaced)} paced; `
+      + `largest queue depth when sending stopped ${x.routeQueueDepthMax ?? '—'}; drops ${x.routeDrops ?? '—'}${x.cloudStored === null ? '' : `; stored in the cloud in all ${x.cloudStored}`}`,
+    `  CPU (of one core) / RSS (${x.phase}): ${edge} ${proc(x.hubCpuRss)}, mosquitto ${proc(x.mosquittoCpuRss)}${x.cloudCpuRss === null ? '' : `, cloudcore ${proc(x.cloudCpuRss)}`}`,
     `  docs row: ${localAppsDocRow(r, 'this run')}`,
   ];
 }
@@ -112,6 +121,7 @@ export function localAppsDocRow(r: DevicesBenchReport, label: string): string {
     `${x.routeQueueDepthMax ?? '—'} / ${x.routeDrops ?? '—'}`,
     proc(x.hubCpuRss),
     proc(x.mosquittoCpuRss),
+    ...(x.cloudCpuRss === null ? [] : [proc(x.cloudCpuRss)]),
   ];
   return `| ${cells.join(' | ')} |`;
 }
