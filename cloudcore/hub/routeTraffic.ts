@@ -41,6 +41,10 @@ export class RouteTraffic implements RouteFrameSink {
   private readonly publishes = new Map<string, { node: string; settle: (error?: string) => void }>();
   /** node → its app grants and their counters, from the same frames (absent: none heard since start). */
   private readonly grants = new Map<string, { items: AppGrantStatus[]; omitted: number; observedAt: string }>();
+  /** node + route → the routed frames being stored, in arrival order. */
+  private readonly storing = new Map<string, Promise<void>>();
+  /** node + route → the first seq of a batch that could not be stored: nothing after it is acked until it comes again. */
+  private readonly gaps = new Map<string, number>();
 
   constructor(private readonly opts: { store: Store; messages: RoutedMessages; log: Logger; sendTo: (node: string, frame: PublishRequestFrame) => boolean }) {}
 
@@ -56,10 +60,26 @@ export class RouteTraffic implements RouteFrameSink {
       if (waiting?.node === node) waiting.settle(frame.error);
       return;
     }
-    void this.store(node, frame).then((ack) => { if (ack !== null) reply(ack); }, (err: Error) => {
-      // Not acked: the edge keeps the messages and sends them again.
-      this.opts.log.error({ node, route: frame.route, err: err.message }, 'could not store routed messages');
+    // One node's routed frames are stored in arrival order: an edge keeps several batches in
+    // flight and takes each ack as confirming every batch before it.
+    const key = `${node}\u0000${frame.route}`;
+    const previous = this.storing.get(key) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      const gap = this.gaps.get(key);
+      // After a batch that could not be stored, later ones are not acked either (that would
+      // confirm the lost one) until the edge sends again from there, as it does when no ack comes.
+      if (gap !== undefined && frame.messages[0]!.seq > gap) return;
+      this.gaps.delete(key);
+      try {
+        const ack = await this.store(node, frame);
+        if (ack !== null) reply(ack);
+      } catch (err) {
+        this.gaps.set(key, frame.messages[0]!.seq);
+        this.opts.log.error({ node, route: frame.route, err: (err as Error).message }, 'could not store routed messages');
+      }
     });
+    this.storing.set(key, next);
+    void next.finally(() => { if (this.storing.get(key) === next) this.storing.delete(key); });
   }
 
   private async store(node: string, frame: Extract<RouteFrame, { type: 'routed' }>): Promise<CloudFrame | null> {

@@ -14,6 +14,8 @@ const RECONNECT_POLICY = { baseMs: 500, maxMs: 30_000 };
  */
 export class MqttRouteDestination implements RouteDestinationPort {
   readonly kind = 'mqtt' as const;
+  /** One batch at a time: its PUBACKs say what arrived, and a later batch must not overtake a failed one. */
+  readonly maxInFlight = 1;
   private client: MqttClient | undefined;
   private connected = false;
   private closed = false;

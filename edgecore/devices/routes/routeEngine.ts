@@ -215,6 +215,7 @@ function fingerprintOf(route: NodeRoute): string {
 /** A route that cannot reach its destination as configured: its messages queue, its error says why. */
 class UnusableDestination implements RouteDestinationPort {
   readonly kind = 'mqtt' as const;
+  readonly maxInFlight = 1;
   constructor(private readonly why: string) {}
   ready(): boolean { return false; }
   problem(): string { return this.why; }

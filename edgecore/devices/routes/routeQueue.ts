@@ -58,7 +58,7 @@ export class RouteQueue {
       state: db.prepare<[string], StateRow>('SELECT next_seq, stream, counters FROM route_state WHERE route = ?'),
       putState: db.prepare<[string, number, string, string]>('INSERT INTO route_state (route, next_seq, stream, counters) VALUES (?, ?, ?, ?) ON CONFLICT (route) DO UPDATE SET next_seq = excluded.next_seq, counters = excluded.counters'),
       insert: db.prepare<[string, number, string, Buffer, string]>('INSERT INTO route_messages (route, seq, topic, payload, t) VALUES (?, ?, ?, ?, ?)'),
-      head: db.prepare<[string, number], Row>('SELECT seq, topic, payload, t FROM route_messages WHERE route = ? ORDER BY seq LIMIT ?'),
+      head: db.prepare<[string, number, number], Row>('SELECT seq, topic, payload, t FROM route_messages WHERE route = ? AND seq > ? ORDER BY seq LIMIT ?'),
       oldestSizes: db.prepare<[string, number], { n: number }>('SELECT length(payload) AS n FROM route_messages WHERE route = ? ORDER BY seq LIMIT ?'),
       dropOldest: db.prepare<[string, string, number]>('DELETE FROM route_messages WHERE route = ? AND seq IN (SELECT seq FROM route_messages WHERE route = ? ORDER BY seq LIMIT ?)'),
       deleteThrough: db.prepare<[string, number]>('DELETE FROM route_messages WHERE route = ? AND seq <= ?'),
@@ -147,9 +147,9 @@ export class RouteQueue {
     }
   }
 
-  /** The oldest `max` queued messages of a route, in order. */
-  head(route: string, max: number): QueuedMessage[] {
-    return this.st.head.all(route, max);
+  /** The oldest `max` queued messages of a route after seq `after` (those already handed over), in order. */
+  head(route: string, max: number, after = 0): QueuedMessage[] {
+    return this.st.head.all(route, after, max);
   }
 
   /** The destination confirmed everything up to `seq`: those rows go, and count as forwarded. */
