@@ -1,6 +1,7 @@
 import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdCluster, etcdUnavailable } from '../../test/helpers/etcdCluster.js';
+import { TcpProxy } from '../../test/helpers/tcpProxy.js';
 import { waitFor } from '../../test/helpers/wait.js';
 import type { WriteGuard } from '../store/store.js';
 import { clusterKey, createRevisionIs, getKey, prefixEnd, putOp, txn } from './etcdCalls.js';
@@ -38,8 +39,8 @@ describe.skipIf(skipReason)(`replica and session registries on a real 3-member e
     }
   });
 
-  async function replica(id: string, ttlSeconds = 10): Promise<Replica> {
-    const client = new Etcd3({ hosts: cluster.endpointList });
+  async function replica(id: string, ttlSeconds = 10, hosts: string[] = cluster.endpointList, callMs?: number): Promise<Replica> {
+    const client = new Etcd3({ hosts });
     const warnings: string[] = [];
     const onWarning = (m: string) => warnings.push(m);
     const lease = await ReplicaLease.start(client, { ttlSeconds, retryMs: 100 });
@@ -48,7 +49,7 @@ describe.skipIf(skipReason)(`replica and session registries on a real 3-member e
     const replicas = await ReplicaRegistry.start(client, prefix, lease, {
       id, url: `https://127.0.0.1:${9000 + open.length}`, version: '0.1.0', startedAt: new Date().toISOString(),
     }, { onWarning });
-    const sessions = await SessionRegistry.start(client, prefix, lease, id, { onWarning });
+    const sessions = await SessionRegistry.start(client, prefix, lease, id, { onWarning, ...(callMs !== undefined ? { callMs } : {}) });
     const r: Replica = { id, client, lease, replicas, sessions, takenOver: [], warnings };
     sessions.onTakenOver((node, owner) => r.takenOver.push([node, owner]));
     open.push(r);
@@ -142,6 +143,35 @@ describe.skipIf(skipReason)(`replica and session registries on a real 3-member e
     expect(await a.sessions.release('edge-keep', revKeep)).toBe(true);
     await waitFor('edge-keep released', () => !b.sessions.isHeldAnywhere('edge-keep'));
   });
+
+  it('after a lost lease: a re-claim that fails (etcd out of reach a moment) is tried again until it holds', async () => {
+    nextPrefix();
+    // a reaches etcd only through proxies the test can cut; b directly.
+    const proxies = cluster.endpointList.map((url) => new TcpProxy(Number(new URL(url).port)));
+    const hosts = await Promise.all(proxies.map((p) => p.start()));
+    try {
+      const a = await replica('a', 10, hosts, 1_000);
+      const b = await replica('b');
+      await a.sessions.claim('edge-keep');
+      await waitFor('b sees the claim', () => b.sessions.ownerOf('edge-keep') === 'a');
+      const oldLease = a.lease.id!;
+      // The moment a holds its new lease its re-claims start; etcd is out of reach for them.
+      a.lease.on('granted', () => {
+        for (const p of proxies) p.cut();
+        setTimeout(() => { for (const p of proxies) p.restore(); }, 1_500);
+      });
+      await b.client.leaseClient.leaseRevoke({ ID: oldLease });
+      await waitFor('a holds a new lease', () => a.lease.id !== undefined && a.lease.id !== oldLease, 15_000);
+      await waitFor('a re-claim failed', () => a.warnings.some((w) => w.includes('could not claim')), 10_000);
+      // Before, that was all: the node's session ran on a with no record in etcd.
+      await waitFor('edge-keep claimed again by a, under its new lease', async () => {
+        const { kv } = await getKey(b.client, clusterKey(prefix, 'cluster/sessions/edge-keep'));
+        return kv !== undefined && kv.lease === a.lease.id && b.sessions.ownerOf('edge-keep') === 'a';
+      }, 30_000);
+    } finally {
+      for (const p of proxies) await p.close();
+    }
+  }, 60_000);
 
   it('views follow on when the etcd member their watch is on dies (each member in turn)', async () => {
     nextPrefix();

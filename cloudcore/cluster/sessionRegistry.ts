@@ -34,6 +34,10 @@ export interface SessionRegistryOptions {
   callMs?: number;
 }
 
+/** Back-off of the re-claims that failed after a lost lease: 1 s, doubling, at most 30 s. */
+const RECLAIM_RETRY_FIRST_MS = 1_000;
+const RECLAIM_RETRY_MAX_MS = 30_000;
+
 export type TakenOverHandler = (node: string, newOwner: string) => void;
 
 export class SessionRegistry {
@@ -43,6 +47,9 @@ export class SessionRegistry {
   private closed = false;
 
   private readonly callMs: number;
+  /** The retry of re-claims that failed, and which pass is current (a new grant supersedes the retries of the last). */
+  private reclaimTimer: NodeJS.Timeout | undefined;
+  private reclaimPass = 0;
 
   private constructor(private readonly client: Etcd3, private readonly prefix: string, private readonly lease: ReplicaLease,
     readonly replicaId: string, private readonly opts: SessionRegistryOptions) {
@@ -136,11 +143,17 @@ export class SessionRegistry {
   /**
    * After the replica lease was lost and re-granted (its keys are gone with it): claims every node
    * still held here again under the new lease, but only where no one has claimed it meanwhile
-   * (create_revision == 0): a node that reconnected elsewhere belongs there now.
+   * (create_revision == 0): a node that reconnected elsewhere belongs there now. Claims that fail
+   * (etcd busy or out of reach) are tried again with back-off until they hold or the node goes:
+   * until then its session runs here with no record, and the record is what keeps other replicas
+   * from treating the node as held by no one. A new grant starts a whole pass afresh.
    */
-  private async reclaimAll(): Promise<void> {
-    const nodes = [...this.held.keys()];
+  private async reclaimAll(nodes: readonly string[] = [...this.held.keys()], attempt = 0): Promise<void> {
+    clearTimeout(this.reclaimTimer);
+    this.reclaimTimer = undefined;
+    const pass = ++this.reclaimPass;
     const concurrency = this.opts.reclaimConcurrency ?? 64;
+    const failed: Array<{ node: string; error: string }> = [];
     let next = 0;
     const worker = async () => {
       while (next < nodes.length && !this.closed) {
@@ -148,11 +161,18 @@ export class SessionRegistry {
         try {
           await this.reclaim(node);
         } catch (err) {
-          this.opts.onWarning?.(`could not claim node ${node} again after the replica lease was re-granted: ${errorMessage(err)}`);
+          failed.push({ node, error: errorMessage(err) });
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, nodes.length) }, worker));
+    if (failed.length === 0 || this.closed || pass !== this.reclaimPass) return;
+    // One line per pass, not one per node: a busy etcd fails thousands of these at once.
+    const delayMs = Math.min(RECLAIM_RETRY_MAX_MS, RECLAIM_RETRY_FIRST_MS * 2 ** attempt);
+    this.opts.onWarning?.(`could not claim ${failed.length} node(s) again after the replica lease was re-granted `
+      + `(${failed[0]!.node}: ${failed[0]!.error}); trying them again in ${delayMs / 1000} s`);
+    this.reclaimTimer = setTimeout(() => void this.reclaimAll(failed.map((f) => f.node).filter((n) => this.held.has(n)), attempt + 1), delayMs);
+    this.reclaimTimer.unref();
   }
 
   private async reclaim(node: string): Promise<void> {
@@ -174,6 +194,7 @@ export class SessionRegistry {
   /** Stops the view. Claims stay until their lease ends (the replica lease's close revokes them all). */
   close(): void {
     this.closed = true;
+    clearTimeout(this.reclaimTimer);
     this.view?.close();
   }
 }
