@@ -2,24 +2,27 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import { defineConfig } from 'vitest/config';
 
 /**
- * Test files that each take a minute or more, mostly waiting on real certificate lifetimes,
- * rollout waves and qemu (durations from a clean-clone `.ci/run`, 2026-12-06). On a fresh clone
- * vitest has no timings yet and orders files by size, which can leave one of these for the end
- * while the other worker idles; started first, they overlap with everything else.
+ * Test files that each take most of a minute or more, mostly waiting on real certificate
+ * lifetimes, rollout waves, qemu and a link cut, slowest first (per-file `npx vitest run` times
+ * on the ci-speed branch, 2026-12-06; the artefacts file with a clean artefact cache). On a fresh
+ * clone vitest has no timings yet and orders files by size, which can leave one of these for the
+ * end while the other worker idles; started first, they overlap with everything else.
  */
 const SLOW_FIRST = [
-  'test/identity/realCloudIdentity.test.ts',
-  'test/identity/offlineExpiry.test.ts',
-  'test/rollout/fleetWaves.test.ts',
   'test/artefacts/verify.test.ts',
-  'test/identity/renewal.test.ts',
-  'test/identity/caRotation.test.ts',
-  'test/identity/edgeProcess.test.ts',
+  'test/identity/realCloudIdentity.test.ts',
   'test/rollout/fleetRestart.test.ts',
+  'test/rollout/fleetWaves.test.ts',
+  'test/identity/offlineExpiry.test.ts',
+  'test/devices/edgeAlertsExample.test.ts',
+  'test/rollout/fleetLabels.test.ts',
+  'test/identity/caRotation.test.ts',
+  'test/rollout/fleetOffline.test.ts',
+  'test/identity/renewal.test.ts',
+  'test/identity/edgeProcess.test.ts',
+  'test/deploy/install.test.ts',
   'test/security/nodeCertificates.test.ts',
   'test/identity/bearerIdentity.test.ts',
-  'test/rollout/fleetLabels.test.ts',
-  'test/rollout/fleetOffline.test.ts',
 ];
 
 class SlowFirstSequencer extends BaseSequencer {

@@ -52,15 +52,17 @@ async function main(): Promise<void> {
   const bundleDir = join(staging, 'bundles');
   mkdirSync(bundleDir, { recursive: true });
 
-  let t = Date.now();
+  const t = Date.now();
   const bundles = await bundleBinaries(REPO_ROOT, bundleDir, version);
   const bundleSeconds = (Date.now() - t) / 1000;
   for (const b of bundles) for (const w of b.warnings) log(`esbuild ${b.name}: ${w}`);
   log(`bundled ${bundles.map((b) => `${b.name} ${(b.bytes / 1048576).toFixed(1)} MiB`).join(', ')} in ${bundleSeconds.toFixed(1)} s`);
 
-  const artefacts: ArtefactReport[] = [];
-  for (const arch of arches) {
-    t = Date.now();
+  // Every architecture at once: a cross compile of SQLite keeps about one core busy for minutes
+  // (one big C file), so the ARM compiles, the runtime downloads and the x64 tarball overlap
+  // instead of queueing. Each arch stages into its own directory and takes its own cache lock.
+  const one = async (arch: Arch): Promise<ArtefactReport> => {
+    const started = Date.now();
     const { runtime, addon } = await withCacheLock(cache, arch, async () => {
       const rt = await nodeRuntime(cache, NODE_RUNTIMES[arch]);
       return { runtime: rt, addon: await betterSqliteAddon(cache, REPO_ROOT, arch, rt) };
@@ -70,10 +72,16 @@ async function main(): Promise<void> {
     const bytes = await writeTarball(staging, artefactBase(version, arch), join(out, file), mtime);
     rmSync(top, { recursive: true, force: true });
     const sha256 = await fileDigest(join(out, file), 'sha256', 'hex');
-    const seconds = (Date.now() - t) / 1000;
-    artefacts.push({ arch, file, bytes, sha256, seconds, addon: addon.how, node: `${runtime.pin.pkg}@${runtime.pin.version}` });
+    const seconds = (Date.now() - started) / 1000;
     log(`${file}: ${(bytes / 1048576).toFixed(1)} MiB in ${seconds.toFixed(1)} s (better-sqlite3: ${addon.how})`);
-  }
+    return { arch, file, bytes, sha256, seconds, addon: addon.how, node: `${runtime.pin.pkg}@${runtime.pin.version}` };
+  };
+  // Settled, not Promise.all: a failed arch must not leave the others writing into a staging
+  // directory that is being removed.
+  const settled = await Promise.allSettled(arches.map(one));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const artefacts = settled.map((r) => (r as PromiseFulfilledResult<ArtefactReport>).value);
   rmSync(staging, { recursive: true, force: true });
 
   // SHA256SUMS lists every tarball of this version in the directory, so architectures built by

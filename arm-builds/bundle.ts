@@ -40,8 +40,8 @@ export interface BundleResult { name: string; file: string; bytes: number; warni
  * board feels); identifiers are kept so stack traces and error class names stay readable.
  */
 export async function bundleBinaries(repoRoot: string, libDir: string, version: string): Promise<BundleResult[]> {
-  const results: BundleResult[] = [];
-  for (const bin of BINARIES) {
+  // The three builds at once: esbuild's service runs them in parallel.
+  return Promise.all(BINARIES.map(async (bin): Promise<BundleResult> => {
     const file = join(libDir, `${bin.name}.mjs`);
     const result = await build({
       absWorkingDir: repoRoot,
@@ -62,7 +62,6 @@ export async function bundleBinaries(repoRoot: string, libDir: string, version: 
       metafile: true,
     });
     const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
-    results.push({ name: bin.name, file, bytes, warnings: result.warnings.map((w) => `${w.location?.file ?? ''}: ${w.text}`) });
-  }
-  return results;
+    return { name: bin.name, file, bytes, warnings: result.warnings.map((w) => `${w.location?.file ?? ''}: ${w.text}`) };
+  }));
 }

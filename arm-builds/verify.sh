@@ -197,8 +197,11 @@ else
   die join "not linked: $(edge_status | jq -c .link)"
 fi
 
-# The status page's static files ship in lib/page and are found by the bundle.
-if curl -sS --max-time 5 "$status_url/" | grep -q '<title>edgecore status</title>' && curl -sSf --max-time 5 -o /dev/null "$status_url/assets/status.js"; then
+# The status page's static files ship in lib/page and are found by the bundle. The page is read
+# whole before grep looks at it: `curl | grep -q` under pipefail fails whenever grep has matched
+# and exited while curl still writes (curl: (23) Failed writing body), seen on a fast machine.
+page=$(curl -sS --max-time 5 "$status_url/")
+if grep -q '<title>edgecore status</title>' <<<"$page" && curl -sSf --max-time 5 -o /dev/null "$status_url/assets/status.js"; then
   pass page "status page and its script served at $status_url/"
 else
   fail page "status page not served at $status_url/"

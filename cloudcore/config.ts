@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { boolSetting, listSetting, logLevelSetting, portSetting, resolveSettings, settingsFromYaml } from '../protocol/index.js';
 import {
   DEFAULT_DEVICE_CERT_LIFETIME_SECONDS, DEFAULT_NODE_CERT_GRACE_SECONDS, DEFAULT_NODE_CERT_LIFETIME_SECONDS, DEFAULT_SERVER_CERT_LIFETIME_SECONDS,
+  MIN_CERT_LIFETIME_SECONDS,
 } from '../protocol/certificatePolicy.js';
 
 export const CloudSettingsSchema = z.strictObject({
@@ -36,12 +37,12 @@ export const CloudSettingsSchema = z.strictObject({
   caKey: z.string().min(1).optional(),
   /** More CA certificates trusted for node certificates and served in the CA bundle (the old CA during a CA rotation). */
   caExtraTrust: z.string().min(1).optional(),
-  /** Life of a node's client certificate; the edge renews it at two thirds. */
-  nodeCertLifetimeSeconds: z.coerce.number().int().min(60).max(10 * 365 * 86_400).default(DEFAULT_NODE_CERT_LIFETIME_SECONDS),
+  /** Life of a node's client certificate; the edge renews it at two thirds. At least MIN_CERT_LIFETIME_SECONDS (30). */
+  nodeCertLifetimeSeconds: z.coerce.number().int().min(MIN_CERT_LIFETIME_SECONDS).max(10 * 365 * 86_400).default(DEFAULT_NODE_CERT_LIFETIME_SECONDS),
   /** How long after expiry a node may still renew with its old certificate (an edge that was offline); later it needs a new join token. */
   nodeCertGraceSeconds: z.coerce.number().int().min(0).max(365 * 86_400).default(DEFAULT_NODE_CERT_GRACE_SECONDS),
-  /** Life of the server certificate cloudcore issues itself; rotated at two thirds without a restart. */
-  serverCertLifetimeSeconds: z.coerce.number().int().min(60).max(10 * 365 * 86_400).default(DEFAULT_SERVER_CERT_LIFETIME_SECONDS),
+  /** Life of the server certificate cloudcore issues itself; rotated at two thirds without a restart. At least 30 s, as node certificates. */
+  serverCertLifetimeSeconds: z.coerce.number().int().min(MIN_CERT_LIFETIME_SECONDS).max(10 * 365 * 86_400).default(DEFAULT_SERVER_CERT_LIFETIME_SECONDS),
   /** Default life of a device certificate (`edgectl device certificate`). */
   deviceCertLifetimeSeconds: z.coerce.number().int().min(60).max(10 * 365 * 86_400).default(DEFAULT_DEVICE_CERT_LIFETIME_SECONDS),
   /**

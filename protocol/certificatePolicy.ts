@@ -15,6 +15,14 @@ export const DEFAULT_SERVER_CERT_LIFETIME_SECONDS = 365 * DAY_SECONDS;
 export const DEFAULT_DEVICE_CERT_LIFETIME_SECONDS = 365 * DAY_SECONDS;
 export const CA_LIFETIME_SECONDS = 10 * 365 * DAY_SECONDS;
 /**
+ * The shortest node or server certificate life cloudcore accepts. Renewal starts at two thirds
+ * of the life (a tenth backdated), which at 30 s leaves 11 s before expiry (10 s for a bearer
+ * credential, not backdated): room for a renewal and its first three retries at the edge's
+ * back-off (1, 2 and 4 s at most) before the certificate runs out. Lives this short are for
+ * watching rotation happen (demos, the identity tests); fleets use days.
+ */
+export const MIN_CERT_LIFETIME_SECONDS = 30;
+/**
  * notBefore is set this far back: an edge whose clock runs a little behind the cloud's must not
  * get a certificate that is not valid yet.
  */

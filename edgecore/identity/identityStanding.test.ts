@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { MIN_CERT_LIFETIME_SECONDS, validityFrom } from '../../protocol/certificatePolicy.js';
+import { backoffDelayMs } from '../link/backoff.js';
+import { RENEWAL_BACKOFF } from './certificateRenewal.js';
 import { identityStanding, isExpired, renewalTime } from './identityStanding.js';
 import { formatCredentialFile, parseCredentialFile } from './identityStore.js';
 
@@ -15,6 +18,20 @@ describe('identity standing', () => {
     expect(identityStanding(validity, at('2029-01-01T00:00:00Z'), false)).toBe('expired-in-grace');
     expect(isExpired(validity, at('2026-01-30T23:59:59Z'))).toBe(false);
     expect(isExpired(validity, at('2026-01-31T00:00:00Z'))).toBe(true);
+  });
+
+  it('at the shortest life cloudcore issues, a renewal and its first three retries fit before expiry', () => {
+    const issued = at('2026-01-01T00:00:00Z');
+    // Retries after 1, 2 and 3 failures, each at its longest (the jitter only shortens them).
+    const retries = [1, 2, 3].reduce((sum, failures) => sum + backoffDelayMs(failures, RENEWAL_BACKOFF, () => 1), 0);
+    expect(retries).toBe(7_000);
+    const certificate = validityFrom(issued, MIN_CERT_LIFETIME_SECONDS);
+    // A bearer credential is not backdated: its window is the tighter one.
+    const bearer = { notBefore: issued, notAfter: new Date(issued.getTime() + MIN_CERT_LIFETIME_SECONDS * 1000) };
+    for (const validity of [certificate, bearer]) {
+      const window = validity.notAfter.getTime() - renewalTime(validity)!.getTime();
+      expect(window).toBeGreaterThan(retries);
+    }
   });
 
   it('the cloud\'s refusal wins; a credential without expiry is valid and never renewed', () => {

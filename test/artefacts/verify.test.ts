@@ -13,6 +13,8 @@ import { ROOT } from '../helpers/fleet.js';
  * directory against the shared contract, and runs arm-builds/verify.sh for every architecture:
  * x64 natively, arm64 and armv7 under qemu-user-static against a real x64 cloudcore. An
  * architecture whose emulator or cross toolchain is missing is SKIPPED with the reason.
+ * The checks after the build run at the same time: each verify.sh has its own temp dir,
+ * cloudcore, node name and ports, and most of an emulated run is waiting on one process.
  */
 
 const run = promisify(execFile);
@@ -46,7 +48,7 @@ for (const arch of ARCHES) if (reasons[arch] !== null) console.warn(`[edge artef
 
 interface BuildReport { artefacts: { arch: Arch; file: string; bytes: number; sha256: string; seconds: number; addon: string }[]; bundles: { name: string; bytes: number }[] }
 
-describe.skipIf(buildable.length === 0)(`edge artefacts${buildable.length === 0 ? ' — SKIPPED: no architecture can be built here' : ''}`, () => {
+describe.skipIf(buildable.length === 0).concurrent(`edge artefacts${buildable.length === 0 ? ' — SKIPPED: no architecture can be built here' : ''}`, () => {
   let report: BuildReport;
 
   beforeAll(async () => {

@@ -16,7 +16,8 @@ import { isAlive, waitFor } from '../helpers/wait.js';
  * dash with `uname -m` faked per architecture, each install into a temp --root with
  * --no-systemd. The x64 install starts and its edgecore joins; the ARM ones are installed and
  * checked (their binaries are for that machine) without starting. ARM builds need Debian's cross
- * compilers (.ci/run installs them).
+ * compilers (.ci/run installs them). The tests run at the same time: each installs into its own
+ * root, with its own node name, shim dir and (where it serves one) release copy.
  */
 const VERSION = '0.22.0';
 const which = (tool: string) => ['/usr/bin', '/bin', '/usr/local/bin'].some((d) => existsSync(join(d, tool)));
@@ -24,7 +25,7 @@ const noArm = !which('aarch64-linux-gnu-gcc') || !which('arm-linux-gnueabihf-gcc
 const ARM_SKIP = 'SKIPPED: the gcc-aarch64-linux-gnu / gcc-arm-linux-gnueabihf cross compilers are missing, so no ARM artefact can be built here';
 const EDGE_SETTINGS = ['--set', 'statusPort=0', '--set', 'mqttPort=0', '--set', 'heartbeatSeconds=1'];
 
-describe('install.sh: one line installs and joins a node (real artefacts, real HTTPS cloudcore)', () => {
+describe.concurrent('install.sh: one line installs and joins a node (real artefacts, real HTTPS cloudcore)', () => {
   const fleet = new Fleet();
   const roots: string[] = [];
   const servers: Server[] = [];

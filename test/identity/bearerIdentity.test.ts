@@ -8,17 +8,18 @@ import { waitFor } from '../helpers/wait.js';
 /**
  * Bearer mode (cloudcore on plain HTTP, loopback): the join answers a credential with its expiry;
  * the edge keeps it in node.credential (0600) and renews it before expiry with the bearer,
- * reconnecting once, as it does a certificate.
+ * reconnecting once, as it does a certificate. 30-second credentials (cloudcore's shortest life);
+ * the two tests use their own nodes and run at the same time.
  */
 
 async function status(edge: Edge): Promise<EdgeStatus> {
   return EdgeStatusSchema.parse(await (await fetch(`${edge.statusUrl}/status`)).json());
 }
 
-describe('bearer identity over plain HTTP', () => {
+describe.concurrent('bearer identity over plain HTTP', () => {
   const fleet = new Fleet();
   let cloud: Cloud;
-  beforeAll(async () => { cloud = await fleet.startCloud({ extra: ['--node-cert-lifetime-seconds', '60'] }); });
+  beforeAll(async () => { cloud = await fleet.startCloud({ extra: ['--node-cert-lifetime-seconds', '30'] }); });
   afterAll(() => fleet.cleanup());
 
   it('stores the credential with its expiry (0600), shows it, and renews it before it expires with one reconnect', async () => {
@@ -34,7 +35,7 @@ describe('bearer identity over plain HTTP', () => {
     const renewed = await waitFor('renewed', async () => {
       const s = await status(edge);
       return edge.proc.lines.some((l) => l.msg === 'node identity renewed') && s.link.state === 'connected' ? s : undefined;
-    }, 60_000, 500);
+    }, 40_000, 500);
     expect(readFileSync(path, 'utf8').split('\n')[0]).not.toBe(before.split('\n')[0]);
     expect(renewed.identity?.notAfter).not.toBe(first.identity?.notAfter);
     expect(renewed.link.stats?.connects).toBe(2);

@@ -33,7 +33,8 @@ describe('rotating the cloud CA', () => {
     const newKey = join(dir, 'new-ca.key');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=EdgeFleet new CA',
       '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-keyout', newKey, '-out', newCa, '-days', '2'], { stdio: 'ignore' });
-    const lifetime = ['--node-cert-lifetime-seconds', '60'];
+    // 30 s certificates (cloudcore's shortest): each step waits for one renewal, at 2/3 of that.
+    const lifetime = ['--node-cert-lifetime-seconds', '30'];
     let cloud: Cloud = await fleet.startCloud({ tls: true, extra: lifetime });
     const { dataDir, port } = cloud;
     const oldCa = join(dataDir, 'pki', 'ca.crt');
@@ -46,7 +47,7 @@ describe('rotating the cloud CA', () => {
     await cloud.proc.stop();
     cloud = await fleet.startCloud({ tls: true, dataDir, port, extra: [...lifetime, '--ca-extra-trust', newCa] });
     const before1 = renewals(edge);
-    await waitFor('renewed with the two-CA bundle', () => renewals(edge) > before1 && readFileSync(bundle, 'utf8').includes(readFileSync(newCa, 'utf8').split('\n')[1]!), 70_000, 500);
+    await waitFor('renewed with the two-CA bundle', () => renewals(edge) > before1 && readFileSync(bundle, 'utf8').includes(readFileSync(newCa, 'utf8').split('\n')[1]!), 40_000, 500);
     await waitFor('linked', () => linked(edge));
 
     // 2. The new CA signs; the old one stays trusted for certificates it signed.
@@ -54,7 +55,7 @@ describe('rotating the cloud CA', () => {
     cloud = await fleet.startCloud({ tls: true, dataDir, port, extra: [...lifetime, '--ca-cert', newCa, '--ca-key', newKey, '--ca-extra-trust', oldCa] });
     await waitFor('linked to the cloud serving a certificate of the new CA', () => linked(edge), 30_000);
     const before2 = renewals(edge);
-    await waitFor('renewed by the new CA', () => renewals(edge) > before2, 70_000, 500);
+    await waitFor('renewed by the new CA', () => renewals(edge) > before2, 40_000, 500);
     expect(verifies(newCa, join(edge.dataDir, 'pki', 'node.crt'))).toBe(true);
     expect(verifies(oldCa, join(edge.dataDir, 'pki', 'node.crt'))).toBe(false);
 
@@ -63,5 +64,5 @@ describe('rotating the cloud CA', () => {
     cloud = await fleet.startCloud({ tls: true, dataDir, port, extra: [...lifetime, '--ca-cert', newCa, '--ca-key', newKey] });
     await waitFor('linked with the old CA gone', () => linked(edge), 30_000);
     expect(edge.proc.lines.some((l) => String(l.msg).startsWith('node identity needs a new join token'))).toBe(false);
-  }, 240_000);
+  }, 150_000);
 });

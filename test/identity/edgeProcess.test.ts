@@ -8,7 +8,7 @@ import { tlsApi } from '../helpers/tlsClient.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
- * The real edgecore binary against the real cloudcore over HTTPS (60-second certificates): it
+ * The real edgecore binary against the real cloudcore over HTTPS (30-second certificates, its shortest): it
  * joins with a pinned token, links with mutual TLS, renews while running (one reconnect per
  * renewal) and shows its identity on /status. Stopped past expiry, within and past the grace
  * window: offlineExpiry.test.ts.
@@ -17,7 +17,7 @@ import { waitFor } from '../helpers/wait.js';
 const fleet = new Fleet();
 let cloud: Cloud;
 
-beforeAll(async () => { cloud = await fleet.startCloud({ tls: true, extra: ['--node-cert-lifetime-seconds', '60'] }); });
+beforeAll(async () => { cloud = await fleet.startCloud({ tls: true, extra: ['--node-cert-lifetime-seconds', '30'] }); });
 afterAll(() => fleet.cleanup());
 
 async function status(edge: Edge): Promise<EdgeStatus> {
@@ -40,11 +40,11 @@ describe('edgecore with a node certificate', () => {
     expect(statSync(join(dataDir, 'pki', 'node.key')).mode & 0o777).toBe(0o600);
     expect((await tlsApi(cloud).call('GET', '/nodes/edge-p')).status).toBe(200);
 
-    // Two renewals (each at 2/3 of a 60 s life).
+    // Two renewals (each at 2/3 of a 30 s life).
     const renewed = await waitFor('two renewals', async () => {
       const s = await status(edge);
       return cloudSaid('renewed a node certificate', 'edge-p').length >= 2 && s.link.state === 'connected' && s.link.stats?.connects === 3 ? s : undefined;
-    }, 100_000, 500);
+    }, 60_000, 500);
     const renewals = cloudSaid('renewed a node certificate', 'edge-p');
     expect(renewed.identity?.serial).toBe(renewals.at(-1)?.serial);
     const serials = [joined.serial, ...renewals.map((l) => l.serial)];
@@ -59,5 +59,5 @@ describe('edgecore with a node certificate', () => {
     expect(edge.proc.rawLines.some((l) => l.includes(key))).toBe(false);
     expect(cloud.proc.rawLines.some((l) => l.includes(key))).toBe(false);
     await edge.proc.stop();
-  }, 150_000);
+  }, 100_000);
 });

@@ -11,9 +11,10 @@ import { sleep, waitFor } from '../helpers/wait.js';
 /**
  * Node identity end to end with the real cloudcore over HTTPS: a pinned join with no
  * NODE_EXTRA_CA_CERTS, an impostor cloudcore (its own CA) refused before the token leaves the
- * edge, the node key never leaving the node, and rotation with 60-second certificates while a
- * workload runs and a device (Debian's mosquitto_pub) reports: no workload restart, no lost
- * upstream entry, about one link reconnect per renewal, also across a cloudcore restart.
+ * edge, the node key never leaving the node, and rotation with 30-second certificates (cloudcore's
+ * shortest) while a workload runs and a device (Debian's mosquitto_pub) reports: no workload
+ * restart, no lost upstream entry, about one link reconnect per renewal, also across a cloudcore
+ * restart. The two parts have their own fleets and run at the same time.
  */
 
 const run = promisify(execFile);
@@ -41,7 +42,11 @@ function allFiles(dir: string): Buffer[] {
   return out;
 }
 
-describe('pinned join with the real cloudcore over HTTPS', () => {
+/** Node and server certificate life in the rotation part; the run is counted in lifetimes. */
+const LIFETIME_SECONDS = 30;
+
+// Concurrent suites (their own cloudcores and edges); each one's tests stay in order.
+describe.concurrent('pinned join with the real cloudcore over HTTPS', () => {
   const fleet = new Fleet();
   let cloud: Cloud;
   let impostor: Cloud;
@@ -51,7 +56,7 @@ describe('pinned join with the real cloudcore over HTTPS', () => {
   });
   afterAll(() => fleet.cleanup());
 
-  it('an impostor cloudcore with its own CA: the edge refuses before sending the token, and the impostor logs no join', async () => {
+  it.sequential('an impostor cloudcore with its own CA: the edge refuses before sending the token, and the impostor logs no join', async () => {
     const token = await newToken(cloud, 'edge-1');
     expect(token).toMatch(/^EF1-[0-9a-f]{64}-/);
     const edge = await fleet.startEdge({ node: 'edge-1', cloudUrl: impostor.url, joinToken: token, dataDir: join(fleet.root, 'fooled') });
@@ -66,7 +71,7 @@ describe('pinned join with the real cloudcore over HTTPS', () => {
     expect(existsSync(join(fleet.root, 'fooled', 'pki', 'node.key'))).toBe(false);
   });
 
-  it('joins with no NODE_EXTRA_CA_CERTS; openssl verifies the certificate; the key is 0600 and never reaches the cloud', async () => {
+  it.sequential('joins with no NODE_EXTRA_CA_CERTS; openssl verifies the certificate; the key is 0600 and never reaches the cloud', async () => {
     const edge = await fleet.startEdge({ node: 'edge-1', cloudUrl: cloud.url, joinToken: await newToken(cloud, 'edge-1'), env: { NODE_EXTRA_CA_CERTS: '' } });
     const s = await waitFor('linked', async () => { const st = await status(edge); return st.link.state === 'connected' ? st : undefined; });
     expect(s.identity).toMatchObject({ mode: 'certificate', standing: 'valid' });
@@ -97,7 +102,7 @@ describe('pinned join with the real cloudcore over HTTPS', () => {
   });
 });
 
-describe('rotation with 60-second node and server certificates', () => {
+describe.concurrent(`rotation with ${LIFETIME_SECONDS}-second node and server certificates`, () => {
   const fleet = new Fleet();
   let cloud: Cloud;
   let edge: Edge;
@@ -106,9 +111,10 @@ describe('rotation with 60-second node and server certificates', () => {
   let published = 0;
   let publishing = true;
   let publisher: Promise<void> = Promise.resolve();
+  const lifetimes = ['--node-cert-lifetime-seconds', String(LIFETIME_SECONDS), '--server-cert-lifetime-seconds', String(LIFETIME_SECONDS)];
 
   beforeAll(async () => {
-    cloud = await fleet.startCloud({ tls: true, port: 0, extra: ['--node-cert-lifetime-seconds', '60', '--server-cert-lifetime-seconds', '60'] });
+    cloud = await fleet.startCloud({ tls: true, port: 0, extra: lifetimes });
     edge = await fleet.startEdge({ node: 'edge-r', cloudUrl: cloud.url, joinToken: await newToken(cloud, 'edge-r'), extra: ['--telemetry-batch-ms', '200'] });
     mqttPort = Number(new URL(String(edge.proc.lines.find((l) => l.msg === 'edgecore ready')!.mqttUrl)).port);
     const api = tlsApi(cloud).call;
@@ -138,7 +144,7 @@ describe('rotation with 60-second node and server certificates', () => {
       }
     })();
 
-    // ~1.5 lifetimes, a cloudcore restart (same port and data dir), then ~1.5 more.
+    // ~1.5 lifetimes, a cloudcore restart (same port and data dir), then ~1.6 more.
     const until = async (ms: number) => {
       const end = Date.now() + ms;
       while (Date.now() < end) {
@@ -147,16 +153,19 @@ describe('rotation with 60-second node and server certificates', () => {
         await sleep(1000);
       }
     };
-    await until(90_000);
-    await cloud.proc.stop();
-    cloud = await fleet.startCloud({ tls: true, port: cloud.port, dataDir: cloud.dataDir, extra: ['--node-cert-lifetime-seconds', '60', '--server-cert-lifetime-seconds', '60'] });
-    await until(95_000);
+    await until(1.5 * LIFETIME_SECONDS * 1000);
+    const before = cloud;
+    await before.proc.stop();
+    cloud = await fleet.startCloud({ tls: true, port: before.port, dataDir: before.dataDir, extra: lifetimes });
+    await until(1.6 * LIFETIME_SECONDS * 1000);
     publishing = false;
     await publisher;
 
     const last = await waitFor('link up at the end', async () => { const s = await status(edge); return s.link.state === 'connected' && s.outbox.depth === 0 ? s : undefined; }, 30_000);
-    // Renewed at least three times (at 2/3 of 60 s: every ~40 s over ~185 s), each with its own serial.
+    // Renewed at least three times (at 2/3 of 30 s: every ~19 s over ~95 s), each with its own serial.
     expect(serials.size).toBeGreaterThanOrEqual(4);
+    // Each cloudcore rotated its own server certificate while the edge was linked (at 2/3 of its life).
+    for (const c of [before, cloud]) expect(c.proc.lines.filter((l) => l.msg === 'rotated the server certificate').length).toBeGreaterThanOrEqual(1);
     expect(last.identity?.standing).toBe('valid');
     const renewals = edge.proc.lines.filter((l) => l.msg === 'node identity renewed').length;
     // One connect to start, one per renewal, one after the cloudcore restart (and at most a couple of stray ones).
@@ -172,5 +181,5 @@ describe('rotation with 60-second node and server certificates', () => {
     const missing = Array.from({ length: published }, (_, i) => i + 1).filter((n) => !seen.has(n));
     console.info(`[rotation] certificates ${serials.size}, renewals ${renewals}, link connects ${last.link.stats!.connects}, telemetry published ${published}, missing ${missing.length}, workload restarts ${steady.status?.restarts}`);
     expect(missing).toEqual([]);
-  }, 300_000);
+  }, 180_000);
 });

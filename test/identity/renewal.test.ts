@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { CertificateRenewal } from '../../edgecore/identity/certificateRenewal.js';
 import { loadIdentity } from '../../edgecore/identity/identityStore.js';
 import { summarize } from '../../edgecore/identity/identityStanding.js';
@@ -13,26 +13,27 @@ import { tlsApi } from '../helpers/tlsClient.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 /**
- * Renewal while running, over real mutual TLS with the real cloudcore (60-second certificates,
+ * Renewal while running, over real mutual TLS with the real cloudcore (30-second certificates,
  * its minimum): a new key each time, the old identity kept until the new one is committed, the
  * link reconnecting once per renewal; a renewal failing while cloudcore is down, retried with
  * back-off until it is back; an expired certificate renewed within the cloud's grace window, and
  * past it (the operator shortened the window) the "needs a new join token" standing.
+ * The two suites use their own cloudcores and run at the same time (each one's tests in order):
+ * the expiring identities run out while the renewals happen.
  */
 
-const LIFETIME = ['--node-cert-lifetime-seconds', '60'];
+const LIFETIME = ['--node-cert-lifetime-seconds', '30'];
 const fleet = new Fleet();
 const dirs: string[] = [];
-const stops: Array<() => Promise<void>> = [];
 const tempDir = () => { const d = mkdtempSync(join(tmpdir(), 'ef-renewal-')); dirs.push(d); return d; };
 
 /** The edge classes' log, kept to count renewal attempts (the cloud cannot log a connect that never reached it). */
 const edgeLog: LogLine[] = [];
 const log = pino({ level: 'info' }, { write: (line: string) => { edgeLog.push(JSON.parse(line) as LogLine); } });
 
-/** Signs and renews 60 s certificates; the first test renews on it, the second stops and restarts it. */
+/** Signs and renews 30 s certificates; the first test renews on it, the second stops and restarts it. */
 let rotating: Cloud;
-/** 60 s certificates, a one-hour grace window: the identities below expire while the other tests run. */
+/** 30 s certificates, a one-hour grace window: the identities below expire while the other tests run. */
 let expiring: Cloud;
 let inGrace: { identity: NodeIdentity; dataDir: string };
 let pastGrace: { identity: NodeIdentity; dataDir: string };
@@ -42,11 +43,10 @@ beforeAll(async () => {
   expiring = await fleet.startCloud({ tls: true, dataDir: join(fleet.root, 'expiring'), extra: [...LIFETIME, '--node-cert-grace-seconds', '3600'] });
   for (const node of ['edge-g', 'edge-x']) {
     const dataDir = tempDir();
-    const identity = await joinedIdentity(expiring, node, dataDir, false);
+    const identity = await joinedIdentity(expiring, node, dataDir);
     if (node === 'edge-g') inGrace = { identity, dataDir }; else pastGrace = { identity, dataDir };
   }
 });
-afterEach(async () => { for (const stop of stops.splice(0).reverse()) await stop(); });
 afterAll(async () => {
   await inGrace?.identity.stop();
   await pastGrace?.identity.stop();
@@ -60,11 +60,22 @@ const memoryState: LinkState = {
   pending: () => [], ackUpTo: () => 0,
 };
 
-async function joinedIdentity(cloud: Cloud, node: string, dataDir = tempDir(), stopAfterTest = true): Promise<NodeIdentity> {
+/**
+ * What a test started, stopped last first when that test ends. Per test, not a file-wide
+ * afterEach: with the suites running at the same time, one test's end must not stop another's parts.
+ */
+function stopsAtEnd({ onTestFinished }: TestContext): Array<() => Promise<void>> {
+  const stops: Array<() => Promise<void>> = [];
+  onTestFinished(async () => { for (const stop of stops.splice(0).reverse()) await stop(); });
+  return stops;
+}
+
+/** A joined identity; stopped at the end of the test when given that test's `stops` (else by afterAll). */
+async function joinedIdentity(cloud: Cloud, node: string, dataDir = tempDir(), stops?: Array<() => Promise<void>>): Promise<NodeIdentity> {
   const identity = new NodeIdentity({ dataDir, node, cloudUrls: [cloud.url], joinToken: await tlsApi(cloud).token(node), log });
   await identity.start();
   await identity.withIdentity(async () => undefined);
-  if (stopAfterTest) stops.push(() => identity.stop());
+  stops?.push(() => identity.stop());
   if (!identity.current) throw new Error(`join failed: ${identity.joinError}`);
   return identity;
 }
@@ -86,10 +97,11 @@ function linkUp(link: CloudLink, connects: number): true {
 /** cloudcore's log lines `msg` about `node`. */
 const cloudSaid = (cloud: Cloud, msg: string, node: string) => cloud.proc.lines.filter((l) => l.msg === msg && l.node === node);
 
-describe('certificate renewal', () => {
-  it('renews at 2/3 of the life with a new key; the link reconnects once per renewal, the old link ending at the cloud', async () => {
+describe.concurrent('certificate renewal', () => {
+  it.sequential('renews at 2/3 of the life with a new key; the link reconnects once per renewal, the old link ending at the cloud', async (context) => {
+    const stops = stopsAtEnd(context);
     const dataDir = tempDir();
-    const identity = await joinedIdentity(rotating, 'edge-1', dataDir);
+    const identity = await joinedIdentity(rotating, 'edge-1', dataDir, stops);
     const link = new CloudLink({
       cloudUrl: rotating.url, node: 'edge-1', auth: () => identity.linkAuth(), state: memoryState,
       agent: { version: 't', os: 'linux', arch: 'x64', hostname: 'h' }, heartbeatMs: 1000,
@@ -108,8 +120,8 @@ describe('certificate renewal', () => {
     expect(renewal.view()?.standing).toBe('valid');
 
     for (let round = 1; round <= 2; round++) {
-      // 2/3 of 60 s after the previous certificate was issued.
-      await waitFor(`renewal ${round}`, () => renewed === round, 50_000, 250);
+      // 2/3 of 30 s after the previous certificate was issued.
+      await waitFor(`renewal ${round}`, () => renewed === round, 30_000, 250);
       serials.push(serialOf(identity));
       keys.push(identity.current!.mode === 'certificate' ? identity.current!.keyPem : '');
       await waitFor(`the link back with certificate ${round + 1}`, () => linkUp(link, round + 1), 10_000);
@@ -129,19 +141,24 @@ describe('certificate renewal', () => {
     expect(cloudSaid(rotating, 'edge connect refused', 'edge-1')).toEqual([]);
   }, 120_000);
 
-  it('a renewal while cloudcore is down keeps the old identity, is shown, and is retried with back-off until cloudcore is back', async () => {
-    const identity = await joinedIdentity(rotating, 'edge-2');
+  it.sequential('a renewal while cloudcore is down keeps the old identity, is shown, and is retried with back-off until cloudcore is back', async (context) => {
+    const stops = stopsAtEnd(context);
+    const identity = await joinedIdentity(rotating, 'edge-2', undefined, stops);
     const before = serialOf(identity);
-    const renewal = new CertificateRenewal({ identity, cloudUrls: () => [rotating.url], node: 'edge-2', log, onRenewed: () => undefined, backoff: { baseMs: 200, maxMs: 400 } });
+    // Its own log binding: the retries counted below are this renewal's, whatever the other suite logs meanwhile.
+    const retrying = () => edgeLog.filter((l) => l.msg === 'node identity renewal failed; retrying' && l.renewal === 'edge-2');
+    const renewal = new CertificateRenewal({
+      identity, cloudUrls: () => [rotating.url], node: 'edge-2', log: log.child({ renewal: 'edge-2' }), onRenewed: () => undefined, backoff: { baseMs: 200, maxMs: 400 },
+    });
     await renewal.start();
     stops.push(() => renewal.stop());
     await rotating.proc.stop();
-    const failedBefore = edgeLog.filter((l) => l.msg === 'node identity renewal failed; retrying').length;
+    const failedBefore = retrying().length;
     void renewal.renew();
     await waitFor('renewal error shown', () => renewal.view()?.lastRenewalError);
     expect(renewal.view()?.lastRenewalError).toContain(rotating.url);
-    await waitFor('retried with back-off', () => edgeLog.filter((l) => l.msg === 'node identity renewal failed; retrying').length - failedBefore >= 3, 5_000);
-    const delays = edgeLog.filter((l) => l.msg === 'node identity renewal failed; retrying').slice(failedBefore).map((l) => Number(l.retryInMs));
+    await waitFor('retried with back-off', () => retrying().length - failedBefore >= 3, 5_000);
+    const delays = retrying().slice(failedBefore).map((l) => Number(l.retryInMs));
     expect(delays.every((d) => d > 0 && d <= 400)).toBe(true);
     expect(serialOf(identity)).toBe(before);
     expect(renewal.view()?.standing).toBe('valid');
@@ -155,8 +172,9 @@ describe('certificate renewal', () => {
   }, 60_000);
 });
 
-describe('offline past expiry', () => {
-  it('an expired certificate renews within the cloud\'s grace window', async () => {
+describe.concurrent('offline past expiry', () => {
+  it.sequential('an expired certificate renews within the cloud\'s grace window', async (context) => {
+    const stops = stopsAtEnd(context);
     const { identity } = inGrace;
     const before = serialOf(identity);
     await sleep(Math.max(0, notAfterOf(identity) - Date.now()) + 1_500);
@@ -171,7 +189,8 @@ describe('offline past expiry', () => {
     expect(renewedLine).toMatchObject({ serial: serialOf(identity), renewedExpired: true });
   }, 80_000);
 
-  it('past the grace window: "needs a new join token", not retried, shown; a new token brings the node back', async () => {
+  it.sequential('past the grace window: "needs a new join token", not retried, shown; a new token brings the node back', async (context) => {
+    const stops = stopsAtEnd(context);
     const { identity, dataDir } = pastGrace;
     const before = serialOf(identity);
     await sleep(Math.max(0, notAfterOf(identity) - Date.now()) + 1_500);
@@ -193,7 +212,7 @@ describe('offline past expiry', () => {
     expect(serialOf(identity)).toBe(before);
 
     // edgecore restarted with a new token: it joins again and replaces the identity.
-    const again = await joinedIdentity(expiring, 'edge-x', dataDir);
+    const again = await joinedIdentity(expiring, 'edge-x', dataDir, stops);
     expect(serialOf(again)).not.toBe(before);
     const renewal2 = new CertificateRenewal({ identity: again, cloudUrls: () => [expiring.url], node: 'edge-x', log, onRenewed: () => undefined });
     expect(renewal2.view()?.standing).toBe('valid');

@@ -7,11 +7,13 @@ import { sleep, waitFor } from '../helpers/wait.js';
  * Issue 5 on 500 simulated nodes (real link, real edge SQLite, runtime double):
  * waves advance only when their gate holds (every node of the waves so far healthy for
  * minReadySeconds; an approval wave waits for the operator), and maxUnavailable is never
- * exceeded, checked on every Workload change seen on the watch, in store order.
+ * exceeded, checked on every Workload change seen on the watch, in store order. The two tests
+ * roll out their own apps on the shared fleet at the same time: trackers, gates and budgets are
+ * per app, and neither waits on the other's nodes.
  */
 const NODES = 500;
 
-describe(`rollout waves and budget on ${NODES} simulated nodes`, () => {
+describe.concurrent(`rollout waves and budget on ${NODES} simulated nodes`, () => {
   let h: RolloutHarness;
 
   beforeAll(async () => {
@@ -24,7 +26,9 @@ describe(`rollout waves and budget on ${NODES} simulated nodes`, () => {
 
   it('waves 1% → 10% (approval) → 100%: each wave starts only after the previous one is healthy for minReadySeconds, the approval wave waits', async () => {
     const app = 'waves';
-    const minReadySeconds = 2;
+    // The product's shortest positive gate (whole seconds): every node of the big last wave holds
+    // a slot of the budget that long, so the gate's length is most of this test's time.
+    const minReadySeconds = 1;
     const maxUnavailable = 20;
     const tracker = await h.track(app);
     await h.createApp(app, { version: 'v1' });

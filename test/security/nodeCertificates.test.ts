@@ -14,9 +14,11 @@ import { waitFor } from '../helpers/wait.js';
  * Issue 21, the cloud's side of node identity against a real cloudcore over real TLS: a join
  * with a CSR gives a client certificate openssl verifies; the link takes the node from that
  * certificate only, and each wrong certificate is refused with its reason in the cloud's log;
- * bad CSRs and garbage change nothing and leave cloudcore up.
+ * bad CSRs and garbage change nothing and leave cloudcore up. The server certificate's rotation
+ * has a cloudcore of its own and runs beside them.
  */
-describe('node certificates and mutual TLS', () => {
+// Concurrent suites, each with its own cloudcore; the tests of the first stay in order.
+describe.concurrent('node certificates and mutual TLS', () => {
   const fleet = new Fleet();
   let cloud: Cloud;
   let ca: string;
@@ -40,7 +42,7 @@ describe('node certificates and mutual TLS', () => {
   });
   afterAll(() => fleet.cleanup());
 
-  it('a pinned token carries the hash of the CA bundle the cloud serves', async () => {
+  it.sequential('a pinned token carries the hash of the CA bundle the cloud serves', async () => {
     const token = await tlsApi(cloud).token('edge-pin');
     const served = await httpsCall<string>(`${cloud.url}${HUB_PATHS.ca}`, { ca });
     expect(served.status).toBe(200);
@@ -49,7 +51,7 @@ describe('node certificates and mutual TLS', () => {
     expect(createHash('sha256').update(served.text).digest('hex')).toBe(cloud.caPin);
   });
 
-  it('a join with a CSR answers a certificate that openssl verifies and that names the node; the key never reaches the cloud', async () => {
+  it.sequential('a join with a CSR answers a certificate that openssl verifies and that names the node; the key never reaches the cloud', async () => {
     const { key, cert } = await newIdentity('edge-1');
     const dir = fleet.tempDir();
     writeFileSync(join(dir, 'ca.pem'), ca);
@@ -64,7 +66,7 @@ describe('node certificates and mutual TLS', () => {
     expect(cloud.proc.rawLines.join('\n')).not.toContain(keyBody);
   });
 
-  it('the link takes its node from the certificate; every wrong certificate is refused with its reason logged', async () => {
+  it.sequential('the link takes its node from the certificate; every wrong certificate is refused with its reason logged', async () => {
     const edge1 = await newIdentity('edge-1m');
     const ok = await openNodeLink(cloud, { ca, ...edge1 }, 'edge-1m');
     expect(ok.status).toBe(101);
@@ -115,7 +117,7 @@ describe('node certificates and mutual TLS', () => {
     expect((await openNodeLink(cloud, { ca, ...edge1 }, 'edge-1m')).status).toBe(401);
   });
 
-  it('renewal gives a new certificate over mTLS; the link made with the old one stays up', async () => {
+  it.sequential('renewal gives a new certificate over mTLS; the link made with the old one stays up', async () => {
     const old = await newIdentity('edge-r');
     const live = await openNodeLink(cloud, { ca, ...old }, 'edge-r');
     expect(live.status).toBe(101);
@@ -139,7 +141,7 @@ describe('node certificates and mutual TLS', () => {
     expect(closedCode).toBe(4000);
   });
 
-  it('bad CSRs are refused, naming the problem, and spend no token; garbage at the TLS port leaves cloudcore up', async () => {
+  it.sequential('bad CSRs are refused, naming the problem, and spend no token; garbage at the TLS port leaves cloudcore up', async () => {
     const token = await tlsApi(cloud).token('edge-b');
     const malformed = await joinNode('edge-b', '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n', token);
     expect(malformed.status).toBe(400);
@@ -177,7 +179,7 @@ describe('node certificates and mutual TLS', () => {
   });
 });
 
-describe('the cloud server certificate rotates without a restart', () => {
+describe.concurrent('the cloud server certificate rotates without a restart', () => {
   const fleet = new Fleet();
   afterAll(() => fleet.cleanup());
 
@@ -192,7 +194,7 @@ describe('the cloud server certificate rotates without a restart', () => {
   });
 
   it('a new server certificate is served at two thirds of its life; links made before stay up', async () => {
-    const cloud = await fleet.startCloud({ tls: true, extra: ['--server-cert-lifetime-seconds', '60', '--offline-after-seconds', '120'] });
+    const cloud = await fleet.startCloud({ tls: true, extra: ['--server-cert-lifetime-seconds', '30', '--offline-after-seconds', '120'] });
     const ca = cloudCaBundle(cloud);
     const before = await serverSerial(cloud, ca);
     const { keyPem, csrPem } = await newKeyAndCsr('edge-s', NODE_CERT_ORG);
@@ -203,10 +205,11 @@ describe('the cloud server certificate rotates without a restart', () => {
     expect(link.status).toBe(101);
     let closed = false;
     link.ws!.once('close', () => { closed = true; });
-    await cloud.proc.waitForLog('rotated the server certificate', 70_000);
+    // At 2/3 of its 30 s life (cloudcore's shortest).
+    await cloud.proc.waitForLog('rotated the server certificate', 40_000);
     const after = await serverSerial(cloud, ca);
     expect(after).not.toBe(before);
     expect(closed).toBe(false);
     link.ws!.close();
-  }, 90_000);
+  }, 60_000);
 });
