@@ -7,10 +7,10 @@ import { MqttRouteDestination } from './mqttDestination.js';
 import { RoutePump, type RouteDestinationPort } from './routePump.js';
 import type { RouteQueue } from './routeQueue.js';
 
-/** The edge broker as the routes use it: one in-process subscription, and publishes from the cloud. */
 /** What routing reads of a message. */
 export type RoutedPacket = Pick<AedesPublishPacket, 'topic' | 'payload'>;
 
+/** The edge broker as the routes use it: one in-process subscription, and publishes from the cloud. */
 export interface RouteBus {
   subscribe(filter: string, deliver: (packet: AedesPublishPacket, done: () => void) => void): Promise<void>;
   unsubscribe(filter: string, deliver: (packet: AedesPublishPacket, done: () => void) => void): Promise<void>;
